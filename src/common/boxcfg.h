@@ -1,0 +1,53 @@
+/* boxcfg.h - what a boxed process knows about its box, and the names FVM
+ * derives from it.
+ *
+ * The same structure travels in the injection block (inject.c) from the
+ * process that creates a boxed process to the fvm.dll of the new process, so
+ * a child inherits the box from its parent's runtime, never from anything the
+ * program can set (environment, command line). Compiled both into the CRT
+ * programs (fvm.exe, fvm-broker.exe) and the CRT-free runtime: only Win32/NT
+ * calls and the tiny string helpers below. */
+#ifndef FVM_COMMON_BOXCFG_H
+#define FVM_COMMON_BOXCFG_H
+
+#include <windows.h>
+#include <stdint.h>
+
+#define FVM_PATH_MAX      520      /* characters, with the terminator */
+#define FVM_BOX_NAME_MAX  64       /* characters, with the terminator */
+#define FVM_OBJ_NAME_MAX  128
+
+typedef struct fvm_box_config {
+    uint32_t version;                    /* FVM_BOX_CONFIG_VERSION */
+    uint32_t flags;
+    wchar_t  box_name[FVM_BOX_NAME_MAX];
+    wchar_t  box_path[FVM_PATH_MAX];     /* Win32 path of the box folder */
+    wchar_t  dll_path[FVM_PATH_MAX];     /* fvm.dll to inject into children */
+} fvm_box_config;
+
+#define FVM_BOX_CONFIG_VERSION 1
+
+/* Named kernel objects of a box. They are derived from a hash of the box
+ * folder's path, so two FVM roots with boxes of the same name never meet. */
+typedef enum fvm_box_object {
+    FVM_OBJ_JOB,        /* job object holding every process of the box */
+    FVM_OBJ_LOCK,       /* mutex serialising broker start/exit and launches */
+    FVM_OBJ_READY,      /* event: broker is up and owns the job */
+    FVM_OBJ_PIPE        /* broker's control pipe */
+} fvm_box_object;
+
+/* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or
+ * "\\\\.\\pipe\\FVM.<hash>.ctl") into out. */
+void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
+                         wchar_t *out, size_t out_chars);
+
+/* Small string helpers usable without a CRT. All bounded; they always
+ * terminate the destination and return FALSE when it was too small. */
+size_t fvm_wcslen(const wchar_t *s);
+BOOL   fvm_wcscpy(wchar_t *dst, size_t dst_chars, const wchar_t *src);
+BOOL   fvm_wcscat(wchar_t *dst, size_t dst_chars, const wchar_t *src);
+wchar_t fvm_wupcase(wchar_t c);
+int    fvm_wcsicmp_n(const wchar_t *a, const wchar_t *b, size_t n);
+uint64_t fvm_hash_path(const wchar_t *path);   /* FNV-1a of the upcased path */
+
+#endif

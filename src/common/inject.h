@@ -1,0 +1,44 @@
+/* inject.h - putting fvm.dll into a new process before any of its code runs.
+ *
+ * The idea: while the new process is still suspended, its main image's import
+ * directory is replaced (in the child's memory only) by a copy whose first
+ * entry imports fvm.dll. The loader then loads and initialises fvm.dll as the
+ * first static import, before every other DLL's DllMain, before TLS callbacks
+ * and before the entry point: nothing of the program runs unhooked. The new
+ * import table lives in an "injection block" that also carries the box
+ * configuration; fvm.dll finds the block through its own import descriptor,
+ * takes the configuration and puts the original import directory back. */
+#ifndef FVM_COMMON_INJECT_H
+#define FVM_COMMON_INJECT_H
+
+#include "common/boxcfg.h"
+
+#define FVM_INJECT_MAGIC "FVMINJ01"
+
+typedef struct fvm_inject_block {
+    char     magic[8];
+    uint32_t block_size;
+    uint32_t import_rva, import_size;      /* the image's original directories */
+    uint32_t bound_rva, bound_size;
+    uint64_t image_base;
+    fvm_box_config config;
+    IMAGE_THUNK_DATA64 lookup[2];          /* imports ordinal 1 of fvm.dll */
+    IMAGE_THUNK_DATA64 iat[2];
+    char     dll_name[FVM_PATH_MAX * 3];   /* ANSI path of fvm.dll */
+    IMAGE_IMPORT_DESCRIPTOR descriptors[]; /* fvm.dll, then the originals, then zero */
+} fvm_inject_block;
+
+/* Injects into a process created suspended. On failure returns the NTSTATUS
+ * and leaves a message in why; the caller must then not let the process run. */
+NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
+                            char *why, size_t why_size);
+
+/* In the new process (from fvm.dll's entry point): locates the block through
+ * the main image's first import descriptor, or returns NULL. */
+const fvm_inject_block *fvm_inject_find_block(void);
+
+/* Puts the original import directory back into the image headers, so the
+ * program sees its own unmodified headers. */
+NTSTATUS fvm_inject_restore_headers(const fvm_inject_block *block);
+
+#endif

@@ -1,0 +1,42 @@
+/* runtime.h - state shared by the modules of fvm.dll, the runtime injected
+ * into every boxed process.
+ *
+ * fvm.dll is built without a C runtime: it links only ntdll and kernel32, so
+ * loading it costs little and runs no foreign initialisation code. Each
+ * virtualized object type has its own file (proc.c, file.c, ...) that
+ * declares its hooks through a *_hooks() function called from dllmain.c. */
+#ifndef FVM_RUNTIME_RUNTIME_H
+#define FVM_RUNTIME_RUNTIME_H
+
+#include <windows.h>
+#include <winternl.h>
+#include <stdint.h>
+
+#include "common/boxcfg.h"
+#include "runtime/hook/hook.h"
+
+typedef struct fvm_runtime {
+    fvm_box_config config;     /* the box this process belongs to */
+    BOOL           active;     /* hooks installed; the process is boxed */
+    HMODULE        module;     /* fvm.dll itself */
+    HANDLE         job;        /* the box's job object, opened on first use */
+} fvm_runtime;
+
+extern fvm_runtime g_fvm;
+
+/* Writes "fvm: <message>" to the process's standard error; for failures a
+ * user must see (a process refused because it could not be boxed). */
+void fvm_report(const char *fmt, ...);
+
+/* Each module appends its hook specs to the table installed at start-up. */
+typedef struct hook_table {
+    hook_spec specs[64];
+    size_t    count;
+} hook_table;
+
+void hook_table_add(hook_table *table, const char *module, const char *name,
+                    void *detour, void **original);
+
+void proc_hooks(hook_table *table);
+
+#endif
