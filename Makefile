@@ -12,7 +12,7 @@ MINGW    ?= x86_64-w64-mingw32-gcc
 MINGWAR  ?= x86_64-w64-mingw32-ar
 B        := build
 
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CSTD     := -std=c11
 INC      := -Isrc -Iinclude
 
@@ -23,7 +23,7 @@ WIN_CFLAGS    := -std=gnu11 $(WARN) $(INC) -O2 -g -municode -DUNICODE -D_UNICODE
                  -D_WIN32_WINNT=0x0A00 -fno-stack-protector
 # The runtime is injected into every boxed process: no CRT, only ntdll and
 # kernel32, so it loads fast and never runs foreign initialisation code.
-RT_CFLAGS     := $(WIN_CFLAGS) -ffreestanding -fno-builtin-printf -mno-stack-arg-probe
+RT_CFLAGS     := $(WIN_CFLAGS) -ffreestanding -mno-stack-arg-probe -D__USE_MINGW_ANSI_STDIO=0
 RT_LDFLAGS    := -shared -nostdlib -Wl,--entry,fvm_dll_entry -Wl,--enable-stdcall-fixup \
                  -Wl,--image-base,0x7ff0f0000000
 RT_LIBS       := -lntdll -lkernel32 -lgcc
@@ -89,6 +89,9 @@ $(B)/win/%.o: %.c
 $(B)/rt/%.o: %.c
 	@mkdir -p $(@D)
 	$(MINGW) $(RT_CFLAGS) -DFVM_RUNTIME -MMD -MP -c $< -o $@
+$(B)/rt/src/runtime/crt.o: src/runtime/crt.c
+	@mkdir -p $(@D)
+	$(MINGW) $(RT_CFLAGS) -fno-builtin -fno-tree-loop-distribute-patterns -MMD -MP -c $< -o $@
 $(B)/win/libfvmcore.a: $(WIN_CORE_OBJ)
 	$(MINGWAR) rcs $@ $^
 $(B)/win/libfvmcommon.a: $(WIN_COMMON_OBJ)

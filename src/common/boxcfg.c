@@ -1,6 +1,8 @@
 /* boxcfg.c - box configuration helpers and derived object names (see boxcfg.h). */
 #include "common/boxcfg.h"
 
+WCHAR NTAPI RtlUpcaseUnicodeChar(WCHAR c);
+
 size_t fvm_wcslen(const wchar_t *s)
 {
     size_t n = 0;
@@ -39,7 +41,7 @@ wchar_t fvm_wupcase(wchar_t c)
         return (wchar_t)(c - L'a' + L'A');
     if (c < 0x80)
         return c;
-    return (wchar_t)(UINT_PTR)CharUpperW((LPWSTR)(UINT_PTR)c);
+    return RtlUpcaseUnicodeChar(c);
 }
 
 int fvm_wcsicmp_n(const wchar_t *a, const wchar_t *b, size_t n)

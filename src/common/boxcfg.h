@@ -10,7 +10,10 @@
 #ifndef FVM_COMMON_BOXCFG_H
 #define FVM_COMMON_BOXCFG_H
 
+#define WIN32_NO_STATUS
 #include <windows.h>
+#undef WIN32_NO_STATUS
+#include <ntstatus.h>
 #include <stdint.h>
 
 #define FVM_PATH_MAX      520      /* characters, with the terminator */

@@ -191,7 +191,7 @@ NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
 
 const fvm_inject_block *fvm_inject_find_block(void)
 {
-    const uint8_t *base = (const uint8_t *)NtCurrentTeb()->ProcessEnvironmentBlock->Reserved3[1];
+    const uint8_t *base = (const uint8_t *)GetModuleHandleW(NULL);   /* PEB.ImageBaseAddress */
     const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)base;
     const IMAGE_NT_HEADERS64 *nt = (const IMAGE_NT_HEADERS64 *)(base + dos->e_lfanew);
     const IMAGE_DATA_DIRECTORY *imports = &nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT];

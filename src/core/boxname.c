@@ -42,19 +42,19 @@ fvm_status fvm_box_name_validate(const char *name, fvm_error *err)
     if (len == 0)
         return fvm_error_set(err, FVM_E_INVALID, "box name is empty");
     if (len > FVM_BOX_NAME_MAX_LEN)
-        return fvm_error_set(err, FVM_E_INVALID, "box name '%.40s%s' is too long (%zu characters, at most %d)",
-                             name, len > 40 ? "..." : "", len, FVM_BOX_NAME_MAX_LEN);
+        return fvm_error_set(err, FVM_E_INVALID, "box name '%.40s%s' is too long (%lu characters, at most %d)",
+                             name, len > 40 ? "..." : "", (unsigned long)len, FVM_BOX_NAME_MAX_LEN);
     if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return fvm_error_set(err, FVM_E_INVALID, "box name '%s' is a relative folder reference", name);
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
         if (c == '\\' || c == '/' || c == ':')
             return fvm_error_set(err, FVM_E_INVALID,
-                                 "box name '%s' contains a path separator '%c' at position %zu", name, c, i + 1);
+                                 "box name '%s' contains a path separator '%c' at position %lu", name, c, (unsigned long)(i + 1));
         if (!is_alnum(c) && c != '-' && c != '_' && c != '.')
             return fvm_error_set(err, FVM_E_INVALID,
-                                 "box name '%s' contains a character not allowed at position %zu "
-                                 "(use letters, digits, '-', '_' and '.')", name, i + 1);
+                                 "box name '%s' contains a character not allowed at position %lu "
+                                 "(use letters, digits, '-', '_' and '.')", name, (unsigned long)(i + 1));
     }
     if (!is_alnum(name[0]))
         return fvm_error_set(err, FVM_E_INVALID, "box name '%s' must start with a letter or a digit", name);

@@ -44,6 +44,14 @@ void hook_table_add(hook_table *table, const char *module, const char *name,
     spec->original = original;
 }
 
+void hook_table_add_optional(hook_table *table, const char *module, const char *name,
+                             void *detour, void **original)
+{
+    HMODULE mod = GetModuleHandleA(module);
+    if (mod && GetProcAddress(mod, name))
+        hook_table_add(table, module, name, detour, original);
+}
+
 static BOOL runtime_start(HMODULE module)
 {
     const fvm_inject_block *block = fvm_inject_find_block();

@@ -112,6 +112,6 @@ void proc_hooks(hook_table *table)
 {
     hook_table_add(table, "ntdll.dll", "NtCreateUserProcess",
                    (void *)box_NtCreateUserProcess, (void **)&real_NtCreateUserProcess);
-    hook_table_add(table, "ntdll.dll", "NtCreateProcessEx",
+    hook_table_add_optional(table, "ntdll.dll", "NtCreateProcessEx",
                    (void *)box_NtCreateProcessEx, (void **)&real_NtCreateProcessEx);
 }

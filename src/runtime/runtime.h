@@ -36,6 +36,10 @@ typedef struct hook_table {
 
 void hook_table_add(hook_table *table, const char *module, const char *name,
                     void *detour, void **original);
+/* For functions some platforms lack (Wine has no NtCreateProcessEx): hooked
+ * where they exist, skipped where they do not. */
+void hook_table_add_optional(hook_table *table, const char *module, const char *name,
+                             void *detour, void **original);
 
 void proc_hooks(hook_table *table);
 

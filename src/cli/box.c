@@ -1,0 +1,382 @@
+/* box.c - box folders and the box verbs: create, list, rm.
+ *
+ * A box is one folder, <root>\boxes\<name>, holding box.ini (what the box
+ * is), an optional policy.ini, and the delta that later issues add. Whether a
+ * box is running is read from its job object, owned by the box's broker. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "core/boxname.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("fvm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+int cli_win_error(DWORD code, const char *fmt, ...)
+{
+    va_list ap;
+    wchar_t wmsg[512];
+    char msg[1024];
+    fputs("fvm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (!FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code, 0,
+                        wmsg, 512, NULL))
+        wmsg[0] = 0;
+    cli_utf8(wmsg, msg, sizeof msg);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r' || msg[n - 1] == ' ' || msg[n - 1] == '.'))
+        msg[--n] = 0;
+    fprintf(stderr, ": %s (error %lu)\n", n ? msg : "unknown error", (unsigned long)code);
+    return EXIT_FAIL;
+}
+
+void cli_utf8(const wchar_t *in, char *out, size_t cap)
+{
+    if (!WideCharToMultiByte(CP_UTF8, 0, in, -1, out, (int)cap, NULL, NULL))
+        out[0] = 0;
+}
+
+void cli_wide(const char *in, wchar_t *out, size_t cap)
+{
+    if (!MultiByteToWideChar(CP_UTF8, 0, in, -1, out, (int)cap))
+        out[0] = 0;
+}
+
+void cli_exe_dir(wchar_t *out, size_t cap)
+{
+    DWORD n = GetModuleFileNameW(NULL, out, (DWORD)cap);
+    while (n && out[n - 1] != L'\\')
+        n--;
+    out[n ? n - 1 : 0] = 0;
+}
+
+void box_root(wchar_t *out, size_t cap)
+{
+    DWORD n = GetEnvironmentVariableW(L"FVM_ROOT", out, (DWORD)cap);
+    if (!n || n >= cap)
+        fvm_wcscpy(out, cap, L"C:\\FVM");
+    /* A full path, so that object names hashed from it are stable. */
+    wchar_t full[FVM_PATH_MAX];
+    if (GetFullPathNameW(out, FVM_PATH_MAX, full, NULL))
+        fvm_wcscpy(out, cap, full);
+    n = (DWORD)fvm_wcslen(out);
+    while (n > 3 && out[n - 1] == L'\\')
+        out[--n] = 0;
+}
+
+BOOL box_init(box *b, const char *name)
+{
+    fvm_error err;
+    if (fvm_box_name_validate(name, &err) != FVM_OK) {
+        cli_error("%s", err.message);
+        return FALSE;
+    }
+    memset(b, 0, sizeof *b);
+    strcpy(b->name, name);
+    cli_wide(name, b->wname, FVM_BOX_NAME_MAX);
+    box_root(b->path, FVM_PATH_MAX);
+    fvm_wcscat(b->path, FVM_PATH_MAX, L"\\boxes\\");
+    fvm_wcscat(b->path, FVM_PATH_MAX, b->wname);
+    return TRUE;
+}
+
+static void box_file(const box *b, const wchar_t *leaf, wchar_t *out)
+{
+    fvm_wcscpy(out, FVM_PATH_MAX, b->path);
+    fvm_wcscat(out, FVM_PATH_MAX, L"\\");
+    fvm_wcscat(out, FVM_PATH_MAX, leaf);
+}
+
+BOOL box_exists(const box *b)
+{
+    wchar_t ini[FVM_PATH_MAX];
+    box_file(b, L"box.ini", ini);
+    return GetFileAttributesW(ini) != INVALID_FILE_ATTRIBUTES;
+}
+
+void box_config(const box *b, fvm_box_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->version = FVM_BOX_CONFIG_VERSION;
+    fvm_wcscpy(cfg->box_name, FVM_BOX_NAME_MAX, b->wname);
+    fvm_wcscpy(cfg->box_path, FVM_PATH_MAX, b->path);
+    cli_exe_dir(cfg->dll_path, FVM_PATH_MAX);
+    fvm_wcscat(cfg->dll_path, FVM_PATH_MAX, L"\\fvm.dll");
+}
+
+/* Creates every missing folder of path. */
+static BOOL make_dirs(const wchar_t *path)
+{
+    wchar_t buf[FVM_PATH_MAX];
+    fvm_wcscpy(buf, FVM_PATH_MAX, path);
+    for (wchar_t *p = buf + 3; *p; p++) {
+        if (*p == L'\\') {
+            *p = 0;
+            if (!CreateDirectoryW(buf, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+                return FALSE;
+            *p = L'\\';
+        }
+    }
+    return CreateDirectoryW(buf, NULL) || GetLastError() == ERROR_ALREADY_EXISTS;
+}
+
+static BOOL write_text_file(const wchar_t *path, const char *text)
+{
+    HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return FALSE;
+    DWORD written;
+    BOOL ok = WriteFile(h, text, (DWORD)strlen(text), &written, NULL);
+    return CloseHandle(h) && ok;
+}
+
+static BOOL remove_tree(const wchar_t *dir);
+
+int box_create(const box *b, const char *policy_file)
+{
+    if (box_exists(b))
+        return cli_error("box '%s' already exists", b->name);
+    if (policy_file && GetFileAttributesA(policy_file) == INVALID_FILE_ATTRIBUTES)
+        return cli_win_error(GetLastError(), "cannot read policy file '%s'", policy_file);
+    if (!make_dirs(b->path)) {
+        char p[FVM_PATH_MAX * 3];
+        cli_utf8(b->path, p, sizeof p);
+        return cli_win_error(GetLastError(), "cannot create box folder '%s'", p);
+    }
+    char ini[512];
+    SYSTEMTIME now;
+    GetSystemTime(&now);
+    snprintf(ini, sizeof ini,
+             "; FVM box. Deleting this folder removes every trace of the box.\r\n"
+             "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\n",
+             b->name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond);
+    wchar_t path[FVM_PATH_MAX];
+    if (policy_file) {
+        wchar_t wpolicy[FVM_PATH_MAX];
+        cli_wide(policy_file, wpolicy, FVM_PATH_MAX);
+        box_file(b, L"policy.ini", path);
+        if (!CopyFileW(wpolicy, path, TRUE)) {
+            DWORD e = GetLastError();
+            remove_tree(b->path);
+            return cli_win_error(e, "cannot copy policy file '%s' into the box", policy_file);
+        }
+    }
+    box_file(b, L"box.ini", path);
+    if (!write_text_file(path, ini)) {
+        DWORD e = GetLastError();
+        remove_tree(b->path);
+        return cli_win_error(e, "cannot write box.ini of box '%s'", b->name);
+    }
+    return 0;
+}
+
+DWORD box_process_count(const box *b)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, name);
+    if (!job)
+        return 0;
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    DWORD count = 0;
+    if (QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
+        count = acct.ActiveProcesses;
+    CloseHandle(job);
+    return count;
+}
+
+int box_stop(const box *b, DWORD wait_ms)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, FALSE, name);
+    if (!job)
+        return 0;   /* no broker, no processes */
+    /* A process tree that keeps spawning adds members while we terminate;
+     * they join the same job, so repeat until it is empty. */
+    DWORD start = GetTickCount();
+    for (;;) {
+        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+        if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL)) {
+            DWORD e = GetLastError();
+            CloseHandle(job);
+            return cli_win_error(e, "cannot query the processes of box '%s'", b->name);
+        }
+        if (acct.ActiveProcesses == 0)
+            break;
+        if (GetTickCount() - start > wait_ms) {
+            CloseHandle(job);
+            return cli_error("box '%s' still has %lu processes after %lu ms", b->name,
+                             (unsigned long)acct.ActiveProcesses, (unsigned long)wait_ms);
+        }
+        TerminateJobObject(job, 1);
+        Sleep(20);
+    }
+    CloseHandle(job);
+    return 0;
+}
+
+/* Deletes a folder tree; read-only files too. */
+static BOOL remove_tree(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX], child[FVM_PATH_MAX];
+    WIN32_FIND_DATAW fd;
+    fvm_wcscpy(pattern, FVM_PATH_MAX, dir);
+    fvm_wcscat(pattern, FVM_PATH_MAX, L"\\*");
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+                continue;
+            fvm_wcscpy(child, FVM_PATH_MAX, dir);
+            fvm_wcscat(child, FVM_PATH_MAX, L"\\");
+            fvm_wcscat(child, FVM_PATH_MAX, fd.cFileName);
+            if ((fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
+                !(fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+                if (!remove_tree(child)) {
+                    FindClose(h);
+                    return FALSE;
+                }
+            } else {
+                if (fd.dwFileAttributes & FILE_ATTRIBUTE_READONLY)
+                    SetFileAttributesW(child, FILE_ATTRIBUTE_NORMAL);
+                if (!DeleteFileW(child) && !RemoveDirectoryW(child)) {
+                    FindClose(h);
+                    return FALSE;
+                }
+            }
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    return RemoveDirectoryW(dir);
+}
+
+/* Bytes stored in the box folder: the weight of its delta. */
+static ULONGLONG tree_size(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX], child[FVM_PATH_MAX];
+    WIN32_FIND_DATAW fd;
+    ULONGLONG total = 0;
+    fvm_wcscpy(pattern, FVM_PATH_MAX, dir);
+    fvm_wcscat(pattern, FVM_PATH_MAX, L"\\*");
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return 0;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+            continue;
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            fvm_wcscpy(child, FVM_PATH_MAX, dir);
+            fvm_wcscat(child, FVM_PATH_MAX, L"\\");
+            fvm_wcscat(child, FVM_PATH_MAX, fd.cFileName);
+            total += tree_size(child);
+        } else {
+            total += ((ULONGLONG)fd.nFileSizeHigh << 32) | fd.nFileSizeLow;
+        }
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return total;
+}
+
+int cmd_create(int argc, char **argv)
+{
+    const char *name = NULL, *policy = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+            policy = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
+        else if (!name)
+            name = argv[i];
+        else
+            return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+    }
+    if (!name)
+        return cli_error("usage: fvm create NAME [--policy FILE]"), EXIT_USAGE;
+    box b;
+    if (!box_init(&b, name))
+        return EXIT_FAIL;
+    int rc = box_create(&b, policy);
+    if (rc == 0) {
+        char p[FVM_PATH_MAX * 3];
+        cli_utf8(b.path, p, sizeof p);
+        printf("created box '%s' at %s\n", b.name, p);
+    }
+    return rc;
+}
+
+int cmd_list(int argc, char **argv)
+{
+    if (argc > 1)
+        return cli_error("usage: fvm list"), EXIT_USAGE;
+    wchar_t pattern[FVM_PATH_MAX];
+    box_root(pattern, FVM_PATH_MAX);
+    fvm_wcscat(pattern, FVM_PATH_MAX, L"\\boxes\\*");
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    printf("%-32s %-8s %6s %12s\n", "NAME", "STATE", "PROCS", "DELTA-BYTES");
+    if (h == INVALID_HANDLE_VALUE)
+        return 0;
+    do {
+        if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) || fd.cFileName[0] == L'.')
+            continue;
+        char name[FVM_BOX_NAME_MAX * 3];
+        cli_utf8(fd.cFileName, name, sizeof name);
+        box b;
+        fvm_error err;
+        if (fvm_box_name_validate(name, &err) != FVM_OK || !box_init(&b, name) || !box_exists(&b))
+            continue;
+        DWORD procs = box_process_count(&b);
+        printf("%-32s %-8s %6lu %12llu\n", b.name, procs ? "running" : "stopped", (unsigned long)procs,
+               (unsigned long long)tree_size(b.path));
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return 0;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+    const char *name = NULL;
+    BOOL force = FALSE;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+            force = TRUE;
+        else if (argv[i][0] == '-')
+            return cli_error("rm: unknown option '%s'", argv[i]), EXIT_USAGE;
+        else if (!name)
+            name = argv[i];
+        else
+            return cli_error("rm: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+    }
+    if (!name)
+        return cli_error("usage: fvm rm NAME [--force]"), EXIT_USAGE;
+    box b;
+    if (!box_init(&b, name))
+        return EXIT_FAIL;
+    if (!box_exists(&b))
+        return cli_error("no box named '%s'", name);
+    DWORD procs = box_process_count(&b);
+    if (procs && !force)
+        return cli_error("box '%s' is running (%lu processes); stop it first or use --force", name,
+                         (unsigned long)procs);
+    if (procs && box_stop(&b, 10000) != 0)
+        return EXIT_FAIL;
+    /* Files of processes that just ended may stay open a moment. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        if (remove_tree(b.path))
+            return 0;
+        Sleep(100);
+    }
+    return cli_win_error(GetLastError(), "cannot remove every file of box '%s'", name);
+}

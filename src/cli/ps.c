@@ -1,0 +1,120 @@
+/* ps.c - fvm ps and fvm stop.
+ *
+ * Box membership is the box's job object: every boxed process is in it from
+ * before its first instruction (run.c, runtime/proc.c) and children inherit
+ * it. Wine's tasklist is a stub, so the listing is built here from the job's
+ * process id list, with each process's image and parent. */
+#include "cli/cli.h"
+
+#include <string.h>
+#include <winternl.h>
+
+#include "core/boxname.h"
+
+typedef struct proc_row {
+    DWORD pid, parent;
+    char image[FVM_PATH_MAX * 3];
+} proc_row;
+
+static void describe_process(DWORD pid, proc_row *row)
+{
+    row->pid = pid;
+    row->parent = 0;
+    strcpy(row->image, "?");
+    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_QUERY_INFORMATION, FALSE, pid);
+    if (!h)
+        return;
+    PROCESS_BASIC_INFORMATION pbi;
+    if (NtQueryInformationProcess(h, ProcessBasicInformation, &pbi, sizeof pbi, NULL) >= 0)
+        row->parent = (DWORD)pbi.InheritedFromUniqueProcessId;
+    wchar_t image[FVM_PATH_MAX];
+    DWORD n = FVM_PATH_MAX;
+    if (QueryFullProcessImageNameW(h, 0, image, &n))
+        cli_utf8(image, row->image, sizeof row->image);
+    CloseHandle(h);
+}
+
+static int print_box_processes(const box *b, BOOL header)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
+    if (header)
+        printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, name);
+    if (!job)
+        return 0;
+    struct {
+        JOBOBJECT_BASIC_PROCESS_ID_LIST list;
+        ULONG_PTR more[1023];
+    } ids;
+    memset(&ids, 0, sizeof ids);
+    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL)) {
+        DWORD e = GetLastError();
+        CloseHandle(job);
+        return cli_win_error(e, "cannot list the processes of box '%s'", b->name);
+    }
+    CloseHandle(job);
+    for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
+        proc_row row;
+        describe_process((DWORD)ids.list.ProcessIdList[i], &row);
+        printf("%-16s %8lu %8lu  %s\n", b->name, (unsigned long)row.pid, (unsigned long)row.parent, row.image);
+    }
+    return 0;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+    if (argc > 2)
+        return cli_error("usage: fvm ps [NAME]"), EXIT_USAGE;
+    if (argc == 2) {
+        box b;
+        if (!box_init(&b, argv[1]))
+            return EXIT_FAIL;
+        if (!box_exists(&b))
+            return cli_error("no box named '%s'", argv[1]);
+        return print_box_processes(&b, TRUE);
+    }
+    wchar_t pattern[FVM_PATH_MAX];
+    box_root(pattern, FVM_PATH_MAX);
+    fvm_wcscat(pattern, FVM_PATH_MAX, L"\\boxes\\*");
+    WIN32_FIND_DATAW fd;
+    BOOL header = TRUE;
+    int rc = 0;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE) {
+        printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
+        return 0;
+    }
+    do {
+        if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) || fd.cFileName[0] == L'.')
+            continue;
+        char name[FVM_BOX_NAME_MAX * 3];
+        box b;
+        fvm_error err;
+        cli_utf8(fd.cFileName, name, sizeof name);
+        if (fvm_box_name_validate(name, &err) != FVM_OK || !box_init(&b, name) || !box_exists(&b))
+            continue;
+        rc |= print_box_processes(&b, header);
+        header = FALSE;
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    if (header)
+        printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
+    return rc;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_error("usage: fvm stop NAME"), EXIT_USAGE;
+    box b;
+    if (!box_init(&b, argv[1]))
+        return EXIT_FAIL;
+    if (!box_exists(&b))
+        return cli_error("no box named '%s'", argv[1]);
+    DWORD before = box_process_count(&b);
+    int rc = box_stop(&b, 15000);
+    if (rc == 0)
+        printf("stopped box '%s' (%lu processes were running)\n", b.name, (unsigned long)before);
+    return rc;
+}

@@ -1,0 +1,196 @@
+/* run.c - fvm run: start a program as the first process of a box.
+ *
+ * Order matters: the program is created suspended, fvm.dll is injected
+ * (common/inject.c), the process joins the box's job, and only then does it
+ * run. The box lock is held from checking the broker until the process is in
+ * the job, so the broker never exits between the two (see broker/main.c). */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#include "common/inject.h"
+#include "core/cmdline.h"
+
+/* Starts the broker of the box unless it is running, with the lock held. */
+static int ensure_broker(const box *b)
+{
+    wchar_t ready_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
+    if (ready) {
+        CloseHandle(ready);
+        return 0;
+    }
+
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    HANDLE started = CreateEventW(&inherit, TRUE, FALSE, NULL);
+    if (!started)
+        return cli_win_error(GetLastError(), "cannot create an event");
+    wchar_t exe[FVM_PATH_MAX], cmdline[FVM_PATH_MAX * 2 + 64];
+    cli_exe_dir(exe, FVM_PATH_MAX);
+    fvm_wcscat(exe, FVM_PATH_MAX, L"\\fvm-broker.exe");
+    _snwprintf(cmdline, sizeof cmdline / sizeof cmdline[0], L"\"%ls\" %llu \"%ls\"", exe,
+               (unsigned long long)(UINT_PTR)started, b->path);
+    cmdline[sizeof cmdline / sizeof cmdline[0] - 1] = 0;
+
+    STARTUPINFOW si = {sizeof si};
+    PROCESS_INFORMATION pi;
+    /* Only the started event is inherited, and the standard handles are
+     * none: the broker must not keep our console or our caller's pipes open
+     * after we exit. */
+    si.dwFlags = STARTF_USESTDHANDLES;
+    char attr_buf[128];
+    SIZE_T attr_size = sizeof attr_buf;
+    LPPROC_THREAD_ATTRIBUTE_LIST attrs = (LPPROC_THREAD_ATTRIBUTE_LIST)attr_buf;
+    STARTUPINFOEXW six;
+    memset(&six, 0, sizeof six);
+    six.StartupInfo = si;
+    six.StartupInfo.cb = sizeof six;
+    if (!InitializeProcThreadAttributeList(attrs, 1, 0, &attr_size) ||
+        !UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, &started, sizeof started, NULL, NULL)) {
+        CloseHandle(started);
+        return cli_win_error(GetLastError(), "cannot prepare the broker's attributes");
+    }
+    six.lpAttributeList = attrs;
+    if (!CreateProcessW(exe, cmdline, NULL, NULL, TRUE,
+                        DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | EXTENDED_STARTUPINFO_PRESENT,
+                        NULL, NULL, &six.StartupInfo, &pi)) {
+        DWORD e = GetLastError();
+        DeleteProcThreadAttributeList(attrs);
+        CloseHandle(started);
+        char p[FVM_PATH_MAX * 3];
+        cli_utf8(exe, p, sizeof p);
+        return cli_win_error(e, "cannot start the box broker '%s'", p);
+    }
+    DeleteProcThreadAttributeList(attrs);
+    CloseHandle(pi.hThread);
+    HANDLE waits[2] = {started, pi.hProcess};
+    DWORD w = WaitForMultipleObjects(2, waits, FALSE, 15000);
+    DWORD broker_exit = 0;
+    if (w == WAIT_OBJECT_0 + 1)
+        GetExitCodeProcess(pi.hProcess, &broker_exit);
+    CloseHandle(pi.hProcess);
+    CloseHandle(started);
+    if (w == WAIT_OBJECT_0)
+        return 0;
+    if (w == WAIT_OBJECT_0 + 1)
+        return cli_error("the broker of box '%s' exited during start-up (code %lu)", b->name,
+                         (unsigned long)broker_exit);
+    return cli_error("the broker of box '%s' did not start within 15 s", b->name);
+}
+
+/* Creates the program suspended, boxes it, and returns its handles. */
+static int launch_boxed(const box *b, wchar_t *cmdline, PROCESS_INFORMATION *pi)
+{
+    fvm_box_config cfg;
+    box_config(b, &cfg);
+    if (GetFileAttributesW(cfg.dll_path) == INVALID_FILE_ATTRIBUTES)
+        return cli_win_error(GetLastError(), "cannot find fvm.dll next to fvm.exe");
+
+    wchar_t job_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job)
+        return cli_win_error(GetLastError(), "cannot open the job of box '%s'", b->name);
+
+    STARTUPINFOW si = {sizeof si};
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    if (!CreateProcessW(NULL, cmdline, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, pi)) {
+        DWORD e = GetLastError();
+        char c[2048];
+        CloseHandle(job);
+        cli_utf8(cmdline, c, sizeof c);
+        return cli_win_error(e, "cannot start '%s'", c);
+    }
+    char why[256];
+    NTSTATUS st = fvm_inject_process(pi->hProcess, &cfg, why, sizeof why);
+    const char *failed = NULL;
+    if (st < 0)
+        failed = why;
+    else if (!AssignProcessToJobObject(job, pi->hProcess))
+        failed = "cannot put the process in the box's job";
+    CloseHandle(job);
+    if (failed) {
+        TerminateProcess(pi->hProcess, 1);
+        CloseHandle(pi->hThread);
+        CloseHandle(pi->hProcess);
+        return cli_error("cannot box the program, so it was not started: %s", failed);
+    }
+    return 0;
+}
+
+int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
+{
+    /* Walk the raw line in step with argv to find where PROGRAM starts. */
+    const uint16_t *line = (const uint16_t *)raw_cmdline;
+    size_t pos = 0;
+    cmdline_token tok;
+    cmdline_next_program(line, &pos, &tok, NULL, 0);   /* fvm.exe */
+    cmdline_next(line, &pos, &tok, NULL, 0);           /* run */
+    const char *box_name = "default";
+    int i = 1;
+    size_t program_start = 0;
+    for (; i < argc; i++) {
+        cmdline_next(line, &pos, &tok, NULL, 0);
+        if (!strcmp(argv[i], "--box") && i + 1 < argc) {
+            box_name = argv[++i];
+            cmdline_next(line, &pos, &tok, NULL, 0);
+        } else if (!strcmp(argv[i], "--")) {
+            i++;
+            if (i < argc) {
+                cmdline_next(line, &pos, &tok, NULL, 0);
+                program_start = tok.start;
+            }
+            break;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            return cli_error("run: unknown option '%s'", argv[i]), EXIT_USAGE;
+        } else {
+            program_start = tok.start;
+            break;
+        }
+    }
+    if (i >= argc)
+        return cli_error("usage: fvm run [--box NAME] [--] PROGRAM [ARGS...]"), EXIT_USAGE;
+
+    box b;
+    if (!box_init(&b, box_name))
+        return EXIT_FAIL;
+    if (!box_exists(&b)) {
+        if (strcmp(box_name, "default") != 0)
+            return cli_error("no box named '%s' (create it with: fvm create %s)", box_name, box_name);
+        int rc = box_create(&b, NULL);
+        if (rc)
+            return rc;
+    }
+
+    size_t len = fvm_wcslen(raw_cmdline + program_start);
+    wchar_t *cmdline = HeapAlloc(GetProcessHeap(), 0, (len + 1) * sizeof(wchar_t));
+    memcpy(cmdline, raw_cmdline + program_start, (len + 1) * sizeof(wchar_t));
+
+    wchar_t lock_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b.path, FVM_OBJ_LOCK, lock_name, FVM_OBJ_NAME_MAX);
+    HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
+    if (!lock)
+        return cli_win_error(GetLastError(), "cannot create the lock of box '%s'", b.name);
+    WaitForSingleObject(lock, INFINITE);
+    PROCESS_INFORMATION pi;
+    int rc = ensure_broker(&b);
+    if (rc == 0)
+        rc = launch_boxed(&b, cmdline, &pi);
+    ReleaseMutex(lock);
+    CloseHandle(lock);
+    HeapFree(GetProcessHeap(), 0, cmdline);
+    if (rc)
+        return rc;
+
+    ResumeThread(pi.hThread);
+    CloseHandle(pi.hThread);
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    DWORD code = EXIT_FAIL;
+    GetExitCodeProcess(pi.hProcess, &code);
+    CloseHandle(pi.hProcess);
+    return (int)code;
+}
