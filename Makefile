@@ -57,7 +57,7 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/win/bench/%.exe)
 
 WIN_BIN := $(B)/win/fvm.exe $(B)/win/fvm-broker.exe $(B)/win/fvm.dll
 
-.PHONY: all native asan win unit test demo setup clean fuzz
+.PHONY: all native asan win test demo setup clean fuzz
 all: native asan win
 
 native: $(B)/native/libfvmcore.a $(UNIT_BIN)
@@ -118,9 +118,6 @@ $(B)/win/bench/%.exe: bench/%.c $(B)/win/libfvmcommon.a
 include tests/apps/apps.mk
 
 # ---- running -------------------------------------------------------------
-unit: native asan
-	@scripts/run-unit.sh $(UNIT_BIN) $(UNIT_ASAN)
-
 setup:
 	@scripts/setup.sh
 

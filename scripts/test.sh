@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, after `make all` (see `make test`):
+#   1. native unit tests of the portable core, plain and ASan+UBSan (cmocka)
+#   2. libFuzzer targets of every parser of outside input, for a bounded time
+#   3. end-to-end tests: real programs in boxes under Wine (pytest-3)
+# It ends with one line "total: N passed, M failed" counting test cases of
+# all three, and exits non-zero if anything failed.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$FVM_TOP"
+
+passed=0
+failed=0
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+echo "== unit tests (native and ASan+UBSan)"
+for t in build/native/tests/test_* build/asan/tests/test_*; do
+    [ -x "$t" ] || continue
+    out="$results/unit.out"
+    if "$t" >"$out" 2>&1; then status=ok; else status=FAILED; fi
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s).*/\1/p' "$out" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$out" | tail -1)
+    p=${p:-0}; f=${f:-0}
+    if [ "$status" = FAILED ] && [ "$f" -eq 0 ]; then f=1; fi   # crashed before reporting
+    passed=$((passed + p)); failed=$((failed + f))
+    printf '%-40s %s (%s passed, %s failed)\n' "$t" "$status" "$p" "$f"
+    [ "$status" = ok ] || cat "$out"
+done
+
+if [ -x scripts/fuzz.sh ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
+    echo "== fuzzing (${FUZZ_SECONDS:=15} s per target)"
+    for target in fuzz/fuzz_*.c; do
+        if FUZZ_SECONDS="$FUZZ_SECONDS" scripts/fuzz.sh "$(basename "$target" .c)"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+            echo "fuzz target $target FAILED"
+        fi
+    done
+fi
+
+echo "== end-to-end tests under Wine"
+pytest-3 -q -p no:cacheprovider --junitxml="$results/e2e.xml" tests/e2e "$@"
+rc=$?
+if [ -f "$results/e2e.xml" ]; then
+    read -r p f < <(python3 - "$results/e2e.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad)
+PY
+)
+    passed=$((passed + p)); failed=$((failed + f))
+fi
+if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ "${f:-0}" -eq 0 ]; then failed=$((failed + 1)); fi
+
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

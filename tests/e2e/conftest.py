@@ -1,0 +1,139 @@
+"""Shared fixtures for the end-to-end tests: real programs run in boxes by the
+real fvm.exe under Wine.
+
+Each test session uses its own FVM root inside the Wine prefix's C: drive, so
+tests see both sides: the Windows path a boxed program uses and the Linux path
+where the test checks host and box state. Tests assert on observable effects:
+exit codes, program output, files on the host and in the box folder."""
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+BUILD = TOP / "build" / "win"
+PREFIX = pathlib.Path(os.environ.get("WINEPREFIX") or
+                      pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+                      / "fvm" / "wineprefix")
+DRIVE_C = PREFIX / "drive_c"
+
+
+def win_path(p):
+    """Windows path (via Wine's Z: drive) of a Linux path."""
+    return "Z:" + str(pathlib.Path(p).resolve()).replace("/", "\\")
+
+
+def linux_path_of_c(win):
+    """Linux path of a C:\\ path inside the prefix."""
+    assert win[:3].upper() == "C:\\", win
+    return DRIVE_C.joinpath(*[part for part in win[3:].split("\\") if part])
+
+
+def wine_env(extra=None):
+    env = dict(os.environ)
+    env["WINEPREFIX"] = str(PREFIX)
+    env.setdefault("WINEDEBUG", "-all")
+    env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Fvm:
+    """Runs fvm.exe under Wine with a private FVM root."""
+
+    def __init__(self, root_win):
+        self.root_win = root_win
+        self.root = linux_path_of_c(root_win)
+        self.exe = BUILD / "fvm.exe"
+
+    def env(self, extra=None):
+        return wine_env(dict({"FVM_ROOT": self.root_win}, **(extra or {})))
+
+    def __call__(self, *args, input=None, timeout=120, check=None, env=None):
+        proc = subprocess.run(["wine", str(self.exe), *args], input=input, capture_output=True,
+                              text=True, timeout=timeout, env=self.env(env))
+        if check is not None:
+            assert proc.returncode == check, (
+                f"fvm {' '.join(args)} exited {proc.returncode}, expected {check}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        return proc
+
+    def popen(self, *args, **kw):
+        return subprocess.Popen(["wine", str(self.exe), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env(), **kw)
+
+    def box_dir(self, name):
+        return self.root / "boxes" / name
+
+    def wait_until(self, predicate, timeout=20, interval=0.1):
+        end = time.time() + timeout
+        while time.time() < end:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        return predicate()
+
+
+def run_unboxed(*args, timeout=60, input=None):
+    return subprocess.run(["wine", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=wine_env(), input=input)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wineserver():
+    """One persistent wineserver for the session (process starts stay warm);
+    at the end every Wine process of the prefix is ended."""
+    if not (BUILD / "fvm.exe").exists():
+        pytest.exit("build/win/fvm.exe is missing: run make first", returncode=2)
+    server = subprocess.Popen(["wineserver", "-p", "-f"], env=wine_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield
+    subprocess.run(["wineserver", "-k"], env=wine_env())
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def fvm_root():
+    root_win = "C:\\fvmtest\\" + uuid.uuid4().hex[:12]
+    root = linux_path_of_c(root_win)
+    yield root_win
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def fvm(fvm_root):
+    return Fvm(fvm_root)
+
+
+@pytest.fixture
+def box(fvm, request):
+    """A fresh box named after the test; removed (forcibly) afterwards."""
+    name = "t" + uuid.uuid4().hex[:10]
+    fvm("create", name, check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+@pytest.fixture(scope="session")
+def apps():
+    return BUILD / "apps"
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    """An X server for tests that need windows; DISPLAY value for wine_env."""
+    display = ":%d" % (90 + os.getpid() % 9)
+    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    if proc.poll() is not None:
+        pytest.fail("Xvfb did not start")
+    yield display
+    proc.terminate()
+    proc.wait(timeout=10)
