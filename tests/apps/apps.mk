@@ -4,3 +4,9 @@
 # probe.exe imports probedll.dll statically: its DllMain is the earliest
 # foreign code of the process, which must already run hooked.
 APPLIB_LINK_probe := -lprobedll
+
+# hooktest.exe links the hook engine's runtime objects directly (built with
+# the runtime's flags by the $(B)/rt/%.o rule) and calls the Winsock API.
+HOOKTEST_OBJ := $(B)/rt/src/runtime/hook/hook.o $(B)/rt/src/core/x64dis.o $(B)/rt/src/core/error.o
+APPLIB_LINK_hooktest := $(HOOKTEST_OBJ) -lws2_32
+$(B)/win/apps/hooktest.exe: $(HOOKTEST_OBJ)
