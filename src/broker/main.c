@@ -6,6 +6,10 @@
  * exits once the box has no process left. Later capabilities (the audit
  * writer, quotas, decisions needing a global view) live here too.
  *
+ * Membership: the broker keeps its own list of the box's processes from the
+ * job's completion-port messages (NEW_PROCESS / EXIT_PROCESS) and serves it
+ * on the box's control pipe (common/brokerproto.h) to `fvm ps`.
+ *
  * Start-up handshake: fvm run, holding the box lock, starts the broker with an
  * inherited event; the broker creates the job and the named "ready" event and
  * signals. Exit: when the job reports that its last process ended (or, polled,
@@ -13,11 +17,69 @@
  * closes its objects, so a concurrent fvm run either sees it alive with the
  * job open or starts a fresh one. */
 #include <windows.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <wchar.h>
 
 #include "common/boxcfg.h"
+#include "common/brokerproto.h"
+
+static CRITICAL_SECTION members_lock;
+static uint32_t members[FVM_BROKER_MAX_MEMBERS];
+static uint32_t member_count;
+
+static void member_add(uint32_t pid)
+{
+    EnterCriticalSection(&members_lock);
+    if (member_count < FVM_BROKER_MAX_MEMBERS)
+        members[member_count++] = pid;
+    LeaveCriticalSection(&members_lock);
+}
+
+static void member_remove(uint32_t pid)
+{
+    EnterCriticalSection(&members_lock);
+    for (uint32_t i = 0; i < member_count; i++) {
+        if (members[i] == pid) {
+            members[i] = members[--member_count];
+            break;
+        }
+    }
+    LeaveCriticalSection(&members_lock);
+}
+
+/* Serves the control pipe, one request per connection, until the process
+ * exits. */
+static DWORD WINAPI control_pipe_server(void *arg)
+{
+    const wchar_t *pipe_name = arg;
+    static fvm_members_reply reply;
+    for (;;) {
+        HANDLE pipe = CreateNamedPipeW(pipe_name, PIPE_ACCESS_DUPLEX,
+                                       PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT,
+                                       PIPE_UNLIMITED_INSTANCES, sizeof reply, 256, 0, NULL);
+        if (pipe == INVALID_HANDLE_VALUE)
+            return 1;
+        if (ConnectNamedPipe(pipe, NULL) || GetLastError() == ERROR_PIPE_CONNECTED) {
+            char request[64];
+            DWORD got = 0, written;
+            if (ReadFile(pipe, request, sizeof request, &got, NULL) &&
+                got == strlen(FVM_BROKER_REQ_MEMBERS) && !memcmp(request, FVM_BROKER_REQ_MEMBERS, got)) {
+                EnterCriticalSection(&members_lock);
+                reply.version = FVM_BROKER_PROTO_VERSION;
+                reply.count = member_count;
+                memcpy(reply.pids, members, member_count * sizeof members[0]);
+                LeaveCriticalSection(&members_lock);
+                WriteFile(pipe, &reply, (DWORD)(8 + reply.count * sizeof(uint32_t)), &written, NULL);
+                FlushFileBuffers(pipe);
+            }
+            DisconnectNamedPipe(pipe);
+        }
+        CloseHandle(pipe);
+    }
+}
 
 static DWORD active_processes(HANDLE job)
 {
@@ -34,10 +96,13 @@ int wmain(int argc, wchar_t **argv)
     HANDLE started = (HANDLE)(UINT_PTR)_wcstoui64(argv[1], NULL, 10);
     const wchar_t *box_path = argv[2];
 
+    static wchar_t pipe_name[FVM_OBJ_NAME_MAX];
     wchar_t job_name[FVM_OBJ_NAME_MAX], lock_name[FVM_OBJ_NAME_MAX], ready_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
     fvm_box_object_name(box_path, FVM_OBJ_LOCK, lock_name, FVM_OBJ_NAME_MAX);
     fvm_box_object_name(box_path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(box_path, FVM_OBJ_PIPE, pipe_name, FVM_OBJ_NAME_MAX);
+    InitializeCriticalSection(&members_lock);
 
     HANDLE job = CreateJobObjectW(NULL, job_name);
     if (!job)
@@ -61,6 +126,10 @@ int wmain(int argc, wchar_t **argv)
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)
         return 5;
+    HANDLE server = CreateThread(NULL, 0, control_pipe_server, pipe_name, 0, NULL);
+    if (!server)
+        return 6;
+    CloseHandle(server);
     SetEvent(started);
     CloseHandle(started);
 
@@ -69,6 +138,10 @@ int wmain(int argc, wchar_t **argv)
         ULONG_PTR key;
         LPOVERLAPPED data;
         BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, 1000);
+        if (got && message == JOB_OBJECT_MSG_NEW_PROCESS)
+            member_add((uint32_t)(ULONG_PTR)data);
+        if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS))
+            member_remove((uint32_t)(ULONG_PTR)data);
         if (got && message != JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO)
             continue;
         if (active_processes(job) != 0)

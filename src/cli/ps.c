@@ -2,13 +2,15 @@
  *
  * Box membership is the box's job object: every boxed process is in it from
  * before its first instruction (run.c, runtime/proc.c) and children inherit
- * it. Wine's tasklist is a stub, so the listing is built here from the job's
- * process id list, with each process's image and parent. */
+ * it. Wine's tasklist is a stub and its job pid list omits inherited members,
+ * so the list comes from the box's broker (common/brokerproto.h), with each
+ * process's image and parent looked up here. */
 #include "cli/cli.h"
 
 #include <string.h>
 #include <winternl.h>
 
+#include "common/brokerproto.h"
 #include "core/boxname.h"
 
 typedef struct proc_row {
@@ -34,29 +36,46 @@ static void describe_process(DWORD pid, proc_row *row)
     CloseHandle(h);
 }
 
-static int print_box_processes(const box *b, BOOL header)
+/* Asks the box's broker for its member list (common/brokerproto.h).
+ * Returns the number of pids, 0 if the box is not running, -1 on error. */
+static int query_members(const box *b, fvm_members_reply *reply)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(b->path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(b->path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    HANDLE pipe = INVALID_HANDLE_VALUE;
+    for (int attempt = 0; attempt < 50 && pipe == INVALID_HANDLE_VALUE; attempt++) {
+        pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        if (pipe != INVALID_HANDLE_VALUE)
+            break;
+        if (GetLastError() != ERROR_PIPE_BUSY)
+            return box_process_count(b) ? -1 : 0;   /* no broker: no box processes */
+        WaitNamedPipeW(name, 100);
+    }
+    if (pipe == INVALID_HANDLE_VALUE)
+        return -1;
+    DWORD mode = PIPE_READMODE_MESSAGE, written, got = 0;
+    SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+    BOOL ok = WriteFile(pipe, FVM_BROKER_REQ_MEMBERS, (DWORD)strlen(FVM_BROKER_REQ_MEMBERS), &written, NULL) &&
+              ReadFile(pipe, reply, sizeof *reply, &got, NULL);
+    CloseHandle(pipe);
+    /* Validate before use: the reply comes from another process. */
+    if (!ok || got < 8 || reply->version != FVM_BROKER_PROTO_VERSION ||
+        reply->count > FVM_BROKER_MAX_MEMBERS || got != 8 + reply->count * sizeof(uint32_t))
+        return -1;
+    return (int)reply->count;
+}
+
+static int print_box_processes(const box *b, BOOL header)
+{
+    static fvm_members_reply reply;
     if (header)
         printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
-    HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, name);
-    if (!job)
-        return 0;
-    struct {
-        JOBOBJECT_BASIC_PROCESS_ID_LIST list;
-        ULONG_PTR more[1023];
-    } ids;
-    memset(&ids, 0, sizeof ids);
-    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, &ids, sizeof ids, NULL)) {
-        DWORD e = GetLastError();
-        CloseHandle(job);
-        return cli_win_error(e, "cannot list the processes of box '%s'", b->name);
-    }
-    CloseHandle(job);
-    for (DWORD i = 0; i < ids.list.NumberOfProcessIdsInList; i++) {
+    int count = query_members(b, &reply);
+    if (count < 0)
+        return cli_error("cannot get the process list of box '%s' from its broker", b->name);
+    for (int i = 0; i < count; i++) {
         proc_row row;
-        describe_process((DWORD)ids.list.ProcessIdList[i], &row);
+        describe_process(reply.pids[i], &row);
         printf("%-16s %8lu %8lu  %s\n", b->name, (unsigned long)row.pid, (unsigned long)row.parent, row.image);
     }
     return 0;

@@ -81,3 +81,22 @@ int __cdecl vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
     return __ms_vsnprintf(buf, size, fmt, ap);
 }
+
+int strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+size_t strcspn(const char *s, const char *reject)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        for (const char *r = reject; *r; r++)
+            if (s[n] == *r)
+                return n;
+    return n;
+}

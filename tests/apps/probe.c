@@ -7,9 +7,10 @@
  *   probe.exe suspended       create a child with CREATE_SUSPENDED, wait a
  *                             moment, resume it, exit with the child's code
  *   probe.exe system CMD      run CMD through system() (cmd /c), exit with its code
- *   probe.exe chain           keep a growing chain alive: spawn one child
- *                             "chain" after 100 ms, respawn it whenever it dies,
- *                             never exit (for fvm stop)
+ *   probe.exe chain N         keep a chain of N more processes alive: spawn one
+ *                             child "chain N-1" after 200 ms and respawn it
+ *                             whenever it dies; the last one just waits; never
+ *                             exits (for fvm stop)
  *   probe.exe sleep MS        print status, sleep, exit 0
  *
  * Status line: "probe pid=P ppid=Q box=NAME dllmain=H tls=H main=H" where H
@@ -138,11 +139,16 @@ int wmain(int argc, wchar_t **wargv)
         fflush(stdout);
         return system(cmd);
     }
-    if (!strcmp(mode, "chain")) {
-        Sleep(100);
+    if (!strcmp(mode, "chain") && argc > 2) {
+        int n = atoi(argv[2]);
+        char args[32];
+        snprintf(args, sizeof args, "chain %d", n - 1);
+        Sleep(200);
         for (;;) {
             PROCESS_INFORMATION pi;
-            if (run_child("chain", 0, &pi) == 0) {
+            if (n <= 0)
+                Sleep(INFINITE);
+            if (run_child(args, 0, &pi) == 0) {
                 CloseHandle(pi.hThread);
                 WaitForSingleObject(pi.hProcess, INFINITE);
                 CloseHandle(pi.hProcess);

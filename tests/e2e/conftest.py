@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -43,6 +44,46 @@ def wine_env(extra=None):
     return env
 
 
+def run_captured(argv, env, input=None, timeout=120):
+    """subprocess.run with output captured through temporary files, not
+    pipes: Wine starts services.exe and explorer.exe on demand, they inherit
+    the standard handles of the process that triggered them and never exit,
+    so a pipe would never reach end-of-file."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        if input is None:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout, env=env)
+        else:
+            proc = subprocess.run(argv, input=input.encode(), stdout=out, stderr=err, timeout=timeout, env=env)
+        out.seek(0)
+        err.seek(0)
+        # Windows programs write CRLF; tests compare lines.
+        return subprocess.CompletedProcess(argv, proc.returncode,
+                                           out.read().decode("utf-8", "replace").replace("\r\n", "\n"),
+                                           err.read().decode("utf-8", "replace").replace("\r\n", "\n"))
+
+
+class Background:
+    """A program left running (e.g. a box to stop), its output in files."""
+
+    def __init__(self, argv, env):
+        self.out = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, env=env)
+
+    def poll(self):
+        return self.proc.poll()
+
+    def wait(self, timeout=None):
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        self.proc.kill()
+
+    def output(self):
+        self.out.seek(0)
+        return self.out.read().decode("utf-8", "replace").replace("\r\n", "\n")
+
+
 class Fvm:
     """Runs fvm.exe under Wine with a private FVM root."""
 
@@ -55,17 +96,15 @@ class Fvm:
         return wine_env(dict({"FVM_ROOT": self.root_win}, **(extra or {})))
 
     def __call__(self, *args, input=None, timeout=120, check=None, env=None):
-        proc = subprocess.run(["wine", str(self.exe), *args], input=input, capture_output=True,
-                              text=True, timeout=timeout, env=self.env(env))
+        proc = run_captured(["wine", str(self.exe), *args], self.env(env), input=input, timeout=timeout)
         if check is not None:
             assert proc.returncode == check, (
                 f"fvm {' '.join(args)} exited {proc.returncode}, expected {check}\n"
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
         return proc
 
-    def popen(self, *args, **kw):
-        return subprocess.Popen(["wine", str(self.exe), *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env(), **kw)
+    def popen(self, *args):
+        return Background(["wine", str(self.exe), *args], self.env())
 
     def box_dir(self, name):
         return self.root / "boxes" / name
@@ -81,8 +120,7 @@ class Fvm:
 
 
 def run_unboxed(*args, timeout=60, input=None):
-    return subprocess.run(["wine", *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          env=wine_env(), input=input)
+    return run_captured(["wine", *map(str, args)], wine_env(), input=input, timeout=timeout)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -144,7 +144,7 @@ def ps_rows(fvm, box):
 def test_ps_lists_the_tree_and_stop_ends_a_spawning_box(fvm, box, apps):
     """probe.exe chain keeps growing a chain of processes and respawns a child
     that dies: fvm stop must still end every one of them."""
-    runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "chain")
+    runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "chain", "30")
     try:
         rows = fvm.wait_until(lambda: (lambda r: r if len(r) >= 4 else None)(ps_rows(fvm, box)), timeout=30)
         assert rows and len(rows) >= 4, rows
