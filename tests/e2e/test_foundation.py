@@ -197,3 +197,19 @@ def test_doctor_reports_measured_facts(fvm):
     assert re.search(r"job: kill on close\s+enforced", out), out
     assert re.search(r"job: active process limit\s+(accepted, NOT enforced|enforced)", out), out
     assert "injection before any program code" in out
+
+
+def test_a_process_that_cannot_be_boxed_does_not_run(fvm, box, apps, tmp_path):
+    """fvm.exe next to a broken fvm.dll: injection is arranged but the loader
+    cannot initialise the runtime, so the program must not run at all."""
+    import shutil
+    for name in ("fvm.exe", "fvm-broker.exe"):
+        shutil.copy(fvm.exe.parent / name, tmp_path / name)
+    (tmp_path / "fvm.dll").write_bytes(b"MZ" + b"\0" * 200)   # not a loadable image
+    fvm.exe = tmp_path / "fvm.exe"
+    marker = tmp_path / "ran.txt"
+    proc = fvm("run", "--box", box, "cmd", "/c", "echo ran > " + win_path(marker))
+    assert proc.returncode != 0
+    assert not marker.exists(), "the program ran without its runtime"
+    proc = fvm("run", "--box", box, win_path(apps / "probe.exe"))
+    assert proc.returncode != 0 and "probe pid=" not in proc.stdout
