@@ -68,6 +68,8 @@ static BOOL runtime_start(HMODULE module)
 
     static hook_table table;
     proc_hooks(&table);
+    if (!file_hooks(&table))
+        return FALSE;
     for (size_t i = 0; i < table.count; i++) {
         if (!table.specs[i].target) {
             fvm_report("runtime: cannot find %s to hook; refusing to run unboxed", table.specs[i].name);
@@ -87,10 +89,10 @@ static BOOL runtime_start(HMODULE module)
 
 BOOL WINAPI fvm_dll_entry(HINSTANCE instance, DWORD reason, void *reserved)
 {
-    if (reason == DLL_PROCESS_ATTACH) {
-        DisableThreadLibraryCalls(instance);
+    if (reason == DLL_PROCESS_ATTACH)
         return runtime_start(instance);
-    }
+    if (reason == DLL_THREAD_DETACH && g_fvm.active)
+        file_thread_detach();
     return TRUE;
 }
 

@@ -42,5 +42,7 @@ void hook_table_add_optional(hook_table *table, const char *module, const char *
                              void *detour, void **original);
 
 void proc_hooks(hook_table *table);
+BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
+void file_thread_detach(void);
 
 #endif
