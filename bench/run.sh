@@ -85,10 +85,14 @@ CREATED_BOX=0
 RESULTS=$(mktemp)
 CLI_JSON=$(mktemp)
 
-# Counts the Wine processes of this prefix other than the wineserver and
-# Wine's own services (services.exe, winedevice.exe, ...), which end with it.
+# Counts Wine processes other than wineservers and Wine's own services
+# (services.exe, winedevice.exe, ...), which end with their server. With
+# "prefix", only those of this prefix; with "busy", those of any prefix that
+# are not ours (our box's broker excluded): other work that makes the
+# numbers noisy.
 other_wine_processes() {
-    local n=0 p exe cmd
+    local n=0 p exe cmd root
+    root=$(printf '%s' "$FVM_ROOT" | tr '[:upper:]' '[:lower:]')
     for p in /proc/[0-9]*; do
         exe=$(readlink "$p/exe" 2>/dev/null) || continue
         case $exe in */wineserver*) continue ;; *wine*) ;; *) continue ;; esac
@@ -97,7 +101,12 @@ other_wine_processes() {
         services.exe* | winedevice.exe* | plugplay.exe* | svchost.exe* | rpcss.exe* | \
             explorer.exe* | conhost.exe* | winemenubuilder.exe*) continue ;;
         esac
-        tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" && n=$((n + 1))
+        if [ "$1" = busy ]; then
+            case $cmd in *"$root"*) continue ;; esac
+            n=$((n + 1))
+        else
+            tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" && n=$((n + 1))
+        fi
     done
     echo $n
 }
@@ -116,7 +125,7 @@ cleanup() {
         # wait up to 30 s for other users' processes (and our box's broker) to
         # be gone, and leave the server alone if they are not.
         local others tries=0
-        while others=$(other_wine_processes) && [ "$others" != 0 ] && [ $tries -lt 30 ]; do
+        while others=$(other_wine_processes prefix) && [ "$others" != 0 ] && [ $tries -lt 30 ]; do
             sleep 1
             tries=$((tries + 1))
         done
@@ -159,8 +168,10 @@ say "  Wine prefix $WINEPREFIX; $SERVER_DESC; FVM_ROOT=$FVM_ROOT"
 say ""
 
 # ---- procstart: unboxed vs boxed, ABAB -------------------------------------
+BUSY_RUNS=0
 run_procstart() {   # kind
-    local out
+    local out busy
+    busy=$(other_wine_processes busy)
     if [ "$1" = unboxed ]; then
         out=$("${PIN[@]}" wine "$PROCSTART" "$N" "$WIN_NOP" | tr -d '\r') || { say "$out"; die "unboxed procstart failed"; }
     else
@@ -168,6 +179,8 @@ run_procstart() {   # kind
             { say "$out"; die "boxed procstart failed"; }
     fi
     out=$(printf '%s\n' "$out" | grep '^procstart ') || die "no result line from $1 procstart"
+    # Other Wine work seen at the start or at the end of this run.
+    [ "$busy" = 0 ] && [ "$(other_wine_processes busy)" = 0 ] || BUSY_RUNS=$((BUSY_RUNS + 1))
     printf '%-8s %s\n' "$1" "$out"
     printf '%s %s\n' "$1" "$out" >>"$RESULTS"
 }
@@ -214,9 +227,10 @@ fi
 # ---- summary -----------------------------------------------------------------
 CLI_ARG=
 [ $CLI_DONE = 1 ] && CLI_ARG=$CLI_JSON
-python3 - "$RESULTS" "$CLI_ARG" "$TARGET_MS" "$BOXED" <<'EOF'
+python3 - "$RESULTS" "$CLI_ARG" "$TARGET_MS" "$BOXED" "$BUSY_RUNS" <<'EOF'
 import json, statistics as st, sys
 results, cli_json, target, boxed_ran = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "1"
+busy_runs = int(sys.argv[5])
 
 def pct(v, p):
     v = sorted(v)
@@ -248,18 +262,23 @@ um = st.median(col("unboxed", "median_ms"))
 print()
 if boxed_ran and rows["boxed"]:
     bm = st.median(col("boxed", "median_ms"))
-    ut = st.median(col("unboxed", "trimmed_mean_ms"))
-    bt = st.median(col("boxed", "trimmed_mean_ms"))
-    added = bm - um
+    # Paired per round (each boxed run next to its unboxed run), so drift
+    # between rounds cancels.
+    pairs = list(zip(rows["unboxed"], rows["boxed"]))
+    ratio = st.median(float(b["median_ms"]) / float(u["median_ms"]) for u, b in pairs)
+    added = st.median(float(b["median_ms"]) - float(u["median_ms"]) for u, b in pairs)
+    t_ratio = st.median(float(b["trimmed_mean_ms"]) / float(u["trimmed_mean_ms"]) for u, b in pairs)
+    t_added = st.median(float(b["trimmed_mean_ms"]) - float(u["trimmed_mean_ms"]) for u, b in pairs)
     print("  %-28s %10.2f ms" % ("unboxed median", um))
     print("  %-28s %10.2f ms" % ("boxed median", bm))
-    print("  %-28s %10.2fx" % ("ratio boxed/unboxed", bm / um))
+    print("  %-28s %10.2fx" % ("ratio boxed/unboxed", ratio))
     print("  %-28s %+10.2f ms" % ("added per start", added))
-    print("  %-28s %+10.2f ms  (ratio %.2fx)" % ("added (trimmed means)", bt - ut, bt / ut))
+    print("  %-28s %+10.2f ms  (ratio %.2fx)" % ("added (trimmed means)", t_added, t_ratio))
     print("  %-28s %s" % ("target: adds < %g ms" % target,
                           "MET" if added < target else "NOT MET (%.2f ms over)" % (added - target)))
-    print("  (medians of the %d per-round medians; information only, not an exit code)"
-          % len(rows["boxed"]))
+    print("  (medians: of the %d runs' medians; ratio and added: of the %d per-round"
+          % (len(rows["boxed"]), len(pairs)))
+    print("  pairs. Information only, not an exit code.)")
     bad = [r for r in rows["boxed"] if r.get("self_boxed") != "1" or r.get("child_boxed") != "1"]
     if bad:
         print("  WARNING: in a boxed run procstart or its children were not boxed "
@@ -269,6 +288,9 @@ if boxed_ran and rows["boxed"]:
 else:
     print("  %-28s %10.2f ms" % ("unboxed median", um))
     print("  boxed half not run (fvm.exe, fvm-broker.exe or fvm.dll missing)")
+if busy_runs:
+    print("  NOTE: other Wine processes were running at the start or end of %d of the"
+          " %d procstart runs: the numbers may be noisy" % (busy_runs, len(rows["unboxed"]) + len(rows["boxed"])))
 
 if cli_json:
     d = json.load(open(cli_json))
