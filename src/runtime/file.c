@@ -20,54 +20,23 @@
  * box location come with the box index. */
 #include "runtime/runtime.h"
 
-#include "core/ntpath.h"
-
-typedef NTSTATUS (NTAPI *NtCreateFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK,
-                                          PLARGE_INTEGER, ULONG, ULONG, ULONG, ULONG, PVOID, ULONG);
-typedef NTSTATUS (NTAPI *NtOpenFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, ULONG, ULONG);
-typedef NTSTATUS (NTAPI *NtQueryAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_BASIC_INFORMATION *);
-typedef NTSTATUS (NTAPI *NtQueryFullAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_NETWORK_OPEN_INFORMATION *);
-typedef NTSTATUS (NTAPI *NtSetInformationFile_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
-
-static NtCreateFile_fn real_NtCreateFile;
-static NtOpenFile_fn real_NtOpenFile;
-static NtQueryAttributesFile_fn real_NtQueryAttributesFile;
-static NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
-static NtSetInformationFile_fn real_NtSetInformationFile;
-
-NTSTATUS NTAPI NtQueryObject(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
-NTSTATUS NTAPI NtReadFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
-NTSTATUS NTAPI NtWriteFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
-NTSTATUS NTAPI NtQueryInformationFile(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
-NTSTATUS NTAPI NtClose(HANDLE);
-
-#define FILE_RENAME_INFORMATION_EX_CLASS 65
-#define FILE_LINK_INFORMATION_EX_CLASS   72
-
-/* Access rights that can change a file or its metadata. MAXIMUM_ALLOWED
- * and GENERIC_ALL would include them, so they count as writes too. */
-#define WRITE_INTENT_ACCESS (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | \
-                             DELETE | WRITE_DAC | WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL | MAXIMUM_ALLOWED)
+#include "runtime/file.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
-static ntpath g_box_root;      /* \??\C:\FVM\boxes\NAME */
+NtCreateFile_fn real_NtCreateFile;
+NtOpenFile_fn real_NtOpenFile;
+NtQueryAttributesFile_fn real_NtQueryAttributesFile;
+NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
+NtSetInformationFile_fn real_NtSetInformationFile;
+
+ntpath g_box_root;             /* \??\C:\FVM\boxes\NAME */
 static ntpath g_fvm_root;      /* \??\C:\FVM: the storage of every box */
 static BOOL g_paths_ready;
 
-/* Per-thread scratch: ntpath structures are large (64 KiB each), too large
- * for the stack of an arbitrary thread. */
-typedef struct file_scratch {
-    ntpath path;                       /* the canonical host path */
-    ntpath dir;                        /* RootDirectory's path, or a parent */
-    uint16_t box[NTPATH_MAX_UNITS + 1];
-    size_t box_len;
-    BOOL in_use;
-} file_scratch;
-
 static DWORD g_scratch_slot = TLS_OUT_OF_INDEXES;
 
-static file_scratch *scratch_acquire(void)
+file_scratch *scratch_acquire(void)
 {
     file_scratch *s = TlsGetValue(g_scratch_slot);
     if (!s) {
@@ -83,7 +52,7 @@ static file_scratch *scratch_acquire(void)
     return s;
 }
 
-static void scratch_release(file_scratch *s)
+void scratch_release(file_scratch *s)
 {
     if (s == TlsGetValue(g_scratch_slot))
         s->in_use = FALSE;
@@ -131,17 +100,10 @@ static BOOL init_box_paths(void)
 
 /* ---- resolving the name a call was given -------------------------------- */
 
-typedef enum file_place {
-    PLACE_PASS,     /* not a file-system path we virtualize: pass the call through */
-    PLACE_HOST,     /* a host drive/UNC path: decide */
-    PLACE_DENY,     /* FVM's own storage, or a name that would bypass the box */
-    PLACE_INVALID   /* a name the path core refuses */
-} file_place;
-
 /* The canonical path of an open handle, from the name the object manager
  * reports, into s->dir. A handle to a box copy reports the box path: it is
  * mapped back to the host path it stands for (s->path is used as scratch). */
-static BOOL handle_path(HANDLE handle, file_scratch *s)
+BOOL handle_path(HANDLE handle, file_scratch *s)
 {
     static const ntpath_context any_form = {.input = NTPATH_INPUT_ANY};
     union {
@@ -222,7 +184,7 @@ static const ntpath_context *nt_context_for(const UNICODE_STRING *name)
 /* Fills s->path (and s->box) from an OBJECT_ATTRIBUTES. A name the path
  * core cannot make canonical is refused rather than passed through: passing
  * it on would let a spelling we misjudge reach the host unvirtualized. */
-static file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
+file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
 {
     fvm_error err;
     if (!g_paths_ready || !attributes || !attributes->ObjectName || !attributes->ObjectName->Buffer)
@@ -261,12 +223,12 @@ static file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     return PLACE_HOST;
 }
 
-static NTSTATUS place_status(file_place place)
+NTSTATUS place_status(file_place place)
 {
     return place == PLACE_INVALID ? STATUS_OBJECT_NAME_INVALID : STATUS_ACCESS_DENIED;
 }
 
-static void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
+void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                             const OBJECT_ATTRIBUTES *like)
 {
     us->Buffer = (PWSTR)path;
@@ -281,7 +243,7 @@ static void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uin
 }
 
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES if it does not exist. */
-static DWORD path_attributes(const uint16_t *path, size_t len)
+DWORD path_attributes(const uint16_t *path, size_t len)
 {
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
@@ -679,5 +641,6 @@ BOOL file_hooks(hook_table *table)
                    (void **)&real_NtQueryFullAttributesFile);
     hook_table_add(table, "ntdll.dll", "NtSetInformationFile", (void *)box_NtSetInformationFile,
                    (void **)&real_NtSetInformationFile);
+    file_dir_hooks(table);
     return TRUE;
 }

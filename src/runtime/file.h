@@ -1,0 +1,74 @@
+/* file.h - internals shared by the file virtualizer's modules: file.c
+ * (opens, creates, copy-up, renames) and file_dir.c (merged listings).
+ * See file.c for the idea. */
+#ifndef FVM_RUNTIME_FILE_H
+#define FVM_RUNTIME_FILE_H
+
+#include "runtime/runtime.h"
+#include "core/ntpath.h"
+
+typedef NTSTATUS (NTAPI *NtCreateFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK,
+                                          PLARGE_INTEGER, ULONG, ULONG, ULONG, ULONG, PVOID, ULONG);
+typedef NTSTATUS (NTAPI *NtOpenFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, ULONG, ULONG);
+typedef NTSTATUS (NTAPI *NtQueryAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_BASIC_INFORMATION *);
+typedef NTSTATUS (NTAPI *NtQueryFullAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_NETWORK_OPEN_INFORMATION *);
+typedef NTSTATUS (NTAPI *NtSetInformationFile_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
+
+
+NTSTATUS NTAPI NtQueryObject(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
+NTSTATUS NTAPI NtReadFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
+NTSTATUS NTAPI NtWriteFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
+NTSTATUS NTAPI NtQueryInformationFile(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
+NTSTATUS NTAPI NtClose(HANDLE);
+
+#define FILE_RENAME_INFORMATION_EX_CLASS 65
+#define FILE_LINK_INFORMATION_EX_CLASS   72
+
+/* Access rights that can change a file or its metadata. MAXIMUM_ALLOWED
+ * and GENERIC_ALL would include them, so they count as writes too. */
+#define WRITE_INTENT_ACCESS (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | \
+                             DELETE | WRITE_DAC | WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL | MAXIMUM_ALLOWED)
+
+
+extern NtCreateFile_fn real_NtCreateFile;
+extern NtOpenFile_fn real_NtOpenFile;
+extern NtQueryAttributesFile_fn real_NtQueryAttributesFile;
+extern NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
+extern NtSetInformationFile_fn real_NtSetInformationFile;
+
+extern ntpath g_box_root;   /* \??\C:\FVM\boxes\NAME */
+
+/* Per-thread scratch: ntpath structures are large (64 KiB each), too large
+ * for the stack of an arbitrary thread. */
+typedef struct file_scratch {
+    ntpath path;                       /* the canonical host path */
+    ntpath dir;                        /* RootDirectory's path, or a parent */
+    uint16_t box[NTPATH_MAX_UNITS + 1];
+    size_t box_len;
+    BOOL in_use;
+} file_scratch;
+
+file_scratch *scratch_acquire(void);
+void scratch_release(file_scratch *s);
+
+typedef enum file_place {
+    PLACE_PASS,     /* not a file-system path we virtualize: pass the call through */
+    PLACE_HOST,     /* a host drive/UNC path: decide */
+    PLACE_DENY,     /* FVM's own storage, or a name that would bypass the box */
+    PLACE_INVALID   /* a name the path core refuses */
+} file_place;
+
+/* Canonical host path (s->path) and box path (s->box) of a call's name. */
+file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s);
+NTSTATUS place_status(file_place place);
+/* The host path an open handle stands for, into s->dir (s->path is scratch). */
+BOOL handle_path(HANDLE handle, file_scratch *s);
+void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
+                     const OBJECT_ATTRIBUTES *like);
+/* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */
+DWORD path_attributes(const uint16_t *path, size_t len);
+
+void file_dir_hooks(hook_table *table);
+void file_dir_close(HANDLE handle);   /* forget a listing when its handle closes */
+
+#endif

@@ -1,0 +1,474 @@
+/* file_dir.c - directory listings: one merged, sorted view of a folder that
+ * exists both on the host and in the box.
+ *
+ * A boxed folder's box copy holds only what the box changed; its host
+ * counterpart holds everything else. When a program lists a folder that
+ * exists on both sides, the first NtQueryDirectoryFile on the handle reads
+ * both sides completely, through private handles, with the caller's
+ * information class and mask (so the file system applies its own wildcard
+ * rules, DOS wildcards included), merges them (a box entry replaces the host
+ * entry of the same name), sorts by upper-cased name as NTFS does, and then
+ * serves the entries from that snapshot call after call, honouring
+ * ReturnSingleEntry, RestartScan and the buffer size. Entries are copied
+ * verbatim in the caller's class; only the offset and name fields are known
+ * per class. A folder on one side only is listed by the real call. */
+#include "runtime/file.h"
+
+typedef NTSTATUS (NTAPI *NtQueryDirectoryFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID,
+                                                  ULONG, FILE_INFORMATION_CLASS, BOOLEAN, PUNICODE_STRING, BOOLEAN);
+typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
+                                                    PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
+typedef NTSTATUS (NTAPI *NtClose_fn)(HANDLE);
+
+static NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
+static NtQueryDirectoryFileEx_fn real_NtQueryDirectoryFileEx;
+static NtClose_fn real_NtClose;
+
+NTSTATUS NTAPI NtSetEvent(HANDLE, PLONG);
+
+#define SL_RESTART_SCAN        0x01
+#define SL_RETURN_SINGLE_ENTRY 0x02
+
+/* Where the name lives in each directory information class (x64 layout). */
+typedef struct dir_class {
+    ULONG klass;
+    ULONG name_length_offset;
+    ULONG name_offset;
+} dir_class;
+
+static const dir_class dir_classes[] = {
+    {1, 60, 64},    /* FileDirectoryInformation */
+    {2, 60, 68},    /* FileFullDirectoryInformation */
+    {3, 60, 94},    /* FileBothDirectoryInformation */
+    {12, 8, 12},    /* FileNamesInformation */
+    {37, 60, 104},  /* FileIdBothDirectoryInformation */
+    {38, 60, 80},   /* FileIdFullDirectoryInformation */
+    {50, 60, 92},   /* FileIdGlobalTxDirectoryInformation */
+    {60, 60, 88},   /* FileIdExtdDirectoryInformation */
+    {63, 60, 114},  /* FileIdExtdBothDirectoryInformation */
+};
+
+static const dir_class *find_class(ULONG klass)
+{
+    for (size_t i = 0; i < sizeof dir_classes / sizeof dir_classes[0]; i++)
+        if (dir_classes[i].klass == klass)
+            return &dir_classes[i];
+    return NULL;
+}
+
+typedef struct dir_entry {
+    ULONG offset;        /* of the raw entry in the listing's arena */
+    ULONG size;          /* name_offset + name bytes */
+    BOOL from_box;
+} dir_entry;
+
+typedef struct dir_listing {
+    struct dir_listing *next;
+    HANDLE handle;
+    BOOL passthrough;          /* one side only: the real call lists it */
+    const dir_class *cls;
+    uint8_t *arena;
+    size_t arena_used, arena_cap;
+    dir_entry *entries;
+    ULONG count, cap, position;
+    BOOL returned_any;
+} dir_listing;
+
+#define LISTING_BUCKETS 64
+static dir_listing *g_listings[LISTING_BUCKETS];
+static SRWLOCK g_listings_lock = SRWLOCK_INIT;
+static volatile LONG g_listing_count;
+
+static size_t bucket_of(HANDLE handle)
+{
+    return ((UINT_PTR)handle >> 2) % LISTING_BUCKETS;
+}
+
+static void listing_free(dir_listing *l)
+{
+    if (l->arena)
+        VirtualFree(l->arena, 0, MEM_RELEASE);
+    if (l->entries)
+        HeapFree(GetProcessHeap(), 0, l->entries);
+    HeapFree(GetProcessHeap(), 0, l);
+}
+
+static dir_listing *listing_find(HANDLE handle)
+{
+    if (!g_listing_count)
+        return NULL;
+    AcquireSRWLockShared(&g_listings_lock);
+    dir_listing *l = g_listings[bucket_of(handle)];
+    while (l && l->handle != handle)
+        l = l->next;
+    ReleaseSRWLockShared(&g_listings_lock);
+    return l;
+}
+
+static void listing_insert(dir_listing *l)
+{
+    AcquireSRWLockExclusive(&g_listings_lock);
+    size_t b = bucket_of(l->handle);
+    l->next = g_listings[b];
+    g_listings[b] = l;
+    InterlockedIncrement(&g_listing_count);
+    ReleaseSRWLockExclusive(&g_listings_lock);
+}
+
+void file_dir_close(HANDLE handle)
+{
+    if (!g_listing_count)
+        return;
+    dir_listing *found = NULL;
+    AcquireSRWLockExclusive(&g_listings_lock);
+    for (dir_listing **p = &g_listings[bucket_of(handle)]; *p; p = &(*p)->next) {
+        if ((*p)->handle == handle) {
+            found = *p;
+            *p = found->next;
+            InterlockedDecrement(&g_listing_count);
+            break;
+        }
+    }
+    ReleaseSRWLockExclusive(&g_listings_lock);
+    if (found)
+        listing_free(found);
+}
+
+/* ---- reading one side ----------------------------------------------------- */
+
+static const WCHAR *entry_name(const dir_listing *l, const dir_entry *e, ULONG *units)
+{
+    const uint8_t *raw = l->arena + e->offset;
+    *units = *(const ULONG *)(raw + l->cls->name_length_offset) / 2;
+    return (const WCHAR *)(raw + l->cls->name_offset);
+}
+
+static BOOL arena_reserve(dir_listing *l, size_t more)
+{
+    if (l->arena_used + more <= l->arena_cap)
+        return TRUE;
+    size_t cap = l->arena_cap ? l->arena_cap * 2 : 256 * 1024;
+    while (cap < l->arena_used + more)
+        cap *= 2;
+    uint8_t *arena = VirtualAlloc(NULL, cap, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (!arena)
+        return FALSE;
+    if (l->arena) {
+        memcpy(arena, l->arena, l->arena_used);
+        VirtualFree(l->arena, 0, MEM_RELEASE);
+    }
+    l->arena = arena;
+    l->arena_cap = cap;
+    return TRUE;
+}
+
+static BOOL entries_reserve(dir_listing *l)
+{
+    if (l->count < l->cap)
+        return TRUE;
+    ULONG cap = l->cap ? l->cap * 2 : 256;
+    dir_entry *entries = l->entries ? HeapReAlloc(GetProcessHeap(), 0, l->entries, cap * sizeof *entries)
+                                    : HeapAlloc(GetProcessHeap(), 0, cap * sizeof *entries);
+    if (!entries)
+        return FALSE;
+    l->entries = entries;
+    l->cap = cap;
+    return TRUE;
+}
+
+/* FVM's own temporary names (an interrupted copy-up) are never listed. */
+static BOOL is_internal_name(const WCHAR *name, ULONG units)
+{
+    static const WCHAR marker[] = L".fvm-copy-";
+    const ULONG marker_len = sizeof marker / sizeof marker[0] - 1;
+    for (ULONG i = 0; i + marker_len <= units; i++)
+        if (!memcmp(name + i, marker, marker_len * sizeof(WCHAR)))
+            return TRUE;
+    return FALSE;
+}
+
+/* Appends every entry of the folder at path (NT, len units) to l. */
+static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNICODE_STRING mask, BOOL from_box)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE dir;
+    init_attributes(&oa, &us, path, len, NULL);
+    NTSTATUS status = real_NtOpenFile(&dir, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                                      FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                      FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT);
+    if (status < 0)
+        return status;
+    enum { CHUNK = 64 * 1024 };
+    uint8_t *buf = VirtualAlloc(NULL, CHUNK, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (!buf) {
+        real_NtClose(dir);
+        return STATUS_NO_MEMORY;
+    }
+    BOOL first = TRUE;
+    for (;;) {
+        status = real_NtQueryDirectoryFile(dir, NULL, NULL, NULL, &io, buf, CHUNK,
+                                           (FILE_INFORMATION_CLASS)l->cls->klass, FALSE, first ? mask : NULL,
+                                           first);
+        first = FALSE;
+        if (status == STATUS_NO_MORE_FILES || status == STATUS_NO_SUCH_FILE) {
+            status = STATUS_SUCCESS;
+            break;
+        }
+        if (status < 0)
+            break;
+        for (ULONG off = 0;;) {
+            const uint8_t *raw = buf + off;
+            ULONG next = *(const ULONG *)raw;
+            ULONG name_bytes = *(const ULONG *)(raw + l->cls->name_length_offset);
+            ULONG size = l->cls->name_offset + name_bytes;
+            if (!is_internal_name((const WCHAR *)(raw + l->cls->name_offset), name_bytes / 2)) {
+                if (!arena_reserve(l, size + 8) || !entries_reserve(l)) {
+                    status = STATUS_NO_MEMORY;
+                    break;
+                }
+                memcpy(l->arena + l->arena_used, raw, size);
+                l->entries[l->count].offset = (ULONG)l->arena_used;
+                l->entries[l->count].size = size;
+                l->entries[l->count].from_box = from_box;
+                l->count++;
+                l->arena_used = (l->arena_used + size + 7) & ~(size_t)7;
+            }
+            if (!next)
+                break;
+            off += next;
+        }
+        if (status < 0)
+            break;
+    }
+    VirtualFree(buf, 0, MEM_RELEASE);
+    real_NtClose(dir);
+    return status;
+}
+
+/* ---- merging -------------------------------------------------------------- */
+
+static int is_dot_name(const WCHAR *name, ULONG units)
+{
+    if (units == 1 && name[0] == L'.')
+        return 1;
+    if (units == 2 && name[0] == L'.' && name[1] == L'.')
+        return 2;
+    return 0;
+}
+
+/* NTFS order: "." and ".." first, then by upper-cased name; on equal names
+ * the box entry first, so the de-duplication keeps it. */
+static int entry_compare(const dir_listing *l, const dir_entry *a, const dir_entry *b)
+{
+    ULONG na, nb;
+    const WCHAR *sa = entry_name(l, a, &na), *sb = entry_name(l, b, &nb);
+    int da = is_dot_name(sa, na), db = is_dot_name(sb, nb);
+    if (da || db) {
+        if (da != db)
+            return (da ? da : 3) - (db ? db : 3);
+    } else {
+        for (ULONG i = 0; i < na && i < nb; i++) {
+            uint16_t ca = ntpath_upcase(NULL, sa[i]), cb = ntpath_upcase(NULL, sb[i]);
+            if (ca != cb)
+                return ca < cb ? -1 : 1;
+        }
+        if (na != nb)
+            return na < nb ? -1 : 1;
+    }
+    return a->from_box == b->from_box ? 0 : (a->from_box ? -1 : 1);
+}
+
+/* Stable merge sort of l->entries (no C runtime here). */
+static BOOL sort_entries(dir_listing *l)
+{
+    if (l->count < 2)
+        return TRUE;
+    dir_entry *tmp = HeapAlloc(GetProcessHeap(), 0, l->count * sizeof *tmp);
+    if (!tmp)
+        return FALSE;
+    for (ULONG width = 1; width < l->count; width *= 2) {
+        for (ULONG lo = 0; lo < l->count; lo += 2 * width) {
+            ULONG mid = lo + width < l->count ? lo + width : l->count;
+            ULONG hi = lo + 2 * width < l->count ? lo + 2 * width : l->count;
+            ULONG i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = entry_compare(l, &l->entries[j], &l->entries[i]) < 0 ? l->entries[j++] : l->entries[i++];
+            while (i < mid)
+                tmp[k++] = l->entries[i++];
+            while (j < hi)
+                tmp[k++] = l->entries[j++];
+        }
+        memcpy(l->entries, tmp, l->count * sizeof *tmp);
+    }
+    HeapFree(GetProcessHeap(), 0, tmp);
+    return TRUE;
+}
+
+static void drop_duplicates(dir_listing *l)
+{
+    ULONG kept = 0;
+    for (ULONG i = 0; i < l->count; i++) {
+        if (kept) {
+            dir_entry a = l->entries[kept - 1], b = l->entries[i];
+            a.from_box = b.from_box = TRUE;   /* compare names only */
+            if (entry_compare(l, &a, &b) == 0)
+                continue;
+        }
+        l->entries[kept++] = l->entries[i];
+    }
+    l->count = kept;
+}
+
+/* Decides whether the handle's folder needs a merged view and builds it. */
+static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING mask)
+{
+    dir_listing *l = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *l);
+    if (!l)
+        return NULL;
+    l->handle = handle;
+    l->cls = find_class(klass);
+    l->passthrough = TRUE;
+    file_scratch *s = scratch_acquire();
+    if (!s) {
+        HeapFree(GetProcessHeap(), 0, l);
+        return NULL;
+    }
+    fvm_error err;
+    if (l->cls && handle_path(handle, s) && (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
+        ntpath_to_box(&s->dir, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                      &err) == FVM_OK) {
+        DWORD host = path_attributes(s->dir.path, s->dir.len);
+        DWORD boxed = path_attributes(s->box, s->box_len);
+        if (host != INVALID_FILE_ATTRIBUTES && (host & FILE_ATTRIBUTE_DIRECTORY) &&
+            boxed != INVALID_FILE_ATTRIBUTES && (boxed & FILE_ATTRIBUTE_DIRECTORY)) {
+            l->passthrough = FALSE;
+            if (read_side(l, s->box, s->box_len, mask, TRUE) < 0 ||
+                read_side(l, s->dir.path, s->dir.len, mask, FALSE) < 0 || !sort_entries(l)) {
+                l->passthrough = TRUE;   /* fall back to the handle's own side */
+                l->count = 0;
+            } else {
+                drop_duplicates(l);
+            }
+        }
+    }
+    scratch_release(s);
+    return l;
+}
+
+/* ---- serving -------------------------------------------------------------- */
+
+static NTSTATUS serve(dir_listing *l, PIO_STATUS_BLOCK io, uint8_t *out, ULONG length, BOOL single)
+{
+    ULONG used = 0, prev = 0;
+    BOOL any = FALSE;
+    NTSTATUS status = STATUS_SUCCESS;
+    if (l->position >= l->count) {
+        status = l->returned_any || l->count ? STATUS_NO_MORE_FILES : STATUS_NO_SUCH_FILE;
+        io->Status = status;
+        io->Information = 0;
+        return status;
+    }
+    if (length < l->cls->name_offset)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    while (l->position < l->count) {
+        const dir_entry *e = &l->entries[l->position];
+        ULONG at = any ? (used + 7) & ~7u : 0;
+        if (at + e->size > length) {
+            if (any)
+                break;
+            /* Not even one whole entry fits: give what fits, as NT does. */
+            memcpy(out, l->arena + e->offset, length);
+            *(ULONG *)out = 0;
+            used = length;
+            status = STATUS_BUFFER_OVERFLOW;
+            break;
+        }
+        memcpy(out + at, l->arena + e->offset, e->size);
+        *(ULONG *)(out + at) = 0;
+        if (any)
+            *(ULONG *)(out + prev) = at - prev;
+        prev = at;
+        used = at + e->size;
+        any = TRUE;
+        l->position++;
+        l->returned_any = TRUE;
+        if (single)
+            break;
+    }
+    io->Status = status;
+    io->Information = used;
+    return status;
+}
+
+static NTSTATUS query_directory(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                                PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, FILE_INFORMATION_CLASS klass,
+                                BOOL single, PUNICODE_STRING mask, BOOL restart, BOOL *handled)
+{
+    dir_listing *l = listing_find(handle);
+    if (l && !l->passthrough && (restart || l->cls->klass != (ULONG)klass)) {
+        /* A new scan (perhaps with a new mask or class): read it afresh. */
+        file_dir_close(handle);
+        l = NULL;
+    }
+    if (!l) {
+        l = listing_create(handle, (ULONG)klass, mask);
+        if (!l)
+            return STATUS_NO_MEMORY;
+        listing_insert(l);
+    }
+    if (l->passthrough) {
+        *handled = FALSE;
+        return STATUS_SUCCESS;
+    }
+    *handled = TRUE;
+    NTSTATUS status = serve(l, io, buffer, length, single);
+    if (event)
+        NtSetEvent(event, NULL);
+    (void)apc;
+    (void)apc_context;
+    return status;
+}
+
+static NTSTATUS NTAPI box_NtQueryDirectoryFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                                               PIO_STATUS_BLOCK io, PVOID buffer, ULONG length,
+                                               FILE_INFORMATION_CLASS klass, BOOLEAN single, PUNICODE_STRING mask,
+                                               BOOLEAN restart)
+{
+    BOOL handled;
+    NTSTATUS status = query_directory(handle, event, apc, apc_context, io, buffer, length, klass, single, mask,
+                                      restart, &handled);
+    if (handled || status < 0)
+        return status;
+    return real_NtQueryDirectoryFile(handle, event, apc, apc_context, io, buffer, length, klass, single, mask,
+                                     restart);
+}
+
+static NTSTATUS NTAPI box_NtQueryDirectoryFileEx(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
+                                                 PVOID apc_context, PIO_STATUS_BLOCK io, PVOID buffer, ULONG length,
+                                                 FILE_INFORMATION_CLASS klass, ULONG flags, PUNICODE_STRING mask)
+{
+    BOOL handled;
+    NTSTATUS status = query_directory(handle, event, apc, apc_context, io, buffer, length, klass,
+                                      (flags & SL_RETURN_SINGLE_ENTRY) != 0, mask, (flags & SL_RESTART_SCAN) != 0,
+                                      &handled);
+    if (handled || status < 0)
+        return status;
+    return real_NtQueryDirectoryFileEx(handle, event, apc, apc_context, io, buffer, length, klass, flags, mask);
+}
+
+static NTSTATUS NTAPI box_NtClose(HANDLE handle)
+{
+    file_dir_close(handle);
+    return real_NtClose(handle);
+}
+
+void file_dir_hooks(hook_table *table)
+{
+    hook_table_add(table, "ntdll.dll", "NtQueryDirectoryFile", (void *)box_NtQueryDirectoryFile,
+                   (void **)&real_NtQueryDirectoryFile);
+    hook_table_add_optional(table, "ntdll.dll", "NtQueryDirectoryFileEx", (void *)box_NtQueryDirectoryFileEx,
+                            (void **)&real_NtQueryDirectoryFileEx);
+    hook_table_add(table, "ntdll.dll", "NtClose", (void *)box_NtClose, (void **)&real_NtClose);
+}
