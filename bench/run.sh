@@ -46,21 +46,27 @@ command -v python3 >/dev/null || die "python3 is needed for the timers and the s
 [ -d "$WINEPREFIX" ] || die "no Wine prefix at $WINEPREFIX (make setup creates it)"
 
 # ---- build ---------------------------------------------------------------
-need=("$FVM" "$W/fvm-broker.exe" "$W/fvm.dll" "$PROCSTART" "$NOP")
+# procstart.exe and nop.exe are brought up to date every time (cheap, and
+# they build nothing of the box). The box's own binaries are built with
+# `make win` only if one is missing: a present fvm.dll is used even if it is
+# older than its sources, because a failed link (sources being edited) would
+# delete it.
+make --no-print-directory "$PROCSTART" "$NOP" >/dev/null || note "cannot rebuild $PROCSTART / $NOP; using what is there"
+BOX_BINS=("$FVM" "$W/fvm-broker.exe" "$W/fvm.dll")
 missing=0
-for f in "${need[@]}"; do [ -e "$f" ] || missing=1; done
+for f in "${BOX_BINS[@]}"; do [ -e "$f" ] || missing=1; done
 if [ $missing = 1 ]; then
     say "building: make win"
     if ! make --no-print-directory win >/dev/null; then
-        note "make win failed; building the benchmark's own targets one by one"
-        for f in "${need[@]}"; do
+        note "make win failed; building the box's binaries one by one"
+        for f in "${BOX_BINS[@]}"; do
             [ -e "$f" ] || make --no-print-directory "$f" >/dev/null || note "cannot build $f"
         done
     fi
 fi
 [ -e "$PROCSTART" ] && [ -e "$NOP" ] || die "cannot build $PROCSTART and $NOP"
 BOXED=1
-for f in "$FVM" "$W/fvm-broker.exe" "$W/fvm.dll"; do
+for f in "${BOX_BINS[@]}"; do
     if [ ! -e "$f" ]; then
         note "$f is missing: only the unboxed half can run"
         BOXED=0
