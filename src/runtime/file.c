@@ -31,7 +31,7 @@ NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
 NtSetInformationFile_fn real_NtSetInformationFile;
 
 ntpath g_box_root;             /* \??\C:\FVM\boxes\NAME */
-static ntpath g_fvm_root;      /* \??\C:\FVM: the storage of every box */
+ntpath g_fvm_root;      /* \??\C:\FVM: the storage of every box */
 static BOOL g_paths_ready;
 
 static DWORD g_scratch_slot = TLS_OUT_OF_INDEXES;
@@ -103,7 +103,7 @@ static BOOL init_box_paths(void)
 /* The canonical path of an open handle, from the name the object manager
  * reports, into s->dir. A handle to a box copy reports the box path: it is
  * mapped back to the host path it stands for (s->path is used as scratch). */
-BOOL handle_path(HANDLE handle, file_scratch *s)
+BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box)
 {
     static const ntpath_context any_form = {.input = NTPATH_INPUT_ANY};
     union {
@@ -115,10 +115,14 @@ BOOL handle_path(HANDLE handle, file_scratch *s)
     fvm_error err;
     if (!name)
         return FALSE;
-    if (NtQueryObject(handle, ObjectNameInformation, name, sizeof *name, &got) >= 0 && name->info.Name.Buffer)
+    NTSTATUS (NTAPI *query)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG) =
+        real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
+    if (query(handle, ObjectNameInformation, name, sizeof *name, &got) >= 0 && name->info.Name.Buffer)
         ok = ntpath_normalize((const uint16_t *)name->info.Name.Buffer, name->info.Name.Length / 2, &any_form,
                               &s->dir, &err) == FVM_OK;
     HeapFree(GetProcessHeap(), 0, name);
+    if (in_box)
+        *in_box = ok && ntpath_is_within(&s->dir, &g_box_root);
     if (ok && ntpath_is_within(&s->dir, &g_box_root)) {
         if (ntpath_from_box(&s->dir, g_box_root.path, g_box_root.len, &s->path, &err) != FVM_OK)
             return FALSE;
@@ -192,7 +196,7 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     const UNICODE_STRING *name = attributes->ObjectName;
     const ntpath_context *ctx = nt_context_for(name);
     if (attributes->RootDirectory) {
-        if (!handle_path(attributes->RootDirectory, s))
+        if (!handle_path(attributes->RootDirectory, s, NULL))
             return PLACE_PASS;   /* not a file handle we can name: the real call decides */
         if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC)
             return PLACE_PASS;
@@ -565,10 +569,75 @@ static NTSTATUS NTAPI box_NtQueryFullAttributesFile(POBJECT_ATTRIBUTES attribute
 /* Renames and hard links: the target name is decided like a create, so it
  * always lands in the box. The handle itself is already a box handle if the
  * file can be renamed at all (opening with DELETE access copied it up). */
+/* Information classes that change a file through an open handle. Wine does
+ * not check the handle's access for some of them (SetFileAttributesW opens
+ * with SYNCHRONIZE only and then sets FileBasicInformation), so a handle to a
+ * host file could change the host: the change is applied to the file's box
+ * copy instead, made first if needed. */
+static BOOL modifies_file(ULONG klass)
+{
+    switch (klass) {
+    case 4:    /* FileBasicInformation */
+    case 13:   /* FileDispositionInformation */
+    case 19:   /* FileAllocationInformation */
+    case 20:   /* FileEndOfFileInformation */
+    case 39:   /* FileValidDataLengthInformation */
+    case 40:   /* FileShortNameInformation */
+    case 64:   /* FileDispositionInformationEx */
+    case 71:   /* FileCaseSensitiveInformation */
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info, ULONG length,
+                                            FILE_INFORMATION_CLASS klass, BOOL *handled)
+{
+    *handled = FALSE;
+    file_scratch *s = scratch_acquire();
+    if (!s)
+        return STATUS_NO_MEMORY;
+    BOOL in_box = FALSE;
+    fvm_error err;
+    NTSTATUS status = STATUS_SUCCESS;
+    if (handle_path(handle, s, &in_box) && !in_box &&
+        (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC)) {
+        *handled = TRUE;
+        memcpy(&s->path, &s->dir, sizeof s->dir);
+        if (ntpath_is_within(&s->path, &g_fvm_root) ||
+            ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                          &err) != FVM_OK) {
+            status = STATUS_ACCESS_DENIED;
+        } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
+                   (status = prepare_box_copy(s, FILE_OPEN, 0)) >= 0) {
+            OBJECT_ATTRIBUTES oa;
+            UNICODE_STRING us;
+            IO_STATUS_BLOCK open_io;
+            HANDLE boxed;
+            init_attributes(&oa, &us, s->box, s->box_len, NULL);
+            status = real_NtOpenFile(&boxed, FILE_WRITE_ATTRIBUTES | FILE_WRITE_DATA | DELETE | SYNCHRONIZE, &oa,
+                                     &open_io, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                     FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
+            if (status >= 0) {
+                status = real_NtSetInformationFile(boxed, io, info, length, klass);
+                NtClose(boxed);
+            }
+        }
+    }
+    scratch_release(s);
+    return status;
+}
+
 static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info, ULONG length,
                                                FILE_INFORMATION_CLASS klass)
 {
     ULONG k = (ULONG)klass;
+    if (modifies_file(k)) {
+        BOOL handled;
+        NTSTATUS status = set_information_on_box_copy(handle, io, info, length, klass, &handled);
+        return handled ? status : real_NtSetInformationFile(handle, io, info, length, klass);
+    }
     if (k != FileRenameInformation && k != FileLinkInformation && k != FILE_RENAME_INFORMATION_EX_CLASS &&
         k != FILE_LINK_INFORMATION_EX_CLASS)
         return real_NtSetInformationFile(handle, io, info, length, klass);
@@ -642,5 +711,6 @@ BOOL file_hooks(hook_table *table)
     hook_table_add(table, "ntdll.dll", "NtSetInformationFile", (void *)box_NtSetInformationFile,
                    (void **)&real_NtSetInformationFile);
     file_dir_hooks(table);
+    file_name_hooks(table);
     return TRUE;
 }

@@ -62,13 +62,16 @@ typedef enum file_place {
 file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s);
 NTSTATUS place_status(file_place place);
 /* The host path an open handle stands for, into s->dir (s->path is scratch). */
-BOOL handle_path(HANDLE handle, file_scratch *s);
+BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box);
 void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                      const OBJECT_ATTRIBUTES *like);
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */
 DWORD path_attributes(const uint16_t *path, size_t len);
 
 void file_dir_hooks(hook_table *table);
+void file_name_hooks(hook_table *table);
+/* The unhooked NtQueryObject (NULL until hooks are installed). */
+extern NTSTATUS (NTAPI *real_NtQueryObject)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
 void file_dir_close(HANDLE handle);   /* forget a listing when its handle closes */
 
 #endif

@@ -336,7 +336,7 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
         return NULL;
     }
     fvm_error err;
-    if (l->cls && handle_path(handle, s) && (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
+    if (l->cls && handle_path(handle, s, NULL) && (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
         ntpath_to_box(&s->dir, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) == FVM_OK) {
         DWORD host = path_attributes(s->dir.path, s->dir.len);

@@ -1,0 +1,188 @@
+"""File virtualization: real programs (Wine's cmd and xcopy, filetool.exe)
+change files in a box; the host tree stays byte-identical (hashed before and
+after every test) and the box sees what the same commands produce on the
+host."""
+import hashlib
+import pathlib
+import shutil
+import uuid
+
+import pytest
+
+from conftest import DRIVE_C, run_unboxed, win_path
+
+HOST_FILES = {
+    "a.txt": b"alpha\r\n",
+    "b.txt": b"bravo\r\n",
+    "Zed.txt": b"zulu\r\n",
+    "sub/inner.txt": b"inner\r\n",
+    "sub/deeper/leaf.bin": bytes(range(256)) * 8,
+}
+
+
+def tree_digest(root):
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        h.update(rel.encode() + b"\0")
+        if p.is_file():
+            h.update(p.read_bytes())
+        st = p.stat()
+        h.update(str((p.is_dir(), st.st_size, int(st.st_mtime))).encode())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def host():
+    """A host folder C:\\fvmhost\\<id> with known content; asserts at the end
+    that nothing in it changed."""
+    name = uuid.uuid4().hex[:10]
+    root = DRIVE_C / "fvmhost" / name
+    for rel, data in HOST_FILES.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    before = tree_digest(root)
+    yield "C:\\fvmhost\\" + name, root
+    assert tree_digest(root) == before, "the host tree changed"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tool(apps):
+    return win_path(apps / "filetool.exe")
+
+
+def box_copy(fvm, box, host_root, rel=""):
+    """Linux path of the box copy of a file under the host fixture."""
+    parts = ["drive", "C", "fvmhost", host_root.name] + [p for p in rel.split("/") if p]
+    return fvm.box_dir(box).joinpath(*parts)
+
+
+def cmd(fvm, box, line, check=0):
+    return fvm("run", "--box", box, "cmd", "/c", line, check=check)
+
+
+def test_new_file_lands_in_the_box(fvm, box, host):
+    win, root = host
+    out = cmd(fvm, box, f"echo hello>{win}\\new.txt& type {win}\\new.txt").stdout
+    assert "hello" in out
+    assert not (root / "new.txt").exists()
+    assert box_copy(fvm, box, root, "new.txt").read_bytes() == b"hello\r\n"
+
+
+def test_append_copies_up_and_keeps_host(fvm, box, host):
+    win, root = host
+    out = cmd(fvm, box, f"echo more>>{win}\\a.txt& type {win}\\a.txt").stdout
+    assert "alpha" in out and "more" in out
+    assert box_copy(fvm, box, root, "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+
+
+def test_overwrite_of_host_file(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"echo replaced> {win}\\b.txt")
+    assert box_copy(fvm, box, root, "b.txt").read_bytes() == b"replaced\r\n"
+    assert "replaced" in cmd(fvm, box, f"type {win}\\b.txt").stdout
+
+
+def test_persistence_across_runs(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"echo persisted> {win}\\p.txt")
+    assert "persisted" in cmd(fvm, box, f"type {win}\\p.txt").stdout
+
+
+def test_mkdir_and_nested_files(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"mkdir {win}\\newdir\\deep & echo x> {win}\\newdir\\deep\\f.txt")
+    assert box_copy(fvm, box, root, "newdir/deep/f.txt").exists()
+    out = cmd(fvm, box, f"dir /b {win}\\newdir\\deep").stdout
+    assert out.split() == ["f.txt"]
+
+
+def test_merged_listing_matches_host_semantics(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"echo c> {win}\\c.txt & echo changed> {win}\\b.txt & mkdir {win}\\newdir")
+    listing = cmd(fvm, box, f"dir /b {win}").stdout.split()
+    assert listing == ["a.txt", "b.txt", "c.txt", "newdir", "sub", "Zed.txt"]
+    assert cmd(fvm, box, f"dir /b {win}\\*.txt").stdout.split() == ["a.txt", "b.txt", "c.txt", "Zed.txt"]
+    assert cmd(fvm, box, f"dir /b {win}\\?.txt").stdout.split() == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_listing_through_findfirstfile(fvm, box, host, tool):
+    win, root = host
+    fvm("run", "--box", box, tool, "write", f"{win}\\sub\\added.txt", "x", check=0)
+    out = fvm("run", "--box", box, tool, "list", f"{win}\\sub", check=0).stdout.split()
+    assert out == ["OK", ".", "..", "added.txt", "deeper", "inner.txt"]
+
+
+def test_xcopy_into_the_box(fvm, box, host):
+    win, root = host
+    proc = cmd(fvm, box, f"xcopy /e /i /q {win}\\sub {win}\\copy")
+    assert box_copy(fvm, box, root, "copy/deeper/leaf.bin").read_bytes() == HOST_FILES["sub/deeper/leaf.bin"]
+    assert not (root / "copy").exists(), proc.stdout
+
+
+def test_copy_and_move_of_host_files(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"copy {win}\\a.txt {win}\\a2.txt")
+    assert box_copy(fvm, box, root, "a2.txt").read_bytes() == HOST_FILES["a.txt"]
+    cmd(fvm, box, f"ren {win}\\a2.txt a3.txt")
+    assert box_copy(fvm, box, root, "a3.txt").exists() and not box_copy(fvm, box, root, "a2.txt").exists()
+
+
+@pytest.mark.parametrize("op,args,check", [
+    ("truncate", ["3"], lambda data: data == b"alp"),
+    ("setattr", ["1"], None),
+    ("settime", [], None),
+    ("mmap", ["ALPHA"], lambda data: data.startswith(b"ALPHA")),
+])
+def test_metadata_and_mapped_writes_copy_up(fvm, box, host, tool, op, args, check):
+    win, root = host
+    proc = fvm("run", "--box", box, tool, op, f"{win}\\a.txt", *args)
+    assert proc.stdout.startswith("OK"), proc.stdout
+    copy = box_copy(fvm, box, root, "a.txt")
+    assert copy.exists()
+    if check:
+        assert check(copy.read_bytes())
+
+
+def test_relative_create_through_directory_handle(fvm, box, host, tool):
+    win, root = host
+    proc = fvm("run", "--box", box, tool, "relcreate", f"{win}\\sub", "rel.txt", "relative", check=0)
+    assert proc.stdout.startswith("OK")
+    assert box_copy(fvm, box, root, "sub/rel.txt").read_bytes() == b"relative"
+
+
+def test_name_queries_report_the_host_path(fvm, box, host, tool):
+    win, root = host
+    cmd(fvm, box, f"echo x>> {win}\\a.txt")     # a.txt now lives in the box
+    final = fvm("run", "--box", box, tool, "finalpath", f"{win}\\a.txt", check=0).stdout.strip()
+    assert final == f"OK \\\\?\\{win}\\a.txt|\\Device\\HarddiskVolume1{win[2:]}\\a.txt", final
+    names = fvm("run", "--box", box, tool, "names", f"{win}\\a.txt", check=0).stdout.strip()
+    assert names == f"OK \\??\\{win}\\a.txt|{win[2:]}\\a.txt", names
+    assert "fvm" not in final.lower().replace("fvmhost", "")
+
+
+def test_box_storage_is_not_reachable_from_inside(fvm, box, tool):
+    box_win = fvm.root_win + "\\boxes\\" + box + "\\box.ini"
+    proc = fvm("run", "--box", box, tool, "read", box_win)
+    assert proc.stdout.startswith("ERR"), proc.stdout
+    proc = fvm("run", "--box", box, tool, "write", fvm.root_win + "\\boxes\\other.txt", "x")
+    assert proc.stdout.startswith("ERR")
+    assert not (fvm.root / "boxes" / "other.txt").exists()
+
+
+def test_program_sees_same_result_as_on_host(fvm, box, host, tool):
+    """The same command sequence run on a scratch copy of the host tree and
+    in a box gives the same listing and contents."""
+    win, root = host
+    script = "echo n> {d}\\n.txt & echo m>> {d}\\a.txt & mkdir {d}\\m & copy {d}\\b.txt {d}\\m\\b.txt >nul & dir /b /s {d}"
+    scratch_name = root.name + "-scratch"
+    scratch = root.parent / scratch_name
+    shutil.copytree(root, scratch)
+    try:
+        on_host = run_unboxed("cmd", "/c", script.format(d=f"C:\\fvmhost\\{scratch_name}")).stdout
+        in_box = cmd(fvm, box, script.format(d=win)).stdout
+        assert in_box.replace(win, "ROOT") == on_host.replace(f"C:\\fvmhost\\{scratch_name}", "ROOT")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
