@@ -24,7 +24,7 @@ WIN_CFLAGS    := -std=gnu11 $(WARN) $(INC) -O2 -g -municode -DUNICODE -D_UNICODE
 # The runtime is injected into every boxed process: no CRT, only ntdll and
 # kernel32, so it loads fast and never runs foreign initialisation code.
 RT_CFLAGS     := $(WIN_CFLAGS) -ffreestanding -D__USE_MINGW_ANSI_STDIO=0
-RT_LDFLAGS    := -shared -nostdlib -Wl,--entry,fvm_dll_entry -Wl,--enable-stdcall-fixup \
+RT_LDFLAGS    := -shared -s -nostdlib -Wl,--entry,fvm_dll_entry -Wl,--enable-stdcall-fixup \
                  -Wl,--image-base,0x7ff0f0000000
 RT_LIBS       := -lntdll -lkernel32 -lgcc
 

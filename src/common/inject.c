@@ -39,9 +39,13 @@ static BOOL write_child(HANDLE process, uint64_t addr, const void *buf, size_t s
     return WriteProcessMemory(process, (void *)(UINT_PTR)addr, buf, size, &done) && done == size;
 }
 
-/* Writes into read-only image memory (the PE headers) of the child. */
+/* Writes into read-only image memory (the PE headers) of the child. Some
+ * platforms (Wine) write through page protection; Windows needs the pages
+ * made writable first. */
 static BOOL write_child_protected(HANDLE process, uint64_t addr, const void *buf, size_t size)
 {
+    if (write_child(process, addr, buf, size))
+        return TRUE;
     DWORD old, ignored;
     if (!VirtualProtectEx(process, (void *)(UINT_PTR)addr, size, PAGE_READWRITE, &old))
         return FALSE;
@@ -55,6 +59,10 @@ static BOOL write_child_protected(HANDLE process, uint64_t addr, const void *buf
 static uint64_t alloc_above_image(HANDLE process, uint64_t base, uint64_t image_size, size_t size)
 {
     uint64_t addr = (base + image_size + 0xffff) & ~0xffffull;
+    /* Usually the space right after the image is free: one call. */
+    void *first = VirtualAllocEx(process, (void *)(UINT_PTR)addr, size, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    if (first)
+        return (uint64_t)(UINT_PTR)first;
     while (addr + size < base + IMPORT_RVA_LIMIT) {
         MEMORY_BASIC_INFORMATION mbi;
         if (!VirtualQueryEx(process, (void *)(UINT_PTR)addr, &mbi, sizeof mbi))
@@ -75,6 +83,77 @@ static uint64_t alloc_above_image(HANDLE process, uint64_t base, uint64_t image_
     return 0;
 }
 
+/* Lays the block out in buf (zeroed, cap bytes) for an image at base whose
+ * block will live at block_rva. Returns the block size, or 0 if it does not
+ * fit in cap. */
+static size_t build_block(uint8_t *buf, size_t cap, const fvm_box_config *config, const char *dll_ansi,
+                          const IMAGE_IMPORT_DESCRIPTOR *originals, size_t original_count,
+                          const IMAGE_DATA_DIRECTORY *imports, const IMAGE_DATA_DIRECTORY *bound,
+                          uint64_t base, uint32_t block_rva)
+{
+    fvm_inject_block *block = (fvm_inject_block *)buf;
+    size_t at = offsetof(fvm_inject_block, data);
+    size_t dll_len = strlen(dll_ansi) + 1;
+    if (at + dll_len > cap)
+        return 0;
+    memcpy(buf + at, dll_ansi, dll_len);
+    at += dll_len;
+
+    const wchar_t *strings[3] = {config->box_name, config->box_path, config->dll_path};
+    uint16_t *offsets[3] = {&block->box_name_offset, &block->box_path_offset, &block->dll_path_offset};
+    uint16_t *lengths[3] = {&block->box_name_len, &block->box_path_len, &block->dll_path_len};
+    for (int i = 0; i < 3; i++) {
+        size_t len = fvm_wcslen(strings[i]);
+        at = (at + 1) & ~(size_t)1;
+        if (at + (len + 1) * 2 > cap || at > 0xffff)
+            return 0;
+        *offsets[i] = (uint16_t)at;
+        *lengths[i] = (uint16_t)len;
+        memcpy(buf + at, strings[i], len * 2);
+        at += (len + 1) * 2;
+    }
+
+    at = (at + 3) & ~(size_t)3;
+    size_t n = 0;
+    while (n < original_count && originals[n].Name)
+        n++;
+    if (at + (n + 2) * sizeof(IMAGE_IMPORT_DESCRIPTOR) > cap)
+        return 0;
+    block->descriptors_offset = (uint32_t)at;
+    IMAGE_IMPORT_DESCRIPTOR *descriptors = (IMAGE_IMPORT_DESCRIPTOR *)(buf + at);
+    descriptors[0].OriginalFirstThunk = block_rva + (uint32_t)offsetof(fvm_inject_block, lookup);
+    descriptors[0].FirstThunk = block_rva + (uint32_t)offsetof(fvm_inject_block, iat);
+    descriptors[0].Name = block_rva + (uint32_t)offsetof(fvm_inject_block, data);
+    memcpy(&descriptors[1], originals, n * sizeof *originals);
+    at += (n + 2) * sizeof(IMAGE_IMPORT_DESCRIPTOR);   /* the last one stays zero */
+
+    memcpy(block->magic, FVM_INJECT_MAGIC, 8);
+    block->block_size = (uint32_t)at;
+    block->import_rva = imports->VirtualAddress;
+    block->import_size = imports->Size;
+    block->bound_rva = bound->VirtualAddress;
+    block->bound_size = bound->Size;
+    block->image_base = base;
+    block->config_version = config->version;
+    block->config_flags = config->flags;
+    block->lookup[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
+    block->iat[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
+    return at;
+}
+
+/* The new import and bound-import directory entries for a block at rva. */
+static void point_directories(IMAGE_DATA_DIRECTORY *dirs, uint32_t block_rva, const uint8_t *block_bytes)
+{
+    const fvm_inject_block *block = (const fvm_inject_block *)block_bytes;
+    size_t descriptors_bytes = block->block_size - block->descriptors_offset;
+    dirs[IMAGE_DIRECTORY_ENTRY_IMPORT].VirtualAddress = block_rva + block->descriptors_offset;
+    dirs[IMAGE_DIRECTORY_ENTRY_IMPORT].Size = (uint32_t)descriptors_bytes;
+    /* Bound imports' precomputed addresses would not match the shifted
+     * descriptors. */
+    dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT].VirtualAddress = 0;
+    dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT].Size = 0;
+}
+
 NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
                             char *why, size_t why_size)
 {
@@ -93,98 +172,120 @@ NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
         return STATUS_ACCESS_DENIED;
     }
 
-    IMAGE_DOS_HEADER dos;
-    IMAGE_NT_HEADERS64 nt;
-    if (!read_child(process, base, &dos, sizeof dos) || dos.e_magic != IMAGE_DOS_SIGNATURE ||
-        !read_child(process, base + (uint32_t)dos.e_lfanew, &nt, sizeof nt) ||
-        nt.Signature != IMAGE_NT_SIGNATURE) {
+    /* The whole first page: headers, section table and the unused tail. */
+    enum { PAGE = 4096 };
+    uint8_t *page = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, 2 * PAGE);
+    uint8_t *block_buf = page + PAGE;
+    if (!page) {
+        set_why(why, why_size, "out of memory", 0);
+        return STATUS_NO_MEMORY;
+    }
+    const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)page;
+    const IMAGE_NT_HEADERS64 *nt = NULL;
+    if (read_child(process, base, page, PAGE) && dos->e_magic == IMAGE_DOS_SIGNATURE && dos->e_lfanew > 0 &&
+        (size_t)dos->e_lfanew + sizeof(IMAGE_NT_HEADERS64) <= PAGE)
+        nt = (const IMAGE_NT_HEADERS64 *)(page + dos->e_lfanew);
+    if (!nt || nt->Signature != IMAGE_NT_SIGNATURE) {
+        HeapFree(GetProcessHeap(), 0, page);
         set_why(why, why_size, "the new process has no readable PE image", 0);
         return STATUS_INVALID_IMAGE_FORMAT;
     }
-    if (nt.OptionalHeader.Magic != IMAGE_NT_OPTIONAL_HDR64_MAGIC) {
+    if (nt->OptionalHeader.Magic != IMAGE_NT_OPTIONAL_HDR64_MAGIC) {
+        HeapFree(GetProcessHeap(), 0, page);
         set_why(why, why_size, "the new process is not a 64-bit image (32-bit is not supported)", 0);
         return STATUS_INVALID_IMAGE_FORMAT;
     }
 
-    IMAGE_DATA_DIRECTORY *dirs = nt.OptionalHeader.DataDirectory;
+    IMAGE_DATA_DIRECTORY dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT + 1];
+    memcpy(dirs, nt->OptionalHeader.DataDirectory, sizeof dirs);
     IMAGE_DATA_DIRECTORY imports = dirs[IMAGE_DIRECTORY_ENTRY_IMPORT];
     IMAGE_DATA_DIRECTORY bound = dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT];
     size_t original_count = imports.Size / sizeof(IMAGE_IMPORT_DESCRIPTOR);
     if (original_count > 4096) {
+        HeapFree(GetProcessHeap(), 0, page);
         set_why(why, why_size, "implausible import directory in the new process", 0);
         return STATUS_INVALID_IMAGE_FORMAT;
     }
-
-    size_t block_size = sizeof(fvm_inject_block) + (original_count + 2) * sizeof(IMAGE_IMPORT_DESCRIPTOR);
-    fvm_inject_block *block = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, block_size);
-    if (!block) {
-        set_why(why, why_size, "out of memory", 0);
-        return STATUS_NO_MEMORY;
+    IMAGE_IMPORT_DESCRIPTOR *originals = NULL;
+    if (original_count) {
+        originals = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, original_count * sizeof *originals);
+        if (!originals || !read_child(process, base + imports.VirtualAddress, originals,
+                                      original_count * sizeof *originals)) {
+            HeapFree(GetProcessHeap(), 0, originals);
+            HeapFree(GetProcessHeap(), 0, page);
+            set_why(why, why_size, "cannot read the import directory of the new process", GetLastError());
+            return STATUS_INVALID_IMAGE_FORMAT;
+        }
     }
-    memcpy(block->magic, FVM_INJECT_MAGIC, 8);
-    block->block_size = (uint32_t)block_size;
-    block->import_rva = imports.VirtualAddress;
-    block->import_size = imports.Size;
-    block->bound_rva = bound.VirtualAddress;
-    block->bound_size = bound.Size;
-    block->image_base = base;
-    block->config = *config;
-    if (!WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, config->dll_path, -1, block->dll_name,
-                             sizeof block->dll_name, NULL, NULL)) {
-        HeapFree(GetProcessHeap(), 0, block);
+    char dll_ansi[FVM_PATH_MAX * 3];
+    if (!WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, config->dll_path, -1, dll_ansi, sizeof dll_ansi,
+                             NULL, NULL)) {
+        HeapFree(GetProcessHeap(), 0, originals);
+        HeapFree(GetProcessHeap(), 0, page);
         set_why(why, why_size, "the path of fvm.dll cannot be written in the ANSI code page", 0);
         return STATUS_OBJECT_NAME_INVALID;
     }
 
-    /* The original descriptors go after ours; a zero one ends the list
-     * (HEAP_ZERO_MEMORY). The original table may have no terminator
-     * counted in Size, so read only whole descriptors of it. */
-    size_t n = 1;
-    for (size_t i = 0; i < original_count; i++) {
-        IMAGE_IMPORT_DESCRIPTOR d;
-        if (!read_child(process, base + imports.VirtualAddress + i * sizeof d, &d, sizeof d)) {
-            HeapFree(GetProcessHeap(), 0, block);
-            set_why(why, why_size, "cannot read the import directory of the new process", GetLastError());
-            return STATUS_INVALID_IMAGE_FORMAT;
+    /* First choice: the unused tail of the header page, 8-aligned after the
+     * section table and within the mapped headers' page. */
+    size_t sections_end = (size_t)dos->e_lfanew + offsetof(IMAGE_NT_HEADERS64, OptionalHeader) +
+                          nt->FileHeader.SizeOfOptionalHeader +
+                          (size_t)nt->FileHeader.NumberOfSections * sizeof(IMAGE_SECTION_HEADER);
+    size_t tail = (sections_end + 7) & ~(size_t)7;
+    size_t block_size = 0;
+    BOOL in_headers = FALSE;
+    if (tail < PAGE && nt->OptionalHeader.SectionAlignment >= PAGE) {
+        block_size = build_block(page + tail, PAGE - tail, config, dll_ansi, originals, original_count, &imports,
+                                 &bound, base, (uint32_t)tail);
+        in_headers = block_size != 0;
+    }
+    if (in_headers) {
+        /* Rewrite the page from the data directories to the block's end:
+         * one write for directories and block together. */
+        size_t dir_at = (size_t)dos->e_lfanew + offsetof(IMAGE_NT_HEADERS64, OptionalHeader.DataDirectory);
+        point_directories((IMAGE_DATA_DIRECTORY *)(page + dir_at), (uint32_t)tail, page + tail);
+        BOOL ok = write_child_protected(process, base + dir_at, page + dir_at, tail + block_size - dir_at);
+        HeapFree(GetProcessHeap(), 0, originals);
+        HeapFree(GetProcessHeap(), 0, page);
+        if (!ok) {
+            set_why(why, why_size, "cannot write the injection block into the new process", GetLastError());
+            return STATUS_ACCESS_DENIED;
         }
-        if (!d.Name)
-            break;
-        block->descriptors[n++] = d;
+        return STATUS_SUCCESS;
     }
 
-    uint64_t remote = alloc_above_image(process, base, nt.OptionalHeader.SizeOfImage, block_size);
-    if (!remote) {
-        HeapFree(GetProcessHeap(), 0, block);
-        set_why(why, why_size, "no free memory near the image of the new process", 0);
-        return STATUS_NO_MEMORY;
+    /* Otherwise: memory just above the image. */
+    size_t cap = PAGE;
+    block_size = build_block(block_buf, cap, config, dll_ansi, originals, original_count, &imports, &bound, base, 0);
+    uint8_t *big = NULL;
+    if (!block_size) {
+        cap = offsetof(fvm_inject_block, data) + strlen(dll_ansi) + 1 + 3 * FVM_PATH_MAX * 2 + 16 +
+              (original_count + 2) * sizeof(IMAGE_IMPORT_DESCRIPTOR);
+        big = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, cap);
+        block_buf = big;
+        block_size = big ? build_block(big, cap, config, dll_ansi, originals, original_count, &imports, &bound,
+                                       base, 0) : 0;
     }
-    uint32_t rva = (uint32_t)(remote - base);
-    block->lookup[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
-    block->iat[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
-    block->descriptors[0].OriginalFirstThunk = rva + (uint32_t)offsetof(fvm_inject_block, lookup);
-    block->descriptors[0].FirstThunk = rva + (uint32_t)offsetof(fvm_inject_block, iat);
-    block->descriptors[0].Name = rva + (uint32_t)offsetof(fvm_inject_block, dll_name);
-
-    BOOL ok = write_child(process, remote, block, block_size);
-    HeapFree(GetProcessHeap(), 0, block);
+    uint64_t remote = block_size ? alloc_above_image(process, base, nt->OptionalHeader.SizeOfImage, block_size) : 0;
+    BOOL ok = FALSE;
+    if (remote) {
+        uint32_t rva = (uint32_t)(remote - base);
+        memset(block_buf, 0, cap);
+        build_block(block_buf, cap, config, dll_ansi, originals, original_count, &imports, &bound, base, rva);
+        point_directories(dirs, rva, block_buf);
+        uint64_t dir_addr = base + (uint32_t)dos->e_lfanew +
+                            offsetof(IMAGE_NT_HEADERS64, OptionalHeader.DataDirectory);
+        ok = write_child(process, remote, block_buf, block_size) &&
+             write_child_protected(process, dir_addr, dirs, sizeof dirs);
+    }
+    DWORD error = GetLastError();
+    HeapFree(GetProcessHeap(), 0, big);
+    HeapFree(GetProcessHeap(), 0, originals);
+    HeapFree(GetProcessHeap(), 0, page);
     if (!ok) {
-        set_why(why, why_size, "cannot write the injection block", GetLastError());
-        return STATUS_ACCESS_DENIED;
-    }
-
-    /* Point the image at the new table and drop bound imports, whose
-     * precomputed addresses would not match the shifted descriptors. */
-    uint64_t dir_addr = base + (uint32_t)dos.e_lfanew +
-                        offsetof(IMAGE_NT_HEADERS64, OptionalHeader.DataDirectory);
-    IMAGE_DATA_DIRECTORY new_dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT + 1];
-    memcpy(new_dirs, dirs, sizeof new_dirs);
-    new_dirs[IMAGE_DIRECTORY_ENTRY_IMPORT].VirtualAddress = rva + (uint32_t)offsetof(fvm_inject_block, descriptors);
-    new_dirs[IMAGE_DIRECTORY_ENTRY_IMPORT].Size = (uint32_t)((n + 1) * sizeof(IMAGE_IMPORT_DESCRIPTOR));
-    new_dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT].VirtualAddress = 0;
-    new_dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT].Size = 0;
-    if (!write_child_protected(process, dir_addr, new_dirs, sizeof new_dirs)) {
-        set_why(why, why_size, "cannot patch the import directory of the new process", GetLastError());
-        return STATUS_ACCESS_DENIED;
+        set_why(why, why_size, remote ? "cannot write the injection block" : "no free memory near the image of "
+                "the new process", error);
+        return remote ? STATUS_ACCESS_DENIED : STATUS_NO_MEMORY;
     }
     return STATUS_SUCCESS;
 }
@@ -198,17 +299,36 @@ const fvm_inject_block *fvm_inject_find_block(void)
     if (!imports->VirtualAddress || imports->Size < sizeof(IMAGE_IMPORT_DESCRIPTOR))
         return NULL;
     const IMAGE_IMPORT_DESCRIPTOR *first = (const IMAGE_IMPORT_DESCRIPTOR *)(base + imports->VirtualAddress);
-    if (imports->VirtualAddress < offsetof(fvm_inject_block, descriptors))
+    if (first->Name < offsetof(fvm_inject_block, data))
         return NULL;
-    const fvm_inject_block *block =
-        (const fvm_inject_block *)(base + imports->VirtualAddress - offsetof(fvm_inject_block, descriptors));
+    const fvm_inject_block *block = (const fvm_inject_block *)(base + first->Name - offsetof(fvm_inject_block, data));
     MEMORY_BASIC_INFORMATION mbi;
-    if (!VirtualQuery(block, &mbi, sizeof mbi) || mbi.State != MEM_COMMIT)
+    if (!VirtualQuery(block, &mbi, sizeof mbi) || mbi.State != MEM_COMMIT ||
+        (const uint8_t *)mbi.BaseAddress + mbi.RegionSize < (const uint8_t *)block + sizeof *block)
         return NULL;
     if (memcmp(block->magic, FVM_INJECT_MAGIC, 8) != 0 || block->image_base != (uint64_t)(UINT_PTR)base ||
-        first->Name != (uint32_t)((const uint8_t *)block->dll_name - base))
+        (const uint8_t *)first != (const uint8_t *)block + block->descriptors_offset)
         return NULL;
     return block;
+}
+
+BOOL fvm_inject_read_config(const fvm_inject_block *block, fvm_box_config *config)
+{
+    const uint8_t *bytes = (const uint8_t *)block;
+    const uint16_t offsets[3] = {block->box_name_offset, block->box_path_offset, block->dll_path_offset};
+    const uint16_t lengths[3] = {block->box_name_len, block->box_path_len, block->dll_path_len};
+    wchar_t *targets[3] = {config->box_name, config->box_path, config->dll_path};
+    const size_t caps[3] = {FVM_BOX_NAME_MAX, FVM_PATH_MAX, FVM_PATH_MAX};
+    memset(config, 0, sizeof *config);
+    config->version = block->config_version;
+    config->flags = block->config_flags;
+    for (int i = 0; i < 3; i++) {
+        if (lengths[i] >= caps[i] || offsets[i] + (lengths[i] + 1u) * 2 > block->block_size)
+            return FALSE;
+        memcpy(targets[i], bytes + offsets[i], lengths[i] * 2u);
+        targets[i][lengths[i]] = 0;
+    }
+    return TRUE;
 }
 
 NTSTATUS fvm_inject_restore_headers(const fvm_inject_block *block)

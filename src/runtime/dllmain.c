@@ -57,12 +57,11 @@ static BOOL runtime_start(HMODULE module)
     const fvm_inject_block *block = fvm_inject_find_block();
     if (!block)
         return TRUE;   /* loaded outside a box (e.g. by a tool): stay inert */
-    if (block->config.version != FVM_BOX_CONFIG_VERSION) {
-        fvm_report("runtime: box configuration version %u, expected %u",
-                   block->config.version, FVM_BOX_CONFIG_VERSION);
+    if (!fvm_inject_read_config(block, &g_fvm.config) || g_fvm.config.version != FVM_BOX_CONFIG_VERSION) {
+        fvm_report("runtime: malformed box configuration (version %u, expected %u)",
+                   g_fvm.config.version, FVM_BOX_CONFIG_VERSION);
         return FALSE;
     }
-    g_fvm.config = block->config;
     g_fvm.module = module;
     fvm_inject_restore_headers(block);
 

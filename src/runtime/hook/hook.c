@@ -475,11 +475,27 @@ static NTSTATUS query_processes(void **buffer, SIZE_T *size)
     }
 }
 
+/* True when the calling thread is the only one in the process. One cheap
+ * query, where enumerating the system's processes is costly (under Wine it
+ * walks every process through the server): in a new process, when fvm.dll
+ * installs its hooks from its entry point, there is normally no other thread,
+ * and none can appear meanwhile because only this thread runs code. */
+static int is_only_thread(void)
+{
+    ULONG last = 0;
+    return NtQueryInformationThread(GetCurrentThread(), (THREADINFOCLASS)12 /* ThreadAmILastThread */, &last,
+                                    sizeof last, NULL) >= 0 && last;
+}
+
 /* Suspends every thread of this process but the caller, repeating until an
  * enumeration finds no thread that is not yet suspended (a thread may have
  * started one between our enumeration and its suspension). */
 static NTSTATUS suspend_other_threads(message *why)
 {
+    g_thread_count = 0;
+    if (is_only_thread())
+        return HOOK_SUCCESS;
+
     void *buffer = NULL;
     SIZE_T size = 256 * 1024;
     DWORD self_process = GetCurrentProcessId(), self_thread = GetCurrentThreadId();
