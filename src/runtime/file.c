@@ -29,6 +29,7 @@ NtOpenFile_fn real_NtOpenFile;
 NtQueryAttributesFile_fn real_NtQueryAttributesFile;
 NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
 NtSetInformationFile_fn real_NtSetInformationFile;
+static NTSTATUS (NTAPI *real_NtDeleteFile)(POBJECT_ATTRIBUTES);
 
 ntpath g_box_root;             /* \??\C:\FVM\boxes\NAME */
 ntpath g_fvm_root;      /* \??\C:\FVM: the storage of every box */
@@ -629,6 +630,48 @@ static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, 
     return status;
 }
 
+/* A rename or hard link through a handle to a host file would move or link
+ * the host file itself (Wine does not require DELETE access for it): the
+ * file is copied up first and the operation applied to the box copy, through
+ * a handle of our own. */
+static NTSTATUS rename_or_link_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, FILE_RENAME_INFORMATION *boxed,
+                                        ULONG size, FILE_INFORMATION_CLASS klass, BOOL *handled)
+{
+    *handled = FALSE;
+    file_scratch *s = scratch_acquire();
+    if (!s)
+        return STATUS_NO_MEMORY;
+    BOOL in_box = FALSE;
+    fvm_error err;
+    NTSTATUS status = STATUS_SUCCESS;
+    if (handle_path(handle, s, &in_box) && !in_box &&
+        (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC)) {
+        *handled = TRUE;
+        memcpy(&s->path, &s->dir, sizeof s->dir);
+        if (ntpath_is_within(&s->path, &g_fvm_root) ||
+            ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                          &err) != FVM_OK) {
+            status = STATUS_ACCESS_DENIED;
+        } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
+                   (status = prepare_box_copy(s, FILE_OPEN, 0)) >= 0) {
+            OBJECT_ATTRIBUTES oa;
+            UNICODE_STRING us;
+            IO_STATUS_BLOCK open_io;
+            HANDLE boxed_handle;
+            init_attributes(&oa, &us, s->box, s->box_len, NULL);
+            status = real_NtOpenFile(&boxed_handle, DELETE | FILE_READ_ATTRIBUTES | SYNCHRONIZE, &oa, &open_io,
+                                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                     FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
+            if (status >= 0) {
+                status = real_NtSetInformationFile(boxed_handle, io, boxed, size, klass);
+                NtClose(boxed_handle);
+            }
+        }
+    }
+    scratch_release(s);
+    return status;
+}
+
 static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info, ULONG length,
                                                FILE_INFORMATION_CLASS klass)
 {
@@ -647,6 +690,7 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
     if (rename->FileNameLength > length - offsetof(FILE_RENAME_INFORMATION, FileName))
         return STATUS_INVALID_PARAMETER;
 
+    /* Decide the target first: it always lands in the box. */
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
@@ -655,45 +699,58 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
                                .Attributes = OBJ_CASE_INSENSITIVE};
     NTSTATUS status = STATUS_ACCESS_DENIED;
     FILE_RENAME_INFORMATION *boxed = NULL;
+    ULONG size = length;
     BOOL bare_name = !rename->RootDirectory && rename->FileNameLength > 0;
     for (ULONG i = 0; bare_name && i < rename->FileNameLength / 2; i++)
         bare_name = rename->FileName[i] != L'\\';
     file_place place = bare_name ? PLACE_PASS : resolve(&target, s);
-    switch (place) {
-    case PLACE_DENY:
-    case PLACE_INVALID:
+    if (place == PLACE_DENY || place == PLACE_INVALID) {
         status = place_status(place);
-        break;
-    case PLACE_PASS:
-        /* A bare name renames within the file's own folder: for a handle
-         * that may be renamed at all (opened with DELETE access, so copied
-         * up) that folder is in the box. */
-        if (!bare_name) {
-            status = STATUS_ACCESS_DENIED;
-            break;
-        }
-        status = real_NtSetInformationFile(handle, io, info, length, klass);
-        break;
-    case PLACE_HOST:
-        status = make_box_parents(s);
-        if (status < 0)
-            break;
-        ULONG size = (ULONG)(offsetof(FILE_RENAME_INFORMATION, FileName) + s->box_len * 2);
+    } else if (place == PLACE_PASS && !bare_name) {
+        status = STATUS_ACCESS_DENIED;
+    } else if (place == PLACE_PASS) {
+        /* A bare name renames within the file's own folder. */
+        boxed = HeapAlloc(GetProcessHeap(), 0, length);
+        if (boxed)
+            memcpy(boxed, info, length);
+        status = boxed ? STATUS_SUCCESS : STATUS_NO_MEMORY;
+    } else if ((status = make_box_parents(s)) >= 0) {
+        size = (ULONG)(offsetof(FILE_RENAME_INFORMATION, FileName) + s->box_len * 2);
         boxed = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, size);
         if (!boxed) {
             status = STATUS_NO_MEMORY;
-            break;
+        } else {
+            memcpy(boxed, rename, offsetof(FILE_RENAME_INFORMATION, FileName));
+            boxed->RootDirectory = NULL;
+            boxed->FileNameLength = (ULONG)(s->box_len * 2);
+            memcpy(boxed->FileName, s->box, s->box_len * 2);
         }
-        memcpy(boxed, rename, offsetof(FILE_RENAME_INFORMATION, FileName));
-        boxed->RootDirectory = NULL;
-        boxed->FileNameLength = (ULONG)(s->box_len * 2);
-        memcpy(boxed->FileName, s->box, s->box_len * 2);
-        status = real_NtSetInformationFile(handle, io, boxed, size, klass);
-        break;
     }
-    if (boxed)
-        HeapFree(GetProcessHeap(), 0, boxed);
     scratch_release(s);
+    if (boxed) {
+        BOOL handled;
+        status = rename_or_link_box_copy(handle, io, boxed, size, klass, &handled);
+        if (!handled)
+            status = real_NtSetInformationFile(handle, io, boxed, size, klass);
+        HeapFree(GetProcessHeap(), 0, boxed);
+    }
+    return status;
+}
+
+/* NtDeleteFile deletes by name: open (which copies a host file into the box)
+ * and delete the box copy. */
+static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
+{
+    HANDLE handle;
+    IO_STATUS_BLOCK io;
+    NTSTATUS status = box_NtOpenFile(&handle, DELETE | SYNCHRONIZE, attributes, &io,
+                                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                     FILE_OPEN_FOR_BACKUP_INTENT | FILE_OPEN_REPARSE_POINT);
+    if (status < 0)
+        return status;
+    FILE_DISPOSITION_INFORMATION disposition = {TRUE};
+    status = box_NtSetInformationFile(handle, &io, &disposition, sizeof disposition, FileDispositionInformation);
+    NtClose(handle);
     return status;
 }
 
@@ -710,6 +767,7 @@ BOOL file_hooks(hook_table *table)
                    (void **)&real_NtQueryFullAttributesFile);
     hook_table_add(table, "ntdll.dll", "NtSetInformationFile", (void *)box_NtSetInformationFile,
                    (void **)&real_NtSetInformationFile);
+    hook_table_add(table, "ntdll.dll", "NtDeleteFile", (void *)box_NtDeleteFile, (void **)&real_NtDeleteFile);
     file_dir_hooks(table);
     file_name_hooks(table);
     return TRUE;
