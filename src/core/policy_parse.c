@@ -730,10 +730,11 @@ static fvm_status canonicalize(const policy_env *env, policy_type type, const ui
         st = canonical_object(env, in, n, out, err);
     else
         st = canonical_generic(in, n, out, err);
-    if (st == FVM_OK) {
-        for (size_t i = 0; i < out->count; i++)
-            if (out->forms[i].len > NTPATH_MAX_UNITS)
-                st = fvm_error_set(err, FVM_E_RANGE, "longer than %u characters", NTPATH_MAX_UNITS);
+    for (size_t i = 0; st == FVM_OK && i < out->count; i++) {
+        if (out->forms[i].len == 0 || !out->forms[i].units)
+            st = fvm_error_set(err, FVM_E_INVALID, "no name left in the pattern");
+        else if (out->forms[i].len > NTPATH_MAX_UNITS)
+            st = fvm_error_set(err, FVM_E_RANGE, "longer than %u characters", NTPATH_MAX_UNITS);
     }
     if (st != FVM_OK)
         canonical_free(out);

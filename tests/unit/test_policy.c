@@ -807,6 +807,8 @@ static void reserved_types_compile_and_match(void **state)
     expect(&c, POLICY_TYPE_SCREEN, "capture", NULL, POLICY_ACTION_DENY, 7);
     expect(&c, POLICY_TYPE_PRINT, "anything", NULL, POLICY_ACTION_OPEN, 0);
     release(&c);
+    load_fails("[net]\nread \\\\\n", "box.ini:2:6: error: no name left in the pattern"); /* found by fuzzing */
+    load_fails("[net]\nread a\\\\b\n", "box.ini:2:6: error: empty name");
 }
 
 /* ---- precedence, each step in both orders ----------------------------------------------------- */
@@ -916,6 +918,37 @@ static void precedence_step7_later_line(void **state)
     compile_text("include inc.ini\n[file]\ndeny C:\\x\n", &c);
     expect(&c, POLICY_TYPE_FILE, "\\??\\C:\\x", NULL, POLICY_ACTION_DENY, 3);
     release(&c);
+}
+
+/* The examples table of docs/policy.md, so the documentation stays true. */
+static void documented_precedence_examples(void **state)
+{
+    static const struct {
+        const char *first, *second, *program;
+        policy_action action;
+        uint32_t line;
+    } rows[] = {
+        {"winword.exe: open C:\\Data\\**", "deny C:\\Data\\Secret\\*.docx", "winword.exe", POLICY_ACTION_OPEN, 2},
+        {"read C:\\Data\\**", "deny C:\\Data\\Secret\\**", NULL, POLICY_ACTION_DENY, 3},
+        {"open C:\\**\\Secret\\a.docx", "deny C:\\**\\Secret\\**\\a.docx", NULL, POLICY_ACTION_OPEN, 2},
+        {"read C:\\Data\\Secret\\a*x", "deny C:\\Data\\Secret\\a*x*", NULL, POLICY_ACTION_READ, 2},
+        {"read C:\\Data\\Secret\\*docx", "deny C:\\Data\\Secret\\*?docx", NULL, POLICY_ACTION_READ, 2},
+        {"open C:\\Data\\Secret\\a.docx", "deny C:\\Data\\Secret\\a.docx", NULL, POLICY_ACTION_DENY, 3},
+        {"deny C:\\Data\\**", "deny audit C:\\Data\\**", NULL, POLICY_ACTION_DENY, 3},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[file]\n%s\n%s\n", rows[i].first, rows[i].second);
+        compiled c;
+        compile_text(text, &c);
+        expect(&c, POLICY_TYPE_FILE, "\\??\\C:\\Data\\Secret\\a.docx", rows[i].program, rows[i].action,
+               rows[i].line);
+        release(&c);
+    }
+    policy *p = load_ok("[file]\nread C:\\Data\\*.docx\nread C:\\Data\\**\n");
+    assert_int_equal(policy_rule_at(p, 0)->patterns[0].literal_chars, 13);
+    assert_int_equal(policy_rule_at(p, 1)->patterns[0].literal_chars, 8);
+    policy_free(p);
 }
 
 static void rank_compare_is_a_total_order(void **state)
@@ -1240,6 +1273,7 @@ int main(void)
         cmocka_unit_test(precedence_step5_qmarks),
         cmocka_unit_test(precedence_step6_action),
         cmocka_unit_test(precedence_step7_later_line),
+        cmocka_unit_test(documented_precedence_examples),
         cmocka_unit_test(rank_compare_is_a_total_order),
         cmocka_unit_test(explain_lists_winner_losers_and_others),
         cmocka_unit_test(blob_every_corrupted_byte_is_caught),
