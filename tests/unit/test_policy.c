@@ -968,6 +968,130 @@ static void rank_compare_is_a_total_order(void **state)
     assert_int_equal(tie, POLICY_TIE_SCOPE);
 }
 
+/* ---- the matcher against a reference ------------------------------------------------------------ */
+
+/* The obvious matcher: recursion over components, every rule tried. */
+typedef struct span16 {
+    const uint16_t *u;
+    size_t n;
+} span16;
+
+static size_t split16(const uint16_t *u, size_t n, span16 *out, size_t cap)
+{
+    size_t count = 0;
+    for (size_t start = 0; count < cap;) {
+        size_t end = start;
+        while (end < n && u[end] != '\\')
+            end++;
+        out[count].u = u + start;
+        out[count++].n = end - start;
+        if (end == n)
+            break;
+        start = end + 1;
+    }
+    return count;
+}
+
+static uint16_t up(uint16_t c)
+{
+    return (c >= 'a' && c <= 'z') ? (uint16_t)(c - 32) : c;
+}
+
+static int ref_glob(const uint16_t *p, size_t pn, const uint16_t *s, size_t sn)
+{
+    if (pn == 0)
+        return sn == 0;
+    if (p[0] == '*')
+        return ref_glob(p + 1, pn - 1, s, sn) || (sn > 0 && ref_glob(p, pn, s + 1, sn - 1));
+    return sn > 0 && (p[0] == '?' || up(p[0]) == up(s[0])) && ref_glob(p + 1, pn - 1, s + 1, sn - 1);
+}
+
+static int ref_match(const span16 *p, size_t np, const span16 *s, size_t ns)
+{
+    if (np == 0)
+        return ns == 0;
+    policy_component_kind kind = policy_component_classify(p[0].u, p[0].n);
+    if (kind == POLICY_COMPONENT_GLOBSTAR)
+        return ref_match(p + 1, np - 1, s, ns) || (ns > 0 && ref_match(p, np, s + 1, ns - 1));
+    if (ns == 0)
+        return 0;
+    int first;
+    if (kind == POLICY_COMPONENT_LITERAL) {
+        first = p[0].n == s[0].n;
+        for (size_t i = 0; first && i < p[0].n; i++)
+            first = up(p[0].u[i]) == up(s[0].u[i]);
+    } else {
+        first = ref_glob(p[0].u, p[0].n, s[0].u, s[0].n);
+    }
+    return first && ref_match(p + 1, np - 1, s + 1, ns - 1);
+}
+
+static void random_policies_match_the_reference(void **state)
+{
+    static const char *const pattern_parts[] = {"a", "b", "ab", "*", "a*", "?", "??", "**", "*b", "a?", "A"};
+    static const char *const name_parts[] = {"a", "b", "ab", "ba", "aab", "??", "x", "AB"};
+    static const char *const actions[] = {"open", "cow", "read", "hide", "deny", "ask"};
+    static const char *const scopes[] = {"", "", "", "p1.exe: ", "@g: "};
+    static const char *const programs[] = {NULL, "p1.exe", "p2.exe", "C:\\bin\\P1.EXE"};
+    srand(1234);
+    char text[8192];
+    int hits = 0, queries = 0;
+    for (int round = 0; round < 1000; round++) {
+        size_t len = (size_t)snprintf(text, sizeof text, "[group:g]\np2.exe\n[net]\n");
+        int rules = 1 + rand() % 25;
+        for (int r = 0; r < rules; r++) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s%s ", scopes[rand() % 5], actions[rand() % 6]);
+            int parts = 1 + rand() % 4;
+            for (int k = 0; k < parts; k++)
+                len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", k ? "\\" : "",
+                                        pattern_parts[rand() % 11]);
+            len += (size_t)snprintf(text + len, sizeof text - len, "\n");
+        }
+        compiled c;
+        compile_text(text, &c);
+        for (int q = 0; q < 60; q++) {
+            char name[128];
+            size_t n = 0;
+            int parts = 1 + rand() % 5;
+            for (int k = 0; k < parts; k++)
+                n += (size_t)snprintf(name + n, sizeof name - n, "%s%s", k ? "\\" : "", name_parts[rand() % 8]);
+            const char *program = programs[rand() % 4];
+            uint16_t u[128];
+            size_t un = to_units(name, u, 128);
+            span16 name_parts16[16];
+            size_t nn = split16(u, un, name_parts16, 16);
+            /* The reference winner. */
+            const policy_rule *best = NULL;
+            policy_rank best_rank;
+            for (size_t i = 0; i < policy_rule_count(c.p); i++) {
+                const policy_rule *r = policy_rule_at(c.p, i);
+                span16 pp[POLICY_MAX_COMPONENTS];
+                size_t np = split16(r->patterns[0].units, r->patterns[0].len, pp, POLICY_MAX_COMPONENTS);
+                int applies = r->scope == POLICY_SCOPE_ALL ||
+                              (program && r->scope == POLICY_SCOPE_PROGRAM && strstr(program, "1")) ||
+                              (program && r->scope == POLICY_SCOPE_GROUP && strstr(program, "2"));
+                if (!applies || !ref_match(pp, np, name_parts16, nn))
+                    continue;
+                policy_rank rank = {r->scope, r->patterns[0].literal_chars, r->patterns[0].globstars,
+                                    r->patterns[0].stars, r->patterns[0].qmarks, r->action, r->order};
+                if (!best || policy_rank_compare(&rank, &best_rank, NULL) > 0) {
+                    best = r;
+                    best_rank = rank;
+                }
+            }
+            policy_decision d = decide(&c, POLICY_TYPE_NET, name, program);
+            hits += best != NULL;
+            queries++;
+            if (best ? (d.is_default || d.line != best->line) : !d.is_default)
+                fail_msg("policy:\n%s\nname '%s' program %s: matcher says line %u, reference line %u", text, name,
+                         program ? program : "-", d.is_default ? 0 : d.line, best ? best->line : 0);
+        }
+        release(&c);
+    }
+    /* The names are drawn so that a good share is decided by some rule. */
+    assert_true(hits > queries / 4 && hits < queries);
+}
+
 /* ---- explain -------------------------------------------------------------------------------------- */
 
 static void explain_lists_winner_losers_and_others(void **state)
@@ -1264,6 +1388,7 @@ int main(void)
         cmocka_unit_test(every_path_form_gets_the_same_decision),
         cmocka_unit_test(wildcards),
         cmocka_unit_test(case_insensitive_beyond_ascii),
+        cmocka_unit_test(random_policies_match_the_reference),
         cmocka_unit_test(defaults_per_type),
         cmocka_unit_test(reserved_types_compile_and_match),
         cmocka_unit_test(precedence_step1_scope),
