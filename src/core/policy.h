@@ -15,7 +15,7 @@
  *                     per box start; every boxed process maps it read-only.
  *   policy_match.c    blob + resource type + canonical name + program ->
  *                     decision. No allocation, no C library beyond
- *                     memcpy/memset/memcmp/strlen, bounded stack (about 2 KB):
+ *                     memcpy/memset/memcmp/strlen, bounded stack (under 3 KB):
  *                     usable inside the CRT-free fvm.dll.
  *   policy_explain.c  a human explanation: the winning rule and each rule it
  *                     beat, with the tie-break step that decided.
