@@ -36,7 +36,8 @@ typedef enum fvm_box_object {
     FVM_OBJ_JOB,        /* job object holding every process of the box */
     FVM_OBJ_LOCK,       /* mutex serialising broker start/exit and launches */
     FVM_OBJ_READY,      /* event: broker is up and owns the job */
-    FVM_OBJ_PIPE        /* broker's control pipe */
+    FVM_OBJ_PIPE,       /* broker's control pipe */
+    FVM_OBJ_INDEX_LOCK  /* mutex of the box index's writers */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

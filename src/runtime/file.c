@@ -392,28 +392,50 @@ static NTSTATUS copy_up_file(file_scratch *s)
     return status;
 }
 
+#define KEY_CAP (BOXINDEX_MAX_KEY_UNITS + 1)
+
+/* Full attributes (existence, folder, size, last write) of an NT path. */
+static BOOL path_full_attributes(const uint16_t *path, size_t len, FILE_NETWORK_OPEN_INFORMATION *info)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    init_attributes(&oa, &us, path, len, NULL);
+    return real_NtQueryFullAttributesFile(&oa, info) >= 0;
+}
+
 /* Prepares the box side for a call that may change path: after this the
- * call can be sent to the box path. */
+ * call can be sent to the box path. The index learns of the change first,
+ * so a process killed halfway leaves an entry pointing at a box copy that
+ * may be missing (harmless: the open fails and is retried) rather than a box
+ * copy the index does not know (which would hide it). */
 static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG options)
 {
-    DWORD host = path_attributes(s->path.path, s->path.len);
-    if (host == INVALID_FILE_ATTRIBUTES) {
+    FILE_NETWORK_OPEN_INFORMATION host;
+    if (!path_full_attributes(s->path.path, s->path.len, &host)) {
         if (disposition == FILE_OPEN || disposition == FILE_OVERWRITE)
             return STATUS_OBJECT_NAME_NOT_FOUND;
         if (!parent_exists(s))
             return STATUS_OBJECT_PATH_NOT_FOUND;
-        return make_box_parents(s);
+        NTSTATUS status = make_box_parents(s);
+        if (status >= 0)
+            status = index_note_create(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+        return status;
     }
+    BOOL is_dir = (host.FileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
     if (disposition == FILE_CREATE)
         return STATUS_OBJECT_NAME_COLLISION;
-    if ((host & FILE_ATTRIBUTE_DIRECTORY) && (options & FILE_NON_DIRECTORY_FILE))
+    if (is_dir && (options & FILE_NON_DIRECTORY_FILE))
         return STATUS_FILE_IS_A_DIRECTORY;
-    if (!(host & FILE_ATTRIBUTE_DIRECTORY) && (options & FILE_DIRECTORY_FILE))
+    if (!is_dir && (options & FILE_DIRECTORY_FILE))
         return STATUS_NOT_A_DIRECTORY;
     NTSTATUS status = make_box_parents(s);
     if (status < 0)
         return status;
-    if (host & FILE_ATTRIBUTE_DIRECTORY) {
+    boxindex_base base = {(uint64_t)host.EndOfFile.QuadPart, host.LastWriteTime.QuadPart, {0}};
+    status = index_note_copy_up(&s->path, s->key, KEY_CAP, is_dir, &base);
+    if (status < 0)
+        return status;
+    if (is_dir) {
         /* A folder is "copied" as an empty box folder: its host entries stay
          * visible through the host. */
         OBJECT_ATTRIBUTES oa;
@@ -434,6 +456,16 @@ static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG optio
     return copy_up_file(s);
 }
 
+/* A create where the host has nothing that counts (deleted in the box, or
+ * below a folder made in the box): make the box's folders and note it. */
+static NTSTATUS prepare_box_create(file_scratch *s, ULONG options)
+{
+    NTSTATUS status = make_box_parents(s);
+    if (status >= 0)
+        status = index_note_create(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+    return status;
+}
+
 /* ---- the hooks ------------------------------------------------------------ */
 
 /* Decides an open or create; fills redirect with the box path when the call
@@ -448,14 +480,36 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
         return STATUS_SUCCESS;
     if (place != PLACE_HOST)
         return place_status(place);
-    if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES) {
+    BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
+    BOOL creates = disposition != FILE_OPEN && disposition != FILE_OVERWRITE;
+    NTSTATUS status;
+    switch (index_check(&s->path, s->key, KEY_CAP)) {
+    case INDEX_IN_BOX:
         *to_box = TRUE;
         return STATUS_SUCCESS;
+    case INDEX_PARENT_DELETED:
+        return STATUS_OBJECT_PATH_NOT_FOUND;
+    case INDEX_DELETED:
+        if (!creates)
+            return STATUS_OBJECT_NAME_NOT_FOUND;
+        status = prepare_box_create(s, options);
+        *to_box = status >= 0;
+        return status;
+    case INDEX_BOX_ONLY:
+        /* Below a folder made in the box: only the box's entries exist
+         * (a renamed folder's content is not indexed one by one). */
+        *to_box = TRUE;
+        if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES)
+            return STATUS_SUCCESS;
+        if (!creates)
+            return STATUS_OBJECT_NAME_NOT_FOUND;
+        return prepare_box_create(s, options);
+    case INDEX_UNTOUCHED:
+        break;
     }
-    BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
     if (!writes)
         return STATUS_SUCCESS;
-    NTSTATUS status = prepare_box_copy(s, disposition, options);
+    status = prepare_box_copy(s, disposition, options);
     if (status < 0)
         return status;
     *to_box = TRUE;
@@ -478,6 +532,8 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
             init_attributes(&oa, &us, s->box, s->box_len, attributes);
             status = real_NtCreateFile(handle, access, &oa, io, allocation, file_attributes, share, disposition,
                                        options, ea, ea_length);
+            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE))
+                index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
         } else {
             status = real_NtCreateFile(handle, access, attributes, io, allocation, file_attributes, share,
                                        disposition, options, ea, ea_length);
@@ -501,6 +557,8 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
             UNICODE_STRING us;
             init_attributes(&oa, &us, s->box, s->box_len, attributes);
             status = real_NtOpenFile(handle, access, &oa, io, share, options);
+            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE))
+                index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
         } else {
             status = real_NtOpenFile(handle, access, attributes, io, share, options);
         }
@@ -509,30 +567,50 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     return status;
 }
 
-/* Attribute queries see the box copy first. */
+/* Where an attribute query looks: the box copy, the host, or nowhere. */
+typedef enum lookup_side { SIDE_HOST, SIDE_BOX, SIDE_BOX_THEN_NONE, SIDE_NONE } lookup_side;
+
+static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NTSTATUS *fail)
+{
+    file_place place = resolve(attributes, s);
+    *fail = STATUS_SUCCESS;
+    if (place == PLACE_PASS)
+        return SIDE_HOST;
+    if (place != PLACE_HOST) {
+        *fail = place_status(place);
+        return SIDE_NONE;
+    }
+    switch (index_check(&s->path, s->key, KEY_CAP)) {
+    case INDEX_IN_BOX:
+        return SIDE_BOX;
+    case INDEX_BOX_ONLY:
+        return SIDE_BOX_THEN_NONE;
+    case INDEX_DELETED:
+        *fail = STATUS_OBJECT_NAME_NOT_FOUND;
+        return SIDE_NONE;
+    case INDEX_PARENT_DELETED:
+        *fail = STATUS_OBJECT_PATH_NOT_FOUND;
+        return SIDE_NONE;
+    default:
+        return SIDE_HOST;   /* untouched: no look at the box at all */
+    }
+}
+
+/* Attribute queries see the box copy where there is one. */
 static NTSTATUS NTAPI box_NtQueryAttributesFile(POBJECT_ATTRIBUTES attributes, FILE_BASIC_INFORMATION *info)
 {
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
     NTSTATUS status;
-    file_place place = resolve(attributes, s);
-    switch (place) {
-    case PLACE_DENY:
-    case PLACE_INVALID:
-        status = place_status(place);
-        break;
-    case PLACE_HOST: {
+    lookup_side side = query_side(s, attributes, &status);
+    if (side == SIDE_HOST) {
+        status = real_NtQueryAttributesFile(attributes, info);
+    } else if (side != SIDE_NONE) {
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
         init_attributes(&oa, &us, s->box, s->box_len, attributes);
         status = real_NtQueryAttributesFile(&oa, info);
-        if (status >= 0)
-            break;
-        __attribute__((fallthrough));   /* no box copy */
-    }
-    default:
-        status = real_NtQueryAttributesFile(attributes, info);
     }
     scratch_release(s);
     return status;
@@ -545,23 +623,14 @@ static NTSTATUS NTAPI box_NtQueryFullAttributesFile(POBJECT_ATTRIBUTES attribute
     if (!s)
         return STATUS_NO_MEMORY;
     NTSTATUS status;
-    file_place place = resolve(attributes, s);
-    switch (place) {
-    case PLACE_DENY:
-    case PLACE_INVALID:
-        status = place_status(place);
-        break;
-    case PLACE_HOST: {
+    lookup_side side = query_side(s, attributes, &status);
+    if (side == SIDE_HOST) {
+        status = real_NtQueryFullAttributesFile(attributes, info);
+    } else if (side != SIDE_NONE) {
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
         init_attributes(&oa, &us, s->box, s->box_len, attributes);
         status = real_NtQueryFullAttributesFile(&oa, info);
-        if (status >= 0)
-            break;
-        __attribute__((fallthrough));   /* no box copy */
-    }
-    default:
-        status = real_NtQueryFullAttributesFile(attributes, info);
     }
     scratch_release(s);
     return status;
@@ -592,83 +661,193 @@ static BOOL modifies_file(ULONG klass)
     }
 }
 
-static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info, ULONG length,
-                                            FILE_INFORMATION_CLASS klass, BOOL *handled)
+/* Whether a disposition call asks to delete (TRUE) or to undelete (FALSE). */
+static BOOL disposition_deletes(ULONG klass, const void *info, ULONG length)
 {
-    *handled = FALSE;
+    if (klass == 13)
+        return length >= sizeof(FILE_DISPOSITION_INFORMATION) && ((const FILE_DISPOSITION_INFORMATION *)info)->DoDeleteFile;
+    return length >= sizeof(ULONG) && (*(const ULONG *)info & 1);   /* FILE_DISPOSITION_DELETE */
+}
+
+/* Before a delete: a folder must be empty in the merged view (its box copy
+ * is empty while the host's entries are still visible). */
+static NTSTATUS check_deletable(file_scratch *s, HANDLE handle)
+{
+    FILE_BASIC_INFORMATION basic;
+    IO_STATUS_BLOCK io;
+    if (NtQueryInformationFile(handle, &io, &basic, sizeof basic, FileBasicInformation) >= 0 &&
+        (basic.FileAttributes & FILE_ATTRIBUTE_DIRECTORY) && !dir_is_empty_merged(s))
+        return STATUS_DIRECTORY_NOT_EMPTY;
+    return STATUS_SUCCESS;
+}
+
+/* After a disposition change on a box copy: the index learns that the host
+ * path is gone (a tombstone when the host has it) or back. */
+static void note_disposition(file_scratch *s, BOOL deleting, BOOL directory)
+{
+    if (deleting)
+        index_note_delete(&s->path, s->key, KEY_CAP, directory);
+    else
+        index_note_create(&s->path, s->key, KEY_CAP, directory);
+}
+
+/* Disposition, attributes, size...: set through the file's box copy. The
+ * handle may be a box handle (the usual case: write or delete access copied
+ * the file up when it was opened) or a host handle opened without such
+ * access (Wine does not check it for these classes): then the file is
+ * copied up first and the change applied through a handle of our own. */
+static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info, ULONG length,
+                                            FILE_INFORMATION_CLASS klass)
+{
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL in_box = FALSE;
     fvm_error err;
-    NTSTATUS status = STATUS_SUCCESS;
-    if (handle_path(handle, s, &in_box) && !in_box &&
-        (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC)) {
-        *handled = TRUE;
-        memcpy(&s->path, &s->dir, sizeof s->dir);
-        if (ntpath_is_within(&s->path, &g_fvm_root) ||
-            ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
-                          &err) != FVM_OK) {
-            status = STATUS_ACCESS_DENIED;
-        } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
-                   (status = prepare_box_copy(s, FILE_OPEN, 0)) >= 0) {
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            IO_STATUS_BLOCK open_io;
-            HANDLE boxed;
-            init_attributes(&oa, &us, s->box, s->box_len, NULL);
-            status = real_NtOpenFile(&boxed, FILE_WRITE_ATTRIBUTES | FILE_WRITE_DATA | DELETE | SYNCHRONIZE, &oa,
-                                     &open_io, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                     FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
-            if (status >= 0) {
-                status = real_NtSetInformationFile(boxed, io, info, length, klass);
-                NtClose(boxed);
-            }
+    NTSTATUS status;
+    ULONG k = (ULONG)klass;
+    BOOL disposition = k == 13 || k == 64;
+    if (!handle_path(handle, s, &in_box) || (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC)) {
+        scratch_release(s);
+        return real_NtSetInformationFile(handle, io, info, length, klass);
+    }
+    memcpy(&s->path, &s->dir, sizeof s->dir);
+    if (ntpath_is_within(&s->path, &g_fvm_root) ||
+        ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                      &err) != FVM_OK) {
+        scratch_release(s);
+        return STATUS_ACCESS_DENIED;
+    }
+    BOOL deleting = disposition && disposition_deletes(k, info, length);
+    FILE_BASIC_INFORMATION basic;
+    IO_STATUS_BLOCK query_io;
+    BOOL directory = NtQueryInformationFile(handle, &query_io, &basic, sizeof basic, FileBasicInformation) >= 0 &&
+                     (basic.FileAttributes & FILE_ATTRIBUTE_DIRECTORY);
+    if (deleting && (status = check_deletable(s, handle)) < 0) {
+        scratch_release(s);
+        return status;
+    }
+    if (in_box) {
+        status = real_NtSetInformationFile(handle, io, info, length, klass);
+    } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
+               (status = prepare_box_copy(s, FILE_OPEN, 0)) >= 0) {
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        IO_STATUS_BLOCK open_io;
+        HANDLE boxed;
+        init_attributes(&oa, &us, s->box, s->box_len, NULL);
+        status = real_NtOpenFile(&boxed, FILE_WRITE_ATTRIBUTES | FILE_WRITE_DATA | DELETE | SYNCHRONIZE, &oa,
+                                 &open_io, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                 FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
+        if (status >= 0) {
+            status = real_NtSetInformationFile(boxed, io, info, length, klass);
+            NtClose(boxed);
         }
     }
+    if (status >= 0 && disposition)
+        note_disposition(s, deleting, directory);
     scratch_release(s);
     return status;
 }
 
-/* A rename or hard link through a handle to a host file would move or link
- * the host file itself (Wine does not require DELETE access for it): the
- * file is copied up first and the operation applied to the box copy, through
- * a handle of our own. */
-static NTSTATUS rename_or_link_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, FILE_RENAME_INFORMATION *boxed,
-                                        ULONG size, FILE_INFORMATION_CLASS klass, BOOL *handled)
+/* Copies the visible content of a host folder (s->path, box copy s->box)
+ * into the box, recursively, so that the box folder can be renamed with
+ * everything in it. Entries the box already has or deleted are skipped. */
+typedef struct tree_copy {
+    file_scratch *parent;
+    NTSTATUS status;
+} tree_copy;
+
+static NTSTATUS copy_up_tree(file_scratch *dir);
+
+static int copy_up_child(void *ctx, const FILE_DIRECTORY_INFORMATION *e)
 {
-    *handled = FALSE;
-    file_scratch *s = scratch_acquire();
-    if (!s)
-        return STATUS_NO_MEMORY;
+    tree_copy *tc = ctx;
+    file_scratch *parent = tc->parent;
+    size_t name_len = e->FileNameLength / 2;
+    if (index_hidden_child(&parent->path, e->FileName, name_len, parent->key, KEY_CAP))
+        return 0;
+    file_scratch *child = HeapAlloc(GetProcessHeap(), 0, sizeof *child);
+    if (!child) {
+        tc->status = STATUS_NO_MEMORY;
+        return 1;
+    }
+    child->in_use = TRUE;
+    fvm_error err;
+    size_t len = parent->path.len;
+    uint16_t *joined = child->box;   /* scratch for the joined name */
+    memcpy(joined, parent->path.path, len * 2);
+    joined[len++] = L'\\';
+    memcpy(joined + len, e->FileName, name_len * 2);
+    len += name_len;
+    static const ntpath_context nt = {.input = NTPATH_INPUT_NT};
+    if (ntpath_normalize(joined, len, &nt, &child->path, &err) != FVM_OK ||
+        ntpath_to_box(&child->path, g_box_root.path, g_box_root.len, child->box, NTPATH_MAX_UNITS + 1,
+                      &child->box_len, &err) != FVM_OK) {
+        tc->status = STATUS_OBJECT_NAME_INVALID;
+    } else if (path_attributes(child->box, child->box_len) == INVALID_FILE_ATTRIBUTES) {
+        BOOL is_dir = (e->FileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+        tc->status = prepare_box_copy(child, FILE_OPEN, is_dir ? FILE_DIRECTORY_FILE : FILE_NON_DIRECTORY_FILE);
+        if (tc->status >= 0 && is_dir)
+            tc->status = copy_up_tree(child);
+    } else if (e->FileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+        tc->status = copy_up_tree(child);
+    }
+    HeapFree(GetProcessHeap(), 0, child);
+    return tc->status < 0;
+}
+
+static NTSTATUS copy_up_tree(file_scratch *dir)
+{
+    if (index_folder_is_opaque(&dir->path, dir->key, KEY_CAP))
+        return STATUS_SUCCESS;
+    tree_copy tc = {dir, STATUS_SUCCESS};
+    int r = dir_enumerate(dir->path.path, dir->path.len, copy_up_child, &tc);
+    if (r < 0 && r != (int)STATUS_OBJECT_NAME_NOT_FOUND && r != (int)STATUS_OBJECT_PATH_NOT_FOUND)
+        return (NTSTATUS)r;
+    return tc.status;
+}
+
+/* The source of a rename or link: its host path (src->path) and box path.
+ * A host file is copied into the box first (a host folder with everything
+ * visible in it), because the operation must act on the box copy: through a
+ * host handle it would move or link the host file itself, and Wine does not
+ * require DELETE access for that. *boxed_handle receives a handle to the box
+ * copy when the caller's handle is a host handle. */
+static NTSTATUS prepare_source(HANDLE handle, file_scratch *src, BOOL *directory, HANDLE *boxed_handle)
+{
     BOOL in_box = FALSE;
     fvm_error err;
-    NTSTATUS status = STATUS_SUCCESS;
-    if (handle_path(handle, s, &in_box) && !in_box &&
-        (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC)) {
-        *handled = TRUE;
-        memcpy(&s->path, &s->dir, sizeof s->dir);
-        if (ntpath_is_within(&s->path, &g_fvm_root) ||
-            ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
-                          &err) != FVM_OK) {
-            status = STATUS_ACCESS_DENIED;
-        } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
-                   (status = prepare_box_copy(s, FILE_OPEN, 0)) >= 0) {
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            IO_STATUS_BLOCK open_io;
-            HANDLE boxed_handle;
-            init_attributes(&oa, &us, s->box, s->box_len, NULL);
-            status = real_NtOpenFile(&boxed_handle, DELETE | FILE_READ_ATTRIBUTES | SYNCHRONIZE, &oa, &open_io,
-                                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                     FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
-            if (status >= 0) {
-                status = real_NtSetInformationFile(boxed_handle, io, boxed, size, klass);
-                NtClose(boxed_handle);
-            }
-        }
+    *boxed_handle = NULL;
+    src->path.kind = NTPATH_KIND_NONE;
+    if (!handle_path(handle, src, &in_box) ||
+        (src->dir.kind != NTPATH_KIND_DRIVE && src->dir.kind != NTPATH_KIND_UNC)) {
+        src->path.kind = NTPATH_KIND_NONE;
+        return STATUS_OBJECT_TYPE_MISMATCH;
     }
-    scratch_release(s);
+    memcpy(&src->path, &src->dir, sizeof src->dir);
+    if (ntpath_is_within(&src->path, &g_fvm_root) ||
+        ntpath_to_box(&src->path, g_box_root.path, g_box_root.len, src->box, NTPATH_MAX_UNITS + 1, &src->box_len,
+                      &err) != FVM_OK)
+        return STATUS_ACCESS_DENIED;
+    FILE_BASIC_INFORMATION basic;
+    IO_STATUS_BLOCK io;
+    *directory = NtQueryInformationFile(handle, &io, &basic, sizeof basic, FileBasicInformation) >= 0 &&
+                 (basic.FileAttributes & FILE_ATTRIBUTE_DIRECTORY);
+    NTSTATUS status = STATUS_SUCCESS;
+    if (!in_box && path_attributes(src->box, src->box_len) == INVALID_FILE_ATTRIBUTES)
+        status = prepare_box_copy(src, FILE_OPEN, 0);
+    if (status >= 0 && *directory && index_check(&src->path, src->key, KEY_CAP) != INDEX_BOX_ONLY)
+        status = copy_up_tree(src);
+    if (status >= 0 && !in_box) {
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        IO_STATUS_BLOCK open_io;
+        init_attributes(&oa, &us, src->box, src->box_len, NULL);
+        status = real_NtOpenFile(boxed_handle, DELETE | FILE_READ_ATTRIBUTES | SYNCHRONIZE, &oa, &open_io,
+                                 FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                 FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_FOR_BACKUP_INTENT);
+    }
     return status;
 }
 
@@ -676,11 +855,8 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
                                                FILE_INFORMATION_CLASS klass)
 {
     ULONG k = (ULONG)klass;
-    if (modifies_file(k)) {
-        BOOL handled;
-        NTSTATUS status = set_information_on_box_copy(handle, io, info, length, klass, &handled);
-        return handled ? status : real_NtSetInformationFile(handle, io, info, length, klass);
-    }
+    if (modifies_file(k))
+        return set_information_on_box_copy(handle, io, info, length, klass);
     if (k != FileRenameInformation && k != FileLinkInformation && k != FILE_RENAME_INFORMATION_EX_CLASS &&
         k != FILE_LINK_INFORMATION_EX_CLASS)
         return real_NtSetInformationFile(handle, io, info, length, klass);
@@ -689,51 +865,85 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
     FILE_RENAME_INFORMATION *rename = info;
     if (rename->FileNameLength > length - offsetof(FILE_RENAME_INFORMATION, FileName))
         return STATUS_INVALID_PARAMETER;
+    BOOL is_link = k == FileLinkInformation || k == FILE_LINK_INFORMATION_EX_CLASS;
 
-    /* Decide the target first: it always lands in the box. */
-    file_scratch *s = scratch_acquire();
-    if (!s)
+    file_scratch *target = scratch_acquire();
+    file_scratch *src = scratch_acquire();   /* nested: a private one */
+    if (!target || !src) {
+        if (target)
+            scratch_release(target);
+        if (src)
+            scratch_release(src);
         return STATUS_NO_MEMORY;
-    UNICODE_STRING us = {(USHORT)rename->FileNameLength, (USHORT)rename->FileNameLength, rename->FileName};
-    OBJECT_ATTRIBUTES target = {.Length = sizeof target, .RootDirectory = rename->RootDirectory, .ObjectName = &us,
-                               .Attributes = OBJ_CASE_INSENSITIVE};
-    NTSTATUS status = STATUS_ACCESS_DENIED;
+    }
+    BOOL directory = FALSE;
+    HANDLE boxed_handle = NULL;
     FILE_RENAME_INFORMATION *boxed = NULL;
-    ULONG size = length;
+    ULONG size = 0;
+    NTSTATUS status = prepare_source(handle, src, &directory, &boxed_handle);
+    if (status == STATUS_OBJECT_TYPE_MISMATCH) {
+        /* Not a file we can name: let the real call decide, with the target
+         * still confined below. */
+        status = STATUS_SUCCESS;
+    }
+
+    /* The target: a bare name stays in the source's folder; any other name
+     * is decided like a create and always lands in the box. */
     BOOL bare_name = !rename->RootDirectory && rename->FileNameLength > 0;
     for (ULONG i = 0; bare_name && i < rename->FileNameLength / 2; i++)
         bare_name = rename->FileName[i] != L'\\';
-    file_place place = bare_name ? PLACE_PASS : resolve(&target, s);
-    if (place == PLACE_DENY || place == PLACE_INVALID) {
-        status = place_status(place);
-    } else if (place == PLACE_PASS && !bare_name) {
-        status = STATUS_ACCESS_DENIED;
-    } else if (place == PLACE_PASS) {
-        /* A bare name renames within the file's own folder. */
-        boxed = HeapAlloc(GetProcessHeap(), 0, length);
-        if (boxed)
-            memcpy(boxed, info, length);
-        status = boxed ? STATUS_SUCCESS : STATUS_NO_MEMORY;
-    } else if ((status = make_box_parents(s)) >= 0) {
-        size = (ULONG)(offsetof(FILE_RENAME_INFORMATION, FileName) + s->box_len * 2);
+    UNICODE_STRING us = {(USHORT)rename->FileNameLength, (USHORT)rename->FileNameLength, rename->FileName};
+    OBJECT_ATTRIBUTES target_oa = {.Length = sizeof target_oa, .RootDirectory = rename->RootDirectory,
+                                   .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
+    if (status >= 0 && bare_name) {
+        if (src->path.kind != NTPATH_KIND_DRIVE && src->path.kind != NTPATH_KIND_UNC) {
+            status = STATUS_ACCESS_DENIED;
+        } else {
+            /* <source folder>\<name> */
+            size_t len = src->path.name_offset;
+            memcpy(target->box, src->path.path, len * 2);
+            memcpy(target->box + len, rename->FileName, rename->FileNameLength);
+            len += rename->FileNameLength / 2;
+            UNICODE_STRING joined = {(USHORT)(len * 2), (USHORT)(len * 2), (PWSTR)target->box};
+            target_oa.ObjectName = &joined;
+            target_oa.RootDirectory = NULL;
+            file_place place = resolve(&target_oa, target);
+            status = place == PLACE_HOST ? STATUS_SUCCESS : place_status(place);
+        }
+    } else if (status >= 0) {
+        file_place place = resolve(&target_oa, target);
+        status = place == PLACE_HOST ? STATUS_SUCCESS : place == PLACE_PASS ? STATUS_ACCESS_DENIED
+                                                                             : place_status(place);
+    }
+    if (status >= 0 && index_check(&target->path, target->key, KEY_CAP) == INDEX_PARENT_DELETED)
+        status = STATUS_OBJECT_PATH_NOT_FOUND;
+    if (status >= 0)
+        status = make_box_parents(target);
+    if (status >= 0) {
+        size = (ULONG)(offsetof(FILE_RENAME_INFORMATION, FileName) + target->box_len * 2);
         boxed = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, size);
         if (!boxed) {
             status = STATUS_NO_MEMORY;
         } else {
             memcpy(boxed, rename, offsetof(FILE_RENAME_INFORMATION, FileName));
             boxed->RootDirectory = NULL;
-            boxed->FileNameLength = (ULONG)(s->box_len * 2);
-            memcpy(boxed->FileName, s->box, s->box_len * 2);
+            boxed->FileNameLength = (ULONG)(target->box_len * 2);
+            memcpy(boxed->FileName, target->box, target->box_len * 2);
+            status = real_NtSetInformationFile(boxed_handle ? boxed_handle : handle, io, boxed, size, klass);
         }
     }
-    scratch_release(s);
-    if (boxed) {
-        BOOL handled;
-        status = rename_or_link_box_copy(handle, io, boxed, size, klass, &handled);
-        if (!handled)
-            status = real_NtSetInformationFile(handle, io, boxed, size, klass);
-        HeapFree(GetProcessHeap(), 0, boxed);
+    if (status >= 0 && src->path.kind != NTPATH_KIND_NONE) {
+        if (is_link)
+            index_note_create(&target->path, target->key, KEY_CAP, FALSE);
+        else
+            index_note_rename(&src->path, &target->path, target->key, KEY_CAP, directory);
     }
+    if (boxed_handle)
+        NtClose(boxed_handle);
+    if (boxed)
+        HeapFree(GetProcessHeap(), 0, boxed);
+    scratch_release(src);
+    scratch_release(target);
     return status;
 }
 
@@ -757,7 +967,7 @@ static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
 BOOL file_hooks(hook_table *table)
 {
     g_scratch_slot = TlsAlloc();
-    if (g_scratch_slot == TLS_OUT_OF_INDEXES || !init_box_paths())
+    if (g_scratch_slot == TLS_OUT_OF_INDEXES || !init_box_paths() || !file_index_start())
         return FALSE;
     hook_table_add(table, "ntdll.dll", "NtCreateFile", (void *)box_NtCreateFile, (void **)&real_NtCreateFile);
     hook_table_add(table, "ntdll.dll", "NtOpenFile", (void *)box_NtOpenFile, (void **)&real_NtOpenFile);

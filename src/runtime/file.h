@@ -6,6 +6,7 @@
 
 #include "runtime/runtime.h"
 #include "core/ntpath.h"
+#include "core/boxindex.h"
 
 typedef NTSTATUS (NTAPI *NtCreateFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK,
                                           PLARGE_INTEGER, ULONG, ULONG, ULONG, ULONG, PVOID, ULONG);
@@ -45,6 +46,7 @@ typedef struct file_scratch {
     ntpath dir;                        /* RootDirectory's path, or a parent */
     uint16_t box[NTPATH_MAX_UNITS + 1];
     size_t box_len;
+    uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];   /* index keys */
     BOOL in_use;
 } file_scratch;
 
@@ -67,6 +69,37 @@ void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *
                      const OBJECT_ATTRIBUTES *like);
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */
 DWORD path_attributes(const uint16_t *path, size_t len);
+
+/* ---- the box index (file_index.c) ---- */
+#include "core/boxindex.h"
+
+typedef enum index_verdict {
+    INDEX_UNTOUCHED,       /* the host decides */
+    INDEX_IN_BOX,          /* created or copied: the box copy is the file */
+    INDEX_BOX_ONLY,        /* below a folder made in the box: the host's entries there do not count */
+    INDEX_DELETED,         /* deleted or renamed away in the box */
+    INDEX_PARENT_DELETED   /* a folder above it was deleted in the box */
+} index_verdict;
+
+BOOL file_index_start(void);
+/* key_buf: BOXINDEX_MAX_KEY_UNITS + 1 units of scratch. */
+index_verdict index_check(const ntpath *path, uint16_t *key_buf, size_t cap);
+int index_hidden_child(const ntpath *dir, const uint16_t *name, size_t name_len, uint16_t *key_buf, size_t cap);
+int index_folder_is_opaque(const ntpath *dir, uint16_t *key_buf, size_t cap);
+int index_has_hidden_children(const ntpath *dir, uint16_t *key_buf, size_t cap);
+NTSTATUS index_note_copy_up(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory,
+                            const boxindex_base *base);
+NTSTATUS index_note_create(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory);
+NTSTATUS index_note_delete(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory);
+NTSTATUS index_note_rename(const ntpath *from, const ntpath *to, uint16_t *key_buf, size_t cap, BOOL directory);
+
+typedef NTSTATUS (NTAPI *NtQueryDirectoryFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID,
+                                                  ULONG, FILE_INFORMATION_CLASS, BOOLEAN, PUNICODE_STRING, BOOLEAN);
+extern NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
+int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, const FILE_DIRECTORY_INFORMATION *entry),
+                  void *ctx);
+/* s->path (host) and s->box: is the folder empty in the merged view? */
+BOOL dir_is_empty_merged(file_scratch *s);
 
 void file_dir_hooks(hook_table *table);
 void file_name_hooks(hook_table *table);

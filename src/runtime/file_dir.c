@@ -14,13 +14,11 @@
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
 
-typedef NTSTATUS (NTAPI *NtQueryDirectoryFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID,
-                                                  ULONG, FILE_INFORMATION_CLASS, BOOLEAN, PUNICODE_STRING, BOOLEAN);
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
 typedef NTSTATUS (NTAPI *NtClose_fn)(HANDLE);
 
-static NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
+NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
 static NtQueryDirectoryFileEx_fn real_NtQueryDirectoryFileEx;
 static NtClose_fn real_NtClose;
 
@@ -188,7 +186,8 @@ static BOOL is_internal_name(const WCHAR *name, ULONG units)
 }
 
 /* Appends every entry of the folder at path (NT, len units) to l. */
-static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNICODE_STRING mask, BOOL from_box)
+static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNICODE_STRING mask, BOOL from_box,
+                          file_scratch *hide)
 {
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
@@ -223,7 +222,9 @@ static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNI
             ULONG next = *(const ULONG *)raw;
             ULONG name_bytes = *(const ULONG *)(raw + l->cls->name_length_offset);
             ULONG size = l->cls->name_offset + name_bytes;
-            if (!is_internal_name((const WCHAR *)(raw + l->cls->name_offset), name_bytes / 2)) {
+            const WCHAR *name = (const WCHAR *)(raw + l->cls->name_offset);
+            if (!is_internal_name(name, name_bytes / 2) &&
+                !(hide && index_hidden_child(&hide->dir, name, name_bytes / 2, hide->key, BOXINDEX_MAX_KEY_UNITS + 1))) {
                 if (!arena_reserve(l, size + 8) || !entries_reserve(l)) {
                     status = STATUS_NO_MEMORY;
                     break;
@@ -336,16 +337,27 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
         return NULL;
     }
     fvm_error err;
-    if (l->cls && handle_path(handle, s, NULL) && (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
+    if (l->cls && handle_path(handle, s, NULL) &&
+        (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
         ntpath_to_box(&s->dir, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) == FVM_OK) {
         DWORD host = path_attributes(s->dir.path, s->dir.len);
         DWORD boxed = path_attributes(s->box, s->box_len);
-        if (host != INVALID_FILE_ATTRIBUTES && (host & FILE_ATTRIBUTE_DIRECTORY) &&
-            boxed != INVALID_FILE_ATTRIBUTES && (boxed & FILE_ATTRIBUTE_DIRECTORY)) {
+        BOOL host_dir = host != INVALID_FILE_ATTRIBUTES && (host & FILE_ATTRIBUTE_DIRECTORY);
+        BOOL box_dir = boxed != INVALID_FILE_ATTRIBUTES && (boxed & FILE_ATTRIBUTE_DIRECTORY);
+        /* The host side counts unless the folder was re-created over a
+         * deleted one; deleted names are filtered out of it. */
+        if (host_dir && box_dir && index_folder_is_opaque(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
+            host_dir = FALSE;
+        BOOL filter = host_dir && index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1);
+        if (host_dir && (box_dir || filter)) {
             l->passthrough = FALSE;
-            if (read_side(l, s->box, s->box_len, mask, TRUE) < 0 ||
-                read_side(l, s->dir.path, s->dir.len, mask, FALSE) < 0 || !sort_entries(l)) {
+            NTSTATUS st = STATUS_SUCCESS;
+            if (box_dir)
+                st = read_side(l, s->box, s->box_len, mask, TRUE, NULL);
+            if (st >= 0 && host_dir)
+                st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
+            if (st < 0 || !sort_entries(l)) {
                 l->passthrough = TRUE;   /* fall back to the handle's own side */
                 l->count = 0;
             } else {
@@ -462,6 +474,76 @@ static NTSTATUS NTAPI box_NtClose(HANDLE handle)
 {
     file_dir_close(handle);
     return real_NtClose(handle);
+}
+
+/* Calls visit for every entry of the folder at path (NT, len units) except
+ * "." and "..", with FileDirectoryInformation; stops when visit returns
+ * non-zero and returns that value (or a negative NTSTATUS on failure). */
+int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, const FILE_DIRECTORY_INFORMATION *entry),
+                  void *ctx)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE dir;
+    init_attributes(&oa, &us, path, len, NULL);
+    NTSTATUS status = real_NtOpenFile(&dir, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                                      FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                      FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT);
+    if (status < 0)
+        return (int)status;
+    enum { CHUNK = 16 * 1024 };
+    uint8_t *buf = VirtualAlloc(NULL, CHUNK, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    int result = buf ? 0 : (int)STATUS_NO_MEMORY;
+    for (BOOL first = TRUE; buf && !result; first = FALSE) {
+        status = real_NtQueryDirectoryFile(dir, NULL, NULL, NULL, &io, buf, CHUNK, FileDirectoryInformation, FALSE,
+                                           NULL, first);
+        if (status < 0) {
+            if (status != STATUS_NO_MORE_FILES && status != STATUS_NO_SUCH_FILE)
+                result = (int)status;
+            break;
+        }
+        for (ULONG off = 0; !result;) {
+            const FILE_DIRECTORY_INFORMATION *e = (const FILE_DIRECTORY_INFORMATION *)(buf + off);
+            if (!is_dot_name(e->FileName, e->FileNameLength / 2) &&
+                !is_internal_name(e->FileName, e->FileNameLength / 2))
+                result = visit(ctx, e);
+            if (!e->NextEntryOffset)
+                break;
+            off += e->NextEntryOffset;
+        }
+    }
+    if (buf)
+        VirtualFree(buf, 0, MEM_RELEASE);
+    real_NtClose(dir);
+    return result;
+}
+
+typedef struct emptiness {
+    const ntpath *host_dir;
+    uint16_t *key_buf;
+} emptiness;
+
+static int any_entry(void *ctx, const FILE_DIRECTORY_INFORMATION *e)
+{
+    return 1;
+}
+
+static int any_visible_host_entry(void *ctx, const FILE_DIRECTORY_INFORMATION *e)
+{
+    emptiness *em = ctx;
+    return !index_hidden_child(em->host_dir, e->FileName, e->FileNameLength / 2, em->key_buf,
+                               BOXINDEX_MAX_KEY_UNITS + 1);
+}
+
+BOOL dir_is_empty_merged(file_scratch *s)
+{
+    if (dir_enumerate(s->box, s->box_len, any_entry, NULL) == 1)
+        return FALSE;
+    if (index_folder_is_opaque(&s->path, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
+        return TRUE;
+    emptiness em = {&s->path, s->key};
+    return dir_enumerate(s->path.path, s->path.len, any_visible_host_entry, &em) != 1;
 }
 
 void file_dir_hooks(hook_table *table)
