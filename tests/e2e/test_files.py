@@ -186,3 +186,56 @@ def test_program_sees_same_result_as_on_host(fvm, box, host, tool):
         assert in_box.replace(win, "ROOT") == on_host.replace(f"C:\\fvmhost\\{scratch_name}", "ROOT")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_delete_host_file_hides_it(fvm, box, host, tool):
+    win, root = host
+    out = cmd(fvm, box, f"del {win}\\a.txt & dir /b {win} & if exist {win}\\a.txt (echo STILL) else (echo GONE)").stdout
+    assert out.split() == ["b.txt", "sub", "Zed.txt", "GONE"]
+    # persistent, and the other process of the box sees it too
+    assert fvm("run", "--box", box, tool, "attrs", f"{win}\\a.txt").stdout.startswith("ERR GetFileAttributes 2")
+    assert (root / "a.txt").exists()
+
+
+@pytest.mark.parametrize("how", ["delete", "ntdelete", "deleteonclose"])
+def test_every_delete_path_leaves_a_tombstone(fvm, box, host, tool, how):
+    win, root = host
+    target = f"\\??\\{win}\\b.txt" if how == "ntdelete" else f"{win}\\b.txt"
+    assert fvm("run", "--box", box, tool, how, target).stdout.startswith("OK")
+    assert fvm("run", "--box", box, tool, "read", f"{win}\\b.txt").stdout.startswith("ERR CreateFile 2")
+
+
+def test_recreate_after_delete(fvm, box, host):
+    win, root = host
+    out = cmd(fvm, box, f"del {win}\\a.txt & echo again>{win}\\a.txt& type {win}\\a.txt").stdout
+    assert out.strip() == "again"
+    assert box_copy(fvm, box, root, "a.txt").read_bytes() == b"again\r\n"
+
+
+def test_rmdir_semantics_in_the_merged_view(fvm, box, host):
+    win, root = host
+    out = cmd(fvm, box, f"rmdir {win}\\sub && echo REMOVED || echo REFUSED").stdout
+    assert "REFUSED" in out, out     # not empty: it has host content
+    out = cmd(fvm, box, f"del /q {win}\\sub\\deeper\\leaf.bin & (rmdir {win}\\sub\\deeper && echo REMOVED)"
+                        f" & dir /b {win}\\sub").stdout
+    assert "REMOVED" in out and out.split()[-1] == "inner.txt", out
+    out = cmd(fvm, box, f"rmdir /s /q {win}\\sub & dir /b {win}").stdout
+    assert out.split() == ["a.txt", "b.txt", "Zed.txt"]
+    assert (root / "sub" / "deeper" / "leaf.bin").exists()
+
+
+def test_rename_host_folder_with_content(fvm, box, host):
+    win, root = host
+    out = cmd(fvm, box, f"ren {win}\\sub moved & dir /b /s {win}").stdout
+    rel = sorted(line.replace(win, "") for line in out.split())
+    assert rel == ["\\Zed.txt", "\\a.txt", "\\b.txt", "\\moved", "\\moved\\deeper", "\\moved\\deeper\\leaf.bin",
+                   "\\moved\\inner.txt"]
+    assert box_copy(fvm, box, root, "moved/deeper/leaf.bin").read_bytes() == HOST_FILES["sub/deeper/leaf.bin"]
+
+
+def test_move_file_over_existing_host_file(fvm, box, host, tool):
+    win, root = host
+    fvm("run", "--box", box, tool, "write", f"{win}\\n.txt", "NEW", check=0)
+    assert fvm("run", "--box", box, tool, "move", f"{win}\\n.txt", f"{win}\\b.txt", "replace").stdout.startswith("OK")
+    assert fvm("run", "--box", box, tool, "read", f"{win}\\b.txt").stdout.strip() == "OK NEW"
+    assert cmd(fvm, box, f"dir /b {win}").stdout.split() == ["a.txt", "b.txt", "sub", "Zed.txt"]
