@@ -262,6 +262,34 @@ static BOOL remove_tree(const wchar_t *dir)
     return RemoveDirectoryW(dir);
 }
 
+int box_discard_delta(const box *b)
+{
+    /* The index first: without it nothing claims the copies, and a box
+     * folder left half-deleted (an error below) shows its host again. */
+    wchar_t path[FVM_PATH_MAX], pattern[FVM_PATH_MAX];
+    WIN32_FIND_DATAW fd;
+    box_file(b, L"index-*.fvm", pattern);
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            box_file(b, fd.cFileName, path);
+            if (!DeleteFileW(path)) {
+                DWORD e = GetLastError();
+                FindClose(h);
+                return cli_win_error(e, "cannot delete the index of box '%s'", b->name);
+            }
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    static const wchar_t *const trees[] = {L"drive", L"unc"};
+    for (size_t i = 0; i < 2; i++) {
+        box_file(b, trees[i], path);
+        if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES && !remove_tree(path))
+            return cli_win_error(GetLastError(), "cannot delete the changes of box '%s'", b->name);
+    }
+    return 0;
+}
+
 /* Bytes stored in the box folder: the weight of its delta. */
 static ULONGLONG tree_size(const wchar_t *dir)
 {

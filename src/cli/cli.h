@@ -38,6 +38,8 @@ int  box_create(const box *b, const char *policy_file);
 DWORD box_process_count(const box *b);
 /* Terminates every process of the box, including ones spawned meanwhile. */
 int  box_stop(const box *b, DWORD wait_ms);
+/* Throws away the box's delta (files, index); the box stays. */
+int  box_discard_delta(const box *b);
 /* Fills cfg for processes of this box. */
 void box_config(const box *b, fvm_box_config *cfg);
 
@@ -51,6 +53,8 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline);
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_discard(int argc, char **argv);
 int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
 
 #endif

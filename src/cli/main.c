@@ -21,6 +21,8 @@ static void usage(FILE *to)
           "                                created on first use); exits with its exit code\n"
           "  ps [NAME]                     list processes of one box or of all boxes\n"
           "  stop NAME                     end every process of a box\n"
+          "  diff NAME                     the box's changes: A added, C changed, D deleted\n"
+          "  discard NAME [--force]        throw the box's changes away (the box stays)\n"
           "  doctor                        what this platform enforces, probed now\n"
           "\n"
           "Boxes live in %FVM_ROOT%\\boxes (default C:\\FVM\\boxes).\n", to);
@@ -66,6 +68,10 @@ int wmain(void)
         return cmd_ps(argc, argv);
     if (!strcmp(verb, "stop"))
         return cmd_stop(argc, argv);
+    if (!strcmp(verb, "diff"))
+        return cmd_diff(argc, argv);
+    if (!strcmp(verb, "discard"))
+        return cmd_discard(argc, argv);
     if (!strcmp(verb, "doctor"))
         return cmd_doctor(argc, argv);
     if (!strncmp(verb, "__", 2))

@@ -370,6 +370,15 @@ NTSTATUS index_note_create(const ntpath *path, uint16_t *key_buf, size_t cap, BO
 
 NTSTATUS index_note_delete(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory)
 {
+    /* A tombstone hides a host path; where the host has nothing and the
+     * index knows nothing (a file made below a folder made in the box),
+     * there is nothing to record. */
+    boxindex_key key;
+    boxindex_entry entry;
+    if (g_index.ready && path_attributes(path->path, path->len) == INVALID_FILE_ATTRIBUTES &&
+        make_key(path, key_buf, cap, &key) &&
+        boxindex_lookup(&g_index.idx, key.hash, key.key, key.len, &entry) == BOXINDEX_ABSENT)
+        return STATUS_SUCCESS;
     boxindex_info info = {directory ? BOXINDEX_FLAG_DIRECTORY : 0, {0}};
     NTSTATUS st = write_entry(boxindex_delete, path, key_buf, cap, &info);
     return st == STATUS_OBJECT_PATH_NOT_FOUND ? STATUS_SUCCESS : st;   /* deleted already */

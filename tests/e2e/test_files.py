@@ -239,3 +239,35 @@ def test_move_file_over_existing_host_file(fvm, box, host, tool):
     assert fvm("run", "--box", box, tool, "move", f"{win}\\n.txt", f"{win}\\b.txt", "replace").stdout.startswith("OK")
     assert fvm("run", "--box", box, tool, "read", f"{win}\\b.txt").stdout.strip() == "OK NEW"
     assert cmd(fvm, box, f"dir /b {win}").stdout.split() == ["a.txt", "b.txt", "sub", "Zed.txt"]
+
+
+def test_diff_lists_added_changed_deleted(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"echo n>{win}\\new.txt& echo m>>{win}\\a.txt& del {win}\\b.txt & mkdir {win}\\nd"
+                  f" & rmdir /s /q {win}\\sub & echo z>{win}\\nd\\z.txt")
+    lines = fvm("diff", box, check=0).stdout.splitlines()
+    assert lines == [f"C {win}\\a.txt", f"D {win}\\b.txt", f"A {win}\\nd\\", f"A {win}\\nd\\z.txt",
+                     f"A {win}\\new.txt", f"D {win}\\sub\\"], lines
+
+
+def test_discard_throws_the_delta_away(fvm, box, host):
+    win, root = host
+    cmd(fvm, box, f"echo n>{win}\\new.txt& del {win}\\a.txt")
+    assert fvm("diff", box, check=0).stdout.strip()
+    assert "discarded" in fvm("discard", box, check=0).stdout
+    assert fvm("diff", box, check=0).stdout == ""
+    assert cmd(fvm, box, f"dir /b {win}").stdout.split() == ["a.txt", "b.txt", "sub", "Zed.txt"]
+    assert (fvm.box_dir(box) / "box.ini").exists()
+
+
+def test_discard_refuses_a_running_box(fvm, box, apps):
+    runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "60000")
+    try:
+        assert fvm.wait_until(lambda: "probe.exe" in fvm("ps", box).stdout, timeout=20)
+        refused = fvm("discard", box)
+        assert refused.returncode == 1 and "is running" in refused.stderr
+        assert "discarded" in fvm("discard", "--force", box, check=0).stdout
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
