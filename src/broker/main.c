@@ -89,9 +89,54 @@ static DWORD active_processes(HANDLE job)
     return acct.ActiveProcesses;
 }
 
+/* Bytes in a folder tree. */
+static ULONGLONG tree_bytes(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX * 2], child[FVM_PATH_MAX * 2];
+    WIN32_FIND_DATAW fd;
+    ULONGLONG total = 0;
+    _snwprintf(pattern, FVM_PATH_MAX * 2, L"%ls\\*", dir);
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return 0;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+            continue;
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            _snwprintf(child, FVM_PATH_MAX * 2, L"%ls\\%ls", dir, fd.cFileName);
+            total += tree_bytes(child);
+        } else {
+            total += ((ULONGLONG)fd.nFileSizeHigh << 32) | fd.nFileSizeLow;
+        }
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return total;
+}
+
+/* The usage counter of a box with a storage quota: what its delta (the box
+ * copies, not box.ini or the index) takes now, and the limit. Held open by
+ * the broker for the box's lifetime; processes add to it as they write. */
+static HANDLE publish_usage(const wchar_t *box_path, ULONGLONG quota)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX], tree[FVM_PATH_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_USAGE, name, FVM_OBJ_NAME_MAX);
+    HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_box_usage), name);
+    fvm_box_usage *usage = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *usage) : NULL;
+    if (!usage)
+        return NULL;
+    ULONGLONG used = 0;
+    _snwprintf(tree, FVM_PATH_MAX, L"%ls\\drive", box_path);
+    used += tree_bytes(tree);
+    _snwprintf(tree, FVM_PATH_MAX, L"%ls\\unc", box_path);
+    used += tree_bytes(tree);
+    usage->quota_bytes = (LONG64)quota;
+    usage->used_bytes = (LONG64)used;
+    return section;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
-    if (argc != 3)
+    if (argc != 4)
         return 2;
     HANDLE started = (HANDLE)(UINT_PTR)_wcstoui64(argv[1], NULL, 10);
     const wchar_t *box_path = argv[2];
@@ -122,6 +167,10 @@ int wmain(int argc, wchar_t **argv)
     limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
     SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits);
 
+    ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
+    HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
+    if (quota && !usage)
+        return 7;
     HANDLE ready = CreateEventW(NULL, TRUE, TRUE, ready_name);
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/boxname.h"
@@ -105,10 +106,19 @@ BOOL box_exists(const box *b)
     return GetFileAttributesW(ini) != INVALID_FILE_ATTRIBUTES;
 }
 
+uint64_t box_quota(const box *b)
+{
+    wchar_t ini[FVM_PATH_MAX], value[32];
+    box_file(b, L"box.ini", ini);
+    GetPrivateProfileStringW(L"box", L"quota", L"0", value, 32, ini);
+    return _wcstoui64(value, NULL, 10);
+}
+
 void box_config(const box *b, fvm_box_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->version = FVM_BOX_CONFIG_VERSION;
+    cfg->quota_bytes = box_quota(b);
     fvm_wcscpy(cfg->box_name, FVM_BOX_NAME_MAX, b->wname);
     fvm_wcscpy(cfg->box_path, FVM_PATH_MAX, b->path);
     cli_exe_dir(cfg->dll_path, FVM_PATH_MAX);
@@ -143,7 +153,7 @@ static BOOL write_text_file(const wchar_t *path, const char *text)
 
 static BOOL remove_tree(const wchar_t *dir);
 
-int box_create(const box *b, const char *policy_file)
+int box_create(const box *b, const char *policy_file, uint64_t quota)
 {
     if (box_exists(b))
         return cli_error("box '%s' already exists", b->name);
@@ -159,8 +169,9 @@ int box_create(const box *b, const char *policy_file)
     GetSystemTime(&now);
     snprintf(ini, sizeof ini,
              "; FVM box. Deleting this folder removes every trace of the box.\r\n"
-             "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\n",
-             b->name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond);
+             "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n",
+             b->name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond,
+             (unsigned long long)quota);
     wchar_t path[FVM_PATH_MAX];
     if (policy_file) {
         wchar_t wpolicy[FVM_PATH_MAX];
@@ -317,12 +328,43 @@ static ULONGLONG tree_size(const wchar_t *dir)
     return total;
 }
 
+/* "500M", "2G", "64k", "1048576": bytes, with binary suffixes. */
+static BOOL parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (end == text)
+        return FALSE;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: break;
+    }
+    if (shift && (*end == 'i' || *end == 'I'))
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end || !value || value > (~0ull >> shift))
+        return FALSE;
+    *out = (uint64_t)value << shift;
+    return TRUE;
+}
+
 int cmd_create(int argc, char **argv)
 {
     const char *name = NULL, *policy = NULL;
+    uint64_t quota = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--policy") && i + 1 < argc)
             policy = argv[++i];
+        else if (!strcmp(argv[i], "--quota") && i + 1 < argc) {
+            if (!parse_size(argv[++i], &quota))
+                return cli_error("create: bad --quota '%s' (a size like 500M, 2G or 1048576)", argv[i]),
+                       EXIT_USAGE;
+        }
         else if (argv[i][0] == '-')
             return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
         else if (!name)
@@ -331,11 +373,11 @@ int cmd_create(int argc, char **argv)
             return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm create NAME [--policy FILE]"), EXIT_USAGE;
+        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE]"), EXIT_USAGE;
     box b;
     if (!box_init(&b, name))
         return EXIT_FAIL;
-    int rc = box_create(&b, policy);
+    int rc = box_create(&b, policy, quota);
     if (rc == 0) {
         char p[FVM_PATH_MAX * 3];
         cli_utf8(b.path, p, sizeof p);

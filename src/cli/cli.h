@@ -33,7 +33,9 @@ void box_root(wchar_t *out, size_t cap);
 BOOL box_init(box *b, const char *name);
 BOOL box_exists(const box *b);
 /* Creates the box folder and its files; fails if it exists. */
-int  box_create(const box *b, const char *policy_file);
+int  box_create(const box *b, const char *policy_file, uint64_t quota);
+/* The storage quota in box.ini, 0 for none. */
+uint64_t box_quota(const box *b);
 /* Processes of the box right now (0 if the box is not running). */
 DWORD box_process_count(const box *b);
 /* Terminates every process of the box, including ones spawned meanwhile. */

@@ -29,8 +29,8 @@ static int ensure_broker(const box *b)
     wchar_t exe[FVM_PATH_MAX], cmdline[FVM_PATH_MAX * 2 + 64];
     cli_exe_dir(exe, FVM_PATH_MAX);
     fvm_wcscat(exe, FVM_PATH_MAX, L"\\fvm-broker.exe");
-    _snwprintf(cmdline, sizeof cmdline / sizeof cmdline[0], L"\"%ls\" %llu \"%ls\"", exe,
-               (unsigned long long)(UINT_PTR)started, b->path);
+    _snwprintf(cmdline, sizeof cmdline / sizeof cmdline[0], L"\"%ls\" %llu \"%ls\" %llu", exe,
+               (unsigned long long)(UINT_PTR)started, b->path, (unsigned long long)box_quota(b));
     cmdline[sizeof cmdline / sizeof cmdline[0] - 1] = 0;
 
     STARTUPINFOW si = {sizeof si};
@@ -161,7 +161,7 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     if (!box_exists(&b)) {
         if (strcmp(box_name, "default") != 0)
             return cli_error("no box named '%s' (create it with: fvm create %s)", box_name, box_name);
-        int rc = box_create(&b, NULL);
+        int rc = box_create(&b, NULL, 0);
         if (rc)
             return rc;
     }

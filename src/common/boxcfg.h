@@ -23,6 +23,7 @@
 typedef struct fvm_box_config {
     uint32_t version;                    /* FVM_BOX_CONFIG_VERSION */
     uint32_t flags;
+    uint64_t quota_bytes;                /* storage quota of the delta; 0 = none */
     wchar_t  box_name[FVM_BOX_NAME_MAX];
     wchar_t  box_path[FVM_PATH_MAX];     /* Win32 path of the box folder */
     wchar_t  dll_path[FVM_PATH_MAX];     /* fvm.dll to inject into children */
@@ -37,13 +38,21 @@ typedef enum fvm_box_object {
     FVM_OBJ_LOCK,       /* mutex serialising broker start/exit and launches */
     FVM_OBJ_READY,      /* event: broker is up and owns the job */
     FVM_OBJ_PIPE,       /* broker's control pipe */
-    FVM_OBJ_INDEX_LOCK  /* mutex of the box index's writers */
+    FVM_OBJ_INDEX_LOCK, /* mutex of the box index's writers */
+    FVM_OBJ_USAGE       /* section: bytes the delta uses, and the quota */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or
  * "\\\\.\\pipe\\FVM.<hash>.ctl") into out. */
 void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
                          wchar_t *out, size_t out_chars);
+
+/* The shared usage counter of a box with a storage quota (FVM_OBJ_USAGE),
+ * created by the broker from a measure of the box folder. */
+typedef struct fvm_box_usage {
+    volatile LONG64 used_bytes;
+    LONG64 quota_bytes;
+} fvm_box_usage;
 
 /* Small string helpers usable without a CRT. All bounded; they always
  * terminate the destination and return FALSE when it was too small. */

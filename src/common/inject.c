@@ -136,6 +136,7 @@ static size_t build_block(uint8_t *buf, size_t cap, const fvm_box_config *config
     block->image_base = base;
     block->config_version = config->version;
     block->config_flags = config->flags;
+    block->quota_bytes = config->quota_bytes;
     block->lookup[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
     block->iat[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
     return at;
@@ -322,6 +323,7 @@ BOOL fvm_inject_read_config(const fvm_inject_block *block, fvm_box_config *confi
     memset(config, 0, sizeof *config);
     config->version = block->config_version;
     config->flags = block->config_flags;
+    config->quota_bytes = block->quota_bytes;
     for (int i = 0; i < 3; i++) {
         if (lengths[i] >= caps[i] || offsets[i] + (lengths[i] + 1u) * 2 > block->block_size)
             return FALSE;

@@ -20,7 +20,7 @@
 
 #include "common/boxcfg.h"
 
-#define FVM_INJECT_MAGIC "FVMINJ02"
+#define FVM_INJECT_MAGIC "FVMINJ03"
 
 /* Variable-length: strings and descriptors follow in data[]. Offsets are
  * from the start of the block, lengths in characters. */
@@ -32,6 +32,7 @@ typedef struct fvm_inject_block {
     uint32_t descriptors_offset;           /* fvm.dll's, the originals, a zero one */
     uint64_t image_base;
     uint32_t config_version, config_flags;
+    uint64_t quota_bytes;
     uint16_t box_name_offset, box_name_len;
     uint16_t box_path_offset, box_path_len;
     uint16_t dll_path_offset, dll_path_len;

@@ -326,6 +326,15 @@ static NTSTATUS copy_up_file(file_scratch *s)
         NtClose(src);
         return status;
     }
+    /* The whole copy is reserved before a byte is written. */
+    LONG64 reserved = quota_active() ? quota_file_size(src) : 0;
+    if (reserved < 0)
+        reserved = 0;
+    status = quota_reserve(reserved);
+    if (status < 0) {
+        NtClose(src);
+        return status;
+    }
 
     /* <box path>.fvmtmp<tid> next to the final name. */
     static const uint16_t suffix[] = u".fvm-copy-";
@@ -389,6 +398,8 @@ static NTSTATUS copy_up_file(file_scratch *s)
     }
     HeapFree(GetProcessHeap(), 0, tmp);
     NtClose(src);
+    if (status < 0)
+        quota_release(reserved);
     return status;
 }
 
@@ -532,8 +543,14 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
             init_attributes(&oa, &us, s->box, s->box_len, attributes);
             status = real_NtCreateFile(handle, access, &oa, io, allocation, file_attributes, share, disposition,
                                        options, ea, ea_length);
-            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE))
+            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE)) {
                 index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+                if (quota_active())
+                    quota_release(quota_file_size(*handle));
+            }
+            if (status >= 0 && (access & (FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL |
+                                          MAXIMUM_ALLOWED)))
+                quota_track(*handle);
         } else {
             status = real_NtCreateFile(handle, access, attributes, io, allocation, file_attributes, share,
                                        disposition, options, ea, ea_length);
@@ -557,8 +574,14 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
             UNICODE_STRING us;
             init_attributes(&oa, &us, s->box, s->box_len, attributes);
             status = real_NtOpenFile(handle, access, &oa, io, share, options);
-            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE))
+            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE)) {
                 index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+                if (quota_active())
+                    quota_release(quota_file_size(*handle));
+            }
+            if (status >= 0 && (access & (FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL |
+                                          MAXIMUM_ALLOWED)))
+                quota_track(*handle);
         } else {
             status = real_NtOpenFile(handle, access, attributes, io, share, options);
         }
@@ -727,6 +750,17 @@ static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, 
         scratch_release(s);
         return status;
     }
+    /* Growing a file through its size is a write to the quota; deleting or
+     * shrinking one gives its bytes back. */
+    LONG64 size_before = quota_active() && !directory ? quota_file_size(handle) : -1;
+    LONG64 growth = 0;
+    if (size_before >= 0 && (k == 19 || k == 20) && length >= sizeof(LARGE_INTEGER)) {
+        growth = ((const LARGE_INTEGER *)info)->QuadPart - size_before;
+        if (growth > 0 && (status = quota_reserve(growth)) < 0) {
+            scratch_release(s);
+            return status;
+        }
+    }
     if (in_box) {
         status = real_NtSetInformationFile(handle, io, info, length, klass);
     } else if (path_attributes(s->box, s->box_len) != INVALID_FILE_ATTRIBUTES ||
@@ -746,6 +780,12 @@ static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, 
     }
     if (status >= 0 && disposition)
         note_disposition(s, deleting, directory);
+    if (status < 0 && growth > 0)
+        quota_release(growth);
+    else if (status >= 0 && growth < 0)
+        quota_release(-growth);
+    else if (status >= 0 && deleting && size_before > 0)
+        quota_release(size_before);
     scratch_release(s);
     return status;
 }
@@ -967,7 +1007,8 @@ static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
 BOOL file_hooks(hook_table *table)
 {
     g_scratch_slot = TlsAlloc();
-    if (g_scratch_slot == TLS_OUT_OF_INDEXES || !init_box_paths() || !file_index_start())
+    if (g_scratch_slot == TLS_OUT_OF_INDEXES || !init_box_paths() || !file_index_start() ||
+        !file_quota_start(table))
         return FALSE;
     hook_table_add(table, "ntdll.dll", "NtCreateFile", (void *)box_NtCreateFile, (void **)&real_NtCreateFile);
     hook_table_add(table, "ntdll.dll", "NtOpenFile", (void *)box_NtOpenFile, (void **)&real_NtOpenFile);

@@ -101,6 +101,15 @@ int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, cons
 /* s->path (host) and s->box: is the folder empty in the merged view? */
 BOOL dir_is_empty_merged(file_scratch *s);
 
+/* ---- the storage quota (file_quota.c) ---- */
+BOOL file_quota_start(hook_table *table);
+BOOL quota_active(void);
+NTSTATUS quota_reserve(LONG64 bytes);    /* STATUS_DISK_FULL past the quota */
+void quota_release(LONG64 bytes);
+void quota_track(HANDLE handle);         /* a box file opened for writing */
+void quota_forget(HANDLE handle);
+LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */
+
 void file_dir_hooks(hook_table *table);
 void file_name_hooks(hook_table *table);
 /* The unhooked NtQueryObject (NULL until hooks are installed). */

@@ -473,6 +473,7 @@ static NTSTATUS NTAPI box_NtQueryDirectoryFileEx(HANDLE handle, HANDLE event, PI
 static NTSTATUS NTAPI box_NtClose(HANDLE handle)
 {
     file_dir_close(handle);
+    quota_forget(handle);
     return real_NtClose(handle);
 }
 

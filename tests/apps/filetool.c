@@ -25,6 +25,7 @@
  *   filetool dupwrite PATH TEXT      open read-only, DuplicateHandle with write access, write
  *   filetool symlink LINK TARGET [dir]  CreateSymbolicLinkW
  *   filetool ntrename PATH NTTARGET  NtSetInformationFile(FileRenameInformation) to a raw NT name
+ *   filetool fill PATH BYTES         write BYTES bytes (64 KiB at a time) to a new file; prints how many went in
  *
  * Prints "OK" (plus the result) or "ERR <what> <code>" and exits 0 or 1. */
 #include <windows.h>
@@ -325,6 +326,27 @@ int wmain(int argc, wchar_t **argv)
         if (st < 0)
             return fail_nt("NtSetInformationFile", st);
         printf("OK\n");
+        return 0;
+    }
+    if (!wcscmp(op, L"fill")) {
+        HANDLE h = CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+            return fail("CreateFile", GetLastError());
+        static char chunk[65536];
+        memset(chunk, 'f', sizeof chunk);
+        long long want = _wtoi64(arg3), done = 0;
+        while (done < want) {
+            DWORD n = (DWORD)(want - done < (long long)sizeof chunk ? want - done : (long long)sizeof chunk), w = 0;
+            if (!WriteFile(h, chunk, n, &w, NULL)) {
+                DWORD e = GetLastError();
+                CloseHandle(h);
+                printf("ERR WriteFile %lu after %lld\n", (unsigned long)e, done);
+                return 1;
+            }
+            done += w;
+        }
+        CloseHandle(h);
+        printf("OK %lld\n", done);
         return 0;
     }
     return fail("unknown-op", 0);

@@ -271,3 +271,44 @@ def test_discard_refuses_a_running_box(fvm, box, apps):
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+@pytest.fixture
+def quota_box(fvm):
+    name = "q" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--quota", "1M", check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+def test_quota_refuses_writes_past_the_limit(fvm, quota_box, host, tool):
+    win, root = host
+    out = cmd(fvm, quota_box, f"{tool} fill {win}\\one.bin 600000 & {tool} fill {win}\\two.bin 600000",
+              check=None).stdout
+    assert out.splitlines() == ["OK 600000", "ERR WriteFile 112 after 393216"], out   # 112: disk full
+    assert box_copy(fvm, quota_box, root, "two.bin").stat().st_size == 393216     # whole writes only
+    # deleting gives the bytes back
+    out = cmd(fvm, quota_box, f"del {win}\\one.bin & {tool} fill {win}\\three.bin 600000").stdout
+    assert out.strip() == "OK 600000", out
+
+
+def test_quota_is_measured_again_at_box_start(fvm, quota_box, host, tool):
+    win, root = host
+    assert fvm("run", "--box", quota_box, tool, "fill", f"{win}\\one.bin", "900000").stdout.strip() == "OK 900000"
+    out = fvm("run", "--box", quota_box, tool, "fill", f"{win}\\two.bin", "300000").stdout.strip()
+    assert out.startswith("ERR WriteFile 112"), out
+
+
+def test_quota_refuses_a_copy_up_that_does_not_fit(fvm, quota_box, host, tool):
+    win, root = host
+    (root / "big.bin").write_bytes(b"\0" * 2_000_000)
+    out = fvm("run", "--box", quota_box, tool, "append", f"{win}\\big.bin", "x").stdout.strip()
+    assert out == "ERR CreateFile 112", out
+    assert not box_copy(fvm, quota_box, root, "big.bin").exists()
+    (root / "big.bin").unlink()
+
+
+def test_bad_quota_is_refused(fvm):
+    proc = fvm("create", "badquota", "--quota", "12Q")
+    assert proc.returncode == 2 and "bad --quota '12Q'" in proc.stderr
+    assert not fvm.box_dir("badquota").exists()
