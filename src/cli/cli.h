@@ -57,6 +57,7 @@ int cmd_stop(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
 
 #endif

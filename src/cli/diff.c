@@ -295,3 +295,57 @@ int cmd_discard(int argc, char **argv)
         printf("discarded the changes of box '%s'\n", b.name);
     return rc;
 }
+
+int cmd_check(int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_error("usage: fvm check NAME"), EXIT_USAGE;
+    box b;
+    if (!box_init(&b, argv[1]))
+        return EXIT_FAIL;
+    if (!box_exists(&b))
+        return cli_error("no box named '%s'", argv[1]);
+    int checked = 0, bad = 0;
+    for (unsigned n = 1; n <= 64; n++) {
+        wchar_t name[FVM_PATH_MAX];
+        _snwprintf(name, FVM_PATH_MAX, L"%ls\\index-%u.fvm", b.path, n);
+        HANDLE file = CreateFileW(name, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                                  OPEN_EXISTING, 0, NULL);
+        if (file == INVALID_HANDLE_VALUE)
+            continue;
+        HANDLE mapping = CreateFileMappingW(file, NULL, PAGE_READONLY, 0, 0, NULL);
+        LARGE_INTEGER size;
+        const void *view = mapping ? MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0) : NULL;
+        GetFileSizeEx(file, &size);
+        fvm_error err;
+        checked++;
+        if (!view) {
+            bad++;
+            cli_win_error(GetLastError(), "cannot read index-%u.fvm of box '%s'", n, b.name);
+        } else if (boxindex_validate(view, (size_t)size.QuadPart, &err) != FVM_OK) {
+            bad++;
+            printf("index-%u.fvm: DAMAGED: %s\n", n, err.message);
+        } else {
+            boxindex idx;
+            boxindex_stats st;
+            memset(&st, 0, sizeof st);
+            void *copy = malloc((size_t)size.QuadPart);
+            if (copy) {
+                memcpy(copy, view, (size_t)size.QuadPart);
+                if (boxindex_open(&idx, copy, (size_t)size.QuadPart, NULL, &err) == FVM_OK)
+                    boxindex_stats_get(&idx, &st);
+                free(copy);
+            }
+            printf("index-%u.fvm: OK (%lu entries, %lu deleted or renamed%s)\n", n, (unsigned long)st.entries,
+                   (unsigned long)st.hidden, st.retired ? ", retired" : "");
+        }
+        if (view)
+            UnmapViewOfFile(view);
+        if (mapping)
+            CloseHandle(mapping);
+        CloseHandle(file);
+    }
+    if (!checked)
+        printf("no index yet (the box has not run)\n");
+    return bad ? EXIT_FAIL : 0;
+}

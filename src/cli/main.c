@@ -23,6 +23,7 @@ static void usage(FILE *to)
           "  stop NAME                     end every process of a box\n"
           "  diff NAME                     the box's changes: A added, C changed, D deleted\n"
           "  discard NAME [--force]        throw the box's changes away (the box stays)\n"
+          "  check NAME                    verify the box index's integrity\n"
           "  doctor                        what this platform enforces, probed now\n"
           "\n"
           "Boxes live in %FVM_ROOT%\\boxes (default C:\\FVM\\boxes).\n", to);
@@ -72,6 +73,8 @@ int wmain(void)
         return cmd_diff(argc, argv);
     if (!strcmp(verb, "discard"))
         return cmd_discard(argc, argv);
+    if (!strcmp(verb, "check"))
+        return cmd_check(argc, argv);
     if (!strcmp(verb, "doctor"))
         return cmd_doctor(argc, argv);
     if (!strncmp(verb, "__", 2))

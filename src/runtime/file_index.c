@@ -69,9 +69,40 @@ static void unmap(runtime_index *ri)
         UnmapViewOfFile(ri->view);
     if (ri->mapping)
         CloseHandle(ri->mapping);
-    if (ri->file && ri->file != INVALID_HANDLE_VALUE)
+    if (ri->file)
         CloseHandle(ri->file);
     memset(ri, 0, sizeof *ri);
+}
+
+/* The runtime's own files (the index) are opened through the unhooked
+ * NtCreateFile: through the hooks, a boxed process is denied the FVM root. */
+NTSTATUS NTAPI NtCreateFile(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
+                            ULONG, ULONG, ULONG, PVOID, ULONG);
+
+static HANDLE open_own_file(const wchar_t *win32_path, ULONG disposition, ACCESS_MASK access, ULONG options)
+{
+    uint16_t nt[FVM_PATH_MAX + 8] = u"\\??\\";
+    size_t len = 4;
+    for (size_t i = 0; win32_path[i] && len < FVM_PATH_MAX + 4; i++)
+        nt[len++] = win32_path[i];
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE handle = NULL;
+    init_attributes(&oa, &us, nt, len, NULL);
+    NtCreateFile_fn create = real_NtCreateFile ? real_NtCreateFile : NtCreateFile;
+    if (create(&handle, access | SYNCHRONIZE, &oa, &io, NULL, FILE_ATTRIBUTE_NORMAL,
+               FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, disposition,
+               options | FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE, NULL, 0) < 0)
+        return NULL;
+    return handle;
+}
+
+static void delete_own_file(const wchar_t *win32_path)
+{
+    HANDLE h = open_own_file(win32_path, FILE_OPEN, DELETE, FILE_DELETE_ON_CLOSE);
+    if (h)
+        NtClose(h);
 }
 
 /* Maps index-N.fvm; creates and lays it out when create_size is non-zero
@@ -82,18 +113,13 @@ static NTSTATUS map_index(unsigned number, size_t create_size, uint32_t create_e
     index_file_name(number, name);
     memset(out, 0, sizeof *out);
     BOOL created = FALSE;
-    out->file = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                            NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-    if (out->file == INVALID_HANDLE_VALUE && create_size) {
-        out->file = CreateFileW(name, GENERIC_READ | GENERIC_WRITE,
-                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, CREATE_NEW,
-                                FILE_ATTRIBUTE_NORMAL, NULL);
-        created = out->file != INVALID_HANDLE_VALUE;
+    out->file = open_own_file(name, FILE_OPEN, GENERIC_READ | GENERIC_WRITE, 0);
+    if (!out->file && create_size) {
+        out->file = open_own_file(name, FILE_CREATE, GENERIC_READ | GENERIC_WRITE, 0);
+        created = out->file != NULL;
     }
-    if (out->file == INVALID_HANDLE_VALUE) {
-        out->file = NULL;
+    if (!out->file)
         return STATUS_OBJECT_NAME_NOT_FOUND;
-    }
     LARGE_INTEGER size;
     if (created) {
         size.QuadPart = (LONGLONG)create_size;
@@ -286,7 +312,7 @@ static NTSTATUS grow(void)
     memset(&next, 0, sizeof next);
     wchar_t name[FVM_PATH_MAX];
     index_file_name(g_index.number + 1, name);
-    DeleteFileW(name);   /* a leftover of a grow that died before retiring the old one */
+    delete_own_file(name);   /* a leftover of a grow that died before retiring the old one */
     NTSTATUS st = map_index(g_index.number + 1, boxindex_size_for(entries, arena), entries, &next);
     if (st < 0)
         return st;
@@ -296,7 +322,7 @@ static NTSTATUS grow(void)
                               &rebuilt, &err) != FVM_OK) {
         fvm_report("file: cannot grow the box index: %s", err.message);
         unmap(&next);
-        DeleteFileW(name);
+        delete_own_file(name);
         return STATUS_DISK_FULL;
     }
     next.idx = rebuilt;
