@@ -186,6 +186,115 @@ static const ntpath_context *nt_context_for(const UNICODE_STRING *name)
     return &g_nt_context;
 }
 
+/* The long name of one entry of a folder, looked up by its 8.3 alias: the
+ * file system matches a search mask against short names too. Unhooked
+ * calls only; FALSE if there is no such entry. */
+static BOOL long_name_of(const uint16_t *dir, size_t dir_len, const uint16_t *name, size_t name_len,
+                         uint16_t *out, size_t cap, size_t *out_len)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE handle;
+    init_attributes(&oa, &us, dir, dir_len, NULL);
+    if (real_NtOpenFile(&handle, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                        FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT) < 0)
+        return FALSE;
+    union {
+        FILE_BOTH_DIR_INFORMATION info;
+        uint8_t bytes[sizeof(FILE_BOTH_DIR_INFORMATION) + 512 * 2];
+    } entry;
+    UNICODE_STRING mask = {(USHORT)(name_len * 2), (USHORT)(name_len * 2), (PWSTR)name};
+    NTSTATUS status = real_NtQueryDirectoryFile(handle, NULL, NULL, NULL, &io, &entry, sizeof entry,
+                                                FileBothDirectoryInformation, TRUE, &mask, TRUE);
+    NtClose(handle);
+    size_t len = status >= 0 ? entry.info.FileNameLength / 2 : 0;
+    if (!len || len > cap)
+        return FALSE;
+    memcpy(out, entry.info.FileName, len * 2);
+    *out_len = len;
+    return TRUE;
+}
+
+/* Replaces every 8.3 alias in s->path (PROGRA~1) by the long name it stands
+ * for, on the host or else in the box, so that both spellings of a path get
+ * one decision: otherwise C:\FVMROO~1 would not be recognised as FVM's own
+ * storage, and a file written through its short name would not be seen
+ * through its long one. */
+static void expand_short_names(file_scratch *s)
+{
+    /* Windows' aliases look like PROGRA~1, Wine's like LONG~TX4: any name
+     * with a '~' may be one. */
+    size_t end = 0;
+    for (size_t k = s->path.root_len; k < s->path.len; k++)
+        if (s->path.path[k] == L'~')
+            end = k + 1;
+    if (!end)
+        return;
+    static const ntpath_context nt = {.input = NTPATH_INPUT_NT};
+    uint16_t *out = s->box;               /* scratch until resolve() fills it */
+    size_t out_len = s->path.root_len;
+    memcpy(out, s->path.path, out_len * 2);
+    size_t i = s->path.root_len;
+    while (i < s->path.len) {
+        if (s->path.path[i] == L'\\')
+            i++;
+        size_t start = i;
+        while (i < s->path.len && s->path.path[i] != L'\\')
+            i++;
+        const uint16_t *name = s->path.path + start;
+        size_t name_len = i - start;
+        BOOL alias = FALSE;
+        for (size_t k = 0; k < name_len; k++)
+            alias |= name[k] == L'~';
+        out[out_len++] = L'\\';
+        size_t long_len = 0;
+        if (alias && start < end) {
+            /* The parent folder; the drive's root keeps its backslash
+             * (without it the name is the volume, not its root folder). */
+            size_t parent_len = out_len - 1 == s->path.root_len ? out_len : out_len - 1;
+            BOOL found = long_name_of(out, parent_len, name, name_len, out + out_len, NTPATH_MAX_UNITS - out_len,
+                                      &long_len);
+            if (!found) {
+                /* Perhaps an alias of a file made in the box. */
+                ntpath *parent = &s->dir;
+                fvm_error err;
+                size_t box_len;
+                uint16_t *box = HeapAlloc(GetProcessHeap(), 0, (NTPATH_MAX_UNITS + 1) * 2);
+                if (box && ntpath_normalize(out, parent_len, &nt, parent, &err) == FVM_OK &&
+                    ntpath_to_box(parent, g_box_root.path, g_box_root.len, box, NTPATH_MAX_UNITS + 1, &box_len,
+                                  &err) == FVM_OK)
+                    found = long_name_of(box, box_len, name, name_len, out + out_len, NTPATH_MAX_UNITS - out_len,
+                                         &long_len);
+                if (box)
+                    HeapFree(GetProcessHeap(), 0, box);
+            }
+            if (!found)
+                long_len = 0;
+        }
+        if (!long_len) {
+            memcpy(out + out_len, name, name_len * 2);
+            long_len = name_len;
+        }
+        out_len += long_len;
+        if (out_len >= NTPATH_MAX_UNITS)
+            return;
+    }
+    fvm_error err;
+    if (ntpath_normalize(out, out_len, &nt, &s->dir, &err) == FVM_OK) {
+        /* Keep the stream of the original name. */
+        size_t stream_len = s->path.stream_len;
+        uint16_t stream[NTPATH_STREAM_MAX_UNITS + 1];
+        memcpy(stream, s->path.stream, (stream_len + 1) * 2);
+        memcpy(&s->path, &s->dir, sizeof s->dir);
+        s->path.stream_len = stream_len;
+        memcpy(s->path.stream, stream, (stream_len + 1) * 2);
+        if (stream_len)
+            s->path.flags |= NTPATH_FLAG_STREAM;
+    }
+}
+
 /* Fills s->path (and s->box) from an OBJECT_ATTRIBUTES. A name the path
  * core cannot make canonical is refused rather than passed through: passing
  * it on would let a spelling we misjudge reach the host unvirtualized. */
@@ -208,6 +317,8 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
         return PLACE_INVALID;
     }
     /* Wine's \??\unix\... names reach unix paths directly. */
+    if (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC)
+        expand_short_names(s);
     if (s->path.flags & NTPATH_FLAG_WINE_UNIX)
         return PLACE_DENY;
     if (s->path.kind != NTPATH_KIND_DRIVE && s->path.kind != NTPATH_KIND_UNC) {

@@ -312,3 +312,39 @@ def test_bad_quota_is_refused(fvm):
     proc = fvm("create", "badquota", "--quota", "12Q")
     assert proc.returncode == 2 and "bad --quota '12Q'" in proc.stderr
     assert not fvm.box_dir("badquota").exists()
+
+
+def short_name_of(win):
+    """Wine's 8.3 alias of a path, as cmd's %~s gives it (run unboxed)."""
+    out = run_unboxed("cmd", "/c", f"for %I in ({win}) do @echo %~sI").stdout.strip()
+    assert out and out.lower() != win.lower(), f"no short name for {win}: {out!r}"
+    return out
+
+
+def test_short_and_long_names_are_one_file(fvm, box, host, tool):
+    win, root = host
+    (root / "a-rather-long-file-name.txt").write_bytes(b"long\r\n")
+    try:
+        short = short_name_of(f"{win}\\a-rather-long-file-name.txt")
+        cmd(fvm, box, f"echo via-short>>{short}")
+        out = cmd(fvm, box, f"type {win}\\a-rather-long-file-name.txt").stdout
+        assert out.split() == ["long", "via-short"], out
+        assert f"C {win}\\a-rather-long-file-name.txt" in fvm("diff", box, check=0).stdout
+    finally:
+        (root / "a-rather-long-file-name.txt").unlink()
+
+
+def test_short_name_of_fvm_storage_is_still_denied(tool):
+    from conftest import Fvm
+    long_fvm = Fvm("C:\\fvm-storage-with-a-long-name")
+    try:
+        long_fvm("create", "sn", check=0)
+        # cmd's %~s shortens every name but the last one
+        short_root = short_name_of(long_fvm.root_win + "\\boxes").rsplit("\\", 1)[0]
+        proc = long_fvm("run", "--box", "sn", tool, "read", f"{short_root}\\boxes\\sn\\box.ini")
+        assert proc.stdout.startswith("ERR"), proc.stdout
+        proc = long_fvm("run", "--box", "sn", tool, "write", f"{short_root}\\boxes\\x.txt", "x")
+        assert proc.stdout.startswith("ERR") and not (long_fvm.root / "boxes" / "x.txt").exists()
+    finally:
+        long_fvm("rm", "--force", "sn")
+        shutil.rmtree(long_fvm.root, ignore_errors=True)
