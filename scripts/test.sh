@@ -31,7 +31,7 @@ done
 if [ -x scripts/fuzz.sh ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
     echo "== fuzzing (${FUZZ_SECONDS:=15} s per target)"
     for target in fuzz/fuzz_*.c; do
-        if FUZZ_SECONDS="$FUZZ_SECONDS" scripts/fuzz.sh "$(basename "$target" .c)"; then
+        if FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_TARGETS="$(basename "$target" .c)" scripts/fuzz.sh; then
             passed=$((passed + 1))
         else
             failed=$((failed + 1))
