@@ -65,6 +65,8 @@ static BOOL runtime_start(HMODULE module)
     g_fvm.module = module;
     fvm_inject_restore_headers(block);
 
+    if (!runtime_policy_start())
+        return FALSE;
     static hook_table table;
     proc_hooks(&table);
     if (!file_hooks(&table))

@@ -336,7 +336,24 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     if (ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) != FVM_OK)
         return PLACE_DENY;
+    runtime_policy_decide(POLICY_TYPE_FILE, s->path.path, s->path.len, &s->decision);
     return PLACE_HOST;
+}
+
+/* The canonical host name (with its stream) for a call the policy sends to
+ * the host itself: the name the decision was taken on, never the program's
+ * own spelling, which the file system might read differently. */
+static void host_attributes(file_scratch *s, OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const OBJECT_ATTRIBUTES *like)
+{
+    size_t len = s->path.len;
+    memcpy(s->box, s->path.path, len * 2);
+    if (s->path.stream_len && len + 1 + s->path.stream_len < NTPATH_MAX_UNITS) {
+        s->box[len++] = L':';
+        memcpy(s->box + len, s->path.stream, s->path.stream_len * 2);
+        len += s->path.stream_len;
+    }
+    s->box_len = len;
+    init_attributes(oa, us, s->box, len, like);
 }
 
 NTSTATUS place_status(file_place place)
@@ -594,9 +611,10 @@ static NTSTATUS prepare_box_create(file_scratch *s, ULONG options)
  * must go to the box. Returns STATUS_SUCCESS to proceed (to the host if
  * *to_box is FALSE), or the status to fail the call with. */
 static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCESS_MASK access,
-                            ULONG disposition, ULONG options, BOOL *to_box)
+                            ULONG disposition, ULONG options, BOOL *to_box, BOOL *to_host)
 {
     *to_box = FALSE;
+    *to_host = FALSE;
     file_place place = resolve(attributes, s);
     if (place == PLACE_PASS)
         return STATUS_SUCCESS;
@@ -605,6 +623,24 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
     BOOL creates = disposition != FILE_OPEN && disposition != FILE_OVERWRITE;
     NTSTATUS status;
+    runtime_audit(POLICY_TYPE_FILE, writes ? (creates ? "create" : "write") : "open", &s->decision, s->path.path,
+                  s->path.len);
+    switch (s->decision.action) {
+    case POLICY_ACTION_DENY:
+        return STATUS_ACCESS_DENIED;
+    case POLICY_ACTION_HIDE:
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    case POLICY_ACTION_READ:
+        if (writes)
+            return STATUS_ACCESS_DENIED;
+        *to_host = TRUE;
+        return STATUS_SUCCESS;
+    case POLICY_ACTION_OPEN:
+        *to_host = TRUE;
+        return STATUS_SUCCESS;
+    default:
+        break;   /* copy-on-write */
+    }
     switch (index_check(&s->path, s->key, KEY_CAP)) {
     case INDEX_IN_BOX:
         *to_box = TRUE;
@@ -629,13 +665,44 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     case INDEX_UNTOUCHED:
         break;
     }
-    if (!writes)
+    if (!writes) {
+        *to_host = TRUE;
         return STATUS_SUCCESS;
+    }
     status = prepare_box_copy(s, disposition, options);
     if (status < 0)
         return status;
     *to_box = TRUE;
     return STATUS_SUCCESS;
+}
+
+/* After a successful open of a box copy: delete-on-close is a delete for
+ * the index and the quota; a handle that can write is watched by the quota. */
+static void after_box_open(file_scratch *s, HANDLE handle, ACCESS_MASK access, ULONG options)
+{
+    if (options & FILE_DELETE_ON_CLOSE) {
+        index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+        if (quota_active())
+            quota_release(quota_file_size(handle));
+    }
+    if (access & (FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL | MAXIMUM_ALLOWED))
+        quota_track(handle);
+}
+
+/* The OBJECT_ATTRIBUTES a decided open goes to: the box copy, the
+ * canonical host name, or (a name we do not virtualize) the caller's own. */
+static POBJECT_ATTRIBUTES decided_attributes(file_scratch *s, BOOL to_box, BOOL to_host, POBJECT_ATTRIBUTES caller,
+                                             OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us)
+{
+    if (to_box) {
+        init_attributes(oa, us, s->box, s->box_len, caller);
+        return oa;
+    }
+    if (to_host) {
+        host_attributes(s, oa, us, caller);
+        return oa;
+    }
+    return caller;
 }
 
 static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes,
@@ -645,27 +712,15 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
-    BOOL to_box;
-    NTSTATUS status = decide_open(s, attributes, access, disposition, options, &to_box);
+    BOOL to_box, to_host;
+    NTSTATUS status = decide_open(s, attributes, access, disposition, options, &to_box, &to_host);
     if (status >= 0) {
-        if (to_box) {
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            init_attributes(&oa, &us, s->box, s->box_len, attributes);
-            status = real_NtCreateFile(handle, access, &oa, io, allocation, file_attributes, share, disposition,
-                                       options, ea, ea_length);
-            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE)) {
-                index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
-                if (quota_active())
-                    quota_release(quota_file_size(*handle));
-            }
-            if (status >= 0 && (access & (FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL |
-                                          MAXIMUM_ALLOWED)))
-                quota_track(*handle);
-        } else {
-            status = real_NtCreateFile(handle, access, attributes, io, allocation, file_attributes, share,
-                                       disposition, options, ea, ea_length);
-        }
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
+                                   allocation, file_attributes, share, disposition, options, ea, ea_length);
+        if (status >= 0 && to_box)
+            after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
     return status;
@@ -677,25 +732,15 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
-    BOOL to_box;
-    NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box);
+    BOOL to_box, to_host;
+    NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
     if (status >= 0) {
-        if (to_box) {
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            init_attributes(&oa, &us, s->box, s->box_len, attributes);
-            status = real_NtOpenFile(handle, access, &oa, io, share, options);
-            if (status >= 0 && (options & FILE_DELETE_ON_CLOSE)) {
-                index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
-                if (quota_active())
-                    quota_release(quota_file_size(*handle));
-            }
-            if (status >= 0 && (access & (FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE | GENERIC_ALL |
-                                          MAXIMUM_ALLOWED)))
-                quota_track(*handle);
-        } else {
-            status = real_NtOpenFile(handle, access, attributes, io, share, options);
-        }
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
+                                 share, options);
+        if (status >= 0 && to_box)
+            after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
     return status;
@@ -713,6 +758,21 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
     if (place != PLACE_HOST) {
         *fail = place_status(place);
         return SIDE_NONE;
+    }
+    switch (s->decision.action) {
+    case POLICY_ACTION_DENY:
+        runtime_audit(POLICY_TYPE_FILE, "query", &s->decision, s->path.path, s->path.len);
+        *fail = STATUS_ACCESS_DENIED;
+        return SIDE_NONE;
+    case POLICY_ACTION_HIDE:
+        runtime_audit(POLICY_TYPE_FILE, "query", &s->decision, s->path.path, s->path.len);
+        *fail = STATUS_OBJECT_NAME_NOT_FOUND;
+        return SIDE_NONE;
+    case POLICY_ACTION_READ:
+    case POLICY_ACTION_OPEN:
+        return SIDE_HOST;
+    default:
+        break;
     }
     switch (index_check(&s->path, s->key, KEY_CAP)) {
     case INDEX_IN_BOX:

@@ -47,6 +47,7 @@ typedef struct file_scratch {
     uint16_t box[NTPATH_MAX_UNITS + 1];
     size_t box_len;
     uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];   /* index keys */
+    policy_decision decision;          /* the policy's word on s->path (PLACE_HOST only) */
     BOOL in_use;
 } file_scratch;
 
