@@ -62,7 +62,7 @@ all: native asan win
 
 native: $(B)/native/libfvmcore.a $(UNIT_BIN)
 asan:   $(B)/asan/libfvmcore.a $(UNIT_ASAN)
-win:    $(WIN_BIN) $(APP_BIN) $(APPLIB_BIN) $(BENCH_BIN)
+win:    $(WIN_BIN) $(APP_BIN) $(APPLIB_BIN) $(BENCH_BIN) $(SHIPPED_POLICY)
 
 # ---- portable core -------------------------------------------------------
 $(B)/native/%.o: %.c
@@ -102,7 +102,14 @@ $(B)/win/fvm.dll: $(RT_OBJ) $(RT_COMMON_OBJ) $(RT_CORE_OBJ) src/runtime/fvm.def
 $(B)/win/fvm.exe: $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 	$(MINGW) -municode -o $@ $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -lshlwapi
 $(B)/win/fvm-broker.exe: $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
-	$(MINGW) -municode -mwindows -o $@ $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll
+	$(MINGW) -municode -mwindows -o $@ $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -ladvapi32
+
+# The shipped policies sit next to fvm.exe: `template NAME` and boxes
+# without a policy of their own read them from <exe folder>\policy.
+SHIPPED_POLICY := $(patsubst policy/%,$(B)/win/policy/%,$(wildcard policy/*.ini policy/templates/*.ini))
+$(B)/win/policy/%.ini: policy/%.ini
+	@mkdir -p $(@D)
+	cp $< $@
 
 $(B)/win/apps/%.dll: tests/apps/lib%.c
 	@mkdir -p $(@D)

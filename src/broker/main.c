@@ -25,6 +25,8 @@
 
 #include "common/boxcfg.h"
 #include "common/brokerproto.h"
+#include "broker/broker.h"
+#include "core/brokermsg.h"
 
 static CRITICAL_SECTION members_lock;
 static uint32_t members[FVM_BROKER_MAX_MEMBERS];
@@ -50,34 +52,75 @@ static void member_remove(uint32_t pid)
     LeaveCriticalSection(&members_lock);
 }
 
-/* Serves the control pipe, one request per connection, until the process
- * exits. */
+/* One client of the control pipe: `fvm ps` asks for the members and hangs
+ * up; a boxed process keeps its connection and sends one audit message per
+ * audited decision. Everything read here is outside input. */
+static DWORD WINAPI serve_connection(void *arg)
+{
+    HANDLE pipe = arg;
+    uint8_t *buf = malloc(BROKERMSG_MAX);
+    ULONG client_pid = 0;
+    if (!buf) {
+        CloseHandle(pipe);
+        return 1;
+    }
+    GetNamedPipeClientProcessId(pipe, &client_pid);
+    for (;;) {
+        DWORD got = 0, written;
+        if (!ReadFile(pipe, buf, BROKERMSG_MAX, &got, NULL)) {
+            if (GetLastError() != ERROR_MORE_DATA)
+                break;
+            /* An oversized message: drain and drop it. */
+            while (!ReadFile(pipe, buf, BROKERMSG_MAX, &got, NULL) && GetLastError() == ERROR_MORE_DATA)
+                ;
+            continue;
+        }
+        if (got == strlen(FVM_BROKER_REQ_MEMBERS) && !memcmp(buf, FVM_BROKER_REQ_MEMBERS, got)) {
+            static fvm_members_reply reply;
+            EnterCriticalSection(&members_lock);
+            reply.version = FVM_BROKER_PROTO_VERSION;
+            reply.count = member_count;
+            memcpy(reply.pids, members, member_count * sizeof members[0]);
+            WriteFile(pipe, &reply, (DWORD)(8 + reply.count * sizeof(uint32_t)), &written, NULL);
+            LeaveCriticalSection(&members_lock);
+            FlushFileBuffers(pipe);
+        } else if (brokermsg_is_audit(buf, got)) {
+            brokermsg_audit msg;
+            fvm_error err;
+            if (brokermsg_audit_decode(buf, got, &msg, &err) == FVM_OK) {
+                /* The sender's own word on its pid is not trusted. */
+                if (client_pid)
+                    msg.pid = client_pid;
+                broker_audit_write(&msg);
+            }
+        }
+    }
+    DisconnectNamedPipe(pipe);
+    CloseHandle(pipe);
+    free(buf);
+    return 0;
+}
+
+/* Accepts connections on the control pipe, each served by its own thread,
+ * until the process exits. */
 static DWORD WINAPI control_pipe_server(void *arg)
 {
     const wchar_t *pipe_name = arg;
-    static fvm_members_reply reply;
     for (;;) {
         HANDLE pipe = CreateNamedPipeW(pipe_name, PIPE_ACCESS_DUPLEX,
                                        PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT,
-                                       PIPE_UNLIMITED_INSTANCES, sizeof reply, 256, 0, NULL);
+                                       PIPE_UNLIMITED_INSTANCES, sizeof(fvm_members_reply), BROKERMSG_MAX, 0, NULL);
         if (pipe == INVALID_HANDLE_VALUE)
             return 1;
-        if (ConnectNamedPipe(pipe, NULL) || GetLastError() == ERROR_PIPE_CONNECTED) {
-            char request[64];
-            DWORD got = 0, written;
-            if (ReadFile(pipe, request, sizeof request, &got, NULL) &&
-                got == strlen(FVM_BROKER_REQ_MEMBERS) && !memcmp(request, FVM_BROKER_REQ_MEMBERS, got)) {
-                EnterCriticalSection(&members_lock);
-                reply.version = FVM_BROKER_PROTO_VERSION;
-                reply.count = member_count;
-                memcpy(reply.pids, members, member_count * sizeof members[0]);
-                LeaveCriticalSection(&members_lock);
-                WriteFile(pipe, &reply, (DWORD)(8 + reply.count * sizeof(uint32_t)), &written, NULL);
-                FlushFileBuffers(pipe);
-            }
-            DisconnectNamedPipe(pipe);
+        if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) {
+            CloseHandle(pipe);
+            continue;
         }
-        CloseHandle(pipe);
+        HANDLE thread = CreateThread(NULL, 0, serve_connection, pipe, 0, NULL);
+        if (thread)
+            CloseHandle(thread);
+        else
+            CloseHandle(pipe);
     }
 }
 
@@ -167,6 +210,8 @@ int wmain(int argc, wchar_t **argv)
     limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
     SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits);
 
+    if (!broker_policy_publish(box_path))
+        return 8;
     ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
     HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
     if (quota && !usage)

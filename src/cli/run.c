@@ -9,7 +9,32 @@
 #include <string.h>
 
 #include "common/inject.h"
+#include "common/policyload.h"
 #include "core/cmdline.h"
+
+static void print_diag(void *ctx, const policy_diag *d)
+{
+    char line[1024];
+    policy_diag_format(d, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+}
+
+static int check_box_policy(const box *b)
+{
+    wchar_t path[FVM_PATH_MAX];
+    char why[512], where[FVM_PATH_MAX * 3];
+    void *blob = NULL;
+    size_t len = 0;
+    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK)
+        return cli_error("the policy path of box '%s' is too long", b->name);
+    fvm_status st = fvm_policy_compile_file(path, &blob, &len, print_diag, NULL, why, sizeof why);
+    if (st != FVM_OK) {
+        cli_utf8(path, where, sizeof where);
+        return cli_error("the policy of box '%s' (%s) cannot be used: %s", b->name, where, why);
+    }
+    policy_blob_free(blob);
+    return 0;
+}
 
 /* Starts the broker of the box unless it is running, with the lock held. */
 static int ensure_broker(const box *b)
@@ -21,6 +46,12 @@ static int ensure_broker(const box *b)
         CloseHandle(ready);
         return 0;
     }
+
+    /* The broker compiles the box's policy; compile it here first so that
+     * a mistake in it reaches the user as file:line:column. */
+    int rc = check_box_policy(b);
+    if (rc)
+        return rc;
 
     SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
     HANDLE started = CreateEventW(&inherit, TRUE, FALSE, NULL);

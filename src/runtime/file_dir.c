@@ -185,6 +185,21 @@ static BOOL is_internal_name(const WCHAR *name, ULONG units)
     return FALSE;
 }
 
+/* True when the policy hides dir\name: it is then left out of listings. */
+static BOOL policy_hides_child(const ntpath *dir, const WCHAR *name, size_t name_len, uint16_t *buf, size_t cap)
+{
+    if (!runtime_policy_active() || dir->len + 1 + name_len > cap)
+        return FALSE;
+    size_t len = dir->len;
+    memcpy(buf, dir->path, len * 2);
+    if (len && buf[len - 1] != L'\\')
+        buf[len++] = L'\\';
+    memcpy(buf + len, name, name_len * 2);
+    len += name_len;
+    policy_decision d;
+    return runtime_policy_decide(POLICY_TYPE_FILE, buf, len, &d) == POLICY_ACTION_HIDE;
+}
+
 /* Appends every entry of the folder at path (NT, len units) to l. */
 static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNICODE_STRING mask, BOOL from_box,
                           file_scratch *hide)
@@ -224,7 +239,8 @@ static NTSTATUS read_side(dir_listing *l, const uint16_t *path, size_t len, PUNI
             ULONG size = l->cls->name_offset + name_bytes;
             const WCHAR *name = (const WCHAR *)(raw + l->cls->name_offset);
             if (!is_internal_name(name, name_bytes / 2) &&
-                !(hide && index_hidden_child(&hide->dir, name, name_bytes / 2, hide->key, BOXINDEX_MAX_KEY_UNITS + 1))) {
+                !(hide && (index_hidden_child(&hide->dir, name, name_bytes / 2, hide->key, BOXINDEX_MAX_KEY_UNITS + 1) ||
+                           policy_hides_child(&hide->dir, name, name_bytes / 2, hide->box, NTPATH_MAX_UNITS)))) {
                 if (!arena_reserve(l, size + 8) || !entries_reserve(l)) {
                     status = STATUS_NO_MEMORY;
                     break;
@@ -349,12 +365,16 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
          * deleted one; deleted names are filtered out of it. */
         if (host_dir && box_dir && index_folder_is_opaque(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
             host_dir = FALSE;
-        BOOL filter = host_dir && index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1);
+        /* Host names are filtered when the index deleted some or the policy
+         * may hide some. */
+        BOOL filter = host_dir && (index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1) ||
+                                   runtime_policy_active());
         if (host_dir && (box_dir || filter)) {
             l->passthrough = FALSE;
             NTSTATUS st = STATUS_SUCCESS;
             if (box_dir)
                 st = read_side(l, s->box, s->box_len, mask, TRUE, NULL);
+            /* s->box is free from here: policy_hides_child builds names in it. */
             if (st >= 0 && host_dir)
                 st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
             if (st < 0 || !sort_entries(l)) {

@@ -51,6 +51,11 @@ BOOL runtime_policy_start(void)
     return TRUE;
 }
 
+BOOL runtime_policy_active(void)
+{
+    return g_have_policy;
+}
+
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out)
 {
     if (!g_have_policy) {

@@ -44,6 +44,7 @@ void hook_table_add_optional(hook_table *table, const char *module, const char *
 /* policy.c: the box's compiled policy and the audit records it asks for. */
 #include "core/policy.h"
 BOOL runtime_policy_start(void);
+BOOL runtime_policy_active(void);
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out);
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 

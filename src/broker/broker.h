@@ -1,0 +1,16 @@
+/* broker.h - the pieces of fvm-broker.exe (see main.c for the idea). */
+#ifndef FVM_BROKER_BROKER_H
+#define FVM_BROKER_BROKER_H
+
+#include <windows.h>
+
+#include "core/brokermsg.h"
+
+/* audit.c: the box's single audit writer. */
+BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name);
+void broker_audit_write(const brokermsg_audit *msg);
+
+/* policy.c: compiles the box's policy and publishes it read-only. */
+BOOL broker_policy_publish(const wchar_t *box_path);
+
+#endif
