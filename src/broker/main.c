@@ -52,6 +52,10 @@ static void member_remove(uint32_t pid)
     LeaveCriticalSection(&members_lock);
 }
 
+/* Connections being served; the broker drains them before it exits, so the
+ * last audit records of a box's last process are written, not lost. */
+static volatile LONG g_connections;
+
 /* One client of the control pipe: `fvm ps` asks for the members and hangs
  * up; a boxed process keeps its connection and sends one audit message per
  * audited decision. Everything read here is outside input. */
@@ -98,6 +102,7 @@ static DWORD WINAPI serve_connection(void *arg)
     DisconnectNamedPipe(pipe);
     CloseHandle(pipe);
     free(buf);
+    InterlockedDecrement(&g_connections);
     return 0;
 }
 
@@ -116,11 +121,14 @@ static DWORD WINAPI control_pipe_server(void *arg)
             CloseHandle(pipe);
             continue;
         }
+        InterlockedIncrement(&g_connections);
         HANDLE thread = CreateThread(NULL, 0, serve_connection, pipe, 0, NULL);
-        if (thread)
+        if (thread) {
             CloseHandle(thread);
-        else
+        } else {
+            InterlockedDecrement(&g_connections);
             CloseHandle(pipe);
+        }
     }
 }
 
@@ -212,6 +220,8 @@ int wmain(int argc, wchar_t **argv)
 
     if (!broker_policy_publish(box_path))
         return 8;
+    const wchar_t *box_name = wcsrchr(box_path, L'\\');
+    broker_audit_start(box_path, box_name ? box_name + 1 : box_path);
     ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
     HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
     if (quota && !usage)
@@ -242,6 +252,10 @@ int wmain(int argc, wchar_t **argv)
             continue;
         WaitForSingleObject(lock, INFINITE);
         if (active_processes(job) == 0) {
+            /* Every process is gone, so every connection is ending: let the
+             * threads read what is still in the pipes. */
+            for (int waited = 0; g_connections > 0 && waited < 5000; waited += 10)
+                Sleep(10);
             CloseHandle(ready);
             CloseHandle(job);
             ReleaseMutex(lock);
