@@ -10,6 +10,9 @@
 BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name);
 void broker_audit_write(const brokermsg_audit *msg);
 
+/* hasher.c: content hashes of copied-up files' host base versions. */
+void broker_hash_bases(const wchar_t *box_path);
+
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 

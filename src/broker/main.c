@@ -242,6 +242,8 @@ int wmain(int argc, wchar_t **argv)
         ULONG_PTR key;
         LPOVERLAPPED data;
         BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, 1000);
+        if (!got)
+            broker_hash_bases(box_path);   /* idle: fill in base hashes */
         if (got && message == JOB_OBJECT_MSG_NEW_PROCESS)
             member_add((uint32_t)(ULONG_PTR)data);
         if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS))
@@ -250,6 +252,7 @@ int wmain(int argc, wchar_t **argv)
             continue;
         if (active_processes(job) != 0)
             continue;
+        broker_hash_bases(box_path);   /* before the lock: a new run need not wait for it */
         WaitForSingleObject(lock, INFINITE);
         if (active_processes(job) == 0) {
             /* Every process is gone, so every connection is ending: let the

@@ -15,10 +15,13 @@
 
 #include "core/boxindex.h"
 #include "core/ntpath.h"
+#include "core/sha256.h"
 
 typedef struct change {
     char kind;            /* 'A', 'C', 'D' */
     wchar_t *path;        /* host path, Win32 form */
+    BOOL has_base;        /* C: the host version the box copy started from */
+    boxindex_base base;
 } change;
 
 typedef struct change_list {
@@ -39,6 +42,7 @@ static void add_change(change_list *list, char kind, const wchar_t *path, size_t
     copy[len] = 0;
     list->items[list->count].kind = kind;
     list->items[list->count].path = copy;
+    list->items[list->count].has_base = FALSE;
     list->count++;
 }
 
@@ -145,8 +149,13 @@ static void walk_box_folder(walk *w, const wchar_t *box_dir, const wchar_t *host
             wchar_t display[FVM_PATH_MAX * 2];
             size_t n = win32_form(w->path->path, w->path->len, display, FVM_PATH_MAX * 2);
             BOOL on_host = GetFileAttributesW(display) != INVALID_FILE_ATTRIBUTES && st != BOXINDEX_CREATED;
-            if (!directory)
+            if (!directory) {
                 add_change(w->list, on_host || st == BOXINDEX_COPIED ? 'C' : 'A', display, n, FALSE);
+                if (st == BOXINDEX_COPIED && (e.flags & BOXINDEX_FLAG_HAS_BASE)) {
+                    w->list->items[w->list->count - 1].has_base = TRUE;
+                    w->list->items[w->list->count - 1].base = e.base;
+                }
+            }
             else if (!on_host && st != BOXINDEX_COPIED)
                 add_change(w->list, 'A', display, n, TRUE);
         }
@@ -240,13 +249,23 @@ static int collect_changes(const box *b, change_list *list)
 
 int cmd_diff(int argc, char **argv)
 {
-    if (argc != 2)
-        return cli_error("usage: fvm diff NAME"), EXIT_USAGE;
+    const char *name = NULL;
+    BOOL show_base = FALSE;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--base"))
+            show_base = TRUE;
+        else if (!name)
+            name = argv[i];
+        else
+            return cli_error("usage: fvm diff NAME [--base]"), EXIT_USAGE;
+    }
+    if (!name)
+        return cli_error("usage: fvm diff NAME [--base]"), EXIT_USAGE;
     box b;
-    if (!box_init(&b, argv[1]))
+    if (!box_init(&b, name))
         return EXIT_FAIL;
     if (!box_exists(&b))
-        return cli_error("no box named '%s'", argv[1]);
+        return cli_error("no box named '%s'", name);
     change_list list = {0};
     int rc = collect_changes(&b, &list);
     if (rc)
@@ -257,7 +276,17 @@ int cmd_diff(int argc, char **argv)
             continue;
         char path[FVM_PATH_MAX * 6];
         cli_utf8(list.items[i].path, path, sizeof path);
-        printf("%c %s\n", list.items[i].kind, path);
+        printf("%c %s", list.items[i].kind, path);
+        if (show_base && list.items[i].has_base) {
+            /* The host version the box copy started from: what a commit
+             * compares the host with before it writes. */
+            static const uint8_t zero[32];
+            char hex[65] = "unknown";
+            if (memcmp(list.items[i].base.content_hash, zero, 32))
+                sha256_to_hex(list.items[i].base.content_hash, hex);
+            printf("  [base size=%llu sha256=%s]", (unsigned long long)list.items[i].base.size, hex);
+        }
+        printf("\n");
     }
     for (size_t i = 0; i < list.count; i++)
         free(list.items[i].path);

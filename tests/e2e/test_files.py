@@ -348,3 +348,15 @@ def test_short_name_of_fvm_storage_is_still_denied(tool):
     finally:
         long_fvm("rm", "--force", "sn")
         shutil.rmtree(long_fvm.root, ignore_errors=True)
+
+
+def test_copy_up_records_the_host_base_version(fvm, box, host):
+    """size and last-write time at copy-up; the content hash is filled in by
+    the broker from the unchanged host file, off the program's time."""
+    import hashlib
+    win, root = host
+    cmd(fvm, box, f"echo more>>{win}\\a.txt")
+    want = hashlib.sha256(HOST_FILES["a.txt"]).hexdigest()
+    expected = f"C {win}\\a.txt  [base size={len(HOST_FILES['a.txt'])} sha256={want}]"
+    line = fvm.wait_until(lambda: expected in fvm("diff", box, "--base", check=0).stdout, timeout=15)
+    assert line, fvm("diff", box, "--base").stdout
