@@ -56,6 +56,8 @@ APPLIB_BIN := $(APPLIB_SRC:tests/apps/lib%.c=$(B)/win/apps/%.dll)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/win/bench/%.exe)
 
 WIN_BIN := $(B)/win/fvm.exe $(B)/win/fvm-broker.exe $(B)/win/fvm.dll
+# Defined before `win:` uses it: prerequisites are expanded when read.
+SHIPPED_POLICY := $(patsubst policy/%,$(B)/win/policy/%,$(wildcard policy/*.ini policy/templates/*.ini))
 
 .PHONY: all native asan win test demo setup clean fuzz
 all: native asan win
@@ -106,7 +108,6 @@ $(B)/win/fvm-broker.exe: $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmco
 
 # The shipped policies sit next to fvm.exe: `template NAME` and boxes
 # without a policy of their own read them from <exe folder>\policy.
-SHIPPED_POLICY := $(patsubst policy/%,$(B)/win/policy/%,$(wildcard policy/*.ini policy/templates/*.ini))
 $(B)/win/policy/%.ini: policy/%.ini
 	@mkdir -p $(@D)
 	cp $< $@

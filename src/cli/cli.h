@@ -58,6 +58,9 @@ int cmd_doctor(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_policy(int argc, char **argv);        /* policy check | policy explain */
+int cmd_logs(int argc, char **argv);
+int cmd_audit_append(int argc, char **argv);  /* hidden: appends audit records, for tests */
 int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
 
 #endif

@@ -24,6 +24,11 @@ static void usage(FILE *to)
           "  diff NAME                     the box's changes: A added, C changed, D deleted\n"
           "  discard NAME [--force]        throw the box's changes away (the box stays)\n"
           "  check NAME                    verify the box index's integrity\n"
+          "  policy check FILE             check a policy: every problem as file:line:column\n"
+          "  policy explain NAME PATH [--program X] [--type file|key|object]\n"
+          "                                which rule of the box's policy decides for PATH, and why\n"
+          "  logs NAME [--follow] [--type TYPE] [--verify]\n"
+          "                                the box's audit log; --verify checks its hash chain\n"
           "  doctor                        what this platform enforces, probed now\n"
           "\n"
           "Boxes live in %FVM_ROOT%\\boxes (default C:\\FVM\\boxes).\n", to);
@@ -77,6 +82,12 @@ int wmain(void)
         return cmd_check(argc, argv);
     if (!strcmp(verb, "doctor"))
         return cmd_doctor(argc, argv);
+    if (!strcmp(verb, "policy"))
+        return cmd_policy(argc, argv);
+    if (!strcmp(verb, "logs"))
+        return cmd_logs(argc, argv);
+    if (!strcmp(verb, "__audit-append"))
+        return cmd_audit_append(argc, argv);
     if (!strncmp(verb, "__", 2))
         return cmd_internal(argc, argv);
     fprintf(stderr, "fvm: unknown command '%s'\n", verb);
