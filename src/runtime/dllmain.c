@@ -69,6 +69,7 @@ static BOOL runtime_start(HMODULE module)
         return FALSE;
     static hook_table table;
     proc_hooks(&table);
+    key_hooks(&table);
     if (!file_hooks(&table))
         return FALSE;
     for (size_t i = 0; i < table.count; i++) {

@@ -49,6 +49,7 @@ policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 
 void proc_hooks(hook_table *table);
+void key_hooks(hook_table *table);
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);
 
