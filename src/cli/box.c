@@ -119,6 +119,10 @@ void box_config(const box *b, fvm_box_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->version = FVM_BOX_CONFIG_VERSION;
     cfg->quota_bytes = box_quota(b);
+    wchar_t ini[FVM_PATH_MAX];
+    box_file(b, L"box.ini", ini);
+    GetPrivateProfileStringW(L"box", L"provider", L"fvm-decision-provider", cfg->provider,
+                             FVM_BOX_NAME_MAX * 2, ini);
     fvm_wcscpy(cfg->box_name, FVM_BOX_NAME_MAX, b->wname);
     fvm_wcscpy(cfg->box_path, FVM_PATH_MAX, b->path);
     cli_exe_dir(cfg->dll_path, FVM_PATH_MAX);

@@ -27,6 +27,7 @@ typedef struct fvm_box_config {
     wchar_t  box_name[FVM_BOX_NAME_MAX];
     wchar_t  box_path[FVM_PATH_MAX];     /* Win32 path of the box folder */
     wchar_t  dll_path[FVM_PATH_MAX];     /* fvm.dll to inject into children */
+    wchar_t  provider[FVM_BOX_NAME_MAX * 2]; /* decision provider pipe name (box.ini provider=) */
 } fvm_box_config;
 
 #define FVM_BOX_CONFIG_VERSION 1

@@ -99,10 +99,11 @@ static size_t build_block(uint8_t *buf, size_t cap, const fvm_box_config *config
     memcpy(buf + at, dll_ansi, dll_len);
     at += dll_len;
 
-    const wchar_t *strings[3] = {config->box_name, config->box_path, config->dll_path};
-    uint16_t *offsets[3] = {&block->box_name_offset, &block->box_path_offset, &block->dll_path_offset};
-    uint16_t *lengths[3] = {&block->box_name_len, &block->box_path_len, &block->dll_path_len};
-    for (int i = 0; i < 3; i++) {
+    const wchar_t *strings[4] = {config->box_name, config->box_path, config->dll_path, config->provider};
+    uint16_t *offsets[4] = {&block->box_name_offset, &block->box_path_offset, &block->dll_path_offset,
+                            &block->provider_offset};
+    uint16_t *lengths[4] = {&block->box_name_len, &block->box_path_len, &block->dll_path_len, &block->provider_len};
+    for (int i = 0; i < 4; i++) {
         size_t len = fvm_wcslen(strings[i]);
         at = (at + 1) & ~(size_t)1;
         if (at + (len + 1) * 2 > cap || at > 0xffff)
@@ -260,7 +261,7 @@ NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
     block_size = build_block(block_buf, cap, config, dll_ansi, originals, original_count, &imports, &bound, base, 0);
     uint8_t *big = NULL;
     if (!block_size) {
-        cap = offsetof(fvm_inject_block, data) + strlen(dll_ansi) + 1 + 3 * FVM_PATH_MAX * 2 + 16 +
+        cap = offsetof(fvm_inject_block, data) + strlen(dll_ansi) + 1 + 4 * FVM_PATH_MAX * 2 + 16 +
               (original_count + 2) * sizeof(IMAGE_IMPORT_DESCRIPTOR);
         big = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, cap);
         block_buf = big;
@@ -316,15 +317,16 @@ const fvm_inject_block *fvm_inject_find_block(void)
 BOOL fvm_inject_read_config(const fvm_inject_block *block, fvm_box_config *config)
 {
     const uint8_t *bytes = (const uint8_t *)block;
-    const uint16_t offsets[3] = {block->box_name_offset, block->box_path_offset, block->dll_path_offset};
-    const uint16_t lengths[3] = {block->box_name_len, block->box_path_len, block->dll_path_len};
-    wchar_t *targets[3] = {config->box_name, config->box_path, config->dll_path};
-    const size_t caps[3] = {FVM_BOX_NAME_MAX, FVM_PATH_MAX, FVM_PATH_MAX};
+    const uint16_t offsets[4] = {block->box_name_offset, block->box_path_offset, block->dll_path_offset,
+                                 block->provider_offset};
+    const uint16_t lengths[4] = {block->box_name_len, block->box_path_len, block->dll_path_len, block->provider_len};
+    wchar_t *targets[4] = {config->box_name, config->box_path, config->dll_path, config->provider};
+    const size_t caps[4] = {FVM_BOX_NAME_MAX, FVM_PATH_MAX, FVM_PATH_MAX, FVM_BOX_NAME_MAX * 2};
     memset(config, 0, sizeof *config);
     config->version = block->config_version;
     config->flags = block->config_flags;
     config->quota_bytes = block->quota_bytes;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (lengths[i] >= caps[i] || offsets[i] + (lengths[i] + 1u) * 2 > block->block_size)
             return FALSE;
         memcpy(targets[i], bytes + offsets[i], lengths[i] * 2u);

@@ -20,7 +20,7 @@
 
 #include "common/boxcfg.h"
 
-#define FVM_INJECT_MAGIC "FVMINJ03"
+#define FVM_INJECT_MAGIC "FVMINJ04"
 
 /* Variable-length: strings and descriptors follow in data[]. Offsets are
  * from the start of the block, lengths in characters. */
@@ -36,6 +36,7 @@ typedef struct fvm_inject_block {
     uint16_t box_name_offset, box_name_len;
     uint16_t box_path_offset, box_path_len;
     uint16_t dll_path_offset, dll_path_len;
+    uint16_t provider_offset, provider_len;
     IMAGE_THUNK_DATA64 lookup[2];          /* imports ordinal 1 of fvm.dll */
     IMAGE_THUNK_DATA64 iat[2];
     char     data[];                       /* starts with the ANSI path of fvm.dll */

@@ -15,6 +15,7 @@
 #include "common/brokerproto.h"
 #include "core/brokermsg.h"
 #include "core/policy.h"
+#include "fvm/provider.h"
 
 static policy_view g_view;
 static BOOL g_have_policy;
@@ -51,6 +52,107 @@ BOOL runtime_policy_start(void)
     return TRUE;
 }
 
+/* ---- the decision provider (include/fvm/provider.h) ---- */
+
+static void put_field(char *line, size_t *at, size_t cap, const char *text, size_t len)
+{
+    for (size_t i = 0; i < len && *at + 2 < cap; i++)
+        line[(*at)++] = (text[i] == '\t' || text[i] == '\n' || text[i] == '\r') ? ' ' : text[i];
+}
+
+static policy_action reply_action(const char *reply, size_t len, policy_action fallback)
+{
+    static const struct {
+        const char *word;
+        policy_action action;
+    } words[] = {{"allow", POLICY_ACTION_COW}, {"deny", POLICY_ACTION_DENY}, {"hide", POLICY_ACTION_HIDE},
+                 {"read", POLICY_ACTION_READ}, {"open", POLICY_ACTION_OPEN}};
+    while (len && (reply[len - 1] == '\n' || reply[len - 1] == '\r' || reply[len - 1] == ' '))
+        len--;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (len == strlen(words[i].word) && !memcmp(reply, words[i].word, len))
+            return words[i].action;
+    return fallback;
+}
+
+/* Asks the provider; the rule's default when it is absent, slow or unclear.
+ * The whole exchange, connection included, stays within the timeout. */
+static policy_action ask_provider(policy_type type, const uint16_t *name, size_t len, const policy_decision *d)
+{
+    policy_action fallback = d->ask_default;
+    DWORD deadline = GetTickCount() + d->ask_timeout_ms;
+    wchar_t pipe_name[FVM_PATH_MAX];
+    fvm_wcscpy(pipe_name, FVM_PATH_MAX, L"\\\\.\\pipe\\");
+    fvm_wcscat(pipe_name, FVM_PATH_MAX, g_fvm.config.provider[0] ? g_fvm.config.provider : L"" FVM_PROVIDER_DEFAULT);
+
+    HANDLE pipe = INVALID_HANDLE_VALUE;
+    while (pipe == INVALID_HANDLE_VALUE) {
+        pipe = CreateFileW(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        if (pipe != INVALID_HANDLE_VALUE)
+            break;
+        LONG left = (LONG)(deadline - GetTickCount());
+        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left))
+            return fallback;
+    }
+    static char line[FVM_PROVIDER_MAX_LINE];
+    char number[16], utf8[FVM_PROVIDER_MAX_LINE / 2];
+    size_t at = 0;
+    int n = WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)name, (int)len, utf8, sizeof utf8, NULL, NULL);
+    char box_utf8[FVM_BOX_NAME_MAX * 3];
+    WideCharToMultiByte(CP_UTF8, 0, g_fvm.config.box_name, -1, box_utf8, sizeof box_utf8, NULL, NULL);
+    DWORD pid = GetCurrentProcessId();
+    int digits = 0;
+    do {
+        number[digits++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid);
+    char pid_text[16];
+    for (int i = 0; i < digits; i++)
+        pid_text[i] = number[digits - 1 - i];
+    const char *type_name = policy_type_name(type);
+    const char *op = "open";
+    const char *fields[7] = {FVM_PROVIDER_PROTOCOL, box_utf8, pid_text, g_program_utf8, type_name, op, utf8};
+    size_t lens[7] = {strlen(FVM_PROVIDER_PROTOCOL), strlen(box_utf8), (size_t)digits, strlen(g_program_utf8),
+                      strlen(type_name), strlen(op), (size_t)(n > 0 ? n : 0)};
+    for (int i = 0; i < 7; i++) {
+        if (i)
+            line[at++] = '\t';
+        put_field(line, &at, sizeof line, fields[i], lens[i]);
+    }
+    line[at++] = '\n';
+
+    policy_action action = fallback;
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD done = 0;
+    char reply[64];
+    BOOL ok = ov.hEvent != NULL;
+    if (ok && !WriteFile(pipe, line, (DWORD)at, NULL, &ov) && GetLastError() != ERROR_IO_PENDING)
+        ok = FALSE;
+    if (ok) {
+        LONG left = (LONG)(deadline - GetTickCount());
+        ok = left > 0 && WaitForSingleObject(ov.hEvent, (DWORD)left) == WAIT_OBJECT_0 &&
+             GetOverlappedResult(pipe, &ov, &done, FALSE);
+    }
+    if (ok) {
+        ResetEvent(ov.hEvent);
+        if (!ReadFile(pipe, reply, sizeof reply, NULL, &ov) && GetLastError() != ERROR_IO_PENDING)
+            ok = FALSE;
+        LONG left = (LONG)(deadline - GetTickCount());
+        ok = ok && left > 0 && WaitForSingleObject(ov.hEvent, (DWORD)left) == WAIT_OBJECT_0 &&
+             GetOverlappedResult(pipe, &ov, &done, FALSE);
+        if (ok)
+            action = reply_action(reply, done, fallback);
+    }
+    if (!ok)
+        CancelIo(pipe);
+    if (ov.hEvent)
+        CloseHandle(ov.hEvent);
+    CloseHandle(pipe);
+    return action;
+}
+
 BOOL runtime_policy_active(void)
 {
     return g_have_policy;
@@ -66,9 +168,8 @@ policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size
     }
     if (policy_match(&g_view, type, name, len, (const uint16_t *)g_program, g_program_len, out) != FVM_OK)
         return out->action;   /* deny: a failed match fails closed */
-    /* No decision provider yet: an ask rule takes its default at once. */
     if (out->action == POLICY_ACTION_ASK)
-        out->action = out->ask_default;
+        out->action = ask_provider(type, name, len, out);
     return out->action;
 }
 
