@@ -85,6 +85,9 @@ fi
 for f in "${BOX_BINS[@]}"; do [ -e "$f" ] || die "$f is missing (make win)"; done
 make -q "$W/fvm.dll" 2>/dev/null ||
     note "$W/fvm.dll is older than its sources (or they do not build): the boxed numbers are for that older fvm.dll"
+# To tell at the end whether someone rebuilt the box's binaries meanwhile.
+bin_stamp() { stat -c '%n %Y %s' "${BOX_BINS[@]}" "$FB" 2>/dev/null; }
+BIN_STAMP=$(bin_stamp)
 
 # ---- pinning ---------------------------------------------------------------
 PIN=()
@@ -297,14 +300,16 @@ for ((r = 1; r <= COPY_ROUNDS; r++)); do
 done
 say ""
 ELAPSED=$(($(date +%s) - START))
+REBUILT=0
+[ "$(bin_stamp)" = "$BIN_STAMP" ] || REBUILT=1
 BUSY_END=$(other_wine busy)
 
 # ---- summary -----------------------------------------------------------------
 python3 - "$RESULTS" "$LIST_TOTAL" "${EXPECTED_ENTRIES:-0}" "$COPIED_OK" "$COPY_BAD" "$BUSY_RUNS" "$RUNS" \
-    "$BUSY_START" "$BUSY_END" "$ELAPSED" <<'EOF'
+    "$BUSY_START" "$BUSY_END" "$ELAPSED" "$REBUILT" <<'EOF'
 import statistics as st, sys
 (results, list_total, expected, copied_ok, copy_bad, busy_runs, runs,
- busy_start, busy_end, elapsed) = sys.argv[1:]
+ busy_start, busy_end, elapsed, rebuilt) = sys.argv[1:]
 list_total, expected = int(list_total), int(expected)
 
 # rows[(label, op)][kind] = list of result dicts, in round order.
@@ -417,6 +422,9 @@ else:
     print("  copy: no results")
 if copy_bad == "1":
     warnings.append("a copy-up run left no full-size box copy of big.bin: its time is not a copy-up")
+if rebuilt == "1":
+    warnings.append("fvm.exe, fvm-broker.exe, fvm.dll or filebench.exe changed during the run (rebuilt by"
+                    " someone): the runs after that used another build")
 if copied_ok != "1":
     warnings.append("copied.txt had no box copy: 'open+close, box copy' measured host opens")
 
