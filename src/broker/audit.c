@@ -10,37 +10,32 @@
 #include "broker/broker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/auditlog.h"
 #include "core/policy.h"
 
-static CRITICAL_SECTION g_audit_lock;
+/* Records wait in a queue, filled by the connection threads (which only
+ * copy and enqueue) and drained by one writer thread that appends everything
+ * queued with one write, one flush and one head update. A busy box costs one
+ * flush per batch, not per record, and a boxed process never waits for the
+ * disk. */
+typedef struct queued_record {
+    struct queued_record *next;
+    audit_record record;
+    char text[];                         /* the record's strings */
+} queued_record;
+
+static CRITICAL_SECTION g_queue_lock;
+static queued_record *g_queue_head, **g_queue_tail = &g_queue_head;
+static size_t g_queued;
+static HANDLE g_queue_event, g_writer_thread;
+static volatile LONG g_stopping;
 static fvm_audit_log g_log;
 static BOOL g_log_open, g_log_failed;
 static wchar_t g_box_path[FVM_PATH_MAX];
 static char g_box_name[FVM_BOX_NAME_MAX * 3];
-
-BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name)
-{
-    InitializeCriticalSection(&g_audit_lock);
-    fvm_wcscpy(g_box_path, FVM_PATH_MAX, box_path);
-    WideCharToMultiByte(CP_UTF8, 0, box_name, -1, g_box_name, sizeof g_box_name, NULL, NULL);
-    return TRUE;
-}
-
-/* A NUL-terminated copy of a message text, cut at cap. */
-static const char *terminated(const brokermsg_text *t, char *buf, size_t cap)
-{
-    size_t n = t->len < cap - 1 ? t->len : cap - 1;
-    memcpy(buf, t->text, n);
-    buf[n] = 0;
-    /* an embedded NUL would end the field early: replace it */
-    for (size_t i = 0; i < n; i++)
-        if (!buf[i])
-            buf[i] = '?';
-    return buf;
-}
 
 static int64_t now_ms(void)
 {
@@ -50,28 +45,103 @@ static int64_t now_ms(void)
     return (int64_t)((t - 116444736000000000ull) / 10000);   /* 1601 -> 1970, 100 ns -> ms */
 }
 
-void broker_audit_write(const brokermsg_audit *msg)
+/* Appends everything queued so far. Only the writer thread calls it (and
+ * the broker's exit path, after the writer stopped). */
+static void write_queued(void)
 {
-    static char op[64], decision[32], rule[512], image[FVM_PATH_MAX * 3], name[BROKERMSG_MAX];
+    EnterCriticalSection(&g_queue_lock);
+    queued_record *batch = g_queue_head;
+    size_t count = g_queued;
+    g_queue_head = NULL;
+    g_queue_tail = &g_queue_head;
+    g_queued = 0;
+    LeaveCriticalSection(&g_queue_lock);
+    if (!batch)
+        return;
     char why[512];
-    EnterCriticalSection(&g_audit_lock);
     if (!g_log_open && !g_log_failed) {
         g_log_open = fvm_audit_log_open(g_box_path, &g_log, why, sizeof why) == FVM_OK;
         g_log_failed = !g_log_open;
     }
-    if (g_log_open) {
-        audit_record r;
-        memset(&r, 0, sizeof r);
-        r.time_ms = now_ms();
-        r.box = g_box_name;
-        r.pid = msg->pid;
-        r.image = terminated(&msg->image, image, sizeof image);
-        r.type = policy_type_name((policy_type)(msg->type < POLICY_TYPE_COUNT ? msg->type : POLICY_TYPE_FILE));
-        r.op = terminated(&msg->op, op, sizeof op);
-        r.name = terminated(&msg->name, name, sizeof name);
-        r.decision = terminated(&msg->decision, decision, sizeof decision);
-        r.rule = terminated(&msg->rule, rule, sizeof rule);
-        fvm_audit_log_append(&g_log, &r, why, sizeof why);
+    audit_record *records = malloc(count * sizeof *records);
+    size_t n = 0;
+    for (queued_record *q = batch; q && records; q = q->next)
+        records[n++] = q->record;
+    if (g_log_open && records)
+        fvm_audit_log_append_many(&g_log, records, n, why, sizeof why);
+    free(records);
+    while (batch) {
+        queued_record *next = batch->next;
+        free(batch);
+        batch = next;
     }
-    LeaveCriticalSection(&g_audit_lock);
+}
+
+static DWORD WINAPI writer_thread(void *arg)
+{
+    while (!g_stopping) {
+        WaitForSingleObject(g_queue_event, INFINITE);
+        write_queued();
+    }
+    return 0;
+}
+
+BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name)
+{
+    InitializeCriticalSection(&g_queue_lock);
+    fvm_wcscpy(g_box_path, FVM_PATH_MAX, box_path);
+    WideCharToMultiByte(CP_UTF8, 0, box_name, -1, g_box_name, sizeof g_box_name, NULL, NULL);
+    g_queue_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+    g_writer_thread = g_queue_event ? CreateThread(NULL, 0, writer_thread, NULL, 0, NULL) : NULL;
+    return g_writer_thread != NULL;
+}
+
+/* Appends a NUL-terminated copy of a message text at *at; an embedded NUL
+ * would end the field early, so it is replaced. */
+static const char *copy_text(char **at, const brokermsg_text *t)
+{
+    char *start = *at;
+    memcpy(start, t->text, t->len);
+    for (size_t i = 0; i < t->len; i++)
+        if (!start[i])
+            start[i] = '?';
+    start[t->len] = 0;
+    *at += t->len + 1;
+    return start;
+}
+
+void broker_audit_write(const brokermsg_audit *msg)
+{
+    size_t text = msg->op.len + msg->decision.len + msg->rule.len + msg->image.len + msg->name.len + 5;
+    queued_record *q = malloc(sizeof *q + text);
+    if (!q)
+        return;
+    char *at = q->text;
+    memset(&q->record, 0, sizeof q->record);
+    q->next = NULL;
+    q->record.time_ms = now_ms();
+    q->record.box = g_box_name;
+    q->record.pid = msg->pid;
+    q->record.type = policy_type_name((policy_type)(msg->type < POLICY_TYPE_COUNT ? msg->type : POLICY_TYPE_FILE));
+    q->record.op = copy_text(&at, &msg->op);
+    q->record.decision = copy_text(&at, &msg->decision);
+    q->record.rule = copy_text(&at, &msg->rule);
+    q->record.image = copy_text(&at, &msg->image);
+    q->record.name = copy_text(&at, &msg->name);
+    EnterCriticalSection(&g_queue_lock);
+    *g_queue_tail = q;
+    g_queue_tail = &q->next;
+    g_queued++;
+    LeaveCriticalSection(&g_queue_lock);
+    SetEvent(g_queue_event);
+}
+
+void broker_audit_flush(void)
+{
+    if (!g_writer_thread)
+        return;
+    InterlockedExchange(&g_stopping, 1);
+    SetEvent(g_queue_event);
+    WaitForSingleObject(g_writer_thread, 10000);
+    write_queued();   /* what arrived after the writer's last batch */
 }

@@ -9,6 +9,8 @@
 /* audit.c: the box's single audit writer. */
 BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name);
 void broker_audit_write(const brokermsg_audit *msg);
+/* Writes every queued record; the broker calls it before it exits. */
+void broker_audit_flush(void);
 
 /* hasher.c: content hashes of copied-up files' host base versions. */
 void broker_hash_bases(const wchar_t *box_path);

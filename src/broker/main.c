@@ -221,7 +221,8 @@ int wmain(int argc, wchar_t **argv)
     if (!broker_policy_publish(box_path))
         return 8;
     const wchar_t *box_name = wcsrchr(box_path, L'\\');
-    broker_audit_start(box_path, box_name ? box_name + 1 : box_path);
+    if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
+        return 9;
     ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
     HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
     if (quota && !usage)
@@ -259,6 +260,7 @@ int wmain(int argc, wchar_t **argv)
              * threads read what is still in the pipes. */
             for (int waited = 0; g_connections > 0 && waited < 5000; waited += 10)
                 Sleep(10);
+            broker_audit_flush();
             CloseHandle(ready);
             CloseHandle(job);
             ReleaseMutex(lock);

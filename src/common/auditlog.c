@@ -374,46 +374,79 @@ fvm_status fvm_audit_log_open(const wchar_t *box_path, fvm_audit_log *log, char 
     return FVM_OK;
 }
 
-fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, char *why, size_t why_size)
+/* Formats records[0..count) after the chain into log->line (grown as
+ * needed); *len gets the bytes. On failure the chain is where it was. */
+static fvm_status format_batch(fvm_audit_log *log, const audit_record *records, size_t count, size_t *len,
+                               char *why, size_t why_size)
+{
+    audit_chain before = log->chain;
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        const audit_record *record = &records[i];
+        if (record->time_ms < 0 || record->time_ms > AUDIT_TIME_MAX_MS) {
+            log->chain = before;
+            set_why(why, why_size, "record time %lld ms is outside the years 1970..9999", (long long)record->time_ms);
+            return FVM_E_RANGE;
+        }
+        for (;;) {
+            if (log->line_cap - used < AUDIT_LINE_TYPICAL || !log->line) {
+                size_t cap = log->line_cap ? log->line_cap * 2 : AUDIT_LINE_TYPICAL * 4;
+                char *bigger = cap <= FVM_AUDIT_LINE_MAX * 4 ? realloc(log->line, cap) : NULL;
+                if (!bigger) {
+                    log->chain = before;
+                    set_why(why, why_size, "out of memory");
+                    return FVM_E_NOMEM;
+                }
+                log->line = bigger;
+                log->line_cap = cap;
+            }
+            size_t n;
+            fvm_error err;
+            audit_chain at = log->chain;
+            fvm_status st = audit_chain_next(&log->chain, record, log->line + used, log->line_cap - used, &n, &err);
+            if (st == FVM_OK) {
+                used += n;
+                break;
+            }
+            log->chain = at;
+            if (st != FVM_E_RANGE || log->line_cap >= FVM_AUDIT_LINE_MAX * 4) {
+                log->chain = before;
+                set_why(why, why_size, "%s", err.message);
+                return st;
+            }
+            /* Long names: a bigger buffer (the chain has not moved). */
+            char *bigger = realloc(log->line, log->line_cap * 4);
+            if (!bigger) {
+                log->chain = before;
+                set_why(why, why_size, "out of memory");
+                return FVM_E_NOMEM;
+            }
+            log->line = bigger;
+            log->line_cap *= 4;
+        }
+    }
+    *len = used;
+    return FVM_OK;
+}
+
+/* Appends records[0..count) (seq and prev from the chain) with one write,
+ * one flush and one head update: group commit for a busy box. A crash
+ * between the write and the head leaves records past the head, which open
+ * repairs by bringing the head forward. */
+fvm_status fvm_audit_log_append_many(fvm_audit_log *log, const audit_record *records, size_t count, char *why,
+                                     size_t why_size)
 {
     if (log->file == INVALID_HANDLE_VALUE) {
         set_why(why, why_size, "the audit log is not open");
         return FVM_E_INVALID;
     }
-    if (record->time_ms < 0 || record->time_ms > AUDIT_TIME_MAX_MS) {
-        set_why(why, why_size, "record time %lld ms is outside the years 1970..9999", (long long)record->time_ms);
-        return FVM_E_RANGE;
-    }
+    if (!count)
+        return FVM_OK;
     audit_chain before = log->chain;
     size_t len;
-    fvm_error err;
-    fvm_status st;
-    for (;;) {
-        if (!log->line) {
-            log->line_cap = AUDIT_LINE_TYPICAL * 4;
-            log->line = malloc(log->line_cap);
-            if (!log->line) {
-                log->line_cap = 0;
-                set_why(why, why_size, "out of memory");
-                return FVM_E_NOMEM;
-            }
-        }
-        st = audit_chain_next(&log->chain, record, log->line, log->line_cap, &len, &err);
-        if (st != FVM_E_RANGE || log->line_cap >= FVM_AUDIT_LINE_MAX)
-            break;
-        /* Long names: a bigger buffer (the chain has not moved). */
-        char *bigger = realloc(log->line, log->line_cap * 4);
-        if (!bigger) {
-            set_why(why, why_size, "out of memory");
-            return FVM_E_NOMEM;
-        }
-        log->line = bigger;
-        log->line_cap *= 4;
-    }
-    if (st != FVM_OK) {
-        set_why(why, why_size, "%s", err.message);
+    fvm_status st = format_batch(log, records, count, &len, why, why_size);
+    if (st != FVM_OK)
         return st;
-    }
     /* At our own offset: the handle is the only writer. */
     size_t done = 0;
     while (done < len) {
@@ -422,7 +455,8 @@ fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, 
         at.Offset = (DWORD)offset;
         at.OffsetHigh = (DWORD)(offset >> 32);
         DWORD written;
-        if (!WriteFile(log->file, log->line + done, (DWORD)(len - done), &written, &at) || written == 0)
+        DWORD chunk = len - done > 0x40000000u ? 0x40000000u : (DWORD)(len - done);
+        if (!WriteFile(log->file, log->line + done, chunk, &written, &at) || written == 0)
             break;
         done += written;
     }
@@ -441,6 +475,11 @@ fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, 
         return FVM_E_IO;
     }
     return FVM_OK;
+}
+
+fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, char *why, size_t why_size)
+{
+    return fvm_audit_log_append_many(log, record, 1, why, why_size);
 }
 
 void fvm_audit_log_close(fvm_audit_log *log)

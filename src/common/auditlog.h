@@ -65,6 +65,10 @@ fvm_status fvm_audit_log_open(const wchar_t *box_path, fvm_audit_log *log, char 
  * has advanced and the next append updates the head again. */
 fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, char *why, size_t why_size);
 
+/* The same for many records at once: one write, one flush, one head update
+ * (group commit). */
+fvm_status fvm_audit_log_append_many(fvm_audit_log *log, const audit_record *records, size_t count, char *why,
+                                     size_t why_size);
 void fvm_audit_log_close(fvm_audit_log *log);
 
 /* Reads the head. *present is 0 (and FVM_OK) when there is no head file;
