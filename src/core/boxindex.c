@@ -286,6 +286,18 @@ static uint64_t key_hash_unit(uint64_t h, uint16_t c)
     return (h ^ (c >> 8)) * FNV64_PRIME;
 }
 
+uint64_t boxindex_key_hash_start(const uint16_t *key, size_t len)
+{
+    return key ? key_hash_seed(key, len) : 0;
+}
+
+uint64_t boxindex_key_hash_extend(uint64_t hash, const uint16_t *units, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hash = key_hash_unit(hash, units[i]);
+    return hash;
+}
+
 uint64_t boxindex_key_hash(const uint16_t *key, size_t len)
 {
     if (!key)

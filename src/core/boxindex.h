@@ -158,6 +158,11 @@ typedef int (*boxindex_visit)(void *ctx, const boxindex_entry *entry);
  * With len < the key's length it hashes that prefix (an ancestor's key, when
  * the prefix ends before a backslash). */
 uint64_t boxindex_key_hash(const uint16_t *key, size_t len);
+/* The same hash built incrementally, for every prefix of one key in a
+ * single pass: start with the whole key (its kind decides the seed), then
+ * extend unit by unit; after n units the value is boxindex_key_hash(key, n). */
+uint64_t boxindex_key_hash_start(const uint16_t *key, size_t len);
+uint64_t boxindex_key_hash_extend(uint64_t hash, const uint16_t *units, size_t n);
 
 /* Units of the parent's key: the folder, or the file for a stream
  * ("\??\C:\A\F:S" -> "\??\C:\A\F"); a root's parent is 0 units. Also 0

@@ -234,11 +234,13 @@ index_verdict index_check(const ntpath *path, uint16_t *key_buf, size_t cap)
      * below; a folder re-created over a deleted one makes the host's content
      * below it invisible. */
     index_verdict below = INDEX_UNTOUCHED;
-    for (size_t i = 0; i < key.len; i++) {
+    /* One pass: the hash of key[0..i) is at hand at every separator. */
+    uint64_t prefix_hash = boxindex_key_hash_start(key.key, key.len);
+    for (size_t i = 0; i < key.len; prefix_hash = boxindex_key_hash_extend(prefix_hash, &key.key[i], 1), i++) {
         if (key.key[i] != L'\\' || i < path->root_len)
             continue;
         boxindex_entry entry;
-        boxindex_state st = boxindex_lookup(&g_index.idx, boxindex_key_hash(key.key, i), key.key, i, &entry);
+        boxindex_state st = boxindex_lookup(&g_index.idx, prefix_hash, key.key, i, &entry);
         if (st == BOXINDEX_TOMBSTONE || st == BOXINDEX_RENAMED)
             return INDEX_PARENT_DELETED;
         if ((st == BOXINDEX_COPIED || st == BOXINDEX_CREATED) && (entry.flags & BOXINDEX_FLAG_OPAQUE))

@@ -1596,9 +1596,26 @@ static int reset_lock(void **state)
     return 0;
 }
 
+static void test_incremental_prefix_hashes(void **state)
+{
+    static const uint16_t key[] = u"\\??\\C:\\DATA\\SUB\\FILE.TXT";
+    size_t len = sizeof key / sizeof key[0] - 1;
+    uint64_t h = boxindex_key_hash_start(key, len);
+    for (size_t i = 0; i <= len; i++) {
+        assert_true(h == boxindex_key_hash(key, i) || i < 7);   /* prefixes shorter than a root are not keys */
+        if (i < len)
+            h = boxindex_key_hash_extend(h, key + i, 1);
+    }
+    static const uint16_t unc[] = u"\\??\\UNC\\SRV\\SHARE\\X";
+    size_t ulen = sizeof unc / sizeof unc[0] - 1;
+    assert_true(boxindex_key_hash_extend(boxindex_key_hash_start(unc, ulen), unc, ulen) ==
+                boxindex_key_hash(unc, ulen));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_incremental_prefix_hashes),
         cmocka_unit_test_setup(test_key_hash_is_ntpath_hash, reset_lock),
         cmocka_unit_test_setup(test_key_shapes_and_parents, reset_lock),
         cmocka_unit_test_setup(test_copy_up_update_delete_recreate, reset_lock),
