@@ -123,6 +123,16 @@ $(B)/win/bench/%.exe: bench/%.c $(B)/win/libfvmcommon.a
 	@mkdir -p $(@D)
 	$(MINGW) $(WIN_CFLAGS) -o $@ $< $(B)/win/libfvmcommon.a -lntdll
 
+# ---- SDK ------------------------------------------------------------------
+# libfvm.a: the SDK (include/fvm/fvm.h) with the common and core objects it
+# uses, so a client links this one archive (docs/sdk.md).
+SDK_SRC := $(wildcard src/sdk/*.c)
+SDK_OBJ := $(SDK_SRC:%.c=$(B)/win/%.o)
+$(B)/win/libfvm.a: $(SDK_OBJ) $(WIN_COMMON_OBJ) $(WIN_CORE_OBJ)
+	rm -f $@
+	$(MINGWAR) rcs $@ $^
+win: $(B)/win/libfvm.a
+
 include tests/apps/apps.mk
 
 # ---- running -------------------------------------------------------------

@@ -10,3 +10,7 @@ APPLIB_LINK_probe := -lprobedll
 HOOKTEST_OBJ := $(B)/rt/src/runtime/hook/hook.o $(B)/rt/src/core/x64dis.o $(B)/rt/src/core/error.o
 APPLIB_LINK_hooktest := $(HOOKTEST_OBJ) -lws2_32
 $(B)/win/apps/hooktest.exe: $(HOOKTEST_OBJ)
+
+# sdkclient.exe is the sample SDK client: it links the SDK archive.
+APPLIB_LINK_sdkclient := $(B)/win/libfvm.a -ladvapi32 -lshlwapi
+$(B)/win/apps/sdkclient.exe: $(B)/win/libfvm.a
