@@ -419,38 +419,50 @@ int cmd_list(int argc, char **argv)
     return 0;
 }
 
-int cmd_rm(int argc, char **argv)
+int box_parse_name_force(int argc, char **argv, const char *usage, box *b, BOOL *force)
 {
     const char *name = NULL;
-    BOOL force = FALSE;
+    *force = FALSE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
-            force = TRUE;
+            *force = TRUE;
         else if (argv[i][0] == '-')
-            return cli_error("rm: unknown option '%s'", argv[i]), EXIT_USAGE;
+            return cli_error("%s: unknown option '%s'", argv[0], argv[i]), EXIT_USAGE;
         else if (!name)
             name = argv[i];
         else
-            return cli_error("rm: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+            return cli_error("%s: unexpected argument '%s'", argv[0], argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm rm NAME [--force]"), EXIT_USAGE;
-    box b;
-    if (!box_init(&b, name))
+        return cli_error("usage: %s", usage), EXIT_USAGE;
+    if (!box_init(b, name))
         return EXIT_FAIL;
-    if (!box_exists(&b))
+    if (!box_exists(b))
         return cli_error("no box named '%s'", name);
-    DWORD procs = box_process_count(&b);
+    return 0;
+}
+
+int box_stop_unless_running(const box *b, BOOL force)
+{
+    DWORD procs = box_process_count(b);
     if (procs && !force)
-        return cli_error("box '%s' is running (%lu processes); stop it first or use --force", name,
+        return cli_error("box '%s' is running (%lu processes); stop it first or use --force", b->name,
                          (unsigned long)procs);
-    if (procs && box_stop(&b, 10000) != 0)
-        return EXIT_FAIL;
+    return procs ? box_stop(b, 10000) : 0;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+    box b;
+    BOOL force;
+    int rc = box_parse_name_force(argc, argv, "fvm rm NAME [--force]", &b, &force);
+    if (rc || (rc = box_stop_unless_running(&b, force)) != 0)
+        return rc;
     /* Files of processes that just ended may stay open a moment. */
     for (int attempt = 0; attempt < 50; attempt++) {
         if (remove_tree(b.path))
             return 0;
         Sleep(100);
     }
-    return cli_win_error(GetLastError(), "cannot remove every file of box '%s'", name);
+    return cli_win_error(GetLastError(), "cannot remove every file of box '%s'", b.name);
 }

@@ -40,6 +40,10 @@ uint64_t box_quota(const box *b);
 DWORD box_process_count(const box *b);
 /* Terminates every process of the box, including ones spawned meanwhile. */
 int  box_stop(const box *b, DWORD wait_ms);
+/* NAME [--force] of rm and discard: fills b (an existing box); 0 or an exit code. */
+int  box_parse_name_force(int argc, char **argv, const char *usage, box *b, BOOL *force);
+/* Refuses a running box unless force, else stops it; 0 or an exit code. */
+int  box_stop_unless_running(const box *b, BOOL force);
 /* Throws away the box's delta (files, index); the box stays. */
 int  box_discard_delta(const box *b);
 /* Fills cfg for processes of this box. */

@@ -296,30 +296,12 @@ int cmd_diff(int argc, char **argv)
 
 int cmd_discard(int argc, char **argv)
 {
-    const char *name = NULL;
-    BOOL force = FALSE;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
-            force = TRUE;
-        else if (!name)
-            name = argv[i];
-        else
-            return cli_error("usage: fvm discard NAME [--force]"), EXIT_USAGE;
-    }
-    if (!name)
-        return cli_error("usage: fvm discard NAME [--force]"), EXIT_USAGE;
     box b;
-    if (!box_init(&b, name))
-        return EXIT_FAIL;
-    if (!box_exists(&b))
-        return cli_error("no box named '%s'", name);
-    DWORD procs = box_process_count(&b);
-    if (procs && !force)
-        return cli_error("box '%s' is running (%lu processes); stop it first or use --force", name,
-                         (unsigned long)procs);
-    if (procs && box_stop(&b, 10000) != 0)
-        return EXIT_FAIL;
-    int rc = box_discard_delta(&b);
+    BOOL force;
+    int rc = box_parse_name_force(argc, argv, "fvm discard NAME [--force]", &b, &force);
+    if (rc || (rc = box_stop_unless_running(&b, force)) != 0)
+        return rc;
+    rc = box_discard_delta(&b);
     if (rc == 0)
         printf("discarded the changes of box '%s'\n", b.name);
     return rc;

@@ -747,7 +747,9 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
 }
 
 /* Where an attribute query looks: the box copy, the host, or nowhere. */
-typedef enum lookup_side { SIDE_HOST, SIDE_BOX, SIDE_BOX_THEN_NONE, SIDE_NONE } lookup_side;
+/* SIDE_HOST: the caller's own name (not a path we virtualize);
+ * SIDE_HOST_CANONICAL: a host path decided on, by its canonical name. */
+typedef enum lookup_side { SIDE_HOST, SIDE_HOST_CANONICAL, SIDE_BOX, SIDE_BOX_THEN_NONE, SIDE_NONE } lookup_side;
 
 static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NTSTATUS *fail)
 {
@@ -770,7 +772,7 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
         return SIDE_NONE;
     case POLICY_ACTION_READ:
     case POLICY_ACTION_OPEN:
-        return SIDE_HOST;
+        return SIDE_HOST_CANONICAL;
     default:
         break;
     }
@@ -786,48 +788,45 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
         *fail = STATUS_OBJECT_PATH_NOT_FOUND;
         return SIDE_NONE;
     default:
-        return SIDE_HOST;   /* untouched: no look at the box at all */
+        return SIDE_HOST_CANONICAL;   /* untouched: no look at the box at all */
     }
 }
 
-/* Attribute queries see the box copy where there is one. */
-static NTSTATUS NTAPI box_NtQueryAttributesFile(POBJECT_ATTRIBUTES attributes, FILE_BASIC_INFORMATION *info)
+/* Attribute queries see the box copy where there is one; a host path
+ * decided on goes by its canonical name, like an open. */
+typedef NTSTATUS (NTAPI *attributes_query_fn)(POBJECT_ATTRIBUTES, void *);
+
+static NTSTATUS query_attributes(attributes_query_fn real, POBJECT_ATTRIBUTES attributes, void *info)
 {
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
     NTSTATUS status;
     lookup_side side = query_side(s, attributes, &status);
-    if (side == SIDE_HOST) {
-        status = real_NtQueryAttributesFile(attributes, info);
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    if (side == SIDE_HOST_CANONICAL) {
+        host_attributes(s, &oa, &us, attributes);
+        status = real(&oa, info);
+    } else if (side == SIDE_HOST) {
+        status = real(attributes, info);
     } else if (side != SIDE_NONE) {
-        OBJECT_ATTRIBUTES oa;
-        UNICODE_STRING us;
         init_attributes(&oa, &us, s->box, s->box_len, attributes);
-        status = real_NtQueryAttributesFile(&oa, info);
+        status = real(&oa, info);
     }
     scratch_release(s);
     return status;
+}
+
+static NTSTATUS NTAPI box_NtQueryAttributesFile(POBJECT_ATTRIBUTES attributes, FILE_BASIC_INFORMATION *info)
+{
+    return query_attributes((attributes_query_fn)(void *)real_NtQueryAttributesFile, attributes, info);
 }
 
 static NTSTATUS NTAPI box_NtQueryFullAttributesFile(POBJECT_ATTRIBUTES attributes,
                                                     FILE_NETWORK_OPEN_INFORMATION *info)
 {
-    file_scratch *s = scratch_acquire();
-    if (!s)
-        return STATUS_NO_MEMORY;
-    NTSTATUS status;
-    lookup_side side = query_side(s, attributes, &status);
-    if (side == SIDE_HOST) {
-        status = real_NtQueryFullAttributesFile(attributes, info);
-    } else if (side != SIDE_NONE) {
-        OBJECT_ATTRIBUTES oa;
-        UNICODE_STRING us;
-        init_attributes(&oa, &us, s->box, s->box_len, attributes);
-        status = real_NtQueryFullAttributesFile(&oa, info);
-    }
-    scratch_release(s);
-    return status;
+    return query_attributes((attributes_query_fn)(void *)real_NtQueryFullAttributesFile, attributes, info);
 }
 
 /* Renames and hard links: the target name is decided like a create, so it
