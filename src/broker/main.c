@@ -55,6 +55,21 @@ static void member_remove(uint32_t pid)
 /* Connections being served; the broker drains them before it exits, so the
  * last audit records of a box's last process are written, not lost. */
 static volatile LONG g_connections;
+/* The pipe instance waiting for the next client: a client may already be
+ * connected to it before the server thread has counted the connection. */
+static HANDLE volatile g_listening = INVALID_HANDLE_VALUE;
+
+/* True while a connection is being served or has just arrived. */
+static BOOL connections_pending(void)
+{
+    if (g_connections > 0)
+        return TRUE;
+    HANDLE listening = g_listening;
+    DWORD available = 0;
+    /* PeekNamedPipe succeeds only once a client is connected to the
+     * instance (it fails with ERROR_PIPE_LISTENING before). */
+    return listening != INVALID_HANDLE_VALUE && PeekNamedPipe(listening, NULL, 0, NULL, &available, NULL);
+}
 
 /* One client of the control pipe: `fvm ps` asks for the members and hangs
  * up; a boxed process keeps its connection and sends one audit message per
@@ -117,11 +132,14 @@ static DWORD WINAPI control_pipe_server(void *arg)
                                        PIPE_UNLIMITED_INSTANCES, sizeof(fvm_members_reply), BROKERMSG_MAX, 0, NULL);
         if (pipe == INVALID_HANDLE_VALUE)
             return 1;
+        g_listening = pipe;
         if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) {
+            g_listening = INVALID_HANDLE_VALUE;
             CloseHandle(pipe);
             continue;
         }
         InterlockedIncrement(&g_connections);
+        g_listening = INVALID_HANDLE_VALUE;
         HANDLE thread = CreateThread(NULL, 0, serve_connection, pipe, 0, NULL);
         if (thread) {
             CloseHandle(thread);
@@ -258,7 +276,7 @@ int wmain(int argc, wchar_t **argv)
         if (active_processes(job) == 0) {
             /* Every process is gone, so every connection is ending: let the
              * threads read what is still in the pipes. */
-            for (int waited = 0; g_connections > 0 && waited < 5000; waited += 10)
+            for (int waited = 0; connections_pending() && waited < 5000; waited += 10)
                 Sleep(10);
             broker_audit_flush();
             CloseHandle(ready);
