@@ -16,6 +16,7 @@ tree_hash() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum 
 
 mkdir -p "$host"
 printf 'quarterly numbers: 42\r\n' > "$host/report.txt"
+printf 'obsolete\r\n' > "$host/old.txt"
 ./fvm rm --force demo >/dev/null 2>&1 || true
 
 say "The host folder $host_win before"
@@ -29,10 +30,14 @@ say "fvm create demo"
 say "fvm run --box demo cmd /c ...   (a real program changing files)"
 ./fvm run --box demo cmd /c "echo new file written in the box> $host_win\\new.txt & \
 echo quarterly numbers: 666 (changed in the box)>> $host_win\\report.txt & \
+del $host_win\\old.txt & \
 mkdir $host_win\\subdir & echo nested>$host_win\\subdir\\nested.txt & \
 echo --- what the boxed program sees: & type $host_win\\report.txt & type $host_win\\new.txt"
 
-say "The box's delta (its folder $FVM_ROOT\\boxes\\demo)"
+say "fvm diff demo   (the box's changes: A added, C changed, D deleted)"
+./fvm diff demo
+
+say "The box's delta on disk (its folder $FVM_ROOT\\boxes\\demo)"
 (cd "$box_dir" && find . -type f -printf '%8s bytes  %p\n' | sort -k3)
 echo "--- report.txt in the box:"
 cat "$box_dir/drive/C/fvm-demo-host/report.txt"

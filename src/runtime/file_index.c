@@ -18,8 +18,8 @@
 
 #include "core/boxindex.h"
 
-#define INDEX_FIRST_ENTRIES 2048
-#define INDEX_FIRST_ARENA   (512 * 1024)
+#define INDEX_FIRST_ENTRIES 256
+#define INDEX_FIRST_ARENA   (64 * 1024)
 
 typedef struct runtime_index {
     boxindex idx;
