@@ -360,3 +360,14 @@ def test_copy_up_records_the_host_base_version(fvm, box, host):
     expected = f"C {win}\\a.txt  [base size={len(HOST_FILES['a.txt'])} sha256={want}]"
     line = fvm.wait_until(lambda: expected in fvm("diff", box, "--base", check=0).stdout, timeout=15)
     assert line, fvm("diff", box, "--base").stdout
+
+
+def test_alternate_data_stream_in_the_box(fvm, box, host, tool):
+    """A named stream written in the box is read back in the box, and the
+    host file and its streams stay as they were (Wine keeps a stream as a
+    file named 'a.txt:s', which the host hash would show)."""
+    win, root = host
+    assert fvm("run", "--box", box, tool, "write", f"{win}\\a.txt:notes", "stream data").stdout.strip() == "OK"
+    assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt:notes").stdout.strip() == "OK stream data"
+    assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt").stdout.strip() == "OK alpha"
+    assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt::$DATA").stdout.strip() == "OK alpha"
