@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/policyload.h"
 #include "core/boxname.h"
 
 int cli_error(const char *fmt, ...)
@@ -157,6 +158,87 @@ static BOOL write_text_file(const wchar_t *path, const char *text)
 
 static BOOL remove_tree(const wchar_t *dir);
 
+static void print_policy_diag(void *ctx, const policy_diag *d)
+{
+    char line[1024];
+    policy_diag_format(d, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* The part of full below dir, or NULL if full is not inside dir. */
+static const wchar_t *path_below(const wchar_t *full, const wchar_t *dir)
+{
+    size_t n = wcslen(dir);
+    if (!n || _wcsnicmp(full, dir, n) != 0 || full[n] != L'\\' || !full[n + 1])
+        return NULL;
+    return full + n + 1;
+}
+
+/* Copies a policy and every file it includes into the box, so the box is
+ * self-contained: the top file becomes <box>\policy.ini and each include
+ * keeps its place relative to it. Shipped templates stay where FVM ships
+ * them. The policy is loaded first: a broken one is refused, with its
+ * file:line:column, before the box exists. */
+static int copy_policy_into_box(const box *b, const char *policy_file)
+{
+    wchar_t wpolicy[FVM_PATH_MAX], full[FVM_PATH_MAX], top_dir[FVM_PATH_MAX], target[FVM_PATH_MAX];
+    char why[512];
+    cli_wide(policy_file, wpolicy, FVM_PATH_MAX);
+    if (!GetFullPathNameW(wpolicy, FVM_PATH_MAX, full, NULL))
+        return cli_win_error(GetLastError(), "cannot find policy file '%s'", policy_file);
+    fvm_policy_context *ctx = malloc(sizeof *ctx);
+    if (!ctx || fvm_policy_context_init(ctx, why, sizeof why) != FVM_OK) {
+        free(ctx);
+        return cli_error("cannot read policy file '%s': out of memory", policy_file);
+    }
+    policy *loaded = NULL;
+    int rc = 0;
+    if (fvm_policy_load_with(ctx, full, &loaded, print_policy_diag, NULL, why, sizeof why) != FVM_OK) {
+        rc = cli_error("cannot use policy file '%s': %s", policy_file, why);
+    } else {
+        fvm_wcscpy(top_dir, FVM_PATH_MAX, full);
+        wchar_t *slash = wcsrchr(top_dir, L'\\');
+        if (slash)
+            *slash = 0;
+        static const wchar_t *const reserved[] = {L"drive", L"unc", L"box.ini", L"audit.jsonl", L"audit.head"};
+        for (size_t i = 0; i < ctx->file_count && !rc; i++) {
+            const wchar_t *file = ctx->files[i].full_path;
+            const wchar_t *rel = path_below(file, top_dir);
+            if (!_wcsicmp(file, full)) {
+                box_file(b, L"policy.ini", target);
+            } else if (path_below(file, ctx->shipped_dir)) {
+                continue;   /* a shipped template: read from next to fvm.exe */
+            } else if (!rel) {
+                rc = cli_error("policy include '%s' is outside the folder of '%s': put it there so the box can "
+                               "take a copy", ctx->files[i].display, policy_file);
+                break;
+            } else {
+                for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++) {
+                    size_t n = wcslen(reserved[r]);
+                    if ((!_wcsnicmp(rel, reserved[r], n) && (!rel[n] || rel[n] == L'\\')) ||
+                        !_wcsnicmp(rel, L"index-", 6))
+                        rc = cli_error("policy include '%s' has a name FVM uses in the box folder; rename it",
+                                       ctx->files[i].display);
+                }
+                box_file(b, rel, target);
+                wchar_t parent[FVM_PATH_MAX];
+                fvm_wcscpy(parent, FVM_PATH_MAX, target);
+                *wcsrchr(parent, L'\\') = 0;
+                if (!rc && !make_dirs(parent))
+                    rc = cli_win_error(GetLastError(), "cannot make a folder for policy include '%s'",
+                                       ctx->files[i].display);
+            }
+            if (!rc && !CopyFileW(file, target, FALSE))
+                rc = cli_win_error(GetLastError(), "cannot copy policy file '%s' into the box",
+                                   ctx->files[i].display);
+        }
+    }
+    policy_free(loaded);
+    fvm_policy_context_free(ctx);
+    free(ctx);
+    return rc;
+}
+
 int box_create(const box *b, const char *policy_file, uint64_t quota)
 {
     if (box_exists(b))
@@ -178,13 +260,10 @@ int box_create(const box *b, const char *policy_file, uint64_t quota)
              (unsigned long long)quota);
     wchar_t path[FVM_PATH_MAX];
     if (policy_file) {
-        wchar_t wpolicy[FVM_PATH_MAX];
-        cli_wide(policy_file, wpolicy, FVM_PATH_MAX);
-        box_file(b, L"policy.ini", path);
-        if (!CopyFileW(wpolicy, path, TRUE)) {
-            DWORD e = GetLastError();
+        int rc = copy_policy_into_box(b, policy_file);
+        if (rc) {
             remove_tree(b->path);
-            return cli_win_error(e, "cannot copy policy file '%s' into the box", policy_file);
+            return rc;
         }
     }
     box_file(b, L"box.ini", path);

@@ -81,12 +81,52 @@ def test_audit_records_in_order_and_verified(fvm, policy_setup, apps):
 
 
 def test_policy_error_is_reported_with_its_place(fvm, tmp_path):
-    bad = tmp_path / "bad.ini"
-    bad.write_text("[file]\nfrobnicate C:\\x\n")
-    fvm("create", "badpolicy", "--policy", win_path(bad), check=0)
+    """A box's policy edited into a broken one after create: fvm run refuses
+    to start the box and names the place."""
+    good = tmp_path / "good.ini"
+    good.write_text("[file]\n")
+    fvm("create", "badpolicy", "--policy", win_path(good), check=0)
     try:
+        (fvm.box_dir("badpolicy") / "policy.ini").write_text("[file]\nfrobnicate C:\\x\n")
         proc = fvm("run", "--box", "badpolicy", "cmd", "/c", "exit 0")
         assert proc.returncode == 1
         assert "policy.ini:2:1" in proc.stderr, proc.stderr
     finally:
         fvm("rm", "--force", "badpolicy")
+
+
+def test_box_takes_a_copy_of_the_policy_and_its_includes(fvm, tmp_path, apps):
+    ident = uuid.uuid4().hex[:8]
+    root = DRIVE_C / "fvmpolicy" / ident
+    (root / "secret").mkdir(parents=True)
+    (root / "secret" / "f.txt").write_bytes(b"host\r\n")
+    win = "C:\\fvmpolicy\\" + ident
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "secret.ini").write_text(f"[file]\ndeny {win}\\secret\\**\n")
+    (tmp_path / "main.ini").write_text("template untrusted\ninclude rules\\secret.ini\n")
+    box = "i" + ident
+    fvm("create", box, "--policy", win_path(tmp_path / "main.ini"), check=0)
+    try:
+        assert (fvm.box_dir(box) / "rules" / "secret.ini").exists()
+        shutil.rmtree(tmp_path / "rules")        # the box needs its own copies only
+        out = fvm("run", "--box", box, win_path(apps / "filetool.exe"), "read", f"{win}\\secret\\f.txt").stdout
+        assert out.strip() == "ERR CreateFile 5"
+    finally:
+        fvm("rm", "--force", box)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_bad_policy_is_refused_at_create(fvm, tmp_path):
+    (tmp_path / "bad.ini").write_text("[file]\ndeny C:\\ok\nfrobnicate C:\\x\n")
+    proc = fvm("create", "badcreate", "--policy", win_path(tmp_path / "bad.ini"))
+    assert proc.returncode == 1 and "bad.ini:3:1" in proc.stderr, proc.stderr
+    assert not fvm.box_dir("badcreate").exists()
+
+
+def test_include_outside_the_policy_folder_is_refused(fvm, tmp_path):
+    (tmp_path / "outside.ini").write_text("[file]\ndeny C:\\x\n")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "main.ini").write_text("include ..\\outside.ini\n")
+    proc = fvm("create", "outsideinc", "--policy", win_path(tmp_path / "p" / "main.ini"))
+    assert proc.returncode == 1 and "outside the folder" in proc.stderr, proc.stderr
+    assert not fvm.box_dir("outsideinc").exists()

@@ -220,9 +220,11 @@ def test_explain_errors(fvm, box, tmp_path):
     assert relative.returncode == 1 and "is not a file name" in relative.stderr
     assert fvm("policy", "explain", box, "C:\\x", "--type", "nonsense").returncode == 2
     assert fvm("policy", "explain", box).returncode == 2
-    # A box whose policy has errors: they are shown, nothing is explained.
-    broken = write(tmp_path / "broken.ini", "[file]\ndeny %NOPE%\\x\n")
-    fvm("create", "pebroken", "--policy", win_path(broken), check=0)
+    # A box whose policy has errors (edited after create, which refuses a
+    # broken one): they are shown, nothing is explained.
+    good = write(tmp_path / "good.ini", "[file]\n")
+    fvm("create", "pebroken", "--policy", win_path(good), check=0)
+    (fvm.box_dir("pebroken") / "policy.ini").write_text("[file]\ndeny %NOPE%\\x\n")
     try:
         proc = fvm("policy", "explain", "pebroken", "C:\\x")
         assert proc.returncode == 1
