@@ -441,9 +441,11 @@ int cmd_create(int argc, char **argv)
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+        if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--quota")) && i + 1 >= argc)
+            return cli_error("create: %s needs a value", argv[i]), EXIT_USAGE;
+        if (!strcmp(argv[i], "--policy"))
             policy = argv[++i];
-        else if (!strcmp(argv[i], "--quota") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--quota")) {
             if (!parse_size(argv[++i], &quota))
                 return cli_error("create: bad --quota '%s' (a size like 500M, 2G or 1048576)", argv[i]),
                        EXIT_USAGE;

@@ -166,7 +166,9 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     size_t program_start = 0;
     for (; i < argc; i++) {
         cmdline_next(line, &pos, &tok, NULL, 0);
-        if (!strcmp(argv[i], "--box") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--box") && i + 1 >= argc)
+            return cli_error("run: --box needs a box name"), EXIT_USAGE;
+        if (!strcmp(argv[i], "--box")) {
             box_name = argv[++i];
             cmdline_next(line, &pos, &tok, NULL, 0);
         } else if (!strcmp(argv[i], "--")) {

@@ -185,6 +185,12 @@ def test_rm_force_stops_a_running_box(fvm, apps):
 def test_unknown_command_and_usage(fvm):
     proc = fvm("frobnicate")
     assert proc.returncode == 2 and "unknown command" in proc.stderr
+    proc = fvm("run", "--box")
+    assert proc.returncode == 2 and "--box needs a box name" in proc.stderr
+    proc = fvm("create", "x", "--quota")
+    assert proc.returncode == 2 and "--quota needs a value" in proc.stderr
+    proc = fvm("run", "--box", "default", "nonexistent-program.exe")
+    assert proc.returncode == 1 and "cannot start 'nonexistent-program.exe'" in proc.stderr
     assert "usage: fvm" in fvm("help", check=0).stdout
     assert fvm("run").returncode == 2
 
