@@ -189,7 +189,9 @@ def test_unknown_command_and_usage(fvm):
     assert proc.returncode == 2 and "--box needs a box name" in proc.stderr
     proc = fvm("create", "x", "--quota")
     assert proc.returncode == 2 and "--quota needs a value" in proc.stderr
-    proc = fvm("run", "--box", "default", "nonexistent-program.exe")
+    fvm("create", "usage", check=0)
+    proc = fvm("run", "--box", "usage", "nonexistent-program.exe")
+    fvm("rm", "usage", check=0)
     assert proc.returncode == 1 and "cannot start 'nonexistent-program.exe'" in proc.stderr
     assert "usage: fvm" in fvm("help", check=0).stdout
     assert fvm("run").returncode == 2
