@@ -70,6 +70,8 @@ static BOOL runtime_start(HMODULE module)
     static hook_table table;
     proc_hooks(&table);
     key_hooks(&table);
+    if (!scm_hooks(&table))
+        return FALSE;
     if (!file_hooks(&table))
         return FALSE;
     for (size_t i = 0; i < table.count; i++) {
