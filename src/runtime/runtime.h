@@ -30,7 +30,7 @@ void fvm_report(const char *fmt, ...);
 
 /* Each module appends its hook specs to the table installed at start-up. */
 typedef struct hook_table {
-    hook_spec specs[64];
+    hook_spec specs[192];
     size_t    count;
 } hook_table;
 
