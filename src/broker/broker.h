@@ -18,4 +18,11 @@ void broker_hash_bases(const wchar_t *box_path);
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 
+/* registry.c: the box registry's live tree and <box>\registry.dat. Start
+ * (before the box's first process) loads the file into the tree unless the
+ * tree outlived a previous broker; stop (the box is empty, under its lock)
+ * saves the tree and deletes it. */
+BOOL broker_registry_start(const wchar_t *box_path);
+void broker_registry_stop(void);
+
 #endif

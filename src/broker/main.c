@@ -241,6 +241,8 @@ int wmain(int argc, wchar_t **argv)
     const wchar_t *box_name = wcsrchr(box_path, L'\\');
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
+    if (!broker_registry_start(box_path))
+        return 10;
     ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
     HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
     if (quota && !usage)
@@ -279,6 +281,7 @@ int wmain(int argc, wchar_t **argv)
             for (int waited = 0; connections_pending() && waited < 5000; waited += 10)
                 Sleep(10);
             broker_audit_flush();
+            broker_registry_stop();
             CloseHandle(ready);
             CloseHandle(job);
             ReleaseMutex(lock);

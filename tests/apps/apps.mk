@@ -14,3 +14,7 @@ $(B)/win/apps/hooktest.exe: $(HOOKTEST_OBJ)
 # sdkclient.exe is the sample SDK client: it links the SDK archive.
 APPLIB_LINK_sdkclient := $(B)/win/libfvm.a -ladvapi32 -lshlwapi
 $(B)/win/apps/sdkclient.exe: $(B)/win/libfvm.a
+
+# regtool.exe uses common/regstore (and through it core/regfile).
+APPLIB_LINK_regtool := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
+$(B)/win/apps/regtool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
