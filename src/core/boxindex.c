@@ -271,10 +271,26 @@ static int is_unc_key(const uint16_t *k, size_t n)
            k[6] == 'C' && k[7] == '\\';
 }
 
-/* ntpath_hash starts by mixing in the path kind; a key's kind shows in it. */
+/* A registry key: "\REGISTRY\" and at least one name. */
+static int is_registry_key(const uint16_t *k, size_t n)
+{
+    static const char prefix[] = "\\REGISTRY\\";
+    if (n < 10)
+        return 0;
+    for (size_t i = 0; i < 10; i++)
+        if (k[i] != (uint16_t)prefix[i])
+            return 0;
+    return 1;
+}
+
+/* ntpath_hash starts by mixing in the path kind; a key's kind shows in it.
+ * Registry keys have a kind of their own (BOXINDEX_KIND_REGISTRY), so a key
+ * never shares a hash seed with a file path. */
 static uint64_t key_hash_seed(const uint16_t *key, size_t len)
 {
-    uint64_t kind = is_unc_key(key, len) ? NTPATH_KIND_UNC : NTPATH_KIND_DRIVE;
+    uint64_t kind = is_registry_key(key, len) ? BOXINDEX_KIND_REGISTRY
+                    : is_unc_key(key, len)    ? NTPATH_KIND_UNC
+                                              : NTPATH_KIND_DRIVE;
     return (FNV64_OFFSET ^ kind) * FNV64_PRIME;
 }
 
@@ -313,9 +329,13 @@ uint64_t boxindex_key_hash(const uint16_t *key, size_t len)
  * After the root: non-empty names separated by single backslashes, no
  * trailing backslash, no NUL, and at most one ':' (a stream), in the last
  * name and not at its ends. */
+static int registry_key_shape(const uint16_t *k, size_t n, size_t *root_out, size_t *parent_out);
+
 static int key_shape(const uint16_t *k, size_t n, size_t *root_out, size_t *parent_out)
 {
     size_t root;
+    if (k && n <= BOXINDEX_MAX_KEY_UNITS && is_registry_key(k, n))
+        return registry_key_shape(k, n, root_out, parent_out);
     if (!k || n < 7 || n > BOXINDEX_MAX_KEY_UNITS || k[0] != '\\' || k[1] != '?' || k[2] != '?' || k[3] != '\\')
         return 0;
     if (is_unc_key(k, n)) {
@@ -359,6 +379,35 @@ static int key_shape(const uint16_t *k, size_t n, size_t *root_out, size_t *pare
     else
         *parent_out = last_sep + 1 == root ? root : last_sep;
     return 1;
+}
+
+/* "\REGISTRY\" then non-empty names separated by single backslashes, no
+ * trailing backslash, no NUL, no lower-case ASCII (keys are upper-cased);
+ * ':' is an ordinary character in a key name. The root is "\REGISTRY\";
+ * the parent of "\REGISTRY\MACHINE" is that root. */
+static int registry_key_shape(const uint16_t *k, size_t n, size_t *root_out, size_t *parent_out)
+{
+    const size_t root = 10;
+    size_t last_sep = root - 1;
+    for (size_t i = root; i < n; i++) {
+        if (k[i] == 0 || (k[i] >= 'a' && k[i] <= 'z'))
+            return 0;
+        if (k[i] == '\\') {
+            if (i == last_sep + 1)
+                return 0;
+            last_sep = i;
+        }
+    }
+    if (n > root && k[n - 1] == '\\')
+        return 0;
+    *root_out = root;
+    *parent_out = n == root ? 0 : last_sep + 1 == root ? root : last_sep;
+    return 1;
+}
+
+int boxindex_key_is_registry(const uint16_t *key, size_t len)
+{
+    return key && is_registry_key(key, len);
 }
 
 size_t boxindex_parent_len(const uint16_t *key, size_t len)
@@ -668,9 +717,10 @@ static int ancestors_hide(const boxindex *idx, const uint16_t *key, size_t len, 
     if (!idx || !idx->mem || !key_shape(key, len, &root, &parent) || parent == 0)
         return HIDDEN_NONE;
     uint64_t h = key_hash_seed(key, len);
+    const int streams = !is_registry_key(key, len);   /* in a registry key ':' is just a character */
     for (size_t prefix = 1; prefix < len; prefix++) {
         h = key_hash_unit(h, key[prefix - 1]);
-        if (prefix != root && !(prefix > root && (key[prefix] == '\\' || key[prefix] == ':')))
+        if (prefix != root && !(prefix > root && (key[prefix] == '\\' || (streams && key[prefix] == ':'))))
             continue;
         boxindex_entry e;
         boxindex_state s = boxindex_lookup(idx, h, key, prefix, &e);
@@ -1253,7 +1303,7 @@ static fvm_status check_key_arg(const boxindex_key *k, const char *what, fvm_err
         return fvm_error_set(err, FVM_E_INVALID, "box index: no %s key", what);
     if (!key_shape(k->key, k->len, &root, &parent))
         return fvm_error_set(err, FVM_E_INVALID, "box index: the %s key (%lu units) is not a canonical upper-case "
-                             "drive or UNC path", what, (unsigned long)k->len);
+                             "drive, UNC or registry path", what, (unsigned long)k->len);
     if (k->hash != boxindex_key_hash(k->key, k->len))
         return fvm_error_set(err, FVM_E_INVALID, "box index: the %s key's hash is not ntpath_hash of it", what);
     if (k->path)
@@ -1406,7 +1456,7 @@ static int same_key(const boxindex_key *a, const boxindex_key *b)
 static int key_below(const boxindex_key *a, const boxindex_key *b)
 {
     return b->len > a->len && memcmp(a->key, b->key, a->len * 2u) == 0 &&
-           (b->key[a->len] == '\\' || b->key[a->len] == ':');
+           (b->key[a->len] == '\\' || (!is_registry_key(a->key, a->len) && b->key[a->len] == ':'));
 }
 
 /* A rename to the same key changes only the case of the path. */
@@ -1628,7 +1678,7 @@ static fvm_status check_record(const boxindex *idx, uint32_t slot, uint64_t word
                              (unsigned long)r->path_off, (unsigned long)r->key_len);
     if (!key_shape(key, r->key_len, &root, &parent))
         return fvm_error_set(err, FVM_E_INVALID, "box index: record at offset %lu: the key at offset %lu is not "
-                             "a canonical drive or UNC key", rat, arena_offset(idx, r->key_off));
+                             "a canonical drive, UNC or registry key", rat, arena_offset(idx, r->key_off));
     if (boxindex_key_hash(key, r->key_len) != r->key_hash)
         return fvm_error_set(err, FVM_E_INVALID, "box index: record at offset %lu: the hash is not the key's", rat);
     if (r->parent_len != parent || r->parent_hash != (parent ? boxindex_key_hash(key, parent) : 0))

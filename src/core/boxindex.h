@@ -24,6 +24,12 @@
  * boxindex_key_hash computes from the key alone. The original-case path is
  * kept too (same length as the key), for listings and `fvm diff`.
  *
+ * Registry keys share the index (the registry virtualizer's key states):
+ * "\REGISTRY\MACHINE\SOFTWARE\X", upper-cased, root "\REGISTRY\", with
+ * ':' an ordinary character; their hash seed is BOXINDEX_KIND_REGISTRY, so
+ * they never collide in kind with file paths. boxindex_key_is_registry
+ * tells them apart for callers that walk every entry.
+ *
  * Portable C11, no allocation, no system calls; the region layout is native
  * x64 (little-endian, 8-byte aligned). The .c file describes the layout. */
 #ifndef FVM_CORE_BOXINDEX_H
@@ -36,6 +42,8 @@
 #include "core/ntpath.h"
 
 #define BOXINDEX_FORMAT_VERSION 1u
+/* The hash seed's kind for registry keys (file keys use ntpath_kind). */
+#define BOXINDEX_KIND_REGISTRY 0x52u
 /* The longest key: a canonical path, ':' and a stream name. */
 #define BOXINDEX_MAX_KEY_UNITS (NTPATH_MAX_UNITS + 1u + NTPATH_STREAM_MAX_UNITS)
 /* Capacity limits of the format (32-bit slot words and arena offsets). */
@@ -168,6 +176,9 @@ uint64_t boxindex_key_hash_extend(uint64_t hash, const uint16_t *units, size_t n
  * ("\??\C:\A\F:S" -> "\??\C:\A\F"); a root's parent is 0 units. Also 0
  * when key is not a canonical DRIVE or UNC key. */
 size_t boxindex_parent_len(const uint16_t *key, size_t len);
+
+/* 1 when key is a registry key ("\REGISTRY\..."), 0 for a file path. */
+int boxindex_key_is_registry(const uint16_t *key, size_t len);
 
 /* ---- regions -------------------------------------------------------------- */
 

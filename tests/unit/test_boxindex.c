@@ -457,6 +457,47 @@ static void test_tombstones_hide_what_is_below(void **state)
     assert_valid(region_a, sizeof region_a);
 }
 
+/* Registry keys share the index: their own root and hash seed, ':' an
+ * ordinary character, tombstones hiding the keys below, and the validator
+ * accepting them. */
+static void test_registry_keys(void **state)
+{
+    boxindex idx;
+    boxindex_entry e;
+    fvm_error err = {0};
+    fresh(&idx, region_a, sizeof region_a, 64);
+    const boxindex_key *k = K("\\REGISTRY\\MACHINE\\Software\\A:B");
+    assert_true(boxindex_key_is_registry(k->key, k->len));
+    assert_int_equal(boxindex_parent_len(k->key, k->len), strlen("\\REGISTRY\\MACHINE\\Software"));
+    k = K("\\REGISTRY\\MACHINE");
+    assert_int_equal(boxindex_parent_len(k->key, k->len), 10);
+    k = K("\\??\\C:\\X");
+    assert_false(boxindex_key_is_registry(k->key, k->len));
+    /* Same units after the prefix, another kind: another hash. */
+    assert_true(K("\\REGISTRY\\A")->hash != boxindex_key_hash(K("\\??\\C:\\A")->key, 8));
+
+    boxindex_info none = {0, {0}};
+    expect_ok(boxindex_copy_up(&idx, K("\\REGISTRY\\MACHINE\\Software"), &none, &err), &err);
+    expect_ok(boxindex_create(&idx, K("\\REGISTRY\\MACHINE\\Software\\New"), &none, &err), &err);
+    expect_ok(boxindex_delete(&idx, K("\\REGISTRY\\MACHINE\\Software\\Old"), &none, &err), &err);
+    expect_ok(boxindex_copy_up(&idx, K("\\REGISTRY\\MACHINE\\Software\\A:B"), &none, &err), &err);
+    assert_int_equal(state_of(&idx, "\\registry\\machine\\software\\new", &e), BOXINDEX_CREATED);
+    assert_true(units_are(e.path, e.len, "\\REGISTRY\\MACHINE\\Software\\New"));
+    assert_int_equal(state_of(&idx, "\\REGISTRY\\MACHINE\\SOFTWARE\\OLD", &e), BOXINDEX_TOMBSTONE);
+    assert_true(hidden(&idx, "\\REGISTRY\\MACHINE\\Software\\Old\\Child"));
+    assert_false(hidden(&idx, "\\REGISTRY\\MACHINE\\Software\\Older"));
+    /* "A" is not a parent of "A:B" in the registry: deleting A hides nothing of A:B. */
+    expect_ok(boxindex_delete(&idx, K("\\REGISTRY\\MACHINE\\Software\\A"), &none, &err), &err);
+    assert_false(hidden(&idx, "\\REGISTRY\\MACHINE\\Software\\A:B"));
+    assert_int_equal(state_of(&idx, "\\REGISTRY\\MACHINE\\Software\\A:B", &e), BOXINDEX_COPIED);
+    /* Lower case, trailing or doubled backslashes are not keys. */
+    boxindex_key bad = *K("\\REGISTRY\\MACHINE\\X\\");
+    expect_status(boxindex_create(&idx, &bad, &none, &err), FVM_E_INVALID, &err, "registry");
+    bad = *K("\\REGISTRY\\MACHINE\\\\X");
+    expect_status(boxindex_create(&idx, &bad, &none, &err), FVM_E_INVALID, &err, NULL);
+    assert_int_equal(boxindex_validate(region_a, sizeof region_a, &err), FVM_OK);
+}
+
 static void test_rename(void **state)
 {
     boxindex idx;
@@ -1626,6 +1667,7 @@ int main(void)
         cmocka_unit_test_setup(test_full_index_is_range, reset_lock),
         cmocka_unit_test_setup(test_markers_do_not_fill_the_table, reset_lock),
         cmocka_unit_test_setup(test_rebuild_into_larger, reset_lock),
+        cmocka_unit_test_setup(test_registry_keys, reset_lock),
         cmocka_unit_test_setup(test_validate_catches_corruption, reset_lock),
         cmocka_unit_test_setup(test_every_bit_flip, reset_lock),
         cmocka_unit_test_setup(test_crash_at_every_step, reset_lock),
