@@ -2,7 +2,9 @@
  *
  * A box is one folder, <root>\boxes\<name>, holding box.ini (what the box
  * is), an optional policy.ini, and the delta that later issues add. Whether a
- * box is running is read from its job object, owned by the box's broker. */
+ * box is running is read from its job object, owned by the box's broker.
+ * The one piece of a box outside its folder is its registry tree while it
+ * runs (HKU\FVM.<h>, common/regstore.h): rm and discard delete it too. */
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "common/policyload.h"
+#include "common/regstore.h"
 #include "core/boxname.h"
 
 int cli_error(const char *fmt, ...)
@@ -356,6 +359,19 @@ static BOOL remove_tree(const wchar_t *dir)
     return RemoveDirectoryW(dir);
 }
 
+/* The box's registry delta: its live tree (left by a broker that died, as
+ * a running box's broker deletes its own when it exits), then registry.dat. */
+static int remove_registry(const box *b)
+{
+    if (!regstore_delete_box_tree(b->path))
+        return cli_error("cannot delete the registry tree of box '%s'", b->name);
+    wchar_t file[FVM_PATH_MAX];
+    regstore_file_path(b->path, file, FVM_PATH_MAX);
+    if (!DeleteFileW(file) && GetLastError() != ERROR_FILE_NOT_FOUND)
+        return cli_win_error(GetLastError(), "cannot delete the registry file of box '%s'", b->name);
+    return 0;
+}
+
 int box_discard_delta(const box *b)
 {
     /* The index first: without it nothing claims the copies, and a box
@@ -381,7 +397,7 @@ int box_discard_delta(const box *b)
         if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES && !remove_tree(path))
             return cli_win_error(GetLastError(), "cannot delete the changes of box '%s'", b->name);
     }
-    return 0;
+    return remove_registry(b);
 }
 
 /* Bytes stored in the box folder: the weight of its delta. */
@@ -523,13 +539,32 @@ int box_parse_name_force(int argc, char **argv, const char *usage, box *b, BOOL 
     return 0;
 }
 
+/* Waits until the box's broker has exited: its last act, under the box
+ * lock, is saving the registry and deleting the live tree, then closing its
+ * ready event, so nothing of the box changes after this. */
+static int wait_broker_gone(const box *b, DWORD wait_ms)
+{
+    wchar_t ready_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    for (DWORD start = GetTickCount();; Sleep(20)) {
+        HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
+        if (!ready)
+            return 0;
+        CloseHandle(ready);
+        if (GetTickCount() - start > wait_ms)
+            return cli_error("the broker of box '%s' is still running after %lu ms", b->name,
+                             (unsigned long)wait_ms);
+    }
+}
+
 int box_stop_unless_running(const box *b, BOOL force)
 {
     DWORD procs = box_process_count(b);
     if (procs && !force)
         return cli_error("box '%s' is running (%lu processes); stop it first or use --force", b->name,
                          (unsigned long)procs);
-    return procs ? box_stop(b, 10000) : 0;
+    int rc = procs ? box_stop(b, 10000) : 0;
+    return rc ? rc : wait_broker_gone(b, 10000);
 }
 
 int cmd_rm(int argc, char **argv)
@@ -537,7 +572,7 @@ int cmd_rm(int argc, char **argv)
     box b;
     BOOL force;
     int rc = box_parse_name_force(argc, argv, "fvm rm NAME [--force]", &b, &force);
-    if (rc || (rc = box_stop_unless_running(&b, force)) != 0)
+    if (rc || (rc = box_stop_unless_running(&b, force)) != 0 || (rc = remove_registry(&b)) != 0)
         return rc;
     /* Files of processes that just ended may stay open a moment. */
     for (int attempt = 0; attempt < 50; attempt++) {

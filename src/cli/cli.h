@@ -52,6 +52,11 @@ void box_config(const box *b, fvm_box_config *cfg);
 /* Directory of fvm.exe (where fvm.dll and fvm-broker.exe live). */
 void cli_exe_dir(wchar_t *out, size_t cap);
 
+/* regdiff.c: prints the registry lines of `fvm diff` (idx: the box index,
+ * NULL if none); 0 or an exit code. */
+struct boxindex;
+int regdiff_print(const box *b, const struct boxindex *idx);
+
 int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_rm(int argc, char **argv);

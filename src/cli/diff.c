@@ -1,4 +1,5 @@
 /* diff.c - fvm diff and fvm discard: the box's changes to the host.
+ * (Files here; the registry's changes, printed after them, in regdiff.c.)
  *
  * The truth is two things: the box folder (<box>\drive\X\... and
  * <box>\unc\server\share\..., the box copies of host files) and the box
@@ -173,8 +174,8 @@ typedef struct deleted_ctx {
 static int collect_deleted(void *ctx, const boxindex_entry *e)
 {
     deleted_ctx *dc = ctx;
-    if (e->state != BOXINDEX_TOMBSTONE && e->state != BOXINDEX_RENAMED)
-        return 0;
+    if ((e->state != BOXINDEX_TOMBSTONE && e->state != BOXINDEX_RENAMED) || boxindex_key_is_registry(e->key, e->len))
+        return 0;   /* registry keys are regdiff.c's */
     /* Only the outermost deleted folder: what is below it goes with it. */
     boxindex_entry hider;
     if (boxindex_hidden_by_ancestor(&dc->ic->idx, e->key, e->len, &hider))
@@ -185,11 +186,9 @@ static int collect_deleted(void *ctx, const boxindex_entry *e)
     return 0;
 }
 
-static int collect_changes(const box *b, change_list *list)
+static int collect_changes(const box *b, const index_copy *ic, change_list *list)
 {
-    index_copy ic;
-    open_index_copy(b, &ic);
-    walk w = {&ic, list, malloc(sizeof(ntpath)), malloc((BOXINDEX_MAX_KEY_UNITS + 1) * sizeof(uint16_t))};
+    walk w = {ic, list, malloc(sizeof(ntpath)), malloc((BOXINDEX_MAX_KEY_UNITS + 1) * sizeof(uint16_t))};
     if (!w.path || !w.key)
         return cli_error("out of memory");
 
@@ -237,10 +236,9 @@ static int collect_changes(const box *b, change_list *list)
         } while (FindNextFileW(h, &fd));
         FindClose(h);
     }
-    if (ic.ok) {
-        deleted_ctx dc = {list, &ic};
-        boxindex_foreach(&ic.idx, collect_deleted, &dc);
-        UnmapViewOfFile(ic.view);
+    if (ic->ok) {
+        deleted_ctx dc = {list, ic};
+        boxindex_foreach(&ic->idx, collect_deleted, &dc);
     }
     free(w.path);
     free(w.key);
@@ -267,7 +265,9 @@ int cmd_diff(int argc, char **argv)
     if (!box_exists(&b))
         return cli_error("no box named '%s'", name);
     change_list list = {0};
-    int rc = collect_changes(&b, &list);
+    index_copy ic;
+    open_index_copy(&b, &ic);
+    int rc = collect_changes(&b, &ic, &list);
     if (rc)
         return rc;
     qsort(list.items, list.count, sizeof *list.items, compare_changes);
@@ -291,7 +291,11 @@ int cmd_diff(int argc, char **argv)
     for (size_t i = 0; i < list.count; i++)
         free(list.items[i].path);
     free(list.items);
-    return 0;
+    /* Then the registry's changes (regdiff.c). */
+    rc = regdiff_print(&b, ic.ok ? &ic.idx : NULL);
+    if (ic.ok)
+        UnmapViewOfFile(ic.view);
+    return rc;
 }
 
 int cmd_discard(int argc, char **argv)

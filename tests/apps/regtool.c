@@ -7,6 +7,8 @@
  *   regtool set NTKEY NAME TYPE [HEX]    creates NTKEY and sets a value
  *                                        (TYPE in hex, data as hex bytes)
  *   regtool dump NTKEY                   prints the tree below NTKEY as text
+ *   regtool load NTKEY FILE              creates NTKEY and loads registry text
+ *                                        (core/regfile.h) into it
  *   regtool exists NTKEY                 exit 0 if the key exists, 1 if not */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,29 @@ int wmain(int argc, wchar_t **argv)
         }
         return 0;
     }
+    if (argc == 4 && !wcscmp(argv[1], L"load")) {
+        char *text;
+        size_t len;
+        fvm_error err;
+        HANDLE key;
+        if (regstore_read_file(argv[3], &text, &len, &err) != FVM_OK) {
+            fprintf(stderr, "regtool: %s\n", err.message);
+            return 2;
+        }
+        NTSTATUS st = regstore_create_key(NULL, argv[2], wcslen(argv[2]), &key, NULL);
+        if (st < 0) {
+            fprintf(stderr, "regtool: cannot create %ls: 0x%08lx\n", argv[2], (unsigned long)st);
+            return 2;
+        }
+        fvm_status fs = regstore_load(key, text, len, &err);
+        CloseHandle(key);
+        free(text);
+        if (fs != FVM_OK) {
+            fprintf(stderr, "regtool: %s\n", err.message);
+            return 2;
+        }
+        return 0;
+    }
     if (argc == 3 && !wcscmp(argv[1], L"dump")) {
         HANDLE key;
         NTSTATUS st = regstore_open_key(NULL, argv[2], wcslen(argv[2]), KEY_READ, &key);
@@ -77,6 +102,6 @@ int wmain(int argc, wchar_t **argv)
         fwrite(text.data, 1, text.len, stdout);
         return 0;
     }
-    fprintf(stderr, "usage: regtool tree BOXPATH | set NTKEY NAME TYPE [HEX] | dump NTKEY | exists NTKEY\n");
+    fprintf(stderr, "usage: regtool tree BOXPATH | set NTKEY NAME TYPE [HEX] | dump NTKEY | load NTKEY FILE | exists NTKEY\n");
     return 2;
 }
