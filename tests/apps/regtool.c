@@ -9,13 +9,74 @@
  *   regtool dump NTKEY                   prints the tree below NTKEY as text
  *   regtool load NTKEY FILE              creates NTKEY and loads registry text
  *                                        (core/regfile.h) into it
- *   regtool exists NTKEY                 exit 0 if the key exists, 1 if not */
+ *   regtool exists NTKEY                 exit 0 if the key exists, 1 if not
+ *   regtool index BOXPATH OP NTKEY       records a key state in the box index
+ *                                        (index-1.fvm of a box that has run) as
+ *                                        the registry virtualizer would: OP is
+ *                                        delete (TOMBSTONE), create (CREATED) or
+ *                                        recreate (delete, then create: OPAQUE) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
 #include "common/regstore.h"
+#include "core/boxindex.h"
+#include "core/ntpath.h"
+
+static HANDLE g_mutex;
+
+static int lock_index(void *ctx)
+{
+    DWORD w = WaitForSingleObject(g_mutex, 10000);
+    return w == WAIT_OBJECT_0 || w == WAIT_ABANDONED ? 0 : -1;
+}
+
+static void unlock_index(void *ctx)
+{
+    ReleaseMutex(g_mutex);
+}
+
+static int index_key(const wchar_t *box_path, const wchar_t *op, const wchar_t *nt_key)
+{
+    wchar_t file[FVM_PATH_MAX], lock_name[FVM_OBJ_NAME_MAX];
+    _snwprintf(file, FVM_PATH_MAX, L"%ls\\index-1.fvm", box_path);
+    fvm_box_object_name(box_path, FVM_OBJ_INDEX_LOCK, lock_name, FVM_OBJ_NAME_MAX);
+    g_mutex = CreateMutexW(NULL, FALSE, lock_name);
+    HANDLE h = CreateFileW(file, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, 0, NULL);
+    LARGE_INTEGER size;
+    if (h == INVALID_HANDLE_VALUE || !GetFileSizeEx(h, &size)) {
+        fprintf(stderr, "regtool: cannot open %ls: %lu\n", file, (unsigned long)GetLastError());
+        return 2;
+    }
+    HANDLE mapping = CreateFileMappingW(h, NULL, PAGE_READWRITE, 0, 0, NULL);
+    void *view = mapping ? MapViewOfFile(mapping, FILE_MAP_WRITE, 0, 0, 0) : NULL;
+    static const boxindex_lock lock = {lock_index, unlock_index, NULL};
+    boxindex idx;
+    fvm_error err;
+    if (!view || boxindex_open(&idx, view, (size_t)size.QuadPart, &lock, &err) != FVM_OK) {
+        fprintf(stderr, "regtool: cannot map the index\n");
+        return 2;
+    }
+    size_t len = wcslen(nt_key);
+    uint16_t *key = malloc((len + 1) * sizeof *key);
+    for (size_t i = 0; i < len; i++)
+        key[i] = ntpath_upcase(NULL, nt_key[i]);
+    boxindex_key k = {boxindex_key_hash(key, len), key, (const uint16_t *)nt_key, len};
+    boxindex_info info = {BOXINDEX_FLAG_DIRECTORY};
+    fvm_status st = FVM_E_INVALID;
+    if (!wcscmp(op, L"delete") || !wcscmp(op, L"recreate"))
+        st = boxindex_delete(&idx, &k, &info, &err);
+    if (!wcscmp(op, L"create") || (!wcscmp(op, L"recreate") && st == FVM_OK))
+        st = boxindex_create(&idx, &k, &info, &err);
+    FlushViewOfFile(view, 0);
+    if (st != FVM_OK) {
+        fprintf(stderr, "regtool: index %ls: %s\n", op, err.message);
+        return 2;
+    }
+    return 0;
+}
 
 int wmain(int argc, wchar_t **argv)
 {
@@ -25,6 +86,8 @@ int wmain(int argc, wchar_t **argv)
         printf("%ls\n", name);
         return 0;
     }
+    if (argc == 5 && !wcscmp(argv[1], L"index"))
+        return index_key(argv[2], argv[3], argv[4]);
     if (argc == 3 && !wcscmp(argv[1], L"exists")) {
         HANDLE key;
         NTSTATUS st = regstore_open_key(NULL, argv[2], wcslen(argv[2]), KEY_READ, &key);
@@ -102,6 +165,6 @@ int wmain(int argc, wchar_t **argv)
         fwrite(text.data, 1, text.len, stdout);
         return 0;
     }
-    fprintf(stderr, "usage: regtool tree BOXPATH | set NTKEY NAME TYPE [HEX] | dump NTKEY | load NTKEY FILE | exists NTKEY\n");
+    fprintf(stderr, "usage: regtool tree BOXPATH | set NTKEY NAME TYPE [HEX] | dump NTKEY | load NTKEY FILE | exists NTKEY | index BOXPATH OP NTKEY\n");
     return 2;
 }

@@ -263,3 +263,46 @@ def test_a_damaged_registry_file_is_refused_not_overwritten(fvm, box, apps, regi
     proc = fvm("run", "--box", box, "cmd", "/c", "exit", "0")
     assert proc.returncode == 1 and "code 10" in proc.stderr, proc.stderr
     assert registry.file_text() == damaged and not registry.tree_exists()
+
+
+def test_diff_follows_key_states_of_the_index(fvm, box, apps, registry):
+    """Deleted (TOMBSTONE), box-only (CREATED) and re-created (OPAQUE) keys,
+    as the registry virtualizer records them in the box index."""
+    host = "FvmKeys" + uuid.uuid4().hex[:8]
+    base = f"HKLM\\Software\\{host}"
+    reg("add", f"{base}\\Del\\Child", "/v", "v", "/t", "REG_SZ", "/d", "1", "/f")
+    reg("add", f"{base}\\Opq", "/v", "a", "/t", "REG_SZ", "/d", "1", "/f")
+    reg("add", f"{base}\\Opq", "/v", "b", "/t", "REG_SZ", "/d", "2", "/f")
+    reg("add", f"{base}\\Opq\\Old", "/f")
+    try:
+        fvm("run", "--box", box, "cmd", "/c", "exit", "0", check=0)   # the box gets its index
+        assert fvm.wait_until(lambda: not registry.tree_exists(), timeout=20)
+        nt = f"\\REGISTRY\\MACHINE\\SOFTWARE\\{host}"
+        folder = fvm.root_win + "\\boxes\\" + box
+        for op, key in (("delete", "Del\\Child"), ("delete", "Del"), ("delete", "Nothing"),
+                        ("recreate", "Opq"), ("create", "Made")):
+            registry.tool("index", folder, op, f"{nt}\\{key}")
+        # the stored tree (the box is stopped): Opq replaces the host key
+        # (a kept, c new, b and Old hidden), Made is box-only.
+        registry.file.write_text(
+            "FVM REGISTRY 1\n"
+            f"[MACHINE\\\\SOFTWARE\\\\{host}]\n"
+            f"[MACHINE\\\\SOFTWARE\\\\{host}\\\\Opq]\n"
+            '"a"=sz:"1"\n"c"=sz:"3"\n'
+            f"[MACHINE\\\\SOFTWARE\\\\{host}\\\\Opq\\\\New]\n"
+            f"[MACHINE\\\\SOFTWARE\\\\{host}\\\\Made]\n"
+            '"x"=dword:00000001\n'
+            "END\n")
+        out = fvm("diff", box, check=0).stdout.splitlines()
+    finally:
+        reg("delete", base, "/f")
+    k = f"HKEY_LOCAL_MACHINE\\SOFTWARE\\{host}\\"
+    assert out == [
+        f"D {k}Del\\",
+        f"A {k}Made\\",
+        f'A {k}Made\\ value "x"',
+        f'D {k}Opq\\ value "b"',
+        f'A {k}Opq\\ value "c"',
+        f"A {k}Opq\\New\\",
+        f"D {k}Opq\\Old\\",
+    ], out
