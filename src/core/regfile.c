@@ -98,7 +98,7 @@ static fvm_status put_escaped(regfile_buf *buf, const void *s, size_t n, int le_
 {
     if (n > SIZE_MAX / 8)
         return fvm_error_set(err, FVM_E_NOMEM, "registry string too long");
-    fvm_status st = reserve(buf, n * 6, err);
+    fvm_status st = reserve(buf, n * 6 + 1, err);   /* + the NUL snprintf writes after an escape */
     if (st != FVM_OK)
         return st;
     char *o = buf->data + buf->len;

@@ -344,6 +344,25 @@ static void test_random_round_trips(void **state)
     }
 }
 
+/* An escape written at the very end of the caller's buffer stays inside it
+ * (ASan checks the bytes written). */
+static void test_escape_fills_buffer_exactly(void **state)
+{
+    for (size_t room = 1; room < 16; room++) {
+        regfile_buf b;
+        fvm_error err;
+        b.cap = 64;
+        b.data = malloc(b.cap);
+        assert_non_null(b.data);
+        size_t at = b.len = b.cap - room;
+        static const uint16_t name[] = {1};
+        assert_int_equal(regfile_put_value(&b, name, 1, REGFILE_TYPE_DELETED, NULL, 0, &err), FVM_OK);
+        assert_int_equal(b.len, at + 17);
+        assert_memory_equal(b.data + at, "\"\\u0001\"=deleted\n", 17);
+        regfile_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_callback_error_stops),
         cmocka_unit_test(test_writer_refuses_empty_names),
         cmocka_unit_test(test_random_round_trips),
+        cmocka_unit_test(test_escape_fills_buffer_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
