@@ -360,7 +360,7 @@ static int run_op(int argc, wchar_t **argv)
         }
         printf("readonly-set %ls %ls: 0x%08lx\n", path, argv[2], (unsigned long)st);
     } else if (!wcscmp(op, L"multi") && argc >= 3) {
-        VALUE_ENTRY entries[16];
+        VALUE_ENTRY entries[16] = {{0}};
         UNICODE_STRING names[16];
         ULONG n = 0;
         for (int i = 2; i < argc && n < 16; i++, n++) {
@@ -374,6 +374,10 @@ static int run_op(int argc, wchar_t **argv)
             st = NtQueryMultipleValueKey(key, (void *)entries, n, buf, &len, &need);
         printf("multi %ls: 0x%08lx", path, (unsigned long)st);
         for (ULONG i = 0; st >= 0 && i < n; i++) {
+            if (entries[i].DataOffset > sizeof buf || entries[i].DataLength > sizeof buf - entries[i].DataOffset) {
+                printf(" (bad entry)");   /* Wine's own NtQueryMultipleValueKey is a stub */
+                break;
+            }
             printf(" %s:", type_name(entries[i].Type));
             print_data(entries[i].Type, buf + entries[i].DataOffset, entries[i].DataLength);
         }
