@@ -107,15 +107,37 @@ typedef struct key_name {
     uint64_t hash;
 } key_name;
 
+/* Each thread keeps one spare key_name (16 KiB: too large for the stack of
+ * an arbitrary thread, too costly to allocate on every call). */
+static DWORD g_name_slot = TLS_OUT_OF_INDEXES;
+
 static key_name *name_alloc(void)
 {
+    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
+    if (spare) {
+        TlsSetValue(g_name_slot, NULL);
+        return spare;
+    }
     return HeapAlloc(GetProcessHeap(), 0, sizeof(key_name));
 }
 
 static void name_free(key_name *n)
 {
-    if (n)
+    if (!n)
+        return;
+    if (g_name_slot != TLS_OUT_OF_INDEXES && !TlsGetValue(g_name_slot))
+        TlsSetValue(g_name_slot, n);
+    else
         HeapFree(GetProcessHeap(), 0, n);
+}
+
+void key_thread_detach(void)
+{
+    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
+    if (spare) {
+        TlsSetValue(g_name_slot, NULL);
+        HeapFree(GetProcessHeap(), 0, spare);
+    }
 }
 
 /* Makes name canonical in place: "\REGISTRY" in upper case (the rest as
@@ -279,8 +301,11 @@ static size_t bucket_of(HANDLE h)
 
 static void listing_clear(key_listing *l)
 {
-    for (size_t i = 0; i < l->count; i++)
+    for (size_t i = 0; i < l->count; i++) {
         HeapFree(GetProcessHeap(), 0, l->items[i].name);
+        if (l->items[i].info)
+            HeapFree(GetProcessHeap(), 0, l->items[i].info);
+    }
     if (l->items)
         HeapFree(GetProcessHeap(), 0, l->items);
     l->items = NULL;
@@ -465,6 +490,11 @@ static HANDLE lazy_box(key_handle *kh, ACCESS_MASK need)
 
 NTSTATUS key_view_of(key_handle *kh, key_view *view, ACCESS_MASK need)
 {
+    return key_view_parts(kh, view, need, TRUE);
+}
+
+NTSTATUS key_view_parts(key_handle *kh, key_view *view, ACCESS_MASK need, BOOL with_host)
+{
     view->box = view->host = NULL;
     if (kh->deleted)
         return STATUS_KEY_DELETED;
@@ -479,7 +509,7 @@ NTSTATUS key_view_of(key_handle *kh, key_view *view, ACCESS_MASK need)
         return view->host ? STATUS_SUCCESS : STATUS_KEY_DELETED;
     case REG_VERDICT_MERGED:
         view->box = lazy_box(kh, need);
-        view->host = lazy_host(kh, need);
+        view->host = with_host ? lazy_host(kh, need) : NULL;
         return STATUS_SUCCESS;
     default:
         view->box = lazy_box(kh, need);
@@ -1219,6 +1249,7 @@ static void make_box_tree_name(void)
 void key_hooks(hook_table *table)
 {
     make_box_tree_name();
+    g_name_slot = TlsAlloc();
     hook_table_add(table, "ntdll.dll", "NtCreateKey", (void *)box_NtCreateKey, (void **)&real_NtCreateKey);
     hook_table_add(table, "ntdll.dll", "NtOpenKey", (void *)box_NtOpenKey, (void **)&real_NtOpenKey);
     hook_table_add_optional(table, "ntdll.dll", "NtOpenKeyEx", (void *)box_NtOpenKeyEx, (void **)&real_NtOpenKeyEx);

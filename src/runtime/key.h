@@ -36,6 +36,15 @@ typedef struct KEY_BASIC_INFORMATION {
     WCHAR Name[1];
 } KEY_BASIC_INFORMATION;
 
+typedef struct KEY_NODE_INFORMATION {
+    LARGE_INTEGER LastWriteTime;
+    ULONG TitleIndex;
+    ULONG ClassOffset;
+    ULONG ClassLength;
+    ULONG NameLength;
+    WCHAR Name[1];
+} KEY_NODE_INFORMATION;
+
 typedef struct KEY_FULL_INFORMATION {
     LARGE_INTEGER LastWriteTime;
     ULONG TitleIndex;
@@ -111,6 +120,8 @@ typedef struct key_listing_item {
     size_t len;
     BOOL from_box;
     ULONG index;               /* in its source key */
+    void *info;                /* its KeyNodeInformation / KeyValueFullInformation, as collected */
+    ULONG info_len;
 } key_listing_item;
 
 typedef struct key_listing {
@@ -157,6 +168,9 @@ typedef struct key_view {
  * rights the caller will use the view's handles with. Call with kh->lock
  * held exclusively (it opens FVM's own handles on demand). */
 NTSTATUS key_view_of(key_handle *kh, key_view *view, ACCESS_MASK need);
+/* The same; with_host FALSE leaves a merged key's host key unopened (for a
+ * caller that may find what it wants in the box alone). */
+NTSTATUS key_view_parts(key_handle *kh, key_view *view, ACCESS_MASK need, BOOL with_host);
 
 /* The merged listings (key_read.c); call with kh->lock held exclusively. */
 NTSTATUS key_listing_subkeys(key_handle *kh, const key_view *view, BOOL rebuild);

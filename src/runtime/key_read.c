@@ -45,7 +45,8 @@ typedef struct listing_builder {
     size_t count, cap;
 } listing_builder;
 
-static BOOL builder_add(listing_builder *b, const WCHAR *name, size_t len, BOOL from_box, ULONG index)
+static BOOL builder_add(listing_builder *b, const WCHAR *name, size_t len, BOOL from_box, ULONG index,
+                        const void *info, ULONG info_len)
 {
     if (b->count == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 32;
@@ -57,21 +58,49 @@ static BOOL builder_add(listing_builder *b, const WCHAR *name, size_t len, BOOL 
         b->cap = cap;
     }
     uint16_t *copy = HeapAlloc(GetProcessHeap(), 0, len * 2 + 2);
-    if (!copy)
+    void *blob = info_len ? HeapAlloc(GetProcessHeap(), 0, info_len) : NULL;
+    if (!copy || (info_len && !blob)) {
+        if (copy)
+            HeapFree(GetProcessHeap(), 0, copy);
         return FALSE;
+    }
     memcpy(copy, name, len * 2);
+    if (blob)
+        memcpy(blob, info, info_len);
     key_listing_item *it = &b->items[b->count++];
     it->name = copy;
     it->len = len;
     it->from_box = from_box;
     it->index = index;
+    it->info = blob;
+    it->info_len = info_len;
+    return TRUE;
+}
+
+/* Moves an item (its name and info) into b: no copy. */
+static BOOL builder_take(listing_builder *b, const key_listing_item *item)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 32;
+        key_listing_item *grown = b->items ? HeapReAlloc(GetProcessHeap(), 0, b->items, cap * sizeof *grown)
+                                           : HeapAlloc(GetProcessHeap(), 0, cap * sizeof *grown);
+        if (!grown)
+            return FALSE;
+        b->items = grown;
+        b->cap = cap;
+    }
+    b->items[b->count++] = *item;
     return TRUE;
 }
 
 static void builder_free(listing_builder *b)
 {
-    for (size_t i = 0; i < b->count; i++)
-        HeapFree(GetProcessHeap(), 0, b->items[i].name);
+    for (size_t i = 0; i < b->count; i++) {
+        if (b->items[i].name)
+            HeapFree(GetProcessHeap(), 0, b->items[i].name);
+        if (b->items[i].info)
+            HeapFree(GetProcessHeap(), 0, b->items[i].info);
+    }
     if (b->items)
         HeapFree(GetProcessHeap(), 0, b->items);
 }
@@ -96,31 +125,35 @@ static void sort_items(key_listing_item *items, size_t n, key_listing_item *tmp)
     memcpy(items, tmp, n * sizeof *items);
 }
 
-/* Every name of one source key, with its index there. values: value
- * names (skipping nothing); else subkey names. */
+/* Every entry of one source key, with its index there and its
+ * KeyNodeInformation (subkeys) or KeyValueFullInformation (values): most
+ * enumerations ask for those, and are then answered from the listing. */
 static NTSTATUS collect(HANDLE key, BOOL values, BOOL from_box, listing_builder *b, ULONG **types)
 {
-    union {
-        KEY_BASIC_INFORMATION key;
-        KEY_VALUE_BASIC_INFORMATION value;
-        uint8_t bytes[sizeof(KEY_VALUE_BASIC_INFORMATION) + 32768 + 16];
-    } *u = HeapAlloc(GetProcessHeap(), 0, sizeof *u);
-    if (!u)
-        return STATUS_NO_MEMORY;
+    ULONG size = 4096;
+    uint8_t *buf = HeapAlloc(GetProcessHeap(), 0, size);
     NTSTATUS st = STATUS_SUCCESS;
-    for (ULONG i = 0;; i++) {
+    for (ULONG i = 0; buf;) {
         ULONG got = 0;
-        st = values ? real_NtEnumerateValueKey(key, i, KEY_VALUE_BASIC_INFO, u, sizeof *u, &got)
-                    : real_NtEnumerateKey(key, i, KEY_BASIC_INFO, u, sizeof *u, &got);
+        st = values ? real_NtEnumerateValueKey(key, i, KEY_VALUE_FULL_INFO, buf, size, &got)
+                    : real_NtEnumerateKey(key, i, KEY_NODE_INFO, buf, size, &got);
+        if (st == STATUS_BUFFER_OVERFLOW || st == STATUS_BUFFER_TOO_SMALL) {
+            HeapFree(GetProcessHeap(), 0, buf);
+            size = got + 64;
+            buf = HeapAlloc(GetProcessHeap(), 0, size);
+            continue;
+        }
         if (st == STATUS_NO_MORE_ENTRIES) {
             st = STATUS_SUCCESS;
             break;
         }
         if (st < 0)
             break;
-        const WCHAR *name = values ? u->value.Name : u->key.Name;
-        size_t len = (values ? u->value.NameLength : u->key.NameLength) / 2;
-        if (!builder_add(b, name, len, from_box, i)) {
+        const KEY_VALUE_FULL_INFORMATION *v = (const void *)buf;
+        const KEY_NODE_INFORMATION *k = (const void *)buf;
+        const WCHAR *name = values ? v->Name : k->Name;
+        size_t len = (values ? v->NameLength : k->NameLength) / 2;
+        if (!builder_add(b, name, len, from_box, i, buf, got)) {
             st = STATUS_NO_MEMORY;
             break;
         }
@@ -133,10 +166,13 @@ static NTSTATUS collect(HANDLE key, BOOL values, BOOL from_box, listing_builder 
                 break;
             }
             *types = grown;
-            (*types)[b->count - 1] = u->value.Type;
+            (*types)[b->count - 1] = v->Type;
         }
+        i++;
     }
-    HeapFree(GetProcessHeap(), 0, u);
+    if (!buf)
+        return STATUS_NO_MEMORY;
+    HeapFree(GetProcessHeap(), 0, buf);
     return st;
 }
 
@@ -188,19 +224,21 @@ static NTSTATUS build_listing(key_handle *kh, const key_view *view, BOOL values,
                     : j == host.count ? -1
                                       : key_name_compare(box.items[i].name, box.items[i].len, host.items[j].name,
                                                          host.items[j].len);
-            key_listing_item take;
+            key_listing_item *src;
             BOOL keep;
             if (c <= 0) {
-                take = box.items[i++];
+                src = &box.items[i++];
                 if (c == 0)
                     j++;
-                keep = !(take.index & 0x80000000u);
+                keep = !(src->index & 0x80000000u);
             } else {
-                take = host.items[j++];
-                keep = values || !child_deleted(kh, take.name, take.len);
+                src = &host.items[j++];
+                keep = values || !child_deleted(kh, src->name, src->len);
             }
-            if (keep && !builder_add(&merged, take.name, take.len, take.from_box, take.index))
+            if (keep && !builder_take(&merged, src))
                 st = STATUS_NO_MEMORY;
+            else if (keep)
+                src->name = NULL, src->info = NULL;   /* the merged list owns them now */
         }
     }
     if (tmp)
@@ -213,10 +251,8 @@ static NTSTATUS build_listing(key_handle *kh, const key_view *view, BOOL values,
         builder_free(&merged);
         return st;
     }
-    for (size_t i = 0; i < out->count; i++)
-        HeapFree(GetProcessHeap(), 0, out->items[i].name);
-    if (out->items)
-        HeapFree(GetProcessHeap(), 0, out->items);
+    listing_builder old = {out->items, out->count, out->count};
+    builder_free(&old);
     out->items = merged.items;
     out->count = merged.count;
     out->valid = TRUE;
@@ -241,7 +277,16 @@ NTSTATUS key_listing_values(key_handle *kh, const key_view *view, BOOL rebuild)
 
 /* The view of handle for a read; *kh_out is NULL (and the call passes
  * through) when FVM does not know the handle. */
+static NTSTATUS read_view_parts(HANDLE handle, key_handle **kh_out, key_view *view, ACCESS_MASK need,
+                                BOOL with_host);
+
 static NTSTATUS read_view(HANDLE handle, key_handle **kh_out, key_view *view, ACCESS_MASK need)
+{
+    return read_view_parts(handle, kh_out, view, need, TRUE);
+}
+
+static NTSTATUS read_view_parts(HANDLE handle, key_handle **kh_out, key_view *view, ACCESS_MASK need,
+                                BOOL with_host)
 {
     key_handle *kh = key_handle_get(handle);
     *kh_out = kh;
@@ -254,7 +299,7 @@ static NTSTATUS read_view(HANDLE handle, key_handle **kh_out, key_view *view, AC
         return STATUS_SUCCESS;
     }
     AcquireSRWLockExclusive(&kh->lock);
-    NTSTATUS st = key_view_of(kh, view, need);
+    NTSTATUS st = key_view_parts(kh, view, need, with_host);
     ReleaseSRWLockExclusive(&kh->lock);
     if (st >= 0 && view->host != handle && view->box != handle) {
         /* FVM's own handle answers: the program's rights still apply. */
@@ -272,14 +317,18 @@ static NTSTATUS NTAPI box_NtQueryValueKey(HANDLE key, PUNICODE_STRING name, ULON
 {
     key_handle *kh;
     key_view view;
-    NTSTATUS st = read_view(key, &kh, &view, KEY_QUERY_VALUE);
+    /* The box first; a merged key's host key is opened only if need be. */
+    NTSTATUS st = read_view_parts(key, &kh, &view, KEY_QUERY_VALUE, FALSE);
     if (!kh)
         return real_NtQueryValueKey(key, name, klass, info, length, returned);
-    key_handle_release(kh);
-    if (st < 0)
+    if (st < 0) {
+        key_handle_release(kh);
         return st;
-    if (view.verdict == REG_VERDICT_HOST)
+    }
+    if (view.verdict == REG_VERDICT_HOST) {
+        key_handle_release(kh);
         return real_NtQueryValueKey(view.host, name, klass, info, length, returned);
+    }
     if (view.box) {
         st = real_NtQueryValueKey(view.box, name, klass, info, length, returned);
         /* Every value class starts with TitleIndex, Type. */
@@ -297,13 +346,94 @@ static NTSTATUS NTAPI box_NtQueryValueKey(HANDLE key, PUNICODE_STRING name, ULON
                 type = probe.basic.Type;
         }
         if (type == REG_FVM_DELETED && st != STATUS_OBJECT_NAME_NOT_FOUND)
-            return STATUS_OBJECT_NAME_NOT_FOUND;
-        if (st != STATUS_OBJECT_NAME_NOT_FOUND)
+            st = STATUS_OBJECT_NAME_NOT_FOUND;
+        if (st != STATUS_OBJECT_NAME_NOT_FOUND || type == REG_FVM_DELETED) {
+            key_handle_release(kh);
             return st;
+        }
     }
-    if (view.verdict == REG_VERDICT_MERGED && view.host)
-        return real_NtQueryValueKey(view.host, name, klass, info, length, returned);
+    if (view.verdict == REG_VERDICT_MERGED) {
+        AcquireSRWLockExclusive(&kh->lock);
+        st = key_view_of(kh, &view, KEY_QUERY_VALUE);
+        ReleaseSRWLockExclusive(&kh->lock);
+        key_handle_release(kh);
+        if (st >= 0 && view.host)
+            return real_NtQueryValueKey(view.host, name, klass, info, length, returned);
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+    key_handle_release(kh);
     return STATUS_OBJECT_NAME_NOT_FOUND;
+}
+
+/* Copies a built answer out as the real call would: too small for the
+ * fixed part is BUFFER_TOO_SMALL, too small for the rest BUFFER_OVERFLOW
+ * with what fits; *returned is the size needed. */
+static NTSTATUS copy_answer(const void *data, ULONG size, ULONG fixed, PVOID info, ULONG length, PULONG returned)
+{
+    if (returned)
+        *returned = size;
+    if (length < fixed)
+        return STATUS_BUFFER_TOO_SMALL;
+    memcpy(info, data, length < size ? length : size);
+    return length < size ? STATUS_BUFFER_OVERFLOW : STATUS_SUCCESS;
+}
+
+/* Answers an enumeration step from the information collected with the
+ * listing, for the classes it holds; FALSE: ask the source key. */
+static BOOL answer_from_listing(const key_listing_item *it, BOOL values, ULONG klass, PVOID info, ULONG length,
+                                PULONG returned, NTSTATUS *st)
+{
+    uint8_t small[600];
+    if (!values) {
+        const KEY_NODE_INFORMATION *node = it->info;
+        if (klass == KEY_NODE_INFO) {
+            *st = copy_answer(node, it->info_len, offsetof(KEY_NODE_INFORMATION, Name), info, length, returned);
+            return TRUE;
+        }
+        if (klass != KEY_BASIC_INFO || node->NameLength > sizeof small - 16)
+            return FALSE;
+        KEY_BASIC_INFORMATION *basic = (KEY_BASIC_INFORMATION *)small;
+        basic->LastWriteTime = node->LastWriteTime;
+        basic->TitleIndex = node->TitleIndex;
+        basic->NameLength = node->NameLength;
+        memcpy(basic->Name, node->Name, node->NameLength);
+        *st = copy_answer(basic, offsetof(KEY_BASIC_INFORMATION, Name) + node->NameLength,
+                          offsetof(KEY_BASIC_INFORMATION, Name), info, length, returned);
+        return TRUE;
+    }
+    const KEY_VALUE_FULL_INFORMATION *full = it->info;
+    if (klass == KEY_VALUE_FULL_INFO) {
+        *st = copy_answer(full, it->info_len, offsetof(KEY_VALUE_FULL_INFORMATION, Name), info, length, returned);
+        return TRUE;
+    }
+    if (full->DataOffset > it->info_len || full->DataLength > it->info_len - full->DataOffset)
+        return FALSE;
+    ULONG need = klass == KEY_VALUE_BASIC_INFO ? offsetof(KEY_VALUE_BASIC_INFORMATION, Name) + full->NameLength
+               : klass == KEY_VALUE_PARTIAL_INFO ? offsetof(KEY_VALUE_PARTIAL_INFORMATION, Data) + full->DataLength
+                                                 : 0;
+    if (!need)
+        return FALSE;
+    uint8_t *out = need <= sizeof small ? small : HeapAlloc(GetProcessHeap(), 0, need);
+    if (!out)
+        return FALSE;
+    if (klass == KEY_VALUE_BASIC_INFO) {
+        KEY_VALUE_BASIC_INFORMATION *b = (KEY_VALUE_BASIC_INFORMATION *)out;
+        b->TitleIndex = full->TitleIndex;
+        b->Type = full->Type;
+        b->NameLength = full->NameLength;
+        memcpy(b->Name, full->Name, full->NameLength);
+        *st = copy_answer(b, need, offsetof(KEY_VALUE_BASIC_INFORMATION, Name), info, length, returned);
+    } else {
+        KEY_VALUE_PARTIAL_INFORMATION *p = (KEY_VALUE_PARTIAL_INFORMATION *)out;
+        p->TitleIndex = full->TitleIndex;
+        p->Type = full->Type;
+        p->DataLength = full->DataLength;
+        memcpy(p->Data, (const uint8_t *)full + full->DataOffset, full->DataLength);
+        *st = copy_answer(p, need, offsetof(KEY_VALUE_PARTIAL_INFORMATION, Data), info, length, returned);
+    }
+    if (out != small)
+        HeapFree(GetProcessHeap(), 0, out);
+    return TRUE;
 }
 
 /* One enumeration step over a merged listing (subkeys or values). */
@@ -332,15 +462,23 @@ static NTSTATUS enumerate_merged(HANDLE handle, ULONG index, ULONG klass, PVOID 
                 : key_listing_subkeys(kh, &view, index == 0 || !l->valid);
     HANDLE source = NULL;
     ULONG source_index = 0;
+    BOOL answered = FALSE;
     if (st >= 0) {
         if (index >= l->count) {
             st = STATUS_NO_MORE_ENTRIES;
-        } else {
+        } else if (l->items[index].info) {
+            answered = answer_from_listing(&l->items[index], values, klass, info, length, returned, &st);
+        }
+        if (st >= 0 && !answered && index < l->count) {
             source = l->items[index].from_box ? view.box : view.host;
             source_index = l->items[index].index;
         }
     }
     ReleaseSRWLockExclusive(&kh->lock);
+    if (answered) {
+        key_handle_release(kh);
+        return st;
+    }
     key_handle_release(kh);
     if (st < 0)
         return st;
