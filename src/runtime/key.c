@@ -56,6 +56,10 @@ typedef NTSTATUS (NTAPI *NtNotifyChangeMultipleKeys_fn)(HANDLE, ULONG, OBJECT_AT
                                                         PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG, BOOLEAN,
                                                         PVOID, ULONG, BOOLEAN);
 static NtRenameKey_fn real_NtRenameKey;
+typedef NTSTATUS (NTAPI *NtSaveKey_fn)(HANDLE, HANDLE);
+typedef NTSTATUS (NTAPI *NtSaveKeyEx_fn)(HANDLE, HANDLE, ULONG);
+static NtSaveKey_fn real_NtSaveKey;
+static NtSaveKeyEx_fn real_NtSaveKeyEx;
 static NtSetInformationKey_fn real_NtSetInformationKey;
 static NtRestoreKey_fn real_NtRestoreKey;
 static NtNotifyChangeKey_fn real_NtNotifyChangeKey;
@@ -1129,7 +1133,7 @@ static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
         memcpy(to->path + parent_len, new_name->Buffer, rel * 2);
         to->len = parent_len + rel;
         if (name_finish(to))
-            st = exists_in_view(to) ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+            st = exists_in_view(to) ? STATUS_CANNOT_DELETE : STATUS_SUCCESS;   /* as the host answers */
     }
     HANDLE made = NULL;
     if (st >= 0)
@@ -1166,6 +1170,168 @@ static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
     name_free(to);
     key_handle_release(kh);
     return st;
+}
+
+/* Saving a key the box changed saves what the program sees: the merged
+ * key is copied into a scratch key of the box's tree, which is saved and
+ * deleted again. An untouched key is saved as it is. */
+/* Wine's text hive names the saved key in a comment (";; All keys
+ * relative to REGISTRY\\User\\FVM.<hash>\\..."). So the scratch key is
+ * saved into a file of FVM's own in the box folder, the comment names the
+ * key's host path instead, and the result is written to the program's
+ * file (which programs open for writing only). */
+static NTSTATUS save_through_own_file(HANDLE copy, HANDLE file, ULONG format, BOOL ex, const key_handle *kh)
+{
+    static const char marker[] = ";; All keys relative to ";
+    static volatile LONG counter;
+    uint16_t name[FVM_PATH_MAX + 64];
+    size_t n = 0;
+    name[n++] = L'\\', name[n++] = L'?', name[n++] = L'?', name[n++] = L'\\';
+    for (size_t i = 0; g_fvm.config.box_path[i] && n < FVM_PATH_MAX; i++)
+        name[n++] = g_fvm.config.box_path[i];
+    static const char tag[] = "\\save-";
+    for (size_t i = 0; tag[i]; i++)
+        name[n++] = (uint16_t)tag[i];
+    uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
+    for (int k = 0; k < 2; k++) {
+        uint16_t digits[24];
+        int d = 0;
+        do {
+            digits[d++] = (uint16_t)('0' + numbers[k] % 10);
+            numbers[k] /= 10;
+        } while (numbers[k]);
+        while (d)
+            name[n++] = digits[--d];
+        name[n++] = k == 0 ? L'-' : L'.';
+    }
+    name[n++] = L't', name[n++] = L'm', name[n++] = L'p';
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE own;
+    attributes_for(&oa, &us, name, n, NULL);
+    NTSTATUS st = real_NtCreateFile(&own, GENERIC_READ | GENERIC_WRITE | DELETE | SYNCHRONIZE, &oa, &io, NULL,
+                                    FILE_ATTRIBUTE_NORMAL, 0, FILE_OVERWRITE_IF,
+                                    FILE_SYNCHRONOUS_IO_NONALERT | FILE_DELETE_ON_CLOSE | FILE_NON_DIRECTORY_FILE,
+                                    NULL, 0);
+    if (st < 0)
+        return ex ? real_NtSaveKeyEx(copy, file, format) : real_NtSaveKey(copy, file);
+    st = ex ? real_NtSaveKeyEx(copy, own, format) : real_NtSaveKey(copy, own);
+    FILE_STANDARD_INFORMATION fsi;
+    char *old = NULL, *fresh = NULL;
+    if (st >= 0)
+        st = NtQueryInformationFile(own, &io, &fsi, sizeof fsi, FileStandardInformation);
+    if (st >= 0 && fsi.EndOfFile.QuadPart > 1024 * 1024 * 1024)
+        st = STATUS_FILE_TOO_LARGE;
+    ULONG size = st >= 0 ? (ULONG)fsi.EndOfFile.QuadPart : 0;
+    if (st >= 0 && (!(old = HeapAlloc(GetProcessHeap(), 0, size + 1)) ||
+                    !(fresh = HeapAlloc(GetProcessHeap(), 0, size + kh->len * 2 + 64))))
+        st = STATUS_NO_MEMORY;
+    LARGE_INTEGER zero = {{0, 0}};
+    if (st >= 0 && size)
+        st = NtReadFile(own, NULL, NULL, NULL, &io, old, size, &zero, NULL);
+    if (st >= 0) {
+        size_t out = 0, from = 0;
+        for (size_t p = 0; p + sizeof marker - 1 <= size && p < 4096; p++) {
+            if (memcmp(old + p, marker, sizeof marker - 1))
+                continue;
+            /* Up to the marker, then the host path (no leading backslash,
+             * backslashes doubled), then from the end of that line. */
+            memcpy(fresh, old, p + sizeof marker - 1);
+            out = p + sizeof marker - 1;
+            for (size_t i = 1; i < kh->len; i++) {
+                if (kh->path[i] == L'\\')
+                    fresh[out++] = '\\';
+                fresh[out++] = kh->path[i] < 0x80 ? (char)kh->path[i] : '?';
+            }
+            from = p;
+            while (from < size && old[from] != '\n' && old[from] != '\r')
+                from++;
+            break;
+        }
+        memcpy(fresh + out, old + from, size - from);
+        out += size - from;
+        st = NtWriteFile(file, NULL, NULL, NULL, &io, fresh, (ULONG)out, NULL, NULL);
+    }
+    if (old)
+        HeapFree(GetProcessHeap(), 0, old);
+    if (fresh)
+        HeapFree(GetProcessHeap(), 0, fresh);
+    NtClose(own);
+    return st;
+}
+
+static NTSTATUS save_merged(HANDLE key, HANDLE file, ULONG format, BOOL ex)
+{
+    key_handle *kh = key_handle_get(key);
+    NTSTATUS st;
+    key_view view;
+    if (!kh || kh->action == POLICY_ACTION_OPEN) {
+        key_handle_release(kh);
+        return ex ? real_NtSaveKeyEx(key, file, format) : real_NtSaveKey(key, file);
+    }
+    AcquireSRWLockExclusive(&kh->lock);
+    st = key_view_of(kh, &view, KEY_READ);
+    ReleaseSRWLockExclusive(&kh->lock);
+    if (st >= 0 && view.verdict == REG_VERDICT_HOST) {
+        key_handle_release(kh);
+        return ex ? real_NtSaveKeyEx(view.host, file, format) : real_NtSaveKey(view.host, file);
+    }
+    static volatile LONG counter;
+    key_name *scratch = name_alloc();
+    HANDLE copy = NULL;
+    if (st >= 0 && !scratch)
+        st = STATUS_NO_MEMORY;
+    if (st >= 0) {
+        /* <tree>\.fvm-save-<pid>-<n>: never a host path, so never merged. */
+        uint16_t *p = scratch->path;
+        size_t n = 0;
+        static const char tag[] = ".fvm-save-";
+        memcpy(p, g_box_tree, g_box_tree_len * 2);
+        n = g_box_tree_len;
+        p[n++] = L'\\';
+        for (size_t i = 0; tag[i]; i++)
+            p[n++] = (uint16_t)tag[i];
+        uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
+        for (int k = 0; k < 2; k++) {
+            uint16_t digits[24];
+            int d = 0;
+            do {
+                digits[d++] = (uint16_t)('0' + numbers[k] % 10);
+                numbers[k] /= 10;
+            } while (numbers[k]);
+            while (d)
+                p[n++] = digits[--d];
+            if (k == 0)
+                p[n++] = L'-';
+        }
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        attributes_for(&oa, &us, p, n, NULL);
+        st = real_NtCreateKey(&copy, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
+    }
+    if (st >= 0) {
+        AcquireSRWLockExclusive(&kh->lock);
+        st = copy_tree(kh, copy, 0);
+        ReleaseSRWLockExclusive(&kh->lock);
+        if (st >= 0)
+            st = save_through_own_file(copy, file, format, ex, kh);
+        box_tree_delete(copy);
+        close_key(copy);
+    }
+    name_free(scratch);
+    key_handle_release(kh);
+    return st;
+}
+
+static NTSTATUS NTAPI box_NtSaveKey(HANDLE key, HANDLE file)
+{
+    return save_merged(key, file, 0, FALSE);
+}
+
+static NTSTATUS NTAPI box_NtSaveKeyEx(HANDLE key, HANDLE file, ULONG format)
+{
+    return save_merged(key, file, format, TRUE);
 }
 
 /* Change notifications: a boxed program's changes land in the box key, so
@@ -1261,6 +1427,8 @@ void key_hooks(hook_table *table)
     hook_table_add(table, "ntdll.dll", "NtSetInformationKey", (void *)box_NtSetInformationKey,
                    (void **)&real_NtSetInformationKey);
     hook_table_add_optional(table, "ntdll.dll", "NtRestoreKey", (void *)box_NtRestoreKey, (void **)&real_NtRestoreKey);
+    hook_table_add(table, "ntdll.dll", "NtSaveKey", (void *)box_NtSaveKey, (void **)&real_NtSaveKey);
+    hook_table_add_optional(table, "ntdll.dll", "NtSaveKeyEx", (void *)box_NtSaveKeyEx, (void **)&real_NtSaveKeyEx);
     hook_table_add(table, "ntdll.dll", "NtNotifyChangeKey", (void *)box_NtNotifyChangeKey,
                    (void **)&real_NtNotifyChangeKey);
     hook_table_add_optional(table, "ntdll.dll", "NtNotifyChangeMultipleKeys", (void *)box_NtNotifyChangeMultipleKeys,

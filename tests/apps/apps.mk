@@ -14,3 +14,6 @@ $(B)/win/apps/hooktest.exe: $(HOOKTEST_OBJ)
 # sdkclient.exe is the sample SDK client: it links the SDK archive.
 APPLIB_LINK_sdkclient := $(B)/win/libfvm.a -ladvapi32 -lshlwapi
 $(B)/win/apps/sdkclient.exe: $(B)/win/libfvm.a
+
+# regtool.exe saves keys with RegSaveKeyW after enabling SeBackupPrivilege.
+APPLIB_LINK_regtool := -ladvapi32

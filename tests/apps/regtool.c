@@ -23,6 +23,7 @@
  *   notify PATH MS              watch PATH (subtree) and wait up to MS ms: "changed" or "timeout"
  *   notify-self PATH            watch PATH, change it through another handle, report
  *   small PATH NAME             NtQueryValueKey with a too small buffer (status and required size)
+ *   save PATH FILE              RegSaveKeyW (SeBackupPrivilege enabled first)
  *   sleep MS */
 #define WIN32_NO_STATUS
 #include <windows.h>
@@ -405,6 +406,23 @@ static int run_op(int argc, wchar_t **argv)
         DWORD w = st >= 0 ? WaitForSingleObject(event, wait) : WAIT_FAILED;
         printf("%ls %ls: 0x%08lx %s\n", op, path, (unsigned long)st, w == WAIT_OBJECT_0 ? "changed" : "timeout");
         CloseHandle(event);
+    } else if (!wcscmp(op, L"save") && argc >= 3) {
+        HANDLE token;
+        if (OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES, &token)) {
+            TOKEN_PRIVILEGES tp = {1};
+            LookupPrivilegeValueW(NULL, L"SeBackupPrivilege", &tp.Privileges[0].Luid);
+            tp.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+            AdjustTokenPrivileges(token, FALSE, &tp, 0, NULL, NULL);
+            CloseHandle(token);
+        }
+        HKEY h;
+        DeleteFileW(argv[2]);
+        LONG rc = RegOpenKeyExW(HKEY_CURRENT_USER, path + 5, 0, KEY_READ, &h);
+        if (!rc) {
+            rc = RegSaveKeyW(h, argv[2], NULL);
+            RegCloseKey(h);
+        }
+        printf("save %ls: %ld\n", path, rc);
     } else {
         fprintf(stderr, "regtool: unknown operation %ls\n", op);
         return 2;

@@ -267,3 +267,30 @@ def test_key_policy_deny_hide_open_read(fvm, host_key, tmp_path):
         assert "c" in fvm("run", "--box", name, "reg", "query", host_key, "/v", "Cow", check=0).stdout
     finally:
         fvm("rm", "--force", name)
+
+
+def test_rename_matches_the_host(fvm, box, host_key, tmp_path):
+    """NtRenameKey of a host key with a subtree: the box sees the key under
+    its new name with everything below it; the host's is untouched. Then
+    the same script on the host gives the same output."""
+    before = export(host_key, tmp_path, "before")
+    script = [["rename", host_key + "\\ChildA", "Moved"], ["rename", host_key + "\\ChildB", "Moved"],
+              ["tree", host_key], ["open", host_key + "\\ChildA"]]
+    boxed = regtool(fvm, box, *script)
+    assert export(host_key, tmp_path, "after") == before
+    assert "subkey Moved" in boxed and 'value "A" sz a' in boxed
+    assert regtool(fvm, None, *script) == boxed
+
+
+def test_save_key_saves_the_merged_view(fvm, box, host_key):
+    """RegSaveKeyW (NtSaveKey) of a key the box changed writes what the
+    program sees, and the file names the key, not the box."""
+    target = "C:\\fvm-save-" + uuid.uuid4().hex[:6] + ".txt"
+    out = regtool(fvm, box, ["set", host_key, "Saved", "sz", "boxed"], ["delval", host_key, "Other"],
+                  ["save", host_key, target])
+    assert f"save {host_key}: 0" in out
+    assert not linux_path_of_c(target).exists()
+    saved = (fvm.box_dir(box) / "drive" / "C" / target[3:]).read_text(errors="replace")
+    assert '"Saved"="boxed"' in saved and '"Kept"="host"' in saved and '"Other"' not in saved
+    assert "[ChildA]" in saved and "FVM." not in saved
+    assert "\\\\Software\\\\" + host_key.split("\\")[-1] in saved
