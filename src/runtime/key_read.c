@@ -194,6 +194,25 @@ static BOOL child_deleted(const key_handle *kh, const uint16_t *name, size_t len
     return st == BOXINDEX_TOMBSTONE || st == BOXINDEX_RENAMED;
 }
 
+/* HKEY_USERS holds the key trees of every box (FVM.<hash>): a boxed
+ * program's listing of it leaves them out. */
+static BOOL lists_box_trees(const key_handle *kh)
+{
+    static const char hku[] = "\\REGISTRY\\USER";
+    if (kh->len != sizeof hku - 1)
+        return FALSE;
+    for (size_t i = 0; i < kh->len; i++)
+        if (kh->key[i] != (uint16_t)hku[i])
+            return FALSE;
+    return TRUE;
+}
+
+static BOOL is_box_tree_name(const uint16_t *name, size_t len)
+{
+    return len > 4 && ntpath_upcase(NULL, name[0]) == 'F' && ntpath_upcase(NULL, name[1]) == 'V' &&
+           ntpath_upcase(NULL, name[2]) == 'M' && name[3] == '.';
+}
+
 /* Builds the merged list: box entries win over host entries of the same
  * name; box tombstone values hide and are hidden; host subkeys the box
  * deleted are dropped. */
@@ -233,7 +252,8 @@ static NTSTATUS build_listing(key_handle *kh, const key_view *view, BOOL values,
                 keep = !(src->index & 0x80000000u);
             } else {
                 src = &host.items[j++];
-                keep = values || !child_deleted(kh, src->name, src->len);
+                keep = values || (!child_deleted(kh, src->name, src->len) &&
+                                  !(lists_box_trees(kh) && is_box_tree_name(src->name, src->len)));
             }
             if (keep && !builder_take(&merged, src))
                 st = STATUS_NO_MEMORY;
@@ -446,7 +466,9 @@ static NTSTATUS enumerate_merged(HANDLE handle, ULONG index, ULONG klass, PVOID 
     NtEnumerateKey_fn real = values ? real_NtEnumerateValueKey : real_NtEnumerateKey;
     if (!kh)
         return real(handle, index, klass, info, length, returned);
-    if (st < 0 || view.verdict == REG_VERDICT_HOST || (view.verdict != REG_VERDICT_MERGED && view.box)) {
+    BOOL filtered = !values && st >= 0 && view.verdict == REG_VERDICT_HOST && lists_box_trees(kh);
+    if (!filtered &&
+        (st < 0 || view.verdict == REG_VERDICT_HOST || (view.verdict != REG_VERDICT_MERGED && view.box))) {
         /* One source: no merge to do. */
         key_handle_release(kh);
         if (st < 0)
@@ -578,7 +600,8 @@ static NTSTATUS NTAPI box_NtQueryKey(HANDLE key, ULONG klass, PVOID info, ULONG 
                        : fill_name(kh, info, length, returned);
     } else if (st < 0) {
         /* deleted: the status says so */
-    } else if (view.verdict == REG_VERDICT_MERGED && (klass == KEY_FULL_INFO || klass == KEY_CACHED_INFO)) {
+    } else if ((view.verdict == REG_VERDICT_MERGED || lists_box_trees(kh)) &&
+               (klass == KEY_FULL_INFO || klass == KEY_CACHED_INFO)) {
         st = query_merged_counts(kh, &view, klass, info, length, returned);
     } else {
         /* Basic and node information name the key's last component only;

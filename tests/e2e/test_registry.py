@@ -178,12 +178,21 @@ def test_name_queries_do_not_leak_the_box(fvm, box, host_key):
 
 
 def test_box_tree_is_out_of_reach(fvm, box, host_key):
-    regtool(fvm, box, ["set", host_key, "x", "sz", "1"])
-    out = regtool(fvm, box, ["list", "HKU"])
-    # The box's own tree (HKU\FVM.<hash>) cannot be opened from inside.
-    trees = [line.split()[-1] for line in out.splitlines() if "subkey FVM." in line]
-    for tree in trees:
-        assert "0xc0000022" in regtool(fvm, box, ["open", f"HKU\\{tree}"])
+    """The box's own key tree (HKU\\FVM.<hash>, live while the box runs) is
+    not listed in HKEY_USERS inside a box, and cannot be opened from it."""
+    keeper = fvm.popen("run", "--box", box, str(REGTOOL), "set", host_key, "x", "sz", "1", "+", "sleep", "8000")
+    try:
+        trees = fvm.wait_until(lambda: [line.split("\\")[-1].strip()
+                                        for line in run_unboxed("reg", "query", "HKU").stdout.splitlines()
+                                        if "\\FVM." in line], timeout=30)
+        assert trees, "no box tree in HKEY_USERS while the box runs"
+        out = regtool(fvm, box, ["list", "HKU"], *[["open", f"HKU\\{t}"] for t in trees])
+        assert "subkey FVM." not in out
+        for t in trees:
+            assert f"open HKU\\{t}: 0xc0000022" in out
+        assert "subkeys=" in out and "subkeys=0 " not in out
+    finally:
+        keeper.wait(timeout=60)
 
 
 ESCAPES = [
