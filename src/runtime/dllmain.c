@@ -95,8 +95,11 @@ BOOL WINAPI fvm_dll_entry(HINSTANCE instance, DWORD reason, void *reserved)
 {
     if (reason == DLL_PROCESS_ATTACH)
         return runtime_start(instance);
-    if (reason == DLL_THREAD_DETACH && g_fvm.active)
+    if (reason == DLL_THREAD_DETACH && g_fvm.active) {
         file_thread_detach();
+        key_thread_detach();
+        runtime_policy_thread_detach();
+    }
     return TRUE;
 }
 

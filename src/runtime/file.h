@@ -94,6 +94,20 @@ NTSTATUS index_note_create(const ntpath *path, uint16_t *key_buf, size_t cap, BO
 NTSTATUS index_note_delete(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory);
 NTSTATUS index_note_rename(const ntpath *from, const ntpath *to, uint16_t *key_buf, size_t cap, BOOL directory);
 
+/* Registry keys (key.c) share the index: upper-cased "\REGISTRY\..." keys. */
+typedef enum reg_verdict {
+    REG_VERDICT_HOST,       /* untouched: the host key is the key */
+    REG_VERDICT_MERGED,     /* the box key merges over the host key */
+    REG_VERDICT_BOX,        /* the box key alone (made in the box, or re-created over a deleted one) */
+    REG_VERDICT_BOX_BELOW,  /* no entry of its own, below a box-only key: the box key alone */
+    REG_VERDICT_DELETED     /* deleted in the box (itself or a key above it) */
+} reg_verdict;
+typedef enum reg_index_op { REG_INDEX_COPY_UP, REG_INDEX_CREATE, REG_INDEX_DELETE, REG_INDEX_UPDATE } reg_index_op;
+BOOL index_ready(void);
+reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash);
+boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash);
+NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags);
+
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID,
                                                   ULONG, FILE_INFORMATION_CLASS, BOOLEAN, PUNICODE_STRING, BOOLEAN);
 extern NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;

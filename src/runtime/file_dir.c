@@ -494,6 +494,7 @@ static NTSTATUS NTAPI box_NtClose(HANDLE handle)
 {
     file_dir_close(handle);
     quota_forget(handle);
+    key_handle_closed(handle);
     return real_NtClose(handle);
 }
 

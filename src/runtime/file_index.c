@@ -336,21 +336,13 @@ static NTSTATUS grow(void)
 
 typedef fvm_status (*index_write_fn)(boxindex *, const boxindex_key *, const boxindex_info *, fvm_error *);
 
-static NTSTATUS write_entry(index_write_fn write, const ntpath *path, uint16_t *key_buf, size_t cap,
-                            const boxindex_info *info)
+/* One write of key, growing the index when it is full and following a
+ * retirement by another process. */
+static NTSTATUS write_key(index_write_fn write, const boxindex_key *key, const boxindex_info *info)
 {
-    if (!g_index.ready)
-        return STATUS_SUCCESS;
-    follow_retirement();
-    boxindex_key key;
-    if (!make_key(path, key_buf, cap, &key))
-        return STATUS_OBJECT_NAME_INVALID;
-    key.path = path->path;   /* same length as the key for a path without stream */
-    if (path->stream_len)
-        key.path = NULL;
     for (int attempt = 0; attempt < 4; attempt++) {
         fvm_error err;
-        fvm_status st = write(&g_index.idx, &key, info, &err);
+        fvm_status st = write(&g_index.idx, key, info, &err);
         switch (st) {
         case FVM_OK:
         case FVM_E_EXISTS:
@@ -375,6 +367,97 @@ static NTSTATUS write_entry(index_write_fn write, const ntpath *path, uint16_t *
         }
     }
     return STATUS_INTERNAL_ERROR;
+}
+
+static NTSTATUS write_entry(index_write_fn write, const ntpath *path, uint16_t *key_buf, size_t cap,
+                            const boxindex_info *info)
+{
+    if (!g_index.ready)
+        return STATUS_SUCCESS;
+    follow_retirement();
+    boxindex_key key;
+    if (!make_key(path, key_buf, cap, &key))
+        return STATUS_OBJECT_NAME_INVALID;
+    key.path = path->path;   /* same length as the key for a path without stream */
+    if (path->stream_len)
+        key.path = NULL;
+    return write_key(write, &key, info);
+}
+
+/* ---- registry keys (key.c): same index, keys "\REGISTRY\..." ---- */
+
+BOOL index_ready(void)
+{
+    return g_index.ready;
+}
+
+reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash)
+{
+    if (!g_index.ready)
+        return REG_VERDICT_HOST;
+    follow_retirement();
+    boxindex_stats stats;
+    boxindex_stats_get(&g_index.idx, &stats);
+    if (!stats.entries)
+        return REG_VERDICT_HOST;
+    /* Keys above, outermost first (root "\REGISTRY\" is 10 units): a
+     * deleted key hides everything below; below a key made in the box (or
+     * re-created over a deleted one) the host has nothing to say. */
+    BOOL box_only = FALSE;
+    uint64_t prefix_hash = boxindex_key_hash_start(key, len);
+    for (size_t i = 0; i < len; prefix_hash = boxindex_key_hash_extend(prefix_hash, &key[i], 1), i++) {
+        if (key[i] != L'\\' || i <= 10)
+            continue;
+        boxindex_entry entry;
+        boxindex_state st = boxindex_lookup(&g_index.idx, prefix_hash, key, i, &entry);
+        if (st == BOXINDEX_TOMBSTONE || st == BOXINDEX_RENAMED)
+            return REG_VERDICT_DELETED;
+        if (st == BOXINDEX_CREATED || (st == BOXINDEX_COPIED && (entry.flags & BOXINDEX_FLAG_OPAQUE)))
+            box_only = TRUE;
+    }
+    boxindex_entry entry;
+    switch (boxindex_lookup(&g_index.idx, hash, key, len, &entry)) {
+    case BOXINDEX_COPIED:
+        return box_only || (entry.flags & BOXINDEX_FLAG_OPAQUE) ? REG_VERDICT_BOX : REG_VERDICT_MERGED;
+    case BOXINDEX_CREATED:
+        return REG_VERDICT_BOX;
+    case BOXINDEX_TOMBSTONE:
+    case BOXINDEX_RENAMED:
+        return REG_VERDICT_DELETED;
+    default:
+        return box_only ? REG_VERDICT_BOX_BELOW : REG_VERDICT_HOST;
+    }
+}
+
+boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash)
+{
+    if (!g_index.ready)
+        return BOXINDEX_ABSENT;
+    follow_retirement();
+    return boxindex_lookup(&g_index.idx, hash, key, len, NULL);
+}
+
+NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags)
+{
+    if (!g_index.ready)
+        return STATUS_SUCCESS;
+    follow_retirement();
+    boxindex_key k = {boxindex_key_hash(key, len), key, path, len};
+    boxindex_info info = {flags, {0}};
+    NTSTATUS st;
+    switch (op) {
+    case REG_INDEX_COPY_UP:
+        st = write_key(boxindex_copy_up, &k, &info);
+        return st == STATUS_OBJECT_PATH_NOT_FOUND ? write_key(boxindex_create, &k, &info) : st;
+    case REG_INDEX_CREATE:
+        return write_key(boxindex_create, &k, &info);
+    case REG_INDEX_DELETE:
+        st = write_key(boxindex_delete, &k, &info);
+        return st == STATUS_OBJECT_PATH_NOT_FOUND ? STATUS_SUCCESS : st;
+    case REG_INDEX_UPDATE:
+        return write_key(boxindex_update, &k, &info);
+    }
+    return STATUS_INVALID_PARAMETER;
 }
 
 NTSTATUS index_note_copy_up(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory,

@@ -42,6 +42,9 @@ static BOOL has_prefix_nocase(const uint16_t *s, size_t len, const uint16_t *pre
  * name is not in the box. */
 static size_t translate_full_name(uint16_t *name, size_t len)
 {
+    size_t key_len = key_translate_box_name(name, len);
+    if (key_len)
+        return key_len;
     if (!has_prefix_nocase(name, len, g_box_root.path, g_box_root.len))
         return 0;
     file_scratch *s = scratch_acquire();

@@ -1,212 +1,1379 @@
-/* key.c - registry keys: until the registry is virtualized, the host
- * registry is read-only from inside a box.
+/* key.c - registry keys: copy-on-write of the host registry into the box.
  *
- * Copy-on-write of keys and values into the box is the registry
- * virtualizer's job (a later issue). Until it exists, a box must still never
- * change the host registry (architecture invariant 1), so this file is a
- * write barrier: every key a boxed process opens is opened without write
- * rights, every call that changes the registry through a handle or a name is
- * refused with STATUS_ACCESS_DENIED, and keys loaded or replaced from hive
- * files are refused. The box's policy applies first: `deny` and `hide` rules
- * refuse or hide keys, and an `open` rule gives that key direct host access
- * (writes included). Key names are matched in their canonical form
- * (\REGISTRY\MACHINE\..., \REGISTRY\USER\<SID>\...), which NtQueryKey gives
- * for the RootDirectory of a relative open. */
-#include "runtime/runtime.h"
+ * The idea. A boxed program reads the host registry and writes only into the
+ * box's own key tree, which lives in the registry itself under
+ * \REGISTRY\USER\FVM.<hash of the box path> (the broker loads it from and
+ * saves it to <box>\registry.dat). Below that root the tree mirrors host
+ * paths: HKLM\Software\X is <root>\MACHINE\Software\X. Because box keys are
+ * real keys, every process of the box sees a change at once and handles
+ * behave as handles do.
+ *
+ * What the box did to each key is in the box index (file_index.c, shared
+ * with the file virtualizer): COPIED (the box key merges over the host's),
+ * CREATED or OPAQUE (the box key alone), TOMBSTONE (deleted; hides all below).
+ * A deleted value is a value of type REG_FVM_DELETED in the box key. So the
+ * question asked on every call - "has the box touched this key?" - is a few
+ * loads from shared memory, and an untouched key costs no extra system call.
+ *
+ * Handles. An open of an untouched key returns the host key, opened without
+ * write rights whatever the program asked for; the rights it asked for are
+ * remembered in a per-process table (handle -> host path, rights, policy
+ * action). The first change through such a handle copies the key up - the
+ * box key and its parents are created, empty, and the index notes them - and
+ * the change is made in the box key. An open of a key the box has touched
+ * returns the box key itself. Reads through either kind look at the index
+ * first and merge box and host (key_read.c). Writing never needs the host
+ * key to be writable, so no handle a boxed program holds can change it.
+ *
+ * The policy decides first for every key name: `deny` and `hide` refuse,
+ * `open` gives the host key as asked (writes included), `read` the host key
+ * without write rights; `cow` is the above. Names are canonical: the
+ * absolute name ("\REGISTRY\MACHINE\...", "\REGISTRY\USER\<SID>\..."), made
+ * from RootDirectory's path (from the table, or its name) and the relative
+ * name. Hive loading and transacted keys are refused; symbolic links cannot
+ * be created (a box link could point a box write at a host key). */
+#include "runtime/key.h"
 
-#define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER | \
-                          GENERIC_WRITE | GENERIC_ALL | MAXIMUM_ALLOWED)
-#define KEY_NAME_UNITS 2048
+#define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER)
+#define KEY_GENERIC_MASK (GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
+#define REG_OPTION_CREATE_LINK_FVM 0x00000002
+#define REG_CREATED_NEW_KEY_FVM 1
+#define REG_OPENED_EXISTING_KEY_FVM 2
 
-typedef enum KEY_INFO_CLASS_FVM { KEY_NAME_INFORMATION_CLASS = 3 } KEY_INFO_CLASS_FVM;
-
-NTSTATUS NTAPI NtQueryKey(HANDLE, ULONG, PVOID, ULONG, PULONG);
-
-typedef NTSTATUS (NTAPI *NtCreateKey_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, ULONG, PUNICODE_STRING, ULONG,
-                                         PULONG);
-typedef NTSTATUS (NTAPI *NtOpenKey_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
-typedef NTSTATUS (NTAPI *NtOpenKeyEx_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, ULONG);
-typedef NTSTATUS (NTAPI *NtSetValueKey_fn)(HANDLE, PUNICODE_STRING, ULONG, ULONG, PVOID, ULONG);
-typedef NTSTATUS (NTAPI *NtHandleOp_fn)(HANDLE);
-typedef NTSTATUS (NTAPI *NtDeleteValueKey_fn)(HANDLE, PUNICODE_STRING);
+NtCreateKey_fn real_NtCreateKey;
+NtOpenKey_fn real_NtOpenKey;
+NtSetValueKey_fn real_NtSetValueKey;
+NtQueryKey_fn real_NtQueryKey;
+NtDeleteValueKey_fn real_NtDeleteValueKey;
+static NtOpenKeyEx_fn real_NtOpenKeyEx;
+static NtHandleOp_fn real_NtDeleteKey;
 typedef NTSTATUS (NTAPI *NtRenameKey_fn)(HANDLE, PUNICODE_STRING);
 typedef NTSTATUS (NTAPI *NtSetInformationKey_fn)(HANDLE, ULONG, PVOID, ULONG);
 typedef NTSTATUS (NTAPI *NtRestoreKey_fn)(HANDLE, HANDLE, ULONG);
-
-static NtCreateKey_fn real_NtCreateKey;
-static NtOpenKey_fn real_NtOpenKey;
-static NtOpenKeyEx_fn real_NtOpenKeyEx;
-static NtSetValueKey_fn real_NtSetValueKey;
-static NtHandleOp_fn real_NtDeleteKey;
-static NtDeleteValueKey_fn real_NtDeleteValueKey;
+typedef NTSTATUS (NTAPI *NtNotifyChangeKey_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
+                                               BOOLEAN, PVOID, ULONG, BOOLEAN);
+typedef NTSTATUS (NTAPI *NtNotifyChangeMultipleKeys_fn)(HANDLE, ULONG, OBJECT_ATTRIBUTES *, HANDLE,
+                                                        PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG, BOOLEAN,
+                                                        PVOID, ULONG, BOOLEAN);
 static NtRenameKey_fn real_NtRenameKey;
+typedef NTSTATUS (NTAPI *NtSaveKey_fn)(HANDLE, HANDLE);
+typedef NTSTATUS (NTAPI *NtSaveKeyEx_fn)(HANDLE, HANDLE, ULONG);
+static NtSaveKey_fn real_NtSaveKey;
+static NtSaveKeyEx_fn real_NtSaveKeyEx;
 static NtSetInformationKey_fn real_NtSetInformationKey;
 static NtRestoreKey_fn real_NtRestoreKey;
+static NtNotifyChangeKey_fn real_NtNotifyChangeKey;
+static NtNotifyChangeMultipleKeys_fn real_NtNotifyChangeMultipleKeys;
 static void *real_NtLoadKey, *real_NtLoadKey2, *real_NtLoadKeyEx, *real_NtReplaceKey, *real_NtUnloadKey,
     *real_NtCreateKeyTransacted, *real_NtOpenKeyTransacted, *real_NtOpenKeyTransactedEx;
 
-/* The canonical name of a key handle (\REGISTRY\...), into buf. */
-static size_t handle_key_name(HANDLE key, uint16_t *buf, size_t cap)
+/* "\REGISTRY\USER\FVM.<16 hex>": the box's key tree. */
+static uint16_t g_box_tree[64];
+static size_t g_box_tree_len;
+static const uint16_t g_registry_prefix[] = {'\\', 'R', 'E', 'G', 'I', 'S', 'T', 'R', 'Y'};   /* 9 units */
+#define REGISTRY_PREFIX_UNITS 9
+/* Every box's tree starts so; a boxed program may not open any of them. */
+static const char g_box_trees_prefix[] = "\\REGISTRY\\USER\\FVM.";
+
+/* ---- names ------------------------------------------------------------------ */
+
+static uint16_t upcase(uint16_t c)
 {
-    union {
-        struct {
-            ULONG length;
-            WCHAR name[KEY_NAME_UNITS];
-        } info;
-        uint8_t bytes[sizeof(ULONG) + KEY_NAME_UNITS * 2];
-    } *out = HeapAlloc(GetProcessHeap(), 0, sizeof *out);
+    return ntpath_upcase(NULL, c);
+}
+
+static BOOL prefix_nocase(const uint16_t *s, size_t n, const uint16_t *prefix, size_t pn)
+{
+    if (n < pn)
+        return FALSE;
+    for (size_t i = 0; i < pn; i++)
+        if (upcase(s[i]) != upcase(prefix[i]))
+            return FALSE;
+    return TRUE;
+}
+
+static BOOL prefix_ascii_nocase(const uint16_t *s, size_t n, const char *prefix)
+{
+    size_t pn = strlen(prefix);
+    if (n < pn)
+        return FALSE;
+    for (size_t i = 0; i < pn; i++)
+        if (upcase(s[i]) != upcase((uint16_t)(unsigned char)prefix[i]))
+            return FALSE;
+    return TRUE;
+}
+
+/* A key name being built: the host path and its index key. */
+typedef struct key_name {
+    uint16_t path[KEY_PATH_UNITS + 1];
+    uint16_t key[KEY_PATH_UNITS + 1];
+    size_t len;
+    uint64_t hash;
+} key_name;
+
+/* Each thread keeps one spare key_name (16 KiB: too large for the stack of
+ * an arbitrary thread, too costly to allocate on every call). */
+static DWORD g_name_slot = TLS_OUT_OF_INDEXES;
+
+static key_name *name_alloc(void)
+{
+    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
+    if (spare) {
+        TlsSetValue(g_name_slot, NULL);
+        return spare;
+    }
+    return HeapAlloc(GetProcessHeap(), 0, sizeof(key_name));
+}
+
+static void name_free(key_name *n)
+{
+    if (!n)
+        return;
+    if (g_name_slot != TLS_OUT_OF_INDEXES && !TlsGetValue(g_name_slot))
+        TlsSetValue(g_name_slot, n);
+    else
+        HeapFree(GetProcessHeap(), 0, n);
+}
+
+void key_thread_detach(void)
+{
+    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
+    if (spare) {
+        TlsSetValue(g_name_slot, NULL);
+        HeapFree(GetProcessHeap(), 0, spare);
+    }
+}
+
+/* Makes name canonical in place: "\REGISTRY" in upper case (the rest as
+ * the program spelled it), no trailing backslash; fills key and hash.
+ * FALSE for a name that is no absolute registry name or has an empty
+ * component or a NUL. */
+static BOOL name_finish(key_name *n)
+{
+    while (n->len > REGISTRY_PREFIX_UNITS && n->path[n->len - 1] == L'\\')
+        n->len--;
+    if (!prefix_nocase(n->path, n->len, g_registry_prefix, REGISTRY_PREFIX_UNITS) ||
+        (n->len > REGISTRY_PREFIX_UNITS && n->path[REGISTRY_PREFIX_UNITS] != L'\\') ||
+        n->len <= REGISTRY_PREFIX_UNITS + 1)
+        return FALSE;
+    memcpy(n->path, g_registry_prefix, sizeof g_registry_prefix);
+    for (size_t i = 0; i < n->len; i++) {
+        if (n->path[i] == 0 || (n->path[i] == L'\\' && i + 1 < n->len && n->path[i + 1] == L'\\'))
+            return FALSE;
+        n->key[i] = upcase(n->path[i]);
+    }
+    n->path[n->len] = n->key[n->len] = 0;
+    n->hash = boxindex_key_hash(n->key, n->len);
+    return TRUE;
+}
+
+static BOOL name_set(key_name *n, const uint16_t *units, size_t len)
+{
+    if (len > KEY_PATH_UNITS)
+        return FALSE;
+    memcpy(n->path, units, len * 2);
+    n->len = len;
+    return name_finish(n);
+}
+
+/* The name of a key handle as the object manager has it, made a host path
+ * (a box key's name is mapped back). *in_box tells which it was. */
+static BOOL name_of_handle(HANDLE key, key_name *n, BOOL *in_box)
+{
+    struct {
+        ULONG length;
+        WCHAR name[KEY_PATH_UNITS + 64];
+    } *info = HeapAlloc(GetProcessHeap(), 0, sizeof *info);
     ULONG got = 0;
-    size_t len = 0;
-    if (out && NtQueryKey(key, KEY_NAME_INFORMATION_CLASS, out, sizeof *out, &got) >= 0) {
-        len = out->info.length / 2;
-        if (len > cap)
-            len = 0;
-        else
-            memcpy(buf, out->info.name, len * 2);
+    BOOL ok = FALSE;
+    if (info && real_NtQueryKey(key, KEY_NAME_INFO, info, sizeof *info, &got) >= 0) {
+        const uint16_t *s = (const uint16_t *)info->name;
+        size_t len = info->length / 2;
+        *in_box = FALSE;
+        if (prefix_nocase(s, len, g_box_tree, g_box_tree_len) &&
+            (len == g_box_tree_len || s[g_box_tree_len] == L'\\')) {
+            /* <tree>\MACHINE\X -> \REGISTRY\MACHINE\X */
+            *in_box = TRUE;
+            if (len > g_box_tree_len && len - g_box_tree_len + REGISTRY_PREFIX_UNITS <= KEY_PATH_UNITS) {
+                memcpy(n->path, g_registry_prefix, sizeof g_registry_prefix);
+                memcpy(n->path + REGISTRY_PREFIX_UNITS, s + g_box_tree_len, (len - g_box_tree_len) * 2);
+                n->len = REGISTRY_PREFIX_UNITS + len - g_box_tree_len;
+                ok = name_finish(n);
+            }
+        } else {
+            ok = name_set(n, s, len);
+        }
     }
-    if (out)
-        HeapFree(GetProcessHeap(), 0, out);
-    return len;
+    if (info)
+        HeapFree(GetProcessHeap(), 0, info);
+    return ok;
 }
 
-/* The full name a call's OBJECT_ATTRIBUTES designate, into buf (0 if it
- * cannot be made: the policy then sees no name and the default applies). */
-static size_t attributes_key_name(const OBJECT_ATTRIBUTES *oa, uint16_t *buf, size_t cap)
+/* The full host name an OBJECT_ATTRIBUTES designate. */
+static BOOL name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n)
 {
-    size_t len = 0;
-    if (!oa || !oa->ObjectName || !oa->ObjectName->Buffer)
-        return oa && oa->RootDirectory ? handle_key_name(oa->RootDirectory, buf, cap) : 0;
+    if (!oa || !oa->ObjectName || (!oa->ObjectName->Buffer && oa->ObjectName->Length))
+        return FALSE;
+    const uint16_t *rel = (const uint16_t *)oa->ObjectName->Buffer;
+    size_t rel_len = oa->ObjectName->Length / 2;
+    n->len = 0;
     if (oa->RootDirectory) {
-        len = handle_key_name(oa->RootDirectory, buf, cap);
-        if (!len || len + 1 >= cap)
-            return 0;
-        if (oa->ObjectName->Length)
-            buf[len++] = L'\\';
+        key_handle *root = key_handle_get(oa->RootDirectory);
+        if (!root)
+            return FALSE;
+        if (root->len + 1 + rel_len > KEY_PATH_UNITS) {
+            key_handle_release(root);
+            return FALSE;
+        }
+        memcpy(n->path, root->path, root->len * 2);
+        n->len = root->len;
+        key_handle_release(root);
+        if (rel_len) {
+            if (rel[0] == L'\\')
+                return FALSE;   /* an absolute name with a root: the real call refuses it */
+            n->path[n->len++] = L'\\';
+        }
+    } else if (rel_len > KEY_PATH_UNITS) {
+        return FALSE;
     }
-    size_t name = oa->ObjectName->Length / 2;
-    if (len + name > cap)
-        return 0;
-    memcpy(buf + len, oa->ObjectName->Buffer, name * 2);
-    len += name;
-    while (len > 1 && buf[len - 1] == L'\\')
-        len--;
-    return len;
+    memcpy(n->path + n->len, rel, rel_len * 2);
+    n->len += rel_len;
+    return name_finish(n);
 }
 
-static policy_action decide(const uint16_t *name, size_t len, const char *op, policy_decision *d)
+/* "<tree>\MACHINE\X" for "\REGISTRY\MACHINE\X", into out (cap units). */
+static size_t box_path_of(const key_name *n, uint16_t *out, size_t cap)
 {
-    if (!len) {
-        d->action = POLICY_ACTION_COW;
-        d->audit = 0;
-        return POLICY_ACTION_COW;
+    size_t rest = n->len - REGISTRY_PREFIX_UNITS;
+    if (g_box_tree_len + rest + 1 > cap)
+        return 0;
+    memcpy(out, g_box_tree, g_box_tree_len * 2);
+    memcpy(out + g_box_tree_len, n->path + REGISTRY_PREFIX_UNITS, rest * 2);
+    out[g_box_tree_len + rest] = 0;
+    return g_box_tree_len + rest;
+}
+
+static void attributes_for(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
+                           HANDLE root)
+{
+    us->Buffer = (PWSTR)path;
+    us->Length = us->MaximumLength = (USHORT)(len * 2);
+    InitializeObjectAttributes(oa, us, OBJ_CASE_INSENSITIVE, root, NULL);
+}
+
+void close_key(HANDLE key)
+{
+    NtClose(key);
+}
+
+/* Opens the host key at n (read rights only) or the box key (all rights). */
+static NTSTATUS open_host(const key_name *n, ACCESS_MASK access, HANDLE *out)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    attributes_for(&oa, &us, n->path, n->len, NULL);
+    return real_NtOpenKey(out, access, &oa);
+}
+
+static NTSTATUS open_box(const key_name *n, ACCESS_MASK access, HANDLE *out)
+{
+    uint16_t *path = HeapAlloc(GetProcessHeap(), 0, (KEY_PATH_UNITS + 80) * 2);
+    if (!path)
+        return STATUS_NO_MEMORY;
+    size_t len = box_path_of(n, path, KEY_PATH_UNITS + 80);
+    NTSTATUS st = STATUS_OBJECT_NAME_INVALID;
+    if (len) {
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        attributes_for(&oa, &us, path, len, NULL);
+        st = real_NtOpenKey(out, access, &oa);
     }
-    policy_action action = runtime_policy_decide(POLICY_TYPE_KEY, name, len, d);
-    runtime_audit(POLICY_TYPE_KEY, op, d, name, len);
+    HeapFree(GetProcessHeap(), 0, path);
+    return st;
+}
+
+/* ---- the handle table ----------------------------------------------------------- */
+
+#define KEY_TABLE_BUCKETS 1024
+static key_handle *g_table[KEY_TABLE_BUCKETS];
+static SRWLOCK g_table_lock = SRWLOCK_INIT;
+
+static size_t bucket_of(HANDLE h)
+{
+    return ((uintptr_t)h >> 2) % KEY_TABLE_BUCKETS;
+}
+
+static void listing_clear(key_listing *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        HeapFree(GetProcessHeap(), 0, l->items[i].name);
+        if (l->items[i].info)
+            HeapFree(GetProcessHeap(), 0, l->items[i].info);
+    }
+    if (l->items)
+        HeapFree(GetProcessHeap(), 0, l->items);
+    l->items = NULL;
+    l->count = 0;
+    l->valid = FALSE;
+}
+
+void key_handle_release(key_handle *kh)
+{
+    if (!kh || InterlockedDecrement(&kh->refs) != 0)
+        return;
+    if (kh->own_box)
+        close_key(kh->own_box);
+    if (kh->own_host)
+        close_key(kh->own_host);
+    listing_clear(&kh->subkeys);
+    listing_clear(&kh->values);
+    HeapFree(GetProcessHeap(), 0, kh);
+}
+
+static key_handle *entry_new(HANDLE handle, const key_name *n, int kind, ACCESS_MASK asked, policy_action action)
+{
+    key_handle *kh = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *kh + (n->len + 1) * 4);
+    if (!kh)
+        return NULL;
+    kh->refs = 1;
+    kh->handle = handle;
+    kh->kind = kind;
+    kh->asked = asked;
+    kh->action = action;
+    InitializeSRWLock(&kh->lock);
+    kh->len = n->len;
+    kh->hash = n->hash;
+    kh->path = (uint16_t *)(kh + 1);
+    kh->key = kh->path + n->len + 1;
+    memcpy(kh->path, n->path, (n->len + 1) * 2);
+    memcpy(kh->key, n->key, (n->len + 1) * 2);
+    return kh;
+}
+
+/* Puts an entry in the table (replacing a stale one for the same handle
+ * value, whose close FVM did not see). */
+static void table_put(key_handle *kh)
+{
+    size_t b = bucket_of(kh->handle);
+    key_handle *stale = NULL;
+    AcquireSRWLockExclusive(&g_table_lock);
+    for (key_handle **p = &g_table[b]; *p; p = &(*p)->next) {
+        if ((*p)->handle == kh->handle) {
+            stale = *p;
+            *p = stale->next;
+            break;
+        }
+    }
+    kh->next = g_table[b];
+    g_table[b] = kh;
+    ReleaseSRWLockExclusive(&g_table_lock);
+    key_handle_release(stale);
+}
+
+static key_handle *table_find(HANDLE handle)
+{
+    key_handle *found = NULL;
+    AcquireSRWLockShared(&g_table_lock);
+    for (key_handle *kh = g_table[bucket_of(handle)]; kh; kh = kh->next) {
+        if (kh->handle == handle) {
+            InterlockedIncrement(&kh->refs);
+            found = kh;
+            break;
+        }
+    }
+    ReleaseSRWLockShared(&g_table_lock);
+    return found;
+}
+
+void key_handle_closed(HANDLE handle)
+{
+    key_handle *gone = NULL;
+    size_t b = bucket_of(handle);
+    AcquireSRWLockExclusive(&g_table_lock);
+    for (key_handle **p = &g_table[b]; *p; p = &(*p)->next) {
+        if ((*p)->handle == handle) {
+            gone = *p;
+            *p = gone->next;
+            break;
+        }
+    }
+    ReleaseSRWLockExclusive(&g_table_lock);
+    key_handle_release(gone);
+}
+
+static ACCESS_MASK map_generic(ACCESS_MASK access)
+{
+    if (access & (GENERIC_ALL | MAXIMUM_ALLOWED))
+        access |= KEY_ALL_ACCESS;
+    if (access & GENERIC_READ)
+        access |= KEY_READ;
+    if (access & GENERIC_WRITE)
+        access |= KEY_WRITE;
+    if (access & GENERIC_EXECUTE)
+        access |= KEY_EXECUTE;
+    return access & ~KEY_GENERIC_MASK;
+}
+
+static ACCESS_MASK read_part(ACCESS_MASK access)
+{
+    ACCESS_MASK read = map_generic(access) & ~KEY_WRITE_RIGHTS;
+    return read ? read : KEY_QUERY_VALUE;
+}
+
+static policy_action decide(const key_name *n, const char *op)
+{
+    policy_decision d;
+    policy_action action = runtime_policy_decide(POLICY_TYPE_KEY, n->path, n->len, &d);
+    runtime_audit(POLICY_TYPE_KEY, op, &d, n->path, n->len);
     return action;
 }
 
-/* Opens and creates: the policy first, then write rights are withheld. */
-static NTSTATUS decide_open(const OBJECT_ATTRIBUTES *oa, ACCESS_MASK *access, BOOL creating)
+key_handle *key_handle_get(HANDLE handle)
 {
-    uint16_t *name = HeapAlloc(GetProcessHeap(), 0, KEY_NAME_UNITS * 2);
-    size_t len = name ? attributes_key_name(oa, name, KEY_NAME_UNITS) : 0;
-    policy_decision d;
-    policy_action action = decide(name, len, creating ? "create" : "open", &d);
-    if (name)
-        HeapFree(GetProcessHeap(), 0, name);
-    switch (action) {
-    case POLICY_ACTION_DENY:
-        return STATUS_ACCESS_DENIED;
-    case POLICY_ACTION_HIDE:
-        return STATUS_OBJECT_NAME_NOT_FOUND;
-    case POLICY_ACTION_OPEN:
-        return STATUS_SUCCESS;
-    default:
-        break;
+    if (!handle)
+        return NULL;
+    key_handle *kh = table_find(handle);
+    if (kh)
+        return kh;
+    /* A handle FVM did not open (inherited, duplicated): name it once. */
+    key_name *n = name_alloc();
+    BOOL in_box = FALSE;
+    if (!n || !name_of_handle(handle, n, &in_box)) {
+        name_free(n);
+        return NULL;
     }
-    if (*access & (MAXIMUM_ALLOWED | GENERIC_ALL))
-        *access = (*access & ~(MAXIMUM_ALLOWED | GENERIC_ALL)) | KEY_READ;
-    *access &= ~KEY_WRITE_RIGHTS;
-    if (!*access)
-        *access = KEY_READ;
-    return STATUS_SUCCESS;
+    OBJECT_BASIC_INFORMATION basic;
+    ACCESS_MASK granted = KEY_READ;
+    if (real_NtQueryObject && real_NtQueryObject(handle, ObjectBasicInformation, &basic, sizeof basic, NULL) >= 0)
+        granted = basic.GrantedAccess;
+    policy_decision d;
+    policy_action action = runtime_policy_decide(POLICY_TYPE_KEY, n->path, n->len, &d);
+    kh = entry_new(handle, n, in_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, map_generic(granted), action == POLICY_ACTION_OPEN   ? POLICY_ACTION_OPEN
+                                                           : action == POLICY_ACTION_READ ? POLICY_ACTION_READ
+                                                                                          : POLICY_ACTION_COW);
+    name_free(n);
+    if (!kh)
+        return NULL;
+    InterlockedIncrement(&kh->refs);
+    table_put(kh);
+    return kh;
 }
 
-/* Changes through a handle: refused unless the policy opens that key. */
-static NTSTATUS decide_change(HANDLE key, const char *op)
+/* ---- views and copy-up --------------------------------------------------------------- */
+
+/* The host key for a read needing rights need: the program's handle when
+ * it is the host key with those rights, else FVM's own, opened on demand. */
+static HANDLE lazy_host(key_handle *kh, ACCESS_MASK need)
 {
-    uint16_t *name = HeapAlloc(GetProcessHeap(), 0, KEY_NAME_UNITS * 2);
-    size_t len = name ? handle_key_name(key, name, KEY_NAME_UNITS) : 0;
-    policy_decision d;
-    policy_action action = len ? decide(name, len, op, &d) : POLICY_ACTION_COW;
-    if (name)
-        HeapFree(GetProcessHeap(), 0, name);
-    return action == POLICY_ACTION_OPEN ? STATUS_SUCCESS : STATUS_ACCESS_DENIED;
+    if (kh->kind == HANDLE_IS_HOST && (read_part(kh->asked) & need) == need)
+        return kh->handle;
+    if (!kh->own_host) {
+        key_name *n = name_alloc();
+        HANDLE h;
+        if (n && name_set(n, kh->path, kh->len) && open_host(n, KEY_READ, &h) >= 0)
+            kh->own_host = h;
+        name_free(n);
+    }
+    return kh->own_host;
+}
+
+/* The box key, likewise (FVM's own has every right). */
+static HANDLE lazy_box(key_handle *kh, ACCESS_MASK need)
+{
+    if (kh->kind == HANDLE_IS_BOX && (kh->asked & need) == need)
+        return kh->handle;
+    if (!kh->own_box) {
+        key_name *n = name_alloc();
+        HANDLE h;
+        if (n && name_set(n, kh->path, kh->len) && open_box(n, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &h) >= 0)
+            kh->own_box = h;
+        name_free(n);
+    }
+    return kh->own_box;
+}
+
+NTSTATUS key_view_of(key_handle *kh, key_view *view, ACCESS_MASK need)
+{
+    return key_view_parts(kh, view, need, TRUE);
+}
+
+NTSTATUS key_view_parts(key_handle *kh, key_view *view, ACCESS_MASK need, BOOL with_host)
+{
+    view->box = view->host = NULL;
+    if (kh->deleted)
+        return STATUS_KEY_DELETED;
+    view->verdict = index_check_registry(kh->key, kh->len, kh->hash);
+    switch (view->verdict) {
+    case REG_VERDICT_DELETED:
+        return STATUS_KEY_DELETED;
+    case REG_VERDICT_HOST:
+        view->host = lazy_host(kh, need);
+        if (!view->host && kh->kind == HANDLE_IS_BOX)
+            view->host = kh->handle;   /* the index forgot the key (discarded): keep working */
+        return view->host ? STATUS_SUCCESS : STATUS_KEY_DELETED;
+    case REG_VERDICT_MERGED:
+        view->box = lazy_box(kh, need);
+        view->host = with_host ? lazy_host(kh, need) : NULL;
+        return STATUS_SUCCESS;
+    default:
+        view->box = lazy_box(kh, need);
+        return view->box ? STATUS_SUCCESS : STATUS_KEY_DELETED;
+    }
+}
+
+/* Creates the box key at n and every key above it that the box lacks, and
+ * records in the index the keys above that the box had not touched
+ * (COPIED: their view must now merge the box's), and n itself: COPIED when
+ * the host has it, else CREATED. Returns the box key (all rights). */
+static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, HANDLE *out)
+{
+    NTSTATUS st = open_box(n, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, out);
+    if (st < 0) {
+        uint16_t *path = HeapAlloc(GetProcessHeap(), 0, (KEY_PATH_UNITS + 80) * 2);
+        if (!path)
+            return STATUS_NO_MEMORY;
+        size_t len = box_path_of(n, path, KEY_PATH_UNITS + 80);
+        HANDLE parent = NULL;
+        st = len ? STATUS_SUCCESS : STATUS_OBJECT_NAME_INVALID;
+        /* Level by level from the tree's root: one create per missing key. */
+        for (size_t end = g_box_tree_len; st >= 0 && end <= len; end++) {
+            if (end < len && path[end] != L'\\')
+                continue;
+            OBJECT_ATTRIBUTES oa;
+            UNICODE_STRING us;
+            HANDLE next;
+            attributes_for(&oa, &us, path, end, NULL);
+            st = real_NtCreateKey(&next, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
+            if (parent)
+                close_key(parent);
+            parent = st >= 0 ? next : NULL;
+        }
+        HeapFree(GetProcessHeap(), 0, path);
+        if (st < 0)
+            return st;
+        *out = parent;
+    }
+    /* The index: keys above first ("\REGISTRY\X" is the first level). */
+    for (size_t end = REGISTRY_PREFIX_UNITS + 1; end < n->len; end++) {
+        if (n->path[end] != L'\\')
+            continue;
+        uint64_t h = boxindex_key_hash(n->key, end);
+        reg_verdict v = index_check_registry(n->key, end, h);
+        if (v == REG_VERDICT_BOX || v == REG_VERDICT_BOX_BELOW)
+            break;   /* below a box-only key the box is the whole truth */
+        if (v == REG_VERDICT_HOST)
+            index_note_registry(REG_INDEX_COPY_UP, n->key, n->path, end, BOXINDEX_FLAG_DIRECTORY);
+    }
+    reg_verdict own = index_check_registry(n->key, n->len, n->hash);
+    if (own == REG_VERDICT_HOST || own == REG_VERDICT_DELETED)
+        st = index_note_registry(host_has_it && own == REG_VERDICT_HOST ? REG_INDEX_COPY_UP : REG_INDEX_CREATE, n->key,
+                                 n->path, n->len, BOXINDEX_FLAG_DIRECTORY);
+    if (st < 0) {
+        close_key(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* The box key a change through kh goes to, copied up if need be. */
+static NTSTATUS box_for_change(key_handle *kh, HANDLE *out)
+{
+    if (kh->kind == HANDLE_IS_BOX) {
+        *out = kh->handle;
+        return STATUS_SUCCESS;
+    }
+    AcquireSRWLockExclusive(&kh->lock);
+    NTSTATUS st = STATUS_SUCCESS;
+    reg_verdict v = index_check_registry(kh->key, kh->len, kh->hash);
+    if (v == REG_VERDICT_DELETED)
+        st = STATUS_KEY_DELETED;
+    else if (!kh->own_box || v == REG_VERDICT_HOST) {
+        key_name *n = name_alloc();
+        if (!n || !name_set(n, kh->path, kh->len)) {
+            st = STATUS_NO_MEMORY;
+        } else {
+            HANDLE h = NULL;
+            st = copy_up(n, v != REG_VERDICT_BOX && v != REG_VERDICT_BOX_BELOW, &h);
+            if (st >= 0) {
+                if (kh->own_box)
+                    close_key(h);
+                else
+                    kh->own_box = h;
+            }
+        }
+        name_free(n);
+    }
+    *out = kh->own_box;
+    ReleaseSRWLockExclusive(&kh->lock);
+    return st;
+}
+
+/* ---- opens and creates ---------------------------------------------------------------------- */
+
+/* Whether the key at n exists in the box's view (for a create's parent). */
+static BOOL exists_in_view(const key_name *n)
+{
+    HANDLE h;
+    switch (index_check_registry(n->key, n->len, n->hash)) {
+    case REG_VERDICT_DELETED:
+        return FALSE;
+    case REG_VERDICT_MERGED:
+        return TRUE;
+    case REG_VERDICT_HOST:
+        if (open_host(n, KEY_QUERY_VALUE, &h) < 0)
+            return FALSE;
+        break;
+    default:
+        if (open_box(n, KEY_QUERY_VALUE, &h) < 0)
+            return FALSE;
+        break;
+    }
+    close_key(h);
+    return TRUE;
+}
+
+static BOOL parent_exists(const key_name *n)
+{
+    size_t end = n->len;
+    while (end > 0 && n->path[end - 1] != L'\\')
+        end--;
+    if (end <= REGISTRY_PREFIX_UNITS + 1)
+        return TRUE;   /* a hive's root: \REGISTRY itself */
+    key_name *parent = name_alloc();
+    BOOL yes = parent && name_set(parent, n->path, end - 1) && exists_in_view(parent);
+    name_free(parent);
+    return yes;
+}
+
+typedef struct open_request {
+    ACCESS_MASK access;
+    POBJECT_ATTRIBUTES oa;
+    ULONG open_options;          /* NtOpenKeyEx */
+    BOOL create;
+    ULONG title_index;
+    PUNICODE_STRING klass;
+    ULONG create_options;
+    PULONG disposition;
+} open_request;
+
+/* The call as the program made it, against the host, with write rights
+ * withheld unless the policy opens the key. */
+static NTSTATUS real_open(HANDLE *out, const open_request *r, ACCESS_MASK access)
+{
+    if (r->create)
+        return real_NtCreateKey(out, access, r->oa, r->title_index, r->klass, r->create_options, r->disposition);
+    if (r->open_options && real_NtOpenKeyEx)
+        return real_NtOpenKeyEx(out, access, r->oa, r->open_options);
+    return real_NtOpenKey(out, access, r->oa);
+}
+
+static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *n, ACCESS_MASK access,
+                            BOOL *created)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    uint16_t *path = HeapAlloc(GetProcessHeap(), 0, (KEY_PATH_UNITS + 80) * 2);
+    if (!path)
+        return STATUS_NO_MEMORY;
+    size_t len = box_path_of(n, path, KEY_PATH_UNITS + 80);
+    attributes_for(&oa, &us, path, len, NULL);
+    oa.Attributes = r->oa->Attributes;
+    NTSTATUS st;
+    if (r->create) {
+        ULONG disposition = 0;
+        st = real_NtCreateKey(out, access, &oa, r->title_index, r->klass, r->create_options, &disposition);
+        *created = disposition == REG_CREATED_NEW_KEY_FVM;
+    } else {
+        st = real_NtOpenKey(out, access, &oa);
+        *created = FALSE;
+    }
+    HeapFree(GetProcessHeap(), 0, path);
+    return st;
+}
+
+static NTSTATUS open_key(HANDLE *out, const open_request *r)
+{
+    if (!out)
+        return real_open(out, r, r->access);
+    key_name *n = name_alloc();
+    if (!n)
+        return STATUS_NO_MEMORY;
+    if (!name_of_attributes(r->oa, n)) {
+        /* Not a name FVM can make canonical: the host, read-only. */
+        name_free(n);
+        NTSTATUS st = real_open(out, r, read_part(r->access));
+        return r->create && st == STATUS_OBJECT_NAME_NOT_FOUND ? STATUS_ACCESS_DENIED : st;
+    }
+    NTSTATUS st;
+    BOOL is_box = FALSE, created = FALSE;   /* is_box: *out is the box key */
+    ACCESS_MASK asked = map_generic(r->access);
+    policy_action action = POLICY_ACTION_COW;
+    if (prefix_ascii_nocase(n->key, n->len, g_box_trees_prefix)) {
+        st = STATUS_ACCESS_DENIED;   /* a box's own tree: no boxed program touches it */
+        goto done;
+    }
+    action = decide(n, r->create ? "create" : "open");
+    switch (action) {
+    case POLICY_ACTION_DENY:
+        st = STATUS_ACCESS_DENIED;
+        goto done;
+    case POLICY_ACTION_HIDE:
+        st = STATUS_OBJECT_NAME_NOT_FOUND;
+        goto done;
+    case POLICY_ACTION_OPEN:
+        st = real_open(out, r, r->access);
+        goto done;
+    case POLICY_ACTION_READ:
+        st = real_open(out, r, read_part(r->access));
+        if (r->create && st == STATUS_OBJECT_NAME_NOT_FOUND)
+            st = STATUS_ACCESS_DENIED;
+        goto done;
+    default:
+        action = POLICY_ACTION_COW;
+        break;
+    }
+    if (r->create && (r->create_options & REG_OPTION_CREATE_LINK_FVM)) {
+        st = STATUS_ACCESS_DENIED;
+        goto done;
+    }
+    ACCESS_MASK box_access = r->access & ~KEY_CREATE_LINK;
+    switch (index_check_registry(n->key, n->len, n->hash)) {
+    case REG_VERDICT_HOST:
+        {
+            OBJECT_ATTRIBUTES oa;
+            UNICODE_STRING us;
+            attributes_for(&oa, &us, n->path, n->len, NULL);
+            oa.Attributes = r->oa->Attributes | OBJ_CASE_INSENSITIVE;
+            st = r->open_options && real_NtOpenKeyEx ? real_NtOpenKeyEx(out, read_part(r->access), &oa, r->open_options)
+                                                    : real_NtOpenKey(out, read_part(r->access), &oa);
+        }
+        if (st != STATUS_OBJECT_NAME_NOT_FOUND || !r->create)
+            break;
+        /* A new key: made in the box, below a parent the box can see. */
+        if (!parent_exists(n))
+            break;
+        {
+            HANDLE made;
+            st = copy_up(n, FALSE, &made);
+            if (st < 0)
+                break;
+            close_key(made);
+        }
+        st = open_in_box(out, r, n, box_access, &created);
+        created = TRUE;
+        is_box = st >= 0;
+        break;
+    case REG_VERDICT_DELETED:
+        st = STATUS_OBJECT_NAME_NOT_FOUND;
+        if (!r->create || !parent_exists(n))
+            break;
+        {
+            HANDLE made;
+            st = copy_up(n, FALSE, &made);   /* over the tombstone: the index makes it OPAQUE */
+            if (st < 0)
+                break;
+            close_key(made);
+        }
+        st = open_in_box(out, r, n, box_access, &created);
+        created = TRUE;
+        is_box = st >= 0;
+        break;
+    case REG_VERDICT_BOX_BELOW:
+        st = open_in_box(out, r, n, box_access, &created);
+        if (st == STATUS_OBJECT_NAME_NOT_FOUND && r->create && parent_exists(n)) {
+            HANDLE made;
+            st = copy_up(n, FALSE, &made);
+            if (st >= 0) {
+                close_key(made);
+                st = open_in_box(out, r, n, box_access, &created);
+                created = TRUE;
+            }
+        }
+        is_box = st >= 0;
+        break;
+    default: /* MERGED, BOX: the box key is the key (re-made if the box tree lost it) */
+        st = open_in_box(out, r, n, box_access, &created);
+        if (st == STATUS_OBJECT_NAME_NOT_FOUND) {
+            HANDLE made;
+            st = copy_up(n, TRUE, &made);
+            if (st >= 0) {
+                close_key(made);
+                st = open_in_box(out, r, n, box_access, &created);
+            }
+        }
+        created = FALSE;
+        is_box = st >= 0;
+        break;
+    }
+    if (st >= 0 && r->disposition)
+        *r->disposition = created ? REG_CREATED_NEW_KEY_FVM : REG_OPENED_EXISTING_KEY_FVM;
+done:
+    if (st >= 0) {
+        key_handle *kh = entry_new(*out, n, is_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, asked, action);
+        if (kh)
+            table_put(kh);
+    }
+    name_free(n);
+    return st;
 }
 
 static NTSTATUS NTAPI box_NtCreateKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG index,
                                       PUNICODE_STRING klass, ULONG options, PULONG disposition)
 {
-    ACCESS_MASK asked = access;
-    NTSTATUS status = decide_open(oa, &access, TRUE);
-    if (status < 0)
-        return status;
-    if (access == asked)   /* opened to the host by policy */
-        return real_NtCreateKey(key, access, oa, index, klass, options, disposition);
-    /* Read-only: an existing key opens, a new one cannot be made. */
-    status = real_NtOpenKey(key, access, oa);
-    if (status >= 0 && disposition)
-        *disposition = REG_OPENED_EXISTING_KEY;
-    return status == STATUS_OBJECT_NAME_NOT_FOUND ? STATUS_ACCESS_DENIED : status;
+    open_request r = {access, oa, 0, TRUE, index, klass, options, disposition};
+    return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa)
 {
-    NTSTATUS status = decide_open(oa, &access, FALSE);
-    return status < 0 ? status : real_NtOpenKey(key, access, oa);
+    open_request r = {access, oa, 0, FALSE, 0, NULL, 0, NULL};
+    return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKeyEx(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG options)
 {
-    NTSTATUS status = decide_open(oa, &access, FALSE);
-    return status < 0 ? status : real_NtOpenKeyEx(key, access, oa, options);
+    open_request r = {access, oa, options, FALSE, 0, NULL, 0, NULL};
+    return open_key(key, &r);
+}
+
+/* ---- changes ------------------------------------------------------------------------------ */
+
+/* Where a change through handle goes: *target is the handle for the real
+ * call (the host key when the policy opens it, else the box key). *kh_out
+ * holds a reference the caller releases (NULL when the handle is no key
+ * FVM can name: the real call with the program's handle then decides,
+ * which for a host key opened by FVM means without write rights). */
+static NTSTATUS change_target(HANDLE handle, ACCESS_MASK need, const char *op, key_handle **kh_out, HANDLE *target)
+{
+    *kh_out = NULL;
+    *target = handle;
+    key_handle *kh = key_handle_get(handle);
+    if (!kh)
+        return STATUS_SUCCESS;
+    *kh_out = kh;
+    if (kh->deleted)
+        return STATUS_KEY_DELETED;
+    key_name *n = name_alloc();
+    if (n && name_set(n, kh->path, kh->len)) {
+        policy_decision d;
+        runtime_policy_decide(POLICY_TYPE_KEY, n->path, n->len, &d);
+        runtime_audit(POLICY_TYPE_KEY, op, &d, n->path, n->len);
+    }
+    name_free(n);
+    if (kh->action == POLICY_ACTION_OPEN)
+        return STATUS_SUCCESS;
+    if (kh->action == POLICY_ACTION_READ)
+        return STATUS_ACCESS_DENIED;
+    if (kh->kind != HANDLE_IS_BOX && (need & ~kh->asked))
+        return STATUS_ACCESS_DENIED;   /* the program's handle lacks the right, as it would on the host */
+    return box_for_change(kh, target);
 }
 
 static NTSTATUS NTAPI box_NtSetValueKey(HANDLE key, PUNICODE_STRING name, ULONG index, ULONG type, PVOID data,
                                         ULONG size)
 {
-    NTSTATUS status = decide_change(key, "set-value");
-    return status < 0 ? status : real_NtSetValueKey(key, name, index, type, data, size);
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
+    if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && type == REG_FVM_DELETED)
+        st = STATUS_INVALID_PARAMETER;   /* reserved inside a box */
+    if (st >= 0)
+        st = real_NtSetValueKey(target, name, index, type, data, size);
+    key_handle_release(kh);
+    return st;
 }
 
-static NTSTATUS NTAPI box_NtDeleteKey(HANDLE key)
+/* The type of value name in key, or STATUS_OBJECT_NAME_NOT_FOUND. */
+static NTSTATUS value_type(HANDLE key, PUNICODE_STRING name, ULONG *type)
 {
-    NTSTATUS status = decide_change(key, "delete");
-    return status < 0 ? status : real_NtDeleteKey(key);
+    union {
+        KEY_VALUE_BASIC_INFORMATION info;
+        uint8_t bytes[sizeof(KEY_VALUE_BASIC_INFORMATION) + 64];
+    } u;
+    ULONG got;
+    NTSTATUS st = real_NtQueryValueKey(key, name, KEY_VALUE_BASIC_INFO, &u, sizeof u, &got);
+    if (st >= 0 || st == STATUS_BUFFER_OVERFLOW) {
+        *type = u.info.Type;
+        return STATUS_SUCCESS;
+    }
+    return st;
 }
 
 static NTSTATUS NTAPI box_NtDeleteValueKey(HANDLE key, PUNICODE_STRING name)
 {
-    NTSTATUS status = decide_change(key, "delete-value");
-    return status < 0 ? status : real_NtDeleteValueKey(key, name);
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st;
+    kh = key_handle_get(key);
+    if (!kh)
+        return real_NtDeleteValueKey(key, name);
+    if (kh->action == POLICY_ACTION_OPEN) {
+        key_handle_release(kh);
+        return real_NtDeleteValueKey(key, name);
+    }
+    key_view view;
+    AcquireSRWLockExclusive(&kh->lock);
+    st = key_view_of(kh, &view, KEY_QUERY_VALUE);
+    ReleaseSRWLockExclusive(&kh->lock);
+    ULONG box_type = 0, host_type = 0;
+    BOOL in_box = st >= 0 && view.box && value_type(view.box, name, &box_type) >= 0;
+    BOOL on_host = st >= 0 && view.host && value_type(view.host, name, &host_type) >= 0;
+    key_handle_release(kh);
+    if (st < 0)
+        return st;
+    if ((in_box && box_type == REG_FVM_DELETED) || (!in_box && !on_host))
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    st = change_target(key, KEY_SET_VALUE, "delete-value", &kh, &target);
+    if (st >= 0) {
+        if (on_host)   /* the host's value must stay hidden: a tombstone */
+            st = real_NtSetValueKey(target, name, 0, REG_FVM_DELETED, NULL, 0);
+        else
+            st = real_NtDeleteValueKey(target, name);
+    }
+    key_handle_release(kh);
+    return st;
 }
 
-static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING name)
+static NTSTATUS NTAPI box_NtDeleteKey(HANDLE key)
 {
-    NTSTATUS status = decide_change(key, "rename");
-    return status < 0 ? status : real_NtRenameKey(key, name);
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st = change_target(key, DELETE, "delete", &kh, &target);
+    if (st < 0 || !kh || kh->action == POLICY_ACTION_OPEN) {
+        if (st >= 0)
+            st = real_NtDeleteKey(target);
+        key_handle_release(kh);
+        return st;
+    }
+    key_view view;
+    AcquireSRWLockExclusive(&kh->lock);
+    st = key_view_of(kh, &view, KEY_READ);
+    if (st >= 0 && view.verdict == REG_VERDICT_MERGED) {
+        st = key_listing_subkeys(kh, &view, TRUE);
+        if (st >= 0 && kh->subkeys.count)
+            st = STATUS_ACCESS_DENIED;   /* as the host refuses a key with subkeys */
+    }
+    reg_verdict verdict = view.verdict;
+    ReleaseSRWLockExclusive(&kh->lock);
+    if (st >= 0)
+        st = real_NtDeleteKey(target);
+    if (st >= 0 && verdict != REG_VERDICT_BOX_BELOW)
+        st = index_note_registry(REG_INDEX_DELETE, kh->key, kh->path, kh->len, BOXINDEX_FLAG_DIRECTORY);
+    if (st >= 0)
+        kh->deleted = TRUE;
+    key_handle_release(kh);
+    return st;
 }
 
 static NTSTATUS NTAPI box_NtSetInformationKey(HANDLE key, ULONG klass, PVOID info, ULONG length)
 {
-    NTSTATUS status = decide_change(key, "set-information");
-    return status < 0 ? status : real_NtSetInformationKey(key, klass, info, length);
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st = change_target(key, KEY_SET_VALUE, "set-information", &kh, &target);
+    if (st >= 0)
+        st = real_NtSetInformationKey(target, klass, info, length);
+    key_handle_release(kh);
+    return st;
 }
 
 static NTSTATUS NTAPI box_NtRestoreKey(HANDLE key, HANDLE file, ULONG flags)
 {
-    NTSTATUS status = decide_change(key, "restore");
-    return status < 0 ? status : real_NtRestoreKey(key, file, flags);
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st = change_target(key, KEY_SET_VALUE, "restore", &kh, &target);
+    if (st >= 0)
+        st = real_NtRestoreKey(target, file, flags);
+    /* The key's content is now the file's: the host's no longer shows through. */
+    if (st >= 0 && kh && kh->action == POLICY_ACTION_COW)
+        index_note_registry(REG_INDEX_UPDATE, kh->key, kh->path, kh->len,
+                            BOXINDEX_FLAG_DIRECTORY | BOXINDEX_FLAG_OPAQUE);
+    key_handle_release(kh);
+    return st;
+}
+
+/* Copies the merged content of the key at from (values and subkeys, all
+ * the way down) into the box key to. */
+static NTSTATUS copy_tree(key_handle *from, HANDLE to, int depth);
+
+static NTSTATUS copy_values(key_handle *from, const key_view *view, HANDLE to)
+{
+    NTSTATUS st = key_listing_values(from, view, TRUE);
+    ULONG size = 4096;
+    KEY_VALUE_FULL_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
+    for (size_t i = 0; st >= 0 && i < from->values.count; i++) {
+        const key_listing_item *it = &from->values.items[i];
+        ULONG got = 0;
+        HANDLE src = it->from_box ? view->box : view->host;
+        for (;;) {
+            if (!info)
+                return STATUS_NO_MEMORY;
+            st = real_NtEnumerateValueKey(src, it->index, KEY_VALUE_FULL_INFO, info, size, &got);
+            if (st != STATUS_BUFFER_OVERFLOW && st != STATUS_BUFFER_TOO_SMALL)
+                break;
+            HeapFree(GetProcessHeap(), 0, info);
+            size = got + 64;
+            info = HeapAlloc(GetProcessHeap(), 0, size);
+        }
+        if (st < 0)
+            break;
+        UNICODE_STRING vn = {(USHORT)info->NameLength, (USHORT)info->NameLength, info->Name};
+        st = real_NtSetValueKey(to, &vn, 0, info->Type, (uint8_t *)info + info->DataOffset, info->DataLength);
+    }
+    if (info)
+        HeapFree(GetProcessHeap(), 0, info);
+    return st;
+}
+
+static NTSTATUS copy_tree(key_handle *from, HANDLE to, int depth)
+{
+    if (depth > 512)
+        return STATUS_NAME_TOO_LONG;
+    key_view view;
+    NTSTATUS st = key_view_of(from, &view, KEY_READ);
+    if (st >= 0)
+        st = copy_values(from, &view, to);
+    if (st >= 0)
+        st = key_listing_subkeys(from, &view, TRUE);
+    size_t count = st >= 0 ? from->subkeys.count : 0;
+    for (size_t i = 0; st >= 0 && i < count; i++) {
+        const key_listing_item *it = &from->subkeys.items[i];
+        key_name *child = name_alloc();
+        if (!child)
+            return STATUS_NO_MEMORY;
+        if (from->len + 1 + it->len > KEY_PATH_UNITS) {
+            name_free(child);
+            return STATUS_NAME_TOO_LONG;
+        }
+        memcpy(child->path, from->path, from->len * 2);
+        child->path[from->len] = L'\\';
+        memcpy(child->path + from->len + 1, it->name, it->len * 2);
+        child->len = from->len + 1 + it->len;
+        HANDLE made = NULL;
+        key_handle *sub = NULL;
+        if (!name_finish(child)) {
+            st = STATUS_OBJECT_NAME_INVALID;
+        } else {
+            OBJECT_ATTRIBUTES oa;
+            UNICODE_STRING us;
+            attributes_for(&oa, &us, it->name, it->len, to);
+            st = real_NtCreateKey(&made, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
+            /* An entry of FVM's own for the child: host and box keys opened on demand. */
+            sub = st >= 0 ? entry_new(NULL, child, HANDLE_IS_OTHER, KEY_READ, POLICY_ACTION_COW) : NULL;
+            if (st >= 0 && !sub)
+                st = STATUS_NO_MEMORY;
+            if (sub) {
+                AcquireSRWLockExclusive(&sub->lock);
+                st = copy_tree(sub, made, depth + 1);
+                ReleaseSRWLockExclusive(&sub->lock);
+                key_handle_release(sub);
+            }
+        }
+        if (made)
+            close_key(made);
+        name_free(child);
+    }
+    return st;
+}
+
+/* Deletes a box key and everything below it (the box's own keys: no
+ * tombstones needed below a key that goes as a whole). */
+static void box_tree_delete(HANDLE key)
+{
+    union {
+        KEY_BASIC_INFORMATION info;
+        uint8_t bytes[sizeof(KEY_BASIC_INFORMATION) + 520];
+    } u;
+    ULONG got;
+    while (real_NtEnumerateKey(key, 0, KEY_BASIC_INFO, &u, sizeof u, &got) >= 0) {
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        HANDLE child;
+        attributes_for(&oa, &us, (const uint16_t *)u.info.Name, u.info.NameLength / 2, key);
+        if (real_NtOpenKey(&child, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa) < 0)
+            break;
+        box_tree_delete(child);
+        close_key(child);
+    }
+    real_NtDeleteKey(key);
+}
+
+/* Rename: the merged key, with everything below it, is copied to its new
+ * name in the box (a key of the box alone there) and deleted at the old
+ * name; the program's handle then stands for the new key. */
+static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
+{
+    key_handle *kh;
+    HANDLE target;
+    NTSTATUS st = change_target(key, KEY_WRITE, "rename", &kh, &target);
+    if (st < 0 || !kh || kh->action == POLICY_ACTION_OPEN) {
+        if (st >= 0)
+            st = real_NtRenameKey ? real_NtRenameKey(target, new_name) : STATUS_NOT_IMPLEMENTED;
+        key_handle_release(kh);
+        return st;
+    }
+    key_name *to = name_alloc();
+    if (!to || !new_name || !new_name->Buffer || !new_name->Length) {
+        name_free(to);
+        key_handle_release(kh);
+        return to ? STATUS_INVALID_PARAMETER : STATUS_NO_MEMORY;
+    }
+    size_t parent_len = kh->len;
+    while (parent_len > 0 && kh->path[parent_len - 1] != L'\\')
+        parent_len--;
+    size_t rel = new_name->Length / 2;
+    for (size_t i = 0; i < rel; i++)
+        if (new_name->Buffer[i] == L'\\') {
+            name_free(to);
+            key_handle_release(kh);
+            return STATUS_INVALID_PARAMETER;
+        }
+    st = STATUS_OBJECT_NAME_INVALID;
+    if (parent_len > REGISTRY_PREFIX_UNITS + 1 && parent_len + rel <= KEY_PATH_UNITS) {
+        memcpy(to->path, kh->path, parent_len * 2);
+        memcpy(to->path + parent_len, new_name->Buffer, rel * 2);
+        to->len = parent_len + rel;
+        if (name_finish(to))
+            st = exists_in_view(to) ? STATUS_CANNOT_DELETE : STATUS_SUCCESS;   /* as the host answers */
+    }
+    HANDLE made = NULL;
+    if (st >= 0)
+        st = copy_up(to, FALSE, &made);
+    if (st >= 0) {
+        AcquireSRWLockExclusive(&kh->lock);
+        st = copy_tree(kh, made, 0);
+        ReleaseSRWLockExclusive(&kh->lock);
+    }
+    /* The old key goes: its box keys, and a tombstone for the host's. */
+    if (st >= 0) {
+        key_view view;
+        AcquireSRWLockExclusive(&kh->lock);
+        key_view_of(kh, &view, KEY_READ);
+        reg_verdict verdict = view.verdict;
+        HANDLE old_box = view.box;
+        ReleaseSRWLockExclusive(&kh->lock);
+        if (old_box)
+            box_tree_delete(old_box);
+        if (verdict != REG_VERDICT_BOX_BELOW)
+            st = index_note_registry(REG_INDEX_DELETE, kh->key, kh->path, kh->len, BOXINDEX_FLAG_DIRECTORY);
+    }
+    if (st >= 0) {
+        /* The handle follows the key to its new name. */
+        key_handle *moved = entry_new(key, to, HANDLE_IS_OTHER, kh->asked, kh->action);
+        if (moved) {
+            moved->own_box = made;
+            made = NULL;
+            table_put(moved);
+        }
+    }
+    if (made)
+        close_key(made);
+    name_free(to);
+    key_handle_release(kh);
+    return st;
+}
+
+/* Saving a key the box changed saves what the program sees: the merged
+ * key is copied into a scratch key of the box's tree, which is saved and
+ * deleted again. An untouched key is saved as it is. */
+/* Wine's text hive names the saved key in a comment (";; All keys
+ * relative to REGISTRY\\User\\FVM.<hash>\\..."). So the scratch key is
+ * saved into a file of FVM's own in the box folder, the comment names the
+ * key's host path instead, and the result is written to the program's
+ * file (which programs open for writing only). */
+static NTSTATUS save_through_own_file(HANDLE copy, HANDLE file, ULONG format, BOOL ex, const key_handle *kh)
+{
+    static const char marker[] = ";; All keys relative to ";
+    static volatile LONG counter;
+    uint16_t name[FVM_PATH_MAX + 64];
+    size_t n = 0;
+    name[n++] = L'\\', name[n++] = L'?', name[n++] = L'?', name[n++] = L'\\';
+    for (size_t i = 0; g_fvm.config.box_path[i] && n < FVM_PATH_MAX; i++)
+        name[n++] = g_fvm.config.box_path[i];
+    static const char tag[] = "\\save-";
+    for (size_t i = 0; tag[i]; i++)
+        name[n++] = (uint16_t)tag[i];
+    uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
+    for (int k = 0; k < 2; k++) {
+        uint16_t digits[24];
+        int d = 0;
+        do {
+            digits[d++] = (uint16_t)('0' + numbers[k] % 10);
+            numbers[k] /= 10;
+        } while (numbers[k]);
+        while (d)
+            name[n++] = digits[--d];
+        name[n++] = k == 0 ? L'-' : L'.';
+    }
+    name[n++] = L't', name[n++] = L'm', name[n++] = L'p';
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE own;
+    attributes_for(&oa, &us, name, n, NULL);
+    NTSTATUS st = real_NtCreateFile(&own, GENERIC_READ | GENERIC_WRITE | DELETE | SYNCHRONIZE, &oa, &io, NULL,
+                                    FILE_ATTRIBUTE_NORMAL, 0, FILE_OVERWRITE_IF,
+                                    FILE_SYNCHRONOUS_IO_NONALERT | FILE_DELETE_ON_CLOSE | FILE_NON_DIRECTORY_FILE,
+                                    NULL, 0);
+    if (st < 0)
+        return ex ? real_NtSaveKeyEx(copy, file, format) : real_NtSaveKey(copy, file);
+    st = ex ? real_NtSaveKeyEx(copy, own, format) : real_NtSaveKey(copy, own);
+    FILE_STANDARD_INFORMATION fsi;
+    char *old = NULL, *fresh = NULL;
+    if (st >= 0)
+        st = NtQueryInformationFile(own, &io, &fsi, sizeof fsi, FileStandardInformation);
+    if (st >= 0 && fsi.EndOfFile.QuadPart > 1024 * 1024 * 1024)
+        st = STATUS_FILE_TOO_LARGE;
+    ULONG size = st >= 0 ? (ULONG)fsi.EndOfFile.QuadPart : 0;
+    if (st >= 0 && (!(old = HeapAlloc(GetProcessHeap(), 0, size + 1)) ||
+                    !(fresh = HeapAlloc(GetProcessHeap(), 0, size + kh->len * 2 + 64))))
+        st = STATUS_NO_MEMORY;
+    LARGE_INTEGER zero = {{0, 0}};
+    if (st >= 0 && size)
+        st = NtReadFile(own, NULL, NULL, NULL, &io, old, size, &zero, NULL);
+    if (st >= 0) {
+        size_t out = 0, from = 0;
+        for (size_t p = 0; p + sizeof marker - 1 <= size && p < 4096; p++) {
+            if (memcmp(old + p, marker, sizeof marker - 1))
+                continue;
+            /* Up to the marker, then the host path (no leading backslash,
+             * backslashes doubled), then from the end of that line. */
+            memcpy(fresh, old, p + sizeof marker - 1);
+            out = p + sizeof marker - 1;
+            for (size_t i = 1; i < kh->len; i++) {
+                if (kh->path[i] == L'\\')
+                    fresh[out++] = '\\';
+                fresh[out++] = kh->path[i] < 0x80 ? (char)kh->path[i] : '?';
+            }
+            from = p;
+            while (from < size && old[from] != '\n' && old[from] != '\r')
+                from++;
+            break;
+        }
+        memcpy(fresh + out, old + from, size - from);
+        out += size - from;
+        st = NtWriteFile(file, NULL, NULL, NULL, &io, fresh, (ULONG)out, NULL, NULL);
+    }
+    if (old)
+        HeapFree(GetProcessHeap(), 0, old);
+    if (fresh)
+        HeapFree(GetProcessHeap(), 0, fresh);
+    NtClose(own);
+    return st;
+}
+
+static NTSTATUS save_merged(HANDLE key, HANDLE file, ULONG format, BOOL ex)
+{
+    key_handle *kh = key_handle_get(key);
+    NTSTATUS st;
+    key_view view;
+    if (!kh || kh->action == POLICY_ACTION_OPEN) {
+        key_handle_release(kh);
+        return ex ? real_NtSaveKeyEx(key, file, format) : real_NtSaveKey(key, file);
+    }
+    AcquireSRWLockExclusive(&kh->lock);
+    st = key_view_of(kh, &view, KEY_READ);
+    ReleaseSRWLockExclusive(&kh->lock);
+    if (st >= 0 && view.verdict == REG_VERDICT_HOST) {
+        key_handle_release(kh);
+        return ex ? real_NtSaveKeyEx(view.host, file, format) : real_NtSaveKey(view.host, file);
+    }
+    static volatile LONG counter;
+    key_name *scratch = name_alloc();
+    HANDLE copy = NULL;
+    if (st >= 0 && !scratch)
+        st = STATUS_NO_MEMORY;
+    if (st >= 0) {
+        /* <tree>\.fvm-save-<pid>-<n>: never a host path, so never merged. */
+        uint16_t *p = scratch->path;
+        size_t n = 0;
+        static const char tag[] = ".fvm-save-";
+        memcpy(p, g_box_tree, g_box_tree_len * 2);
+        n = g_box_tree_len;
+        p[n++] = L'\\';
+        for (size_t i = 0; tag[i]; i++)
+            p[n++] = (uint16_t)tag[i];
+        uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
+        for (int k = 0; k < 2; k++) {
+            uint16_t digits[24];
+            int d = 0;
+            do {
+                digits[d++] = (uint16_t)('0' + numbers[k] % 10);
+                numbers[k] /= 10;
+            } while (numbers[k]);
+            while (d)
+                p[n++] = digits[--d];
+            if (k == 0)
+                p[n++] = L'-';
+        }
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        attributes_for(&oa, &us, p, n, NULL);
+        st = real_NtCreateKey(&copy, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
+    }
+    if (st >= 0) {
+        AcquireSRWLockExclusive(&kh->lock);
+        st = copy_tree(kh, copy, 0);
+        ReleaseSRWLockExclusive(&kh->lock);
+        if (st >= 0)
+            st = save_through_own_file(copy, file, format, ex, kh);
+        box_tree_delete(copy);
+        close_key(copy);
+    }
+    name_free(scratch);
+    key_handle_release(kh);
+    return st;
+}
+
+static NTSTATUS NTAPI box_NtSaveKey(HANDLE key, HANDLE file)
+{
+    return save_merged(key, file, 0, FALSE);
+}
+
+static NTSTATUS NTAPI box_NtSaveKeyEx(HANDLE key, HANDLE file, ULONG format)
+{
+    return save_merged(key, file, format, TRUE);
+}
+
+/* Change notifications: a boxed program's changes land in the box key, so
+ * that is the key to watch (copied up, empty, if the box had none). */
+static NTSTATUS notify_target(HANDLE key, HANDLE *target, key_handle **kh_out)
+{
+    *target = key;
+    key_handle *kh = key_handle_get(key);
+    *kh_out = kh;
+    if (!kh || kh->action != POLICY_ACTION_COW)
+        return STATUS_SUCCESS;
+    if (kh->kind == HANDLE_IS_BOX)
+        return STATUS_SUCCESS;
+    return box_for_change(kh, target);
+}
+
+static NTSTATUS NTAPI box_NtNotifyChangeKey(HANDLE key, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                                            PIO_STATUS_BLOCK io, ULONG filter, BOOLEAN subtree, PVOID buffer,
+                                            ULONG length, BOOLEAN async)
+{
+    HANDLE target;
+    key_handle *kh;
+    NTSTATUS st = notify_target(key, &target, &kh);
+    if (st >= 0)
+        st = real_NtNotifyChangeKey(target, event, apc, apc_context, io, filter, subtree, buffer, length, async);
+    key_handle_release(kh);
+    return st;
+}
+
+static NTSTATUS NTAPI box_NtNotifyChangeMultipleKeys(HANDLE key, ULONG count, OBJECT_ATTRIBUTES *subkeys,
+                                                     HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                                                     PIO_STATUS_BLOCK io, ULONG filter, BOOLEAN subtree,
+                                                     PVOID buffer, ULONG length, BOOLEAN async)
+{
+    HANDLE target;
+    key_handle *kh;
+    NTSTATUS st = notify_target(key, &target, &kh);
+    if (st >= 0)
+        st = real_NtNotifyChangeMultipleKeys(target, count, subkeys, event, apc, apc_context, io, filter, subtree,
+                                             buffer, length, async);
+    key_handle_release(kh);
+    return st;
 }
 
 /* Loading, replacing or unloading hives, and transacted keys: refused. */
@@ -215,8 +1382,40 @@ static NTSTATUS NTAPI box_refuse_hive(void)
     return STATUS_ACCESS_DENIED;
 }
 
+/* For NtQueryObject (file_name.c): a box key's name made the host's, in
+ * place ("<tree>\MACHINE\X" -> "\REGISTRY\MACHINE\X"). Returns the new
+ * length, or 0 when name is not in the box's tree. */
+size_t key_translate_box_name(uint16_t *name, size_t len)
+{
+    if (!g_box_tree_len || !prefix_nocase(name, len, g_box_tree, g_box_tree_len) || len <= g_box_tree_len ||
+        name[g_box_tree_len] != L'\\')
+        return 0;
+    size_t rest = len - g_box_tree_len;
+    memmove(name + REGISTRY_PREFIX_UNITS, name + g_box_tree_len, rest * 2);
+    memcpy(name, g_registry_prefix, sizeof g_registry_prefix);
+    return REGISTRY_PREFIX_UNITS + rest;
+}
+
+static void make_box_tree_name(void)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *prefix = "\\REGISTRY\\USER\\FVM.";
+    size_t n = 0;
+    while (prefix[n]) {
+        g_box_tree[n] = (uint16_t)prefix[n];
+        n++;
+    }
+    uint64_t h = fvm_hash_path(g_fvm.config.box_path);
+    for (int i = 15; i >= 0; i--)
+        g_box_tree[n++] = (uint16_t)hex[(h >> (i * 4)) & 0xF];
+    g_box_tree[n] = 0;
+    g_box_tree_len = n;
+}
+
 void key_hooks(hook_table *table)
 {
+    make_box_tree_name();
+    g_name_slot = TlsAlloc();
     hook_table_add(table, "ntdll.dll", "NtCreateKey", (void *)box_NtCreateKey, (void **)&real_NtCreateKey);
     hook_table_add(table, "ntdll.dll", "NtOpenKey", (void *)box_NtOpenKey, (void **)&real_NtOpenKey);
     hook_table_add_optional(table, "ntdll.dll", "NtOpenKeyEx", (void *)box_NtOpenKeyEx, (void **)&real_NtOpenKeyEx);
@@ -228,6 +1427,12 @@ void key_hooks(hook_table *table)
     hook_table_add(table, "ntdll.dll", "NtSetInformationKey", (void *)box_NtSetInformationKey,
                    (void **)&real_NtSetInformationKey);
     hook_table_add_optional(table, "ntdll.dll", "NtRestoreKey", (void *)box_NtRestoreKey, (void **)&real_NtRestoreKey);
+    hook_table_add(table, "ntdll.dll", "NtSaveKey", (void *)box_NtSaveKey, (void **)&real_NtSaveKey);
+    hook_table_add_optional(table, "ntdll.dll", "NtSaveKeyEx", (void *)box_NtSaveKeyEx, (void **)&real_NtSaveKeyEx);
+    hook_table_add(table, "ntdll.dll", "NtNotifyChangeKey", (void *)box_NtNotifyChangeKey,
+                   (void **)&real_NtNotifyChangeKey);
+    hook_table_add_optional(table, "ntdll.dll", "NtNotifyChangeMultipleKeys", (void *)box_NtNotifyChangeMultipleKeys,
+                            (void **)&real_NtNotifyChangeMultipleKeys);
     static const char *const hive_calls[] = {"NtLoadKey", "NtLoadKey2", "NtLoadKeyEx", "NtReplaceKey", "NtUnloadKey",
                                              "NtCreateKeyTransacted", "NtOpenKeyTransacted",
                                              "NtOpenKeyTransactedEx"};
@@ -236,4 +1441,5 @@ void key_hooks(hook_table *table)
                            &real_NtOpenKeyTransactedEx};
     for (size_t i = 0; i < sizeof hive_calls / sizeof hive_calls[0]; i++)
         hook_table_add_optional(table, "ntdll.dll", hive_calls[i], (void *)box_refuse_hive, hive_reals[i]);
+    key_read_hooks(table);
 }

@@ -24,9 +24,11 @@ static size_t g_program_len;
 static char g_program_utf8[FVM_PATH_MAX * 3];
 static HANDLE g_audit_pipe;
 static SRWLOCK g_audit_lock = SRWLOCK_INIT;
+static DWORD g_cache_slot = TLS_OUT_OF_INDEXES;   /* the per-thread decision cache (below) */
 
 BOOL runtime_policy_start(void)
 {
+    g_cache_slot = TlsAlloc();
     g_program_len = GetModuleFileNameW(NULL, g_program, FVM_PATH_MAX);
     WideCharToMultiByte(CP_UTF8, 0, g_program, -1, g_program_utf8, sizeof g_program_utf8, NULL, NULL);
     wchar_t name[FVM_OBJ_NAME_MAX];
@@ -158,6 +160,59 @@ BOOL runtime_policy_active(void)
     return g_have_policy;
 }
 
+/* The last decisions of each thread, by exact name: programs ask about the
+ * same few paths again and again (a file's attributes, then its open), and
+ * the compiled policy never changes while the process lives, so a repeated
+ * name costs a hash and a compare instead of a walk through the policy.
+ * The whole name is compared: a hash alone could hand a path another
+ * rule's action. `ask` decisions are never kept (the provider answers each
+ * time). */
+#define DECISION_CACHE_WAYS 8
+#define DECISION_CACHE_UNITS 200
+
+typedef struct cached_decision {
+    uint32_t hash;
+    uint16_t len;            /* 0: empty */
+    uint8_t type;
+    policy_decision decision;
+    uint16_t name[DECISION_CACHE_UNITS];
+} cached_decision;
+
+typedef struct decision_cache {
+    cached_decision ways[DECISION_CACHE_WAYS];
+    unsigned next;
+} decision_cache;
+
+static uint32_t name_hash(policy_type type, const uint16_t *name, size_t len)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)type;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ name[i]) * 16777619u;
+    return h;
+}
+
+static decision_cache *thread_cache(void)
+{
+    if (g_cache_slot == TLS_OUT_OF_INDEXES)
+        return NULL;
+    decision_cache *c = TlsGetValue(g_cache_slot);
+    if (!c) {
+        c = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *c);
+        if (c)
+            TlsSetValue(g_cache_slot, c);
+    }
+    return c;
+}
+
+void runtime_policy_thread_detach(void)
+{
+    decision_cache *c = g_cache_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_cache_slot) : NULL;
+    if (c) {
+        TlsSetValue(g_cache_slot, NULL);
+        HeapFree(GetProcessHeap(), 0, c);
+    }
+}
+
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out)
 {
     if (!g_have_policy) {
@@ -166,8 +221,27 @@ policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size
         out->is_default = 1;
         return POLICY_ACTION_COW;
     }
+    decision_cache *cache = len && len <= DECISION_CACHE_UNITS ? thread_cache() : NULL;
+    uint32_t hash = cache ? name_hash(type, name, len) : 0;
+    if (cache) {
+        for (unsigned i = 0; i < DECISION_CACHE_WAYS; i++) {
+            const cached_decision *c = &cache->ways[i];
+            if (c->hash == hash && c->len == len && c->type == (uint8_t)type && !memcmp(c->name, name, len * 2)) {
+                *out = c->decision;
+                return out->action;
+            }
+        }
+    }
     if (policy_match(&g_view, type, name, len, (const uint16_t *)g_program, g_program_len, out) != FVM_OK)
         return out->action;   /* deny: a failed match fails closed */
+    if (cache && out->action != POLICY_ACTION_ASK) {
+        cached_decision *c = &cache->ways[cache->next++ % DECISION_CACHE_WAYS];
+        c->hash = hash;
+        c->len = (uint16_t)len;
+        c->type = (uint8_t)type;
+        c->decision = *out;
+        memcpy(c->name, name, len * 2);
+    }
     if (out->action == POLICY_ACTION_ASK)
         out->action = ask_provider(type, name, len, out);
     return out->action;

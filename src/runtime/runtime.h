@@ -46,10 +46,14 @@ void hook_table_add_optional(hook_table *table, const char *module, const char *
 BOOL runtime_policy_start(void);
 BOOL runtime_policy_active(void);
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out);
+void runtime_policy_thread_detach(void);   /* frees the thread's decision cache */
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 
 void proc_hooks(hook_table *table);
 void key_hooks(hook_table *table);
+void key_handle_closed(HANDLE handle);
+void key_thread_detach(void);                  /* NtClose of any handle */
+size_t key_translate_box_name(uint16_t *name, size_t len);   /* box key name -> host name, in place */
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);

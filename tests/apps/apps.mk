@@ -15,6 +15,10 @@ $(B)/win/apps/hooktest.exe: $(HOOKTEST_OBJ)
 APPLIB_LINK_sdkclient := $(B)/win/libfvm.a -ladvapi32 -lshlwapi
 $(B)/win/apps/sdkclient.exe: $(B)/win/libfvm.a
 
-# regtool.exe uses common/regstore (and through it core/regfile).
-APPLIB_LINK_regtool := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
-$(B)/win/apps/regtool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
+# regtool.exe saves keys with RegSaveKeyW after enabling SeBackupPrivilege.
+APPLIB_LINK_regtool := -ladvapi32
+
+# regstoretool.exe uses common/regstore (and through it core/regfile) and
+# the box index.
+APPLIB_LINK_regstoretool := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
+$(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a

@@ -4,8 +4,8 @@ discard removing both (src/common/regstore.c, src/broker/registry.c,
 src/cli/regdiff.c).
 
 The runtime's registry hooks are not part of these tests: the box's tree is
-filled from the host, unboxed, with Wine's reg.exe and with regtool.exe
-(tests/apps/regtool.c: values of any type such as FVM's tombstone type, any
+filled from the host, unboxed, with Wine's reg.exe and with regstoretool.exe
+(tests/apps/regstoretool.c: values of any type such as FVM's tombstone type, any
 names, and the tree as text), while a boxed probe keeps the broker up."""
 import os
 import signal
@@ -34,11 +34,11 @@ class Registry:
         assert out.startswith("FVM.") and len(out) == 20, out
         self.name = out                              # FVM.<h>
         self.hku = "HKU\\" + out                     # for reg.exe
-        self.nt = "\\REGISTRY\\USER\\" + out         # for regtool.exe
+        self.nt = "\\REGISTRY\\USER\\" + out         # for regstoretool.exe
         self.file = fvm.box_dir(box) / "registry.dat"
 
     def tool(self, *args, check=0):
-        proc = run_unboxed(self.apps / "regtool.exe", *args)
+        proc = run_unboxed(self.apps / "regstoretool.exe", *args)
         if check is not None:
             assert proc.returncode == check, (args, proc.stdout, proc.stderr)
         return proc
@@ -306,3 +306,4 @@ def test_diff_follows_key_states_of_the_index(fvm, box, apps, registry):
         f"A {k}Opq\\New\\",
         f"D {k}Opq\\Old\\",
     ], out
+
