@@ -351,9 +351,19 @@ static void dump_key(dump *d, HANDLE key)
     }
 }
 
+/* Keys of the tree's top level named ".fvm-..." are the runtime's own
+ * scratch keys (e.g. a merged copy being saved by NtSaveKey): never a host
+ * path, never part of the delta. */
+static BOOL scratch_key(const dump *d, const wchar_t *name, size_t len)
+{
+    return d->len == 0 && len >= 5 && !memcmp(name, L".fvm-", 5 * sizeof(wchar_t));
+}
+
 static int dump_subkey(void *ctx, const wchar_t *name, size_t len)
 {
     dump *d = ctx;
+    if (scratch_key(d, name, len))
+        return 0;
     d->any = TRUE;
     size_t need = d->len + 1 + len;
     if (need > d->cap) {

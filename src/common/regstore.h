@@ -60,7 +60,8 @@ NTSTATUS regstore_open_tree(const wchar_t *box_path, ACCESS_MASK access, HANDLE 
 /* Opens it, creating it (empty) when there is none; *created says which. */
 NTSTATUS regstore_create_tree(const wchar_t *box_path, HANDLE *tree, BOOL *created);
 /* Appends the whole tree below root to out as registry text (header to
- * END); *empty is set when root has neither values nor subkeys. */
+ * END); *empty is set when root has neither values nor subkeys. Top-level
+ * keys named ".fvm-..." (the runtime's scratch keys) are left out. */
 fvm_status regstore_dump(HANDLE root, regfile_buf *out, BOOL *empty, fvm_error *err);
 /* Creates the keys and values of registry text below root. */
 fvm_status regstore_load(HANDLE root, const char *text, size_t len, fvm_error *err);
