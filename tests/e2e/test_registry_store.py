@@ -307,3 +307,34 @@ def test_diff_follows_key_states_of_the_index(fvm, box, apps, registry):
         f"D {k}Opq\\Old\\",
     ], out
 
+
+def test_changes_of_boxed_programs_persist_and_diff(fvm, box, apps, registry):
+    """With the registry virtualizer: what reg.exe changes in a box is in
+    registry.dat once the box stops, comes back at the next start, and
+    `fvm diff` lists it."""
+    key = "HKCU\\Software\\FvmStoreRt" + uuid.uuid4().hex[:8]
+    reg("add", key, "/v", "Kept", "/d", "host", "/f")
+    reg("add", key, "/v", "Other", "/t", "REG_DWORD", "/d", "5", "/f")
+    reg("add", key + "\\ChildA", "/v", "A", "/d", "a", "/f")
+    try:
+        for args in (("add", key, "/v", "New", "/d", "boxed", "/f"),
+                     ("add", key, "/v", "Kept", "/d", "changed", "/f"),
+                     ("delete", key, "/v", "Other", "/f"),
+                     ("delete", key + "\\ChildA", "/f"),
+                     ("add", key + "\\Sub\\Deeper", "/v", "d", "/d", "1", "/f")):
+            assert fvm("run", "--box", box, "reg", *args).returncode == 0, args
+        assert fvm.wait_until(lambda: not registry.tree_exists(), timeout=20)
+        saved = registry.file_text()
+        assert saved and '"New"=sz:"boxed"' in saved and '"Other"=deleted' in saved
+        shown = "HKEY_CURRENT_USER" + key[4:] + "\\"
+        expect = [f'C {shown} value "Kept"', f'A {shown} value "New"', f'D {shown} value "Other"',
+                  f"D {shown}ChildA\\", f"A {shown}Sub\\", f"A {shown}Sub\\Deeper\\",
+                  f'A {shown}Sub\\Deeper\\ value "d"']
+        out = fvm("diff", box, check=0).stdout.splitlines()
+        assert [line.lower() for line in out] == [line.lower() for line in expect], out
+        out = fvm("run", "--box", box, "reg", "query", key, "/s", check=0).stdout
+        assert "changed" in out and "boxed" in out and "Deeper" in out and "Other" not in out
+        fvm("rm", box, check=0)
+        assert not registry.tree_exists() and not fvm.box_dir(box).exists()
+    finally:
+        reg("delete", key, "/f")
