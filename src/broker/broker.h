@@ -22,7 +22,13 @@ BOOL broker_policy_publish(const wchar_t *box_path);
  * (before the box's first process) loads the file into the tree unless the
  * tree outlived a previous broker; stop (the box is empty, under its lock)
  * saves the tree and deletes it. */
-BOOL broker_registry_start(const wchar_t *box_path);
+enum {
+    BROKER_EXIT_REGISTRY_FILE = 10,   /* registry.dat cannot be read or loaded */
+    BROKER_EXIT_REGISTRY_TREE = 11,   /* the live tree cannot be opened or created */
+    BROKER_EXIT_REGISTRY_WATCH = 12   /* its change notification cannot be set up */
+};
+/* 0, or the broker's exit code (fvm run shows it). */
+int broker_registry_start(const wchar_t *box_path);
 void broker_registry_stop(void);
 
 #endif

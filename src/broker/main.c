@@ -241,8 +241,9 @@ int wmain(int argc, wchar_t **argv)
     const wchar_t *box_name = wcsrchr(box_path, L'\\');
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
-    if (!broker_registry_start(box_path))
-        return 10;
+    int registry_failed = broker_registry_start(box_path);
+    if (registry_failed)
+        return registry_failed;
     ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
     HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
     if (quota && !usage)

@@ -90,7 +90,7 @@ static DWORD WINAPI watch_tree(void *arg)
     }
 }
 
-BOOL broker_registry_start(const wchar_t *box_path)
+int broker_registry_start(const wchar_t *box_path)
 {
     InitializeCriticalSection(&g_save_lock);
     regstore_file_path(box_path, g_file, FVM_PATH_MAX);
@@ -102,11 +102,11 @@ BOOL broker_registry_start(const wchar_t *box_path)
         fvm_error err;
         fvm_status fs = regstore_read_file(g_file, &text, &len, &err);
         if (fs != FVM_OK && fs != FVM_E_NOTFOUND)
-            return FALSE;
+            return BROKER_EXIT_REGISTRY_FILE;
         BOOL created;
         if (regstore_create_tree(box_path, &g_tree, &created) < 0) {
             free(text);
-            return FALSE;
+            return BROKER_EXIT_REGISTRY_TREE;
         }
         if (fs == FVM_OK) {
             /* A file that cannot be loaded is refused, not overwritten:
@@ -115,14 +115,14 @@ BOOL broker_registry_start(const wchar_t *box_path)
                 free(text);
                 regstore_delete_tree(g_tree);
                 CloseHandle(g_tree);
-                return FALSE;
+                return BROKER_EXIT_REGISTRY_FILE;
             }
             g_file_exists = TRUE;
             g_saved.data = text;
             g_saved.len = g_saved.cap = len;
         }
     } else if (st < 0) {
-        return FALSE;
+        return BROKER_EXIT_REGISTRY_TREE;
     } else {
         kept = TRUE;
         g_file_exists = GetFileAttributesW(g_file) != INVALID_FILE_ATTRIBUTES;
@@ -130,12 +130,12 @@ BOOL broker_registry_start(const wchar_t *box_path)
     g_changed = CreateEventW(NULL, FALSE, FALSE, NULL);
     g_stop = CreateEventW(NULL, TRUE, FALSE, NULL);
     if (!g_changed || !g_stop || !arm_notification())
-        return FALSE;
+        return BROKER_EXIT_REGISTRY_WATCH;
     /* A tree kept from a broker that died may hold changes the file lacks. */
     if (kept)
         SetEvent(g_changed);
     g_watcher = CreateThread(NULL, 0, watch_tree, NULL, 0, NULL);
-    return g_watcher != NULL;
+    return g_watcher ? 0 : BROKER_EXIT_REGISTRY_WATCH;
 }
 
 void broker_registry_stop(void)
