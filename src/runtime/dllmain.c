@@ -72,6 +72,8 @@ static BOOL runtime_start(HMODULE module)
     key_hooks(&table);
     if (!scm_hooks(&table))
         return FALSE;
+    if (!gui_hooks(&table))
+        return FALSE;
     if (!file_hooks(&table))
         return FALSE;
     for (size_t i = 0; i < table.count; i++) {

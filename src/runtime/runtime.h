@@ -51,6 +51,7 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
 void proc_hooks(hook_table *table);
 void key_hooks(hook_table *table);
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
+BOOL gui_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);
 
