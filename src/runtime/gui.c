@@ -12,12 +12,13 @@
  *   FindWindow(class) on the host or in another box asks for "Name" and so
  *   never matches it. CreateWindowEx, GetClassInfo and UnregisterClass by
  *   "Name" in the box go to the box's class. The program never sees the
- *   prefix: Wine's class registration takes a "version" part of the name
- *   (the activation-context prefix of "6.0.0.0!Button") that GetClassName
- *   and RealGetWindowClass leave out, and the prefix is passed as that part,
- *   so both report "Name" with no hook of their own (checked by the e2e
- *   tests). System classes (Button, Edit, #32770...) are not registered by
- *   the program and stay as they are.
+ *   prefix: GetClassName, RealGetWindowClass, GetClassInfo and the class
+ *   atom's name give "Name". (Passing the prefix as Wine's "version" part
+ *   of the name, the "6.0.0.0!" of activation contexts, would hide it from
+ *   GetClassName for free, but Wine's server matches FindWindow on the name
+ *   without the version part, so the host would find the box's class: the
+ *   prefix goes after any version part instead.) System classes (Button,
+ *   Edit, #32770...) are not registered by the program and stay as they are.
  * - Windows. A window belongs to the box if its class carries the box's
  *   prefix or its owning process is in the box's job object (for windows of
  *   system classes: a boxed dialog is a "#32770"). FindWindow(Ex) and the
@@ -25,6 +26,7 @@
  *   EnumDesktopWindows return, from a box, only the box's windows and those
  *   of a class the policy opens (`open class:Shell_TrayWnd` in default.ini:
  *   the tray). A title-only FindWindow(NULL, title) is filtered the same way.
+ *   GetWindow and GetTopWindow walks step over the windows it may not see.
  *   The process check costs three server calls per foreign window of a
  *   system class; lists are short and programs walk them rarely.
  * - Atoms. In Wine, class names and global atoms share one table, and
@@ -44,25 +46,29 @@
  *
  * Where: the win32u NtUser* syscall stubs, not the user32 exports. Every
  * user32 entry (the A and W forms, RegisterClass, RegisterClassEx,
- * CreateWindow, dialogs, FindWindow, EnumWindows...) funnels into one of
- * six of them, on Wine 8 as on Windows 10 and later, and each is the same
- * plain 24-byte syscall stub (measured: `4c 8b d1 b8 <nr> f6 04 25 ... 0f 05
- * c3`), with nothing to relocate; the user32 exports are thunks and
- * functions with RIP-relative code in their first bytes. win32u is loaded
- * only by programs that use user32 or gdi32, so, as scm.c does for sechost,
- * the hooks go in with the start-up batch when it is already loaded and
- * otherwise from the loader's DLL notification the moment it loads; a
- * console program pays nothing but the notification. If the hooks cannot be
+ * CreateWindow, dialogs, FindWindow, GetClassName...) funnels into one of
+ * seven of them, on Wine 8 as on Windows 10 and later, and on Wine 8 each
+ * is the same plain 24-byte syscall stub (measured: `4c 8b d1 b8 <nr> f6 04
+ * 25 ... 0f 05 c3`), with nothing to relocate. Measured exceptions: Wine 8's user32
+ * lists windows for EnumWindows and its relatives with its own server
+ * request, not NtUserBuildHwndList, and GetWindow/GetTopWindow go through
+ * the generic NtUserCallHwndParam; those six user32 functions are hooked
+ * themselves (their first bytes are pushes and register moves). win32u is
+ * loaded only by programs that use user32 or gdi32, so, as scm.c does for
+ * sechost, the hooks go in with the start-up batch when it is already
+ * loaded and otherwise from the loader's DLL notification the moment it (or
+ * user32) loads; a console program pays nothing but the notification. If the hooks cannot be
  * installed then, the process is ended rather than left unboxed for windows.
  *
  * Limits: the host is not hooked, so a host program's title-only
  * FindWindow, or a FindWindow of a system class ("#32770", title), can
  * still find a box's window; only class names are renamed. Broadcast
  * messages (HWND_BROADCAST) and handles obtained otherwise
- * (GetForegroundWindow, WindowFromPoint) are not filtered. GetWindow and
- * GetTopWindow walks are not filtered (Wine routes them through a generic
- * NtUserCallHwndParam). A class or atom name longer than 234 characters
- * cannot take the prefix and is refused. */
+ * (GetForegroundWindow, WindowFromPoint) are not filtered;
+ * CREATESTRUCT.lpszClass in WM_NCCREATE/WM_CREATE may show the prefix (not
+ * checked). A class
+ * or atom name longer than 234 characters cannot take the prefix and is
+ * refused. */
 #include "runtime/runtime.h"
 
 /* ---- the box prefix -------------------------------------------------------- */
@@ -608,6 +614,45 @@ static BOOL WINAPI hook_EnumDesktopWindows(HDESK desktop, WNDENUMPROC callback, 
                     : real_EnumDesktopWindows(desktop, callback, param);
 }
 
+/* GetWindow and GetTopWindow: a walk over the z-order steps over windows
+ * the box may not see. Wine routes both through NtUserCallHwndParam, a
+ * call shared by many unrelated functions, so the user32 functions are
+ * hooked. */
+typedef HWND (WINAPI *GetWindow_fn)(HWND hwnd, UINT cmd);
+typedef HWND (WINAPI *GetTopWindow_fn)(HWND hwnd);
+static GetWindow_fn real_GetWindow;
+static GetTopWindow_fn real_GetTopWindow;
+
+static HWND skip_invisible(HWND hwnd, UINT step)
+{
+    pid_cache cache;
+    cache.count = 0;
+    for (unsigned i = 0; hwnd && i < 65536 && !window_visible(hwnd, &cache); i++)
+        hwnd = real_GetWindow(hwnd, step);
+    return hwnd;
+}
+
+static HWND WINAPI hook_GetWindow(HWND hwnd, UINT cmd)
+{
+    HWND found = real_GetWindow(hwnd, cmd);
+    switch (cmd) {
+    case GW_HWNDFIRST:
+    case GW_HWNDNEXT:
+    case GW_CHILD:
+        return skip_invisible(found, GW_HWNDNEXT);
+    case GW_HWNDLAST:
+    case GW_HWNDPREV:
+        return skip_invisible(found, GW_HWNDPREV);
+    default:
+        return found;
+    }
+}
+
+static HWND WINAPI hook_GetTopWindow(HWND hwnd)
+{
+    return skip_invisible(real_GetTopWindow(hwnd), GW_HWNDNEXT);
+}
+
 /* ---- the ntdll atom hooks -------------------------------------------------- */
 
 typedef NTSTATUS (NTAPI *NtAddAtom_fn)(const WCHAR *name, ULONG length, USHORT *atom);
@@ -739,6 +784,8 @@ static void add_user32_hooks(hook_table *table)
                    (void **)&real_EnumThreadWindows);
     hook_table_add(table, "user32.dll", "EnumDesktopWindows", (void *)hook_EnumDesktopWindows,
                    (void **)&real_EnumDesktopWindows);
+    hook_table_add(table, "user32.dll", "GetWindow", (void *)hook_GetWindow, (void **)&real_GetWindow);
+    hook_table_add(table, "user32.dll", "GetTopWindow", (void *)hook_GetTopWindow, (void **)&real_GetTopWindow);
 }
 
 static BOOL is_dll(const UNICODE_STRING *base_name, const WCHAR *name, size_t chars)

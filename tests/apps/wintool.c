@@ -5,6 +5,7 @@
  *   wintool enum TEXT                EnumWindows (and EnumChildWindows of each); prints
  *                                    "match CLASS|TITLE" for windows whose class or title
  *                                    contains TEXT, then "count N total T"; exit 0 if N > 0, else 1
+ *   wintool walk TEXT                the same over GetTopWindow(NULL) and GetWindow(GW_HWNDNEXT)
  *   wintool window CLASS TITLE [--until FILE] [--timeout S]
  *                                    registers CLASS, creates a window, prints "ready" and
  *                                    pumps messages until FILE exists (exit 0; 3 if no window)
@@ -122,6 +123,13 @@ int wmain(int argc, wchar_t **argv)
     if (!wcscmp(cmd, L"enum")) {
         struct enum_state st = {argv[2], 0, 0};
         EnumWindows(enum_top, (LPARAM)&st);
+        printf("count %d total %d\n", st.count, st.total);
+        return st.count ? 0 : 1;
+    }
+    if (!wcscmp(cmd, L"walk")) {
+        struct enum_state st = {argv[2], 0, 0};
+        for (HWND hwnd = GetTopWindow(NULL); hwnd && st.total < 100000; hwnd = GetWindow(hwnd, GW_HWNDNEXT))
+            visit(hwnd, &st);
         printf("count %d total %d\n", st.count, st.total);
         return st.count ? 0 : 1;
     }

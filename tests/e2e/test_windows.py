@@ -152,7 +152,8 @@ def test_a_boxed_program_cannot_find_a_host_window(fvm, boxes, apps, xvfb, runni
     assert run_unboxed(apps / "wintool.exe", "find", cls).stdout.strip() == "found " + cls
     assert run_unboxed(apps / "wintool.exe", "find", "-", title).returncode == 0
     # ...the box does not: by class, by title, or by walking the windows.
-    for args in (["find", cls], ["find", "-", title], ["find", cls, title], ["enum", cls], ["enum", title]):
+    for args in (["find", cls], ["find", "-", title], ["find", cls, title], ["enum", cls], ["enum", title],
+                 ["walk", title]):
         proc = fvm("run", "--box", box, "--", str(apps / "wintool.exe"), *args)
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
     # The tray stays reachable: default.ini opens class:Shell_TrayWnd.
@@ -168,8 +169,9 @@ def test_a_host_program_cannot_find_a_boxed_window_by_class(fvm, boxes, apps, xv
     # Another process of the same box finds it, under the name it was registered with.
     proc = fvm("run", "--box", box, "--", str(apps / "wintool.exe"), "find", cls)
     assert proc.stdout.strip() == "found " + cls, proc.stdout + proc.stderr
-    proc = fvm("run", "--box", box, "--", str(apps / "wintool.exe"), "enum", title)
-    assert proc.returncode == 0 and f"match {cls}|{title}" in proc.stdout, proc.stdout
+    for walk in ("enum", "walk"):
+        proc = fvm("run", "--box", box, "--", str(apps / "wintool.exe"), walk, title)
+        assert proc.returncode == 0 and f"match {cls}|{title}" in proc.stdout, proc.stdout
     # On the host the window exists under the box's identity of the class.
     listing = run_unboxed(apps / "wintool.exe", "enum", title)
     assert listing.returncode == 0
