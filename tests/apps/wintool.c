@@ -15,12 +15,57 @@
  *   wintool atom add NAME            GlobalAddAtom; prints "atom 0xNNNN name NAME-READ-BACK"
  *   wintool atom find NAME           GlobalFindAtom; prints "found 0xNNNN" (exit 0) or "none" (1)
  *   wintool atom delete NAME         GlobalFindAtom + GlobalDeleteAtom until gone
- * "-" for CLASS means NULL. */
+ * "-" for CLASS means NULL.
+ *
+ * wintool.exe does not import user32: it loads it with LoadLibrary once the
+ * program runs, so in a box the window hooks are installed from the
+ * loader's DLL notification (single.exe, which imports user32, covers the
+ * start-up path). classinfo prints "user32-at-start 0" to show it. */
 #include <windows.h>
 
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
+
+/* The user32 functions wintool calls, resolved at run time. */
+#define USER32_FUNCTIONS(X)                                                                        \
+    X(FindWindowW) X(GetClassNameW) X(GetWindowTextW) X(EnumWindows) X(EnumChildWindows)           \
+    X(GetTopWindow) X(GetWindow) X(RegisterClassExW) X(CreateWindowExW) X(DefWindowProcW)          \
+    X(MsgWaitForMultipleObjects) X(PeekMessageW) X(TranslateMessage) X(DispatchMessageW)           \
+    X(RealGetWindowClassW) X(GetClassInfoExW) X(DestroyWindow) X(UnregisterClassW)
+#define DECLARE(name) static __typeof__(name) *p_##name;
+USER32_FUNCTIONS(DECLARE)
+#define FindWindowW (*p_FindWindowW)
+#define GetClassNameW (*p_GetClassNameW)
+#define GetWindowTextW (*p_GetWindowTextW)
+#define EnumWindows (*p_EnumWindows)
+#define EnumChildWindows (*p_EnumChildWindows)
+#define GetTopWindow (*p_GetTopWindow)
+#define GetWindow (*p_GetWindow)
+#define RegisterClassExW (*p_RegisterClassExW)
+#define CreateWindowExW (*p_CreateWindowExW)
+#define DefWindowProcW (*p_DefWindowProcW)
+#define MsgWaitForMultipleObjects (*p_MsgWaitForMultipleObjects)
+#define PeekMessageW (*p_PeekMessageW)
+#define TranslateMessage (*p_TranslateMessage)
+#define DispatchMessageW (*p_DispatchMessageW)
+#define RealGetWindowClassW (*p_RealGetWindowClassW)
+#define GetClassInfoExW (*p_GetClassInfoExW)
+#define DestroyWindow (*p_DestroyWindow)
+#define UnregisterClassW (*p_UnregisterClassW)
+
+static BOOL g_user32_at_start;
+
+static BOOL load_user32(void)
+{
+    g_user32_at_start = GetModuleHandleW(L"user32.dll") != NULL;
+    HMODULE user32 = LoadLibraryW(L"user32.dll");
+    if (!user32)
+        return FALSE;
+#define RESOLVE(name) if (!(p_##name = (__typeof__(p_##name))(void *)GetProcAddress(user32, #name))) return FALSE;
+    USER32_FUNCTIONS(RESOLVE)
+    return TRUE;
+}
 
 static LRESULT CALLBACK window_proc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
 {
@@ -108,6 +153,10 @@ int wmain(int argc, wchar_t **argv)
 {
     if (argc < 3)
         return usage();
+    if (!load_user32()) {
+        fprintf(stderr, "wintool: cannot load user32 (error %lu)\n", GetLastError());
+        return 4;
+    }
     const wchar_t *cmd = argv[1];
     if (!wcscmp(cmd, L"find")) {
         HWND hwnd = FindWindowW(arg_or_null(argv[2]), argc > 3 ? arg_or_null(argv[3]) : NULL);
@@ -162,6 +211,7 @@ int wmain(int argc, wchar_t **argv)
         memset(&wc, 0, sizeof wc);
         wc.cbSize = sizeof wc;
         BOOL info = GetClassInfoExW(GetModuleHandleW(NULL), argv[2], &wc);
+        printf("user32-at-start %d\n", g_user32_at_start);
         printf("getclassname %ls\n", name);
         printf("realgetwindowclass %ls\n", real);
         printf("atomname %ls\n", atom_name);

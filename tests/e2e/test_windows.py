@@ -198,6 +198,7 @@ def test_class_names_read_back_without_the_box_identity(fvm, boxes, apps, xvfb):
     proc = fvm("run", "--box", boxes(), "--", str(apps / "wintool.exe"), "classinfo", cls)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert out["user32-at-start"] == "0"     # the hooks came with the DLL notification
     assert out["getclassname"] == cls
     assert out["realgetwindowclass"] == cls
     assert out["atomname"] == cls
