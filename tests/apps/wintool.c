@@ -5,6 +5,7 @@
  *   wintool enum TEXT                EnumWindows (and EnumChildWindows of each); prints
  *                                    "match CLASS|TITLE" for windows whose class or title
  *                                    contains TEXT, then "count N total T"; exit 0 if N > 0, else 1
+ *   wintool close CLASS              posts WM_CLOSE to every window FindWindow(CLASS) finds
  *   wintool walk TEXT                the same over GetTopWindow(NULL) and GetWindow(GW_HWNDNEXT)
  *   wintool window CLASS TITLE [--until FILE] [--timeout S]
  *                                    registers CLASS, creates a window, prints "ready" and
@@ -32,7 +33,7 @@
     X(FindWindowW) X(GetClassNameW) X(GetWindowTextW) X(EnumWindows) X(EnumChildWindows)           \
     X(GetTopWindow) X(GetWindow) X(RegisterClassExW) X(CreateWindowExW) X(DefWindowProcW)          \
     X(MsgWaitForMultipleObjects) X(PeekMessageW) X(TranslateMessage) X(DispatchMessageW)           \
-    X(RealGetWindowClassW) X(GetClassInfoExW) X(DestroyWindow) X(UnregisterClassW)
+    X(RealGetWindowClassW) X(GetClassInfoExW) X(DestroyWindow) X(UnregisterClassW) X(PostMessageW)
 #define DECLARE(name) static __typeof__(name) *p_##name;
 USER32_FUNCTIONS(DECLARE)
 #define FindWindowW (*p_FindWindowW)
@@ -53,6 +54,7 @@ USER32_FUNCTIONS(DECLARE)
 #define GetClassInfoExW (*p_GetClassInfoExW)
 #define DestroyWindow (*p_DestroyWindow)
 #define UnregisterClassW (*p_UnregisterClassW)
+#define PostMessageW (*p_PostMessageW)
 
 static BOOL g_user32_at_start;
 
@@ -174,6 +176,15 @@ int wmain(int argc, wchar_t **argv)
         EnumWindows(enum_top, (LPARAM)&st);
         printf("count %d total %d\n", st.count, st.total);
         return st.count ? 0 : 1;
+    }
+    if (!wcscmp(cmd, L"close")) {
+        int n = 0;
+        for (HWND hwnd = FindWindowW(argv[2], NULL); hwnd && n < 100; hwnd = FindWindowW(argv[2], NULL), n++) {
+            PostMessageW(hwnd, WM_CLOSE, 0, 0);
+            Sleep(200);
+        }
+        printf("closed %d\n", n);
+        return 0;
     }
     if (!wcscmp(cmd, L"walk")) {
         struct enum_state st = {argv[2], 0, 0};

@@ -179,6 +179,32 @@ def test_a_host_program_cannot_find_a_boxed_window_by_class(fvm, boxes, apps, xv
     assert line.startswith("match FVM.") and line.endswith(f":{cls}|{title}"), line
 
 
+def test_notepad_on_the_host_and_in_a_box(fvm, boxes, apps, xvfb):
+    """A real program: notepad registers class "Notepad". One copy runs on
+    the host and one in a box; each side finds only its own by class."""
+    box = boxes()
+    host_np = Background(["wine", "notepad.exe"], wine_env())
+    box_np = fvm.popen("run", "--box", box, "--", "notepad.exe")
+    try:
+        def both_up():
+            listing = run_unboxed(apps / "wintool.exe", "enum", "Untitled - Notepad").stdout
+            return listing.count("match ") == 2
+        assert fvm.wait_until(both_up, timeout=60), run_unboxed(apps / "wintool.exe", "enum", "Notepad").stdout
+        inside = fvm("run", "--box", box, "--", str(apps / "wintool.exe"), "enum", "Notepad")
+        assert inside.stdout.count("match ") == 1 and "match Notepad|Untitled - Notepad" in inside.stdout, inside.stdout
+        outside = run_unboxed(apps / "wintool.exe", "enum", "Untitled - Notepad").stdout
+        assert "match Notepad|Untitled - Notepad" in outside                  # the host's
+        assert ":Notepad|Untitled - Notepad" in outside                       # the box's, under its identity
+    finally:
+        fvm("stop", box)
+        run_unboxed(apps / "wintool.exe", "close", "Notepad")
+        for proc in (host_np, box_np):
+            try:
+                proc.wait(timeout=30)
+            except Exception:
+                proc.kill()
+
+
 def test_two_boxes_do_not_see_each_others_windows(fvm, boxes, apps, xvfb, running):
     cls, title = "FvmPeer" + uid(), "Peer window " + uid()
     a, b = boxes(), boxes()
