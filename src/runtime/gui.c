@@ -65,8 +65,9 @@
  * still find a box's window; only class names are renamed. Broadcast
  * messages (HWND_BROADCAST) and handles obtained otherwise
  * (GetForegroundWindow, WindowFromPoint) are not filtered;
- * CREATESTRUCT.lpszClass in WM_NCCREATE/WM_CREATE may show the prefix (not
- * checked). A class
+ * CREATESTRUCT.lpszClass in WM_NCCREATE/WM_CREATE shows the prefixed name
+ * (Wine passes on the name CreateWindowEx was given; wintool classinfo
+ * prints it). A class
  * or atom name longer than 234 characters cannot take the prefix and is
  * refused. */
 #include "runtime/runtime.h"

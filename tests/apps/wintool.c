@@ -69,8 +69,15 @@ static BOOL load_user32(void)
     return TRUE;
 }
 
+static wchar_t g_create_class[256];   /* CREATESTRUCT.lpszClass seen in WM_NCCREATE */
+
 static LRESULT CALLBACK window_proc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
 {
+    if (msg == WM_NCCREATE) {
+        const CREATESTRUCTW *cs = (const CREATESTRUCTW *)lp;
+        if (cs->lpszClass && !IS_INTRESOURCE(cs->lpszClass))
+            wcsncpy(g_create_class, cs->lpszClass, 255);
+    }
     return DefWindowProcW(hwnd, msg, wp, lp);
 }
 
@@ -224,6 +231,7 @@ int wmain(int argc, wchar_t **argv)
         BOOL info = GetClassInfoExW(GetModuleHandleW(NULL), argv[2], &wc);
         printf("user32-at-start %d\n", g_user32_at_start);
         printf("getclassname %ls\n", name);
+        printf("createstruct %ls\n", g_create_class);
         printf("realgetwindowclass %ls\n", real);
         printf("atomname %ls\n", atom_name);
         printf("getclassinfo %d %ls\n", info, info && wc.lpszClassName ? wc.lpszClassName : L"");
