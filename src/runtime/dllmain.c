@@ -35,8 +35,10 @@ void hook_table_add(hook_table *table, const char *module, const char *name,
 {
     HMODULE mod = GetModuleHandleA(module);
     void *target = mod ? (void *)GetProcAddress(mod, name) : NULL;
-    if (table->count >= sizeof table->specs / sizeof table->specs[0])
+    if (table->count >= sizeof table->specs / sizeof table->specs[0]) {
+        table->overflow = TRUE;
         return;
+    }
     hook_spec *spec = &table->specs[table->count++];
     spec->name = name;
     spec->target = target;
@@ -72,8 +74,15 @@ static BOOL runtime_start(HMODULE module)
     key_hooks(&table);
     if (!scm_hooks(&table))
         return FALSE;
+    if (!gui_hooks(&table))
+        return FALSE;
     if (!file_hooks(&table))
         return FALSE;
+    if (table.overflow) {
+        fvm_report("runtime: more hooks than the table holds (%u); refusing to run unboxed",
+                   (unsigned)(sizeof table.specs / sizeof table.specs[0]));
+        return FALSE;
+    }
     for (size_t i = 0; i < table.count; i++) {
         if (!table.specs[i].target) {
             fvm_report("runtime: cannot find %s to hook; refusing to run unboxed", table.specs[i].name);

@@ -32,6 +32,7 @@ void fvm_report(const char *fmt, ...);
 typedef struct hook_table {
     hook_spec specs[192];
     size_t    count;
+    BOOL      overflow;   /* a spec did not fit: the process must not run half-hooked */
 } hook_table;
 
 void hook_table_add(hook_table *table, const char *module, const char *name,
@@ -55,6 +56,7 @@ void key_handle_closed(HANDLE handle);
 void key_thread_detach(void);                  /* NtClose of any handle */
 size_t key_translate_box_name(uint16_t *name, size_t len);   /* box key name -> host name, in place */
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
+BOOL gui_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);
 

@@ -164,14 +164,50 @@ def apps():
 
 
 @pytest.fixture(scope="session")
-def xvfb():
-    """An X server for tests that need windows; DISPLAY value for wine_env."""
-    display = ":%d" % (90 + os.getpid() % 9)
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    if proc.poll() is not None:
+def xvfb(wineserver):
+    """An X server for tests that need windows; its DISPLAY value.
+
+    Xvfb picks a free display itself (-displayfd). Every Wine process started
+    after this fixture sees DISPLAY (it is put in os.environ, which wine_env
+    copies). Wine's desktop process (explorer.exe /desktop) is started by the
+    first process that needs a window and keeps the display it was started
+    with; one started without DISPLAY makes every later CreateWindowEx fail.
+    The session's wineserver may already have one, so the fixture ends the
+    prefix's Wine processes and starts a fresh persistent wineserver, then
+    checks that a window can really be created."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (apt-get install xvfb)")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    number = b""
+    end = time.time() + 15
+    while time.time() < end and not number.endswith(b"\n"):
+        chunk = os.read(read_fd, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read_fd)
+    if proc.poll() is not None or not number.strip().isdigit():
+        proc.kill()
         pytest.fail("Xvfb did not start")
+    display = ":" + number.strip().decode()
+    saved = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    subprocess.run(["wineserver", "-k"], env=wine_env())
+    subprocess.run(["wineserver", "-w"], env=wine_env(), timeout=60)
+    server = subprocess.Popen(["wineserver", "-p", "-f"], env=wine_env(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probe = run_unboxed(BUILD / "apps" / "wintool.exe", "window", "FvmXvfbProbe", "probe", "--timeout", "0")
+    if probe.returncode != 0:
+        pytest.fail(f"no window can be created on {display}: {probe.stdout}{probe.stderr}")
     yield display
+    subprocess.run(["wineserver", "-k"], env=wine_env())
+    server.wait(timeout=30)
+    if saved is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = saved
     proc.terminate()
     proc.wait(timeout=10)
