@@ -21,6 +21,7 @@
 #include "runtime/runtime.h"
 
 #include "runtime/file.h"
+#include "runtime/ipc.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
@@ -329,6 +330,9 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
          * unmapped volume device): refuse rather than guess. */
         if (s->path.kind == NTPATH_KIND_OTHER_NT)
             return PLACE_DENY;
+        if ((s->path.kind == NTPATH_KIND_PIPE || s->path.kind == NTPATH_KIND_MAILSLOT) &&
+            !(s->path.flags & NTPATH_FLAG_ROOT))
+            return PLACE_PIPE;
         return PLACE_PASS;
     }
     if (ntpath_is_within(&s->path, &g_fvm_root))
@@ -618,6 +622,12 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     file_place place = resolve(attributes, s);
     if (place == PLACE_PASS)
         return STATUS_SUCCESS;
+    if (place == PLACE_PIPE) {   /* the box's own pipe namespace (pipe.c) */
+        NTSTATUS status = pipe_client_decide(s->path.path, s->path.len, access, s->box, NTPATH_MAX_UNITS,
+                                             &s->box_len);
+        *to_box = status >= 0 && s->box_len;
+        return status;
+    }
     if (place != PLACE_HOST)
         return place_status(place);
     BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
@@ -719,7 +729,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
         UNICODE_STRING us;
         status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                    allocation, file_attributes, share, disposition, options, ea, ea_length);
-        if (status >= 0 && to_box)
+        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
@@ -739,7 +749,7 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
         UNICODE_STRING us;
         status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                  share, options);
-        if (status >= 0 && to_box)
+        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
@@ -757,6 +767,10 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
     *fail = STATUS_SUCCESS;
     if (place == PLACE_PASS)
         return SIDE_HOST;
+    if (place == PLACE_PIPE) {
+        *fail = pipe_client_decide(s->path.path, s->path.len, 0, s->box, NTPATH_MAX_UNITS, &s->box_len);
+        return *fail < 0 ? SIDE_NONE : s->box_len ? SIDE_BOX : SIDE_HOST;
+    }
     if (place != PLACE_HOST) {
         *fail = place_status(place);
         return SIDE_NONE;

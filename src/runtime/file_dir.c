@@ -13,6 +13,7 @@
  * verbatim in the caller's class; only the offset and name fields are known
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
+#include "runtime/ipc.h"
 
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
@@ -494,6 +495,7 @@ static NTSTATUS NTAPI box_NtClose(HANDLE handle)
 {
     file_dir_close(handle);
     quota_forget(handle);
+    ipc_close(handle);
     return real_NtClose(handle);
 }
 

@@ -50,6 +50,7 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
 
 void proc_hooks(hook_table *table);
 void key_hooks(hook_table *table);
+void ipc_hooks(hook_table *table);   /* named objects, pipes and mailslots */
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);
