@@ -220,10 +220,25 @@ static BOOL in_named_objects(const uint16_t *n, size_t len)
     return at && (len == at + 17 || n[at + 17] == L'\\');
 }
 
+/* The pipes system services listen on (Wine's RPC runs over named pipes:
+ * ncacn_np endpoints and, below lrpc\, ncalrpc ones): a box-private copy
+ * would cut boxed programs off from the service manager, Plug and Play,
+ * the endpoint mapper... */
+static const char *const g_platform_pipes[] = {
+    "svcctl", "ntsvcs", "plugplay", "epmapper", "lrpc\\epmapper", "lrpc\\irot", "lsarpc", "lsass", "samr",
+    "netlogon", "srvsvc", "wkssvc", "winreg", "eventlog", "spoolss", "atsvc", "browser",
+};
+
 /* Wine's own objects (services.exe's start event, the font mutex, the
- * clipboard...): the last component starts with "__wine". */
+ * clipboard...: a last component starting with "__wine") and the system
+ * services' pipes stay the host's. */
 static BOOL is_platform_name(const uint16_t *n, size_t len)
 {
+    if (starts_ascii(n, len, "\\Device\\NamedPipe\\")) {
+        for (size_t i = 0; i < sizeof g_platform_pipes / sizeof g_platform_pipes[0]; i++)
+            if (starts_ascii(n + 18, len - 18, g_platform_pipes[i]) && len - 18 == strlen(g_platform_pipes[i]))
+                return TRUE;
+    }
     size_t start = len;
     while (start && n[start - 1] != L'\\')
         start--;
