@@ -309,7 +309,8 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     if (attributes->RootDirectory) {
         if (!handle_path(attributes->RootDirectory, s, NULL))
             return PLACE_PASS;   /* not a file handle we can name: the real call decides */
-        if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC)
+        if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC &&
+            s->dir.kind != NTPATH_KIND_PIPE && s->dir.kind != NTPATH_KIND_MAILSLOT)
             return PLACE_PASS;
         if (ntpath_join(&s->dir, (const uint16_t *)name->Buffer, name->Length / 2, ctx, &s->path, &err) != FVM_OK)
             return PLACE_INVALID;

@@ -301,6 +301,14 @@ void ipc_close(HANDLE h)
 {
     if (!g_dir_count)
         return;
+    /* Most handles closed are not directories: look under the shared lock. */
+    BOOL known = FALSE;
+    AcquireSRWLockShared(&g_dirs_lock);
+    for (dir_name *d = g_dirs[dir_bucket(h)]; d && !known; d = d->next)
+        known = d->handle == h;
+    ReleaseSRWLockShared(&g_dirs_lock);
+    if (!known)
+        return;
     dir_name *found = NULL;
     AcquireSRWLockExclusive(&g_dirs_lock);
     for (dir_name **p = &g_dirs[dir_bucket(h)]; *p; p = &(*p)->next) {
@@ -353,8 +361,10 @@ static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c)
     size_t n = us->Length / 2;
     c->len = 0;
     if (oa->RootDirectory) {
+        /* A directory without a name (a private namespace) is reachable
+         * only through its handle: nothing to virtualize. */
         if (!root_name(oa->RootDirectory, c->name, IPC_NAME_UNITS, &c->len))
-            return STATUS_INVALID_HANDLE;
+            return STATUS_OBJECT_TYPE_MISMATCH;
         if (n && c->len < IPC_NAME_UNITS && (c->len != 1 || c->name[0] != L'\\'))
             c->name[c->len++] = L'\\';
     }
@@ -408,6 +418,8 @@ static ipc_route decide_name(ipc_call *c, BOOL boxed_by_default, const char *op)
 static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op)
 {
     NTSTATUS status = full_name(oa, c);
+    if (status == STATUS_OBJECT_TYPE_MISMATCH)
+        return IPC_PASS;
     if (status < 0)
         return fail(c, status);
     if (ipc_bypassed())
@@ -595,6 +607,11 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
     if (op->route == IPC_FAIL) {
         *status = op->call->status;
         return NULL;
+    }
+    if (op->route == IPC_PASS) {
+        HeapFree(GetProcessHeap(), 0, op->call);
+        op->call = NULL;
+        return oa;
     }
     op->oa = *oa;
     op->oa.RootDirectory = NULL;

@@ -16,6 +16,9 @@
  *   objtool pipe-client NAME MSG      CreateFile + write + read; prints the reply
  *   objtool pipe-wait NAME MS         WaitNamedPipe; prints "available"
  *   objtool pipe-call NAME MSG        CallNamedPipe; prints the reply
+ *   objtool pipe-rel NAME MSG         NtCreateFile relative to the pipe root
+ *                                     handle (\Device\NamedPipe\), then as client
+ *                                     (Wine 8 refuses such opens: not in the tests)
  *   objtool pipe-names NAME           create a pipe server, print its names
  *   objtool mailslot-server NAME HOLD print every message until HOLD exists
  *   objtool mailslot-send NAME MSG    write one message
@@ -40,6 +43,9 @@ NTSTATUS NTAPI NtOpenSymbolicLinkObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES
 NTSTATUS NTAPI NtCreateDirectoryObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
 NTSTATUS NTAPI NtOpenDirectoryObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
 NTSTATUS NTAPI NtQueryDirectoryObject(HANDLE, PVOID, ULONG, BOOLEAN, BOOLEAN, PULONG, PULONG);
+NTSTATUS NTAPI NtCreateFile(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
+                            ULONG, ULONG, ULONG, PVOID, ULONG);
+NTSTATUS NTAPI NtOpenFile(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, ULONG, ULONG);
 NTSTATUS NTAPI NtQueryObject(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
 ULONG NTAPI RtlNtStatusToDosError(NTSTATUS);
 
@@ -297,6 +303,39 @@ static int cmd_pipe_client(const wchar_t *name, const wchar_t *msg)
     return 0;
 }
 
+/* A client that names the pipe relative to the pipe file system's root. */
+static int cmd_pipe_rel(const wchar_t *name, const wchar_t *msg)
+{
+    UNICODE_STRING us;
+    OBJECT_ATTRIBUTES oa;
+    IO_STATUS_BLOCK io;
+    HANDLE root, pipe;
+    RtlInitUnicodeString(&us, L"\\Device\\NamedPipe\\");
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    NTSTATUS st = NtOpenFile(&root, SYNCHRONIZE | FILE_READ_ATTRIBUTES, &oa, &io, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                             FILE_SYNCHRONOUS_IO_NONALERT);
+    if (st < 0)
+        return fail("NtOpenFile root", RtlNtStatusToDosError(st));
+    RtlInitUnicodeString(&us, name);
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, root, NULL);
+    st = NtCreateFile(&pipe, GENERIC_READ | GENERIC_WRITE | SYNCHRONIZE, &oa, &io, NULL, 0,
+                      FILE_SHARE_READ | FILE_SHARE_WRITE, FILE_OPEN, FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+    CloseHandle(root);
+    if (st < 0)
+        return fail("NtCreateFile", RtlNtStatusToDosError(st));
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+    char out[512], in[600];
+    int n = WideCharToMultiByte(CP_UTF8, 0, msg, -1, out, sizeof out, NULL, NULL) - 1;
+    DWORD done;
+    if (!WriteFile(pipe, out, (DWORD)n, &done, NULL) || !ReadFile(pipe, in, sizeof in - 1, &done, NULL))
+        return fail("pipe I/O", GetLastError());
+    in[done] = 0;
+    say(in);
+    CloseHandle(pipe);
+    return 0;
+}
+
 static int cmd_pipe_wait(const wchar_t *name, const wchar_t *ms)
 {
     wchar_t path[1024];
@@ -442,6 +481,8 @@ int wmain(int argc, wchar_t **argv)
         return cmd_pipe_client(a, b);
     if (!wcscmp(c, L"pipe-wait") && b)
         return cmd_pipe_wait(a, b);
+    if (!wcscmp(c, L"pipe-rel") && b)
+        return cmd_pipe_rel(a, b);
     if (!wcscmp(c, L"pipe-call") && b)
         return cmd_pipe_call(a, b);
     if (!wcscmp(c, L"pipe-names") && a)
