@@ -160,6 +160,7 @@ read Global\\ReadNone{t}
 hide Hidden{t}
 deny audit Denied{t}
 open pipe:openpipe{t}
+open \\BaseNamedObjects
 """
 
 
@@ -184,6 +185,12 @@ def test_object_policy_rules(fvm, tmp_path, tool, holders):
         assert boxed(fvm, b, tool, "pipe-client", "openpipe" + t, "p") == "pong:p"
         # Only the named ones: a name next to them stays private.
         assert boxed(fvm, b, tool, "open", "event", "Global\\Open" + t + "x") == "ERR open 2"
+        # The host's \BaseNamedObjects, opened by the rule: FVM's own entries
+        # (boxes' directories, the brokers' objects) are not listed.
+        listing = boxed(fvm, b, tool, "list", "\\BaseNamedObjects").splitlines()
+        assert "entry: Global SymbolicLink" in listing, listing
+        assert not any("FVM." in line for line in listing), listing
+        assert any("FVM." in line for line in host(tool, "list", "\\BaseNamedObjects").splitlines())
         log = (fvm.box_dir(b) / "audit.jsonl").read_text()
         assert "Denied" + t in log and '"deny"' in log
     finally:
@@ -195,6 +202,7 @@ def test_name_queries_and_listings_do_not_leak_the_box(fvm, box, tool, holders):
     assert boxed(fvm, box, tool, "name", "mutex", "N" + t) == f"name: \\Sessions\\1\\BaseNamedObjects\\N{t}"
     assert boxed(fvm, box, tool, "name", "event", "Global\\N" + t) == f"name: \\BaseNamedObjects\\N{t}"
     assert boxed(fvm, box, tool, "name", "section", "Local\\N" + t) == f"name: \\Sessions\\1\\BaseNamedObjects\\N{t}"
+    assert boxed(fvm, box, tool, "name", "mutex", "Session\\1\\S" + t) == f"name: \\Sessions\\1\\BaseNamedObjects\\S{t}"
     assert boxed(fvm, box, tool, "name", "dir", "D" + t) == f"name: \\Sessions\\1\\BaseNamedObjects\\D{t}"
     names = boxed(fvm, box, tool, "pipe-names", "np" + t).splitlines()
     assert names == [f"name: \\Device\\NamedPipe\\np{t}", f"file: \\np{t}"], names
