@@ -7,6 +7,7 @@
  *                                     keeps it until that file exists
  *   objtool open TYPE NAME            open it; prints "opened"
  *   objtool signal NAME               OpenEvent(EVENT_MODIFY_STATE) + SetEvent
+ *   objtool mapwrite NAME             OpenFileMapping(FILE_MAP_WRITE) + a writable view
  *   objtool name TYPE NAME            create it and print the NtQueryObject name
  *   objtool list NTDIR                the entries of an object directory
  *   objtool single NAME HOLD          a single-instance check: named mutex and
@@ -455,6 +456,21 @@ static int cmd_signal(const wchar_t *name)
     return 0;
 }
 
+static int cmd_mapwrite(const wchar_t *name)
+{
+    HANDLE h = OpenFileMappingW(FILE_MAP_WRITE, FALSE, name);
+    if (!h)
+        return fail("OpenFileMapping", GetLastError());
+    char *view = MapViewOfFile(h, FILE_MAP_WRITE, 0, 0, 0);
+    if (!view)
+        return fail("MapViewOfFile", GetLastError());
+    view[0] = 'w';
+    say("mapped");
+    UnmapViewOfFile(view);
+    CloseHandle(h);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     if (argc < 2) {
@@ -467,6 +483,8 @@ int wmain(int argc, wchar_t **argv)
         return cmd_create(a, b, d, FALSE);
     if (!wcscmp(c, L"open") && b)
         return cmd_create(a, b, NULL, TRUE);
+    if (!wcscmp(c, L"mapwrite") && a)
+        return cmd_mapwrite(a);
     if (!wcscmp(c, L"signal") && a)
         return cmd_signal(a);
     if (!wcscmp(c, L"name") && b)

@@ -156,6 +156,7 @@ POLICY = """
 [object]
 open Global\\Open{t}
 read Global\\Read{t}
+read Global\\Read{t}s
 read Global\\ReadNone{t}
 hide Hidden{t}
 deny audit Denied{t}
@@ -174,10 +175,14 @@ def test_object_policy_rules(fvm, tmp_path, tool, holders):
         holders(["wine", tool, "create", "event", "Global\\Open" + t], wine_env(), "created")
         holders(["wine", tool, "create", "event", "Global\\Read" + t], wine_env(), "created")
         holders(["wine", tool, "pipe-server", "openpipe" + t], wine_env(), "listening")
+        holders(["wine", tool, "create", "section", "Global\\Read" + t + "s"], wine_env(), "created")
         assert boxed(fvm, b, tool, "signal", "Global\\Open" + t) == "signalled"       # open: the host's
         assert boxed(fvm, b, tool, "open", "event", "Global\\Read" + t) == "opened"   # read: opens...
         assert boxed(fvm, b, tool, "signal", "Global\\Read" + t) == "ERR SetEvent 5"  # ...cannot change
         assert boxed(fvm, b, tool, "create", "event", "Global\\Read" + t) == "exists"
+        assert host(tool, "mapwrite", "Global\\Read" + t + "s") == "mapped"
+        assert boxed(fvm, b, tool, "open", "section", "Global\\Read" + t + "s") == "opened"  # a read view
+        assert boxed(fvm, b, tool, "mapwrite", "Global\\Read" + t + "s") == "ERR MapViewOfFile 5"
         assert boxed(fvm, b, tool, "create", "mutex", "Global\\ReadNone" + t) == "ERR create 5"   # no host one
         assert boxed(fvm, b, tool, "create", "mutex", "Hidden" + t) == "ERR create 2"
         assert boxed(fvm, b, tool, "create", "mutex", "Denied" + t) == "ERR create 5"
