@@ -55,20 +55,31 @@ static void member_remove(uint32_t pid)
 /* Connections being served; the broker drains them before it exits, so the
  * last audit records of a box's last process are written, not lost. */
 static volatile LONG g_connections;
-/* The pipe instance waiting for the next client: a client may already be
- * connected to it before the server thread has counted the connection. */
-static HANDLE volatile g_listening = INVALID_HANDLE_VALUE;
+/* Several threads each keep a pipe instance listening, so that while one
+ * of them is between a connection and its next instance a client still
+ * finds one (with a single listener, a client arriving in that gap found no
+ * instance at all and its audit records were lost). Each instance waiting
+ * for the next client is noted: a client may already be connected to it
+ * before its thread has counted the connection. */
+#define CONTROL_LISTENERS 3
+static HANDLE volatile g_listening[CONTROL_LISTENERS] = {INVALID_HANDLE_VALUE, INVALID_HANDLE_VALUE,
+                                                         INVALID_HANDLE_VALUE};
+static const wchar_t *g_control_pipe_name;
 
 /* True while a connection is being served or has just arrived. */
 static BOOL connections_pending(void)
 {
     if (g_connections > 0)
         return TRUE;
-    HANDLE listening = g_listening;
-    DWORD available = 0;
-    /* PeekNamedPipe succeeds only once a client is connected to the
-     * instance (it fails with ERROR_PIPE_LISTENING before). */
-    return listening != INVALID_HANDLE_VALUE && PeekNamedPipe(listening, NULL, 0, NULL, &available, NULL);
+    for (int i = 0; i < CONTROL_LISTENERS; i++) {
+        HANDLE listening = g_listening[i];
+        DWORD available = 0;
+        /* PeekNamedPipe succeeds only once a client is connected to the
+         * instance (it fails with ERROR_PIPE_LISTENING before). */
+        if (listening != INVALID_HANDLE_VALUE && PeekNamedPipe(listening, NULL, 0, NULL, &available, NULL))
+            return TRUE;
+    }
+    return FALSE;
 }
 
 /* One client of the control pipe: `fvm ps` asks for the members and hangs
@@ -125,21 +136,22 @@ static DWORD WINAPI serve_connection(void *arg)
  * until the process exits. */
 static DWORD WINAPI control_pipe_server(void *arg)
 {
-    const wchar_t *pipe_name = arg;
+    const wchar_t *pipe_name = g_control_pipe_name;
+    size_t slot = (size_t)(UINT_PTR)arg;
     for (;;) {
         HANDLE pipe = CreateNamedPipeW(pipe_name, PIPE_ACCESS_DUPLEX,
                                        PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE | PIPE_WAIT,
                                        PIPE_UNLIMITED_INSTANCES, sizeof(fvm_members_reply), BROKERMSG_MAX, 0, NULL);
         if (pipe == INVALID_HANDLE_VALUE)
             return 1;
-        g_listening = pipe;
+        g_listening[slot] = pipe;
         if (!ConnectNamedPipe(pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) {
-            g_listening = INVALID_HANDLE_VALUE;
+            g_listening[slot] = INVALID_HANDLE_VALUE;
             CloseHandle(pipe);
             continue;
         }
         InterlockedIncrement(&g_connections);
-        g_listening = INVALID_HANDLE_VALUE;
+        g_listening[slot] = INVALID_HANDLE_VALUE;
         HANDLE thread = CreateThread(NULL, 0, serve_connection, pipe, 0, NULL);
         if (thread) {
             CloseHandle(thread);
@@ -252,10 +264,13 @@ int wmain(int argc, wchar_t **argv)
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)
         return 5;
-    HANDLE server = CreateThread(NULL, 0, control_pipe_server, pipe_name, 0, NULL);
-    if (!server)
-        return 6;
-    CloseHandle(server);
+    g_control_pipe_name = pipe_name;
+    for (size_t i = 0; i < CONTROL_LISTENERS; i++) {
+        HANDLE server = CreateThread(NULL, 0, control_pipe_server, (void *)(UINT_PTR)i, 0, NULL);
+        if (!server)
+            return 6;
+        CloseHandle(server);
+    }
     SetEvent(started);
     CloseHandle(started);
 

@@ -72,6 +72,7 @@ static BOOL runtime_start(HMODULE module)
     static hook_table table;
     proc_hooks(&table);
     key_hooks(&table);
+    ipc_hooks(&table);
     if (!scm_hooks(&table))
         return FALSE;
     if (!gui_hooks(&table))

@@ -21,6 +21,7 @@
 #include "runtime/runtime.h"
 
 #include "runtime/file.h"
+#include "runtime/ipc.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
@@ -308,7 +309,8 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     if (attributes->RootDirectory) {
         if (!handle_path(attributes->RootDirectory, s, NULL))
             return PLACE_PASS;   /* not a file handle we can name: the real call decides */
-        if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC)
+        if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC &&
+            s->dir.kind != NTPATH_KIND_PIPE && s->dir.kind != NTPATH_KIND_MAILSLOT)
             return PLACE_PASS;
         if (ntpath_join(&s->dir, (const uint16_t *)name->Buffer, name->Length / 2, ctx, &s->path, &err) != FVM_OK)
             return PLACE_INVALID;
@@ -329,6 +331,9 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
          * unmapped volume device): refuse rather than guess. */
         if (s->path.kind == NTPATH_KIND_OTHER_NT)
             return PLACE_DENY;
+        if ((s->path.kind == NTPATH_KIND_PIPE || s->path.kind == NTPATH_KIND_MAILSLOT) &&
+            !(s->path.flags & NTPATH_FLAG_ROOT))
+            return PLACE_PIPE;
         return PLACE_PASS;
     }
     if (ntpath_is_within(&s->path, &g_fvm_root))
@@ -618,6 +623,12 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     file_place place = resolve(attributes, s);
     if (place == PLACE_PASS)
         return STATUS_SUCCESS;
+    if (place == PLACE_PIPE) {   /* the box's own pipe namespace (pipe.c) */
+        NTSTATUS status = pipe_client_decide(s->path.path, s->path.len, access, s->box, NTPATH_MAX_UNITS,
+                                             &s->box_len);
+        *to_box = status >= 0 && s->box_len;
+        return status;
+    }
     if (place != PLACE_HOST)
         return place_status(place);
     BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
@@ -719,7 +730,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
         UNICODE_STRING us;
         status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                    allocation, file_attributes, share, disposition, options, ea, ea_length);
-        if (status >= 0 && to_box)
+        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
@@ -739,7 +750,7 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
         UNICODE_STRING us;
         status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                  share, options);
-        if (status >= 0 && to_box)
+        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
     scratch_release(s);
@@ -757,6 +768,10 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
     *fail = STATUS_SUCCESS;
     if (place == PLACE_PASS)
         return SIDE_HOST;
+    if (place == PLACE_PIPE) {
+        *fail = pipe_client_decide(s->path.path, s->path.len, 0, s->box, NTPATH_MAX_UNITS, &s->box_len);
+        return *fail < 0 ? SIDE_NONE : s->box_len ? SIDE_BOX : SIDE_HOST;
+    }
     if (place != PLACE_HOST) {
         *fail = place_status(place);
         return SIDE_NONE;

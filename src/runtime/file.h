@@ -57,6 +57,7 @@ void scratch_release(file_scratch *s);
 typedef enum file_place {
     PLACE_PASS,     /* not a file-system path we virtualize: pass the call through */
     PLACE_HOST,     /* a host drive/UNC path: decide */
+    PLACE_PIPE,     /* a named pipe or mailslot: ipc.c's namespace (pipe.c) */
     PLACE_DENY,     /* FVM's own storage, or a name that would bypass the box */
     PLACE_INVALID   /* a name the path core refuses */
 } file_place;

@@ -13,6 +13,7 @@
  * verbatim in the caller's class; only the offset and name fields are known
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
+#include "runtime/ipc.h"
 
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
@@ -495,6 +496,7 @@ static NTSTATUS NTAPI box_NtClose(HANDLE handle)
     file_dir_close(handle);
     quota_forget(handle);
     key_handle_closed(handle);
+    ipc_close(handle);
     return real_NtClose(handle);
 }
 

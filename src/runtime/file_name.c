@@ -9,6 +9,7 @@
  * private buffer first, so the caller's buffer-size semantics (partial name,
  * STATUS_BUFFER_OVERFLOW, required length) are those of the translated name. */
 #include "runtime/file.h"
+#include "runtime/ipc.h"
 
 typedef NTSTATUS (NTAPI *NtQueryInformationFile_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
 
@@ -110,6 +111,8 @@ static NTSTATUS NTAPI box_NtQueryObject(HANDLE handle, OBJECT_INFORMATION_CLASS 
     NTSTATUS status = real_NtQueryObject(handle, klass, mine, private_size, &got);
     size_t name_len = mine->Name.Buffer ? mine->Name.Length / 2 : 0;
     size_t host_len = status >= 0 && name_len ? translate_full_name((uint16_t *)mine->Name.Buffer, name_len) : 0;
+    if (!host_len && status >= 0 && name_len)   /* a box object, pipe or mailslot (ipc.c) */
+        host_len = ipc_program_name((uint16_t *)mine->Name.Buffer, name_len);
     if (!host_len) {
         HeapFree(GetProcessHeap(), 0, mine);
         return real_NtQueryObject(handle, klass, info, length, returned);
@@ -148,6 +151,8 @@ static NTSTATUS query_name_class(HANDLE handle, PIO_STATUS_BLOCK io, PVOID info,
     FILE_NAME_INFORMATION *name = (FILE_NAME_INFORMATION *)(mine + name_at);
     size_t host_len = status >= 0 ? translate_volume_relative_name((uint16_t *)name->FileName,
                                                                    name->FileNameLength / 2) : 0;
+    if (!host_len && status >= 0)   /* a box pipe: \FVM.<hash>\X (ipc.c) */
+        host_len = ipc_program_pipe_file_name((uint16_t *)name->FileName, name->FileNameLength / 2);
     if (!host_len) {
         HeapFree(GetProcessHeap(), 0, mine);
         return real_NtQueryInformationFile(handle, io, info, length, klass);

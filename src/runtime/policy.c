@@ -11,6 +11,7 @@
  * audit writer, as one message each (core/brokermsg.h) on a connection the
  * process keeps open, so an audited operation costs one pipe write. */
 #include "runtime/runtime.h"
+#include "runtime/ipc.h"
 
 #include "common/brokerproto.h"
 #include "core/brokermsg.h"
@@ -88,14 +89,18 @@ static policy_action ask_provider(policy_type type, const uint16_t *name, size_t
     fvm_wcscat(pipe_name, FVM_PATH_MAX, g_fvm.config.provider[0] ? g_fvm.config.provider : L"" FVM_PROVIDER_DEFAULT);
 
     HANDLE pipe = INVALID_HANDLE_VALUE;
+    ipc_bypass_enter();   /* the provider listens on the host's pipe */
     while (pipe == INVALID_HANDLE_VALUE) {
         pipe = CreateFileW(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
         if (pipe != INVALID_HANDLE_VALUE)
             break;
         LONG left = (LONG)(deadline - GetTickCount());
-        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left))
+        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left)) {
+            ipc_bypass_leave();
             return fallback;
+        }
     }
+    ipc_bypass_leave();
     static char line[FVM_PROVIDER_MAX_LINE];
     char number[16], utf8[FVM_PROVIDER_MAX_LINE / 2];
     size_t at = 0;
@@ -267,17 +272,27 @@ static HANDLE audit_pipe(void)
         return g_audit_pipe;
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
-    for (int attempt = 0; attempt < 20; attempt++) {
+    ipc_bypass_enter();   /* the broker's pipe, FVM's own */
+    for (int attempt = 0; attempt < 40; attempt++) {
         HANDLE pipe = CreateFileW(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
         if (pipe != INVALID_HANDLE_VALUE) {
             DWORD mode = PIPE_READMODE_MESSAGE;
             SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
             g_audit_pipe = pipe;
+            ipc_bypass_leave();
             return pipe;
         }
-        if (GetLastError() != ERROR_PIPE_BUSY || !WaitNamedPipeW(name, 200))
+        /* Busy: wait for an instance. No instance at the moment (the
+         * broker's listeners are between two clients): try again shortly. */
+        DWORD e = GetLastError();
+        if (e == ERROR_PIPE_BUSY)
+            WaitNamedPipeW(name, 200);
+        else if (e == ERROR_FILE_NOT_FOUND)
+            Sleep(10);
+        else
             break;
     }
+    ipc_bypass_leave();
     return NULL;
 }
 

@@ -10,6 +10,7 @@
  * NtCreateProcess(Ex) path creates a process without injection, so it is
  * refused. */
 #include "runtime/runtime.h"
+#include "runtime/ipc.h"
 
 #include "common/inject.h"
 
@@ -38,7 +39,9 @@ static HANDLE box_job(void)
     if (!g_fvm.job) {
         wchar_t name[FVM_OBJ_NAME_MAX];
         fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
+        ipc_bypass_enter();   /* FVM's own object: not the box's namespace */
         HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, name);
+        ipc_bypass_leave();
         if (job && InterlockedCompareExchangePointer(&g_fvm.job, job, NULL) != NULL)
             CloseHandle(job);
     }

@@ -52,9 +52,10 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
 
 void proc_hooks(hook_table *table);
 void key_hooks(hook_table *table);
-void key_handle_closed(HANDLE handle);
-void key_thread_detach(void);                  /* NtClose of any handle */
+void key_handle_closed(HANDLE handle);                  /* NtClose of any handle */
+void key_thread_detach(void);
 size_t key_translate_box_name(uint16_t *name, size_t len);   /* box key name -> host name, in place */
+void ipc_hooks(hook_table *table);   /* named objects, pipes and mailslots */
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL gui_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */

@@ -125,8 +125,6 @@ def test_single_instance_once_on_the_host_and_once_in_each_of_five_boxes(fvm, bo
     assert running.finish() == [0] * 6
 
 
-@pytest.mark.xfail(strict=True, reason="needs the named-object and named-pipe namespaces of the other issue 5 branch "
-                                       "(points 1 and 2); remove this mark once both branches are merged")
 def test_single_instance_all_three_checks_once_on_the_host_and_in_each_of_five_boxes(fvm, boxes, apps, xvfb,
                                                                                      running):
     """single.exe as real programs combine the checks: mutex, pipe, window."""

@@ -1,0 +1,831 @@
+/* ipc.c - named kernel objects: every box has a namespace of its own.
+ *
+ * A program that makes a named mutex, event, semaphore, section, timer, job,
+ * I/O completion port, symbolic link or directory object in a box gets it
+ * in the box's private object directory, \BaseNamedObjects\FVM.<hash>, a
+ * mirror of the host's names below it:
+ *
+ *   CreateMutex("X")         \Sessions\1\BaseNamedObjects\X
+ *                        ->  \BaseNamedObjects\FVM.<hash>\Sessions\1\BaseNamedObjects\X
+ *   CreateMutex("Global\X")  \BaseNamedObjects\X
+ *                        ->  \BaseNamedObjects\FVM.<hash>\BaseNamedObjects\X
+ *
+ * so programs that allow one running copy find only the copies in their own
+ * box, and a boxed program can neither signal, block nor see the host's
+ * objects, nor the host the box's. <hash> is the box folder's path hash, as
+ * for FVM's own objects (common/boxcfg.c).
+ *
+ * Every named create and open is first given its full canonical name:
+ * kernelbase passes its \Sessions\N\BaseNamedObjects directory handle and the
+ * program's relative name, so the names of directory handles are cached
+ * (handle -> name, from our own open of the directory or, once, from the
+ * object manager; dropped when NtClose closes the handle) and a named call
+ * costs no extra wineserver round trip. The Global, Local and Session links
+ * are resolved by hand, so every spelling of a name gets one decision, the
+ * one `fvm policy explain` shows for the names of docs/policy.md:
+ *   cow (default)  the box's private object;
+ *   open           the host's object by its name;
+ *   read           the host's object, opened without the rights to change it
+ *                  (a create opens an existing host object so, or is refused);
+ *   hide           STATUS_OBJECT_NAME_NOT_FOUND;   deny  STATUS_ACCESS_DENIED.
+ * Only the two BaseNamedObjects trees are private by default: other object
+ * directories (\??, \Device, \KernelObjects, \NLS, \Windows...) belong to
+ * the system and are passed through unless a rule names them. Names of
+ * Wine's own machinery (a last component starting with "__wine", such as
+ * the event services.exe signals when it is up) stay the host's unless a
+ * rule says otherwise. FVM's own objects (any component "FVM.<16 hex>", of
+ * any box) are refused to programs; the runtime's own calls set a
+ * per-thread bypass and reach them unchanged.
+ *
+ * The box's directories are made lazily, the first time a call finds them
+ * missing (with OBJ_OPENIF, so concurrent processes meet in one), and this
+ * process keeps its handles to them open: an object directory lives while
+ * anyone holds it or an object inside it. A directory below is mirrored only
+ * where the host has that directory too, so a name below a directory that
+ * exists nowhere still fails as it does on the host. Pipes and mailslots are
+ * pipe.c's; they use the decision made here. */
+#include "runtime/ipc.h"
+
+#include "runtime/file.h"
+
+uint16_t g_ipc_tag[21];                  /* "FVM." + 16 hex */
+static uint16_t g_box_dir[64];           /* \BaseNamedObjects\FVM.<hash> */
+static size_t g_box_dir_len;
+static DWORD g_bypass_slot = TLS_OUT_OF_INDEXES;
+
+typedef NTSTATUS (NTAPI *open_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
+typedef NTSTATUS (NTAPI *NtQueryDirectoryObject_fn)(HANDLE, PVOID, ULONG, BOOLEAN, BOOLEAN, PULONG, PULONG);
+
+/* ---- the per-thread bypass for FVM's own calls ---------------------------- */
+
+void ipc_bypass_enter(void)
+{
+    if (g_bypass_slot != TLS_OUT_OF_INDEXES)
+        TlsSetValue(g_bypass_slot, (void *)((ULONG_PTR)TlsGetValue(g_bypass_slot) + 1));
+}
+
+void ipc_bypass_leave(void)
+{
+    if (g_bypass_slot != TLS_OUT_OF_INDEXES)
+        TlsSetValue(g_bypass_slot, (void *)((ULONG_PTR)TlsGetValue(g_bypass_slot) - 1));
+}
+
+BOOL ipc_bypassed(void)
+{
+    return g_bypass_slot != TLS_OUT_OF_INDEXES && TlsGetValue(g_bypass_slot) != NULL;
+}
+
+/* ---- small name helpers ----------------------------------------------------- */
+
+static uint16_t up(uint16_t c)
+{
+    return c >= 'a' && c <= 'z' ? (uint16_t)(c - 32) : c;
+}
+
+/* Does n (len units) start with the ASCII text p, case-insensitively? */
+static BOOL starts_ascii(const uint16_t *n, size_t len, const char *p)
+{
+    size_t i = 0;
+    for (; p[i]; i++)
+        if (i >= len || up(n[i]) != up((uint16_t)(unsigned char)p[i]))
+            return FALSE;
+    return TRUE;
+}
+
+static BOOL starts_units(const uint16_t *n, size_t len, const uint16_t *p, size_t plen)
+{
+    if (len < plen)
+        return FALSE;
+    for (size_t i = 0; i < plen; i++)
+        if (up(n[i]) != up(p[i]))
+            return FALSE;
+    return TRUE;
+}
+
+/* Is the component at n (up to '\' or len) exactly the ASCII word w? */
+static BOOL component_is(const uint16_t *n, size_t len, const char *w)
+{
+    size_t k = strlen(w);
+    return starts_ascii(n, len, w) && (len == k || n[k] == L'\\');
+}
+
+/* "FVM." followed by 16 hex digits: a name FVM made for some box. */
+BOOL ipc_is_fvm_component(const uint16_t *s, size_t len)
+{
+    if (len < 20 || !starts_ascii(s, len, "FVM."))
+        return FALSE;
+    for (size_t i = 4; i < 20; i++) {
+        uint16_t c = up(s[i]);
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static BOOL has_fvm_component(const uint16_t *n, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (n[i] == L'\\' && i + 1 < len && ipc_is_fvm_component(n + i + 1, len - i - 1))
+            return TRUE;
+    return FALSE;
+}
+
+/* Replaces n[at, at+old) by the ASCII text with, in place. */
+static BOOL splice(uint16_t *n, size_t *len, size_t cap, size_t at, size_t old, const char *with)
+{
+    size_t k = strlen(with);
+    if (*len - old + k > cap)
+        return FALSE;
+    memmove(n + at + k, n + at + old, (*len - at - old) * 2);
+    for (size_t i = 0; i < k; i++)
+        n[at + i] = (uint16_t)(unsigned char)with[i];
+    *len = *len - old + k;
+    return TRUE;
+}
+
+/* Length of "\Sessions\<digits>" at the start of n, or 0. */
+static size_t session_prefix(const uint16_t *n, size_t len, const char *then)
+{
+    if (!starts_ascii(n, len, "\\Sessions\\"))
+        return 0;
+    size_t i = 10;
+    while (i < len && n[i] >= '0' && n[i] <= '9')
+        i++;
+    if (i == 10 || !starts_ascii(n + i, len - i, then))
+        return 0;
+    return i;
+}
+
+/* Resolves the Global, Local and Session links of the BaseNamedObjects
+ * directories (as the object manager would), in place. */
+static BOOL canonicalize(uint16_t *n, size_t *len, size_t cap)
+{
+    for (int round = 0; round < 16; round++) {
+        size_t at;
+        if ((at = session_prefix(n, *len, "\\BaseNamedObjects\\")) != 0) {
+            const uint16_t *c = n + at + 18;
+            size_t left = *len - at - 18;
+            if (component_is(c, left, "Global")) {
+                if (!splice(n, len, cap, 0, at + 18 + 6, "\\BaseNamedObjects"))
+                    return FALSE;
+                continue;
+            }
+            if (component_is(c, left, "Local")) {
+                if (!splice(n, len, cap, at + 17, 6, ""))
+                    return FALSE;
+                continue;
+            }
+            if (component_is(c, left, "Session")) {
+                if (!splice(n, len, cap, 0, at + 18 + 7, "\\Sessions\\BNOLINKS"))
+                    return FALSE;
+                continue;
+            }
+        }
+        if (starts_ascii(n, *len, "\\BaseNamedObjects\\")) {
+            const uint16_t *c = n + 18;
+            size_t left = *len - 18;
+            if (component_is(c, left, "Global") || component_is(c, left, "Local")) {
+                if (!splice(n, len, cap, 17, component_is(c, left, "Local") ? 6 : 7, ""))
+                    return FALSE;
+                continue;
+            }
+            if (component_is(c, left, "Session")) {
+                if (!splice(n, len, cap, 0, 18 + 7, "\\Sessions\\BNOLINKS"))
+                    return FALSE;
+                continue;
+            }
+        }
+        if (starts_ascii(n, *len, "\\Sessions\\BNOLINKS\\")) {
+            size_t i = 19;
+            while (i < *len && n[i] >= '0' && n[i] <= '9')
+                i++;
+            if (i > 19 && (i == *len || n[i] == L'\\')) {
+                /* \Sessions\BNOLINKS\N -> \Sessions\N\BaseNamedObjects */
+                if (!splice(n, len, cap, i, 0, "\\BaseNamedObjects") || !splice(n, len, cap, 0, 19, "\\Sessions\\"))
+                    return FALSE;
+                continue;
+            }
+        }
+        return TRUE;
+    }
+    return FALSE;
+}
+
+/* Is the name in (or is it) one of the BaseNamedObjects directories? */
+static BOOL in_named_objects(const uint16_t *n, size_t len)
+{
+    if (component_is(n + 1, len - 1, "BaseNamedObjects"))
+        return TRUE;
+    size_t at = session_prefix(n, len, "\\BaseNamedObjects");
+    return at && (len == at + 17 || n[at + 17] == L'\\');
+}
+
+/* The pipes system services listen on (Wine's RPC runs over named pipes:
+ * ncacn_np endpoints and, below lrpc\, ncalrpc ones): a box-private copy
+ * would cut boxed programs off from the service manager, Plug and Play,
+ * the endpoint mapper... Not here, so boxed by default: the remote registry
+ * (winreg: a way around the registry virtualizer) and the task scheduler
+ * (atsvc: a host task would run outside the box). Known gap: a program that
+ * speaks RPC on svcctl itself, not through sechost, is not refused (scm.c
+ * refuses service changes at the API). */
+static const char *const g_platform_pipes[] = {
+    "svcctl", "ntsvcs", "plugplay", "epmapper", "lrpc\\epmapper", "lrpc\\irot", "lsarpc", "lsass", "samr",
+    "netlogon", "srvsvc", "wkssvc", "eventlog", "spoolss", "browser",
+};
+
+/* Wine's own objects (services.exe's start event, the font mutex, the
+ * clipboard...: a last component starting with "__wine") and the system
+ * services' pipes stay the host's. */
+static BOOL is_platform_name(const uint16_t *n, size_t len)
+{
+    if (starts_ascii(n, len, "\\Device\\NamedPipe\\")) {
+        for (size_t i = 0; i < sizeof g_platform_pipes / sizeof g_platform_pipes[0]; i++)
+            if (starts_ascii(n + 18, len - 18, g_platform_pipes[i]) && len - 18 == strlen(g_platform_pipes[i]))
+                return TRUE;
+    }
+    size_t start = len;
+    while (start && n[start - 1] != L'\\')
+        start--;
+    return starts_ascii(n + start, len - start, "__wine");
+}
+
+/* ---- directory handle names ----------------------------------------------- */
+
+typedef struct dir_name {
+    struct dir_name *next;
+    HANDLE handle;
+    size_t len;
+    uint16_t name[];
+} dir_name;
+
+static dir_name *g_dirs[64];
+static volatile LONG g_dir_count;
+static SRWLOCK g_dirs_lock = SRWLOCK_INIT;
+
+static size_t dir_bucket(HANDLE h)
+{
+    return ((ULONG_PTR)h >> 2) & 63;
+}
+
+static BOOL dir_lookup(HANDLE h, uint16_t *out, size_t cap, size_t *len)
+{
+    BOOL found = FALSE;
+    if (!g_dir_count)
+        return FALSE;
+    AcquireSRWLockShared(&g_dirs_lock);
+    for (dir_name *d = g_dirs[dir_bucket(h)]; d; d = d->next) {
+        if (d->handle == h && d->len <= cap) {
+            memcpy(out, d->name, d->len * 2);
+            *len = d->len;
+            found = TRUE;
+            break;
+        }
+    }
+    ReleaseSRWLockShared(&g_dirs_lock);
+    return found;
+}
+
+static void dir_remember(HANDLE h, const uint16_t *name, size_t len)
+{
+    ipc_close(h);   /* a stale entry of a reused handle value */
+    dir_name *d = HeapAlloc(GetProcessHeap(), 0, sizeof *d + len * 2);
+    if (!d)
+        return;
+    d->handle = h;
+    d->len = len;
+    memcpy(d->name, name, len * 2);
+    AcquireSRWLockExclusive(&g_dirs_lock);
+    d->next = g_dirs[dir_bucket(h)];
+    g_dirs[dir_bucket(h)] = d;
+    InterlockedIncrement(&g_dir_count);
+    ReleaseSRWLockExclusive(&g_dirs_lock);
+}
+
+void ipc_close(HANDLE h)
+{
+    if (!g_dir_count)
+        return;
+    /* Most handles closed are not directories: look under the shared lock. */
+    BOOL known = FALSE;
+    AcquireSRWLockShared(&g_dirs_lock);
+    for (dir_name *d = g_dirs[dir_bucket(h)]; d && !known; d = d->next)
+        known = d->handle == h;
+    ReleaseSRWLockShared(&g_dirs_lock);
+    if (!known)
+        return;
+    dir_name *found = NULL;
+    AcquireSRWLockExclusive(&g_dirs_lock);
+    for (dir_name **p = &g_dirs[dir_bucket(h)]; *p; p = &(*p)->next) {
+        if ((*p)->handle == h) {
+            found = *p;
+            *p = found->next;
+            InterlockedDecrement(&g_dir_count);
+            break;
+        }
+    }
+    ReleaseSRWLockExclusive(&g_dirs_lock);
+    if (found)
+        HeapFree(GetProcessHeap(), 0, found);
+}
+
+/* The program's name of a directory handle: cached, else asked once. */
+static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
+{
+    if (dir_lookup(root, out, cap, len))
+        return TRUE;
+    ULONG size = sizeof(OBJECT_NAME_INFORMATION) + (IPC_NAME_UNITS + 64) * 2;
+    OBJECT_NAME_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
+    BOOL ok = FALSE;
+    NTSTATUS (NTAPI *query)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG) =
+        real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
+    ULONG got;
+    if (info && query(root, ObjectNameInformation, info, size, &got) >= 0 && info->Name.Buffer &&
+        info->Name.Length) {
+        size_t n = info->Name.Length / 2;
+        uint16_t *text = (uint16_t *)info->Name.Buffer;
+        size_t program = ipc_program_name(text, n);
+        if (program)
+            n = program;
+        if (n <= cap) {
+            memcpy(out, text, n * 2);
+            *len = n;
+            ok = TRUE;
+            dir_remember(root, out, n);
+        }
+    }
+    if (info)
+        HeapFree(GetProcessHeap(), 0, info);
+    return ok;
+}
+
+/* The full canonical name a call's OBJECT_ATTRIBUTES designate. */
+static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c)
+{
+    const UNICODE_STRING *us = oa->ObjectName;
+    size_t n = us->Length / 2;
+    c->len = 0;
+    if (oa->RootDirectory) {
+        /* A directory without a name (a private namespace) is reachable
+         * only through its handle: nothing to virtualize. */
+        if (!root_name(oa->RootDirectory, c->name, IPC_NAME_UNITS, &c->len))
+            return STATUS_OBJECT_TYPE_MISMATCH;
+        if (n && c->len < IPC_NAME_UNITS && (c->len != 1 || c->name[0] != L'\\'))
+            c->name[c->len++] = L'\\';
+    }
+    if (c->len + n > IPC_NAME_UNITS)
+        return STATUS_NAME_TOO_LONG;
+    memcpy(c->name + c->len, us->Buffer, n * 2);
+    c->len += n;
+    if (!c->len || c->name[0] != L'\\')
+        return STATUS_OBJECT_PATH_SYNTAX_BAD;
+    return canonicalize(c->name, &c->len, IPC_NAME_UNITS) ? STATUS_SUCCESS : STATUS_NAME_TOO_LONG;
+}
+
+static ipc_route fail(ipc_call *c, NTSTATUS status)
+{
+    c->status = status;
+    return IPC_FAIL;
+}
+
+static ipc_route to_host(ipc_call *c, ipc_route route)
+{
+    memcpy(c->target, c->name, c->len * 2);
+    c->target_len = c->len;
+    return route;
+}
+
+/* The policy's word on c->name; namespace says whether cow boxes it. */
+static ipc_route decide_name(ipc_call *c, BOOL boxed_by_default, const char *op)
+{
+    if (has_fvm_component(c->name, c->len))
+        return fail(c, STATUS_ACCESS_DENIED);
+    policy_decision d;
+    policy_action action = runtime_policy_decide(POLICY_TYPE_OBJECT, c->name, c->len, &d);
+    runtime_audit(POLICY_TYPE_OBJECT, op, &d, c->name, c->len);
+    if (d.is_default && (!boxed_by_default || is_platform_name(c->name, c->len)))
+        return to_host(c, IPC_HOST);
+    switch (action) {
+    case POLICY_ACTION_DENY:
+        return fail(c, STATUS_ACCESS_DENIED);
+    case POLICY_ACTION_HIDE:
+        return fail(c, STATUS_OBJECT_NAME_NOT_FOUND);
+    case POLICY_ACTION_OPEN:
+        return to_host(c, IPC_HOST);
+    case POLICY_ACTION_READ:
+        return to_host(c, IPC_HOST_READ);
+    default:
+        break;
+    }
+    return IPC_BOX;
+}
+
+static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op)
+{
+    NTSTATUS status = full_name(oa, c);
+    if (status == STATUS_OBJECT_TYPE_MISMATCH)
+        return IPC_PASS;
+    if (status < 0)
+        return fail(c, status);
+    if (ipc_bypassed())
+        return to_host(c, IPC_HOST);
+    ipc_route route = decide_name(c, in_named_objects(c->name, c->len), op);
+    if (route != IPC_BOX)
+        return route;
+    memcpy(c->target, g_box_dir, g_box_dir_len * 2);
+    memcpy(c->target + g_box_dir_len, c->name, c->len * 2);
+    c->target_len = g_box_dir_len + c->len;
+    return IPC_BOX;
+}
+
+ipc_route ipc_decide_pipe(ipc_call *c, BOOL creating, const char *op)
+{
+    if (ipc_bypassed())
+        return IPC_PASS;
+    ipc_route route = decide_name(c, TRUE, op);
+    if (route == IPC_HOST_READ && creating)
+        return fail(c, STATUS_ACCESS_DENIED);
+    if (route != IPC_BOX)
+        return route;
+    /* \Device\NamedPipe\X -> \Device\NamedPipe\FVM.<hash>\X */
+    size_t root = 1;
+    while (root < c->len && c->name[root] != L'\\')
+        root++;
+    root++;
+    while (root < c->len && c->name[root] != L'\\')
+        root++;
+    if (root >= c->len)
+        return fail(c, STATUS_OBJECT_NAME_INVALID);
+    memcpy(c->target, c->name, (root + 1) * 2);
+    memcpy(c->target + root + 1, g_ipc_tag, 20 * 2);
+    memcpy(c->target + root + 21, c->name + root, (c->len - root) * 2);
+    c->target_len = c->len + 21;
+    return IPC_BOX;
+}
+
+/* ---- name queries ------------------------------------------------------------ */
+
+size_t ipc_program_name(uint16_t *name, size_t len)
+{
+    if (!g_box_dir_len)
+        return 0;
+    if (len > g_box_dir_len && name[g_box_dir_len] == L'\\' && starts_units(name, len, g_box_dir, g_box_dir_len)) {
+        memmove(name, name + g_box_dir_len, (len - g_box_dir_len) * 2);
+        return len - g_box_dir_len;
+    }
+    static const char *const roots[] = {"\\Device\\NamedPipe\\", "\\Device\\MailSlot\\"};
+    for (int i = 0; i < 2; i++) {
+        size_t r = strlen(roots[i]);
+        if (starts_ascii(name, len, roots[i]) && len > r + 21 && name[r + 20] == L'\\' &&
+            starts_units(name + r, len - r, g_ipc_tag, 20)) {
+            memmove(name + r, name + r + 21, (len - r - 21) * 2);
+            return len - 21;
+        }
+    }
+    return 0;
+}
+
+size_t ipc_program_pipe_file_name(uint16_t *name, size_t len)
+{
+    if (!g_box_dir_len || len <= 22 || name[0] != L'\\' || name[21] != L'\\' ||
+        !starts_units(name + 1, len - 1, g_ipc_tag, 20))
+        return 0;
+    memmove(name + 1, name + 22, (len - 22) * 2);
+    return len - 21;
+}
+
+/* ---- the box's directories ------------------------------------------------ */
+
+static open_fn real_NtOpenDirectoryObject;
+static NTSTATUS (NTAPI *real_NtCreateDirectoryObject)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
+
+static HANDLE g_kept[32];
+static volatile LONG g_kept_count;
+
+static NTSTATUS make_directory(const uint16_t *name, size_t len, BOOL keep)
+{
+    UNICODE_STRING us = {(USHORT)(len * 2), (USHORT)(len * 2), (PWSTR)name};
+    OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE | OBJ_OPENIF};
+    HANDLE h;
+    NTSTATUS status = real_NtCreateDirectoryObject(&h, 0xf000f /* DIRECTORY_ALL_ACCESS */, &oa);
+    if (status < 0)
+        return status;
+    LONG slot = keep ? InterlockedIncrement(&g_kept_count) - 1 : 32;
+    if (slot < 32)
+        g_kept[slot] = h;
+    else if (!keep)
+        NtClose(h);
+    /* With no slot left the handle stays open, unrecorded: the directory
+     * must outlive this call. */
+    return status;
+}
+
+/* Makes the box's mirror of every directory above c->name that the host
+ * has (or the box already has). FALSE if a directory above exists on
+ * neither side: the call then fails as it would on the host. */
+static BOOL make_box_parents(const ipc_call *c)
+{
+    uint16_t *buf = HeapAlloc(GetProcessHeap(), 0, (g_box_dir_len + IPC_NAME_UNITS) * 2);
+    if (!buf)
+        return FALSE;
+    BOOL ok = make_directory(g_box_dir, g_box_dir_len, TRUE) >= 0;
+    memcpy(buf, g_box_dir, g_box_dir_len * 2);
+    for (size_t end = 1; ok && end < c->len; end++) {
+        if (c->name[end] != L'\\')
+            continue;
+        memcpy(buf + g_box_dir_len, c->name, end * 2);
+        UNICODE_STRING us = {(USHORT)((g_box_dir_len + end) * 2), 0, (PWSTR)buf};
+        us.MaximumLength = us.Length;
+        OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
+        HANDLE h;
+        if (real_NtOpenDirectoryObject(&h, 1 /* DIRECTORY_QUERY */, &oa) >= 0) {
+            NtClose(h);
+            continue;
+        }
+        UNICODE_STRING host = {(USHORT)(end * 2), (USHORT)(end * 2), (PWSTR)c->name};
+        oa.ObjectName = &host;
+        if (real_NtOpenDirectoryObject(&h, 1 /* DIRECTORY_QUERY */, &oa) < 0) {
+            ok = FALSE;
+            break;
+        }
+        NtClose(h);
+        ok = make_directory(buf, g_box_dir_len + end, TRUE) >= 0;
+    }
+    HeapFree(GetProcessHeap(), 0, buf);
+    return ok;
+}
+
+/* ---- the hooks ----------------------------------------------------------- */
+
+/* Rights that change an object, by type: a `read` rule opens without them. */
+enum { T_MUTANT, T_EVENT, T_SEMAPHORE, T_SECTION, T_TIMER, T_JOB, T_IOCP, T_SYMLINK, T_DIRECTORY, T_COUNT };
+static const ACCESS_MASK g_read_rights[T_COUNT] = {
+    [T_MUTANT] = 0x0001,   /* MUTANT_QUERY_STATE */
+    [T_EVENT] = 0x0001,    /* EVENT_QUERY_STATE */
+    [T_SEMAPHORE] = 0x0001,
+    [T_SECTION] = 0x0001 | 0x0004 | 0x0008,   /* query, map read, map execute */
+    [T_TIMER] = 0x0001,
+    [T_JOB] = 0x0004 | 0x0020,   /* query, (and Wine's) query security */
+    [T_IOCP] = 0x0001,
+    [T_SYMLINK] = 0x0001,
+    [T_DIRECTORY] = 0x0001 | 0x0002,   /* query, traverse */
+};
+static const char *const g_op_create[T_COUNT] = {"create-mutant", "create-event", "create-semaphore",
+    "create-section", "create-timer", "create-job", "create-iocp", "create-symlink", "create-directory"};
+static const char *const g_op_open[T_COUNT] = {"open-mutant", "open-event", "open-semaphore", "open-section",
+    "open-timer", "open-job", "open-iocp", "open-symlink", "open-directory"};
+
+static ACCESS_MASK read_only(ACCESS_MASK access, int type)
+{
+    ACCESS_MASK out = access & (g_read_rights[type] | SYNCHRONIZE | READ_CONTROL);
+    if (access & (GENERIC_READ | GENERIC_ALL | MAXIMUM_ALLOWED | GENERIC_WRITE))
+        out |= GENERIC_READ;
+    return out ? out : GENERIC_READ;
+}
+
+/* One named call in progress. */
+typedef struct ipc_op {
+    ipc_call *call;
+    ipc_route route;
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+} ipc_op;
+
+static BOOL named(const OBJECT_ATTRIBUTES *oa)
+{
+    return oa && oa->ObjectName && oa->ObjectName->Buffer && oa->ObjectName->Length;
+}
+
+/* Decides; returns the attributes for the real call, or NULL with *status. */
+static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *what, NTSTATUS *status)
+{
+    op->call = NULL;
+    op->route = IPC_PASS;
+    if (!named(oa))
+        return oa;
+    op->call = HeapAlloc(GetProcessHeap(), 0, sizeof *op->call);
+    if (!op->call) {
+        *status = STATUS_NO_MEMORY;
+        return NULL;
+    }
+    op->route = decide_object(op->call, oa, what);
+    if (op->route == IPC_FAIL) {
+        *status = op->call->status;
+        return NULL;
+    }
+    if (op->route == IPC_PASS) {
+        HeapFree(GetProcessHeap(), 0, op->call);
+        op->call = NULL;
+        return oa;
+    }
+    op->oa = *oa;
+    op->oa.RootDirectory = NULL;
+    op->us.Buffer = (PWSTR)op->call->target;
+    op->us.Length = op->us.MaximumLength = (USHORT)(op->call->target_len * 2);
+    op->oa.ObjectName = &op->us;
+    return &op->oa;
+}
+
+/* After the call: directory handles keep the program's name for later
+ * relative calls. */
+static NTSTATUS end(ipc_op *op, NTSTATUS status, PHANDLE handle, int type)
+{
+    if (op->call) {
+        if (status >= 0 && type == T_DIRECTORY && handle)
+            dir_remember(*handle, op->call->name, op->call->len);
+        HeapFree(GetProcessHeap(), 0, op->call);
+    }
+    return status;
+}
+
+/* A creating call whose box directories are not there yet: make them and
+ * say whether to try again. */
+static BOOL retry_in_box(ipc_op *op, NTSTATUS status)
+{
+    return status == STATUS_OBJECT_PATH_NOT_FOUND && op->route == IPC_BOX && make_box_parents(op->call);
+}
+
+#define OPEN_HOOK(NAME, TYPE)                                                                              \
+    static open_fn real_##NAME;                                                                            \
+    static NTSTATUS NTAPI box_##NAME(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes)     \
+    {                                                                                                      \
+        ipc_op op;                                                                                         \
+        NTSTATUS status;                                                                                   \
+        POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[TYPE], &status);                          \
+        if (!oa)                                                                                           \
+            return end(&op, status, NULL, TYPE);                                                           \
+        if (op.route == IPC_HOST_READ)                                                                     \
+            access = read_only(access, TYPE);                                                              \
+        status = real_##NAME(handle, access, oa);                                                          \
+        if (retry_in_box(&op, status))                                                                     \
+            status = real_##NAME(handle, access, oa);                                                      \
+        if (status == STATUS_OBJECT_PATH_NOT_FOUND && op.route == IPC_BOX)                                 \
+            status = STATUS_OBJECT_NAME_NOT_FOUND;                                                         \
+        return end(&op, status, handle, TYPE);                                                             \
+    }
+
+#define COMMA ,
+OPEN_HOOK(NtOpenMutant, T_MUTANT)
+OPEN_HOOK(NtOpenEvent, T_EVENT)
+OPEN_HOOK(NtOpenSemaphore, T_SEMAPHORE)
+OPEN_HOOK(NtOpenSection, T_SECTION)
+OPEN_HOOK(NtOpenTimer, T_TIMER)
+OPEN_HOOK(NtOpenJobObject, T_JOB)
+OPEN_HOOK(NtOpenIoCompletion, T_IOCP)
+OPEN_HOOK(NtOpenSymbolicLinkObject, T_SYMLINK)
+
+/* The unhooked open of each type (filled when the batch is installed). */
+static open_fn *const g_real_open[T_COUNT] = {
+    [T_MUTANT] = &real_NtOpenMutant, [T_EVENT] = &real_NtOpenEvent, [T_SEMAPHORE] = &real_NtOpenSemaphore,
+    [T_SECTION] = &real_NtOpenSection, [T_TIMER] = &real_NtOpenTimer, [T_JOB] = &real_NtOpenJobObject,
+    [T_IOCP] = &real_NtOpenIoCompletion, [T_SYMLINK] = &real_NtOpenSymbolicLinkObject,
+    [T_DIRECTORY] = &real_NtOpenDirectoryObject,
+};
+
+/* `read` on a create: an existing host object is opened without the rights
+ * to change it (as CreateMutex opens an existing mutex); none is refused. */
+static NTSTATUS create_read_only(ipc_op *op, PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, int type)
+{
+    OBJECT_ATTRIBUTES plain = *oa;
+    plain.Attributes &= ~OBJ_OPENIF;
+    NTSTATUS status = (*g_real_open[type])(handle, read_only(access, type), &plain);
+    if (status >= 0)
+        return STATUS_OBJECT_NAME_EXISTS;
+    return status == STATUS_OBJECT_NAME_NOT_FOUND ? STATUS_ACCESS_DENIED : status;
+}
+
+/* PARAMS and ARGS: the arguments after the OBJECT_ATTRIBUTES. */
+#define CREATE_HOOK(NAME, TYPE, PARAMS, ARGS)                                                              \
+    static NTSTATUS (NTAPI *real_##NAME)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES PARAMS);                 \
+    static NTSTATUS NTAPI box_##NAME(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes PARAMS) \
+    {                                                                                                      \
+        if (!named(attributes))                                                                            \
+            return real_##NAME(handle, access, attributes ARGS);                                           \
+        ipc_op op;                                                                                         \
+        NTSTATUS status;                                                                                   \
+        POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_create[TYPE], &status);                        \
+        if (!oa)                                                                                           \
+            return end(&op, status, NULL, TYPE);                                                           \
+        if (op.route == IPC_HOST_READ)                                                                     \
+            return end(&op, create_read_only(&op, handle, access, oa, TYPE), handle, TYPE);                \
+        status = real_##NAME(handle, access, oa ARGS);                                                     \
+        if (retry_in_box(&op, status))                                                                     \
+            status = real_##NAME(handle, access, oa ARGS);                                                 \
+        return end(&op, status, handle, TYPE);                                                             \
+    }
+
+static NTSTATUS NTAPI box_NtOpenDirectoryObject(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes)
+{
+    ipc_op op;
+    NTSTATUS status;
+    POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[T_DIRECTORY], &status);
+    if (!oa)
+        return end(&op, status, NULL, T_DIRECTORY);
+    if (op.route == IPC_HOST_READ)
+        access = read_only(access, T_DIRECTORY);
+    status = real_NtOpenDirectoryObject(handle, access, oa);
+    /* The box's mirror of a host directory is made on first open: the
+     * program sees the directory, with the box's objects in it. */
+    if ((status == STATUS_OBJECT_NAME_NOT_FOUND || status == STATUS_OBJECT_PATH_NOT_FOUND) && op.route == IPC_BOX) {
+        HANDLE host;
+        OBJECT_ATTRIBUTES host_oa = *oa;
+        UNICODE_STRING us = {(USHORT)(op.call->len * 2), (USHORT)(op.call->len * 2), (PWSTR)op.call->name};
+        host_oa.ObjectName = &us;
+        if (real_NtOpenDirectoryObject(&host, 1 /* DIRECTORY_QUERY */, &host_oa) >= 0) {
+            NtClose(host);
+            if (make_box_parents(op.call) && make_directory(op.call->target, op.call->target_len, TRUE) >= 0)
+                status = real_NtOpenDirectoryObject(handle, access, oa);
+        } else if (status == STATUS_OBJECT_PATH_NOT_FOUND && make_box_parents(op.call)) {
+            status = real_NtOpenDirectoryObject(handle, access, oa);
+        }
+        if (status == STATUS_OBJECT_PATH_NOT_FOUND)
+            status = STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+    return end(&op, status, handle, T_DIRECTORY);
+}
+
+CREATE_HOOK(NtCreateMutant, T_MUTANT, COMMA BOOLEAN owner, COMMA owner)
+CREATE_HOOK(NtCreateEvent, T_EVENT, COMMA ULONG type COMMA BOOLEAN state, COMMA type COMMA state)
+CREATE_HOOK(NtCreateSemaphore, T_SEMAPHORE, COMMA LONG initial COMMA LONG max, COMMA initial COMMA max)
+CREATE_HOOK(NtCreateSection, T_SECTION,
+            COMMA PLARGE_INTEGER size COMMA ULONG protect COMMA ULONG flags COMMA HANDLE file,
+            COMMA size COMMA protect COMMA flags COMMA file)
+CREATE_HOOK(NtCreateTimer, T_TIMER, COMMA ULONG type, COMMA type)
+CREATE_HOOK(NtCreateJobObject, T_JOB, , )
+CREATE_HOOK(NtCreateIoCompletion, T_IOCP, COMMA ULONG threads, COMMA threads)
+CREATE_HOOK(NtCreateSymbolicLinkObject, T_SYMLINK, COMMA PUNICODE_STRING target, COMMA target)
+
+static NTSTATUS NTAPI box_NtCreateDirectoryObject(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes)
+{
+    if (!named(attributes))
+        return real_NtCreateDirectoryObject(handle, access, attributes);
+    ipc_op op;
+    NTSTATUS status;
+    POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_create[T_DIRECTORY], &status);
+    if (!oa)
+        return end(&op, status, NULL, T_DIRECTORY);
+    if (op.route == IPC_HOST_READ)
+        return end(&op, create_read_only(&op, handle, access, oa, T_DIRECTORY), handle, T_DIRECTORY);
+    status = real_NtCreateDirectoryObject(handle, access, oa);
+    if (retry_in_box(&op, status))
+        status = real_NtCreateDirectoryObject(handle, access, oa);
+    return end(&op, status, handle, T_DIRECTORY);
+}
+
+/* Listings: FVM's own objects and the boxes' directories are not shown.
+ * (Wine answers only ReturnSingleEntry=TRUE; other calls pass.) */
+static NtQueryDirectoryObject_fn real_NtQueryDirectoryObject;
+
+static NTSTATUS NTAPI box_NtQueryDirectoryObject(HANDLE dir, PVOID buffer, ULONG length, BOOLEAN single,
+                                                 BOOLEAN restart, PULONG context, PULONG returned)
+{
+    NTSTATUS status = real_NtQueryDirectoryObject(dir, buffer, length, single, restart, context, returned);
+    if (!single || ipc_bypassed())
+        return status;
+    for (int guard = 0; guard < 4096 && status >= 0; guard++) {
+        const UNICODE_STRING *name = buffer;
+        if (!name->Buffer || !ipc_is_fvm_component((const uint16_t *)name->Buffer, name->Length / 2))
+            break;
+        status = real_NtQueryDirectoryObject(dir, buffer, length, single, FALSE, context, returned);
+    }
+    return status;
+}
+
+void ipc_hooks(hook_table *table)
+{
+    g_bypass_slot = TlsAlloc();
+    static const char hex[] = "0123456789abcdef";
+    uint64_t hash = fvm_hash_path(g_fvm.config.box_path);
+    static const char tag[] = "FVM.";
+    for (int i = 0; i < 4; i++)
+        g_ipc_tag[i] = (uint16_t)tag[i];
+    for (int i = 0; i < 16; i++)
+        g_ipc_tag[4 + i] = (uint16_t)hex[(hash >> (60 - 4 * i)) & 15];
+    static const char bno[] = "\\BaseNamedObjects\\";
+    for (size_t i = 0; i < 18; i++)
+        g_box_dir[i] = (uint16_t)bno[i];
+    memcpy(g_box_dir + 18, g_ipc_tag, 20 * 2);
+    g_box_dir_len = 38;
+
+#define ADD(NAME) hook_table_add(table, "ntdll.dll", #NAME, (void *)box_##NAME, (void **)&real_##NAME)
+    ADD(NtCreateMutant);
+    ADD(NtOpenMutant);
+    ADD(NtCreateEvent);
+    ADD(NtOpenEvent);
+    ADD(NtCreateSemaphore);
+    ADD(NtOpenSemaphore);
+    ADD(NtCreateSection);
+    ADD(NtOpenSection);
+    ADD(NtCreateTimer);
+    ADD(NtOpenTimer);
+    ADD(NtCreateJobObject);
+    ADD(NtOpenJobObject);
+    ADD(NtCreateIoCompletion);
+    ADD(NtOpenIoCompletion);
+    ADD(NtCreateSymbolicLinkObject);
+    ADD(NtOpenSymbolicLinkObject);
+    ADD(NtCreateDirectoryObject);
+    ADD(NtOpenDirectoryObject);
+    ADD(NtQueryDirectoryObject);
+#undef ADD
+    pipe_hooks(table);
+}

@@ -1,0 +1,60 @@
+/* ipc.h - internals shared by the object-namespace modules: ipc.c (named
+ * kernel objects) and pipe.c (named pipes and mailslots), and the small
+ * hand-offs into them from file.c, file_dir.c and file_name.c. See ipc.c for
+ * the idea. */
+#ifndef FVM_RUNTIME_IPC_H
+#define FVM_RUNTIME_IPC_H
+
+#include "runtime/runtime.h"
+
+/* Longest object name we decide on (units); longer names are refused. */
+#define IPC_NAME_UNITS 1024
+
+/* Where a named object call goes. */
+typedef enum ipc_route {
+    IPC_PASS,       /* not a name we virtualize (or FVM's own call): unchanged */
+    IPC_BOX,        /* the box's private copy of the name (target) */
+    IPC_HOST,       /* the host's object, by its canonical name (target) */
+    IPC_HOST_READ,  /* the host's object, without rights to change it */
+    IPC_FAIL        /* refused with status */
+} ipc_route;
+
+typedef struct ipc_call {
+    uint16_t name[IPC_NAME_UNITS];    /* canonical name as the program sees it */
+    size_t len;
+    uint16_t target[IPC_NAME_UNITS + 64];   /* the name the real call gets */
+    size_t target_len;
+    NTSTATUS status;                  /* IPC_FAIL */
+} ipc_call;
+
+/* FVM's own calls (the broker pipe, the index lock...) run with the bypass
+ * set: they reach the host's objects unchanged. */
+void ipc_bypass_enter(void);
+void ipc_bypass_leave(void);
+BOOL ipc_bypassed(void);
+
+/* The box's tag "FVM.<16 hex>" and whether a name component is any box's. */
+extern uint16_t g_ipc_tag[21];
+BOOL ipc_is_fvm_component(const uint16_t *s, size_t len);
+
+/* Decides a pipe or mailslot name (canonical \Device\NamedPipe\X or
+ * \Device\MailSlot\X, in call->name): fills call->target with the box's
+ * \Device\NamedPipe\FVM.<hash>\X or the host name. */
+ipc_route ipc_decide_pipe(ipc_call *call, BOOL creating, const char *op);
+
+/* Translates a name the object manager reports for a handle (a box object,
+ * pipe or mailslot) to the program's name, in place; 0 if not the box's. */
+size_t ipc_program_name(uint16_t *name, size_t len);
+/* Same for a pipe's file name (\FVM.<hash>\X -> \X). */
+size_t ipc_program_pipe_file_name(uint16_t *name, size_t len);
+
+void ipc_close(HANDLE handle);   /* forget a cached directory handle */
+void pipe_hooks(hook_table *table);
+
+/* file.c's hand-off for client opens (and attribute queries) of a pipe
+ * or mailslot, canonical name in path: fills out with the name to use
+ * (*out_len 0: the caller's own), or returns the status to fail with. */
+NTSTATUS pipe_client_decide(const uint16_t *path, size_t len, ACCESS_MASK access, uint16_t *out, size_t cap,
+                            size_t *out_len);
+
+#endif
