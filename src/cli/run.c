@@ -6,6 +6,9 @@
  * the job, so the broker never exits between the two (see broker/main.c). */
 #include "cli/cli.h"
 
+#include "common/regstore.h"
+#include "core/regfile.h"
+
 #include <string.h>
 
 #include "common/inject.h"
@@ -36,6 +39,42 @@ static int check_box_policy(const box *b)
     return 0;
 }
 
+static fvm_status accept_key(void *ctx, const uint16_t *path, size_t len, fvm_error *err)
+{
+    return FVM_OK;
+}
+
+static fvm_status accept_value(void *ctx, const uint16_t *name, size_t name_len, uint32_t type, const uint8_t *data,
+                               size_t size, fvm_error *err)
+{
+    return FVM_OK;
+}
+
+/* The broker loads <box>\registry.dat at start and refuses a damaged one;
+ * reading it here first tells the user where it is damaged. */
+static int check_box_registry(const box *b)
+{
+    wchar_t path[FVM_PATH_MAX];
+    regstore_file_path(b->path, path, FVM_PATH_MAX);
+    if (GetFileAttributesW(path) == INVALID_FILE_ATTRIBUTES)
+        return 0;   /* a box that never touched the registry */
+    char *text = NULL;
+    size_t len = 0;
+    fvm_error err;
+    fvm_status st = regstore_read_file(path, &text, &len, &err);
+    if (st == FVM_OK) {
+        regfile_visitor v = {accept_key, accept_value, NULL};
+        st = regfile_parse(text, len, &v, &err);
+    }
+    free(text);
+    if (st != FVM_OK) {
+        char where[FVM_PATH_MAX * 3];
+        cli_utf8(path, where, sizeof where);
+        return cli_error("the registry of box '%s' (%s) cannot be loaded: %s", b->name, where, err.message);
+    }
+    return 0;
+}
+
 /* Starts the broker of the box unless it is running, with the lock held. */
 static int ensure_broker(const box *b)
 {
@@ -50,6 +89,8 @@ static int ensure_broker(const box *b)
     /* The broker compiles the box's policy; compile it here first so that
      * a mistake in it reaches the user as file:line:column. */
     int rc = check_box_policy(b);
+    if (!rc)
+        rc = check_box_registry(b);
     if (rc)
         return rc;
 

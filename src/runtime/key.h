@@ -6,10 +6,10 @@
 
 #include "runtime/file.h"
 
-/* A value of this type in a box key is a tombstone: the value was deleted
- * in the box and hides the host's value of that name. Programs cannot set
- * it inside a box. */
-#define REG_FVM_DELETED 0x46564D44u
+/* REG_FVM_DELETED (common/regstore.h): a value of that type in a box key is
+ * a tombstone - deleted in the box, it hides the host's value of that name.
+ * Programs cannot set it inside a box. */
+#include "common/regstore.h"
 
 /* Longest key path handled (units); longer names are refused. */
 #define KEY_PATH_UNITS 4096
