@@ -124,6 +124,8 @@ static void message_about(message *m, const hook_spec *spec, const char *text)
 typedef struct near_block {
     uint8_t *base;
     size_t used;
+    int writable;      /* opened for this batch's writes (RWX); closed at its end */
+    DWORD old_protect;
 } near_block;
 
 /* One target, ready to patch. */
@@ -290,16 +292,37 @@ static near_block *block_for(uintptr_t target)
 }
 
 /* Writes into a block whose earlier slots may be executing right now: the
- * pages go RX -> RWX -> RX, never losing execute permission. */
+ * block goes RX -> RWX for the batch (never losing execute permission) and
+ * back to RX once at the batch's end (close_blocks), so a batch of a
+ * hundred hooks changes protections a few times, not hundreds. */
 static BOOL write_code(uint8_t *dst, const uint8_t *src, size_t len)
 {
-    DWORD old, ignored;
-    if (!VirtualProtect(dst, len, PAGE_EXECUTE_READWRITE, &old))
-        return FALSE;
-    memcpy(dst, src, len);
-    VirtualProtect(dst, len, old, &ignored);
-    FlushInstructionCache(GetCurrentProcess(), dst, len);
-    return TRUE;
+    for (size_t i = 0; i < g_block_count; i++) {
+        near_block *block = &g_blocks[i];
+        if (dst < block->base || dst + len > block->base + HOOK_BLOCK_SIZE)
+            continue;
+        if (!block->writable) {
+            if (!VirtualProtect(block->base, HOOK_BLOCK_SIZE, PAGE_EXECUTE_READWRITE, &block->old_protect))
+                return FALSE;
+            block->writable = 1;
+        }
+        memcpy(dst, src, len);
+        return TRUE;
+    }
+    return FALSE;
+}
+
+static void close_blocks(void)
+{
+    for (size_t i = 0; i < g_block_count; i++) {
+        near_block *block = &g_blocks[i];
+        DWORD ignored;
+        if (!block->writable)
+            continue;
+        VirtualProtect(block->base, HOOK_BLOCK_SIZE, block->old_protect, &ignored);
+        FlushInstructionCache(GetCurrentProcess(), block->base, HOOK_BLOCK_SIZE);
+        block->writable = 0;
+    }
 }
 
 /* ---- prepare ----------------------------------------------------------------- */
@@ -616,15 +639,40 @@ static NTSTATUS apply_thread_moves(message *why)
 
 /* ---- commit ---------------------------------------------------------------------- */
 
+/* The code pages a batch patches, each made writable once (a batch's
+ * targets share few pages: most are ntdll's syscall stubs). */
+typedef struct patched_page {
+    uintptr_t page;
+    DWORD old_protect;
+} patched_page;
+
+#define HOOK_PAGE 0x1000u
+static patched_page g_pages[HOOK_MAX_BATCH * 2];
+static size_t g_page_count;
+
+static BOOL open_page(uintptr_t page)
+{
+    for (size_t i = 0; i < g_page_count; i++)
+        if (g_pages[i].page == page)
+            return TRUE;
+    if (g_page_count == sizeof g_pages / sizeof g_pages[0])
+        return FALSE;
+    if (!VirtualProtect((void *)page, HOOK_PAGE, PAGE_EXECUTE_READWRITE, &g_pages[g_page_count].old_protect))
+        return FALSE;
+    g_pages[g_page_count++].page = page;
+    return TRUE;
+}
+
 static void restore_protections(size_t count)
 {
-    for (size_t i = 0; i < count; i++) {
-        prepared_hook *hook = &g_prepared[i];
+    for (size_t i = 0; i < g_page_count; i++) {
         DWORD ignored;
-        if (hook->protect_changed)
-            VirtualProtect(hook->target, HOOK_PATCH_LEN, hook->old_protect, &ignored);
-        hook->protect_changed = 0;
+        VirtualProtect((void *)g_pages[i].page, HOOK_PAGE, g_pages[i].old_protect, &ignored);
+        FlushInstructionCache(GetCurrentProcess(), (void *)g_pages[i].page, HOOK_PAGE);
     }
+    g_page_count = 0;
+    for (size_t i = 0; i < count; i++)
+        g_prepared[i].protect_changed = 0;
 }
 
 /* The 5 bytes usually lie within one aligned 8-byte word (functions are
@@ -657,9 +705,12 @@ static NTSTATUS commit_batch(hook_spec *specs, size_t count, message *why)
     g_stats.threads_suspended += (unsigned long)g_thread_count;
 
     status = plan_thread_moves(specs, count, why);
+    g_page_count = 0;
     for (size_t i = 0; status >= 0 && i < count; i++) {
         prepared_hook *hook = &g_prepared[i];
-        if (!VirtualProtect(hook->target, HOOK_PATCH_LEN, PAGE_EXECUTE_READWRITE, &hook->old_protect)) {
+        uintptr_t first = (uintptr_t)hook->target & ~(uintptr_t)(HOOK_PAGE - 1);
+        uintptr_t last = ((uintptr_t)hook->target + HOOK_PATCH_LEN - 1) & ~(uintptr_t)(HOOK_PAGE - 1);
+        if (!open_page(first) || (last != first && !open_page(last))) {
             message_about(why, &specs[i], "VirtualProtect failed with error ");
             message_dec(why, GetLastError());
             status = HOOK_UNSUCCESSFUL;
@@ -680,8 +731,6 @@ static NTSTATUS commit_batch(hook_spec *specs, size_t count, message *why)
     for (size_t i = 0; i < count; i++)
         write_patch(g_prepared[i].target, g_prepared[i].patch);
     restore_protections(count);
-    for (size_t i = 0; i < count; i++)
-        FlushInstructionCache(GetCurrentProcess(), g_prepared[i].target, HOOK_PATCH_LEN);
     resume_all();
     return HOOK_SUCCESS;
 }
@@ -707,6 +756,7 @@ NTSTATUS hook_install_batch(hook_spec *specs, size_t count, char *why, size_t wh
         status = prepare_hook(&specs[i], i, &msg);
     if (status >= 0)
         status = check_overlaps(specs, count, &msg);
+    close_blocks();   /* trampolines written: RX again before anything runs them */
     if (status >= 0)
         status = commit_batch(specs, count, &msg);
     if (status >= 0) {
