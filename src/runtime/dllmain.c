@@ -30,10 +30,38 @@ void fvm_report(const char *fmt, ...)
     WriteFile(GetStdHandle(STD_ERROR_HANDLE), line, (DWORD)n, &written, NULL);
 }
 
+/* GetModuleHandle of a DLL that is not loaded makes Wine's loader look for
+ * the file on disk (hundreds of microseconds per call, several calls per
+ * process start); the loader's own list of loaded modules answers at once.
+ * Called with the loader lock held (DllMain, DLL notifications). */
+HMODULE runtime_loaded_module(const char *name)
+{
+    size_t len = strlen(name);
+    PEB *peb;
+    __asm__("movq %%gs:0x60, %0" : "=r"(peb));   /* TEB.ProcessEnvironmentBlock (x64) */
+    PEB_LDR_DATA *ldr = peb->Ldr;
+    LIST_ENTRY *head = &ldr->InMemoryOrderModuleList;
+    for (LIST_ENTRY *e = head->Flink; e && e != head; e = e->Flink) {
+        LDR_DATA_TABLE_ENTRY *mod = CONTAINING_RECORD(e, LDR_DATA_TABLE_ENTRY, InMemoryOrderLinks);
+        const WCHAR *full = mod->FullDllName.Buffer;
+        size_t n = mod->FullDllName.Length / 2, base = n;
+        while (base > 0 && full[base - 1] != L'\\' && full[base - 1] != L'/')
+            base--;
+        if (!full || n - base != len)
+            continue;
+        size_t i = 0;
+        while (i < len && fvm_wupcase(full[base + i]) == fvm_wupcase((wchar_t)(unsigned char)name[i]))
+            i++;
+        if (i == len)
+            return (HMODULE)mod->DllBase;
+    }
+    return NULL;
+}
+
 void hook_table_add(hook_table *table, const char *module, const char *name,
                     void *detour, void **original)
 {
-    HMODULE mod = GetModuleHandleA(module);
+    HMODULE mod = runtime_loaded_module(module);
     void *target = mod ? (void *)GetProcAddress(mod, name) : NULL;
     if (table->count >= sizeof table->specs / sizeof table->specs[0]) {
         table->overflow = TRUE;
@@ -49,7 +77,7 @@ void hook_table_add(hook_table *table, const char *module, const char *name,
 void hook_table_add_optional(hook_table *table, const char *module, const char *name,
                              void *detour, void **original)
 {
-    HMODULE mod = GetModuleHandleA(module);
+    HMODULE mod = runtime_loaded_module(module);
     if (mod && GetProcAddress(mod, name))
         hook_table_add(table, module, name, detour, original);
 }

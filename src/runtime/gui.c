@@ -299,7 +299,7 @@ static BOOL user32_ready(void)
 {
     if (p_GetWindowThreadProcessId && p_GetClassLongW)
         return TRUE;
-    HMODULE user32 = GetModuleHandleA("user32.dll");
+    HMODULE user32 = runtime_loaded_module("user32.dll");
     if (!user32)
         return FALSE;
     p_GetClassLongW = (GetClassLongW_fn)(void *)GetProcAddress(user32, "GetClassLongW");
@@ -837,18 +837,18 @@ BOOL gui_hooks(hook_table *table)
     hook_table_add(table, "ntdll.dll", "NtQueryInformationAtom", (void *)hook_NtQueryInformationAtom,
                    (void **)&real_NtQueryInformationAtom);
     hook_table_add_optional(table, "ntdll.dll", "NtAddAtomEx", (void *)hook_NtAddAtomEx, (void **)&real_NtAddAtomEx);
-    if (GetModuleHandleA("win32u.dll")) {
+    if (runtime_loaded_module("win32u.dll")) {
         g_win32u_hooked = 1;
         add_win32u_hooks(table);
     }
-    if (GetModuleHandleA("user32.dll")) {
+    if (runtime_loaded_module("user32.dll")) {
         g_user32_hooked = 1;
         add_user32_hooks(table);
     }
     if (g_win32u_hooked && g_user32_hooked)
         return TRUE;
     LdrRegisterDllNotification_fn reg = (LdrRegisterDllNotification_fn)(void *)GetProcAddress(
-        GetModuleHandleA("ntdll.dll"), "LdrRegisterDllNotification");
+        runtime_loaded_module("ntdll.dll"), "LdrRegisterDllNotification");
     if (!reg || reg(0, on_dll_loaded, NULL, &g_cookie) < 0) {
         fvm_report("windows: cannot watch for win32u.dll being loaded; refusing to run unboxed");
         return FALSE;

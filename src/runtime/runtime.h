@@ -35,6 +35,10 @@ typedef struct hook_table {
     BOOL      overflow;   /* a spec did not fit: the process must not run half-hooked */
 } hook_table;
 
+/* A loaded module by file name ("user32.dll"), or NULL; never loads or
+ * searches (GetModuleHandle of an absent DLL searches the disk on Wine). */
+HMODULE runtime_loaded_module(const char *name);
+
 void hook_table_add(hook_table *table, const char *module, const char *name,
                     void *detour, void **original);
 /* For functions some platforms lack (Wine has no NtCreateProcessEx): hooked

@@ -73,13 +73,13 @@ static void CALLBACK on_dll_loaded(ULONG reason, const dll_loaded_notification *
 
 BOOL scm_hooks(hook_table *table)
 {
-    if (GetModuleHandleA("sechost.dll")) {
+    if (runtime_loaded_module("sechost.dll")) {
         g_installed = 1;
         add_refusals(table);
         return TRUE;
     }
     LdrRegisterDllNotification_fn reg = (LdrRegisterDllNotification_fn)(void *)GetProcAddress(
-        GetModuleHandleA("ntdll.dll"), "LdrRegisterDllNotification");
+        runtime_loaded_module("ntdll.dll"), "LdrRegisterDllNotification");
     if (!reg || reg(0, on_dll_loaded, NULL, &g_cookie) < 0) {
         fvm_report("services: cannot watch for sechost.dll being loaded; refusing to run unboxed");
         return FALSE;
