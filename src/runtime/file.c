@@ -46,10 +46,18 @@ file_scratch *scratch_acquire(void)
         if (!s)
             return NULL;
         s->in_use = FALSE;
+        memset(s->resolved, 0, sizeof s->resolved);
+        s->resolved_next = 0;
         TlsSetValue(g_scratch_slot, s);
     }
-    if (s->in_use)   /* re-entered on this thread: use a private one */
-        return HeapAlloc(GetProcessHeap(), 0, sizeof *s);
+    if (s->in_use) {   /* re-entered on this thread: use a private one */
+        file_scratch *mine = HeapAlloc(GetProcessHeap(), 0, sizeof *s);
+        if (mine) {
+            memset(mine->resolved, 0, sizeof mine->resolved);
+            mine->resolved_next = 0;
+        }
+        return mine;
+    }
     s->in_use = TRUE;
     return s;
 }
@@ -811,23 +819,93 @@ static lookup_side query_side(file_scratch *s, POBJECT_ATTRIBUTES attributes, NT
  * decided on goes by its canonical name, like an open. */
 typedef NTSTATUS (NTAPI *attributes_query_fn)(POBJECT_ATTRIBUTES, void *);
 
+/* Programs ask for the attributes of the same few files again and again.
+ * A thread keeps its last answers to "where does this name go": the exact
+ * NT name the program passed (absolute, no RootDirectory, no '~' that an
+ * 8.3 expansion could read differently later) and the name the real call
+ * got, valid while the box index is unchanged (the policy never changes
+ * while a process lives). Decisions that are audited or asked are never
+ * kept: each of them must be seen. */
+static BOOL cacheable_name(const OBJECT_ATTRIBUTES *attributes)
+{
+    if (!attributes || attributes->RootDirectory || !attributes->ObjectName || !attributes->ObjectName->Buffer)
+        return FALSE;
+    const UNICODE_STRING *n = attributes->ObjectName;
+    size_t len = n->Length / 2;
+    if (len < 7 || len > RESOLVED_NAME_UNITS || n->Buffer[0] != L'\\' || n->Buffer[1] != L'?' ||
+        n->Buffer[2] != L'?' || n->Buffer[3] != L'\\')
+        return FALSE;
+    for (size_t i = 4; i < len; i++)
+        if (n->Buffer[i] == L'~')
+            return FALSE;
+    return TRUE;
+}
+
+static const resolved_name *resolved_find(file_scratch *s, const UNICODE_STRING *n, uint64_t generation)
+{
+    size_t len = n->Length / 2;
+    for (unsigned i = 0; i < sizeof s->resolved / sizeof s->resolved[0]; i++) {
+        const resolved_name *r = &s->resolved[i];
+        if (r->generation == generation && r->name_len == len && !memcmp(r->name, n->Buffer, len * 2))
+            return r;
+    }
+    return NULL;
+}
+
+static void resolved_keep(file_scratch *s, const UNICODE_STRING *n, uint64_t generation, lookup_side side,
+                          NTSTATUS fail, const uint16_t *target, size_t target_len)
+{
+    if (target_len > RESOLVED_NAME_UNITS + 64)
+        return;
+    resolved_name *r = &s->resolved[s->resolved_next++ % (sizeof s->resolved / sizeof s->resolved[0])];
+    r->generation = generation;
+    r->name_len = (uint16_t)(n->Length / 2);
+    memcpy(r->name, n->Buffer, n->Length);
+    r->side = side;
+    r->fail = fail;
+    r->target_len = (uint16_t)target_len;
+    memcpy(r->target, target, target_len * 2);
+}
+
 static NTSTATUS query_attributes(attributes_query_fn real, POBJECT_ATTRIBUTES attributes, void *info)
 {
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
     NTSTATUS status;
-    lookup_side side = query_side(s, attributes, &status);
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
+    uint64_t generation = 0;
+    if (cacheable_name(attributes) && (generation = index_generation()) != 0) {
+        const resolved_name *r = resolved_find(s, attributes->ObjectName, generation);
+        if (r) {
+            if (r->side == SIDE_NONE) {
+                status = r->fail;
+            } else {
+                init_attributes(&oa, &us, r->target, r->target_len, attributes);
+                status = real(&oa, info);
+            }
+            scratch_release(s);
+            return status;
+        }
+    }
+    lookup_side side = query_side(s, attributes, &status);
+    BOOL keep = generation && (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC) &&
+                !s->decision.audit && !s->decision.ask_timeout_ms;
     if (side == SIDE_HOST_CANONICAL) {
         host_attributes(s, &oa, &us, attributes);
         status = real(&oa, info);
+        if (keep)
+            resolved_keep(s, attributes->ObjectName, generation, side, STATUS_SUCCESS, s->box, s->box_len);
     } else if (side == SIDE_HOST) {
         status = real(attributes, info);
     } else if (side != SIDE_NONE) {
         init_attributes(&oa, &us, s->box, s->box_len, attributes);
         status = real(&oa, info);
+        if (keep && side == SIDE_BOX)
+            resolved_keep(s, attributes->ObjectName, generation, side, STATUS_SUCCESS, s->box, s->box_len);
+    } else if (keep && (status == STATUS_OBJECT_NAME_NOT_FOUND || status == STATUS_OBJECT_PATH_NOT_FOUND)) {
+        resolved_keep(s, attributes->ObjectName, generation, side, status, NULL, 0);
     }
     scratch_release(s);
     return status;

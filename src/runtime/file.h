@@ -41,6 +41,18 @@ extern ntpath g_box_root;   /* \??\C:\FVM\boxes\NAME */
 
 /* Per-thread scratch: ntpath structures are large (64 KiB each), too large
  * for the stack of an arbitrary thread. */
+/* A resolved attribute query, kept per thread (file.c, query_attributes). */
+#define RESOLVED_NAME_UNITS 260
+typedef struct resolved_name {
+    uint64_t generation;               /* index generation it holds for; 0: empty */
+    uint16_t name_len;
+    uint16_t target_len;
+    int side;                          /* lookup_side */
+    NTSTATUS fail;
+    uint16_t name[RESOLVED_NAME_UNITS];   /* the program's NT name */
+    uint16_t target[RESOLVED_NAME_UNITS + 64];   /* the name the real call gets */
+} resolved_name;
+
 typedef struct file_scratch {
     ntpath path;                       /* the canonical host path */
     ntpath dir;                        /* RootDirectory's path, or a parent */
@@ -49,6 +61,8 @@ typedef struct file_scratch {
     uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];   /* index keys */
     policy_decision decision;          /* the policy's word on s->path (PLACE_HOST only) */
     BOOL in_use;
+    resolved_name resolved[4];         /* the last attribute queries of this thread */
+    unsigned resolved_next;
 } file_scratch;
 
 file_scratch *scratch_acquire(void);
@@ -84,6 +98,9 @@ typedef enum index_verdict {
 } index_verdict;
 
 BOOL file_index_start(void);
+/* Changes with every write to the index (and when it is replaced by a
+ * larger one); 0 when there is no index. */
+uint64_t index_generation(void);
 /* key_buf: BOXINDEX_MAX_KEY_UNITS + 1 units of scratch. */
 index_verdict index_check(const ntpath *path, uint16_t *key_buf, size_t cap);
 int index_hidden_child(const ntpath *dir, const uint16_t *name, size_t name_len, uint16_t *key_buf, size_t cap);

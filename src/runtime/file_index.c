@@ -384,6 +384,17 @@ static NTSTATUS write_entry(index_write_fn write, const ntpath *path, uint16_t *
     return write_key(write, &key, info);
 }
 
+uint64_t index_generation(void)
+{
+    if (!g_index.ready)
+        return 0;
+    follow_retirement();
+    boxindex_stats stats;
+    boxindex_stats_get(&g_index.idx, &stats);
+    /* The file number too: a rebuilt index starts its count afresh. */
+    return (stats.generation << 8 ^ g_index.number) + 1;
+}
+
 /* ---- registry keys (key.c): same index, keys "\REGISTRY\..." ---- */
 
 BOOL index_ready(void)
