@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# demo.sh - FVM in one minute: a real program (Wine's cmd.exe) writes and
-# changes files in a demo box; the box's delta is shown, and a hash of the
-# host folder before and after shows the host untouched.
+# demo.sh - FVM in one minute: real programs (Wine's cmd.exe and reg.exe)
+# write and change files and a registry key in a demo box; the box's delta is
+# shown, and a hash of the host folder before and after, and the host
+# registry, show the host untouched.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FVM_TOP"
@@ -33,6 +34,17 @@ echo quarterly numbers: 666 (changed in the box)>> $host_win\\report.txt & \
 del $host_win\\old.txt & \
 mkdir $host_win\\subdir & echo nested>$host_win\\subdir\\nested.txt & \
 echo --- what the boxed program sees: & type $host_win\\report.txt & type $host_win\\new.txt"
+
+say "fvm run --box demo reg add ...   (a real program changing the registry)"
+wine reg delete 'HKCU\Software\FvmDemo' /f >/dev/null 2>&1 || true
+./fvm run --box demo reg add 'HKCU\Software\FvmDemo' /v Greeting /d "written in the box" /f
+./fvm run --box demo reg query 'HKCU\Software\FvmDemo'
+echo "--- the same key on the host:"
+if wine reg query 'HKCU\Software\FvmDemo' >/dev/null 2>&1; then
+    echo "HOST CHANGED: the key exists on the host" >&2
+    exit 1
+fi
+echo "(not there: the host registry is untouched)"
 
 say "fvm diff demo   (the box's changes: A added, C changed, D deleted)"
 ./fvm diff demo
