@@ -538,6 +538,12 @@ NTSTATUS index_note_rename(const ntpath *from, const ntpath *to, uint16_t *key_b
                 }
                 continue;
             }
+            /* Another process rebuilt the index meanwhile: writes to the
+             * retired one fail; redo the rename in its successor. */
+            if (st != FVM_E_NOTFOUND && boxindex_is_retired(&g_index.idx)) {
+                follow_retirement();
+                continue;
+            }
             status = st == FVM_E_NOTFOUND ? STATUS_OBJECT_PATH_NOT_FOUND : STATUS_INTERNAL_ERROR;
             break;
         }
