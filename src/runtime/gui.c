@@ -744,18 +744,6 @@ static NTSTATUS NTAPI hook_NtQueryInformationAtom(USHORT atom, ULONG cls, void *
 
 /* ---- installation ---------------------------------------------------------- */
 
-typedef struct dll_loaded_notification {
-    ULONG flags;
-    const UNICODE_STRING *full_name;
-    const UNICODE_STRING *base_name;
-    void *base;
-    ULONG size;
-} dll_loaded_notification;
-
-typedef void (CALLBACK *dll_notification_fn)(ULONG reason, const dll_loaded_notification *data, void *ctx);
-typedef NTSTATUS (NTAPI *LdrRegisterDllNotification_fn)(ULONG flags, dll_notification_fn callback, void *ctx,
-                                                        void **cookie);
-#define DLL_NOTIFICATION_LOADED 1
 
 static volatile LONG g_win32u_hooked, g_user32_hooked;
 static void *g_cookie;

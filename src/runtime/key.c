@@ -1175,6 +1175,26 @@ static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
 /* Saving a key the box changed saves what the program sees: the merged
  * key is copied into a scratch key of the box's tree, which is saved and
  * deleted again. An untouched key is saved as it is. */
+/* Appends "<pid>-<n>" to out[0..n): a name no other process or call of
+ * this one uses at the same time. Returns the new length. */
+static size_t append_unique_suffix(uint16_t *out, size_t n, LONG count)
+{
+    uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)count};
+    for (int k = 0; k < 2; k++) {
+        uint16_t digits[24];
+        int d = 0;
+        do {
+            digits[d++] = (uint16_t)('0' + numbers[k] % 10);
+            numbers[k] /= 10;
+        } while (numbers[k]);
+        while (d)
+            out[n++] = digits[--d];
+        if (k == 0)
+            out[n++] = L'-';
+    }
+    return n;
+}
+
 /* Wine's text hive names the saved key in a comment (";; All keys
  * relative to REGISTRY\\User\\FVM.<hash>\\..."). So the scratch key is
  * saved into a file of FVM's own in the box folder, the comment names the
@@ -1192,19 +1212,8 @@ static NTSTATUS save_through_own_file(HANDLE copy, HANDLE file, ULONG format, BO
     static const char tag[] = "\\save-";
     for (size_t i = 0; tag[i]; i++)
         name[n++] = (uint16_t)tag[i];
-    uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
-    for (int k = 0; k < 2; k++) {
-        uint16_t digits[24];
-        int d = 0;
-        do {
-            digits[d++] = (uint16_t)('0' + numbers[k] % 10);
-            numbers[k] /= 10;
-        } while (numbers[k]);
-        while (d)
-            name[n++] = digits[--d];
-        name[n++] = k == 0 ? L'-' : L'.';
-    }
-    name[n++] = L't', name[n++] = L'm', name[n++] = L'p';
+    n = append_unique_suffix(name, n, InterlockedIncrement(&counter));
+    name[n++] = L'.', name[n++] = L't', name[n++] = L'm', name[n++] = L'p';
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
     IO_STATUS_BLOCK io;
@@ -1292,19 +1301,7 @@ static NTSTATUS save_merged(HANDLE key, HANDLE file, ULONG format, BOOL ex)
         p[n++] = L'\\';
         for (size_t i = 0; tag[i]; i++)
             p[n++] = (uint16_t)tag[i];
-        uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)InterlockedIncrement(&counter)};
-        for (int k = 0; k < 2; k++) {
-            uint16_t digits[24];
-            int d = 0;
-            do {
-                digits[d++] = (uint16_t)('0' + numbers[k] % 10);
-                numbers[k] /= 10;
-            } while (numbers[k]);
-            while (d)
-                p[n++] = digits[--d];
-            if (k == 0)
-                p[n++] = L'-';
-        }
+        n = append_unique_suffix(p, n, InterlockedIncrement(&counter));
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
         attributes_for(&oa, &us, p, n, NULL);

@@ -35,6 +35,21 @@ typedef struct hook_table {
     BOOL      overflow;   /* a spec did not fit: the process must not run half-hooked */
 } hook_table;
 
+/* LdrRegisterDllNotification (ntdll; no SDK header has it): scm.c and gui.c
+ * hook DLLs the moment they load. */
+typedef struct dll_loaded_notification {
+    ULONG flags;
+    const UNICODE_STRING *full_name;
+    const UNICODE_STRING *base_name;
+    void *base;
+    ULONG size;
+} dll_loaded_notification;
+
+typedef void (CALLBACK *dll_notification_fn)(ULONG reason, const dll_loaded_notification *data, void *ctx);
+typedef NTSTATUS (NTAPI *LdrRegisterDllNotification_fn)(ULONG flags, dll_notification_fn callback, void *ctx,
+                                                        void **cookie);
+#define DLL_NOTIFICATION_LOADED 1
+
 /* A loaded module by file name ("user32.dll"), or NULL; never loads or
  * searches (GetModuleHandle of an absent DLL searches the disk on Wine). */
 HMODULE runtime_loaded_module(const char *name);

@@ -14,19 +14,6 @@
  * bypasses this (as any user-mode layer can be bypassed by raw calls). */
 #include "runtime/runtime.h"
 
-typedef struct dll_loaded_notification {
-    ULONG flags;
-    const UNICODE_STRING *full_name;
-    const UNICODE_STRING *base_name;
-    void *base;
-    ULONG size;
-} dll_loaded_notification;
-
-typedef void (CALLBACK *dll_notification_fn)(ULONG reason, const dll_loaded_notification *data, void *ctx);
-typedef NTSTATUS (NTAPI *LdrRegisterDllNotification_fn)(ULONG flags, dll_notification_fn callback, void *ctx,
-                                                         void **cookie);
-
-#define DLL_NOTIFICATION_LOADED 1
 
 static const char *const g_refused[] = {
     "CreateServiceW", "CreateServiceA", "DeleteService", "ChangeServiceConfigW", "ChangeServiceConfigA",
