@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "common/inject.h"
+#include "runtime/floor.h"
 
 fvm_runtime g_fvm;
 
@@ -95,7 +96,7 @@ static BOOL runtime_start(HMODULE module)
     g_fvm.module = module;
     fvm_inject_restore_headers(block);
 
-    if (!runtime_policy_start())
+    if (!runtime_policy_start() || !floor_start())
         return FALSE;
     static hook_table table;
     proc_hooks(&table);
