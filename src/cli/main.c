@@ -17,7 +17,7 @@ static void usage(FILE *to)
           "                                create a box (quota: bytes its changes may take, e.g. 500M)\n"
           "  list                          list boxes with state and delta size\n"
           "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"
-          "  run [--box NAME] [--] PROGRAM [ARGS...]\n"
+          "  run [--box NAME] [--no-floor] [--] PROGRAM [ARGS...]\n"
           "                                run a program in a box (default box: default,\n"
           "                                created on first use); exits with its exit code\n"
           "  ps [NAME]                     list processes of one box or of all boxes\n"

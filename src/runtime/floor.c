@@ -141,7 +141,26 @@ static const char *path_last(const char *path)
     return last;
 }
 
-/* The Linux path of a Windows path, through Wine's own mapping. */
+/* Resolves symbolic links in place (Wine names C: through
+ * $WINEPREFIX/dosdevices/c:, a link): Landlock rules and the walk from / to
+ * the FVM root must follow the real directories. */
+static BOOL resolve_links(char *path, size_t cap)
+{
+    static char link[64], real[4096];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_PATH | L_O_CLOEXEC);
+    if (fd < 0)
+        return FALSE;
+    say(link, sizeof link, "/proc/self/fd/%d", (int)fd);
+    int64_t n = LSYS(LNR_readlink, link, real, sizeof real - 1);
+    LSYS(LNR_close, fd, 0, 0);
+    if (n <= 0 || (size_t)n >= cap || real[0] != '/')
+        return FALSE;
+    memcpy(path, real, (size_t)n);
+    path[n] = 0;
+    return TRUE;
+}
+
+/* The real Linux path of a Windows path, through Wine's own mapping. */
 static BOOL unix_path_of(const wchar_t *win, char *out, size_t cap)
 {
     HMODULE k32 = runtime_loaded_module("kernel32.dll");
@@ -158,7 +177,7 @@ static BOOL unix_path_of(const wchar_t *win, char *out, size_t cap)
             out[--n] = 0;
     }
     HeapFree(GetProcessHeap(), 0, unix_name);
-    return ok;
+    return ok && resolve_links(out, cap);
 }
 
 /* ---- Landlock rules ------------------------------------------------------ */

@@ -160,8 +160,9 @@ static const unsigned char *disk_function(const char *name)
     return NULL;
 }
 
-/* A stub of our own: mov r10,rcx; mov eax,N; call [0x7ffe1000]; ret (the
- * number read from the disk copy of ntdll). */
+/* A stub of our own: a copy, in memory of ours, of the 32-byte stub of
+ * the disk's ntdll (mov r10,rcx; mov eax,N; ...; call [0x7ffe1000]; ret:
+ * Wine's dispatcher expects that exact layout around its return address). */
 static void *own_stub(const char *name)
 {
     const unsigned char *f = disk_function(name);
@@ -170,9 +171,7 @@ static void *own_stub(const char *name)
         return NULL;
     }
     unsigned char *stub = VirtualAlloc(NULL, 64, MEM_COMMIT | MEM_RESERVE, PAGE_EXECUTE_READWRITE);
-    static const unsigned char tail[] = {0xff, 0x14, 0x25, 0x00, 0x10, 0xfe, 0x7f, 0xc3};
-    memcpy(stub, f, 8);   /* mov r10,rcx; mov eax,N */
-    memcpy(stub + 8, tail, sizeof tail);
+    memcpy(stub, f, 32);
     return stub;
 }
 
