@@ -263,17 +263,54 @@ static BOOL read_all_but(floor_build *fb, const char *hidden)
     return TRUE;
 }
 
-/* Wine's loader: a Windows child is a fork + execve of it. */
+/* The ELF interpreter (PT_INTERP) the loader names: execve opens it for
+ * execution too. Wine's loader is a small fixed binary, so its first page
+ * holds the program headers. */
+static BOOL elf_interpreter(const char *exe, char *out, size_t cap)
+{
+    static unsigned char page[4096];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, exe, L_O_RDONLY | L_O_CLOEXEC);
+    if (fd < 0)
+        return FALSE;
+    int64_t n = LSYS(LNR_read, fd, page, sizeof page);
+    LSYS(LNR_close, fd, 0, 0);
+    if (n < 64 || memcmp(page, "\177ELF\2", 5) != 0)
+        return FALSE;
+    uint64_t phoff = *(uint64_t *)(page + 32);
+    uint16_t phentsize = *(uint16_t *)(page + 54), phnum = *(uint16_t *)(page + 56);
+    for (uint16_t i = 0; i < phnum; i++) {
+        uint64_t at = phoff + (uint64_t)i * phentsize;
+        if (at + 56 > (uint64_t)n)
+            return FALSE;
+        if (*(uint32_t *)(page + at) != 3 /* PT_INTERP */)
+            continue;
+        uint64_t off = *(uint64_t *)(page + at + 8), size = *(uint64_t *)(page + at + 32);
+        if (off + size > (uint64_t)n || size == 0 || size >= cap)
+            return FALSE;
+        memcpy(out, page + off, size);
+        out[size - 1] = 0;
+        return TRUE;
+    }
+    return FALSE;
+}
+
+/* Wine's loader: a Windows child is a fork + execve of it, and its ELF
+ * interpreter. (The interpreter can also load any readable program:
+ * `ld.so /bin/sh` runs, but inside this same domain and filter.) */
 static BOOL allow_wine_loader(floor_build *fb)
 {
-    static char exe[4096];
+    static char exe[4096], interp[4096];
     int64_t n = LSYS(LNR_readlink, "/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
         say(fb->why, sizeof fb->why, "cannot read /proc/self/exe (errno %d)", (int)-n);
         return FALSE;
     }
     exe[n] = 0;
-    return add_rule(fb, exe, LL_EXECUTE | LL_READ_FILE, TRUE);
+    if (!add_rule(fb, exe, LL_EXECUTE | LL_READ_FILE, TRUE))
+        return FALSE;
+    if (!elf_interpreter(exe, interp, sizeof interp))
+        return TRUE;   /* a static loader */
+    return resolve_links(interp, sizeof interp) && add_rule(fb, interp, LL_EXECUTE | LL_READ_FILE, TRUE);
 }
 
 /* Devices a Wine process opens for writing itself (measured, design.md). */
