@@ -18,8 +18,8 @@
  * - write: only the box folder, and the few devices Wine uses.
  * - execute: only Wine's loader (a Wine child is a fork + execve of it), so
  *   no native Linux program starts from a box.
- * - scope (ABI 6): no signal and no abstract unix socket to a process
- *   outside the domain.
+ * - scope (ABI 6): no signal to a process outside the domain, and no
+ *   abstract unix socket either unless the box has a display (X11).
  * The seccomp filter refuses ptrace, process_vm_readv/writev, namespaces,
  * mounts, kernel modules, BPF, io_uring, handle-based opens and TIOCSTI.
  *
@@ -34,6 +34,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "core/floor_rules.h"
 #include "runtime/floor.h"
 #include "runtime/linux_syscall.h"
 
@@ -92,6 +93,7 @@ static void say(char *out, size_t cap, const char *fmt, ...)
     out[cap - 1] = 0;
 }
 static int g_floor_abi;
+static int g_floor_rules, g_floor_us;   /* rules of the domain, time to set it up */
 
 /* Returns what floor_start did (FLOOR_*) and the Landlock ABI it used. */
 __declspec(dllexport) int fvm_runtime_floor(int *abi)
@@ -99,6 +101,14 @@ __declspec(dllexport) int fvm_runtime_floor(int *abi)
     if (abi)
         *abi = g_floor_abi;
     return g_floor_state;
+}
+
+/* Microseconds floor_start took in this process, and the Landlock rules. */
+__declspec(dllexport) int fvm_runtime_floor_cost(int *rules)
+{
+    if (rules)
+        *rules = g_floor_rules;
+    return g_floor_us;
 }
 
 static BOOL under_wine(void)
@@ -120,25 +130,6 @@ static BOOL path_join(char *out, size_t cap, const char *dir, const char *name)
         out[a++] = '/';
     memcpy(out + a, name, b + 1);
     return TRUE;
-}
-
-/* Cuts the last component off an absolute path in place ("/a/b" -> "/a",
- * "/a" -> "/"). */
-static void path_parent(char *path)
-{
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] != '/')
-        n--;
-    path[n > 1 ? n - 1 : 1] = 0;
-}
-
-static const char *path_last(const char *path)
-{
-    const char *last = path;
-    for (const char *p = path; *p; p++)
-        if (*p == '/' && p[1])
-            last = p + 1;
-    return last;
 }
 
 /* Resolves symbolic links in place (Wine names C: through
@@ -242,30 +233,23 @@ static BOOL read_siblings(floor_build *fb, const char *dir, const char *skip, ui
     return ok;
 }
 
-/* Read (and execute nothing) everywhere but below `hidden`. */
-static BOOL read_all_but(floor_build *fb, const char *hidden)
+static fvm_status visit_siblings(void *ctx, const char *dir, const char *skip)
 {
-    static char dir[4096], next[4096];
-    /* From the top down: at each ancestor of hidden, every entry but the
-     * one leading to hidden. */
-    size_t depth = 0;
-    for (const char *p = hidden; *p; p++)
-        depth += *p == '/' && p[1];
-    for (size_t level = 0; level < depth; level++) {
-        memcpy(dir, hidden, strlen(hidden) + 1);
-        for (size_t up = level + 1; up < depth; up++)
-            path_parent(dir);
-        memcpy(next, dir, strlen(dir) + 1);   /* the component below dir on the way to hidden */
-        path_parent(dir);
-        if (!read_siblings(fb, dir, path_last(next), LL_READ_FILE))
-            return FALSE;
-    }
-    return TRUE;
+    return read_siblings(ctx, dir, skip, LL_READ_FILE) ? FVM_OK : FVM_E_IO;
 }
 
-/* The ELF interpreter (PT_INTERP) the loader names: execve opens it for
- * execution too. Wine's loader is a small fixed binary, so its first page
- * holds the program headers. */
+/* Read everywhere but below `hidden` (core/floor_rules.c walks the way). */
+static BOOL read_all_but(floor_build *fb, const char *hidden)
+{
+    fvm_error err;
+    fvm_status st = floor_walk_to(hidden, visit_siblings, fb, &err);
+    if (st != FVM_OK && st != FVM_E_IO)
+        say(fb->why, sizeof fb->why, "%s", err.message);
+    return st == FVM_OK;
+}
+
+/* The loader's ELF interpreter: execve opens it for execution too. Wine's
+ * loader is a small binary whose first page holds its program headers. */
 static BOOL elf_interpreter(const char *exe, char *out, size_t cap)
 {
     static unsigned char page[4096];
@@ -274,24 +258,8 @@ static BOOL elf_interpreter(const char *exe, char *out, size_t cap)
         return FALSE;
     int64_t n = LSYS(LNR_read, fd, page, sizeof page);
     LSYS(LNR_close, fd, 0, 0);
-    if (n < 64 || memcmp(page, "\177ELF\2", 5) != 0)
-        return FALSE;
-    uint64_t phoff = *(uint64_t *)(page + 32);
-    uint16_t phentsize = *(uint16_t *)(page + 54), phnum = *(uint16_t *)(page + 56);
-    for (uint16_t i = 0; i < phnum; i++) {
-        uint64_t at = phoff + (uint64_t)i * phentsize;
-        if (at + 56 > (uint64_t)n)
-            return FALSE;
-        if (*(uint32_t *)(page + at) != 3 /* PT_INTERP */)
-            continue;
-        uint64_t off = *(uint64_t *)(page + at + 8), size = *(uint64_t *)(page + at + 32);
-        if (off + size > (uint64_t)n || size == 0 || size >= cap)
-            return FALSE;
-        memcpy(out, page + off, size);
-        out[size - 1] = 0;
-        return TRUE;
-    }
-    return FALSE;
+    fvm_error err;
+    return n > 0 && floor_elf_interpreter(page, (size_t)n, out, cap, &err) == FVM_OK;
 }
 
 /* Wine's loader: a Windows child is a fork + execve of it, and its ELF
@@ -328,24 +296,18 @@ static BOOL allow_devices(floor_build *fb)
     return TRUE;
 }
 
-/* The folder that holds every box and FVM's own files: <root> for a box at
- * <root>/boxes/<name>, else the box's own parent folder. */
-static void fvm_root_of(const char *box, char *root)
-{
-    memcpy(root, box, strlen(box) + 1);
-    path_parent(root);
-    if (!strcmp(path_last(root), "boxes") && strcmp(root, "/boxes") != 0)
-        path_parent(root);
-}
-
-static BOOL build_domain(floor_build *fb, int abi)
+static BOOL build_domain(floor_build *fb)
 {
     static char box[4096], root[4096];
     if (!unix_path_of(g_fvm.config.box_path, box, sizeof box)) {
         say(fb->why, sizeof fb->why, "cannot find the Linux path of the box folder");
         return FALSE;
     }
-    fvm_root_of(box, root);
+    fvm_error err;
+    if (floor_fvm_root(box, root, sizeof root, &err) != FVM_OK) {
+        say(fb->why, sizeof fb->why, "%s", err.message);
+        return FALSE;
+    }
     const uint64_t box_rights = LL_READ_FILE | LL_READ_DIR | LL_WRITE_FILE | LL_REMOVE_DIR | LL_REMOVE_FILE |
                                 LL_MAKE_DIR | LL_MAKE_REG | LL_MAKE_SYM | LL_MAKE_FIFO | LL_MAKE_SOCK |
                                 LL_REFER | LL_TRUNCATE;
@@ -358,69 +320,16 @@ static BOOL build_domain(floor_build *fb, int abi)
 
 /* ---- seccomp ------------------------------------------------------------- */
 
-struct sock_filter_insn { uint16_t code; uint8_t jt, jf; uint32_t k; };
-struct sock_fprog_x64 { uint16_t len; uint16_t pad[3]; const struct sock_filter_insn *filter; };
-
-#define BPF_LD_ABS  0x20
-#define BPF_JEQ     0x15
-#define BPF_JGE     0x35
-#define BPF_JSET    0x45
-#define BPF_RET     0x06
-#define RET_ALLOW   0x7fff0000u
-#define RET_ERRNO   0x00050000u
-#define AUDIT_ARCH_X86_64 0xc000003eu
-
-/* Refused outright: reaching into other processes, leaving the mount or
- * user namespace, kernel-level facilities, and opens that skip path checks. */
-static const uint16_t g_denied[] = {
-    101 /* ptrace */, 310 /* process_vm_readv */, 311 /* process_vm_writev */, 438 /* pidfd_getfd */,
-    312 /* kcmp */, 272 /* unshare */, 308 /* setns */, 165 /* mount */, 166 /* umount2 */,
-    155 /* pivot_root */, 161 /* chroot */, 428 /* open_tree */, 429 /* move_mount */, 430 /* fsopen */,
-    431 /* fsconfig */, 432 /* fsmount */, 433 /* fspick */, 442 /* mount_setattr */,
-    303 /* name_to_handle_at */, 304 /* open_by_handle_at */, 175 /* init_module */,
-    313 /* finit_module */, 176 /* delete_module */, 246 /* kexec_load */, 320 /* kexec_file_load */,
-    321 /* bpf */, 298 /* perf_event_open */, 323 /* userfaultfd */, 425 /* io_uring_setup */,
-    426 /* io_uring_enter */, 427 /* io_uring_register */, 248 /* add_key */, 249 /* request_key */,
-    250 /* keyctl */, 172 /* iopl */, 173 /* ioperm */, 169 /* reboot */, 167 /* swapon */,
-    168 /* swapoff */, 103 /* syslog */, 163 /* acct */, 300 /* fanotify_init */,
+struct sock_fprog_x64 {
+    uint16_t len;
+    uint16_t pad[3];
+    const floor_bpf_insn *filter;
 };
-#define CLONE_NAMESPACES 0x7e020080u   /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
-
-static size_t build_filter(struct sock_filter_insn *f)
-{
-    size_t n = 0, ndenied = sizeof g_denied / sizeof g_denied[0];
-#define EMIT(c, t, e, kk) (f[n].code = (c), f[n].jt = (uint8_t)(t), f[n].jf = (uint8_t)(e), f[n].k = (kk), n++)
-    /* Layout: [0..2] arch, [3] nr, [4] x32, denied list, clone (4), clone3 (2),
-     * ioctl (5), allow, deny. Jumps are relative to the next instruction. */
-    size_t deny = 3 + 1 + 1 + ndenied + 4 + 2 + 5 + 1;
-    EMIT(BPF_LD_ABS, 0, 0, 4);                                 /* arch */
-    EMIT(BPF_JEQ, 1, 0, AUDIT_ARCH_X86_64);
-    EMIT(BPF_RET, 0, 0, RET_ERRNO | L_EPERM);                  /* i386 int 0x80 and others */
-    EMIT(BPF_LD_ABS, 0, 0, 0);                                 /* nr */
-    EMIT(BPF_JGE, deny - n - 1, 0, 0x40000000u);               /* x32 */
-    for (size_t i = 0; i < ndenied; i++)
-        EMIT(BPF_JEQ, deny - n - 1, 0, g_denied[i]);
-    EMIT(BPF_JEQ, 0, 3, LNR_clone);
-    EMIT(BPF_LD_ABS, 0, 0, 16);                                /* flags (low half of args[0]) */
-    EMIT(BPF_JSET, deny - n - 1, 0, CLONE_NAMESPACES);
-    EMIT(BPF_RET, 0, 0, RET_ALLOW);
-    EMIT(BPF_JEQ, 0, 1, 435 /* clone3: its flags are out of reach; libc falls back to clone */);
-    EMIT(BPF_RET, 0, 0, RET_ERRNO | L_ENOSYS);
-    EMIT(BPF_JEQ, 0, 4, LNR_ioctl);
-    EMIT(BPF_LD_ABS, 0, 0, 24);                                /* request (low half of args[1]) */
-    EMIT(BPF_JEQ, deny - n - 1, 0, 0x5412 /* TIOCSTI: type into the terminal */);
-    EMIT(BPF_JEQ, deny - n - 1, 0, 0x541c /* TIOCLINUX */);
-    EMIT(BPF_RET, 0, 0, RET_ALLOW);
-    EMIT(BPF_RET, 0, 0, RET_ALLOW);
-    EMIT(BPF_RET, 0, 0, RET_ERRNO | L_EPERM);                  /* deny */
-#undef EMIT
-    return n;
-}
 
 static BOOL install_filter(char *why, size_t why_size)
 {
-    static struct sock_filter_insn filter[96];
-    struct sock_fprog_x64 prog = {(uint16_t)build_filter(filter), {0, 0, 0}, filter};
+    static floor_bpf_insn filter[FLOOR_BPF_MAX];
+    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_filter(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
     int64_t r = LSYS(LNR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
     if (r != 0) {
         say(why, why_size, "seccomp filter refused (%d)", (int)r);
@@ -478,7 +387,12 @@ static BOOL floor_apply(char *why, size_t why_size)
                  LL_MAKE_CHAR | LL_MAKE_DIR | LL_MAKE_REG | LL_MAKE_SOCK | LL_MAKE_FIFO | LL_MAKE_BLOCK |
                  LL_MAKE_SYM | (abi >= 2 ? LL_REFER : 0) | (abi >= 3 ? LL_TRUNCATE : 0) |
                  (abi >= 5 ? LL_IOCTL_DEV : 0);
-    struct ll_ruleset_attr attr = {fb.handled, 0, abi >= 6 ? LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL : 0};
+    /* With a display, abstract sockets stay reachable: libxcb 1.15 tries
+     * X11's abstract socket first and gives up on EPERM instead of falling
+     * back to /tmp/.X11-unix (measured), and ABI 7 cannot restrict that
+     * pathname socket anyway. */
+    uint64_t scoped = abi < 6 ? 0 : LL_SCOPE_SIGNAL | (GetEnvironmentVariableW(L"DISPLAY", NULL, 0) ? 0 : LL_SCOPE_ABSTRACT_UNIX);
+    struct ll_ruleset_attr attr = {fb.handled, 0, scoped};
     size_t attr_size = abi >= 6 ? sizeof attr : 8;   /* ABI 1-3 know only the first field */
     int64_t ruleset = LSYS(LNR_landlock_create_ruleset, &attr, attr_size, 0);
     if (ruleset < 0) {
@@ -486,7 +400,7 @@ static BOOL floor_apply(char *why, size_t why_size)
         return FALSE;
     }
     fb.ruleset = (int)ruleset;
-    BOOL ok = build_domain(&fb, (int)abi);
+    BOOL ok = build_domain(&fb);
     int64_t r = 0;
     if (ok && (r = LSYS(LNR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0)) != 0)
         say(fb.why, sizeof fb.why, "prctl(NO_NEW_PRIVS) failed (%d)", (int)r), ok = FALSE;
@@ -503,6 +417,7 @@ static BOOL floor_apply(char *why, size_t why_size)
     if (!install_filter(why, why_size))
         return FALSE;
     g_floor_abi = (int)abi;
+    g_floor_rules = fb.rules;
     return TRUE;
 }
 
@@ -520,7 +435,13 @@ BOOL floor_start(void)
         return TRUE;
     }
     char why[256];
-    if (!floor_apply(why, sizeof why)) {
+    LARGE_INTEGER t0, t1, freq;
+    QueryPerformanceCounter(&t0);
+    BOOL ok = floor_apply(why, sizeof why);
+    QueryPerformanceCounter(&t1);
+    QueryPerformanceFrequency(&freq);
+    g_floor_us = (int)((t1.QuadPart - t0.QuadPart) * 1000000 / freq.QuadPart);
+    if (!ok) {
         fvm_report("floor: the box's kernel floor cannot be set up: %s; refusing to run "
                    "(fvm run --no-floor starts it without, audited)", why);
         return FALSE;

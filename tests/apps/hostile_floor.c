@@ -1,7 +1,7 @@
 /* hostile_floor.c - a program that tries, as an attacker would, to get
  * around FVM's hooks from inside a box (tests/e2e/test_floor.py).
  *
- *   hostile_floor floor                      prints "floor STATE ABI" (runtime/floor.h)
+ *   hostile_floor floor                      prints "floor STATE ABI (R rules, T us)" (runtime/floor.h)
  *   hostile_floor raw-write PATH             raw Linux openat(O_WRONLY|O_TRUNC) + write
  *   hostile_floor raw-create PATH            raw openat(O_CREAT) + write
  *   hostile_floor raw-read PATH              raw openat(O_RDONLY) + read
@@ -282,8 +282,9 @@ static int floor_state(void)
 {
     HMODULE fvm = GetModuleHandleW(L"fvm.dll");
     int (*get)(int *) = fvm ? (int (*)(int *))(void *)GetProcAddress(fvm, "fvm_runtime_floor") : NULL;
-    int abi = 0, state = get ? get(&abi) : -1;
-    printf("floor %d %d\n", state, abi);
+    int (*cost)(int *) = fvm ? (int (*)(int *))(void *)GetProcAddress(fvm, "fvm_runtime_floor_cost") : NULL;
+    int abi = 0, state = get ? get(&abi) : -1, rules = 0, us = cost ? cost(&rules) : 0;
+    printf("floor %d %d (%d rules, %d us)\n", state, abi, rules, us);
     return 0;
 }
 
