@@ -27,7 +27,8 @@
  * point a Wine process has one Linux thread (measured; checked here, and
  * refused otherwise: ABI 7 has no LANDLOCK_RESTRICT_SELF_TSYNC). A child
  * created by a boxed process is a fork of it, so it arrives inside; it sees
- * the seccomp filter (PR_GET_SECCOMP) and adds no second layer (Landlock
+ * FVM_BOX_FLAG_FLOOR_SET in the configuration its parent injected and the
+ * seccomp filter (PR_GET_SECCOMP), and adds no second layer (Landlock
  * allows 16). */
 #include "runtime/runtime.h"
 
@@ -429,7 +430,12 @@ BOOL floor_start(void)
         audit_floor_off();
         return TRUE;
     }
-    if (LSYS(LNR_prctl, PR_GET_SECCOMP, 0, 0) == SECCOMP_MODE_FILTER) {
+    /* A child of a floored process is a fork of it. The flag alone could be
+     * forged only by a process that creates the child itself (so the child
+     * inherits its domain); the filter alone is no proof (a container's
+     * runtime installs one too). */
+    if ((g_fvm.config.flags & FVM_BOX_FLAG_FLOOR_SET) &&
+        LSYS(LNR_prctl, PR_GET_SECCOMP, 0, 0) == SECCOMP_MODE_FILTER) {
         g_floor_state = FLOOR_INHERITED;
         g_floor_abi = (int)LSYS(LNR_landlock_create_ruleset, 0, 0, LL_CREATE_RULESET_VERSION);
         return TRUE;
@@ -447,5 +453,6 @@ BOOL floor_start(void)
         return FALSE;
     }
     g_floor_state = FLOOR_APPLIED;
+    g_fvm.config.flags |= FVM_BOX_FLAG_FLOOR_SET;   /* the configuration children are injected with */
     return TRUE;
 }

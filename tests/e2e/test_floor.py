@@ -10,11 +10,13 @@ Attempts that still escape are the ones Wine's server carries out for the
 program (it opens, renames and deletes files and writes the registry
 itself, outside any per-process kernel domain): they are strict xfails, so
 the day they are closed the suite says so (docs/design.md, "The floor")."""
+import ctypes
 import hashlib
 import os
 import pathlib
 import socket
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -183,6 +185,57 @@ def test_no_floor_runs_without_it_and_is_audited(fvm, box, apps, tmp_path):
     assert fvm.wait_until(lambda: audit.exists() and "no-floor" in audit.read_text()), "no audit record"
 
 
+def _sixteen_landlock_layers():
+    """preexec_fn: fill Landlock's 16 nested domains (each handling only
+    MAKE_BLOCK, so nothing else changes): no further domain can be added."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    attr = (ctypes.c_uint64 * 1)(1 << 11)   # LANDLOCK_ACCESS_FS_MAKE_BLOCK
+    libc.prctl(38, 1, 0, 0, 0)               # PR_SET_NO_NEW_PRIVS
+    for _ in range(16):
+        fd = libc.syscall(444, attr, 8, 0)
+        libc.syscall(446, fd, 0)
+        os.close(fd)
+
+
+def test_a_box_whose_floor_cannot_be_set_up_does_not_start(fvm, box, apps, tmp_path):
+    target = tmp_path / "must-not-exist.txt"
+    argv = ["wine", str(fvm.exe), "run", "--box", box, str(apps / "hostile_floor.exe"), "raw-create", str(target)]
+    with tempfile.TemporaryFile() as out:
+        code = subprocess.run(argv, env=fvm.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                              preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    assert code != 0 and not target.exists(), text
+    assert "floor" in text and "--no-floor" in text, text
+    with tempfile.TemporaryFile() as out:   # and --no-floor starts it, without the floor
+        code = subprocess.run(argv[:5] + ["--no-floor"] + argv[5:], env=fvm.env(), stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=out, preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    assert code == 1 and target.exists(), text
+
+
+def _foreign_seccomp_filter():
+    """preexec_fn: a filter that allows everything, as a container runtime's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    allow = (ctypes.c_uint16 * 4)(0x06, 0, 0, 0x7fff)   # BPF_RET|BPF_K, SECCOMP_RET_ALLOW
+    prog = (ctypes.c_uint64 * 2)(1, ctypes.addressof(allow))
+    libc.prctl(38, 1, 0, 0, 0)
+    libc.syscall(317, 1, 0, prog)
+
+
+def test_a_foreign_seccomp_filter_is_not_taken_for_the_floor(fvm, box, apps):
+    argv = ["wine", str(fvm.exe), "run", "--box", box, str(apps / "hostile_floor.exe"), "floor"]
+    with tempfile.TemporaryFile() as out:
+        subprocess.run(argv, env=fvm.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                       preexec_fn=_foreign_seccomp_filter, timeout=120)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    assert text.startswith("floor 1 "), text
+
+
 def test_doctor_reports_the_floor(fvm):
     out = fvm("doctor", check=0).stdout
     assert "Landlock" in out and "seccomp filter" in out and "user namespaces" in out
@@ -215,6 +268,20 @@ def test_server_side_file_change_without_hooks(fvm, box, apps, name):
         subprocess.run(["rm", "-rf", str(HOST)])
 
 
+@pytest.mark.xfail(strict=True, reason="Wine's server opens files for the program (docs/design.md, The floor)")
+def test_server_side_write_into_another_box_index(fvm, box, apps):
+    name = "o" + uuid.uuid4().hex[:10]
+    fvm("create", name, check=0)
+    try:
+        fvm("run", "--box", name, "cmd", "/c", "exit", check=0)
+        index = fvm.box_dir(name) / "index-1.fvm"
+        before = index.read_bytes()
+        hostile(fvm, box, apps, "stub-create", "\\??\\unix" + str(index).replace("/", "\\"), "CORRUPT")
+        assert index.read_bytes() == before, "another box's index changed"
+    finally:
+        fvm("rm", "--force", name)
+
+
 @pytest.mark.xfail(strict=True, reason="Wine's server writes the registry for the program (docs/design.md)")
 def test_server_side_registry_write_without_hooks(fvm, box, apps):
     key = "FvmFloor" + uuid.uuid4().hex[:8]
@@ -226,4 +293,4 @@ def test_server_side_registry_write_without_hooks(fvm, box, apps):
 
 
 def test_hostile_suite_is_large_enough():
-    assert len(RAW) + 3 + len(SERVER_SIDE) + 1 >= 20
+    assert len(RAW) + 3 + len(SERVER_SIDE) + 2 >= 20
