@@ -33,6 +33,7 @@
  * name. Hive loading and transacted keys are refused; symbolic links cannot
  * be created (a box link could point a box write at a host key). */
 #include "runtime/key.h"
+#include "runtime/guard.h"
 
 #define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER)
 #define KEY_GENERIC_MASK (GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
@@ -820,18 +821,21 @@ done:
 static NTSTATUS NTAPI box_NtCreateKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG index,
                                       PUNICODE_STRING klass, ULONG options, PULONG disposition)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, 0, TRUE, index, klass, options, disposition};
     return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, 0, FALSE, 0, NULL, 0, NULL};
     return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKeyEx(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG options)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, options, FALSE, 0, NULL, 0, NULL};
     return open_key(key, &r);
 }
@@ -874,7 +878,10 @@ static NTSTATUS NTAPI box_NtSetValueKey(HANDLE key, PUNICODE_STRING name, ULONG 
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
+    NTSTATUS st = guard_unicode(name);
+    if (st < 0)
+        return st;
+    st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
     if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && type == REG_FVM_DELETED)
         st = STATUS_INVALID_PARAMETER;   /* reserved inside a box */
     if (st >= 0)
@@ -903,7 +910,9 @@ static NTSTATUS NTAPI box_NtDeleteValueKey(HANDLE key, PUNICODE_STRING name)
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st;
+    NTSTATUS st = guard_unicode(name);
+    if (st < 0)
+        return st;
     kh = key_handle_get(key);
     if (!kh)
         return real_NtDeleteValueKey(key, name);

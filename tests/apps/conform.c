@@ -1359,13 +1359,35 @@ static int run_robust(int which)
         h = CreateFileW(L"C:\\windows\\win.ini", GENERIC_READ, SHARE_ALL, NULL, OPEN_EXISTING, 0, NULL);
         st = NtQueryInformationFile(h, &io, NULL, 4096, FILE_CLASS(C_FileNameInformation));
         break;
+    case 12:   /* NtSetInformationFile(FileRenameInformation) with a garbage buffer */
+        h = CreateFileW(L"C:\\windows\\win.ini", DELETE, SHARE_ALL, NULL, OPEN_EXISTING, 0, NULL);
+        st = NtSetInformationFile(h, &io, (PVOID)(ULONG_PTR)0x1000, 600, FILE_CLASS(C_FileRenameInformation));
+        break;
+    case 13:   /* NtSetValueKey with a garbage value name */
+        RtlInitUnicodeString(&us, L"\\Registry\\Machine\\Software");
+        InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+        NtOpenKey(&h, KEY_ALL_ACCESS, &oa);
+        st = NtSetValueKey(h, (PUNICODE_STRING)(ULONG_PTR)0x1000, 0, REG_SZ, L"x", 4);
+        break;
+    case 14:   /* NtDeleteValueKey with a garbage name */
+        RtlInitUnicodeString(&us, L"\\Registry\\Machine\\Software");
+        InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+        NtOpenKey(&h, KEY_ALL_ACCESS, &oa);
+        st = NtDeleteValueKey(h, (PUNICODE_STRING)(ULONG_PTR)0x1000);
+        break;
+    case 15:   /* NtOpenDirectoryObject with a garbage name */
+        us.Length = us.MaximumLength = 20;
+        us.Buffer = (PWSTR)(ULONG_PTR)0x1000;
+        InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+        st = NtOpenDirectoryObject(&h, DIRECTORY_QUERY, &oa);
+        break;
     default:
         return 2;
     }
     say("R", "case %d: 0x%08lx", which, st);
     return 0;
 }
-#define ROBUST_CASES 12
+#define ROBUST_CASES 16
 
 int wmain(int argc, wchar_t **argv)
 {
