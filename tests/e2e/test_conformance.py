@@ -49,10 +49,9 @@ KNOWN = {
         "K54": "(follows from K53)",
         "K55": "(follows from K53)",
         "K56": "(follows from K53)",
-        "K57": "a rename through a read-only handle succeeds in the box",
         "K63": "a doubled separator in a key name: ACCESS_DENIED instead of NOT_FOUND",
         "K66": "the hooks' TLS use clears the last error of a successful RegOpenKeyEx",
-        "K67": "(follows from K53, K57 and K44)",
+        "K67": "(follows from K53 and K44)",
     },
     "objects": {
         "O19": "opening a named object through a symbolic link made in the box fails",
