@@ -384,6 +384,20 @@ static BOOL window_visible(HWND hwnd, pid_cache *cache)
     return n && host_visible(class_decision(info.Name, n, NULL));
 }
 
+/* For desktop.c: whether the box may act on a window (send it messages,
+ * move it, read its title), and whether a process is one of the box's. */
+BOOL gui_window_in_box(HWND hwnd)
+{
+    pid_cache cache = {.count = 0};
+    return window_visible(hwnd, &cache);
+}
+
+BOOL gui_process_in_box(DWORD pid)
+{
+    pid_cache cache = {.count = 0};
+    return pid && process_in_box(pid, &cache);
+}
+
 /* ---- the win32u hooks ------------------------------------------------------ */
 
 typedef ATOM (WINAPI *NtUserRegisterClassExWOW_fn)(const WNDCLASSEXW *wc, UNICODE_STRING *name,
@@ -762,6 +776,7 @@ static void add_win32u_hooks(hook_table *table)
     hook_table_add(table, "win32u.dll", "NtUserUnregisterClass", (void *)hook_UnregisterClass,
                    (void **)&real_UnregisterClass);
     hook_table_add(table, "win32u.dll", "NtUserGetClassName", (void *)hook_GetClassName, (void **)&real_GetClassName);
+    desktop_win32u_hooks(table);
 }
 
 static void add_user32_hooks(hook_table *table)

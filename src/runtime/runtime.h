@@ -77,6 +77,9 @@ size_t key_translate_box_name(uint16_t *name, size_t len);   /* box key name -> 
 void ipc_hooks(hook_table *table);   /* named objects, pipes and mailslots */
 BOOL scm_hooks(hook_table *table);   /* FALSE: cannot start */
 BOOL gui_hooks(hook_table *table);   /* FALSE: cannot start */
+BOOL gui_window_in_box(HWND hwnd);   /* the box may act on the window */
+BOOL gui_process_in_box(DWORD pid);
+void desktop_win32u_hooks(hook_table *table);   /* desktop.c: with gui.c's win32u group */
 BOOL file_hooks(hook_table *table);   /* FALSE: cannot start */
 void file_thread_detach(void);
 

@@ -251,9 +251,14 @@ def test_policy_opens_hides_and_denies_classes(fvm, boxes, apps, xvfb, running, 
     assert run("enum", plain + " title").returncode == 1
     refused = run("window", denied, "x", "--timeout", "0")
     assert refused.returncode == 3 and "cannot register the class (error 5)" in refused.stdout, refused.stdout
-    records = [json.loads(l) for l in (fvm.box_dir(box) / "audit.jsonl").read_text().splitlines()]
-    assert any(r["type"] == "object" and r["op"] == "create" and r["name"] == "class:" + denied
-               and r["decision"] == "deny" for r in records), records
+    log = fvm.box_dir(box) / "audit.jsonl"
+
+    def refusal_logged():
+        # The broker writes the record after the refused program has gone.
+        records = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+        return any(r["type"] == "object" and r["op"] == "create" and r["name"] == "class:" + denied
+                   and r["decision"] == "deny" for r in records)
+    assert fvm.wait_until(refusal_logged), log.read_text() if log.exists() else "no audit log"
 
 
 def test_global_atoms_are_per_box(fvm, boxes, apps, xvfb):
