@@ -207,4 +207,9 @@ policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size
 void runtime_policy_thread_detach(fvm_thread *thread);   /* frees the thread's decision cache */
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 
+/* gui.c, for desktop.c: whether the box may act on a window (send it
+ * messages, move it, read its title), and whether a process is the box's. */
+BOOL gui_window_in_box(HWND hwnd);
+BOOL gui_process_in_box(DWORD pid);
+
 #endif
