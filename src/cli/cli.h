@@ -12,7 +12,7 @@
 #include "common/boxcfg.h"
 
 /* Exit codes of fvm.exe itself (fvm run passes the program's code through). */
-enum { EXIT_USAGE = 2, EXIT_FAIL = 1 };
+enum { EXIT_USAGE = 2, EXIT_FAIL = 1, EXIT_CONFLICT = 3 /* fvm commit: conflicts left */ };
 
 typedef struct box {
     char    name[FVM_BOX_NAME_MAX];       /* UTF-8 */
@@ -71,5 +71,17 @@ int cmd_policy(int argc, char **argv);        /* policy check | policy explain *
 int cmd_logs(int argc, char **argv);
 int cmd_audit_append(int argc, char **argv);  /* hidden: appends audit records, for tests */
 int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
+
+/* Sync (commit.c, regcommit.c): fvm commit. */
+struct boxindex_base;
+struct sync_policy;
+int cmd_commit(int argc, char **argv);
+/* 1 when the host file is no longer the base version (size, time, SHA-256). */
+BOOL sync_host_changed(const wchar_t *host, const struct boxindex_base *base);
+/* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
+int sync_load_policy(const box *b, struct sync_policy *out);
+/* The registry part of a commit; counts added to *conflicts, *refused, *planned. */
+int sync_commit_registry(const box *b, const struct sync_policy *policy, BOOL dry_run, BOOL ours, BOOL theirs,
+                         BOOL interactive, unsigned *conflicts, unsigned *refused, unsigned *planned);
 
 #endif

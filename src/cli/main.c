@@ -26,6 +26,8 @@ static void usage(FILE *to)
           "                                files, then registry keys (KEY\\) and values (KEY\\ value \"N\")\n"
           "                                (--base: the host version each file change started from)\n"
           "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"
+          "  commit NAME [PATHS...] [--dry-run] [--ours|--theirs|--keep-both]\n"
+          "                                apply the box's changes that its [sync] rules allow to the host\n"
           "  check NAME                    verify the box index's integrity\n"
           "  policy check FILE             check a policy: every problem as file:line:column\n"
           "  policy explain NAME PATH [--program X] [--type file|key|object]\n"
@@ -81,6 +83,8 @@ int wmain(void)
         return cmd_diff(argc, argv);
     if (!strcmp(verb, "discard"))
         return cmd_discard(argc, argv);
+    if (!strcmp(verb, "commit"))
+        return cmd_commit(argc, argv);
     if (!strcmp(verb, "check"))
         return cmd_check(argc, argv);
     if (!strcmp(verb, "doctor"))

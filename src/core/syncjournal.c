@@ -108,7 +108,7 @@ fvm_status sync_journal_format(const sync_journal *j, char **text, size_t *len, 
         at += (size_t)snprintf(out + at, need - at, "step\t%c\t%s%s%s\n", (char)s->kind, s->path,
                                s->path2 ? "\t" : "", s->path2 ? s->path2 : "");
     }
-    at += (size_t)snprintf(out + at, need - at, "end %zu\n", j->count);
+    at += (size_t)snprintf(out + at, need - at, "end %lu\n", (unsigned long)j->count);
     *text = out;
     *len = at;
     return FVM_OK;
@@ -160,7 +160,7 @@ fvm_status sync_journal_parse(const char *text, size_t len, sync_journal *out, f
             st = add_n(out, (unsigned char)t[5], p, (size_t)((tab ? tab : stop) - p), tab ? tab + 1 : NULL,
                        tab ? (size_t)(stop - tab - 1) : 0, &e);
             if (st != FVM_OK) {
-                fvm_error_set(err, st, "commit journal line %zu: %s", line, e.message);
+                fvm_error_set(err, st, "commit journal line %lu: %s", (unsigned long)line, e.message);
                 goto fail;
             }
             continue;
@@ -168,8 +168,8 @@ fvm_status sync_journal_parse(const char *text, size_t len, sync_journal *out, f
         size_t v;
         if (!ended && n > 4 && !memcmp(t, "end ", 4) && parse_count(t + 4, n - 4, &v)) {
             if (v != out->count) {
-                st = fvm_error_set(err, FVM_E_INVALID, "commit journal line %zu: end says %zu steps, %zu listed",
-                                   line, v, out->count);
+                st = fvm_error_set(err, FVM_E_INVALID, "commit journal line %lu: end says %lu steps, %lu listed",
+                                   (unsigned long)line, (unsigned long)v, (unsigned long)out->count);
                 goto fail;
             }
             ended = 1;
@@ -182,7 +182,7 @@ fvm_status sync_journal_parse(const char *text, size_t len, sync_journal *out, f
             }
             continue;
         }
-        st = fvm_error_set(err, FVM_E_INVALID, "commit journal line %zu: unexpected '%.*s'", line,
+        st = fvm_error_set(err, FVM_E_INVALID, "commit journal line %lu: unexpected '%.*s'", (unsigned long)line,
                            (int)(n > 40 ? 40 : n), t);
         goto fail;
     }

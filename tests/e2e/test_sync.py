@@ -1,0 +1,193 @@
+"""fvm commit (src/cli/commit.c): the box's changes applied to the host.
+
+Each test makes changes in a box with ordinary programs (cmd.exe, filetool),
+commits them, and checks both sides: the host files (bytes, existence) and
+the box (`fvm diff`, the box folder). Conflicts are made by changing the
+host file after the box copied it."""
+import os
+import pathlib
+import shutil
+import uuid
+
+import pytest
+
+from conftest import DRIVE_C, win_path
+
+
+def cmd(fvm, box, line, check=0):
+    return fvm("run", "--box", box, "cmd", "/c", line, check=check)
+
+
+@pytest.fixture
+def tool(apps):
+    return win_path(apps / "filetool.exe")
+
+
+@pytest.fixture
+def host():
+    """A host folder C:\\fvmsync\\<id> with a.txt, b.txt, sub\\c.txt."""
+    name = uuid.uuid4().hex[:10]
+    root = DRIVE_C / "fvmsync" / name
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha\r\n")
+    (root / "b.txt").write_bytes(b"bravo\r\n")
+    (root / "sub" / "c.txt").write_bytes(b"charlie\r\n")
+    yield "C:\\fvmsync\\" + name, root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def set_sync_rules(fvm, box, rules):
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n\n[sync]\n" + rules + "\n")
+
+
+@pytest.fixture
+def syncbox(fvm, box, host):
+    win, root = host
+    set_sync_rules(fvm, box, f"commit {win}\\**")
+    return box
+
+
+def diff(fvm, box):
+    return fvm("diff", box, check=0).stdout.splitlines()
+
+
+def test_edit_in_box_then_commit_reaches_host(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& mkdir {win}\\nd& echo z>{win}\\nd\\z.txt")
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n"
+    plan = fvm("commit", box, "--dry-run", check=0).stdout
+    assert f"C {win}\\a.txt" in plan and f"A {win}\\new.txt" in plan and f"A {win}\\nd\\" in plan, plan
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n" and not (root / "new.txt").exists()
+    out = fvm("commit", box, check=0).stdout
+    assert "committed 4 changes" in out, out
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+    assert (root / "new.txt").read_bytes() == b"new\r\n"
+    assert (root / "nd" / "z.txt").read_bytes() == b"z\r\n"
+    # The box keeps no copy of what it committed, and sees the host's files.
+    assert diff(fvm, box) == []
+    box_c = fvm.box_dir(box) / "drive" / "C" / "fvmsync" / root.name
+    assert not (box_c / "a.txt").exists() and not (box_c / "new.txt").exists()
+    assert cmd(fvm, box, f"type {win}\\a.txt").stdout == "alpha\nmore\n"
+    assert fvm("check", box, check=0)
+    # Every commit is in the audit log, which still verifies.
+    logs = fvm("logs", box, "--verify", check=0).stdout
+    assert "commit-write" in fvm("logs", box, check=0).stdout, logs
+
+
+def test_delete_and_rename_commits(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"del {win}\\b.txt & ren {win}\\a.txt renamed.txt & del {win}\\sub\\c.txt & rmdir {win}\\sub")
+    lines = diff(fvm, box)
+    assert f"D {win}\\b.txt" in lines and f"A {win}\\renamed.txt" in lines, lines
+    plan = fvm("commit", box, "--dry-run", check=0).stdout
+    assert f"R {win}\\a.txt -> {win}\\renamed.txt" in plan, plan
+    fvm("commit", box, check=0)
+    assert sorted(p.name for p in root.iterdir()) == ["renamed.txt"]
+    assert (root / "renamed.txt").read_bytes() == b"alpha\r\n"
+    assert diff(fvm, box) == []
+
+
+def test_policy_decides_what_leaves_the_box(fvm, box, host):
+    win, root = host
+    set_sync_rules(fvm, box, f"commit {win}\\**\ndeny {win}\\sub\\**\nask {win}\\b.txt")
+    cmd(fvm, box, f"echo one>>{win}\\a.txt& echo two>>{win}\\b.txt& echo three>>{win}\\sub\\c.txt")
+    proc = fvm("commit", box)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "policy says ask" in proc.stdout and "no terminal" in proc.stdout, proc.stdout
+    assert "does not allow it (policy.ini:" in proc.stdout, proc.stdout
+    assert (root / "a.txt").read_bytes() == b"alpha\r\none\r\n"
+    assert (root / "b.txt").read_bytes() == b"bravo\r\n"
+    assert (root / "sub" / "c.txt").read_bytes() == b"charlie\r\n"
+    assert sorted(diff(fvm, box)) == [f"C {win}\\b.txt", f"C {win}\\sub\\c.txt"]
+    # Only what PATHS names.
+    set_sync_rules(fvm, box, f"commit {win}\\**")
+    fvm("commit", box, f"{win}\\sub", check=0)
+    assert (root / "sub" / "c.txt").read_bytes() == b"charlie\r\nthree\r\n"
+    assert (root / "b.txt").read_bytes() == b"bravo\r\n"
+
+
+def test_sync_rule_errors_name_their_place(fvm, box, host):
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n[sync]\ncommit C:\\x\\**\n  push C:\\y\n")
+    proc = fvm("commit", box)
+    assert proc.returncode == 1
+    assert "policy.ini:4:3: error: unknown [sync] action 'push'" in proc.stderr, proc.stderr
+    # The main policy parser accepts the section.
+    assert fvm("policy", "check", win_path(fvm.box_dir(box) / "policy.ini")).returncode == 0
+
+
+def test_conflict_is_never_overwritten_and_choices(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo box>>{win}\\a.txt& echo box>>{win}\\b.txt& echo box>>{win}\\sub\\c.txt")
+    # The host moves on after the box copied the files.
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        (root / name).write_bytes(b"host changed\r\n")
+    assert all("conflict" in line for line in diff(fvm, box)), diff(fvm, box)
+    proc = fvm("commit", box)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stdout.count("CONFLICT") == 3, proc.stdout
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        assert (root / name).read_bytes() == b"host changed\r\n"
+    # --ours: the box's version wins.
+    fvm("commit", box, f"{win}\\a.txt", "--ours", check=0)
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nbox\r\n"
+    # --theirs: the host's stays, the box drops its copy and sees the host's.
+    fvm("commit", box, f"{win}\\b.txt", "--theirs", check=0)
+    assert (root / "b.txt").read_bytes() == b"host changed\r\n"
+    assert cmd(fvm, box, f"type {win}\\b.txt").stdout == "host changed\n"
+    # --keep-both: the box's lands beside the host's.
+    fvm("commit", box, "--keep-both", check=0)
+    assert (root / "sub" / "c.txt").read_bytes() == b"host changed\r\n"
+    assert (root / "sub" / f"c (box {box}).txt").read_bytes() == b"charlie\r\nbox\r\n"
+    assert diff(fvm, box) == []
+
+
+def test_conflict_on_delete_and_on_create(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"del {win}\\a.txt & echo boxnew>{win}\\n.txt")
+    (root / "a.txt").write_bytes(b"host edited after the box deleted it\r\n")
+    (root / "n.txt").write_bytes(b"host made this too\r\n")
+    proc = fvm("commit", box)
+    assert proc.returncode == 3 and proc.stdout.count("CONFLICT") >= 1, proc.stdout
+    assert (root / "n.txt").read_bytes() == b"host made this too\r\n"
+    assert (root / "a.txt").exists()
+
+
+def test_running_box_is_refused(fvm, syncbox, host, apps):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo x>>{win}\\a.txt")
+    bg = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "60000")
+    try:
+        assert fvm.wait_until(lambda: "probe.exe" in fvm("ps", box, check=0).stdout.lower(), timeout=30)
+        proc = fvm("commit", box)
+        assert proc.returncode == 1 and "running" in proc.stderr, proc.stderr
+        assert (root / "a.txt").read_bytes() == b"alpha\r\n"
+    finally:
+        fvm("stop", box)
+        bg.wait(timeout=30)
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3, 4, 5, 6, 7, 9, 12])
+def test_killed_commit_resumes(fvm, syncbox, host, kill_at):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt")
+    proc = fvm("commit", box, env={"FVM_COMMIT_KILL_AT": str(kill_at)})
+    # Killed or finished: each host file is old or new, never anything else.
+    assert (root / "a.txt").read_bytes() in (b"alpha\r\n", b"alpha\r\nmore\r\n")
+    assert not (root / "new.txt").exists() or (root / "new.txt").read_bytes() == b"new\r\n"
+    assert not (root / "b.txt").exists() or (root / "b.txt").read_bytes() == b"bravo\r\n"
+    assert fvm("check", box).returncode == 0
+    if proc.returncode == 9:
+        assert (fvm.box_dir(box) / "commit.journal").exists() or (fvm.box_dir(box) / "commit.journal.tmp").exists()
+    out = fvm("commit", box, check=0).stdout
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+    assert (root / "new.txt").read_bytes() == b"new\r\n"
+    assert not (root / "b.txt").exists()
+    assert not (fvm.box_dir(box) / "commit.journal").exists()
+    assert diff(fvm, box) == [], out
+    assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
