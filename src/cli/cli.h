@@ -56,6 +56,24 @@ void cli_exe_dir(wchar_t *out, size_t cap);
  * NULL if none); 0 or an exit code. */
 struct boxindex;
 int regdiff_print(const box *b, const struct boxindex *idx);
+/* The same changes as data (sorted, one per line of `fvm diff`), for commit:
+ * the tree path (MACHINE\X, below the box's tree root), the value name (when
+ * is_value), and for A/C values the box's type and data. file_only: read
+ * registry.dat even when a live tree exists. Free with regdiff_free. */
+typedef struct regdiff_change {
+    char kind;                 /* 'A', 'C', 'D' */
+    wchar_t *text;             /* the line of fvm diff, without the kind */
+    wchar_t *key;
+    size_t key_len;
+    BOOL is_value;
+    wchar_t *value;
+    size_t value_len;
+    uint32_t type;
+    uint8_t *data;
+    size_t size;
+} regdiff_change;
+int regdiff_collect(const box *b, const struct boxindex *idx, BOOL file_only, regdiff_change **out, size_t *count);
+void regdiff_free(regdiff_change *changes, size_t count, BOOL array_too);
 
 int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
@@ -75,13 +93,24 @@ int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
 /* Sync (commit.c, regcommit.c): fvm commit. */
 struct boxindex_base;
 struct sync_policy;
+struct sync_journal;
 int cmd_commit(int argc, char **argv);
 /* 1 when the host file is no longer the base version (size, time, SHA-256). */
 BOOL sync_host_changed(const wchar_t *host, const struct boxindex_base *base);
 /* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
 int sync_load_policy(const box *b, struct sync_policy *out);
-/* The registry part of a commit; counts added to *conflicts, *refused, *planned. */
-int sync_commit_registry(const box *b, const struct sync_policy *policy, BOOL dry_run, BOOL ours, BOOL theirs,
-                         BOOL interactive, unsigned *conflicts, unsigned *refused, unsigned *planned);
+/* What the registry part of a commit asks of the file part: the policy's
+ * word on a path (1: commit; else it said why), and audit records. */
+typedef struct sync_hooks {
+    int (*allow)(void *ctx, const wchar_t *policy_path, const wchar_t *display, char kind);
+    void (*audit)(void *ctx, const char *type, const char *op, const wchar_t *name, const char *decision,
+                  const char *rule);
+    void *ctx;
+} sync_hooks;
+/* Adds the registry steps (and the final S) to the journal; *planned counts them. */
+int regcommit_plan(const box *b, const struct boxindex *idx, const sync_hooks *h, struct sync_journal *j,
+                   unsigned *planned);
+/* Runs registry step i of the journal (idx may be NULL). */
+int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal *j, size_t i, const sync_hooks *h);
 
 #endif

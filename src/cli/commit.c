@@ -410,13 +410,17 @@ static void rule_label(const sync_rule *r, char *out, size_t cap)
         snprintf(out, cap, "default");
 }
 
-/* The policy's word on one path: 1 commit, 0 not (said why). */
-static int allowed(commit_state *cs, const wchar_t *win, char kind, char *label, size_t label_cap)
+/* The policy's word on one path: 1 commit, 0 not (said why). judged is
+ * what the rules match, display what the user reads (fvm diff's line). */
+static int allowed_as(commit_state *cs, const wchar_t *judged, const wchar_t *display, char kind, char *label,
+                      size_t label_cap)
 {
-    char path[WPATH * 3];
-    cli_utf8(win, path, sizeof path);
+    char path[WPATH * 3], judged8[WPATH * 3];
+    cli_utf8(display, path, sizeof path);
+    cli_utf8(judged, judged8, sizeof judged8);
+    const wchar_t *win = display;
     const sync_rule *rule;
-    sync_action a = sync_policy_decide(&cs->policy, path, strlen(path), &rule);
+    sync_action a = sync_policy_decide(&cs->policy, judged8, strlen(judged8), &rule);
     rule_label(rule, label, label_cap);
     if (a == SYNC_COMMIT)
         return 1;
@@ -434,8 +438,26 @@ static int allowed(commit_state *cs, const wchar_t *win, char kind, char *label,
         printf("  %c %s: not committed: the policy does not allow it (%s)\n", kind, path, label);
     }
     cs->refused++;
-    audit(cs, "file", "commit", win, a == SYNC_ASK ? "ask" : "deny", label);
+    audit(cs, win[0] == L'H' ? "key" : "file", "commit", win, a == SYNC_ASK ? "ask" : "deny", label);
     return 0;
+}
+
+static int allowed(commit_state *cs, const wchar_t *win, char kind, char *label, size_t label_cap)
+{
+    return allowed_as(cs, win, win, kind, label, label_cap);
+}
+
+/* The hooks the registry part uses. */
+static int hook_allow(void *ctx, const wchar_t *judged, const wchar_t *display, char kind)
+{
+    char label[POLICY_NAME_MAX + 16];
+    return allowed_as(ctx, judged, display, kind, label, sizeof label);
+}
+
+static void hook_audit(void *ctx, const char *type, const char *op, const wchar_t *name, const char *decision,
+                       const char *rule)
+{
+    audit(ctx, type, op, name, decision, rule);
 }
 
 /* "dir\name.ext" -> "dir\name (box NAME).ext", then " 2", " 3"... until free. */
@@ -602,6 +624,15 @@ static int step_rank(const sync_step *s)
         return 2;
     case SYNC_STEP_RMDIR:
         return 3;
+    case SYNC_STEP_REG_KEY:
+        return 4;
+    case SYNC_STEP_REG_VALUE:
+    case SYNC_STEP_REG_DELVALUE:
+        return 5;
+    case SYNC_STEP_REG_DELKEY:
+        return 6;
+    case SYNC_STEP_REG_SAVE:
+        return 7;
     default:
         return 1;
     }
@@ -614,7 +645,7 @@ static int compare_steps(const void *pa, const void *pb)
     if (ra != rb)
         return ra - rb;
     int c = strcmp(a->path, b->path);
-    return ra == 3 ? -c : c;   /* removals deepest first */
+    return ra == 3 || ra == 6 ? -c : c;   /* removals deepest first */
 }
 
 /* ---- applying ------------------------------------------------------------ */
@@ -763,6 +794,15 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
     }
 }
 
+static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, size_t i, progress *pg, BOOL *kept)
+{
+    if (sync_step_kind_valid(j->steps[i].kind, NULL) && step_rank(&j->steps[i]) >= 4) {
+        sync_hooks h = {hook_allow, hook_audit, cs};
+        return regcommit_step(cs->b, ir->ok ? &ir->idx : NULL, j, i, &h);
+    }
+    return run_step(cs, ir, &j->steps[i], pg, kept);
+}
+
 static void journal_path(const box *b, wchar_t *out, const wchar_t *suffix)
 {
     _snwprintf(out, FVM_PATH_MAX, L"%ls\\commit.journal%ls", b->path, suffix);
@@ -814,7 +854,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
         if (j->steps[i].done)
             continue;
         pg.step = i + 1;
-        rc = run_step(cs, ir, &j->steps[i], &pg, &kept);
+        rc = run_any_step(cs, ir, j, i, &pg, &kept);
         if (rc)
             break;
         char line[32];
@@ -993,14 +1033,10 @@ static void free_items(item_list *list)
     free(list->items);
 }
 
-static int commit_files(commit_state *cs, index_rw *ir)
+static int commit_changes(commit_state *cs, index_rw *ir)
 {
-    if (!ir->ok) {
-        printf("box '%s' has no file changes (it has not run)\n", cs->b->name);
-        return 0;
-    }
     item_list list = {0};
-    if (boxindex_foreach(&ir->idx, collect_item, &list)) {
+    if (ir->ok && boxindex_foreach(&ir->idx, collect_item, &list)) {
         free_items(&list);
         return cli_error("out of memory");
     }
@@ -1011,9 +1047,14 @@ static int commit_files(commit_state *cs, index_rw *ir)
         if (selected(cs->opts, list.items[i].win))
             rc = plan_item(cs, &j, &list.items[i]);
     free_items(&list);
+    if (!rc && !cs->opts->path_count) {   /* PATHS name files: the registry goes with a commit of everything */
+        sync_hooks h = {hook_allow, hook_audit, cs};
+        rc = regcommit_plan(cs->b, ir->ok ? &ir->idx : NULL, &h, &j, &cs->planned);
+    }
     if (!rc && j.count) {
         qsort(j.steps, j.count, sizeof *j.steps, compare_steps);
-        cs->planned += (unsigned)j.count;
+        for (size_t i = 0; i < j.count; i++)
+            cs->planned += step_rank(&j.steps[i]) < 4;   /* registry steps were counted by regcommit_plan */
         if (!cs->opts->dry_run && !(rc = write_journal(cs->b, &j)))
             rc = apply_journal(cs, ir, &j);
     }
@@ -1083,11 +1124,7 @@ int cmd_commit(int argc, char **argv)
     if ((rc = open_index_rw(&b, &ir)) == 0) {
         rc = finish_interrupted(&cs, &ir);
         if (!rc)
-            rc = commit_files(&cs, &ir);
-        if (!rc)
-            rc = sync_commit_registry(&b, &cs.policy, opts->dry_run, opts->resolve == RESOLVE_OURS,
-                                      opts->resolve == RESOLVE_THEIRS, cs.interactive, &cs.conflicts,
-                                      &cs.refused, &cs.planned);
+            rc = commit_changes(&cs, &ir);
         close_index_rw(&ir);
     }
     if (cs.audit_open)

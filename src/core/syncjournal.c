@@ -28,6 +28,7 @@ int sync_step_kind_valid(int kind, int *needs_path2)
     case SYNC_STEP_RMDIR:
     case SYNC_STEP_REG_KEY:
     case SYNC_STEP_REG_DELKEY:
+    case SYNC_STEP_REG_SAVE:
         break;
     default:
         return 0;

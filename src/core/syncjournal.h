@@ -38,7 +38,8 @@ typedef enum sync_step_kind {
     SYNC_STEP_REG_KEY = 'k',  /* registry: the key PATH (\REGISTRY\...) is created on the host */
     SYNC_STEP_REG_VALUE = 'v',/* registry: value PATH2 (name) of key PATH is set on the host from registry.dat */
     SYNC_STEP_REG_DELVALUE = 'x', /* registry: value PATH2 of key PATH is deleted on the host */
-    SYNC_STEP_REG_DELKEY = 'X'    /* registry: key PATH is deleted on the host (with its subkeys) */
+    SYNC_STEP_REG_DELKEY = 'X',   /* registry: key PATH is deleted on the host (with its subkeys) */
+    SYNC_STEP_REG_SAVE = 'S'      /* registry: the committed values leave registry.dat, key states updated */
 } sync_step_kind;
 
 typedef struct sync_step {

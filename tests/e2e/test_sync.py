@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import DRIVE_C, win_path
+from conftest import DRIVE_C, run_unboxed, win_path
 
 
 def cmd(fvm, box, line, check=0):
@@ -191,3 +191,45 @@ def test_killed_commit_resumes(fvm, syncbox, host, kill_at):
     assert not (fvm.box_dir(box) / "commit.journal").exists()
     assert diff(fvm, box) == [], out
     assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
+
+
+def reg(*args):
+    return run_unboxed("reg", *args)
+
+
+def test_registry_commit(fvm, box, host):
+    """reg.exe's changes in a box (set, change, delete values; add and delete
+    keys) reach the host registry by commit, within the [sync] rules; the
+    box's registry delta then holds none of them."""
+    key = "HKCU\\Software\\FvmSync" + uuid.uuid4().hex[:8]
+    shown = "HKEY_CURRENT_USER" + key[4:]
+    reg("add", key, "/v", "Kept", "/d", "host", "/f")
+    reg("add", key, "/v", "Other", "/t", "REG_DWORD", "/d", "5", "/f")
+    reg("add", key + "\\ChildA", "/v", "A", "/d", "a", "/f")
+    reg("add", key + "\\Private", "/v", "P", "/d", "host", "/f")
+    set_sync_rules(fvm, box, f"commit {key}\\**\ndeny {key}\\Private\\**")
+    try:
+        for args in (("add", key, "/v", "New", "/d", "boxed", "/f"),
+                     ("add", key, "/v", "Kept", "/d", "changed", "/f"),
+                     ("delete", key, "/v", "Other", "/f"),
+                     ("delete", key + "\\ChildA", "/f"),
+                     ("add", key + "\\Private", "/v", "P", "/d", "boxed", "/f"),
+                     ("add", key + "\\Sub\\Deeper", "/v", "d", "/d", "1", "/f")):
+            assert fvm("run", "--box", box, "reg", *args).returncode == 0, args
+        assert fvm.wait_until(lambda: not (fvm.box_dir(box) / "registry.dat").exists() or
+                              fvm("commit", box, "--dry-run").returncode == 0, timeout=20)
+        out = fvm("commit", box, check=0).stdout
+        assert f'C {shown}\\ value "Kept"' in out, out
+        host_view = reg("query", key, "/s").stdout
+        assert "changed" in host_view and "boxed" in host_view and "Deeper" in host_view, host_view
+        assert "Other" not in host_view and "ChildA" not in host_view, host_view
+        assert reg("query", key + "\\Private", "/v", "P").stdout.count("host") == 1
+        # Only the denied change is left in the box.
+        lines = diff(fvm, box)
+        assert [line.lower() for line in lines] == [f'c {shown}\\private\\ value "p"'.lower()], lines
+        assert "New" not in (fvm.box_dir(box) / "registry.dat").read_text()
+        # The box sees the host's (now equal) values.
+        out = fvm("run", "--box", box, "reg", "query", key, "/s", check=0).stdout
+        assert "changed" in out and "Deeper" in out and "Other" not in out, out
+    finally:
+        reg("delete", key, "/f")
