@@ -97,6 +97,13 @@ struct sync_journal;
 int cmd_commit(int argc, char **argv);
 /* 1 when the host file is no longer the base version (size, time, SHA-256). */
 BOOL sync_host_changed(const wchar_t *host, const struct boxindex_base *base);
+/* \??\C:\x -> C:\x, \??\UNC\s\sh\x -> \\s\sh\x */
+void sync_nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap);
+/* Where the box keeps its copy of a host path (NT form): <box>\drive\C\x, <box>\unc\s\sh\x. */
+BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap);
+BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32]);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 /* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
 int sync_load_policy(const box *b, struct sync_policy *out);
 /* What the registry part of a commit asks of the file part: the policy's

@@ -45,7 +45,7 @@
 /* ---- small helpers ------------------------------------------------------- */
 
 /* \??\C:\x -> C:\x ; \??\UNC\s\sh\x -> \\s\sh\x */
-static void nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap)
+void sync_nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap)
 {
     if (!wcsncmp(nt, L"\\??\\UNC\\", 8))
         _snwprintf(out, cap, L"\\\\%ls", nt + 8);
@@ -57,7 +57,7 @@ static void nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap)
 }
 
 /* Where the box keeps its copy of a host path: <box>\drive\C\x, <box>\unc\s\sh\x. */
-static BOOL box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap)
+BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap)
 {
     if (!wcsncmp(nt, L"\\??\\UNC\\", 8))
         _snwprintf(out, cap, L"%ls\\unc\\%ls", b->path, nt + 8);
@@ -95,7 +95,7 @@ static file_facts facts_of(const wchar_t *path)
     return f;
 }
 
-static BOOL hash_file(const wchar_t *path, uint8_t digest[32])
+BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32])
 {
     HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
                            OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, NULL);
@@ -123,7 +123,7 @@ BOOL sync_host_changed(const wchar_t *host, const boxindex_base *base)
     /* Touched, same size: the content decides when the base's hash is known. */
     static const uint8_t zero[32];
     uint8_t now[32];
-    return !memcmp(base->content_hash, zero, 32) || !hash_file(host, now) || memcmp(now, base->content_hash, 32);
+    return !memcmp(base->content_hash, zero, 32) || !sync_hash_file(host, now) || memcmp(now, base->content_hash, 32);
 }
 
 /* ---- the kill point (tests) ---------------------------------------------- */
@@ -326,13 +326,13 @@ static int collect_item(void *ctx, const boxindex_entry *e)
     it->win = malloc(WPATH * sizeof(wchar_t));
     if (!it->nt || !it->win)
         return 1;
-    nt_to_win32(it->nt, it->win, WPATH);
+    sync_nt_to_win32(it->nt, it->win, WPATH);
     if (e->state == BOXINDEX_RENAMED && e->renamed_to) {
         wchar_t *to = wdup_n(e->renamed_to, e->renamed_to_len);
         it->renamed_to = malloc(WPATH * sizeof(wchar_t));
         if (!to || !it->renamed_to)
             return 1;
-        nt_to_win32(to, it->renamed_to, WPATH);
+        sync_nt_to_win32(to, it->renamed_to, WPATH);
         free(to);
     }
     return 0;
@@ -551,7 +551,7 @@ static int plan_item(commit_state *cs, sync_journal *j, const item *it)
 {
     char label[POLICY_NAME_MAX + 16];
     wchar_t copy[WPATH];
-    if (!box_copy_path(cs->b, it->nt, copy, WPATH))
+    if (!sync_box_copy_path(cs->b, it->nt, copy, WPATH))
         return 0;
     file_facts host = facts_of(it->win);
     if (it->directory) {
@@ -687,7 +687,7 @@ static DWORD CALLBACK copy_progress(LARGE_INTEGER total, LARGE_INTEGER done, LAR
 static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_win, progress *pg)
 {
     wchar_t copy[WPATH], tmp[WPATH];
-    box_copy_path(cs->b, nt, copy, WPATH);
+    sync_box_copy_path(cs->b, nt, copy, WPATH);
     file_facts mine = facts_of(copy);
     if (!mine.exists)
         return 0;   /* landed and dropped by the run that was killed */
@@ -720,7 +720,7 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
 static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
 {
     wchar_t copy[WPATH];
-    if (box_copy_path(cs->b, nt, copy, WPATH)) {
+    if (sync_box_copy_path(cs->b, nt, copy, WPATH)) {
         file_facts mine = facts_of(copy);
         if (mine.exists && !mine.directory) {
             if (mine.attributes & FILE_ATTRIBUTE_READONLY)
@@ -737,7 +737,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
 {
     wchar_t nt[WPATH], nt2[WPATH], win[WPATH], win2[WPATH];
     cli_wide(s->path, nt, WPATH);
-    nt_to_win32(nt, win, WPATH);
+    sync_nt_to_win32(nt, win, WPATH);
     int rc = 0;
     switch (s->kind) {
     case SYNC_STEP_LAND:
@@ -746,7 +746,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
         return rc;
     case SYNC_STEP_LAND_AS:
         cli_wide(s->path2, nt2, WPATH);
-        nt_to_win32(nt2, win2, WPATH);
+        sync_nt_to_win32(nt2, win2, WPATH);
         if (!(rc = land_file(cs, nt, win2, pg)) && !(rc = drop_from_box(cs, ir, nt)))
             audit(cs, "file", "commit-keep-both", win2, "commit", "--keep-both");
         return rc;

@@ -28,6 +28,9 @@ static void usage(FILE *to)
           "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"
           "  commit NAME [PATHS...] [--dry-run] [--ours|--theirs|--keep-both]\n"
           "                                apply the box's changes that its [sync] rules allow to the host\n"
+          "  export NAME FILE [--since PACKAGE]\n"
+          "                                the box's changes as one package (changed large files as deltas)\n"
+          "  import FILE [NAME]            recreate a box from a package (needs the same host base)\n"
           "  check NAME                    verify the box index's integrity\n"
           "  policy check FILE             check a policy: every problem as file:line:column\n"
           "  policy explain NAME PATH [--program X] [--type file|key|object]\n"
@@ -85,6 +88,10 @@ int wmain(void)
         return cmd_discard(argc, argv);
     if (!strcmp(verb, "commit"))
         return cmd_commit(argc, argv);
+    if (!strcmp(verb, "export"))
+        return cmd_export(argc, argv);
+    if (!strcmp(verb, "import"))
+        return cmd_import(argc, argv);
     if (!strcmp(verb, "check"))
         return cmd_check(argc, argv);
     if (!strcmp(verb, "doctor"))

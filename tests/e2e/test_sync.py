@@ -233,3 +233,79 @@ def test_registry_commit(fvm, box, host):
         assert "changed" in out and "Deeper" in out and "Other" not in out, out
     finally:
         reg("delete", key, "/f")
+
+
+def test_export_rm_import_gives_the_same_diff(fvm, syncbox, host, tmp_path):
+    """A box's delta travels as a package: export, remove the box, import
+    it (here under a fresh FVM root) and `fvm diff` is the same. A changed
+    large file travels as a delta: a few KB for a 1-byte change."""
+    win, root = host
+    box = syncbox
+    big = root / "big.bin"
+    big.write_bytes(os.urandom(4 << 20))
+    tool_win = win_path(pathlib.Path(__file__).resolve().parents[2] / "build" / "win" / "apps" / "synctool.exe")
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt& mkdir {win}\\nd")
+    # One byte changed in the middle of the big file, in place.
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\big.bin", str(2 << 20), "X").returncode == 0
+    before = diff(fvm, box)
+    assert f"C {win}\\big.bin" in before, before
+    # The broker fills in the base's SHA-256 in the background.
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    pkg = tmp_path / "box.fvmpack"
+    out = fvm("export", box, win_path(pkg), check=0).stdout
+    assert "1 as deltas" in out, out
+    assert pkg.stat().st_size < 64 * 1024, pkg.stat().st_size
+    fvm("rm", box, check=0)
+    fresh = fvm.__class__(fvm.root_win + "x")
+    try:
+        fresh("import", win_path(pkg), check=0)
+        assert diff(fresh, box) == before
+        data = big.read_bytes()
+        copy = fresh.box_dir(box) / "drive" / "C" / "fvmsync" / root.name / "big.bin"
+        expected = data[:2 << 20] + b"X" + data[(2 << 20) + 1:]
+        assert copy.read_bytes() == expected
+        assert fresh("run", "--box", box, "cmd", "/c", f"type {win}\\a.txt").stdout == "alpha\nmore\n"
+        # A box of that name exists now: refused.
+        proc = fresh("import", win_path(pkg))
+        assert proc.returncode == 1 and "already exists" in proc.stderr
+        # The base changed on this host: refused, nothing created.
+        big.write_bytes(b"other")
+        proc = fresh("import", win_path(pkg), "other")
+        assert proc.returncode == 1 and "base" in proc.stderr, proc.stderr
+        assert not fresh.box_dir("other").exists()
+    finally:
+        fresh("rm", "--force", box)
+        shutil.rmtree(fresh.root, ignore_errors=True)
+
+
+def test_corrupt_or_truncated_package_is_refused(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt")
+    pkg = tmp_path / "p.fvmpack"
+    fvm("export", box, win_path(pkg), check=0)
+    data = pkg.read_bytes()
+    for name, bad in (("cut", data[:len(data) // 2]), ("flip", data[:40] + bytes([data[40] ^ 1]) + data[41:]),
+                      ("empty", b"")):
+        p = tmp_path / (name + ".fvmpack")
+        p.write_bytes(bad)
+        proc = fvm("import", win_path(p), "imp" + name)
+        assert proc.returncode == 1 and "refused" in proc.stderr, proc.stderr
+        assert not fvm.box_dir("imp" + name).exists()
+
+
+def test_incremental_export(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo one>{win}\\one.txt")
+    full = tmp_path / "full.fvmpack"
+    fvm("export", box, win_path(full), check=0)
+    cmd(fvm, box, f"echo two>{win}\\two.txt& del {win}\\one.txt")
+    inc = tmp_path / "inc.fvmpack"
+    out = fvm("export", box, win_path(inc), "--since", win_path(full), check=0).stdout
+    assert "(incremental)" in out and "1 files whole" in out, out
+    before = diff(fvm, box)
+    fvm("rm", box, check=0)
+    fvm("import", win_path(full), check=0)
+    fvm("import", win_path(inc), check=0)
+    assert diff(fvm, box) == before
