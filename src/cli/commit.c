@@ -849,7 +849,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
     pg.steps = j->count;
     int rc = 0;
     BOOL kept = FALSE;
-    ULONGLONG last_line = GetTickCount64();
+    ULONGLONG last_line = GetTickCount64(), started = last_line;
     for (size_t i = 0; i < j->count && !rc; i++) {
         if (j->steps[i].done)
             continue;
@@ -875,6 +875,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
     }
     if (pg.terminal)
         printf("\n");
+    printf("applied %lu steps in %llu ms\n", (unsigned long)j->count, (unsigned long long)(GetTickCount64() - started));
     CloseHandle(h);
     if (!rc && !DeleteFileW(path))
         rc = cli_win_error(GetLastError(), "cannot delete the finished commit journal");

@@ -189,35 +189,130 @@ static BOOL usable_base(exporter *x, const wchar_t *host_nt, boxindex_base *base
     return memcmp(base->content_hash, zero, 32) || sync_hash_file(host, base->content_hash);
 }
 
-/* Ops of a delta of mine against base, fixed blocks at the same offsets:
- * emit == NULL counts the bytes, else writes them. */
-static uint64_t delta_ops(writer *emit, const mapped *mine, const mapped *base)
+/* A delta's plan: runs of equal blocks (COPY) and changed ones (DATA). */
+typedef struct run {
+    int copy;
+    uint64_t offset, length;
+} run;
+
+typedef struct run_list {
+    run *items;
+    size_t count, cap;
+} run_list;
+
+static BOOL add_run(run_list *l, int copy, uint64_t offset, uint64_t length)
 {
-    uint64_t bytes = 0, off = 0;
-    while (off < mine->size) {
-        uint64_t start = off;
-        int copy = off < base->size && mine->size - off >= 1 &&
-                   !memcmp(mine->data + off, base->data + off,
-                           (size_t)(DELTA_BLOCK < mine->size - off ? DELTA_BLOCK : mine->size - off)) &&
-                   off + (DELTA_BLOCK < mine->size - off ? DELTA_BLOCK : mine->size - off) <= base->size;
-        /* Extend the run while blocks keep the same verdict. */
-        while (off < mine->size) {
-            uint64_t n = DELTA_BLOCK < mine->size - off ? DELTA_BLOCK : mine->size - off;
-            int same = off + n <= base->size && !memcmp(mine->data + off, base->data + off, (size_t)n);
-            if (same != copy)
-                break;
-            off += n;
+    if (l->count && l->items[l->count - 1].copy == copy) {
+        l->items[l->count - 1].length += length;
+        return TRUE;
+    }
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        run *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return FALSE;
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->count++] = (run){copy, offset, length};
+    return TRUE;
+}
+
+/* Compares the box copy with its base block by block at the same offsets,
+ * reading both once, sequentially (ReadFile into two buffers: cheaper under
+ * Wine than faulting in two mapped views). */
+static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, run_list *out)
+{
+    static uint8_t a[1 << 20], b[1 << 20];
+    uint64_t off = 0;
+    while (off < mine_size) {
+        DWORD want = mine_size - off < sizeof a ? (DWORD)(mine_size - off) : (DWORD)sizeof a, got_a = 0, got_b = 0;
+        if (!ReadFile(mine, a, want, &got_a, NULL) || got_a != want)
+            return FALSE;
+        DWORD want_b = off >= base_size ? 0 : base_size - off < want ? (DWORD)(base_size - off) : want;
+        if (want_b && (!ReadFile(base, b, want_b, &got_b, NULL) || got_b != want_b))
+            return FALSE;
+        for (DWORD at = 0; at < want; at += DELTA_BLOCK) {
+            DWORD n = want - at < DELTA_BLOCK ? want - at : DELTA_BLOCK;
+            int same = at + n <= got_b && !memcmp(a + at, b + at, n);
+            if (!add_run(out, same, off + at, n))
+                return FALSE;
         }
+        off += want;
+    }
+    return TRUE;
+}
+
+static uint64_t runs_bytes(const run_list *l)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < l->count; i++)
+        bytes += l->items[i].copy ? 17 : 9 + l->items[i].length;
+    return bytes;
+}
+
+/* Writes the ops; DATA bytes read again from the box copy at their offset. */
+static BOOL write_runs(writer *w, HANDLE mine, const run_list *l)
+{
+    static uint8_t buf[1 << 20];
+    for (size_t i = 0; i < l->count; i++) {
+        const run *r = &l->items[i];
         uint8_t h[17];
-        size_t hl = pack_put_op(h, copy, start, off - start);
-        bytes += hl + (copy ? 0 : off - start);
-        if (emit) {
-            w_put(emit, h, hl);
-            if (!copy)
-                w_put(emit, mine->data + start, (size_t)(off - start));
+        w_put(w, h, pack_put_op(h, r->copy, r->offset, r->length));
+        if (r->copy)
+            continue;
+        LARGE_INTEGER at;
+        at.QuadPart = (LONGLONG)r->offset;
+        if (!SetFilePointerEx(mine, at, NULL, FILE_BEGIN))
+            return FALSE;
+        for (uint64_t left = r->length; left;) {
+            DWORD n = left < sizeof buf ? (DWORD)left : (DWORD)sizeof buf, got;
+            if (!ReadFile(mine, buf, n, &got, NULL) || got != n)
+                return FALSE;
+            w_put(w, buf, n);
+            left -= n;
         }
     }
-    return bytes;
+    return TRUE;
+}
+
+static HANDLE open_read(const wchar_t *path)
+{
+    return CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                       FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+}
+
+/* A changed box copy as a DELTA record, when its base is usable; FALSE: send it whole. */
+static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *host_nt, const uint8_t *part,
+                         size_t plen, uint64_t size)
+{
+    boxindex_base base;
+    wchar_t host[WPATH];
+    sync_nt_to_win32(host_nt, host, WPATH);
+    if (size < DELTA_MIN_SIZE || !usable_base(x, host_nt, &base))
+        return FALSE;
+    HANDLE mine = open_read(box_file), hb = open_read(host);
+    run_list runs = {0};
+    BOOL ok = mine != INVALID_HANDLE_VALUE && hb != INVALID_HANDLE_VALUE &&
+              plan_delta(mine, size, hb, base.size, &runs);
+    if (ok && runs_bytes(&runs) < size) {
+        w_record(&x->w, PACK_REC_DELTA, plen + PACK_BASE_LEN + runs_bytes(&runs));
+        w_put(&x->w, part, plen);
+        uint8_t b[PACK_BASE_LEN];
+        pack_put_base(b, base.size, base.mtime, base.content_hash);
+        w_put(&x->w, b, sizeof b);
+        if (!write_runs(&x->w, mine, &runs))
+            x->w.failed = TRUE;
+        x->deltas++;
+    } else {
+        ok = FALSE;
+    }
+    free(runs.items);
+    if (mine != INVALID_HANDLE_VALUE)
+        CloseHandle(mine);
+    if (hb != INVALID_HANDLE_VALUE)
+        CloseHandle(hb);
+    return ok;
 }
 
 static void export_file(exporter *x, const wchar_t *box_file, const wchar_t *host_nt)
@@ -229,34 +324,22 @@ static void export_file(exporter *x, const wchar_t *box_file, const wchar_t *hos
         return;
     static uint8_t part[PACK_FILE_FIXED + 2 * 32768];
     size_t plen = file_part(part, host_nt, &d);
-    mapped mine;
-    if (!map_file(box_file, &mine)) {
-        x->w.failed = TRUE;
-        return;
-    }
-    boxindex_base base;
-    wchar_t host[WPATH];
-    sync_nt_to_win32(host_nt, host, WPATH);
-    mapped hostm = {0};
-    if (mine.size >= DELTA_MIN_SIZE && usable_base(x, host_nt, &base) && map_file(host, &hostm)) {
-        uint64_t ops = delta_ops(NULL, &mine, &hostm);
-        w_record(&x->w, PACK_REC_DELTA, plen + PACK_BASE_LEN + ops);
-        w_put(&x->w, part, plen);
-        uint8_t b[PACK_BASE_LEN];
-        pack_put_base(b, base.size, base.mtime, base.content_hash);
-        w_put(&x->w, b, sizeof b);
-        delta_ops(&x->w, &mine, &hostm);
-        unmap_file(&hostm);
-        x->deltas++;
-    } else {
+    uint64_t size = ((uint64_t)d.nFileSizeHigh << 32) | d.nFileSizeLow;
+    if (!export_delta(x, box_file, host_nt, part, plen, size)) {
+        mapped mine;
+        if (!map_file(box_file, &mine) || mine.size != size) {
+            x->w.failed = TRUE;
+            unmap_file(&mine);
+            return;
+        }
         w_record(&x->w, PACK_REC_FILE, plen + mine.size);
         w_put(&x->w, part, plen);
         if (mine.size)
             w_put(&x->w, mine.data, (size_t)mine.size);
+        unmap_file(&mine);
         x->files++;
     }
-    x->file_bytes += mine.size;
-    unmap_file(&mine);
+    x->file_bytes += size;
     if (x->terminal) {
         printf("\r  %u files, %llu MB", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
         fflush(stdout);
@@ -391,6 +474,7 @@ int cmd_export(int argc, char **argv)
     int rc = since ? package_time(since, &x.since) : 0;
     if (rc)
         return rc;
+    ULONGLONG started = GetTickCount64();
     HANDLE lock = NULL;
     if ((rc = refuse_running(&b, &lock)) != 0)
         return rc;
@@ -497,8 +581,8 @@ int cmd_export(int argc, char **argv)
         return cli_win_error(e, "cannot write the package '%s'", file);
     }
     printf("exported box '%s' to %s: %u files whole, %u as deltas, %u folders; %llu bytes of files in a package "
-           "of %llu bytes%s\n", b.name, file, x.files, x.deltas, x.dirs, (unsigned long long)x.file_bytes,
-           (unsigned long long)x.w.total, since ? " (incremental)" : "");
+           "of %llu bytes%s, in %llu ms\n", b.name, file, x.files, x.deltas, x.dirs, (unsigned long long)x.file_bytes,
+           (unsigned long long)x.w.total, since ? " (incremental)" : "", (unsigned long long)(GetTickCount64() - started));
     return 0;
 }
 
