@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/boxcfg.h"
+#include "core/boxindex.h"
 
 /* Exit codes of fvm.exe itself (fvm run passes the program's code through). */
 enum { EXIT_USAGE = 2, EXIT_FAIL = 1, EXIT_CONFLICT = 3 /* fvm commit: conflicts left */ };
@@ -103,6 +104,22 @@ void sync_nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap);
 BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap);
 BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32]);
 int cmd_export(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
+/* The box's newest index, mapped read-write, with the box's index mutex as
+ * the writers' lock; ok FALSE: the box has no index. 0 or an exit code. */
+typedef struct index_rw {
+    struct boxindex idx;
+    HANDLE mutex;
+    void *view;
+    boxindex_lock lock;
+    BOOL ok;
+} index_rw;
+int sync_index_open(const box *b, index_rw *ir);
+void sync_index_close(index_rw *ir);
+/* Forgets the index entry of an NT path (none: nothing to do). */
+int sync_index_forget(index_rw *ir, const wchar_t *nt);
+/* The index key of an NT path; FALSE when it does not normalise. */
+BOOL sync_index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *len);
 int cmd_import(int argc, char **argv);
 /* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
 int sync_load_policy(const box *b, struct sync_policy *out);

@@ -140,14 +140,6 @@ static void step_point(void)
 
 /* ---- the index, writable ------------------------------------------------- */
 
-typedef struct index_rw {
-    boxindex idx;
-    HANDLE mutex;
-    void *view;
-    boxindex_lock lock;
-    BOOL ok;
-} index_rw;
-
 static int lock_mutex(void *ctx)
 {
     DWORD w = WaitForSingleObject(((index_rw *)ctx)->mutex, INFINITE);
@@ -162,7 +154,7 @@ static void unlock_mutex(void *ctx)
 /* Maps the box's newest index (the one not retired) read-write, with the
  * box's index mutex as the writers' lock. ok FALSE: the box has no index
  * (it never ran); an index that cannot be opened is an error. */
-static int open_index_rw(const box *b, index_rw *ir)
+int sync_index_open(const box *b, index_rw *ir)
 {
     memset(ir, 0, sizeof *ir);
     wchar_t name[FVM_OBJ_NAME_MAX];
@@ -208,7 +200,7 @@ static int open_index_rw(const box *b, index_rw *ir)
     return 0;
 }
 
-static void close_index_rw(index_rw *ir)
+void sync_index_close(index_rw *ir)
 {
     if (ir->view) {
         FlushViewOfFile(ir->view, 0);
@@ -220,7 +212,7 @@ static void close_index_rw(index_rw *ir)
 }
 
 /* The index key of an NT path; FALSE when it does not normalise. */
-static BOOL index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *len)
+BOOL sync_index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *len)
 {
     static const ntpath_context ctx = {.input = NTPATH_INPUT_NT};
     fvm_error err;
@@ -229,14 +221,14 @@ static BOOL index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t 
 }
 
 /* Forgets the entry of nt (no entry: nothing to do). */
-static int index_forget(index_rw *ir, const wchar_t *nt)
+int sync_index_forget(index_rw *ir, const wchar_t *nt)
 {
     if (!ir->ok)
         return 0;
     static ntpath path;
     static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
     size_t len;
-    if (!index_key_of(nt, &path, key, &len))
+    if (!sync_index_key_of(nt, &path, key, &len))
         return cli_error("cannot form the index key of %ls", nt);
     boxindex_key k = {ntpath_hash(&path), key, path.path, len};
     if (boxindex_lookup(&ir->idx, k.hash, key, len, NULL) == BOXINDEX_ABSENT)
@@ -256,7 +248,7 @@ static int index_folder_now_on_host(index_rw *ir, const wchar_t *nt)
     static ntpath path;
     static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
     size_t len;
-    if (!index_key_of(nt, &path, key, &len))
+    if (!sync_index_key_of(nt, &path, key, &len))
         return cli_error("cannot form the index key of %ls", nt);
     boxindex_key k = {ntpath_hash(&path), key, path.path, len};
     boxindex_entry e;
@@ -700,7 +692,7 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     tmp[WPATH - 1] = 0;
     SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
     BOOL cancel = FALSE;
-    if (!CopyFileExW(copy, tmp, copy_progress, pg, &cancel, 0))
+    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0))
         return cli_win_error(GetLastError(), "cannot copy %ls to the host", target_win);
     if (pg->terminal && mine.size > (16 << 20))
         printf("\r%60s\r", "");
@@ -730,7 +722,7 @@ static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
             step_point();
         }
     }
-    return index_forget(ir, nt);
+    return sync_index_forget(ir, nt);
 }
 
 static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress *pg, BOOL *kept)
@@ -772,7 +764,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
             step_point();
             audit(cs, "file", "commit-delete", win, "commit", "policy");
         }
-        return index_forget(ir, nt);
+        return sync_index_forget(ir, nt);
     }
     case SYNC_STEP_RMDIR:
         if (facts_of(win).exists && !RemoveDirectoryW(win)) {
@@ -788,7 +780,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
         }
         step_point();
         audit(cs, "file", "commit-rmdir", win, "commit", "policy");
-        return index_forget(ir, nt);
+        return sync_index_forget(ir, nt);
     default:
         return cli_error("step '%c' of the journal is not a file step", (char)s->kind);
     }
@@ -1122,11 +1114,11 @@ int cmd_commit(int argc, char **argv)
             fprintf(stderr, "fvm: warning: commits of box '%s' are not audited: %s\n", b.name, why);
     }
     index_rw ir;
-    if ((rc = open_index_rw(&b, &ir)) == 0) {
+    if ((rc = sync_index_open(&b, &ir)) == 0) {
         rc = finish_interrupted(&cs, &ir);
         if (!rc)
             rc = commit_changes(&cs, &ir);
-        close_index_rw(&ir);
+        sync_index_close(&ir);
     }
     if (cs.audit_open)
         fvm_audit_log_close(&cs.audit);

@@ -28,6 +28,8 @@ static void usage(FILE *to)
           "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"
           "  commit NAME [PATHS...] [--dry-run] [--ours|--theirs|--keep-both]\n"
           "                                apply the box's changes that its [sync] rules allow to the host\n"
+          "  rebase NAME [--dry-run]       host updates into the box's copies: unchanged copies follow the\n"
+          "                                host again, changed text files are merged three-way\n"
           "  export NAME FILE [--since PACKAGE]\n"
           "                                the box's changes as one package (changed large files as deltas)\n"
           "  import FILE [NAME]            recreate a box from a package (needs the same host base)\n"
@@ -88,6 +90,8 @@ int wmain(void)
         return cmd_discard(argc, argv);
     if (!strcmp(verb, "commit"))
         return cmd_commit(argc, argv);
+    if (!strcmp(verb, "rebase"))
+        return cmd_rebase(argc, argv);
     if (!strcmp(verb, "export"))
         return cmd_export(argc, argv);
     if (!strcmp(verb, "import"))

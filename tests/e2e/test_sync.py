@@ -309,3 +309,27 @@ def test_incremental_export(fvm, syncbox, host, tmp_path):
     fvm("import", win_path(full), check=0)
     fvm("import", win_path(inc), check=0)
     assert diff(fvm, box) == before
+
+
+def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
+    win, root = host
+    box = syncbox
+    lines = "".join(f"line {i}\r\n" for i in range(1, 11))
+    (root / "t.txt").write_bytes(lines.encode())
+    tool_win = win_path(apps / "synctool.exe")
+    # Copied up but not changed (a write of the same byte), and a text file changed by the box.
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\a.txt", "0", "a").returncode == 0
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\t.txt", "0", "LINE").returncode == 0
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    assert fvm("rebase", box).returncode == 0   # nothing changed on the host yet: keeps the bases
+    # The host moves on: a.txt, and the last line of t.txt.
+    (root / "a.txt").write_bytes(b"alpha from the host\r\n")
+    (root / "t.txt").write_bytes(lines.replace("line 10", "line TEN").encode())
+    proc = fvm("rebase", box)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"U {win}\\a.txt" in proc.stdout and f"M {win}\\t.txt" in proc.stdout, proc.stdout
+    out = cmd(fvm, box, f"type {win}\\a.txt& type {win}\\t.txt").stdout
+    assert out.startswith("alpha from the host\n") and "LINE 1\n" in out and "line TEN" in out, out
+    # The merged copy now starts from the host's version: commit has no conflict.
+    fvm("commit", box, check=0)
+    assert (root / "t.txt").read_bytes() == lines.replace("line 1\r", "LINE 1\r").replace("line 10", "line TEN").encode()
