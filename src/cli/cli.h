@@ -123,6 +123,8 @@ BOOL sync_index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *l
 int cmd_import(int argc, char **argv);
 /* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
 int sync_load_policy(const box *b, struct sync_policy *out);
+/* fvm policy check: the [sync] rules of a policy file, errors printed to out; 1 when it has any. */
+unsigned sync_check_policy_file(const wchar_t *path, FILE *out);
 /* What the registry part of a commit asks of the file part: the policy's
  * word on a path (1: commit; else it said why), and audit records. */
 typedef struct sync_hooks {

@@ -934,7 +934,31 @@ static const char *env_var(void *ctx, const char *name, size_t len)
 
 static void print_diag(void *ctx, const char *file, unsigned line, unsigned column, const char *message)
 {
-    fprintf(stderr, "%s:%u:%u: error: %s\n", file, line, column, message);
+    fprintf(ctx ? (FILE *)ctx : stderr, "%s:%u:%u: error: %s\n", file, line, column, message);
+}
+
+/* Reads a policy file and parses its [sync] rules, diagnostics to diag_out. */
+static fvm_status parse_policy_file(const wchar_t *path, FILE *diag_out, sync_policy *out, fvm_error *err)
+{
+    HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return fvm_error_set(err, FVM_E_IO, "cannot read the policy (error %lu)", (unsigned long)GetLastError());
+    LARGE_INTEGER size;
+    GetFileSizeEx(h, &size);
+    char *text = size.QuadPart <= (64 << 20) ? malloc((size_t)size.QuadPart + 1) : NULL;
+    DWORD got = 0;
+    BOOL ok = text && ReadFile(h, text, (DWORD)size.QuadPart, &got, NULL);
+    CloseHandle(h);
+    if (!ok) {
+        free(text);
+        return fvm_error_set(err, FVM_E_IO, "cannot read the policy");
+    }
+    const wchar_t *leaf = wcsrchr(path, L'\\');
+    char name[FVM_PATH_MAX * 3];
+    cli_utf8(leaf ? leaf + 1 : path, name, sizeof name);
+    fvm_status st = sync_policy_parse(name, text, got, env_var, NULL, print_diag, diag_out, out, err);
+    free(text);
+    return st;
 }
 
 int sync_load_policy(const box *b, sync_policy *out)
@@ -942,32 +966,25 @@ int sync_load_policy(const box *b, sync_policy *out)
     wchar_t path[FVM_PATH_MAX];
     if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK)
         return cli_error("the policy path of box '%s' is too long", b->name);
-    HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
-    if (h == INVALID_HANDLE_VALUE)
-        return cli_win_error(GetLastError(), "cannot read the policy of box '%s'", b->name);
-    LARGE_INTEGER size;
-    GetFileSizeEx(h, &size);
-    if (size.QuadPart > (64 << 20)) {
-        CloseHandle(h);
-        return cli_error("the policy of box '%s' is too large", b->name);
-    }
-    char *text = malloc((size_t)size.QuadPart + 1);
-    DWORD got = 0;
-    BOOL ok = text && ReadFile(h, text, (DWORD)size.QuadPart, &got, NULL);
-    CloseHandle(h);
-    if (!ok) {
-        free(text);
-        return cli_error("cannot read the policy of box '%s'", b->name);
-    }
-    const wchar_t *leaf = wcsrchr(path, L'\\');
-    char name[FVM_PATH_MAX * 3];
-    cli_utf8(leaf ? leaf + 1 : path, name, sizeof name);
     fvm_error err;
-    fvm_status st = sync_policy_parse(name, text, got, env_var, NULL, print_diag, NULL, out, &err);
-    free(text);
+    fvm_status st = parse_policy_file(path, stderr, out, &err);
+    if (st == FVM_E_IO)
+        return cli_error("box '%s': %s", b->name, err.message);
     if (st != FVM_OK)
         return cli_error("the [sync] rules of box '%s' have errors: %s", b->name, err.message);
     return 0;
+}
+
+unsigned sync_check_policy_file(const wchar_t *path, FILE *out)
+{
+    sync_policy p;
+    fvm_error err;
+    fvm_status st = parse_policy_file(path, out, &p, &err);
+    if (st == FVM_OK) {
+        sync_policy_free(&p);
+        return 0;
+    }
+    return st == FVM_E_PARSE ? 1 : 0;   /* each error was printed; the file itself was checked by the caller */
 }
 
 /* ---- the verb ------------------------------------------------------------ */

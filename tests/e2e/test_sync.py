@@ -113,7 +113,10 @@ def test_sync_rule_errors_name_their_place(fvm, box, host):
     proc = fvm("commit", box)
     assert proc.returncode == 1
     assert "policy.ini:4:3: error: unknown [sync] action 'push'" in proc.stderr, proc.stderr
-    # The main policy parser accepts the section.
+    # fvm policy check reports it too; a good [sync] section passes.
+    proc = fvm("policy", "check", win_path(fvm.box_dir(box) / "policy.ini"))
+    assert proc.returncode == 1 and "policy.ini:4:3: error: unknown [sync] action" in proc.stdout, proc.stdout
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n[sync]\ncommit C:\\x\\**\n")
     assert fvm("policy", "check", win_path(fvm.box_dir(box) / "policy.ini")).returncode == 0
 
 
