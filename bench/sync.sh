@@ -65,16 +65,21 @@ for _ in $(seq 100); do
     wine "$FVM" diff sexport --base | grep -q unknown || break
     sleep 0.2
 done
-exp_ms=(); read_ms=(); size=0
-for _ in $(seq "$ROUNDS"); do
+# The first export reads the box copy and the base and keeps the base's
+# block fingerprints; later ones read the box copy only. Both are printed.
+exp_ms=(); read_ms=(); size=0; first_ms=
+for round in $(seq $((ROUNDS + 1))); do
     read_ms+=("$(wine "$ST" read "$DATA_WIN\\big.bin" | ms_of OK)")
     out=$(wine "$FVM" export sexport "$PKG_WIN")
-    exp_ms+=("$(echo "$out" | sed -n 's/.* in \([0-9]*\) ms.*/\1/p')")
+    ms=$(echo "$out" | sed -n 's/.* in \([0-9]*\) ms.*/\1/p')
+    if [ "$round" = 1 ]; then first_ms=$ms; else exp_ms+=("$ms"); fi
     size=$(stat -c %s "$DATA/box.fvmpack")
 done
 e=$(printf '%s\n' "${exp_ms[@]}" | median); r=$(printf '%s\n' "${read_ms[@]}" | median)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo "export: 1-byte change in a $BIG_MIB MiB file: package $size bytes ($((size / 1024)) KiB; target <= 64 KiB)"
-echo "export: $e ms vs reading the file once $r ms: ratio $(awk -v a="$e" -v b="$r" 'BEGIN{printf "%.2f", a/b}') (target <= 1.2)"
+echo "export: reading the file once $r ms; first export $first_ms ms: ratio $(ratio "$first_ms" "$r");" \
+     "later exports $e ms: ratio $(ratio "$e" "$r") (target <= 1.2)"
 
 # ---- commit -----------------------------------------------------------------
 com_ms=(); copy_ms=()

@@ -130,6 +130,7 @@ typedef struct exporter {
     unsigned files, deltas, dirs;
     uint64_t file_bytes;
     BOOL terminal;
+    ULONGLONG last_line;         /* when the last plain progress line was printed */
 } exporter;
 
 static int64_t ft64(FILETIME ft)
@@ -445,9 +446,13 @@ static void export_file(exporter *x, const wchar_t *box_file, const wchar_t *hos
         x->files++;
     }
     x->file_bytes += size;
+    /* Progress: a line rewritten on a terminal, a plain line every 2 s otherwise. */
     if (x->terminal) {
         printf("\r  %u files, %llu MB", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
         fflush(stdout);
+    } else if (GetTickCount64() - x->last_line > 2000) {
+        x->last_line = GetTickCount64();
+        printf("progress: %u files, %llu MB\n", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
     }
 }
 
@@ -580,6 +585,7 @@ int cmd_export(int argc, char **argv)
     if (rc)
         return rc;
     ULONGLONG started = GetTickCount64();
+    x.last_line = started;
     HANDLE lock = NULL;
     if ((rc = refuse_running(&b, &lock)) != 0)
         return rc;
