@@ -10,9 +10,10 @@
 #include <stdio.h>
 
 #include "common/boxcfg.h"
+#include "core/boxindex.h"
 
 /* Exit codes of fvm.exe itself (fvm run passes the program's code through). */
-enum { EXIT_USAGE = 2, EXIT_FAIL = 1 };
+enum { EXIT_USAGE = 2, EXIT_FAIL = 1, EXIT_CONFLICT = 3 /* fvm commit: conflicts left */ };
 
 typedef struct box {
     char    name[FVM_BOX_NAME_MAX];       /* UTF-8 */
@@ -56,6 +57,24 @@ void cli_exe_dir(wchar_t *out, size_t cap);
  * NULL if none); 0 or an exit code. */
 struct boxindex;
 int regdiff_print(const box *b, const struct boxindex *idx);
+/* The same changes as data (sorted, one per line of `fvm diff`), for commit:
+ * the tree path (MACHINE\X, below the box's tree root), the value name (when
+ * is_value), and for A/C values the box's type and data. file_only: read
+ * registry.dat even when a live tree exists. Free with regdiff_free. */
+typedef struct regdiff_change {
+    char kind;                 /* 'A', 'C', 'D' */
+    wchar_t *text;             /* the line of fvm diff, without the kind */
+    wchar_t *key;
+    size_t key_len;
+    BOOL is_value;
+    wchar_t *value;
+    size_t value_len;
+    uint32_t type;
+    uint8_t *data;
+    size_t size;
+} regdiff_change;
+int regdiff_collect(const box *b, const struct boxindex *idx, BOOL file_only, regdiff_change **out, size_t *count);
+void regdiff_free(regdiff_change *changes, size_t count, BOOL array_too);
 
 int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
@@ -71,5 +90,53 @@ int cmd_policy(int argc, char **argv);        /* policy check | policy explain *
 int cmd_logs(int argc, char **argv);
 int cmd_audit_append(int argc, char **argv);  /* hidden: appends audit records, for tests */
 int cmd_internal(int argc, char **argv);   /* hidden helpers used by doctor */
+
+/* Sync (commit.c, regcommit.c): fvm commit. */
+struct boxindex_base;
+struct sync_policy;
+struct sync_journal;
+int cmd_commit(int argc, char **argv);
+/* 1 when the host file is no longer the base version (size, time, SHA-256). */
+BOOL sync_host_changed(const wchar_t *host, const struct boxindex_base *base);
+/* \??\C:\x -> C:\x, \??\UNC\s\sh\x -> \\s\sh\x */
+void sync_nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap);
+/* Where the box keeps its copy of a host path (NT form): <box>\drive\C\x, <box>\unc\s\sh\x. */
+BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap);
+BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32]);
+int cmd_export(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
+/* The box's newest index, mapped read-write, with the box's index mutex as
+ * the writers' lock; ok FALSE: the box has no index. 0 or an exit code. */
+typedef struct index_rw {
+    struct boxindex idx;
+    HANDLE mutex;
+    void *view;
+    boxindex_lock lock;
+    BOOL ok;
+} index_rw;
+int sync_index_open(const box *b, index_rw *ir);
+void sync_index_close(index_rw *ir);
+/* Forgets the index entry of an NT path (none: nothing to do). */
+int sync_index_forget(index_rw *ir, const wchar_t *nt);
+/* The index key of an NT path; FALSE when it does not normalise. */
+BOOL sync_index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *len);
+int cmd_import(int argc, char **argv);
+/* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
+int sync_load_policy(const box *b, struct sync_policy *out);
+/* fvm policy check: the [sync] rules of a policy file, errors printed to out; 1 when it has any. */
+unsigned sync_check_policy_file(const wchar_t *path, FILE *out);
+/* What the registry part of a commit asks of the file part: the policy's
+ * word on a path (1: commit; else it said why), and audit records. */
+typedef struct sync_hooks {
+    int (*allow)(void *ctx, const wchar_t *policy_path, const wchar_t *display, char kind);
+    void (*audit)(void *ctx, const char *type, const char *op, const wchar_t *name, const char *decision,
+                  const char *rule);
+    void *ctx;
+} sync_hooks;
+/* Adds the registry steps (and the final S) to the journal; *planned counts them. */
+int regcommit_plan(const box *b, const struct boxindex *idx, const sync_hooks *h, struct sync_journal *j,
+                   unsigned *planned);
+/* Runs registry step i of the journal (idx may be NULL). */
+int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal *j, size_t i, const sync_hooks *h);
 
 #endif

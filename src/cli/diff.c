@@ -277,6 +277,9 @@ int cmd_diff(int argc, char **argv)
         char path[FVM_PATH_MAX * 6];
         cli_utf8(list.items[i].path, path, sizeof path);
         printf("%c %s", list.items[i].kind, path);
+        /* A host file that moved on since the box copied it: commit stops there. */
+        if (list.items[i].has_base && sync_host_changed(list.items[i].path, &list.items[i].base))
+            printf("  (conflict: the host file changed since the box copied it)");
         if (show_base && list.items[i].has_base) {
             /* The host version the box copy started from: what a commit
              * compares the host with before it writes. */

@@ -42,6 +42,16 @@ static const verb g_verbs[] = {
      "                                (--base: the host version each file change started from)\n"},
     {"discard", cmd_discard,
      "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"},
+    {"commit", cmd_commit,
+     "  commit NAME [PATHS...] [--dry-run] [--ours|--theirs|--keep-both]\n"
+     "                                apply the box's changes that its [sync] rules allow to the host\n"},
+    {"rebase", cmd_rebase,
+     "  rebase NAME [--dry-run]       host updates into the box's copies: unchanged copies follow the\n"
+     "                                host again, changed text files are merged three-way\n"},
+    {"export", cmd_export,
+     "  export NAME FILE [--since PACKAGE]\n"
+     "                                the box's changes as one package (changed large files as deltas)\n"},
+    {"import", cmd_import, "  import FILE [NAME]            recreate a box from a package (needs the same host base)\n"},
     {"check", cmd_check, "  check NAME                    verify the box index's integrity\n"},
     {"policy", cmd_policy,
      "  policy check FILE             check a policy: every problem as file:line:column\n"

@@ -83,6 +83,7 @@ static int policy_check(int argc, char **argv)
         policy_free(p);
     }
     fvm_policy_context_free(&ctx);
+    counts.errors += sync_check_policy_file(path, stdout);   /* [sync]: core/syncpolicy.c */
     if (counts.errors == 0 && st == FVM_OK) {
         printf("%s: ok, %lu %s (%u %s, %u %s)\n", file, (unsigned long)rules, rules == 1 ? "rule" : "rules",
                counts.warnings, plural(counts.warnings, "warning", "warnings"), counts.notes,

@@ -134,13 +134,13 @@ static int compare_keys(const void *a, const void *b)
 
 /* The box's registry text: the live tree when there is one, else the file.
  * 0 with *text NULL when the box has no registry delta. */
-static int read_box_registry(const box *b, char **text, size_t *len)
+static int read_box_registry(const box *b, char **text, size_t *len, BOOL file_only)
 {
     HANDLE tree;
     fvm_error err;
     *text = NULL;
     *len = 0;
-    if (regstore_open_tree(b->path, KEY_READ, &tree) >= 0) {
+    if (!file_only && regstore_open_tree(b->path, KEY_READ, &tree) >= 0) {
         regfile_buf buf = {0};
         fvm_status st = regstore_dump(tree, &buf, NULL, &err);
         CloseHandle(tree);
@@ -162,10 +162,7 @@ static int read_box_registry(const box *b, char **text, size_t *len)
 
 /* ---- output lines -------------------------------------------------------- */
 
-typedef struct rline {
-    char kind;
-    wchar_t *text;
-} rline;
+typedef regdiff_change rline;   /* cli.h: what commit reads too */
 
 typedef struct rlines {
     rline *items;
@@ -217,13 +214,17 @@ static void ws_add_name(wstr *w, const wchar_t *s, size_t n, BOOL quoted)
     }
 }
 
-typedef struct ctx {
+typedef struct ctx ctx;
+static void add_line_data(ctx *c, char kind, const wchar_t *path, size_t len, const wchar_t *value,
+                          size_t value_len, const rvalue *data);
+
+struct ctx {
     const box *b;
     const boxindex *idx;         /* NULL: no index (yet) */
     wchar_t user_sid[192];       /* the current user's SID, S-1-5-... */
     rtree tree;
     rlines lines;
-} ctx;
+};
 
 /* The host name of a key path below the tree root, as the user knows it:
  * MACHINE\X -> HKEY_LOCAL_MACHINE\X, USER\<current SID>\X ->
@@ -259,6 +260,12 @@ static void display_key(const ctx *c, wstr *w, const wchar_t *path, size_t len)
 
 static void add_line(ctx *c, char kind, const wchar_t *path, size_t len, const wchar_t *value, size_t value_len)
 {
+    add_line_data(c, kind, path, len, value, value_len, NULL);
+}
+
+static void add_line_data(ctx *c, char kind, const wchar_t *path, size_t len, const wchar_t *value,
+                          size_t value_len, const rvalue *data)
+{
     wstr w = {0};
     display_key(c, &w, path, len);
     if (value) {
@@ -278,8 +285,23 @@ static void add_line(ctx *c, char kind, const wchar_t *path, size_t len, const w
         c->lines.items = grown;
         c->lines.cap = cap;
     }
-    c->lines.items[c->lines.count].kind = kind;
-    c->lines.items[c->lines.count].text = w.s;
+    rline *l = &c->lines.items[c->lines.count];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->text = w.s;
+    /* The raw names and the box's data, for commit. */
+    l->key = dup_mem(path, len * sizeof(wchar_t));
+    l->key_len = len;
+    l->is_value = value != NULL;
+    if (value) {
+        l->value = dup_mem(value, value_len * sizeof(wchar_t));
+        l->value_len = value_len;
+    }
+    if (data) {
+        l->type = data->type;
+        l->data = dup_mem(data->data, data->size);
+        l->size = data->size;
+    }
     c->lines.count++;
 }
 
@@ -393,7 +415,7 @@ static void compare_key(ctx *c, const rkey *k, mode m, HANDLE host)
         add_line(c, 'A', k->path, k->len, NULL, 0);
         for (size_t i = 0; i < k->count; i++)
             if (k->values[i].type != REG_FVM_DELETED)
-                add_line(c, 'A', k->path, k->len, k->values[i].name, k->values[i].len);
+                add_line_data(c, 'A', k->path, k->len, k->values[i].name, k->values[i].len, &k->values[i]);
         return;
     }
     for (size_t i = 0; i < k->count; i++) {
@@ -405,9 +427,9 @@ static void compare_key(ctx *c, const rkey *k, mode m, HANDLE host)
             if (on_host)
                 add_line(c, 'D', k->path, k->len, v->name, v->len);
         } else if (!on_host) {
-            add_line(c, 'A', k->path, k->len, v->name, v->len);
+            add_line_data(c, 'A', k->path, k->len, v->name, v->len, v);
         } else if (type != v->type || size != v->size || (size && memcmp(data, v->data, size))) {
-            add_line(c, 'C', k->path, k->len, v->name, v->len);
+            add_line_data(c, 'C', k->path, k->len, v->name, v->len, v);
         }
         free(data);
     }
@@ -493,7 +515,7 @@ static void current_user_sid(wchar_t *out, size_t cap)
     CloseHandle(token);
 }
 
-int regdiff_print(const box *b, const boxindex *idx)
+int regdiff_collect(const box *b, const boxindex *idx, BOOL file_only, regdiff_change **out, size_t *count)
 {
     ctx c;
     memset(&c, 0, sizeof c);
@@ -502,7 +524,7 @@ int regdiff_print(const box *b, const boxindex *idx)
     current_user_sid(c.user_sid, sizeof c.user_sid / sizeof c.user_sid[0]);
     char *text;
     size_t len;
-    int rc = read_box_registry(b, &text, &len);
+    int rc = read_box_registry(b, &text, &len, file_only);
     if (rc)
         return rc;
     if (text) {
@@ -520,20 +542,48 @@ int regdiff_print(const box *b, const boxindex *idx)
     if (idx)
         boxindex_foreach(idx, index_deleted, &c);
     qsort(c.lines.items, c.lines.count, sizeof *c.lines.items, compare_lines);
+    /* One line per change: a change seen twice keeps its first. */
+    size_t kept = 0;
     for (size_t i = 0; i < c.lines.count; i++) {
-        if (i && !_wcsicmp(c.lines.items[i].text, c.lines.items[i - 1].text))
-            continue;
-        size_t n = wcslen(c.lines.items[i].text) * 3 + 1;
+        if (kept && !_wcsicmp(c.lines.items[i].text, c.lines.items[kept - 1].text))
+            regdiff_free(&c.lines.items[i], 1, FALSE);
+        else
+            c.lines.items[kept++] = c.lines.items[i];
+    }
+    tree_free(&c.tree);
+    *out = c.lines.items;
+    *count = kept;
+    return 0;
+}
+
+void regdiff_free(regdiff_change *changes, size_t count, BOOL array_too)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(changes[i].text);
+        free(changes[i].key);
+        free(changes[i].value);
+        free(changes[i].data);
+    }
+    if (array_too)
+        free(changes);
+}
+
+int regdiff_print(const box *b, const boxindex *idx)
+{
+    regdiff_change *changes;
+    size_t count;
+    int rc = regdiff_collect(b, idx, FALSE, &changes, &count);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = wcslen(changes[i].text) * 3 + 1;
         char *utf8 = malloc(n);
         if (utf8) {
-            cli_utf8(c.lines.items[i].text, utf8, n);
-            printf("%c %s\n", c.lines.items[i].kind, utf8);
+            cli_utf8(changes[i].text, utf8, n);
+            printf("%c %s\n", changes[i].kind, utf8);
             free(utf8);
         }
     }
-    for (size_t i = 0; i < c.lines.count; i++)
-        free(c.lines.items[i].text);
-    free(c.lines.items);
-    tree_free(&c.tree);
+    regdiff_free(changes, count, TRUE);
     return 0;
 }

@@ -941,6 +941,8 @@ static void section_header(parser *p, source *s, const line_ref *l, size_t start
         s->section = SECTION_GROUP;
     } else if (equals_ci(name, n, "vars")) {
         s->section = SECTION_VARS;
+    } else if (equals_ci(name, n, "sync")) {
+        s->section = SECTION_SKIP;   /* fvm commit's rules: core/syncpolicy.c */
     } else if (policy_type_from_name(name, n, &type)) {
         s->section = SECTION_RULES;
         s->type = type;

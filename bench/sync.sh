@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench/sync.sh - what sync costs, as ratios measured in this one invocation.
+# See bench/README.md ("Sync").
+#
+#   export   a box whose only change is 1 byte in a BIG_MIB host file: the
+#            package size, and the time of `fvm export` (its own measure,
+#            in-process, printed "in N ms") against reading the file once
+#            (synctool read, ReadFile of the whole file, warm cache)
+#   commit   COMMIT_FILES new files of COMMIT_MIB MiB each made in a box,
+#            committed: the apply phase of `fvm commit` (its own "applied
+#            ... in N ms") against CopyFileW of the same files (synctool
+#            copy), as throughput: CopyFileW time / commit time
+#
+# Environment (all optional):
+#   WINEPREFIX    Wine prefix (default: $HOME/.cache/fvm/wineprefix)
+#   FVM_ROOT      where the bench boxes live (default: C:\fvm-bench-sync, private)
+#   BIG_MIB       size of the exported file (default 256)
+#   COMMIT_FILES  files committed (default 4)
+#   COMMIT_MIB    size of each (default 64)
+#   ROUNDS        rounds of each measure, the median is printed (default 3)
+#
+# Prints numbers only: the exit code says whether the benchmark ran, never
+# whether a target was met.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+[ $# = 0 ] || { echo "usage: bench/sync.sh   (settings through the environment, see the header)" >&2; exit 2; }
+BIG_MIB=${BIG_MIB:-256}
+COMMIT_FILES=${COMMIT_FILES:-4}
+COMMIT_MIB=${COMMIT_MIB:-64}
+ROUNDS=${ROUNDS:-3}
+. scripts/env.sh
+export WINEDEBUG=-all
+export FVM_ROOT=${FVM_ROOT:-'C:\fvm-bench-sync'}
+
+W=build/win
+FVM=$W/fvm.exe
+ST=$W/apps/synctool.exe
+FT=$W/apps/filetool.exe
+DATA_WIN='C:\fvm-bench-sync-data'
+DATA="$WINEPREFIX/drive_c/fvm-bench-sync-data"
+ROOT="$WINEPREFIX/drive_c/fvm-bench-sync"
+PKG_WIN='C:\fvm-bench-sync-data\box.fvmpack'
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ms_of() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" | tail -1; }
+
+cleanup() {
+    wine "$FVM" rm --force sexport >/dev/null 2>&1 || true
+    wine "$FVM" rm --force scommit >/dev/null 2>&1 || true
+    rm -rf "$DATA" "$ROOT"
+}
+trap cleanup EXIT
+cleanup
+mkdir -p "$DATA"
+head -c $((BIG_MIB << 20)) /dev/urandom > "$DATA/big.bin"
+policy="$DATA/policy.ini"
+printf 'template default\n[sync]\ncommit %s\\**\n' "$DATA_WIN" > "$policy"
+
+# ---- export -----------------------------------------------------------------
+wine "$FVM" create sexport --policy "$(winepath -w "$policy")" >/dev/null
+wine "$FVM" run --box sexport "$ST" poke "$DATA_WIN\\big.bin" $((BIG_MIB << 19)) X >/dev/null
+# The broker hashes the base in the background: wait until it is recorded.
+for _ in $(seq 100); do
+    wine "$FVM" diff sexport --base | grep -q unknown || break
+    sleep 0.2
+done
+# The first export reads the box copy and the base and keeps the base's
+# block fingerprints; later ones read the box copy only. Both are printed.
+exp_ms=(); read_ms=(); size=0; first_ms=
+for round in $(seq $((ROUNDS + 1))); do
+    read_ms+=("$(wine "$ST" read "$DATA_WIN\\big.bin" | ms_of OK)")
+    out=$(wine "$FVM" export sexport "$PKG_WIN")
+    ms=$(echo "$out" | sed -n 's/.* in \([0-9]*\) ms.*/\1/p')
+    if [ "$round" = 1 ]; then first_ms=$ms; else exp_ms+=("$ms"); fi
+    size=$(stat -c %s "$DATA/box.fvmpack")
+done
+e=$(printf '%s\n' "${exp_ms[@]}" | median); r=$(printf '%s\n' "${read_ms[@]}" | median)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+echo "export: 1-byte change in a $BIG_MIB MiB file: package $size bytes ($((size / 1024)) KiB; target <= 64 KiB)"
+echo "export: reading the file once $r ms; first export $first_ms ms: ratio $(ratio "$first_ms" "$r");" \
+     "later exports $e ms: ratio $(ratio "$e" "$r") (target <= 1.2)"
+
+# ---- commit -----------------------------------------------------------------
+com_ms=(); copy_ms=()
+for _ in $(seq "$ROUNDS"); do
+    wine "$FVM" rm --force scommit >/dev/null 2>&1 || true
+    rm -rf "$DATA/c" "$DATA/copy"; mkdir -p "$DATA/c" "$DATA/copy"
+    wine "$FVM" create scommit --policy "$(winepath -w "$policy")" >/dev/null
+    for i in $(seq "$COMMIT_FILES"); do
+        wine "$FVM" run --box scommit "$FT" fill "$DATA_WIN\\c\\f$i.bin" $((COMMIT_MIB << 20)) >/dev/null
+    done
+    boxc="$ROOT/boxes/scommit/drive/C/fvm-bench-sync-data/c"
+    t=0
+    for i in $(seq "$COMMIT_FILES"); do
+        one=$(wine "$ST" copy "$(winepath -w "$boxc/f$i.bin")" "$DATA_WIN\\copy\\f$i.bin" | ms_of OK)
+        t=$(awk -v a="$t" -v b="$one" 'BEGIN{print a+b}')
+    done
+    copy_ms+=("$t")
+    out=$(wine "$FVM" commit scommit)
+    com_ms+=("$(echo "$out" | sed -n 's/^applied .* in \([0-9]*\) ms.*/\1/p')")
+done
+c=$(printf '%s\n' "${com_ms[@]}" | median); k=$(printf '%s\n' "${copy_ms[@]}" | median)
+mib=$((COMMIT_FILES * COMMIT_MIB))
+echo "commit: $mib MiB in $COMMIT_FILES new files: commit $c ms, CopyFileW $k ms:" \
+     "throughput $(awk -v a="$k" -v b="$c" 'BEGIN{printf "%.2f", a/b}') of CopyFileW (target >= 0.90)"

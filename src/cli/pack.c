@@ -1,0 +1,1069 @@
+/* pack.c - fvm export and fvm import: a box's delta as one package file
+ * (core/pack.h, docs/pack-format.md).
+ *
+ * export writes the box's policy, index (zero runs squeezed out), registry
+ * delta and every file and folder of the box folder. A box copy of a host
+ * file whose host file is still the base version the index recorded (size
+ * and last-write time as recorded) travels as a delta against that base:
+ * fixed 4 KiB blocks at the same offsets, equal runs as COPY ops, changed
+ * blocks as DATA. Fixed blocks rather than a rolling hash because both
+ * sides are local at export time: the base is right there to compare with
+ * (no signatures to exchange), and the changes a box makes to a copy are
+ * overwhelmingly in place; an insertion shifts the rest of the file, which
+ * then travels as data (correct, only larger). The comparison runs over
+ * two mapped views with memcmp, so a 1-byte change in a large file costs
+ * about one read of each file from the cache and a package of KBs.
+ * The package is written to FILE.tmp and renamed: a reader never sees half.
+ *
+ * import checks the whole package first (checksum, structure: pack_parse),
+ * then every base it needs (each delta's host file must be the recorded
+ * version: size, and time or SHA-256), then the index (boxindex_validate),
+ * and only then creates the box and writes. A write that fails after that
+ * (a full disk) removes the new box folder again: nothing half-applied.
+ *
+ * --since PACKAGE (export) makes an incremental package: only the box files
+ * written after PACKAGE was made, plus the whole index, policy and registry
+ * (small). import of an incremental package updates an existing box: files
+ * it carries are replaced, box files the new index no longer knows are
+ * removed. */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/boxindex.h"
+#include "core/ntpath.h"
+#include "core/pack.h"
+#include "core/sha256.h"
+
+#define WPATH (FVM_PATH_MAX * 2)
+#define DELTA_BLOCK 4096u
+#define DELTA_MIN_SIZE (64u * 1024u)   /* smaller files travel whole */
+
+/* ---- a mapped file ------------------------------------------------------- */
+
+typedef struct mapped {
+    const uint8_t *data;
+    uint64_t size;
+} mapped;
+
+static BOOL map_file(const wchar_t *path, mapped *m)
+{
+    memset(m, 0, sizeof *m);
+    HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, 0, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return FALSE;
+    LARGE_INTEGER size;
+    BOOL ok = GetFileSizeEx(f, &size);
+    m->size = ok ? (uint64_t)size.QuadPart : 0;
+    if (ok && m->size) {
+        HANDLE map = CreateFileMappingW(f, NULL, PAGE_READONLY, 0, 0, NULL);
+        m->data = map ? MapViewOfFile(map, FILE_MAP_READ, 0, 0, 0) : NULL;
+        if (map)
+            CloseHandle(map);
+        ok = m->data != NULL;
+    }
+    CloseHandle(f);
+    return ok;
+}
+
+static void unmap_file(mapped *m)
+{
+    if (m->data)
+        UnmapViewOfFile(m->data);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- the writer ---------------------------------------------------------- */
+
+typedef struct writer {
+    HANDLE file;
+    sha256_ctx hash;
+    uint8_t *buf;
+    size_t used;
+    uint64_t total;
+    BOOL failed;
+} writer;
+
+#define WRITER_BUF (1u << 20)
+
+static void w_flush(writer *w)
+{
+    DWORD wrote;
+    if (w->used && !w->failed && !(WriteFile(w->file, w->buf, (DWORD)w->used, &wrote, NULL) && wrote == w->used))
+        w->failed = TRUE;
+    w->used = 0;
+}
+
+static void w_put(writer *w, const void *p, size_t n)
+{
+    sha256_update(&w->hash, p, n);
+    w->total += n;
+    const uint8_t *s = p;
+    while (n) {
+        size_t take = WRITER_BUF - w->used < n ? WRITER_BUF - w->used : n;
+        memcpy(w->buf + w->used, s, take);
+        w->used += take;
+        s += take;
+        n -= take;
+        if (w->used == WRITER_BUF)
+            w_flush(w);
+    }
+}
+
+static void w_record(writer *w, pack_record_type type, uint64_t len)
+{
+    uint8_t h[PACK_RECORD_HEADER];
+    pack_put_record_header(h, type, len);
+    w_put(w, h, sizeof h);
+}
+
+/* ---- export -------------------------------------------------------------- */
+
+typedef struct exporter {
+    const box *b;
+    writer w;
+    boxindex idx;
+    BOOL have_index;
+    int64_t since;               /* FILETIME; 0: everything */
+    unsigned files, deltas, dirs;
+    uint64_t file_bytes;
+    BOOL terminal;
+    ULONGLONG last_line;         /* when the last plain progress line was printed */
+} exporter;
+
+static int64_t ft64(FILETIME ft)
+{
+    return (int64_t)(((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime);
+}
+
+/* The file part of a record for a box file: its host path and its facts. */
+static size_t file_part(uint8_t *out, const wchar_t *host_nt, const WIN32_FILE_ATTRIBUTE_DATA *d)
+{
+    pack_file f = {(const uint16_t *)host_nt, wcslen(host_nt), d->dwFileAttributes, ft64(d->ftCreationTime),
+                   ft64(d->ftLastAccessTime), ft64(d->ftLastWriteTime),
+                   ((uint64_t)d->nFileSizeHigh << 32) | d->nFileSizeLow};
+    return pack_put_file(out, &f);
+}
+
+static void w_blob_file(exporter *x, pack_record_type type, const wchar_t *leaf)
+{
+    wchar_t path[FVM_PATH_MAX];
+    _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", x->b->path, leaf);
+    mapped m;
+    if (!map_file(path, &m))
+        return;
+    w_record(&x->w, type, m.size);
+    if (m.size)
+        w_put(&x->w, m.data, (size_t)m.size);
+    unmap_file(&m);
+}
+
+/* The base a box copy may travel against: the index's record of it, when
+ * the host file still is that version. */
+static BOOL usable_base(exporter *x, const wchar_t *host_nt, boxindex_base *base)
+{
+    if (!x->have_index)
+        return FALSE;
+    static ntpath path;
+    static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
+    static const ntpath_context ctx = {.input = NTPATH_INPUT_NT};
+    size_t len;
+    fvm_error err;
+    boxindex_entry e;
+    if (ntpath_normalize((const uint16_t *)host_nt, wcslen(host_nt), &ctx, &path, &err) != FVM_OK ||
+        ntpath_key(&path, key, BOXINDEX_MAX_KEY_UNITS + 1, &len, &err) != FVM_OK ||
+        boxindex_lookup(&x->idx, ntpath_hash(&path), key, len, &e) != BOXINDEX_COPIED ||
+        !(e.flags & BOXINDEX_FLAG_HAS_BASE))
+        return FALSE;
+    wchar_t host[WPATH];
+    sync_nt_to_win32(host_nt, host, WPATH);
+    WIN32_FILE_ATTRIBUTE_DATA d;
+    if (!GetFileAttributesExW(host, GetFileExInfoStandard, &d) ||
+        (((uint64_t)d.nFileSizeHigh << 32) | d.nFileSizeLow) != e.base.size || ft64(d.ftLastWriteTime) != e.base.mtime)
+        return FALSE;
+    *base = e.base;
+    static const uint8_t zero[32];
+    /* The broker fills the hash in the background; not yet: hash it now
+     * (the host file is the base: same size and time). */
+    return memcmp(base->content_hash, zero, 32) || sync_hash_file(host, base->content_hash);
+}
+
+static HANDLE open_read(const wchar_t *path)
+{
+    return CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                       FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+}
+
+/* A delta's plan: runs of equal blocks (COPY) and changed ones (DATA). */
+typedef struct run {
+    int copy;
+    uint64_t offset, length;
+} run;
+
+typedef struct run_list {
+    run *items;
+    size_t count, cap;
+} run_list;
+
+static BOOL add_run(run_list *l, int copy, uint64_t offset, uint64_t length)
+{
+    if (l->count && l->items[l->count - 1].copy == copy) {
+        l->items[l->count - 1].length += length;
+        return TRUE;
+    }
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        run *grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return FALSE;
+        l->items = grown;
+        l->cap = cap;
+    }
+    l->items[l->count++] = (run){copy, offset, length};
+    return TRUE;
+}
+
+/* A fast 128-bit fingerprint of one block (not cryptographic): four
+ * independent multiply-rotate lanes over 8-byte words, so it runs several
+ * times faster than the disk or page cache delivers the data. Used only to
+ * find which blocks of a box copy still equal its base's. */
+static uint64_t rotl64(uint64_t v, int r)
+{
+    return (v << r) | (v >> (64 - r));
+}
+
+static void block_fingerprint(const uint8_t *p, size_t n, uint64_t out[2])
+{
+    const uint64_t m1 = 0x9E3779B97F4A7C15ull, m2 = 0xD6E8FEB86659FD93ull;
+    uint64_t v[4] = {m1, m2, ~m1, ~m2 ^ n};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int l = 0; l < 4; l++) {
+            uint64_t w;
+            memcpy(&w, p + i + 8 * l, 8);
+            v[l] = rotl64(v[l] + w * m2, 29) * m1;
+        }
+    }
+    for (; i < n; i++)
+        v[i & 3] = rotl64(v[i & 3] ^ p[i], 13) * m2;
+    out[0] = rotl64(v[0], 7) ^ (rotl64(v[1], 19) * m1) ^ v[2];
+    out[1] = (rotl64(v[2], 11) * m2) ^ rotl64(v[3], 37) ^ v[0] ^ n;
+}
+
+/* The base's block fingerprints, kept in <box>\sync\blocks\<sha256>
+ * (keyed by content, so valid whatever the file's name or time): an export
+ * that finds them reads the box copy only. */
+static void blocks_path(const box *b, const uint8_t hash[32], wchar_t *out)
+{
+    char hex[65];
+    sha256_to_hex(hash, hex);
+    _snwprintf(out, WPATH, L"%ls\\sync\\blocks\\%hs", b->path, hex);
+    out[WPATH - 1] = 0;
+}
+
+static uint64_t *load_blocks(const box *b, const boxindex_base *base, size_t count)
+{
+    wchar_t path[WPATH];
+    blocks_path(b, base->content_hash, path);
+    HANDLE h = open_read(path);
+    if (h == INVALID_HANDLE_VALUE)
+        return NULL;
+    uint64_t *v = malloc(count * 16 + 1);
+    DWORD got = 0;
+    LARGE_INTEGER size;
+    BOOL ok = v && GetFileSizeEx(h, &size) && (uint64_t)size.QuadPart == count * 16 &&
+              ReadFile(h, v, (DWORD)(count * 16), &got, NULL) && got == count * 16;
+    CloseHandle(h);
+    if (!ok) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void save_blocks(const box *b, const boxindex_base *base, const uint64_t *v, size_t count)
+{
+    wchar_t path[WPATH], tmp[WPATH];
+    _snwprintf(path, WPATH, L"%ls\\sync", b->path);
+    CreateDirectoryW(path, NULL);
+    _snwprintf(path, WPATH, L"%ls\\sync\\blocks", b->path);
+    CreateDirectoryW(path, NULL);
+    blocks_path(b, base->content_hash, path);
+    _snwprintf(tmp, WPATH, L"%ls.tmp", path);
+    HANDLE h = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    DWORD wrote;
+    BOOL ok = h != INVALID_HANDLE_VALUE && WriteFile(h, v, (DWORD)(count * 16), &wrote, NULL) && wrote == count * 16;
+    if (h != INVALID_HANDLE_VALUE)
+        CloseHandle(h);
+    if (!ok || !MoveFileExW(tmp, path, MOVEFILE_REPLACE_EXISTING))
+        DeleteFileW(tmp);
+}
+
+/* Finds the box copy's blocks that equal the base's at the same offsets.
+ * With the base's fingerprints (known) only the box copy is read; without,
+ * both are read once, sequentially (ReadFile into two buffers: cheaper
+ * under Wine than faulting in mapped views), and the base's fingerprints
+ * are filled in (computed) for the next export. */
+static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, const uint64_t *known,
+                       uint64_t *computed, run_list *out)
+{
+    static uint8_t a[1 << 20], b[1 << 20];
+    uint64_t off = 0;
+    uint64_t base_end = known ? base_size : 0;
+    while (off < mine_size || (!known && base_end < base_size)) {
+        DWORD want = off < mine_size ? (mine_size - off < sizeof a ? (DWORD)(mine_size - off) : (DWORD)sizeof a) : 0;
+        DWORD got_a = 0, got_b = 0;
+        if (want && (!ReadFile(mine, a, want, &got_a, NULL) || got_a != want))
+            return FALSE;
+        DWORD want_b = 0;
+        if (!known && base_end < base_size) {
+            want_b = base_size - base_end < sizeof b ? (DWORD)(base_size - base_end) : (DWORD)sizeof b;
+            if (!ReadFile(base, b, want_b, &got_b, NULL) || got_b != want_b)
+                return FALSE;
+            for (DWORD at = 0; at < want_b; at += DELTA_BLOCK)
+                block_fingerprint(b + at, want_b - at < DELTA_BLOCK ? want_b - at : DELTA_BLOCK,
+                                  computed + 2 * ((base_end + at) / DELTA_BLOCK));
+            base_end += want_b;
+        }
+        for (DWORD at = 0; at < want; at += DELTA_BLOCK) {
+            DWORD n = want - at < DELTA_BLOCK ? want - at : DELTA_BLOCK;
+            uint64_t block = (off + at) / DELTA_BLOCK;
+            int same;
+            if (off + at + n > base_size || (off + at + n < base_size && n < DELTA_BLOCK)) {
+                same = 0;   /* past the base's end, or a short block that is not the base's last */
+            } else if (known) {
+                uint64_t fp[2];
+                block_fingerprint(a + at, n, fp);
+                same = fp[0] == known[2 * block] && fp[1] == known[2 * block + 1];
+            } else {
+                same = at + n <= got_b && !memcmp(a + at, b + at, n);
+            }
+            if (!add_run(out, same, off + at, n))
+                return FALSE;
+        }
+        off += want;
+    }
+    return TRUE;
+}
+
+static uint64_t runs_bytes(const run_list *l)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < l->count; i++)
+        bytes += l->items[i].copy ? 17 : 9 + l->items[i].length;
+    return bytes;
+}
+
+/* Writes the ops; DATA bytes read again from the box copy at their offset. */
+static BOOL write_runs(writer *w, HANDLE mine, const run_list *l)
+{
+    static uint8_t buf[1 << 20];
+    for (size_t i = 0; i < l->count; i++) {
+        const run *r = &l->items[i];
+        uint8_t h[17];
+        w_put(w, h, pack_put_op(h, r->copy, r->offset, r->length));
+        if (r->copy)
+            continue;
+        LARGE_INTEGER at;
+        at.QuadPart = (LONGLONG)r->offset;
+        if (!SetFilePointerEx(mine, at, NULL, FILE_BEGIN))
+            return FALSE;
+        for (uint64_t left = r->length; left;) {
+            DWORD n = left < sizeof buf ? (DWORD)left : (DWORD)sizeof buf, got;
+            if (!ReadFile(mine, buf, n, &got, NULL) || got != n)
+                return FALSE;
+            w_put(w, buf, n);
+            left -= n;
+        }
+    }
+    return TRUE;
+}
+
+/* A changed box copy as a DELTA record, when its base is usable; FALSE: send it whole. */
+static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *host_nt, const uint8_t *part,
+                         size_t plen, uint64_t size)
+{
+    boxindex_base base;
+    wchar_t host[WPATH];
+    sync_nt_to_win32(host_nt, host, WPATH);
+    if (size < DELTA_MIN_SIZE || !usable_base(x, host_nt, &base))
+        return FALSE;
+    size_t blocks = (size_t)((base.size + DELTA_BLOCK - 1) / DELTA_BLOCK);
+    uint64_t *known = load_blocks(x->b, &base, blocks), *computed = NULL;
+    HANDLE mine = open_read(box_file), hb = known ? INVALID_HANDLE_VALUE : open_read(host);
+    run_list runs = {0};
+    BOOL ok = mine != INVALID_HANDLE_VALUE && (known || hb != INVALID_HANDLE_VALUE) &&
+              (known || (computed = malloc(blocks * 16 + 1)) != NULL) &&
+              plan_delta(mine, size, hb, base.size, known, computed, &runs);
+    if (ok && computed)
+        save_blocks(x->b, &base, computed, blocks);
+    free(known);
+    free(computed);
+    if (ok && runs_bytes(&runs) < size) {
+        w_record(&x->w, PACK_REC_DELTA, plen + PACK_BASE_LEN + runs_bytes(&runs));
+        w_put(&x->w, part, plen);
+        uint8_t b[PACK_BASE_LEN];
+        pack_put_base(b, base.size, base.mtime, base.content_hash);
+        w_put(&x->w, b, sizeof b);
+        if (!write_runs(&x->w, mine, &runs))
+            x->w.failed = TRUE;
+        x->deltas++;
+    } else {
+        ok = FALSE;
+    }
+    free(runs.items);
+    if (mine != INVALID_HANDLE_VALUE)
+        CloseHandle(mine);
+    if (hb != INVALID_HANDLE_VALUE)
+        CloseHandle(hb);
+    return ok;
+}
+
+static void export_file(exporter *x, const wchar_t *box_file, const wchar_t *host_nt)
+{
+    WIN32_FILE_ATTRIBUTE_DATA d;
+    if (!GetFileAttributesExW(box_file, GetFileExInfoStandard, &d))
+        return;
+    if (x->since && ft64(d.ftLastWriteTime) <= x->since)
+        return;
+    static uint8_t part[PACK_FILE_FIXED + 2 * 32768];
+    size_t plen = file_part(part, host_nt, &d);
+    uint64_t size = ((uint64_t)d.nFileSizeHigh << 32) | d.nFileSizeLow;
+    if (!export_delta(x, box_file, host_nt, part, plen, size)) {
+        mapped mine;
+        if (!map_file(box_file, &mine) || mine.size != size) {
+            x->w.failed = TRUE;
+            unmap_file(&mine);
+            return;
+        }
+        w_record(&x->w, PACK_REC_FILE, plen + mine.size);
+        w_put(&x->w, part, plen);
+        if (mine.size)
+            w_put(&x->w, mine.data, (size_t)mine.size);
+        unmap_file(&mine);
+        x->files++;
+    }
+    x->file_bytes += size;
+    /* Progress: a line rewritten on a terminal, a plain line every 2 s otherwise. */
+    if (x->terminal) {
+        printf("\r  %u files, %llu MB", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
+        fflush(stdout);
+    } else if (GetTickCount64() - x->last_line > 2000) {
+        x->last_line = GetTickCount64();
+        printf("progress: %u files, %llu MB\n", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
+    }
+}
+
+static void export_tree(exporter *x, const wchar_t *box_dir, const wchar_t *host_nt)
+{
+    wchar_t pattern[WPATH];
+    _snwprintf(pattern, WPATH, L"%ls\\*", box_dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L"..") || wcsstr(fd.cFileName, L".fvm-copy-"))
+            continue;
+        wchar_t child_box[WPATH], child_host[WPATH];
+        _snwprintf(child_box, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
+        _snwprintf(child_host, WPATH, L"%ls\\%ls", host_nt, fd.cFileName);
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            WIN32_FILE_ATTRIBUTE_DATA d;
+            if (GetFileAttributesExW(child_box, GetFileExInfoStandard, &d)) {
+                static uint8_t part[PACK_FILE_FIXED + 2 * 32768];
+                d.nFileSizeHigh = d.nFileSizeLow = 0;
+                size_t plen = file_part(part, child_host, &d);
+                w_record(&x->w, PACK_REC_DIR, plen);
+                w_put(&x->w, part, plen);
+                x->dirs++;
+            }
+            export_tree(x, child_box, child_host);
+        } else {
+            export_file(x, child_box, child_host);
+        }
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+}
+
+/* The newest index file (not retired), read into memory; NULL if none. */
+static uint8_t *read_index(const box *b, size_t *len)
+{
+    for (unsigned n = 64; n >= 1; n--) {
+        wchar_t path[FVM_PATH_MAX];
+        _snwprintf(path, FVM_PATH_MAX, L"%ls\\index-%u.fvm", b->path, n);
+        mapped m;
+        if (!map_file(path, &m))
+            continue;
+        size_t size = (size_t)m.size;
+        uint8_t *copy = size ? malloc(size) : NULL;
+        if (copy)
+            memcpy(copy, m.data, size);
+        unmap_file(&m);
+        boxindex idx;
+        fvm_error err;
+        if (copy && boxindex_open(&idx, copy, size, NULL, &err) == FVM_OK && !boxindex_is_retired(&idx)) {
+            *len = size;
+            return copy;
+        }
+        free(copy);
+    }
+    return NULL;
+}
+
+/* NAME FILE [--since PACKAGE]; also the box lock and the running check. */
+static int refuse_running(const box *b, HANDLE *lock)
+{
+    DWORD procs = box_process_count(b);
+    if (procs)
+        return cli_error("box '%s' is running (%lu processes); stop it first (fvm stop %s)", b->name,
+                         (unsigned long)procs, b->name);
+    int rc = box_stop_unless_running(b, FALSE);
+    if (rc)
+        return rc;
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_LOCK, name, FVM_OBJ_NAME_MAX);
+    *lock = CreateMutexW(NULL, FALSE, name);
+    if (!*lock)
+        return cli_win_error(GetLastError(), "cannot create the lock of box '%s'", b->name);
+    WaitForSingleObject(*lock, INFINITE);
+    return 0;
+}
+
+static void release_lock(HANDLE lock)
+{
+    if (lock) {
+        ReleaseMutex(lock);
+        CloseHandle(lock);
+    }
+}
+
+/* The creation time in a package's header (for --since). */
+static int package_time(const char *file, int64_t *created)
+{
+    wchar_t w[WPATH];
+    cli_wide(file, w, WPATH);
+    mapped m;
+    if (!map_file(w, &m))
+        return cli_win_error(GetLastError(), "cannot read package '%s'", file);
+    fvm_error err;
+    fvm_status st = pack_parse(m.data, (size_t)m.size, NULL, &err);
+    if (st == FVM_OK)
+        memcpy(created, m.data + 16, 8);
+    unmap_file(&m);
+    return st == FVM_OK ? 0 : cli_error("'%s' is not a usable package: %s", file, err.message);
+}
+
+int cmd_export(int argc, char **argv)
+{
+    const char *name = NULL, *file = NULL, *since = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--since") && i + 1 < argc)
+            since = argv[++i];
+        else if (argv[i][0] == '-')
+            return cli_error("export: unknown option '%s'", argv[i]), EXIT_USAGE;
+        else if (!name)
+            name = argv[i];
+        else if (!file)
+            file = argv[i];
+        else
+            return cli_error("usage: fvm export NAME FILE [--since PACKAGE]"), EXIT_USAGE;
+    }
+    if (!file)
+        return cli_error("usage: fvm export NAME FILE [--since PACKAGE]"), EXIT_USAGE;
+    box b;
+    if (!box_init(&b, name))
+        return EXIT_FAIL;
+    if (!box_exists(&b))
+        return cli_error("no box named '%s'", name);
+    exporter x;
+    memset(&x, 0, sizeof x);
+    x.b = &b;
+    int rc = since ? package_time(since, &x.since) : 0;
+    if (rc)
+        return rc;
+    ULONGLONG started = GetTickCount64();
+    x.last_line = started;
+    HANDLE lock = NULL;
+    if ((rc = refuse_running(&b, &lock)) != 0)
+        return rc;
+    DWORD mode;
+    x.terminal = GetConsoleMode(GetStdHandle(STD_OUTPUT_HANDLE), &mode);
+
+    wchar_t out[WPATH], tmp[WPATH];
+    cli_wide(file, out, WPATH);
+    _snwprintf(tmp, WPATH, L"%ls.tmp", out);
+    x.w.file = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+    if (x.w.file == INVALID_HANDLE_VALUE) {
+        release_lock(lock);
+        return cli_win_error(GetLastError(), "cannot create '%s'", file);
+    }
+    x.w.buf = malloc(WRITER_BUF);
+    sha256_init(&x.w.hash);
+    FILETIME now;
+    GetSystemTimeAsFileTime(&now);
+    uint8_t header[PACK_HEADER_FIXED + PACK_MAX_NAME];
+    w_put(&x.w, header, pack_put_header(header, since ? PACK_FLAG_INCREMENTAL : 0, ft64(now), b.name,
+                                        strlen(b.name)));
+
+    wchar_t policy[FVM_PATH_MAX];
+    _snwprintf(policy, FVM_PATH_MAX, L"%ls\\policy.ini", b.path);
+    if (GetFileAttributesW(policy) != INVALID_FILE_ATTRIBUTES)
+        w_blob_file(&x, PACK_REC_POLICY, L"policy.ini");
+    size_t index_len = 0;
+    uint8_t *index = read_index(&b, &index_len);
+    if (index) {
+        fvm_error err;
+        x.have_index = boxindex_open(&x.idx, index, index_len, NULL, &err) == FVM_OK;
+        uint8_t *sq = malloc(pack_squeeze_bound(index_len));
+        if (sq) {
+            size_t n = pack_squeeze(index, index_len, sq);
+            w_record(&x.w, PACK_REC_INDEX, n);
+            w_put(&x.w, sq, n);
+            free(sq);
+        } else {
+            x.w.failed = TRUE;
+        }
+    }
+    w_blob_file(&x, PACK_REC_REGISTRY, L"registry.dat");
+
+    /* <box>\drive\X -> \??\X: ; <box>\unc\server\share -> \??\UNC\server\share */
+    wchar_t dir[WPATH], pattern[WPATH];
+    _snwprintf(dir, WPATH, L"%ls\\drive", b.path);
+    _snwprintf(pattern, WPATH, L"%ls\\*", dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            if (fd.cFileName[0] == L'.' || fd.cFileName[1])
+                continue;
+            wchar_t box_dir[WPATH], host_nt[16];
+            _snwprintf(box_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
+            _snwprintf(host_nt, 16, L"\\??\\%lc:", fd.cFileName[0]);
+            export_tree(&x, box_dir, host_nt);
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    _snwprintf(dir, WPATH, L"%ls\\unc", b.path);
+    _snwprintf(pattern, WPATH, L"%ls\\*", dir);
+    h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            if (fd.cFileName[0] == L'.')
+                continue;
+            wchar_t server_dir[WPATH], share_pattern[WPATH];
+            _snwprintf(server_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
+            _snwprintf(share_pattern, WPATH, L"%ls\\*", server_dir);
+            WIN32_FIND_DATAW sd;
+            HANDLE sh = FindFirstFileW(share_pattern, &sd);
+            if (sh == INVALID_HANDLE_VALUE)
+                continue;
+            do {
+                if (sd.cFileName[0] == L'.')
+                    continue;
+                wchar_t box_dir[WPATH], host_nt[WPATH];
+                _snwprintf(box_dir, WPATH, L"%ls\\%ls", server_dir, sd.cFileName);
+                _snwprintf(host_nt, WPATH, L"\\??\\UNC\\%ls\\%ls", fd.cFileName, sd.cFileName);
+                export_tree(&x, box_dir, host_nt);
+            } while (FindNextFileW(sh, &sd));
+            FindClose(sh);
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    free(index);
+    release_lock(lock);
+
+    uint8_t digest[32];
+    sha256_ctx copy = x.w.hash;
+    sha256_final(&copy, digest);
+    w_record(&x.w, PACK_REC_END, 32);
+    w_put(&x.w, digest, 32);
+    w_flush(&x.w);
+    BOOL ok = !x.w.failed && FlushFileBuffers(x.w.file);
+    CloseHandle(x.w.file);
+    free(x.w.buf);
+    if (x.terminal)
+        printf("\n");
+    if (!ok || !MoveFileExW(tmp, out, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        DWORD e = GetLastError();
+        DeleteFileW(tmp);
+        return cli_win_error(e, "cannot write the package '%s'", file);
+    }
+    printf("exported box '%s' to %s: %u files whole, %u as deltas, %u folders; %llu bytes of files in a package "
+           "of %llu bytes%s, in %llu ms\n", b.name, file, x.files, x.deltas, x.dirs, (unsigned long long)x.file_bytes,
+           (unsigned long long)x.w.total, since ? " (incremental)" : "", (unsigned long long)(GetTickCount64() - started));
+    return 0;
+}
+
+/* ---- import -------------------------------------------------------------- */
+
+typedef struct importer {
+    box b;
+    BOOL check;                  /* pass 1: check bases and paths; pass 2: write */
+    BOOL incremental;
+    uint8_t *index;              /* unsqueezed */
+    size_t index_len;
+    char problem[600];
+    int failed;
+} importer;
+
+/* A path from the package (unaligned UTF-16LE) as a wide string. */
+static BOOL path_of(const pack_file *f, wchar_t *out, size_t cap)
+{
+    if (f->path_len >= cap)
+        return FALSE;
+    memcpy(out, f->path, f->path_len * sizeof(wchar_t));
+    out[f->path_len] = 0;
+    return TRUE;
+}
+
+static fvm_status fail(importer *im, fvm_error *err, const char *fmt, const wchar_t *path)
+{
+    char p[WPATH * 3];
+    cli_utf8(path, p, sizeof p);
+    snprintf(im->problem, sizeof im->problem, fmt, p);
+    return fvm_error_set(err, FVM_E_INVALID, "%s", im->problem);
+}
+
+static BOOL make_dirs(const wchar_t *path)
+{
+    if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES)
+        return TRUE;
+    wchar_t parent[WPATH];
+    _snwprintf(parent, WPATH, L"%ls", path);
+    parent[WPATH - 1] = 0;
+    wchar_t *slash = wcsrchr(parent, L'\\');
+    if (slash && slash - parent > 2) {
+        *slash = 0;
+        if (!make_dirs(parent))
+            return FALSE;
+    }
+    return CreateDirectoryW(path, NULL) || GetLastError() == ERROR_ALREADY_EXISTS;
+}
+
+static BOOL write_whole(const wchar_t *path, const void *data, size_t len)
+{
+    HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return FALSE;
+    DWORD wrote;
+    BOOL ok = TRUE;
+    const uint8_t *p = data;
+    while (ok && len) {
+        DWORD n = len > (1u << 30) ? (1u << 30) : (DWORD)len;
+        ok = WriteFile(h, p, n, &wrote, NULL) && wrote == n;
+        p += n;
+        len -= n;
+    }
+    CloseHandle(h);
+    return ok;
+}
+
+static void set_facts(const wchar_t *path, const pack_file *f)
+{
+    HANDLE h = CreateFileW(path, FILE_WRITE_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    if (h != INVALID_HANDLE_VALUE) {
+        FILETIME c = {(DWORD)f->ctime, (DWORD)((uint64_t)f->ctime >> 32)};
+        FILETIME a = {(DWORD)f->atime, (DWORD)((uint64_t)f->atime >> 32)};
+        FILETIME m = {(DWORD)f->mtime, (DWORD)((uint64_t)f->mtime >> 32)};
+        SetFileTime(h, &c, &a, &m);
+        CloseHandle(h);
+    }
+    SetFileAttributesW(path, f->attributes & (FILE_ATTRIBUTE_READONLY | FILE_ATTRIBUTE_HIDDEN |
+                                              FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_ARCHIVE));
+}
+
+static fvm_status on_header(void *ctx, const pack_header *h, fvm_error *err)
+{
+    ((importer *)ctx)->incremental = (h->flags & PACK_FLAG_INCREMENTAL) != 0;
+    return FVM_OK;
+}
+
+static fvm_status on_blob(void *ctx, pack_record_type type, const uint8_t *data, size_t len, fvm_error *err)
+{
+    importer *im = ctx;
+    if (type == PACK_REC_INDEX) {
+        if (im->check) {
+            uint64_t size;
+            if (pack_unsqueezed_size(data, len, &size, err) != FVM_OK || size > (1ull << 32))
+                return fvm_error_set(err, FVM_E_INVALID, "the package's box index is damaged");
+            im->index = malloc((size_t)size ? (size_t)size : 1);
+            im->index_len = (size_t)size;
+            if (!im->index || pack_unsqueeze(data, len, im->index, im->index_len, err) != FVM_OK)
+                return fvm_error_set(err, FVM_E_INVALID, "the package's box index is damaged");
+            fvm_error e;
+            if (boxindex_validate(im->index, im->index_len, &e) != FVM_OK)
+                return fvm_error_set(err, FVM_E_INVALID, "the package's box index is damaged: %s", e.message);
+            return FVM_OK;
+        }
+        /* An incremental import replaces the box's index files by this one. */
+        wchar_t path[FVM_PATH_MAX], pattern[FVM_PATH_MAX];
+        _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\index-*.fvm", im->b.path);
+        WIN32_FIND_DATAW fd;
+        HANDLE h = FindFirstFileW(pattern, &fd);
+        if (h != INVALID_HANDLE_VALUE) {
+            do {
+                _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, fd.cFileName);
+                DeleteFileW(path);
+            } while (FindNextFileW(h, &fd));
+            FindClose(h);
+        }
+        _snwprintf(path, FVM_PATH_MAX, L"%ls\\index-1.fvm", im->b.path);
+        if (!write_whole(path, im->index, im->index_len))
+            return fvm_error_set(err, FVM_E_IO, "cannot write the box index");
+        return FVM_OK;
+    }
+    if (im->check)
+        return FVM_OK;
+    wchar_t path[FVM_PATH_MAX];
+    _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, type == PACK_REC_POLICY ? L"policy.ini"
+                                                                                     : L"registry.dat");
+    if (!write_whole(path, data, len))
+        return fvm_error_set(err, FVM_E_IO, "cannot write %s", type == PACK_REC_POLICY ? "policy.ini" : "registry.dat");
+    return FVM_OK;
+}
+
+static fvm_status box_target(importer *im, const pack_file *f, wchar_t *nt, wchar_t *target, fvm_error *err)
+{
+    if (!path_of(f, nt, WPATH) || !sync_box_copy_path(&im->b, nt, target, WPATH))
+        return fail(im, err, "a path in the package is not a drive or UNC path: %s", nt);
+    return FVM_OK;
+}
+
+static fvm_status on_file(void *ctx, const pack_file *f, const uint8_t *data, fvm_error *err)
+{
+    importer *im = ctx;
+    wchar_t nt[WPATH], target[WPATH];
+    fvm_status st = box_target(im, f, nt, target, err);
+    if (st != FVM_OK || im->check)
+        return st;
+    wchar_t parent[WPATH];
+    _snwprintf(parent, WPATH, L"%ls", target);
+    *wcsrchr(parent, L'\\') = 0;
+    SetFileAttributesW(target, FILE_ATTRIBUTE_NORMAL);
+    if (!make_dirs(parent) || !write_whole(target, data, (size_t)f->size))
+        return fail(im, err, "cannot write the box copy of %s", nt);
+    set_facts(target, f);
+    return FVM_OK;
+}
+
+static fvm_status on_delta(void *ctx, const pack_file *f, const pack_delta *d, fvm_error *err)
+{
+    importer *im = ctx;
+    wchar_t nt[WPATH], target[WPATH], host[WPATH];
+    fvm_status st = box_target(im, f, nt, target, err);
+    if (st != FVM_OK)
+        return st;
+    sync_nt_to_win32(nt, host, WPATH);
+    if (im->check) {
+        /* The base must be here, as the exporting host had it. */
+        boxindex_base base = {d->base_size, d->base_mtime, {0}};
+        memcpy(base.content_hash, d->base_hash, 32);
+        WIN32_FILE_ATTRIBUTE_DATA a;
+        if (!GetFileAttributesExW(host, GetFileExInfoStandard, &a))
+            return fail(im, err, "the base of a changed file is missing on this host: %s", host);
+        if (sync_host_changed(host, &base))
+            return fail(im, err, "the base of a changed file differs on this host (not the version the box "
+                                 "started from): %s", host);
+        return FVM_OK;
+    }
+    mapped base;
+    if (!map_file(host, &base) && d->base_size)
+        return fail(im, err, "cannot read the base %s", host);
+    wchar_t parent[WPATH];
+    _snwprintf(parent, WPATH, L"%ls", target);
+    *wcsrchr(parent, L'\\') = 0;
+    SetFileAttributesW(target, FILE_ATTRIBUTE_NORMAL);
+    HANDLE h = make_dirs(parent) ? CreateFileW(target, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL)
+                                 : INVALID_HANDLE_VALUE;
+    if (h == INVALID_HANDLE_VALUE) {
+        unmap_file(&base);
+        return fail(im, err, "cannot write the box copy of %s", nt);
+    }
+    size_t pos = 0;
+    pack_op op;
+    BOOL ok = TRUE;
+    while (ok && pack_delta_next(d, &pos, &op)) {
+        const uint8_t *src = op.copy ? base.data + op.offset : op.data;
+        uint64_t left = op.length;
+        while (ok && left) {
+            DWORD n = left > (1u << 30) ? (1u << 30) : (DWORD)left, wrote;
+            ok = op.copy && op.offset + op.length > base.size ? FALSE
+                                                              : WriteFile(h, src, n, &wrote, NULL) && wrote == n;
+            src += n;
+            left -= n;
+        }
+    }
+    CloseHandle(h);
+    unmap_file(&base);
+    if (!ok)
+        return fail(im, err, "cannot write the box copy of %s", nt);
+    set_facts(target, f);
+    return FVM_OK;
+}
+
+static fvm_status on_dir(void *ctx, const pack_file *f, fvm_error *err)
+{
+    importer *im = ctx;
+    wchar_t nt[WPATH], target[WPATH];
+    fvm_status st = box_target(im, f, nt, target, err);
+    if (st != FVM_OK || im->check)
+        return st;
+    if (!make_dirs(target))
+        return fail(im, err, "cannot create the box folder of %s", nt);
+    return FVM_OK;
+}
+
+static BOOL remove_tree(const wchar_t *dir)
+{
+    wchar_t pattern[WPATH], child[WPATH];
+    _snwprintf(pattern, WPATH, L"%ls\\*", dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+                continue;
+            _snwprintf(child, WPATH, L"%ls\\%ls", dir, fd.cFileName);
+            if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+                remove_tree(child);
+            else {
+                SetFileAttributesW(child, FILE_ATTRIBUTE_NORMAL);
+                DeleteFileW(child);
+            }
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    return RemoveDirectoryW(dir);
+}
+
+/* Incremental: box files the new index does not know are gone from the box. */
+static void prune(importer *im, boxindex *idx, const wchar_t *box_dir, const wchar_t *host_nt)
+{
+    wchar_t pattern[WPATH];
+    _snwprintf(pattern, WPATH, L"%ls\\*", box_dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+            continue;
+        wchar_t child_box[WPATH], child_host[WPATH];
+        _snwprintf(child_box, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
+        _snwprintf(child_host, WPATH, L"%ls\\%ls", host_nt, fd.cFileName);
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            prune(im, idx, child_box, child_host);
+            continue;
+        }
+        static ntpath path;
+        static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
+        static const ntpath_context ctx = {.input = NTPATH_INPUT_NT};
+        size_t len;
+        fvm_error err;
+        if (ntpath_normalize((const uint16_t *)child_host, wcslen(child_host), &ctx, &path, &err) == FVM_OK &&
+            ntpath_key(&path, key, BOXINDEX_MAX_KEY_UNITS + 1, &len, &err) == FVM_OK) {
+            boxindex_state st = boxindex_lookup(idx, ntpath_hash(&path), key, len, NULL);
+            if (st != BOXINDEX_COPIED && st != BOXINDEX_CREATED) {
+                SetFileAttributesW(child_box, FILE_ATTRIBUTE_NORMAL);
+                DeleteFileW(child_box);
+            }
+        }
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+}
+
+int cmd_import(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3)
+        return cli_error("usage: fvm import FILE [NAME]"), EXIT_USAGE;
+    wchar_t file[WPATH];
+    cli_wide(argv[1], file, WPATH);
+    mapped m;
+    if (!map_file(file, &m))
+        return cli_win_error(GetLastError(), "cannot read package '%s'", argv[1]);
+    fvm_error err;
+    if (pack_parse(m.data, (size_t)m.size, NULL, &err) != FVM_OK) {
+        unmap_file(&m);
+        return cli_error("package '%s' refused: %s; nothing was imported", argv[1], err.message);
+    }
+    importer *im = calloc(1, sizeof *im);
+    if (!im) {
+        unmap_file(&m);
+        return cli_error("out of memory");
+    }
+    char name[PACK_MAX_NAME + 1];
+    size_t name_len = m.data[24];
+    memcpy(name, m.data + PACK_HEADER_FIXED, name_len);
+    name[name_len] = 0;
+    int rc = 0;
+    HANDLE lock = NULL;
+    BOOL created = FALSE;
+    if (!box_init(&im->b, argc == 3 ? argv[2] : name)) {
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    pack_visitor v = {on_header, on_blob, on_file, on_delta, on_dir, im};
+    im->check = TRUE;
+    if (pack_parse(m.data, (size_t)m.size, &v, &err) != FVM_OK) {
+        rc = cli_error("package '%s' refused: %s; nothing was imported", argv[1], err.message);
+        goto out;
+    }
+    if (im->incremental) {
+        if (!box_exists(&im->b)) {
+            rc = cli_error("'%s' is an incremental package: import it into the box it was made from (its earlier "
+                           "package imported first); there is no box named '%s'", argv[1], im->b.name);
+            goto out;
+        }
+        if ((rc = refuse_running(&im->b, &lock)) != 0)
+            goto out;
+    } else {
+        if (box_exists(&im->b)) {
+            rc = cli_error("box '%s' already exists: remove it (fvm rm %s) or import under another name (fvm "
+                           "import FILE NAME)", im->b.name, im->b.name);
+            goto out;
+        }
+        if ((rc = box_create(&im->b, NULL, 0)) != 0)
+            goto out;
+        created = TRUE;
+    }
+    im->check = FALSE;
+    if (pack_parse(m.data, (size_t)m.size, &v, &err) != FVM_OK) {
+        rc = cli_error("import of '%s' failed: %s", argv[1], err.message);
+        if (created)
+            remove_tree(im->b.path);   /* nothing half-applied */
+        goto out;
+    }
+    if (im->incremental && im->index) {
+        boxindex idx;
+        if (boxindex_open(&idx, im->index, im->index_len, NULL, &err) == FVM_OK) {
+            wchar_t dir[WPATH];
+            _snwprintf(dir, WPATH, L"%ls\\drive", im->b.path);
+            WIN32_FIND_DATAW fd;
+            wchar_t pattern[WPATH];
+            _snwprintf(pattern, WPATH, L"%ls\\*", dir);
+            HANDLE h = FindFirstFileW(pattern, &fd);
+            if (h != INVALID_HANDLE_VALUE) {
+                do {
+                    if (fd.cFileName[0] == L'.' || fd.cFileName[1])
+                        continue;
+                    wchar_t box_dir[WPATH], host_nt[16];
+                    _snwprintf(box_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
+                    _snwprintf(host_nt, 16, L"\\??\\%lc:", fd.cFileName[0]);
+                    prune(im, &idx, box_dir, host_nt);
+                } while (FindNextFileW(h, &fd));
+                FindClose(h);
+            }
+        }
+    }
+    printf("imported %s into box '%s'%s\n", argv[1], im->b.name, im->incremental ? " (incremental)" : "");
+out:
+    release_lock(lock);
+    free(im->index);
+    free(im);
+    unmap_file(&m);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/* synctool.c - synctool.exe: small file operations for the sync tests and
+ * benchmark (fvm commit/export), run in a box or on the host.
+ *
+ *   synctool poke PATH OFFSET TEXT   write TEXT at OFFSET of an existing file, in place (no truncation)
+ *   synctool copy FROM TO            CopyFileW, timed: prints "OK <milliseconds>"
+ *   synctool read PATH               read the whole file once, timed: prints "OK <milliseconds>"
+ *
+ * Prints "OK" or "ERR <what> <code>" and exits 0 or 1. */
+#include <windows.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+static int fail(const char *what)
+{
+    printf("ERR %s %lu\n", what, (unsigned long)GetLastError());
+    return 1;
+}
+
+int wmain(int argc, wchar_t **argv)
+{
+    if (argc >= 5 && !wcscmp(argv[1], L"poke")) {
+        HANDLE h = CreateFileW(argv[2], GENERIC_WRITE, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+            return fail("open");
+        LARGE_INTEGER at;
+        at.QuadPart = _wtoi64(argv[3]);
+        char text[1024];
+        int n = WideCharToMultiByte(CP_UTF8, 0, argv[4], -1, text, sizeof text, NULL, NULL) - 1;
+        DWORD wrote;
+        if (!SetFilePointerEx(h, at, NULL, FILE_BEGIN) || !WriteFile(h, text, (DWORD)n, &wrote, NULL))
+            return fail("write");
+        CloseHandle(h);
+        printf("OK\n");
+        return 0;
+    }
+    LARGE_INTEGER f, t0, t1;
+    QueryPerformanceFrequency(&f);
+    if (argc >= 4 && !wcscmp(argv[1], L"copy")) {
+        QueryPerformanceCounter(&t0);
+        if (!CopyFileW(argv[2], argv[3], FALSE))
+            return fail("copy");
+        QueryPerformanceCounter(&t1);
+        printf("OK %.1f\n", (t1.QuadPart - t0.QuadPart) * 1000.0 / f.QuadPart);
+        return 0;
+    }
+    if (argc >= 3 && !wcscmp(argv[1], L"read")) {
+        QueryPerformanceCounter(&t0);
+        HANDLE h = CreateFileW(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN,
+                               NULL);
+        if (h == INVALID_HANDLE_VALUE)
+            return fail("open");
+        static char buf[1 << 20];
+        DWORD got;
+        while (ReadFile(h, buf, sizeof buf, &got, NULL) && got)
+            ;
+        CloseHandle(h);
+        QueryPerformanceCounter(&t1);
+        printf("OK %.1f\n", (t1.QuadPart - t0.QuadPart) * 1000.0 / f.QuadPart);
+        return 0;
+    }
+    printf("usage: synctool poke PATH OFFSET TEXT | copy FROM TO | read PATH\n");
+    return 2;
+}

@@ -1,0 +1,344 @@
+"""fvm commit (src/cli/commit.c): the box's changes applied to the host.
+
+Each test makes changes in a box with ordinary programs (cmd.exe, filetool),
+commits them, and checks both sides: the host files (bytes, existence) and
+the box (`fvm diff`, the box folder). Conflicts are made by changing the
+host file after the box copied it."""
+import os
+import pathlib
+import shutil
+import uuid
+
+import pytest
+
+from conftest import DRIVE_C, run_unboxed, win_path
+
+
+def cmd(fvm, box, line, check=0):
+    return fvm("run", "--box", box, "cmd", "/c", line, check=check)
+
+
+@pytest.fixture
+def tool(apps):
+    return win_path(apps / "filetool.exe")
+
+
+@pytest.fixture
+def host():
+    """A host folder C:\\fvmsync\\<id> with a.txt, b.txt, sub\\c.txt."""
+    name = uuid.uuid4().hex[:10]
+    root = DRIVE_C / "fvmsync" / name
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_bytes(b"alpha\r\n")
+    (root / "b.txt").write_bytes(b"bravo\r\n")
+    (root / "sub" / "c.txt").write_bytes(b"charlie\r\n")
+    yield "C:\\fvmsync\\" + name, root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def set_sync_rules(fvm, box, rules):
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n\n[sync]\n" + rules + "\n")
+
+
+@pytest.fixture
+def syncbox(fvm, box, host):
+    win, root = host
+    set_sync_rules(fvm, box, f"commit {win}\\**")
+    return box
+
+
+def diff(fvm, box):
+    return fvm("diff", box, check=0).stdout.splitlines()
+
+
+def test_edit_in_box_then_commit_reaches_host(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& mkdir {win}\\nd& echo z>{win}\\nd\\z.txt")
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n"
+    plan = fvm("commit", box, "--dry-run", check=0).stdout
+    assert f"C {win}\\a.txt" in plan and f"A {win}\\new.txt" in plan and f"A {win}\\nd\\" in plan, plan
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n" and not (root / "new.txt").exists()
+    out = fvm("commit", box, check=0).stdout
+    assert "committed 4 changes" in out, out
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+    assert (root / "new.txt").read_bytes() == b"new\r\n"
+    assert (root / "nd" / "z.txt").read_bytes() == b"z\r\n"
+    # The box keeps no copy of what it committed, and sees the host's files.
+    assert diff(fvm, box) == []
+    box_c = fvm.box_dir(box) / "drive" / "C" / "fvmsync" / root.name
+    assert not (box_c / "a.txt").exists() and not (box_c / "new.txt").exists()
+    assert cmd(fvm, box, f"type {win}\\a.txt").stdout == "alpha\nmore\n"
+    assert fvm("check", box, check=0)
+    # Every commit is in the audit log, which still verifies.
+    logs = fvm("logs", box, "--verify", check=0).stdout
+    assert "commit-write" in fvm("logs", box, check=0).stdout, logs
+
+
+def test_delete_and_rename_commits(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"del {win}\\b.txt & ren {win}\\a.txt renamed.txt & del {win}\\sub\\c.txt & rmdir {win}\\sub")
+    lines = diff(fvm, box)
+    assert f"D {win}\\b.txt" in lines and f"A {win}\\renamed.txt" in lines, lines
+    plan = fvm("commit", box, "--dry-run", check=0).stdout
+    assert f"R {win}\\a.txt -> {win}\\renamed.txt" in plan, plan
+    fvm("commit", box, check=0)
+    assert sorted(p.name for p in root.iterdir()) == ["renamed.txt"]
+    assert (root / "renamed.txt").read_bytes() == b"alpha\r\n"
+    assert diff(fvm, box) == []
+
+
+def test_policy_decides_what_leaves_the_box(fvm, box, host):
+    win, root = host
+    set_sync_rules(fvm, box, f"commit {win}\\**\ndeny {win}\\sub\\**\nask {win}\\b.txt")
+    cmd(fvm, box, f"echo one>>{win}\\a.txt& echo two>>{win}\\b.txt& echo three>>{win}\\sub\\c.txt")
+    proc = fvm("commit", box)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "policy says ask" in proc.stdout and "no terminal" in proc.stdout, proc.stdout
+    assert "does not allow it (policy.ini:" in proc.stdout, proc.stdout
+    assert (root / "a.txt").read_bytes() == b"alpha\r\none\r\n"
+    assert (root / "b.txt").read_bytes() == b"bravo\r\n"
+    assert (root / "sub" / "c.txt").read_bytes() == b"charlie\r\n"
+    assert sorted(diff(fvm, box)) == [f"C {win}\\b.txt", f"C {win}\\sub\\c.txt"]
+    # Only what PATHS names.
+    set_sync_rules(fvm, box, f"commit {win}\\**")
+    fvm("commit", box, f"{win}\\sub", check=0)
+    assert (root / "sub" / "c.txt").read_bytes() == b"charlie\r\nthree\r\n"
+    assert (root / "b.txt").read_bytes() == b"bravo\r\n"
+
+
+def test_sync_rule_errors_name_their_place(fvm, box, host):
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n[sync]\ncommit C:\\x\\**\n  push C:\\y\n")
+    proc = fvm("commit", box)
+    assert proc.returncode == 1
+    assert "policy.ini:4:3: error: unknown [sync] action 'push'" in proc.stderr, proc.stderr
+    # fvm policy check reports it too; a good [sync] section passes.
+    proc = fvm("policy", "check", win_path(fvm.box_dir(box) / "policy.ini"))
+    assert proc.returncode == 1 and "policy.ini:4:3: error: unknown [sync] action" in proc.stdout, proc.stdout
+    (fvm.box_dir(box) / "policy.ini").write_text("template default\n[sync]\ncommit C:\\x\\**\n")
+    assert fvm("policy", "check", win_path(fvm.box_dir(box) / "policy.ini")).returncode == 0
+
+
+def test_conflict_is_never_overwritten_and_choices(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo box>>{win}\\a.txt& echo box>>{win}\\b.txt& echo box>>{win}\\sub\\c.txt")
+    # The host moves on after the box copied the files.
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        (root / name).write_bytes(b"host changed\r\n")
+    assert all("conflict" in line for line in diff(fvm, box)), diff(fvm, box)
+    proc = fvm("commit", box)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stdout.count("CONFLICT") == 3, proc.stdout
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        assert (root / name).read_bytes() == b"host changed\r\n"
+    # --ours: the box's version wins.
+    fvm("commit", box, f"{win}\\a.txt", "--ours", check=0)
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nbox\r\n"
+    # --theirs: the host's stays, the box drops its copy and sees the host's.
+    fvm("commit", box, f"{win}\\b.txt", "--theirs", check=0)
+    assert (root / "b.txt").read_bytes() == b"host changed\r\n"
+    assert cmd(fvm, box, f"type {win}\\b.txt").stdout == "host changed\n"
+    # --keep-both: the box's lands beside the host's.
+    fvm("commit", box, "--keep-both", check=0)
+    assert (root / "sub" / "c.txt").read_bytes() == b"host changed\r\n"
+    assert (root / "sub" / f"c (box {box}).txt").read_bytes() == b"charlie\r\nbox\r\n"
+    assert diff(fvm, box) == []
+
+
+def test_conflict_on_delete_and_on_create(fvm, syncbox, host):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"del {win}\\a.txt & echo boxnew>{win}\\n.txt")
+    (root / "a.txt").write_bytes(b"host edited after the box deleted it\r\n")
+    (root / "n.txt").write_bytes(b"host made this too\r\n")
+    proc = fvm("commit", box)
+    assert proc.returncode == 3 and proc.stdout.count("CONFLICT") >= 1, proc.stdout
+    assert (root / "n.txt").read_bytes() == b"host made this too\r\n"
+    assert (root / "a.txt").exists()
+
+
+def test_running_box_is_refused(fvm, syncbox, host, apps):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo x>>{win}\\a.txt")
+    bg = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "60000")
+    try:
+        assert fvm.wait_until(lambda: "probe.exe" in fvm("ps", box, check=0).stdout.lower(), timeout=30)
+        proc = fvm("commit", box)
+        assert proc.returncode == 1 and "running" in proc.stderr, proc.stderr
+        assert (root / "a.txt").read_bytes() == b"alpha\r\n"
+    finally:
+        fvm("stop", box)
+        bg.wait(timeout=30)
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3, 4, 5, 6, 7, 9, 12])
+def test_killed_commit_resumes(fvm, syncbox, host, kill_at):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt")
+    proc = fvm("commit", box, env={"FVM_COMMIT_KILL_AT": str(kill_at)})
+    # Killed or finished: each host file is old or new, never anything else.
+    assert (root / "a.txt").read_bytes() in (b"alpha\r\n", b"alpha\r\nmore\r\n")
+    assert not (root / "new.txt").exists() or (root / "new.txt").read_bytes() == b"new\r\n"
+    assert not (root / "b.txt").exists() or (root / "b.txt").read_bytes() == b"bravo\r\n"
+    assert fvm("check", box).returncode == 0
+    if proc.returncode == 9:
+        assert (fvm.box_dir(box) / "commit.journal").exists() or (fvm.box_dir(box) / "commit.journal.tmp").exists()
+    out = fvm("commit", box, check=0).stdout
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+    assert (root / "new.txt").read_bytes() == b"new\r\n"
+    assert not (root / "b.txt").exists()
+    assert not (fvm.box_dir(box) / "commit.journal").exists()
+    assert diff(fvm, box) == [], out
+    assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
+
+
+def reg(*args):
+    return run_unboxed("reg", *args)
+
+
+def test_registry_commit(fvm, box, host):
+    """reg.exe's changes in a box (set, change, delete values; add and delete
+    keys) reach the host registry by commit, within the [sync] rules; the
+    box's registry delta then holds none of them."""
+    key = "HKCU\\Software\\FvmSync" + uuid.uuid4().hex[:8]
+    shown = "HKEY_CURRENT_USER" + key[4:]
+    reg("add", key, "/v", "Kept", "/d", "host", "/f")
+    reg("add", key, "/v", "Other", "/t", "REG_DWORD", "/d", "5", "/f")
+    reg("add", key + "\\ChildA", "/v", "A", "/d", "a", "/f")
+    reg("add", key + "\\Private", "/v", "P", "/d", "host", "/f")
+    set_sync_rules(fvm, box, f"commit {key}\\**\ndeny {key}\\Private\\**")
+    try:
+        for args in (("add", key, "/v", "New", "/d", "boxed", "/f"),
+                     ("add", key, "/v", "Kept", "/d", "changed", "/f"),
+                     ("delete", key, "/v", "Other", "/f"),
+                     ("delete", key + "\\ChildA", "/f"),
+                     ("add", key + "\\Private", "/v", "P", "/d", "boxed", "/f"),
+                     ("add", key + "\\Sub\\Deeper", "/v", "d", "/d", "1", "/f")):
+            assert fvm("run", "--box", box, "reg", *args).returncode == 0, args
+        assert fvm.wait_until(lambda: not (fvm.box_dir(box) / "registry.dat").exists() or
+                              fvm("commit", box, "--dry-run").returncode == 0, timeout=20)
+        out = fvm("commit", box, check=0).stdout
+        assert f'C {shown}\\ value "Kept"' in out, out
+        host_view = reg("query", key, "/s").stdout
+        assert "changed" in host_view and "boxed" in host_view and "Deeper" in host_view, host_view
+        assert "Other" not in host_view and "ChildA" not in host_view, host_view
+        assert reg("query", key + "\\Private", "/v", "P").stdout.count("host") == 1
+        # Only the denied change is left in the box.
+        lines = diff(fvm, box)
+        assert [line.lower() for line in lines] == [f'c {shown}\\private\\ value "p"'.lower()], lines
+        assert "New" not in (fvm.box_dir(box) / "registry.dat").read_text()
+        # The box sees the host's (now equal) values.
+        out = fvm("run", "--box", box, "reg", "query", key, "/s", check=0).stdout
+        assert "changed" in out and "Deeper" in out and "Other" not in out, out
+    finally:
+        reg("delete", key, "/f")
+
+
+def test_export_rm_import_gives_the_same_diff(fvm, syncbox, host, tmp_path):
+    """A box's delta travels as a package: export, remove the box, import
+    it (here under a fresh FVM root) and `fvm diff` is the same. A changed
+    large file travels as a delta: a few KB for a 1-byte change."""
+    win, root = host
+    box = syncbox
+    big = root / "big.bin"
+    big.write_bytes(os.urandom(4 << 20))
+    tool_win = win_path(pathlib.Path(__file__).resolve().parents[2] / "build" / "win" / "apps" / "synctool.exe")
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt& mkdir {win}\\nd")
+    # One byte changed in the middle of the big file, in place.
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\big.bin", str(2 << 20), "X").returncode == 0
+    before = diff(fvm, box)
+    assert f"C {win}\\big.bin" in before, before
+    # The broker fills in the base's SHA-256 in the background.
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    pkg = tmp_path / "box.fvmpack"
+    out = fvm("export", box, win_path(pkg), check=0).stdout
+    assert "1 as deltas" in out, out
+    assert pkg.stat().st_size < 64 * 1024, pkg.stat().st_size
+    # Again: now from the base's block fingerprints kept by the first export
+    # (reads the box copy only); the same ops, the same package body.
+    first = pkg.read_bytes()
+    out = fvm("export", box, win_path(pkg), check=0).stdout
+    assert "1 as deltas" in out and len(pkg.read_bytes()) == len(first), out
+    # (the import below reads this second package: the big file's bytes are checked)
+    fvm("rm", box, check=0)
+    fresh = fvm.__class__(fvm.root_win + "x")
+    try:
+        fresh("import", win_path(pkg), check=0)
+        assert diff(fresh, box) == before
+        data = big.read_bytes()
+        copy = fresh.box_dir(box) / "drive" / "C" / "fvmsync" / root.name / "big.bin"
+        expected = data[:2 << 20] + b"X" + data[(2 << 20) + 1:]
+        assert copy.read_bytes() == expected
+        assert fresh("run", "--box", box, "cmd", "/c", f"type {win}\\a.txt").stdout == "alpha\nmore\n"
+        # A box of that name exists now: refused.
+        proc = fresh("import", win_path(pkg))
+        assert proc.returncode == 1 and "already exists" in proc.stderr
+        # The base changed on this host: refused, nothing created.
+        big.write_bytes(b"other")
+        proc = fresh("import", win_path(pkg), "other")
+        assert proc.returncode == 1 and "base" in proc.stderr, proc.stderr
+        assert not fresh.box_dir("other").exists()
+    finally:
+        fresh("rm", "--force", box)
+        shutil.rmtree(fresh.root, ignore_errors=True)
+
+
+def test_corrupt_or_truncated_package_is_refused(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo more>>{win}\\a.txt")
+    pkg = tmp_path / "p.fvmpack"
+    fvm("export", box, win_path(pkg), check=0)
+    data = pkg.read_bytes()
+    for name, bad in (("cut", data[:len(data) // 2]), ("flip", data[:40] + bytes([data[40] ^ 1]) + data[41:]),
+                      ("empty", b"")):
+        p = tmp_path / (name + ".fvmpack")
+        p.write_bytes(bad)
+        proc = fvm("import", win_path(p), "imp" + name)
+        assert proc.returncode == 1 and "refused" in proc.stderr, proc.stderr
+        assert not fvm.box_dir("imp" + name).exists()
+
+
+def test_incremental_export(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo one>{win}\\one.txt")
+    full = tmp_path / "full.fvmpack"
+    fvm("export", box, win_path(full), check=0)
+    cmd(fvm, box, f"echo two>{win}\\two.txt& del {win}\\one.txt")
+    inc = tmp_path / "inc.fvmpack"
+    out = fvm("export", box, win_path(inc), "--since", win_path(full), check=0).stdout
+    assert "(incremental)" in out and "1 files whole" in out, out
+    before = diff(fvm, box)
+    fvm("rm", box, check=0)
+    fvm("import", win_path(full), check=0)
+    fvm("import", win_path(inc), check=0)
+    assert diff(fvm, box) == before
+
+
+def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
+    win, root = host
+    box = syncbox
+    lines = "".join(f"line {i}\r\n" for i in range(1, 11))
+    (root / "t.txt").write_bytes(lines.encode())
+    tool_win = win_path(apps / "synctool.exe")
+    # Copied up but not changed (a write of the same byte), and a text file changed by the box.
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\a.txt", "0", "a").returncode == 0
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\t.txt", "0", "LINE").returncode == 0
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    assert fvm("rebase", box).returncode == 0   # nothing changed on the host yet: keeps the bases
+    # The host moves on: a.txt, and the last line of t.txt.
+    (root / "a.txt").write_bytes(b"alpha from the host\r\n")
+    (root / "t.txt").write_bytes(lines.replace("line 10", "line TEN").encode())
+    proc = fvm("rebase", box)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"U {win}\\a.txt" in proc.stdout and f"M {win}\\t.txt" in proc.stdout, proc.stdout
+    out = cmd(fvm, box, f"type {win}\\a.txt& type {win}\\t.txt").stdout
+    assert out.startswith("alpha from the host\n") and "LINE 1\n" in out and "line TEN" in out, out
+    # The merged copy now starts from the host's version: commit has no conflict.
+    fvm("commit", box, check=0)
+    assert (root / "t.txt").read_bytes() == lines.replace("line 1\r", "LINE 1\r").replace("line 10", "line TEN").encode()
