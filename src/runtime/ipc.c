@@ -46,6 +46,8 @@
  * pipe.c's; they use the decision made here. */
 #include "runtime/ipc.h"
 
+#include "core/objname.h"
+
 #include "runtime/file.h"
 
 uint16_t g_ipc_tag[21];                  /* "FVM." + 16 hex */
@@ -102,13 +104,6 @@ static BOOL starts_units(const uint16_t *n, size_t len, const uint16_t *p, size_
     return TRUE;
 }
 
-/* Is the component at n (up to '\' or len) exactly the ASCII word w? */
-static BOOL component_is(const uint16_t *n, size_t len, const char *w)
-{
-    size_t k = strlen(w);
-    return starts_ascii(n, len, w) && (len == k || n[k] == L'\\');
-}
-
 /* "FVM." followed by 16 hex digits: a name FVM made for some box. */
 BOOL ipc_is_fvm_component(const uint16_t *s, size_t len)
 {
@@ -128,96 +123,6 @@ static BOOL has_fvm_component(const uint16_t *n, size_t len)
         if (n[i] == L'\\' && i + 1 < len && ipc_is_fvm_component(n + i + 1, len - i - 1))
             return TRUE;
     return FALSE;
-}
-
-/* Replaces n[at, at+old) by the ASCII text with, in place. */
-static BOOL splice(uint16_t *n, size_t *len, size_t cap, size_t at, size_t old, const char *with)
-{
-    size_t k = strlen(with);
-    if (*len - old + k > cap)
-        return FALSE;
-    memmove(n + at + k, n + at + old, (*len - at - old) * 2);
-    for (size_t i = 0; i < k; i++)
-        n[at + i] = (uint16_t)(unsigned char)with[i];
-    *len = *len - old + k;
-    return TRUE;
-}
-
-/* Length of "\Sessions\<digits>" at the start of n, or 0. */
-static size_t session_prefix(const uint16_t *n, size_t len, const char *then)
-{
-    if (!starts_ascii(n, len, "\\Sessions\\"))
-        return 0;
-    size_t i = 10;
-    while (i < len && n[i] >= '0' && n[i] <= '9')
-        i++;
-    if (i == 10 || !starts_ascii(n + i, len - i, then))
-        return 0;
-    return i;
-}
-
-/* Resolves the Global, Local and Session links of the BaseNamedObjects
- * directories (as the object manager would), in place. */
-static BOOL canonicalize(uint16_t *n, size_t *len, size_t cap)
-{
-    for (int round = 0; round < 16; round++) {
-        size_t at;
-        if ((at = session_prefix(n, *len, "\\BaseNamedObjects\\")) != 0) {
-            const uint16_t *c = n + at + 18;
-            size_t left = *len - at - 18;
-            if (component_is(c, left, "Global")) {
-                if (!splice(n, len, cap, 0, at + 18 + 6, "\\BaseNamedObjects"))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Local")) {
-                if (!splice(n, len, cap, at + 17, 6, ""))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Session")) {
-                if (!splice(n, len, cap, 0, at + 18 + 7, "\\Sessions\\BNOLINKS"))
-                    return FALSE;
-                continue;
-            }
-        }
-        if (starts_ascii(n, *len, "\\BaseNamedObjects\\")) {
-            const uint16_t *c = n + 18;
-            size_t left = *len - 18;
-            if (component_is(c, left, "Global") || component_is(c, left, "Local")) {
-                if (!splice(n, len, cap, 17, component_is(c, left, "Local") ? 6 : 7, ""))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Session")) {
-                if (!splice(n, len, cap, 0, 18 + 7, "\\Sessions\\BNOLINKS"))
-                    return FALSE;
-                continue;
-            }
-        }
-        if (starts_ascii(n, *len, "\\Sessions\\BNOLINKS\\")) {
-            size_t i = 19;
-            while (i < *len && n[i] >= '0' && n[i] <= '9')
-                i++;
-            if (i > 19 && (i == *len || n[i] == L'\\')) {
-                /* \Sessions\BNOLINKS\N -> \Sessions\N\BaseNamedObjects */
-                if (!splice(n, len, cap, i, 0, "\\BaseNamedObjects") || !splice(n, len, cap, 0, 19, "\\Sessions\\"))
-                    return FALSE;
-                continue;
-            }
-        }
-        return TRUE;
-    }
-    return FALSE;
-}
-
-/* Is the name in (or is it) one of the BaseNamedObjects directories? */
-static BOOL in_named_objects(const uint16_t *n, size_t len)
-{
-    if (component_is(n + 1, len - 1, "BaseNamedObjects"))
-        return TRUE;
-    size_t at = session_prefix(n, len, "\\BaseNamedObjects");
-    return at && (len == at + 17 || n[at + 17] == L'\\');
 }
 
 /* The pipes system services listen on (Wine's RPC runs over named pipes:
@@ -328,19 +233,23 @@ void ipc_close(HANDLE h)
         HeapFree(GetProcessHeap(), 0, found);
 }
 
-/* The program's name of a directory handle: cached, else asked once. */
-static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
+/* The program's name of a directory handle: cached, else asked once.
+ * 1: named; 0: a handle without a name; -1: not a handle the object
+ * manager could name (or a name too long). */
+static int root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
 {
     if (dir_lookup(root, out, cap, len))
-        return TRUE;
+        return 1;
     ULONG size = sizeof(OBJECT_NAME_INFORMATION) + (IPC_NAME_UNITS + 64) * 2;
     OBJECT_NAME_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
-    BOOL ok = FALSE;
+    int ok = -1;
     NTSTATUS (NTAPI *query)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG) =
         real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
     ULONG got;
-    if (info && query(root, ObjectNameInformation, info, size, &got) >= 0 && info->Name.Buffer &&
-        info->Name.Length) {
+    NTSTATUS queried = info ? query(root, ObjectNameInformation, info, size, &got) : STATUS_NO_MEMORY;
+    if (queried >= 0 && !info->Name.Length) {
+        ok = 0;
+    } else if (queried >= 0 && info->Name.Buffer) {
         size_t n = info->Name.Length / 2;
         uint16_t *text = (uint16_t *)info->Name.Buffer;
         size_t program = ipc_program_name(text, n);
@@ -349,7 +258,7 @@ static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
         if (n <= cap) {
             memcpy(out, text, n * 2);
             *len = n;
-            ok = TRUE;
+            ok = 1;
             dir_remember(root, out, n);
         }
     }
@@ -358,27 +267,30 @@ static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
     return ok;
 }
 
-/* The full canonical name a call's OBJECT_ATTRIBUTES designate. */
-static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c)
+/* The full canonical name a call's OBJECT_ATTRIBUTES designate, read as
+ * the object manager reads it (core/objname.c), or the status the call is
+ * refused with. */
+static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c, objname_problem *problem)
 {
     const UNICODE_STRING *us = oa->ObjectName;
-    size_t n = us->Length / 2;
+    uint16_t *root = NULL;
+    size_t root_len = 0;
+    *problem = OBJNAME_OK;
     c->len = 0;
     if (oa->RootDirectory) {
         /* A directory without a name (a private namespace) is reachable
-         * only through its handle: nothing to virtualize. */
-        if (!root_name(oa->RootDirectory, c->name, IPC_NAME_UNITS, &c->len))
+         * only through its handle: nothing to virtualize. A handle that
+         * cannot be named is refused. */
+        int named_root = root_name(oa->RootDirectory, c->target, IPC_NAME_UNITS, &root_len);
+        if (named_root == 0)
             return STATUS_OBJECT_TYPE_MISMATCH;
-        if (n && c->len < IPC_NAME_UNITS && (c->len != 1 || c->name[0] != L'\\'))
-            c->name[c->len++] = L'\\';
+        if (named_root < 0)
+            return STATUS_INVALID_HANDLE;
+        root = c->target;
     }
-    if (c->len + n > IPC_NAME_UNITS)
-        return STATUS_NAME_TOO_LONG;
-    memcpy(c->name + c->len, us->Buffer, n * 2);
-    c->len += n;
-    if (!c->len || c->name[0] != L'\\')
-        return STATUS_OBJECT_PATH_SYNTAX_BAD;
-    return canonicalize(c->name, &c->len, IPC_NAME_UNITS) ? STATUS_SUCCESS : STATUS_NAME_TOO_LONG;
+    *problem = objname_join(OBJNAME_SPACE_OBJECT, root, root_len, (const uint16_t *)us->Buffer, us->Length,
+                            c->name, IPC_NAME_UNITS, &c->len);
+    return runtime_name_status(*problem);
 }
 
 static ipc_route fail(ipc_call *c, NTSTATUS status)
@@ -421,14 +333,26 @@ static ipc_route decide_name(ipc_call *c, BOOL boxed_by_default, const char *op)
 
 static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op)
 {
-    NTSTATUS status = full_name(oa, c);
-    if (status == STATUS_OBJECT_TYPE_MISMATCH)
-        return IPC_PASS;
+    /* The one rule for names (runtime.h): odd lengths, NULs, empty names
+     * and trailing separators are refused as the object manager would
+     * (or, for a NUL, which it would take, as the box does), never passed. */
+    NTSTATUS status = runtime_name_gate(POLICY_TYPE_OBJECT, op, oa->ObjectName,
+                                        oa->RootDirectory ? OBJNAME_ALLOW_EMPTY : OBJNAME_ABSOLUTE);
     if (status < 0)
         return fail(c, status);
+    objname_problem problem;
+    status = full_name(oa, c, &problem);
+    if (status == STATUS_OBJECT_TYPE_MISMATCH)
+        return IPC_PASS;
+    if (status < 0) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, op,
+                             problem != OBJNAME_OK ? objname_problem_text(problem) : "a root handle FVM cannot name",
+                             (const uint16_t *)oa->ObjectName->Buffer, oa->ObjectName->Length / 2);
+        return fail(c, status);
+    }
     if (ipc_bypassed())
         return to_host(c, IPC_HOST);
-    ipc_route route = decide_name(c, in_named_objects(c->name, c->len), op);
+    ipc_route route = decide_name(c, objname_in_named_objects(c->name, c->len), op);
     if (route != IPC_BOX)
         return route;
     memcpy(c->target, g_box_dir, g_box_dir_len * 2);
