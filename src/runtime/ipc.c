@@ -331,13 +331,81 @@ static ipc_route decide_name(ipc_call *c, BOOL boxed_by_default, const char *op)
     return IPC_BOX;
 }
 
-static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op)
+/* ---- symbolic links (issue 17 item 4) ---------------------------------------
+ *
+ * A link in a directory the policy passes to the host (\??, \KernelObjects,
+ * \RPC Control...) could lead a name that looks like the system's to a host
+ * object in a BaseNamedObjects tree. So a name outside those trees has its
+ * links resolved here, one prefix at a time, as the object manager would,
+ * and is decided on (and passed on as) what it resolves to. Links a boxed
+ * program makes live only in the box's namespace and point into it
+ * (box_NtCreateSymbolicLinkObject). */
+typedef NTSTATUS (NTAPI *NtQuerySymbolicLinkObject_fn)(HANDLE, PUNICODE_STRING, PULONG);
+NTSTATUS NTAPI NtQuerySymbolicLinkObject(HANDLE, PUNICODE_STRING, PULONG);
+NTSTATUS NTAPI NtOpenSymbolicLinkObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
+static open_fn real_NtOpenSymbolicLinkObject;
+
+/* Replaces c->name[0, end) by the link's target; 1 done, 0 not a link,
+ * -1 refused (status in c->status). */
+static int follow_link(ipc_call *c, size_t end)
+{
+    UNICODE_STRING us = {(USHORT)(end * 2), (USHORT)(end * 2), (PWSTR)c->name};
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    HANDLE link;
+    open_fn open_link = real_NtOpenSymbolicLinkObject ? real_NtOpenSymbolicLinkObject : NtOpenSymbolicLinkObject;
+    if (open_link(&link, 1 /* SYMBOLIC_LINK_QUERY */, &oa) < 0)
+        return 0;
+    uint16_t *target = c->target;   /* scratch until the decision fills it */
+    UNICODE_STRING t = {0, (USHORT)(IPC_NAME_UNITS * 2), (PWSTR)target};
+    NTSTATUS status = NtQuerySymbolicLinkObject(link, &t, NULL);
+    NtClose(link);
+    size_t tl = t.Length / 2;
+    if (status < 0 || !tl || target[0] != L'\\' || tl + c->len - end > IPC_NAME_UNITS) {
+        c->status = STATUS_OBJECT_NAME_INVALID;
+        return -1;
+    }
+    memmove(c->name + tl, c->name + end, (c->len - end) * 2);
+    memcpy(c->name, target, tl * 2);
+    c->len = tl + c->len - end;
+    if (objname_check(c->name, c->len * 2, OBJNAME_ABSOLUTE, 0, NULL) != OBJNAME_OK ||
+        !objname_resolve_links(c->name, &c->len, IPC_NAME_UNITS)) {
+        c->status = STATUS_OBJECT_NAME_INVALID;
+        return -1;
+    }
+    return 1;
+}
+
+/* Resolves the links of a name outside the BaseNamedObjects trees (the
+ * last component too when follow_last). FALSE: refused, c->status set. */
+static BOOL resolve_host_links(ipc_call *c, BOOL follow_last)
+{
+    for (int round = 0; round < 8; round++) {
+        if (objname_in_named_objects(c->name, c->len))
+            return TRUE;   /* the box's own names: its links are the box's */
+        int followed = 0;
+        for (size_t end = 2; end <= c->len && !followed; end++) {
+            if (end < c->len ? c->name[end] != L'\\' : !follow_last)
+                continue;
+            followed = follow_link(c, end);
+            if (followed < 0)
+                return FALSE;
+        }
+        if (!followed)
+            return TRUE;
+    }
+    c->status = STATUS_OBJECT_NAME_INVALID;   /* links that do not end */
+    return FALSE;
+}
+
+static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op, BOOL follow_last)
 {
     /* The one rule for names (runtime.h): odd lengths, NULs, empty names
      * and trailing separators are refused as the object manager would
      * (or, for a NUL, which it would take, as the box does), never passed. */
     NTSTATUS status = runtime_name_gate(POLICY_TYPE_OBJECT, op, oa->ObjectName,
-                                        oa->RootDirectory ? OBJNAME_ALLOW_EMPTY : OBJNAME_ABSOLUTE);
+                                        (oa->RootDirectory ? OBJNAME_ALLOW_EMPTY : OBJNAME_ABSOLUTE) |
+                                            (op[0] == 'o' ? RUNTIME_NAME_OPEN : 0));
     if (status < 0)
         return fail(c, status);
     objname_problem problem;
@@ -352,6 +420,10 @@ static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const c
     }
     if (ipc_bypassed())
         return to_host(c, IPC_HOST);
+    if (!objname_in_named_objects(c->name, c->len) && !resolve_host_links(c, follow_last)) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, op, "a symbolic link FVM cannot follow", c->name, c->len);
+        return IPC_FAIL;
+    }
     ipc_route route = decide_name(c, objname_in_named_objects(c->name, c->len), op);
     if (route != IPC_BOX)
         return route;
@@ -531,7 +603,8 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
         *status = STATUS_NO_MEMORY;
         return NULL;
     }
-    op->route = decide_object(op->call, oa, what);
+    BOOL link_itself = what == g_op_create[T_SYMLINK] || what == g_op_open[T_SYMLINK];
+    op->route = decide_object(op->call, oa, what, !link_itself);
     if (op->route == IPC_FAIL) {
         *status = op->call->status;
         return NULL;
@@ -577,7 +650,7 @@ static BOOL retry_in_box(ipc_op *op, NTSTATUS status)
         POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[TYPE], &status);                          \
         if (!oa)                                                                                           \
             return end(&op, status, NULL, TYPE);                                                           \
-        if (op.route == IPC_HOST_READ)                                                                     \
+        if (op.route == IPC_HOST_READ || (op.route == IPC_HOST && TYPE == T_SYMLINK))                       \
             access = read_only(access, TYPE);                                                              \
         status = real_##NAME(handle, access, oa);                                                          \
         if (retry_in_box(&op, status))                                                                     \
@@ -644,7 +717,10 @@ static NTSTATUS NTAPI box_NtOpenDirectoryObject(PHANDLE handle, ACCESS_MASK acce
     POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[T_DIRECTORY], &status);
     if (!oa)
         return end(&op, status, NULL, T_DIRECTORY);
-    if (op.route == IPC_HOST_READ)
+    /* A host directory, also one the policy opens, is opened without the
+     * rights to change it (DELETE would let NtMakeTemporaryObject remove a
+     * permanent one): objects made below it are decided by their names. */
+    if (op.route == IPC_HOST_READ || op.route == IPC_HOST)
         access = read_only(access, T_DIRECTORY);
     status = real_NtOpenDirectoryObject(handle, access, oa);
     /* The box's mirror of a host directory is made on first open: the
@@ -676,7 +752,50 @@ CREATE_HOOK(NtCreateSection, T_SECTION,
 CREATE_HOOK(NtCreateTimer, T_TIMER, COMMA ULONG type, COMMA type)
 CREATE_HOOK(NtCreateJobObject, T_JOB, , )
 CREATE_HOOK(NtCreateIoCompletion, T_IOCP, COMMA ULONG threads, COMMA threads)
-CREATE_HOOK(NtCreateSymbolicLinkObject, T_SYMLINK, COMMA PUNICODE_STRING target, COMMA target)
+
+/* A link a boxed program makes lives in the box's namespace and points into
+ * it: made anywhere else (\??, \KernelObjects, \RPC Control..., so also
+ * DefineDosDevice) it is refused, and its target is decided like a name the
+ * program opens (links resolved, policy, FVM's own names refused) and must
+ * be the box's: the link then leads to the box's object of that name. */
+static NTSTATUS (NTAPI *real_NtCreateSymbolicLinkObject)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PUNICODE_STRING);
+
+static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK access,
+                                                     POBJECT_ATTRIBUTES attributes, PUNICODE_STRING target)
+{
+    if (!named(attributes) || ipc_bypassed())
+        return real_NtCreateSymbolicLinkObject(handle, access, attributes, target);
+    ipc_op op;
+    NTSTATUS status;
+    POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_create[T_SYMLINK], &status);
+    if (!oa)
+        return end(&op, status, NULL, T_SYMLINK);
+    if (op.route != IPC_BOX) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link outside the box's namespace",
+                             op.call ? op.call->name : NULL, op.call ? op.call->len : 0);
+        return end(&op, STATUS_ACCESS_DENIED, NULL, T_SYMLINK);
+    }
+    ipc_call *to = HeapAlloc(GetProcessHeap(), 0, sizeof *to);
+    if (!to)
+        return end(&op, STATUS_NO_MEMORY, NULL, T_SYMLINK);
+    OBJECT_ATTRIBUTES target_oa;
+    InitializeObjectAttributes(&target_oa, target, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    ipc_route route = target && target->Length ? decide_object(to, &target_oa, "link-target", TRUE) : IPC_FAIL;
+    if (route != IPC_BOX) {
+        status = route == IPC_FAIL && target && target->Length ? to->status : STATUS_ACCESS_DENIED;
+        if (route != IPC_FAIL)
+            runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link to a name outside the box",
+                                 to->name, to->len);
+        HeapFree(GetProcessHeap(), 0, to);
+        return end(&op, status, NULL, T_SYMLINK);
+    }
+    UNICODE_STRING boxed_target = {(USHORT)(to->target_len * 2), (USHORT)(to->target_len * 2), (PWSTR)to->target};
+    status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
+    if (retry_in_box(&op, status))
+        status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
+    HeapFree(GetProcessHeap(), 0, to);
+    return end(&op, status, handle, T_SYMLINK);
+}
 
 static NTSTATUS NTAPI box_NtCreateDirectoryObject(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes)
 {

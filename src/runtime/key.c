@@ -219,7 +219,8 @@ static NTSTATUS name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n, con
 {
     if (!oa || !oa->ObjectName)
         return STATUS_ACCESS_VIOLATION;   /* what the real call says */
-    NTSTATUS st = runtime_name_gate(POLICY_TYPE_KEY, op, oa->ObjectName, OBJNAME_COLLAPSES | OBJNAME_ALLOW_EMPTY);
+    NTSTATUS st = runtime_name_gate(POLICY_TYPE_KEY, op, oa->ObjectName,
+                                    OBJNAME_COLLAPSES | OBJNAME_ALLOW_EMPTY | (op[0] == 'o' ? RUNTIME_NAME_OPEN : 0));
     if (st < 0)
         return st;
     const uint16_t *rel = (const uint16_t *)oa->ObjectName->Buffer;

@@ -396,6 +396,14 @@ NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRIN
     objname_problem problem = objname_check(units, name->Length, rules, 0, NULL);
     if (problem == OBJNAME_OK)
         return STATUS_SUCCESS;
+    if (problem == OBJNAME_EMBEDDED_NUL && (rules & RUNTIME_NAME_OPEN)) {
+        /* An open: no such name exists in the box's view (none can be made
+         * there), and the host says "not found" for it unless one was made
+         * outside. Not audited: Wine's loader opens its Image File
+         * Execution Options key by a name with a NUL inside at every
+         * process start (what a create with a NUL gets is audited). */
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    }
     runtime_name_refused(type, op, objname_problem_text(problem), units, name->Length / 2);
     return runtime_name_status(problem);
 }

@@ -75,6 +75,7 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
  * (already audited). runtime_name_refused audits a refusal a virtualizer
  * made itself (why: a short phrase); runtime_name_status maps a problem. */
 #include "core/objname.h"
+#define RUNTIME_NAME_OPEN (1u << 8)   /* rules: the call only opens (a NUL: not found rather than invalid) */
 NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRING *name, unsigned rules);
 void runtime_name_refused(policy_type type, const char *op, const char *why, const uint16_t *name, size_t len);
 NTSTATUS runtime_name_status(objname_problem problem);

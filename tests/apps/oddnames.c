@@ -9,6 +9,7 @@
  *   oddnames state NAME                an event's state: "signalled" or "clear"
  *   oddnames link NAME TARGET [ROOT]   NtCreateSymbolicLinkObject NAME -> TARGET
  *   oddnames dosdev LETTER TARGET      DefineDosDeviceW(LETTER:, TARGET), raw path
+ *   oddnames undosdev LETTER           DefineDosDeviceW(DDD_REMOVE_DEFINITION, LETTER:)
  *
  * KIND: key (NtCreateKey + NtSetValueKey "v"), file (NtCreateFile + write),
  * event (NtCreateEvent / NtOpenEvent + NtSetEvent), pipe (create: a server
@@ -260,6 +261,10 @@ int wmain(int argc, wchar_t **argv)
         } else if (!wcscmp(op, L"dosdev") && n >= 3) {
             wchar_t dev[3] = {a[1][0], L':', 0};
             BOOL ok = DefineDosDeviceW(DDD_RAW_TARGET_PATH, dev, a[2]);
+            st = ok ? 0 : (NTSTATUS)(0xC0000000u | GetLastError());
+        } else if (!wcscmp(op, L"undosdev") && n >= 2) {
+            wchar_t dev[3] = {a[1][0], L':', 0};
+            BOOL ok = DefineDosDeviceW(DDD_REMOVE_DEFINITION | DDD_RAW_TARGET_PATH, dev, NULL);
             st = ok ? 0 : (NTSTATUS)(0xC0000000u | GetLastError());
         }
         printf("%ls %08lx\n", op, (unsigned long)st);
