@@ -343,6 +343,12 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     /* Wine's \??\unix\... names reach unix paths directly. */
     if (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC)
         expand_short_names(s);
+    /* One name for one file across Wine's drives (Z: is the Unix root):
+     * decide on, and pass on, the name Wine gives the file itself. */
+    if (s->path.kind == NTPATH_KIND_DRIVE && !file_alias_canonical(s)) {
+        runtime_name_refused(POLICY_TYPE_FILE, "open", "a drive path with no DOS name", s->path.path, s->path.len);
+        return PLACE_DENY;
+    }
     if (s->path.flags & NTPATH_FLAG_WINE_UNIX)
         return PLACE_DENY;
     if (s->path.kind != NTPATH_KIND_DRIVE && s->path.kind != NTPATH_KIND_UNC) {
