@@ -32,6 +32,10 @@ typedef struct fvm_box_config {
 
 #define FVM_BOX_CONFIG_VERSION 1
 
+/* fvm_box_config.flags */
+#define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
+#define FVM_BOX_FLAG_FLOOR_SET 0x2u  /* set by a floored fvm.dll for its children: they are forks of it */
+
 /* Named kernel objects of a box. They are derived from a hash of the box
  * folder's path, so two FVM roots with boxes of the same name never meet. */
 typedef enum fvm_box_object {

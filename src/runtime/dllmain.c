@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "common/inject.h"
+#include "runtime/floor.h"
 
 fvm_runtime g_fvm;
 
@@ -46,7 +47,7 @@ static BOOL runtime_start(HMODULE module)
     g_fvm.module = module;
     fvm_inject_restore_headers(block);
 
-    if (!runtime_thread_start() || !runtime_policy_start() || !box_index_start())
+    if (!runtime_thread_start() || !runtime_policy_start() || !floor_start() || !box_index_start())
         return FALSE;
     for (size_t i = 0; i < g_virtualizer_count; i++)
         if (g_virtualizers[i]->start && !g_virtualizers[i]->start())
