@@ -19,6 +19,7 @@
  * decides on, after %VARIABLES% are expanded from the caller's table.
  *
  * Not part of the runtime (FVM_RUNTIME): it allocates and formats. */
+#include "core/objname.h"
 #include "core/policy.h"
 
 #ifndef FVM_RUNTIME
@@ -625,15 +626,6 @@ static fvm_status canonical_key(const policy_env *env, const uint16_t *in, size_
     return append_names(form, rest, rest_len, err);
 }
 
-/* "Session\N\rest": the digits of N, or 0. */
-static size_t session_digits(const uint16_t *in, size_t n)
-{
-    size_t d = 0;
-    while (d < n && d < 10 && in[d] >= '0' && in[d] <= '9')
-        d++;
-    return (d > 0 && (d == n || in[d] == '\\')) ? d : 0;
-}
-
 static fvm_status canonical_object(const policy_env *env, const uint16_t *in, size_t n, canonical *out, fvm_error *err)
 {
     const char *session = env && env->session_objects ? env->session_objects : "\\Sessions\\*\\BaseNamedObjects";
@@ -644,7 +636,6 @@ static fvm_status canonical_object(const policy_env *env, const uint16_t *in, si
         {"pipe:", "\\Device\\NamedPipe"},         {"\\\\.\\pipe\\", "\\Device\\NamedPipe"},
         {"\\\\?\\pipe\\", "\\Device\\NamedPipe"}, {"mailslot:", "\\Device\\MailSlot"},
         {"\\\\.\\mailslot\\", "\\Device\\MailSlot"}, {"\\\\?\\mailslot\\", "\\Device\\MailSlot"},
-        {"Global\\", "\\BaseNamedObjects"},
     };
     if (starts_with_globstar(in, n))
         return canonical_anywhere(in, n, out, err);
@@ -671,27 +662,36 @@ static fvm_status canonical_object(const policy_env *env, const uint16_t *in, si
             return fvm_error_set(err, FVM_E_NOMEM, "out of memory");
         return FVM_OK;
     }
-    if (unit_starts_ci(in, n, "Local\\"))
-        return rooted(out, "", session, in + 6, n - 6, 1, err);
-    if (unit_starts_ci(in, n, "Session\\")) {
-        size_t d = session_digits(in + 8, n - 8);
-        if (d == 0)
-            return fvm_error_set(err, FVM_E_INVALID, "'Session\\' must be followed by a session number and a name");
-        char root[48] = "\\Sessions\\";
-        for (size_t i = 0; i < d; i++)
-            root[10 + i] = (char)in[8 + i];
-        root[10 + d] = 0;
-        strcat(root, "\\BaseNamedObjects");
-        return rooted(out, root, NULL, in + 8 + d, n - 8 - d, 1, err);
-    }
     if (n > 0 && in[0] == '\\') {
         if (n == 1)
             return fvm_error_set(err, FVM_E_INVALID, "the object root '\\' alone is not a name");
         return rooted(out, "", NULL, in + 1, n - 1, 1, err);
     }
-    /* An unprefixed name is what CreateMutex("Foo") means: the session's
-     * namespace. */
-    return rooted(out, "", session, in, n, 1, err);
+    /* "Global\", "Local\", "Session\N\" or none, read as the runtime reads
+     * the links they stand for (core/objname.c); an unprefixed name is what
+     * CreateMutex("Foo") means: the session's namespace. */
+    objname_root scope;
+    if (!objname_win32_root(in, n, &scope))
+        return fvm_error_set(err, FVM_E_INVALID, "'Session\\' must be followed by a session number and a name");
+    const uint16_t *rest = in + scope.rest;
+    size_t rest_len = n - scope.rest;
+    if (scope.scope == OBJNAME_SCOPE_GLOBAL)
+        return rooted(out, "\\BaseNamedObjects", NULL, rest, rest_len, 1, err);
+    if (scope.scope == OBJNAME_SCOPE_NUMBERED) {
+        char root[48] = "\\Sessions\\", digits[12];
+        size_t d = 0, k = strlen(root);
+        uint32_t v = scope.session;
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (d)
+            root[k++] = digits[--d];
+        root[k] = 0;
+        strcat(root, "\\BaseNamedObjects");
+        return rooted(out, root, NULL, rest, rest_len, 1, err);
+    }
+    return rooted(out, "", session, rest, rest_len, 1, err);
 }
 
 /* Reserved types: the name as written, components checked. */

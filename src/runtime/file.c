@@ -236,21 +236,41 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
         return PLACE_PASS;
     const UNICODE_STRING *name = attributes->ObjectName;
     const ntpath_context *ctx = nt_context_for(name);
+    /* The one rule for names (runtime.h): an odd byte length or a
+     * misaligned buffer is refused before the path core reads it. */
+    if (runtime_name_gate(POLICY_TYPE_FILE, "open", name, OBJNAME_ALLOW_EMPTY | OBJNAME_COLLAPSES) < 0)
+        return PLACE_INVALID;
     if (attributes->RootDirectory) {
         if (!handle_path(attributes->RootDirectory, s, NULL))
-            return PLACE_PASS;   /* not a file handle we can name: the real call decides */
+            return PLACE_PASS;   /* a handle without a file name (a console): the device reads the rest */
+        if (s->dir.kind == NTPATH_KIND_DEVICE && !(s->dir.flags & NTPATH_FLAG_RAW_STORAGE))
+            return PLACE_PASS;   /* below a device that is no file system */
         if (s->dir.kind != NTPATH_KIND_DRIVE && s->dir.kind != NTPATH_KIND_UNC &&
-            s->dir.kind != NTPATH_KIND_PIPE && s->dir.kind != NTPATH_KIND_MAILSLOT)
-            return PLACE_PASS;
-        if (ntpath_join(&s->dir, (const uint16_t *)name->Buffer, name->Length / 2, ctx, &s->path, &err) != FVM_OK)
+            s->dir.kind != NTPATH_KIND_PIPE && s->dir.kind != NTPATH_KIND_MAILSLOT) {
+            /* a volume, a disk, an unknown NT name: the rest could be any file */
+            runtime_name_refused(POLICY_TYPE_FILE, "open", "a name relative to a volume or unknown object",
+                                 (const uint16_t *)name->Buffer, name->Length / 2);
+            return PLACE_DENY;
+        }
+        if (ntpath_join(&s->dir, (const uint16_t *)name->Buffer, name->Length / 2, ctx, &s->path, &err) != FVM_OK) {
+            runtime_name_refused(POLICY_TYPE_FILE, "open", err.message, (const uint16_t *)name->Buffer,
+                                 name->Length / 2);
             return PLACE_INVALID;
+        }
     } else if (ntpath_normalize((const uint16_t *)name->Buffer, name->Length / 2, ctx, &s->path, &err) !=
                FVM_OK) {
+        runtime_name_refused(POLICY_TYPE_FILE, "open", err.message, (const uint16_t *)name->Buffer, name->Length / 2);
         return PLACE_INVALID;
     }
     /* Wine's \??\unix\... names reach unix paths directly. */
     if (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC)
         expand_short_names(s);
+    /* One name for one file across Wine's drives (Z: is the Unix root):
+     * decide on, and pass on, the name Wine gives the file itself. */
+    if (s->path.kind == NTPATH_KIND_DRIVE && !file_alias_canonical(s)) {
+        runtime_name_refused(POLICY_TYPE_FILE, "open", "a drive path with no DOS name", s->path.path, s->path.len);
+        return PLACE_DENY;
+    }
     if (s->path.flags & NTPATH_FLAG_WINE_UNIX)
         return PLACE_DENY;
     if (s->path.kind != NTPATH_KIND_DRIVE && s->path.kind != NTPATH_KIND_UNC) {

@@ -73,6 +73,9 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s);
 NTSTATUS place_status(file_place place);
 /* The host path an open handle stands for, into s->dir (s->path is scratch). */
 BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box);
+/* file_alias.c: s->path (a drive path) becomes the name Wine gives that
+ * file (Z:\<prefix>\drive_c\x is C:\x); FALSE when it has none. */
+BOOL file_alias_canonical(file_scratch *s);
 void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                      const OBJECT_ATTRIBUTES *like);
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */

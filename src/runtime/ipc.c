@@ -47,6 +47,8 @@
 #include "runtime/ipc.h"
 #include "runtime/guard.h"
 
+#include "core/objname.h"
+
 #include "runtime/file.h"
 
 uint16_t g_ipc_tag[21];                  /* "FVM." + 16 hex */
@@ -83,13 +85,6 @@ static BOOL starts_units(const uint16_t *n, size_t len, const uint16_t *p, size_
     return TRUE;
 }
 
-/* Is the component at n (up to '\' or len) exactly the ASCII word w? */
-static BOOL component_is(const uint16_t *n, size_t len, const char *w)
-{
-    size_t k = strlen(w);
-    return starts_ascii(n, len, w) && (len == k || n[k] == L'\\');
-}
-
 /* "FVM." followed by 16 hex digits: a name FVM made for some box. */
 BOOL ipc_is_fvm_component(const uint16_t *s, size_t len)
 {
@@ -109,96 +104,6 @@ static BOOL has_fvm_component(const uint16_t *n, size_t len)
         if (n[i] == L'\\' && i + 1 < len && ipc_is_fvm_component(n + i + 1, len - i - 1))
             return TRUE;
     return FALSE;
-}
-
-/* Replaces n[at, at+old) by the ASCII text with, in place. */
-static BOOL splice(uint16_t *n, size_t *len, size_t cap, size_t at, size_t old, const char *with)
-{
-    size_t k = strlen(with);
-    if (*len - old + k > cap)
-        return FALSE;
-    memmove(n + at + k, n + at + old, (*len - at - old) * 2);
-    for (size_t i = 0; i < k; i++)
-        n[at + i] = (uint16_t)(unsigned char)with[i];
-    *len = *len - old + k;
-    return TRUE;
-}
-
-/* Length of "\Sessions\<digits>" at the start of n, or 0. */
-static size_t session_prefix(const uint16_t *n, size_t len, const char *then)
-{
-    if (!starts_ascii(n, len, "\\Sessions\\"))
-        return 0;
-    size_t i = 10;
-    while (i < len && n[i] >= '0' && n[i] <= '9')
-        i++;
-    if (i == 10 || !starts_ascii(n + i, len - i, then))
-        return 0;
-    return i;
-}
-
-/* Resolves the Global, Local and Session links of the BaseNamedObjects
- * directories (as the object manager would), in place. */
-static BOOL canonicalize(uint16_t *n, size_t *len, size_t cap)
-{
-    for (int round = 0; round < 16; round++) {
-        size_t at;
-        if ((at = session_prefix(n, *len, "\\BaseNamedObjects\\")) != 0) {
-            const uint16_t *c = n + at + 18;
-            size_t left = *len - at - 18;
-            if (component_is(c, left, "Global")) {
-                if (!splice(n, len, cap, 0, at + 18 + 6, "\\BaseNamedObjects"))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Local")) {
-                if (!splice(n, len, cap, at + 17, 6, ""))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Session")) {
-                if (!splice(n, len, cap, 0, at + 18 + 7, "\\Sessions\\BNOLINKS"))
-                    return FALSE;
-                continue;
-            }
-        }
-        if (starts_ascii(n, *len, "\\BaseNamedObjects\\")) {
-            const uint16_t *c = n + 18;
-            size_t left = *len - 18;
-            if (component_is(c, left, "Global") || component_is(c, left, "Local")) {
-                if (!splice(n, len, cap, 17, component_is(c, left, "Local") ? 6 : 7, ""))
-                    return FALSE;
-                continue;
-            }
-            if (component_is(c, left, "Session")) {
-                if (!splice(n, len, cap, 0, 18 + 7, "\\Sessions\\BNOLINKS"))
-                    return FALSE;
-                continue;
-            }
-        }
-        if (starts_ascii(n, *len, "\\Sessions\\BNOLINKS\\")) {
-            size_t i = 19;
-            while (i < *len && n[i] >= '0' && n[i] <= '9')
-                i++;
-            if (i > 19 && (i == *len || n[i] == L'\\')) {
-                /* \Sessions\BNOLINKS\N -> \Sessions\N\BaseNamedObjects */
-                if (!splice(n, len, cap, i, 0, "\\BaseNamedObjects") || !splice(n, len, cap, 0, 19, "\\Sessions\\"))
-                    return FALSE;
-                continue;
-            }
-        }
-        return TRUE;
-    }
-    return FALSE;
-}
-
-/* Is the name in (or is it) one of the BaseNamedObjects directories? */
-static BOOL in_named_objects(const uint16_t *n, size_t len)
-{
-    if (component_is(n + 1, len - 1, "BaseNamedObjects"))
-        return TRUE;
-    size_t at = session_prefix(n, len, "\\BaseNamedObjects");
-    return at && (len == at + 17 || n[at + 17] == L'\\');
 }
 
 /* The pipes system services listen on (Wine's RPC runs over named pipes:
@@ -279,18 +184,22 @@ static void ipc_handle_closed(HANDLE h, unsigned tag, void *data)
     HeapFree(GetProcessHeap(), 0, data);
 }
 
-/* The program's name of a directory handle: cached, else asked once. */
-static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
+/* The program's name of a directory handle: cached, else asked once.
+ * 1: named; 0: a handle without a name; -1: not a handle the object
+ * manager could name (or a name too long). */
+static int root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
 {
     if (dir_lookup(root, out, cap, len))
-        return TRUE;
+        return 1;
     ULONG size = sizeof(OBJECT_NAME_INFORMATION) + (IPC_NAME_UNITS + 64) * 2;
     OBJECT_NAME_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
-    BOOL ok = FALSE;
+    int ok = -1;
     NtQueryObject_fn query = real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
     ULONG got;
-    if (info && query(root, ObjectNameInformation, info, size, &got) >= 0 && info->Name.Buffer &&
-        info->Name.Length) {
+    NTSTATUS queried = info ? query(root, ObjectNameInformation, info, size, &got) : STATUS_NO_MEMORY;
+    if (queried >= 0 && !info->Name.Length) {
+        ok = 0;
+    } else if (queried >= 0 && info->Name.Buffer) {
         size_t n = info->Name.Length / 2;
         uint16_t *text = (uint16_t *)info->Name.Buffer;
         size_t program = ipc_program_name(text, n);
@@ -299,7 +208,7 @@ static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
         if (n <= cap) {
             memcpy(out, text, n * 2);
             *len = n;
-            ok = TRUE;
+            ok = 1;
             dir_remember(root, out, n);
         }
     }
@@ -308,27 +217,30 @@ static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
     return ok;
 }
 
-/* The full canonical name a call's OBJECT_ATTRIBUTES designate. */
-static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c)
+/* The full canonical name a call's OBJECT_ATTRIBUTES designate, read as
+ * the object manager reads it (core/objname.c), or the status the call is
+ * refused with. */
+static NTSTATUS full_name(const OBJECT_ATTRIBUTES *oa, ipc_call *c, objname_problem *problem)
 {
     const UNICODE_STRING *us = oa->ObjectName;
-    size_t n = us->Length / 2;
+    uint16_t *root = NULL;
+    size_t root_len = 0;
+    *problem = OBJNAME_OK;
     c->len = 0;
     if (oa->RootDirectory) {
         /* A directory without a name (a private namespace) is reachable
-         * only through its handle: nothing to virtualize. */
-        if (!root_name(oa->RootDirectory, c->name, IPC_NAME_UNITS, &c->len))
+         * only through its handle: nothing to virtualize. A handle that
+         * cannot be named is refused. */
+        int named_root = root_name(oa->RootDirectory, c->target, IPC_NAME_UNITS, &root_len);
+        if (named_root == 0)
             return STATUS_OBJECT_TYPE_MISMATCH;
-        if (n && c->len < IPC_NAME_UNITS && (c->len != 1 || c->name[0] != L'\\'))
-            c->name[c->len++] = L'\\';
+        if (named_root < 0)
+            return STATUS_INVALID_HANDLE;
+        root = c->target;
     }
-    if (c->len + n > IPC_NAME_UNITS)
-        return STATUS_NAME_TOO_LONG;
-    memcpy(c->name + c->len, us->Buffer, n * 2);
-    c->len += n;
-    if (!c->len || c->name[0] != L'\\')
-        return STATUS_OBJECT_PATH_SYNTAX_BAD;
-    return canonicalize(c->name, &c->len, IPC_NAME_UNITS) ? STATUS_SUCCESS : STATUS_NAME_TOO_LONG;
+    *problem = objname_join(OBJNAME_SPACE_OBJECT, root, root_len, (const uint16_t *)us->Buffer, us->Length,
+                            c->name, IPC_NAME_UNITS, &c->len);
+    return runtime_name_status(*problem);
 }
 
 static ipc_route fail(ipc_call *c, NTSTATUS status)
@@ -369,16 +281,100 @@ static ipc_route decide_name(ipc_call *c, BOOL boxed_by_default, const char *op)
     return IPC_BOX;
 }
 
-static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op)
+/* ---- symbolic links (issue 17 item 4) ---------------------------------------
+ *
+ * A link in a directory the policy passes to the host (\??, \KernelObjects,
+ * \RPC Control...) could lead a name that looks like the system's to a host
+ * object in a BaseNamedObjects tree. So a name outside those trees has its
+ * links resolved here, one prefix at a time, as the object manager would,
+ * and is decided on (and passed on as) what it resolves to. Links a boxed
+ * program makes live only in the box's namespace and point into it
+ * (box_NtCreateSymbolicLinkObject). */
+typedef NTSTATUS (NTAPI *NtQuerySymbolicLinkObject_fn)(HANDLE, PUNICODE_STRING, PULONG);
+NTSTATUS NTAPI NtQuerySymbolicLinkObject(HANDLE, PUNICODE_STRING, PULONG);
+NTSTATUS NTAPI NtOpenSymbolicLinkObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
+static open_fn real_NtOpenSymbolicLinkObject;
+
+/* Replaces c->name[0, end) by the link's target; 1 done, 0 not a link,
+ * -1 refused (status in c->status). */
+static int follow_link(ipc_call *c, size_t end)
 {
-    NTSTATUS status = full_name(oa, c);
-    if (status == STATUS_OBJECT_TYPE_MISMATCH)
-        return IPC_PASS;
+    UNICODE_STRING us = {(USHORT)(end * 2), (USHORT)(end * 2), (PWSTR)c->name};
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    HANDLE link;
+    open_fn open_link = real_NtOpenSymbolicLinkObject ? real_NtOpenSymbolicLinkObject : NtOpenSymbolicLinkObject;
+    if (open_link(&link, 1 /* SYMBOLIC_LINK_QUERY */, &oa) < 0)
+        return 0;
+    uint16_t *target = c->target;   /* scratch until the decision fills it */
+    UNICODE_STRING t = {0, (USHORT)(IPC_NAME_UNITS * 2), (PWSTR)target};
+    NTSTATUS status = NtQuerySymbolicLinkObject(link, &t, NULL);
+    NtClose(link);
+    size_t tl = t.Length / 2;
+    if (status < 0 || !tl || target[0] != L'\\' || tl + c->len - end > IPC_NAME_UNITS) {
+        c->status = STATUS_OBJECT_NAME_INVALID;
+        return -1;
+    }
+    memmove(c->name + tl, c->name + end, (c->len - end) * 2);
+    memcpy(c->name, target, tl * 2);
+    c->len = tl + c->len - end;
+    if (objname_check(c->name, c->len * 2, OBJNAME_ABSOLUTE, 0, NULL) != OBJNAME_OK ||
+        !objname_resolve_links(c->name, &c->len, IPC_NAME_UNITS)) {
+        c->status = STATUS_OBJECT_NAME_INVALID;
+        return -1;
+    }
+    return 1;
+}
+
+/* Resolves the links of a name outside the BaseNamedObjects trees (the
+ * last component too when follow_last). FALSE: refused, c->status set. */
+static BOOL resolve_host_links(ipc_call *c, BOOL follow_last)
+{
+    for (int round = 0; round < 8; round++) {
+        if (objname_in_named_objects(c->name, c->len))
+            return TRUE;   /* the box's own names: its links are the box's */
+        int followed = 0;
+        for (size_t end = 2; end <= c->len && !followed; end++) {
+            if (end < c->len ? c->name[end] != L'\\' : !follow_last)
+                continue;
+            followed = follow_link(c, end);
+            if (followed < 0)
+                return FALSE;
+        }
+        if (!followed)
+            return TRUE;
+    }
+    c->status = STATUS_OBJECT_NAME_INVALID;   /* links that do not end */
+    return FALSE;
+}
+
+static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const char *op, BOOL follow_last)
+{
+    /* The one rule for names (runtime.h): odd lengths, NULs, empty names
+     * and trailing separators are refused as the object manager would
+     * (or, for a NUL, which it would take, as the box does), never passed. */
+    NTSTATUS status = runtime_name_gate(POLICY_TYPE_OBJECT, op, oa->ObjectName,
+                                        (oa->RootDirectory ? OBJNAME_ALLOW_EMPTY : OBJNAME_ABSOLUTE) |
+                                            (op[0] == 'o' ? RUNTIME_NAME_OPEN : 0));
     if (status < 0)
         return fail(c, status);
+    objname_problem problem;
+    status = full_name(oa, c, &problem);
+    if (status == STATUS_OBJECT_TYPE_MISMATCH)
+        return IPC_PASS;
+    if (status < 0) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, op,
+                             problem != OBJNAME_OK ? objname_problem_text(problem) : "a root handle FVM cannot name",
+                             (const uint16_t *)oa->ObjectName->Buffer, oa->ObjectName->Length / 2);
+        return fail(c, status);
+    }
     if (runtime_bypassed())
         return to_host(c, IPC_HOST);
-    ipc_route route = decide_name(c, in_named_objects(c->name, c->len), op);
+    if (!objname_in_named_objects(c->name, c->len) && !resolve_host_links(c, follow_last)) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, op, "a symbolic link FVM cannot follow", c->name, c->len);
+        return IPC_FAIL;
+    }
+    ipc_route route = decide_name(c, objname_in_named_objects(c->name, c->len), op);
     if (route != IPC_BOX)
         return route;
     memcpy(c->target, g_box_dir, g_box_dir_len * 2);
@@ -559,7 +555,8 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
         *status = STATUS_NO_MEMORY;
         return NULL;
     }
-    op->route = decide_object(op->call, oa, what);
+    BOOL link_itself = what == g_op_create[T_SYMLINK] || what == g_op_open[T_SYMLINK];
+    op->route = decide_object(op->call, oa, what, !link_itself);
     if (op->route == IPC_FAIL) {
         *status = op->call->status;
         return NULL;
@@ -605,7 +602,7 @@ static BOOL retry_in_box(ipc_op *op, NTSTATUS status)
         POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[TYPE], &status);                          \
         if (!oa)                                                                                           \
             return end(&op, status, NULL, TYPE);                                                           \
-        if (op.route == IPC_HOST_READ)                                                                     \
+        if (op.route == IPC_HOST_READ || (op.route == IPC_HOST && TYPE == T_SYMLINK))                       \
             access = read_only(access, TYPE);                                                              \
         status = real_##NAME(handle, access, oa);                                                          \
         if (retry_in_box(&op, status))                                                                     \
@@ -672,7 +669,10 @@ static NTSTATUS NTAPI box_NtOpenDirectoryObject(PHANDLE handle, ACCESS_MASK acce
     POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_open[T_DIRECTORY], &status);
     if (!oa)
         return end(&op, status, NULL, T_DIRECTORY);
-    if (op.route == IPC_HOST_READ)
+    /* A host directory, also one the policy opens, is opened without the
+     * rights to change it (DELETE would let NtMakeTemporaryObject remove a
+     * permanent one): objects made below it are decided by their names. */
+    if (op.route == IPC_HOST_READ || op.route == IPC_HOST)
         access = read_only(access, T_DIRECTORY);
     status = real_NtOpenDirectoryObject(handle, access, oa);
     /* The box's mirror of a host directory is made on first open: the
@@ -704,7 +704,54 @@ CREATE_HOOK(NtCreateSection, T_SECTION,
 CREATE_HOOK(NtCreateTimer, T_TIMER, COMMA ULONG type, COMMA type)
 CREATE_HOOK(NtCreateJobObject, T_JOB, , )
 CREATE_HOOK(NtCreateIoCompletion, T_IOCP, COMMA ULONG threads, COMMA threads)
-CREATE_HOOK(NtCreateSymbolicLinkObject, T_SYMLINK, COMMA PUNICODE_STRING target, COMMA target)
+
+/* A link a boxed program makes lives in the box's namespace and points into
+ * it: made anywhere else (\??, \KernelObjects, \RPC Control..., so also
+ * DefineDosDevice) it is refused, and its target is decided like a name the
+ * program opens (links resolved, policy, FVM's own names refused) and must
+ * be the box's: the link then leads to the box's object of that name. */
+static NTSTATUS (NTAPI *real_NtCreateSymbolicLinkObject)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PUNICODE_STRING);
+
+static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK access,
+                                                     POBJECT_ATTRIBUTES attributes, PUNICODE_STRING target)
+{
+    GUARD_ATTRIBUTES(attributes);
+    NTSTATUS guarded = guard_unicode(target);
+    if (guarded < 0)
+        return guarded;
+    if (!named(attributes) || runtime_bypassed())
+        return real_NtCreateSymbolicLinkObject(handle, access, attributes, target);
+    ipc_op op;
+    NTSTATUS status;
+    POBJECT_ATTRIBUTES oa = begin(&op, attributes, g_op_create[T_SYMLINK], &status);
+    if (!oa)
+        return end(&op, status, NULL, T_SYMLINK);
+    if (op.route != IPC_BOX) {
+        runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link outside the box's namespace",
+                             op.call ? op.call->name : NULL, op.call ? op.call->len : 0);
+        return end(&op, STATUS_ACCESS_DENIED, NULL, T_SYMLINK);
+    }
+    ipc_call *to = HeapAlloc(GetProcessHeap(), 0, sizeof *to);
+    if (!to)
+        return end(&op, STATUS_NO_MEMORY, NULL, T_SYMLINK);
+    OBJECT_ATTRIBUTES target_oa;
+    InitializeObjectAttributes(&target_oa, target, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    ipc_route route = target && target->Length ? decide_object(to, &target_oa, "link-target", TRUE) : IPC_FAIL;
+    if (route != IPC_BOX) {
+        status = route == IPC_FAIL && target && target->Length ? to->status : STATUS_ACCESS_DENIED;
+        if (route != IPC_FAIL)
+            runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link to a name outside the box",
+                                 to->name, to->len);
+        HeapFree(GetProcessHeap(), 0, to);
+        return end(&op, status, NULL, T_SYMLINK);
+    }
+    UNICODE_STRING boxed_target = {(USHORT)(to->target_len * 2), (USHORT)(to->target_len * 2), (PWSTR)to->target};
+    status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
+    if (retry_in_box(&op, status))
+        status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
+    HeapFree(GetProcessHeap(), 0, to);
+    return end(&op, status, handle, T_SYMLINK);
+}
 
 static NTSTATUS NTAPI box_NtCreateDirectoryObject(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes)
 {

@@ -35,6 +35,8 @@
 #include "runtime/key.h"
 #include "runtime/guard.h"
 
+#include "core/objname.h"
+
 #define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER)
 #define KEY_GENERIC_MASK (GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
 #define REG_OPTION_CREATE_LINK_FVM 0x00000002
@@ -145,21 +147,21 @@ static void key_thread_detach(fvm_thread *t)
     }
 }
 
-/* Makes name canonical in place: "\REGISTRY" in upper case (the rest as
- * the program spelled it), no trailing backslash; fills key and hash.
- * FALSE for a name that is no absolute registry name or has an empty
- * component or a NUL. */
+/* Makes name canonical in place: runs of backslashes read as one and
+ * trailing ones dropped, as the registry itself reads a name (Wine and
+ * Windows both; core/objname.c), "\REGISTRY" in upper case (the rest as the
+ * program spelled it); fills key and hash. FALSE for a name that is no
+ * absolute registry name or has a NUL. */
 static BOOL name_finish(key_name *n)
 {
-    while (n->len > REGISTRY_PREFIX_UNITS && n->path[n->len - 1] == L'\\')
-        n->len--;
+    n->len = objname_collapse(n->path, n->len);
     if (!prefix_nocase(n->path, n->len, g_registry_prefix, REGISTRY_PREFIX_UNITS) ||
         (n->len > REGISTRY_PREFIX_UNITS && n->path[REGISTRY_PREFIX_UNITS] != L'\\') ||
         n->len <= REGISTRY_PREFIX_UNITS + 1)
         return FALSE;
     memcpy(n->path, g_registry_prefix, sizeof g_registry_prefix);
     for (size_t i = 0; i < n->len; i++) {
-        if (n->path[i] == 0 || (n->path[i] == L'\\' && i + 1 < n->len && n->path[i + 1] == L'\\'))
+        if (n->path[i] == 0)
             return FALSE;
         n->key[i] = upcase(n->path[i]);
     }
@@ -210,36 +212,40 @@ static BOOL name_of_handle(HANDLE key, key_name *n, BOOL *in_box)
     return ok;
 }
 
-/* The full host name an OBJECT_ATTRIBUTES designate. */
-static BOOL name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n)
+/* The full host name an OBJECT_ATTRIBUTES designate, or the status the
+ * call is refused with (audited): a name FVM cannot make canonical is never
+ * passed to the host as the program spelled it (issue 19). The registry's
+ * reading of a name (runs of separators as one) is core/objname.c's. */
+static NTSTATUS name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n, const char *op)
 {
-    if (!oa || !oa->ObjectName || (!oa->ObjectName->Buffer && oa->ObjectName->Length))
-        return FALSE;
+    if (!oa || !oa->ObjectName)
+        return STATUS_ACCESS_VIOLATION;   /* what the real call says */
+    NTSTATUS st = runtime_name_gate(POLICY_TYPE_KEY, op, oa->ObjectName,
+                                    OBJNAME_COLLAPSES | OBJNAME_ALLOW_EMPTY | (op[0] == 'o' ? RUNTIME_NAME_OPEN : 0));
+    if (st < 0)
+        return st;
     const uint16_t *rel = (const uint16_t *)oa->ObjectName->Buffer;
-    size_t rel_len = oa->ObjectName->Length / 2;
-    n->len = 0;
+    size_t rel_bytes = oa->ObjectName->Length;
+    objname_problem problem;
     if (oa->RootDirectory) {
         key_handle *root = key_handle_get(oa->RootDirectory);
-        if (!root)
-            return FALSE;
-        if (root->len + 1 + rel_len > KEY_PATH_UNITS) {
-            key_handle_release(root);
-            return FALSE;
+        if (!root) {
+            runtime_name_refused(POLICY_TYPE_KEY, op, "a root handle that is no key FVM can name", rel,
+                                 rel_bytes / 2);
+            return STATUS_INVALID_HANDLE;
         }
-        memcpy(n->path, root->path, root->len * 2);
-        n->len = root->len;
+        problem = objname_join(OBJNAME_SPACE_KEY, root->path, root->len, rel, rel_bytes, n->path, KEY_PATH_UNITS,
+                               &n->len);
         key_handle_release(root);
-        if (rel_len) {
-            if (rel[0] == L'\\')
-                return FALSE;   /* an absolute name with a root: the real call refuses it */
-            n->path[n->len++] = L'\\';
-        }
-    } else if (rel_len > KEY_PATH_UNITS) {
-        return FALSE;
+    } else {
+        problem = objname_join(OBJNAME_SPACE_KEY, NULL, 0, rel, rel_bytes, n->path, KEY_PATH_UNITS, &n->len);
     }
-    memcpy(n->path + n->len, rel, rel_len * 2);
-    n->len += rel_len;
-    return name_finish(n);
+    if (problem == OBJNAME_OK && name_finish(n))
+        return STATUS_SUCCESS;
+    if (problem == OBJNAME_OK)
+        problem = OBJNAME_OUTSIDE_NAMESPACE;
+    runtime_name_refused(POLICY_TYPE_KEY, op, objname_problem_text(problem), rel, rel_bytes / 2);
+    return runtime_name_status(problem);
 }
 
 /* "<tree>\MACHINE\X" for "\REGISTRY\MACHINE\X", into out (cap units). */
@@ -625,15 +631,22 @@ typedef struct open_request {
     PULONG disposition;
 } open_request;
 
-/* The call as the program made it, against the host, with write rights
- * withheld unless the policy opens the key. */
-static NTSTATUS real_open(HANDLE *out, const open_request *r, ACCESS_MASK access)
+/* The call against the host, by the name decided on (never the program's
+ * own spelling, which the registry might read differently), with write
+ * rights withheld unless the policy opens the key. */
+static NTSTATUS real_open(HANDLE *out, const open_request *r, const key_name *n, ACCESS_MASK access)
 {
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    attributes_for(&oa, &us, n->path, n->len, NULL);
+    oa.Attributes = r->oa->Attributes;
+    oa.SecurityDescriptor = r->oa->SecurityDescriptor;
+    oa.SecurityQualityOfService = r->oa->SecurityQualityOfService;
     if (r->create)
-        return real_NtCreateKey(out, access, r->oa, r->title_index, r->klass, r->create_options, r->disposition);
+        return real_NtCreateKey(out, access, &oa, r->title_index, r->klass, r->create_options, r->disposition);
     if (r->open_options && real_NtOpenKeyEx)
-        return real_NtOpenKeyEx(out, access, r->oa, r->open_options);
-    return real_NtOpenKey(out, access, r->oa);
+        return real_NtOpenKeyEx(out, access, &oa, r->open_options);
+    return real_NtOpenKey(out, access, &oa);
 }
 
 static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *n, ACCESS_MASK access,
@@ -663,17 +676,16 @@ static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *
 static NTSTATUS open_key(HANDLE *out, const open_request *r)
 {
     if (!out)
-        return real_open(out, r, r->access);
+        return STATUS_ACCESS_VIOLATION;   /* what the real call says, before reading the name */
     key_name *n = name_alloc();
     if (!n)
         return STATUS_NO_MEMORY;
-    if (!name_of_attributes(r->oa, n)) {
-        /* Not a name FVM can make canonical: the host, read-only. */
+    NTSTATUS st = name_of_attributes(r->oa, n, r->create ? "create" : "open");
+    if (st < 0) {
+        /* Not a name FVM can make canonical: refused, never the host's. */
         name_free(n);
-        NTSTATUS st = real_open(out, r, read_part(r->access));
-        return r->create && st == STATUS_OBJECT_NAME_NOT_FOUND ? STATUS_ACCESS_DENIED : st;
+        return st;
     }
-    NTSTATUS st;
     BOOL is_box = FALSE, created = FALSE;   /* is_box: *out is the box key */
     ACCESS_MASK asked = map_generic(r->access);
     policy_action action = POLICY_ACTION_COW;
@@ -690,10 +702,10 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         st = STATUS_OBJECT_NAME_NOT_FOUND;
         goto done;
     case POLICY_ACTION_OPEN:
-        st = real_open(out, r, r->access);
+        st = real_open(out, r, n, r->access);
         goto done;
     case POLICY_ACTION_READ:
-        st = real_open(out, r, read_part(r->access));
+        st = real_open(out, r, n, read_part(r->access));
         if (r->create && st == STATUS_OBJECT_NAME_NOT_FOUND)
             st = STATUS_ACCESS_DENIED;
         goto done;

@@ -103,14 +103,18 @@ NTSTATUS pipe_client_decide(const uint16_t *path, size_t len, ACCESS_MASK access
     return status;
 }
 
-/* The canonical name of a server's OBJECT_ATTRIBUTES, into s->path. */
-static BOOL server_name(POBJECT_ATTRIBUTES oa, file_scratch *s)
+/* The canonical name of a server's OBJECT_ATTRIBUTES, into s->path:
+ * STATUS_SUCCESS, or the status the creation is refused with. A name that
+ * cannot be made canonical is refused (and audited), never passed to the
+ * host as spelled (issue 19). */
+static NTSTATUS server_name(POBJECT_ATTRIBUTES oa, file_scratch *s, const char *op)
 {
     static const ntpath_context nt = {.input = NTPATH_INPUT_NT};
     fvm_error err;
-    if (!oa || !oa->ObjectName || !oa->ObjectName->Buffer)
-        return FALSE;
     const UNICODE_STRING *name = oa->ObjectName;
+    NTSTATUS status = runtime_name_gate(POLICY_TYPE_OBJECT, op, name, OBJNAME_ALLOW_EMPTY | OBJNAME_COLLAPSES);
+    if (status < 0)
+        return status;
     if (oa->RootDirectory) {
         /* Relative to the pipe or mailslot root (rare): its name, then ours. */
         static const ntpath_context any = {.input = NTPATH_INPUT_ANY};
@@ -120,17 +124,25 @@ static BOOL server_name(POBJECT_ATTRIBUTES oa, file_scratch *s)
         } root;
         ULONG got;
         if (!real_NtQueryObject || real_NtQueryObject(oa->RootDirectory, ObjectNameInformation, &root, sizeof root,
-                                                      &got) < 0 || !root.info.Name.Buffer)
-            return FALSE;
+                                                      &got) < 0 || !root.info.Name.Buffer) {
+            runtime_name_refused(POLICY_TYPE_OBJECT, op, "a root handle FVM cannot name",
+                                 (const uint16_t *)name->Buffer, name->Length / 2);
+            return STATUS_INVALID_HANDLE;
+        }
         if (ntpath_normalize((const uint16_t *)root.info.Name.Buffer, root.info.Name.Length / 2, &any, &s->dir,
                              &err) != FVM_OK ||
             ntpath_join(&s->dir, (const uint16_t *)name->Buffer, name->Length / 2, &nt, &s->path, &err) != FVM_OK)
-            return FALSE;
+            goto invalid;
     } else if (ntpath_normalize((const uint16_t *)name->Buffer, name->Length / 2, &nt, &s->path, &err) != FVM_OK) {
-        return FALSE;
+        goto invalid;
     }
-    return (s->path.kind == NTPATH_KIND_PIPE || s->path.kind == NTPATH_KIND_MAILSLOT) &&
-           !(s->path.flags & NTPATH_FLAG_ROOT);
+    if ((s->path.kind == NTPATH_KIND_PIPE || s->path.kind == NTPATH_KIND_MAILSLOT) &&
+        !(s->path.flags & NTPATH_FLAG_ROOT))
+        return STATUS_SUCCESS;
+invalid:
+    runtime_name_refused(POLICY_TYPE_OBJECT, op, "no pipe or mailslot name FVM can make canonical",
+                         (const uint16_t *)name->Buffer, name->Length / 2);
+    return STATUS_OBJECT_NAME_INVALID;
 }
 
 /* A server: where its name goes. NULL with *status when refused; the
@@ -139,7 +151,8 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
                                             UNICODE_STRING *us, const char *op, NTSTATUS *status)
 {
     *call = NULL;
-    if (runtime_bypassed() || !attributes || !attributes->ObjectName)
+    if (runtime_bypassed() || !attributes || !attributes->ObjectName ||
+        (!attributes->ObjectName->Buffer && !attributes->ObjectName->Length))
         return attributes;
     file_scratch *s = scratch_acquire();
     ipc_call *c = s ? HeapAlloc(GetProcessHeap(), 0, sizeof *c) : NULL;
@@ -149,7 +162,10 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
         *status = STATUS_NO_MEMORY;
         return NULL;
     }
-    ipc_route route = server_name(attributes, s) ? decide(c, s->path.path, s->path.len, TRUE, op) : IPC_PASS;
+    NTSTATUS named = server_name(attributes, s, op);
+    ipc_route route = named >= 0 ? decide(c, s->path.path, s->path.len, TRUE, op) : IPC_FAIL;
+    if (named < 0)
+        c->status = named;
     scratch_release(s);
     if (route == IPC_FAIL) {
         *status = c->status;

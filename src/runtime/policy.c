@@ -292,17 +292,15 @@ static HANDLE audit_pipe(void)
     return NULL;
 }
 
-void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len)
+/* One audit record to the broker: rule is the label of the rule (or the
+ * reason) that decided. */
+static void audit_send(policy_type type, const char *op, const char *decision, const char *rule,
+                       const uint16_t *name, size_t len)
 {
-    if (!d->audit)
-        return;
-    static char rule[300], name_utf8[BROKERMSG_MAX / 2];
+    static char name_utf8[BROKERMSG_MAX / 2];
     static uint8_t buf[BROKERMSG_MAX];
-    AcquireSRWLockExclusive(&g_audit_lock);
-    policy_decision_label(d, rule, sizeof rule);
     int name_bytes = WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)name, (int)len, name_utf8,
                                          sizeof name_utf8, NULL, NULL);
-    const char *decision = action_word(d->action);
     brokermsg_audit msg = {
         (uint32_t)type, GetCurrentProcessId(), {op, strlen(op)}, {decision, strlen(decision)},
         {rule, strlen(rule)}, {g_program_utf8, strlen(g_program_utf8)}, {name_utf8, (size_t)(name_bytes > 0 ? name_bytes : 0)},
@@ -317,5 +315,91 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
         if (pipe)
             WriteFile(pipe, buf, (DWORD)n, &written, NULL);
     }
+}
+
+void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len)
+{
+    if (!d->audit)
+        return;
+    static char rule[300];
+    DWORD saved = GetLastError();
+    AcquireSRWLockExclusive(&g_audit_lock);
+    policy_decision_label(d, rule, sizeof rule);
+    audit_send(type, op, action_word(d->action), rule, name, len);
     ReleaseSRWLockExclusive(&g_audit_lock);
+    SetLastError(saved);
+}
+
+/* ---- the one rule for names no virtualizer can decide (issue 19) ------------
+ *
+ * Every virtualizer decides a name and passes the decided name on; a name it
+ * cannot read the way the system would is refused here or by the caller,
+ * with the status the system gives for it (or the nearest one), and always
+ * audited ("deny", rule "fvm:unusual name: <problem>"), whatever the policy
+ * says about auditing: such names are what an attacker tries first. */
+
+void runtime_name_refused(policy_type type, const char *op, const char *why, const uint16_t *name, size_t len)
+{
+    static char rule[120];
+    if (runtime_bypassed())
+        return;   /* FVM's own call (the audit connection itself among them) */
+    DWORD saved = GetLastError();
+    AcquireSRWLockExclusive(&g_audit_lock);
+    size_t k = 0;
+    const char *head = "fvm:unusual name: ";
+    while (*head && k + 1 < sizeof rule)
+        rule[k++] = *head++;
+    while (why && *why && k + 1 < sizeof rule)
+        rule[k++] = *why++;
+    rule[k] = 0;
+    /* A name read with an odd byte length or an embedded NUL is recorded up
+     * to its first NUL (the record is text). */
+    size_t shown = 0;
+    while (name && shown < len && name[shown])
+        shown++;
+    audit_send(type, op, "deny", rule, name, shown);
+    ReleaseSRWLockExclusive(&g_audit_lock);
+    SetLastError(saved);
+}
+
+NTSTATUS runtime_name_status(objname_problem problem)
+{
+    switch (problem) {
+    case OBJNAME_OK:
+        return STATUS_SUCCESS;
+    case OBJNAME_NOT_ABSOLUTE:
+    case OBJNAME_ROOTED_RELATIVE:
+        return STATUS_OBJECT_PATH_SYNTAX_BAD;
+    case OBJNAME_OUTSIDE_NAMESPACE:
+        return STATUS_OBJECT_PATH_NOT_FOUND;
+    case OBJNAME_TOO_LONG:
+        return STATUS_NAME_TOO_LONG;
+    default:
+        return STATUS_OBJECT_NAME_INVALID;
+    }
+}
+
+NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRING *name, unsigned rules)
+{
+    if (!name || (!name->Buffer && !name->Length))
+        return STATUS_SUCCESS;
+    const uint16_t *units = (const uint16_t *)name->Buffer;
+    if ((ULONG_PTR)units & 1) {
+        /* As the system: a name it cannot read as UTF-16 units. */
+        runtime_name_refused(type, op, "a misaligned buffer", NULL, 0);
+        return STATUS_DATATYPE_MISALIGNMENT;
+    }
+    objname_problem problem = objname_check(units, name->Length, rules, 0, NULL);
+    if (problem == OBJNAME_OK)
+        return STATUS_SUCCESS;
+    if (problem == OBJNAME_EMBEDDED_NUL && (rules & RUNTIME_NAME_OPEN)) {
+        /* An open: no such name exists in the box's view (none can be made
+         * there), and the host says "not found" for it unless one was made
+         * outside. Not audited: Wine's loader opens its Image File
+         * Execution Options key by a name with a NUL inside at every
+         * process start (what a create with a NUL gets is audited). */
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+    runtime_name_refused(type, op, objname_problem_text(problem), units, name->Length / 2);
+    return runtime_name_status(problem);
 }

@@ -206,6 +206,17 @@ BOOL runtime_policy_active(void);
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out);
 void runtime_policy_thread_detach(fvm_thread *thread);   /* frees the thread's decision cache */
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
+/* The one rule for names (issue 19): a name a virtualizer cannot decide is
+ * refused, never passed to the host as spelled, and the attempt audited.
+ * runtime_name_gate checks a call's counted name against core/objname rules
+ * (OBJNAME_*) before any decision: STATUS_SUCCESS, or the refusal status
+ * (already audited). runtime_name_refused audits a refusal a virtualizer
+ * made itself (why: a short phrase); runtime_name_status maps a problem. */
+#include "core/objname.h"
+#define RUNTIME_NAME_OPEN (1u << 8)   /* rules: the call only opens (a NUL: not found rather than invalid) */
+NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRING *name, unsigned rules);
+void runtime_name_refused(policy_type type, const char *op, const char *why, const uint16_t *name, size_t len);
+NTSTATUS runtime_name_status(objname_problem problem);
 
 /* gui.c, for desktop.c: whether the box may act on a window (send it
  * messages, move it, read its title), and whether a process is the box's. */

@@ -49,12 +49,9 @@ KNOWN = {
         "K54": "(follows from K53)",
         "K55": "(follows from K53)",
         "K56": "(follows from K53)",
-        "K63": "a doubled separator in a key name: ACCESS_DENIED instead of NOT_FOUND",
         "K67": "(follows from K53 and K44)",
     },
     "objects": {
-        "O19": "opening a named object through a symbolic link made in the box fails",
-        "O20": "(follows from O19)",
         "O45": "long object names overflow because of the box prefix",
     },
     "robust": {},

@@ -1,0 +1,130 @@
+/* file_alias.c - one name for one file across the platform's drives
+ * (issue 17 item 5).
+ *
+ * Under Wine a drive letter is a Unix folder (the prefix's dosdevices), and
+ * Z: is the Unix root: every file of C: has a second name under Z:
+ * ("Z:\<prefix>\drive_c\secret\x" is "C:\secret\x"), and so has every box's
+ * storage. Policy rules and the FVM-root check are made on canonical names,
+ * so a path on any drive but C: is first given the name Wine itself would
+ * give that file: the drive's Unix path (wine_get_unix_file_name: letter
+ * case and dosdevices links resolved as Wine opens it) turned back into a DOS
+ * path (wine_get_dos_file_name, which picks the deepest drive whose root
+ * contains the file, comparing folders by device and inode). For a path
+ * whose last folders do not exist yet, the deepest existing folder is
+ * translated and the rest appended. A name Wine can only express as a Unix
+ * path ("\\?\unix\...") is refused by the caller.
+ *
+ * Limits: C: is taken as canonical without a round trip (a drive mapped
+ * inside C: is not folded into C:); a Unix symbolic link elsewhere that
+ * points into drive_c is not followed (only Wine's drive roots are compared).
+ * On Windows the functions are absent and nothing changes. */
+#include "runtime/file.h"
+
+typedef char *(CDECL *unix_name_fn)(LPCWSTR);
+typedef WCHAR *(CDECL *dos_name_fn)(LPCSTR);
+
+static unix_name_fn g_unix_name;
+static dos_name_fn g_dos_name;
+static volatile LONG g_alias_state;   /* 0 not looked up, 1 looking, 2 ready */
+
+static BOOL alias_functions(void)
+{
+    if (g_alias_state == 2)
+        return g_unix_name && g_dos_name;
+    if (InterlockedCompareExchange(&g_alias_state, 1, 0) == 0) {
+        HMODULE kernel32 = runtime_loaded_module("kernel32.dll");
+        if (kernel32) {
+            g_unix_name = (unix_name_fn)(void *)GetProcAddress(kernel32, "wine_get_unix_file_name");
+            g_dos_name = (dos_name_fn)(void *)GetProcAddress(kernel32, "wine_get_dos_file_name");
+        }
+        InterlockedExchange(&g_alias_state, 2);
+    }
+    while (g_alias_state != 2)
+        SwitchToThread();
+    return g_unix_name && g_dos_name;
+}
+
+/* The DOS name Wine gives the file at the Win32 path w (NUL-terminated,
+ * modified in place while looking for an existing folder). Writes the
+ * result, the missing tail appended, into out (cap units); 0 on failure. */
+static size_t dos_name_of(uint16_t *w, size_t len, uint16_t *out, size_t cap)
+{
+    size_t cut = len;
+    char *unix_name = NULL;
+    for (int tries = 0; tries < 64; tries++) {
+        uint16_t saved = w[cut];
+        w[cut] = 0;
+        unix_name = g_unix_name((LPCWSTR)w);
+        w[cut] = saved;
+        if (unix_name)
+            break;
+        while (cut > 3 && w[cut - 1] != L'\\')   /* up one folder, never above "X:\" */
+            cut--;
+        if (cut <= 3)
+            return 0;
+        cut--;
+    }
+    if (!unix_name)
+        return 0;
+    WCHAR *dos = g_dos_name(unix_name);
+    HeapFree(GetProcessHeap(), 0, unix_name);
+    if (!dos)
+        return 0;
+    size_t n = 0;
+    while (dos[n])
+        n++;
+    size_t tail = len - cut;
+    if (n + tail + 1 > cap) {
+        HeapFree(GetProcessHeap(), 0, dos);
+        return 0;
+    }
+    memcpy(out, dos, n * 2);
+    HeapFree(GetProcessHeap(), 0, dos);
+    if (n && out[n - 1] == L'\\' && tail && w[cut] == L'\\')
+        n--;   /* "C:\" + "\x" */
+    memcpy(out + n, w + cut, tail * 2);
+    out[n + tail] = 0;
+    return n + tail;
+}
+
+BOOL file_alias_canonical(file_scratch *s)
+{
+    if (s->path.kind != NTPATH_KIND_DRIVE || s->path.drive == 'C' || !alias_functions())
+        return TRUE;
+    /* "\??\Z:\a\b" -> "Z:\a\b" (the box copy buffer is scratch until the
+     * caller maps the path). */
+    uint16_t *win32 = s->box;
+    size_t len = s->path.len - 4;
+    if (len + 1 > NTPATH_MAX_UNITS)
+        return FALSE;
+    memcpy(win32, s->path.path + 4, len * 2);
+    win32[len] = 0;
+    if (len == 2) {   /* "Z:" alone is the root folder */
+        win32[len++] = L'\\';
+        win32[len] = 0;
+    }
+    uint16_t *dos = HeapAlloc(GetProcessHeap(), 0, (NTPATH_MAX_UNITS + 1) * 2);
+    if (!dos)
+        return FALSE;
+    size_t n = dos_name_of(win32, len, dos, NTPATH_MAX_UNITS + 1);
+    BOOL ok = FALSE;
+    fvm_error err;
+    static const ntpath_context any = {.input = NTPATH_INPUT_ANY};
+    if (n && ntpath_normalize(dos, n, &any, &s->dir, &err) == FVM_OK) {
+        ok = TRUE;
+        if (s->dir.kind != NTPATH_KIND_DRIVE || s->dir.drive != s->path.drive) {
+            /* Another name for the file: the canonical one, with the stream
+             * of the original. */
+            size_t stream_len = s->path.stream_len;
+            uint16_t stream[NTPATH_STREAM_MAX_UNITS + 1];
+            memcpy(stream, s->path.stream, (stream_len + 1) * 2);
+            memcpy(&s->path, &s->dir, sizeof s->dir);
+            s->path.stream_len = stream_len;
+            memcpy(s->path.stream, stream, (stream_len + 1) * 2);
+            if (stream_len)
+                s->path.flags |= NTPATH_FLAG_STREAM;
+        }
+    }
+    HeapFree(GetProcessHeap(), 0, dos);
+    return ok;
+}
