@@ -31,6 +31,9 @@ typedef struct fvm_box_config {
 } fvm_box_config;
 
 #define FVM_BOX_CONFIG_VERSION 1
+/* flags */
+#define FVM_BOX_FLAG_CONFIDENTIAL 0x1u   /* box.ini confidential=yes: processes shut others out */
+#define FVM_BOX_FLAG_PROCS_LIMIT  0x2u   /* box.ini procs=N: each start asks the broker */
 
 /* Named kernel objects of a box. They are derived from a hash of the box
  * folder's path, so two FVM roots with boxes of the same name never meet. */

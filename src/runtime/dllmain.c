@@ -99,6 +99,7 @@ static BOOL runtime_start(HMODULE module)
         return FALSE;
     static hook_table table;
     proc_hooks(&table);
+    process_hooks(&table);
     key_hooks(&table);
     ipc_hooks(&table);
     if (!scm_hooks(&table))

@@ -323,3 +323,18 @@ void runtime_audit(policy_type type, const char *op, const policy_decision *d, c
     }
     ReleaseSRWLockExclusive(&g_audit_lock);
 }
+
+const policy_view *runtime_policy_view(void)
+{
+    return g_have_policy ? &g_view : NULL;
+}
+
+const uint16_t *runtime_policy_program(void)
+{
+    return (const uint16_t *)g_program;
+}
+
+size_t runtime_policy_program_len(void)
+{
+    return g_program_len;
+}

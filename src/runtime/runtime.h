@@ -70,6 +70,11 @@ void runtime_policy_thread_detach(void);   /* frees the thread's decision cache 
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 
 void proc_hooks(hook_table *table);
+BOOL process_hooks(hook_table *table);   /* process.c: other processes and threads */
+NTSTATUS process_start_check(const void *process_parameters);   /* [process] rules and quota, before a start */
+const policy_view *runtime_policy_view(void);   /* NULL without a policy */
+const uint16_t *runtime_policy_program(void);   /* this process's image, and its length */
+size_t runtime_policy_program_len(void);
 void key_hooks(hook_table *table);
 void key_handle_closed(HANDLE handle);                  /* NtClose of any handle */
 void key_thread_detach(void);
