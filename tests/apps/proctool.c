@@ -1,10 +1,11 @@
 /* proctool.c - proctool.exe: the target probe and the hostile program of the
  * process-isolation tests (tests/e2e/test_process_isolation.py).
  *
- *   proctool target INFO SECONDS   the probe: writes what an attacker needs
- *                                  (pid, thread id, addresses, a handle
- *                                  value) to INFO, then watches itself until
- *                                  INFO.stop exists or SECONDS pass, and
+ *   proctool target STOP SECONDS   the probe: prints "info PID TID SECRET FREE
+ *                                  APC REMOTE EVENT" (what an attacker needs:
+ *                                  ids, addresses, a handle value), then
+ *                                  watches itself until the file STOP exists
+ *                                  or SECONDS pass, and
  *                                  prints one line "report k=v ..." saying
  *                                  whether anything arrived: its secret page
  *                                  hashed as at start, APCs and remote
@@ -12,8 +13,9 @@
  *                                  protection, a free address still free, its
  *                                  event unsignalled and its handle still
  *                                  open, no debugger, its priority class
- *   proctool attack INFO           every cross-boundary attempt against the
- *                                  target in INFO, one line each:
+ *   proctool attack PID TID SECRET FREE APC REMOTE EVENT
+ *                                  every cross-boundary attempt against the
+ *                                  target so described, one line each:
  *                                  "<attempt> refused|DONE <detail>"
  *                                  (terminate comes last)
  *   proctool pidof NAME            pids of processes with that image name
@@ -24,8 +26,9 @@
  *                                  4..4096; try to end it: "open=0 dup=0 kill=0"
  *   proctool give TARGET TO FILE   (unboxed) a handle to process TARGET put
  *                                  into process TO; its value written to FILE
- *   proctool use FILE              wait for FILE, read a process handle value
- *                                  and try to read / write / end through it
+ *   proctool use FILE SECRET       print "pid N", wait for FILE, read a
+ *                                  process handle value from it and try to
+ *                                  read SECRET / write / end through it
  *   proctool kids N                start N children (proctool sleep 1500),
  *                                  find them in a Toolhelp listing by parent
  *                                  id, open each by id and wait on it:
@@ -102,18 +105,10 @@ static int target(const char *info, int seconds)
     DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &me, 0, FALSE,
                     DUPLICATE_SAME_ACCESS);
 
-    char tmp[MAX_PATH + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", info);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return 2;
-    fprintf(f, "%lu %lu %p %p %p %p %p\n", (unsigned long)GetCurrentProcessId(), (unsigned long)GetCurrentThreadId(),
-            (void *)g_secret, (void *)free_spot, (void *)apc_arrived, (void *)remote_arrived, (void *)event);
-    fclose(f);
-    MoveFileExA(tmp, info, MOVEFILE_REPLACE_EXISTING);
-
-    char stop[MAX_PATH + 8];
-    snprintf(stop, sizeof stop, "%s.stop", info);
+    printf("info %lu %lu %p %p %p %p %p\n", (unsigned long)GetCurrentProcessId(), (unsigned long)GetCurrentThreadId(),
+           (void *)g_secret, (void *)free_spot, (void *)apc_arrived, (void *)remote_arrived, (void *)event);
+    fflush(stdout);
+    const char *stop = info;
     DWORD began = GetTickCount(), last = began, max_gap = 0;
     while (GetTickCount() - began < (DWORD)seconds * 1000 && GetFileAttributesA(stop) == INVALID_FILE_ATTRIBUTES) {
         SleepEx(50, TRUE);   /* alertable: an APC that arrives runs here */
@@ -160,14 +155,15 @@ static HANDLE open_full(DWORD pid)
     return OpenProcess(PROCESS_ALL_ACCESS, FALSE, pid);
 }
 
-static int attack(const char *info)
+static int attack(char **info)
 {
-    unsigned long pid, tid;
+    unsigned long pid = strtoul(info[0], NULL, 10), tid = strtoul(info[1], NULL, 10);
     void *secret, *free_spot, *apc_fn, *remote_fn, *event;
-    FILE *f = fopen(info, "r");
-    if (!f || fscanf(f, "%lu %lu %p %p %p %p %p", &pid, &tid, &secret, &free_spot, &apc_fn, &remote_fn, &event) != 7)
-        return printf("ERR info\n"), 2;
-    fclose(f);
+    sscanf(info[2], "%p", &secret);
+    sscanf(info[3], "%p", &free_spot);
+    sscanf(info[4], "%p", &apc_fn);
+    sscanf(info[5], "%p", &remote_fn);
+    sscanf(info[6], "%p", &event);
 
     HANDLE p = open_full(pid);
     result_error("open-process", p != NULL);
@@ -378,7 +374,7 @@ static int give(DWORD target_pid, DWORD to_pid, const char *file)
     return 0;
 }
 
-static int use(const char *file, const char *info)
+static int use(const char *file, const char *secret_text)
 {
     printf("pid %lu\n", (unsigned long)GetCurrentProcessId());
     fflush(stdout);
@@ -393,12 +389,10 @@ static int use(const char *file, const char *info)
         }
         Sleep(50);
     }
-    unsigned long pid, tid;
-    void *secret;
-    FILE *f = fopen(info, "r");
-    if (!h || !f || fscanf(f, "%lu %lu %p", &pid, &tid, &secret) != 3)
+    void *secret = NULL;
+    sscanf(secret_text, "%p", &secret);
+    if (!h)
         return printf("ERR use\n"), 2;
-    fclose(f);
     char buf[16] = {0};
     SIZE_T n;
     BOOL ok = ReadProcessMemory(h, secret, buf, 10, &n) && !memcmp(buf, "TOP-SECRET", 10);
@@ -483,15 +477,15 @@ static int readmem(DWORD pid)
 
 int wmain(int argc, wchar_t **wargv)
 {
-    char *argv[8] = {0};
-    for (int i = 0; i < argc && i < 8; i++) {
+    char *argv[16] = {0};
+    for (int i = 0; i < argc && i < 16; i++) {
         argv[i] = malloc(MAX_PATH * 3);
         WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, argv[i], MAX_PATH * 3, NULL, NULL);
     }
     if (argc >= 4 && !strcmp(argv[1], "target"))
         return target(argv[2], atoi(argv[3]));
-    if (argc >= 3 && !strcmp(argv[1], "attack"))
-        return attack(argv[2]);
+    if (argc >= 9 && !strcmp(argv[1], "attack"))
+        return attack(argv + 2);
     if (argc >= 3 && !strcmp(argv[1], "pidof")) {
         wchar_t name[MAX_PATH];
         MultiByteToWideChar(CP_ACP, 0, argv[2], -1, name, MAX_PATH);
