@@ -16,9 +16,10 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, DRIVE_C, Background, run_unboxed, wine_env
+from conftest import BUILD, DRIVE_C, Background, run_unboxed, win_path, wine_env
 
 PROCTOOL = BUILD / "apps" / "proctool.exe"
+PROCTOOL_WIN = win_path(PROCTOOL)   # for command lines inside cmd (no spaces: unquoted)
 
 ATTEMPTS = [
     "open-process", "open-process-query", "open-thread", "next-process", "read-memory", "write-memory",
@@ -230,17 +231,19 @@ def test_cmd_pipeline_and_start_wait(fvm, box):
 
 
 def test_taskkill_inside_the_box(fvm, box):
-    """taskkill /pid of a process of the same box ends it."""
-    script = (f'start "" "{PROCTOOL}" sleep 60000 & ping -n 2 127.0.0.1 >nul & '
-              f'for /f %p in (\'"{PROCTOOL}" pidof proctool.exe\') do taskkill /f /pid %p')
+    """taskkill of a process of the same box ends it (Wine's taskkill lists
+    with EnumProcesses and ends with OpenProcess + TerminateProcess)."""
+    script = (f'start "" {PROCTOOL_WIN} sleep 60000 & ping -n 2 127.0.0.1 >nul & '
+              f'taskkill /f /im proctool.exe')
     started = time.time()
-    proc = fvm("run", "--box", box, "cmd", "/c", script, check=None, timeout=120)
+    proc = fvm("run", "--box", box, "cmd", "/c", script, timeout=120)
+    assert "terminated" in proc.stdout, proc.stdout + proc.stderr
     assert time.time() - started < 50, "the sleeping process was not ended"
     assert fvm.wait_until(lambda: "proctool" not in fvm("ps", box).stdout, timeout=20), fvm("ps", box).stdout
 
 
 def test_ps_shows_the_tree(fvm, box):
-    bg = fvm.popen("run", "--box", box, "cmd", "/c", f'"{PROCTOOL}" spawn 2 8000')
+    bg = fvm.popen("run", "--box", box, "cmd", "/c", f'{PROCTOOL_WIN} spawn 2 8000')
     try:
         out = fvm.wait_until(lambda: (lambda o: o if o.count("proctool") >= 3 else None)(fvm("ps", box).stdout),
                              timeout=30)
@@ -262,7 +265,7 @@ def test_process_quota(fvm):
         proc = fvm("run", "--box", name, str(PROCTOOL), "spawn", "5", "2000", check=0)
         assert "started=2 failed=3 error=1816" in proc.stdout, proc.stdout + proc.stderr
         # children of children count: cmd + proctool + 1
-        proc = fvm("run", "--box", name, "cmd", "/c", f'"{PROCTOOL}" spawn 5 1000', check=0)
+        proc = fvm("run", "--box", name, "cmd", "/c", f'{PROCTOOL_WIN} spawn 5 1000', check=0)
         assert "started=1 failed=4 error=1816" in proc.stdout, proc.stdout + proc.stderr
         # slots come back when processes end
         proc = fvm("run", "--box", name, str(PROCTOOL), "spawn", "2", "200", check=0)
