@@ -22,6 +22,7 @@ void broker_hash_bases(const wchar_t *box_path);
 void broker_procs_start(const wchar_t *box_path, HANDLE job);
 void broker_procs_new(uint32_t pid);
 void broker_procs_exit(uint32_t pid);
+void broker_procs_poll(void);   /* reads the images of processes that have started running */
 uint32_t broker_procs_grant(void);
 
 /* policy.c: compiles the box's policy and publishes it read-only. */

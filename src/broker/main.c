@@ -284,6 +284,7 @@ int wmain(int argc, wchar_t **argv)
         ULONG_PTR key;
         LPOVERLAPPED data;
         BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, 1000);
+        broker_procs_poll();
         if (!got)
             broker_hash_bases(box_path);   /* idle: fill in base hashes */
         if (got && message == JOB_OBJECT_MSG_NEW_PROCESS) {

@@ -34,6 +34,9 @@ typedef struct tracked {
     uint32_t pid;
     HANDLE handle;
     BOOL audited;
+    BOOL resolved;     /* its image was read (Wine knows it only once the process runs) */
+    char image[FVM_PATH_MAX * 3];
+    char rule[160];
 } tracked;
 
 static CRITICAL_SECTION g_lock;
@@ -105,53 +108,80 @@ static BOOL audit_wanted(HANDLE process, char *image_utf8, size_t cap, char *rul
     return TRUE;
 }
 
+/* Reads the image and decides on auditing; writes the start record. */
+static void resolve(tracked *t)
+{
+    if (t->resolved || !t->handle)
+        return;
+    wchar_t probe[8];
+    DWORD n = 8;
+    if (!QueryFullProcessImageNameW(t->handle, 0, probe, &n) && GetLastError() != ERROR_INSUFFICIENT_BUFFER)
+        return;   /* not yet known: asked again later */
+    t->resolved = TRUE;
+    t->audited = audit_wanted(t->handle, t->image, sizeof t->image, t->rule, sizeof t->rule);
+    if (!t->audited)
+        return;
+    PROCESS_BASIC_INFORMATION pbi;
+    ULONG_PTR parent = 0;
+    char name[128];
+    if (NtQueryInformationProcess(t->handle, ProcessBasicInformation, &pbi, sizeof pbi, NULL) >= 0)
+        parent = (ULONG_PTR)pbi.InheritedFromUniqueProcessId;
+    snprintf(name, sizeof name, "pid %lu parent %lu", (unsigned long)t->pid, (unsigned long)parent);
+    record("process-start", t->pid, name, "audit", t->rule, t->image);
+}
+
 void broker_procs_new(uint32_t pid)
 {
     HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
                                  pid);
-    char image[FVM_PATH_MAX * 3], rule[300], name[128];
-    BOOL audited = process && audit_wanted(process, image, sizeof image, rule, sizeof rule);
-    if (audited) {
-        PROCESS_BASIC_INFORMATION pbi;
-        ULONG_PTR parent = 0;
-        if (NtQueryInformationProcess(process, ProcessBasicInformation, &pbi, sizeof pbi, NULL) >= 0)
-            parent = (ULONG_PTR)pbi.InheritedFromUniqueProcessId;
-        snprintf(name, sizeof name, "pid %lu parent %lu", (unsigned long)pid, (unsigned long)parent);
-        record("process-start", pid, name, "audit", rule, image);
-    }
     EnterCriticalSection(&g_lock);
     if (g_grant_count) {   /* the oldest grant has become this process */
         memmove(g_grants, g_grants + 1, (g_grant_count - 1) * sizeof g_grants[0]);
         g_grant_count--;
     }
-    if (g_tracked_count < MAX_TRACKED)
-        g_tracked[g_tracked_count++] = (tracked){pid, process, audited};
-    else if (process)
+    if (g_tracked_count < MAX_TRACKED) {
+        tracked *t = &g_tracked[g_tracked_count++];
+        memset(t, 0, sizeof *t);
+        t->pid = pid;
+        t->handle = process;
+        t->resolved = !g_have_view;   /* nothing to audit without a policy */
+        resolve(t);
+    } else if (process) {
         CloseHandle(process);
+    }
+    LeaveCriticalSection(&g_lock);
+}
+
+void broker_procs_poll(void)
+{
+    EnterCriticalSection(&g_lock);
+    for (uint32_t i = 0; i < g_tracked_count; i++)
+        resolve(&g_tracked[i]);
     LeaveCriticalSection(&g_lock);
 }
 
 void broker_procs_exit(uint32_t pid)
 {
-    tracked gone = {0};
+    static tracked gone;
+    BOOL found = FALSE;
     EnterCriticalSection(&g_lock);
-    for (uint32_t i = 0; i < g_tracked_count; i++) {
+    for (uint32_t i = 0; i < g_tracked_count && !found; i++) {
         if (g_tracked[i].pid == pid) {
+            resolve(&g_tracked[i]);
             gone = g_tracked[i];
             g_tracked[i] = g_tracked[--g_tracked_count];
-            break;
+            found = TRUE;
         }
     }
     LeaveCriticalSection(&g_lock);
-    if (!gone.handle)
+    if (!found || !gone.handle)
         return;
     if (gone.audited) {
         DWORD code = 0;
-        char image[FVM_PATH_MAX * 3], rule[300], name[128];
+        char name[128];
         GetExitCodeProcess(gone.handle, &code);
-        audit_wanted(gone.handle, image, sizeof image, rule, sizeof rule);
         snprintf(name, sizeof name, "pid %lu exit %lu", (unsigned long)pid, (unsigned long)code);
-        record("process-exit", pid, name, "audit", rule, image);
+        record("process-exit", pid, name, "audit", gone.rule, gone.image);
     }
     CloseHandle(gone.handle);
 }

@@ -276,3 +276,98 @@ def test_process_quota(fvm):
 
 def test_bad_procs_value(fvm):
     assert fvm("create", "x" + uuid.uuid4().hex[:6], "--procs", "zero").returncode != 0
+
+
+# ---- [process] rules ---------------------------------------------------------------------
+
+def audit_records(fvm, box):
+    import json
+    log = fvm.box_dir(box) / "audit.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture
+def policy_box(fvm, tmp_path):
+    made = []
+
+    def make(text):
+        policy = tmp_path / ("policy%d.ini" % len(made))
+        policy.write_text(text)
+        name = "r" + uuid.uuid4().hex[:9]
+        fvm("create", name, "--policy", win_path(policy), check=0)
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        fvm("rm", "--force", name)
+
+
+def test_start_denied_by_path_and_audited(fvm, policy_box):
+    box = policy_box("[process]\ndeny audit **\\proctool.exe\n")
+    proc = fvm("run", "--box", box, "cmd", "/c", f"{PROCTOOL_WIN} kids 0")
+    assert "started=" not in proc.stdout, proc.stdout + proc.stderr
+    assert "refused by the box's policy" in proc.stderr
+    recs = fvm.wait_until(lambda: [r for r in audit_records(fvm, box) if r["type"] == "process" and r["op"] == "start"])
+    assert recs and recs[0]["decision"] == "deny" and "proctool.exe" in recs[0]["name"], recs
+    assert recs[0]["rule"].startswith("policy.ini:2")
+    # other programs still start
+    assert fvm("run", "--box", box, "cmd", "/c", "cmd /c exit 3").returncode == 3
+
+
+def test_start_denied_by_hash_wherever_the_file_is(fvm, policy_box):
+    import hashlib
+    import shutil
+    digest = hashlib.sha256(PROCTOOL.read_bytes()).hexdigest()
+    copy = DRIVE_C / ("renamed-" + uuid.uuid4().hex[:6] + ".exe")
+    shutil.copy(PROCTOOL, copy)
+    try:
+        box = policy_box(f"[process]\ndeny sha256:{digest.upper()}\n")
+        for image in (PROCTOOL_WIN, "C:\\" + copy.name):
+            proc = fvm("run", "--box", box, "cmd", "/c", f"{image} kids 0")
+            assert "started=" not in proc.stdout, (image, proc.stdout, proc.stderr)
+        # a different program is not affected
+        assert fvm("run", "--box", box, "cmd", "/c", "echo fine").stdout.strip() == "fine"
+    finally:
+        copy.unlink()
+
+
+def test_hash_allow_list(fvm, policy_box):
+    """deny ** with one hash allowed: only that program starts."""
+    import hashlib
+    digest = hashlib.sha256(PROCTOOL.read_bytes()).hexdigest()
+    box = policy_box(f"[process]\ndeny **\ncow sha256:{digest}\n")
+    proc = fvm("run", "--box", box, "cmd", "/c", f"{PROCTOOL_WIN} kids 0")
+    assert "started=0" in proc.stdout, proc.stdout + proc.stderr
+    proc = fvm("run", "--box", box, "cmd", "/c", "cmd /c echo nested")
+    assert "nested" not in proc.stdout
+
+
+def test_policy_check_rejects_malformed_hash_and_pattern(fvm, tmp_path):
+    policy = tmp_path / "bad.ini"
+    policy.write_text("[process]\ndeny sha256:12345\n  hide   notepad.exe\n")
+    proc = fvm("policy", "check", win_path(policy))
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "bad.ini:2:6: error: a SHA-256 is 64 hexadecimal digits, this one has 5" in out, out
+    assert "bad.ini:3:10: error:" in out, out
+
+
+def test_refused_attempts_are_always_audited(boxes):
+    """No [process] rule asks for it: a refused cross-boundary attempt is
+    recorded anyway."""
+    fvm, (a, _) = boxes
+    target = Target(fvm)
+    fvm("run", "--box", a, str(PROCTOOL), "readmem", target.pid)
+    target.finish()
+    recs = fvm.wait_until(lambda: [r for r in audit_records(fvm, a)
+                                    if r["type"] == "process" and r["decision"] == "deny" and r["op"] == "open-process"])
+    assert any(r["op"] == "open-process" and f"pid {target.pid} " in r["name"] for r in recs), recs
+
+
+def test_process_start_and_exit_audited_by_the_broker(fvm, policy_box):
+    box = policy_box("[process]\ncow audit **\\proctool.exe\n")
+    fvm("run", "--box", box, "cmd", "/c", f"{PROCTOOL_WIN} sleep 1 & exit 0", check=0)
+    recs = fvm.wait_until(lambda: [r for r in audit_records(fvm, box) if r["op"] == "process-exit"], timeout=20)
+    ops = [r["op"] for r in audit_records(fvm, box) if r["type"] == "process"]
+    assert "start" in ops and "process-start" in ops and "process-exit" in ops, ops
+    assert recs[0]["name"].endswith("exit 0") and recs[0]["image"].lower().endswith("proctool.exe"), recs
