@@ -86,6 +86,7 @@ NTSTATUS NTAPI RtlCreateAcl(PACL, ULONG, ULONG);
 NTSTATUS NTAPI RtlAddAccessAllowedAce(PACL, ULONG, ACCESS_MASK, PSID);
 NTSTATUS NTAPI RtlCreateSecurityDescriptor(PSECURITY_DESCRIPTOR, ULONG);
 NTSTATUS NTAPI RtlSetDaclSecurityDescriptor(PSECURITY_DESCRIPTOR, BOOLEAN, PACL, BOOLEAN);
+NTSTATUS NTAPI RtlSetOwnerSecurityDescriptor(PSECURITY_DESCRIPTOR, PSID, BOOLEAN);
 
 /* ---- the real functions ---- */
 
@@ -860,6 +861,7 @@ NTSTATUS process_start_check(const void *parameters)
         memcpy(image + len, path->Buffer, n * 2);
         len += n;
     }
+    image[len] = 0;   /* the parameters' strings need not be terminated */
     if (len && runtime_policy_active()) {
         if (g_hash_rules < 0)
             g_hash_rules = policy_process_has_hash_rules(runtime_policy_view());
@@ -902,9 +904,15 @@ NTSTATUS process_start_check(const void *parameters)
 /* ---- confidential boxes ---- */
 
 /* A confidential box's process lets nobody else read or change it: its DACL
- * grants only query and wait, and an OWNER RIGHTS entry takes away the
- * owner's implicit right to rewrite the DACL. Windows enforces this against
- * programs of the same user without the debug privilege; Wine ignores it. */
+ * grants everyone only query and wait, an OWNER RIGHTS entry takes away the
+ * owner's implicit right to rewrite the DACL (Windows), and SYSTEM becomes
+ * the owner where that is allowed (Wine: always; Windows: with the restore
+ * privilege), so the user's own host programs cannot rewrite it either.
+ * Wine checks a process's DACL when a handle is opened: measured, a host
+ * program's OpenProcess for memory access, or for WRITE_DAC, is refused.
+ * Left open: a program with the debug privilege on Windows; and in the box
+ * too, no process can read or end a confidential process (taskkill inside a
+ * confidential box fails). */
 static void make_confidential(void)
 {
     static const SID_IDENTIFIER_AUTHORITY world = {SECURITY_WORLD_SID_AUTHORITY},
@@ -923,7 +931,9 @@ static void make_confidential(void)
         uint8_t bytes[256];
     } dacl;
     SECURITY_DESCRIPTOR sd;
-    const ACCESS_MASK look = PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE;
+    /* Query (which Wine's job-membership check needs) and wait; never
+     * memory, threads, handles or termination. */
+    const ACCESS_MASK look = PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE;
     NTSTATUS st = RtlCreateAcl(&dacl.acl, sizeof dacl, ACL_REVISION);
     if (st >= 0)
         st = RtlAddAccessAllowedAce(&dacl.acl, ACL_REVISION, PROCESS_ALL_ACCESS, &system.sid);
@@ -935,7 +945,13 @@ static void make_confidential(void)
         st = RtlCreateSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION);
     if (st >= 0)
         st = RtlSetDaclSecurityDescriptor(&sd, TRUE, &dacl.acl, FALSE);
-    if (st >= 0)
+    /* With SYSTEM as owner, the user's programs lose the owner's implicit
+     * right to rewrite the DACL (Windows grants that only with the restore
+     * privilege; Wine checks no privilege). Without it, the DACL alone. */
+    NTSTATUS owned = st >= 0 ? RtlSetOwnerSecurityDescriptor(&sd, &system.sid, FALSE) : st;
+    if (owned >= 0)
+        owned = NtSetSecurityObject(CURRENT_PROCESS, DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION, &sd);
+    if (st >= 0 && owned < 0)
         st = NtSetSecurityObject(CURRENT_PROCESS, DACL_SECURITY_INFORMATION, &sd);
     if (st < 0)
         fvm_report("confidential: cannot set the process's security descriptor (status 0x%08lx)", (unsigned long)st);

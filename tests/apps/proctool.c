@@ -36,11 +36,16 @@
  *   proctool sleep MS
  *   proctool spawn N MS            start N children sleeping MS each, kept
  *                                  alive at once: "started=K failed=F error=E"
+ *   proctool unlock PID            (unboxed) rewrite PID's DACL, then read its
+ *                                  memory: "rewrite=0 read=0 error=5"
+ *   proctool dacl PID              the process's DACL as SDDL: "dacl D:..."
  *   proctool readmem PID           ReadProcessMemory of PID's image header:
  *                                  "read=1" or "read=0 error=E" */
 #include <windows.h>
 #include <winternl.h>
 #include <psapi.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <tlhelp32.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -475,6 +480,31 @@ static int readmem(DWORD pid)
     return 0;
 }
 
+/* The DACL of a process as SDDL (confidential boxes set one). */
+static int dacl(DWORD pid)
+{
+    HANDLE p = OpenProcess(READ_CONTROL | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    PSECURITY_DESCRIPTOR sd = NULL;
+    wchar_t *text = NULL;
+    if (!p || GetSecurityInfo(p, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL, NULL, &sd) ||
+        !ConvertSecurityDescriptorToStringSecurityDescriptorW(sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &text,
+                                                              NULL))
+        return printf("ERR dacl %lu\n", (unsigned long)GetLastError()), 1;
+    printf("dacl %ls\n", text);
+    return 0;
+}
+
+/* A host program that owns the process tries to rewrite its DACL, then
+ * reads it: "rewrite=0 read=0". */
+static int unlock(DWORD pid)
+{
+    HANDLE p = OpenProcess(WRITE_DAC, FALSE, pid);
+    BOOL rewrote = p && SetSecurityInfo(p, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, NULL, NULL) ==
+                           ERROR_SUCCESS;
+    printf("rewrite=%d ", rewrote);
+    return readmem(pid);
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     char *argv[16] = {0};
@@ -505,6 +535,10 @@ int wmain(int argc, wchar_t **wargv)
         return Sleep((DWORD)atoi(argv[2])), 0;
     if (argc >= 4 && !strcmp(argv[1], "spawn"))
         return spawn(atoi(argv[2]), atoi(argv[3]));
+    if (argc >= 3 && !strcmp(argv[1], "unlock"))
+        return unlock((DWORD)strtoul(argv[2], NULL, 10));
+    if (argc >= 3 && !strcmp(argv[1], "dacl"))
+        return dacl((DWORD)strtoul(argv[2], NULL, 10));
     if (argc >= 3 && !strcmp(argv[1], "readmem"))
         return readmem((DWORD)strtoul(argv[2], NULL, 10));
     fprintf(stderr, "usage: proctool target|attack|pidof|list|plunder|give|use|kids|sleep|spawn|readmem ...\n");

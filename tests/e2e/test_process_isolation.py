@@ -371,3 +371,30 @@ def test_process_start_and_exit_audited_by_the_broker(fvm, policy_box):
     ops = [r["op"] for r in audit_records(fvm, box) if r["type"] == "process"]
     assert "start" in ops and "process-start" in ops and "process-exit" in ops, ops
     assert recs[0]["name"].endswith("exit 0") and recs[0]["image"].lower().endswith("proctool.exe"), recs
+
+
+# ---- confidential boxes ----------------------------------------------------------------
+
+def test_confidential_box_refuses_host_readers(fvm):
+    """Host -> box: a host program (not hooked) is refused by the process's
+    own security descriptor, which Wine checks at OpenProcess; rewriting
+    that descriptor is refused too (SYSTEM owns the process). Box -> box is
+    refused by the hooks whatever the setting (tests above)."""
+    name = "c" + uuid.uuid4().hex[:8]
+    fvm("create", name, "--confidential", check=0)
+    try:
+        target = Target(fvm, box=name)
+        read = run_unboxed(PROCTOOL, "readmem", target.pid).stdout
+        unlock = run_unboxed(PROCTOOL, "unlock", target.pid).stdout
+        listed = fvm("run", "--box", name, str(PROCTOOL), "kids", "2", check=0).stdout
+        report = target.finish()
+        assert read.startswith("read=0 error=5"), read
+        assert unlock.startswith("rewrite=0 read=0"), unlock
+        assert "started=2 found=2 waited=2" in listed, listed   # the box itself still works
+        assert report.get("hash_ok") == "1"
+        # a box that is not confidential: the host can read it (no hook there)
+        other = Target(fvm, box=None)
+        assert run_unboxed(PROCTOOL, "readmem", other.pid).stdout.startswith("read=1")
+        other.finish()
+    finally:
+        fvm("rm", "--force", name)
