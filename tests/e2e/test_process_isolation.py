@@ -11,6 +11,7 @@ allocations, APCs, remote threads, stalls, event state, debugger, priority).
 The attacker (proctool attack) runs in box A and tries every cross-boundary
 action, each printed as "<attempt> refused|DONE"; an unboxed attacker is the
 control that shows each attempt works when nothing stops it."""
+import re
 import time
 import uuid
 
@@ -392,6 +393,8 @@ def test_confidential_box_refuses_host_readers(fvm):
         assert unlock.startswith("rewrite=0 read=0"), unlock
         assert "started=2 found=2 waited=2" in listed, listed   # the box itself still works
         assert report.get("hash_ok") == "1"
+        doctor = fvm("doctor", check=0).stdout
+        assert re.search(r"process DACL checked at open\s+enforced", doctor), doctor
         # a box that is not confidential: the host can read it (no hook there)
         other = Target(fvm, box=None)
         assert run_unboxed(PROCTOOL, "readmem", other.pid).stdout.startswith("read=1")
