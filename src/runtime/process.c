@@ -508,6 +508,43 @@ static BOOL pid_in_box(pid_verdicts *v, ULONG_PTR pid)
     return in;
 }
 
+/* Verdicts of earlier listings, by pid and creation time: a process never
+ * changes sides (a member stays one until it exits; an outside process
+ * cannot join the box's job), so a process seen once costs no server call
+ * again. Outside verdicts are kept only for processes older than two
+ * seconds: proc.c may still be putting a just-created child in the job. */
+#define LISTING_CACHE 128
+typedef struct listed_process {
+    ULONG_PTR pid;
+    LONGLONG created;
+    BOOL in;
+} listed_process;
+static listed_process g_listed[LISTING_CACHE];
+static unsigned g_listed_next;
+static SRWLOCK g_listed_lock = SRWLOCK_INIT;
+
+static BOOL listed_in_box(pid_verdicts *v, ULONG_PTR pid, LONGLONG created, LONGLONG now)
+{
+    if (created) {
+        AcquireSRWLockShared(&g_listed_lock);
+        for (unsigned i = 0; i < LISTING_CACHE; i++) {
+            if (g_listed[i].pid == pid && g_listed[i].created == created) {
+                BOOL in = g_listed[i].in;
+                ReleaseSRWLockShared(&g_listed_lock);
+                return in;
+            }
+        }
+        ReleaseSRWLockShared(&g_listed_lock);
+    }
+    BOOL in = pid_in_box(v, pid);
+    if (created && (in || now - created > 20000000)) {
+        AcquireSRWLockExclusive(&g_listed_lock);
+        g_listed[g_listed_next++ % LISTING_CACHE] = (listed_process){pid, created, in};
+        ReleaseSRWLockExclusive(&g_listed_lock);
+    }
+    return in;
+}
+
 /* SYSTEM_PROCESS_INFORMATION entries (and their extended forms, which have
  * the same header) of outside processes are cut out; the kept ones are
  * moved up, their image-name pointers with them. */
@@ -518,13 +555,17 @@ static ULONG filter_process_list(uint8_t *buf, ULONG len)
         return 0;
     verdicts->count = 0;
     ULONG read = 0, write = 0, last_kept = (ULONG)-1;
+    LARGE_INTEGER time;
+    GetSystemTimeAsFileTime((FILETIME *)&time);
+    LONGLONG now = time.QuadPart;
     for (;;) {
         SYSTEM_PROCESS_INFORMATION *e = (SYSTEM_PROCESS_INFORMATION *)(buf + read);
         if (read + sizeof *e > len)
             break;
         ULONG next = e->NextEntryOffset;
         ULONG size = next ? next : len - read;
-        if (pid_in_box(verdicts, (ULONG_PTR)e->UniqueProcessId)) {
+        LONGLONG created = *(const LONGLONG *)((const uint8_t *)e + 32);   /* CreateTime */
+        if (listed_in_box(verdicts, (ULONG_PTR)e->UniqueProcessId, created, now)) {
             uint8_t *old = buf + read, *now = buf + write;
             if (now != old) {
                 memmove(now, old, size);
