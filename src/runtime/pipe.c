@@ -138,7 +138,7 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
                                             UNICODE_STRING *us, const char *op, NTSTATUS *status)
 {
     *call = NULL;
-    if (ipc_bypassed() || !attributes || !attributes->ObjectName)
+    if (runtime_bypassed() || !attributes || !attributes->ObjectName)
         return attributes;
     file_scratch *s = scratch_acquire();
     ipc_call *c = s ? HeapAlloc(GetProcessHeap(), 0, sizeof *c) : NULL;
@@ -217,7 +217,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
                                           PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                           ULONG out_length)
 {
-    if (code != FSCTL_PIPE_WAIT_CODE || ipc_bypassed() || !in ||
+    if (code != FSCTL_PIPE_WAIT_CODE || runtime_bypassed() || !in ||
         in_length < offsetof(pipe_wait_buffer, name))
         return real_NtFsControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     const pipe_wait_buffer *wait = in;
@@ -261,9 +261,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
 
 void pipe_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtCreateNamedPipeFile", (void *)box_NtCreateNamedPipeFile,
-                   (void **)&real_NtCreateNamedPipeFile);
-    hook_table_add(table, "ntdll.dll", "NtCreateMailslotFile", (void *)box_NtCreateMailslotFile,
-                   (void **)&real_NtCreateMailslotFile);
-    hook_table_add(table, "ntdll.dll", "NtFsControlFile", (void *)box_NtFsControlFile, (void **)&real_NtFsControlFile);
+    FVM_HOOK(table, "ntdll.dll", NtCreateNamedPipeFile);
+    FVM_HOOK(table, "ntdll.dll", NtCreateMailslotFile);
+    FVM_HOOK(table, "ntdll.dll", NtFsControlFile);
 }

@@ -78,7 +78,7 @@ typedef struct process_basic_info {
 NTSTATUS NTAPI NtIsProcessInJob(HANDLE process, HANDLE job);
 NTSTATUS NTAPI NtQueryInformationProcess(HANDLE, PROCESSINFOCLASS, void *, ULONG, ULONG *);
 NTSTATUS NTAPI NtQueryInformationThread(HANDLE, THREADINFOCLASS, void *, ULONG, ULONG *);
-NTSTATUS NTAPI NtClose(HANDLE);
+NTSTATUS NTAPI NtDuplicateObject(HANDLE, HANDLE, HANDLE, HANDLE *, ACCESS_MASK, ULONG, ULONG);
 NTSTATUS NTAPI NtSetSecurityObject(HANDLE, SECURITY_INFORMATION, PSECURITY_DESCRIPTOR);
 NTSTATUS NTAPI RtlInitializeSid(PSID, PSID_IDENTIFIER_AUTHORITY, UCHAR);
 PULONG NTAPI RtlSubAuthoritySid(PSID, ULONG);
@@ -116,7 +116,6 @@ typedef NTSTATUS (NTAPI *handle_status_fn)(HANDLE, NTSTATUS);
 typedef NTSTATUS (NTAPI *context_fn)(HANDLE, CONTEXT *);
 typedef NTSTATUS (NTAPI *debug_fn)(HANDLE, HANDLE);
 typedef NTSTATUS (NTAPI *set_info_fn)(HANDLE, ULONG, void *, ULONG);
-typedef NTSTATUS (NTAPI *duplicate_fn)(HANDLE, HANDLE, HANDLE, HANDLE *, ACCESS_MASK, ULONG, ULONG);
 
 static open_fn real_NtOpenProcess, real_NtOpenThread;
 static next_process_fn real_NtGetNextProcess;
@@ -141,25 +140,19 @@ static handle_status_fn real_NtTerminateProcess, real_NtTerminateThread;
 static context_fn real_NtGetContextThread, real_NtSetContextThread;
 static debug_fn real_NtDebugActiveProcess;
 static set_info_fn real_NtSetInformationProcess, real_NtSetInformationThread;
-static duplicate_fn real_NtDuplicateObject;
 
 /* ---- membership ---- */
 
-/* The box's job, opened once (proc.c shares the same handle slot). */
+/* The box's job, opened once for every module (boxjob.c). OpenJobObject
+ * sets LastError; hooks of Win32-level callers must not. */
 static HANDLE box_job_handle(void)
 {
-    if (!g_fvm.job) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        DWORD saved = GetLastError();
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
-        ipc_bypass_enter();   /* FVM's own object: not the box's namespace */
-        HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, name);
-        ipc_bypass_leave();
-        if (job && InterlockedCompareExchangePointer(&g_fvm.job, job, NULL) != NULL)
-            CloseHandle(job);
-        SetLastError(saved);
-    }
-    return g_fvm.job;
+    if (g_fvm.job)
+        return g_fvm.job;
+    DWORD saved = GetLastError();
+    HANDLE job = runtime_box_job();
+    SetLastError(saved);
+    return job;
 }
 
 /* STATUS_SUCCESS when the process behind the handle is in the box; else
@@ -180,7 +173,7 @@ static NTSTATUS process_membership(HANDLE process)
         /* A handle without query rights (Windows enforces them): ask through
          * a copy that has them. */
         HANDLE query;
-        if (real_NtDuplicateObject(CURRENT_PROCESS, process, CURRENT_PROCESS, &query, MEMBERSHIP_ACCESS, 0, 0) >= 0) {
+        if (NtDuplicateObject(CURRENT_PROCESS, process, CURRENT_PROCESS, &query, MEMBERSHIP_ACCESS, 0, 0) >= 0) {
             st = NtIsProcessInJob(query, job);
             NtClose(query);
             if (st == STATUS_PROCESS_IN_JOB)
@@ -417,8 +410,8 @@ static NTSTATUS NTAPI box_NtOpenProcess(HANDLE *out, ACCESS_MASK access, OBJECT_
     }
     if (wide != access) {
         ULONG attributes_flags = attributes ? attributes->Attributes & OBJ_INHERIT : 0;
-        NTSTATUS narrowed = real_NtDuplicateObject(CURRENT_PROCESS, process, CURRENT_PROCESS, out, access,
-                                                   attributes_flags, DUPLICATE_CLOSE_SOURCE);
+        NTSTATUS narrowed = NtDuplicateObject(CURRENT_PROCESS, process, CURRENT_PROCESS, out, access,
+                                              attributes_flags, DUPLICATE_CLOSE_SOURCE);
         if (narrowed < 0) {
             *out = NULL;
             return narrowed;
@@ -816,14 +809,14 @@ static NTSTATUS NTAPI box_NtSetInformationThread(HANDLE t, ULONG c, void *info, 
     return real_NtSetInformationThread(t, c, info, n);
 }
 
-/* In or out of another process: both ends must be in the box. */
-static NTSTATUS NTAPI box_NtDuplicateObject(HANDLE source_process, HANDLE source, HANDLE target_process,
-                                            HANDLE *target, ACCESS_MASK access, ULONG attributes, ULONG options)
+/* NtDuplicateObject (hooked once, in handles.c, which asks here first): in
+ * or out of another process, both ends must be in the box. */
+NTSTATUS process_duplicate_check(HANDLE source_process, HANDLE target_process)
 {
-    GUARD_PROCESS(source_process, "duplicate-handle");
-    if (target_process)
-        GUARD_PROCESS(target_process, "duplicate-handle");
-    return real_NtDuplicateObject(source_process, source, target_process, target, access, attributes, options);
+    NTSTATUS refused = guard_process(source_process, "duplicate-handle");
+    if (refused >= 0 && target_process)
+        refused = guard_process(target_process, "duplicate-handle");
+    return refused;
 }
 
 /* ---- starting a program ---- */
@@ -998,13 +991,17 @@ static void make_confidential(void)
         fvm_report("confidential: cannot set the process's security descriptor (status 0x%08lx)", (unsigned long)st);
 }
 
-BOOL process_hooks(hook_table *table)
+static BOOL processes_start(void)
 {
     if (g_fvm.config.flags & FVM_BOX_FLAG_CONFIDENTIAL)
         make_confidential();
-#define HOOK(name) hook_table_add(table, "ntdll.dll", #name, (void *)box_##name, (void **)&real_##name)
-#define HOOK_OPTIONAL(name) \
-    hook_table_add_optional(table, "ntdll.dll", #name, (void *)box_##name, (void **)&real_##name)
+    return TRUE;
+}
+
+static void processes_hooks(hook_table *table)
+{
+#define HOOK(name) FVM_HOOK(table, "ntdll.dll", name)
+#define HOOK_OPTIONAL(name) FVM_HOOK_OPTIONAL(table, "ntdll.dll", name)
     HOOK(NtOpenProcess);
     HOOK(NtOpenThread);
     HOOK_OPTIONAL(NtGetNextProcess);   /* Windows 10; Wine 8 has none */
@@ -1036,8 +1033,15 @@ BOOL process_hooks(hook_table *table)
     HOOK(NtDebugActiveProcess);
     HOOK(NtSetInformationProcess);
     HOOK(NtSetInformationThread);
-    HOOK(NtDuplicateObject);
 #undef HOOK
 #undef HOOK_OPTIONAL
-    return TRUE;
 }
+
+/* The virtualizer of processes and threads as objects (proc.c's
+ * process_virtualizer makes new processes boxed). */
+const fvm_virtualizer processes_virtualizer = {
+    .name = "processes",
+    .policy = POLICY_TYPE_PROCESS,
+    .start = processes_start,
+    .hooks = processes_hooks,
+};
