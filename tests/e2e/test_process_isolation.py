@@ -275,6 +275,23 @@ def test_process_quota(fvm):
         fvm("rm", "--force", name)
 
 
+def test_process_quota_with_concurrent_starts(fvm):
+    """Two programs of the box start children at the same time: together
+    they never get more than the quota leaves (the broker grants under one
+    lock)."""
+    name = "q" + uuid.uuid4().hex[:8]
+    fvm("create", name, "--procs", "6", check=0)
+    try:
+        script = f"start /b {PROCTOOL_WIN} spawn 5 4000 & {PROCTOOL_WIN} spawn 5 4000"
+        proc = fvm("run", "--box", name, "cmd", "/c", script, check=0, timeout=120)
+        started = [int(m) for m in re.findall(r"started=(\d+)", proc.stdout)]
+        # cmd + the two spawners leave 3 slots for all their children
+        assert len(started) == 2 and sum(started) == 3, proc.stdout + proc.stderr
+    finally:
+        fvm("stop", name)
+        fvm("rm", "--force", name)
+
+
 def test_bad_procs_value(fvm):
     assert fvm("create", "x" + uuid.uuid4().hex[:6], "--procs", "zero").returncode != 0
 
