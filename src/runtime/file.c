@@ -22,6 +22,7 @@
 
 #include "runtime/file.h"
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
@@ -649,6 +650,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
                                        PIO_STATUS_BLOCK io, PLARGE_INTEGER allocation, ULONG file_attributes,
                                        ULONG share, ULONG disposition, ULONG options, PVOID ea, ULONG ea_length)
 {
+    GUARD_ATTRIBUTES(attributes);
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
@@ -669,6 +671,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
 static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes,
                                      PIO_STATUS_BLOCK io, ULONG share, ULONG options)
 {
+    GUARD_ATTRIBUTES(attributes);
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
@@ -834,12 +837,14 @@ static NTSTATUS query_attributes(attributes_query_fn real, POBJECT_ATTRIBUTES at
 
 static NTSTATUS NTAPI box_NtQueryAttributesFile(POBJECT_ATTRIBUTES attributes, FILE_BASIC_INFORMATION *info)
 {
+    GUARD_ATTRIBUTES(attributes);
     return query_attributes((attributes_query_fn)(void *)real_NtQueryAttributesFile, attributes, info);
 }
 
 static NTSTATUS NTAPI box_NtQueryFullAttributesFile(POBJECT_ATTRIBUTES attributes,
                                                     FILE_NETWORK_OPEN_INFORMATION *info)
 {
+    GUARD_ATTRIBUTES(attributes);
     return query_attributes((attributes_query_fn)(void *)real_NtQueryFullAttributesFile, attributes, info);
 }
 
@@ -1086,6 +1091,8 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
         return real_NtSetInformationFile(handle, io, info, length, klass);
     if (!info || length < sizeof(FILE_RENAME_INFORMATION))
         return STATUS_INVALID_PARAMETER;
+    if (!guard_readable(info, length))
+        return STATUS_ACCESS_VIOLATION;
     FILE_RENAME_INFORMATION *rename = info;
     if (rename->FileNameLength > length - offsetof(FILE_RENAME_INFORMATION, FileName))
         return STATUS_INVALID_PARAMETER;
@@ -1175,6 +1182,7 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
  * and delete the box copy. */
 static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
 {
+    GUARD_ATTRIBUTES(attributes);
     HANDLE handle;
     IO_STATUS_BLOCK io;
     NTSTATUS status = box_NtOpenFile(&handle, DELETE | SYNCHRONIZE, attributes, &io,

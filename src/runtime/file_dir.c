@@ -14,6 +14,7 @@
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
@@ -426,6 +427,8 @@ static NTSTATUS query_directory(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc
         return STATUS_SUCCESS;
     }
     *handled = TRUE;
+    if (!guard_writable(buffer, length))
+        return STATUS_ACCESS_VIOLATION;   /* what the system call says; the hook must not fault */
     NTSTATUS status = serve(l, io, buffer, length, single);
     if (event)
         NtSetEvent(event, NULL);

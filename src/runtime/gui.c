@@ -385,6 +385,20 @@ static BOOL window_visible(HWND hwnd, pid_cache *cache)
     return visible;
 }
 
+/* For desktop.c: whether the box may act on a window (send it messages,
+ * move it, read its title), and whether a process is one of the box's. */
+BOOL gui_window_in_box(HWND hwnd)
+{
+    pid_cache cache = {.count = 0};
+    return window_visible(hwnd, &cache);
+}
+
+BOOL gui_process_in_box(DWORD pid)
+{
+    pid_cache cache = {.count = 0};
+    return pid && process_in_box(pid, &cache);
+}
+
 /* ---- the win32u hooks ------------------------------------------------------ */
 
 typedef ATOM (WINAPI *NtUserRegisterClassExWOW_fn)(const WNDCLASSEXW *wc, UNICODE_STRING *name,

@@ -45,6 +45,7 @@
  * exists nowhere still fails as it does on the host. Pipes and mailslots are
  * pipe.c's; they use the decision made here. */
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 #include "runtime/file.h"
 
@@ -549,6 +550,8 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
 {
     op->call = NULL;
     op->route = IPC_PASS;
+    if ((*status = guard_attributes(oa)) < 0)
+        return NULL;
     if (!named(oa))
         return oa;
     op->call = HeapAlloc(GetProcessHeap(), 0, sizeof *op->call);

@@ -21,6 +21,7 @@
  * Name queries on such handles hide the box part (ipc_program_name and
  * ipc_program_pipe_file_name, used by file_name.c). */
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 #include "runtime/file.h"
 
@@ -173,6 +174,7 @@ static NTSTATUS NTAPI box_NtCreateNamedPipeFile(PHANDLE handle, ULONG access, PO
                                                 ULONG type, ULONG read_mode, ULONG completion, ULONG instances,
                                                 ULONG in_quota, ULONG out_quota, PLARGE_INTEGER timeout)
 {
+    GUARD_ATTRIBUTES(attributes);
     ipc_call *call;
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
@@ -191,6 +193,7 @@ static NTSTATUS NTAPI box_NtCreateMailslotFile(PHANDLE handle, ULONG access, POB
                                                PIO_STATUS_BLOCK io, ULONG options, ULONG quota, ULONG max_size,
                                                PLARGE_INTEGER timeout)
 {
+    GUARD_ATTRIBUTES(attributes);
     ipc_call *call;
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;

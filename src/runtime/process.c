@@ -31,6 +31,7 @@
  * by the broker (one request on its control pipe, answered under its lock,
  * so concurrent starts cannot both take the last slot). */
 #include "runtime/runtime.h"
+#include "runtime/guard.h"
 #include "runtime/ipc.h"
 
 #include "common/brokerproto.h"
@@ -612,9 +613,13 @@ static NTSTATUS NTAPI box_NtQuerySystemInformation(ULONG info_class, void *info,
         return real_NtQuerySystemInformation(info_class, info, len, returned);
     if (info_class == SYS_SESSION_PROCESS || info_class == SYS_FULL_PROCESS)
         return STATUS_INVALID_INFO_CLASS;   /* not filtered: not offered */
-    if (info_class == SYS_PROCESS_ID && info && len >= sizeof(ULONG_PTR) &&
-        pid_membership(*(ULONG_PTR *)info) < 0)
-        return STATUS_INVALID_CID;
+    ULONG_PTR asked_pid = 0;
+    if (info_class == SYS_PROCESS_ID && info && len >= sizeof(ULONG_PTR)) {
+        if (!guard_copy(&asked_pid, info, sizeof asked_pid))
+            return STATUS_ACCESS_VIOLATION;   /* the caller's buffer, as the system call answers */
+        if (pid_membership(asked_pid) < 0)
+            return STATUS_INVALID_CID;
+    }
     NTSTATUS st = real_NtQuerySystemInformation(info_class, info, len, returned);
     if (st < 0 || !info)
         return st;
@@ -879,9 +884,13 @@ static NTSTATUS quota_grant(void)
 
 NTSTATUS process_start_check(const void *parameters)
 {
-    const RTL_USER_PROCESS_PARAMETERS *params = parameters;
-    if (!g_fvm.active || !params)
+    /* The caller's memory: copied under the fault guard (guard.c). */
+    RTL_USER_PROCESS_PARAMETERS local;
+    if (!g_fvm.active || !parameters)
         return STATUS_SUCCESS;
+    if (!guard_copy(&local, parameters, sizeof local))
+        return STATUS_ACCESS_VIOLATION;
+    const RTL_USER_PROCESS_PARAMETERS *params = &local;
     uint16_t image[FVM_PATH_MAX + 8];
     size_t len = 0;
     const UNICODE_STRING *path = &params->ImagePathName;
@@ -892,7 +901,8 @@ NTSTATUS process_start_check(const void *parameters)
             memcpy(image, prefix, sizeof prefix);
             len = 4;
         }
-        memcpy(image + len, path->Buffer, n * 2);
+        if (!guard_copy(image + len, path->Buffer, n * 2))
+            return STATUS_ACCESS_VIOLATION;
         len += n;
     }
     image[len] = 0;   /* the parameters' strings need not be terminated */
@@ -909,10 +919,13 @@ NTSTATUS process_start_check(const void *parameters)
         policy_process_decide(runtime_policy_view(), image, len, hash, runtime_policy_program(),
                               runtime_policy_program_len(), &d);
         /* The whole command line says what was started, and how. */
-        const UNICODE_STRING *cmd = &params->CommandLine;
-        if (d.audit)
-            runtime_audit(POLICY_TYPE_PROCESS, "start", &d, cmd->Buffer && cmd->Length ? cmd->Buffer : image,
-                          cmd->Buffer && cmd->Length ? cmd->Length / 2 : len);
+        if (d.audit) {
+            static uint16_t line[2048];   /* under the audit: starts are rare enough to share it */
+            const UNICODE_STRING *cmd = &params->CommandLine;
+            size_t units = cmd->Length / 2 < 2048 ? cmd->Length / 2 : 2048;
+            BOOL have = cmd->Buffer && units && guard_copy(line, cmd->Buffer, units * 2);
+            runtime_audit(POLICY_TYPE_PROCESS, "start", &d, have ? line : image, have ? units : len);
+        }
         if (d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE) {
             fvm_report("starting %.*ls is refused by the box's policy", (int)(path->Length / 2), path->Buffer);
             return d.action == POLICY_ACTION_DENY ? STATUS_ACCESS_DENIED : STATUS_OBJECT_NAME_NOT_FOUND;

@@ -214,4 +214,9 @@ const policy_view *runtime_policy_view(void);   /* NULL without a policy */
 const uint16_t *runtime_policy_program(void);   /* this process's image, and its length */
 size_t runtime_policy_program_len(void);
 
+/* gui.c, for desktop.c: whether the box may act on a window (send it
+ * messages, move it, read its title), and whether a process is the box's. */
+BOOL gui_window_in_box(HWND hwnd);
+BOOL gui_process_in_box(DWORD pid);
+
 #endif

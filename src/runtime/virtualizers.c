@@ -13,6 +13,7 @@
     X(file_virtualizer)      /* file*.c: files and folders */                        \
     X(object_virtualizer)    /* ipc.c, pipe.c: named objects, pipes and mailslots */ \
     X(window_virtualizer)    /* gui.c: window classes, windows, atoms */             \
+    X(desktop_virtualizer)   /* desktop.c: other programs' windows, input, clipboard */ \
     X(service_virtualizer)   /* scm.c: services, read-only */
 
 #define DECLARE(v) extern const fvm_virtualizer v;
