@@ -378,7 +378,8 @@ def test_refused_attempts_are_always_audited(boxes):
     fvm("run", "--box", a, str(PROCTOOL), "readmem", target.pid)
     target.finish()
     recs = fvm.wait_until(lambda: [r for r in audit_records(fvm, a)
-                                    if r["type"] == "process" and r["decision"] == "deny" and r["op"] == "open-process"])
+                                    if r["type"] == "process" and r["decision"] == "deny" and r["op"] == "open-process"],
+                          timeout=60)
     assert any(r["op"] == "open-process" and f"pid {target.pid} " in r["name"] for r in recs), recs
 
 
