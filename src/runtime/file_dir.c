@@ -16,6 +16,8 @@
 #include "runtime/ipc.h"
 #include "runtime/guard.h"
 
+#include "core/listmerge.h"
+
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
 
@@ -247,67 +249,35 @@ static int is_dot_name(const WCHAR *name, ULONG units)
     return 0;
 }
 
-/* NTFS order: "." and ".." first, then by upper-cased name; on equal names
- * the box entry first, so the de-duplication keeps it. */
-static int entry_compare(const dir_listing *l, const dir_entry *a, const dir_entry *b)
-{
-    ULONG na, nb;
-    const WCHAR *sa = entry_name(l, a, &na), *sb = entry_name(l, b, &nb);
-    int da = is_dot_name(sa, na), db = is_dot_name(sb, nb);
-    if (da || db) {
-        if (da != db)
-            return (da ? da : 3) - (db ? db : 3);
-    } else {
-        for (ULONG i = 0; i < na && i < nb; i++) {
-            uint16_t ca = ntpath_upcase(NULL, sa[i]), cb = ntpath_upcase(NULL, sb[i]);
-            if (ca != cb)
-                return ca < cb ? -1 : 1;
-        }
-        if (na != nb)
-            return na < nb ? -1 : 1;
-    }
-    return a->from_box == b->from_box ? 0 : (a->from_box ? -1 : 1);
-}
-
-/* Stable merge sort of l->entries (no C runtime here). */
-static BOOL sort_entries(dir_listing *l)
+/* NTFS order ("." and ".." first, then by upper-cased name), one entry
+ * per name, the box's entry winning over the host's (core/listmerge.c, the
+ * merger the registry's listings use too). */
+static BOOL merge_entries(dir_listing *l)
 {
     if (l->count < 2)
         return TRUE;
-    dir_entry *tmp = HeapAlloc(GetProcessHeap(), 0, l->count * sizeof *tmp);
-    if (!tmp)
-        return FALSE;
-    for (ULONG width = 1; width < l->count; width *= 2) {
-        for (ULONG lo = 0; lo < l->count; lo += 2 * width) {
-            ULONG mid = lo + width < l->count ? lo + width : l->count;
-            ULONG hi = lo + 2 * width < l->count ? lo + 2 * width : l->count;
-            ULONG i = lo, j = mid, k = lo;
-            while (i < mid && j < hi)
-                tmp[k++] = entry_compare(l, &l->entries[j], &l->entries[i]) < 0 ? l->entries[j++] : l->entries[i++];
-            while (i < mid)
-                tmp[k++] = l->entries[i++];
-            while (j < hi)
-                tmp[k++] = l->entries[j++];
+    listmerge_entry *m = HeapAlloc(GetProcessHeap(), 0, 2 * (size_t)l->count * sizeof *m);
+    dir_entry *merged = HeapAlloc(GetProcessHeap(), 0, (size_t)l->count * sizeof *merged);
+    BOOL ok = m && merged;
+    if (ok) {
+        for (ULONG i = 0; i < l->count; i++) {
+            ULONG units;
+            m[i].name = (const uint16_t *)entry_name(l, &l->entries[i], &units);
+            m[i].len = units;
+            m[i].ref = i;
+            m[i].from_box = (uint8_t)(l->entries[i].from_box != FALSE);
         }
-        memcpy(l->entries, tmp, l->count * sizeof *tmp);
+        size_t kept = listmerge_sort_unique(m, l->count, m + l->count, LISTMERGE_DOTS_FIRST);
+        for (size_t k = 0; k < kept; k++)
+            merged[k] = l->entries[m[k].ref];
+        memcpy(l->entries, merged, kept * sizeof *merged);
+        l->count = (ULONG)kept;
     }
-    HeapFree(GetProcessHeap(), 0, tmp);
-    return TRUE;
-}
-
-static void drop_duplicates(dir_listing *l)
-{
-    ULONG kept = 0;
-    for (ULONG i = 0; i < l->count; i++) {
-        if (kept) {
-            dir_entry a = l->entries[kept - 1], b = l->entries[i];
-            a.from_box = b.from_box = TRUE;   /* compare names only */
-            if (entry_compare(l, &a, &b) == 0)
-                continue;
-        }
-        l->entries[kept++] = l->entries[i];
-    }
-    l->count = kept;
+    if (m)
+        HeapFree(GetProcessHeap(), 0, m);
+    if (merged)
+        HeapFree(GetProcessHeap(), 0, merged);
+    return ok;
 }
 
 /* Decides whether the handle's folder needs a merged view and builds it. */
@@ -349,11 +319,9 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
             /* s->box is free from here: policy_hides_child builds names in it. */
             if (st >= 0 && host_dir)
                 st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
-            if (st < 0 || !sort_entries(l)) {
+            if (st < 0 || !merge_entries(l)) {
                 l->passthrough = TRUE;   /* fall back to the handle's own side */
                 l->count = 0;
-            } else {
-                drop_duplicates(l);
             }
         }
     }
