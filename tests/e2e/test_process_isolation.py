@@ -262,11 +262,12 @@ def test_process_quota(fvm):
     name = "q" + uuid.uuid4().hex[:8]
     fvm("create", name, "--procs", "3", check=0)
     try:
-        # proctool + 2 children = 3; the 3 other starts get ERROR_NOT_ENOUGH_QUOTA
-        proc = fvm("run", "--box", name, str(PROCTOOL), "spawn", "5", "2000", check=0)
+        # proctool + 2 children = 3; the 3 other starts get ERROR_NOT_ENOUGH_QUOTA (the
+        # children live long enough that none ends while the starts go on, even under load)
+        proc = fvm("run", "--box", name, str(PROCTOOL), "spawn", "5", "6000", check=0)
         assert "started=2 failed=3 error=1816" in proc.stdout, proc.stdout + proc.stderr
         # children of children count: cmd + proctool + 1
-        proc = fvm("run", "--box", name, "cmd", "/c", f'{PROCTOOL_WIN} spawn 5 1000', check=0)
+        proc = fvm("run", "--box", name, "cmd", "/c", f'{PROCTOOL_WIN} spawn 5 6000', check=0)
         assert "started=1 failed=4 error=1816" in proc.stdout, proc.stdout + proc.stderr
         # slots come back when processes end
         proc = fvm("run", "--box", name, str(PROCTOOL), "spawn", "2", "200", check=0)
