@@ -283,7 +283,7 @@ def test_process_quota_with_concurrent_starts(fvm):
     name = "q" + uuid.uuid4().hex[:8]
     fvm("create", name, "--procs", "6", check=0)
     try:
-        script = f"start /b {PROCTOOL_WIN} spawn 5 4000 & {PROCTOOL_WIN} spawn 5 4000"
+        script = f"start /b {PROCTOOL_WIN} spawn 5 8000 & {PROCTOOL_WIN} spawn 5 8000"
         proc = fvm("run", "--box", name, "cmd", "/c", script, check=0, timeout=120)
         started = [int(m) for m in re.findall(r"started=(\d+)", proc.stdout)]
         # cmd + the two spawners leave 3 slots for all their children
