@@ -286,8 +286,11 @@ def test_process_quota_with_concurrent_starts(fvm):
         script = f"start /b {PROCTOOL_WIN} spawn 5 8000 & {PROCTOOL_WIN} spawn 5 8000"
         proc = fvm("run", "--box", name, "cmd", "/c", script, check=0, timeout=120)
         started = [int(m) for m in re.findall(r"started=(\d+)", proc.stdout)]
-        # cmd + the two spawners leave 3 slots for all their children
-        assert len(started) == 2 and sum(started) == 3, proc.stdout + proc.stderr
+        # Whatever the interleaving (Wine's start may run start.exe, which counts too, and
+        # may itself be refused): cmd + each spawner that ran + all children <= 6, and
+        # the quota refused some start.
+        assert started and 1 + len(started) + sum(started) <= 6, proc.stdout + proc.stderr
+        assert "error=1816" in proc.stdout or "could not be started" in proc.stdout + proc.stderr
     finally:
         fvm("stop", name)
         fvm("rm", "--force", name)
