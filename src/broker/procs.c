@@ -45,6 +45,7 @@ static uint32_t g_tracked_count;
 static DWORD g_grants[MAX_GRANTS];   /* GetTickCount of each outstanding grant */
 static uint32_t g_grant_count;
 static uint32_t g_limit;
+static HANDLE g_job;
 static policy_view g_view;
 static BOOL g_have_view;
 
@@ -54,6 +55,7 @@ void broker_procs_start(const wchar_t *box_path, HANDLE job)
     wchar_t ini[FVM_PATH_MAX], name[FVM_OBJ_NAME_MAX];
     _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
     g_limit = GetPrivateProfileIntW(L"box", L"procs", 0, ini);
+    g_job = job;
     if (g_limit) {
         JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits;
         memset(&limits, 0, sizeof limits);
@@ -195,6 +197,12 @@ uint32_t broker_procs_grant(void)
     uint32_t live = 0, kept = 0;
     for (uint32_t i = 0; i < g_tracked_count; i++)
         live += alive(&g_tracked[i]);
+    /* The job's own count too: a process whose NEW_PROCESS message was lost
+     * (a broker reusing the job of the previous one) still counts. */
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    if (QueryInformationJobObject(g_job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL) &&
+        acct.ActiveProcesses > live)
+        live = acct.ActiveProcesses;
     for (uint32_t i = 0; i < g_grant_count; i++)
         if (now - g_grants[i] < GRANT_LIFETIME_MS)
             g_grants[kept++] = g_grants[i];
