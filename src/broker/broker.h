@@ -3,6 +3,7 @@
 #define FVM_BROKER_BROKER_H
 
 #include <windows.h>
+#include <stdint.h>
 
 #include "core/brokermsg.h"
 
@@ -14,6 +15,15 @@ void broker_audit_flush(void);
 
 /* hasher.c: content hashes of copied-up files' host base versions. */
 void broker_hash_bases(const wchar_t *box_path);
+
+/* procs.c: the process-count quota and process start/exit audit records.
+ * new/exit come from the job's messages; grant answers a boxed process's
+ * "start" request (0 or STATUS_QUOTA_EXCEEDED). */
+void broker_procs_start(const wchar_t *box_path, HANDLE job);
+void broker_procs_new(uint32_t pid);
+void broker_procs_exit(uint32_t pid);
+void broker_procs_poll(void);   /* reads the images of processes that have started running */
+uint32_t broker_procs_grant(void);
 
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);

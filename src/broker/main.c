@@ -114,6 +114,10 @@ static DWORD WINAPI serve_connection(void *arg)
             WriteFile(pipe, &reply, (DWORD)(8 + reply.count * sizeof(uint32_t)), &written, NULL);
             LeaveCriticalSection(&members_lock);
             FlushFileBuffers(pipe);
+        } else if (got == strlen(FVM_BROKER_REQ_START) && !memcmp(buf, FVM_BROKER_REQ_START, got)) {
+            uint32_t reply[2] = {FVM_BROKER_PROTO_VERSION, broker_procs_grant()};
+            WriteFile(pipe, reply, sizeof reply, &written, NULL);
+            FlushFileBuffers(pipe);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
@@ -253,6 +257,7 @@ int wmain(int argc, wchar_t **argv)
     const wchar_t *box_name = wcsrchr(box_path, L'\\');
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
+    broker_procs_start(box_path, job);
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)
         return registry_failed;
@@ -279,12 +284,17 @@ int wmain(int argc, wchar_t **argv)
         ULONG_PTR key;
         LPOVERLAPPED data;
         BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, 1000);
+        broker_procs_poll();
         if (!got)
             broker_hash_bases(box_path);   /* idle: fill in base hashes */
-        if (got && message == JOB_OBJECT_MSG_NEW_PROCESS)
+        if (got && message == JOB_OBJECT_MSG_NEW_PROCESS) {
             member_add((uint32_t)(ULONG_PTR)data);
-        if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS))
+            broker_procs_new((uint32_t)(ULONG_PTR)data);
+        }
+        if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS)) {
             member_remove((uint32_t)(ULONG_PTR)data);
+            broker_procs_exit((uint32_t)(ULONG_PTR)data);
+        }
         if (got && message != JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO)
             continue;
         if (active_processes(job) != 0)

@@ -125,6 +125,7 @@ void box_config(const box *b, fvm_box_config *cfg)
     cfg->quota_bytes = box_quota(b);
     wchar_t ini[FVM_PATH_MAX];
     box_file(b, L"box.ini", ini);
+    cfg->flags |= box_process_flags(ini);
     GetPrivateProfileStringW(L"box", L"provider", L"fvm-decision-provider", cfg->provider,
                              FVM_BOX_NAME_MAX * 2, ini);
     fvm_wcscpy(cfg->box_name, FVM_BOX_NAME_MAX, b->wname);
@@ -456,8 +457,11 @@ int cmd_create(int argc, char **argv)
 {
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
+    unsigned long procs = 0;
+    BOOL confidential = FALSE;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--quota")) && i + 1 >= argc)
+        if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--quota") || !strcmp(argv[i], "--procs")) &&
+            i + 1 >= argc)
             return cli_error("create: %s needs a value", argv[i]), EXIT_USAGE;
         if (!strcmp(argv[i], "--policy"))
             policy = argv[++i];
@@ -466,6 +470,14 @@ int cmd_create(int argc, char **argv)
                 return cli_error("create: bad --quota '%s' (a size like 500M, 2G or 1048576)", argv[i]),
                        EXIT_USAGE;
         }
+        else if (!strcmp(argv[i], "--procs")) {
+            char *end;
+            procs = strtoul(argv[++i], &end, 10);
+            if (*end || !procs || procs > 100000)
+                return cli_error("create: bad --procs '%s' (a number of processes, 1 or more)", argv[i]), EXIT_USAGE;
+        }
+        else if (!strcmp(argv[i], "--confidential"))
+            confidential = TRUE;
         else if (argv[i][0] == '-')
             return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
         else if (!name)
@@ -474,11 +486,14 @@ int cmd_create(int argc, char **argv)
             return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE]"), EXIT_USAGE;
+        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]"),
+               EXIT_USAGE;
     box b;
     if (!box_init(&b, name))
         return EXIT_FAIL;
     int rc = box_create(&b, policy, quota);
+    if (rc == 0)
+        rc = box_process_settings(&b, procs, confidential);
     if (rc == 0) {
         char p[FVM_PATH_MAX * 3];
         cli_utf8(b.path, p, sizeof p);

@@ -37,6 +37,10 @@ BOOL box_exists(const box *b);
 int  box_create(const box *b, const char *policy_file, uint64_t quota);
 /* The storage quota in box.ini, 0 for none. */
 uint64_t box_quota(const box *b);
+/* process settings (cli/ps.c): box.ini procs= and confidential= as
+ * fvm_box_config flags; written by `fvm create --procs N --confidential`. */
+uint32_t box_process_flags(const wchar_t *ini);
+int box_process_settings(const box *b, unsigned long procs, BOOL confidential);
 /* Processes of the box right now (0 if the box is not running). */
 DWORD box_process_count(const box *b);
 /* Terminates every process of the box, including ones spawned meanwhile. */

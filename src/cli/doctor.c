@@ -7,6 +7,8 @@
  * a limit is "enforced" only if a child process was actually stopped by it. */
 #include "cli/cli.h"
 
+#include <sddl.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +228,30 @@ static void report_floor(void)
            "  registry, objects, other processes' memory) reached without the hooks (docs/design.md)\n");
 }
 
+/* Does the platform check a process's DACL when another program opens it?
+ * (What a confidential box relies on against host programs.) */
+static verdict probe_process_dacl(void)
+{
+    PROCESS_INFORMATION pi;
+    if (!start_helper("__sleep", "5000", &pi))
+        return UNAVAILABLE;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    verdict v = UNAVAILABLE;
+    if (ConvertStringSecurityDescriptorToSecurityDescriptorW(L"O:SYD:P(A;;0x101400;;;WD)", SDDL_REVISION_1, &sd,
+                                                             NULL)) {
+        if (SetKernelObjectSecurity(pi.hProcess, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, sd) ||
+            SetKernelObjectSecurity(pi.hProcess, DACL_SECURITY_INFORMATION, sd)) {
+            HANDLE reader = OpenProcess(PROCESS_VM_READ, FALSE, pi.dwProcessId);
+            v = reader ? NOT_ENFORCED : ENFORCED;
+            if (reader)
+                CloseHandle(reader);
+        }
+        LocalFree(sd);
+    }
+    end_helper(&pi);
+    return v;
+}
+
 static BOOL has_export(const wchar_t *dll, const char *name)
 {
     HMODULE m = LoadLibraryW(dll);
@@ -255,12 +281,17 @@ int cmd_doctor(int argc, char **argv)
            "");
     report("restricted token", probe_restricted_token(), "");
     report("low integrity level", probe_low_integrity(), "");
+    report("process DACL checked at open", probe_process_dacl(), "confidential boxes: host programs refused");
     report("AppContainer", has_export(L"userenv.dll", "CreateAppContainerProfile") ? NOT_ENFORCED : UNAVAILABLE,
            "");
     report_floor();
     printf("\nFVM's own layer (enforced in every boxed process by fvm.dll):\n"
            "  injection before any program code   enforced                 import-table injection; refused if it fails\n"
            "  box membership and fvm stop         enforced                 job object owned by the box broker\n"
+           "  process isolation (box -> outside)  enforced                 open/list/act on processes only in the box's job\n"
+           "  process count quota (--procs)       enforced                 the broker grants each start\n"
+           "  [process] start rules (path, hash)  enforced                 checked before each start in the box\n"
+           "  confidential (outside -> box)       as the DACL line above   process DACL; host programs are not hooked\n"
            "\"accepted, NOT enforced\" means the call succeeds but a probe showed no effect;\n"
            "FVM does not rely on those mechanisms for isolation on this platform.\n");
     return 0;

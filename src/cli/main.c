@@ -25,8 +25,10 @@ typedef struct verb {
 
 static const verb g_verbs[] = {
     {"create", cmd_create,
-     "  create NAME [--policy FILE] [--quota SIZE]\n"
-     "                                create a box (quota: bytes its changes may take, e.g. 500M)\n"},
+     "  create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+     "                                create a box (quota: bytes its changes may take, e.g. 500M;\n"
+     "                                procs: processes at once; confidential: programs outside\n"
+     "                                the box cannot read its processes)\n"},
     {"list", cmd_list, "  list                          list boxes with state and delta size\n"},
     {"rm", cmd_rm,
      "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"},
@@ -34,7 +36,7 @@ static const verb g_verbs[] = {
      "  run [--box NAME] [--no-floor] [--] PROGRAM [ARGS...]\n"
      "                                run a program in a box (default box: default,\n"
      "                                created on first use); exits with its exit code\n"},
-    {"ps", cmd_ps, "  ps [NAME]                     list processes of one box or of all boxes\n"},
+    {"ps", cmd_ps, "  ps [NAME]                     processes of one box or of all boxes, as a tree\n"},
     {"stop", cmd_stop, "  stop NAME                     end every process of a box\n"},
     {"diff", cmd_diff,
      "  diff NAME [--base]            the box's changes: A added, C changed, D deleted;\n"

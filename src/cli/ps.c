@@ -65,19 +65,69 @@ static int query_members(const box *b, fvm_members_reply *reply)
     return (int)reply->count;
 }
 
+/* Prints row i and, below it and indented, the rows whose parent it is. */
+static void print_tree(const box *b, const proc_row *rows, int count, int i, int depth, BOOL *printed)
+{
+    if (printed[i] || depth > 64)
+        return;
+    printed[i] = TRUE;
+    printf("%-16s %8lu %8lu  %*s%s%s\n", b->name, (unsigned long)rows[i].pid, (unsigned long)rows[i].parent,
+           depth * 2, "", depth ? "\\_ " : "", rows[i].image);
+    for (int j = 0; j < count; j++)
+        if (j != i && rows[j].parent == rows[i].pid)
+            print_tree(b, rows, count, j, depth + 1, printed);
+}
+
 static int print_box_processes(const box *b, BOOL header)
 {
     static fvm_members_reply reply;
+    static proc_row rows[FVM_BROKER_MAX_MEMBERS];
+    static BOOL printed[FVM_BROKER_MAX_MEMBERS];
     if (header)
         printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
     int count = query_members(b, &reply);
     if (count < 0)
         return cli_error("cannot get the process list of box '%s' from its broker", b->name);
     for (int i = 0; i < count; i++) {
-        proc_row row;
-        describe_process(reply.pids[i], &row);
-        printf("%-16s %8lu %8lu  %s\n", b->name, (unsigned long)row.pid, (unsigned long)row.parent, row.image);
+        describe_process(reply.pids[i], &rows[i]);
+        printed[i] = FALSE;
     }
+    /* The tree: each process whose parent is not in the box is a root. */
+    for (int i = 0; i < count; i++) {
+        BOOL has_parent = FALSE;
+        for (int j = 0; j < count && !has_parent; j++)
+            has_parent = j != i && rows[j].pid == rows[i].parent;
+        if (!has_parent)
+            print_tree(b, rows, count, i, 0, printed);
+    }
+    for (int i = 0; i < count; i++)   /* a cycle of reused pids: still listed */
+        print_tree(b, rows, count, i, 0, printed);
+    return 0;
+}
+
+uint32_t box_process_flags(const wchar_t *ini)
+{
+    wchar_t value[16];
+    uint32_t flags = 0;
+    GetPrivateProfileStringW(L"box", L"confidential", L"no", value, 16, ini);
+    if (!_wcsicmp(value, L"yes") || !_wcsicmp(value, L"true") || !wcscmp(value, L"1"))
+        flags |= FVM_BOX_FLAG_CONFIDENTIAL;
+    if (GetPrivateProfileIntW(L"box", L"procs", 0, ini) > 0)
+        flags |= FVM_BOX_FLAG_PROCS_LIMIT;
+    return flags;
+}
+
+int box_process_settings(const box *b, unsigned long procs, BOOL confidential)
+{
+    wchar_t ini[FVM_PATH_MAX], value[24];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    if (procs) {
+        _snwprintf(value, 24, L"%lu", procs);
+        if (!WritePrivateProfileStringW(L"box", L"procs", value, ini))
+            return cli_win_error(GetLastError(), "cannot write the process quota to box.ini");
+    }
+    if (confidential && !WritePrivateProfileStringW(L"box", L"confidential", L"yes", ini))
+        return cli_win_error(GetLastError(), "cannot write confidential=yes to box.ini");
     return 0;
 }
 

@@ -31,6 +31,9 @@ typedef struct fvm_box_config {
 } fvm_box_config;
 
 #define FVM_BOX_CONFIG_VERSION 1
+/* flags */
+#define FVM_BOX_FLAG_CONFIDENTIAL 0x1u   /* box.ini confidential=yes: processes shut others out */
+#define FVM_BOX_FLAG_PROCS_LIMIT  0x2u   /* box.ini procs=N: each start asks the broker */
 
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */

@@ -15,6 +15,15 @@
 #define FVM_BROKER_PROTO_VERSION 1
 #define FVM_BROKER_MAX_MEMBERS   4096
 #define FVM_BROKER_REQ_MEMBERS   "members"
+/* A boxed process about to start another, in a box with a process quota:
+ *   request  "start"
+ *   reply    uint32 version = 1, uint32 NTSTATUS (0: granted; else
+ *            STATUS_QUOTA_EXCEEDED, which Windows gives for a job's
+ *            active-process limit)
+ * The broker counts live members plus the grants not yet seen as a new
+ * process of the job, under its lock, so concurrent starts cannot both take
+ * the last slot. */
+#define FVM_BROKER_REQ_START     "start"
 
 typedef struct fvm_members_reply {
     uint32_t version;

@@ -21,6 +21,7 @@
  * Not part of the runtime (FVM_RUNTIME): it allocates and formats. */
 #include "core/objname.h"
 #include "core/policy.h"
+#include "core/policy_process.h"
 
 #ifndef FVM_RUNTIME
 
@@ -715,6 +716,16 @@ static fvm_status canonical_generic(const uint16_t *in, size_t n, canonical *out
     return append_names(form, in + first + (first < n), n - first - (first < n), err);
 }
 
+/* [process] "sha256:<hex>": core/policy_process.c checks and forms it. */
+static fvm_status canonical_process_hash(const uint16_t *in, size_t n, canonical *out, fvm_error *err)
+{
+    uint16_t form[POLICY_PROCESS_HASH_UNITS];
+    size_t len = policy_process_hash_form(in, n, form, NULL, err);
+    if (!len)
+        return FVM_E_INVALID;
+    return ustr_put(&out->forms[out->count++], form, len) ? FVM_OK : fvm_error_set(err, FVM_E_NOMEM, "out of memory");
+}
+
 static fvm_status canonicalize(const policy_env *env, policy_type type, const uint16_t *in, size_t n, ntpath *scratch,
                                canonical *out, fvm_error *err)
 {
@@ -722,7 +733,9 @@ static fvm_status canonicalize(const policy_env *env, policy_type type, const ui
     fvm_status st;
     if (n == 0)
         st = fvm_error_set(err, FVM_E_INVALID, "empty pattern");
-    else if (type == POLICY_TYPE_FILE)
+    else if (type == POLICY_TYPE_PROCESS && policy_process_is_hash(in, n))
+        st = canonical_process_hash(in, n, out, err);
+    else if (type == POLICY_TYPE_FILE || type == POLICY_TYPE_PROCESS)   /* programs by image path */
         st = canonical_file(env, in, n, scratch, out, err);
     else if (type == POLICY_TYPE_KEY)
         st = canonical_key(env, in, n, out, err);

@@ -194,6 +194,9 @@ static size_t collect_copies(HANDLE from, HANDLE to, handle_copy *copies)
 static NTSTATUS NTAPI box_NtDuplicateObject(HANDLE source_process, HANDLE source, HANDLE target_process,
                                             PHANDLE target, ACCESS_MASK access, ULONG attributes, ULONG options)
 {
+    NTSTATUS refused = process_duplicate_check(source_process, target_process);   /* process.c */
+    if (refused < 0)
+        return refused;
     NTSTATUS status = real_NtDuplicateObject(source_process, source, target_process, target, access, attributes,
                                              options);
     if (status < 0 || !registered(source) || !is_this_process(source_process))

@@ -403,3 +403,18 @@ NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRIN
     runtime_name_refused(type, op, objname_problem_text(problem), units, name->Length / 2);
     return runtime_name_status(problem);
 }
+
+const policy_view *runtime_policy_view(void)
+{
+    return g_have_policy ? &g_view : NULL;
+}
+
+const uint16_t *runtime_policy_program(void)
+{
+    return (const uint16_t *)g_program;
+}
+
+size_t runtime_policy_program_len(void)
+{
+    return g_program_len;
+}

@@ -60,7 +60,10 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     ULONG process_flags, ULONG thread_flags, void *parameters, void *create_info,
     void *attribute_list)
 {
-    NTSTATUS status = real_NtCreateUserProcess(process, thread,
+    NTSTATUS status = process_start_check(parameters);   /* [process] rules, quota (process.c) */
+    if (status < 0)
+        return status;
+    status = real_NtCreateUserProcess(process, thread,
         process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
             PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
         thread_access | THREAD_SUSPEND_RESUME, process_attributes, thread_attributes,

@@ -218,6 +218,13 @@ NTSTATUS runtime_name_gate(policy_type type, const char *op, const UNICODE_STRIN
 void runtime_name_refused(policy_type type, const char *op, const char *why, const uint16_t *name, size_t len);
 NTSTATUS runtime_name_status(objname_problem problem);
 
+/* process.c: other processes and threads (the process virtualizer). */
+NTSTATUS process_start_check(const void *process_parameters);   /* [process] rules and quota, before a start */
+NTSTATUS process_duplicate_check(HANDLE source_process, HANDLE target_process);   /* NtDuplicateObject */
+const policy_view *runtime_policy_view(void);   /* NULL without a policy */
+const uint16_t *runtime_policy_program(void);   /* this process's image, and its length */
+size_t runtime_policy_program_len(void);
+
 /* gui.c, for desktop.c: whether the box may act on a window (send it
  * messages, move it, read its title), and whether a process is the box's. */
 BOOL gui_window_in_box(HWND hwnd);

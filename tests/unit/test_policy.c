@@ -800,7 +800,7 @@ static void reserved_types_compile_and_match(void **state)
                  "[process]\ndeny **\\powershell.exe\n"
                  "[screen]\ndeny capture\n",
                  &c);
-    assert_int_equal(diag_notes, 3);
+    assert_int_equal(diag_notes, 2);   /* [process] is enforced now (test_policy_process.c) */
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.com:443", NULL, POLICY_ACTION_DENY, 2);
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.org:443", NULL, POLICY_ACTION_OPEN, 3);
     expect(&c, POLICY_TYPE_PROCESS, "\\??\\C:\\Windows\\System32\\PowerShell.exe", NULL, POLICY_ACTION_DENY, 5);

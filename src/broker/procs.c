@@ -1,0 +1,217 @@
+/* procs.c - the broker's account of the box's processes: the process-count
+ * quota (box.ini `procs = N`, from `fvm create --procs N`) and the audit
+ * records of process starts and exits.
+ *
+ * Quota: Windows' job limit (JOB_OBJECT_LIMIT_ACTIVE_PROCESS) is set on the
+ * box's job, and enforced by FVM itself because Wine ignores it: a boxed
+ * process asks the broker before each start (runtime/process.c). The broker
+ * answers under one lock from its own view: the live processes of the job
+ * (each held by a handle, so liveness is a wait of zero, not a guess from
+ * messages that may still be queued) plus the grants it gave that have not
+ * shown up as a new process of the job yet (they expire after a few
+ * seconds, for a start that failed after its grant). Two concurrent starts
+ * cannot both take the last slot; children of children count, since every
+ * start of the box asks. The (N+1)-th gets STATUS_QUOTA_EXCEEDED, what
+ * Windows gives for a job's active-process limit (ERROR_NOT_ENOUGH_QUOTA).
+ *
+ * Audit: when a [process] rule with `audit` matches a process's image, its
+ * start (pid, parent, image) and exit (exit code) are recorded by the
+ * broker, from what the broker sees, not what the process says. */
+#include "broker/broker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <winternl.h>
+
+#include "common/boxcfg.h"
+#include "core/policy.h"
+
+#define MAX_TRACKED 4096
+#define MAX_GRANTS 256
+#define GRANT_LIFETIME_MS 5000
+
+typedef struct tracked {
+    uint32_t pid;
+    HANDLE handle;
+    BOOL audited;
+    BOOL resolved;     /* its image was read (Wine knows it only once the process runs) */
+    char image[FVM_PATH_MAX * 3];
+    char rule[160];
+} tracked;
+
+static CRITICAL_SECTION g_lock;
+static tracked g_tracked[MAX_TRACKED];
+static uint32_t g_tracked_count;
+static DWORD g_grants[MAX_GRANTS];   /* GetTickCount of each outstanding grant */
+static uint32_t g_grant_count;
+static uint32_t g_limit;
+static HANDLE g_job;
+static policy_view g_view;
+static BOOL g_have_view;
+
+void broker_procs_start(const wchar_t *box_path, HANDLE job)
+{
+    InitializeCriticalSection(&g_lock);
+    wchar_t ini[FVM_PATH_MAX], name[FVM_OBJ_NAME_MAX];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
+    g_limit = GetPrivateProfileIntW(L"box", L"procs", 0, ini);
+    g_job = job;
+    if (g_limit) {
+        JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits;
+        memset(&limits, 0, sizeof limits);
+        QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits, NULL);
+        limits.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS | JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        limits.BasicLimitInformation.ActiveProcessLimit = g_limit;
+        SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits);
+    }
+    /* The policy the broker published, for the audit rules. */
+    fvm_box_object_name(box_path, FVM_OBJ_POLICY, name, FVM_OBJ_NAME_MAX);
+    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+    const uint8_t *blob = section ? MapViewOfFile(section, FILE_MAP_READ, 0, 0, 0) : NULL;
+    fvm_error err;
+    if (blob && policy_blob_open(blob + 8, (size_t)*(const uint64_t *)blob, &g_view, &err) == FVM_OK)
+        g_have_view = TRUE;
+}
+
+static BOOL alive(const tracked *t)
+{
+    return t->handle && WaitForSingleObject(t->handle, 0) == WAIT_TIMEOUT;
+}
+
+static void record(const char *op, uint32_t pid, const char *name, const char *decision, const char *rule,
+                   const char *image)
+{
+    brokermsg_audit msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = POLICY_TYPE_PROCESS;
+    msg.pid = pid;
+    msg.op = (brokermsg_text){op, strlen(op)};
+    msg.decision = (brokermsg_text){decision, strlen(decision)};
+    msg.rule = (brokermsg_text){rule, strlen(rule)};
+    msg.image = (brokermsg_text){image, strlen(image)};
+    msg.name = (brokermsg_text){name, strlen(name)};
+    broker_audit_write(&msg);
+}
+
+/* Whether a rule asks for this image's starts and exits to be recorded. */
+static BOOL audit_wanted(HANDLE process, char *image_utf8, size_t cap, char *rule, size_t rule_cap)
+{
+    wchar_t image[FVM_PATH_MAX + 4] = L"\\??\\";
+    DWORD n = FVM_PATH_MAX;
+    image_utf8[0] = 0;
+    if (!g_have_view || !QueryFullProcessImageNameW(process, 0, image + 4, &n))
+        return FALSE;
+    WideCharToMultiByte(CP_UTF8, 0, image + 4, -1, image_utf8, (int)cap, NULL, NULL);
+    policy_decision d;
+    if (policy_match(&g_view, POLICY_TYPE_PROCESS, (const uint16_t *)image, n + 4, (const uint16_t *)(image + 4), n,
+                     &d) != FVM_OK || !d.audit)
+        return FALSE;
+    policy_decision_label(&d, rule, rule_cap);
+    return TRUE;
+}
+
+/* Reads the image and decides on auditing; writes the start record. */
+static void resolve(tracked *t)
+{
+    if (t->resolved || !t->handle)
+        return;
+    wchar_t probe[8];
+    DWORD n = 8;
+    if (!QueryFullProcessImageNameW(t->handle, 0, probe, &n) && GetLastError() != ERROR_INSUFFICIENT_BUFFER)
+        return;   /* not yet known: asked again later */
+    t->resolved = TRUE;
+    t->audited = audit_wanted(t->handle, t->image, sizeof t->image, t->rule, sizeof t->rule);
+    if (!t->audited)
+        return;
+    PROCESS_BASIC_INFORMATION pbi;
+    ULONG_PTR parent = 0;
+    char name[128];
+    if (NtQueryInformationProcess(t->handle, ProcessBasicInformation, &pbi, sizeof pbi, NULL) >= 0)
+        parent = (ULONG_PTR)pbi.InheritedFromUniqueProcessId;
+    snprintf(name, sizeof name, "pid %lu parent %lu", (unsigned long)t->pid, (unsigned long)parent);
+    record("process-start", t->pid, name, "audit", t->rule, t->image);
+}
+
+void broker_procs_new(uint32_t pid)
+{
+    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
+                                 pid);
+    EnterCriticalSection(&g_lock);
+    if (g_grant_count) {   /* the oldest grant has become this process */
+        memmove(g_grants, g_grants + 1, (g_grant_count - 1) * sizeof g_grants[0]);
+        g_grant_count--;
+    }
+    if (g_tracked_count < MAX_TRACKED) {
+        tracked *t = &g_tracked[g_tracked_count++];
+        memset(t, 0, sizeof *t);
+        t->pid = pid;
+        t->handle = process;
+        t->resolved = !g_have_view;   /* nothing to audit without a policy */
+        resolve(t);
+    } else if (process) {
+        CloseHandle(process);
+    }
+    LeaveCriticalSection(&g_lock);
+}
+
+void broker_procs_poll(void)
+{
+    EnterCriticalSection(&g_lock);
+    for (uint32_t i = 0; i < g_tracked_count; i++)
+        resolve(&g_tracked[i]);
+    LeaveCriticalSection(&g_lock);
+}
+
+void broker_procs_exit(uint32_t pid)
+{
+    static tracked gone;
+    BOOL found = FALSE;
+    EnterCriticalSection(&g_lock);
+    for (uint32_t i = 0; i < g_tracked_count && !found; i++) {
+        if (g_tracked[i].pid == pid) {
+            resolve(&g_tracked[i]);
+            gone = g_tracked[i];
+            g_tracked[i] = g_tracked[--g_tracked_count];
+            found = TRUE;
+        }
+    }
+    LeaveCriticalSection(&g_lock);
+    if (!found || !gone.handle)
+        return;
+    if (gone.audited) {
+        DWORD code = 0;
+        char name[128];
+        GetExitCodeProcess(gone.handle, &code);
+        snprintf(name, sizeof name, "pid %lu exit %lu", (unsigned long)pid, (unsigned long)code);
+        record("process-exit", pid, name, "audit", gone.rule, gone.image);
+    }
+    CloseHandle(gone.handle);
+}
+
+uint32_t broker_procs_grant(void)
+{
+    if (!g_limit)
+        return STATUS_SUCCESS;
+    EnterCriticalSection(&g_lock);
+    DWORD now = GetTickCount();
+    uint32_t live = 0, kept = 0;
+    for (uint32_t i = 0; i < g_tracked_count; i++)
+        live += alive(&g_tracked[i]);
+    /* The job's own count too: a process whose NEW_PROCESS message was lost
+     * (a broker reusing the job of the previous one) still counts. */
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    if (QueryInformationJobObject(g_job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL) &&
+        acct.ActiveProcesses > live)
+        live = acct.ActiveProcesses;
+    for (uint32_t i = 0; i < g_grant_count; i++)
+        if (now - g_grants[i] < GRANT_LIFETIME_MS)
+            g_grants[kept++] = g_grants[i];
+    g_grant_count = kept;
+    NTSTATUS st = STATUS_QUOTA_EXCEEDED;
+    if (live + g_grant_count < g_limit && g_grant_count < MAX_GRANTS) {
+        g_grants[g_grant_count++] = now;
+        st = STATUS_SUCCESS;
+    }
+    LeaveCriticalSection(&g_lock);
+    return (uint32_t)st;
+}
