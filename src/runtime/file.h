@@ -81,6 +81,10 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s);
 NTSTATUS place_status(file_place place);
 /* The host path an open handle stands for, into s->dir (s->path is scratch). */
 BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box);
+/* Opens a file as the box sees it (as the program's own open would be
+ * decided) and gives the NT name the real open was given, NUL-terminated. */
+NTSTATUS file_open_viewed(POBJECT_ATTRIBUTES attributes, ACCESS_MASK access, ULONG share, ULONG options,
+                          HANDLE *handle, uint16_t *name, size_t cap, size_t *name_len);
 void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                      const OBJECT_ATTRIBUTES *like);
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */

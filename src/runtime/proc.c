@@ -1,24 +1,63 @@
 /* proc.c - processes: every process created from inside a box is boxed.
  *
  * All of Windows' creation paths (CreateProcess*, ShellExecute, WinExec,
- * system(), _spawn, cmd chains) end in ntdll!NtCreateUserProcess. The hook
- * forces the new process to start suspended, injects fvm.dll into it
- * (common/inject.c), makes sure it belongs to the box's job object, and only
- * then lets it run (or leaves it suspended if the caller asked for that).
- * If any step fails the new process is terminated before it executes a
- * single instruction of its own, and the caller gets the error. The legacy
- * NtCreateProcess(Ex) path creates a process without injection, so it is
- * refused. */
+ * system(), _spawn, cmd chains, start) end in ntdll!NtCreateUserProcess.
+ * Before the real call the hook opens the new process's image as the box
+ * sees it (file.c's routing: the box copy of a replaced or installed
+ * program, not found when the box deleted it) and reads its head: only an
+ * x64 PE image may start. Wine runs any other file as a native Linux program
+ * (fork and exec, outside every hook) and we have no 32-bit support, so those
+ * are refused here with a clear message, audited. The image stays open,
+ * sharing only reads, until the real call returns, and Wine is handed the
+ * name that open was given, so the file Wine maps is the file we checked.
+ * The real call then creates the process suspended; the hook injects fvm.dll
+ * into it (common/inject.c), makes sure it belongs to the box's job object,
+ * and only then lets it run (or leaves it suspended if the caller asked for
+ * that). If any step fails the new process is terminated before it executes
+ * a single instruction of its own, and the caller gets the error.
+ *
+ * A process started from a box copy has the box path as its image name; its
+ * own fvm.dll puts the program's host name back into the process parameters
+ * and the loader's module entry before any program code runs
+ * (proc_fix_image_name), so GetModuleFileName and the DLL search see the
+ * program's own name, which the file layer routes to the box copy again.
+ *
+ * The legacy NtCreateProcess(Ex) path creates a process without injection,
+ * so it is refused. */
 #include "runtime/runtime.h"
 #include "runtime/ipc.h"
 
+#include "runtime/file.h"
+
 #include "common/inject.h"
+#include "core/peimage.h"
 
 #define PROCESS_CREATE_FLAGS_BREAKAWAY       0x00000001
 #define THREAD_CREATE_FLAGS_CREATE_SUSPENDED 0x00000001
 
+#define PS_ATTRIBUTE_IMAGE_NAME 0x20005
+#define PS_ATTRIBUTES_MAX       64   /* Windows defines about 30 kinds */
+
 NTSTATUS NTAPI NtTerminateProcess(HANDLE process, NTSTATUS status);
 NTSTATUS NTAPI NtResumeThread(HANDLE thread, ULONG *previous_count);
+NTSTATUS NTAPI NtReadVirtualMemory(HANDLE process, const void *address, void *buffer, SIZE_T size,
+                                   SIZE_T *read);
+
+/* NtCreateUserProcess's attribute list (no SDK header has it). */
+typedef struct ps_attribute {
+    ULONG_PTR attribute;
+    SIZE_T size;
+    union {
+        ULONG_PTR value;
+        void *value_ptr;
+    };
+    SIZE_T *return_length;
+} ps_attribute;
+
+typedef struct ps_attribute_list {
+    SIZE_T total_length;
+    ps_attribute attributes[1];
+} ps_attribute_list;
 
 typedef NTSTATUS (NTAPI *NtCreateUserProcess_fn)(PHANDLE process, PHANDLE thread,
     ACCESS_MASK process_access, ACCESS_MASK thread_access,
@@ -74,21 +113,229 @@ static NTSTATUS box_new_process(HANDLE process)
     return STATUS_SUCCESS;
 }
 
+/* ---- the image of a new process ----------------------------------------- */
+
+/* What the hook keeps between checking the image and the real call. */
+typedef struct new_image {
+    ps_attribute_list *attributes;   /* the caller's list, copied, naming `opened` */
+    HANDLE handle;                    /* the image, open sharing reads only */
+    uint16_t *opened;                 /* the NT name Wine is handed */
+    size_t opened_len;
+    uint16_t *name;                   /* the program's NT name as given */
+    size_t name_len;
+} new_image;
+
+static void image_release(new_image *img)
+{
+    if (img->handle)
+        NtClose(img->handle);
+    HeapFree(GetProcessHeap(), 0, img->attributes);
+    HeapFree(GetProcessHeap(), 0, img->opened);
+    HeapFree(GetProcessHeap(), 0, img->name);
+    memset(img, 0, sizeof *img);
+}
+
+/* Caller memory is read with NtReadVirtualMemory: a bad pointer is an error
+ * for the caller, never a crash of the boxed process. */
+static BOOL read_caller(const void *from, void *to, SIZE_T size)
+{
+    SIZE_T got = 0;
+    return from && NtReadVirtualMemory(GetCurrentProcess(), from, to, size, &got) >= 0 && got == size;
+}
+
+static void image_refused(const new_image *img, const char *op, const char *why)
+{
+    char name[1024];
+    int n = WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)img->name, (int)img->name_len, name,
+                                sizeof name - 1, NULL, NULL);
+    name[n > 0 ? n : 0] = 0;
+    const char *shown = name;
+    if (shown[0] == '\\' && shown[1] == '?' && shown[2] == '?' && shown[3] == '\\')
+        shown += 4;
+    fvm_report("'%s' %s; it was not started", shown, why);
+    static const char rule[] = "built-in";
+    policy_decision d = {.action = POLICY_ACTION_DENY, .audit = 1, .rule = 0, .file = rule,
+                         .file_len = sizeof rule - 1};
+    runtime_audit(POLICY_TYPE_PROCESS, op, &d, img->name, img->name_len);
+}
+
+/* The head of the open image, as much as peimage asks for. */
+static peimage_kind read_image_kind(HANDLE file, uint16_t *machine)
+{
+    uint8_t head[1024];
+    IO_STATUS_BLOCK io;
+    LARGE_INTEGER zero = {0};
+    if (NtReadFile(file, NULL, NULL, NULL, &io, head, sizeof head, &zero, NULL) < 0)
+        return PEIMAGE_NOT_MZ;
+    size_t need = 0;
+    peimage_kind kind = peimage_classify(head, io.Information, &need, machine, NULL);
+    if (kind != PEIMAGE_NEED_MORE)
+        return kind;
+    uint8_t *more = HeapAlloc(GetProcessHeap(), 0, need);
+    kind = PEIMAGE_MZ_ONLY;
+    if (more && NtReadFile(file, NULL, NULL, NULL, &io, more, (ULONG)need, &zero, NULL) >= 0)
+        kind = peimage_classify(more, io.Information, &need, machine, NULL);
+    HeapFree(GetProcessHeap(), 0, more);
+    return kind == PEIMAGE_NEED_MORE ? PEIMAGE_MZ_ONLY : kind;
+}
+
+/* Finds the image name among the caller's attributes, opens the image as
+ * the box sees it, checks that it may start, and makes a copy of the
+ * attribute list that names the file that was opened. */
+static NTSTATUS image_prepare(const void *caller_list, new_image *img)
+{
+    memset(img, 0, sizeof *img);
+    SIZE_T total = 0;
+    if (!read_caller(caller_list, &total, sizeof total) || total < sizeof(SIZE_T) ||
+        total > sizeof(SIZE_T) + PS_ATTRIBUTES_MAX * sizeof(ps_attribute))
+        return STATUS_INVALID_PARAMETER;
+    img->attributes = HeapAlloc(GetProcessHeap(), 0, total);
+    if (!img->attributes)
+        return STATUS_NO_MEMORY;
+    if (!read_caller(caller_list, img->attributes, total))
+        return STATUS_INVALID_PARAMETER;
+    img->attributes->total_length = total;   /* as read first: the caller cannot change it under us */
+    size_t count = (total - sizeof(SIZE_T)) / sizeof(ps_attribute);
+    ps_attribute *image = NULL;
+    for (size_t i = 0; i < count; i++)   /* Wine takes the last one */
+        if (img->attributes->attributes[i].attribute == PS_ATTRIBUTE_IMAGE_NAME)
+            image = &img->attributes->attributes[i];
+    if (!image || !image->size || image->size % 2 || image->size > NTPATH_MAX_UNITS * 2)
+        return STATUS_OBJECT_NAME_INVALID;
+    img->name_len = image->size / 2;
+    img->name = HeapAlloc(GetProcessHeap(), 0, image->size + 2);
+    img->opened = HeapAlloc(GetProcessHeap(), 0, (NTPATH_MAX_UNITS + 1) * 2);
+    if (!img->name || !img->opened)
+        return STATUS_NO_MEMORY;
+    if (!read_caller(image->value_ptr, img->name, image->size))
+        return STATUS_INVALID_PARAMETER;
+    img->name[img->name_len] = 0;
+
+    UNICODE_STRING us = {(USHORT)image->size, (USHORT)image->size, (PWSTR)img->name};
+    OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
+    NTSTATUS status = file_open_viewed(&oa, GENERIC_READ | SYNCHRONIZE, FILE_SHARE_READ,
+                                       FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE, &img->handle,
+                                       img->opened, NTPATH_MAX_UNITS + 1, &img->opened_len);
+    if (status < 0) {
+        img->handle = NULL;
+        return status;
+    }
+    uint16_t machine = 0;
+    switch (read_image_kind(img->handle, &machine)) {
+    case PEIMAGE_X64:
+    case PEIMAGE_MZ_ONLY:   /* DOS/NE: Wine refuses it itself, and never runs it on Linux */
+        break;
+    case PEIMAGE_PE_OTHER:
+        image_refused(img, "start-not-x64", machine == 0x14c
+                      ? "is a 32-bit program: only 64-bit (x64) Windows programs run in a box"
+                      : "is not an x64 program: only 64-bit (x64) Windows programs run in a box");
+        return STATUS_INVALID_IMAGE_FORMAT;
+    case PEIMAGE_ELF:
+    case PEIMAGE_SCRIPT:
+        image_refused(img, "start-linux", "is a Linux program, which would run outside the box");
+        return STATUS_ACCESS_DENIED;
+    default:
+        /* Not a program: the caller's own fallbacks (kernelbase runs .bat
+         * and .cmd files with cmd.exe) see the status Windows gives. */
+        return STATUS_INVALID_IMAGE_NOT_MZ;
+    }
+    image->value_ptr = img->opened;
+    image->size = img->opened_len * 2;
+    return STATUS_SUCCESS;
+}
+
+/* In a process started from a box copy: the program's own (host) name in
+ * place of the box path, in the process parameters and the main module's
+ * loader entry. The host name is always the shorter, so both are rewritten
+ * in place. Runs in fvm.dll's entry point, before any program code. */
+static void proc_fix_image_name(void)
+{
+    static const ntpath_context win32 = {.input = NTPATH_INPUT_WIN32};
+    PEB *peb;
+    __asm__("movq %%gs:0x60, %0" : "=r"(peb));
+    UNICODE_STRING *image = &peb->ProcessParameters->ImagePathName;
+    const wchar_t *box = g_fvm.config.box_path;
+    size_t box_len = fvm_wcslen(box);
+    /* Cheap test first: most processes do not start from the box. */
+    if (!image->Buffer || image->Length / 2 <= box_len + 7 || image->Buffer[box_len] != L'\\')
+        return;
+    for (size_t i = 0; i < box_len; i++)
+        if (fvm_wupcase(image->Buffer[i]) != fvm_wupcase(box[i]))
+            return;
+    ntpath *paths = HeapAlloc(GetProcessHeap(), 0, 3 * sizeof(ntpath));
+    if (!paths)
+        return;
+    ntpath *root = &paths[0], *boxed = &paths[1], *host = &paths[2];
+    fvm_error err;
+    if (ntpath_normalize((const uint16_t *)box, box_len, &win32, root, &err) != FVM_OK ||
+        ntpath_normalize((const uint16_t *)image->Buffer, image->Length / 2, &win32, boxed, &err) != FVM_OK ||
+        !ntpath_is_within(boxed, root) ||
+        ntpath_from_box(boxed, root->path, root->len, host, &err) != FVM_OK || host->len < 4) {
+        HeapFree(GetProcessHeap(), 0, paths);
+        return;
+    }
+    /* \??\C:\x is C:\x; \??\UNC\s\x is \\s\x. */
+    const uint16_t *dos = host->path + 4;
+    size_t dos_len = host->len - 4;
+    wchar_t *out = image->Buffer;
+    size_t at = 0;
+    if (host->kind == NTPATH_KIND_UNC) {
+        dos += 3;
+        dos_len -= 3;
+        out[at++] = L'\\';
+    }
+    size_t total = at + dos_len;
+    if (total * 2 < image->Length) {
+        LDR_DATA_TABLE_ENTRY *main_module = NULL;
+        LIST_ENTRY *head = &peb->Ldr->InMemoryOrderModuleList;
+        if (head->Flink && head->Flink != head)
+            main_module = CONTAINING_RECORD(head->Flink, LDR_DATA_TABLE_ENTRY, InMemoryOrderLinks);
+        UNICODE_STRING *full = main_module ? &main_module->FullDllName : NULL;
+        BOOL same = full && full->Buffer && full->Length == image->Length;
+        for (size_t i = 0; same && i < image->Length / 2; i++)
+            same = fvm_wupcase(full->Buffer[i]) == fvm_wupcase(image->Buffer[i]);
+        memmove(out + at, dos, dos_len * 2);
+        out[total] = 0;
+        image->Length = (USHORT)(total * 2);
+        if (same) {
+            /* BaseDllName follows FullDllName and points into its buffer. */
+            UNICODE_STRING *base = full + 1;
+            memcpy(full->Buffer, out, (total + 1) * 2);
+            full->Length = image->Length;
+            size_t base_len = base->Length / 2;
+            if (base_len <= total)
+                base->Buffer = full->Buffer + total - base_len;
+        }
+    }
+    HeapFree(GetProcessHeap(), 0, paths);
+}
+
 static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     ACCESS_MASK process_access, ACCESS_MASK thread_access,
     POBJECT_ATTRIBUTES process_attributes, POBJECT_ATTRIBUTES thread_attributes,
     ULONG process_flags, ULONG thread_flags, void *parameters, void *create_info,
     void *attribute_list)
 {
-    NTSTATUS status = real_NtCreateUserProcess(process, thread,
+    new_image img;
+    NTSTATUS status = image_prepare(attribute_list, &img);
+    if (status < 0) {
+        image_release(&img);
+        return status;
+    }
+    status = real_NtCreateUserProcess(process, thread,
         process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
             PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
         thread_access | THREAD_SUSPEND_RESUME, process_attributes, thread_attributes,
         process_flags & ~PROCESS_CREATE_FLAGS_BREAKAWAY,
         thread_flags | THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
-        parameters, create_info, attribute_list);
+        parameters, create_info, img.attributes);
+    image_release(&img);
     if (status < 0)
         return status;
+    if (!*process || !*thread) {   /* Wine ran something that is not a Windows process */
+        fvm_report("the new process has no handles (not a Windows process?); refused");
+        return STATUS_ACCESS_DENIED;
+    }
 
     NTSTATUS boxed = box_new_process(*process);
     if (boxed < 0) {
@@ -113,6 +360,7 @@ static NTSTATUS NTAPI box_NtCreateProcessEx(PHANDLE process, ACCESS_MASK access,
 
 void proc_hooks(hook_table *table)
 {
+    proc_fix_image_name();
     hook_table_add(table, "ntdll.dll", "NtCreateUserProcess",
                    (void *)box_NtCreateUserProcess, (void **)&real_NtCreateUserProcess);
     hook_table_add_optional(table, "ntdll.dll", "NtCreateProcessEx",

@@ -22,3 +22,6 @@ APPLIB_LINK_regtool := -ladvapi32
 # the box index.
 APPLIB_LINK_regstoretool := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
+
+# spawn.exe starts programs with CreateProcess and ShellExecuteEx.
+APPLIB_LINK_spawn := -lshell32
