@@ -89,6 +89,8 @@ int wmain(void)
         return cmd_policy(argc, argv);
     if (!strcmp(verb, "logs"))
         return cmd_logs(argc, argv);
+    if (!strcmp(verb, "__start"))
+        return cmd_start_in_box(GetCommandLineW());
     if (!strcmp(verb, "__audit-append"))
         return cmd_audit_append(argc, argv);
     if (!strncmp(verb, "__", 2))
