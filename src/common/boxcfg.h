@@ -32,6 +32,13 @@ typedef struct fvm_box_config {
 
 #define FVM_BOX_CONFIG_VERSION 1
 
+/* fvm_box_config.flags, for one new process only (never inherited): its
+ * console is to be allocated by its runtime once hooked, not by kernelbase
+ * before (which would start conhost.exe unboxed); see runtime/proc.c. */
+#define FVM_BOX_FLAG_ALLOC_CONSOLE     0x1u
+#define FVM_BOX_FLAG_CONSOLE_NO_WINDOW 0x2u
+#define FVM_BOX_FLAGS_ONE_PROCESS (FVM_BOX_FLAG_ALLOC_CONSOLE | FVM_BOX_FLAG_CONSOLE_NO_WINDOW)
+
 /* Named kernel objects of a box. They are derived from a hash of the box
  * folder's path, so two FVM roots with boxes of the same name never meet. */
 typedef enum fvm_box_object {

@@ -126,6 +126,7 @@ static BOOL runtime_start(HMODULE module)
         return FALSE;
     }
     g_fvm.active = TRUE;
+    proc_after_hooks();
     return TRUE;
 }
 

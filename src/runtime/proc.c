@@ -22,6 +22,15 @@
  * (proc_fix_image_name), so GetModuleFileName and the DLL search see the
  * program's own name, which the file layer routes to the box copy again.
  *
+ * Consoles: a console program started with a new console (CREATE_NEW_CONSOLE,
+ * CREATE_NO_WINDOW, `start`) allocates it in kernelbase's initialisation,
+ * which runs before fvm.dll's (kernelbase is a dependency of fvm.dll), and
+ * that starts conhost.exe with no hook in place: an unboxed process in the
+ * box's job that writes the host registry. So the hook hands such a child no
+ * console and a flag in its injection block instead, and the child's fvm.dll
+ * allocates the console once its hooks are installed (proc_after_hooks):
+ * conhost.exe is then created through this hook, boxed like any child.
+ *
  * The legacy NtCreateProcess(Ex) path creates a process without injection,
  * so it is refused. */
 #include "runtime/runtime.h"
@@ -42,6 +51,14 @@ NTSTATUS NTAPI NtTerminateProcess(HANDLE process, NTSTATUS status);
 NTSTATUS NTAPI NtResumeThread(HANDLE thread, ULONG *previous_count);
 NTSTATUS NTAPI NtReadVirtualMemory(HANDLE process, const void *address, void *buffer, SIZE_T size,
                                    SIZE_T *read);
+NTSTATUS NTAPI NtWriteVirtualMemory(HANDLE process, void *address, const void *buffer, SIZE_T size,
+                                    SIZE_T *written);
+
+/* Wine's values of RTL_USER_PROCESS_PARAMETERS.ConsoleHandle that make the
+ * new process create a console (include/wine/condrv.h). */
+#define CONSOLE_HANDLE_ALLOC           ((HANDLE)(LONG_PTR)-1)
+#define CONSOLE_HANDLE_ALLOC_NO_WINDOW ((HANDLE)(LONG_PTR)-2)
+#define CONSOLE_HANDLE_SHELL           ((HANDLE)(LONG_PTR)-3)
 
 /* NtCreateUserProcess's attribute list (no SDK header has it). */
 typedef struct ps_attribute {
@@ -87,11 +104,14 @@ static HANDLE box_job(void)
     return g_fvm.job;
 }
 
-/* Makes a just-created, still suspended process a member of the box. */
-static NTSTATUS box_new_process(HANDLE process)
+/* Makes a just-created, still suspended process a member of the box.
+ * flags: FVM_BOX_FLAG_* for this child only. */
+static NTSTATUS box_new_process(HANDLE process, uint32_t flags)
 {
     char why[200];
-    NTSTATUS status = fvm_inject_process(process, &g_fvm.config, why, sizeof why);
+    fvm_box_config config = g_fvm.config;
+    config.flags = (config.flags & ~FVM_BOX_FLAGS_ONE_PROCESS) | flags;
+    NTSTATUS status = fvm_inject_process(process, &config, why, sizeof why);
     if (status < 0) {
         fvm_report("cannot box a new process (%s); it was not started", why);
         return status;
@@ -310,6 +330,83 @@ static void proc_fix_image_name(void)
     HeapFree(GetProcessHeap(), 0, paths);
 }
 
+/* ---- consoles ------------------------------------------------------------- */
+
+static BOOL write_caller(void *to, const void *from, SIZE_T size)
+{
+    SIZE_T done = 0;
+    return NtWriteVirtualMemory(GetCurrentProcess(), to, from, size, &done) >= 0 && done == size;
+}
+
+/* Set while proc_after_hooks allocates a console without a window: the one
+ * process created meanwhile is conhost.exe, and gets --headless (what
+ * kernelbase's own allocation would have passed). */
+static volatile BOOL g_console_headless;
+
+/* If the new process would create a console itself (before it is hooked),
+ * takes that from it: *flags says what its runtime must allocate, and the
+ * caller's ConsoleHandle is put back by console_restore. */
+static BOOL console_take(RTL_USER_PROCESS_PARAMETERS *params, HANDLE *saved, uint32_t *flags)
+{
+    HANDLE *slot = (HANDLE *)&params->Reserved2[0];   /* ConsoleHandle */
+    HANDLE none = NULL;
+    *flags = 0;
+    if (!params || !read_caller(slot, saved, sizeof *saved))
+        return FALSE;
+    if (*saved == CONSOLE_HANDLE_ALLOC || *saved == CONSOLE_HANDLE_SHELL)
+        *flags = FVM_BOX_FLAG_ALLOC_CONSOLE;
+    else if (*saved == CONSOLE_HANDLE_ALLOC_NO_WINDOW)
+        *flags = FVM_BOX_FLAG_ALLOC_CONSOLE | FVM_BOX_FLAG_CONSOLE_NO_WINDOW;
+    else
+        return FALSE;
+    if (!write_caller(slot, &none, sizeof none)) {
+        *flags = 0;
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void console_restore(RTL_USER_PROCESS_PARAMETERS *params, HANDLE saved)
+{
+    write_caller(&params->Reserved2[0], &saved, sizeof saved);
+}
+
+/* conhost.exe --headless for a console without a window: the command line
+ * with the switch appended, swapped into the parameters for the real call. */
+static wchar_t *headless_command_line(RTL_USER_PROCESS_PARAMETERS *params, UNICODE_STRING *saved)
+{
+    static const wchar_t headless[] = L" --headless";
+    UNICODE_STRING *line = &params->CommandLine;
+    size_t len = line->Length / 2, extra = sizeof headless / 2 - 1;
+    wchar_t *buf = HeapAlloc(GetProcessHeap(), 0, (len + extra + 1) * 2);
+    if (!buf)
+        return NULL;
+    memcpy(buf, line->Buffer, len * 2);
+    memcpy(buf + len, headless, sizeof headless);
+    *saved = *line;
+    line->Buffer = buf;
+    line->Length = (USHORT)((len + extra) * 2);
+    line->MaximumLength = (USHORT)((len + extra + 1) * 2);
+    return buf;
+}
+
+void proc_after_hooks(void)
+{
+    uint32_t flags = g_fvm.config.flags;
+    g_fvm.config.flags &= ~FVM_BOX_FLAGS_ONE_PROCESS;
+    if (!(flags & FVM_BOX_FLAG_ALLOC_CONSOLE))
+        return;
+    /* As kernelbase: only console programs get a console of their own. */
+    const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)GetModuleHandleW(NULL);
+    const IMAGE_NT_HEADERS64 *nt = (const IMAGE_NT_HEADERS64 *)((const uint8_t *)dos + dos->e_lfanew);
+    if (nt->OptionalHeader.Subsystem != IMAGE_SUBSYSTEM_WINDOWS_CUI)
+        return;
+    g_console_headless = (flags & FVM_BOX_FLAG_CONSOLE_NO_WINDOW) != 0;
+    if (!AllocConsole())
+        fvm_report("cannot allocate this program's console (error %lu)", (unsigned long)GetLastError());
+    g_console_headless = FALSE;
+}
+
 static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     ACCESS_MASK process_access, ACCESS_MASK thread_access,
     POBJECT_ATTRIBUTES process_attributes, POBJECT_ATTRIBUTES thread_attributes,
@@ -322,6 +419,12 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         image_release(&img);
         return status;
     }
+    RTL_USER_PROCESS_PARAMETERS *params = parameters;
+    HANDLE caller_console = NULL;
+    uint32_t child_flags = 0;
+    BOOL console_taken = console_take(params, &caller_console, &child_flags);
+    UNICODE_STRING caller_line;
+    wchar_t *headless = g_console_headless ? headless_command_line(params, &caller_line) : NULL;
     status = real_NtCreateUserProcess(process, thread,
         process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
             PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
@@ -329,6 +432,12 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         process_flags & ~PROCESS_CREATE_FLAGS_BREAKAWAY,
         thread_flags | THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
         parameters, create_info, img.attributes);
+    if (headless) {
+        params->CommandLine = caller_line;
+        HeapFree(GetProcessHeap(), 0, headless);
+    }
+    if (console_taken)
+        console_restore(params, caller_console);
     image_release(&img);
     if (status < 0)
         return status;
@@ -337,7 +446,7 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         return STATUS_ACCESS_DENIED;
     }
 
-    NTSTATUS boxed = box_new_process(*process);
+    NTSTATUS boxed = box_new_process(*process, child_flags);
     if (boxed < 0) {
         NtTerminateProcess(*process, boxed);
         CloseHandle(*thread);

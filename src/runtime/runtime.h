@@ -70,6 +70,7 @@ void runtime_policy_thread_detach(void);   /* frees the thread's decision cache 
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 
 void proc_hooks(hook_table *table);
+void proc_after_hooks(void);   /* once hooked: the console kernelbase was not let to make */
 void key_hooks(hook_table *table);
 void key_handle_closed(HANDLE handle);                  /* NtClose of any handle */
 void key_thread_detach(void);
