@@ -25,3 +25,7 @@ $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # spawn.exe starts programs with CreateProcess and ShellExecuteEx.
 APPLIB_LINK_spawn := -lshell32
+
+# jobtool.exe names a box's job with common/boxcfg.
+APPLIB_LINK_jobtool := $(B)/win/libfvmcommon.a
+$(B)/win/apps/jobtool.exe: $(B)/win/libfvmcommon.a
