@@ -12,8 +12,9 @@
  * GUARD_WAIT_MS (the creating hook injects within milliseconds) is
  * terminated and the case audited.
  *
- * The check runs on the thread pool, never on the completion-port loop, and
- * costs a few cross-process reads per new process, off the creation path. */
+ * The check runs on the thread pool, never on the completion-port loop,
+ * first 10 ms after the process appeared, and then costs two calls when
+ * fvm.dll is at its preferred base (where it nearly always is). */
 #include <windows.h>
 #include <winternl.h>
 #include <psapi.h>
@@ -36,6 +37,23 @@ static BOOL read_remote(HANDLE process, uint64_t addr, void *buf, size_t size)
 {
     SIZE_T done = 0;
     return ReadProcessMemory(process, (void *)(UINT_PTR)addr, buf, size, &done) && done == size;
+}
+
+static uint64_t g_runtime_base;   /* fvm.dll's preferred base, from its headers */
+
+/* fvm.dll mapped at its preferred base (where it nearly always loads): two
+ * calls, where listing the modules reads the whole loader list remotely. */
+static BOOL runtime_at_base(HANDLE process)
+{
+    MEMORY_BASIC_INFORMATION mbi;
+    wchar_t mapped[MAX_PATH];
+    if (!g_runtime_base ||
+        !VirtualQueryEx(process, (void *)(UINT_PTR)g_runtime_base, &mbi, sizeof mbi) || mbi.Type != MEM_IMAGE ||
+        (uint64_t)(UINT_PTR)mbi.AllocationBase != g_runtime_base ||
+        !K32GetMappedFileNameW(process, (void *)(UINT_PTR)g_runtime_base, mapped, MAX_PATH))
+        return FALSE;
+    const wchar_t *base = wcsrchr(mapped, L'\\');
+    return base && !_wcsicmp(base, L"\\fvm.dll");
 }
 
 /* fvm.dll, by full path, among the process's loaded modules. */
@@ -87,7 +105,7 @@ static member_state check(HANDLE process)
 {
     if (WaitForSingleObject(process, 0) == WAIT_OBJECT_0)
         return MEMBER_GONE;
-    if (injection_pending(process) || runtime_loaded(process))
+    if (runtime_at_base(process) || injection_pending(process) || runtime_loaded(process))
         return MEMBER_BOXED;
     return MEMBER_PENDING;
 }
@@ -115,11 +133,14 @@ static DWORD WINAPI guard_member(void *arg)
                                  FALSE, pid);
     if (!process)
         return 0;   /* already gone */
+    /* The creating hook injects right after the real creation call, and
+     * cross-process reads are costly under Wine: look first after a short
+     * while, when a boxed process has usually loaded fvm.dll or ended. */
     member_state state = MEMBER_PENDING;
-    for (DWORD waited = 0, step = 2; waited < GUARD_WAIT_MS; waited += step, step = step < 100 ? step * 2 : step) {
+    for (DWORD waited = 0, step = 10; waited < GUARD_WAIT_MS; waited += step, step = step < 200 ? step * 2 : step) {
+        Sleep(step);
         if ((state = check(process)) != MEMBER_PENDING)
             break;
-        Sleep(step);
     }
     if (state == MEMBER_PENDING && (state = check(process)) == MEMBER_PENDING) {
         TerminateProcess(process, GUARD_EXIT_CODE);
@@ -138,6 +159,21 @@ BOOL broker_guard_start(void)
     if (!slash || (size_t)(slash - g_runtime_path) + 9 >= MAX_PATH)
         return FALSE;
     wcscpy(slash + 1, L"fvm.dll");
+    HANDLE file = CreateFileW(g_runtime_path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL,
+                              OPEN_EXISTING, 0, NULL);
+    if (file != INVALID_HANDLE_VALUE) {
+        uint8_t head[4096];
+        DWORD got = 0;
+        if (ReadFile(file, head, sizeof head, &got, NULL) && got >= sizeof(IMAGE_DOS_HEADER)) {
+            const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)head;
+            if (dos->e_lfanew > 0 && (size_t)dos->e_lfanew + sizeof(IMAGE_NT_HEADERS64) <= got) {
+                const IMAGE_NT_HEADERS64 *nt = (const IMAGE_NT_HEADERS64 *)(head + dos->e_lfanew);
+                if (nt->Signature == IMAGE_NT_SIGNATURE)
+                    g_runtime_base = nt->OptionalHeader.ImageBase;
+            }
+        }
+        CloseHandle(file);
+    }
     /* The injector names fvm.dll by this ANSI path (common/inject.c). */
     return WideCharToMultiByte(CP_ACP, 0, g_runtime_path, -1, g_runtime_path_ansi, sizeof g_runtime_path_ansi,
                                NULL, NULL) > 0;

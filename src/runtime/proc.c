@@ -467,11 +467,70 @@ static NTSTATUS NTAPI box_NtCreateProcessEx(PHANDLE process, ACCESS_MASK access,
     return STATUS_ACCESS_DENIED;
 }
 
+/* ---- the image name other calls report --------------------------------- */
+
+typedef NTSTATUS (NTAPI *NtQueryInformationProcess_fn)(HANDLE, PROCESSINFOCLASS, PVOID, ULONG, PULONG);
+static NtQueryInformationProcess_fn real_NtQueryInformationProcess;
+
+#define PROCESS_IMAGE_FILE_NAME       27
+#define PROCESS_IMAGE_FILE_NAME_WIN32 43
+
+/* Wine's server keeps the name the image was opened by, which for a
+ * program started from a box copy is the box path: report the host name,
+ * as the process parameters do (QueryFullProcessImageName,
+ * GetProcessImageFileName). In place: the host name is the shorter. */
+static void report_host_image_name(UNICODE_STRING *name, PULONG return_length)
+{
+    static const ntpath_context any = {.input = NTPATH_INPUT_ANY};
+    size_t len = name->Length / 2;
+    if (!name->Buffer || len < 4)
+        return;
+    ntpath *paths = HeapAlloc(GetProcessHeap(), 0, 3 * sizeof(ntpath));
+    if (!paths)
+        return;
+    ntpath *root = &paths[0], *boxed = &paths[1], *host = &paths[2];
+    fvm_error err;
+    const wchar_t *box = g_fvm.config.box_path;
+    static const ntpath_context win32 = {.input = NTPATH_INPUT_WIN32};
+    BOOL nt_form = name->Buffer[0] == L'\\';
+    if (ntpath_normalize((const uint16_t *)box, fvm_wcslen(box), &win32, root, &err) == FVM_OK &&
+        ntpath_normalize((const uint16_t *)name->Buffer, len, &any, boxed, &err) == FVM_OK &&
+        ntpath_is_within(boxed, root) &&
+        ntpath_from_box(boxed, root->path, root->len, host, &err) == FVM_OK && host->len > 4 &&
+        host->kind == NTPATH_KIND_DRIVE) {
+        const uint16_t *out = nt_form ? host->path : host->path + 4;   /* \??\C:\x or C:\x */
+        size_t out_len = nt_form ? host->len : host->len - 4;
+        if (out_len < len) {
+            memcpy(name->Buffer, out, out_len * 2);
+            name->Buffer[out_len] = 0;
+            name->Length = (USHORT)(out_len * 2);
+            if (return_length)
+                *return_length = (ULONG)(sizeof *name + out_len * 2 + 2);
+        }
+    }
+    HeapFree(GetProcessHeap(), 0, paths);
+}
+
+static NTSTATUS NTAPI box_NtQueryInformationProcess(HANDLE process, PROCESSINFOCLASS klass, PVOID info,
+                                                    ULONG length, PULONG return_length)
+{
+    NTSTATUS status = real_NtQueryInformationProcess(process, klass, info, length, return_length);
+    if (status >= 0 && info && length >= sizeof(UNICODE_STRING) &&
+        (klass == PROCESS_IMAGE_FILE_NAME || klass == PROCESS_IMAGE_FILE_NAME_WIN32)) {
+        DWORD error = GetLastError();
+        report_host_image_name((UNICODE_STRING *)info, return_length);
+        SetLastError(error);
+    }
+    return status;
+}
+
 void proc_hooks(hook_table *table)
 {
     proc_fix_image_name();
     hook_table_add(table, "ntdll.dll", "NtCreateUserProcess",
                    (void *)box_NtCreateUserProcess, (void **)&real_NtCreateUserProcess);
+    hook_table_add(table, "ntdll.dll", "NtQueryInformationProcess",
+                   (void *)box_NtQueryInformationProcess, (void **)&real_NtQueryInformationProcess);
     hook_table_add_optional(table, "ntdll.dll", "NtCreateProcessEx",
                    (void *)box_NtCreateProcessEx, (void **)&real_NtCreateProcessEx);
 }

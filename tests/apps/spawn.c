@@ -8,7 +8,8 @@
  *   spawn.exe app APP CMDLINE...  the same with lpApplicationName = APP
  *   spawn.exe shell FILE [ARGS]   ShellExecuteExW, as above
  *   spawn.exe selfname            print "selfname: <GetModuleFileNameW(NULL)>"
- *                                 and "imagepath: <the process parameters' ImagePathName>"
+ *                                 "imagepath: <the process parameters' ImagePathName>"
+ *                                 and "fullname: <QueryFullProcessImageNameW>"
  *   spawn.exe exit N              exit with code N
  *
  * CMDLINE is the rest of this program's own command line, as typed. */
@@ -69,6 +70,9 @@ int wmain(int argc, wchar_t **argv)
         __asm__("movq %%gs:0x60, %0" : "=r"(peb));
         printf("imagepath: %.*ls\n", (int)(peb->ProcessParameters->ImagePathName.Length / 2),
                peb->ProcessParameters->ImagePathName.Buffer);
+        DWORD len = MAX_PATH * 2;
+        if (QueryFullProcessImageNameW(GetCurrentProcess(), 0, name, &len))
+            printf("fullname: %ls\n", name);
         return 0;
     }
     STARTUPINFOW si = {sizeof si};

@@ -128,7 +128,8 @@ def test_an_exe_only_in_the_box_runs_by_every_path(fvm, box, apps, host_dir):
     assert not linux_dir.exists()
 
     proc = fvm("run", "--box", box, exe, "selfname", check=0)
-    assert f"selfname: {exe}\n" in proc.stdout and f"imagepath: {exe}\n" in proc.stdout, proc.stdout
+    for line in ("selfname", "imagepath", "fullname"):
+        assert f"{line}: {exe}\n" in proc.stdout, proc.stdout
     proc = fvm("run", "--box", box, "cmd", "/c", exe, "selfname", check=0)
     assert f"selfname: {exe}\n" in proc.stdout, proc.stdout
     spawn = win_path(apps / "spawn.exe")
