@@ -15,7 +15,7 @@ void broker_audit_flush(void);
 
 /* guard.c: each new member of the box's job must run fvm.dll; one that
  * does not is terminated and audited. */
-BOOL broker_guard_start(void);
+BOOL broker_guard_start(HANDLE job);
 void broker_guard_member(uint32_t pid);
 
 /* hasher.c: content hashes of copied-up files' host base versions. */

@@ -126,13 +126,25 @@ static void audit_stopped(DWORD pid, HANDLE process)
     broker_audit_write(&msg);
 }
 
+typedef struct guard_work {
+    HANDLE process;
+    DWORD pid;
+} guard_work;
+
+static HANDLE g_job;
+
 static DWORD WINAPI guard_member(void *arg)
 {
-    DWORD pid = (DWORD)(UINT_PTR)arg;
-    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ | PROCESS_TERMINATE | SYNCHRONIZE,
-                                 FALSE, pid);
-    if (!process)
-        return 0;   /* already gone */
+    guard_work *work = arg;
+    HANDLE process = work->process;
+    DWORD pid = work->pid;
+    HeapFree(GetProcessHeap(), 0, work);
+    /* Pids are reused quickly: act only on a process that is in the job. */
+    BOOL in_job = FALSE;
+    if (!IsProcessInJob(process, g_job, &in_job) || !in_job) {
+        CloseHandle(process);
+        return 0;
+    }
     /* The creating hook injects right after the real creation call, and
      * cross-process reads are costly under Wine: look first after a short
      * while, when a boxed process has usually loaded fvm.dll or ended. */
@@ -150,8 +162,9 @@ static DWORD WINAPI guard_member(void *arg)
     return 0;
 }
 
-BOOL broker_guard_start(void)
+BOOL broker_guard_start(HANDLE job)
 {
+    g_job = job;
     DWORD n = GetModuleFileNameW(NULL, g_runtime_path, MAX_PATH);
     if (!n || n >= MAX_PATH)
         return FALSE;
@@ -181,6 +194,19 @@ BOOL broker_guard_start(void)
 
 void broker_guard_member(uint32_t pid)
 {
-    if (!QueueUserWorkItem(guard_member, (void *)(UINT_PTR)pid, WT_EXECUTELONGFUNCTION))
-        guard_member((void *)(UINT_PTR)pid);
+    /* Opened at once, from the completion-port loop, so the handle is to
+     * the process the job reported (checked again with IsProcessInJob). */
+    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ | PROCESS_TERMINATE | SYNCHRONIZE,
+                                 FALSE, pid);
+    if (!process)
+        return;   /* already gone */
+    guard_work *work = HeapAlloc(GetProcessHeap(), 0, sizeof *work);
+    if (!work) {
+        CloseHandle(process);
+        return;
+    }
+    work->process = process;
+    work->pid = pid;
+    if (!QueueUserWorkItem(guard_member, work, WT_EXECUTELONGFUNCTION))
+        guard_member(work);
 }

@@ -255,7 +255,7 @@ int wmain(int argc, wchar_t **argv)
     const wchar_t *box_name = wcsrchr(box_path, L'\\');
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
-    if (!broker_guard_start())
+    if (!broker_guard_start(job))
         return 13;
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)

@@ -163,6 +163,12 @@ static BOOL read_caller(const void *from, void *to, SIZE_T size)
     return from && NtReadVirtualMemory(GetCurrentProcess(), from, to, size, &got) >= 0 && got == size;
 }
 
+static BOOL write_caller(void *to, const void *from, SIZE_T size)
+{
+    SIZE_T done = 0;
+    return NtWriteVirtualMemory(GetCurrentProcess(), to, from, size, &done) >= 0 && done == size;
+}
+
 static void image_refused(const new_image *img, const char *op, const char *why)
 {
     char name[1024];
@@ -264,48 +270,77 @@ static NTSTATUS image_prepare(const void *caller_list, new_image *img)
     return STATUS_SUCCESS;
 }
 
-/* In a process started from a box copy: the program's own (host) name in
- * place of the box path, in the process parameters and the main module's
- * loader entry. The host name is always the shorter, so both are rewritten
- * in place. Runs in fvm.dll's entry point, before any program code. */
-static void proc_fix_image_name(void)
+/* If dos (a Win32 path, len units) names a place in the box folder, the
+ * host path it stands for, in Win32 form, into out (cap units, terminated);
+ * returns its length, or 0 when dos is not in the box. */
+static size_t host_dos_name(const wchar_t *dos, size_t len, wchar_t *out, size_t cap)
 {
     static const ntpath_context win32 = {.input = NTPATH_INPUT_WIN32};
-    PEB *peb;
-    __asm__("movq %%gs:0x60, %0" : "=r"(peb));
-    UNICODE_STRING *image = &peb->ProcessParameters->ImagePathName;
     const wchar_t *box = g_fvm.config.box_path;
     size_t box_len = fvm_wcslen(box);
-    /* Cheap test first: most processes do not start from the box. */
-    if (!image->Buffer || image->Length / 2 <= box_len + 7 || image->Buffer[box_len] != L'\\')
-        return;
+    /* Cheap test first: nearly every name is not in the box. */
+    if (!dos || len <= box_len + 7 || dos[box_len] != L'\\')
+        return 0;
     for (size_t i = 0; i < box_len; i++)
-        if (fvm_wupcase(image->Buffer[i]) != fvm_wupcase(box[i]))
-            return;
+        if (fvm_wupcase(dos[i]) != fvm_wupcase(box[i]))
+            return 0;
     ntpath *paths = HeapAlloc(GetProcessHeap(), 0, 3 * sizeof(ntpath));
     if (!paths)
-        return;
+        return 0;
     ntpath *root = &paths[0], *boxed = &paths[1], *host = &paths[2];
     fvm_error err;
-    if (ntpath_normalize((const uint16_t *)box, box_len, &win32, root, &err) != FVM_OK ||
-        ntpath_normalize((const uint16_t *)image->Buffer, image->Length / 2, &win32, boxed, &err) != FVM_OK ||
-        !ntpath_is_within(boxed, root) ||
-        ntpath_from_box(boxed, root->path, root->len, host, &err) != FVM_OK || host->len < 4) {
-        HeapFree(GetProcessHeap(), 0, paths);
+    size_t total = 0;
+    if (ntpath_normalize((const uint16_t *)box, box_len, &win32, root, &err) == FVM_OK &&
+        ntpath_normalize((const uint16_t *)dos, len, &win32, boxed, &err) == FVM_OK &&
+        ntpath_is_within(boxed, root) &&
+        ntpath_from_box(boxed, root->path, root->len, host, &err) == FVM_OK && host->len > 4) {
+        /* \??\C:\x is C:\x; \??\UNC\s\x is \\s\x. */
+        const uint16_t *from = host->path + 4;
+        size_t from_len = host->len - 4, at = 0;
+        if (host->kind == NTPATH_KIND_UNC) {
+            from += 3;
+            from_len -= 3;
+            if (cap)
+                out[at++] = L'\\';
+        }
+        if (at + from_len < cap) {
+            memcpy(out + at, from, from_len * 2);
+            total = at + from_len;
+            out[total] = 0;
+        }
+    }
+    HeapFree(GetProcessHeap(), 0, paths);
+    return total;
+}
+
+/* In a process started from a box copy, or in a folder of the box: the
+ * program's own (host) names in place of the box paths, in the process
+ * parameters (image, current folder) and the main module's loader entry.
+ * The host name is always the shorter, so all are rewritten in place (the
+ * current folder's handle is the box folder already). Runs in fvm.dll's
+ * entry point, before any program code. */
+static void proc_fix_image_name(void)
+{
+    PEB *peb;
+    __asm__("movq %%gs:0x60, %0" : "=r"(peb));
+    RTL_USER_PROCESS_PARAMETERS *params = peb->ProcessParameters;
+    UNICODE_STRING *cwd = (UNICODE_STRING *)&params->Reserved2[5];   /* CurrentDirectory.DosPath */
+    wchar_t *host = NULL;
+    size_t len;
+    if (cwd->Buffer && cwd->Length / 2 > 8 && (host = HeapAlloc(GetProcessHeap(), 0, cwd->Length + 4)) &&
+        (len = host_dos_name(cwd->Buffer, cwd->Length / 2, host, cwd->Length / 2)) != 0) {
+        host[len++] = L'\\';   /* a current folder ends with a separator */
+        memcpy(cwd->Buffer, host, len * 2);
+        cwd->Buffer[len] = 0;
+        cwd->Length = (USHORT)(len * 2);
+    }
+    HeapFree(GetProcessHeap(), 0, host);
+
+    UNICODE_STRING *image = &params->ImagePathName;
+    if (!image->Buffer || image->Length < 16 || !(host = HeapAlloc(GetProcessHeap(), 0, image->Length + 2)))
         return;
-    }
-    /* \??\C:\x is C:\x; \??\UNC\s\x is \\s\x. */
-    const uint16_t *dos = host->path + 4;
-    size_t dos_len = host->len - 4;
-    wchar_t *out = image->Buffer;
-    size_t at = 0;
-    if (host->kind == NTPATH_KIND_UNC) {
-        dos += 3;
-        dos_len -= 3;
-        out[at++] = L'\\';
-    }
-    size_t total = at + dos_len;
-    if (total * 2 < image->Length) {
+    size_t total = host_dos_name(image->Buffer, image->Length / 2, host, image->Length / 2);
+    if (total) {
         LDR_DATA_TABLE_ENTRY *main_module = NULL;
         LIST_ENTRY *head = &peb->Ldr->InMemoryOrderModuleList;
         if (head->Flink && head->Flink != head)
@@ -314,29 +349,78 @@ static void proc_fix_image_name(void)
         BOOL same = full && full->Buffer && full->Length == image->Length;
         for (size_t i = 0; same && i < image->Length / 2; i++)
             same = fvm_wupcase(full->Buffer[i]) == fvm_wupcase(image->Buffer[i]);
-        memmove(out + at, dos, dos_len * 2);
-        out[total] = 0;
+        memcpy(image->Buffer, host, (total + 1) * 2);
         image->Length = (USHORT)(total * 2);
         if (same) {
             /* BaseDllName follows FullDllName and points into its buffer. */
             UNICODE_STRING *base = full + 1;
-            memcpy(full->Buffer, out, (total + 1) * 2);
+            memcpy(full->Buffer, host, (total + 1) * 2);
             full->Length = image->Length;
             size_t base_len = base->Length / 2;
             if (base_len <= total)
                 base->Buffer = full->Buffer + total - base_len;
         }
     }
-    HeapFree(GetProcessHeap(), 0, paths);
+    HeapFree(GetProcessHeap(), 0, host);
+}
+
+/* The new process's current folder, as the box sees it: Wine opens it by
+ * name below the hooks (in this process for a Linux program's cwd, in the
+ * child at start-up), so a folder that exists only in the box would not be
+ * found and the child would start in the Windows folder. When the box's
+ * view of it is a box folder, the child is handed that folder's path (its
+ * fvm.dll puts the host name back); the caller's string is restored after
+ * the real call. Returns the buffer to free, or NULL when unchanged. */
+static wchar_t *cwd_prepare(RTL_USER_PROCESS_PARAMETERS *params, UNICODE_STRING *saved)
+{
+    UNICODE_STRING *cwd = (UNICODE_STRING *)&params->Reserved2[5];   /* CurrentDirectory.DosPath */
+    UNICODE_STRING given;
+    if (!params || !read_caller(cwd, &given, sizeof given) || given.Length < 6 || given.Length > 4096)
+        return NULL;
+    size_t len = given.Length / 2;
+    wchar_t *nt = HeapAlloc(GetProcessHeap(), 0, (len + 5) * 2);
+    uint16_t *opened = HeapAlloc(GetProcessHeap(), 0, (NTPATH_MAX_UNITS + 1) * 2);
+    wchar_t *result = NULL;
+    if (!nt || !opened || !read_caller(given.Buffer, nt + 4, given.Length))
+        goto done;
+    memcpy(nt, L"\\??\\", 8);
+    if (nt[4 + len - 1] == L'\\')
+        len--;   /* the folder itself, not an empty last name */
+    UNICODE_STRING us = {(USHORT)((len + 4) * 2), (USHORT)((len + 4) * 2), nt};
+    OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
+    HANDLE dir = NULL;
+    size_t opened_len = 0;
+    if (file_open_viewed(&oa, FILE_TRAVERSE | SYNCHRONIZE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                         FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, &dir, opened, NTPATH_MAX_UNITS + 1,
+                         &opened_len) < 0)
+        goto done;
+    NtClose(dir);
+    size_t root = fvm_wcslen(g_fvm.config.box_path);
+    /* In the box only when the open went to the box folder: \??\<box>\... */
+    if (opened_len <= 4 + root + 1 || opened_len + 2 > 32000 || opened[4 + root] != L'\\')
+        goto done;
+    for (size_t i = 0; i < root; i++)
+        if (fvm_wupcase(opened[4 + i]) != fvm_wupcase(g_fvm.config.box_path[i]))
+            goto done;
+    if (!(result = HeapAlloc(GetProcessHeap(), 0, (opened_len + 2) * 2)))
+        goto done;
+    size_t dos_len = opened_len - 4;
+    memcpy(result, opened + 4, dos_len * 2);
+    result[dos_len++] = L'\\';
+    result[dos_len] = 0;
+    *saved = given;
+    UNICODE_STRING boxed = {(USHORT)(dos_len * 2), (USHORT)((dos_len + 1) * 2), result};
+    if (!write_caller(cwd, &boxed, sizeof boxed)) {
+        HeapFree(GetProcessHeap(), 0, result);
+        result = NULL;
+    }
+done:
+    HeapFree(GetProcessHeap(), 0, nt);
+    HeapFree(GetProcessHeap(), 0, opened);
+    return result;
 }
 
 /* ---- consoles ------------------------------------------------------------- */
-
-static BOOL write_caller(void *to, const void *from, SIZE_T size)
-{
-    SIZE_T done = 0;
-    return NtWriteVirtualMemory(GetCurrentProcess(), to, from, size, &done) >= 0 && done == size;
-}
 
 /* Set while proc_after_hooks allocates a console without a window: the one
  * process created meanwhile is conhost.exe, and gets --headless (what
@@ -423,8 +507,9 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     HANDLE caller_console = NULL;
     uint32_t child_flags = 0;
     BOOL console_taken = console_take(params, &caller_console, &child_flags);
-    UNICODE_STRING caller_line;
+    UNICODE_STRING caller_line, caller_cwd;
     wchar_t *headless = g_console_headless ? headless_command_line(params, &caller_line) : NULL;
+    wchar_t *boxed_cwd = cwd_prepare(params, &caller_cwd);
     status = real_NtCreateUserProcess(process, thread,
         process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
             PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
@@ -438,6 +523,10 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     }
     if (console_taken)
         console_restore(params, caller_console);
+    if (boxed_cwd) {
+        write_caller(&params->Reserved2[5], &caller_cwd, sizeof caller_cwd);
+        HeapFree(GetProcessHeap(), 0, boxed_cwd);
+    }
     image_release(&img);
     if (status < 0)
         return status;

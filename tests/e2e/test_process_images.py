@@ -170,3 +170,16 @@ def test_a_host_exe_deleted_in_the_box_is_not_found(fvm, box, apps, host_dir):
     proc = fvm("run", "--box", box, "cmd", "/c", exe, "exit", "3")
     assert proc.returncode != 3
     assert digest(linux_dir / "gone.exe") == before
+
+
+def test_a_child_starts_in_a_folder_that_exists_only_in_the_box(fvm, box, host_dir):
+    """The current folder is handed to a new process as the box sees it: a
+    box-only folder is found (Wine opens it by name, below the hooks), and
+    the child reports its host name and reads relative names there."""
+    win_dir, linux_dir = host_dir
+    shutil.rmtree(linux_dir)
+    proc = fvm("run", "--box", box, "cmd", "/c",
+               f"mkdir {win_dir} & cd /d {win_dir} & echo inbox> rel.txt & cmd /c cd & cmd /c type rel.txt")
+    assert f"{win_dir}\n" in proc.stdout and "inbox" in proc.stdout, proc.stdout + proc.stderr
+    assert "could not open working directory" not in proc.stderr, proc.stderr
+    assert not linux_dir.exists()
