@@ -295,6 +295,32 @@ static HANDLE receive_program(HANDLE pipe, HANDLE opened, HANDLE launcher, DWORD
     return program;
 }
 
+/* When the program was the box's last process, the broker writes the last
+ * audit records and saves the registry, then exits: wait (a little) for
+ * that, so what the program did is in the box's log and files when fvm run
+ * returns. If other processes still run, the box goes on without us. */
+static void wait_for_box_end(const box *b)
+{
+    wchar_t job_name[FVM_OBJ_NAME_MAX], ready_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(b->path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    for (int waited = 0; waited < 3000; waited += 10) {
+        HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
+        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION info;
+        BOOL busy = job && QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &info, sizeof info,
+                                                     NULL) && info.ActiveProcesses != 0;
+        if (job)
+            CloseHandle(job);
+        if (busy)
+            return;
+        HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
+        if (!ready)
+            return;   /* the broker is gone: everything is written */
+        CloseHandle(ready);
+        Sleep(10);
+    }
+}
+
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
 {
     /* Walk the raw line in step with argv to find where PROGRAM starts. */
@@ -395,5 +421,6 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     code = EXIT_FAIL;
     GetExitCodeProcess(program, &code);
     CloseHandle(program);
+    wait_for_box_end(&b);
     return (int)code;
 }

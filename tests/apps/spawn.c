@@ -11,6 +11,7 @@
  *                                 "imagepath: <the process parameters' ImagePathName>"
  *                                 and "fullname: <QueryFullProcessImageNameW>"
  *   spawn.exe exit N              exit with code N
+ *   spawn.exe sleep MS            sleep, exit 0
  *
  * CMDLINE is the rest of this program's own command line, as typed. */
 #include <windows.h>
@@ -62,6 +63,10 @@ int wmain(int argc, wchar_t **argv)
         return 2;
     if (!wcscmp(argv[1], L"exit") && argc > 2)
         return _wtoi(argv[2]);
+    if (!wcscmp(argv[1], L"sleep") && argc > 2) {
+        Sleep((DWORD)_wtoi(argv[2]));
+        return 0;
+    }
     if (!wcscmp(argv[1], L"selfname")) {
         wchar_t name[MAX_PATH * 2];
         GetModuleFileNameW(NULL, name, MAX_PATH * 2);

@@ -77,7 +77,10 @@ def test_elf_by_shellexecute_is_refused(fvm, box, apps, marker):
 
 
 def test_start_unix_is_refused(fvm, box, marker):
-    proc = fvm("run", "--box", box, "cmd", "/c", "start", "/wait", "/unix", "/usr/bin/touch", str(marker))
+    # start.exe shows its failure in a message box when it has a display
+    # (an earlier test may have set DISPLAY for the session): none here.
+    proc = fvm("run", "--box", box, "cmd", "/c", "start", "/wait", "/unix", "/usr/bin/touch", str(marker),
+               env={"DISPLAY": ""}, timeout=60)
     assert_refused_linux(fvm, box, proc, marker)
 
 
@@ -183,3 +186,29 @@ def test_a_child_starts_in_a_folder_that_exists_only_in_the_box(fvm, box, host_d
     assert f"{win_dir}\n" in proc.stdout and "inbox" in proc.stdout, proc.stdout + proc.stderr
     assert "could not open working directory" not in proc.stderr, proc.stderr
     assert not linux_dir.exists()
+
+
+def test_ps_shows_the_program_name_of_a_box_copy(fvm, box, apps, host_dir):
+    win_dir, linux_dir = host_dir
+    shutil.rmtree(linux_dir)
+    exe = win_dir + "\\app.exe"
+    fvm("run", "--box", box, "cmd", "/c", f"mkdir {win_dir} && copy {win_path(apps / 'spawn.exe')} {exe}", check=0)
+    runner = fvm.popen("run", "--box", box, exe, "sleep", "8000")
+    try:
+        listing = fvm.wait_until(lambda: exe in fvm("ps", box).stdout and fvm("ps", box).stdout, timeout=20)
+        assert listing, fvm("ps", box).stdout
+        assert "boxes" not in listing, listing
+    finally:
+        runner.wait(timeout=30)
+
+
+def test_a_batch_file_still_runs(fvm, box, apps, tmp_path):
+    """A .bat is no image: the refusal of non-PE files must leave kernelbase's
+    own fallback (cmd.exe runs it) working, without a report."""
+    script = tmp_path / "five.bat"
+    script.write_text("@exit /b 5\r\n")
+    proc = fvm("run", "--box", box, win_path(script))
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    proc = fvm("run", "--box", box, win_path(apps / "spawn.exe"), "create", win_path(script))
+    assert "spawn: exit=5" in proc.stdout, proc.stdout + proc.stderr
+    assert "it was not started" not in proc.stderr
