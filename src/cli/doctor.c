@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/linux_syscall.h"
+
 NTSTATUS NTAPI RtlGetVersion(RTL_OSVERSIONINFOW *info);
 
 typedef enum { ENFORCED, NOT_ENFORCED, UNAVAILABLE } verdict;
@@ -171,6 +173,59 @@ static verdict probe_low_integrity(void)
     return v;
 }
 
+/* ---- the floor: Linux's Landlock, seccomp and namespaces under Wine ---- */
+
+static BOOL under_wine(void)
+{
+    return GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != NULL;
+}
+
+static int64_t read_linux_number(const char *path)
+{
+    char buf[32];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_RDONLY | L_O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int64_t n = LSYS(LNR_read, fd, buf, sizeof buf - 1);
+    LSYS(LNR_close, fd, 0, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    return atoll(buf);
+}
+
+static void floor_line(const char *what, BOOL available, const char *detail)
+{
+    printf("  %-34s %-24s %s\n", what, available ? "available" : "unavailable", detail);
+}
+
+/* What the kernel offers, probed by calling it (fvm.dll's own state in a
+ * running box is what `hostile_floor floor` prints, tests/e2e/test_floor.py). */
+static void report_floor(void)
+{
+    printf("\nThe floor under the hooks (Linux kernel, set up by fvm.dll in every boxed process):\n");
+    if (!under_wine()) {
+        printf("  not under Wine: the restricted token and job above are the floor on Windows\n");
+        return;
+    }
+    char detail[160];
+    int64_t abi = LSYS(LNR_landlock_create_ruleset, 0, 0, 1);
+    snprintf(detail, sizeof detail, abi >= 6 ? "ABI %lld: files, execute, signal and abstract-socket scoping"
+                                             : "ABI %lld", (long long)abi);
+    floor_line("Landlock", abi >= 1, abi >= 1 ? detail : "boxes refuse to start (--no-floor)");
+    int64_t mode = LSYS(LNR_prctl, 21 /* PR_GET_SECCOMP */, 0, 0);
+    floor_line("seccomp filter", mode >= 0,
+           mode >= 0 ? "ptrace, process_vm_*, namespaces, mounts, io_uring refused" : "");
+    int64_t userns = read_linux_number("/proc/sys/user/max_user_namespaces");
+    floor_line("user namespaces", userns > 0,
+           userns > 0 ? "available; not used (a box shares Wine's server)" : "");
+    printf("  active for new boxes: %s\n",
+           abi >= 1 && mode >= 0 ? "yes (fvm run --no-floor disables it for one run, audited)"
+                                 : "NO: boxes refuse to start unless fvm run --no-floor");
+    printf("  not covered: changes Wine's server makes for a program (file opens, renames, deletes,\n"
+           "  registry, objects, other processes' memory) reached without the hooks (docs/design.md)\n");
+}
+
 static BOOL has_export(const wchar_t *dll, const char *name)
 {
     HMODULE m = LoadLibraryW(dll);
@@ -202,6 +257,7 @@ int cmd_doctor(int argc, char **argv)
     report("low integrity level", probe_low_integrity(), "");
     report("AppContainer", has_export(L"userenv.dll", "CreateAppContainerProfile") ? NOT_ENFORCED : UNAVAILABLE,
            "");
+    report_floor();
     printf("\nFVM's own layer (enforced in every boxed process by fvm.dll):\n"
            "  injection before any program code   enforced                 import-table injection; refused if it fails\n"
            "  box membership and fvm stop         enforced                 job object owned by the box broker\n"

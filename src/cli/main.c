@@ -1,4 +1,5 @@
-/* main.c - fvm.exe: parses the verb and hands over to its file.
+/* main.c - fvm.exe: parses the verb and hands over to its file, through
+ * one table of verbs (name, function, help text).
  *
  * Arguments are taken from the raw UTF-16 command line (core/cmdline.c) so
  * that `fvm run` can pass the program's part of the line through untouched. */
@@ -9,32 +10,57 @@
 
 #include "core/cmdline.h"
 
+static int verb_run(int argc, char **argv)
+{
+    return cmd_run(argc, argv, GetCommandLineW());
+}
+
+/* The verbs: what `fvm help` shows (help NULL: hidden, for tests and
+ * doctor) and the function that does it. */
+typedef struct verb {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} verb;
+
+static const verb g_verbs[] = {
+    {"create", cmd_create,
+     "  create NAME [--policy FILE] [--quota SIZE]\n"
+     "                                create a box (quota: bytes its changes may take, e.g. 500M)\n"},
+    {"list", cmd_list, "  list                          list boxes with state and delta size\n"},
+    {"rm", cmd_rm,
+     "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"},
+    {"run", verb_run,
+     "  run [--box NAME] [--no-floor] [--] PROGRAM [ARGS...]\n"
+     "                                run a program in a box (default box: default,\n"
+     "                                created on first use); exits with its exit code\n"},
+    {"ps", cmd_ps, "  ps [NAME]                     list processes of one box or of all boxes\n"},
+    {"stop", cmd_stop, "  stop NAME                     end every process of a box\n"},
+    {"diff", cmd_diff,
+     "  diff NAME [--base]            the box's changes: A added, C changed, D deleted;\n"
+     "                                files, then registry keys (KEY\\) and values (KEY\\ value \"N\")\n"
+     "                                (--base: the host version each file change started from)\n"},
+    {"discard", cmd_discard,
+     "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"},
+    {"check", cmd_check, "  check NAME                    verify the box index's integrity\n"},
+    {"policy", cmd_policy,
+     "  policy check FILE             check a policy: every problem as file:line:column\n"
+     "  policy explain NAME PATH [--program X] [--type file|key|object]\n"
+     "                                which rule of the box's policy decides for PATH, and why\n"},
+    {"logs", cmd_logs,
+     "  logs NAME [--follow] [--type TYPE] [--verify]\n"
+     "                                the box's audit log; --verify checks its hash chain\n"},
+    {"doctor", cmd_doctor, "  doctor                        what this platform enforces, probed now\n"},
+    {"__audit-append", cmd_audit_append, NULL},
+};
+
 static void usage(FILE *to)
 {
-    fputs("usage: fvm <command> [options]\n"
-          "\n"
-          "  create NAME [--policy FILE] [--quota SIZE]\n"
-          "                                create a box (quota: bytes its changes may take, e.g. 500M)\n"
-          "  list                          list boxes with state and delta size\n"
-          "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"
-          "  run [--box NAME] [--] PROGRAM [ARGS...]\n"
-          "                                run a program in a box (default box: default,\n"
-          "                                created on first use); exits with its exit code\n"
-          "  ps [NAME]                     list processes of one box or of all boxes\n"
-          "  stop NAME                     end every process of a box\n"
-          "  diff NAME [--base]            the box's changes: A added, C changed, D deleted;\n"
-          "                                files, then registry keys (KEY\\) and values (KEY\\ value \"N\")\n"
-          "                                (--base: the host version each file change started from)\n"
-          "  discard NAME [--force]        throw the box's changes (files, registry) away (the box stays)\n"
-          "  check NAME                    verify the box index's integrity\n"
-          "  policy check FILE             check a policy: every problem as file:line:column\n"
-          "  policy explain NAME PATH [--program X] [--type file|key|object]\n"
-          "                                which rule of the box's policy decides for PATH, and why\n"
-          "  logs NAME [--follow] [--type TYPE] [--verify]\n"
-          "                                the box's audit log; --verify checks its hash chain\n"
-          "  doctor                        what this platform enforces, probed now\n"
-          "\n"
-          "Boxes live in %FVM_ROOT%\\boxes (default C:\\FVM\\boxes).\n", to);
+    fputs("usage: fvm <command> [options]\n\n", to);
+    for (size_t i = 0; i < sizeof g_verbs / sizeof g_verbs[0]; i++)
+        if (g_verbs[i].help)
+            fputs(g_verbs[i].help, to);
+    fputs("\nBoxes live in %FVM_ROOT%\\boxes (default C:\\FVM\\boxes).\n", to);
 }
 
 int wmain(void)
@@ -65,34 +91,11 @@ int wmain(void)
         usage(stdout);
         return 0;
     }
-    if (!strcmp(verb, "create"))
-        return cmd_create(argc, argv);
-    if (!strcmp(verb, "list"))
-        return cmd_list(argc, argv);
-    if (!strcmp(verb, "rm"))
-        return cmd_rm(argc, argv);
-    if (!strcmp(verb, "run"))
-        return cmd_run(argc, argv, GetCommandLineW());
-    if (!strcmp(verb, "ps"))
-        return cmd_ps(argc, argv);
-    if (!strcmp(verb, "stop"))
-        return cmd_stop(argc, argv);
-    if (!strcmp(verb, "diff"))
-        return cmd_diff(argc, argv);
-    if (!strcmp(verb, "discard"))
-        return cmd_discard(argc, argv);
-    if (!strcmp(verb, "check"))
-        return cmd_check(argc, argv);
-    if (!strcmp(verb, "doctor"))
-        return cmd_doctor(argc, argv);
-    if (!strcmp(verb, "policy"))
-        return cmd_policy(argc, argv);
-    if (!strcmp(verb, "logs"))
-        return cmd_logs(argc, argv);
     if (!strcmp(verb, "__start"))
         return cmd_start_in_box(GetCommandLineW());
-    if (!strcmp(verb, "__audit-append"))
-        return cmd_audit_append(argc, argv);
+    for (size_t i = 0; i < sizeof g_verbs / sizeof g_verbs[0]; i++)
+        if (!strcmp(verb, g_verbs[i].name))
+            return g_verbs[i].run(argc, argv);
     if (!strncmp(verb, "__", 2))
         return cmd_internal(argc, argv);
     fprintf(stderr, "fvm: unknown command '%s'\n", verb);

@@ -165,10 +165,12 @@ static int ensure_broker(const box *b)
 
 /* Creates the boxed launcher (fvm.exe __start PIPE EVENT PROGRAM...)
  * suspended, boxes it, and returns its handles. */
-static int launch_boxed(const box *b, wchar_t *cmdline, PROCESS_INFORMATION *pi)
+static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_INFORMATION *pi)
 {
     fvm_box_config cfg;
     box_config(b, &cfg);
+    if (no_floor)
+        cfg.flags |= FVM_BOX_FLAG_NO_FLOOR;   /* fvm.dll records it in the box's audit log */
     if (GetFileAttributesW(cfg.dll_path) == INVALID_FILE_ATTRIBUTES)
         return cli_win_error(GetLastError(), "cannot find fvm.dll next to fvm.exe");
 
@@ -330,6 +332,7 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     cmdline_next_program(line, &pos, &tok, NULL, 0);   /* fvm.exe */
     cmdline_next(line, &pos, &tok, NULL, 0);           /* run */
     const char *box_name = "default";
+    BOOL no_floor = FALSE;
     int i = 1;
     size_t program_start = 0;
     for (; i < argc; i++) {
@@ -339,6 +342,8 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
         if (!strcmp(argv[i], "--box")) {
             box_name = argv[++i];
             cmdline_next(line, &pos, &tok, NULL, 0);
+        } else if (!strcmp(argv[i], "--no-floor")) {
+            no_floor = TRUE;
         } else if (!strcmp(argv[i], "--")) {
             i++;
             if (i < argc) {
@@ -354,7 +359,7 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
         }
     }
     if (i >= argc)
-        return cli_error("usage: fvm run [--box NAME] [--] PROGRAM [ARGS...]"), EXIT_USAGE;
+        return cli_error("usage: fvm run [--box NAME] [--no-floor] [--] PROGRAM [ARGS...]"), EXIT_USAGE;
 
     box b;
     if (!box_init(&b, box_name))
@@ -397,7 +402,7 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     PROCESS_INFORMATION pi;
     int rc = ensure_broker(&b);
     if (rc == 0)
-        rc = launch_boxed(&b, cmdline, &pi);
+        rc = launch_boxed(&b, cmdline, no_floor, &pi);
     ReleaseMutex(lock);
     CloseHandle(lock);
     HeapFree(GetProcessHeap(), 0, cmdline);
@@ -407,6 +412,9 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
         CloseHandle(opened);
         return rc;
     }
+    if (no_floor)
+        fprintf(stderr, "fvm: warning: box '%s' runs without its kernel floor (--no-floor): a program that "
+                        "bypasses the hooks is not contained; recorded in the box's audit log\n", b.name);
 
     ResumeThread(pi.hThread);
     CloseHandle(pi.hThread);

@@ -14,16 +14,15 @@
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
+
+#include "core/listmerge.h"
 
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
-typedef NTSTATUS (NTAPI *NtClose_fn)(HANDLE);
 
 NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
 static NtQueryDirectoryFileEx_fn real_NtQueryDirectoryFileEx;
-static NtClose_fn real_NtClose;
-
-NTSTATUS NTAPI NtSetEvent(HANDLE, PLONG);
 
 #define SL_RESTART_SCAN        0x01
 #define SL_RETURN_SINGLE_ENTRY 0x02
@@ -73,16 +72,6 @@ typedef struct dir_listing {
     BOOL returned_any;
 } dir_listing;
 
-#define LISTING_BUCKETS 64
-static dir_listing *g_listings[LISTING_BUCKETS];
-static SRWLOCK g_listings_lock = SRWLOCK_INIT;
-static volatile LONG g_listing_count;
-
-static size_t bucket_of(HANDLE handle)
-{
-    return ((UINT_PTR)handle >> 2) % LISTING_BUCKETS;
-}
-
 static void listing_free(dir_listing *l)
 {
     if (l->arena)
@@ -92,45 +81,29 @@ static void listing_free(dir_listing *l)
     HeapFree(GetProcessHeap(), 0, l);
 }
 
+/* Listings live in the runtime's handle registry (handles.c), freed when
+ * their handle is closed. */
 static dir_listing *listing_find(HANDLE handle)
 {
-    if (!g_listing_count)
-        return NULL;
-    AcquireSRWLockShared(&g_listings_lock);
-    dir_listing *l = g_listings[bucket_of(handle)];
-    while (l && l->handle != handle)
-        l = l->next;
-    ReleaseSRWLockShared(&g_listings_lock);
-    return l;
+    return handle_find(handle, &file_virtualizer, FILE_TAG_LISTING, NULL, NULL);
 }
 
 static void listing_insert(dir_listing *l)
 {
-    AcquireSRWLockExclusive(&g_listings_lock);
-    size_t b = bucket_of(l->handle);
-    l->next = g_listings[b];
-    g_listings[b] = l;
-    InterlockedIncrement(&g_listing_count);
-    ReleaseSRWLockExclusive(&g_listings_lock);
+    if (!handle_put(l->handle, &file_virtualizer, FILE_TAG_LISTING, l))
+        listing_free(l);
 }
 
-void file_dir_close(HANDLE handle)
+void file_dir_listing_closed(void *listing)
 {
-    if (!g_listing_count)
-        return;
-    dir_listing *found = NULL;
-    AcquireSRWLockExclusive(&g_listings_lock);
-    for (dir_listing **p = &g_listings[bucket_of(handle)]; *p; p = &(*p)->next) {
-        if ((*p)->handle == handle) {
-            found = *p;
-            *p = found->next;
-            InterlockedDecrement(&g_listing_count);
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_listings_lock);
-    if (found)
-        listing_free(found);
+    listing_free(listing);
+}
+
+static void file_dir_close(HANDLE handle)
+{
+    dir_listing *l = handle_take(handle, &file_virtualizer, FILE_TAG_LISTING);
+    if (l)
+        listing_free(l);
 }
 
 /* ---- reading one side ----------------------------------------------------- */
@@ -276,67 +249,35 @@ static int is_dot_name(const WCHAR *name, ULONG units)
     return 0;
 }
 
-/* NTFS order: "." and ".." first, then by upper-cased name; on equal names
- * the box entry first, so the de-duplication keeps it. */
-static int entry_compare(const dir_listing *l, const dir_entry *a, const dir_entry *b)
-{
-    ULONG na, nb;
-    const WCHAR *sa = entry_name(l, a, &na), *sb = entry_name(l, b, &nb);
-    int da = is_dot_name(sa, na), db = is_dot_name(sb, nb);
-    if (da || db) {
-        if (da != db)
-            return (da ? da : 3) - (db ? db : 3);
-    } else {
-        for (ULONG i = 0; i < na && i < nb; i++) {
-            uint16_t ca = ntpath_upcase(NULL, sa[i]), cb = ntpath_upcase(NULL, sb[i]);
-            if (ca != cb)
-                return ca < cb ? -1 : 1;
-        }
-        if (na != nb)
-            return na < nb ? -1 : 1;
-    }
-    return a->from_box == b->from_box ? 0 : (a->from_box ? -1 : 1);
-}
-
-/* Stable merge sort of l->entries (no C runtime here). */
-static BOOL sort_entries(dir_listing *l)
+/* NTFS order ("." and ".." first, then by upper-cased name), one entry
+ * per name, the box's entry winning over the host's (core/listmerge.c, the
+ * merger the registry's listings use too). */
+static BOOL merge_entries(dir_listing *l)
 {
     if (l->count < 2)
         return TRUE;
-    dir_entry *tmp = HeapAlloc(GetProcessHeap(), 0, l->count * sizeof *tmp);
-    if (!tmp)
-        return FALSE;
-    for (ULONG width = 1; width < l->count; width *= 2) {
-        for (ULONG lo = 0; lo < l->count; lo += 2 * width) {
-            ULONG mid = lo + width < l->count ? lo + width : l->count;
-            ULONG hi = lo + 2 * width < l->count ? lo + 2 * width : l->count;
-            ULONG i = lo, j = mid, k = lo;
-            while (i < mid && j < hi)
-                tmp[k++] = entry_compare(l, &l->entries[j], &l->entries[i]) < 0 ? l->entries[j++] : l->entries[i++];
-            while (i < mid)
-                tmp[k++] = l->entries[i++];
-            while (j < hi)
-                tmp[k++] = l->entries[j++];
+    listmerge_entry *m = HeapAlloc(GetProcessHeap(), 0, 2 * (size_t)l->count * sizeof *m);
+    dir_entry *merged = HeapAlloc(GetProcessHeap(), 0, (size_t)l->count * sizeof *merged);
+    BOOL ok = m && merged;
+    if (ok) {
+        for (ULONG i = 0; i < l->count; i++) {
+            ULONG units;
+            m[i].name = (const uint16_t *)entry_name(l, &l->entries[i], &units);
+            m[i].len = units;
+            m[i].ref = i;
+            m[i].from_box = (uint8_t)(l->entries[i].from_box != FALSE);
         }
-        memcpy(l->entries, tmp, l->count * sizeof *tmp);
+        size_t kept = listmerge_sort_unique(m, l->count, m + l->count, LISTMERGE_DOTS_FIRST);
+        for (size_t k = 0; k < kept; k++)
+            merged[k] = l->entries[m[k].ref];
+        memcpy(l->entries, merged, kept * sizeof *merged);
+        l->count = (ULONG)kept;
     }
-    HeapFree(GetProcessHeap(), 0, tmp);
-    return TRUE;
-}
-
-static void drop_duplicates(dir_listing *l)
-{
-    ULONG kept = 0;
-    for (ULONG i = 0; i < l->count; i++) {
-        if (kept) {
-            dir_entry a = l->entries[kept - 1], b = l->entries[i];
-            a.from_box = b.from_box = TRUE;   /* compare names only */
-            if (entry_compare(l, &a, &b) == 0)
-                continue;
-        }
-        l->entries[kept++] = l->entries[i];
-    }
-    l->count = kept;
+    if (m)
+        HeapFree(GetProcessHeap(), 0, m);
+    if (merged)
+        HeapFree(GetProcessHeap(), 0, merged);
+    return ok;
 }
 
 /* Decides whether the handle's folder needs a merged view and builds it. */
@@ -378,11 +319,9 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
             /* s->box is free from here: policy_hides_child builds names in it. */
             if (st >= 0 && host_dir)
                 st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
-            if (st < 0 || !sort_entries(l)) {
+            if (st < 0 || !merge_entries(l)) {
                 l->passthrough = TRUE;   /* fall back to the handle's own side */
                 l->count = 0;
-            } else {
-                drop_duplicates(l);
             }
         }
     }
@@ -456,6 +395,8 @@ static NTSTATUS query_directory(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc
         return STATUS_SUCCESS;
     }
     *handled = TRUE;
+    if (!guard_writable(buffer, length))
+        return STATUS_ACCESS_VIOLATION;   /* what the system call says; the hook must not fault */
     NTSTATUS status = serve(l, io, buffer, length, single);
     if (event)
         NtSetEvent(event, NULL);
@@ -489,15 +430,6 @@ static NTSTATUS NTAPI box_NtQueryDirectoryFileEx(HANDLE handle, HANDLE event, PI
     if (handled || status < 0)
         return status;
     return real_NtQueryDirectoryFileEx(handle, event, apc, apc_context, io, buffer, length, klass, flags, mask);
-}
-
-static NTSTATUS NTAPI box_NtClose(HANDLE handle)
-{
-    file_dir_close(handle);
-    quota_forget(handle);
-    key_handle_closed(handle);
-    ipc_close(handle);
-    return real_NtClose(handle);
 }
 
 /* Calls visit for every entry of the folder at path (NT, len units) except
@@ -572,9 +504,6 @@ BOOL dir_is_empty_merged(file_scratch *s)
 
 void file_dir_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtQueryDirectoryFile", (void *)box_NtQueryDirectoryFile,
-                   (void **)&real_NtQueryDirectoryFile);
-    hook_table_add_optional(table, "ntdll.dll", "NtQueryDirectoryFileEx", (void *)box_NtQueryDirectoryFileEx,
-                            (void **)&real_NtQueryDirectoryFileEx);
-    hook_table_add(table, "ntdll.dll", "NtClose", (void *)box_NtClose, (void **)&real_NtClose);
+    FVM_HOOK(table, "ntdll.dll", NtQueryDirectoryFile);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtQueryDirectoryFileEx);
 }

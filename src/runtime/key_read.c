@@ -14,6 +14,8 @@
  * program used, never the box's. */
 #include "runtime/key.h"
 
+#include "core/listmerge.h"
+
 NtQueryValueKey_fn real_NtQueryValueKey;
 NtEnumerateKey_fn real_NtEnumerateKey;
 NtEnumerateKey_fn real_NtEnumerateValueKey;
@@ -26,17 +28,6 @@ typedef struct KEY_VALUE_ENTRY_FVM {
     ULONG DataOffset;
     ULONG Type;
 } KEY_VALUE_ENTRY_FVM;
-
-int key_name_compare(const uint16_t *a, size_t alen, const uint16_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    for (size_t i = 0; i < n; i++) {
-        uint16_t x = ntpath_upcase(NULL, a[i]), y = ntpath_upcase(NULL, b[i]);
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
 
 /* ---- listings ------------------------------------------------------------------ */
 
@@ -103,26 +94,6 @@ static void builder_free(listing_builder *b)
     }
     if (b->items)
         HeapFree(GetProcessHeap(), 0, b->items);
-}
-
-/* Insertion into sorted order is quadratic; listings are sorted once with
- * a merge sort instead. */
-static void sort_items(key_listing_item *items, size_t n, key_listing_item *tmp)
-{
-    if (n < 2)
-        return;
-    size_t half = n / 2;
-    sort_items(items, half, tmp);
-    sort_items(items + half, n - half, tmp);
-    size_t i = 0, j = half, k = 0;
-    while (i < half && j < n)
-        tmp[k++] = key_name_compare(items[i].name, items[i].len, items[j].name, items[j].len) <= 0 ? items[i++]
-                                                                                                  : items[j++];
-    while (i < half)
-        tmp[k++] = items[i++];
-    while (j < n)
-        tmp[k++] = items[j++];
-    memcpy(items, tmp, n * sizeof *items);
 }
 
 /* Every entry of one source key, with its index there and its
@@ -225,33 +196,32 @@ static NTSTATUS build_listing(key_handle *kh, const key_view *view, BOOL values,
         st = collect(view->box, values, TRUE, &box, values ? &box_types : NULL);
     if (st >= 0 && view->host)
         st = collect(view->host, values, FALSE, &host, NULL);
-    key_listing_item *tmp = NULL;
-    size_t most = box.count > host.count ? box.count : host.count;
-    if (st >= 0 && most && !(tmp = HeapAlloc(GetProcessHeap(), 0, most * sizeof *tmp)))
+    /* One sorted list, one entry per name, the box's winning
+     * (core/listmerge.c, the merger folders use too); then box tombstones
+     * (which have hidden the host's value of their name) and host subkeys
+     * the box deleted are left out. */
+    size_t total = box.count + host.count;
+    listmerge_entry *m = NULL;
+    if (st >= 0 && total && !(m = HeapAlloc(GetProcessHeap(), 0, 2 * total * sizeof *m)))
         st = STATUS_NO_MEMORY;
-    if (st >= 0) {
-        /* Box tombstones keep their type through the sort: mark them by an
-         * impossible index first. */
-        for (size_t i = 0; values && i < box.count; i++)
-            if (box_types[i] == REG_FVM_DELETED)
-                box.items[i].index |= 0x80000000u;
-        sort_items(box.items, box.count, tmp);
-        sort_items(host.items, host.count, tmp);
-        size_t i = 0, j = 0;
-        while (st >= 0 && (i < box.count || j < host.count)) {
-            int c = i == box.count    ? 1
-                    : j == host.count ? -1
-                                      : key_name_compare(box.items[i].name, box.items[i].len, host.items[j].name,
-                                                         host.items[j].len);
+    if (st >= 0 && total) {
+        for (size_t i = 0; i < total; i++) {
+            const key_listing_item *it = i < box.count ? &box.items[i] : &host.items[i - box.count];
+            m[i].name = it->name;
+            m[i].len = it->len;
+            m[i].ref = (uint32_t)i;
+            m[i].from_box = i < box.count;
+        }
+        size_t kept = listmerge_sort_unique(m, total, m + total, 0);
+        for (size_t k = 0; k < kept && st >= 0; k++) {
+            size_t r = m[k].ref;
             key_listing_item *src;
             BOOL keep;
-            if (c <= 0) {
-                src = &box.items[i++];
-                if (c == 0)
-                    j++;
-                keep = !(src->index & 0x80000000u);
+            if (r < box.count) {
+                src = &box.items[r];
+                keep = !(values && box_types[r] == REG_FVM_DELETED);
             } else {
-                src = &host.items[j++];
+                src = &host.items[r - box.count];
                 keep = values || (!child_deleted(kh, src->name, src->len) &&
                                   !(lists_box_trees(kh) && is_box_tree_name(src->name, src->len)));
             }
@@ -261,8 +231,8 @@ static NTSTATUS build_listing(key_handle *kh, const key_view *view, BOOL values,
                 src->name = NULL, src->info = NULL;   /* the merged list owns them now */
         }
     }
-    if (tmp)
-        HeapFree(GetProcessHeap(), 0, tmp);
+    if (m)
+        HeapFree(GetProcessHeap(), 0, m);
     if (box_types)
         HeapFree(GetProcessHeap(), 0, box_types);
     builder_free(&box);
@@ -674,12 +644,9 @@ static NTSTATUS NTAPI box_NtQueryMultipleValueKey(HANDLE key, PVOID entries_arg,
 
 void key_read_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtQueryKey", (void *)box_NtQueryKey, (void **)&real_NtQueryKey);
-    hook_table_add(table, "ntdll.dll", "NtQueryValueKey", (void *)box_NtQueryValueKey,
-                   (void **)&real_NtQueryValueKey);
-    hook_table_add(table, "ntdll.dll", "NtEnumerateKey", (void *)box_NtEnumerateKey, (void **)&real_NtEnumerateKey);
-    hook_table_add(table, "ntdll.dll", "NtEnumerateValueKey", (void *)box_NtEnumerateValueKey,
-                   (void **)&real_NtEnumerateValueKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtQueryMultipleValueKey", (void *)box_NtQueryMultipleValueKey,
-                            (void **)&real_NtQueryMultipleValueKey);
+    FVM_HOOK(table, "ntdll.dll", NtQueryKey);
+    FVM_HOOK(table, "ntdll.dll", NtQueryValueKey);
+    FVM_HOOK(table, "ntdll.dll", NtEnumerateKey);
+    FVM_HOOK(table, "ntdll.dll", NtEnumerateValueKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtQueryMultipleValueKey);
 }

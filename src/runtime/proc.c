@@ -88,22 +88,6 @@ typedef NTSTATUS (NTAPI *NtCreateProcessEx_fn)(PHANDLE process, ACCESS_MASK acce
 static NtCreateUserProcess_fn real_NtCreateUserProcess;
 static NtCreateProcessEx_fn real_NtCreateProcessEx;
 
-/* The box's job, opened once. Processes of the box are in it already (they
- * inherit it), so the broker that owns it is alive while we are. */
-static HANDLE box_job(void)
-{
-    if (!g_fvm.job) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
-        ipc_bypass_enter();   /* FVM's own object: not the box's namespace */
-        HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, name);
-        ipc_bypass_leave();
-        if (job && InterlockedCompareExchangePointer(&g_fvm.job, job, NULL) != NULL)
-            CloseHandle(job);
-    }
-    return g_fvm.job;
-}
-
 /* Makes a just-created, still suspended process a member of the box.
  * flags: FVM_BOX_FLAG_* for this child only. */
 static NTSTATUS box_new_process(HANDLE process, uint32_t flags)
@@ -118,7 +102,7 @@ static NTSTATUS box_new_process(HANDLE process, uint32_t flags)
     }
     /* Children inherit the job; a caller could have named another parent
      * (PROC_THREAD_ATTRIBUTE_PARENT_PROCESS), so check and repair. */
-    HANDLE job = box_job();
+    HANDLE job = runtime_box_job();
     BOOL in_job = FALSE;
     if (!job || !IsProcessInJob(process, job, &in_job)) {
         fvm_report("cannot open the box's job object (error %lu); the new process was not started",
@@ -613,9 +597,8 @@ static NTSTATUS NTAPI box_NtQueryInformationProcess(HANDLE process, PROCESSINFOC
     return status;
 }
 
-void proc_hooks(hook_table *table)
+static void proc_hooks(hook_table *table)
 {
-    proc_fix_image_name();
     hook_table_add(table, "ntdll.dll", "NtCreateUserProcess",
                    (void *)box_NtCreateUserProcess, (void **)&real_NtCreateUserProcess);
     hook_table_add(table, "ntdll.dll", "NtQueryInformationProcess",
@@ -623,3 +606,16 @@ void proc_hooks(hook_table *table)
     hook_table_add_optional(table, "ntdll.dll", "NtCreateProcessEx",
                    (void *)box_NtCreateProcessEx, (void **)&real_NtCreateProcessEx);
 }
+
+static BOOL proc_start(void)
+{
+    proc_fix_image_name();
+    return TRUE;
+}
+
+const fvm_virtualizer process_virtualizer = {
+    .name = "process",
+    .policy = POLICY_TYPE_PROCESS,
+    .start = proc_start,
+    .hooks = proc_hooks,
+};

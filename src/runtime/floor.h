@@ -1,0 +1,21 @@
+/* floor.h - the kernel-enforced floor under the hooks (floor.c). */
+#ifndef FVM_RUNTIME_FLOOR_H
+#define FVM_RUNTIME_FLOOR_H
+
+#include <windows.h>
+
+/* Puts the calling process into the box's Landlock domain and seccomp
+ * filter (or finds it already there, inherited from its boxed parent).
+ * Called once from fvm.dll's start, after the policy is mapped and before
+ * the hooks and any code of the program. FALSE: the floor could not be set
+ * up and the process must not run (fvm_report says why). */
+BOOL floor_start(void);
+
+/* What floor_start did, for fvm_runtime_floor (tests, fvm doctor). */
+enum {
+    FLOOR_OFF = 0,          /* --no-floor, or not under Wine */
+    FLOOR_APPLIED = 1,      /* this process set the domain up */
+    FLOOR_INHERITED = 2,    /* the parent's domain and filter were inherited */
+};
+
+#endif

@@ -1,0 +1,190 @@
+/* test_floor_rules.c - the floor's decisions (core/floor_rules.c): the FVM
+ * root of a box, the walk that lays read rules around it, the ELF
+ * interpreter, and the seccomp filter, which is loaded into a real forked
+ * child to check what it refuses and what it lets through. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/floor_rules.h"
+
+static void root_is(const char *box, const char *expect)
+{
+    char root[256];
+    fvm_error err = {0};
+    assert_int_equal(floor_fvm_root(box, root, sizeof root, &err), FVM_OK);
+    assert_string_equal(root, expect);
+}
+
+static void test_fvm_root(void **state)
+{
+    root_is("/work/p/drive_c/FVM/boxes/web", "/work/p/drive_c/FVM");
+    root_is("/tmp/elsewhere/mybox", "/tmp/elsewhere");      /* not under boxes/: its parent */
+    root_is("/boxes/x", "/boxes");                          /* never / itself */
+    root_is("/a/boxesx/b", "/a/boxesx");
+    fvm_error err = {0};
+    char root[8];
+    assert_int_equal(floor_fvm_root("relative/boxes/x", root, sizeof root, &err), FVM_E_INVALID);
+    assert_int_equal(floor_fvm_root("/a/../boxes/x", root, sizeof root, &err), FVM_E_INVALID);
+    assert_int_equal(floor_fvm_root("/a/b/", root, sizeof root, &err), FVM_E_INVALID);
+    assert_int_equal(floor_fvm_root("/", root, sizeof root, &err), FVM_E_INVALID);
+    assert_int_equal(floor_fvm_root("/long/folder/name/boxes/x", root, sizeof root, &err), FVM_E_RANGE);
+}
+
+typedef struct visits { char seen[8][2][64]; int n; int fail_at; } visits;
+
+static fvm_status record(void *ctx, const char *dir, const char *skip)
+{
+    visits *v = ctx;
+    if (v->n == v->fail_at)
+        return FVM_E_IO;
+    snprintf(v->seen[v->n][0], 64, "%s", dir);
+    snprintf(v->seen[v->n][1], 64, "%s", skip);
+    v->n++;
+    return FVM_OK;
+}
+
+static void test_walk_visits_each_ancestor_with_the_way_on(void **state)
+{
+    visits v = {.fail_at = -1};
+    fvm_error err = {0};
+    assert_int_equal(floor_walk_to("/work/p/FVM", record, &v, &err), FVM_OK);
+    assert_int_equal(v.n, 3);
+    assert_string_equal(v.seen[0][0], "/");
+    assert_string_equal(v.seen[0][1], "work");
+    assert_string_equal(v.seen[1][0], "/work");
+    assert_string_equal(v.seen[1][1], "p");
+    assert_string_equal(v.seen[2][0], "/work/p");
+    assert_string_equal(v.seen[2][1], "FVM");
+    visits none = {.fail_at = -1};
+    assert_int_equal(floor_walk_to("/", record, &none, &err), FVM_OK);
+    assert_int_equal(none.n, 0);
+    visits stop = {.fail_at = 1};
+    assert_int_equal(floor_walk_to("/a/b/c", record, &stop, &err), FVM_E_IO);
+    assert_int_equal(stop.n, 1);
+    assert_int_equal(floor_walk_to("/a//b", record, &v, &err), FVM_E_INVALID);
+    assert_int_equal(floor_walk_to("a/b", record, &v, &err), FVM_E_INVALID);
+}
+
+static size_t elf_with_interp(unsigned char *buf, size_t cap, const char *interp)
+{
+    memset(buf, 0, cap);
+    memcpy(buf, "\177ELF\2\1\1", 7);
+    buf[32] = 64;           /* e_phoff */
+    buf[54] = 56;           /* e_phentsize */
+    buf[56] = 2;            /* e_phnum */
+    buf[64] = 6;            /* PT_PHDR */
+    unsigned char *ph = buf + 64 + 56;
+    ph[0] = 3;              /* PT_INTERP */
+    size_t len = strlen(interp) + 1;
+    ph[8] = 200;            /* p_offset */
+    ph[32] = (unsigned char)len;   /* p_filesz */
+    memcpy(buf + 200, interp, len);
+    return 200 + len;
+}
+
+static void test_elf_interpreter(void **state)
+{
+    unsigned char elf[512];
+    char out[64];
+    fvm_error err = {0};
+    size_t n = elf_with_interp(elf, sizeof elf, "/lib64/ld-linux-x86-64.so.2");
+    assert_int_equal(floor_elf_interpreter(elf, n, out, sizeof out, &err), FVM_OK);
+    assert_string_equal(out, "/lib64/ld-linux-x86-64.so.2");
+    assert_int_equal(floor_elf_interpreter(elf, 150, out, sizeof out, &err), FVM_E_INVALID);  /* cut */
+    assert_int_equal(floor_elf_interpreter(elf, n, out, 8, &err), FVM_E_RANGE);
+    elf[64 + 56] = 1;   /* no PT_INTERP any more */
+    assert_int_equal(floor_elf_interpreter(elf, n, out, sizeof out, &err), FVM_E_NOTFOUND);
+    elf[0] = 'X';
+    assert_int_equal(floor_elf_interpreter(elf, n, out, sizeof out, &err), FVM_E_INVALID);
+    elf_with_interp(elf, sizeof elf, "/x");
+    elf[64 + 56 + 8] = 0xff;   /* offset beyond the buffer */
+    elf[64 + 56 + 9] = 0xff;
+    assert_int_equal(floor_elf_interpreter(elf, n, out, sizeof out, &err), FVM_E_INVALID);
+}
+
+/* In a forked child: load the filter, try calls, report errnos. */
+static int run_filtered(long (*attempt)(void))
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        floor_bpf_insn insns[FLOOR_BPF_MAX];
+        size_t n = floor_seccomp_filter(insns, FLOOR_BPF_MAX);
+        struct sock_fprog prog = {(unsigned short)n, (struct sock_filter *)insns};
+        if (!n || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+            _exit(200);
+        long r = attempt();
+        _exit(r == -1 ? (errno & 0x7f) : 100);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long try_ptrace(void) { return ptrace(PTRACE_ATTACH, getppid(), 0, 0); }
+static long try_unshare(void) { return syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */); }
+static long try_vm_readv(void) { return syscall(SYS_process_vm_readv, getppid(), 0, 0, 0, 0, 0); }
+static long try_clone_newns(void) { return syscall(SYS_clone, 0x00020000 | 17 /* CLONE_NEWNS|SIGCHLD */, 0, 0, 0, 0); }
+static long try_clone3(void) { return syscall(435, 0, 0); }
+static long try_tiocsti(void) { char c = 'x'; return syscall(SYS_ioctl, 0, 0x5412, &c); }
+static long try_getpid(void) { return syscall(SYS_getpid) > 0 ? 0 : -1; }
+static long try_fork(void)
+{
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    if (p < 0)
+        return -1;
+    waitpid(p, NULL, 0);
+    return 0;
+}
+static long try_open(void) { return syscall(SYS_openat, AT_FDCWD, "/dev/null", 0) >= 0 ? 0 : -1; }
+
+static void test_filter_refuses_escape_calls_and_allows_ordinary_ones(void **state)
+{
+    assert_int_equal(run_filtered(try_ptrace), EPERM);
+    assert_int_equal(run_filtered(try_unshare), EPERM);
+    assert_int_equal(run_filtered(try_vm_readv), EPERM);
+    assert_int_equal(run_filtered(try_clone_newns), EPERM);
+    assert_int_equal(run_filtered(try_clone3), ENOSYS);
+    assert_int_equal(run_filtered(try_tiocsti), EPERM);
+    assert_int_equal(run_filtered(try_getpid), 100);
+    assert_int_equal(run_filtered(try_fork), 100);   /* glibc's fork: clone without namespace flags */
+    assert_int_equal(run_filtered(try_open), 100);
+}
+
+static void test_filter_needs_room(void **state)
+{
+    floor_bpf_insn small[10];
+    assert_int_equal(floor_seccomp_filter(small, 10), 0);
+    floor_bpf_insn full[FLOOR_BPF_MAX];
+    size_t n = floor_seccomp_filter(full, FLOOR_BPF_MAX);
+    assert_true(n > 40 && n <= FLOOR_BPF_MAX);
+    assert_int_equal(full[n - 1].k, 0x00050001u);   /* the deny target: EPERM */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fvm_root),
+        cmocka_unit_test(test_walk_visits_each_ancestor_with_the_way_on),
+        cmocka_unit_test(test_elf_interpreter),
+        cmocka_unit_test(test_filter_refuses_escape_calls_and_allows_ordinary_ones),
+        cmocka_unit_test(test_filter_needs_room),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
