@@ -35,6 +35,7 @@ typedef struct tracked {
     HANDLE handle;
     BOOL audited;
     BOOL resolved;     /* its image was read (Wine knows it only once the process runs) */
+    BOOL own_checked, fvm_own;   /* fvm.exe's launcher (fvm run's __start): not the box's program */
     char image[FVM_PATH_MAX * 3];
     char rule[160];
 } tracked;
@@ -76,6 +77,31 @@ void broker_procs_start(const wchar_t *box_path, HANDLE job)
 static BOOL alive(const tracked *t)
 {
     return t->handle && WaitForSingleObject(t->handle, 0) == WAIT_TIMEOUT;
+}
+
+/* fvm run starts the program through a boxed copy of fvm.exe (`fvm.exe
+ * __start`, cli/run.c) that exits once the program runs: FVM's own helper,
+ * not one of the box's processes, so the quota does not count it. It is
+ * recognised by its image: the fvm.exe beside this broker. */
+static BOOL fvm_own(tracked *t)
+{
+    static wchar_t launcher[FVM_PATH_MAX];
+    if (t->own_checked || !t->handle)
+        return t->fvm_own;
+    if (!launcher[0]) {
+        DWORD n = GetModuleFileNameW(NULL, launcher, FVM_PATH_MAX);
+        wchar_t *slash = n ? wcsrchr(launcher, L'\\') : NULL;
+        if (!slash || (size_t)(slash - launcher) + 9 >= FVM_PATH_MAX)
+            return FALSE;
+        wcscpy(slash + 1, L"fvm.exe");
+    }
+    wchar_t image[FVM_PATH_MAX];
+    DWORD n = FVM_PATH_MAX;
+    if (!QueryFullProcessImageNameW(t->handle, 0, image, &n))
+        return FALSE;   /* not known yet: counted, asked again at the next grant */
+    t->own_checked = TRUE;
+    t->fvm_own = !_wcsicmp(image, launcher);
+    return t->fvm_own;
 }
 
 static void record(const char *op, uint32_t pid, const char *name, const char *decision, const char *rule,
@@ -194,15 +220,13 @@ uint32_t broker_procs_grant(void)
         return STATUS_SUCCESS;
     EnterCriticalSection(&g_lock);
     DWORD now = GetTickCount();
+    /* Only the broker's own view counts: Wine's job accounting keeps
+     * counting a process assigned to the job after it has exited (fvm run's
+     * launcher), which made every later run of the box one slot short. */
     uint32_t live = 0, kept = 0;
     for (uint32_t i = 0; i < g_tracked_count; i++)
-        live += alive(&g_tracked[i]);
-    /* The job's own count too: a process whose NEW_PROCESS message was lost
-     * (a broker reusing the job of the previous one) still counts. */
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
-    if (QueryInformationJobObject(g_job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL) &&
-        acct.ActiveProcesses > live)
-        live = acct.ActiveProcesses;
+        if (alive(&g_tracked[i]) && !fvm_own(&g_tracked[i]))
+            live++;
     for (uint32_t i = 0; i < g_grant_count; i++)
         if (now - g_grants[i] < GRANT_LIFETIME_MS)
             g_grants[kept++] = g_grants[i];
