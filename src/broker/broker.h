@@ -29,6 +29,7 @@ void broker_procs_new(uint32_t pid);
 void broker_procs_exit(uint32_t pid);
 void broker_procs_poll(void);   /* reads the images of processes that have started running */
 uint32_t broker_procs_grant(void);
+void broker_procs_stop(void);   /* the box ends: closes the process handles it keeps */
 
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);

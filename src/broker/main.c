@@ -313,6 +313,7 @@ int wmain(int argc, wchar_t **argv)
                 Sleep(10);
             broker_audit_flush();
             broker_registry_stop();
+            broker_procs_stop();
             CloseHandle(ready);
             CloseHandle(job);
             ReleaseMutex(lock);

@@ -214,6 +214,20 @@ void broker_procs_exit(uint32_t pid)
     CloseHandle(gone.handle);
 }
 
+/* The box is ending: the handles of processes whose exit was not reported
+ * yet go now. Each keeps its process object, and through it the job, alive
+ * on Wine: a run starting right after this broker would otherwise reuse the
+ * old job, whose completion port reports nothing to its new broker. */
+void broker_procs_stop(void)
+{
+    EnterCriticalSection(&g_lock);
+    for (uint32_t i = 0; i < g_tracked_count; i++)
+        if (g_tracked[i].handle)
+            CloseHandle(g_tracked[i].handle);
+    g_tracked_count = 0;
+    LeaveCriticalSection(&g_lock);
+}
+
 uint32_t broker_procs_grant(void)
 {
     if (!g_limit)
