@@ -165,7 +165,9 @@ def test_running_box_is_refused(fvm, syncbox, host, apps):
     cmd(fvm, box, f"echo x>>{win}\\a.txt")
     bg = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "60000")
     try:
-        assert fvm.wait_until(lambda: "probe.exe" in fvm("ps", box, check=0).stdout.lower(), timeout=30)
+        # Running as commit sees it (the job's process count, also what `fvm list` shows).
+        assert fvm.wait_until(lambda: any(l.split()[:2] == [box, "running"] for l in fvm("list").stdout.splitlines()),
+                              timeout=30)
         proc = fvm("commit", box)
         assert proc.returncode == 1 and "running" in proc.stderr, proc.stderr
         assert (root / "a.txt").read_bytes() == b"alpha\r\n"
