@@ -3,6 +3,7 @@
 #define FVM_BROKER_BROKER_H
 
 #include <windows.h>
+#include <stdint.h>
 
 #include "core/brokermsg.h"
 
@@ -11,6 +12,18 @@ BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name);
 void broker_audit_write(const brokermsg_audit *msg);
 /* Writes every queued record; the broker calls it before it exits. */
 void broker_audit_flush(void);
+
+/* main.c: TRUE when pid is a process of the box (its job's member). */
+BOOL broker_is_member(uint32_t pid);
+
+/* quota.c: the storage quota's authority (see there). A box without a quota
+ * grants everything. pid 0 is the broker itself. */
+BOOL broker_quota_start(const wchar_t *box_path, uint64_t quota);
+BOOL broker_quota_active(void);
+/* Bytes granted: 0 (refused) or at least need. */
+uint64_t broker_quota_reserve(uint32_t pid, uint64_t need, uint64_t leftover);
+/* A process says it freed bytes: the next refusal measures again. */
+void broker_quota_freed(void);
 
 /* hasher.c: content hashes of copied-up files' host base versions. */
 void broker_hash_bases(const wchar_t *box_path);

@@ -138,7 +138,8 @@ BOOL dir_is_empty_merged(file_scratch *s);
 BOOL file_quota_start(hook_table *table);
 BOOL quota_active(void);
 NTSTATUS quota_reserve(LONG64 bytes);    /* STATUS_DISK_FULL past the quota */
-void quota_release(LONG64 bytes);
+void quota_unreserve(LONG64 bytes);     /* a reservation the call did not use */
+void quota_release(LONG64 bytes);       /* bytes freed on disk (tells the broker) */
 void quota_track(HANDLE handle);         /* a box file opened for writing */
 void quota_forget(HANDLE handle);
 LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */

@@ -22,3 +22,6 @@ APPLIB_LINK_regtool := -ladvapi32
 # the box index.
 APPLIB_LINK_regstoretool := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
+
+# trustattack.exe queries handle names with NtQueryObject.
+APPLIB_LINK_trustattack := -lntdll

