@@ -42,17 +42,28 @@ static void member_add(uint32_t pid)
 
 static HANDLE g_job;
 
-BOOL broker_is_member(uint32_t pid)
+BOOL broker_is_listed_member(uint32_t pid)
 {
     BOOL found = FALSE;
     EnterCriticalSection(&members_lock);
     for (uint32_t i = 0; i < member_count && !found; i++)
         found = members[i] == pid;
     LeaveCriticalSection(&members_lock);
-    if (found || !pid)
-        return found;
+    return found;
+}
+
+BOOL broker_is_member(uint32_t pid)
+{
+    if (!pid)
+        return FALSE;
     /* A process can reach the pipe before the job's NEW_PROCESS message
-     * reaches the list: ask the job itself. */
+     * reaches the list: give the list a moment. */
+    for (int waited = 0; waited <= 300; waited += 20) {
+        if (broker_is_listed_member(pid))
+            return TRUE;
+        Sleep(20);
+    }
+    /* Or ask the job itself. */
     HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
     BOOL in_job = FALSE;
     if (process) {
@@ -116,6 +127,7 @@ static DWORD WINAPI serve_connection(void *arg)
     HANDLE pipe = arg;
     uint8_t *buf = malloc(BROKERMSG_MAX);
     ULONG client_pid = 0;
+    audit_sender *sender = NULL;   /* made on the first audit message */
     if (!buf) {
         CloseHandle(pipe);
         return 1;
@@ -152,20 +164,30 @@ static DWORD WINAPI serve_connection(void *arg)
             /* Only a process of the box gets bytes of the box. */
             uint64_t granted = broker_is_member(client_pid) ? broker_quota_reserve(client_pid, q.bytes, q.leftover) : 0;
             WriteFile(pipe, &granted, sizeof granted, &written, NULL);
+        } else if (got == 8 && !memcmp(buf, BROKERMSG_HELLO, 8)) {
+            uint32_t ack = 1;
+            if (!sender && (sender = malloc(sizeof *sender)) != NULL)
+                broker_audit_sender_init(sender, client_pid);
+            WriteFile(pipe, &ack, sizeof ack, &written, NULL);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
-            if (brokermsg_audit_decode(buf, got, &msg, &err) == FVM_OK) {
-                /* The sender's own word on its pid is not trusted. */
-                if (client_pid)
-                    msg.pid = client_pid;
-                broker_audit_write(&msg);
+            if (!sender) {
+                sender = malloc(sizeof *sender);
+                if (!sender)
+                    break;
+                broker_audit_sender_init(sender, client_pid);
             }
+            /* Only what the message says was decided is the sender's word:
+             * pid, image and box are the broker's (audit.c). */
+            if (brokermsg_audit_decode(buf, got, &msg, &err) == FVM_OK)
+                broker_audit_submit(sender, &msg);
         }
     }
     DisconnectNamedPipe(pipe);
     CloseHandle(pipe);
     free(buf);
+    free(sender);
     InterlockedDecrement(&g_connections);
     return 0;
 }

@@ -113,7 +113,7 @@ static void measure_again(void)
     g_measured = measure();
     g_granted = 0;
     for (size_t i = 0; i < g_holder_count;) {
-        if (broker_is_member(g_holders[i].pid)) {
+        if (broker_is_listed_member(g_holders[i].pid)) {
             g_granted += g_holders[i].outstanding;
             i++;
         } else {
@@ -131,7 +131,7 @@ static BOOL measure_is_stale(void)
     if (g_freed_since_measure || GetTickCount() - g_measured_at > 1000)
         return TRUE;
     for (size_t i = 0; i < g_holder_count; i++)
-        if (!broker_is_member(g_holders[i].pid))
+        if (!broker_is_listed_member(g_holders[i].pid))
             return TRUE;
     return FALSE;
 }

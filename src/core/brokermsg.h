@@ -33,6 +33,10 @@
 #include "core/error.h"
 
 #define BROKERMSG_AUDIT_MAGIC "FVMAUD01"
+/* Sent once on a new audit connection; the broker answers 4 bytes after it
+ * has taken the sender's pid and image from the pipe (the sender is alive
+ * while it waits, so a record sent just before it exits still has them). */
+#define BROKERMSG_HELLO "FVMHELO1"
 #define BROKERMSG_AUDIT_HEADER 28
 #define BROKERMSG_MAX (64 * 1024)
 

@@ -9,6 +9,11 @@
  *       raises the quota in any writable mapping holding {used, QUOTA},
  *       sends forged "freed"/"reserve" messages on the runtime's broker
  *       connections, then writes BYTES to FILE in 64 KiB writes.
+ *   trustattack audit DENIED SECONDS
+ *       opens DENIED (an audited deny: the runtime connects to the broker),
+ *       then on the runtime's broker connections writes records claiming
+ *       another pid and image and an "open" by a made-up rule, and floods
+ *       records (64 KiB names, and well-formed ones) for SECONDS.
  */
 #include <windows.h>
 #include <winternl.h>
@@ -127,11 +132,80 @@ static int cmd_quota(int argc, wchar_t **argv)
     return 0;
 }
 
+/* An audit message as core/brokermsg.h lays it out. */
+static size_t audit_message(uint8_t *out, uint32_t type, uint32_t pid, const char *op, const char *decision,
+                            const char *rule, const char *image, const char *name, size_t name_len)
+{
+    const char *texts[5] = {op, decision, rule, image, name};
+    size_t lens[5] = {strlen(op), strlen(decision), strlen(rule), strlen(image), name_len};
+    memcpy(out, "FVMAUD01", 8);
+    memcpy(out + 8, &type, 4);
+    memcpy(out + 12, &pid, 4);
+    for (int i = 0; i < 4; i++) {
+        uint16_t l = (uint16_t)lens[i];
+        memcpy(out + 16 + 2 * i, &l, 2);
+    }
+    uint32_t nl = (uint32_t)name_len;
+    memcpy(out + 24, &nl, 4);
+    size_t at = 28;
+    for (int i = 0; i < 5; i++) {
+        memcpy(out + at, texts[i], lens[i]);
+        at += lens[i];
+    }
+    return at;
+}
+
+static int cmd_audit(int argc, wchar_t **argv)
+{
+    if (argc < 4)
+        return 2;
+    HANDLE h = CreateFileW(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (h != INVALID_HANDLE_VALUE)
+        CloseHandle(h);
+    DWORD seconds = (DWORD)_wtoi(argv[3]);
+    HANDLE pipes[8];
+    int npipes = broker_pipes(pipes, 8);
+    static uint8_t msg[65536];
+    static char big[60000];
+    memset(big, 'A', sizeof big);
+    char denied[1024];
+    int dlen = WideCharToMultiByte(CP_UTF8, 0, argv[2], -1, denied, sizeof denied, NULL, NULL);
+    char nt_denied[1100];
+    snprintf(nt_denied, sizeof nt_denied, "\\??\\%s", dlen > 0 ? denied : "");
+    unsigned long long forged = 0, flood_bytes = 0, flood = 0;
+    for (int i = 0; i < npipes; i++) {
+        DWORD done;
+        size_t n = audit_message(msg, 0, 4, "open", "open", "made-up.ini:1", "C:\\windows\\system32\\services.exe",
+                                 "\\??\\C:\\secret.txt", strlen("\\??\\C:\\secret.txt"));
+        if (WriteFile(pipes[i], msg, (DWORD)n, &done, NULL))
+            forged++;
+        n = audit_message(msg, 0, 4, "open", "deny", "policy.ini:2", "C:\\windows\\system32\\services.exe", nt_denied,
+                          strlen(nt_denied));
+        if (WriteFile(pipes[i], msg, (DWORD)n, &done, NULL))
+            forged++;
+    }
+    DWORD start = GetTickCount();
+    while (npipes && GetTickCount() - start < seconds * 1000) {
+        DWORD done;
+        size_t n = flood & 1 ? audit_message(msg, 0, 0, "open", "deny", "policy.ini:2", "x", nt_denied, strlen(nt_denied))
+                             : audit_message(msg, 0, 0, "open", "deny", "policy.ini:2", "x", big, sizeof big);
+        if (!WriteFile(pipes[flood % npipes], msg, (DWORD)n, &done, NULL))
+            break;
+        flood++;
+        flood_bytes += n;
+    }
+    printf("pid %lu pipes %d forged %llu flood %llu flood-bytes %llu\n", GetCurrentProcessId(), npipes, forged, flood,
+           flood_bytes);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc >= 2 && !wcscmp(argv[1], L"quota"))
         return cmd_quota(argc, argv);
+    if (argc >= 2 && !wcscmp(argv[1], L"audit"))
+        return cmd_audit(argc, argv);
     fprintf(stderr, "usage: trustattack quota QUOTA FILE BYTES\n");
     return 2;
 }

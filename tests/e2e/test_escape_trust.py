@@ -4,7 +4,7 @@ manager. Each test runs tests/apps/trustattack.exe, a hostile program, in a
 box and checks that the host, another box and the log are as they must be:
 host files hashed before and after, the other box's folder hashed, the log
 chain verified by `fvm logs --verify`."""
-import hashlib
+import json
 import uuid
 
 import pytest
@@ -60,3 +60,40 @@ def test_quota_cannot_be_raised_from_inside(fvm, small_box, other_box, host, att
     out = fvm("run", "--box", small_box, "cmd", "/c", f"del {win}\\big.bin & echo small> {win}\\s.txt & type {win}\\s.txt",
               check=0).stdout
     assert "small" in out
+
+
+# ---- item 7: the audit log ----
+
+@pytest.fixture
+def audited_box(fvm, tmp_path, host):
+    """A 100 KiB box whose policy denies and audits <host>\\sub\\**."""
+    win, root = host
+    policy = tmp_path / "policy.ini"
+    policy.write_text(f"[file]\ndeny audit  {win}\\sub\\**\n")
+    name = "a" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--policy", win_path(policy), "--quota", "100K", check=0)
+    yield name, win, root
+    fvm("rm", "--force", name)
+
+
+def test_audit_cannot_be_forged_or_flooded(fvm, audited_box, other_box, attack):
+    box, win, root = audited_box
+    out = fvm("run", "--box", box, attack, "audit", f"{win}\\sub\\inner.txt", "2", check=0).stdout
+    fields = out.split()
+    pid = int(fields[fields.index("pid") + 1])
+    assert int(fields[fields.index("pipes") + 1]) >= 1, out            # it found the runtime's connection
+    assert int(fields[fields.index("forged") + 1]) >= 2, out
+    assert int(fields[fields.index("flood-bytes") + 1]) > 1_000_000, out  # and wrote plenty to it
+    log = fvm.box_dir(box) / "audit.jsonl"
+    verify = fvm("logs", box, "--verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    by_process = [r for r in records if r["type"] != "audit"]
+    drops = [r for r in records if r["type"] == "audit" and r["op"] == "drop"]
+    assert by_process, records
+    for r in by_process:     # the subject is the broker's view, the decision the policy's
+        assert r["pid"] == pid and r["image"].lower().endswith("trustattack.exe"), r
+        assert r["decision"] == "deny" and r["rule"] == "policy.ini:2" and r["subject"] == "broker", r
+        assert "secret" not in r["name"] and "services" not in r["image"].lower(), r
+    assert drops and "over the rate" in drops[-1]["name"], records[-3:]
+    assert log.stat().st_size <= 100 * 1024 + 4096, log.stat().st_size     # counted against the quota
