@@ -22,6 +22,7 @@
 
 #include "runtime/file.h"
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
@@ -31,82 +32,6 @@ NtQueryAttributesFile_fn real_NtQueryAttributesFile;
 NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
 NtSetInformationFile_fn real_NtSetInformationFile;
 static NTSTATUS (NTAPI *real_NtDeleteFile)(POBJECT_ATTRIBUTES);
-
-ntpath g_box_root;             /* \??\C:\FVM\boxes\NAME */
-ntpath g_fvm_root;      /* \??\C:\FVM: the storage of every box */
-static BOOL g_paths_ready;
-
-static DWORD g_scratch_slot = TLS_OUT_OF_INDEXES;
-
-file_scratch *scratch_acquire(void)
-{
-    file_scratch *s = TlsGetValue(g_scratch_slot);
-    if (!s) {
-        s = HeapAlloc(GetProcessHeap(), 0, sizeof *s);
-        if (!s)
-            return NULL;
-        s->in_use = FALSE;
-        memset(s->resolved, 0, sizeof s->resolved);
-        s->resolved_next = 0;
-        TlsSetValue(g_scratch_slot, s);
-    }
-    if (s->in_use) {   /* re-entered on this thread: use a private one */
-        file_scratch *mine = HeapAlloc(GetProcessHeap(), 0, sizeof *s);
-        if (mine) {
-            memset(mine->resolved, 0, sizeof mine->resolved);
-            mine->resolved_next = 0;
-        }
-        return mine;
-    }
-    s->in_use = TRUE;
-    return s;
-}
-
-void scratch_release(file_scratch *s)
-{
-    if (s == TlsGetValue(g_scratch_slot))
-        s->in_use = FALSE;
-    else
-        HeapFree(GetProcessHeap(), 0, s);
-}
-
-void file_thread_detach(void)
-{
-    if (g_scratch_slot == TLS_OUT_OF_INDEXES)
-        return;
-    file_scratch *s = TlsGetValue(g_scratch_slot);
-    if (s) {
-        TlsSetValue(g_scratch_slot, NULL);
-        HeapFree(GetProcessHeap(), 0, s);
-    }
-}
-
-static BOOL init_box_paths(void)
-{
-    static const ntpath_context win32 = {.input = NTPATH_INPUT_WIN32};
-    fvm_error err;
-    const wchar_t *box = g_fvm.config.box_path;
-    size_t len = fvm_wcslen(box);
-    if (ntpath_normalize((const uint16_t *)box, len, &win32, &g_box_root, &err) != FVM_OK ||
-        g_box_root.kind != NTPATH_KIND_DRIVE) {
-        fvm_report("file: the box folder is not a drive path: %s", err.message);
-        return FALSE;
-    }
-    /* The FVM root is two levels up: <root>\boxes\<name>. */
-    size_t cut = len;
-    for (int level = 0; level < 2 && cut; level++) {
-        while (cut && box[cut - 1] != L'\\')
-            cut--;
-        if (cut)
-            cut--;
-    }
-    if (ntpath_normalize((const uint16_t *)box, cut, &win32, &g_fvm_root, &err) != FVM_OK) {
-        fvm_report("file: cannot derive the FVM root: %s", err.message);
-        return FALSE;
-    }
-    g_paths_ready = TRUE;
-    return TRUE;
-}
 
 /* ---- resolving the name a call was given -------------------------------- */
 
@@ -125,8 +50,7 @@ BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box)
     fvm_error err;
     if (!name)
         return FALSE;
-    NTSTATUS (NTAPI *query)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG) =
-        real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
+    NtQueryObject_fn query = real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
     if (query(handle, ObjectNameInformation, name, sizeof *name, &got) >= 0 && name->info.Name.Buffer)
         ok = ntpath_normalize((const uint16_t *)name->info.Name.Buffer, name->info.Name.Length / 2, &any_form,
                               &s->dir, &err) == FVM_OK;
@@ -144,8 +68,6 @@ BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box)
 /* \Device\HarddiskVolumeN names need the volume table of this machine:
  * built on first use from the \??\X: links, so processes that never use such
  * names do not pay for it at start-up. */
-NTSTATUS NTAPI NtOpenSymbolicLinkObject(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
-NTSTATUS NTAPI NtQuerySymbolicLinkObject(HANDLE, PUNICODE_STRING, PULONG);
 
 static ntpath_context g_nt_context = {.input = NTPATH_INPUT_NT};
 static ntpath_volume g_volumes[26];
@@ -728,6 +650,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
                                        PIO_STATUS_BLOCK io, PLARGE_INTEGER allocation, ULONG file_attributes,
                                        ULONG share, ULONG disposition, ULONG options, PVOID ea, ULONG ea_length)
 {
+    GUARD_ATTRIBUTES(attributes);
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
@@ -748,6 +671,7 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
 static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT_ATTRIBUTES attributes,
                                      PIO_STATUS_BLOCK io, ULONG share, ULONG options)
 {
+    GUARD_ATTRIBUTES(attributes);
     file_scratch *s = scratch_acquire();
     if (!s)
         return STATUS_NO_MEMORY;
@@ -913,12 +837,14 @@ static NTSTATUS query_attributes(attributes_query_fn real, POBJECT_ATTRIBUTES at
 
 static NTSTATUS NTAPI box_NtQueryAttributesFile(POBJECT_ATTRIBUTES attributes, FILE_BASIC_INFORMATION *info)
 {
+    GUARD_ATTRIBUTES(attributes);
     return query_attributes((attributes_query_fn)(void *)real_NtQueryAttributesFile, attributes, info);
 }
 
 static NTSTATUS NTAPI box_NtQueryFullAttributesFile(POBJECT_ATTRIBUTES attributes,
                                                     FILE_NETWORK_OPEN_INFORMATION *info)
 {
+    GUARD_ATTRIBUTES(attributes);
     return query_attributes((attributes_query_fn)(void *)real_NtQueryFullAttributesFile, attributes, info);
 }
 
@@ -1165,6 +1091,8 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
         return real_NtSetInformationFile(handle, io, info, length, klass);
     if (!info || length < sizeof(FILE_RENAME_INFORMATION))
         return STATUS_INVALID_PARAMETER;
+    if (!guard_readable(info, length))
+        return STATUS_ACCESS_VIOLATION;
     FILE_RENAME_INFORMATION *rename = info;
     if (rename->FileNameLength > length - offsetof(FILE_RENAME_INFORMATION, FileName))
         return STATUS_INVALID_PARAMETER;
@@ -1254,6 +1182,7 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
  * and delete the box copy. */
 static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
 {
+    GUARD_ATTRIBUTES(attributes);
     HANDLE handle;
     IO_STATUS_BLOCK io;
     NTSTATUS status = box_NtOpenFile(&handle, DELETE | SYNCHRONIZE, attributes, &io,
@@ -1267,22 +1196,45 @@ static NTSTATUS NTAPI box_NtDeleteFile(POBJECT_ATTRIBUTES attributes)
     return status;
 }
 
-BOOL file_hooks(hook_table *table)
+static BOOL file_start(void)
 {
-    g_scratch_slot = TlsAlloc();
-    if (g_scratch_slot == TLS_OUT_OF_INDEXES || !init_box_paths() || !file_index_start() ||
-        !file_quota_start(table))
-        return FALSE;
-    hook_table_add(table, "ntdll.dll", "NtCreateFile", (void *)box_NtCreateFile, (void **)&real_NtCreateFile);
-    hook_table_add(table, "ntdll.dll", "NtOpenFile", (void *)box_NtOpenFile, (void **)&real_NtOpenFile);
-    hook_table_add(table, "ntdll.dll", "NtQueryAttributesFile", (void *)box_NtQueryAttributesFile,
-                   (void **)&real_NtQueryAttributesFile);
-    hook_table_add(table, "ntdll.dll", "NtQueryFullAttributesFile", (void *)box_NtQueryFullAttributesFile,
-                   (void **)&real_NtQueryFullAttributesFile);
-    hook_table_add(table, "ntdll.dll", "NtSetInformationFile", (void *)box_NtSetInformationFile,
-                   (void **)&real_NtSetInformationFile);
-    hook_table_add(table, "ntdll.dll", "NtDeleteFile", (void *)box_NtDeleteFile, (void **)&real_NtDeleteFile);
+    return file_paths_start() && file_quota_start();
+}
+
+static void file_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "ntdll.dll", NtCreateFile);
+    FVM_HOOK(table, "ntdll.dll", NtOpenFile);
+    FVM_HOOK(table, "ntdll.dll", NtQueryAttributesFile);
+    FVM_HOOK(table, "ntdll.dll", NtQueryFullAttributesFile);
+    FVM_HOOK(table, "ntdll.dll", NtSetInformationFile);
+    FVM_HOOK(table, "ntdll.dll", NtDeleteFile);
     file_dir_hooks(table);
     file_name_hooks(table);
-    return TRUE;
+    file_quota_hooks(table);
 }
+
+static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
+{
+    if (tag == FILE_TAG_LISTING)
+        file_dir_listing_closed(data);
+}
+
+/* A copy of a box file opened for writing can grow it too: it counts
+ * against the quota like the original. A listing is not shared: the copy
+ * lists afresh. */
+static void *file_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *data)
+{
+    return tag == FILE_TAG_QUOTA ? data : NULL;
+}
+
+const fvm_virtualizer file_virtualizer = {
+    .name = "file",
+    .policy = POLICY_TYPE_FILE,
+    .start = file_start,
+    .hooks = file_hooks,
+    .handle_closed = file_handle_closed,
+    .handle_duplicated = file_handle_duplicated,
+    .program_name = file_program_name,
+    .thread_detach = file_thread_detach,
+};

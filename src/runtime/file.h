@@ -8,20 +8,6 @@
 #include "core/ntpath.h"
 #include "core/boxindex.h"
 
-typedef NTSTATUS (NTAPI *NtCreateFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK,
-                                          PLARGE_INTEGER, ULONG, ULONG, ULONG, ULONG, PVOID, ULONG);
-typedef NTSTATUS (NTAPI *NtOpenFile_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, ULONG, ULONG);
-typedef NTSTATUS (NTAPI *NtQueryAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_BASIC_INFORMATION *);
-typedef NTSTATUS (NTAPI *NtQueryFullAttributesFile_fn)(POBJECT_ATTRIBUTES, FILE_NETWORK_OPEN_INFORMATION *);
-typedef NTSTATUS (NTAPI *NtSetInformationFile_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
-
-
-NTSTATUS NTAPI NtQueryObject(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
-NTSTATUS NTAPI NtReadFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
-NTSTATUS NTAPI NtWriteFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
-NTSTATUS NTAPI NtQueryInformationFile(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
-NTSTATUS NTAPI NtClose(HANDLE);
-
 #define FILE_RENAME_INFORMATION_EX_CLASS 65
 #define FILE_LINK_INFORMATION_EX_CLASS   72
 
@@ -38,6 +24,12 @@ extern NtQueryFullAttributesFile_fn real_NtQueryFullAttributesFile;
 extern NtSetInformationFile_fn real_NtSetInformationFile;
 
 extern ntpath g_box_root;   /* \??\C:\FVM\boxes\NAME */
+extern ntpath g_fvm_root;   /* \??\C:\FVM: the storage of every box */
+extern BOOL g_paths_ready;
+
+/* file_box.c: the two paths above, once; the per-thread scratch. */
+BOOL file_paths_start(void);
+void file_thread_detach(fvm_thread *thread);
 
 /* Per-thread scratch: ntpath structures are large (64 KiB each), too large
  * for the stack of an arbitrary thread. */
@@ -97,7 +89,6 @@ typedef enum index_verdict {
     INDEX_PARENT_DELETED   /* a folder above it was deleted in the box */
 } index_verdict;
 
-BOOL file_index_start(void);
 /* Changes with every write to the index (and when it is replaced by a
  * larger one); 0 when there is no index. */
 uint64_t index_generation(void);
@@ -126,8 +117,6 @@ reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash)
 boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash);
 NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags);
 
-typedef NTSTATUS (NTAPI *NtQueryDirectoryFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID,
-                                                  ULONG, FILE_INFORMATION_CLASS, BOOLEAN, PUNICODE_STRING, BOOLEAN);
 extern NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
 int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, const FILE_DIRECTORY_INFORMATION *entry),
                   void *ctx);
@@ -135,19 +124,23 @@ int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, cons
 BOOL dir_is_empty_merged(file_scratch *s);
 
 /* ---- the storage quota (file_quota.c) ---- */
-BOOL file_quota_start(hook_table *table);
+BOOL file_quota_start(void);
+void file_quota_hooks(hook_table *table);
 BOOL quota_active(void);
 NTSTATUS quota_reserve(LONG64 bytes);    /* STATUS_DISK_FULL past the quota */
 void quota_unreserve(LONG64 bytes);     /* a reservation the call did not use */
 void quota_release(LONG64 bytes);       /* bytes freed on disk (tells the broker) */
 void quota_track(HANDLE handle);         /* a box file opened for writing */
-void quota_forget(HANDLE handle);
 LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */
 
 void file_dir_hooks(hook_table *table);
 void file_name_hooks(hook_table *table);
-/* The unhooked NtQueryObject (NULL until hooks are installed). */
-extern NTSTATUS (NTAPI *real_NtQueryObject)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
-void file_dir_close(HANDLE handle);   /* forget a listing when its handle closes */
+/* A box file's full NT name made the host's, in place (NtQueryObject). */
+size_t file_program_name(uint16_t *name, size_t len);
+
+/* The file virtualizer's state per handle (handles.c), by tag. */
+extern const fvm_virtualizer file_virtualizer;
+enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2 };
+void file_dir_listing_closed(void *listing);
 
 #endif

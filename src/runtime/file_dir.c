@@ -14,16 +14,13 @@
  * per class. A folder on one side only is listed by the real call. */
 #include "runtime/file.h"
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 typedef NTSTATUS (NTAPI *NtQueryDirectoryFileEx_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK,
                                                     PVOID, ULONG, FILE_INFORMATION_CLASS, ULONG, PUNICODE_STRING);
-typedef NTSTATUS (NTAPI *NtClose_fn)(HANDLE);
 
 NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
 static NtQueryDirectoryFileEx_fn real_NtQueryDirectoryFileEx;
-static NtClose_fn real_NtClose;
-
-NTSTATUS NTAPI NtSetEvent(HANDLE, PLONG);
 
 #define SL_RESTART_SCAN        0x01
 #define SL_RETURN_SINGLE_ENTRY 0x02
@@ -73,16 +70,6 @@ typedef struct dir_listing {
     BOOL returned_any;
 } dir_listing;
 
-#define LISTING_BUCKETS 64
-static dir_listing *g_listings[LISTING_BUCKETS];
-static SRWLOCK g_listings_lock = SRWLOCK_INIT;
-static volatile LONG g_listing_count;
-
-static size_t bucket_of(HANDLE handle)
-{
-    return ((UINT_PTR)handle >> 2) % LISTING_BUCKETS;
-}
-
 static void listing_free(dir_listing *l)
 {
     if (l->arena)
@@ -92,45 +79,29 @@ static void listing_free(dir_listing *l)
     HeapFree(GetProcessHeap(), 0, l);
 }
 
+/* Listings live in the runtime's handle registry (handles.c), freed when
+ * their handle is closed. */
 static dir_listing *listing_find(HANDLE handle)
 {
-    if (!g_listing_count)
-        return NULL;
-    AcquireSRWLockShared(&g_listings_lock);
-    dir_listing *l = g_listings[bucket_of(handle)];
-    while (l && l->handle != handle)
-        l = l->next;
-    ReleaseSRWLockShared(&g_listings_lock);
-    return l;
+    return handle_find(handle, &file_virtualizer, FILE_TAG_LISTING, NULL, NULL);
 }
 
 static void listing_insert(dir_listing *l)
 {
-    AcquireSRWLockExclusive(&g_listings_lock);
-    size_t b = bucket_of(l->handle);
-    l->next = g_listings[b];
-    g_listings[b] = l;
-    InterlockedIncrement(&g_listing_count);
-    ReleaseSRWLockExclusive(&g_listings_lock);
+    if (!handle_put(l->handle, &file_virtualizer, FILE_TAG_LISTING, l))
+        listing_free(l);
 }
 
-void file_dir_close(HANDLE handle)
+void file_dir_listing_closed(void *listing)
 {
-    if (!g_listing_count)
-        return;
-    dir_listing *found = NULL;
-    AcquireSRWLockExclusive(&g_listings_lock);
-    for (dir_listing **p = &g_listings[bucket_of(handle)]; *p; p = &(*p)->next) {
-        if ((*p)->handle == handle) {
-            found = *p;
-            *p = found->next;
-            InterlockedDecrement(&g_listing_count);
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_listings_lock);
-    if (found)
-        listing_free(found);
+    listing_free(listing);
+}
+
+static void file_dir_close(HANDLE handle)
+{
+    dir_listing *l = handle_take(handle, &file_virtualizer, FILE_TAG_LISTING);
+    if (l)
+        listing_free(l);
 }
 
 /* ---- reading one side ----------------------------------------------------- */
@@ -456,6 +427,8 @@ static NTSTATUS query_directory(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc
         return STATUS_SUCCESS;
     }
     *handled = TRUE;
+    if (!guard_writable(buffer, length))
+        return STATUS_ACCESS_VIOLATION;   /* what the system call says; the hook must not fault */
     NTSTATUS status = serve(l, io, buffer, length, single);
     if (event)
         NtSetEvent(event, NULL);
@@ -489,15 +462,6 @@ static NTSTATUS NTAPI box_NtQueryDirectoryFileEx(HANDLE handle, HANDLE event, PI
     if (handled || status < 0)
         return status;
     return real_NtQueryDirectoryFileEx(handle, event, apc, apc_context, io, buffer, length, klass, flags, mask);
-}
-
-static NTSTATUS NTAPI box_NtClose(HANDLE handle)
-{
-    file_dir_close(handle);
-    quota_forget(handle);
-    key_handle_closed(handle);
-    ipc_close(handle);
-    return real_NtClose(handle);
 }
 
 /* Calls visit for every entry of the folder at path (NT, len units) except
@@ -572,9 +536,6 @@ BOOL dir_is_empty_merged(file_scratch *s)
 
 void file_dir_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtQueryDirectoryFile", (void *)box_NtQueryDirectoryFile,
-                   (void **)&real_NtQueryDirectoryFile);
-    hook_table_add_optional(table, "ntdll.dll", "NtQueryDirectoryFileEx", (void *)box_NtQueryDirectoryFileEx,
-                            (void **)&real_NtQueryDirectoryFileEx);
-    hook_table_add(table, "ntdll.dll", "NtClose", (void *)box_NtClose, (void **)&real_NtClose);
+    FVM_HOOK(table, "ntdll.dll", NtQueryDirectoryFile);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtQueryDirectoryFileEx);
 }

@@ -76,8 +76,6 @@ static void unmap(runtime_index *ri)
 
 /* The runtime's own files (the index) are opened through the unhooked
  * NtCreateFile: through the hooks, a boxed process is denied the FVM root. */
-NTSTATUS NTAPI NtCreateFile(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
-                            ULONG, ULONG, ULONG, PVOID, ULONG);
 
 static HANDLE open_own_file(const wchar_t *win32_path, ULONG disposition, ACCESS_MASK access, ULONG options)
 {
@@ -161,7 +159,9 @@ static NTSTATUS open_newest(unsigned from, runtime_index *out)
     return STATUS_FILE_CORRUPT_ERROR;
 }
 
-BOOL file_index_start(void)
+/* A service of its own, started by dllmain.c before any virtualizer: the
+ * file and registry virtualizers both read it from their first call. */
+BOOL box_index_start(void)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_INDEX_LOCK, name, FVM_OBJ_NAME_MAX);

@@ -5,15 +5,14 @@
  * back (NtQueryObject's ObjectNameInformation, which GetFinalPathNameByHandle
  * uses; NtQueryInformationFile's FileNameInformation,
  * FileNormalizedNameInformation and the name inside FileAllInformation) are
- * translated back to the host path it asked for. Each query runs into a
+ * translated back to the host path it asked for (NtQueryObject is hooked
+ * once, by the handle registry in handles.c, which calls file_program_name
+ * here as the file virtualizer's program_name). Each query runs into a
  * private buffer first, so the caller's buffer-size semantics (partial name,
  * STATUS_BUFFER_OVERFLOW, required length) are those of the translated name. */
 #include "runtime/file.h"
 #include "runtime/ipc.h"
 
-typedef NTSTATUS (NTAPI *NtQueryInformationFile_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG, FILE_INFORMATION_CLASS);
-
-NTSTATUS (NTAPI *real_NtQueryObject)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG);
 static NtQueryInformationFile_fn real_NtQueryInformationFile;
 
 #define FILE_NAME_INFORMATION_CLASS            9
@@ -41,11 +40,8 @@ static BOOL has_prefix_nocase(const uint16_t *s, size_t len, const uint16_t *pre
 /* Translates a full NT name of a box file (\??\C:\FVM\boxes\b\drive\D\x) to
  * the host name (\??\D:\x) in place. Returns the new length, or 0 if the
  * name is not in the box. */
-static size_t translate_full_name(uint16_t *name, size_t len)
+size_t file_program_name(uint16_t *name, size_t len)
 {
-    size_t key_len = key_translate_box_name(name, len);
-    if (key_len)
-        return key_len;
     if (!has_prefix_nocase(name, len, g_box_root.path, g_box_root.len))
         return 0;
     file_scratch *s = scratch_acquire();
@@ -79,7 +75,7 @@ static size_t translate_volume_relative_name(uint16_t *name, size_t len)
         return 0;
     memcpy(full, g_box_root.path, g_box_root.root_len * 2);
     memcpy(full + g_box_root.root_len, name, len * 2);
-    size_t host_len = translate_full_name(full, full_len);
+    size_t host_len = file_program_name(full, full_len);
     size_t out = 0;
     if (host_len) {
         /* Drop the host's drive prefix: "\??\D:" (6 units) or "\??\UNC". */
@@ -96,46 +92,6 @@ static size_t translate_volume_relative_name(uint16_t *name, size_t len)
     }
     HeapFree(GetProcessHeap(), 0, full);
     return out;
-}
-
-static NTSTATUS NTAPI box_NtQueryObject(HANDLE handle, OBJECT_INFORMATION_CLASS klass, PVOID info, ULONG length,
-                                        PULONG returned)
-{
-    if (klass != ObjectNameInformation)
-        return real_NtQueryObject(handle, klass, info, length, returned);
-    ULONG private_size = sizeof(OBJECT_NAME_INFORMATION) + (NTPATH_MAX_UNITS + 1) * 2;
-    OBJECT_NAME_INFORMATION *mine = HeapAlloc(GetProcessHeap(), 0, private_size);
-    if (!mine)
-        return real_NtQueryObject(handle, klass, info, length, returned);
-    ULONG got = 0;
-    NTSTATUS status = real_NtQueryObject(handle, klass, mine, private_size, &got);
-    size_t name_len = mine->Name.Buffer ? mine->Name.Length / 2 : 0;
-    size_t host_len = status >= 0 && name_len ? translate_full_name((uint16_t *)mine->Name.Buffer, name_len) : 0;
-    if (!host_len && status >= 0 && name_len)   /* a box object, pipe or mailslot (ipc.c) */
-        host_len = ipc_program_name((uint16_t *)mine->Name.Buffer, name_len);
-    if (!host_len) {
-        HeapFree(GetProcessHeap(), 0, mine);
-        return real_NtQueryObject(handle, klass, info, length, returned);
-    }
-    ULONG required = (ULONG)(sizeof(OBJECT_NAME_INFORMATION) + (host_len + 1) * 2);
-    if (returned)
-        *returned = required;
-    if (length < sizeof(OBJECT_NAME_INFORMATION)) {
-        status = STATUS_INFO_LENGTH_MISMATCH;
-    } else if (length < required) {
-        status = STATUS_BUFFER_OVERFLOW;
-    } else {
-        OBJECT_NAME_INFORMATION *out = info;
-        WCHAR *text = (WCHAR *)(out + 1);
-        memcpy(text, mine->Name.Buffer, host_len * 2);
-        text[host_len] = 0;
-        out->Name.Buffer = text;
-        out->Name.Length = (USHORT)(host_len * 2);
-        out->Name.MaximumLength = (USHORT)((host_len + 1) * 2);
-        status = STATUS_SUCCESS;
-    }
-    HeapFree(GetProcessHeap(), 0, mine);
-    return status;
 }
 
 /* FILE_NAME_INFORMATION at name_at inside a class's structure. */
@@ -190,7 +146,5 @@ static NTSTATUS NTAPI box_NtQueryInformationFile(HANDLE handle, PIO_STATUS_BLOCK
 
 void file_name_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtQueryObject", (void *)box_NtQueryObject, (void **)&real_NtQueryObject);
-    hook_table_add(table, "ntdll.dll", "NtQueryInformationFile", (void *)box_NtQueryInformationFile,
-                   (void **)&real_NtQueryInformationFile);
+    FVM_HOOK(table, "ntdll.dll", NtQueryInformationFile);
 }

@@ -17,75 +17,26 @@
 
 #include "core/brokermsg.h"
 
-typedef NTSTATUS (NTAPI *NtWriteFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG,
-                                         PLARGE_INTEGER, PULONG);
 static NtWriteFile_fn real_NtWriteFile;
 static BOOL g_quota_on;
 static SRWLOCK g_lease_lock = SRWLOCK_INIT;
 static LONG64 g_lease;            /* bytes granted to this process and not yet used */
 static HANDLE g_broker;           /* our connection to the control pipe (under g_lease_lock) */
 
-/* Handles to box files opened for writing: the only ones whose writes can
- * grow the delta. A small open hash set keyed by handle value. */
-#define TRACKED_SLOTS 1024
-static HANDLE g_tracked[TRACKED_SLOTS];
-static SRWLOCK g_tracked_lock = SRWLOCK_INIT;
-
-static size_t slot_of(HANDLE h)
-{
-    return ((UINT_PTR)h >> 2) % TRACKED_SLOTS;
-}
+/* Handles to box files opened for writing - the only ones whose writes can
+ * grow the delta - are marked in the runtime's handle registry (handles.c;
+ * a copy made with DuplicateHandle is marked too). */
+#define TRACKED ((void *)1)
 
 void quota_track(HANDLE handle)
 {
-    if (!g_quota_on)
-        return;
-    AcquireSRWLockExclusive(&g_tracked_lock);
-    for (size_t i = 0, at = slot_of(handle); i < TRACKED_SLOTS; i++, at = (at + 1) % TRACKED_SLOTS) {
-        if (!g_tracked[at] || g_tracked[at] == handle) {
-            g_tracked[at] = handle;
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_tracked_lock);
+    if (g_quota_on)
+        handle_put(handle, &file_virtualizer, FILE_TAG_QUOTA, TRACKED);
 }
 
 static BOOL is_tracked(HANDLE handle)
 {
-    BOOL found = FALSE;
-    AcquireSRWLockShared(&g_tracked_lock);
-    for (size_t i = 0, at = slot_of(handle); i < TRACKED_SLOTS && g_tracked[at]; i++, at = (at + 1) % TRACKED_SLOTS) {
-        if (g_tracked[at] == handle) {
-            found = TRUE;
-            break;
-        }
-    }
-    ReleaseSRWLockShared(&g_tracked_lock);
-    return found;
-}
-
-void quota_forget(HANDLE handle)
-{
-    if (!g_quota_on)
-        return;
-    AcquireSRWLockExclusive(&g_tracked_lock);
-    size_t at = slot_of(handle);
-    for (size_t i = 0; i < TRACKED_SLOTS && g_tracked[at]; i++, at = (at + 1) % TRACKED_SLOTS) {
-        if (g_tracked[at] == handle) {
-            /* Re-insert the rest of the probe run so lookups stay correct. */
-            g_tracked[at] = NULL;
-            for (size_t j = (at + 1) % TRACKED_SLOTS; g_tracked[j]; j = (j + 1) % TRACKED_SLOTS) {
-                HANDLE moved = g_tracked[j];
-                g_tracked[j] = NULL;
-                size_t k = slot_of(moved);
-                while (g_tracked[k])
-                    k = (k + 1) % TRACKED_SLOTS;
-                g_tracked[k] = moved;
-            }
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_tracked_lock);
+    return handle_find(handle, &file_virtualizer, FILE_TAG_QUOTA, NULL, NULL) != NULL;
 }
 
 /* Connects once (with g_lease_lock held); a broken connection is
@@ -223,11 +174,15 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
     return status;
 }
 
-BOOL file_quota_start(hook_table *table)
+BOOL file_quota_start(void)
 {
-    if (!g_fvm.config.quota_bytes)
-        return TRUE;
-    g_quota_on = TRUE;
-    hook_table_add(table, "ntdll.dll", "NtWriteFile", (void *)box_NtWriteFile, (void **)&real_NtWriteFile);
+    g_quota_on = g_fvm.config.quota_bytes != 0;
     return TRUE;
+}
+
+/* A box without a quota does not hook NtWriteFile at all. */
+void file_quota_hooks(hook_table *table)
+{
+    if (g_quota_on)
+        FVM_HOOK(table, "ntdll.dll", NtWriteFile);
 }

@@ -54,11 +54,14 @@
  * request, not NtUserBuildHwndList, and GetWindow/GetTopWindow go through
  * the generic NtUserCallHwndParam; those six user32 functions are hooked
  * themselves (their first bytes are pushes and register moves). win32u is
- * loaded only by programs that use user32 or gdi32, so, as scm.c does for
- * sechost, the hooks go in with the start-up batch when it is already
- * loaded and otherwise from the loader's DLL notification the moment it (or
- * user32) loads; a console program pays nothing but the notification. If the hooks cannot be
- * installed then, the process is ended rather than left unboxed for windows.
+ * loaded only by programs that use user32 or gdi32, so its hooks and
+ * user32's are late groups (runtime.h, late_hooks): in the start-up batch
+ * when the DLL is already loaded, otherwise installed from the loader's DLL
+ * notification the moment it loads; a console program pays nothing but the
+ * notification. If the hooks cannot be installed then, the process is ended
+ * rather than left unboxed for windows. Detours are box_<function>, the
+ * win32u ones named after the syscall (box_NtUserFindWindowEx). All of them
+ * leave the program's LastError as the real call set it.
  *
  * Limits: the host is not hooked, so a host program's title-only
  * FindWindow, or a FindWindow of a system class ("#32770", title), can
@@ -320,20 +323,6 @@ static size_t window_class_name(HWND hwnd, atom_basic_info *info)
     return n > ATOM_MAX_CHARS ? ATOM_MAX_CHARS : n;
 }
 
-/* The box's job, opened once, with the rights proc.c opens it with: the
- * handle is shared through g_fvm.job. */
-static HANDLE box_job(void)
-{
-    if (!g_fvm.job) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
-        HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, name);
-        if (job && InterlockedCompareExchangePointer(&g_fvm.job, job, NULL) != NULL)
-            CloseHandle(job);
-    }
-    return g_fvm.job;
-}
-
 /* Box membership of processes, remembered for one call (one enumeration or
  * one FindWindow): pids are reused, so nothing is kept longer. */
 typedef struct pid_cache {
@@ -350,8 +339,10 @@ static BOOL process_in_box(DWORD pid, pid_cache *cache)
         if (cache->pid[i] == pid)
             return cache->in_box[i];
     BOOL in = FALSE;
-    HANDLE job = box_job();
-    HANDLE process = job ? OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid) : NULL;
+    HANDLE job = runtime_box_job();
+    /* Wine's server asks for PROCESS_QUERY_INFORMATION in IsProcessInJob
+     * (NtIsProcessInJob); the limited right is refused there. */
+    HANDLE process = job ? OpenProcess(PROCESS_QUERY_INFORMATION, FALSE, pid) : NULL;
     if (process) {
         if (!IsProcessInJob(process, job, &in))
             in = FALSE;
@@ -364,7 +355,7 @@ static BOOL process_in_box(DWORD pid, pid_cache *cache)
     return in;
 }
 
-static BOOL window_visible(HWND hwnd, pid_cache *cache)
+static BOOL window_visible_to_box(HWND hwnd, pid_cache *cache)
 {
     if (!user32_ready())
         return FALSE;
@@ -384,6 +375,30 @@ static BOOL window_visible(HWND hwnd, pid_cache *cache)
     return n && host_visible(class_decision(info.Name, n, NULL));
 }
 
+/* The question costs server calls that set LastError (OpenProcess of a
+ * process that has gone...); the program's hooked call must not see that. */
+static BOOL window_visible(HWND hwnd, pid_cache *cache)
+{
+    DWORD error = GetLastError();
+    BOOL visible = window_visible_to_box(hwnd, cache);
+    SetLastError(error);
+    return visible;
+}
+
+/* For desktop.c: whether the box may act on a window (send it messages,
+ * move it, read its title), and whether a process is one of the box's. */
+BOOL gui_window_in_box(HWND hwnd)
+{
+    pid_cache cache = {.count = 0};
+    return window_visible(hwnd, &cache);
+}
+
+BOOL gui_process_in_box(DWORD pid)
+{
+    pid_cache cache = {.count = 0};
+    return pid && process_in_box(pid, &cache);
+}
+
 /* ---- the win32u hooks ------------------------------------------------------ */
 
 typedef ATOM (WINAPI *NtUserRegisterClassExWOW_fn)(const WNDCLASSEXW *wc, UNICODE_STRING *name,
@@ -401,18 +416,18 @@ typedef ATOM (WINAPI *NtUserGetClassInfoEx_fn)(HINSTANCE instance, UNICODE_STRIN
                                               void *menu_name, BOOL ansi);
 typedef BOOL (WINAPI *NtUserUnregisterClass_fn)(UNICODE_STRING *name, HINSTANCE instance, void *menu_name);
 
-static NtUserRegisterClassExWOW_fn real_RegisterClass;
-static NtUserCreateWindowEx_fn real_CreateWindowEx;
-static NtUserFindWindowEx_fn real_FindWindowEx;
-static NtUserBuildHwndList_fn real_BuildHwndList;
-static NtUserGetClassInfoEx_fn real_GetClassInfoEx;
-static NtUserUnregisterClass_fn real_UnregisterClass;
+static NtUserRegisterClassExWOW_fn real_NtUserRegisterClassExWOW;
+static NtUserCreateWindowEx_fn real_NtUserCreateWindowEx;
+static NtUserFindWindowEx_fn real_NtUserFindWindowEx;
+static NtUserBuildHwndList_fn real_NtUserBuildHwndList;
+static NtUserGetClassInfoEx_fn real_NtUserGetClassInfoEx;
+static NtUserUnregisterClass_fn real_NtUserUnregisterClass;
 
-static ATOM WINAPI hook_RegisterClass(const WNDCLASSEXW *wc, UNICODE_STRING *name, UNICODE_STRING *version,
+static ATOM WINAPI box_NtUserRegisterClassExWOW(const WNDCLASSEXW *wc, UNICODE_STRING *name, UNICODE_STRING *version,
                                       void *menu_name, DWORD fnid, DWORD flags, DWORD *wow)
 {
     if (fnid || !is_string_name(name))
-        return real_RegisterClass(wc, name, version, menu_name, fnid, flags, wow);
+        return real_NtUserRegisterClassExWOW(wc, name, version, menu_name, fnid, flags, wow);
     /* The policy decides on the name without its activation-context part. */
     size_t n = name->Length / 2;
     size_t v = version_chars(name->Buffer, n);
@@ -422,7 +437,7 @@ static ATOM WINAPI hook_RegisterClass(const WNDCLASSEXW *wc, UNICODE_STRING *nam
         return 0;
     }
     if (action == POLICY_ACTION_OPEN)
-        return real_RegisterClass(wc, name, version, menu_name, fnid, flags, wow);
+        return real_NtUserRegisterClassExWOW(wc, name, version, menu_name, fnid, flags, wow);
     boxed_name boxed;
     if (!box_class_name(name->Buffer, n, &boxed)) {
         SetLastError(ERROR_INVALID_PARAMETER);
@@ -431,13 +446,13 @@ static ATOM WINAPI hook_RegisterClass(const WNDCLASSEXW *wc, UNICODE_STRING *nam
     /* The version part keeps its length, so the class's base name (what
      * FindWindow matches and GetClassName reports) is the prefixed name: a
      * FindWindow("Name") outside the box does not match it. */
-    ATOM atom = real_RegisterClass(wc, &boxed.us, version, menu_name, fnid, flags, wow);
+    ATOM atom = real_NtUserRegisterClassExWOW(wc, &boxed.us, version, menu_name, fnid, flags, wow);
     if (atom)
         class_set_change(name->Buffer, n, +1);
     return atom;
 }
 
-static HWND WINAPI hook_CreateWindowEx(DWORD ex_style, UNICODE_STRING *class_name, UNICODE_STRING *version,
+static HWND WINAPI box_NtUserCreateWindowEx(DWORD ex_style, UNICODE_STRING *class_name, UNICODE_STRING *version,
                                        UNICODE_STRING *window_name, DWORD style, INT x, INT y, INT cx, INT cy,
                                        HWND parent, HMENU menu, HINSTANCE instance, void *params, DWORD flags,
                                        HINSTANCE client_instance, DWORD unk, BOOL ansi)
@@ -445,16 +460,16 @@ static HWND WINAPI hook_CreateWindowEx(DWORD ex_style, UNICODE_STRING *class_nam
     boxed_name boxed;
     if (is_string_name(class_name) && class_set_has(class_name->Buffer, class_name->Length / 2) &&
         box_class_name(class_name->Buffer, class_name->Length / 2, &boxed)) {
-        HWND hwnd = real_CreateWindowEx(ex_style, &boxed.us, version, window_name, style, x, y, cx, cy, parent,
+        HWND hwnd = real_NtUserCreateWindowEx(ex_style, &boxed.us, version, window_name, style, x, y, cx, cy, parent,
                                         menu, instance, params, flags, client_instance, unk, ansi);
         if (hwnd || GetLastError() != ERROR_CANNOT_FIND_WND_CLASS)
             return hwnd;
     }
-    return real_CreateWindowEx(ex_style, class_name, version, window_name, style, x, y, cx, cy, parent, menu,
+    return real_NtUserCreateWindowEx(ex_style, class_name, version, window_name, style, x, y, cx, cy, parent, menu,
                                instance, params, flags, client_instance, unk, ansi);
 }
 
-static HWND WINAPI hook_FindWindowEx(HWND parent, HWND after, UNICODE_STRING *class_name, UNICODE_STRING *title,
+static HWND WINAPI box_NtUserFindWindowEx(HWND parent, HWND after, UNICODE_STRING *class_name, UNICODE_STRING *title,
                                      DWORD unk)
 {
     pid_cache cache;
@@ -465,7 +480,7 @@ static HWND WINAPI hook_FindWindowEx(HWND parent, HWND after, UNICODE_STRING *cl
         if (refused(action))
             return NULL;
         if (host_visible(action))
-            return real_FindWindowEx(parent, after, class_name, title, unk);
+            return real_NtUserFindWindowEx(parent, after, class_name, title, unk);
         /* The box's own class first (windows of every process of the box),
          * then windows of the plain class that belong to the box. */
         boxed_name boxed;
@@ -473,7 +488,7 @@ static HWND WINAPI hook_FindWindowEx(HWND parent, HWND after, UNICODE_STRING *cl
             atom_basic_info info;
             size_t an = after && user32_ready() ? window_class_name(after, &info) : 0;
             if (!after || (an && class_name_kind(info.Name, an) == NAME_OURS)) {
-                HWND hwnd = real_FindWindowEx(parent, after, &boxed.us, title, unk);
+                HWND hwnd = real_NtUserFindWindowEx(parent, after, &boxed.us, title, unk);
                 if (hwnd)
                     return hwnd;
                 after = NULL;
@@ -481,17 +496,17 @@ static HWND WINAPI hook_FindWindowEx(HWND parent, HWND after, UNICODE_STRING *cl
         }
     }
     for (;;) {
-        HWND hwnd = real_FindWindowEx(parent, after, class_name, title, unk);
+        HWND hwnd = real_NtUserFindWindowEx(parent, after, class_name, title, unk);
         if (!hwnd || window_visible(hwnd, &cache))
             return hwnd;
         after = hwnd;
     }
 }
 
-static NTSTATUS WINAPI hook_BuildHwndList(HDESK desktop, ULONG_PTR a2, ULONG_PTR a3, ULONG_PTR a4, ULONG thread_id,
+static NTSTATUS WINAPI box_NtUserBuildHwndList(HDESK desktop, ULONG_PTR a2, ULONG_PTR a3, ULONG_PTR a4, ULONG thread_id,
                                           ULONG count, HWND *buffer, ULONG *size)
 {
-    NTSTATUS status = real_BuildHwndList(desktop, a2, a3, a4, thread_id, count, buffer, size);
+    NTSTATUS status = real_NtUserBuildHwndList(desktop, a2, a3, a4, thread_id, count, buffer, size);
     if (status != STATUS_SUCCESS || !buffer || !size || *size > count)
         return status;
     pid_cache cache;
@@ -507,47 +522,47 @@ static NTSTATUS WINAPI hook_BuildHwndList(HDESK desktop, ULONG_PTR a2, ULONG_PTR
     return status;
 }
 
-static ATOM WINAPI hook_GetClassInfoEx(HINSTANCE instance, UNICODE_STRING *name, WNDCLASSEXW *wc, void *menu_name,
+static ATOM WINAPI box_NtUserGetClassInfoEx(HINSTANCE instance, UNICODE_STRING *name, WNDCLASSEXW *wc, void *menu_name,
                                        BOOL ansi)
 {
     boxed_name boxed;
     if (is_string_name(name) && class_set_has(name->Buffer, name->Length / 2) &&
         box_class_name(name->Buffer, name->Length / 2, &boxed)) {
-        ATOM atom = real_GetClassInfoEx(instance, &boxed.us, wc, menu_name, ansi);
+        ATOM atom = real_NtUserGetClassInfoEx(instance, &boxed.us, wc, menu_name, ansi);
         if (atom) {
             if (wc)
                 wc->lpszClassName = name->Buffer;   /* not our temporary buffer */
             return atom;
         }
     }
-    return real_GetClassInfoEx(instance, name, wc, menu_name, ansi);
+    return real_NtUserGetClassInfoEx(instance, name, wc, menu_name, ansi);
 }
 
-static BOOL WINAPI hook_UnregisterClass(UNICODE_STRING *name, HINSTANCE instance, void *menu_name)
+static BOOL WINAPI box_NtUserUnregisterClass(UNICODE_STRING *name, HINSTANCE instance, void *menu_name)
 {
     boxed_name boxed;
     if (is_string_name(name) && class_set_has(name->Buffer, name->Length / 2) &&
-        box_class_name(name->Buffer, name->Length / 2, &boxed) && real_UnregisterClass(&boxed.us, instance, menu_name)) {
+        box_class_name(name->Buffer, name->Length / 2, &boxed) && real_NtUserUnregisterClass(&boxed.us, instance, menu_name)) {
         class_set_change(name->Buffer, name->Length / 2, -1);
         return TRUE;
     }
-    return real_UnregisterClass(name, instance, menu_name);
+    return real_NtUserUnregisterClass(name, instance, menu_name);
 }
 
 typedef INT (WINAPI *NtUserGetClassName_fn)(HWND hwnd, BOOL real, UNICODE_STRING *name);
-static NtUserGetClassName_fn real_GetClassName;
+static NtUserGetClassName_fn real_NtUserGetClassName;
 
 /* GetClassName and RealGetWindowClass: the name the program registered. */
-static INT WINAPI hook_GetClassName(HWND hwnd, BOOL real, UNICODE_STRING *name)
+static INT WINAPI box_NtUserGetClassName(HWND hwnd, BOOL real, UNICODE_STRING *name)
 {
     WCHAR buf[ATOM_MAX_CHARS + 1];
     UNICODE_STRING mine = {0, sizeof buf, buf};
-    INT n = real_GetClassName(hwnd, real, &mine);
+    INT n = real_NtUserGetClassName(hwnd, real, &mine);
     if (n <= 0 || n > ATOM_MAX_CHARS || !name || !name->Buffer)
-        return real_GetClassName(hwnd, real, name);
+        return real_NtUserGetClassName(hwnd, real, name);
     size_t v = version_chars(buf, (size_t)n);
     if (name_kind(buf + v, (size_t)n - v) != NAME_OURS)
-        return real_GetClassName(hwnd, real, name);
+        return real_NtUserGetClassName(hwnd, real, name);
     if (name->MaximumLength <= sizeof(WCHAR)) {
         SetLastError(ERROR_INSUFFICIENT_BUFFER);
         return 0;
@@ -588,27 +603,27 @@ static EnumChildWindows_fn real_EnumChildWindows;
 static EnumThreadWindows_fn real_EnumThreadWindows;
 static EnumDesktopWindows_fn real_EnumDesktopWindows;
 
-static BOOL WINAPI hook_EnumWindows(WNDENUMPROC callback, LPARAM param)
+static BOOL WINAPI box_EnumWindows(WNDENUMPROC callback, LPARAM param)
 {
     enum_filter f = {callback, param, {{0}, {0}, 0}};
     return callback ? real_EnumWindows(filtered_callback, (LPARAM)&f) : real_EnumWindows(callback, param);
 }
 
-static BOOL WINAPI hook_EnumChildWindows(HWND parent, WNDENUMPROC callback, LPARAM param)
+static BOOL WINAPI box_EnumChildWindows(HWND parent, WNDENUMPROC callback, LPARAM param)
 {
     enum_filter f = {callback, param, {{0}, {0}, 0}};
     return callback ? real_EnumChildWindows(parent, filtered_callback, (LPARAM)&f)
                     : real_EnumChildWindows(parent, callback, param);
 }
 
-static BOOL WINAPI hook_EnumThreadWindows(DWORD thread, WNDENUMPROC callback, LPARAM param)
+static BOOL WINAPI box_EnumThreadWindows(DWORD thread, WNDENUMPROC callback, LPARAM param)
 {
     enum_filter f = {callback, param, {{0}, {0}, 0}};
     return callback ? real_EnumThreadWindows(thread, filtered_callback, (LPARAM)&f)
                     : real_EnumThreadWindows(thread, callback, param);
 }
 
-static BOOL WINAPI hook_EnumDesktopWindows(HDESK desktop, WNDENUMPROC callback, LPARAM param)
+static BOOL WINAPI box_EnumDesktopWindows(HDESK desktop, WNDENUMPROC callback, LPARAM param)
 {
     enum_filter f = {callback, param, {{0}, {0}, 0}};
     return callback ? real_EnumDesktopWindows(desktop, filtered_callback, (LPARAM)&f)
@@ -633,7 +648,7 @@ static HWND skip_invisible(HWND hwnd, UINT step)
     return hwnd;
 }
 
-static HWND WINAPI hook_GetWindow(HWND hwnd, UINT cmd)
+static HWND WINAPI box_GetWindow(HWND hwnd, UINT cmd)
 {
     HWND found = real_GetWindow(hwnd, cmd);
     switch (cmd) {
@@ -649,7 +664,7 @@ static HWND WINAPI hook_GetWindow(HWND hwnd, UINT cmd)
     }
 }
 
-static HWND WINAPI hook_GetTopWindow(HWND hwnd)
+static HWND WINAPI box_GetTopWindow(HWND hwnd)
 {
     return skip_invisible(real_GetTopWindow(hwnd), GW_HWNDNEXT);
 }
@@ -681,7 +696,7 @@ static NTSTATUS atom_name(const WCHAR *name, ULONG length, const char *op, boxed
     return STATUS_SUCCESS;
 }
 
-static NTSTATUS NTAPI hook_NtAddAtom(const WCHAR *name, ULONG length, USHORT *atom)
+static NTSTATUS NTAPI box_NtAddAtom(const WCHAR *name, ULONG length, USHORT *atom)
 {
     boxed_name boxed;
     BOOL use;
@@ -691,7 +706,7 @@ static NTSTATUS NTAPI hook_NtAddAtom(const WCHAR *name, ULONG length, USHORT *at
     return use ? real_NtAddAtom(boxed.buf, boxed.us.Length, atom) : real_NtAddAtom(name, length, atom);
 }
 
-static NTSTATUS NTAPI hook_NtAddAtomEx(const WCHAR *name, ULONG length, USHORT *atom, ULONG flags)
+static NTSTATUS NTAPI box_NtAddAtomEx(const WCHAR *name, ULONG length, USHORT *atom, ULONG flags)
 {
     boxed_name boxed;
     BOOL use;
@@ -701,7 +716,7 @@ static NTSTATUS NTAPI hook_NtAddAtomEx(const WCHAR *name, ULONG length, USHORT *
     return use ? real_NtAddAtomEx(boxed.buf, boxed.us.Length, atom, flags) : real_NtAddAtomEx(name, length, atom, flags);
 }
 
-static NTSTATUS NTAPI hook_NtFindAtom(const WCHAR *name, ULONG length, USHORT *atom)
+static NTSTATUS NTAPI box_NtFindAtom(const WCHAR *name, ULONG length, USHORT *atom)
 {
     boxed_name boxed;
     BOOL use;
@@ -712,7 +727,7 @@ static NTSTATUS NTAPI hook_NtFindAtom(const WCHAR *name, ULONG length, USHORT *a
 }
 
 /* AtomBasicInformation of a prefixed atom: the name without the prefix. */
-static NTSTATUS NTAPI hook_NtQueryInformationAtom(USHORT atom, ULONG cls, void *buf, ULONG len, ULONG *ret)
+static NTSTATUS NTAPI box_NtQueryInformationAtom(USHORT atom, ULONG cls, void *buf, ULONG len, ULONG *ret)
 {
     if (cls != 0 || atom < MAXINTATOM)
         return real_NtQueryInformationAtom(atom, cls, buf, len, ret);
@@ -744,102 +759,52 @@ static NTSTATUS NTAPI hook_NtQueryInformationAtom(USHORT atom, ULONG cls, void *
 
 /* ---- installation ---------------------------------------------------------- */
 
-
-static volatile LONG g_win32u_hooked, g_user32_hooked;
-static void *g_cookie;
-
 static void add_win32u_hooks(hook_table *table)
 {
-    hook_table_add(table, "win32u.dll", "NtUserRegisterClassExWOW", (void *)hook_RegisterClass,
-                   (void **)&real_RegisterClass);
-    hook_table_add(table, "win32u.dll", "NtUserCreateWindowEx", (void *)hook_CreateWindowEx,
-                   (void **)&real_CreateWindowEx);
-    hook_table_add(table, "win32u.dll", "NtUserFindWindowEx", (void *)hook_FindWindowEx, (void **)&real_FindWindowEx);
-    hook_table_add(table, "win32u.dll", "NtUserBuildHwndList", (void *)hook_BuildHwndList,
-                   (void **)&real_BuildHwndList);
-    hook_table_add(table, "win32u.dll", "NtUserGetClassInfoEx", (void *)hook_GetClassInfoEx,
-                   (void **)&real_GetClassInfoEx);
-    hook_table_add(table, "win32u.dll", "NtUserUnregisterClass", (void *)hook_UnregisterClass,
-                   (void **)&real_UnregisterClass);
-    hook_table_add(table, "win32u.dll", "NtUserGetClassName", (void *)hook_GetClassName, (void **)&real_GetClassName);
+    FVM_HOOK(table, "win32u.dll", NtUserRegisterClassExWOW);
+    FVM_HOOK(table, "win32u.dll", NtUserCreateWindowEx);
+    FVM_HOOK(table, "win32u.dll", NtUserFindWindowEx);
+    FVM_HOOK(table, "win32u.dll", NtUserBuildHwndList);
+    FVM_HOOK(table, "win32u.dll", NtUserGetClassInfoEx);
+    FVM_HOOK(table, "win32u.dll", NtUserUnregisterClass);
+    FVM_HOOK(table, "win32u.dll", NtUserGetClassName);
 }
 
 static void add_user32_hooks(hook_table *table)
 {
-    hook_table_add(table, "user32.dll", "EnumWindows", (void *)hook_EnumWindows, (void **)&real_EnumWindows);
-    hook_table_add(table, "user32.dll", "EnumChildWindows", (void *)hook_EnumChildWindows,
-                   (void **)&real_EnumChildWindows);
-    hook_table_add(table, "user32.dll", "EnumThreadWindows", (void *)hook_EnumThreadWindows,
-                   (void **)&real_EnumThreadWindows);
-    hook_table_add(table, "user32.dll", "EnumDesktopWindows", (void *)hook_EnumDesktopWindows,
-                   (void **)&real_EnumDesktopWindows);
-    hook_table_add(table, "user32.dll", "GetWindow", (void *)hook_GetWindow, (void **)&real_GetWindow);
-    hook_table_add(table, "user32.dll", "GetTopWindow", (void *)hook_GetTopWindow, (void **)&real_GetTopWindow);
+    FVM_HOOK(table, "user32.dll", EnumWindows);
+    FVM_HOOK(table, "user32.dll", EnumChildWindows);
+    FVM_HOOK(table, "user32.dll", EnumThreadWindows);
+    FVM_HOOK(table, "user32.dll", EnumDesktopWindows);
+    FVM_HOOK(table, "user32.dll", GetWindow);
+    FVM_HOOK(table, "user32.dll", GetTopWindow);
 }
 
-static BOOL is_dll(const UNICODE_STRING *base_name, const WCHAR *name, size_t chars)
+static void gui_hooks(hook_table *table)
 {
-    return base_name && base_name->Length == chars * sizeof(WCHAR) &&
-           fvm_wcsicmp_n(base_name->Buffer, name, chars) == 0;
+    FVM_HOOK(table, "ntdll.dll", NtAddAtom);
+    FVM_HOOK(table, "ntdll.dll", NtFindAtom);
+    FVM_HOOK(table, "ntdll.dll", NtQueryInformationAtom);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtAddAtomEx);
 }
 
-/* Installs one group of hooks for a DLL that has just been loaded; ends
- * the process if that fails. */
-static void hook_late(void (*add)(hook_table *), const char *dll)
-{
-    hook_table table;
-    char why[256] = "a function to hook is missing, or too many";
-    NTSTATUS status = STATUS_INVALID_PARAMETER;
-    table.count = 0;
-    table.overflow = FALSE;
-    add(&table);
-    if (table.overflow)
-        goto fail;
-    for (size_t i = 0; i < table.count; i++)
-        if (!table.specs[i].target)
-            goto fail;
-    status = hook_install_batch(table.specs, table.count, why, sizeof why);
-    if (status >= 0)
-        return;
-fail:
-    fvm_report("windows: cannot hook %s (status 0x%08lx: %s); ending the process rather than let it see host "
-               "windows", dll, (unsigned long)status, why);
-    TerminateProcess(GetCurrentProcess(), (UINT)STATUS_ACCESS_DENIED);
-}
-
-static void CALLBACK on_dll_loaded(ULONG reason, const dll_loaded_notification *data, void *ctx)
-{
-    if (reason != DLL_NOTIFICATION_LOADED)
-        return;
-    if (is_dll(data->base_name, L"win32u.dll", 10) && !InterlockedExchange(&g_win32u_hooked, 1))
-        hook_late(add_win32u_hooks, "win32u.dll");
-    else if (is_dll(data->base_name, L"user32.dll", 10) && !InterlockedExchange(&g_user32_hooked, 1))
-        hook_late(add_user32_hooks, "user32.dll");
-}
-
-BOOL gui_hooks(hook_table *table)
+static BOOL gui_start(void)
 {
     make_prefix();
-    hook_table_add(table, "ntdll.dll", "NtAddAtom", (void *)hook_NtAddAtom, (void **)&real_NtAddAtom);
-    hook_table_add(table, "ntdll.dll", "NtFindAtom", (void *)hook_NtFindAtom, (void **)&real_NtFindAtom);
-    hook_table_add(table, "ntdll.dll", "NtQueryInformationAtom", (void *)hook_NtQueryInformationAtom,
-                   (void **)&real_NtQueryInformationAtom);
-    hook_table_add_optional(table, "ntdll.dll", "NtAddAtomEx", (void *)hook_NtAddAtomEx, (void **)&real_NtAddAtomEx);
-    if (runtime_loaded_module("win32u.dll")) {
-        g_win32u_hooked = 1;
-        add_win32u_hooks(table);
-    }
-    if (runtime_loaded_module("user32.dll")) {
-        g_user32_hooked = 1;
-        add_user32_hooks(table);
-    }
-    if (g_win32u_hooked && g_user32_hooked)
-        return TRUE;
-    LdrRegisterDllNotification_fn reg = (LdrRegisterDllNotification_fn)(void *)GetProcAddress(
-        runtime_loaded_module("ntdll.dll"), "LdrRegisterDllNotification");
-    if (!reg || reg(0, on_dll_loaded, NULL, &g_cookie) < 0) {
-        fvm_report("windows: cannot watch for win32u.dll being loaded; refusing to run unboxed");
-        return FALSE;
-    }
     return TRUE;
 }
+
+/* win32u.dll and user32.dll are loaded only by programs that use windows. */
+static late_hooks g_late[] = {
+    {"win32u.dll", add_win32u_hooks, 0},
+    {"user32.dll", add_user32_hooks, 0},
+    {NULL, NULL, 0},
+};
+
+const fvm_virtualizer window_virtualizer = {
+    .name = "windows",
+    .policy = POLICY_TYPE_OBJECT,
+    .start = gui_start,
+    .hooks = gui_hooks,
+    .late = g_late,
+};

@@ -45,35 +45,16 @@
  * exists nowhere still fails as it does on the host. Pipes and mailslots are
  * pipe.c's; they use the decision made here. */
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 #include "runtime/file.h"
 
 uint16_t g_ipc_tag[21];                  /* "FVM." + 16 hex */
 static uint16_t g_box_dir[64];           /* \BaseNamedObjects\FVM.<hash> */
 static size_t g_box_dir_len;
-static DWORD g_bypass_slot = TLS_OUT_OF_INDEXES;
 
 typedef NTSTATUS (NTAPI *open_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES);
 typedef NTSTATUS (NTAPI *NtQueryDirectoryObject_fn)(HANDLE, PVOID, ULONG, BOOLEAN, BOOLEAN, PULONG, PULONG);
-
-/* ---- the per-thread bypass for FVM's own calls ---------------------------- */
-
-void ipc_bypass_enter(void)
-{
-    if (g_bypass_slot != TLS_OUT_OF_INDEXES)
-        TlsSetValue(g_bypass_slot, (void *)((ULONG_PTR)TlsGetValue(g_bypass_slot) + 1));
-}
-
-void ipc_bypass_leave(void)
-{
-    if (g_bypass_slot != TLS_OUT_OF_INDEXES)
-        TlsSetValue(g_bypass_slot, (void *)((ULONG_PTR)TlsGetValue(g_bypass_slot) - 1));
-}
-
-BOOL ipc_bypassed(void)
-{
-    return g_bypass_slot != TLS_OUT_OF_INDEXES && TlsGetValue(g_bypass_slot) != NULL;
-}
 
 /* ---- small name helpers ----------------------------------------------------- */
 
@@ -252,80 +233,50 @@ static BOOL is_platform_name(const uint16_t *n, size_t len)
 /* ---- directory handle names ----------------------------------------------- */
 
 typedef struct dir_name {
-    struct dir_name *next;
-    HANDLE handle;
     size_t len;
     uint16_t name[];
 } dir_name;
 
-static dir_name *g_dirs[64];
-static volatile LONG g_dir_count;
-static SRWLOCK g_dirs_lock = SRWLOCK_INIT;
+#define TAG_DIRECTORY_NAME 1
 
-static size_t dir_bucket(HANDLE h)
+typedef struct dir_copy {
+    uint16_t *out;
+    size_t cap, len;
+} dir_copy;
+
+static void copy_dir_name(void *data, void *ctx)
 {
-    return ((ULONG_PTR)h >> 2) & 63;
+    const dir_name *d = data;
+    dir_copy *c = ctx;
+    if (d->len <= c->cap) {
+        memcpy(c->out, d->name, d->len * 2);
+        c->len = d->len;
+    }
 }
 
 static BOOL dir_lookup(HANDLE h, uint16_t *out, size_t cap, size_t *len)
 {
-    BOOL found = FALSE;
-    if (!g_dir_count)
+    dir_copy c = {out, cap, 0};
+    if (!handle_find(h, &object_virtualizer, TAG_DIRECTORY_NAME, copy_dir_name, &c) || !c.len)
         return FALSE;
-    AcquireSRWLockShared(&g_dirs_lock);
-    for (dir_name *d = g_dirs[dir_bucket(h)]; d; d = d->next) {
-        if (d->handle == h && d->len <= cap) {
-            memcpy(out, d->name, d->len * 2);
-            *len = d->len;
-            found = TRUE;
-            break;
-        }
-    }
-    ReleaseSRWLockShared(&g_dirs_lock);
-    return found;
+    *len = c.len;
+    return TRUE;
 }
 
 static void dir_remember(HANDLE h, const uint16_t *name, size_t len)
 {
-    ipc_close(h);   /* a stale entry of a reused handle value */
     dir_name *d = HeapAlloc(GetProcessHeap(), 0, sizeof *d + len * 2);
     if (!d)
         return;
-    d->handle = h;
     d->len = len;
     memcpy(d->name, name, len * 2);
-    AcquireSRWLockExclusive(&g_dirs_lock);
-    d->next = g_dirs[dir_bucket(h)];
-    g_dirs[dir_bucket(h)] = d;
-    InterlockedIncrement(&g_dir_count);
-    ReleaseSRWLockExclusive(&g_dirs_lock);
+    if (!handle_put(h, &object_virtualizer, TAG_DIRECTORY_NAME, d))
+        HeapFree(GetProcessHeap(), 0, d);
 }
 
-void ipc_close(HANDLE h)
+static void ipc_handle_closed(HANDLE h, unsigned tag, void *data)
 {
-    if (!g_dir_count)
-        return;
-    /* Most handles closed are not directories: look under the shared lock. */
-    BOOL known = FALSE;
-    AcquireSRWLockShared(&g_dirs_lock);
-    for (dir_name *d = g_dirs[dir_bucket(h)]; d && !known; d = d->next)
-        known = d->handle == h;
-    ReleaseSRWLockShared(&g_dirs_lock);
-    if (!known)
-        return;
-    dir_name *found = NULL;
-    AcquireSRWLockExclusive(&g_dirs_lock);
-    for (dir_name **p = &g_dirs[dir_bucket(h)]; *p; p = &(*p)->next) {
-        if ((*p)->handle == h) {
-            found = *p;
-            *p = found->next;
-            InterlockedDecrement(&g_dir_count);
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_dirs_lock);
-    if (found)
-        HeapFree(GetProcessHeap(), 0, found);
+    HeapFree(GetProcessHeap(), 0, data);
 }
 
 /* The program's name of a directory handle: cached, else asked once. */
@@ -336,8 +287,7 @@ static BOOL root_name(HANDLE root, uint16_t *out, size_t cap, size_t *len)
     ULONG size = sizeof(OBJECT_NAME_INFORMATION) + (IPC_NAME_UNITS + 64) * 2;
     OBJECT_NAME_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
     BOOL ok = FALSE;
-    NTSTATUS (NTAPI *query)(HANDLE, OBJECT_INFORMATION_CLASS, PVOID, ULONG, PULONG) =
-        real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
+    NtQueryObject_fn query = real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
     ULONG got;
     if (info && query(root, ObjectNameInformation, info, size, &got) >= 0 && info->Name.Buffer &&
         info->Name.Length) {
@@ -426,7 +376,7 @@ static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const c
         return IPC_PASS;
     if (status < 0)
         return fail(c, status);
-    if (ipc_bypassed())
+    if (runtime_bypassed())
         return to_host(c, IPC_HOST);
     ipc_route route = decide_name(c, in_named_objects(c->name, c->len), op);
     if (route != IPC_BOX)
@@ -439,7 +389,7 @@ static ipc_route decide_object(ipc_call *c, const OBJECT_ATTRIBUTES *oa, const c
 
 ipc_route ipc_decide_pipe(ipc_call *c, BOOL creating, const char *op)
 {
-    if (ipc_bypassed())
+    if (runtime_bypassed())
         return IPC_PASS;
     ipc_route route = decide_name(c, TRUE, op);
     if (route == IPC_HOST_READ && creating)
@@ -600,6 +550,8 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
 {
     op->call = NULL;
     op->route = IPC_PASS;
+    if ((*status = guard_attributes(oa)) < 0)
+        return NULL;
     if (!named(oa))
         return oa;
     op->call = HeapAlloc(GetProcessHeap(), 0, sizeof *op->call);
@@ -779,7 +731,7 @@ static NTSTATUS NTAPI box_NtQueryDirectoryObject(HANDLE dir, PVOID buffer, ULONG
                                                  BOOLEAN restart, PULONG context, PULONG returned)
 {
     NTSTATUS status = real_NtQueryDirectoryObject(dir, buffer, length, single, restart, context, returned);
-    if (!single || ipc_bypassed())
+    if (!single || runtime_bypassed())
         return status;
     for (int guard = 0; guard < 4096 && status >= 0; guard++) {
         const UNICODE_STRING *name = buffer;
@@ -790,9 +742,8 @@ static NTSTATUS NTAPI box_NtQueryDirectoryObject(HANDLE dir, PVOID buffer, ULONG
     return status;
 }
 
-void ipc_hooks(hook_table *table)
+static BOOL ipc_start(void)
 {
-    g_bypass_slot = TlsAlloc();
     static const char hex[] = "0123456789abcdef";
     uint64_t hash = fvm_hash_path(g_fvm.config.box_path);
     static const char tag[] = "FVM.";
@@ -806,7 +757,12 @@ void ipc_hooks(hook_table *table)
     memcpy(g_box_dir + 18, g_ipc_tag, 20 * 2);
     g_box_dir_len = 38;
 
-#define ADD(NAME) hook_table_add(table, "ntdll.dll", #NAME, (void *)box_##NAME, (void **)&real_##NAME)
+    return TRUE;
+}
+
+static void ipc_hooks(hook_table *table)
+{
+#define ADD(NAME) FVM_HOOK(table, "ntdll.dll", NAME)
     ADD(NtCreateMutant);
     ADD(NtOpenMutant);
     ADD(NtCreateEvent);
@@ -829,3 +785,12 @@ void ipc_hooks(hook_table *table)
 #undef ADD
     pipe_hooks(table);
 }
+
+const fvm_virtualizer object_virtualizer = {
+    .name = "objects",
+    .policy = POLICY_TYPE_OBJECT,
+    .start = ipc_start,
+    .hooks = ipc_hooks,
+    .handle_closed = ipc_handle_closed,
+    .program_name = ipc_program_name,
+};

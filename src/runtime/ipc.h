@@ -27,11 +27,9 @@ typedef struct ipc_call {
     NTSTATUS status;                  /* IPC_FAIL */
 } ipc_call;
 
-/* FVM's own calls (the broker pipe, the index lock...) run with the bypass
- * set: they reach the host's objects unchanged. */
-void ipc_bypass_enter(void);
-void ipc_bypass_leave(void);
-BOOL ipc_bypassed(void);
+/* FVM's own calls run with the runtime's bypass set (runtime_bypassed,
+ * runtime.h): they reach the host's objects unchanged. */
+extern const fvm_virtualizer object_virtualizer;
 
 /* The box's tag "FVM.<16 hex>" and whether a name component is any box's. */
 extern uint16_t g_ipc_tag[21];
@@ -48,7 +46,6 @@ size_t ipc_program_name(uint16_t *name, size_t len);
 /* Same for a pipe's file name (\FVM.<hash>\X -> \X). */
 size_t ipc_program_pipe_file_name(uint16_t *name, size_t len);
 
-void ipc_close(HANDLE handle);   /* forget a cached directory handle */
 void pipe_hooks(hook_table *table);
 
 /* file.c's hand-off for client opens (and attribute queries) of a pipe

@@ -33,6 +33,7 @@
  * name. Hive loading and transacted keys are refused; symbolic links cannot
  * be created (a box link could point a box write at a host key). */
 #include "runtime/key.h"
+#include "runtime/guard.h"
 
 #define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER)
 #define KEY_GENERIC_MASK (GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
@@ -111,15 +112,15 @@ typedef struct key_name {
     uint64_t hash;
 } key_name;
 
-/* Each thread keeps one spare key_name (16 KiB: too large for the stack of
- * an arbitrary thread, too costly to allocate on every call). */
-static DWORD g_name_slot = TLS_OUT_OF_INDEXES;
-
+/* Each thread keeps one spare key_name in its block (16 KiB: too large
+ * for the stack of an arbitrary thread, too costly to allocate on every
+ * call). */
 static key_name *name_alloc(void)
 {
-    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
+    fvm_thread *t = fvm_thread_get();
+    key_name *spare = t ? t->key_name : NULL;
     if (spare) {
-        TlsSetValue(g_name_slot, NULL);
+        t->key_name = NULL;
         return spare;
     }
     return HeapAlloc(GetProcessHeap(), 0, sizeof(key_name));
@@ -129,18 +130,18 @@ static void name_free(key_name *n)
 {
     if (!n)
         return;
-    if (g_name_slot != TLS_OUT_OF_INDEXES && !TlsGetValue(g_name_slot))
-        TlsSetValue(g_name_slot, n);
+    fvm_thread *t = fvm_thread_peek();
+    if (t && !t->key_name)
+        t->key_name = n;
     else
         HeapFree(GetProcessHeap(), 0, n);
 }
 
-void key_thread_detach(void)
+static void key_thread_detach(fvm_thread *t)
 {
-    key_name *spare = g_name_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_name_slot) : NULL;
-    if (spare) {
-        TlsSetValue(g_name_slot, NULL);
-        HeapFree(GetProcessHeap(), 0, spare);
+    if (t->key_name) {
+        HeapFree(GetProcessHeap(), 0, t->key_name);
+        t->key_name = NULL;
     }
 }
 
@@ -294,14 +295,10 @@ static NTSTATUS open_box(const key_name *n, ACCESS_MASK access, HANDLE *out)
 
 /* ---- the handle table ----------------------------------------------------------- */
 
-#define KEY_TABLE_BUCKETS 1024
-static key_handle *g_table[KEY_TABLE_BUCKETS];
-static SRWLOCK g_table_lock = SRWLOCK_INIT;
-
-static size_t bucket_of(HANDLE h)
-{
-    return ((uintptr_t)h >> 2) % KEY_TABLE_BUCKETS;
-}
+/* Entries live in the runtime's handle registry (handles.c), one per
+ * handle, reference-counted: a call in flight keeps its entry alive across a
+ * concurrent close. */
+#define TAG_KEY_HANDLE 1
 
 static void listing_clear(key_listing *l)
 {
@@ -350,55 +347,27 @@ static key_handle *entry_new(HANDLE handle, const key_name *n, int kind, ACCESS_
     return kh;
 }
 
+static void retain(void *data, void *ctx)
+{
+    InterlockedIncrement(&((key_handle *)data)->refs);
+}
+
 /* Puts an entry in the table (replacing a stale one for the same handle
  * value, whose close FVM did not see). */
 static void table_put(key_handle *kh)
 {
-    size_t b = bucket_of(kh->handle);
-    key_handle *stale = NULL;
-    AcquireSRWLockExclusive(&g_table_lock);
-    for (key_handle **p = &g_table[b]; *p; p = &(*p)->next) {
-        if ((*p)->handle == kh->handle) {
-            stale = *p;
-            *p = stale->next;
-            break;
-        }
-    }
-    kh->next = g_table[b];
-    g_table[b] = kh;
-    ReleaseSRWLockExclusive(&g_table_lock);
-    key_handle_release(stale);
+    if (!handle_put(kh->handle, &key_virtualizer, TAG_KEY_HANDLE, kh))
+        key_handle_release(kh);
 }
 
 static key_handle *table_find(HANDLE handle)
 {
-    key_handle *found = NULL;
-    AcquireSRWLockShared(&g_table_lock);
-    for (key_handle *kh = g_table[bucket_of(handle)]; kh; kh = kh->next) {
-        if (kh->handle == handle) {
-            InterlockedIncrement(&kh->refs);
-            found = kh;
-            break;
-        }
-    }
-    ReleaseSRWLockShared(&g_table_lock);
-    return found;
+    return handle_find(handle, &key_virtualizer, TAG_KEY_HANDLE, retain, NULL);
 }
 
-void key_handle_closed(HANDLE handle)
+static void key_handle_closed(HANDLE handle, unsigned tag, void *data)
 {
-    key_handle *gone = NULL;
-    size_t b = bucket_of(handle);
-    AcquireSRWLockExclusive(&g_table_lock);
-    for (key_handle **p = &g_table[b]; *p; p = &(*p)->next) {
-        if ((*p)->handle == handle) {
-            gone = *p;
-            *p = gone->next;
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&g_table_lock);
-    key_handle_release(gone);
+    key_handle_release(data);
 }
 
 static ACCESS_MASK map_generic(ACCESS_MASK access)
@@ -820,18 +789,21 @@ done:
 static NTSTATUS NTAPI box_NtCreateKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG index,
                                       PUNICODE_STRING klass, ULONG options, PULONG disposition)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, 0, TRUE, index, klass, options, disposition};
     return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKey(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, 0, FALSE, 0, NULL, 0, NULL};
     return open_key(key, &r);
 }
 
 static NTSTATUS NTAPI box_NtOpenKeyEx(PHANDLE key, ACCESS_MASK access, POBJECT_ATTRIBUTES oa, ULONG options)
 {
+    GUARD_ATTRIBUTES(oa);
     open_request r = {access, oa, options, FALSE, 0, NULL, 0, NULL};
     return open_key(key, &r);
 }
@@ -864,8 +836,11 @@ static NTSTATUS change_target(HANDLE handle, ACCESS_MASK need, const char *op, k
         return STATUS_SUCCESS;
     if (kh->action == POLICY_ACTION_READ)
         return STATUS_ACCESS_DENIED;
-    if (kh->kind != HANDLE_IS_BOX && (need & ~kh->asked))
-        return STATUS_ACCESS_DENIED;   /* the program's handle lacks the right, as it would on the host */
+    /* The program's handle lacks the right: refused as on the host, for a
+     * box key too (FVM carries out renames and deletes with handles of its
+     * own, so the real call never sees the program's rights). */
+    if (need & ~kh->asked)
+        return STATUS_ACCESS_DENIED;
     return box_for_change(kh, target);
 }
 
@@ -874,7 +849,10 @@ static NTSTATUS NTAPI box_NtSetValueKey(HANDLE key, PUNICODE_STRING name, ULONG 
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
+    NTSTATUS st = guard_unicode(name);
+    if (st < 0)
+        return st;
+    st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
     if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && type == REG_FVM_DELETED)
         st = STATUS_INVALID_PARAMETER;   /* reserved inside a box */
     if (st >= 0)
@@ -903,7 +881,9 @@ static NTSTATUS NTAPI box_NtDeleteValueKey(HANDLE key, PUNICODE_STRING name)
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st;
+    NTSTATUS st = guard_unicode(name);
+    if (st < 0)
+        return st;
     kh = key_handle_get(key);
     if (!kh)
         return real_NtDeleteValueKey(key, name);
@@ -1382,7 +1362,7 @@ static NTSTATUS NTAPI box_refuse_hive(void)
 /* For NtQueryObject (file_name.c): a box key's name made the host's, in
  * place ("<tree>\MACHINE\X" -> "\REGISTRY\MACHINE\X"). Returns the new
  * length, or 0 when name is not in the box's tree. */
-size_t key_translate_box_name(uint16_t *name, size_t len)
+static size_t key_translate_box_name(uint16_t *name, size_t len)
 {
     if (!g_box_tree_len || !prefix_nocase(name, len, g_box_tree, g_box_tree_len) || len <= g_box_tree_len ||
         name[g_box_tree_len] != L'\\')
@@ -1409,27 +1389,28 @@ static void make_box_tree_name(void)
     g_box_tree_len = n;
 }
 
-void key_hooks(hook_table *table)
+static BOOL key_start(void)
 {
     make_box_tree_name();
-    g_name_slot = TlsAlloc();
-    hook_table_add(table, "ntdll.dll", "NtCreateKey", (void *)box_NtCreateKey, (void **)&real_NtCreateKey);
-    hook_table_add(table, "ntdll.dll", "NtOpenKey", (void *)box_NtOpenKey, (void **)&real_NtOpenKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtOpenKeyEx", (void *)box_NtOpenKeyEx, (void **)&real_NtOpenKeyEx);
-    hook_table_add(table, "ntdll.dll", "NtSetValueKey", (void *)box_NtSetValueKey, (void **)&real_NtSetValueKey);
-    hook_table_add(table, "ntdll.dll", "NtDeleteKey", (void *)box_NtDeleteKey, (void **)&real_NtDeleteKey);
-    hook_table_add(table, "ntdll.dll", "NtDeleteValueKey", (void *)box_NtDeleteValueKey,
-                   (void **)&real_NtDeleteValueKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtRenameKey", (void *)box_NtRenameKey, (void **)&real_NtRenameKey);
-    hook_table_add(table, "ntdll.dll", "NtSetInformationKey", (void *)box_NtSetInformationKey,
-                   (void **)&real_NtSetInformationKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtRestoreKey", (void *)box_NtRestoreKey, (void **)&real_NtRestoreKey);
-    hook_table_add(table, "ntdll.dll", "NtSaveKey", (void *)box_NtSaveKey, (void **)&real_NtSaveKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtSaveKeyEx", (void *)box_NtSaveKeyEx, (void **)&real_NtSaveKeyEx);
-    hook_table_add(table, "ntdll.dll", "NtNotifyChangeKey", (void *)box_NtNotifyChangeKey,
-                   (void **)&real_NtNotifyChangeKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtNotifyChangeMultipleKeys", (void *)box_NtNotifyChangeMultipleKeys,
-                            (void **)&real_NtNotifyChangeMultipleKeys);
+    return TRUE;
+}
+
+static void key_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "ntdll.dll", NtCreateKey);
+    FVM_HOOK(table, "ntdll.dll", NtOpenKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtOpenKeyEx);
+    FVM_HOOK(table, "ntdll.dll", NtSetValueKey);
+    FVM_HOOK(table, "ntdll.dll", NtDeleteKey);
+    FVM_HOOK(table, "ntdll.dll", NtDeleteValueKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtRenameKey);
+    FVM_HOOK(table, "ntdll.dll", NtSetInformationKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtRestoreKey);
+    FVM_HOOK(table, "ntdll.dll", NtSaveKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtSaveKeyEx);
+    FVM_HOOK(table, "ntdll.dll", NtNotifyChangeKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtNotifyChangeMultipleKeys);
+    /* One refusal serves every hive and transaction call (untyped). */
     static const char *const hive_calls[] = {"NtLoadKey", "NtLoadKey2", "NtLoadKeyEx", "NtReplaceKey", "NtUnloadKey",
                                              "NtCreateKeyTransacted", "NtOpenKeyTransacted",
                                              "NtOpenKeyTransactedEx"};
@@ -1440,3 +1421,13 @@ void key_hooks(hook_table *table)
         hook_table_add_optional(table, "ntdll.dll", hive_calls[i], (void *)box_refuse_hive, hive_reals[i]);
     key_read_hooks(table);
 }
+
+const fvm_virtualizer key_virtualizer = {
+    .name = "registry",
+    .policy = POLICY_TYPE_KEY,
+    .start = key_start,
+    .hooks = key_hooks,
+    .handle_closed = key_handle_closed,
+    .program_name = key_translate_box_name,
+    .thread_detach = key_thread_detach,
+};

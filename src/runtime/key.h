@@ -179,6 +179,7 @@ NTSTATUS key_listing_values(key_handle *kh, const key_view *view, BOOL rebuild);
 int key_name_compare(const uint16_t *a, size_t alen, const uint16_t *b, size_t blen);
 
 void key_read_hooks(hook_table *table);
+extern const fvm_virtualizer key_virtualizer;
 void close_key(HANDLE key);   /* closes a handle FVM opened for itself */
 
 #endif

@@ -674,12 +674,9 @@ static NTSTATUS NTAPI box_NtQueryMultipleValueKey(HANDLE key, PVOID entries_arg,
 
 void key_read_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtQueryKey", (void *)box_NtQueryKey, (void **)&real_NtQueryKey);
-    hook_table_add(table, "ntdll.dll", "NtQueryValueKey", (void *)box_NtQueryValueKey,
-                   (void **)&real_NtQueryValueKey);
-    hook_table_add(table, "ntdll.dll", "NtEnumerateKey", (void *)box_NtEnumerateKey, (void **)&real_NtEnumerateKey);
-    hook_table_add(table, "ntdll.dll", "NtEnumerateValueKey", (void *)box_NtEnumerateValueKey,
-                   (void **)&real_NtEnumerateValueKey);
-    hook_table_add_optional(table, "ntdll.dll", "NtQueryMultipleValueKey", (void *)box_NtQueryMultipleValueKey,
-                            (void **)&real_NtQueryMultipleValueKey);
+    FVM_HOOK(table, "ntdll.dll", NtQueryKey);
+    FVM_HOOK(table, "ntdll.dll", NtQueryValueKey);
+    FVM_HOOK(table, "ntdll.dll", NtEnumerateKey);
+    FVM_HOOK(table, "ntdll.dll", NtEnumerateValueKey);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtQueryMultipleValueKey);
 }

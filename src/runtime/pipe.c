@@ -21,6 +21,7 @@
  * Name queries on such handles hide the box part (ipc_program_name and
  * ipc_program_pipe_file_name, used by file_name.c). */
 #include "runtime/ipc.h"
+#include "runtime/guard.h"
 
 #include "runtime/file.h"
 
@@ -138,7 +139,7 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
                                             UNICODE_STRING *us, const char *op, NTSTATUS *status)
 {
     *call = NULL;
-    if (ipc_bypassed() || !attributes || !attributes->ObjectName)
+    if (runtime_bypassed() || !attributes || !attributes->ObjectName)
         return attributes;
     file_scratch *s = scratch_acquire();
     ipc_call *c = s ? HeapAlloc(GetProcessHeap(), 0, sizeof *c) : NULL;
@@ -173,6 +174,7 @@ static NTSTATUS NTAPI box_NtCreateNamedPipeFile(PHANDLE handle, ULONG access, PO
                                                 ULONG type, ULONG read_mode, ULONG completion, ULONG instances,
                                                 ULONG in_quota, ULONG out_quota, PLARGE_INTEGER timeout)
 {
+    GUARD_ATTRIBUTES(attributes);
     ipc_call *call;
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
@@ -191,6 +193,7 @@ static NTSTATUS NTAPI box_NtCreateMailslotFile(PHANDLE handle, ULONG access, POB
                                                PIO_STATUS_BLOCK io, ULONG options, ULONG quota, ULONG max_size,
                                                PLARGE_INTEGER timeout)
 {
+    GUARD_ATTRIBUTES(attributes);
     ipc_call *call;
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
@@ -217,7 +220,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
                                           PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                           ULONG out_length)
 {
-    if (code != FSCTL_PIPE_WAIT_CODE || ipc_bypassed() || !in ||
+    if (code != FSCTL_PIPE_WAIT_CODE || runtime_bypassed() || !in ||
         in_length < offsetof(pipe_wait_buffer, name))
         return real_NtFsControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     const pipe_wait_buffer *wait = in;
@@ -261,9 +264,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
 
 void pipe_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtCreateNamedPipeFile", (void *)box_NtCreateNamedPipeFile,
-                   (void **)&real_NtCreateNamedPipeFile);
-    hook_table_add(table, "ntdll.dll", "NtCreateMailslotFile", (void *)box_NtCreateMailslotFile,
-                   (void **)&real_NtCreateMailslotFile);
-    hook_table_add(table, "ntdll.dll", "NtFsControlFile", (void *)box_NtFsControlFile, (void **)&real_NtFsControlFile);
+    FVM_HOOK(table, "ntdll.dll", NtCreateNamedPipeFile);
+    FVM_HOOK(table, "ntdll.dll", NtCreateMailslotFile);
+    FVM_HOOK(table, "ntdll.dll", NtFsControlFile);
 }

@@ -11,7 +11,6 @@
  * audit writer, as one message each (core/brokermsg.h) on a connection the
  * process keeps open, so an audited operation costs one pipe write. */
 #include "runtime/runtime.h"
-#include "runtime/ipc.h"
 
 #include "common/brokerproto.h"
 #include "core/brokermsg.h"
@@ -25,11 +24,9 @@ static size_t g_program_len;
 static char g_program_utf8[FVM_PATH_MAX * 3];
 static HANDLE g_audit_pipe;
 static SRWLOCK g_audit_lock = SRWLOCK_INIT;
-static DWORD g_cache_slot = TLS_OUT_OF_INDEXES;   /* the per-thread decision cache (below) */
 
 BOOL runtime_policy_start(void)
 {
-    g_cache_slot = TlsAlloc();
     g_program_len = GetModuleFileNameW(NULL, g_program, FVM_PATH_MAX);
     WideCharToMultiByte(CP_UTF8, 0, g_program, -1, g_program_utf8, sizeof g_program_utf8, NULL, NULL);
     wchar_t name[FVM_OBJ_NAME_MAX];
@@ -89,18 +86,18 @@ static policy_action ask_provider(policy_type type, const uint16_t *name, size_t
     fvm_wcscat(pipe_name, FVM_PATH_MAX, g_fvm.config.provider[0] ? g_fvm.config.provider : L"" FVM_PROVIDER_DEFAULT);
 
     HANDLE pipe = INVALID_HANDLE_VALUE;
-    ipc_bypass_enter();   /* the provider listens on the host's pipe */
+    runtime_bypass_enter();   /* the provider listens on the host's pipe */
     while (pipe == INVALID_HANDLE_VALUE) {
         pipe = CreateFileW(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
         if (pipe != INVALID_HANDLE_VALUE)
             break;
         LONG left = (LONG)(deadline - GetTickCount());
         if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left)) {
-            ipc_bypass_leave();
+            runtime_bypass_leave();
             return fallback;
         }
     }
-    ipc_bypass_leave();
+    runtime_bypass_leave();
     static char line[FVM_PROVIDER_MAX_LINE];
     char number[16], utf8[FVM_PROVIDER_MAX_LINE / 2];
     size_t at = 0;
@@ -198,23 +195,22 @@ static uint32_t name_hash(policy_type type, const uint16_t *name, size_t len)
 
 static decision_cache *thread_cache(void)
 {
-    if (g_cache_slot == TLS_OUT_OF_INDEXES)
+    fvm_thread *t = fvm_thread_get();
+    if (!t)
         return NULL;
-    decision_cache *c = TlsGetValue(g_cache_slot);
-    if (!c) {
-        c = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *c);
-        if (c)
-            TlsSetValue(g_cache_slot, c);
+    if (!t->policy_cache) {
+        DWORD error = GetLastError();
+        t->policy_cache = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *t->policy_cache);
+        SetLastError(error);
     }
-    return c;
+    return t->policy_cache;
 }
 
-void runtime_policy_thread_detach(void)
+void runtime_policy_thread_detach(fvm_thread *t)
 {
-    decision_cache *c = g_cache_slot != TLS_OUT_OF_INDEXES ? TlsGetValue(g_cache_slot) : NULL;
-    if (c) {
-        TlsSetValue(g_cache_slot, NULL);
-        HeapFree(GetProcessHeap(), 0, c);
+    if (t->policy_cache) {
+        HeapFree(GetProcessHeap(), 0, t->policy_cache);
+        t->policy_cache = NULL;
     }
 }
 
@@ -272,7 +268,7 @@ static HANDLE audit_pipe(void)
         return g_audit_pipe;
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
-    ipc_bypass_enter();   /* the broker's pipe, FVM's own */
+    runtime_bypass_enter();   /* the broker's pipe, FVM's own */
     for (int attempt = 0; attempt < 40; attempt++) {
         HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
         if (pipe != INVALID_HANDLE_VALUE) {
@@ -283,7 +279,7 @@ static HANDLE audit_pipe(void)
             WriteFile(pipe, BROKERMSG_HELLO, 8, &done, NULL);
             ReadFile(pipe, &ack, sizeof ack, &done, NULL);
             g_audit_pipe = pipe;
-            ipc_bypass_leave();
+            runtime_bypass_leave();
             return pipe;
         }
         /* Busy: wait for an instance. No instance at the moment (the
@@ -296,7 +292,7 @@ static HANDLE audit_pipe(void)
         else
             break;
     }
-    ipc_bypass_leave();
+    runtime_bypass_leave();
     return NULL;
 }
 

@@ -10,15 +10,11 @@
  * NtCreateProcess(Ex) path creates a process without injection, so it is
  * refused. */
 #include "runtime/runtime.h"
-#include "runtime/ipc.h"
 
 #include "common/inject.h"
 
 #define PROCESS_CREATE_FLAGS_BREAKAWAY       0x00000001
 #define THREAD_CREATE_FLAGS_CREATE_SUSPENDED 0x00000001
-
-NTSTATUS NTAPI NtTerminateProcess(HANDLE process, NTSTATUS status);
-NTSTATUS NTAPI NtResumeThread(HANDLE thread, ULONG *previous_count);
 
 typedef NTSTATUS (NTAPI *NtCreateUserProcess_fn)(PHANDLE process, PHANDLE thread,
     ACCESS_MASK process_access, ACCESS_MASK thread_access,
@@ -32,22 +28,6 @@ typedef NTSTATUS (NTAPI *NtCreateProcessEx_fn)(PHANDLE process, ACCESS_MASK acce
 static NtCreateUserProcess_fn real_NtCreateUserProcess;
 static NtCreateProcessEx_fn real_NtCreateProcessEx;
 
-/* The box's job, opened once. Processes of the box are in it already (they
- * inherit it), so the broker that owns it is alive while we are. */
-static HANDLE box_job(void)
-{
-    if (!g_fvm.job) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_JOB, name, FVM_OBJ_NAME_MAX);
-        ipc_bypass_enter();   /* FVM's own object: not the box's namespace */
-        HANDLE job = OpenJobObjectW(JOB_OBJECT_ASSIGN_PROCESS | JOB_OBJECT_QUERY, FALSE, name);
-        ipc_bypass_leave();
-        if (job && InterlockedCompareExchangePointer(&g_fvm.job, job, NULL) != NULL)
-            CloseHandle(job);
-    }
-    return g_fvm.job;
-}
-
 /* Makes a just-created, still suspended process a member of the box. */
 static NTSTATUS box_new_process(HANDLE process)
 {
@@ -59,7 +39,7 @@ static NTSTATUS box_new_process(HANDLE process)
     }
     /* Children inherit the job; a caller could have named another parent
      * (PROC_THREAD_ATTRIBUTE_PARENT_PROCESS), so check and repair. */
-    HANDLE job = box_job();
+    HANDLE job = runtime_box_job();
     BOOL in_job = FALSE;
     if (!job || !IsProcessInJob(process, job, &in_job)) {
         fvm_report("cannot open the box's job object (error %lu); the new process was not started",
@@ -111,10 +91,14 @@ static NTSTATUS NTAPI box_NtCreateProcessEx(PHANDLE process, ACCESS_MASK access,
     return STATUS_ACCESS_DENIED;
 }
 
-void proc_hooks(hook_table *table)
+static void proc_hooks(hook_table *table)
 {
-    hook_table_add(table, "ntdll.dll", "NtCreateUserProcess",
-                   (void *)box_NtCreateUserProcess, (void **)&real_NtCreateUserProcess);
-    hook_table_add_optional(table, "ntdll.dll", "NtCreateProcessEx",
-                   (void *)box_NtCreateProcessEx, (void **)&real_NtCreateProcessEx);
+    FVM_HOOK(table, "ntdll.dll", NtCreateUserProcess);
+    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtCreateProcessEx);
 }
+
+const fvm_virtualizer process_virtualizer = {
+    .name = "process",
+    .policy = POLICY_TYPE_PROCESS,
+    .hooks = proc_hooks,
+};

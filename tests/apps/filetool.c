@@ -26,6 +26,7 @@
  *   filetool symlink LINK TARGET [dir]  CreateSymbolicLinkW
  *   filetool ntrename PATH NTTARGET  NtSetInformationFile(FileRenameInformation) to a raw NT name
  *   filetool fill PATH BYTES         write BYTES bytes (64 KiB at a time) to a new file; prints how many went in
+ *   filetool dupfill PATH BYTES      the same through a DuplicateHandle copy (the original closed first)
  *
  * Prints "OK" (plus the result) or "ERR <what> <code>" and exits 0 or 1. */
 #include <windows.h>
@@ -328,10 +329,18 @@ int wmain(int argc, wchar_t **argv)
         printf("OK\n");
         return 0;
     }
-    if (!wcscmp(op, L"fill")) {
+    if (!wcscmp(op, L"fill") || !wcscmp(op, L"dupfill")) {
         HANDLE h = CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
         if (h == INVALID_HANDLE_VALUE)
             return fail("CreateFile", GetLastError());
+        if (!wcscmp(op, L"dupfill")) {
+            HANDLE copy;
+            if (!DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &copy, 0, FALSE,
+                                 DUPLICATE_SAME_ACCESS))
+                return fail("DuplicateHandle", GetLastError());
+            CloseHandle(h);
+            h = copy;
+        }
         static char chunk[65536];
         memset(chunk, 'f', sizeof chunk);
         long long want = _wtoi64(arg3), done = 0;

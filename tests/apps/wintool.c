@@ -10,6 +10,10 @@
  *   wintool window CLASS TITLE [--until FILE] [--timeout S]
  *                                    registers CLASS, creates a window, prints "ready" and
  *                                    pumps messages until FILE exists (exit 0; 3 if no window)
+ *   wintool syswindow CLASS TITLE [--until FILE] [--timeout S]
+ *                                    the same with a system class (Static, Button...),
+ *                                    not registered: the window is the box's only by its
+ *                                    process, which must be in the box's job
  *   wintool classinfo CLASS          registers CLASS, creates a window and prints what the
  *                                    program can read back: GetClassName, RealGetWindowClass,
  *                                    GetClassInfoEx, the class atom's name, UnregisterClass
@@ -200,7 +204,7 @@ int wmain(int argc, wchar_t **argv)
         printf("count %d total %d\n", st.count, st.total);
         return st.count ? 0 : 1;
     }
-    if (!wcscmp(cmd, L"window") && argc >= 4) {
+    if ((!wcscmp(cmd, L"window") || !wcscmp(cmd, L"syswindow")) && argc >= 4) {
         const wchar_t *until = NULL;
         DWORD timeout_s = 120;
         for (int i = 4; i + 1 < argc; i += 2) {
@@ -209,8 +213,16 @@ int wmain(int argc, wchar_t **argv)
             else if (!wcscmp(argv[i], L"--timeout"))
                 timeout_s = (DWORD)_wtoi(argv[i + 1]);
         }
-        if (!make_window(argv[2], argv[3], NULL))
+        if (!wcscmp(cmd, L"syswindow")) {
+            HWND hwnd = CreateWindowExW(0, argv[2], argv[3], WS_OVERLAPPEDWINDOW, 0, 0, 200, 100, NULL, NULL,
+                                        GetModuleHandleW(NULL), NULL);
+            if (!hwnd) {
+                printf("cannot create the window (error %lu)\n", GetLastError());
+                return 3;
+            }
+        } else if (!make_window(argv[2], argv[3], NULL)) {
             return 3;
+        }
         printf("ready\n");
         fflush(stdout);
         pump_until(until, timeout_s);

@@ -97,3 +97,12 @@ def test_audit_cannot_be_forged_or_flooded(fvm, audited_box, other_box, attack):
         assert "secret" not in r["name"] and "services" not in r["image"].lower(), r
     assert drops and "over the rate" in drops[-1]["name"], records[-3:]
     assert log.stat().st_size <= 100 * 1024 + 4096, log.stat().st_size     # counted against the quota
+
+
+def test_verify_refuses_a_record_whose_subject_is_the_senders_word(fvm, box):
+    fvm("__audit-append", box, "file", "open", "deny", "\\??\\C:\\a", check=0)
+    fvm("__audit-append", box, "file", "open", "open", "\\??\\C:\\b", "--sender-subject", "--rule", "made-up.ini:1",
+        "--image", "C:\\windows\\system32\\services.exe", check=0)
+    proc = fvm("logs", box, "--verify")
+    assert proc.returncode != 0
+    assert "line 2: record 2 does not have its subject from the broker's own view" in proc.stdout + proc.stderr

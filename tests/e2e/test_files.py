@@ -292,6 +292,15 @@ def test_quota_refuses_writes_past_the_limit(fvm, quota_box, host, tool):
     assert out.strip() == "OK 600000", out
 
 
+def test_quota_counts_writes_through_a_duplicated_handle(fvm, quota_box, host, tool):
+    """DuplicateHandle of a box file opened for writing, the original then
+    closed: the copy's writes count against the quota like the original's
+    (the handle registry's duplicate callback; copies were once untracked)."""
+    win, root = host
+    out = fvm("run", "--box", quota_box, tool, "dupfill", f"{win}\\one.bin", "1500000").stdout.strip()
+    assert out.startswith("ERR WriteFile 112"), out
+
+
 def test_quota_is_measured_again_at_box_start(fvm, quota_box, host, tool):
     win, root = host
     assert fvm("run", "--box", quota_box, tool, "fill", f"{win}\\one.bin", "900000").stdout.strip() == "OK 900000"

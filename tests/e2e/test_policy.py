@@ -70,6 +70,8 @@ def test_audit_records_in_order_and_verified(fvm, policy_setup, apps):
     box, win, root = policy_setup
     fvm("run", "--box", box, "cmd", "/c",
         f"type {win}\\denied\\f.txt & type {win}\\hidden\\f.txt & echo s>{win}\\shared\\s.txt& type {win}\\ro\\f.txt")
+    # The broker writes the records after the program has gone: wait for them.
+    fvm.wait_until(lambda: len(records(fvm, box)) >= 3, timeout=20)
     recs = records(fvm, box)
     got = [(r["op"], r["name"].rsplit("\\", 2)[-2] + "\\" + r["name"].rsplit("\\", 1)[-1], r["decision"]) for r in recs]
     assert got == [("open", "denied\\f.txt", "deny"), ("open", "hidden\\f.txt", "hide"),

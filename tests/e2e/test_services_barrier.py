@@ -43,3 +43,16 @@ def test_existing_host_service_cannot_be_changed_from_a_box(fvm, box, host_servi
 def test_service_queries_work_in_a_box(fvm, box, host_service):
     out = fvm("run", "--box", box, "sc", "query", host_service).stdout
     assert host_service in out and "STOPPED" in out
+
+
+def test_sechost_loaded_again_is_hooked_again(fvm, box, apps):
+    """The refusals go into sechost.dll from the loader's DLL notification.
+    A program that frees sechost and loads it again gets a fresh, unpatched
+    copy: the runtime must hook that one too (it once hooked only the first,
+    so a reloaded sechost could change host services)."""
+    proc = fvm("run", "--box", box, "--", str(apps / "lateload.exe"), "sechost")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.split("\n")
+    assert "at-start 0" in lines, proc.stdout
+    assert "load 1 unloaded 1 error 5" in lines, proc.stdout
+    assert "load 2 unloaded 1 error 5" in lines, proc.stdout
