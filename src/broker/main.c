@@ -57,11 +57,12 @@ BOOL broker_is_member(uint32_t pid)
     if (!pid)
         return FALSE;
     /* A process can reach the pipe before the job's NEW_PROCESS message
-     * reaches the list: give the list a moment. */
-    for (int waited = 0; waited <= 300; waited += 20) {
+     * reaches the list (the main thread may be hashing, the machine busy):
+     * the asker waits for our answer, alive, so give the list time. */
+    for (int waited = 0; waited <= 5000; waited += 10) {
         if (broker_is_listed_member(pid))
             return TRUE;
-        Sleep(20);
+        Sleep(10);
     }
     /* Or ask the job itself. */
     HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
