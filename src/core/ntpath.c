@@ -1291,7 +1291,7 @@ static fvm_status append_file_name(parse *p, size_t at, size_t n, int last, unsi
         else if (win32)
             win32_strips = (base_len == n && s[n - 1] == '.') ? 1 : 0;
         if (base_len - kept > win32_strips)
-            out->flags |= NTPATH_FLAG_TRAILING_DOTS;
+            out->flags |= last ? NTPATH_FLAG_TRAILING_DOTS : NTPATH_FLAG_TRAILING_DOTS | NTPATH_FLAG_INNER_TRAILING_DOTS;
     }
     fvm_status st = check_name_characters(p, at, kept, "name");
     if (st == FVM_OK && base_len < n)

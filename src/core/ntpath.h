@@ -99,7 +99,8 @@ enum {
     NTPATH_FLAG_LOOPBACK_UNC       = 1u << 16, /* a UNC server that is this machine (localhost, 127.*, computer_name) */
     NTPATH_FLAG_ADMIN_SHARE        = 1u << 17, /* \\this-machine\X$ was turned into drive X */
     NTPATH_FLAG_RAW_STORAGE        = 1u << 18, /* opens a volume or disk below the file system (VOLUME, PhysicalDriveN) */
-    NTPATH_FLAG_WINE_UNIX          = 1u << 19  /* Wine's \??\unix\... form: a unix path the core cannot map (OTHER_NT) */
+    NTPATH_FLAG_WINE_UNIX          = 1u << 19, /* Wine's \??\unix\... form: a unix path the core cannot map (OTHER_NT) */
+    NTPATH_FLAG_INNER_TRAILING_DOTS = 1u << 20 /* as TRAILING_DOTS, on a folder name before the last: another folder for Windows */
 };
 
 /* Which syntax an input follows. ANY (the default) tells them apart: "\??\",

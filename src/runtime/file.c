@@ -226,6 +226,23 @@ static void expand_short_names(file_scratch *s)
     }
 }
 
+/* NT spellings Windows refuses or reads as other names. The path core
+ * canonicalizes them for the decision (a rule must not be bypassed by a
+ * spelling), but going on with the canonical name would let a boxed
+ * program open what the same call on the host does not (issue 18: "a\\b",
+ * "a\..\b" and "dir \f" in NT form): answer as Wine and Windows do. The
+ * FVM-root check comes first, so these forms cannot probe FVM storage. */
+static file_place name_form_place(const ntpath *path)
+{
+    if (path->flags & (NTPATH_FLAG_WIN32_INPUT | NTPATH_FLAG_VERBATIM))
+        return PLACE_HOST;   /* Win32 forms: Win32 itself collapses these */
+    if (path->flags & (NTPATH_FLAG_DOT_COMPONENTS | NTPATH_FLAG_EMPTY_COMPONENTS))
+        return PLACE_INVALID;
+    if (path->flags & NTPATH_FLAG_INNER_TRAILING_DOTS)
+        return PLACE_NO_PATH;
+    return PLACE_HOST;
+}
+
 /* Fills s->path (and s->box) from an OBJECT_ATTRIBUTES. A name the path
  * core cannot make canonical is refused rather than passed through: passing
  * it on would let a spelling we misjudge reach the host unvirtualized. */
@@ -288,6 +305,9 @@ file_place resolve(POBJECT_ATTRIBUTES attributes, file_scratch *s)
     }
     if (ntpath_is_within(&s->path, &g_fvm_root))
         return PLACE_DENY;
+    file_place form = name_form_place(&s->path);
+    if (form != PLACE_HOST)
+        return form;
     if (ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) != FVM_OK)
         return PLACE_DENY;
@@ -313,7 +333,9 @@ static void host_attributes(file_scratch *s, OBJECT_ATTRIBUTES *oa, UNICODE_STRI
 
 NTSTATUS place_status(file_place place)
 {
-    return place == PLACE_INVALID ? STATUS_OBJECT_NAME_INVALID : STATUS_ACCESS_DENIED;
+    return place == PLACE_INVALID   ? STATUS_OBJECT_NAME_INVALID
+         : place == PLACE_NO_PATH ? STATUS_OBJECT_PATH_NOT_FOUND
+                                  : STATUS_ACCESS_DENIED;
 }
 
 void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
@@ -581,6 +603,12 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     }
     if (place != PLACE_HOST)
         return place_status(place);
+    /* "name\" is a folder: Windows refuses it for a file (trailing
+     * separator with FILE_NON_DIRECTORY_FILE), where the canonical name
+     * alone would create a file "name" (issue 18). */
+    if ((s->path.flags & NTPATH_FLAG_TRAILING_SEPARATOR) && !(s->path.flags & NTPATH_FLAG_ROOT) &&
+        (options & FILE_NON_DIRECTORY_FILE))
+        return STATUS_OBJECT_NAME_INVALID;
     BOOL writes = disposition != FILE_OPEN || (access & WRITE_INTENT_ACCESS) || (options & FILE_DELETE_ON_CLOSE);
     BOOL creates = disposition != FILE_OPEN && disposition != FILE_OVERWRITE;
     NTSTATUS status;

@@ -65,7 +65,8 @@ typedef enum file_place {
     PLACE_HOST,     /* a host drive/UNC path: decide */
     PLACE_PIPE,     /* a named pipe or mailslot: ipc.c's namespace (pipe.c) */
     PLACE_DENY,     /* FVM's own storage, or a name that would bypass the box */
-    PLACE_INVALID   /* a name the path core refuses */
+    PLACE_INVALID,  /* a name the path core refuses, or one Windows finds invalid */
+    PLACE_NO_PATH   /* a folder name Windows reads as another folder, which the box does not have */
 } file_place;
 
 /* Canonical host path (s->path) and box path (s->box) of a call's name. */

@@ -33,12 +33,6 @@ KNOWN = {
         "F82": "(follows from F81)",
         "F120": "(follows from F81: the folder is missing from the listing)",
         "F128": "directory change notifications do not fire for a box folder watched through a host handle",
-        "F132": "a trailing backslash creates a file in the box (ERROR_INVALID_NAME on the host)",
-        "F133": "(follows from F132)",
-        "F135": "trailing spaces are stripped from middle components in the box",
-        "F136": "'..' is collapsed in \\\\?\\ paths that must pass through unchanged",
-        "F144": "a doubled separator gives OBJECT_PATH_NOT_FOUND instead of OBJECT_NAME_INVALID",
-        "F146": "a relative name with '..' is resolved in the box (OBJECT_NAME_INVALID on the host)",
     },
     "keys": {
         "K40": "create under a deleted key: NOT_FOUND instead of STATUS_KEY_DELETED",

@@ -427,6 +427,12 @@ static void test_trailing_dots_and_spaces(void **state)
     /* Win32 keeps "dir." out of "dir..", and "dir " in the middle: flagged. */
     assert_flags(expect_drive(u"C:\\dir..\\f", u"\\??\\C:\\dir\\f"), NTPATH_FLAG_TRAILING_DOTS, 0);
     assert_flags(expect_drive(u"C:\\dir \\f", u"\\??\\C:\\dir\\f"), NTPATH_FLAG_TRAILING_DOTS, 0);
+    /* Which name carried them: a folder before the last is another folder
+     * for Windows (the runtime answers PATH_NOT_FOUND), the last one not. */
+    assert_flags(expect_drive(u"\\??\\C:\\dir \\f", u"\\??\\C:\\dir\\f"),
+                 NTPATH_FLAG_TRAILING_DOTS | NTPATH_FLAG_INNER_TRAILING_DOTS, 0);
+    assert_flags(expect_drive(u"\\??\\C:\\dir\\f.", u"\\??\\C:\\dir\\f"), NTPATH_FLAG_TRAILING_DOTS,
+                 NTPATH_FLAG_INNER_TRAILING_DOTS);
     expect_drive(u"C:\\ lead", u"\\??\\C:\\ lead");
     expect_drive(u"C:\\a.b.c", u"\\??\\C:\\a.b.c");
     expect_drive(u"C:\\...x", u"\\??\\C:\\...x");
