@@ -6,6 +6,8 @@
  * exits once the box has no process left. Later capabilities (the audit
  * writer, quotas, decisions needing a global view) live here too.
  *
+ * Guard: each new member must run the runtime or is stopped (guard.c).
+ *
  * Membership: the broker keeps its own list of the box's processes from the
  * job's completion-port messages (NEW_PROCESS / EXIT_PROCESS) and serves it
  * on the box's control pipe (common/brokerproto.h) to `fvm ps`.
@@ -258,6 +260,8 @@ int wmain(int argc, wchar_t **argv)
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
     broker_procs_start(box_path, job);
+    if (!broker_guard_start(job))
+        return 13;
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)
         return registry_failed;
@@ -290,6 +294,7 @@ int wmain(int argc, wchar_t **argv)
         if (got && message == JOB_OBJECT_MSG_NEW_PROCESS) {
             member_add((uint32_t)(ULONG_PTR)data);
             broker_procs_new((uint32_t)(ULONG_PTR)data);
+            broker_guard_member((uint32_t)(ULONG_PTR)data);
         }
         if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS)) {
             member_remove((uint32_t)(ULONG_PTR)data);

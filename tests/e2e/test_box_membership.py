@@ -1,0 +1,65 @@
+"""Every process in a box's job runs the runtime (issue 20.2).
+
+A console program started with `start` gets a new console, and Wine's
+kernelbase used to start conhost.exe for it before the program's runtime
+was up: an unboxed conhost.exe in the box's job that wrote about 30 values
+under HKCU\\Console on the host. Now the runtime allocates the console once
+hooked, so conhost.exe is boxed and its writes land in the box. Behind that,
+the broker checks every new member of the job and stops (and audits) one
+that does not run fvm.dll."""
+import json
+import time
+
+from conftest import run_unboxed, win_path
+
+
+def host_console_key():
+    proc = run_unboxed("reg", "query", "HKCU\\Console")
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def audit_records(fvm, box):
+    log = fvm.box_dir(box) / "audit.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def test_start_of_a_console_program_leaves_host_console_key_alone(fvm, box, apps, xvfb):
+    # An unboxed conhost.exe writes HKCU\Console when it has a display: start
+    # from a host without the key, so any write shows.
+    run_unboxed("reg", "delete", "HKCU\\Console", "/f")
+    assert host_console_key() is None
+    proc = fvm("run", "--box", box, "cmd", "/c", "start", "/wait", win_path(apps / "spawn.exe"), "exit", "4")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    proc = fvm("run", "--box", box, win_path(apps / "spawn.exe"), "create", "cmd", "/c", "start", "/wait",
+               win_path(apps / "probe.exe"), "exit", "5")
+    assert "spawn: exit=5" in proc.stdout, proc.stdout + proc.stderr
+    assert host_console_key() is None, "conhost.exe wrote the host registry"
+    # The console host ran boxed: what it wrote is the box's.
+    diff = fvm.wait_until(lambda: "HKEY_CURRENT_USER\\Console\\" in fvm("diff", box).stdout, timeout=10)
+    assert diff, fvm("diff", box).stdout
+    assert not any(r["op"] == "unboxed-member" for r in audit_records(fvm, box)), audit_records(fvm, box)
+
+
+def test_a_process_in_the_job_without_the_runtime_is_stopped(fvm, box, apps):
+    """jobtool.exe, run on the host, puts itself into the box's job: the
+    broker must find it unboxed, terminate it and audit the case, while the
+    box's own (boxed) process goes on."""
+    runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "20000")
+    try:
+        assert fvm.wait_until(lambda: (fvm.box_dir(box) / "audit.head").exists() or
+                              "probe" in fvm("ps", box).stdout, timeout=20)
+        start = time.time()
+        box_path = fvm.root_win + "\\boxes\\" + box
+        proc = run_unboxed(apps / "jobtool.exe", "join", box_path, timeout=60)
+        assert "joined" in proc.stdout, proc.stdout + proc.stderr
+        assert "survived" not in proc.stdout
+        assert time.time() - start < 15
+        assert fvm.wait_until(lambda: any(r["op"] == "unboxed-member" and r["decision"] == "deny" and
+                                          r["image"].lower().endswith("jobtool.exe")
+                                          for r in audit_records(fvm, box)), timeout=10), audit_records(fvm, box)
+        assert runner.poll() is None, "the box's boxed process was stopped too"
+    finally:
+        fvm("stop", box)
+        runner.wait(timeout=30)
