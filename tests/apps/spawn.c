@@ -12,6 +12,12 @@
  *                                 and "fullname: <QueryFullProcessImageNameW>"
  *   spawn.exe exit N              exit with code N
  *   spawn.exe sleep MS            sleep, exit 0
+ *   spawn.exe launchers N FVM PROGRAM...
+ *                                 hostile: start FVM (fvm.exe) N times as fvm
+ *                                 run's launcher (`__start PIPE EVENT PROGRAM`,
+ *                                 with an event never set, so each waits 30 s),
+ *                                 print "created=C", then after 3 s
+ *                                 "alive=A" (launchers still running), end them
  *
  * CMDLINE is the rest of this program's own command line, as typed. */
 #include <windows.h>
@@ -56,6 +62,41 @@ static int failed(void)
     return 200;
 }
 
+/* Processes of the image fvm run uses as its launcher, started from inside
+ * the box: each must count against the box's process quota. */
+static int launchers(int count, const wchar_t *fvm, const wchar_t *program)
+{
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    HANDLE never = CreateEventW(&inherit, TRUE, FALSE, NULL), pipe_read, pipe_write;
+    if (!never || !CreatePipe(&pipe_read, &pipe_write, &inherit, 0) || count < 1 || count > 32)
+        return failed();
+    HANDLE started[32];
+    int created = 0;
+    for (int i = 0; i < count; i++) {
+        wchar_t line[4096];
+        _snwprintf(line, 4096, L"\"%ls\" __start %llu %llu %ls", fvm, (unsigned long long)(UINT_PTR)pipe_write,
+                   (unsigned long long)(UINT_PTR)never, program);
+        line[4095] = 0;
+        STARTUPINFOW si = {sizeof si};
+        PROCESS_INFORMATION pi;
+        if (CreateProcessW(NULL, line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+            CloseHandle(pi.hThread);
+            started[created++] = pi.hProcess;
+        }
+    }
+    printf("created=%d\n", created);
+    Sleep(3000);
+    int alive = 0;
+    for (int i = 0; i < created; i++) {
+        if (WaitForSingleObject(started[i], 0) == WAIT_TIMEOUT)
+            alive++;
+        TerminateProcess(started[i], 0);
+        CloseHandle(started[i]);
+    }
+    printf("alive=%d\n", alive);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -82,6 +123,8 @@ int wmain(int argc, wchar_t **argv)
     }
     STARTUPINFOW si = {sizeof si};
     PROCESS_INFORMATION pi;
+    if (!wcscmp(argv[1], L"launchers") && argc > 4)
+        return launchers(_wtoi(argv[2]), argv[3], rest_of_line(4));
     if (!wcscmp(argv[1], L"create") && argc > 2) {
         if (!CreateProcessW(NULL, rest_of_line(2), NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
             return failed();

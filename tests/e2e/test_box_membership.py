@@ -63,3 +63,21 @@ def test_a_process_in_the_job_without_the_runtime_is_stopped(fvm, box, apps):
     finally:
         fvm("stop", box)
         runner.wait(timeout=30)
+
+
+def test_fvm_exe_started_in_a_box_counts_against_the_process_quota(fvm, apps):
+    """The broker does not count fvm run's launcher (fvm.exe __start, whose
+    parent is the unboxed fvm.exe) against the box's process quota. A boxed
+    program that starts fvm.exe itself, as that launcher made to wait 30 s,
+    gets counted processes like any other: with `--procs 3`, at most two
+    besides itself are alive at once."""
+    import uuid
+    name = "q" + uuid.uuid4().hex[:8]
+    fvm("create", name, "--procs", "3", check=0)
+    try:
+        proc = fvm("run", "--box", name, win_path(apps / "spawn.exe"), "launchers", "6", win_path(fvm.exe),
+                   win_path(apps / "spawn.exe"), "exit", "0", check=0, timeout=120)
+        alive = [l for l in proc.stdout.splitlines() if l.startswith("alive=")]
+        assert alive and int(alive[0][6:]) <= 2, proc.stdout + proc.stderr
+    finally:
+        fvm("rm", "--force", name)
