@@ -12,6 +12,9 @@
  * GUARD_WAIT_MS (the creating hook injects within milliseconds) is
  * terminated and the case audited.
  *
+ * Wine's desktop process, which a boxed program's first window would start
+ * below the hooks, is started by the broker before the box runs (below).
+ *
  * The check runs on the thread pool, never on the completion-port loop,
  * first 10 ms after the process appeared, and then costs two calls when
  * fvm.dll is at its preferred base (where it nearly always is). */
@@ -162,9 +165,30 @@ static DWORD WINAPI guard_member(void *arg)
     return 0;
 }
 
+/* Wine's desktop process (explorer.exe /desktop) is started by the first
+ * process that needs a window, from win32u's Unix side, below every hook:
+ * started by a boxed program it joined the box's job unboxed (the guard
+ * stopped it, and the box's windows with it), and it would have ended with
+ * the box. With a display, the broker makes sure the desktop runs before the
+ * box's first process, so it is started here, outside the job; the broker
+ * uses the desktop for the box's lifetime, so it does not close meanwhile.
+ * user32 is loaded only then: a box without a display pays nothing. */
+static void desktop_outside_the_box(void)
+{
+    wchar_t display[64];
+    if (!GetEnvironmentVariableW(L"DISPLAY", display, 64) || !display[0])
+        return;
+    HMODULE user32 = LoadLibraryW(L"user32.dll");
+    HWND (WINAPI *desktop_window)(void) =
+        user32 ? (HWND (WINAPI *)(void))(void *)GetProcAddress(user32, "GetDesktopWindow") : NULL;
+    if (desktop_window)
+        desktop_window();
+}
+
 BOOL broker_guard_start(HANDLE job)
 {
     g_job = job;
+    desktop_outside_the_box();
     DWORD n = GetModuleFileNameW(NULL, g_runtime_path, MAX_PATH);
     if (!n || n >= MAX_PATH)
         return FALSE;
