@@ -13,6 +13,11 @@ void broker_audit_write(const brokermsg_audit *msg);
 /* Writes every queued record; the broker calls it before it exits. */
 void broker_audit_flush(void);
 
+/* guard.c: each new member of the box's job must run fvm.dll; one that
+ * does not is terminated and audited. */
+BOOL broker_guard_start(HANDLE job);
+void broker_guard_member(uint32_t pid);
+
 /* hasher.c: content hashes of copied-up files' host base versions. */
 void broker_hash_bases(const wchar_t *box_path);
 

@@ -6,6 +6,8 @@
  * exits once the box has no process left. Later capabilities (the audit
  * writer, quotas, decisions needing a global view) live here too.
  *
+ * Guard: each new member must run the runtime or is stopped (guard.c).
+ *
  * Membership: the broker keeps its own list of the box's processes, from
  * the job's own process list (read on every wake-up and before each `fvm
  * ps` answer) and, faster, the job's completion-port messages (NEW_PROCESS
@@ -53,16 +55,18 @@ static BOOL member_add_locked(uint32_t pid)
     return TRUE;
 }
 
-/* A process the job reported new (completion port). The procs module is
- * told once per process, whichever of the port and the job's list shows
- * it first. */
+/* A process the job reported new (completion port). The procs module and
+ * the guard are told once per process, whichever of the port and the job's
+ * list shows it first. */
 static void member_add(uint32_t pid)
 {
     EnterCriticalSection(&members_lock);
     BOOL added = member_add_locked(pid);
     LeaveCriticalSection(&members_lock);
-    if (added)
+    if (added) {
         broker_procs_new(pid);
+        broker_guard_member(pid);
+    }
 }
 
 static void member_remove(uint32_t pid)
@@ -347,6 +351,8 @@ int wmain(int argc, wchar_t **argv)
     if (!broker_audit_start(box_path, box_name ? box_name + 1 : box_path))
         return 9;
     broker_procs_start(box_path, job);
+    if (!broker_guard_start(job))
+        return 13;
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)
         return registry_failed;

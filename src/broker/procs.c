@@ -36,6 +36,7 @@ typedef struct tracked {
     BOOL audited;
     BOOL resolved;     /* its image was read (Wine knows it only once the process runs) */
     BOOL own_checked, fvm_own;   /* fvm.exe's launcher (fvm run's __start): not the box's program */
+    BOOL parent_outside;         /* created from outside the box (fvm run), seen when it appeared */
     char image[FVM_PATH_MAX * 3];
     char rule[160];
 } tracked;
@@ -79,14 +80,38 @@ static BOOL alive(const tracked *t)
     return t->handle && WaitForSingleObject(t->handle, 0) == WAIT_TIMEOUT;
 }
 
+/* Whether a new member's parent is a live process outside the job: true of
+ * fvm run's launcher (its parent is the unboxed fvm.exe, which waits for it),
+ * never of a process a boxed program created (the runtime puts every child
+ * in the job, and a boxed program cannot open a host process to name it as
+ * the parent). Asked when the job reports the process, while its creator is
+ * still there. */
+static BOOL parent_outside_job(HANDLE process)
+{
+    PROCESS_BASIC_INFORMATION pbi;
+    if (!process || NtQueryInformationProcess(process, ProcessBasicInformation, &pbi, sizeof pbi, NULL) < 0)
+        return FALSE;
+    HANDLE parent = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
+                                (DWORD)(ULONG_PTR)pbi.InheritedFromUniqueProcessId);
+    if (!parent)
+        return FALSE;
+    BOOL in_job = TRUE;
+    BOOL outside = WaitForSingleObject(parent, 0) == WAIT_TIMEOUT && IsProcessInJob(parent, g_job, &in_job) && !in_job;
+    CloseHandle(parent);
+    return outside;
+}
+
 /* fvm run starts the program through a boxed copy of fvm.exe (`fvm.exe
  * __start`, cli/run.c) that exits once the program runs: FVM's own helper,
  * not one of the box's processes, so the quota does not count it. It is
- * recognised by its image: the fvm.exe beside this broker. */
+ * recognised by its image, the fvm.exe beside this broker, and by its
+ * parent, outside the box: a boxed program that starts fvm.exe itself (a
+ * `__start` can be made to wait 30 s) gets a counted process like any
+ * other. */
 static BOOL fvm_own(tracked *t)
 {
     static wchar_t launcher[FVM_PATH_MAX];
-    if (t->own_checked || !t->handle)
+    if (t->own_checked || !t->handle || !t->parent_outside)
         return t->fvm_own;
     if (!launcher[0]) {
         DWORD n = GetModuleFileNameW(NULL, launcher, FVM_PATH_MAX);
@@ -162,6 +187,7 @@ void broker_procs_new(uint32_t pid)
 {
     HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
                                  pid);
+    BOOL outside = parent_outside_job(process);
     EnterCriticalSection(&g_lock);
     if (g_grant_count) {   /* the oldest grant has become this process */
         memmove(g_grants, g_grants + 1, (g_grant_count - 1) * sizeof g_grants[0]);
@@ -172,6 +198,7 @@ void broker_procs_new(uint32_t pid)
         memset(t, 0, sizeof *t);
         t->pid = pid;
         t->handle = process;
+        t->parent_outside = outside;
         t->resolved = !g_have_view;   /* nothing to audit without a policy */
         resolve(t);
     } else if (process) {

@@ -84,6 +84,7 @@ int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline);
+int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);

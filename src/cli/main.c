@@ -103,6 +103,8 @@ int wmain(void)
         usage(stdout);
         return 0;
     }
+    if (!strcmp(verb, "__start"))
+        return cmd_start_in_box(GetCommandLineW());
     for (size_t i = 0; i < sizeof g_verbs / sizeof g_verbs[0]; i++)
         if (!strcmp(verb, g_verbs[i].name))
             return g_verbs[i].run(argc, argv);

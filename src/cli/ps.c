@@ -12,13 +12,37 @@
 
 #include "common/brokerproto.h"
 #include "core/boxname.h"
+#include "core/ntpath.h"
 
 typedef struct proc_row {
     DWORD pid, parent;
     char image[FVM_PATH_MAX * 3];
 } proc_row;
 
-static void describe_process(DWORD pid, proc_row *row)
+/* A program started from a box copy has the box path as its image name
+ * (runtime/proc.c): show the program's own (host) name, in place. */
+static void host_image_name(const box *b, wchar_t *image)
+{
+    static const ntpath_context win32 = {.input = NTPATH_INPUT_WIN32};
+    size_t box_len = wcslen(b->path);
+    if (_wcsnicmp(image, b->path, box_len) || image[box_len] != L'\\')
+        return;
+    ntpath *paths = malloc(3 * sizeof(ntpath));
+    if (!paths)
+        return;
+    fvm_error err;
+    if (ntpath_normalize((const uint16_t *)b->path, box_len, &win32, &paths[0], &err) == FVM_OK &&
+        ntpath_normalize((const uint16_t *)image, wcslen(image), &win32, &paths[1], &err) == FVM_OK &&
+        ntpath_is_within(&paths[1], &paths[0]) &&
+        ntpath_from_box(&paths[1], paths[0].path, paths[0].len, &paths[2], &err) == FVM_OK &&
+        paths[2].kind == NTPATH_KIND_DRIVE && paths[2].len > 4 && paths[2].len - 4 < FVM_PATH_MAX) {
+        memcpy(image, paths[2].path + 4, (paths[2].len - 4) * sizeof(wchar_t));
+        image[paths[2].len - 4] = 0;
+    }
+    free(paths);
+}
+
+static void describe_process(const box *b, DWORD pid, proc_row *row)
 {
     row->pid = pid;
     row->parent = 0;
@@ -31,8 +55,10 @@ static void describe_process(DWORD pid, proc_row *row)
         row->parent = (DWORD)pbi.InheritedFromUniqueProcessId;
     wchar_t image[FVM_PATH_MAX];
     DWORD n = FVM_PATH_MAX;
-    if (QueryFullProcessImageNameW(h, 0, image, &n))
+    if (QueryFullProcessImageNameW(h, 0, image, &n)) {
+        host_image_name(b, image);
         cli_utf8(image, row->image, sizeof row->image);
+    }
     CloseHandle(h);
 }
 
@@ -89,7 +115,7 @@ static int print_box_processes(const box *b, BOOL header)
     if (count < 0)
         return cli_error("cannot get the process list of box '%s' from its broker", b->name);
     for (int i = 0; i < count; i++) {
-        describe_process(reply.pids[i], &rows[i]);
+        describe_process(b, reply.pids[i], &rows[i]);
         printed[i] = FALSE;
     }
     /* The tree: each process whose parent is not in the box is a root. */

@@ -1,9 +1,21 @@
 /* run.c - fvm run: start a program as the first process of a box.
  *
- * Order matters: the program is created suspended, fvm.dll is injected
+ * The program is not created by fvm.exe itself: fvm.exe sees the host, and
+ * the program must be found and started as the box sees it (an exe that
+ * exists only in the box, one the box replaced or deleted), and refused if
+ * it is not an x64 Windows program (Wine would run a Linux program outside
+ * the box). So fvm.exe starts a copy of itself in the box ("__start"), and
+ * that boxed launcher creates the program through the runtime's
+ * NtCreateUserProcess hook like any boxed program would (runtime/proc.c).
+ *
+ * Order matters: the launcher is created suspended, fvm.dll is injected
  * (common/inject.c), the process joins the box's job, and only then does it
- * run. The box lock is held from checking the broker until the process is in
- * the job, so the broker never exits between the two (see broker/main.c). */
+ * run. The box lock is held from checking the broker until the launcher is
+ * in the job, so the broker never exits between the two (see broker/main.c).
+ * The launcher sends the program's pid back on a pipe and keeps its handle
+ * to the program until fvm.exe has opened it (so the pid cannot be reused in
+ * between), then exits: the program's parent is outside the box, as before,
+ * and fvm.exe waits for the program and returns its exit code. */
 #include "cli/cli.h"
 
 #include "common/regstore.h"
@@ -151,7 +163,8 @@ static int ensure_broker(const box *b)
     return cli_error("the broker of box '%s' did not start within 15 s", b->name);
 }
 
-/* Creates the program suspended, boxes it, and returns its handles. */
+/* Creates the boxed launcher (fvm.exe __start PIPE EVENT PROGRAM...)
+ * suspended, boxes it, and returns its handles. */
 static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_INFORMATION *pi)
 {
     fvm_box_config cfg;
@@ -167,17 +180,20 @@ static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_I
     if (!job)
         return cli_win_error(GetLastError(), "cannot open the job of box '%s'", b->name);
 
+    wchar_t exe[FVM_PATH_MAX];
+    cli_exe_dir(exe, FVM_PATH_MAX);
+    fvm_wcscat(exe, FVM_PATH_MAX, L"\\fvm.exe");
     STARTUPINFOW si = {sizeof si};
     si.dwFlags = STARTF_USESTDHANDLES;
     si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
     si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    if (!CreateProcessW(NULL, cmdline, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, pi)) {
+    if (!CreateProcessW(exe, cmdline, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, pi)) {
         DWORD e = GetLastError();
-        char c[2048];
+        char c[FVM_PATH_MAX * 3];
         CloseHandle(job);
-        cli_utf8(cmdline, c, sizeof c);
-        return cli_win_error(e, "cannot start '%s'", c);
+        cli_utf8(exe, c, sizeof c);
+        return cli_win_error(e, "cannot start the launcher '%s'", c);
     }
     char why[256];
     NTSTATUS st = fvm_inject_process(pi->hProcess, &cfg, why, sizeof why);
@@ -194,6 +210,117 @@ static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_I
         return cli_error("cannot box the program, so it was not started: %s", failed);
     }
     return 0;
+}
+
+/* fvm.exe __start PIPE EVENT PROGRAM [ARGS...], run boxed by fvm run:
+ * creates PROGRAM as the box sees it, sends its pid on PIPE and keeps its
+ * handle until fvm.exe sets EVENT. Refuses to run outside a box. */
+int cmd_start_in_box(const wchar_t *raw_cmdline)
+{
+    typedef BOOL (*status_fn)(wchar_t *, DWORD);
+    HMODULE runtime = GetModuleHandleW(L"fvm.dll");
+    status_fn boxed = runtime ? (status_fn)(void *)GetProcAddress(runtime, "fvm_runtime_status") : NULL;
+    if (!boxed || !boxed(NULL, 0))
+        return cli_error("__start runs only inside a box (it is fvm run's launcher)");
+
+    const uint16_t *line = (const uint16_t *)raw_cmdline;
+    size_t pos = 0;
+    cmdline_token tok;
+    uint16_t value[32];
+    HANDLE handles[2] = {NULL, NULL};
+    cmdline_next_program(line, &pos, &tok, NULL, 0);   /* fvm.exe */
+    cmdline_next(line, &pos, &tok, NULL, 0);           /* __start */
+    for (int i = 0; i < 2; i++) {
+        if (!cmdline_next(line, &pos, &tok, value, 32))
+            return cli_error("__start: missing handles"), EXIT_USAGE;
+        char digits[32];
+        size_t n = 0;
+        for (; value[n] && n + 1 < sizeof digits; n++)
+            digits[n] = (char)value[n];
+        digits[n] = 0;
+        handles[i] = (HANDLE)(UINT_PTR)strtoull(digits, NULL, 10);
+    }
+    if (!cmdline_next(line, &pos, &tok, NULL, 0))
+        return cli_error("__start: no program"), EXIT_USAGE;
+    HANDLE pipe = handles[0], opened = handles[1];
+    /* The program must not inherit FVM's own handles. */
+    SetHandleInformation(pipe, HANDLE_FLAG_INHERIT, 0);
+    SetHandleInformation(opened, HANDLE_FLAG_INHERIT, 0);
+
+    size_t len = fvm_wcslen(raw_cmdline + tok.start);
+    wchar_t *program = HeapAlloc(GetProcessHeap(), 0, (len + 1) * sizeof(wchar_t));
+    if (!program)
+        return cli_error("out of memory");
+    memcpy(program, raw_cmdline + tok.start, (len + 1) * sizeof(wchar_t));
+    STARTUPINFOW si = {sizeof si};
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    PROCESS_INFORMATION pi;
+    if (!CreateProcessW(NULL, program, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+        DWORD e = GetLastError();
+        char c[2048];
+        cli_utf8(program, c, sizeof c);
+        HeapFree(GetProcessHeap(), 0, program);
+        return cli_win_error(e, "cannot start '%s'", c);
+    }
+    HeapFree(GetProcessHeap(), 0, program);
+    CloseHandle(pi.hThread);
+    DWORD pid = pi.dwProcessId, written = 0;
+    WriteFile(pipe, &pid, sizeof pid, &written, NULL);
+    CloseHandle(pipe);
+    WaitForSingleObject(opened, 30000);
+    CloseHandle(opened);
+    CloseHandle(pi.hProcess);
+    return 0;
+}
+
+/* After the launcher runs: the program's pid from the pipe, the program
+ * opened while the launcher still holds it. NULL if the launcher failed
+ * (it said why); *launcher_code is then its exit code. */
+static HANDLE receive_program(HANDLE pipe, HANDLE opened, HANDLE launcher, DWORD *launcher_code)
+{
+    DWORD pid = 0, got = 0;
+    HANDLE program = NULL;
+    if (ReadFile(pipe, &pid, sizeof pid, &got, NULL) && got == sizeof pid) {
+        program = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+        if (!program)
+            cli_win_error(GetLastError(), "cannot open the started program (pid %lu)", (unsigned long)pid);
+    }
+    SetEvent(opened);
+    WaitForSingleObject(launcher, INFINITE);
+    *launcher_code = EXIT_FAIL;
+    GetExitCodeProcess(launcher, launcher_code);
+    if (program == NULL && *launcher_code == 0)
+        *launcher_code = EXIT_FAIL;
+    return program;
+}
+
+/* When the program was the box's last process, the broker writes the last
+ * audit records and saves the registry, then exits: wait (a little) for
+ * that, so what the program did is in the box's log and files when fvm run
+ * returns. If other processes still run, the box goes on without us. */
+static void wait_for_box_end(const box *b)
+{
+    wchar_t job_name[FVM_OBJ_NAME_MAX], ready_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(b->path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    for (int waited = 0; waited < 3000; waited += 10) {
+        HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
+        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION info;
+        BOOL busy = job && QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &info, sizeof info,
+                                                     NULL) && info.ActiveProcesses != 0;
+        if (job)
+            CloseHandle(job);
+        if (busy)
+            return;
+        HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
+        if (!ready)
+            return;   /* the broker is gone: everything is written */
+        CloseHandle(ready);
+        Sleep(10);
+    }
 }
 
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
@@ -245,9 +372,26 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
             return rc;
     }
 
+    /* fvm.exe __start PIPE EVENT PROGRAM...: the handles are inherited by
+     * the launcher only (it makes them non-inheritable before it creates
+     * the program). */
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    HANDLE pipe_read = NULL, pipe_write = NULL;
+    HANDLE opened = CreateEventW(&inherit, TRUE, FALSE, NULL);
+    if (!opened || !CreatePipe(&pipe_read, &pipe_write, &inherit, 0))
+        return cli_win_error(GetLastError(), "cannot create the launcher's pipe");
+    SetHandleInformation(pipe_read, HANDLE_FLAG_INHERIT, 0);
     size_t len = fvm_wcslen(raw_cmdline + program_start);
-    wchar_t *cmdline = HeapAlloc(GetProcessHeap(), 0, (len + 1) * sizeof(wchar_t));
-    memcpy(cmdline, raw_cmdline + program_start, (len + 1) * sizeof(wchar_t));
+    size_t cap = len + FVM_PATH_MAX + 96;
+    wchar_t *cmdline = HeapAlloc(GetProcessHeap(), 0, cap * sizeof(wchar_t));
+    if (!cmdline)
+        return cli_error("out of memory");
+    wchar_t exe[FVM_PATH_MAX];
+    cli_exe_dir(exe, FVM_PATH_MAX);
+    _snwprintf(cmdline, cap, L"\"%ls\\fvm.exe\" __start %llu %llu %ls", exe,
+               (unsigned long long)(UINT_PTR)pipe_write, (unsigned long long)(UINT_PTR)opened,
+               raw_cmdline + program_start);
+    cmdline[cap - 1] = 0;
 
     wchar_t lock_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(b.path, FVM_OBJ_LOCK, lock_name, FVM_OBJ_NAME_MAX);
@@ -262,17 +406,29 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     ReleaseMutex(lock);
     CloseHandle(lock);
     HeapFree(GetProcessHeap(), 0, cmdline);
-    if (rc)
+    CloseHandle(pipe_write);
+    if (rc) {
+        CloseHandle(pipe_read);
+        CloseHandle(opened);
         return rc;
+    }
     if (no_floor)
         fprintf(stderr, "fvm: warning: box '%s' runs without its kernel floor (--no-floor): a program that "
                         "bypasses the hooks is not contained; recorded in the box's audit log\n", b.name);
 
     ResumeThread(pi.hThread);
     CloseHandle(pi.hThread);
-    WaitForSingleObject(pi.hProcess, INFINITE);
     DWORD code = EXIT_FAIL;
-    GetExitCodeProcess(pi.hProcess, &code);
+    HANDLE program = receive_program(pipe_read, opened, pi.hProcess, &code);
+    CloseHandle(pipe_read);
+    CloseHandle(opened);
     CloseHandle(pi.hProcess);
+    if (!program)
+        return (int)code;
+    WaitForSingleObject(program, INFINITE);
+    code = EXIT_FAIL;
+    GetExitCodeProcess(program, &code);
+    CloseHandle(program);
+    wait_for_box_end(&b);
     return (int)code;
 }

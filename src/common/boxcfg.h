@@ -38,6 +38,12 @@ typedef struct fvm_box_config {
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
 #define FVM_BOX_FLAG_FLOOR_SET 0x2u  /* set by a floored fvm.dll for its children: they are forks of it */
+/* fvm_box_config.flags, for one new process only (never inherited): its
+ * console is to be allocated by its runtime once hooked, not by kernelbase
+ * before (which would start conhost.exe unboxed); see runtime/proc.c. */
+#define FVM_BOX_FLAG_ALLOC_CONSOLE     0x4u
+#define FVM_BOX_FLAG_CONSOLE_NO_WINDOW 0x8u
+#define FVM_BOX_FLAGS_ONE_PROCESS (FVM_BOX_FLAG_ALLOC_CONSOLE | FVM_BOX_FLAG_CONSOLE_NO_WINDOW)
 
 /* Named kernel objects of a box. They are derived from a hash of the box
  * folder's path, so two FVM roots with boxes of the same name never meet. */

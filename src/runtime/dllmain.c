@@ -55,6 +55,7 @@ static BOOL runtime_start(HMODULE module)
     if (!runtime_hooks_start())
         return FALSE;
     g_fvm.active = TRUE;
+    proc_after_hooks();
     return TRUE;
 }
 

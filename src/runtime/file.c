@@ -737,6 +737,39 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     return status;
 }
 
+/* An open for reading decided like the program's own (box copy, deleted in
+ * the box, policy), which also gives the NT name the real open was given:
+ * proc.c opens a new process's image this way and hands Wine that same name,
+ * because Wine opens the image again by name, below our hooks. */
+NTSTATUS file_open_viewed(POBJECT_ATTRIBUTES attributes, ACCESS_MASK access, ULONG share, ULONG options,
+                          HANDLE *handle, uint16_t *name, size_t cap, size_t *name_len)
+{
+    file_scratch *s = scratch_acquire();
+    if (!s)
+        return STATUS_NO_MEMORY;
+    BOOL to_box, to_host;
+    NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
+    if (status >= 0) {
+        OBJECT_ATTRIBUTES oa;
+        UNICODE_STRING us;
+        POBJECT_ATTRIBUTES target = decided_attributes(s, to_box, to_host, attributes, &oa, &us);
+        const UNICODE_STRING *n = target->ObjectName;
+        if (target->RootDirectory || !n || n->Length / 2 >= cap) {
+            status = STATUS_OBJECT_NAME_INVALID;   /* a name Wine could not be handed alone */
+        } else {
+            IO_STATUS_BLOCK io;
+            status = real_NtOpenFile(handle, access, target, &io, share, options);
+            if (status >= 0) {
+                memcpy(name, n->Buffer, n->Length);
+                *name_len = n->Length / 2;
+                name[*name_len] = 0;
+            }
+        }
+    }
+    scratch_release(s);
+    return status;
+}
+
 /* Where an attribute query looks: the box copy, the host, or nowhere. */
 /* SIDE_HOST: the caller's own name (not a path we virtualize);
  * SIDE_HOST_CANONICAL: a host path decided on, by its canonical name. */

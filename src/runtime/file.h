@@ -77,6 +77,10 @@ BOOL handle_path(HANDLE handle, file_scratch *s, BOOL *in_box);
 /* file_alias.c: s->path (a drive path) becomes the name Wine gives that
  * file (Z:\<prefix>\drive_c\x is C:\x); FALSE when it has none. */
 BOOL file_alias_canonical(file_scratch *s);
+/* Opens a file as the box sees it (as the program's own open would be
+ * decided) and gives the NT name the real open was given, NUL-terminated. */
+NTSTATUS file_open_viewed(POBJECT_ATTRIBUTES attributes, ACCESS_MASK access, ULONG share, ULONG options,
+                          HANDLE *handle, uint16_t *name, size_t cap, size_t *name_len);
 void init_attributes(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                      const OBJECT_ATTRIBUTES *like);
 /* Attributes of an NT path, or INVALID_FILE_ATTRIBUTES. */

@@ -229,5 +229,6 @@ size_t runtime_policy_program_len(void);
  * messages, move it, read its title), and whether a process is the box's. */
 BOOL gui_window_in_box(HWND hwnd);
 BOOL gui_process_in_box(DWORD pid);
+void proc_after_hooks(void);   /* proc.c, once hooked: the console kernelbase was not let to make */
 
 #endif

@@ -25,3 +25,10 @@ $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # proctool.exe lists processes with EnumProcesses (psapi).
 APPLIB_LINK_proctool := -lpsapi -ladvapi32
+
+# spawn.exe starts programs with CreateProcess and ShellExecuteEx.
+APPLIB_LINK_spawn := -lshell32
+
+# jobtool.exe names a box's job with common/boxcfg.
+APPLIB_LINK_jobtool := $(B)/win/libfvmcommon.a
+$(B)/win/apps/jobtool.exe: $(B)/win/libfvmcommon.a
