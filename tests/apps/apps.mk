@@ -25,3 +25,5 @@ $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # proctool.exe lists processes with EnumProcesses (psapi).
 APPLIB_LINK_proctool := -lpsapi -ladvapi32
+# trustattack.exe queries handle names with NtQueryObject.
+APPLIB_LINK_trustattack := -lntdll
