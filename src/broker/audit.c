@@ -206,12 +206,12 @@ void broker_audit_sender_init(audit_sender *s, uint32_t pid)
 {
     memset(s, 0, sizeof *s);
     s->pid = pid;
-    s->member = pid && broker_is_member(pid);
+    HANDLE process = broker_open_member(pid);
+    s->member = process != NULL;
     s->tokens = RATE_BURST;
     s->refilled = GetTickCount();
     wchar_t image[FVM_PATH_MAX];
     DWORD len = FVM_PATH_MAX;
-    HANDLE process = s->member ? OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid) : NULL;
     if (process && QueryFullProcessImageNameW(process, 0, image, &len)) {
         WideCharToMultiByte(CP_UTF8, 0, image, (int)len + 1, s->image, sizeof s->image, NULL, NULL);
         memcpy(s->image16, image, (len + 1) * sizeof(wchar_t));
@@ -271,8 +271,6 @@ static BOOL printable(const brokermsg_text *t, size_t max)
 
 void broker_audit_submit(audit_sender *s, const brokermsg_audit *msg)
 {
-    if (!s->member && s->pid && broker_is_member(s->pid))
-        broker_audit_sender_init(s, s->pid);   /* the job's news came late */
     if (!s->member) {
         count_drop(DROP_OUTSIDE);
         return;

@@ -30,17 +30,18 @@ void broker_audit_write(const brokermsg_audit *msg);
 /* Writes every queued record; the broker calls it before it exits. */
 void broker_audit_flush(void);
 
-/* main.c: TRUE when pid is a process of the box (its job's member). */
+/* main.c: TRUE when pid is a live process of the box (asked of the box's
+ * job, not of the list built from its news). */
 BOOL broker_is_member(uint32_t pid);
-/* The same from the broker's list alone, without waiting for a late
- * NEW_PROCESS message (FALSE for a process that has ended). */
-BOOL broker_is_listed_member(uint32_t pid);
+/* The same, keeping the process: a handle (query, synchronize) or NULL. */
+HANDLE broker_open_member(uint32_t pid);
 
 /* quota.c: the storage quota's authority (see there). A box without a quota
  * grants everything. pid 0 is the broker itself. */
 BOOL broker_quota_start(const wchar_t *box_path, uint64_t quota);
 BOOL broker_quota_active(void);
-/* Bytes granted: 0 (refused) or at least need. */
+/* Bytes granted: 0 (refused, or pid is not a live process of the box) or
+ * at least need. */
 uint64_t broker_quota_reserve(uint32_t pid, uint64_t need, uint64_t leftover);
 /* A process says it freed bytes: the next refusal measures again. */
 void broker_quota_freed(void);

@@ -42,40 +42,40 @@ static void member_add(uint32_t pid)
 
 static HANDLE g_job;
 
-BOOL broker_is_listed_member(uint32_t pid)
+/* Membership is asked of the job itself, never of the list above. The
+ * list is built from the job's completion-port news, which can come after
+ * the process's first request (the news is queued behind the main loop's
+ * work) or never: a box restarted right after it ended gets the previous
+ * broker's job back (it outlives that broker for a few seconds while Wine
+ * tears its last processes down), a job takes only one completion port,
+ * and the new broker's association fails. Waiting for news refused every
+ * process of such a box (the quota test that failed now and then). A
+ * process is in the job before any of its code runs (fvm run and proc.c
+ * assign it while it is suspended; children inherit the job), so the
+ * answer is right at its first request. PROCESS_QUERY_INFORMATION, not the
+ * limited right: Wine's NtIsProcessInJob asks for it. */
+HANDLE broker_open_member(uint32_t pid)
 {
-    BOOL found = FALSE;
-    EnterCriticalSection(&members_lock);
-    for (uint32_t i = 0; i < member_count && !found; i++)
-        found = members[i] == pid;
-    LeaveCriticalSection(&members_lock);
-    return found;
+    if (!pid)
+        return NULL;
+    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE,
+                                 FALSE, pid);
+    if (!process)
+        return NULL;
+    BOOL in_job = FALSE;
+    if (!IsProcessInJob(process, g_job, &in_job) || !in_job || WaitForSingleObject(process, 0) != WAIT_TIMEOUT) {
+        CloseHandle(process);
+        return NULL;
+    }
+    return process;
 }
 
 BOOL broker_is_member(uint32_t pid)
 {
-    if (!pid)
-        return FALSE;
-    /* A process can reach the pipe before the job's NEW_PROCESS message
-     * reaches the list (the main thread may be hashing, the machine busy):
-     * the asker waits for our answer, alive, so give the list time. */
-    for (int waited = 0; waited <= 5000; waited += 10) {
-        if (broker_is_listed_member(pid))
-            return TRUE;
-        Sleep(10);
-    }
-    /* Or ask the job itself. */
-    HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-    BOOL in_job = FALSE;
-    if (process) {
-        if (!IsProcessInJob(process, g_job, &in_job))
-            in_job = FALSE;
-        DWORD code = 0;
-        if (in_job && GetExitCodeProcess(process, &code) && code != STILL_ACTIVE)
-            in_job = FALSE;
+    HANDLE process = broker_open_member(pid);
+    if (process)
         CloseHandle(process);
-    }
-    return in_job;
+    return process != NULL;
 }
 
 static void member_remove(uint32_t pid)
@@ -166,8 +166,8 @@ static DWORD WINAPI serve_connection(void *arg)
                 broker_quota_freed();
                 continue;
             }
-            /* Only a process of the box gets bytes of the box. */
-            uint64_t granted = broker_is_member(client_pid) ? broker_quota_reserve(client_pid, q.bytes, q.leftover) : 0;
+            /* Only a process of the box gets bytes of the box (quota.c asks the job). */
+            uint64_t granted = client_pid ? broker_quota_reserve(client_pid, q.bytes, q.leftover) : 0;
             WriteFile(pipe, &granted, sizeof granted, &written, NULL);
         } else if (got == 8 && !memcmp(buf, BROKERMSG_HELLO, 8)) {
             uint32_t ack = 1;

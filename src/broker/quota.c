@@ -32,6 +32,7 @@
 
 typedef struct holder {
     uint32_t pid;
+    HANDLE process;         /* kept, so that "has it ended" is never asked of a reused pid */
     uint64_t outstanding;   /* granted to pid and, as far as the broker knows, not yet written */
 } holder;
 
@@ -94,15 +95,29 @@ BOOL broker_quota_start(const wchar_t *box_path, uint64_t quota)
     return TRUE;
 }
 
-static holder *find_holder(uint32_t pid, BOOL add)
+static BOOL holder_ended(const holder *h)
 {
-    for (size_t i = 0; i < g_holder_count; i++)
-        if (g_holders[i].pid == pid)
+    return WaitForSingleObject(h->process, 0) != WAIT_TIMEOUT;
+}
+
+/* The holder of a live process (process: a handle the caller gives up), or
+ * NULL when the table is full. A pid that ended and came back is a new
+ * holder: the old one's lease ended with it. */
+static holder *find_holder(uint32_t pid, HANDLE process)
+{
+    for (size_t i = 0; i < g_holder_count; i++) {
+        if (g_holders[i].pid == pid && !holder_ended(&g_holders[i])) {
+            CloseHandle(process);
             return &g_holders[i];
-    if (!add || g_holder_count == HOLDERS_MAX)
+        }
+    }
+    if (g_holder_count == HOLDERS_MAX) {
+        CloseHandle(process);
         return NULL;
+    }
     holder *h = &g_holders[g_holder_count++];
     h->pid = pid;
+    h->process = process;
     h->outstanding = 0;
     return h;
 }
@@ -113,10 +128,11 @@ static void measure_again(void)
     g_measured = measure();
     g_granted = 0;
     for (size_t i = 0; i < g_holder_count;) {
-        if (broker_is_listed_member(g_holders[i].pid)) {
+        if (!holder_ended(&g_holders[i])) {
             g_granted += g_holders[i].outstanding;
             i++;
         } else {
+            CloseHandle(g_holders[i].process);
             g_holders[i] = g_holders[--g_holder_count];   /* ended: its lease is gone */
         }
     }
@@ -131,7 +147,7 @@ static BOOL measure_is_stale(void)
     if (g_freed_since_measure || GetTickCount() - g_measured_at > 1000)
         return TRUE;
     for (size_t i = 0; i < g_holder_count; i++)
-        if (!broker_is_listed_member(g_holders[i].pid))
+        if (holder_ended(&g_holders[i]))
             return TRUE;
     return FALSE;
 }
@@ -144,10 +160,22 @@ static uint64_t free_bytes(void)
 
 uint64_t broker_quota_reserve(uint32_t pid, uint64_t need, uint64_t leftover)
 {
-    if (!g_quota)
+    /* Only a live process of the box gets bytes of the box (asked of the
+     * job: main.c); pid 0 is the broker. */
+    HANDLE process = pid ? broker_open_member(pid) : NULL;
+    if (pid && !process)
+        return 0;
+    if (!g_quota) {
+        if (process)
+            CloseHandle(process);
         return need;   /* no quota: everything fits */
+    }
     EnterCriticalSection(&g_lock);
-    holder *h = pid ? find_holder(pid, TRUE) : NULL;
+    holder *h = pid ? find_holder(pid, process) : NULL;
+    if (pid && !h) {
+        LeaveCriticalSection(&g_lock);
+        return 0;   /* the holder table is full: fail closed */
+    }
     /* Believed only up to what this process was granted. */
     uint64_t still_held = h ? (leftover < h->outstanding ? leftover : h->outstanding) : 0;
     if (h)

@@ -106,3 +106,28 @@ def test_verify_refuses_a_record_whose_subject_is_the_senders_word(fvm, box):
     proc = fvm("logs", box, "--verify")
     assert proc.returncode != 0
     assert "line 2: record 2 does not have its subject from the broker's own view" in proc.stdout + proc.stderr
+
+
+def test_quota_and_audit_serve_a_box_restarted_at_once(fvm, audited_box, tool):
+    """A box run again right after its last process ended gets its previous
+    broker's job back (the job outlives that broker for a few seconds) and
+    the new broker hears no news of its processes: membership is asked of
+    the job, so every run still gets bytes of its quota and its audit
+    records (before: the second run's writes failed with the disk full and
+    its records were dropped as from outside the box)."""
+    box, win, root = audited_box
+    runs = 3
+    for i in range(runs):
+        out = fvm("run", "--box", box, "cmd", "/c", f"{tool} fill {win}\\f{i}.bin 1000 & type {win}\\sub\\inner.txt").stdout
+        assert "OK 1000" in out, f"run {i}: {out}"
+    log = fvm.box_dir(box) / "audit.jsonl"
+
+    def denied():
+        if not log.exists():
+            return []
+        return [r for r in map(json.loads, log.read_text().splitlines())
+                if r["type"] == "file" and r["name"].lower().endswith("sub\\inner.txt")]
+    fvm.wait_until(lambda: len(denied()) >= runs, timeout=20)
+    got = denied()
+    assert len(got) >= runs, got
+    assert all(r["subject"] == "broker" and r["image"].lower().endswith("cmd.exe") for r in got), got
