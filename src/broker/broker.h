@@ -5,10 +5,27 @@
 #include <windows.h>
 #include <stdint.h>
 
+#include "common/boxcfg.h"
 #include "core/brokermsg.h"
 
-/* audit.c: the box's single audit writer. */
+/* audit.c: the box's single audit writer. One audit_sender per connection
+ * of a boxed process: its subject as the broker sees it, and its rate. */
+typedef struct audit_sender {
+    uint32_t pid;                 /* the pipe's client, not the message's word */
+    BOOL member;                  /* a process of the box's job */
+    char image[FVM_PATH_MAX * 3]; /* that process's image, UTF-8 */
+    wchar_t image16[FVM_PATH_MAX];
+    double tokens;
+    DWORD refilled;
+} audit_sender;
 BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name);
+void broker_audit_sender_init(audit_sender *s, uint32_t pid);
+/* Queues the message's record with the sender's subject, or drops (and
+ * counts) it: see audit.c for the limits. */
+void broker_audit_submit(audit_sender *s, const brokermsg_audit *msg);
+/* Queues a record of the broker's own (procs.c: process starts and exits,
+ * whose pid and image the broker took from the process itself), within the
+ * same size, backlog and quota limits. */
 void broker_audit_write(const brokermsg_audit *msg);
 /* Writes every queued record; the broker calls it before it exits. */
 void broker_audit_flush(void);
@@ -17,6 +34,22 @@ void broker_audit_flush(void);
  * does not is terminated and audited. */
 BOOL broker_guard_start(HANDLE job);
 void broker_guard_member(uint32_t pid);
+
+/* main.c: TRUE when pid is a live process of the box (asked of the box's
+ * job, not of the list built from its news). */
+BOOL broker_is_member(uint32_t pid);
+/* The same, keeping the process: a handle (query, synchronize) or NULL. */
+HANDLE broker_open_member(uint32_t pid);
+
+/* quota.c: the storage quota's authority (see there). A box without a quota
+ * grants everything. pid 0 is the broker itself. */
+BOOL broker_quota_start(const wchar_t *box_path, uint64_t quota);
+BOOL broker_quota_active(void);
+/* Bytes granted: 0 (refused, or pid is not a live process of the box) or
+ * at least need. */
+uint64_t broker_quota_reserve(uint32_t pid, uint64_t need, uint64_t leftover);
+/* A process says it freed bytes: the next refusal measures again. */
+void broker_quota_freed(void);
 
 /* hasher.c: content hashes of copied-up files' host base versions. */
 void broker_hash_bases(const wchar_t *box_path);
@@ -33,6 +66,10 @@ void broker_procs_stop(void);   /* the box ends: closes the process handles it k
 
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
+/* TRUE when the box's policy, decided again by the broker for this name and
+ * image, gives this decision by this rule, and audits it. */
+BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
+                            const char *rule);
 
 /* registry.c: the box registry's live tree and <box>\registry.dat. Start
  * (before the box's first process) loads the file into the tree unless the

@@ -69,6 +69,44 @@ static void member_add(uint32_t pid)
     }
 }
 
+static HANDLE g_job;
+
+/* Membership for the quota and the audit subject is asked of the job
+ * itself, never of the list above: the list follows the job (its news, or
+ * its process list at the next wake-up), so it can be behind a process's
+ * first request, and with no news at all (a box restarted right after it
+ * ended gets the previous broker's job back, whose completion port cannot
+ * be associated again) it is a wake-up behind. Waiting for the list
+ * refused every process of such a box (the quota test that failed now and
+ * then). A
+ * process is in the job before any of its code runs (fvm run and proc.c
+ * assign it while it is suspended; children inherit the job), so the
+ * answer is right at its first request. PROCESS_QUERY_INFORMATION, not the
+ * limited right: Wine's NtIsProcessInJob asks for it. */
+HANDLE broker_open_member(uint32_t pid)
+{
+    if (!pid)
+        return NULL;
+    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE,
+                                 FALSE, pid);
+    if (!process)
+        return NULL;
+    BOOL in_job = FALSE;
+    if (!IsProcessInJob(process, g_job, &in_job) || !in_job || WaitForSingleObject(process, 0) != WAIT_TIMEOUT) {
+        CloseHandle(process);
+        return NULL;
+    }
+    return process;
+}
+
+BOOL broker_is_member(uint32_t pid)
+{
+    HANDLE process = broker_open_member(pid);
+    if (process)
+        CloseHandle(process);
+    return process != NULL;
+}
+
 static void member_remove(uint32_t pid)
 {
     BOOL removed = FALSE;
@@ -179,6 +217,7 @@ static DWORD WINAPI serve_connection(void *arg)
     HANDLE pipe = arg;
     uint8_t *buf = malloc(BROKERMSG_MAX);
     ULONG client_pid = 0;
+    audit_sender *sender = NULL;   /* made on the first audit message */
     if (!buf) {
         CloseHandle(pipe);
         return 1;
@@ -208,20 +247,42 @@ static DWORD WINAPI serve_connection(void *arg)
             uint32_t reply[2] = {FVM_BROKER_PROTO_VERSION, broker_procs_grant()};
             WriteFile(pipe, reply, sizeof reply, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (brokermsg_is_quota(buf, got)) {
+            brokermsg_quota q;
+            fvm_error err;
+            if (brokermsg_quota_decode(buf, got, &q, &err) != FVM_OK)
+                continue;
+            if (q.kind == BROKERMSG_FREED) {
+                broker_quota_freed();
+                continue;
+            }
+            /* Only a process of the box gets bytes of the box (quota.c asks the job). */
+            uint64_t granted = client_pid ? broker_quota_reserve(client_pid, q.bytes, q.leftover) : 0;
+            WriteFile(pipe, &granted, sizeof granted, &written, NULL);
+        } else if (got == 8 && !memcmp(buf, BROKERMSG_HELLO, 8)) {
+            uint32_t ack = 1;
+            if (!sender && (sender = malloc(sizeof *sender)) != NULL)
+                broker_audit_sender_init(sender, client_pid);
+            WriteFile(pipe, &ack, sizeof ack, &written, NULL);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
-            if (brokermsg_audit_decode(buf, got, &msg, &err) == FVM_OK) {
-                /* The sender's own word on its pid is not trusted. */
-                if (client_pid)
-                    msg.pid = client_pid;
-                broker_audit_write(&msg);
+            if (!sender) {
+                sender = malloc(sizeof *sender);
+                if (!sender)
+                    break;
+                broker_audit_sender_init(sender, client_pid);
             }
+            /* Only what the message says was decided is the sender's word:
+             * pid, image and box are the broker's (audit.c). */
+            if (brokermsg_audit_decode(buf, got, &msg, &err) == FVM_OK)
+                broker_audit_submit(sender, &msg);
         }
     }
     DisconnectNamedPipe(pipe);
     CloseHandle(pipe);
     free(buf);
+    free(sender);
     InterlockedDecrement(&g_connections);
     return 0;
 }
@@ -264,51 +325,6 @@ static DWORD active_processes(HANDLE job)
     return acct.ActiveProcesses;
 }
 
-/* Bytes in a folder tree. */
-static ULONGLONG tree_bytes(const wchar_t *dir)
-{
-    wchar_t pattern[FVM_PATH_MAX * 2], child[FVM_PATH_MAX * 2];
-    WIN32_FIND_DATAW fd;
-    ULONGLONG total = 0;
-    _snwprintf(pattern, FVM_PATH_MAX * 2, L"%ls\\*", dir);
-    HANDLE h = FindFirstFileW(pattern, &fd);
-    if (h == INVALID_HANDLE_VALUE)
-        return 0;
-    do {
-        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
-            continue;
-        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-            _snwprintf(child, FVM_PATH_MAX * 2, L"%ls\\%ls", dir, fd.cFileName);
-            total += tree_bytes(child);
-        } else {
-            total += ((ULONGLONG)fd.nFileSizeHigh << 32) | fd.nFileSizeLow;
-        }
-    } while (FindNextFileW(h, &fd));
-    FindClose(h);
-    return total;
-}
-
-/* The usage counter of a box with a storage quota: what its delta (the box
- * copies, not box.ini or the index) takes now, and the limit. Held open by
- * the broker for the box's lifetime; processes add to it as they write. */
-static HANDLE publish_usage(const wchar_t *box_path, ULONGLONG quota)
-{
-    wchar_t name[FVM_OBJ_NAME_MAX], tree[FVM_PATH_MAX];
-    fvm_box_object_name(box_path, FVM_OBJ_USAGE, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_box_usage), name);
-    fvm_box_usage *usage = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *usage) : NULL;
-    if (!usage)
-        return NULL;
-    ULONGLONG used = 0;
-    _snwprintf(tree, FVM_PATH_MAX, L"%ls\\drive", box_path);
-    used += tree_bytes(tree);
-    _snwprintf(tree, FVM_PATH_MAX, L"%ls\\unc", box_path);
-    used += tree_bytes(tree);
-    usage->quota_bytes = (LONG64)quota;
-    usage->used_bytes = (LONG64)used;
-    return section;
-}
-
 int wmain(int argc, wchar_t **argv)
 {
     if (argc != 4)
@@ -328,6 +344,7 @@ int wmain(int argc, wchar_t **argv)
     HANDLE job = CreateJobObjectW(NULL, job_name);
     if (!job)
         return 3;
+    g_job = job;
     /* The job of a previous broker can outlive it while its last processes
      * are being torn down; it is then reused, and since a job takes only one
      * completion port, the loop below also polls. */
@@ -356,9 +373,7 @@ int wmain(int argc, wchar_t **argv)
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)
         return registry_failed;
-    ULONGLONG quota = _wcstoui64(argv[3], NULL, 10);
-    HANDLE usage = quota ? publish_usage(box_path, quota) : NULL;
-    if (quota && !usage)
+    if (!broker_quota_start(box_path, _wcstoui64(argv[3], NULL, 10)))
         return 7;
     HANDLE ready = CreateEventW(NULL, TRUE, TRUE, ready_name);
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);

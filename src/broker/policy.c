@@ -2,13 +2,18 @@
  * publishes the blob in a named section that boxed processes map read-only
  * (runtime/policy.c). The section starts with the blob's size (8 bytes),
  * since a section's own size is rounded up to pages. The broker keeps the
- * section open for the box's lifetime. */
+ * section open for the box's lifetime, and its own read-only view of it: the
+ * audit writer decides again what a record claims was decided. */
 #include "broker/broker.h"
 
 #include <string.h>
 
 #include "common/boxcfg.h"
 #include "common/policyload.h"
+#include "core/policy.h"
+
+static policy_view g_view;
+static BOOL g_have_view;
 
 BOOL broker_policy_publish(const wchar_t *box_path)
 {
@@ -26,8 +31,51 @@ BOOL broker_policy_publish(const wchar_t *box_path)
         uint64_t size = len;
         memcpy(view, &size, 8);
         memcpy(view + 8, blob, len);
-        UnmapViewOfFile(view);
+        fvm_error err;
+        g_have_view = policy_blob_open(view + 8, len, &g_view, &err) == FVM_OK;   /* stays mapped */
     }
     policy_blob_free(blob);
     return view != NULL;   /* the section handle stays open: the box's lifetime */
+}
+
+static const char *action_word(policy_action a)
+{
+    switch (a) {
+    case POLICY_ACTION_OPEN: return "open";
+    case POLICY_ACTION_COW: return "cow";
+    case POLICY_ACTION_READ: return "read";
+    case POLICY_ACTION_ASK: return "ask";
+    case POLICY_ACTION_HIDE: return "hide";
+    case POLICY_ACTION_DENY: return "deny";
+    default: return "none";
+    }
+}
+
+BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
+                            const char *rule)
+{
+    /* FVM's own refusals (desktop.c: a box reaching out of its desktop)
+     * are audited as a default deny whatever the policy says; a claimed
+     * refusal cannot make anything look allowed. */
+    if (!strcmp(decision, "deny") && !strcmp(rule, "default"))
+        return TRUE;
+    if (!g_have_view)
+        return FALSE;
+    static __thread wchar_t wide[FVM_PATH_MAX * 4];
+    int len = MultiByteToWideChar(CP_UTF8, 0, name, -1, wide, FVM_PATH_MAX * 4);
+    if (len <= 1)
+        return FALSE;
+    policy_decision d;
+    if (policy_match(&g_view, (policy_type)type, (const uint16_t *)wide, (size_t)len - 1, (const uint16_t *)image,
+                     wcslen(image), &d) != FVM_OK || !d.audit)
+        return FALSE;   /* a rule that does not audit never made this record */
+    char label[300];
+    policy_decision_label(&d, label, sizeof label);
+    if (strcmp(label, rule))
+        return FALSE;
+    /* An "ask" rule's record carries the answer (the provider's, or the
+     * rule's default): any action but ask itself. */
+    if (d.action == POLICY_ACTION_ASK)
+        return strcmp(decision, "ask") != 0;
+    return !strcmp(decision, action_word(d.action));
 }

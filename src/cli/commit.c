@@ -389,6 +389,7 @@ static void audit(commit_state *cs, const char *type, const char *op, const wcha
     r.name = name;
     r.decision = decision;
     r.rule = rule;
+    r.subject = "broker";   /* fvm.exe runs unboxed: pid and image are its own view of itself */
     char why[256];
     if (fvm_audit_log_append(&cs->audit, &r, why, sizeof why) != FVM_OK)
         fprintf(stderr, "fvm: warning: audit log: %s\n", why);

@@ -174,8 +174,10 @@ int cmd_logs(int argc, char **argv)
 }
 
 /* fvm __audit-append BOX TYPE OP DECISION RESOURCE... [--rule R] [--pid N]
- * [--image PATH] [--time-ms T]: one record per RESOURCE, through the
- * broker's writer. */
+ * [--image PATH] [--time-ms T] [--sender-subject]: one record per RESOURCE,
+ * through the broker's writer, standing in for the broker (its records say
+ * "subject":"broker"; --sender-subject writes them as a broker before issue
+ * 17.7 did, without it). */
 int cmd_audit_append(int argc, char **argv)
 {
     const char *positional[64];
@@ -183,8 +185,11 @@ int cmd_audit_append(int argc, char **argv)
     const char *rule = "default", *image = NULL;
     uint32_t pid = GetCurrentProcessId();
     long long time_ms = -1;
+    const char *subject = "broker";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--rule") && i + 1 < argc)
+        if (!strcmp(argv[i], "--sender-subject"))
+            subject = NULL;
+        else if (!strcmp(argv[i], "--rule") && i + 1 < argc)
             rule = argv[++i];
         else if (!strcmp(argv[i], "--image") && i + 1 < argc)
             image = argv[++i];
@@ -232,6 +237,7 @@ int cmd_audit_append(int argc, char **argv)
         r.decision = positional[3];
         r.name = positional[i];
         r.rule = rule;
+        r.subject = subject;
         if (fvm_audit_log_append(&log, &r, why, sizeof why) != FVM_OK) {
             fvm_audit_log_close(&log);
             return cli_error("cannot append to the audit log of box '%s': %s", b.name, why);

@@ -187,10 +187,12 @@ static int scan_line(void *ctx, const char *line, size_t len)
     return 1;
 }
 
-static fvm_status scan_log(HANDLE file, const audit_chain *head, log_scan *s, char *why, size_t why_size)
+static fvm_status scan_log(HANDLE file, const audit_chain *head, int require_subject, log_scan *s, char *why,
+                           size_t why_size)
 {
     memset(s, 0, sizeof *s);
     audit_verifier_init(&s->verifier, NULL);
+    s->verifier.require_subject = require_subject;
     s->head = head;
     /* A head at seq 0 names the empty chain. */
     if (head && head->seq == 0)
@@ -236,7 +238,9 @@ fvm_status fvm_audit_log_verify(const wchar_t *box_path, audit_verify_report *re
             memset(&s, 0, sizeof s);   /* no log: verified as an empty one, against the head */
             audit_verifier_init(&s.verifier, NULL);
         } else {
-            st = scan_log(file, NULL, &s, why, why_size);
+            /* --verify also proves every record's subject is the broker's
+             * own view of its sender (issue 17.7). */
+            st = scan_log(file, NULL, 1, &s, why, why_size);
             CloseHandle(file);
             if (st != FVM_OK)
                 return st;
@@ -328,7 +332,7 @@ fvm_status fvm_audit_log_open(const wchar_t *box_path, fvm_audit_log *log, char 
     fvm_status st = fvm_audit_head_read(box_path, &head, &present, why, why_size);
     log_scan s;
     if (st == FVM_OK)
-        st = scan_log(log->file, present ? &head : NULL, &s, why, why_size);
+        st = scan_log(log->file, present ? &head : NULL, 0, &s, why, why_size);
     if (st != FVM_OK) {
         fvm_audit_log_close(log);
         return st;

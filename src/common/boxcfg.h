@@ -53,7 +53,7 @@ typedef enum fvm_box_object {
     FVM_OBJ_READY,      /* event: broker is up and owns the job */
     FVM_OBJ_PIPE,       /* broker's control pipe */
     FVM_OBJ_INDEX_LOCK, /* mutex of the box index's writers */
-    FVM_OBJ_USAGE,      /* section: bytes the delta uses, and the quota */
+    FVM_OBJ_USAGE,      /* unused: the quota's count lives in the broker alone */
     FVM_OBJ_POLICY      /* section: the compiled policy, read-only for processes */
 } fvm_box_object;
 
@@ -61,13 +61,6 @@ typedef enum fvm_box_object {
  * "\\\\.\\pipe\\FVM.<hash>.ctl") into out. */
 void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
                          wchar_t *out, size_t out_chars);
-
-/* The shared usage counter of a box with a storage quota (FVM_OBJ_USAGE),
- * created by the broker from a measure of the box folder. */
-typedef struct fvm_box_usage {
-    volatile LONG64 used_bytes;
-    LONG64 quota_bytes;
-} fvm_box_usage;
 
 /* Small string helpers usable without a CRT. All bounded; they always
  * terminate the destination and return FALSE when it was too small. */

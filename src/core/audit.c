@@ -285,6 +285,10 @@ fvm_status audit_format_record(const audit_record *r, uint64_t seq, const uint8_
     put_json_utf8(&s, r->decision);
     put_str(&s, ",\"rule\":");
     put_json_utf8(&s, r->rule);
+    if (r->subject) {
+        put_str(&s, ",\"subject\":");
+        put_json_utf8(&s, r->subject);
+    }
     put_str(&s, ",\"prev\":\"");
     put_hex(&s, prev);
     put_char(&s, '"');
@@ -535,10 +539,11 @@ static int json_value(json *j, int depth)
 /* ---- records --------------------------------------------------------------------------------- */
 
 enum {
-    F_SEQ, F_TIME, F_BOX, F_PID, F_IMAGE, F_TYPE, F_OP, F_NAME, F_DECISION, F_RULE, F_PREV, F_HASH, F_COUNT
+    F_SEQ, F_TIME, F_BOX, F_PID, F_IMAGE, F_TYPE, F_OP, F_NAME, F_DECISION, F_RULE, F_PREV, F_HASH, F_SUBJECT,
+    F_COUNT
 };
 static const char *const field_names[F_COUNT] = {
-    "seq", "time", "box", "pid", "image", "type", "op", "name", "decision", "rule", "prev", "hash",
+    "seq", "time", "box", "pid", "image", "type", "op", "name", "decision", "rule", "prev", "hash", "subject",
 };
 
 typedef struct record_reader {
@@ -623,7 +628,8 @@ static int record_member(void *ctx, json *j, const audit_span *key, size_t membe
     audit_span s = {(const char *)v + 1, vlen - 2};
     audit_span *slots[F_COUNT] = {NULL,          &r->out->time, &r->out->box,      NULL,
                                   &r->out->image, &r->out->type, &r->out->op,       &r->out->name,
-                                  &r->out->decision, &r->out->rule, &r->out->prev, &r->out->hash};
+                                  &r->out->decision, &r->out->rule, &r->out->prev, &r->out->hash,
+                                  &r->out->subject};
     *slots[field] = s;
     if ((field == F_PREV || field == F_HASH) && !is_lower_hex64(&s)) {
         r->problem = field == F_PREV ? "prev is not 64 lower-case hex digits" : "hash is not 64 lower-case hex digits";
@@ -832,6 +838,11 @@ int audit_verifier_line(audit_verifier *v, const char *line, size_t len)
             put_u64(&s, number - 1);
             report_problem(v, number, 0, msg, 0, NULL, 0, NULL);
         }
+        return 0;
+    }
+    if (v->require_subject && !span_is(&f.subject, "broker")) {
+        report_problem(v, number, 0, "record ", f.seq, " does not have its subject from the broker's own view "
+                       "(its pid and image are the sender's word)", 0, NULL);
         return 0;
     }
     v->expect.seq = f.seq;

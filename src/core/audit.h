@@ -7,9 +7,12 @@
  *   {"seq":7,"time":"2026-11-25T17:41:12.345Z","box":"b1","pid":1234,
  *    "image":"C:\\Tools\\app.exe","type":"file","op":"open",
  *    "name":"\\??\\C:\\Data\\a.docx","decision":"deny","rule":"box.ini:12",
- *    "prev":"<64 hex>","hash":"<64 hex>"}
+ *    "subject":"broker","prev":"<64 hex>","hash":"<64 hex>"}
  *
- * (one line in the file; the members always come in this order). seq counts
+ * (one line in the file; the members always come in this order). "subject"
+ * says the writer (the broker) derived box, pid and image itself, from the
+ * pipe client it read the record from, instead of taking the sender's word;
+ * records of older writers lack it. seq counts
  * records from 1 with no gap; prev is the hash of the previous record (64
  * zeros before the first); hash is the SHA-256 of the line's bytes from the
  * opening '{' up to, not including, the ',' that starts the "hash" member -
@@ -76,6 +79,8 @@ typedef struct audit_record {
     size_t name16_len;
     const char *decision;           /* policy_action_name(): "deny", ... */
     const char *rule;               /* policy_decision_label(): "box.ini:12" or "default" */
+    const char *subject;            /* "broker": box, pid and image are the writer's own view of the
+                                     * sender, not the sender's word (NULL: no such member) */
 } audit_record;
 
 /* Where the chain stands: the last record's seq and hash (0 and zeros
@@ -116,7 +121,7 @@ typedef struct audit_span {
 typedef struct audit_fields {
     uint64_t seq;
     uint32_t pid;
-    audit_span time, box, image, type, op, name, decision, rule, prev, hash;
+    audit_span time, box, image, type, op, name, decision, rule, subject, prev, hash;
     size_t hashed_len;              /* bytes covered by hash: up to the ',' before "hash" */
 } audit_fields;
 
@@ -154,6 +159,8 @@ typedef struct audit_verify_report {
  *   "truncated: the log ends at record A but the head says B (records removed from the end)"
  *   "line N: record B differs from the head (the log or the head was replaced)"
  *   "line N: record A is past the head (B): ..."
+ *   "line N: record A does not have its subject from the broker's own view ..."
+ *      (only with require_subject, which `fvm logs --verify` sets)
  * Returns FVM_OK when intact, FVM_E_INVALID otherwise (report says where). */
 fvm_status audit_verify(const char *text, size_t len, const audit_chain *start, const audit_chain *head,
                         audit_verify_report *report);
@@ -163,6 +170,7 @@ typedef struct audit_verifier {
     audit_chain expect;             /* the chain so far */
     uint64_t line;                  /* lines seen */
     int failed;
+    int require_subject;            /* every record must say "subject":"broker" */
     audit_verify_report report;
 } audit_verifier;
 

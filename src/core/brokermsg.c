@@ -89,3 +89,53 @@ fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audi
                              (unsigned long)(len - at), (unsigned long)at);
     return FVM_OK;
 }
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t brokermsg_quota_encode(const brokermsg_quota *msg, uint8_t *out, size_t cap)
+{
+    size_t size = msg->kind == BROKERMSG_RESERVE ? BROKERMSG_RESERVE_SIZE : BROKERMSG_FREED_SIZE;
+    if ((msg->kind != BROKERMSG_RESERVE && msg->kind != BROKERMSG_FREED) || cap < size)
+        return 0;
+    memcpy(out, msg->kind == BROKERMSG_RESERVE ? BROKERMSG_RESERVE_MAGIC : BROKERMSG_FREED_MAGIC, 8);
+    put64(out + 8, msg->bytes);
+    if (msg->kind == BROKERMSG_RESERVE)
+        put64(out + 16, msg->leftover);
+    return size;
+}
+
+int brokermsg_is_quota(const uint8_t *buf, size_t len)
+{
+    return len >= 8 && (!memcmp(buf, BROKERMSG_RESERVE_MAGIC, 8) || !memcmp(buf, BROKERMSG_FREED_MAGIC, 8));
+}
+
+fvm_status brokermsg_quota_decode(const uint8_t *buf, size_t len, brokermsg_quota *out, fvm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!brokermsg_is_quota(buf, len))
+        return fvm_error_set(err, FVM_E_INVALID, "quota message: bad magic at offset 0");
+    out->kind = !memcmp(buf, BROKERMSG_RESERVE_MAGIC, 8) ? BROKERMSG_RESERVE : BROKERMSG_FREED;
+    size_t want = out->kind == BROKERMSG_RESERVE ? BROKERMSG_RESERVE_SIZE : BROKERMSG_FREED_SIZE;
+    if (len != want)
+        return fvm_error_set(err, FVM_E_INVALID, "quota message of %lu bytes, expected %lu", (unsigned long)len,
+                             (unsigned long)want);
+    out->bytes = get64(buf + 8);
+    if (out->kind == BROKERMSG_RESERVE)
+        out->leftover = get64(buf + 16);
+    if (out->bytes > ((uint64_t)1 << 62) || out->leftover > ((uint64_t)1 << 62))
+        return fvm_error_set(err, FVM_E_INVALID, "quota message: %llu bytes at offset 8 is out of range",
+                             (unsigned long long)(out->bytes > out->leftover ? out->bytes : out->leftover));
+    return FVM_OK;
+}

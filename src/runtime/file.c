@@ -504,7 +504,7 @@ static NTSTATUS copy_up_file(file_scratch *s)
     HeapFree(GetProcessHeap(), 0, tmp);
     NtClose(src);
     if (status < 0)
-        quota_release(reserved);
+        quota_unreserve(reserved);
     return status;
 }
 
@@ -1051,7 +1051,7 @@ static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, 
     if (status >= 0 && disposition)
         note_disposition(s, deleting, directory);
     if (status < 0 && growth > 0)
-        quota_release(growth);
+        quota_unreserve(growth);
     else if (status >= 0 && growth < 0)
         quota_release(-growth);
     else if (status >= 0 && deleting && size_before > 0)

@@ -136,7 +136,8 @@ BOOL file_quota_start(void);
 void file_quota_hooks(hook_table *table);
 BOOL quota_active(void);
 NTSTATUS quota_reserve(LONG64 bytes);    /* STATUS_DISK_FULL past the quota */
-void quota_release(LONG64 bytes);
+void quota_unreserve(LONG64 bytes);     /* a reservation the call did not use */
+void quota_release(LONG64 bytes);       /* bytes freed on disk (tells the broker) */
 void quota_track(HANDLE handle);         /* a box file opened for writing */
 LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */
 

@@ -1,19 +1,27 @@
 /* file_quota.c - the storage quota of a box: bytes its delta may take.
  *
- * The broker measures the box folder when the box starts and publishes
- * {used, quota} in a small named section (FVM_OBJ_USAGE). Every process of
- * the box reserves bytes there, with one interlocked add, before any call
- * that would grow a box file: a write past the end, a larger end of file, a
- * copy-up. If the reservation would pass the quota the call fails with
- * STATUS_DISK_FULL before anything is written, so nothing is half-written.
- * Deleting and shrinking box files give bytes back. Counting is
- * conservative (two processes growing one file both reserve) and is measured
- * afresh at every box start. A box without a quota does not hook NtWriteFile
- * at all. */
+ * The broker is the quota's only authority (broker/quota.c): no boxed
+ * process can see or change the count. Every process of the box reserves
+ * bytes before any call that would grow a box file (a write past the end, a
+ * larger end of file, a copy-up); if the reservation fails the call fails
+ * with STATUS_DISK_FULL before anything is written, so nothing is
+ * half-written. Reservations are served from a lease the broker granted this
+ * process; only when the lease runs out does the process ask the broker, on
+ * its own connection to the control pipe (one round trip per lease, and the
+ * broker grants up to 1 MiB beyond what is asked). Bytes a failed call did
+ * not write go back to the lease; deleting and shrinking box files only tell
+ * the broker, which believes its own measure of the box folder, not us.
+ * A box without a quota does not hook NtWriteFile at all. */
 #include "runtime/file.h"
+#include "runtime/ipc.h"
+
+#include "core/brokermsg.h"
 
 static NtWriteFile_fn real_NtWriteFile;
-static fvm_box_usage *g_usage;
+static BOOL g_quota_on;
+static SRWLOCK g_lease_lock = SRWLOCK_INIT;
+static LONG64 g_lease;            /* bytes granted to this process and not yet used */
+static HANDLE g_broker;           /* our connection to the control pipe (under g_lease_lock) */
 
 /* Handles to box files opened for writing - the only ones whose writes can
  * grow the delta - are marked in the runtime's handle registry (handles.c;
@@ -22,7 +30,7 @@ static fvm_box_usage *g_usage;
 
 void quota_track(HANDLE handle)
 {
-    if (g_usage)
+    if (g_quota_on)
         handle_put(handle, &file_virtualizer, FILE_TAG_QUOTA, TRACKED);
 }
 
@@ -31,22 +39,94 @@ static BOOL is_tracked(HANDLE handle)
     return handle_find(handle, &file_virtualizer, FILE_TAG_QUOTA, NULL, NULL) != NULL;
 }
 
+/* Connects once (with g_lease_lock held); a broken connection is
+ * retried on the next request. */
+static HANDLE broker_connection(void)
+{
+    if (g_broker)
+        return g_broker;
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    ipc_bypass_enter();   /* the broker's pipe, FVM's own */
+    for (int attempt = 0; attempt < 40 && !g_broker; attempt++) {
+        HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        if (pipe != INVALID_HANDLE_VALUE) {
+            DWORD mode = PIPE_READMODE_MESSAGE;
+            SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+            g_broker = pipe;
+        } else if (GetLastError() == ERROR_PIPE_BUSY) {
+            WaitNamedPipeW(name, 200);
+        } else if (GetLastError() == ERROR_FILE_NOT_FOUND) {
+            Sleep(10);   /* the broker's listeners are between two clients */
+        } else {
+            break;
+        }
+    }
+    ipc_bypass_leave();
+    return g_broker;
+}
+
+/* One message to the broker, and its 8-byte reply when reply is not NULL.
+ * With g_lease_lock held. */
+static BOOL broker_call(const brokermsg_quota *msg, uint64_t *reply)
+{
+    uint8_t buf[BROKERMSG_RESERVE_SIZE];
+    size_t n = brokermsg_quota_encode(msg, buf, sizeof buf);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        HANDLE pipe = broker_connection();
+        DWORD done = 0;
+        if (!pipe)
+            return FALSE;
+        if (WriteFile(pipe, buf, (DWORD)n, &done, NULL) &&
+            (!reply || (ReadFile(pipe, reply, sizeof *reply, &done, NULL) && done == sizeof *reply)))
+            return TRUE;
+        CloseHandle(pipe);
+        g_broker = NULL;
+    }
+    return FALSE;
+}
+
 NTSTATUS quota_reserve(LONG64 bytes)
 {
-    if (!g_usage || bytes <= 0)
+    if (!g_quota_on || bytes <= 0)
         return STATUS_SUCCESS;
-    LONG64 used = InterlockedAdd64(&g_usage->used_bytes, bytes);
-    if (used > g_usage->quota_bytes) {
-        InterlockedAdd64(&g_usage->used_bytes, -bytes);
-        return STATUS_DISK_FULL;
+    NTSTATUS status = STATUS_SUCCESS;
+    DWORD saved = GetLastError();
+    AcquireSRWLockExclusive(&g_lease_lock);
+    if (g_lease >= bytes) {
+        g_lease -= bytes;
+    } else {
+        brokermsg_quota ask = {BROKERMSG_RESERVE, (uint64_t)(bytes - g_lease), (uint64_t)g_lease};
+        uint64_t granted = 0;
+        if (broker_call(&ask, &granted) && granted >= ask.bytes && granted < ((uint64_t)1 << 62))
+            g_lease = g_lease + (LONG64)granted - bytes;
+        else
+            status = STATUS_DISK_FULL;   /* refused, or no broker to ask: fail closed */
     }
-    return STATUS_SUCCESS;
+    ReleaseSRWLockExclusive(&g_lease_lock);
+    SetLastError(saved);
+    return status;
+}
+
+void quota_unreserve(LONG64 bytes)
+{
+    if (!g_quota_on || bytes <= 0)
+        return;
+    AcquireSRWLockExclusive(&g_lease_lock);
+    g_lease += bytes;
+    ReleaseSRWLockExclusive(&g_lease_lock);
 }
 
 void quota_release(LONG64 bytes)
 {
-    if (g_usage && bytes > 0)
-        InterlockedAdd64(&g_usage->used_bytes, -bytes);
+    if (!g_quota_on || bytes <= 0)
+        return;
+    DWORD saved = GetLastError();
+    brokermsg_quota freed = {BROKERMSG_FREED, (uint64_t)bytes, 0};
+    AcquireSRWLockExclusive(&g_lease_lock);
+    broker_call(&freed, NULL);
+    ReleaseSRWLockExclusive(&g_lease_lock);
+    SetLastError(saved);
 }
 
 LONG64 quota_file_size(HANDLE handle)
@@ -60,7 +140,7 @@ LONG64 quota_file_size(HANDLE handle)
 
 BOOL quota_active(void)
 {
-    return g_usage != NULL;
+    return g_quota_on;
 }
 
 #define WRITE_TO_END_OF_FILE     0xffffffff
@@ -90,31 +170,19 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
         return status;
     status = real_NtWriteFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
     if (status < 0)
-        quota_release(growth);
+        quota_unreserve(growth);
     return status;
 }
 
 BOOL file_quota_start(void)
 {
-    if (!g_fvm.config.quota_bytes)
-        return TRUE;
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_USAGE, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = OpenFileMappingW(FILE_MAP_WRITE | FILE_MAP_READ, FALSE, name);
-    g_usage = section ? MapViewOfFile(section, FILE_MAP_WRITE | FILE_MAP_READ, 0, 0, sizeof *g_usage) : NULL;
-    if (section)
-        CloseHandle(section);
-    if (!g_usage) {
-        fvm_report("file: the box has a storage quota but its usage counter cannot be opened (error %lu)",
-                   (unsigned long)GetLastError());
-        return FALSE;
-    }
+    g_quota_on = g_fvm.config.quota_bytes != 0;
     return TRUE;
 }
 
 /* A box without a quota does not hook NtWriteFile at all. */
 void file_quota_hooks(hook_table *table)
 {
-    if (g_usage)
+    if (g_quota_on)
         FVM_HOOK(table, "ntdll.dll", NtWriteFile);
 }

@@ -270,10 +270,14 @@ static HANDLE audit_pipe(void)
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
     runtime_bypass_enter();   /* the broker's pipe, FVM's own */
     for (int attempt = 0; attempt < 40; attempt++) {
-        HANDLE pipe = CreateFileW(name, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
         if (pipe != INVALID_HANDLE_VALUE) {
-            DWORD mode = PIPE_READMODE_MESSAGE;
+            DWORD mode = PIPE_READMODE_MESSAGE, done = 0, ack = 0;
             SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+            /* The broker takes our pid and image from the pipe while we
+             * wait for its answer, alive (it trusts neither from us). */
+            WriteFile(pipe, BROKERMSG_HELLO, 8, &done, NULL);
+            ReadFile(pipe, &ack, sizeof ack, &done, NULL);
             g_audit_pipe = pipe;
             runtime_bypass_leave();
             return pipe;

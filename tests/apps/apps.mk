@@ -32,3 +32,6 @@ APPLIB_LINK_spawn := -lshell32
 # jobtool.exe names a box's job with common/boxcfg.
 APPLIB_LINK_jobtool := $(B)/win/libfvmcommon.a
 $(B)/win/apps/jobtool.exe: $(B)/win/libfvmcommon.a
+
+# trustattack.exe queries handle names with NtQueryObject.
+APPLIB_LINK_trustattack := -lntdll

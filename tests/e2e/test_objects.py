@@ -196,7 +196,10 @@ def test_object_policy_rules(fvm, tmp_path, tool, holders):
         assert "entry: Global SymbolicLink" in listing, listing
         assert not any("FVM." in line for line in listing), listing
         assert any("FVM." in line for line in host(tool, "list", "\\BaseNamedObjects").splitlines())
-        log = (fvm.box_dir(b) / "audit.jsonl").read_text()
+        # The broker writes the records after the program has gone: wait for them.
+        logfile = fvm.box_dir(b) / "audit.jsonl"
+        assert fvm.wait_until(lambda: logfile.exists() and "Denied" + t in logfile.read_text(), timeout=20)
+        log = logfile.read_text()
         assert "Denied" + t in log and '"deny"' in log
     finally:
         fvm("rm", "--force", b)

@@ -480,10 +480,41 @@ static void parse_fields_for_filtering(void **state)
     assert_string_equal(text, "\\??");
 }
 
+/* Records whose subject the writer derived itself say so; a verifier that
+ * requires it (fvm logs --verify) refuses a record that does not. */
+static void subject_from_the_writer_is_required(void **state)
+{
+    char line[2][AUDIT_LINE_TYPICAL];
+    size_t len[2];
+    audit_chain chain;
+    fvm_error err;
+    audit_chain_init(&chain);
+    audit_record r = sample(1);
+    r.subject = "broker";
+    assert_int_equal(audit_chain_next(&chain, &r, line[0], sizeof line[0], &len[0], &err), FVM_OK);
+    assert_non_null(strstr(line[0], ",\"rule\":\"box.ini:12\",\"subject\":\"broker\",\"prev\":"));
+    r = sample(2);   /* an older writer's record: no subject */
+    assert_int_equal(audit_chain_next(&chain, &r, line[1], sizeof line[1], &len[1], &err), FVM_OK);
+    audit_fields f;
+    size_t column;
+    assert_int_equal(audit_parse_line(line[0], len[0] - 1, &f, &column, &err), FVM_OK);
+    assert_int_equal(f.subject.len, 6);
+    audit_verifier v;
+    audit_verifier_init(&v, NULL);
+    v.require_subject = 1;
+    assert_true(audit_verifier_line(&v, line[0], len[0] - 1));
+    assert_false(audit_verifier_line(&v, line[1], len[1] - 1));
+    assert_non_null(strstr(v.report.message, "line 2: record 2 does not have its subject from the broker"));
+    audit_verifier_init(&v, NULL);   /* without the requirement both chain */
+    assert_true(audit_verifier_line(&v, line[0], len[0] - 1));
+    assert_true(audit_verifier_line(&v, line[1], len[1] - 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(record_line_is_exact),
+        cmocka_unit_test(subject_from_the_writer_is_required),
         cmocka_unit_test(times_are_iso8601_utc),
         cmocka_unit_test(strings_are_escaped),
         cmocka_unit_test(chain_links_records),

@@ -71,10 +71,38 @@ static void test_encode_refuses_what_does_not_fit(void **state)
     assert_int_equal(sample(buf, sizeof buf), 0);
 }
 
+static void test_quota_messages(void **state)
+{
+    uint8_t buf[32];
+    brokermsg_quota q = {BROKERMSG_RESERVE, 65536, 1234}, back;
+    fvm_error err;
+    size_t n = brokermsg_quota_encode(&q, buf, sizeof buf);
+    assert_int_equal(n, BROKERMSG_RESERVE_SIZE);
+    assert_true(brokermsg_is_quota(buf, n));
+    assert_int_equal(brokermsg_quota_decode(buf, n, &back, &err), FVM_OK);
+    assert_int_equal(back.kind, BROKERMSG_RESERVE);
+    assert_int_equal(back.bytes, 65536);
+    assert_int_equal(back.leftover, 1234);
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(brokermsg_quota_decode(buf, cut, &back, &err), FVM_E_INVALID);
+    q.bytes = (uint64_t)1 << 63;   /* a negative size on the sender's side */
+    n = brokermsg_quota_encode(&q, buf, sizeof buf);
+    assert_int_equal(brokermsg_quota_decode(buf, n, &back, &err), FVM_E_INVALID);
+    brokermsg_quota f = {BROKERMSG_FREED, 77, 0};
+    n = brokermsg_quota_encode(&f, buf, sizeof buf);
+    assert_int_equal(n, BROKERMSG_FREED_SIZE);
+    assert_int_equal(brokermsg_quota_decode(buf, n, &back, &err), FVM_OK);
+    assert_int_equal(back.kind, BROKERMSG_FREED);
+    assert_int_equal(back.bytes, 77);
+    assert_int_equal(brokermsg_quota_decode(buf, n + 8, &back, &err), FVM_E_INVALID);
+    assert_int_equal(brokermsg_quota_encode(&f, buf, 8), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_quota_messages),
         cmocka_unit_test(test_every_truncation_is_refused),
         cmocka_unit_test(test_lengths_that_lie_are_refused),
         cmocka_unit_test(test_encode_refuses_what_does_not_fit),
