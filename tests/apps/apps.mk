@@ -25,3 +25,6 @@ $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # proctool.exe lists processes with EnumProcesses (psapi).
 APPLIB_LINK_proctool := -lpsapi -ladvapi32
+
+# svctool.exe is a service (StartServiceCtrlDispatcher) and a raw svcctl RPC client.
+APPLIB_LINK_svctool := -ladvapi32
