@@ -42,7 +42,7 @@ const char *policy_action_name(policy_action action)
 int policy_type_enforced(policy_type type)
 {
     return type == POLICY_TYPE_FILE || type == POLICY_TYPE_KEY || type == POLICY_TYPE_OBJECT ||
-           type == POLICY_TYPE_PROCESS;
+           type == POLICY_TYPE_PROCESS || type == POLICY_TYPE_SERVICE;
 }
 
 policy_action policy_type_default_action(policy_type type)

@@ -108,20 +108,20 @@ static BOOL has_fvm_component(const uint16_t *n, size_t len)
 
 /* The pipes system services listen on (Wine's RPC runs over named pipes:
  * ncacn_np endpoints and, below lrpc\, ncalrpc ones): a box-private copy
- * would cut boxed programs off from the service manager, Plug and Play,
- * the endpoint mapper... Not here, so boxed by default: the remote registry
- * (winreg: a way around the registry virtualizer) and the task scheduler
- * (atsvc: a host task would run outside the box). Known gap: a program that
- * speaks RPC on svcctl itself, not through sechost, is not refused (scm.c
- * refuses service changes at the API). */
+ * would cut boxed programs off from Plug and Play, the endpoint mapper...
+ * Not here, so boxed by default: the service manager (svcctl: each box has
+ * its own, scm.c, so neither sechost nor raw RPC reaches the host's), the
+ * remote registry (winreg: a way around the registry virtualizer) and the
+ * task scheduler (atsvc: a host task would run outside the box). */
 static const char *const g_platform_pipes[] = {
-    "svcctl", "ntsvcs", "plugplay", "epmapper", "lrpc\\epmapper", "lrpc\\irot", "lsarpc", "lsass", "samr",
+    "ntsvcs", "plugplay", "epmapper", "lrpc\\epmapper", "lrpc\\irot", "lsarpc", "lsass", "samr",
     "netlogon", "srvsvc", "wkssvc", "eventlog", "spoolss", "browser",
 };
 
-/* Wine's own objects (services.exe's start event, the font mutex, the
- * clipboard...: a last component starting with "__wine") and the system
- * services' pipes stay the host's. */
+/* Wine's own objects (the font mutex, the clipboard...: a last component
+ * starting with "__wine") and the system services' pipes stay the host's.
+ * Not the event services.exe signals when it is up: the box's service
+ * manager signals its own (scm.c). */
 static BOOL is_platform_name(const uint16_t *n, size_t len)
 {
     if (starts_ascii(n, len, "\\Device\\NamedPipe\\")) {
@@ -132,6 +132,8 @@ static BOOL is_platform_name(const uint16_t *n, size_t len)
     size_t start = len;
     while (start && n[start - 1] != L'\\')
         start--;
+    if (len - start == 20 && starts_ascii(n + start, len - start, "__wine_SvcctlStarted"))
+        return FALSE;
     return starts_ascii(n + start, len - start, "__wine");
 }
 

@@ -48,6 +48,10 @@ size_t ipc_program_pipe_file_name(uint16_t *name, size_t len);
 
 void pipe_hooks(hook_table *table);
 
+/* scm.c: starts the box's service manager if it is not running (a client
+ * is about to open the box's \pipe\svcctl); LastError is kept. */
+void scm_box_manager_ensure(void);
+
 /* file.c's hand-off for client opens (and attribute queries) of a pipe
  * or mailslot, canonical name in path: fills out with the name to use
  * (*out_len 0: the caller's own), or returns the status to fail with. */

@@ -55,6 +55,18 @@ static BOOL local_pipe_name(const uint16_t *path, size_t len)
     return FALSE;
 }
 
+/* \Device\NamedPipe\svcctl: the service manager's RPC endpoint. */
+static BOOL is_svcctl(const uint16_t *path, size_t len)
+{
+    static const char name[] = "\\DEVICE\\NAMEDPIPE\\SVCCTL";
+    if (len != sizeof name - 1)
+        return FALSE;
+    for (size_t i = 0; i < len; i++)
+        if (fvm_wupcase(path[i]) != (wchar_t)name[i])
+            return FALSE;
+    return TRUE;
+}
+
 /* Decides one canonical pipe or mailslot name into call. */
 static ipc_route decide(ipc_call *call, const uint16_t *path, size_t len, BOOL creating, const char *op)
 {
@@ -88,6 +100,10 @@ NTSTATUS pipe_client_decide(const uint16_t *path, size_t len, ACCESS_MASK access
         }
         /* fall through */
     case IPC_BOX:
+        /* The box's service manager is started on its first client. */
+        if (is_svcctl(path, len))
+            scm_box_manager_ensure();
+        /* fall through */
     case IPC_HOST:
         if (call->target_len > cap) {
             status = STATUS_NAME_TOO_LONG;

@@ -14,7 +14,7 @@
     X(object_virtualizer)    /* ipc.c, pipe.c: named objects, pipes and mailslots */ \
     X(window_virtualizer)    /* gui.c: window classes, windows, atoms */             \
     X(desktop_virtualizer)   /* desktop.c: other programs' windows, input, clipboard */ \
-    X(service_virtualizer)   /* scm.c: services, read-only */                       \
+    X(service_virtualizer)   /* scm.c: services, the box's own manager */           \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

@@ -35,3 +35,6 @@ $(B)/win/apps/jobtool.exe: $(B)/win/libfvmcommon.a
 
 # trustattack.exe queries handle names with NtQueryObject.
 APPLIB_LINK_trustattack := -lntdll
+
+# svctool.exe is a service (StartServiceCtrlDispatcher) and a raw svcctl RPC client.
+APPLIB_LINK_svctool := -ladvapi32
