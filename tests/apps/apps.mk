@@ -25,3 +25,7 @@ $(B)/win/apps/regstoretool.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # proctool.exe lists processes with EnumProcesses (psapi).
 APPLIB_LINK_proctool := -lpsapi -ladvapi32
+
+# netprobe.exe makes sockets by every path (Winsock, ConnectEx, the driver
+# directly) for test_net.py.
+APPLIB_LINK_netprobe := -lws2_32 -lmswsock
