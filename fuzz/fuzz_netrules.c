@@ -96,6 +96,8 @@ static void check_section(const uint8_t *data, size_t size)
             policy_decision d;
             net_policy_decide(&view, rules, count < 64 ? count : 64, &q, &d);
             CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
+            net_policy_decide_name(&view, rules, count < 64 ? count : 64, "www.example.com", 15, &d);
+            CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
             policy_blob_free(blob);
         }
         policy_free(p);

@@ -48,13 +48,8 @@ static int beats(const net_policy_rule *a, const net_policy_rule *b)
     return a->index > b->index;
 }
 
-void net_policy_decide(const policy_view *view, const net_policy_rule *rules, size_t count, const net_query *q,
-                       policy_decision *out)
+static void fill(const policy_view *view, const net_policy_rule *best, int raw, policy_decision *out)
 {
-    const net_policy_rule *best = NULL;
-    for (size_t i = 0; i < count; i++)
-        if (net_rule_matches(&rules[i].rule, q) && (!best || beats(&rules[i], best)))
-            best = &rules[i];
     memset(out, 0, sizeof *out);
     out->rule = POLICY_NO_RULE;
     out->file = "";
@@ -72,10 +67,31 @@ void net_policy_decide(const policy_view *view, const net_policy_rule *rules, si
         return;
     }
     out->is_default = 1;
-    if (q->proto == NET_PROTO_RAW || q->proto == NET_PROTO_ICMP) {
-        out->action = POLICY_ACTION_DENY;   /* raw and ICMP sockets only by a rule that names them */
-        out->audit = 1;
-    } else {
-        out->action = POLICY_ACTION_OPEN;
+    out->action = raw ? POLICY_ACTION_DENY : POLICY_ACTION_OPEN;   /* raw and ICMP sockets only by a rule */
+    out->audit = raw;
+}
+
+void net_policy_decide(const policy_view *view, const net_policy_rule *rules, size_t count, const net_query *q,
+                       policy_decision *out)
+{
+    const net_policy_rule *best = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (net_rule_matches(&rules[i].rule, q) && (!best || beats(&rules[i], best)))
+            best = &rules[i];
+    fill(view, best, q->proto == NET_PROTO_RAW || q->proto == NET_PROTO_ICMP, out);
+}
+
+void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
+                            size_t len, policy_decision *out)
+{
+    const net_policy_rule *best = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *r = &rules[i].rule;
+        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->port_lo != 0 || r->port_hi != 65535 ||
+            r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP)
+            continue;
+        if (net_name_glob(r->name, r->name_len, name, len) && (!best || beats(&rules[i], best)))
+            best = &rules[i];
     }
+    fill(view, best, 0, out);
 }

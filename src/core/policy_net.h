@@ -34,4 +34,11 @@ size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t 
 void net_policy_decide(const policy_view *view, const net_policy_rule *rules, size_t count, const net_query *q,
                        policy_decision *out);
 
+/* The decision for resolving a host name (ASCII, any case): among the rules
+ * on host names that match it, for every port and the out direction, the
+ * winner as above; none: allowed. Rules on a name for some ports only are
+ * decided at connect, on the addresses the name resolved to. */
+void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
+                            size_t len, policy_decision *out);
+
 #endif

@@ -21,6 +21,10 @@
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
  *   listen   in, the address the socket is bound to (asked of the driver).
+ *   resolve  getaddrinfo / GetAddrInfoW (ws2_32, a late group): a name the
+ *            rules deny for every port fails as an unknown host; the
+ *            addresses other names resolve to are remembered, so a rule on a
+ *            name for some ports applies at connect and send-to.
  * A refusal is STATUS_ACCESS_DENIED, which Winsock reports as WSAEACCES,
  * as for a socket operation a Windows firewall blocks. Audit records carry
  * the operation (op), and as the name the direction, protocol, address and
@@ -145,6 +149,8 @@ static BOOL read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *
     *port = (uint16_t)(sa[2] << 8 | sa[3]);
     return TRUE;
 }
+
+static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1]);
 
 /* ---- deciding ---- */
 
@@ -303,7 +309,10 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             q.proto = socket_proto(handle);
             if (q.proto != NET_PROTO_ANY) {
                 if (read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
+                    char host[NET_NAME_MAX + 1];
                     q.dir = NET_DIR_OUT;
+                    q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+                    q.host = q.host_len ? host : NULL;
                     status = decide(&q, "connect");
                 } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
                     status = STATUS_INVALID_PARAMETER;   /* an address no rule can judge never reaches the driver */
@@ -339,6 +348,9 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP) {
         if (!read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
             return refuse(io, STATUS_INVALID_PARAMETER);
+        char host[NET_NAME_MAX + 1];
+        q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+        q.host = q.host_len ? host : NULL;
         q.dir = NET_DIR_OUT;
         NTSTATUS status = decide(&q, "sendto");
         if (status < 0)
@@ -347,6 +359,173 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                       out_length);
 }
+
+/* ---- names (ws2_32, a late group) ----
+ *
+ * A name a rule denies for every port fails to resolve, as an unknown host
+ * (WSAHOST_NOT_FOUND). The addresses other names resolve to are remembered
+ * (the last 64), so a rule on a name for some ports applies when the
+ * program connects to one of them. */
+
+typedef struct addrinfo_any {   /* ADDRINFOA and ADDRINFOW share this layout */
+    int flags, family, socktype, protocol;
+    size_t addrlen;
+    void *canonname;
+    const uint8_t *addr;
+    struct addrinfo_any *next;
+} addrinfo_any;
+
+typedef int (WINAPI *getaddrinfo_fn)(const char *, const char *, const void *, addrinfo_any **);
+typedef int (WINAPI *GetAddrInfoW_fn)(const wchar_t *, const wchar_t *, const void *, addrinfo_any **);
+static getaddrinfo_fn real_getaddrinfo;
+static GetAddrInfoW_fn real_GetAddrInfoW;
+
+#define RESOLVED_MAX 64
+#define WSAHOST_NOT_FOUND_CODE 11001
+static struct {
+    net_addr addr;
+    uint8_t len;
+    char name[NET_NAME_MAX + 1];
+} g_resolved[RESOLVED_MAX];
+static unsigned g_resolved_next;
+static SRWLOCK g_resolved_lock = SRWLOCK_INIT;
+
+static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1])
+{
+    size_t len = 0;
+    net_addr a = *addr;
+    net_addr_normalize(&a);
+    AcquireSRWLockShared(&g_resolved_lock);
+    for (unsigned i = 0; i < RESOLVED_MAX && !len; i++)
+        if (g_resolved[i].len && g_resolved[i].addr.family == a.family && !memcmp(g_resolved[i].addr.bytes, a.bytes, 16)) {
+            len = g_resolved[i].len;
+            memcpy(name, g_resolved[i].name, len + 1);
+        }
+    ReleaseSRWLockShared(&g_resolved_lock);
+    return len;
+}
+
+static void remember(const char *name, size_t len, const addrinfo_any *list)
+{
+    AcquireSRWLockExclusive(&g_resolved_lock);
+    for (const addrinfo_any *ai = list; ai; ai = ai->next) {
+        net_addr a;
+        uint16_t port;
+        if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
+            continue;
+        unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+        g_resolved[slot].addr = a;
+        memcpy(g_resolved[slot].name, name, len);
+        g_resolved[slot].name[len] = 0;
+        g_resolved[slot].len = (uint8_t)len;
+    }
+    ReleaseSRWLockExclusive(&g_resolved_lock);
+}
+
+/* 1: resolving the name is denied (audited when asked). A name that is
+ * an address literal, empty, too long or not ASCII is no name rule's. */
+static int name_denied(const char *name, size_t len)
+{
+    net_addr literal;
+    if (!len || len > 200 || net_addr_parse(name, len, &literal))
+        return 0;
+    policy_decision d;
+    net_policy_decide_name(runtime_policy_view(), g_rules, g_rule_count, name, len, &d);
+    if (d.audit || d.action == POLICY_ACTION_ASK) {
+        uint16_t text[6 + 200];
+        size_t n = put_ascii(text, 0, 6, "name:");
+        for (size_t i = 0; i < len; i++)
+            text[n++] = (uint8_t)name[i];
+        if (d.action == POLICY_ACTION_ASK)
+            d.action = runtime_policy_ask(POLICY_TYPE_NET, text, n, &d);
+        runtime_audit(POLICY_TYPE_NET, "resolve", &d, text, n);
+    }
+    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
+}
+
+/* The name as ASCII (NUL-terminated in out), or 0 when it is not ASCII. */
+static size_t ascii_name_a(const char *in, char out[256])
+{
+    size_t n = 0;
+    if (!in || !guard_readable(in, 1))
+        return 0;
+    for (; n < 255; n++) {
+        char c;
+        if (!guard_copy(&c, in + n, 1) || (unsigned char)c > 0x7e)
+            return 0;
+        if (!c)
+            break;
+        out[n] = c;
+    }
+    out[n] = 0;
+    return n < 255 ? n : 0;
+}
+
+static size_t ascii_name_w(const wchar_t *in, char out[256])
+{
+    size_t n = 0;
+    if (!in)
+        return 0;
+    for (; n < 255; n++) {
+        wchar_t c;
+        if (!guard_copy(&c, in + n, sizeof c) || c > 0x7e)
+            return 0;
+        if (!c)
+            break;
+        out[n] = (char)c;
+    }
+    out[n] = 0;
+    return n < 255 ? n : 0;
+}
+
+static int WINAPI box_getaddrinfo(const char *node, const char *service, const void *hints, addrinfo_any **res)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
+    if (len && name_denied(name, len)) {
+        if (res)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_getaddrinfo(node, service, hints, res);
+    if (!ret && len && res) {
+        DWORD saved = GetLastError();
+        remember(name, len, *res);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
+static int WINAPI box_GetAddrInfoW(const wchar_t *node, const wchar_t *service, const void *hints, addrinfo_any **res)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
+    if (len && name_denied(name, len)) {
+        if (res)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_GetAddrInfoW(node, service, hints, res);
+    if (!ret && len && res) {
+        DWORD saved = GetLastError();
+        remember(name, len, *res);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
+static void name_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
+    FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
+}
+
+static late_hooks g_late[] = {
+    {"ws2_32.dll", name_hooks, 0},
+    {NULL, NULL, 0},
+};
 
 static void net_hooks(hook_table *table)
 {
@@ -369,6 +548,7 @@ const fvm_virtualizer net_virtualizer = {
     .policy = POLICY_TYPE_NET,
     .start = net_start,
     .hooks = net_hooks,
+    .late = g_late,
     .handle_closed = net_handle_closed,
     .handle_duplicated = net_handle_duplicated,
 };

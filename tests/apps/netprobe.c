@@ -11,6 +11,7 @@
  *   netprobe unix                        socket(AF_UNIX, SOCK_STREAM)
  *   netprobe dup HOST PORT               connect on a DuplicateHandle copy of a socket
  *   netprobe inherit HOST PORT           a child connects on a socket it inherited
+ *   netprobe name NAME PORT              GetAddrInfoW(NAME), then connect to it (tcp)
  *   netprobe direct HOST PORT            no Winsock: NtCreateFile(\Device\Afd) and the
  *                                        driver's create and connect requests by hand
  * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
@@ -191,6 +192,24 @@ static int do_child(const char *handle, const char *host, const char *port)
     return 0;
 }
 
+static int do_name(const char *name, const char *port)
+{
+    wchar_t wname[256], wport[16];
+    MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 256);
+    MultiByteToWideChar(CP_UTF8, 0, port, -1, wport, 16);
+    ADDRINFOW hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = GetAddrInfoW(wname, wport, &hints, &res);
+    if (e)
+        return fail("GetAddrInfoW", e);
+    SOCKET s = socket(res->ai_family, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, res->ai_addr, (int)res->ai_addrlen))
+        return fail("connect", WSAGetLastError());
+    return talk(s);
+}
+
 /* ---- no Winsock: the driver's requests as Wine 8's ws2_32 makes them ---- */
 
 typedef NTSTATUS(NTAPI *create_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
@@ -276,6 +295,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_inherit(argv[0], argv[2], argv[3]);
     if (!strcmp(cmd, "child") && argc == 5)
         return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "name") && argc == 4)
+        return do_name(argv[2], argv[3]);
     if (!strcmp(cmd, "direct") && argc == 4)
         return do_direct(argv[2], argv[3]);
     return fail("usage", 0);

@@ -158,6 +158,24 @@ def test_udp_ipv6_listen_program_scope_and_raw(fvm, tmp_path, apps, servers):
         fvm("rm", "--force", box)
 
 
+def test_host_name_rules(fvm, tmp_path, apps, servers):
+    """/etc/hosts here names 127.0.0.1 "vm" and "runsc": a name denied for
+    every port does not resolve; a name denied for one port resolves, and
+    connecting to its address on that port is refused, on another allowed."""
+    a, b = servers(), servers()
+    box = make_box(fvm, tmp_path, f"[net]\ndeny audit tcp:runs?\ndeny audit tcp:vm:{a.port}\n")
+    try:
+        assert probe(fvm, box, apps, "name", "runsc", a.port) == "ERR GetAddrInfoW 11001"
+        assert probe(fvm, box, apps, "name", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "name", "vm", b.port) == "OK pong"
+        assert probe(fvm, box, apps, "name", "localhost", a.port) == "OK pong"   # the address, by another name
+        names = [(r["op"], r["name"], r["rule"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert names == [("resolve", "name:runsc", "policy.ini:2"),
+                         ("connect", f"out:tcp:127.0.0.1:{a.port}", "policy.ini:3")], names
+    finally:
+        fvm("rm", "--force", box)
+
+
 def test_malformed_net_rules_are_refused_with_file_line_column(fvm, tmp_path):
     path = tmp_path / "bad.ini"
     path.write_text("[net]\ndeny tcp:10.0.0.0/33:80\nopen udp:[::1:53\ndeny tcp:*:99999\ndeny smtp:*:25\n")

@@ -359,6 +359,36 @@ static void decisions_follow_precedence_and_scope(void **state)
     release(&c);
 }
 
+static void name_decisions_take_rules_for_every_port(void **state)
+{
+    (void)state;
+    compiled c;
+    compile("[net]\n"
+            "deny tcp:*.example.com\n"        /* 2: every port */
+            "open tcp:www.example.com\n"      /* 3: more literal characters */
+            "deny tcp:mail.example.org:25\n"  /* 4: one port: decided at connect */
+            "deny in:tcp:in.example.net\n"    /* 5: in: not a resolution */
+            "deny raw:raw.example.net\n",     /* 6: raw: not a resolution */
+            NULL, &c);
+    policy_decision d;
+    net_policy_decide_name(&c.view, c.rules, c.count, "A.Example.com", 13, &d);
+    assert_int_equal(d.action, POLICY_ACTION_DENY);
+    assert_int_equal(d.line, 2);
+    net_policy_decide_name(&c.view, c.rules, c.count, "www.example.com", 15, &d);
+    assert_int_equal(d.line, 3);
+    net_policy_decide_name(&c.view, c.rules, c.count, "mail.example.org", 16, &d);
+    assert_true(d.is_default);
+    assert_int_equal(d.action, POLICY_ACTION_OPEN);
+    net_policy_decide_name(&c.view, c.rules, c.count, "in.example.net", 14, &d);
+    assert_true(d.is_default);
+    net_policy_decide_name(&c.view, c.rules, c.count, "raw.example.net", 15, &d);
+    assert_true(d.is_default);
+    /* the port rule applies at connect to the address the name resolved to */
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 25, "mail.example.org").line, 4);
+    assert_true(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 25, NULL).is_default);
+    release(&c);
+}
+
 static void too_many_rules_are_counted(void **state)
 {
     (void)state;
@@ -378,6 +408,7 @@ int main(void)
         cmocka_unit_test(matching_by_each_part),
         cmocka_unit_test(addresses_format),
         cmocka_unit_test(decisions_follow_precedence_and_scope),
+        cmocka_unit_test(name_decisions_take_rules_for_every_port),
         cmocka_unit_test(too_many_rules_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
