@@ -122,6 +122,9 @@ $(B)/win/apps/%.exe: tests/apps/%.c $(APPLIB_BIN)
 $(B)/win/bench/%.exe: bench/%.c $(B)/win/libfvmcommon.a
 	@mkdir -p $(@D)
 	$(MINGW) $(WIN_CFLAGS) -o $@ $< $(B)/win/libfvmcommon.a -lntdll
+$(B)/win/bench/netbench.exe: bench/netbench.c
+	@mkdir -p $(@D)
+	$(MINGW) $(WIN_CFLAGS) -o $@ $< -lws2_32 -lntdll
 
 # ---- SDK ------------------------------------------------------------------
 # libfvm.a: the SDK (include/fvm/fvm.h) with the common and core objects it

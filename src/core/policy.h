@@ -47,7 +47,9 @@
  *           pipes "\Device\NamedPipe\name"; mailslots "\Device\MailSlot\name";
  *           window classes "class:Name" (no leading backslash, so no object
  *           path can collide with it).
- *   reserved types (process, net, ...): the name as the future runtime will
+ *   net     the pattern as written (core/netrules.h); the runtime matches
+ *           [net] rules with core/netrules.c, not with the trie.
+ *   reserved types (process, ...): the name as the future runtime will
  *           report it; backslashes separate components.
  * All comparisons are case-insensitive with ntpath_upcase's built-in folding.
  * Names are split into components at every backslash; a leading backslash
@@ -117,8 +119,8 @@ typedef enum policy_scope_kind {
 
 const char *policy_type_name(policy_type type);        /* "file", "key", ... or "?" */
 const char *policy_action_name(policy_action action);  /* "deny", ... or "?" */
-int policy_type_enforced(policy_type type);            /* 1 for file, key, object */
-/* The action when no rule matches: cow for file/key/object, open for the
+int policy_type_enforced(policy_type type);            /* 1 for file, key, object, process, net */
+/* The action when no rule matches: cow for file/key/object/process, open for net and the
  * reserved types (which nothing enforces yet). */
 policy_action policy_type_default_action(policy_type type);
 

@@ -21,6 +21,7 @@
  * Not part of the runtime (FVM_RUNTIME): it allocates and formats. */
 #include "core/objname.h"
 #include "core/policy.h"
+#include "core/netrules.h"
 #include "core/policy_process.h"
 
 #ifndef FVM_RUNTIME
@@ -404,6 +405,7 @@ typedef struct canonical {
     ustr forms[2];
     size_t count;
     uint32_t ntpath_flags;         /* file patterns: for warnings */
+    size_t bad_at;                 /* [net] patterns: the unit an error is at (core/netrules.c) */
 } canonical;
 
 static void canonical_free(canonical *c)
@@ -726,6 +728,16 @@ static fvm_status canonical_process_hash(const uint16_t *in, size_t n, canonical
     return ustr_put(&out->forms[out->count++], form, len) ? FVM_OK : fvm_error_set(err, FVM_E_NOMEM, "out of memory");
 }
 
+/* [net]: core/netrules.c checks the pattern; the blob keeps it as written
+ * and each process parses its rules from there (runtime/net.c). */
+static fvm_status canonical_net(const uint16_t *in, size_t n, canonical *out, fvm_error *err)
+{
+    net_rule rule;
+    if (net_rule_parse(in, n, &rule, &out->bad_at, err) != FVM_OK)
+        return FVM_E_INVALID;
+    return ustr_put(&out->forms[out->count++], in, n) ? FVM_OK : fvm_error_set(err, FVM_E_NOMEM, "out of memory");
+}
+
 static fvm_status canonicalize(const policy_env *env, policy_type type, const uint16_t *in, size_t n, ntpath *scratch,
                                canonical *out, fvm_error *err)
 {
@@ -741,6 +753,8 @@ static fvm_status canonicalize(const policy_env *env, policy_type type, const ui
         st = canonical_key(env, in, n, out, err);
     else if (type == POLICY_TYPE_OBJECT)
         st = canonical_object(env, in, n, out, err);
+    else if (type == POLICY_TYPE_NET)
+        st = canonical_net(in, n, out, err);
     else
         st = canonical_generic(in, n, out, err);
     for (size_t i = 0; st == FVM_OK && i < out->count; i++) {
@@ -749,8 +763,11 @@ static fvm_status canonicalize(const policy_env *env, policy_type type, const ui
         else if (out->forms[i].len > NTPATH_MAX_UNITS)
             st = fvm_error_set(err, FVM_E_RANGE, "longer than %u characters", NTPATH_MAX_UNITS);
     }
-    if (st != FVM_OK)
+    if (st != FVM_OK) {
+        size_t bad_at = out->bad_at;
         canonical_free(out);
+        out->bad_at = bad_at;
+    }
     return st;
 }
 
@@ -1272,10 +1289,12 @@ static int make_patterns(parser *p, const line_ref *l, size_t start, size_t end,
     st = canonicalize(p->env, type, units, units_len, p->scratch, &c, &err);
     free(units);
     if (st != FVM_OK) {
+        /* A [net] error names its unit; the column is exact when no variable changed the text. */
+        size_t at = c.bad_at && expanded_len == n ? column_offset + c.bad_at : start;
         if (st == FVM_E_NOMEM)
             out_of_memory(p);
         else
-            REPORT(p, POLICY_DIAG_ERROR, l, start, "%s", err.message);
+            REPORT(p, POLICY_DIAG_ERROR, l, at, "%s", err.message);
         return 0;
     }
     rule->pattern_count = c.count;

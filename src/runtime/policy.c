@@ -157,6 +157,11 @@ static policy_action ask_provider(policy_type type, const uint16_t *name, size_t
     return action;
 }
 
+policy_action runtime_policy_ask(policy_type type, const uint16_t *name, size_t len, const policy_decision *d)
+{
+    return ask_provider(type, name, len, d);
+}
+
 BOOL runtime_policy_active(void)
 {
     return g_have_policy;

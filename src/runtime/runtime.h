@@ -204,6 +204,9 @@ BOOL box_index_start(void);
 BOOL runtime_policy_start(void);
 BOOL runtime_policy_active(void);
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out);
+/* An `ask` decision a virtualizer made itself (net.c): the provider's
+ * answer, or the rule's default when it is absent or slow. */
+policy_action runtime_policy_ask(policy_type type, const uint16_t *name, size_t len, const policy_decision *d);
 void runtime_policy_thread_detach(fvm_thread *thread);   /* frees the thread's decision cache */
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
 /* The one rule for names (issue 19): a name a virtualizer cannot decide is

@@ -15,6 +15,7 @@
     X(window_virtualizer)    /* gui.c: window classes, windows, atoms */             \
     X(desktop_virtualizer)   /* desktop.c: other programs' windows, input, clipboard */ \
     X(service_virtualizer)   /* scm.c: services, the box's own manager */           \
+    X(net_virtualizer)       /* net.c: sockets, by the [net] rules */               \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

@@ -38,3 +38,7 @@ APPLIB_LINK_trustattack := -lntdll
 
 # svctool.exe is a service (StartServiceCtrlDispatcher) and a raw svcctl RPC client.
 APPLIB_LINK_svctool := -ladvapi32
+
+# netprobe.exe makes sockets by every path (Winsock, ConnectEx, the driver
+# directly) for test_net.py.
+APPLIB_LINK_netprobe := -lws2_32 -lmswsock

@@ -340,8 +340,8 @@ static void reports_every_error_with_place(void **state)
                        "read HKXX\\Software\n"                  /* 23: bad key root */
                        "read HKLM\\\\Software\n"                /* 24: empty name */
                        "[file\n"                                /* 25: no closing bracket */
-                       "[net]\n"                                /* 26: note */
-                       "deny tcp:*:25\n"                        /* 27: fine */
+                       "[screen]\n"                             /* 26: note */
+                       "deny capture\n"                         /* 27: fine */
                        "[file]\n"
                        "read C:\\**\\..\\x\n"                   /* 29: .. after a wildcard */
                        "read \"C:\\x\n";                        /* 30: unterminated quote */
@@ -366,7 +366,7 @@ static void reports_every_error_with_place(void **state)
         "box.ini:23:6: error: a key starts with HKLM",
         "box.ini:24:6: error: empty name",
         "box.ini:25:1: error: section header without a closing ']'",
-        "box.ini:26:1: note: [net] rules are checked and compiled, but not enforced yet",
+        "box.ini:26:1: note: [screen] rules are checked and compiled, but not enforced yet",
         "box.ini:29:6: error: '..' after a wildcard",
         "box.ini:30:6: error: unterminated quote",
     };
@@ -800,15 +800,15 @@ static void reserved_types_compile_and_match(void **state)
                  "[process]\ndeny **\\powershell.exe\n"
                  "[screen]\ndeny capture\n",
                  &c);
-    assert_int_equal(diag_notes, 2);   /* [process] is enforced now (test_policy_process.c) */
+    assert_int_equal(diag_notes, 1);   /* [process] and [net] are enforced now (test_policy_process.c, test_netrules.c) */
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.com:443", NULL, POLICY_ACTION_DENY, 2);
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.org:443", NULL, POLICY_ACTION_OPEN, 3);
     expect(&c, POLICY_TYPE_PROCESS, "\\??\\C:\\Windows\\System32\\PowerShell.exe", NULL, POLICY_ACTION_DENY, 5);
     expect(&c, POLICY_TYPE_SCREEN, "capture", NULL, POLICY_ACTION_DENY, 7);
     expect(&c, POLICY_TYPE_PRINT, "anything", NULL, POLICY_ACTION_OPEN, 0);
     release(&c);
-    load_fails("[net]\nread \\\\\n", "box.ini:2:6: error: no name left in the pattern"); /* found by fuzzing */
-    load_fails("[net]\nread a\\\\b\n", "box.ini:2:6: error: empty name");
+    load_fails("[data]\nread \\\\\n", "box.ini:2:6: error: no name left in the pattern"); /* found by fuzzing */
+    load_fails("[data]\nread a\\\\b\n", "box.ini:2:6: error: empty name");
 }
 
 /* ---- precedence, each step in both orders ----------------------------------------------------- */
@@ -1037,7 +1037,7 @@ static void random_policies_match_the_reference(void **state)
     char text[8192];
     int hits = 0, queries = 0;
     for (int round = 0; round < 1000; round++) {
-        size_t len = (size_t)snprintf(text, sizeof text, "[group:g]\np2.exe\n[net]\n");
+        size_t len = (size_t)snprintf(text, sizeof text, "[group:g]\np2.exe\n[data]\n");
         int rules = 1 + rand() % 25;
         for (int r = 0; r < rules; r++) {
             len += (size_t)snprintf(text + len, sizeof text - len, "%s%s ", scopes[rand() % 5], actions[rand() % 6]);
@@ -1079,7 +1079,7 @@ static void random_policies_match_the_reference(void **state)
                     best_rank = rank;
                 }
             }
-            policy_decision d = decide(&c, POLICY_TYPE_NET, name, program);
+            policy_decision d = decide(&c, POLICY_TYPE_DATA, name, program);
             hits += best != NULL;
             queries++;
             if (best ? (d.is_default || d.line != best->line) : !d.is_default)

@@ -1,0 +1,114 @@
+/* fuzz_netrules.c - libFuzzer target for [net] patterns (core/netrules.c)
+ * and the [net] section (core/policy_net.c).
+ *
+ * The input is fed three ways: as one pattern to net_rule_parse, as an
+ * address to net_addr_parse, and as the body of a [net] section loaded,
+ * compiled and decided on. Properties it traps on, besides "never crash":
+ *  - a failed parse names an offset inside the pattern (or its end);
+ *  - a parsed rule is well formed (port_lo <= port_hi, prefix within the
+ *    family, a name that is NUL-terminated at name_len);
+ *  - an address that parses formats back into text that parses to the same
+ *    address;
+ *  - every [net] rule of a compiled policy loads again in the runtime's way
+ *    (none skipped as unparseable). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/netrules.h"
+#include "core/policy.h"
+#include "core/policy_net.h"
+
+#define CHECK(cond)           \
+    do {                      \
+        if (!(cond))          \
+            __builtin_trap(); \
+    } while (0)
+
+static void ignore_diag(void *ctx, const policy_diag *d)
+{
+    (void)ctx;
+    CHECK(d->file && d->message);
+}
+
+static void check_pattern(const uint8_t *data, size_t size)
+{
+    uint16_t in[400];
+    size_t n = size < 400 ? size : 400;
+    for (size_t i = 0; i < n; i++)
+        in[i] = data[i];
+    net_rule r;
+    size_t bad = (size_t)-1;
+    fvm_error err;
+    if (net_rule_parse(in, n, &r, &bad, &err) != FVM_OK) {
+        CHECK(bad <= n);
+        return;
+    }
+    CHECK(r.port_lo <= r.port_hi);
+    CHECK(r.host_kind != NET_HOST_ADDR || r.prefix <= (r.addr.family == 4 ? 32 : 128));
+    CHECK(r.host_kind != NET_HOST_NAME || (r.name_len <= NET_NAME_MAX && r.name[r.name_len] == 0));
+}
+
+static void check_address(const uint8_t *data, size_t size)
+{
+    net_addr a, b;
+    if (!net_addr_parse((const char *)data, size, &a))
+        return;
+    char text[64];
+    size_t n = net_addr_format(&a, -1, text, sizeof text);
+    CHECK(net_addr_parse(text, n, &b));
+    CHECK(a.family == b.family && !memcmp(a.bytes, b.bytes, 16));
+}
+
+static void check_section(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 7);
+    if (!text)
+        return;
+    memcpy(text, "[net]\n", 6);
+    memcpy(text + 6, data, size);
+    policy_env env;
+    memset(&env, 0, sizeof env);
+    env.diag = ignore_diag;
+    policy *p = NULL;
+    fvm_error err;
+    if (policy_load_text("box.ini", text, size + 6, &env, &p, &err) == FVM_OK) {
+        void *blob;
+        size_t len;
+        policy_view view;
+        if (policy_compile(p, &blob, &len, &err) == FVM_OK) {
+            CHECK(policy_blob_open(blob, len, &view, &err) == FVM_OK);
+            static net_policy_rule rules[64];
+            size_t bad = 0;
+            size_t count = net_policy_load(&view, (const uint16_t *)u"a.exe", 5, rules, 64, &bad);
+            CHECK(bad == 0);
+            net_query q;
+            memset(&q, 0, sizeof q);
+            q.dir = NET_DIR_OUT;
+            q.proto = NET_PROTO_TCP;
+            q.addr.family = 4;
+            q.addr.bytes[0] = 127;
+            q.addr.bytes[3] = 1;
+            q.port = 80;
+            q.host = "localhost";
+            q.host_len = 9;
+            policy_decision d;
+            net_policy_decide(&view, rules, count < 64 ? count : 64, &q, &d);
+            CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
+            net_policy_decide_name(&view, rules, count < 64 ? count : 64, "www.example.com", 15, &d);
+            CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
+            policy_blob_free(blob);
+        }
+        policy_free(p);
+    }
+    free(text);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check_pattern(data, size);
+    check_address(data, size);
+    check_section(data, size);
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* policy_net.c - [net] decisions: the rules of a compiled policy that apply
+ * to one program, and the winner among those matching an operation
+ * (core/policy_net.h). */
+#include "core/policy_net.h"
+
+#include <string.h>
+
+size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t program_len, net_policy_rule *out,
+                       size_t cap, size_t *bad)
+{
+    size_t count = 0, rules = policy_view_rule_count(view);
+    if (bad)
+        *bad = 0;
+    for (size_t i = 0; i < rules; i++) {
+        policy_rule_info info;
+        if (policy_view_rule(view, (uint32_t)i, &info) != FVM_OK || info.type != POLICY_TYPE_NET)
+            continue;
+        if (!policy_rule_applies(view, (uint32_t)i, program, program_len))
+            continue;
+        net_rule rule;
+        fvm_error err;
+        if (net_rule_parse(info.pattern, info.pattern_len, &rule, NULL, &err) != FVM_OK) {
+            if (bad)
+                (*bad)++;
+            continue;
+        }
+        if (count < cap) {
+            out[count].rule = rule;
+            out[count].index = (uint32_t)i;
+            out[count].scope = (uint8_t)info.rank.scope;
+            out[count].action = (uint8_t)info.action;
+        }
+        count++;
+    }
+    return count;
+}
+
+/* > 0 when a beats b. */
+static int beats(const net_policy_rule *a, const net_policy_rule *b)
+{
+    if (a->scope != b->scope)
+        return a->scope > b->scope;
+    int c = net_rule_compare(&a->rule, &b->rule);
+    if (c)
+        return c > 0;
+    if (a->action != b->action)
+        return a->action > b->action;
+    return a->index > b->index;
+}
+
+static void fill(const policy_view *view, const net_policy_rule *best, int raw, policy_decision *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rule = POLICY_NO_RULE;
+    out->file = "";
+    policy_rule_info info;
+    if (best && view && policy_view_rule(view, best->index, &info) == FVM_OK) {
+        out->action = info.action;
+        out->audit = info.audit;
+        out->rule = best->index;
+        out->ask_timeout_ms = info.ask_timeout_ms;
+        out->ask_default = info.ask_default;
+        out->file = info.file;
+        out->file_len = info.file_len;
+        out->line = info.line;
+        out->column = info.column;
+        return;
+    }
+    out->is_default = 1;
+    out->action = raw ? POLICY_ACTION_DENY : POLICY_ACTION_OPEN;   /* raw and ICMP sockets only by a rule */
+    out->audit = raw;
+}
+
+void net_policy_decide(const policy_view *view, const net_policy_rule *rules, size_t count, const net_query *q,
+                       policy_decision *out)
+{
+    const net_policy_rule *best = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (net_rule_matches(&rules[i].rule, q) && (!best || beats(&rules[i], best)))
+            best = &rules[i];
+    fill(view, best, q->proto == NET_PROTO_RAW || q->proto == NET_PROTO_ICMP, out);
+}
+
+void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
+                            size_t len, policy_decision *out)
+{
+    const net_policy_rule *best = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *r = &rules[i].rule;
+        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->port_lo != 0 || r->port_hi != 65535 ||
+            r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP)
+            continue;
+        if (net_name_glob(r->name, r->name_len, name, len) && (!best || beats(&rules[i], best)))
+            best = &rules[i];
+    }
+    fill(view, best, 0, out);
+}

@@ -1,0 +1,44 @@
+/* policy_net.h - decisions on socket operations from a compiled policy's
+ * [net] rules (core/netrules.h has the pattern syntax).
+ *
+ * The blob keeps each [net] pattern as written; a process loads the rules
+ * that apply to its program once (net_policy_load) into an array it owns,
+ * and decides each operation with net_policy_decide: among the matching
+ * rules, a program scope beats a group beats everyone, then the more
+ * specific pattern (net_rule_compare), then the stricter action, then the
+ * later rule. No rule: the operation is allowed, except raw and ICMP
+ * sockets, which are refused (and always audited).
+ * CRT-free, no allocation: fvm.dll links it. */
+#ifndef FVM_CORE_POLICY_NET_H
+#define FVM_CORE_POLICY_NET_H
+
+#include "core/netrules.h"
+#include "core/policy.h"
+
+typedef struct net_policy_rule {
+    net_rule rule;
+    uint32_t index;              /* in the blob */
+    uint8_t scope;               /* policy_scope_kind */
+    uint8_t action;              /* policy_action */
+} net_policy_rule;
+
+/* The [net] rules whose scope includes the program, up to cap of them;
+ * returns how many there are in all (more than cap: the caller's array was
+ * too small and must not be used to decide). A rule the blob holds but
+ * netrules cannot parse (a blob not made by this parser) is skipped and
+ * counted in *bad (may be NULL). */
+size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t program_len, net_policy_rule *out,
+                       size_t cap, size_t *bad);
+
+/* The decision for one operation (the winning rule's, or the default). */
+void net_policy_decide(const policy_view *view, const net_policy_rule *rules, size_t count, const net_query *q,
+                       policy_decision *out);
+
+/* The decision for resolving a host name (ASCII, any case): among the rules
+ * on host names that match it, for every port and the out direction, the
+ * winner as above; none: allowed. Rules on a name for some ports only are
+ * decided at connect, on the addresses the name resolved to. */
+void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
+                            size_t len, policy_decision *out);
+
+#endif

@@ -1,0 +1,554 @@
+/* net.c - network: [net] rules on every socket a boxed program makes,
+ * connects, binds, listens on or sends to.
+ *
+ * The choke point. Winsock (ws2_32) is a thin layer over the socket driver:
+ * on Windows every socket is a handle to \Device\Afd, and every operation
+ * an NtDeviceIoControlFile on it. Wine 8 keeps that shape: ws2_32 is a PE
+ * DLL that opens \Device\Afd and sends the driver IOCTL_AFD_BIND,
+ * IOCTL_AFD_LISTEN and Wine's own IOCTL_AFD_WINE_CREATE, _CONNECT
+ * (connect, WSAConnect and ConnectEx alike), _SENDMSG (sendto, WSASendTo,
+ * WSASendMsg) to ntdll, which passes them to wineserver or the Unix side.
+ * So the one hook here, NtDeviceIoControlFile, sees every socket operation
+ * of every path: Winsock's functions, a program that talks to the driver
+ * itself, a socket handle duplicated or inherited from a parent (the
+ * decision reads the operation, not state FVM made for the handle).
+ *
+ * What is decided (core/policy_net.c, with the program's [net] rules loaded
+ * once at start):
+ *   create   raw and ICMP sockets (refused unless a rule names raw/icmp),
+ *            families other than IPv4/IPv6 (AF_UNIX among them: refused);
+ *   connect  out, the remote address (TCP, and UDP's connect);
+ *   send-to  out, for datagram and raw sockets given an address;
+ *   bind     in, the local address, for datagram sockets and a fixed port;
+ *   listen   in, the address the socket is bound to (asked of the driver).
+ *   resolve  getaddrinfo / GetAddrInfoW (ws2_32, a late group): a name the
+ *            rules deny for every port fails as an unknown host; the
+ *            addresses other names resolve to are remembered, so a rule on a
+ *            name for some ports applies at connect and send-to.
+ * A refusal is STATUS_ACCESS_DENIED, which Winsock reports as WSAEACCES,
+ * as for a socket operation a Windows firewall blocks. Audit records carry
+ * the operation (op), and as the name the direction, protocol, address and
+ * port in the rule syntax ("out:tcp:127.0.0.1:8080"); the record's pid,
+ * program and box come with every record.
+ *
+ * The buffers the program passed are copied before they are decided on and
+ * the copies are what the real call gets, so another thread cannot change
+ * an address between the decision and the call. */
+#include "runtime/runtime.h"
+
+#include <winioctl.h>
+
+#include "core/policy_net.h"
+#include "runtime/guard.h"
+
+typedef NTSTATUS (NTAPI *NtDeviceIoControlFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
+                                                   PVOID, ULONG, PVOID, ULONG);
+static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
+
+/* The socket driver's codes as Wine 8 defines them (include/wine/afd.h). */
+#define AFD_BIND        CTL_CODE(FILE_DEVICE_BEEP, 0x800, METHOD_NEITHER, FILE_ANY_ACCESS)
+#define AFD_LISTEN      CTL_CODE(FILE_DEVICE_BEEP, 0x802, METHOD_NEITHER, FILE_ANY_ACCESS)
+#define AFD_GETSOCKNAME CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
+#define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+typedef struct afd_create { int family, type, protocol; unsigned flags; } afd_create;
+typedef struct afd_info { int family, type, protocol; } afd_info;
+typedef struct afd_connect { int addr_len; int synchronous; /* then the address, then data */ } afd_connect;
+typedef struct afd_sendmsg {
+    const void *addr;
+    unsigned addr_len;
+    unsigned ws_flags;
+    int force_async;
+    unsigned count;
+    const void *buffers;
+} afd_sendmsg;
+
+/* Winsock's numbers (what the driver is given). */
+enum { WS_AF_UNSPEC = 0, WS_AF_INET = 2, WS_AF_INET6 = 23 };
+enum { WS_SOCK_STREAM = 1, WS_SOCK_DGRAM = 2, WS_SOCK_RAW = 3 };
+enum { WS_IPPROTO_ICMP = 1, WS_IPPROTO_ICMPV6 = 58 };
+#define SOCKADDR_MAX 128   /* SOCKADDR_STORAGE */
+
+#define NET_RULES_MAX 128
+static net_policy_rule g_rules[NET_RULES_MAX];
+static size_t g_rule_count;
+
+extern const fvm_virtualizer net_virtualizer;
+
+static BOOL net_start(void)
+{
+    const policy_view *view = runtime_policy_view();
+    if (!view)
+        return TRUE;   /* no compiled policy: defaults only (raw sockets refused) */
+    size_t bad = 0;
+    size_t total = net_policy_load(view, runtime_policy_program(), runtime_policy_program_len(), g_rules,
+                                   NET_RULES_MAX, &bad);
+    if (total > NET_RULES_MAX || bad) {
+        fvm_report("net: %s [net] rules for this program (the runtime holds %u)",
+                   bad ? "unreadable" : "too many", (unsigned)NET_RULES_MAX);
+        return FALSE;   /* never run with half the rules */
+    }
+    g_rule_count = total;
+    return TRUE;
+}
+
+/* ---- what a socket is ---- */
+
+static net_proto proto_of(int type, int protocol)
+{
+    if (type == WS_SOCK_STREAM)
+        return NET_PROTO_TCP;
+    if (type == WS_SOCK_DGRAM)
+        return NET_PROTO_UDP;
+    if (type == WS_SOCK_RAW && (protocol == WS_IPPROTO_ICMP || protocol == WS_IPPROTO_ICMPV6))
+        return NET_PROTO_ICMP;
+    return NET_PROTO_RAW;   /* raw, and any other kind (seqpacket, rdm) */
+}
+
+/* The handle's protocol, kept per handle from its creation; a handle FVM
+ * did not see made (inherited, duplicated, from a parent) is asked of the
+ * driver once. 0: not a socket. */
+#define NET_TAG_PROTO 1u
+
+static net_proto socket_proto(HANDLE handle)
+{
+    void *known = handle_find(handle, &net_virtualizer, NET_TAG_PROTO, NULL, NULL);
+    if (known)
+        return (net_proto)(ULONG_PTR)known;
+    afd_info info;
+    IO_STATUS_BLOCK io;
+    memset(&info, 0, sizeof info);
+    if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &io, AFD_WINE_GET_INFO, NULL, 0, &info, sizeof info) < 0)
+        return NET_PROTO_ANY;
+    net_proto proto = proto_of(info.type, info.protocol);
+    handle_put(handle, &net_virtualizer, NET_TAG_PROTO, (void *)(ULONG_PTR)proto);
+    return proto;
+}
+
+/* A Winsock address: IPv4 (16 bytes) or IPv6 (24 or 28). FALSE for any
+ * other family or a short buffer. */
+static BOOL read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *port)
+{
+    memset(a, 0, sizeof *a);
+    if (len < 2)
+        return FALSE;
+    uint16_t family = (uint16_t)(sa[0] | sa[1] << 8);
+    if (family == WS_AF_INET && len >= 16) {
+        a->family = 4;
+        memcpy(a->bytes, sa + 4, 4);
+    } else if (family == WS_AF_INET6 && len >= 24) {
+        a->family = 6;
+        memcpy(a->bytes, sa + 8, 16);
+        net_addr_normalize(a);
+    } else {
+        return FALSE;
+    }
+    *port = (uint16_t)(sa[2] << 8 | sa[3]);
+    return TRUE;
+}
+
+static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1]);
+
+/* ---- deciding ---- */
+
+static size_t put_ascii(uint16_t *out, size_t at, size_t cap, const char *s)
+{
+    while (*s && at < cap)
+        out[at++] = (uint8_t)*s++;
+    return at;
+}
+
+/* STATUS_SUCCESS, or STATUS_ACCESS_DENIED (audited when a rule asks, and
+ * always for a default refusal). */
+static NTSTATUS decide(const net_query *q, const char *op)
+{
+    policy_decision d;
+    net_policy_decide(runtime_policy_view(), g_rules, g_rule_count, q, &d);
+    if (!d.audit && d.action != POLICY_ACTION_ASK) {
+        if (d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE)
+            return STATUS_ACCESS_DENIED;
+        return STATUS_SUCCESS;
+    }
+    uint16_t name[96];
+    char addr[64];
+    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : "out:");
+    n = put_ascii(name, n, 96, net_proto_name(q->proto));
+    n = put_ascii(name, n, 96, ":");
+    net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
+    n = put_ascii(name, n, 96, addr);
+    if (d.action == POLICY_ACTION_ASK)
+        d.action = runtime_policy_ask(POLICY_TYPE_NET, name, n, &d);
+    runtime_audit(POLICY_TYPE_NET, op, &d, name, n);
+    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+}
+
+static NTSTATUS refuse(PIO_STATUS_BLOCK io, NTSTATUS status)
+{
+    IO_STATUS_BLOCK done;
+    done.Status = status;
+    done.Information = 0;
+    guard_copy(io, &done, sizeof done);   /* a bad block is the program's: it gets the status anyway */
+    return status;
+}
+
+/* A socket being made: its family and kind. */
+static NTSTATUS check_create(HANDLE handle, const void *in, ULONG in_length)
+{
+    afd_create create;
+    if (in_length < sizeof create || !guard_copy(&create, in, sizeof create))
+        return STATUS_SUCCESS;   /* the driver refuses it itself */
+    net_query q;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_OUT;
+    q.proto = proto_of(create.type, create.protocol);
+    if (create.family != WS_AF_INET && create.family != WS_AF_INET6 && create.family != WS_AF_UNSPEC) {
+        /* AF_UNIX (a path on the host's file system), IPX, IrDA...: not
+         * networks the rules can name. */
+        policy_decision d;
+        memset(&d, 0, sizeof d);
+        d.action = POLICY_ACTION_DENY;
+        d.audit = 1;
+        d.is_default = 1;
+        d.rule = POLICY_NO_RULE;
+        d.file = "";
+        uint16_t name[32];
+        size_t n = put_ascii(name, 0, 32, "family:");
+        char digits[12];
+        int k = 0;
+        unsigned v = (unsigned)create.family;
+        do {
+            digits[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (k)
+            name[n++] = (uint8_t)digits[--k];
+        runtime_audit(POLICY_TYPE_NET, "socket", &d, name, n);
+        return STATUS_ACCESS_DENIED;
+    }
+    if (q.proto == NET_PROTO_RAW || q.proto == NET_PROTO_ICMP) {
+        NTSTATUS status = decide(&q, "socket");
+        if (status < 0)
+            return status;
+    }
+    handle_put(handle, &net_virtualizer, NET_TAG_PROTO, (void *)(ULONG_PTR)q.proto);
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                                                PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
+                                                ULONG out_length)
+{
+    if (runtime_bypassed() ||
+        (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
+         code != AFD_LISTEN))
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+
+    if (code == AFD_WINE_CREATE) {
+        NTSTATUS status = check_create(handle, in, in_length);
+        if (status < 0)
+            return refuse(io, status);
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    }
+
+    net_query q;
+    memset(&q, 0, sizeof q);
+    if (code == AFD_LISTEN) {
+        q.proto = socket_proto(handle);
+        uint8_t local[SOCKADDR_MAX];
+        IO_STATUS_BLOCK sio;
+        if (q.proto != NET_PROTO_ANY &&
+            real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) >= 0 &&
+            read_sockaddr(local, sio.Information, &q.addr, &q.port)) {
+            q.dir = NET_DIR_IN;
+            NTSTATUS status = decide(&q, "listen");
+            if (status < 0)
+                return refuse(io, status);
+        }
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    }
+
+    if (code == AFD_BIND) {
+        /* {int; sockaddr}: a datagram socket's fixed port is where it
+         * receives; a stream socket is decided when it listens. */
+        uint8_t copy[4 + SOCKADDR_MAX];
+        if (in_length < 4 + 2 || in_length > sizeof copy)
+            return refuse(io, STATUS_INVALID_PARAMETER);   /* Winsock never sends more: nothing to decide on */
+        if (!guard_copy(copy, in, in_length))
+            return refuse(io, STATUS_ACCESS_VIOLATION);
+        q.proto = socket_proto(handle);
+        if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP && read_sockaddr(copy + 4, in_length - 4, &q.addr, &q.port) &&
+            q.port != 0) {
+            q.dir = NET_DIR_IN;
+            NTSTATUS status = decide(&q, "bind");
+            if (status < 0)
+                return refuse(io, status);
+        }
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out, out_length);
+    }
+
+    if (code == AFD_WINE_CONNECT) {
+        /* {addr_len, synchronous}, the address, then ConnectEx's first data. */
+        if (in_length < sizeof(afd_connect) || in_length > 0x7fffffff)
+            return refuse(io, STATUS_INVALID_PARAMETER);
+        uint8_t small[256];
+        uint8_t *copy = in_length <= sizeof small ? small : HeapAlloc(GetProcessHeap(), 0, in_length);
+        if (!copy)
+            return refuse(io, STATUS_NO_MEMORY);
+        NTSTATUS status = STATUS_SUCCESS;
+        afd_connect head;
+        if (!guard_copy(copy, in, in_length)) {
+            status = STATUS_ACCESS_VIOLATION;
+        } else {
+            memcpy(&head, copy, sizeof head);
+            size_t addr_len = head.addr_len < 0 ? 0 : (size_t)head.addr_len;
+            if (addr_len > in_length - sizeof head)
+                addr_len = in_length - sizeof head;
+            q.proto = socket_proto(handle);
+            if (q.proto != NET_PROTO_ANY) {
+                if (read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
+                    char host[NET_NAME_MAX + 1];
+                    q.dir = NET_DIR_OUT;
+                    q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+                    q.host = q.host_len ? host : NULL;
+                    status = decide(&q, "connect");
+                } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
+                    status = STATUS_INVALID_PARAMETER;   /* an address no rule can judge never reaches the driver */
+                }
+            }
+        }
+        if (status >= 0)
+            status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out,
+                                                out_length);
+        else
+            refuse(io, status);
+        if (copy != small)
+            HeapFree(GetProcessHeap(), 0, copy);
+        return status;
+    }
+
+    /* AFD_WINE_SENDMSG: only an address given with the data is new. */
+    afd_sendmsg params;
+    if (in_length < sizeof params)
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (!guard_copy(&params, in, sizeof params))
+        return refuse(io, STATUS_ACCESS_VIOLATION);
+    if (!params.addr)
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                          out_length);
+    uint8_t addr[SOCKADDR_MAX];
+    if (params.addr_len > sizeof addr)
+        return refuse(io, STATUS_INVALID_PARAMETER);
+    if (!guard_copy(addr, params.addr, params.addr_len))
+        return refuse(io, STATUS_ACCESS_VIOLATION);
+    params.addr = addr;
+    q.proto = socket_proto(handle);
+    if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP) {
+        if (!read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
+            return refuse(io, STATUS_INVALID_PARAMETER);
+        char host[NET_NAME_MAX + 1];
+        q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+        q.host = q.host_len ? host : NULL;
+        q.dir = NET_DIR_OUT;
+        NTSTATUS status = decide(&q, "sendto");
+        if (status < 0)
+            return refuse(io, status);
+    }
+    return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                      out_length);
+}
+
+/* ---- names (ws2_32, a late group) ----
+ *
+ * A name a rule denies for every port fails to resolve, as an unknown host
+ * (WSAHOST_NOT_FOUND). The addresses other names resolve to are remembered
+ * (the last 64), so a rule on a name for some ports applies when the
+ * program connects to one of them. */
+
+typedef struct addrinfo_any {   /* ADDRINFOA and ADDRINFOW share this layout */
+    int flags, family, socktype, protocol;
+    size_t addrlen;
+    void *canonname;
+    const uint8_t *addr;
+    struct addrinfo_any *next;
+} addrinfo_any;
+
+typedef int (WINAPI *getaddrinfo_fn)(const char *, const char *, const void *, addrinfo_any **);
+typedef int (WINAPI *GetAddrInfoW_fn)(const wchar_t *, const wchar_t *, const void *, addrinfo_any **);
+static getaddrinfo_fn real_getaddrinfo;
+static GetAddrInfoW_fn real_GetAddrInfoW;
+
+#define RESOLVED_MAX 64
+#define WSAHOST_NOT_FOUND_CODE 11001
+static struct {
+    net_addr addr;
+    uint8_t len;
+    char name[NET_NAME_MAX + 1];
+} g_resolved[RESOLVED_MAX];
+static unsigned g_resolved_next;
+static SRWLOCK g_resolved_lock = SRWLOCK_INIT;
+
+static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1])
+{
+    size_t len = 0;
+    net_addr a = *addr;
+    net_addr_normalize(&a);
+    AcquireSRWLockShared(&g_resolved_lock);
+    for (unsigned i = 0; i < RESOLVED_MAX && !len; i++)
+        if (g_resolved[i].len && g_resolved[i].addr.family == a.family && !memcmp(g_resolved[i].addr.bytes, a.bytes, 16)) {
+            len = g_resolved[i].len;
+            memcpy(name, g_resolved[i].name, len + 1);
+        }
+    ReleaseSRWLockShared(&g_resolved_lock);
+    return len;
+}
+
+static void remember(const char *name, size_t len, const addrinfo_any *list)
+{
+    AcquireSRWLockExclusive(&g_resolved_lock);
+    for (const addrinfo_any *ai = list; ai; ai = ai->next) {
+        net_addr a;
+        uint16_t port;
+        if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
+            continue;
+        unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+        g_resolved[slot].addr = a;
+        memcpy(g_resolved[slot].name, name, len);
+        g_resolved[slot].name[len] = 0;
+        g_resolved[slot].len = (uint8_t)len;
+    }
+    ReleaseSRWLockExclusive(&g_resolved_lock);
+}
+
+/* 1: resolving the name is denied (audited when asked). A name that is
+ * an address literal, empty, too long or not ASCII is no name rule's. */
+static int name_denied(const char *name, size_t len)
+{
+    net_addr literal;
+    if (!len || len > 200 || net_addr_parse(name, len, &literal))
+        return 0;
+    policy_decision d;
+    net_policy_decide_name(runtime_policy_view(), g_rules, g_rule_count, name, len, &d);
+    if (d.audit || d.action == POLICY_ACTION_ASK) {
+        uint16_t text[6 + 200];
+        size_t n = put_ascii(text, 0, 6, "name:");
+        for (size_t i = 0; i < len; i++)
+            text[n++] = (uint8_t)name[i];
+        if (d.action == POLICY_ACTION_ASK)
+            d.action = runtime_policy_ask(POLICY_TYPE_NET, text, n, &d);
+        runtime_audit(POLICY_TYPE_NET, "resolve", &d, text, n);
+    }
+    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
+}
+
+/* The name as ASCII (NUL-terminated in out), or 0 when it is not ASCII. */
+static size_t ascii_name_a(const char *in, char out[256])
+{
+    size_t n = 0;
+    if (!in || !guard_readable(in, 1))
+        return 0;
+    for (; n < 255; n++) {
+        char c;
+        if (!guard_copy(&c, in + n, 1) || (unsigned char)c > 0x7e)
+            return 0;
+        if (!c)
+            break;
+        out[n] = c;
+    }
+    out[n] = 0;
+    return n < 255 ? n : 0;
+}
+
+static size_t ascii_name_w(const wchar_t *in, char out[256])
+{
+    size_t n = 0;
+    if (!in)
+        return 0;
+    for (; n < 255; n++) {
+        wchar_t c;
+        if (!guard_copy(&c, in + n, sizeof c) || c > 0x7e)
+            return 0;
+        if (!c)
+            break;
+        out[n] = (char)c;
+    }
+    out[n] = 0;
+    return n < 255 ? n : 0;
+}
+
+static int WINAPI box_getaddrinfo(const char *node, const char *service, const void *hints, addrinfo_any **res)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
+    if (len && name_denied(name, len)) {
+        if (res)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_getaddrinfo(node, service, hints, res);
+    if (!ret && len && res) {
+        DWORD saved = GetLastError();
+        remember(name, len, *res);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
+static int WINAPI box_GetAddrInfoW(const wchar_t *node, const wchar_t *service, const void *hints, addrinfo_any **res)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
+    if (len && name_denied(name, len)) {
+        if (res)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_GetAddrInfoW(node, service, hints, res);
+    if (!ret && len && res) {
+        DWORD saved = GetLastError();
+        remember(name, len, *res);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
+static void name_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
+    FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
+}
+
+static late_hooks g_late[] = {
+    {"ws2_32.dll", name_hooks, 0},
+    {NULL, NULL, 0},
+};
+
+static void net_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "ntdll.dll", NtDeviceIoControlFile);
+}
+
+static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
+{
+    (void)handle, (void)tag, (void)data;   /* the state is a number, nothing to free */
+}
+
+static void *net_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *data)
+{
+    (void)from, (void)to, (void)tag;
+    return data;   /* a copy is the same socket */
+}
+
+const fvm_virtualizer net_virtualizer = {
+    .name = "network",
+    .policy = POLICY_TYPE_NET,
+    .start = net_start,
+    .hooks = net_hooks,
+    .late = g_late,
+    .handle_closed = net_handle_closed,
+    .handle_duplicated = net_handle_duplicated,
+};

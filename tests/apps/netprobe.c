@@ -1,0 +1,303 @@
+/* netprobe.c - socket operations for the network tests (test_net.py), each
+ * by a different path to the socket driver, so the tests can show that
+ * every path follows the box's [net] rules.
+ *
+ *   netprobe connect tcp|udp HOST PORT   connect, send "ping", read a reply (tcp)
+ *   netprobe connectex HOST PORT         ConnectEx (overlapped), then send
+ *   netprobe sendto HOST PORT            a UDP datagram with WSASendTo
+ *   netprobe listen tcp|udp HOST PORT    bind (and listen for tcp)
+ *   netprobe raw                         WSASocket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
+ *   netprobe rawip                       WSASocket(AF_INET, SOCK_RAW, IPPROTO_RAW)
+ *   netprobe unix                        socket(AF_UNIX, SOCK_STREAM)
+ *   netprobe dup HOST PORT               connect on a DuplicateHandle copy of a socket
+ *   netprobe inherit HOST PORT           a child connects on a socket it inherited
+ *   netprobe name NAME PORT              GetAddrInfoW(NAME), then connect to it (tcp)
+ *   netprobe direct HOST PORT            no Winsock: NtCreateFile(\Device\Afd) and the
+ *                                        driver's create and connect requests by hand
+ * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
+ * NTSTATUS>"; exit code 0 on success, 1 otherwise. */
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+#include <winternl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(const char *step, long code)
+{
+    printf("ERR %s %ld\n", step, code);
+    return 1;
+}
+
+static int address(const char *host, const char *port, struct sockaddr_storage *sa, int *len)
+{
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+    if (InetPtonA(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((u_short)atoi(port));
+        *len = sizeof *v4;
+        return AF_INET;
+    }
+    if (InetPtonA(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((u_short)atoi(port));
+        *len = sizeof *v6;
+        return AF_INET6;
+    }
+    return 0;
+}
+
+static int talk(SOCKET s)
+{
+    if (send(s, "ping", 4, 0) != 4)
+        return fail("send", WSAGetLastError());
+    char reply[16];
+    int n = recv(s, reply, sizeof reply, 0);
+    if (n <= 0)
+        return fail("recv", WSAGetLastError());
+    printf("OK %.*s\n", n, reply);
+    return 0;
+}
+
+static int do_connect(const char *proto, const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int udp = !strcmp(proto, "udp");
+    SOCKET s = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, udp ? IPPROTO_UDP : IPPROTO_TCP);
+    if (s == INVALID_SOCKET)
+        return fail("socket", WSAGetLastError());
+    if (connect(s, (struct sockaddr *)&sa, len))
+        return fail("connect", WSAGetLastError());
+    return talk(s);
+}
+
+static int do_connectex(const char *host, const char *port)
+{
+    struct sockaddr_storage sa, any;
+    int len, family = address(host, port, &sa, &len);
+    SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    memset(&any, 0, sizeof any);
+    any.ss_family = (ADDRESS_FAMILY)family;
+    if (bind(s, (struct sockaddr *)&any, len))
+        return fail("bind", WSAGetLastError());
+    LPFN_CONNECTEX connect_ex = NULL;
+    GUID guid = WSAID_CONNECTEX;
+    DWORD got;
+    if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &connect_ex, sizeof connect_ex, &got,
+                 NULL, NULL))
+        return fail("WSAIoctl", WSAGetLastError());
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD sent = 0;
+    if (!connect_ex(s, (struct sockaddr *)&sa, len, NULL, 0, &sent, &ov)) {
+        int e = WSAGetLastError();
+        if (e != ERROR_IO_PENDING)
+            return fail("ConnectEx", e);
+        DWORD flags;
+        if (!WSAGetOverlappedResult(s, &ov, &sent, TRUE, &flags))
+            return fail("ConnectEx", WSAGetLastError());
+    }
+    setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0);
+    return talk(s);
+}
+
+static int do_sendto(const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    SOCKET s = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+    WSABUF buf = {4, "ping"};
+    DWORD sent;
+    if (WSASendTo(s, &buf, 1, &sent, 0, (struct sockaddr *)&sa, len, NULL, NULL))
+        return fail("WSASendTo", WSAGetLastError());
+    printf("OK\n");
+    return 0;
+}
+
+static int do_listen(const char *proto, const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int udp = !strcmp(proto, "udp");
+    SOCKET s = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+    if (bind(s, (struct sockaddr *)&sa, len))
+        return fail("bind", WSAGetLastError());
+    if (!udp && listen(s, 5))
+        return fail("listen", WSAGetLastError());
+    printf("OK\n");
+    return 0;
+}
+
+static int do_socket(int family, int type, int protocol)
+{
+    SOCKET s = WSASocketW(family, type, protocol, NULL, 0, 0);
+    if (s == INVALID_SOCKET)
+        return fail("socket", WSAGetLastError());
+    printf("OK\n");
+    return 0;
+}
+
+static int do_dup(const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    HANDLE copy;
+    if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)s, GetCurrentProcess(), &copy, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS))
+        return fail("DuplicateHandle", GetLastError());
+    closesocket(s);
+    if (connect((SOCKET)copy, (struct sockaddr *)&sa, len))
+        return fail("connect", WSAGetLastError());
+    printf("OK connected\n");   /* Wine's send() refuses a DuplicateHandle copy (WSAENOTSOCK): connect is the test */
+    return 0;
+}
+
+static int do_inherit(const char *self, const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len;
+    address(host, port, &sa, &len);
+    SOCKET s = WSASocketW(sa.ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, 0);
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "\"%s\" child %llu %s %s", self, (unsigned long long)s, host, port);
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    if (!CreateProcessA(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
+        return fail("CreateProcess", GetLastError());
+    WaitForSingleObject(pi.hProcess, 60000);
+    DWORD code = 1;
+    GetExitCodeProcess(pi.hProcess, &code);
+    return (int)code;
+}
+
+static int do_child(const char *handle, const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len;
+    address(host, port, &sa, &len);
+    SOCKET s = (SOCKET)_strtoui64(handle, NULL, 10);
+    if (connect(s, (struct sockaddr *)&sa, len))
+        return fail("connect", WSAGetLastError());
+    printf("OK connected\n");   /* as for dup: Wine's send() refuses an inherited handle */
+    return 0;
+}
+
+static int do_name(const char *name, const char *port)
+{
+    wchar_t wname[256], wport[16];
+    MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 256);
+    MultiByteToWideChar(CP_UTF8, 0, port, -1, wport, 16);
+    ADDRINFOW hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = GetAddrInfoW(wname, wport, &hints, &res);
+    if (e)
+        return fail("GetAddrInfoW", e);
+    SOCKET s = socket(res->ai_family, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, res->ai_addr, (int)res->ai_addrlen))
+        return fail("connect", WSAGetLastError());
+    return talk(s);
+}
+
+/* ---- no Winsock: the driver's requests as Wine 8's ws2_32 makes them ---- */
+
+typedef NTSTATUS(NTAPI *create_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
+                                   ULONG, ULONG, ULONG, PVOID, ULONG);
+typedef NTSTATUS(NTAPI *ioctl_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG, PVOID, ULONG, PVOID,
+                                  ULONG);
+#define WINE_AFD_CREATE  CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define WINE_AFD_CONNECT CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+static int do_direct(const char *host, const char *port)
+{
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    create_fn create = (create_fn)(void *)GetProcAddress(ntdll, "NtCreateFile");
+    ioctl_fn ioctl = (ioctl_fn)(void *)GetProcAddress(ntdll, "NtDeviceIoControlFile");
+    UNICODE_STRING name;
+    RtlInitUnicodeString(&name, L"\\Device\\Afd");
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &name, 0, NULL, NULL);
+    IO_STATUS_BLOCK io;
+    HANDLE h;
+    NTSTATUS st = create(&h, GENERIC_READ | GENERIC_WRITE | SYNCHRONIZE, &oa, &io, NULL, 0,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE, FILE_OPEN, 0, NULL, 0);
+    if (st < 0)
+        return fail("NtCreateFile", st);
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int create_params[4] = {family, SOCK_STREAM, IPPROTO_TCP, 0};
+    st = ioctl(h, NULL, NULL, NULL, &io, WINE_AFD_CREATE, create_params, sizeof create_params, NULL, 0);
+    if (st < 0)
+        return fail("create", st);
+    struct {
+        int addr_len, synchronous;
+        struct sockaddr_storage addr;
+    } params;
+    params.addr_len = len;
+    params.synchronous = 1;
+    memcpy(&params.addr, &sa, len);
+    HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    st = ioctl(h, event, NULL, NULL, &io, WINE_AFD_CONNECT, &params, 8 + len, NULL, 0);
+    if (st == STATUS_PENDING) {
+        WaitForSingleObject(event, 10000);
+        st = io.Status;
+    }
+    if (st < 0)
+        return fail("connect", st);
+    printf("OK\n");
+    return 0;
+}
+
+int wmain(int argc, wchar_t **wargv)
+{
+    static char args[8][512];
+    char *argv[8];
+    if (argc > 8)
+        argc = 8;
+    for (int i = 0; i < argc; i++) {
+        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, args[i], sizeof args[i], NULL, NULL);
+        argv[i] = args[i];
+    }
+    WSADATA wsa;
+    WSAStartup(MAKEWORD(2, 2), &wsa);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc < 2)
+        return fail("usage", 0);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "connect") && argc == 5)
+        return do_connect(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "connectex") && argc == 4)
+        return do_connectex(argv[2], argv[3]);
+    if (!strcmp(cmd, "sendto") && argc == 4)
+        return do_sendto(argv[2], argv[3]);
+    if (!strcmp(cmd, "listen") && argc == 5)
+        return do_listen(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "raw"))
+        return do_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    if (!strcmp(cmd, "rawip"))
+        return do_socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    if (!strcmp(cmd, "unix"))
+        return do_socket(1 /* AF_UNIX */, SOCK_STREAM, 0);
+    if (!strcmp(cmd, "dup") && argc == 4)
+        return do_dup(argv[2], argv[3]);
+    if (!strcmp(cmd, "inherit") && argc == 4)
+        return do_inherit(argv[0], argv[2], argv[3]);
+    if (!strcmp(cmd, "child") && argc == 5)
+        return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "name") && argc == 4)
+        return do_name(argv[2], argv[3]);
+    if (!strcmp(cmd, "direct") && argc == 4)
+        return do_direct(argv[2], argv[3]);
+    return fail("usage", 0);
+}

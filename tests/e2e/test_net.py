@@ -1,0 +1,188 @@
+"""Network rules ([net], src/runtime/net.c) with real sockets on loopback:
+servers on the Linux side (python sockets), boxed clients (netprobe.exe)
+allowed and denied by address, port, protocol, direction and program, by
+every path to the socket driver (connect, ConnectEx, a duplicated handle, an
+inherited handle, the driver's requests made by hand without Winsock), over
+TCP, UDP and IPv6; raw/ICMP and AF_UNIX sockets refused by default; the
+audit records; malformed [net] rules refused with file:line:column."""
+import json
+import socket
+import threading
+import uuid
+
+import pytest
+
+from conftest import run_unboxed, win_path
+
+
+class Server:
+    """A loopback server on the Linux side: TCP answers "pong" to each
+    connection; UDP records what arrives."""
+
+    def __init__(self, kind="tcp", family=socket.AF_INET, host="127.0.0.1"):
+        self.sock = socket.socket(family, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        self.kind = kind
+        if kind == "tcp":
+            self.sock.listen(20)
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                if self.kind == "tcp":
+                    conn, _ = self.sock.accept()
+                    conn.settimeout(5)
+                    try:
+                        self.received.append(conn.recv(16))
+                        conn.sendall(b"pong")
+                    except OSError:
+                        pass
+                    conn.close()
+                else:
+                    self.received.append(self.sock.recvfrom(64)[0])
+            except (socket.timeout, OSError):
+                continue
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def servers():
+    made = []
+
+    def make(*args, **kw):
+        s = Server(*args, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def make_box(fvm, tmp_path, policy):
+    path = tmp_path / "policy.ini"
+    path.write_text(policy)
+    name = "n" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--policy", win_path(path), check=0)
+    return name
+
+
+def records(fvm, box):
+    log = fvm.box_dir(box) / "audit.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def probe(fvm, box, apps, *args):
+    return fvm("run", "--box", box, win_path(apps / "netprobe.exe"), *map(str, args)).stdout.strip()
+
+
+def test_tcp_rules_hold_on_every_path_to_the_driver(fvm, tmp_path, apps, servers):
+    denied, allowed = servers(), servers()
+    box = make_box(fvm, tmp_path, f"[net]\ndeny audit tcp:127.0.0.1:{denied.port}\n")
+    try:
+        for path in (["connect", "tcp"], ["connectex"], ["dup"], ["inherit"]):
+            assert probe(fvm, box, apps, *path, "127.0.0.1", denied.port) == f"ERR {path[0]} 10013".replace(
+                "ERR connectex", "ERR ConnectEx").replace("ERR dup", "ERR connect").replace(
+                "ERR inherit", "ERR connect"), path
+            assert probe(fvm, box, apps, *path, "127.0.0.1", allowed.port) in ("OK pong", "OK connected"), path
+        # Without Winsock: the driver's own create and connect requests.
+        assert probe(fvm, box, apps, "direct", "127.0.0.1", denied.port) == "ERR connect -1073741790"
+        assert probe(fvm, box, apps, "direct", "127.0.0.1", allowed.port) == "OK"
+        assert denied.received == []   # nothing reached the denied server
+        # The host itself is not affected.
+        assert run_unboxed(apps / "netprobe.exe", "connect", "tcp", "127.0.0.1", denied.port).stdout.strip() == "OK pong"
+        recs = [r for r in records(fvm, box) if r["type"] == "net"]
+        assert len(recs) == 5
+        assert {r["op"] for r in recs} == {"connect"}
+        assert all(r["name"] == f"out:tcp:127.0.0.1:{denied.port}" and r["decision"] == "deny"
+                   and r["rule"] == "policy.ini:2" and r["box"] == box and r["pid"]
+                   and r["image"].endswith("netprobe.exe") for r in recs), recs
+        assert len(denied.received) == 1   # the unboxed client
+    finally:
+        fvm("rm", "--force", box)
+
+
+def test_udp_ipv6_listen_program_scope_and_raw(fvm, tmp_path, apps, servers):
+    udp_denied, udp_allowed = servers("udp"), servers("udp")
+    try:
+        v6 = servers("tcp", socket.AF_INET6, "::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    policy = "\n".join([
+        "[net]",
+        f"deny audit udp:localhost:{udp_denied.port}",
+        f"deny tcp:[::1]:{v6.port}",
+        "deny in:tcp:*:47001",
+        f"other.exe: deny tcp:*",
+        "",
+    ])
+    box = make_box(fvm, tmp_path, policy)
+    try:
+        assert probe(fvm, box, apps, "sendto", "127.0.0.1", udp_denied.port) == "ERR WSASendTo 10013"
+        assert probe(fvm, box, apps, "sendto", "127.0.0.1", udp_allowed.port) == "OK"
+        # An IPv4-mapped IPv6 address is the IPv4 address to the rules.
+        assert probe(fvm, box, apps, "connect", "udp", "::ffff:127.0.0.1", udp_denied.port) != "OK"
+        assert probe(fvm, box, apps, "connect", "tcp", "::1", v6.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "listen", "tcp", "127.0.0.1", 47001) == "ERR listen 10013"
+        assert probe(fvm, box, apps, "listen", "tcp", "127.0.0.1", 47002) == "OK"
+        # Raw/ICMP and AF_UNIX: refused by default (the host may make them).
+        assert probe(fvm, box, apps, "raw") == "ERR socket 5"
+        assert probe(fvm, box, apps, "rawip") == "ERR socket 5"
+        assert probe(fvm, box, apps, "unix") == "ERR socket 5"
+        assert run_unboxed(apps / "netprobe.exe", "raw").stdout.strip() == "OK"
+        assert udp_denied.received == []
+        assert udp_allowed.received == [b"ping"]
+        names = [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert ("sendto", f"out:udp:127.0.0.1:{udp_denied.port}", "deny") in names, names
+        assert ("socket", "out:icmp:*", "deny") in names, names
+        assert ("socket", "out:raw:*", "deny") in names, names
+        assert ("socket", "family:1", "deny") in names, names
+    finally:
+        fvm("rm", "--force", box)
+    # A rule scoped to another program does not touch netprobe; one scoped to it does.
+    box = make_box(fvm, tmp_path, f"[net]\nother.exe: deny tcp:*\nnetprobe.exe: deny tcp:*:{v6.port}\n"
+                                  "open raw:*\n")
+    try:
+        assert probe(fvm, box, apps, "connect", "tcp", "::1", v6.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "raw") == "OK"   # a rule that names raw allows it
+    finally:
+        fvm("rm", "--force", box)
+
+
+def test_host_name_rules(fvm, tmp_path, apps, servers):
+    """/etc/hosts here names 127.0.0.1 "vm" and "runsc": a name denied for
+    every port does not resolve; a name denied for one port resolves, and
+    connecting to its address on that port is refused, on another allowed."""
+    a, b = servers(), servers()
+    box = make_box(fvm, tmp_path, f"[net]\ndeny audit tcp:runs?\ndeny audit tcp:vm:{a.port}\n")
+    try:
+        assert probe(fvm, box, apps, "name", "runsc", a.port) == "ERR GetAddrInfoW 11001"
+        assert probe(fvm, box, apps, "name", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "name", "vm", b.port) == "OK pong"
+        assert probe(fvm, box, apps, "name", "localhost", a.port) == "OK pong"   # the address, by another name
+        names = [(r["op"], r["name"], r["rule"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert names == [("resolve", "name:runsc", "policy.ini:2"),
+                         ("connect", f"out:tcp:127.0.0.1:{a.port}", "policy.ini:3")], names
+    finally:
+        fvm("rm", "--force", box)
+
+
+def test_malformed_net_rules_are_refused_with_file_line_column(fvm, tmp_path):
+    path = tmp_path / "bad.ini"
+    path.write_text("[net]\ndeny tcp:10.0.0.0/33:80\nopen udp:[::1:53\ndeny tcp:*:99999\ndeny smtp:*:25\n")
+    proc = fvm("policy", "check", win_path(path), check=1)
+    out = proc.stdout + proc.stderr
+    for expected in ("bad.ini:2:19: error: an IPv4 prefix is at most /32",
+                     "bad.ini:3:10: error: an IPv6 address without its closing ']'",
+                     "bad.ini:4:12: error: bad port",
+                     "bad.ini:5:6: error: a [net] pattern starts with a protocol"):
+        assert expected in out, out

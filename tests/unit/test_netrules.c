@@ -1,0 +1,415 @@
+/* test_netrules.c - the [net] section (core/netrules.c, core/policy_net.c):
+ * every pattern form, every malformed one refused with file:line:column,
+ * matching by direction, protocol, IPv4/IPv6 address, CIDR, localhost,
+ * host name, port and range, IPv4-mapped addresses, precedence, program
+ * scopes, and the defaults (allowed; raw and ICMP refused and audited). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/netrules.h"
+#include "core/policy.h"
+#include "core/policy_net.h"
+
+static char diags[8192];
+
+static void collect_diag(void *ctx, const policy_diag *d)
+{
+    (void)ctx;
+    char line[1024];
+    policy_diag_format(d, line, sizeof line);
+    strncat(diags, line, sizeof diags - strlen(diags) - 2);
+    strcat(diags, "\n");
+}
+
+static policy_env env(void)
+{
+    policy_env e;
+    memset(&e, 0, sizeof e);
+    e.diag = collect_diag;
+    return e;
+}
+
+static size_t units(const char *s, uint16_t *out)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (uint16_t)(unsigned char)s[i];
+    return n;
+}
+
+static net_rule parse_ok(const char *text)
+{
+    uint16_t u[512];
+    size_t n = units(text, u);
+    net_rule r;
+    fvm_error err = {0};
+    if (net_rule_parse(u, n, &r, NULL, &err) != FVM_OK)
+        fail_msg("'%s': %s", text, err.message);
+    return r;
+}
+
+static void parse_bad(const char *text, size_t at, const char *message)
+{
+    uint16_t u[512];
+    size_t n = units(text, u), bad = 999;
+    net_rule r;
+    fvm_error err = {0};
+    assert_int_equal(net_rule_parse(u, n, &r, &bad, &err), FVM_E_INVALID);
+    if (bad != at || !strstr(err.message, message))
+        fail_msg("'%s': at %zu '%s', expected at %zu '%s'", text, bad, err.message, at, message);
+}
+
+static net_query query(net_dir dir, net_proto proto, const char *addr, uint16_t port, const char *host)
+{
+    net_query q;
+    memset(&q, 0, sizeof q);
+    q.dir = dir;
+    q.proto = proto;
+    if (addr && !net_addr_parse(addr, strlen(addr), &q.addr))
+        fail_msg("bad test address %s", addr);
+    q.port = port;
+    q.host = host;
+    q.host_len = host ? strlen(host) : 0;
+    return q;
+}
+
+static int matches(const char *rule, net_dir dir, net_proto proto, const char *addr, uint16_t port, const char *host)
+{
+    net_rule r = parse_ok(rule);
+    net_query q = query(dir, proto, addr, port, host);
+    return net_rule_matches(&r, &q);
+}
+
+static void pattern_forms_parse(void **state)
+{
+    (void)state;
+    net_rule r = parse_ok("*");
+    assert_int_equal(r.proto, NET_PROTO_ANY);
+    assert_int_equal(r.host_kind, NET_HOST_ANY);
+    assert_int_equal(r.port_lo, 0);
+    assert_int_equal(r.port_hi, 65535);
+    r = parse_ok("tcp:*.Example.COM:443");
+    assert_int_equal(r.proto, NET_PROTO_TCP);
+    assert_int_equal(r.host_kind, NET_HOST_NAME);
+    assert_string_equal(r.name, "*.example.com");
+    assert_int_equal(r.port_lo, 443);
+    assert_int_equal(r.port_hi, 443);
+    r = parse_ok("out:udp:10.0.0.0/8:8000-8999");
+    assert_int_equal(r.dir, NET_DIR_OUT);
+    assert_int_equal(r.proto, NET_PROTO_UDP);
+    assert_int_equal(r.host_kind, NET_HOST_ADDR);
+    assert_int_equal(r.prefix, 8);
+    assert_int_equal(r.port_lo, 8000);
+    assert_int_equal(r.port_hi, 8999);
+    r = parse_ok("IN:*:[fe80::]/10:*");
+    assert_int_equal(r.dir, NET_DIR_IN);
+    assert_int_equal(r.addr.family, 6);
+    assert_int_equal(r.prefix, 10);
+    assert_int_equal(r.addr.bytes[0], 0xfe);
+    assert_int_equal(r.addr.bytes[1], 0x80);
+    r = parse_ok("tcp:[::ffff:10.0.0.0]/104");   /* mapped: an IPv4 /8 */
+    assert_int_equal(r.addr.family, 4);
+    assert_int_equal(r.prefix, 8);
+    r = parse_ok("raw:*");
+    assert_int_equal(r.proto, NET_PROTO_RAW);
+    r = parse_ok("tcp:localhost:80");
+    assert_int_equal(r.host_kind, NET_HOST_LOCALHOST);
+    r = parse_ok("tcp:[::1]:65535");
+    assert_int_equal(r.addr.bytes[15], 1);
+}
+
+static void malformed_patterns_are_refused_where_they_go_wrong(void **state)
+{
+    (void)state;
+    parse_bad("", 0, "empty");
+    parse_bad("smtp:*:25", 0, "starts with a protocol");
+    parse_bad("out:ftp:*", 4, "starts with a protocol");
+    parse_bad("tcp", 3, "host is missing");
+    parse_bad("tcp::80", 4, "host is missing");
+    parse_bad("tcp:256.1.1.1:80", 4, "bad IPv4 address");
+    parse_bad("tcp:10.0.*.*:80", 4, "bad IPv4 address");
+    parse_bad("tcp:010.1.1.1", 4, "bad IPv4 address");
+    parse_bad("tcp:10.0.0.0/33", 13, "at most /32");
+    parse_bad("tcp:10.0.0.0/x", 13, "prefix length");
+    parse_bad("tcp:10.0.0.0/", 13, "prefix length");
+    parse_bad("tcp:[::1", 4, "closing ']'");
+    parse_bad("tcp:[::1::2]:80", 5, "bad IPv6 address");
+    parse_bad("tcp:[12345::1]", 5, "bad IPv6 address");
+    parse_bad("tcp:[::1]/129", 10, "at most /128");
+    parse_bad("tcp:[::1]x", 9, "unexpected text");
+    parse_bad("tcp:::1:80", 4, "host is missing");
+    parse_bad("tcp:fe80::1", 9, "written in brackets");
+    parse_bad("tcp:*:65536", 6, "bad port");
+    parse_bad("tcp:*:80-", 9, "bad port range");
+    parse_bad("tcp:*:90-80", 6, "ends before it starts");
+    parse_bad("tcp:*:08", 6, "bad port");
+    parse_bad("tcp:*:http", 6, "bad port");
+    parse_bad("tcp:*:80:90", 8, "too many ':'");
+    parse_bad("tcp:ex ample.com", 6, "space");
+    parse_bad("tcp:exa$mple.com", 7, "host name has");
+    uint16_t u[] = {'t', 'c', 'p', ':', 0xe9, 'x'};
+    net_rule r;
+    size_t bad = 0;
+    fvm_error err;
+    assert_int_equal(net_rule_parse(u, 6, &r, &bad, &err), FVM_E_INVALID);
+    assert_int_equal(bad, 4);
+}
+
+static void policy_errors_carry_file_line_column(void **state)
+{
+    (void)state;
+    const char *text = "[net]\n"
+                       "deny tcp:*:25\n"
+                       "deny   tcp:10.0.0.0/40:25\n"
+                       "open \"udp:*:99999\"\n"
+                       "p.exe: deny smtp:*\n";
+    policy_env e = env();
+    policy *p = NULL;
+    fvm_error err = {0};
+    diags[0] = 0;
+    assert_int_equal(policy_load_text("box.ini", text, strlen(text), &e, &p, &err), FVM_E_PARSE);
+    assert_null(p);
+    static const char *const expected[] = {
+        "box.ini:3:21: error: an IPv4 prefix is at most /32",
+        "box.ini:4:13: error: bad port",
+        "box.ini:5:13: error: a [net] pattern starts with a protocol",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        if (!strstr(diags, expected[i]))
+            fail_msg("expected '%s' in:\n%s", expected[i], diags);
+    assert_null(strstr(diags, "not enforced"));
+}
+
+static void matching_by_each_part(void **state)
+{
+    (void)state;
+    /* protocol: '*' is tcp and udp, never raw; raw covers icmp */
+    assert_true(matches("*", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
+    assert_true(matches("*", NET_DIR_IN, NET_PROTO_UDP, "1.2.3.4", 80, NULL));
+    assert_false(matches("*", NET_DIR_OUT, NET_PROTO_RAW, NULL, 0, NULL));
+    assert_false(matches("*:*", NET_DIR_OUT, NET_PROTO_ICMP, NULL, 0, NULL));
+    assert_true(matches("raw:*", NET_DIR_OUT, NET_PROTO_ICMP, NULL, 0, NULL));
+    assert_false(matches("icmp:*", NET_DIR_OUT, NET_PROTO_RAW, NULL, 0, NULL));
+    assert_false(matches("udp:*", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
+    /* direction */
+    assert_true(matches("out:tcp:*", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
+    assert_false(matches("out:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
+    assert_true(matches("in:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "0.0.0.0", 80, NULL));
+    /* addresses and CIDR */
+    assert_true(matches("tcp:10.0.0.0/8", NET_DIR_OUT, NET_PROTO_TCP, "10.200.3.4", 1, NULL));
+    assert_false(matches("tcp:10.0.0.0/8", NET_DIR_OUT, NET_PROTO_TCP, "11.0.0.1", 1, NULL));
+    assert_true(matches("tcp:192.168.1.0/25", NET_DIR_OUT, NET_PROTO_TCP, "192.168.1.127", 1, NULL));
+    assert_false(matches("tcp:192.168.1.0/25", NET_DIR_OUT, NET_PROTO_TCP, "192.168.1.128", 1, NULL));
+    assert_true(matches("tcp:0.0.0.0/0", NET_DIR_OUT, NET_PROTO_TCP, "8.8.8.8", 1, NULL));
+    assert_false(matches("tcp:0.0.0.0/0", NET_DIR_OUT, NET_PROTO_TCP, "::2", 1, NULL));
+    assert_true(matches("tcp:[fe80::]/10", NET_DIR_OUT, NET_PROTO_TCP, "[febf::1]", 1, NULL));
+    assert_false(matches("tcp:[fe80::]/10", NET_DIR_OUT, NET_PROTO_TCP, "[fec0::1]", 1, NULL));
+    assert_true(matches("tcp:[::1]", NET_DIR_OUT, NET_PROTO_TCP, "::1", 1, NULL));
+    /* a mapped address is the IPv4 address, both ways */
+    assert_true(matches("tcp:127.0.0.1", NET_DIR_OUT, NET_PROTO_TCP, "[::ffff:127.0.0.1]", 1, NULL));
+    assert_true(matches("tcp:[::ffff:7f00:1]", NET_DIR_OUT, NET_PROTO_TCP, "127.0.0.1", 1, NULL));
+    /* localhost */
+    assert_true(matches("tcp:localhost", NET_DIR_OUT, NET_PROTO_TCP, "127.9.9.9", 1, NULL));
+    assert_true(matches("tcp:localhost", NET_DIR_OUT, NET_PROTO_TCP, "::1", 1, NULL));
+    assert_true(matches("tcp:localhost", NET_DIR_OUT, NET_PROTO_TCP, "[::ffff:127.0.0.1]", 1, NULL));
+    assert_false(matches("tcp:localhost", NET_DIR_OUT, NET_PROTO_TCP, "10.0.0.1", 1, NULL));
+    /* names: only with a name the address came from */
+    assert_true(matches("tcp:*.example.com", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 1, "www.EXAMPLE.com"));
+    assert_true(matches("tcp:*.example.com", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 1, "a.b.example.com"));
+    assert_false(matches("tcp:*.example.com", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 1, "example.com"));
+    assert_false(matches("tcp:*.example.com", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 1, NULL));
+    assert_true(matches("tcp:db?.corp", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 1, "db1.corp"));
+    /* ports */
+    assert_true(matches("tcp:*:8000-8999", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 8000, NULL));
+    assert_true(matches("tcp:*:8000-8999", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 8999, NULL));
+    assert_false(matches("tcp:*:8000-8999", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 9000, NULL));
+    assert_false(matches("tcp:*:443", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
+}
+
+static void addresses_format(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"127.0.0.1", "127.0.0.1:80"},     {"::1", "[::1]:80"},         {"[::]", "[::]:80"},
+        {"fe80::1:0:0:2", "[fe80::1:0:0:2]:80"}, {"1:0:0:2:0:0:0:3", "[1:0:0:2::3]:80"},
+        {"::ffff:10.1.2.3", "10.1.2.3:80"}, {"1:2:3:4:5:6:7:8", "[1:2:3:4:5:6:7:8]:80"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        net_addr a;
+        assert_true(net_addr_parse(cases[i][0], strlen(cases[i][0]), &a));
+        char out[64];
+        net_addr_format(&a, 80, out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+    net_addr a;
+    assert_true(net_addr_parse("10.0.0.1", 8, &a));
+    char small[6];
+    assert_int_equal(net_addr_format(&a, 8080, small, sizeof small), 5);
+    assert_string_equal(small, "10.0.");
+}
+
+typedef struct compiled {
+    policy *p;
+    void *blob;
+    size_t len;
+    policy_view view;
+    net_policy_rule rules[64];
+    size_t count;
+} compiled;
+
+static void compile(const char *text, const char *program, compiled *c)
+{
+    policy_env e = env();
+    fvm_error err = {0};
+    diags[0] = 0;
+    if (policy_load_text("box.ini", text, strlen(text), &e, &c->p, &err) != FVM_OK)
+        fail_msg("load: %s\n%s", err.message, diags);
+    if (policy_compile(c->p, &c->blob, &c->len, &err) != FVM_OK || policy_blob_open(c->blob, c->len, &c->view, &err))
+        fail_msg("compile: %s", err.message);
+    uint16_t prog[128];
+    size_t pn = program ? units(program, prog) : 0;
+    size_t bad = 9;
+    c->count = net_policy_load(&c->view, program ? prog : NULL, pn, c->rules, 64, &bad);
+    assert_true(c->count <= 64);
+    assert_int_equal(bad, 0);
+}
+
+static void release(compiled *c)
+{
+    policy_blob_free(c->blob);
+    policy_free(c->p);
+}
+
+static policy_decision decide(const compiled *c, net_dir dir, net_proto proto, const char *addr, uint16_t port,
+                              const char *host)
+{
+    net_query q = query(dir, proto, addr, port, host);
+    policy_decision d;
+    net_policy_decide(&c->view, c->rules, c->count, &q, &d);
+    return d;
+}
+
+static void decisions_follow_precedence_and_scope(void **state)
+{
+    (void)state;
+    compiled c;
+    compile("[net]\n"
+            "deny tcp:*\n"                        /* 2 */
+            "open tcp:127.0.0.1:8000-8999\n"      /* 3 */
+            "deny audit tcp:127.0.0.1:8080\n"     /* 4 */
+            "open tcp:10.0.0.0/8\n"               /* 5 */
+            "deny tcp:10.1.0.0/16\n"              /* 6 */
+            "open tcp:*.example.com:443\n"        /* 7 */
+            "deny tcp:bad.example.com:443\n"      /* 8 */
+            "other.exe: open tcp:*\n"             /* 9 */
+            "app.exe: open udp:[::1]:53\n"        /* 10 */
+            "open icmp:*\n"                       /* 11 */
+            "deny in:udp:*\n"                     /* 12 */
+            "open in:udp:*:5353\n",               /* 13 */
+            "C:\\bin\\app.exe", &c);
+    assert_int_equal(c.count, 11);   /* other.exe's rule is not loaded */
+    policy_decision d = decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL);
+    assert_int_equal(d.action, POLICY_ACTION_DENY);
+    assert_int_equal(d.line, 2);
+    d = decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "127.0.0.1", 8081, NULL);
+    assert_int_equal(d.action, POLICY_ACTION_OPEN);
+    assert_int_equal(d.line, 3);
+    d = decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "127.0.0.1", 8080, NULL);
+    assert_int_equal(d.action, POLICY_ACTION_DENY);
+    assert_int_equal(d.line, 4);
+    assert_true(d.audit);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "10.2.0.1", 1, NULL).line, 5);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "10.1.0.1", 1, NULL).line, 6);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 443, "www.example.com").line, 7);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 443, "bad.example.com").line, 8);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_UDP, "::1", 53, NULL).line, 10);
+    /* UDP out elsewhere: no rule, allowed by default */
+    d = decide(&c, NET_DIR_OUT, NET_PROTO_UDP, "1.2.3.4", 53, NULL);
+    assert_true(d.is_default);
+    assert_int_equal(d.action, POLICY_ACTION_OPEN);
+    assert_int_equal(decide(&c, NET_DIR_IN, NET_PROTO_UDP, "0.0.0.0", 53, NULL).line, 12);
+    assert_int_equal(decide(&c, NET_DIR_IN, NET_PROTO_UDP, "0.0.0.0", 5353, NULL).line, 13);
+    /* raw: refused by default and audited; icmp allowed by its rule */
+    d = decide(&c, NET_DIR_OUT, NET_PROTO_RAW, NULL, 0, NULL);
+    assert_true(d.is_default);
+    assert_int_equal(d.action, POLICY_ACTION_DENY);
+    assert_true(d.audit);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_ICMP, NULL, 0, NULL).line, 11);
+    release(&c);
+
+    /* the program's own scope wins over a more specific rule for everyone */
+    compile("[net]\ndeny tcp:127.0.0.1:80\nother.exe: open tcp:*\n", "other.exe", &c);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "127.0.0.1", 80, NULL).line, 3);
+    release(&c);
+    /* equal patterns: the stricter action */
+    compile("[net]\ndeny tcp:*:80\nopen tcp:*:80\n", NULL, &c);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.1.1.1", 80, NULL).line, 2);
+    release(&c);
+    /* no policy rules at all */
+    compile("[file]\nread C:\\x\n", NULL, &c);
+    assert_int_equal(c.count, 0);
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.1.1.1", 80, NULL).action, POLICY_ACTION_OPEN);
+    release(&c);
+}
+
+static void name_decisions_take_rules_for_every_port(void **state)
+{
+    (void)state;
+    compiled c;
+    compile("[net]\n"
+            "deny tcp:*.example.com\n"        /* 2: every port */
+            "open tcp:www.example.com\n"      /* 3: more literal characters */
+            "deny tcp:mail.example.org:25\n"  /* 4: one port: decided at connect */
+            "deny in:tcp:in.example.net\n"    /* 5: in: not a resolution */
+            "deny raw:raw.example.net\n",     /* 6: raw: not a resolution */
+            NULL, &c);
+    policy_decision d;
+    net_policy_decide_name(&c.view, c.rules, c.count, "A.Example.com", 13, &d);
+    assert_int_equal(d.action, POLICY_ACTION_DENY);
+    assert_int_equal(d.line, 2);
+    net_policy_decide_name(&c.view, c.rules, c.count, "www.example.com", 15, &d);
+    assert_int_equal(d.line, 3);
+    net_policy_decide_name(&c.view, c.rules, c.count, "mail.example.org", 16, &d);
+    assert_true(d.is_default);
+    assert_int_equal(d.action, POLICY_ACTION_OPEN);
+    net_policy_decide_name(&c.view, c.rules, c.count, "in.example.net", 14, &d);
+    assert_true(d.is_default);
+    net_policy_decide_name(&c.view, c.rules, c.count, "raw.example.net", 15, &d);
+    assert_true(d.is_default);
+    /* the port rule applies at connect to the address the name resolved to */
+    assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 25, "mail.example.org").line, 4);
+    assert_true(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 25, NULL).is_default);
+    release(&c);
+}
+
+static void too_many_rules_are_counted(void **state)
+{
+    (void)state;
+    compiled c;
+    compile("[net]\ndeny tcp:*:1\ndeny tcp:*:2\ndeny tcp:*:3\n", NULL, &c);
+    net_policy_rule two[2];
+    assert_int_equal(net_policy_load(&c.view, NULL, 0, two, 2, NULL), 3);
+    release(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pattern_forms_parse),
+        cmocka_unit_test(malformed_patterns_are_refused_where_they_go_wrong),
+        cmocka_unit_test(policy_errors_carry_file_line_column),
+        cmocka_unit_test(matching_by_each_part),
+        cmocka_unit_test(addresses_format),
+        cmocka_unit_test(decisions_follow_precedence_and_scope),
+        cmocka_unit_test(name_decisions_take_rules_for_every_port),
+        cmocka_unit_test(too_many_rules_are_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
