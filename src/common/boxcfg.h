@@ -48,7 +48,8 @@ typedef enum fvm_box_object {
     FVM_OBJ_PIPE,       /* broker's control pipe */
     FVM_OBJ_INDEX_LOCK, /* mutex of the box index's writers */
     FVM_OBJ_USAGE,      /* section: bytes the delta uses, and the quota */
-    FVM_OBJ_POLICY      /* section: the compiled policy, read-only for processes */
+    FVM_OBJ_POLICY,     /* section: the compiled policy, read-only for processes */
+    FVM_OBJ_LIMITS      /* section: which resource limits are on (boxlimits.h), read-only for processes */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

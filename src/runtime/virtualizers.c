@@ -15,6 +15,7 @@
     X(window_virtualizer)    /* gui.c: window classes, windows, atoms */             \
     X(desktop_virtualizer)   /* desktop.c: other programs' windows, input, clipboard */ \
     X(service_virtualizer)   /* scm.c: services, read-only */                       \
+    X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;
