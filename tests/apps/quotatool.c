@@ -14,6 +14,10 @@
  *                             grows the heap 1 MiB at a time the same way:
  *                             "malloc_mb=Y"; "done" at the end (it did not
  *                             crash)
+ *   quotatool work M          M million loop rounds, then "work_ms=W" (a
+ *                             fixed CPU-bound job, for bench/limits.sh)
+ *   quotatool allocs N        N VirtualAlloc commits of 64 KiB each freed
+ *                             again, then "allocs_ms=W"
  *   quotatool hold MB MS      commits MB, signals the box event
  *                             "quotatool-held", sleeps MS
  *   quotatool share HOLD_MB CHUNK_MB MAX_MB
@@ -116,6 +120,25 @@ static int run(int argc, char **argv)
         spin((DWORD)atoi(argv[3]));
         if (k)
             WaitForMultipleObjects((DWORD)k, kids, TRUE, 120000);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "work")) {
+        DWORD start = GetTickCount();
+        volatile unsigned long long x = 0;
+        for (long m = atol(argv[2]); m > 0; m--)
+            for (int i = 0; i < 1000000; i++)
+                x++;
+        printf("work_ms=%lu\n", (unsigned long)(GetTickCount() - start));
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "allocs")) {
+        DWORD start = GetTickCount();
+        for (long n = atol(argv[2]); n > 0; n--) {
+            void *p = VirtualAlloc(NULL, 65536, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+            if (p)
+                VirtualFree(p, 0, MEM_RELEASE);
+        }
+        printf("allocs_ms=%lu\n", (unsigned long)(GetTickCount() - start));
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "busy")) {
