@@ -6,9 +6,11 @@
  * exits once the box has no process left. Later capabilities (the audit
  * writer, quotas, decisions needing a global view) live here too.
  *
- * Membership: the broker keeps its own list of the box's processes from the
- * job's completion-port messages (NEW_PROCESS / EXIT_PROCESS) and serves it
- * on the box's control pipe (common/brokerproto.h) to `fvm ps`.
+ * Membership: the broker keeps its own list of the box's processes, from
+ * the job's own process list (read on every wake-up and before each `fvm
+ * ps` answer) and, faster, the job's completion-port messages (NEW_PROCESS
+ * / EXIT_PROCESS), and serves it on the box's control pipe
+ * (common/brokerproto.h) to `fvm ps`.
  *
  * Start-up handshake: fvm run, holding the box lock, starts the broker with an
  * inherited event; the broker creates the job and the named "ready" event and
@@ -17,6 +19,7 @@
  * closes its objects, so a concurrent fvm run either sees it alive with the
  * job open or starts a fresh one. */
 #include <windows.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,25 +34,107 @@
 static CRITICAL_SECTION members_lock;
 static uint32_t members[FVM_BROKER_MAX_MEMBERS];
 static uint32_t member_count;
+static HANDLE g_members_job;
+/* Orders whole membership changes (a sync against the job's list, a port
+ * message): a sync from `fvm ps`'s thread must not compare a list read
+ * before a port message with members changed after it. */
+static CRITICAL_SECTION sync_lock;
 
+/* Adds a pid unless it is already a member; TRUE if it was added. Callers
+ * hold members_lock. */
+static BOOL member_add_locked(uint32_t pid)
+{
+    for (uint32_t i = 0; i < member_count; i++)
+        if (members[i] == pid)
+            return FALSE;
+    if (member_count >= FVM_BROKER_MAX_MEMBERS)
+        return FALSE;
+    members[member_count++] = pid;
+    return TRUE;
+}
+
+/* A process the job reported new (completion port). The procs module is
+ * told once per process, whichever of the port and the job's list shows
+ * it first. */
 static void member_add(uint32_t pid)
 {
     EnterCriticalSection(&members_lock);
-    if (member_count < FVM_BROKER_MAX_MEMBERS)
-        members[member_count++] = pid;
+    BOOL added = member_add_locked(pid);
     LeaveCriticalSection(&members_lock);
+    if (added)
+        broker_procs_new(pid);
 }
 
 static void member_remove(uint32_t pid)
 {
+    BOOL removed = FALSE;
     EnterCriticalSection(&members_lock);
     for (uint32_t i = 0; i < member_count; i++) {
         if (members[i] == pid) {
             members[i] = members[--member_count];
+            removed = TRUE;
             break;
         }
     }
     LeaveCriticalSection(&members_lock);
+    if (removed)
+        broker_procs_exit(pid);
+}
+
+/* Brings the member list in line with the job's own process list. The
+ * completion port alone is not enough: a job can outlive its broker (a
+ * process of the last run still being torn down holds it), the next broker
+ * then opens the same job, and a job takes one completion port only, so
+ * that broker would hear of no process at all (`fvm ps` listed nothing
+ * after `fvm run A; fvm run B`). The job's list is the truth; the port is
+ * the fast path that wakes the broker. Returns FALSE if the list could not
+ * be read (the members are then left as they are). */
+static BOOL members_sync(void)
+{
+    /* JOBOBJECT_BASIC_PROCESS_ID_LIST declares its pid array with one
+     * element; indexing past it is undefined (GCC read only the first pid),
+     * so the reply is read as a plain array: two ULONG counts (one
+     * ULONG_PTR on x64), then the pids. */
+    static ULONG_PTR ids[1 + FVM_BROKER_MAX_MEMBERS + 1];
+    const ULONG_PTR *listed_pids = ids + 1;
+    static uint32_t gone[FVM_BROKER_MAX_MEMBERS], fresh[FVM_BROKER_MAX_MEMBERS];
+    if (!g_members_job)
+        return FALSE;
+    EnterCriticalSection(&sync_lock);
+    _Static_assert(offsetof(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) == sizeof(ULONG_PTR),
+                   "pids follow the two counts");
+    memset(ids, 0, sizeof ids[0]);
+    if (!QueryInformationJobObject(g_members_job, JobObjectBasicProcessIdList, ids, sizeof ids, NULL)) {
+        LeaveCriticalSection(&sync_lock);
+        return FALSE;
+    }
+    uint32_t listed = ((const JOBOBJECT_BASIC_PROCESS_ID_LIST *)ids)->NumberOfProcessIdsInList;
+    uint32_t gone_count = 0, fresh_count = 0;
+    if (listed > FVM_BROKER_MAX_MEMBERS + 1)
+        listed = FVM_BROKER_MAX_MEMBERS + 1;
+    EnterCriticalSection(&members_lock);
+    for (uint32_t i = 0; i < member_count; i++) {
+        BOOL still = FALSE;
+        for (uint32_t j = 0; j < listed && !still; j++)
+            still = (uint32_t)listed_pids[j] == members[i];
+        if (!still)
+            gone[gone_count++] = members[i];
+    }
+    for (uint32_t j = 0; j < listed; j++) {
+        uint32_t pid = (uint32_t)listed_pids[j];
+        BOOL known = FALSE;
+        for (uint32_t i = 0; i < member_count && !known; i++)
+            known = members[i] == pid;
+        if (!known && fresh_count < FVM_BROKER_MAX_MEMBERS)
+            fresh[fresh_count++] = pid;
+    }
+    LeaveCriticalSection(&members_lock);
+    for (uint32_t i = 0; i < fresh_count; i++)
+        member_add(fresh[i]);
+    for (uint32_t i = 0; i < gone_count; i++)
+        member_remove(gone[i]);
+    LeaveCriticalSection(&sync_lock);
+    return TRUE;
 }
 
 /* Connections being served; the broker drains them before it exits, so the
@@ -107,6 +192,7 @@ static DWORD WINAPI serve_connection(void *arg)
         }
         if (got == strlen(FVM_BROKER_REQ_MEMBERS) && !memcmp(buf, FVM_BROKER_REQ_MEMBERS, got)) {
             static fvm_members_reply reply;
+            members_sync();
             EnterCriticalSection(&members_lock);
             reply.version = FVM_BROKER_PROTO_VERSION;
             reply.count = member_count;
@@ -244,6 +330,7 @@ int wmain(int argc, wchar_t **argv)
     fvm_box_object_name(box_path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
     fvm_box_object_name(box_path, FVM_OBJ_PIPE, pipe_name, FVM_OBJ_NAME_MAX);
     InitializeCriticalSection(&members_lock);
+    InitializeCriticalSection(&sync_lock);
 
     HANDLE job = CreateJobObjectW(NULL, job_name);
     if (!job)
@@ -255,7 +342,9 @@ int wmain(int argc, wchar_t **argv)
     if (!port)
         return 4;
     JOBOBJECT_ASSOCIATE_COMPLETION_PORT assoc = {job, port};
-    SetInformationJobObject(job, JobObjectAssociateCompletionPortInformation, &assoc, sizeof assoc);
+    BOOL port_associated = SetInformationJobObject(job, JobObjectAssociateCompletionPortInformation, &assoc,
+                                                   sizeof assoc);
+    g_members_job = job;
     /* If the broker dies, its job handle closes and the box's processes go
      * with it rather than running on unaccounted. */
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits;
@@ -295,18 +384,19 @@ int wmain(int argc, wchar_t **argv)
         DWORD message = 0;
         ULONG_PTR key;
         LPOVERLAPPED data;
-        BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, 1000);
+        /* Without the port's news (a reused job), the job's list is read
+         * more often so that new processes show without delay. */
+        BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, port_associated ? 1000 : 100);
+        members_sync();
         broker_procs_poll();
         if (!got)
             broker_hash_bases(box_path);   /* idle: fill in base hashes */
-        if (got && message == JOB_OBJECT_MSG_NEW_PROCESS) {
+        EnterCriticalSection(&sync_lock);
+        if (got && message == JOB_OBJECT_MSG_NEW_PROCESS)
             member_add((uint32_t)(ULONG_PTR)data);
-            broker_procs_new((uint32_t)(ULONG_PTR)data);
-        }
-        if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS)) {
+        if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS))
             member_remove((uint32_t)(ULONG_PTR)data);
-            broker_procs_exit((uint32_t)(ULONG_PTR)data);
-        }
+        LeaveCriticalSection(&sync_lock);
         if (got && message != JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO)
             continue;
         if (active_processes(job) != 0)

@@ -4,9 +4,9 @@
  * (fvm_box_object_name(FVM_OBJ_PIPE)). Version 1 knows one request:
  *   request  "members"            (ASCII, no terminator)
  *   reply    uint32 version = 1, uint32 count, count x uint32 pid
- * The pid list is the broker's own account of box membership, kept from the
- * job's completion-port messages: Wine's JobObjectBasicProcessIdList lists
- * only processes assigned directly, not the children that inherit the job. */
+ * The pid list is the broker's own account of box membership: the job's
+ * process list (children that inherit the job included), with the job's
+ * completion-port messages as the fast path (broker/main.c). */
 #ifndef FVM_COMMON_BROKERPROTO_H
 #define FVM_COMMON_BROKERPROTO_H
 

@@ -175,6 +175,22 @@ def test_ps_lists_the_tree_and_stop_ends_a_spawning_box(fvm, box, apps):
             runner.kill()
 
 
+def test_ps_lists_a_box_restarted_right_after_it_ended(fvm, box, apps):
+    """`fvm run A; fvm run B` back to back: the second run's broker may open
+    the job the first one left (still held while the first run's processes
+    are torn down), and a job takes one completion port only. The broker
+    reads the job's own process list, so `fvm ps` still shows B."""
+    for _ in range(2):
+        fvm("run", "--box", box, "cmd", "/c", "echo", "hi")
+        runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "60000")
+        try:
+            assert fvm.wait_until(lambda: any("probe.exe" in row["image"] for row in ps_rows(fvm, box)), timeout=20), \
+                fvm("ps", box).stdout
+        finally:
+            fvm("stop", box, check=0)
+            runner.wait(timeout=30)
+
+
 def test_rm_force_stops_a_running_box(fvm, apps):
     fvm("create", "forced", check=0)
     runner = fvm.popen("run", "--box", "forced", win_path(apps / "probe.exe"), "sleep", "60000")
