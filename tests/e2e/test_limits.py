@@ -144,3 +144,12 @@ def test_stats_and_set_on_a_running_box(fvm):
         fvm("stop", name)
         bg.wait(timeout=60)
         fvm("rm", "--force", name)
+
+
+def test_doctor_reports_the_job_limits_it_probed(fvm):
+    out = fvm("doctor", check=0, timeout=120).stdout
+    for line in ("job: job memory limit", "job: process memory limit", "job: CPU rate hard cap",
+                 "CPU limit (--cpu)", "memory limits (--memory, ...)"):
+        assert line in out, out
+    # Wine: memory job limits accepted and ignored; FVM enforces them itself
+    assert re.search(r"job: job memory limit\s+(accepted, NOT enforced|enforced)", out), out
