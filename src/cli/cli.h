@@ -152,6 +152,9 @@ int limits_create_option(int argc, char **argv, int *i, box_limits *limits);
 int limits_write_all(const box *b, const box_limits *limits);
 int cmd_set(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+/* stats.c: the running box's broker numbers (JSON), and one number of them. */
+BOOL stats_query(const box *b, char *out, size_t cap);
+double stats_field(const char *json, const char *key);
 /* box.c: bytes stored under a folder (a box's delta weight). */
 ULONGLONG tree_size(const wchar_t *dir);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/boxlimits.h"
+#include "common/brokerproto.h"
 
 /* The create option for a limit ("--cpu"), or NULL. */
 static BOOL option_key(const char *opt, limit_key *key)
@@ -97,6 +98,17 @@ int cmd_set(int argc, char **argv)
         limit_format(keys[i], values[i], text, sizeof text);
         printf("%s: %s=%s%s\n", b.name, limit_name(keys[i]), text,
                running ? " (the running box follows within a second)" : "");
+    }
+    /* A memory limit lowered below what the running box holds: nothing is
+     * taken away, new commits are refused until it frees (audited too). */
+    char stats[FVM_BROKER_STATS_MAX];
+    for (int i = 0; running && i < n; i++) {
+        if (keys[i] != LIMIT_MEMORY || !values[i] || !stats_query(&b, stats, sizeof stats))
+            continue;
+        double held = stats_field(stats, "memory_bytes");
+        if (held > (double)values[i])
+            printf("%s: the box holds %.0f bytes, more than the new memory limit: its processes keep what they "
+                   "have, new commits are refused until they free\n", b.name, held);
     }
     return 0;
 }

@@ -16,7 +16,7 @@
 #include "core/boxname.h"
 
 /* The broker's JSON for the box, or FALSE when it is not running. */
-static BOOL query_stats(const box *b, char *out, size_t cap)
+BOOL stats_query(const box *b, char *out, size_t cap)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(b->path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
@@ -46,7 +46,7 @@ static BOOL query_stats(const box *b, char *out, size_t cap)
 }
 
 /* A number field of the broker's JSON ("key":123.4), or 0. */
-static double field(const char *json, const char *key)
+double stats_field(const char *json, const char *key)
 {
     char pattern[64];
     snprintf(pattern, sizeof pattern, "\"%s\":", key);
@@ -66,7 +66,7 @@ static void human(double bytes, char *out, size_t cap)
 static void print_box(const box *b, BOOL json, BOOL *header)
 {
     char text[FVM_BROKER_STATS_MAX];
-    if (!query_stats(b, text, sizeof text))
+    if (!stats_query(b, text, sizeof text))
         return;
     ULONGLONG delta = tree_size(b->path);
     uint64_t storage = box_quota(b);
@@ -82,19 +82,19 @@ static void print_box(const box *b, BOOL json, BOOL *header)
         *header = TRUE;
     }
     char mem[32], memlimit[32], cpulimit[16], procs[24], d[32], q[32], memcol[64], deltacol[64];
-    human(field(text, "memory_bytes"), mem, sizeof mem);
-    if (field(text, "memory_limit") > 0)
-        human(field(text, "memory_limit"), memlimit, sizeof memlimit);
+    human(stats_field(text, "memory_bytes"), mem, sizeof mem);
+    if (stats_field(text, "memory_limit") > 0)
+        human(stats_field(text, "memory_limit"), memlimit, sizeof memlimit);
     else
         snprintf(memlimit, sizeof memlimit, "-");
-    if (field(text, "cpu_limit") > 0)
-        snprintf(cpulimit, sizeof cpulimit, "%.0f%%", field(text, "cpu_limit"));
+    if (stats_field(text, "cpu_limit") > 0)
+        snprintf(cpulimit, sizeof cpulimit, "%.0f%%", stats_field(text, "cpu_limit"));
     else
         snprintf(cpulimit, sizeof cpulimit, "-");
-    if (field(text, "procs_limit") > 0)
-        snprintf(procs, sizeof procs, "%.0f / %.0f", field(text, "processes"), field(text, "procs_limit"));
+    if (stats_field(text, "procs_limit") > 0)
+        snprintf(procs, sizeof procs, "%.0f / %.0f", stats_field(text, "processes"), stats_field(text, "procs_limit"));
     else
-        snprintf(procs, sizeof procs, "%.0f / -", field(text, "processes"));
+        snprintf(procs, sizeof procs, "%.0f / -", stats_field(text, "processes"));
     human((double)delta, d, sizeof d);
     if (storage)
         human((double)storage, q, sizeof q);
@@ -102,8 +102,8 @@ static void print_box(const box *b, BOOL json, BOOL *header)
         snprintf(q, sizeof q, "-");
     snprintf(memcol, sizeof memcol, "%s / %s", mem, memlimit);
     snprintf(deltacol, sizeof deltacol, "%s / %s", d, q);
-    printf("%-20s %6.1f%% %6s %21s %11s %21s %.1fs\n", b->name, field(text, "cpu_percent"), cpulimit, memcol, procs,
-           deltacol, field(text, "throttled_ms") / 1000.0);
+    printf("%-20s %6.1f%% %6s %21s %11s %21s %.1fs\n", b->name, stats_field(text, "cpu_percent"), cpulimit, memcol, procs,
+           deltacol, stats_field(text, "throttled_ms") / 1000.0);
 }
 
 static void print_all(const char *only, BOOL json)

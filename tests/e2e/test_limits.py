@@ -153,3 +153,23 @@ def test_doctor_reports_the_job_limits_it_probed(fvm):
         assert line in out, out
     # Wine: memory job limits accepted and ignored; FVM enforces them itself
     assert re.search(r"job: job memory limit\s+(accepted, NOT enforced|enforced)", out), out
+
+
+def test_memory_limit_lowered_below_use_says_so(fvm):
+    name = new_box(fvm, "--memory", "1G")
+    bg = fvm.popen("run", "--box", name, str(QUOTATOOL), "hold", "40", "20000")
+    try:
+        def held():
+            proc = fvm("stats", name, "--json")
+            return proc.returncode == 0 and proc.stdout.startswith("{") and \
+                json.loads(proc.stdout)["memory_bytes"] >= 40 << 20
+        assert fvm.wait_until(held, timeout=30)
+        out = fvm("set", name, "memory=16M", check=0).stdout
+        assert "more than the new memory limit" in out, out
+        over = lambda: [r for r in audit_records(fvm, name) if r["decision"] == "over"]
+        assert fvm.wait_until(over, timeout=10), audit_records(fvm, name)
+        assert "lowered below" in over()[0]["name"]
+    finally:
+        fvm("stop", name)
+        bg.wait(timeout=60)
+        fvm("rm", "--force", name)
