@@ -63,6 +63,18 @@ void broker_procs_exit(uint32_t pid);
 void broker_procs_poll(void);   /* reads the images of processes that have started running */
 uint32_t broker_procs_grant(void);
 void broker_procs_stop(void);   /* the box ends: closes the process handles it keeps */
+void broker_procs_set_limit(uint32_t limit);              /* box.ini procs= changed */
+uint32_t broker_procs_list(uint32_t *pids, uint32_t max); /* live box processes */
+
+/* limits.c: CPU, memory and I/O limits (issue 12), read from box.ini and
+ * followed while the box runs; the CPU duty cycle; the memory authority
+ * (answers FVM_BROKER_REQ_MEMORY); the numbers of fvm stats. */
+void broker_limits_start(const wchar_t *box_path, HANDLE job);
+/* A boxed process's memory request (brokerproto.h); pid from the pipe. */
+void broker_limits_memory(uint32_t pid, const void *request, size_t len, void *reply, size_t *reply_len);
+/* fvm stats: the box's numbers now, as one line of JSON. */
+size_t broker_limits_stats(char *out, size_t cap);
+void broker_limits_stop(void);   /* the box ends: everything suspended resumes */
 
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);

@@ -264,6 +264,17 @@ static DWORD WINAPI serve_connection(void *arg)
             if (!sender && (sender = malloc(sizeof *sender)) != NULL)
                 broker_audit_sender_init(sender, client_pid);
             WriteFile(pipe, &ack, sizeof ack, &written, NULL);
+        } else if (got == sizeof(fvm_memory_request) && !memcmp(buf, FVM_BROKER_REQ_MEMORY, 8)) {
+            fvm_memory_reply reply;
+            size_t reply_len = 0;
+            broker_limits_memory(client_pid, buf, got, &reply, &reply_len);
+            WriteFile(pipe, &reply, (DWORD)reply_len, &written, NULL);
+            FlushFileBuffers(pipe);
+        } else if (got == strlen(FVM_BROKER_REQ_STATS) && !memcmp(buf, FVM_BROKER_REQ_STATS, got)) {
+            char text[FVM_BROKER_STATS_MAX];
+            size_t n = broker_limits_stats(text, sizeof text);
+            WriteFile(pipe, text, (DWORD)n, &written, NULL);
+            FlushFileBuffers(pipe);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
@@ -370,6 +381,7 @@ int wmain(int argc, wchar_t **argv)
     broker_procs_start(box_path, job);
     if (!broker_guard_start(job))
         return 13;
+    broker_limits_start(box_path, job);
     int registry_failed = broker_registry_start(box_path);
     if (registry_failed)
         return registry_failed;
@@ -419,6 +431,7 @@ int wmain(int argc, wchar_t **argv)
                 Sleep(10);
             broker_audit_flush();
             broker_registry_stop();
+            broker_limits_stop();
             broker_procs_stop();
             CloseHandle(ready);
             CloseHandle(job);

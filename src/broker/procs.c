@@ -255,6 +255,26 @@ void broker_procs_stop(void)
     LeaveCriticalSection(&g_lock);
 }
 
+/* limits.c: the limit changed in box.ini while the box runs. */
+void broker_procs_set_limit(uint32_t limit)
+{
+    EnterCriticalSection(&g_lock);
+    g_limit = limit;
+    LeaveCriticalSection(&g_lock);
+}
+
+/* limits.c: the box's live processes (fvm run's launcher left out). */
+uint32_t broker_procs_list(uint32_t *pids, uint32_t max)
+{
+    uint32_t n = 0;
+    EnterCriticalSection(&g_lock);
+    for (uint32_t i = 0; i < g_tracked_count && n < max; i++)
+        if (alive(&g_tracked[i]) && !fvm_own(&g_tracked[i]))
+            pids[n++] = g_tracked[i].pid;
+    LeaveCriticalSection(&g_lock);
+    return n;
+}
+
 uint32_t broker_procs_grant(void)
 {
     if (!g_limit)

@@ -402,7 +402,7 @@ int box_discard_delta(const box *b)
 }
 
 /* Bytes stored in the box folder: the weight of its delta. */
-static ULONGLONG tree_size(const wchar_t *dir)
+ULONGLONG tree_size(const wchar_t *dir)
 {
     wchar_t pattern[FVM_PATH_MAX], child[FVM_PATH_MAX];
     WIN32_FIND_DATAW fd;
@@ -459,7 +459,14 @@ int cmd_create(int argc, char **argv)
     uint64_t quota = 0;
     unsigned long procs = 0;
     BOOL confidential = FALSE;
+    box_limits limits = {{0}};
     for (int i = 1; i < argc; i++) {
+        int taken = limits_create_option(argc, argv, &i, &limits);
+        if (taken >= 0) {
+            if (taken)
+                return taken;
+            continue;
+        }
         if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--quota") || !strcmp(argv[i], "--procs")) &&
             i + 1 >= argc)
             return cli_error("create: %s needs a value", argv[i]), EXIT_USAGE;
@@ -486,7 +493,8 @@ int cmd_create(int argc, char **argv)
             return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]"),
+        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+                         "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
     box b;
     if (!box_init(&b, name))
@@ -494,6 +502,8 @@ int cmd_create(int argc, char **argv)
     int rc = box_create(&b, policy, quota);
     if (rc == 0)
         rc = box_process_settings(&b, procs, confidential);
+    if (rc == 0)
+        rc = limits_write_all(&b, &limits);
     if (rc == 0) {
         char p[FVM_PATH_MAX * 3];
         cli_utf8(b.path, p, sizeof p);

@@ -144,4 +144,19 @@ int regcommit_plan(const box *b, const struct boxindex *idx, const sync_hooks *h
 /* Runs registry step i of the journal (idx may be NULL). */
 int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal *j, size_t i, const sync_hooks *h);
 
+/* limits.c: the box resource limits (issue 12). limits_create_option
+ * handles one `fvm create` limit option at argv[*i] (-1: not one; 0: taken,
+ * *i moved past its value; else an exit code); limits_write_all writes the
+ * set ones into box.ini. */
+#include "core/limits.h"
+int limits_create_option(int argc, char **argv, int *i, box_limits *limits);
+int limits_write_all(const box *b, const box_limits *limits);
+int cmd_set(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+/* stats.c: the running box's broker numbers (JSON), and one number of them. */
+BOOL stats_query(const box *b, char *out, size_t cap);
+double stats_field(const char *json, const char *key);
+/* box.c: bytes stored under a folder (a box's delta weight). */
+ULONGLONG tree_size(const wchar_t *dir);
+
 #endif

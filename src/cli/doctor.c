@@ -112,6 +112,32 @@ static verdict probe_memory_limit(void)
     return code == 0 ? NOT_ENFORCED : ENFORCED;   /* 0: 256 MB allocated and touched */
 }
 
+/* JOB_OBJECT_LIMIT_JOB_MEMORY: the box's total memory limit on Windows. */
+static verdict probe_job_memory_limit(void)
+{
+    HANDLE job = CreateJobObjectW(NULL, NULL);
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION lim;
+    memset(&lim, 0, sizeof lim);
+    lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_JOB_MEMORY;
+    lim.JobMemoryLimit = 64u << 20;
+    PROCESS_INFORMATION pi;
+    if (!job || !SetInformationJobObject(job, JobObjectExtendedLimitInformation, &lim, sizeof lim))
+        return UNAVAILABLE;
+    if (!start_helper("alloc", "256", &pi))
+        return UNAVAILABLE;
+    AssignProcessToJobObject(job, pi.hProcess);
+    ResumeThread(pi.hThread);
+    DWORD code = 1;
+    WaitForSingleObject(pi.hProcess, 10000);
+    GetExitCodeProcess(pi.hProcess, &code);
+    end_helper(&pi);
+    CloseHandle(job);
+    return code == 0 ? NOT_ENFORCED : ENFORCED;
+}
+
+/* A 10% hard cap, then a helper that spins for 1 s of wall time: its main
+ * thread's CPU time says whether the cap held (thread times work for
+ * another process on Wine; process times read 0 there). */
 static verdict probe_cpu_rate(void)
 {
     HANDLE job = CreateJobObjectW(NULL, NULL);
@@ -120,10 +146,24 @@ static verdict probe_cpu_rate(void)
     cpu.ControlFlags = JOB_OBJECT_CPU_RATE_CONTROL_ENABLE | JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP;
     cpu.CpuRate = 1000;   /* 10% */
     BOOL ok = job && SetInformationJobObject(job, JobObjectCpuRateControlInformation, &cpu, sizeof cpu);
-    if (job)
-        CloseHandle(job);
-    /* Accepted is not proof of enforcement; without a timing probe, say so. */
-    return ok ? NOT_ENFORCED : UNAVAILABLE;
+    PROCESS_INFORMATION pi;
+    if (!ok || !start_helper("spin", "1000", &pi)) {
+        if (job)
+            CloseHandle(job);
+        return UNAVAILABLE;
+    }
+    AssignProcessToJobObject(job, pi.hProcess);
+    ResumeThread(pi.hThread);
+    WaitForSingleObject(pi.hProcess, 20000);
+    FILETIME c, e, k, u;
+    ULONGLONG used = 0;
+    if (GetThreadTimes(pi.hThread, &c, &e, &k, &u))
+        used = ((((ULONGLONG)k.dwHighDateTime << 32) | k.dwLowDateTime) +
+                (((ULONGLONG)u.dwHighDateTime << 32) | u.dwLowDateTime)) / 10000;
+    end_helper(&pi);
+    CloseHandle(job);
+    /* At 10% of the machine a 1 s spin gets at most a few hundred ms. */
+    return used >= 600 ? NOT_ENFORCED : ENFORCED;
 }
 
 static verdict probe_restricted_token(void)
@@ -274,8 +314,8 @@ int cmd_doctor(int argc, char **argv)
     report("job: kill on close", probe_kill_on_close(), "boxes end with their broker");
     report("job: active process limit", probe_active_process_limit(), "");
     report("job: process memory limit", probe_memory_limit(), "");
-    verdict cpu = probe_cpu_rate();
-    report("job: CPU rate hard cap", cpu, cpu == NOT_ENFORCED ? "(accepted; enforcement not measured)" : "");
+    report("job: job memory limit", probe_job_memory_limit(), "");
+    report("job: CPU rate hard cap", probe_cpu_rate(), "a 1 s spin under a 10% cap");
     report("job: I/O rate control",
            has_export(L"kernel32.dll", "SetIoRateControlInformationJobObject") ? NOT_ENFORCED : UNAVAILABLE,
            "");
@@ -290,6 +330,9 @@ int cmd_doctor(int argc, char **argv)
            "  box membership and fvm stop         enforced                 job object owned by the box broker\n"
            "  process isolation (box -> outside)  enforced                 open/list/act on processes only in the box's job\n"
            "  process count quota (--procs)       enforced                 the broker grants each start\n"
+           "  CPU limit (--cpu)                   enforced                 the broker's suspend/resume duty cycle\n"
+           "  memory limits (--memory, ...)       enforced                 commits granted by the broker (not raw syscalls)\n"
+           "  I/O limits (--io-bandwidth, -ops)   NOT enforced             stored and shown; no token bucket yet\n"
            "  [process] start rules (path, hash)  enforced                 checked before each start in the box\n"
            "  confidential (outside -> box)       as the DACL line above   process DACL; host programs are not hooked\n"
            "\"accepted, NOT enforced\" means the call succeeds but a probe showed no effect;\n"
@@ -301,6 +344,13 @@ int cmd_internal(int argc, char **argv)
 {
     if (!strcmp(argv[0], "__sleep") && argc == 2) {
         Sleep((DWORD)atoi(argv[1]));
+        return 0;
+    }
+    if (!strcmp(argv[0], "__spin") && argc == 2) {
+        DWORD start = GetTickCount();
+        volatile unsigned long x = 0;
+        while (GetTickCount() - start < (DWORD)atoi(argv[1]))
+            x++;
         return 0;
     }
     if (!strcmp(argv[0], "__alloc") && argc == 2) {

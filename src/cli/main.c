@@ -28,7 +28,16 @@ static const verb g_verbs[] = {
      "  create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
      "                                create a box (quota: bytes its changes may take, e.g. 500M;\n"
      "                                procs: processes at once; confidential: programs outside\n"
-     "                                the box cannot read its processes)\n"},
+     "                                the box cannot read its processes)\n"
+     "         [--cpu 25%] [--memory 512M] [--process-memory 256M] [--io-bandwidth 20MB/s] [--io-ops 500]\n"
+     "                                resource limits the broker enforces (fvm set changes them)\n"},
+    {"set", cmd_set,
+     "  set NAME [KEY=VALUE...]       change a box's limits (cpu, memory, process-memory, io-bandwidth,\n"
+     "                                io-ops, procs; none clears one), running or not; alone: show them\n"},
+    {"stats", cmd_stats,
+     "  stats [NAME] [--json] [--follow]\n"
+     "                                live use of running boxes: CPU %, memory, processes, delta size,\n"
+     "                                each against its limit (--follow: refresh every second)\n"},
     {"list", cmd_list, "  list                          list boxes with state and delta size\n"},
     {"rm", cmd_rm,
      "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"},

@@ -31,4 +31,28 @@ typedef struct fvm_members_reply {
     uint32_t pids[FVM_BROKER_MAX_MEMBERS];
 } fvm_members_reply;
 
+/* Resource limits (issue 12, broker/limits.c). A boxed process of a box
+ * with a memory limit asks before it commits memory beyond what it holds:
+ *   request  fvm_memory_request ("memory\0\0", need, lease, give_back)
+ *   reply    fvm_memory_reply (version, NTSTATUS, bytes granted)
+ * The broker grants `need` plus up to `lease` more when the box's and the
+ * process's limits allow, or nothing and STATUS_COMMITMENT_LIMIT. It keeps
+ * the count per process (the pipe's client pid, not the message's word)
+ * and forgets it when the process ends; give_back returns unused lease
+ * (capped at what that process holds). Nothing about a limit is writable
+ * by a boxed process. */
+#define FVM_BROKER_REQ_MEMORY "memory\0\0"
+typedef struct fvm_memory_request {
+    char magic[8];
+    uint64_t need, lease, give_back;
+} fvm_memory_request;
+typedef struct fvm_memory_reply {
+    uint32_t version;
+    uint32_t status;
+    uint64_t granted;
+} fvm_memory_reply;
+/* fvm stats:  request "stats"  reply: one line of JSON (broker_limits_stats). */
+#define FVM_BROKER_REQ_STATS "stats"
+#define FVM_BROKER_STATS_MAX 2048
+
 #endif

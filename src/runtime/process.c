@@ -671,7 +671,7 @@ static NTSTATUS NTAPI box_NtProtectVirtualMemory(HANDLE p, void **a, SIZE_T *n, 
 static NTSTATUS NTAPI box_NtAllocateVirtualMemory(HANDLE p, void **a, ULONG_PTR z, SIZE_T *n, ULONG t, ULONG prot)
 {
     GUARD_PROCESS(p, "allocate-memory");
-    return real_NtAllocateVirtualMemory(p, a, z, n, t, prot);
+    return memquota_allocate(real_NtAllocateVirtualMemory, p, a, z, n, t, prot);   /* memquota.c: the box's memory limit */
 }
 
 static NTSTATUS NTAPI box_NtAllocateVirtualMemoryEx(HANDLE p, void **a, SIZE_T *n, ULONG t, ULONG prot, void *x,
@@ -684,7 +684,7 @@ static NTSTATUS NTAPI box_NtAllocateVirtualMemoryEx(HANDLE p, void **a, SIZE_T *
 static NTSTATUS NTAPI box_NtFreeVirtualMemory(HANDLE p, void **a, SIZE_T *n, ULONG t)
 {
     GUARD_PROCESS(p, "free-memory");
-    return real_NtFreeVirtualMemory(p, a, n, t);
+    return memquota_free(real_NtFreeVirtualMemory, p, a, n, t);   /* memquota.c */
 }
 
 static NTSTATUS NTAPI box_NtQueryVirtualMemory(HANDLE p, void *a, ULONG c, void *info, SIZE_T n, SIZE_T *done)

@@ -234,4 +234,11 @@ BOOL gui_window_in_box(HWND hwnd);
 BOOL gui_process_in_box(DWORD pid);
 void proc_after_hooks(void);   /* proc.c, once hooked: the console kernelbase was not let to make */
 
+/* memquota.c: the box's memory limit; process.c's hooks of these two
+ * functions call in here with the original. */
+NTSTATUS memquota_allocate(NTSTATUS(NTAPI *real)(HANDLE, void **, ULONG_PTR, SIZE_T *, ULONG, ULONG), HANDLE process,
+                           void **address, ULONG_PTR zero_bits, SIZE_T *size, ULONG type, ULONG protect);
+NTSTATUS memquota_free(NTSTATUS(NTAPI *real)(HANDLE, void **, SIZE_T *, ULONG), HANDLE process, void **address,
+                       SIZE_T *size, ULONG type);
+
 #endif

@@ -16,6 +16,7 @@
     X(desktop_virtualizer)   /* desktop.c: other programs' windows, input, clipboard */ \
     X(service_virtualizer)   /* scm.c: services, the box's own manager */           \
     X(net_virtualizer)       /* net.c: sockets, by the [net] rules */               \
+    X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

@@ -1,0 +1,33 @@
+/* boxlimits.h - a box's resource limits as box.ini holds them (issue 12),
+ * read with the core's strict parser (core/limits.h), and the broker's
+ * read-only hint section that tells boxed processes which limits are on.
+ *
+ * box.ini keys, in [box]: cpu, memory, process_memory, io_bandwidth,
+ * io_ops, procs (the numbers as limit_format prints them, e.g. cpu=25%,
+ * memory=512M). fvm create and fvm set write them; the broker reads them at
+ * start and again whenever box.ini changes, so a running box follows. */
+#ifndef FVM_COMMON_BOXLIMITS_H
+#define FVM_COMMON_BOXLIMITS_H
+
+#include <windows.h>
+
+#include "core/limits.h"
+
+/* Reads every limit from box.ini into out (absent: 0). A value that does
+ * not parse is left 0 and its message goes into problem (when problem is
+ * not NULL; the first problem only); returns FALSE then. */
+BOOL box_limits_read(const wchar_t *ini, box_limits *out, char *problem, size_t problem_cap);
+
+/* Writes one limit into box.ini (value 0 removes the key). */
+BOOL box_limits_write(const wchar_t *ini, limit_key key, uint64_t value);
+
+/* The broker's hint to boxed processes (FVM_OBJ_LIMITS section, the broker
+ * writes it, processes map it read-only): which limits are on now. Only a
+ * hint on whether to ask: the broker holds every count and decides. */
+typedef struct fvm_limits_hint {
+    volatile LONG generation;     /* changes with every update */
+    volatile LONG memory_limited; /* memory or process-memory is set: commits ask the broker */
+    volatile LONG io_limited;     /* io-bandwidth or io-ops is set */
+} fvm_limits_hint;
+
+#endif
