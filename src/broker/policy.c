@@ -54,10 +54,18 @@ static const char *action_word(policy_action a)
 BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
                             const char *rule)
 {
-    /* FVM's own refusals (desktop.c: a box reaching out of its desktop)
-     * are audited as a default deny whatever the policy says; a claimed
-     * refusal cannot make anything look allowed. */
-    if (!strcmp(decision, "deny") && !strcmp(rule, "default"))
+    /* A refusal is taken as claimed: FVM's own refusals (desktop.c, the
+     * name gate) are audited as denies whatever the policy says, and a
+     * claimed refusal cannot make anything look allowed (its rule label
+     * stays the sender's word). */
+    if (!strcmp(decision, "deny"))
+        return TRUE;
+    /* Network and process decisions are not a plain name match (their own
+     * matchers: core/policy_net.c, core/policy_process.c, and FVM's own
+     * process refusals: non-PE images, --no-floor): the broker does not
+     * re-decide them yet, and takes the sender's decision and rule, with
+     * the subject still its own. Written down in docs/design.md. */
+    if (type == POLICY_TYPE_NET || type == POLICY_TYPE_PROCESS)
         return TRUE;
     if (!g_have_view)
         return FALSE;
