@@ -291,7 +291,7 @@ void broker_audit_submit(audit_sender *s, const brokermsg_audit *msg)
         return;
     }
     s->tokens -= 1;
-    char op[OP_MAX_BYTES + 1], decision[8], rule[RULE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
+    char op[OP_MAX_BYTES + 1], decision[16], rule[RULE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
     take_text(op, OP_MAX_BYTES, &msg->op);
     take_text(decision, sizeof decision - 1, &msg->decision);
     take_text(rule, RULE_MAX_BYTES, &msg->rule);
@@ -309,7 +309,7 @@ void broker_audit_submit(audit_sender *s, const brokermsg_audit *msg)
 
 void broker_audit_write(const brokermsg_audit *msg)
 {
-    char op[OP_MAX_BYTES + 1], decision[8], rule[RULE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
+    char op[OP_MAX_BYTES + 1], decision[16], rule[RULE_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
     char image[FVM_PATH_MAX * 3];
     take_text(op, OP_MAX_BYTES, &msg->op);
     take_text(decision, sizeof decision - 1, &msg->decision);
