@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common/boxcfg.h"
+#include "common/boxlife.h"
 
 #define LEASE_MAX   (1ull << 20)   /* the most one grant gives beyond what was asked */
 #define LEASE_SHARE 8              /* ...and at most this share of the free space */
@@ -44,30 +45,6 @@ static DWORD g_measured_at;
 static holder g_holders[HOLDERS_MAX];
 static size_t g_holder_count;
 
-/* Bytes in a folder tree. */
-static uint64_t tree_bytes(const wchar_t *dir)
-{
-    wchar_t pattern[FVM_PATH_MAX * 2], child[FVM_PATH_MAX * 2];
-    WIN32_FIND_DATAW fd;
-    uint64_t total = 0;
-    _snwprintf(pattern, FVM_PATH_MAX * 2, L"%ls\\*", dir);
-    HANDLE h = FindFirstFileW(pattern, &fd);
-    if (h == INVALID_HANDLE_VALUE)
-        return 0;
-    do {
-        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
-            continue;
-        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-            _snwprintf(child, FVM_PATH_MAX * 2, L"%ls\\%ls", dir, fd.cFileName);
-            total += tree_bytes(child);
-        } else {
-            total += ((uint64_t)fd.nFileSizeHigh << 32) | fd.nFileSizeLow;
-        }
-    } while (FindNextFileW(h, &fd));
-    FindClose(h);
-    return total;
-}
-
 /* What the delta takes on disk: the box copies and the audit log (not
  * box.ini, the index or the registry file, which FVM itself sizes). */
 static uint64_t measure(void)
@@ -75,9 +52,9 @@ static uint64_t measure(void)
     wchar_t path[FVM_PATH_MAX];
     uint64_t used = 0;
     _snwprintf(path, FVM_PATH_MAX, L"%ls\\drive", g_box_path);
-    used += tree_bytes(path);
+    used += boxlife_tree_size(path);
     _snwprintf(path, FVM_PATH_MAX, L"%ls\\unc", g_box_path);
-    used += tree_bytes(path);
+    used += boxlife_tree_size(path);
     WIN32_FILE_ATTRIBUTE_DATA log;
     _snwprintf(path, FVM_PATH_MAX, L"%ls\\audit.jsonl", g_box_path);
     if (GetFileAttributesExW(path, GetFileExInfoStandard, &log))

@@ -38,9 +38,9 @@ int  box_create(const box *b, const char *policy_file, uint64_t quota);
 /* The storage quota in box.ini, 0 for none. */
 uint64_t box_quota(const box *b);
 /* process settings (cli/ps.c): box.ini procs= and confidential= as
- * fvm_box_config flags; written by `fvm create --procs N --confidential`. */
+ * fvm_box_config flags; written by `fvm create --procs N --confidential`
+ * (common/boxlife.c). */
 uint32_t box_process_flags(const wchar_t *ini);
-int box_process_settings(const box *b, unsigned long procs, BOOL confidential);
 /* Processes of the box right now (0 if the box is not running). */
 DWORD box_process_count(const box *b);
 /* Terminates every process of the box, including ones spawned meanwhile. */
@@ -146,11 +146,10 @@ int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal
 
 /* limits.c: the box resource limits (issue 12). limits_create_option
  * handles one `fvm create` limit option at argv[*i] (-1: not one; 0: taken,
- * *i moved past its value; else an exit code); limits_write_all writes the
- * set ones into box.ini. */
+ * *i moved past its value; else an exit code); fvm create writes them into
+ * box.ini through common/boxlife.c. */
 #include "core/limits.h"
 int limits_create_option(int argc, char **argv, int *i, box_limits *limits);
-int limits_write_all(const box *b, const box_limits *limits);
 int cmd_set(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 /* stats.c: the running box's broker numbers (JSON), and one number of them. */

@@ -39,16 +39,6 @@ int limits_create_option(int argc, char **argv, int *i, box_limits *limits)
     return 0;
 }
 
-int limits_write_all(const box *b, const box_limits *limits)
-{
-    wchar_t ini[FVM_PATH_MAX];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    for (int k = 0; k < LIMIT_KEY_COUNT; k++)
-        if (limits->value[k] && k != LIMIT_PROCS && !box_limits_write(ini, (limit_key)k, limits->value[k]))
-            return cli_win_error(GetLastError(), "cannot write %s to box.ini", limit_name((limit_key)k));
-    return 0;
-}
-
 static void print_limits(const box *b, const wchar_t *ini)
 {
     box_limits limits;

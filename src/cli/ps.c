@@ -143,20 +143,6 @@ uint32_t box_process_flags(const wchar_t *ini)
     return flags;
 }
 
-int box_process_settings(const box *b, unsigned long procs, BOOL confidential)
-{
-    wchar_t ini[FVM_PATH_MAX], value[24];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    if (procs) {
-        _snwprintf(value, 24, L"%lu", procs);
-        if (!WritePrivateProfileStringW(L"box", L"procs", value, ini))
-            return cli_win_error(GetLastError(), "cannot write the process quota to box.ini");
-    }
-    if (confidential && !WritePrivateProfileStringW(L"box", L"confidential", L"yes", ini))
-        return cli_win_error(GetLastError(), "cannot write confidential=yes to box.ini");
-    return 0;
-}
-
 int cmd_ps(int argc, char **argv)
 {
     if (argc > 2)

@@ -1,10 +1,13 @@
 /* fvm_sdk.c - the FVM SDK (include/fvm/fvm.h): opening, box lifecycle and
  * policy evaluation. The audit stream is in sdk_audit.c.
  *
- * Lifecycle operations run fvm.exe, so the CLI stays the one implementation
- * of create, rm, run and stop; the SDK checks what it can beforehand (box
- * name, existence, the policy) to return precise error codes, and turns
- * fvm.exe's standard error into the message when it fails anyway. Questions
+ * Create, remove and stop are library calls into common/boxlife.c, the same
+ * code fvm.exe's verbs run, so the SDK and the CLI cannot drift; the SDK
+ * checks what it can beforehand (box name, existence, the policy) to return
+ * precise error codes. Only run starts fvm.exe: a boxed program is started
+ * by fvm run's launcher (broker start, the box's job, injection before the
+ * first instruction), which belongs in one process, and its standard error
+ * becomes the message when it fails. Questions
  * that need no process are answered here with the code fvm.exe uses:
  * common/policyload.c and the core matcher for decisions, the box's job
  * object for its process count. */
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/boxlife.h"
 #include "common/policyload.h"
 #include "core/boxname.h"
 
@@ -313,118 +317,6 @@ static BOOL append_arg(wchar_t *line, size_t cap, const wchar_t *arg)
 #undef PUT
 }
 
-/* fvm.exe's messages, as one line: "fvm: " prefixes and line ends go. */
-static void tidy_output(char *text)
-{
-    char *w = text;
-    int line_start = 1;
-    for (const char *r = text; *r; r++) {
-        if (line_start && !strncmp(r, "fvm: ", 5)) {
-            r += 4;
-            line_start = 0;
-            continue;
-        }
-        line_start = *r == '\n';
-        if (*r != '\r')
-            *w++ = *r == '\n' ? ' ' : *r;
-    }
-    while (w > text && w[-1] == ' ')
-        w--;
-    *w = 0;
-}
-
-/* Runs `fvm.exe ARGS` (args: the argument part of a command line) and waits.
- * Its standard output and error go to a temporary file (not a pipe: Wine
- * services started on demand inherit standard handles and would keep a pipe
- * open), read back into output. *exit_code receives fvm.exe's exit code. */
-static fvm_result run_fvm_captured(const fvm_sdk *sdk, const wchar_t *args, DWORD *exit_code, char *output,
-                                   size_t output_cap, fvm_sdk_error *err)
-{
-    wchar_t temp_dir[MAX_PATH], temp_file[MAX_PATH];
-    output[0] = 0;
-    if (!GetTempPathW(MAX_PATH, temp_dir) || !GetTempFileNameW(temp_dir, L"fvm", 0, temp_file))
-        return sdk_win_fail(err, GetLastError(), "cannot make a temporary file for fvm.exe's messages");
-    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
-    HANDLE capture = CreateFileW(temp_file, GENERIC_READ | GENERIC_WRITE,
-                                 FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, &inherit, CREATE_ALWAYS,
-                                 FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
-    if (capture == INVALID_HANDLE_VALUE) {
-        DWORD e = GetLastError();
-        DeleteFileW(temp_file);
-        return sdk_win_fail(err, e, "cannot open a temporary file for fvm.exe's messages");
-    }
-
-    size_t cap = wcslen(sdk->fvm_exe) + wcslen(args) + 8;
-    wchar_t *line = malloc(cap * sizeof *line);
-    if (!line) {
-        CloseHandle(capture);
-        return sdk_fail(err, FVM_SDK_E_NOMEM, "out of memory");
-    }
-    line[0] = 0;
-    append_arg(line, cap, sdk->fvm_exe);
-    wcscat(line, L" ");
-    wcscat(line, args);
-
-    /* Only the capture file is inherited, whatever else the caller has open. */
-    char attr_buf[128];
-    SIZE_T attr_size = sizeof attr_buf;
-    LPPROC_THREAD_ATTRIBUTE_LIST attrs = (LPPROC_THREAD_ATTRIBUTE_LIST)attr_buf;
-    STARTUPINFOEXW six;
-    memset(&six, 0, sizeof six);
-    six.StartupInfo.cb = sizeof six;
-    six.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    six.StartupInfo.hStdOutput = capture;
-    six.StartupInfo.hStdError = capture;
-    if (!InitializeProcThreadAttributeList(attrs, 1, 0, &attr_size) ||
-        !UpdateProcThreadAttribute(attrs, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, &capture, sizeof capture, NULL,
-                                   NULL)) {
-        DWORD e = GetLastError();
-        free(line);
-        CloseHandle(capture);
-        return sdk_win_fail(err, e, "cannot prepare fvm.exe's start-up attributes");
-    }
-    six.lpAttributeList = attrs;
-    PROCESS_INFORMATION pi;
-    BOOL started = CreateProcessW(sdk->fvm_exe, line, NULL, NULL, TRUE,
-                                  CREATE_UNICODE_ENVIRONMENT | CREATE_NO_WINDOW | EXTENDED_STARTUPINFO_PRESENT,
-                                  sdk->child_env, NULL, &six.StartupInfo, &pi);
-    DWORD e = GetLastError();
-    DeleteProcThreadAttributeList(attrs);
-    free(line);
-    if (!started) {
-        CloseHandle(capture);
-        return sdk_win_fail(err, e, "cannot start fvm.exe");
-    }
-    CloseHandle(pi.hThread);
-    WaitForSingleObject(pi.hProcess, INFINITE);
-    GetExitCodeProcess(pi.hProcess, exit_code);
-    CloseHandle(pi.hProcess);
-
-    DWORD got = 0;
-    SetFilePointer(capture, 0, NULL, FILE_BEGIN);
-    if (!ReadFile(capture, output, (DWORD)output_cap - 1, &got, NULL))
-        got = 0;
-    output[got] = 0;
-    CloseHandle(capture);
-    tidy_output(output);
-    return FVM_SDK_OK;
-}
-
-/* Runs fvm.exe for one verb; a non-zero exit is FVM_SDK_E_FAILED with its
- * message, prefixed by what was being done. */
-static fvm_result run_fvm_verb(const fvm_sdk *sdk, const wchar_t *args, const char *doing, fvm_sdk_error *err)
-{
-    char output[1024];
-    DWORD code = 0;
-    fvm_result r = run_fvm_captured(sdk, args, &code, output, sizeof output, err);
-    if (r != FVM_SDK_OK)
-        return r;
-    if (code != 0)
-        return sdk_fail(err, FVM_SDK_E_FAILED, "%s: fvm.exe exited with %lu: %s", doing, (unsigned long)code,
-                        output[0] ? output : "(no message)");
-    return sdk_ok(err);
-}
-
 /* ---- policies ------------------------------------------------------------------------------ */
 
 typedef struct first_error {
@@ -588,74 +480,76 @@ fvm_result fvm_box_policy_evaluate(fvm_sdk *sdk, const char *name, const char *t
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+/* A lifecycle error as an SDK error: the same message fvm.exe prints. */
+static fvm_result life_fail(fvm_sdk_error *err, const boxlife_error *e)
+{
+    fvm_result code;
+    switch (e->status) {
+    case FVM_E_EXISTS: code = FVM_SDK_E_EXISTS; break;
+    case FVM_E_NOTFOUND: code = FVM_SDK_E_NOTFOUND; break;
+    case FVM_E_BUSY: code = FVM_SDK_E_BUSY; break;
+    case FVM_E_PARSE: code = FVM_SDK_E_POLICY; break;
+    case FVM_E_NOMEM: code = FVM_SDK_E_NOMEM; break;
+    case FVM_E_INVALID: code = FVM_SDK_E_INVALID; break;
+    default: code = e->win32 ? FVM_SDK_E_SYSTEM : FVM_SDK_E_FAILED; break;
+    }
+    return sdk_fail(err, code, "%s", e->message);
+}
+
 fvm_result fvm_box_create(fvm_sdk *sdk, const char *name, const char *policy_path, uint64_t quota_bytes,
                           fvm_sdk_error *err)
 {
-    wchar_t box_path[FVM_PATH_MAX], wname[FVM_BOX_NAME_MAX], wpolicy[FVM_PATH_MAX], full[FVM_PATH_MAX];
-    wchar_t args[FVM_PATH_MAX * 2 + 128] = L"create";
+    wchar_t box_path[FVM_PATH_MAX], wpolicy[FVM_PATH_MAX], full[FVM_PATH_MAX], shipped[FVM_PATH_MAX];
     fvm_result r = sdk_box_path(sdk, name, box_path, err);
     if (r != FVM_SDK_OK)
         return r;
     if (box_present(box_path))
         return sdk_fail(err, FVM_SDK_E_EXISTS, "box '%s' already exists", name);
-    sdk_wide(name, wname, FVM_BOX_NAME_MAX);
-    append_arg(args, sizeof args / sizeof args[0], wname);
+    boxlife_options opt = {0};
     if (policy_path) {
         if (!sdk_wide(policy_path, wpolicy, FVM_PATH_MAX) || !GetFullPathNameW(wpolicy, FVM_PATH_MAX, full, NULL))
             return sdk_fail(err, FVM_SDK_E_INVALID, "policy path '%s' is not valid", policy_path);
-        /* fvm create only copies the file: compile it first, so a broken
-         * policy is refused now, with file:line:column, not at the first run. */
+        /* Loaded here first for the SDK's own codes and message (the first
+         * error as file:line:column, NOTFOUND for a missing file). */
         loaded_policy lp;
         r = load_policy(sdk, full, &lp, err);
         if (r != FVM_SDK_OK)
             return r;
         unload_policy(&lp);
-        append_arg(args, sizeof args / sizeof args[0], L"--policy");
-        if (!append_arg(args, sizeof args / sizeof args[0], full))
-            return sdk_fail(err, FVM_SDK_E_INVALID, "policy path '%s' is too long", policy_path);
+        opt.policy_file = full;
     }
-    if (quota_bytes) {
-        wchar_t quota[32];
-        _snwprintf(quota, 32, L"%llu", (unsigned long long)quota_bytes);
-        quota[31] = 0;
-        append_arg(args, sizeof args / sizeof args[0], L"--quota");
-        append_arg(args, sizeof args / sizeof args[0], quota);
-    }
-    char doing[128];
-    snprintf(doing, sizeof doing, "creating box '%s'", name);
-    return run_fvm_verb(sdk, args, doing, err);
+    /* Templates are shipped next to fvm.exe, not next to this program. */
+    _snwprintf(shipped, FVM_PATH_MAX, L"%ls\\policy", sdk->exe_dir);
+    shipped[FVM_PATH_MAX - 1] = 0;
+    opt.shipped_dir = shipped;
+    opt.quota_bytes = quota_bytes;
+    boxlife_error e;
+    return boxlife_create(box_path, name, &opt, &e) == FVM_OK ? sdk_ok(err) : life_fail(err, &e);
 }
 
 fvm_result fvm_box_remove(fvm_sdk *sdk, const char *name, int force, fvm_sdk_error *err)
 {
-    wchar_t box_path[FVM_PATH_MAX], wname[FVM_BOX_NAME_MAX], args[FVM_BOX_NAME_MAX + 32] = L"rm";
+    wchar_t box_path[FVM_PATH_MAX];
     fvm_result r = sdk_existing_box(sdk, name, box_path, err);
     if (r != FVM_SDK_OK)
         return r;
-    unsigned long procs = 0;
-    if (!force && fvm_box_process_count(sdk, name, &procs, NULL) == FVM_SDK_OK && procs)
-        return sdk_fail(err, FVM_SDK_E_BUSY, "box '%s' is running (%lu processes); stop it first or force",
-                        name, procs);
-    sdk_wide(name, wname, FVM_BOX_NAME_MAX);
-    if (force)
-        append_arg(args, sizeof args / sizeof args[0], L"--force");
-    append_arg(args, sizeof args / sizeof args[0], wname);
-    char doing[128];
-    snprintf(doing, sizeof doing, "removing box '%s'", name);
-    return run_fvm_verb(sdk, args, doing, err);
+    boxlife_error e;
+    if (boxlife_remove(box_path, name, force ? TRUE : FALSE, &e) == FVM_OK)
+        return sdk_ok(err);
+    if (e.status == FVM_E_BUSY && !force)
+        return sdk_fail(err, FVM_SDK_E_BUSY, "box '%s' is running (%lu processes); stop it first or force", name,
+                        (unsigned long)boxlife_process_count(box_path));
+    return life_fail(err, &e);
 }
 
 fvm_result fvm_box_stop(fvm_sdk *sdk, const char *name, fvm_sdk_error *err)
 {
-    wchar_t box_path[FVM_PATH_MAX], wname[FVM_BOX_NAME_MAX], args[FVM_BOX_NAME_MAX + 32] = L"stop";
+    wchar_t box_path[FVM_PATH_MAX];
     fvm_result r = sdk_existing_box(sdk, name, box_path, err);
     if (r != FVM_SDK_OK)
         return r;
-    sdk_wide(name, wname, FVM_BOX_NAME_MAX);
-    append_arg(args, sizeof args / sizeof args[0], wname);
-    char doing[128];
-    snprintf(doing, sizeof doing, "stopping box '%s'", name);
-    return run_fvm_verb(sdk, args, doing, err);
+    boxlife_error e;
+    return boxlife_stop(box_path, name, 15000, &e) == FVM_OK ? sdk_ok(err) : life_fail(err, &e);
 }
 
 fvm_result fvm_box_run(fvm_sdk *sdk, const char *name, const wchar_t *command_line, unsigned flags,

@@ -265,3 +265,30 @@ def test_bad_evaluation_arguments_and_existing_box(sdk, name, eval_policy):
     sdk("create", name, check=0)
     code, message = error_of(sdk("create", name))
     assert code == E_EXISTS and "already exists" in message
+
+
+def test_lifecycle_is_a_library_call(sdk, fvm, name, tmp_path, apps):
+    """create, stop and remove run common/boxlife.c in the client's own process
+    (the code fvm.exe's verbs run), not fvm.exe: with a stand-in fvm.exe that
+    does nothing of the sort, the box still appears with its policy and
+    settings, and goes again."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(apps / "filetool.exe", home / "fvm.exe")      # not FVM: would fail any verb it is given
+    policy = tmp_path / "p.ini"
+    policy.write_text("[file]\ndeny C:\\libcall\\**\n")
+    env = fvm.env({"FVM_HOME": win_path(home)})
+
+    def client(*args):
+        return run_captured(["wine", str(sdk.exe), *map(str, args)], env, timeout=60)
+
+    proc = client("create", name, win_path(policy))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    box = fvm.box_dir(name)
+    assert (box / "box.ini").is_file() and (box / "policy.ini").read_text() == policy.read_text()
+    assert "name=" + name in (box / "box.ini").read_text()
+    code, message = error_of(client("create", name))
+    assert code == E_EXISTS and "already exists" in message
+    assert client("stop", name).returncode == 0
+    assert client("remove", name).returncode == 0
+    assert not box.exists()

@@ -1,0 +1,494 @@
+/* boxlife.c - a box's life cycle: create, stop, remove, discard, weigh.
+ * See boxlife.h. The front ends (fvm.exe, the SDK, the broker) only parse
+ * their arguments and show boxlife_error's message; what a box is on disk,
+ * and in what order its pieces are made and removed, is decided here once.
+ *
+ * Order matters for crash safety: create writes box.ini last (a folder
+ * without it is not a box, and a failed create removes the folder); remove
+ * deletes the registry tree first and the folder last; discard deletes the
+ * index first, since without it nothing claims the box's copies. */
+#include "common/boxlife.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/boxcfg.h"
+#include "common/policyload.h"
+#include "common/regstore.h"
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static fvm_status fail(boxlife_error *err, fvm_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static fvm_status fail(boxlife_error *err, fvm_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->status = status;
+        err->win32 = 0;
+    }
+    return status;
+}
+
+/* "<what>: <Windows message> (error N)", status FVM_E_IO. */
+static fvm_status fail_win(boxlife_error *err, DWORD code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static fvm_status fail_win(boxlife_error *err, DWORD code, const char *fmt, ...)
+{
+    if (!err)
+        return FVM_E_IO;
+    char what[400], sys[200] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code, 0, sys,
+                             sizeof sys, NULL);
+    while (n && (sys[n - 1] == '\n' || sys[n - 1] == '\r' || sys[n - 1] == '.'))
+        sys[--n] = 0;
+    snprintf(err->message, sizeof err->message, "%s: %s (error %lu)", what, n ? sys : "system error",
+             (unsigned long)code);
+    err->status = FVM_E_IO;
+    err->win32 = code;
+    return FVM_E_IO;
+}
+
+static void utf8(const wchar_t *in, char *out, size_t cap)
+{
+    if (!WideCharToMultiByte(CP_UTF8, 0, in, -1, out, (int)cap, NULL, NULL) && cap)
+        out[0] = 0;
+    if (cap)
+        out[cap - 1] = 0;
+}
+
+static void box_file(const wchar_t *box_path, const wchar_t *leaf, wchar_t *out)
+{
+    _snwprintf(out, FVM_PATH_MAX, L"%ls\\%ls", box_path, leaf);
+    out[FVM_PATH_MAX - 1] = 0;
+}
+
+BOOL boxlife_exists(const wchar_t *box_path)
+{
+    wchar_t ini[FVM_PATH_MAX];
+    box_file(box_path, L"box.ini", ini);
+    return GetFileAttributesW(ini) != INVALID_FILE_ATTRIBUTES;
+}
+
+/* ---- folders ------------------------------------------------------------------------------ */
+
+/* Creates every missing folder of path. */
+static BOOL make_dirs(const wchar_t *path)
+{
+    wchar_t buf[FVM_PATH_MAX];
+    fvm_wcscpy(buf, FVM_PATH_MAX, path);
+    for (wchar_t *p = buf + 3; *p; p++) {
+        if (*p == L'\\') {
+            *p = 0;
+            if (!CreateDirectoryW(buf, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+                return FALSE;
+            *p = L'\\';
+        }
+    }
+    return CreateDirectoryW(buf, NULL) || GetLastError() == ERROR_ALREADY_EXISTS;
+}
+
+/* dir\leaf into out (FVM_PATH_MAX * 2 units: a box copy's path is the host
+ * path below the box folder, so it can be longer than a host path). */
+static BOOL child_path(const wchar_t *dir, const wchar_t *leaf, wchar_t *out)
+{
+    int n = _snwprintf(out, FVM_PATH_MAX * 2, L"%ls\\%ls", dir, leaf);
+    if (n < 0 || n >= FVM_PATH_MAX * 2) {
+        SetLastError(ERROR_FILENAME_EXCED_RANGE);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+BOOL boxlife_remove_tree(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX * 2], child[FVM_PATH_MAX * 2];
+    WIN32_FIND_DATAW fd;
+    if (!child_path(dir, L"*", pattern))
+        return FALSE;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+                continue;
+            BOOL ok = child_path(dir, fd.cFileName, child);
+            if (ok && (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
+                !(fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+                ok = boxlife_remove_tree(child);
+            } else if (ok) {
+                if (fd.dwFileAttributes & FILE_ATTRIBUTE_READONLY)
+                    SetFileAttributesW(child, FILE_ATTRIBUTE_NORMAL);
+                ok = DeleteFileW(child) || RemoveDirectoryW(child);
+            }
+            if (!ok) {
+                DWORD e = GetLastError();
+                FindClose(h);
+                SetLastError(e);
+                return FALSE;
+            }
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    return RemoveDirectoryW(dir);
+}
+
+uint64_t boxlife_tree_size(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX * 2], child[FVM_PATH_MAX * 2];
+    WIN32_FIND_DATAW fd;
+    uint64_t total = 0;
+    if (!child_path(dir, L"*", pattern))
+        return 0;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return 0;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+            continue;
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            if (child_path(dir, fd.cFileName, child))
+                total += boxlife_tree_size(child);
+        } else {
+            total += ((uint64_t)fd.nFileSizeHigh << 32) | fd.nFileSizeLow;
+        }
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return total;
+}
+
+/* ---- create ------------------------------------------------------------------------------- */
+
+/* The part of full below dir, or NULL if full is not inside dir. */
+static const wchar_t *path_below(const wchar_t *full, const wchar_t *dir)
+{
+    size_t n = wcslen(dir);
+    if (!n || _wcsnicmp(full, dir, n) != 0 || full[n] != L'\\' || !full[n + 1])
+        return NULL;
+    return full + n + 1;
+}
+
+typedef struct diag_relay {
+    const boxlife_options *opt;
+    char first[400];
+    unsigned errors;
+} diag_relay;
+
+static void relay_diag(void *ctx, const policy_diag *d)
+{
+    diag_relay *relay = ctx;
+    if (d->severity == POLICY_DIAG_ERROR && relay->errors++ == 0)
+        policy_diag_format(d, relay->first, sizeof relay->first);
+    if (relay->opt->policy_diag)
+        relay->opt->policy_diag(relay->opt->policy_diag_ctx, d);
+}
+
+/* Names of the box folder that a policy include must not take. */
+static BOOL reserved_name(const wchar_t *rel)
+{
+    static const wchar_t *const reserved[] = {L"drive", L"unc", L"box.ini", L"audit.jsonl", L"audit.head",
+                                              L"sync", L"registry.dat"};
+    for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++) {
+        size_t n = wcslen(reserved[r]);
+        if (!_wcsnicmp(rel, reserved[r], n) && (!rel[n] || rel[n] == L'\\'))
+            return TRUE;
+    }
+    return !_wcsnicmp(rel, L"index-", 6);
+}
+
+/* Copies a policy and every file it includes into the box, so the box is
+ * self-contained: the top file becomes <box>\policy.ini and each include
+ * keeps its place relative to it. Shipped templates stay where FVM ships
+ * them. The policy is loaded first: a broken one is refused, with its
+ * file:line:column. */
+static fvm_status copy_policy_into_box(const wchar_t *box_path, const boxlife_options *opt, boxlife_error *err)
+{
+    wchar_t full[FVM_PATH_MAX], top_dir[FVM_PATH_MAX], target[FVM_PATH_MAX];
+    char shown[FVM_PATH_MAX * 3], why[512];
+    utf8(opt->policy_file, shown, sizeof shown);
+    if (!GetFullPathNameW(opt->policy_file, FVM_PATH_MAX, full, NULL))
+        return fail_win(err, GetLastError(), "cannot find policy file '%s'", shown);
+    if (GetFileAttributesW(full) == INVALID_FILE_ATTRIBUTES)
+        return fail_win(err, GetLastError(), "cannot read policy file '%s'", shown);
+    fvm_policy_context *ctx = malloc(sizeof *ctx);
+    if (!ctx || fvm_policy_context_init(ctx, why, sizeof why) != FVM_OK) {
+        free(ctx);
+        return fail(err, FVM_E_NOMEM, "cannot read policy file '%s': %s", shown, ctx ? why : "out of memory");
+    }
+    if (opt->shipped_dir)
+        fvm_wcscpy(ctx->shipped_dir, FVM_PATH_MAX, opt->shipped_dir);
+    diag_relay relay = {opt, "", 0};
+    policy *loaded = NULL;
+    fvm_status st = fvm_policy_load_with(ctx, full, &loaded, relay_diag, &relay, why, sizeof why);
+    if (st != FVM_OK) {
+        if (st == FVM_E_PARSE && relay.errors && !opt->policy_diag)   /* nobody was shown the first error */
+            fail(err, FVM_E_PARSE, "cannot use policy file '%s': %s (%s)", shown, relay.first, why);
+        else
+            fail(err, st == FVM_E_PARSE ? FVM_E_PARSE : FVM_E_IO, "cannot use policy file '%s': %s", shown, why);
+    } else {
+        fvm_wcscpy(top_dir, FVM_PATH_MAX, full);
+        wchar_t *slash = wcsrchr(top_dir, L'\\');
+        if (slash)
+            *slash = 0;
+        for (size_t i = 0; i < ctx->file_count && st == FVM_OK; i++) {
+            const wchar_t *file = ctx->files[i].full_path;
+            const wchar_t *rel = path_below(file, top_dir);
+            if (!_wcsicmp(file, full)) {
+                box_file(box_path, L"policy.ini", target);
+            } else if (path_below(file, ctx->shipped_dir)) {
+                continue;   /* a shipped template: read from where FVM ships it */
+            } else if (!rel) {
+                st = fail(err, FVM_E_INVALID,
+                          "policy include '%s' is outside the folder of '%s': put it there so the box can take a copy",
+                          ctx->files[i].display, shown);
+                break;
+            } else if (reserved_name(rel)) {
+                st = fail(err, FVM_E_INVALID, "policy include '%s' has a name FVM uses in the box folder; rename it",
+                          ctx->files[i].display);
+                break;
+            } else {
+                box_file(box_path, rel, target);
+                wchar_t parent[FVM_PATH_MAX];
+                fvm_wcscpy(parent, FVM_PATH_MAX, target);
+                *wcsrchr(parent, L'\\') = 0;
+                if (!make_dirs(parent)) {
+                    st = fail_win(err, GetLastError(), "cannot make a folder for policy include '%s'",
+                                  ctx->files[i].display);
+                    break;
+                }
+            }
+            if (!CopyFileW(file, target, FALSE))
+                st = fail_win(err, GetLastError(), "cannot copy policy file '%s' into the box", ctx->files[i].display);
+        }
+    }
+    policy_free(loaded);
+    fvm_policy_context_free(ctx);
+    free(ctx);
+    return st;
+}
+
+static BOOL write_new_text_file(const wchar_t *path, const char *text)
+{
+    HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return FALSE;
+    DWORD written;
+    BOOL ok = WriteFile(h, text, (DWORD)strlen(text), &written, NULL) && written == strlen(text);
+    DWORD e = GetLastError();
+    if (!CloseHandle(h))
+        return FALSE;
+    SetLastError(e);
+    return ok;
+}
+
+/* box.ini's text: the [box] section with every setting of opt. Written in
+ * one piece (then nothing else writes box.ini during create), so the file
+ * that makes the folder a box is complete when it appears. */
+static fvm_status settings_text(const char *name, const boxlife_options *opt, char *out, size_t cap,
+                                boxlife_error *err)
+{
+    SYSTEMTIME now;
+    GetSystemTime(&now);
+    int n = snprintf(out, cap,
+                     "; FVM box. Deleting this folder removes every trace of the box.\r\n"
+                     "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n",
+                     name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond,
+                     (unsigned long long)opt->quota_bytes);
+    if (opt->procs && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "procs=%lu\r\n", opt->procs);
+    if (opt->confidential && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "confidential=yes\r\n");
+    if (n < 0 || (size_t)n >= cap)
+        return fail(err, FVM_E_RANGE, "box '%s': its settings do not fit box.ini", name);
+    return FVM_OK;
+}
+
+fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxlife_options *opt,
+                          boxlife_error *err)
+{
+    static const boxlife_options none = {0};
+    if (!opt)
+        opt = &none;
+    if (boxlife_exists(box_path))
+        return fail(err, FVM_E_EXISTS, "box '%s' already exists", name);
+    char text[512];
+    fvm_status st = settings_text(name, opt, text, sizeof text, err);
+    if (st != FVM_OK)
+        return st;
+    if (!make_dirs(box_path)) {
+        char shown[FVM_PATH_MAX * 3];
+        utf8(box_path, shown, sizeof shown);
+        return fail_win(err, GetLastError(), "cannot create box folder '%s'", shown);
+    }
+    if (opt->policy_file && (st = copy_policy_into_box(box_path, opt, err)) != FVM_OK) {
+        boxlife_remove_tree(box_path);
+        return st;
+    }
+    /* box.ini last, but the limits go into it through the profile API (the
+     * keys are box_limits_write's); so write it under a temporary name and
+     * rename it into place when complete. */
+    wchar_t ini[FVM_PATH_MAX], draft[FVM_PATH_MAX];
+    box_file(box_path, L"box.ini", ini);
+    box_file(box_path, L"box.ini.new", draft);
+    BOOL ok = write_new_text_file(draft, text);
+    DWORD e = ok ? 0 : GetLastError();
+    for (int k = 0; ok && opt->limits && k < LIMIT_KEY_COUNT; k++) {
+        if (opt->limits->value[k] && k != LIMIT_PROCS && !box_limits_write(draft, (limit_key)k, opt->limits->value[k])) {
+            e = GetLastError();
+            ok = FALSE;
+            st = fail_win(err, e, "box '%s': cannot write %s to box.ini", name, limit_name((limit_key)k));
+        }
+    }
+    if (ok && !MoveFileExW(draft, ini, 0)) {
+        e = GetLastError();
+        ok = FALSE;
+    }
+    if (!ok) {
+        boxlife_remove_tree(box_path);
+        return st != FVM_OK ? st : fail_win(err, e, "cannot write box.ini of box '%s'", name);
+    }
+    return FVM_OK;
+}
+
+/* ---- running boxes ------------------------------------------------------------------------ */
+
+DWORD boxlife_process_count(const wchar_t *box_path)
+{
+    wchar_t job_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job)
+        return 0;   /* the broker owns the job while the box runs: no job, no process */
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    DWORD count = 0;
+    if (QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
+        count = acct.ActiveProcesses;
+    CloseHandle(job);
+    return count;
+}
+
+fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms, boxlife_error *err)
+{
+    wchar_t job_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job)
+        return FVM_OK;   /* no broker, no processes */
+    /* A process tree that keeps spawning adds members while we terminate;
+     * they join the same job, so repeat until it is empty. */
+    DWORD start = GetTickCount();
+    for (;;) {
+        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+        if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL)) {
+            DWORD e = GetLastError();
+            CloseHandle(job);
+            return fail_win(err, e, "cannot query the processes of box '%s'", name);
+        }
+        if (acct.ActiveProcesses == 0)
+            break;
+        if (GetTickCount() - start > wait_ms) {
+            CloseHandle(job);
+            return fail(err, FVM_E_BUSY, "box '%s' still has %lu processes after %lu ms", name,
+                        (unsigned long)acct.ActiveProcesses, (unsigned long)wait_ms);
+        }
+        TerminateJobObject(job, 1);
+        Sleep(20);
+    }
+    CloseHandle(job);
+    return FVM_OK;
+}
+
+/* Waits until the box's broker has exited: its last act, under the box
+ * lock, is saving the registry and deleting the live tree, then closing its
+ * ready event, so nothing of the box changes after this. */
+static fvm_status wait_broker_gone(const wchar_t *box_path, const char *name, DWORD wait_ms, boxlife_error *err)
+{
+    wchar_t ready_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_READY, ready_name, FVM_OBJ_NAME_MAX);
+    for (DWORD start = GetTickCount();; Sleep(20)) {
+        HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
+        if (!ready)
+            return FVM_OK;
+        CloseHandle(ready);
+        if (GetTickCount() - start > wait_ms)
+            return fail(err, FVM_E_BUSY, "the broker of box '%s' is still running after %lu ms", name,
+                        (unsigned long)wait_ms);
+    }
+}
+
+fvm_status boxlife_stop_unless_running(const wchar_t *box_path, const char *name, BOOL force, boxlife_error *err)
+{
+    DWORD procs = boxlife_process_count(box_path);
+    if (procs && !force)
+        return fail(err, FVM_E_BUSY, "box '%s' is running (%lu processes); stop it first or use --force", name,
+                    (unsigned long)procs);
+    fvm_status st = procs ? boxlife_stop(box_path, name, 10000, err) : FVM_OK;
+    return st != FVM_OK ? st : wait_broker_gone(box_path, name, 10000, err);
+}
+
+/* ---- removing ----------------------------------------------------------------------------- */
+
+/* The box's registry delta: its live tree (left by a broker that died, as
+ * a running box's broker deletes its own when it exits), then registry.dat. */
+static fvm_status remove_registry(const wchar_t *box_path, const char *name, boxlife_error *err)
+{
+    if (!regstore_delete_box_tree(box_path))
+        return fail(err, FVM_E_IO, "cannot delete the registry tree of box '%s'", name);
+    wchar_t file[FVM_PATH_MAX];
+    regstore_file_path(box_path, file, FVM_PATH_MAX);
+    if (!DeleteFileW(file) && GetLastError() != ERROR_FILE_NOT_FOUND)
+        return fail_win(err, GetLastError(), "cannot delete the registry file of box '%s'", name);
+    return FVM_OK;
+}
+
+fvm_status boxlife_remove(const wchar_t *box_path, const char *name, BOOL force, boxlife_error *err)
+{
+    if (!boxlife_exists(box_path))
+        return fail(err, FVM_E_NOTFOUND, "no box named '%s'", name);
+    fvm_status st = boxlife_stop_unless_running(box_path, name, force, err);
+    if (st == FVM_OK)
+        st = remove_registry(box_path, name, err);
+    if (st != FVM_OK)
+        return st;
+    /* Files of processes that just ended may stay open a moment. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        if (boxlife_remove_tree(box_path))
+            return FVM_OK;
+        Sleep(100);
+    }
+    return fail_win(err, GetLastError(), "cannot remove every file of box '%s'", name);
+}
+
+fvm_status boxlife_discard_delta(const wchar_t *box_path, const char *name, boxlife_error *err)
+{
+    wchar_t path[FVM_PATH_MAX], pattern[FVM_PATH_MAX];
+    WIN32_FIND_DATAW fd;
+    box_file(box_path, L"index-*.fvm", pattern);
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            box_file(box_path, fd.cFileName, path);
+            if (!DeleteFileW(path)) {
+                DWORD e = GetLastError();
+                FindClose(h);
+                return fail_win(err, e, "cannot delete the index of box '%s'", name);
+            }
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    static const wchar_t *const trees[] = {L"drive", L"unc"};
+    for (size_t i = 0; i < 2; i++) {
+        box_file(box_path, trees[i], path);
+        if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES && !boxlife_remove_tree(path))
+            return fail_win(err, GetLastError(), "cannot delete the changes of box '%s'", name);
+    }
+    return remove_registry(box_path, name, err);
+}

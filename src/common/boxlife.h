@@ -1,0 +1,79 @@
+/* boxlife.h - a box's life cycle on disk and in the system: create, count
+ * its processes, stop, remove, throw away its delta, weigh it.
+ *
+ * One implementation for every front end: fvm.exe's verbs (cli/box.c), the
+ * SDK (sdk/fvm_sdk.c, which used to run fvm.exe for these) and the broker
+ * (the storage quota weighs the box with boxlife_tree_size). Nothing here
+ * prints: each call fills a boxlife_error whose message names the box and
+ * what failed, and the caller shows it its own way. Not part of fvm.dll
+ * (the runtime links no C runtime; it never creates or removes boxes).
+ *
+ * A box is the folder <root>\boxes\<name> holding box.ini; box.ini is
+ * written last on create and the folder is removed on any failure before,
+ * so a box either exists whole or not at all. */
+#ifndef FVM_COMMON_BOXLIFE_H
+#define FVM_COMMON_BOXLIFE_H
+
+#include <windows.h>
+#include <stdint.h>
+
+#include "common/boxlimits.h"
+#include "core/error.h"
+#include "core/policy.h"
+
+typedef struct boxlife_error {
+    fvm_status status;    /* FVM_E_EXISTS, FVM_E_NOTFOUND, FVM_E_BUSY, FVM_E_PARSE (policy), FVM_E_IO */
+    DWORD win32;          /* the Windows error behind FVM_E_IO, 0 if none */
+    char message[640];    /* one line naming the box and what failed */
+} boxlife_error;
+
+/* What `fvm create` takes. Every field may be left zero. */
+typedef struct boxlife_options {
+    const wchar_t *policy_file;   /* copied into the box with its includes; NULL: the shipped default */
+    const wchar_t *shipped_dir;   /* where shipped templates are (NULL: next to this program) */
+    uint64_t quota_bytes;         /* storage quota, 0 for none */
+    unsigned long procs;          /* process-count limit, 0 for none */
+    BOOL confidential;
+    const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */
+    /* Each diagnostic of the policy (errors and warnings), if set. */
+    void (*policy_diag)(void *ctx, const policy_diag *d);
+    void *policy_diag_ctx;
+} boxlife_options;
+
+/* <box_path>\box.ini exists. */
+BOOL boxlife_exists(const wchar_t *box_path);
+
+/* Creates the box folder and its files (policy, settings, box.ini last).
+ * FVM_E_EXISTS if the box exists, FVM_E_PARSE for a policy with errors
+ * (message: the first, as file:line:column), FVM_E_IO otherwise; on any
+ * failure nothing of the box is left. */
+fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxlife_options *opt,
+                          boxlife_error *err);
+
+/* Processes of the box right now (0 if it is not running). */
+DWORD boxlife_process_count(const wchar_t *box_path);
+
+/* Terminates every process of the box, including ones spawned meanwhile,
+ * waiting up to wait_ms for the job to empty. A stopped box is success. */
+fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms, boxlife_error *err);
+
+/* Refuses a running box (FVM_E_BUSY) unless force, which stops it; then
+ * waits until its broker has exited (its last act saves the registry). */
+fvm_status boxlife_stop_unless_running(const wchar_t *box_path, const char *name, BOOL force,
+                                       boxlife_error *err);
+
+/* Removes the box: stops it when force (else FVM_E_BUSY if it runs), then
+ * its registry delta and its folder. */
+fvm_status boxlife_remove(const wchar_t *box_path, const char *name, BOOL force, boxlife_error *err);
+
+/* Throws away the box's delta (index first, files, registry); the box stays.
+ * The box must not be running (the caller checks). */
+fvm_status boxlife_discard_delta(const wchar_t *box_path, const char *name, boxlife_error *err);
+
+/* Bytes stored below a folder: the weight of a box's delta. */
+uint64_t boxlife_tree_size(const wchar_t *dir);
+
+/* Deletes a folder tree, read-only files too; FALSE with GetLastError set. */
+BOOL boxlife_remove_tree(const wchar_t *dir);
+
+#endif
