@@ -252,8 +252,10 @@ static void report_floor(void)
     }
     char detail[160];
     int64_t abi = LSYS(LNR_landlock_create_ruleset, 0, 0, 1);
-    snprintf(detail, sizeof detail, abi >= 6 ? "ABI %lld: files, execute, signal and abstract-socket scoping"
-                                             : "ABI %lld", (long long)abi);
+    snprintf(detail, sizeof detail,
+             abi >= 6   ? "ABI %lld: files, execute, own TCP bind/connect, signal and abstract-socket scoping"
+             : abi >= 4 ? "ABI %lld: files, execute, own TCP bind/connect"
+                        : "ABI %lld: files, execute", (long long)abi);
     floor_line("Landlock", abi >= 1, abi >= 1 ? detail : "boxes refuse to start (--no-floor)");
     int64_t mode = LSYS(LNR_prctl, 21 /* PR_GET_SECCOMP */, 0, 0);
     floor_line("seccomp filter", mode >= 0,

@@ -58,6 +58,8 @@
 #define LL_REFER        (1ull << 13)   /* ABI 2 */
 #define LL_TRUNCATE     (1ull << 14)   /* ABI 3 */
 #define LL_IOCTL_DEV    (1ull << 15)   /* ABI 5 */
+#define LL_NET_BIND_TCP    (1ull << 0)   /* ABI 4 */
+#define LL_NET_CONNECT_TCP (1ull << 1)
 #define LL_SCOPE_ABSTRACT_UNIX (1ull << 0)   /* ABI 6 */
 #define LL_SCOPE_SIGNAL        (1ull << 1)
 /* Rights a rule on a non-directory may carry. */
@@ -393,8 +395,16 @@ static BOOL floor_apply(char *why, size_t why_size)
      * back to /tmp/.X11-unix (measured), and ABI 7 cannot restrict that
      * pathname socket anyway. */
     uint64_t scoped = abi < 6 ? 0 : LL_SCOPE_SIGNAL | (GetEnvironmentVariableW(L"DISPLAY", NULL, 0) ? 0 : LL_SCOPE_ABSTRACT_UNIX);
-    struct ll_ruleset_attr attr = {fb.handled, 0, scoped};
-    size_t attr_size = abi >= 6 ? sizeof attr : 8;   /* ABI 1-3 know only the first field */
+    /* TCP bind and connect, with no port allowed: under Wine 8 the server
+     * makes those calls for Winsock (server/sock.c: IOCTL_AFD_BIND and
+     * IOCTL_AFD_WINE_CONNECT run bind()/connect() in wineserver, outside this
+     * domain), and the hooks decide them by [net]. So only a boxed program's
+     * own raw connect()/bind() is refused (EACCES), whatever port. UDP and
+     * raw sockets are outside Landlock (docs/design.md, The floor). */
+    uint64_t net = abi >= 4 ? LL_NET_BIND_TCP | LL_NET_CONNECT_TCP : 0;
+    struct ll_ruleset_attr attr = {fb.handled, net, scoped};
+    /* ABI 1-3 know only the first field, 4-5 the first two. */
+    size_t attr_size = abi >= 6 ? sizeof attr : abi >= 4 ? 16 : 8;
     int64_t ruleset = LSYS(LNR_landlock_create_ruleset, &attr, attr_size, 0);
     if (ruleset < 0) {
         say(why, why_size, "landlock_create_ruleset failed (%d)", (int)ruleset);

@@ -13,6 +13,8 @@
  *   hostile_floor raw-procmem PID            open /proc/PID/mem for writing
  *   hostile_floor raw-abstract NAME          connect to the abstract unix socket @NAME
  *   hostile_floor raw-unshare                unshare(CLONE_NEWUSER)
+ *   hostile_floor raw-tcp PORT               raw socket + connect to 127.0.0.1:PORT (TCP)
+ *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
  *   hostile_floor stub-delete NTPATH         NtDeleteFile through an own stub
  *   hostile_floor stub-rename NTPATH NEWNT   NtCreateFile + NtSetInformationFile(rename), own stubs
@@ -102,6 +104,38 @@ static int raw_abstract(const char *name)
     int64_t r = LSYS(LNR_connect, fd, &addr, 2 + 1 + n);
     LSYS(LNR_close, fd, 0, 0);
     return outcome("connect", r);
+}
+
+/* struct sockaddr_in for 127.0.0.1:port (port 0: any). */
+typedef struct { uint16_t family; uint16_t port_be; uint32_t addr_be; uint8_t zero[8]; } raw_sockaddr_in;
+static raw_sockaddr_in loopback(unsigned port)
+{
+    raw_sockaddr_in a = {2 /* AF_INET */, (uint16_t)((port >> 8) | ((port & 0xff) << 8)), 0x0100007f, {0}};
+    return a;
+}
+
+static int raw_tcp(unsigned port)
+{
+    raw_sockaddr_in addr = loopback(port);
+    int64_t fd = LSYS(LNR_socket, 2 /* AF_INET */, 1 /* SOCK_STREAM */, 0);
+    if (fd < 0)
+        return outcome("socket", fd);
+    int64_t r = LSYS(LNR_connect, fd, &addr, sizeof addr);
+    LSYS(LNR_close, fd, 0, 0);
+    return outcome("connect", r);
+}
+
+static int raw_bind_tcp(void)
+{
+    raw_sockaddr_in addr = loopback(0);
+    int64_t fd = LSYS(LNR_socket, 2 /* AF_INET */, 1 /* SOCK_STREAM */, 0);
+    if (fd < 0)
+        return outcome("socket", fd);
+    int64_t r = LSYS(LNR_bind, fd, &addr, sizeof addr);
+    if (r == 0)
+        r = LSYS(LNR_listen, fd, 1, 0);
+    LSYS(LNR_close, fd, 0, 0);
+    return outcome("bind", r);
 }
 
 static int raw_vmwrite(int64_t pid)
@@ -331,6 +365,10 @@ int wmain(int argc, wchar_t **argv)
         return raw_procmem(a[0]);
     if (!wcscmp(op, L"raw-abstract") && argc == 3)
         return raw_abstract(a[0]);
+    if (!wcscmp(op, L"raw-tcp") && argc == 3)
+        return raw_tcp((unsigned)_wtoi(argv[2]));
+    if (!wcscmp(op, L"raw-bind-tcp") && argc == 2)
+        return raw_bind_tcp();
     if (!wcscmp(op, L"raw-unshare") && argc == 2)
         return outcome("unshare", LSYS(LNR_unshare, 0x10000000 /* CLONE_NEWUSER */, 0, 0));
     if (!wcscmp(op, L"stub-create") && argc == 4)

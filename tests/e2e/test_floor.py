@@ -92,6 +92,19 @@ def listener():
     s.close()
 
 
+@pytest.fixture
+def tcp_listener():
+    """A host TCP server on 127.0.0.1: a raw connect from a box must not reach it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    s.setblocking(False)
+    yield s.getsockname()[1]
+    with pytest.raises(BlockingIOError):
+        s.accept()
+    s.close()
+
+
 def hostile(fvm, box, apps, *args, run_opts=(), display=True):
     argv = ["run", "--box", box, *run_opts, str(apps / "hostile_floor.exe"), *args]
     if display:
@@ -128,6 +141,11 @@ RAW = {
     "raw-proc-mem-write": ("victim", ["raw-procmem", "{pid}"]),
     "raw-abstract-socket": ("listener", ["raw-abstract", "{sock}"]),
     "raw-user-namespace": ("host", ["raw-unshare"]),
+    # TCP: the kernel domain handles bind and connect with no port allowed.
+    # Winsock's are made by wineserver, outside the domain, and decided by
+    # [net]: test_net.py's boxed clients and servers run under this floor.
+    "raw-tcp-connect-host": ("tcp_listener", ["raw-tcp", "{port}"]),
+    "raw-tcp-bind": ("host", ["raw-bind-tcp"]),
 }
 
 
@@ -135,7 +153,7 @@ RAW = {
 def test_raw_linux_attempt_is_refused(request, fvm, box, apps, name):
     fixture, args = RAW[name]
     value = request.getfixturevalue(fixture)
-    fmt = {"u": HOST, "o": value, "pid": value, "sock": value}
+    fmt = {"u": HOST, "o": value, "pid": value, "sock": value, "port": value}
     proc = hostile(fvm, box, apps, *[a.format(**fmt) for a in args], display=fixture != "listener")
     # Exit 0: the kernel refused the call (the fixtures check the effect).
     assert proc.returncode == 0, proc.stdout + proc.stderr
