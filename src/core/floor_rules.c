@@ -107,6 +107,12 @@ static const uint16_t g_denied[] = {
     250 /* keyctl */, 172 /* iopl */, 173 /* ioperm */, 169 /* reboot */, 167 /* swapon */,
     168 /* swapoff */, 103 /* syslog */, 163 /* acct */, 300 /* fanotify_init */,
 };
+#define NR_SOCKET 41u
+#define AF_INET_  2u
+#define AF_INET6_ 10u
+#define AF_PACKET_ 17u
+#define SOCK_RAW_ 3u
+#define BPF_ALU_AND_K 0x54
 #define NR_IOCTL  16u
 #define NR_CLONE  56u
 #define NR_CLONE3 435u
@@ -117,9 +123,9 @@ size_t floor_seccomp_filter(floor_bpf_insn *f, size_t cap)
 {
     size_t ndenied = sizeof g_denied / sizeof g_denied[0];
     /* Layout: arch (3), nr (1), x32 (1), the denied list, clone (4),
-     * clone3 (2), ioctl (5), allow (1), deny (1). Jumps count from the
-     * next instruction. */
-    size_t total = 3 + 1 + 1 + ndenied + 4 + 2 + 5 + 1 + 1, deny = total - 1, n = 0;
+     * clone3 (2), socket (9), ioctl (5), allow (1), deny (1). Jumps count
+     * from the next instruction. */
+    size_t total = 3 + 1 + 1 + ndenied + 4 + 2 + 9 + 5 + 1 + 1, deny = total - 1, n = 0;
     if (cap < total)
         return 0;
 #define EMIT(c, t, e, kk) (f[n].code = (c), f[n].jt = (uint8_t)(t), f[n].jf = (uint8_t)(e), f[n].k = (kk), n++)
@@ -137,6 +143,18 @@ size_t floor_seccomp_filter(floor_bpf_insn *f, size_t cap)
     EMIT(BPF_RET_K, 0, 0, RET_ALLOW);
     EMIT(BPF_JEQ_K, 0, 1, NR_CLONE3);                          /* flags in memory: libc falls back to clone */
     EMIT(BPF_RET_K, 0, 0, RET_ERRNO | ERRNO_ENOSYS);
+    /* Raw IP and packet sockets (a root box could forge traffic past
+     * [net]). Wine's server makes Winsock's sockets; the client's own are
+     * DNS (UDP) and X11/pipes (unix), which stay allowed. */
+    EMIT(BPF_JEQ_K, 0, 8, NR_SOCKET);
+    EMIT(BPF_LD_ABS_W, 0, 0, 16);                              /* domain: low half of args[0] */
+    EMIT(BPF_JEQ_K, TO_DENY, 0, AF_PACKET_);
+    EMIT(BPF_JEQ_K, 1, 0, AF_INET_);
+    EMIT(BPF_JEQ_K, 0, 3, AF_INET6_);
+    EMIT(BPF_LD_ABS_W, 0, 0, 24);                              /* type: low half of args[1] */
+    EMIT(BPF_ALU_AND_K, 0, 0, 0xfu);                           /* without SOCK_NONBLOCK/CLOEXEC */
+    EMIT(BPF_JEQ_K, TO_DENY, 0, SOCK_RAW_);
+    EMIT(BPF_RET_K, 0, 0, RET_ALLOW);
     EMIT(BPF_JEQ_K, 0, 4, NR_IOCTL);
     EMIT(BPF_LD_ABS_W, 0, 0, 24);                              /* request: low half of args[1] */
     EMIT(BPF_JEQ_K, TO_DENY, 0, 0x5412u);                      /* TIOCSTI: type into the terminal */

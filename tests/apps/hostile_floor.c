@@ -15,6 +15,7 @@
  *   hostile_floor raw-unshare                unshare(CLONE_NEWUSER)
  *   hostile_floor raw-tcp PORT               raw socket + connect to 127.0.0.1:PORT (TCP)
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
+ *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
  *   hostile_floor stub-delete NTPATH         NtDeleteFile through an own stub
  *   hostile_floor stub-rename NTPATH NEWNT   NtCreateFile + NtSetInformationFile(rename), own stubs
@@ -367,6 +368,12 @@ int wmain(int argc, wchar_t **argv)
         return raw_abstract(a[0]);
     if (!wcscmp(op, L"raw-tcp") && argc == 3)
         return raw_tcp((unsigned)_wtoi(argv[2]));
+    if (!wcscmp(op, L"raw-icmp-socket") && argc == 2) {
+        int64_t fd = LSYS(LNR_socket, 2 /* AF_INET */, 3 /* SOCK_RAW */, 1 /* ICMP */);
+        if (fd >= 0)
+            LSYS(LNR_close, fd, 0, 0);
+        return outcome("socket", fd);
+    }
     if (!wcscmp(op, L"raw-bind-tcp") && argc == 2)
         return raw_bind_tcp();
     if (!wcscmp(op, L"raw-unshare") && argc == 2)

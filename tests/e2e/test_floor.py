@@ -146,6 +146,8 @@ RAW = {
     # [net]: test_net.py's boxed clients and servers run under this floor.
     "raw-tcp-connect-host": ("tcp_listener", ["raw-tcp", "{port}"]),
     "raw-tcp-bind": ("host", ["raw-bind-tcp"]),
+    # Raw IP sockets: refused by the seccomp filter (as root, the kernel would allow them).
+    "raw-icmp-socket": ("host", ["raw-icmp-socket"]),
 }
 
 

@@ -152,6 +152,11 @@ static long try_fork(void)
     waitpid(p, NULL, 0);
     return 0;
 }
+static long try_raw_socket(void) { return syscall(SYS_socket, 2 /* AF_INET */, 3 | 0x80000 /* SOCK_RAW|CLOEXEC */, 1); }
+static long try_raw6_socket(void) { return syscall(SYS_socket, 10 /* AF_INET6 */, 3 /* SOCK_RAW */, 58); }
+static long try_packet_socket(void) { return syscall(SYS_socket, 17 /* AF_PACKET */, 3 /* SOCK_RAW */, 0); }
+static long try_udp_socket(void) { long fd = syscall(SYS_socket, 2, 2 /* SOCK_DGRAM */, 0); return fd >= 0 ? 0 : -1; }
+static long try_unix_socket(void) { long fd = syscall(SYS_socket, 1, 1 | 0x800 /* NONBLOCK */, 0); return fd >= 0 ? 0 : -1; }
 static long try_open(void) { return syscall(SYS_openat, AT_FDCWD, "/dev/null", 0) >= 0 ? 0 : -1; }
 
 static void test_filter_refuses_escape_calls_and_allows_ordinary_ones(void **state)
@@ -165,6 +170,11 @@ static void test_filter_refuses_escape_calls_and_allows_ordinary_ones(void **sta
     assert_int_equal(run_filtered(try_getpid), 100);
     assert_int_equal(run_filtered(try_fork), 100);   /* glibc's fork: clone without namespace flags */
     assert_int_equal(run_filtered(try_open), 100);
+    assert_int_equal(run_filtered(try_raw_socket), EPERM);
+    assert_int_equal(run_filtered(try_raw6_socket), EPERM);
+    assert_int_equal(run_filtered(try_packet_socket), EPERM);
+    assert_int_equal(run_filtered(try_udp_socket), 100);     /* the client's own DNS lookups */
+    assert_int_equal(run_filtered(try_unix_socket), 100);    /* X11 */
 }
 
 static void test_filter_needs_room(void **state)
