@@ -364,6 +364,7 @@ DWORD path_attributes(const uint16_t *path, size_t len)
     return info.FileAttributes;
 }
 
+
 /* ---- copy-up -------------------------------------------------------------- */
 
 /* Makes the box folder for every folder of the host path above the last
@@ -665,6 +666,23 @@ static NTSTATUS decide_open(file_scratch *s, POBJECT_ATTRIBUTES attributes, ACCE
     return STATUS_SUCCESS;
 }
 
+/* Windows opens a folder that is not empty with FILE_DELETE_ON_CLOSE and
+ * then cannot delete it at the close: it stays. A folder's box copy is
+ * often empty while the host's folder has entries, so Wine would delete the
+ * copy and the index note make the folder vanish (issue 18, F81): the flag
+ * is dropped for a folder that is not empty in the merged view. */
+static ULONG effective_options(file_scratch *s, ULONG options)
+{
+    if (!(options & FILE_DELETE_ON_CLOSE) || (options & FILE_NON_DIRECTORY_FILE))
+        return options;
+    if (!(options & FILE_DIRECTORY_FILE)) {
+        DWORD attributes = path_attributes(s->box, s->box_len);
+        if (attributes == INVALID_FILE_ATTRIBUTES || !(attributes & FILE_ATTRIBUTE_DIRECTORY))
+            return options;
+    }
+    return dir_is_empty_merged(s) ? options : options & ~(ULONG)FILE_DELETE_ON_CLOSE;
+}
+
 /* After a successful open of a box copy: delete-on-close is a delete for
  * the index and the quota; a handle that can write is watched by the quota. */
 static void after_box_open(file_scratch *s, HANDLE handle, ACCESS_MASK access, ULONG options)
@@ -707,6 +725,8 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
+        if (to_box)
+            options = effective_options(s, options);
         status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                    allocation, file_attributes, share, disposition, options, ea, ea_length);
         if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
@@ -728,6 +748,8 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
+        if (to_box)
+            options = effective_options(s, options);
         status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                  share, options);
         if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)

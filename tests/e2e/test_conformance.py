@@ -29,9 +29,6 @@ KNOWN = {
         "F65": "a delete-pending file cannot be reopened on Windows (STATUS_DELETE_PENDING); the box says NOT_FOUND",
         "F66": "delete-pending: the file is gone at once in the box",
         "F74": "DeleteFile with another handle open: gone at once in the box",
-        "F81": "a non-empty folder opened delete-on-close disappears in the box",
-        "F82": "(follows from F81)",
-        "F120": "(follows from F81: the folder is missing from the listing)",
         "F128": "directory change notifications do not fire for a box folder watched through a host handle",
     },
     "keys": {
