@@ -234,6 +234,10 @@ static NTSTATUS name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n, con
                                  rel_bytes / 2);
             return STATUS_INVALID_HANDLE;
         }
+        if (root->deleted) {   /* a name below a key this handle deleted: as the host answers */
+            key_handle_release(root);
+            return STATUS_KEY_DELETED;
+        }
         problem = objname_join(OBJNAME_SPACE_KEY, root->path, root->len, rel, rel_bytes, n->path, KEY_PATH_UNITS,
                                &n->len);
         key_handle_release(root);
@@ -928,7 +932,12 @@ static NTSTATUS NTAPI box_NtDeleteValueKey(HANDLE key, PUNICODE_STRING name)
 
 static NTSTATUS NTAPI box_NtDeleteKey(HANDLE key)
 {
-    key_handle *kh;
+    key_handle *kh = key_handle_get(key);
+    if (kh && kh->deleted) {   /* deleting a deleted key again succeeds, as on the host */
+        key_handle_release(kh);
+        return STATUS_SUCCESS;
+    }
+    key_handle_release(kh);
     HANDLE target;
     NTSTATUS st = change_target(key, DELETE, "delete", &kh, &target);
     if (st < 0 || !kh || kh->action == POLICY_ACTION_OPEN) {

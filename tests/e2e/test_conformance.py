@@ -32,8 +32,6 @@ KNOWN = {
         "F128": "directory change notifications do not fire for a box folder watched through a host handle",
     },
     "keys": {
-        "K40": "create under a deleted key: NOT_FOUND instead of STATUS_KEY_DELETED",
-        "K41": "deleting a deleted key again: KEY_DELETED instead of success",
         "K44": "KeyFullInformation max name lengths count the box's longer history",
         "K51": "a stable key under a volatile one is allowed in the box (box keys are never volatile)",
         "K53": "link keys (REG_OPTION_CREATE_LINK) are refused in the box",
