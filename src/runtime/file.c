@@ -683,12 +683,68 @@ static ULONG effective_options(file_scratch *s, ULONG options)
     return dir_is_empty_merged(s) ? options : options & ~(ULONG)FILE_DELETE_ON_CLOSE;
 }
 
+/* A file or folder made in the box (no host file behind it), deleted through
+ * a handle (delete-on-close, or a disposition): Windows deletes it when the
+ * handle closes, and until then it is there (it can be found and opened
+ * again). The index learns of the delete only after that close
+ * (file_handle_closed), so the box copy stays the file meanwhile (issue 18,
+ * F61, F65, F66, F74). A host file's tombstone still goes in at once: it
+ * must hide the host file whatever happens to the handle. A process ended
+ * without closing leaves an index entry without a box copy, which every
+ * reader takes as no file. */
+typedef struct pending_delete {
+    BOOL directory;
+    size_t len;
+    uint16_t path[];   /* the canonical NT path, NUL-terminated */
+} pending_delete;
+
+static BOOL delete_when_closed(file_scratch *s, HANDLE handle, BOOL directory)
+{
+    if (s->path.stream_len || path_attributes(s->path.path, s->path.len) != INVALID_FILE_ATTRIBUTES)
+        return FALSE;
+    if (handle_find(handle, &file_virtualizer, FILE_TAG_DELETE, NULL, NULL))
+        return TRUE;   /* asked twice: once is enough */
+    pending_delete *p = HeapAlloc(GetProcessHeap(), 0, sizeof *p + (s->path.len + 1) * sizeof(uint16_t));
+    if (!p)
+        return FALSE;
+    p->directory = directory;
+    p->len = s->path.len;
+    memcpy(p->path, s->path.path, (s->path.len + 1) * sizeof(uint16_t));
+    if (!handle_put(handle, &file_virtualizer, FILE_TAG_DELETE, p)) {
+        HeapFree(GetProcessHeap(), 0, p);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* After the close of a handle that deleted a box-made file: the index
+ * forgets it. If the file is still there (another handle keeps it
+ * delete-pending, or undeleted it), the entry stays: the file is there until
+ * Wine deletes it at the last close, and an entry without a box copy is no
+ * file to every reader (lookups, fvm diff, commit). */
+static void deleted_when_closed(pending_delete *p)
+{
+    static const ntpath_context nt = {.input = NTPATH_INPUT_NT};
+    file_scratch *s = scratch_acquire();
+    fvm_error err;
+    if (s && ntpath_normalize(p->path, p->len, &nt, &s->path, &err) == FVM_OK &&
+        ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                      &err) == FVM_OK &&
+        path_attributes(s->box, s->box_len) == INVALID_FILE_ATTRIBUTES)
+        index_note_delete(&s->path, s->key, KEY_CAP, p->directory);
+    if (s)
+        scratch_release(s);
+    HeapFree(GetProcessHeap(), 0, p);
+}
+
 /* After a successful open of a box copy: delete-on-close is a delete for
  * the index and the quota; a handle that can write is watched by the quota. */
 static void after_box_open(file_scratch *s, HANDLE handle, ACCESS_MASK access, ULONG options)
 {
     if (options & FILE_DELETE_ON_CLOSE) {
-        index_note_delete(&s->path, s->key, KEY_CAP, (options & FILE_DIRECTORY_FILE) != 0);
+        BOOL directory = (options & FILE_DIRECTORY_FILE) != 0;
+        if (!delete_when_closed(s, handle, directory))
+            index_note_delete(&s->path, s->key, KEY_CAP, directory);
         if (quota_active())
             quota_release(quota_file_size(handle));
     }
@@ -1070,8 +1126,15 @@ static NTSTATUS set_information_on_box_copy(HANDLE handle, PIO_STATUS_BLOCK io, 
             NtClose(boxed);
         }
     }
-    if (status >= 0 && disposition)
-        note_disposition(s, deleting, directory);
+    if (status >= 0 && disposition) {
+        pending_delete *undone = NULL;
+        if (in_box && deleting && delete_when_closed(s, handle, directory))
+            ;   /* noted when the handle closes */
+        else if (in_box && !deleting && (undone = handle_take(handle, &file_virtualizer, FILE_TAG_DELETE)))
+            HeapFree(GetProcessHeap(), 0, undone);   /* undeleted before the index heard of it */
+        else
+            note_disposition(s, deleting, directory);
+    }
     if (status < 0 && growth > 0)
         quota_unreserve(growth);
     else if (status >= 0 && growth < 0)
@@ -1321,6 +1384,8 @@ static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
 {
     if (tag == FILE_TAG_LISTING)
         file_dir_listing_closed(data);
+    else if (tag == FILE_TAG_DELETE)
+        deleted_when_closed(data);
 }
 
 /* A copy of a box file opened for writing can grow it too: it counts

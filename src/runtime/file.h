@@ -148,7 +148,7 @@ size_t file_program_name(uint16_t *name, size_t len);
 
 /* The file virtualizer's state per handle (handles.c), by tag. */
 extern const fvm_virtualizer file_virtualizer;
-enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2 };
+enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3 };
 void file_dir_listing_closed(void *listing);
 
 #endif

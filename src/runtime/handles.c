@@ -123,11 +123,12 @@ static BOOL registered(HANDLE handle)
     return known;
 }
 
-/* The handle is going away: every owner frees its state. */
-static void forget(HANDLE handle)
+/* The handle is going away: its entries leave the registry (a handle value
+ * the system gives out again starts clean), to be handed to their owners. */
+static handle_entry *detach(HANDLE handle)
 {
     if (!registered(handle))   /* most handles closed were never registered: shared lock only */
-        return;
+        return NULL;
     handle_entry *gone = NULL;
     AcquireSRWLockExclusive(&g_lock);
     for (handle_entry **p = &g_buckets[bucket_of(handle)]; *p;) {
@@ -142,6 +143,13 @@ static void forget(HANDLE handle)
         }
     }
     ReleaseSRWLockExclusive(&g_lock);
+    return gone;
+}
+
+/* Every owner frees its state; the handle is closed already (so an owner
+ * can see what the close did: file.c's delete-on-close). */
+static void hand_to_owners(HANDLE handle, handle_entry *gone)
+{
     while (gone) {
         handle_entry *e = gone;
         gone = e->next;
@@ -151,10 +159,17 @@ static void forget(HANDLE handle)
     }
 }
 
+static void forget(HANDLE handle)
+{
+    hand_to_owners(handle, detach(handle));
+}
+
 static NTSTATUS NTAPI box_NtClose(HANDLE handle)
 {
-    forget(handle);
-    return real_NtClose(handle);
+    handle_entry *gone = detach(handle);
+    NTSTATUS status = real_NtClose(handle);
+    hand_to_owners(handle, gone);
+    return status;
 }
 
 /* ---- duplication ---------------------------------------------------------------- */

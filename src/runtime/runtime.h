@@ -149,7 +149,7 @@ typedef struct fvm_virtualizer {
     /* Groups of hooks for DLLs that load later; NULL or ends with {NULL}. */
     late_hooks *late;
     /* A handle it registered (handle_put) was closed, or closed as the source
-     * of DUPLICATE_CLOSE_SOURCE: free data. Called before the real close. */
+     * of DUPLICATE_CLOSE_SOURCE: free data. Called after the real close. */
     void (*handle_closed)(HANDLE handle, unsigned tag, void *data);
     /* A handle it registered was duplicated into this process: the state
      * for the copy (registered under the same tag), or NULL for none. May be

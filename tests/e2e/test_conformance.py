@@ -25,10 +25,6 @@ LINE = re.compile(r"^([FKOR]\d+) ")
 KNOWN = {
     "files": {
         "F51": "sharing modes: a write open of a host file copies it up, so it does not meet the host handle's share mode",
-        "F61": "delete-on-close takes effect at once in the box, not at the last close",
-        "F65": "a delete-pending file cannot be reopened on Windows (STATUS_DELETE_PENDING); the box says NOT_FOUND",
-        "F66": "delete-pending: the file is gone at once in the box",
-        "F74": "DeleteFile with another handle open: gone at once in the box",
         "F128": "directory change notifications do not fire for a box folder watched through a host handle",
     },
     "keys": {
