@@ -32,6 +32,10 @@
  *                             copy SRC to DST.<i> at once (each prints its
  *                             copy line, with "who=i")
  *   quotatool ops DST COUNT   COUNT writes of 512 bytes to DST: "ops_ms=W"
+ *   quotatool iowork SRC DST ROUNDS
+ *                             copies SRC to DST ROUNDS times, 4 KiB a call
+ *                             (an I/O-bound job of many small calls, for
+ *                             bench/limits.sh): "io_ms=W"
  *   quotatool reads SRC SECONDS
  *                             reads SRC (64 KiB at a time, from the start
  *                             again at its end) for SECONDS s, printing
@@ -176,6 +180,23 @@ static int run(int argc, char **argv)
     }
     if (argc == 6 && !strcmp(argv[1], "copyas"))
         return copy_file(argv[3], argv[4], (unsigned)atoi(argv[5]), atoi(argv[2]));
+    if (argc == 5 && !strcmp(argv[1], "iowork")) {
+        static char buf[4096];
+        unsigned long long start = now_ms();
+        for (int round = atoi(argv[4]); round > 0; round--) {
+            HANDLE in = CreateFileA(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+            HANDLE out = CreateFileA(argv[3], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+            DWORD got, put;
+            if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE)
+                return 1;
+            while (ReadFile(in, buf, sizeof buf, &got, NULL) && got)
+                WriteFile(out, buf, got, &put, NULL);
+            CloseHandle(in);
+            CloseHandle(out);
+        }
+        printf("io_ms=%llu\n", now_ms() - start);
+        return 0;
+    }
     if (argc == 4 && !strcmp(argv[1], "ops")) {
         HANDLE out = CreateFileA(argv[2], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
         char block[512];
