@@ -26,7 +26,8 @@
  *   quotatool copy SRC DST CHUNK_KB
  *                             copies file SRC to DST (created) CHUNK_KB at
  *                             a time with ReadFile/WriteFile: "copy_ms=W
- *                             bytes=B"
+ *                             bytes=B who=0 start=T0 end=T1" (T: ms on the
+ *                             machine's monotonic clock)
  *   quotatool copies N SRC DST CHUNK_KB
  *                             N processes (itself and N-1 children) each
  *                             copy SRC to DST.<i> at once (each prints its
@@ -149,7 +150,9 @@ static int copy_file(const char *src, const char *dst, unsigned chunk_kb, int wh
         }
         total += got;
     }
-    printf("copy_ms=%llu bytes=%llu who=%d\n", now_ms() - start, total, who);
+    unsigned long long end = now_ms();
+    /* start and end on the machine's monotonic clock: comparable between processes */
+    printf("copy_ms=%llu bytes=%llu who=%d start=%llu end=%llu\n", end - start, total, who, start, end);
     fflush(stdout);
     CloseHandle(in);
     CloseHandle(out);
