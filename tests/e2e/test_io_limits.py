@@ -122,7 +122,7 @@ def test_set_io_limit_on_a_running_box_and_stats(fvm, tmp_path):
         first = fvm.wait_until(lambda: (s := stats()) and s["processes"] >= 1 and s, timeout=30)
         assert first and first["io_measured"] is False, first
         time.sleep(2.0)
-        fvm("set", name, "io-bandwidth=4MB/s", check=0)
+        fvm("set", name, "--io-bandwidth", "4MB/s", check=0)   # fvm create's spelling
         limited = fvm.wait_until(lambda: (s := stats()) and s["io_measured"] and s["io_read_bytes_per_s"] > 0 and s,
                                  timeout=10)
         assert limited and limited["io_bandwidth_limit"] == 4 << 20, limited
