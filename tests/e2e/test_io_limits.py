@@ -141,3 +141,23 @@ def test_set_io_limit_on_a_running_box_and_stats(fvm, tmp_path):
         fvm("stop", name)
         bg.wait(timeout=60)
         fvm("rm", "--force", name)
+
+
+def test_a_hostile_program_cannot_lift_its_io_limit(fvm, tmp_path, apps):
+    """trustattack.exe tries to make the read-only limits hint writable and
+    clear it, and sends forged io requests on the runtime's broker
+    connection; its 16 MiB copy at 8 MiB/s still takes 2 s."""
+    src = source_file(tmp_path, 16)
+    name = new_box(fvm, "--io-bandwidth", "8MB/s")
+    try:
+        out = fvm("run", "--box", name, win_path(apps / "trustattack.exe"), "iolimit", win_path(src),
+                  win_path(tmp_path / "dst.bin"), check=0, timeout=120).stdout
+        found = re.search(r"unlocked (\d+) sent (\d+) copy_ms=(\d+)", out)
+        assert found, out
+        assert found.group(1) == "0", out                # no read-only view became writable
+        assert int(found.group(2)) >= 1, out             # the forged requests reached the broker
+        assert int(found.group(3)) >= 1800, out          # still 8 MiB/s, not faster
+        stats = fvm("stats", name, "--json")             # the box has ended: no stats, and no crash
+        assert stats.returncode != 0 or stats.stdout.startswith("{"), stats
+    finally:
+        fvm("rm", "--force", name)
