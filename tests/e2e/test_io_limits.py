@@ -161,3 +161,19 @@ def test_a_hostile_program_cannot_lift_its_io_limit(fvm, tmp_path, apps):
         assert stats.returncode != 0 or stats.stdout.startswith("{"), stats
     finally:
         fvm("rm", "--force", name)
+
+
+def test_io_limit_and_storage_quota_together(fvm, tmp_path):
+    """The write hook serves both: a 2 MiB copy in a 1 MiB box at 4 MiB/s
+    stops at the quota (ERROR_DISK_FULL) and is throttled until then."""
+    src = source_file(tmp_path, 2)
+    name = new_box(fvm, "--quota", "1M", "--io-bandwidth", "4MB/s")
+    try:
+        out = fvm("run", "--box", name, str(QUOTATOOL), "copy", win_path(src), win_path(tmp_path / "dst.bin"), "64",
+                  check=1, timeout=120).stdout
+        assert "write failed error=112" in out, out
+        assert not (tmp_path / "dst.bin").exists()
+        io = [r for r in audit_records(fvm, name) if r["op"] == "quota" and r["name"].startswith("io-bandwidth")]
+        assert io, audit_records(fvm, name)
+    finally:
+        fvm("rm", "--force", name)
