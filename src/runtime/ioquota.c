@@ -129,13 +129,31 @@ static BOOL ask_broker(int dir, uint64_t bytes, uint64_t ops, fvm_io_reply *repl
     return FALSE;
 }
 
+/* g_lock is held only for a lease update or one broker round trip. A
+ * thread ended while holding it (TerminateThread, or ExitProcess ending the
+ * others) must not hang the process's last writes: after a few seconds the
+ * call goes on uncounted. */
+static volatile LONG g_lock_lost;   /* it happened once: this process stops counting */
+
+static BOOL lock_lease(void)
+{
+    for (int tries = 0; tries < 5000 && !g_lock_lost; tries++) {
+        if (TryAcquireSRWLockExclusive(&g_lock))
+            return TRUE;
+        Sleep(tries < 10 ? 0 : 1);
+    }
+    InterlockedExchange(&g_lock_lost, 1);
+    return FALSE;
+}
+
 /* Takes bytes and one op for a call in direction dir, waiting as the
  * broker says when the lease is short. */
 static void take(int dir, uint64_t bytes)
 {
     uint64_t wait_us = 0, extra_bytes = 0, extra_ops = 0;
     DWORD saved = GetLastError();
-    AcquireSRWLockExclusive(&g_lock);
+    if (!lock_lease())
+        return;
     LONG generation = g_hint->generation;
     if (generation != g_lease_generation) {   /* the limits changed: old leases go */
         memset(g_lease_bytes, 0, sizeof g_lease_bytes);
@@ -172,8 +190,7 @@ static void take(int dir, uint64_t bytes)
         delay.QuadPart = -(LONGLONG)(wait_us * 10);
         NtDelayExecution(FALSE, &delay);
     }
-    if (extra_bytes || extra_ops) {
-        AcquireSRWLockExclusive(&g_lock);
+    if ((extra_bytes || extra_ops) && lock_lease()) {
         if (g_lease_generation == generation) {
             g_lease_bytes[dir] += extra_bytes;
             g_lease_ops[dir] += extra_ops;
@@ -187,7 +204,8 @@ static void take(int dir, uint64_t bytes)
  * lease. */
 static void account(int dir, uint64_t length, uint64_t moved, LONG generation)
 {
-    AcquireSRWLockExclusive(&g_lock);
+    if (!lock_lease())
+        return;
     if (g_lease_generation == generation)
         g_lease_bytes[dir] += length - moved;
     g_moved_bytes[dir] += moved;
@@ -249,8 +267,7 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
 static BOOL ioquota_start(void)
 {
     g_hint = memquota_hint();
-    if (g_hint && g_hint->io_limited) {
-        AcquireSRWLockExclusive(&g_lock);
+    if (g_hint && g_hint->io_limited && lock_lease()) {
         broker_connection();   /* at start, while no lock of the program is held */
         ReleaseSRWLockExclusive(&g_lock);
     }
