@@ -40,11 +40,14 @@ wine "$FVM" create lfree >/dev/null
 wine "$FVM" create lmem --memory 1G >/dev/null
 wine "$FVM" rm --force lio >/dev/null 2>&1 || true
 wine "$FVM" create lio --io-bandwidth 64G/s >/dev/null
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-head -c $((8 << 20)) /dev/urandom >"$TMP/src.bin"
-SRC="Z:$(echo "$TMP" | tr / '\\')\\src.bin"
-DST="Z:$(echo "$TMP" | tr / '\\')\\dst.bin"
+# Source and destination on the prefix's C: drive, the file system the
+# box's copies live on too (a boxed write lands in the box's folder).
+IODIR="${WINEPREFIX:-$HOME/.wine}/drive_c/fvm-bench-io"
+mkdir -p "$IODIR"
+trap 'rm -rf "$IODIR"' EXIT
+head -c $((8 << 20)) /dev/urandom >"$IODIR/src.bin"
+SRC='C:\fvm-bench-io\src.bin'
+DST='C:\fvm-bench-io\dst.bin'
 
 num() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" | tr -d '\r' | head -1; }
 sum_u=0; sum_b=0; a_u=0; a_b=0; a_m=0; io_u=0; io_b=0; io_l=0
