@@ -113,7 +113,7 @@ static void print_box(const box *b, BOOL json, BOOL *header)
             human(stats_field(text, "io_bandwidth_limit"), iol, sizeof iol);
         else
             snprintf(iol, sizeof iol, "%.0fops", stats_field(text, "io_ops_limit"));
-        snprintf(iocol, sizeof iocol, "%s/s / %s/s / %s", ior, iow, iol);
+        snprintf(iocol, sizeof iocol, "%s/s / %s/s / %s/s", ior, iow, iol);
     } else {
         snprintf(iocol, sizeof iocol, "- / - / -");
     }

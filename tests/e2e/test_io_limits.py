@@ -130,7 +130,7 @@ def test_set_io_limit_on_a_running_box_and_stats(fvm, tmp_path):
         now = stats()
         assert now and (2 << 20) <= now["io_read_bytes_per_s"] <= (6 << 20), now
         table = fvm("stats", name, check=0).stdout
-        assert "IO READ / WRITE / LIMIT" in table and "4.0MiB" in table, table
+        assert "IO READ / WRITE / LIMIT" in table and "/ 4.0MiB/s" in table, table
         bg.wait(timeout=60)
         seconds = {int(s): int(b) for s, b in re.findall(r"second=(\d+) bytes=(\d+)", bg.output())}
         assert len(seconds) == 9, bg.output()
