@@ -192,8 +192,10 @@ static void take(int dir, uint64_t bytes)
     }
     if ((extra_bytes || extra_ops) && lock_lease()) {
         if (g_lease_generation == generation) {
-            g_lease_bytes[dir] += extra_bytes;
-            g_lease_ops[dir] += extra_ops;
+            /* An unlimited dimension's lease is 2^40 an ask: kept far from wrapping. */
+            g_lease_bytes[dir] = g_lease_bytes[dir] + extra_bytes < (1ull << 50) ? g_lease_bytes[dir] + extra_bytes
+                                                                                 : (1ull << 50);
+            g_lease_ops[dir] = g_lease_ops[dir] + extra_ops < (1ull << 50) ? g_lease_ops[dir] + extra_ops : (1ull << 50);
         }
         ReleaseSRWLockExclusive(&g_lock);
     }
