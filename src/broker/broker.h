@@ -74,6 +74,9 @@ void broker_limits_start(const wchar_t *box_path, HANDLE job);
 void broker_limits_memory(uint32_t pid, const void *request, size_t len, void *reply, size_t *reply_len);
 /* fvm stats: the box's numbers now, as one line of JSON. */
 size_t broker_limits_stats(char *out, size_t cap);
+/* An I/O lease (FVM_BROKER_REQ_IO): takes from the box's buckets, says how
+ * long to wait. */
+void broker_limits_io(uint32_t pid, const void *request, size_t len, void *reply, size_t *reply_len);
 void broker_limits_stop(void);   /* the box ends: everything suspended resumes */
 
 /* policy.c: compiles the box's policy and publishes it read-only. */

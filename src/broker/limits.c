@@ -1,5 +1,5 @@
-/* limits.c - the box's CPU and memory limits, held and enforced by the
- * broker (issue 12), and the numbers `fvm stats` shows.
+/* limits.c - the box's CPU, memory and I/O limits, held and enforced by
+ * the broker (issue 12), and the numbers `fvm stats` shows.
  *
  * The limits live in box.ini (common/boxlimits.h). The broker reads them at
  * start and again whenever box.ini changes, so `fvm set` works on a running
@@ -29,9 +29,17 @@
  * can write a limit or a count; the only thing it shares is a read-only
  * hint that says whether to ask at all (FVM_OBJ_LIMITS).
  *
+ * I/O: the broker keeps the box's token buckets (core/iobucket.h): bytes
+ * and ops, for reads and for writes. A boxed process takes what its file
+ * reads and writes need from a lease and asks for more when it is short
+ * (runtime/ioquota.c); the broker takes it from the buckets and answers how
+ * long the process must wait, so every process of the box draws on one
+ * budget. A process can only take, never add.
+ *
  * Quota hits are audited (type process, op "quota"): the first refusal of
- * memory per process, the first throttle per process, and a limit lowered
- * below what the box uses now. */
+ * memory per process, the first throttle per process, I/O waits at most one
+ * record per process and limit every 10 s (with the count since the last),
+ * and a limit lowered below what the box uses now. */
 #include "broker/broker.h"
 
 #include <stdio.h>
@@ -42,6 +50,7 @@
 #include "common/boxcfg.h"
 #include "common/boxlimits.h"
 #include "common/brokerproto.h"
+#include "core/iobucket.h"
 #include "core/policy.h"
 
 #ifndef STATUS_COMMITMENT_LIMIT
@@ -57,6 +66,7 @@ NTSTATUS NTAPI NtResumeProcess(HANDLE process);
 #define TICK_IDLE_MS 500        /* ... and without one (fvm stats only) */
 #define BURST_MS 100            /* the most CPU time the bucket holds, at 100% */
 #define LEASE_MAX (4ull << 20)  /* the most a memory grant adds beyond the need */
+#define IO_AUDIT_EVERY_US (10ull * 1000000)   /* one I/O wait record per process and limit */
 
 typedef struct member {
     uint32_t pid;
@@ -66,6 +76,8 @@ typedef struct member {
     BOOL present;             /* in the latest list */
     uint64_t granted;         /* memory bytes granted and not given back */
     uint64_t cpu;             /* 100 ns units used, as measured */
+    uint64_t io_audit_us[2];  /* last I/O wait record, by limit (bandwidth, ops); 0: none */
+    uint64_t io_waits[2];     /* I/O waits since that record */
 } member;
 
 typedef struct seen_thread {
@@ -90,6 +102,11 @@ static BOOL g_throttled;
 static uint64_t g_throttled_ms, g_cpu_total, g_memory_refusals;
 static double g_cpu_percent;       /* of one CPU, smoothed over about a second */
 static volatile LONG g_stopping;
+static io_limiter g_io;                /* the box's I/O buckets, under g_lock */
+static uint64_t g_io_taken[2][2];      /* [read, write][bytes, ops] taken since start */
+static uint64_t g_io_seen[2][2];       /* ... at the last stats tick */
+static double g_io_rate[2][2];         /* per second, smoothed over about a second */
+static uint64_t g_io_waits, g_io_wait_us;
 
 static uint64_t now_100ns(void)
 {
@@ -200,6 +217,10 @@ static void follow_ini(BOOL first)
     uint64_t used = memory_in_use();
     if (l.value[LIMIT_CPU] != old.value[LIMIT_CPU])
         g_budget = 0;
+    if (first)
+        io_limiter_init(&g_io, l.value[LIMIT_IO_BANDWIDTH], l.value[LIMIT_IO_OPS], now_100ns() / 10);
+    else
+        io_limiter_set(&g_io, l.value[LIMIT_IO_BANDWIDTH], l.value[LIMIT_IO_OPS], now_100ns() / 10);
     LeaveCriticalSection(&g_lock);
     if (!first && l.value[LIMIT_MEMORY] && l.value[LIMIT_MEMORY] != old.value[LIMIT_MEMORY] &&
         used > l.value[LIMIT_MEMORY]) {
@@ -381,6 +402,12 @@ static DWORD WINAPI cpu_thread(void *arg)
             if (weight > 1)
                 weight = 1;
             g_cpu_percent += (sample - g_cpu_percent) * weight;
+            for (int d = 0; d < 2; d++)
+                for (int k = 0; k < 2; k++) {
+                    double rate = (double)(g_io_taken[d][k] - g_io_seen[d][k]) * 1e7 / (double)elapsed;
+                    g_io_seen[d][k] = g_io_taken[d][k];
+                    g_io_rate[d][k] += (rate - g_io_rate[d][k]) * weight;
+                }
         }
         cpu_limit = g_limits.value[LIMIT_CPU];
         if (cpu_limit) {
@@ -459,6 +486,68 @@ void broker_limits_memory(uint32_t pid, const void *request, size_t len, void *r
         audit_quota(pid, audit_process, "deny", what);
 }
 
+/* ---- I/O -------------------------------------------------------------------- */
+
+void broker_limits_io(uint32_t pid, const void *request, size_t len, void *reply_buf, size_t *reply_len)
+{
+    fvm_io_reply *reply = reply_buf;
+    fvm_io_request req;
+    memset(reply, 0, sizeof *reply);
+    reply->version = FVM_BROKER_PROTO_VERSION;
+    *reply_len = sizeof *reply;
+    if (len != sizeof req || !pid) {
+        reply->status = (uint32_t)STATUS_INVALID_PARAMETER;
+        return;
+    }
+    memcpy(&req, request, sizeof req);
+    io_direction dir = req.direction ? IO_WRITE : IO_READ;
+    char what[200] = "";
+    HANDLE audit_process = NULL;
+    EnterCriticalSection(&g_lock);
+    uint64_t now_us = now_100ns() / 10;
+    int which = 0;
+    uint64_t bytes = req.bytes < IO_BUCKET_TAKE_MAX ? req.bytes : IO_BUCKET_TAKE_MAX;
+    uint64_t ops = req.ops < IO_BUCKET_TAKE_MAX ? req.ops : IO_BUCKET_TAKE_MAX;
+    /* The lease: about 1/32 s of the rate (at least 64 KiB, one op); an
+     * unlimited dimension gets one that does not run out. */
+    const io_bucket *bb = &g_io.bytes[dir], *ob = &g_io.ops[dir];
+    uint64_t lease_bytes = bb->rate ? io_bucket_lease(bb, 64 << 10) : IO_BUCKET_TAKE_MAX;
+    uint64_t lease_ops = ob->rate ? io_bucket_lease(ob, 1) : IO_BUCKET_TAKE_MAX;
+    uint64_t wait = io_limiter_take(&g_io, dir, bytes + (bb->rate ? lease_bytes : 0), ops + (ob->rate ? lease_ops : 0),
+                                    now_us, &which);
+    /* Counts for fvm stats: what the process says it moved (its word, for
+     * display only). */
+    g_io_taken[dir][0] += req.moved_bytes < IO_BUCKET_TAKE_MAX ? req.moved_bytes : 0;
+    g_io_taken[dir][1] += req.moved_ops < IO_BUCKET_TAKE_MAX ? req.moved_ops : 0;
+    reply->wait_us = wait;
+    reply->granted_bytes = bytes + lease_bytes;
+    reply->granted_ops = ops + lease_ops;
+    reply->which = (uint32_t)which;
+    if (which) {
+        g_io_waits++;
+        g_io_wait_us += wait;
+        member *m = member_for(pid);
+        if (m) {
+            int k = which - 1;
+            m->io_waits[k]++;
+            if (!m->io_audit_us[k] || now_us - m->io_audit_us[k] >= IO_AUDIT_EVERY_US) {
+                uint64_t limit = k == 0 ? g_limits.value[LIMIT_IO_BANDWIDTH] : g_limits.value[LIMIT_IO_OPS];
+                char limit_text[32];
+                limit_format(k == 0 ? LIMIT_IO_BANDWIDTH : LIMIT_IO_OPS, limit, limit_text, sizeof limit_text);
+                snprintf(what, sizeof what, "%s %s: %s waited %llu ms (%llu waits since the last record)",
+                         k == 0 ? "io-bandwidth" : "io-ops", limit_text, dir == IO_WRITE ? "write" : "read",
+                         (unsigned long long)(wait / 1000), (unsigned long long)m->io_waits[k]);
+                m->io_audit_us[k] = now_us;
+                m->io_waits[k] = 0;
+                audit_process = m->handle;
+            }
+        }
+    }
+    LeaveCriticalSection(&g_lock);
+    if (what[0])
+        audit_quota(pid, audit_process, "throttle", what);
+}
+
 /* ---- fvm stats -------------------------------------------------------------- */
 
 size_t broker_limits_stats(char *out, size_t cap)
@@ -468,14 +557,21 @@ size_t broker_limits_stats(char *out, size_t cap)
                      "{\"cpu_percent\":%.1f,\"cpu_seconds\":%.2f,\"cpu_limit\":%llu,\"throttled\":%s,"
                      "\"throttled_ms\":%llu,\"processes\":%u,\"procs_limit\":%llu,\"memory_bytes\":%llu,"
                      "\"memory_limit\":%llu,\"process_memory_limit\":%llu,\"memory_refusals\":%llu,"
-                     "\"io_bandwidth_limit\":%llu,\"io_ops_limit\":%llu}",
+                     "\"io_bandwidth_limit\":%llu,\"io_ops_limit\":%llu,\"io_measured\":%s,"
+                     "\"io_read_bytes_per_s\":%.0f,\"io_write_bytes_per_s\":%.0f,\"io_read_ops_per_s\":%.1f,"
+                     "\"io_write_ops_per_s\":%.1f,\"io_read_bytes\":%llu,\"io_write_bytes\":%llu,"
+                     "\"io_waits\":%llu,\"io_wait_ms\":%llu}",
                      g_cpu_percent, (double)g_cpu_total / 1e7, (unsigned long long)g_limits.value[LIMIT_CPU],
                      g_throttled ? "true" : "false", (unsigned long long)g_throttled_ms, g_member_count,
                      (unsigned long long)g_limits.value[LIMIT_PROCS], (unsigned long long)memory_in_use(),
                      (unsigned long long)g_limits.value[LIMIT_MEMORY],
                      (unsigned long long)g_limits.value[LIMIT_PROCESS_MEMORY], (unsigned long long)g_memory_refusals,
                      (unsigned long long)g_limits.value[LIMIT_IO_BANDWIDTH],
-                     (unsigned long long)g_limits.value[LIMIT_IO_OPS]);
+                     (unsigned long long)g_limits.value[LIMIT_IO_OPS],
+                     (g_limits.value[LIMIT_IO_BANDWIDTH] || g_limits.value[LIMIT_IO_OPS]) ? "true" : "false",
+                     g_io_rate[0][0], g_io_rate[1][0], g_io_rate[0][1], g_io_rate[1][1],
+                     (unsigned long long)g_io_taken[0][0], (unsigned long long)g_io_taken[1][0],
+                     (unsigned long long)g_io_waits, (unsigned long long)(g_io_wait_us / 1000));
     LeaveCriticalSection(&g_lock);
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }

@@ -270,6 +270,11 @@ static DWORD WINAPI serve_connection(void *arg)
             broker_limits_memory(client_pid, buf, got, &reply, &reply_len);
             WriteFile(pipe, &reply, (DWORD)reply_len, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (got == sizeof(fvm_io_request) && !memcmp(buf, FVM_BROKER_REQ_IO, 8)) {
+            fvm_io_reply reply;
+            size_t reply_len = 0;
+            broker_limits_io(client_pid, buf, got, &reply, &reply_len);
+            WriteFile(pipe, &reply, (DWORD)reply_len, &written, NULL);
         } else if (got == strlen(FVM_BROKER_REQ_STATS) && !memcmp(buf, FVM_BROKER_REQ_STATS, got)) {
             char text[FVM_BROKER_STATS_MAX];
             size_t n = broker_limits_stats(text, sizeof text);

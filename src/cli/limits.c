@@ -56,7 +56,8 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: fvm set NAME [cpu=25%] [memory=512M] [process-memory=256M] [io-bandwidth=20MB/s] [io-ops=500]\n"
-        "                    [procs=20]   (a value of none clears a limit; no assignment: show the limits)";
+        "                    [procs=20]   (a value of none clears a limit; no assignment: show the limits;\n"
+        "                    --io-bandwidth 20MB/s, as fvm create spells them, works too)";
     if (argc < 2 || argv[1][0] == '-')
         return cli_error("%s", usage), EXIT_USAGE;
     box b;
@@ -76,7 +77,19 @@ int cmd_set(int argc, char **argv)
     int n = 0;
     for (int i = 2; i < argc && n < 64; i++, n++) {
         fvm_error err;
-        if (limit_assignment_parse(argv[i], &keys[n], &values[n], &err) != FVM_OK)
+        const char *arg = argv[i];
+        if (arg[0] == '-' && arg[1] == '-' && !strchr(arg, '=')) {
+            /* the create spelling: --io-bandwidth 20MB/s */
+            if (i + 1 >= argc)
+                return cli_error("set: %s needs a value", arg), EXIT_USAGE;
+            if (limit_key_parse(arg + 2, strlen(arg + 2), &keys[n], &err) != FVM_OK ||
+                limit_value_parse(keys[n], argv[++i], &values[n], &err) != FVM_OK)
+                return cli_error("set: %s", err.message), EXIT_USAGE;
+            continue;
+        }
+        if (arg[0] == '-' && arg[1] == '-')
+            arg += 2;   /* --cpu=25% */
+        if (limit_assignment_parse(arg, &keys[n], &values[n], &err) != FVM_OK)
             return cli_error("set: %s", err.message), EXIT_USAGE;
     }
     for (int i = 0; i < n; i++)

@@ -37,7 +37,8 @@ static const verb g_verbs[] = {
     {"stats", cmd_stats,
      "  stats [NAME] [--json] [--follow]\n"
      "                                live use of running boxes: CPU %, memory, processes, delta size,\n"
-     "                                each against its limit (--follow: refresh every second)\n"},
+     "                                I/O rate (boxes with an I/O limit), each against its limit\n"
+     "                                (--follow: refresh every second)\n"},
     {"list", cmd_list, "  list                          list boxes with state and delta size\n"},
     {"rm", cmd_rm,
      "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"},

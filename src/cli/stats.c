@@ -4,7 +4,10 @@
  * The numbers that need a global view (CPU %, committed memory granted,
  * processes, throttling, refusals) come from each box's broker (the
  * "stats" request, broker/limits.c), which measures them anyway to enforce
- * the limits; the delta's size is measured here. --json prints one JSON
+ * the limits; the delta's size is measured here. The I/O rate (reads and
+ * writes per second, bytes and ops) is known only for a box with an I/O
+ * limit: its processes ask the broker for their I/O; a box without one
+ * never talks to the broker about I/O, so its rate shows as "-". --json prints one JSON
  * object per box and line; --follow refreshes every second, like docker
  * stats, until interrupted. */
 #include "cli/cli.h"
@@ -77,8 +80,8 @@ static void print_box(const box *b, BOOL json, BOOL *header)
         return;
     }
     if (!*header) {
-        printf("%-20s %7s %6s %21s %11s %21s %s\n", "BOX", "CPU%", "LIMIT", "MEMORY / LIMIT", "PROCS", "DELTA / QUOTA",
-               "THROTTLED");
+        printf("%-20s %7s %6s %21s %11s %21s %27s %s\n", "BOX", "CPU%", "LIMIT", "MEMORY / LIMIT", "PROCS",
+               "DELTA / QUOTA", "IO READ / WRITE / LIMIT", "THROTTLED");
         *header = TRUE;
     }
     char mem[32], memlimit[32], cpulimit[16], procs[24], d[32], q[32], memcol[64], deltacol[64];
@@ -102,8 +105,20 @@ static void print_box(const box *b, BOOL json, BOOL *header)
         snprintf(q, sizeof q, "-");
     snprintf(memcol, sizeof memcol, "%s / %s", mem, memlimit);
     snprintf(deltacol, sizeof deltacol, "%s / %s", d, q);
-    printf("%-20s %6.1f%% %6s %21s %11s %21s %.1fs\n", b->name, stats_field(text, "cpu_percent"), cpulimit, memcol, procs,
-           deltacol, stats_field(text, "throttled_ms") / 1000.0);
+    char iocol[96], ior[32], iow[32], iol[32];
+    if (strstr(text, "\"io_measured\":true")) {
+        human(stats_field(text, "io_read_bytes_per_s"), ior, sizeof ior);
+        human(stats_field(text, "io_write_bytes_per_s"), iow, sizeof iow);
+        if (stats_field(text, "io_bandwidth_limit") > 0)
+            human(stats_field(text, "io_bandwidth_limit"), iol, sizeof iol);
+        else
+            snprintf(iol, sizeof iol, "%.0fops", stats_field(text, "io_ops_limit"));
+        snprintf(iocol, sizeof iocol, "%s/s / %s/s / %s/s", ior, iow, iol);
+    } else {
+        snprintf(iocol, sizeof iocol, "- / - / -");
+    }
+    printf("%-20s %6.1f%% %6s %21s %11s %21s %27s %.1fs\n", b->name, stats_field(text, "cpu_percent"), cpulimit, memcol,
+           procs, deltacol, iocol, stats_field(text, "throttled_ms") / 1000.0);
 }
 
 static void print_all(const char *only, BOOL json)

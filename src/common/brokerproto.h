@@ -51,6 +51,37 @@ typedef struct fvm_memory_reply {
     uint32_t status;
     uint64_t granted;
 } fvm_memory_reply;
+/* I/O limits (issue 12, broker/limits.c, runtime/ioquota.c). A boxed
+ * process of a box with io-bandwidth or io-ops set takes bytes and ops for
+ * its file reads and writes from a lease; when the lease is short it asks:
+ *   request  fvm_io_request ("io\0\0\0\0\0\0", direction 0 read / 1 write,
+ *            bytes, ops: what it needs now; moved_bytes, moved_ops: what
+ *            it moved in that direction since its last ask, for fvm stats)
+ *   reply    fvm_io_reply (version, 0, wait_us, granted_bytes, granted_ops,
+ *            which)
+ * Nothing is refused: the broker adds a lease (about 1/32 s of the rate),
+ * takes need plus lease from the box's token buckets (core/iobucket.h) and
+ * says how long the process must wait before it uses them (which: 0 none,
+ * 1 bandwidth, 2 ops made the wait). An unlimited dimension is granted a
+ * lease that does not run out; leases end when the hint's generation
+ * changes. The buckets are the broker's; a process can only take more,
+ * never add; its moved_* counts only feed fvm stats. */
+#define FVM_BROKER_REQ_IO "io\0\0\0\0\0\0"
+typedef struct fvm_io_request {
+    char magic[8];
+    uint32_t direction;
+    uint32_t reserved;
+    uint64_t bytes, ops;
+    uint64_t moved_bytes, moved_ops;
+} fvm_io_request;
+typedef struct fvm_io_reply {
+    uint32_t version;
+    uint32_t status;
+    uint64_t wait_us;
+    uint64_t granted_bytes, granted_ops;
+    uint32_t which;
+    uint32_t reserved;
+} fvm_io_reply;
 /* fvm stats:  request "stats"  reply: one line of JSON (broker_limits_stats). */
 #define FVM_BROKER_REQ_STATS "stats"
 #define FVM_BROKER_STATS_MAX 2048

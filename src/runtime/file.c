@@ -1377,7 +1377,6 @@ static void file_hooks(hook_table *table)
     FVM_HOOK(table, "ntdll.dll", NtDeleteFile);
     file_dir_hooks(table);
     file_name_hooks(table);
-    file_quota_hooks(table);
 }
 
 static void file_handle_closed(HANDLE handle, unsigned tag, void *data)

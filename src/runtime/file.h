@@ -133,7 +133,10 @@ BOOL dir_is_empty_merged(file_scratch *s);
 
 /* ---- the storage quota (file_quota.c) ---- */
 BOOL file_quota_start(void);
-void file_quota_hooks(hook_table *table);
+/* The storage quota's part of NtWriteFile (ioquota.c owns the hook). */
+NTSTATUS file_quota_write(NtWriteFile_fn real_NtWriteFile, HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
+                          PVOID apc_context, PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, PLARGE_INTEGER offset,
+                          PULONG key);
 BOOL quota_active(void);
 NTSTATUS quota_reserve(LONG64 bytes);    /* STATUS_DISK_FULL past the quota */
 void quota_unreserve(LONG64 bytes);     /* a reservation the call did not use */

@@ -11,13 +11,13 @@
  * broker grants up to 1 MiB beyond what is asked). Bytes a failed call did
  * not write go back to the lease; deleting and shrinking box files only tell
  * the broker, which believes its own measure of the box folder, not us.
- * A box without a quota does not hook NtWriteFile at all. */
+ * NtWriteFile's hook is ioquota.c's (the I/O limits); it calls
+ * file_quota_write when the box has a quota. */
 #include "runtime/file.h"
 #include "runtime/ipc.h"
 
 #include "core/brokermsg.h"
 
-static NtWriteFile_fn real_NtWriteFile;
 static BOOL g_quota_on;
 static SRWLOCK g_lease_lock = SRWLOCK_INIT;
 static LONG64 g_lease;            /* bytes granted to this process and not yet used */
@@ -146,9 +146,9 @@ BOOL quota_active(void)
 #define WRITE_TO_END_OF_FILE     0xffffffff
 #define USE_FILE_POINTER_POSITION 0xfffffffe
 
-static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
-                                      PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, PLARGE_INTEGER offset,
-                                      PULONG key)
+NTSTATUS file_quota_write(NtWriteFile_fn real_NtWriteFile, HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
+                          PVOID apc_context, PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, PLARGE_INTEGER offset,
+                          PULONG key)
 {
     if (!length || !is_tracked(handle))
         return real_NtWriteFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
@@ -178,11 +178,4 @@ BOOL file_quota_start(void)
 {
     g_quota_on = g_fvm.config.quota_bytes != 0;
     return TRUE;
-}
-
-/* A box without a quota does not hook NtWriteFile at all. */
-void file_quota_hooks(hook_table *table)
-{
-    if (g_quota_on)
-        FVM_HOOK(table, "ntdll.dll", NtWriteFile);
 }

@@ -72,6 +72,12 @@ static BOOL memquota_start(void)
      * connection every counted commit is refused (no answer, no grant). */
     return TRUE;
 }
+/* The broker's hint, mapped read-only (or NULL): ioquota.c reads it too. */
+const fvm_limits_hint *memquota_hint(void)
+{
+    return g_hint;
+}
+
 /* A limit set on a running box applies to the processes started after it
  * (the ones before have no connection): they stay uncounted. */
 static BOOL limited(HANDLE process)

@@ -22,7 +22,25 @@
  *                             "quotatool-held", sleeps MS
  *   quotatool share HOLD_MB CHUNK_MB MAX_MB
  *                             a child holds HOLD_MB (hold), then commit as
- *                             above: the box's total counts the child too */
+ *                             above: the box's total counts the child too
+ *   quotatool copy SRC DST CHUNK_KB
+ *                             copies file SRC to DST (created) CHUNK_KB at
+ *                             a time with ReadFile/WriteFile: "copy_ms=W
+ *                             bytes=B who=0 start=T0 end=T1" (T: ms on the
+ *                             machine's monotonic clock)
+ *   quotatool copies N SRC DST CHUNK_KB
+ *                             N processes (itself and N-1 children) each
+ *                             copy SRC to DST.<i> at once (each prints its
+ *                             copy line, with "who=i")
+ *   quotatool ops DST COUNT   COUNT writes of 512 bytes to DST: "ops_ms=W"
+ *   quotatool iowork SRC DST ROUNDS
+ *                             copies SRC to DST ROUNDS times, 4 KiB a call
+ *                             (an I/O-bound job of many small calls, for
+ *                             bench/limits.sh): "io_ms=W"
+ *   quotatool reads SRC SECONDS
+ *                             reads SRC (64 KiB at a time, from the start
+ *                             again at its end) for SECONDS s, printing
+ *                             "second=S bytes=B" every second */
 #include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,8 +124,119 @@ static void commit_loop(unsigned chunk_mb, unsigned max_mb)
     fflush(stdout);
 }
 
+static unsigned long long now_ms(void)
+{
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (unsigned long long)(c.QuadPart * 1000 / f.QuadPart);
+}
+
+static int copy_file(const char *src, const char *dst, unsigned chunk_kb, int who)
+{
+    HANDLE in = CreateFileA(src, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    HANDLE out = CreateFileA(dst, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE) {
+        printf("open failed error=%lu\n", GetLastError());
+        return 1;
+    }
+    DWORD chunk = chunk_kb << 10, got, put;
+    char *buf = malloc(chunk);
+    unsigned long long start = now_ms(), total = 0;
+    while (ReadFile(in, buf, chunk, &got, NULL) && got) {
+        if (!WriteFile(out, buf, got, &put, NULL) || put != got) {
+            printf("write failed error=%lu\n", GetLastError());
+            return 1;
+        }
+        total += got;
+    }
+    unsigned long long end = now_ms();
+    /* start and end on the machine's monotonic clock: comparable between processes */
+    printf("copy_ms=%llu bytes=%llu who=%d start=%llu end=%llu\n", end - start, total, who, start, end);
+    fflush(stdout);
+    CloseHandle(in);
+    CloseHandle(out);
+    free(buf);
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "copy"))
+        return copy_file(argv[2], argv[3], (unsigned)atoi(argv[4]), 0);
+    if (argc == 6 && !strcmp(argv[1], "copies")) {
+        int n = atoi(argv[2]);
+        HANDLE kids[16];
+        int k = 0;
+        char args[MAX_PATH * 3];
+        for (int i = 1; i < n && k < 16; i++) {
+            snprintf(args, sizeof args, "copyas %d \"%s\" \"%s.%d\" %s", i, argv[3], argv[4], i, argv[5]);
+            if ((kids[k] = start_self(args)) != NULL)
+                k++;
+        }
+        char dst[MAX_PATH * 3];
+        snprintf(dst, sizeof dst, "%s.0", argv[4]);
+        int rc = copy_file(argv[3], dst, (unsigned)atoi(argv[5]), 0);
+        if (k)
+            WaitForMultipleObjects((DWORD)k, kids, TRUE, 120000);
+        return rc;
+    }
+    if (argc == 6 && !strcmp(argv[1], "copyas"))
+        return copy_file(argv[3], argv[4], (unsigned)atoi(argv[5]), atoi(argv[2]));
+    if (argc == 5 && !strcmp(argv[1], "iowork")) {
+        static char buf[4096];
+        unsigned long long start = now_ms();
+        for (int round = atoi(argv[4]); round > 0; round--) {
+            HANDLE in = CreateFileA(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+            HANDLE out = CreateFileA(argv[3], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+            DWORD got, put;
+            if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE)
+                return 1;
+            while (ReadFile(in, buf, sizeof buf, &got, NULL) && got)
+                WriteFile(out, buf, got, &put, NULL);
+            CloseHandle(in);
+            CloseHandle(out);
+        }
+        printf("io_ms=%llu\n", now_ms() - start);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "ops")) {
+        HANDLE out = CreateFileA(argv[2], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+        char block[512];
+        memset(block, 'o', sizeof block);
+        DWORD put;
+        unsigned long long start = now_ms();
+        for (long n = atol(argv[3]); n > 0; n--)
+            if (!WriteFile(out, block, sizeof block, &put, NULL)) {
+                printf("write failed error=%lu\n", GetLastError());
+                return 1;
+            }
+        printf("ops_ms=%llu\n", now_ms() - start);
+        CloseHandle(out);
+        return 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "reads")) {
+        HANDLE in = CreateFileA(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+        if (in == INVALID_HANDLE_VALUE)
+            return 1;
+        static char buf[65536];
+        unsigned long long start = now_ms(), bytes = 0;
+        int second = 1, seconds = atoi(argv[3]);
+        DWORD got;
+        while (second <= seconds) {
+            got = 0;
+            if (!ReadFile(in, buf, sizeof buf, &got, NULL) || !got)
+                SetFilePointer(in, 0, NULL, FILE_BEGIN);
+            bytes += got;
+            if (now_ms() - start >= (unsigned long long)second * 1000) {
+                printf("second=%d bytes=%llu\n", second, bytes);
+                fflush(stdout);
+                bytes = 0;
+                second++;
+            }
+        }
+        return 0;
+    }
     if (argc == 4 && !strcmp(argv[1], "spin")) {
         int n = atoi(argv[2]);
         HANDLE kids[64];

@@ -14,6 +14,13 @@
  *       then on the runtime's broker connections writes records claiming
  *       another pid and image and an "open" by a made-up rule, and floods
  *       records (64 KiB names, and well-formed ones) for SECONDS.
+ *   trustattack iolimit SRC DST
+ *       in a box with an I/O limit: makes every small read-only mapped
+ *       view writable and clears what looks like the broker's limits hint
+ *       ({generation, memory_limited, io_limited = 1}), sends forged "io"
+ *       requests (zero amounts, a bad direction, moved counts of 2^63) on
+ *       the runtime's broker connections, then copies SRC to DST 64 KiB a
+ *       call and prints how long it took: "unlocked U sent S copy_ms=W".
  */
 #include <windows.h>
 #include <winternl.h>
@@ -199,6 +206,67 @@ static int cmd_audit(int argc, wchar_t **argv)
     return 0;
 }
 
+/* ---- I/O limits ---- */
+
+static int cmd_iolimit(int argc, wchar_t **argv)
+{
+    if (argc < 4)
+        return 2;
+    int unlocked = 0, sent = 0;
+    MEMORY_BASIC_INFORMATION mbi;
+    for (uint8_t *at = 0; VirtualQuery(at, &mbi, sizeof mbi); at = (uint8_t *)mbi.BaseAddress + mbi.RegionSize) {
+        if (mbi.State != MEM_COMMIT || mbi.Type != MEM_MAPPED || mbi.RegionSize > 1 << 16 ||
+            !(mbi.Protect & PAGE_READONLY))
+            continue;
+        volatile LONG *v = mbi.BaseAddress;
+        if (v[2] != 1 || (v[1] != 0 && v[1] != 1))
+            continue;
+        DWORD old;
+        if (VirtualProtect(mbi.BaseAddress, 4096, PAGE_READWRITE, &old)) {
+            v[2] = 0;
+            unlocked++;
+        }
+    }
+    /* The runtime connects when it first asks: make it ask once. */
+    HANDLE warm = CreateFileW(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    static char chunk[65536];
+    DWORD n;
+    ReadFile(warm, chunk, 4096, &n, NULL);
+    CloseHandle(warm);
+    HANDLE pipes[8];
+    int npipes = broker_pipes(pipes, 8);
+    for (int i = 0; i < npipes; i++) {
+        static const uint32_t dirs[] = {0, 1, 7};   /* 7: not a direction */
+        for (int d = 0; d < 3; d++) {
+            uint8_t req[48], reply[64];
+            DWORD done;
+            memset(req, 0, sizeof req);   /* zero bytes and ops asked */
+            memcpy(req, "io\0\0\0\0\0\0", 8);
+            memcpy(req + 8, &dirs[d], 4);
+            put64(req + 32, (uint64_t)1 << 63);   /* "moved" counts */
+            put64(req + 40, (uint64_t)1 << 63);
+            if (WriteFile(pipes[i], req, sizeof req, &done, NULL) && ReadFile(pipes[i], reply, sizeof reply, &done, NULL))
+                sent++;
+        }
+    }
+    HANDLE in = CreateFileW(argv[2], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    HANDLE out = CreateFileW(argv[3], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE) {
+        printf("ERR CreateFile %lu\n", GetLastError());
+        return 1;
+    }
+    LARGE_INTEGER f, t0, t1;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&t0);
+    while (ReadFile(in, chunk, sizeof chunk, &n, NULL) && n)
+        WriteFile(out, chunk, n, &n, NULL);
+    QueryPerformanceCounter(&t1);
+    CloseHandle(in);
+    CloseHandle(out);
+    printf("unlocked %d sent %d copy_ms=%lld\n", unlocked, sent, (long long)((t1.QuadPart - t0.QuadPart) * 1000 / f.QuadPart));
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -206,6 +274,8 @@ int wmain(int argc, wchar_t **argv)
         return cmd_quota(argc, argv);
     if (argc >= 2 && !wcscmp(argv[1], L"audit"))
         return cmd_audit(argc, argv);
+    if (argc >= 2 && !wcscmp(argv[1], L"iolimit"))
+        return cmd_iolimit(argc, argv);
     fprintf(stderr, "usage: trustattack quota QUOTA FILE BYTES\n");
     return 2;
 }

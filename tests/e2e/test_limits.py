@@ -149,10 +149,13 @@ def test_stats_and_set_on_a_running_box(fvm):
 def test_doctor_reports_the_job_limits_it_probed(fvm):
     out = fvm("doctor", check=0, timeout=120).stdout
     for line in ("job: job memory limit", "job: process memory limit", "job: CPU rate hard cap",
-                 "CPU limit (--cpu)", "memory limits (--memory, ...)"):
+                 "CPU limit (--cpu)", "memory limits (--memory, ...)", "job: I/O rate control"):
         assert line in out, out
     # Wine: memory job limits accepted and ignored; FVM enforces them itself
     assert re.search(r"job: job memory limit\s+(accepted, NOT enforced|enforced)", out), out
+    # the job's I/O rate control, probed by its effect (Wine 8: the call is refused)
+    assert re.search(r"job: I/O rate control\s+(unavailable|accepted, NOT enforced|enforced)", out), out
+    assert re.search(r"I/O limits \(--io-bandwidth, -ops\)\s+enforced", out), out
 
 
 def test_memory_limit_lowered_below_use_says_so(fvm):
