@@ -17,6 +17,7 @@
     X(service_virtualizer)   /* scm.c: services, the box's own manager */           \
     X(net_virtualizer)       /* net.c: sockets, by the [net] rules */               \
     X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
+    X(print_virtualizer)     /* print.c: print jobs, by the [print] rules */         \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;
