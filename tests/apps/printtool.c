@@ -10,8 +10,12 @@
  *                                       TextOutW(TEXT), EndDoc
  *   printtool gdia PRINTER DOC TEXT     CreateDCA / StartDocA / TextOutA
  *   printtool addjob PRINTER DOC TEXT   AddJobW, the PostScript written to the spool
- *                                       file it names, ScheduleJob
+ *                                       file it names, ScheduleJob (DOC unused: the
+ *                                       spooler names the job)
  *   printtool open PRINTER              OpenPrinterW, then ClosePrinter
+ *   printtool every PRINTER DOC TEXT    raw, rawa, gdi, gdia and addjob in turn, the
+ *                                       document of each named DOC-<path>; one line
+ *                                       "<path> OK ..." or "<path> ERR ..." each
  * Output: "OK" (with the job id for jobs) or "ERR <step> <GetLastError>";
  * exit code 0 on success, 1 otherwise. */
 #include <windows.h>
@@ -148,17 +152,9 @@ static int print_addjob(const char *printer, const char *doc, const char *text)
         return r;
     }
     ADDJOB_INFO_1W *info = (ADDJOB_INFO_1W *)buf;
-    /* The document's name is the job's, set with SetJob. */
-    DWORD jneeded = 0;
-    GetJobW(h, info->JobId, 1, NULL, 0, &jneeded);
-    if (jneeded) {
-        JOB_INFO_1W *job = malloc(jneeded);
-        if (GetJobW(h, info->JobId, 1, (BYTE *)job, jneeded, &jneeded)) {
-            job->pDocument = wide(doc);
-            job->Position = JOB_POSITION_UNSPECIFIED;
-            SetJobW(h, info->JobId, 1, (BYTE *)job, 0);
-        }
-    }
+    /* The job keeps the spooler's name for it (Wine: "Local Downlevel
+     * Document"); doc is not used. */
+    (void)doc;
     HANDLE f = CreateFileW(info->Path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
     if (f == INVALID_HANDLE_VALUE)
         return fail("CreateFile");
@@ -190,6 +186,24 @@ int wmain(int argc, wchar_t **wargv)
         printf("OK\n");
         return 0;
     }
+    if (argc >= 5 && !strcmp(argv[1], "every")) {
+        static const char *const paths[] = {"raw", "rawa", "gdi", "gdia", "addjob"};
+        int failed = 0;
+        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+            char doc[512];
+            snprintf(doc, sizeof doc, "%s-%s", argv[3], paths[i]);
+            printf("%s ", paths[i]);
+            fflush(stdout);
+            int r = !strcmp(paths[i], "raw")    ? print_raw(argv[2], doc, argv[4], FALSE)
+                    : !strcmp(paths[i], "rawa") ? print_raw(argv[2], doc, argv[4], TRUE)
+                    : !strcmp(paths[i], "gdi")  ? print_gdi(argv[2], doc, argv[4], FALSE)
+                    : !strcmp(paths[i], "gdia") ? print_gdi(argv[2], doc, argv[4], TRUE)
+                                                : print_addjob(argv[2], doc, argv[4]);
+            fflush(stdout);
+            failed |= r;
+        }
+        return failed;
+    }
     if (argc >= 5 && !strcmp(argv[1], "raw"))
         return print_raw(argv[2], argv[3], argv[4], FALSE);
     if (argc >= 5 && !strcmp(argv[1], "rawa"))
@@ -200,6 +214,6 @@ int wmain(int argc, wchar_t **wargv)
         return print_gdi(argv[2], argv[3], argv[4], TRUE);
     if (argc >= 5 && !strcmp(argv[1], "addjob"))
         return print_addjob(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: printtool list | open P | raw|rawa|gdi|gdia|addjob PRINTER DOC TEXT\n");
+    fprintf(stderr, "usage: printtool list | open P | raw|rawa|gdi|gdia|addjob|every PRINTER DOC TEXT\n");
     return 2;
 }
