@@ -241,6 +241,42 @@ static BOOL WINAPI box_ClosePrinter(HANDLE handle)
     return ok;
 }
 
+/* The queue a printer handle's port leads to (core/printname.h, as a port
+ * is decided), or 0 when it has no port or it cannot be read. */
+static size_t port_queue(HANDLE handle, uint16_t *out)
+{
+    typedef BOOL (WINAPI *GetPrinterW_fn)(HANDLE, DWORD, LPBYTE, DWORD, LPDWORD);
+    static GetPrinterW_fn get_printer;
+    if (!get_printer) {
+        HMODULE winspool = runtime_loaded_module("winspool.drv");
+        get_printer = winspool ? (GetPrinterW_fn)(void *)GetProcAddress(winspool, "GetPrinterW") : NULL;
+        if (!get_printer)
+            return 0;
+    }
+    union {
+        PRINTER_INFO_5W info;
+        BYTE bytes[sizeof(PRINTER_INFO_5W) + 2 * (PRINTER_NAME_MAX + 8) * sizeof(wchar_t)];
+    } buf;
+    DWORD needed = 0;
+    if (!get_printer(handle, 5, buf.bytes, sizeof buf.bytes, &needed) || !buf.info.pPortName)
+        return 0;
+    uint16_t port[PRINTER_NAME_MAX + 8];
+    size_t n = 0;
+    while (n < PRINTER_NAME_MAX && buf.info.pPortName[n]) {
+        port[n] = buf.info.pPortName[n];
+        n++;
+    }
+    static const char suffix[] = ", Port";
+    for (size_t i = 0; suffix[i]; i++)
+        port[n++] = (uint16_t)suffix[i];
+    printname pn;
+    printname_parse(port, n, &pn);
+    if (pn.kind != PRINTNAME_PORT)
+        return 0;
+    memcpy(out, pn.name, pn.len * sizeof(uint16_t));
+    return pn.len;
+}
+
 static DWORD WINAPI box_StartDocPrinterW(HANDLE handle, DWORD level, LPBYTE info)
 {
     uint16_t name[PRINTER_NAME_MAX], document[DOCUMENT_MAX];
@@ -262,6 +298,16 @@ static DWORD WINAPI box_StartDocPrinterW(HANDLE handle, DWORD level, LPBYTE info
         document_len = n == (size_t)-1 ? 0 : n;
     }
     DWORD refusal = decide_job(kind == PRINTNAME_PORT ? "port" : "print", name, len, document, document_len);
+    if (!refusal && kind != PRINTNAME_PORT) {
+        /* The queue the printer's port leads to is decided too, now: the
+         * spooler's copy to the port would be refused anyway (a printer the
+         * program made for a denied queue), but only at EndDocPrinter with
+         * an error of its own. */
+        uint16_t queue[PRINTER_NAME_MAX];
+        size_t queue_len = port_queue(handle, queue);
+        if (queue_len && (queue_len != len || memcmp(queue, name, len * sizeof(uint16_t))))
+            refusal = decide_job("print", queue, queue_len, document, document_len);
+    }
     if (refusal) {
         SetLastError(refusal);
         return 0;

@@ -13,6 +13,9 @@
  *                                       file it names, ScheduleJob (DOC unused: the
  *                                       spooler names the job)
  *   printtool open PRINTER              OpenPrinterW, then ClosePrinter
+ *   printtool alias PRINTER NEW DOC     AddPrinterW: a printer NEW with PRINTER's port,
+ *                                       driver and processor (a second name for the
+ *                                       same host queue), then a RAW job DOC on NEW
  *   printtool every PRINTER DOC TEXT    raw, rawa, gdi, gdia and addjob in turn, the
  *                                       document of each named DOC-<path>; one line
  *                                       "<path> OK ..." or "<path> ERR ..." each
@@ -170,6 +173,30 @@ static int print_addjob(const char *printer, const char *doc, const char *text)
     return 0;
 }
 
+static int print_alias(const char *printer, const char *alias, const char *doc)
+{
+    HANDLE h;
+    if (!OpenPrinterW(wide(printer), &h, NULL))
+        return fail("OpenPrinter");
+    DWORD needed = 0;
+    GetPrinterW(h, 2, NULL, 0, &needed);
+    PRINTER_INFO_2W *info = malloc(needed ? needed : 1);
+    if (!GetPrinterW(h, 2, (BYTE *)info, needed, &needed))
+        return fail("GetPrinter");
+    ClosePrinter(h);
+    info->pPrinterName = wide(alias);
+    info->pShareName = NULL;
+    info->pServerName = NULL;
+    info->pSecurityDescriptor = NULL;
+    info->Attributes &= ~PRINTER_ATTRIBUTE_SHARED;
+    HANDLE added = AddPrinterW(NULL, 2, (BYTE *)info);
+    if (!added)
+        return fail("AddPrinter");
+    ClosePrinter(added);
+    printf("added %ls: ", info->pPortName);
+    return print_raw(alias, doc, "alias", FALSE);
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     char **argv = malloc((argc + 1) * sizeof *argv);
@@ -186,6 +213,8 @@ int wmain(int argc, wchar_t **wargv)
         printf("OK\n");
         return 0;
     }
+    if (argc >= 5 && !strcmp(argv[1], "alias"))
+        return print_alias(argv[2], argv[3], argv[4]);
     if (argc >= 5 && !strcmp(argv[1], "every")) {
         static const char *const paths[] = {"raw", "rawa", "gdi", "gdia", "addjob"};
         int failed = 0;

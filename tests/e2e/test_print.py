@@ -2,7 +2,8 @@
 cups-pdf, the queue FVM_PDF (scripts/setup.sh), which writes each job as a
 PDF to /var/spool/cups-pdf/FVM named after the document. printtool.exe prints
 by every path a program has (winspool RAW jobs, W and A; printer DCs, W and
-A; AddJob; the printer's port opened directly, as the spooler does).
+A; AddJob; the printer's port opened directly, as the spooler does; a
+printer the box adds for the same host queue).
 An allowed job's PDF appears with the text printed; a denied job fails with
 ERROR_ACCESS_DENIED (5) and no PDF appears (checked after a later job
 ahead of which it would have been printed); audit records name the
@@ -149,12 +150,19 @@ def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer
         port_doc = document()
         assert boxed(fvm, box, apps / "printtool.exe", "raw", f"CUPS:{printer}, Port", port_doc,
                      "secret") == "ERR StartDocPrinter 5"
+        # Hostile: a printer of the box's own, under an allowed name, for the
+        # same host queue (its port): refused as the queue, and the host's
+        # printers are unchanged.
+        alias, alias_doc = "Harmless" + uuid.uuid4().hex[:6], document()
+        assert boxed(fvm, box, apps / "printtool.exe", "alias", printer, alias, alias_doc) == \
+            f"added CUPS:{printer}: ERR StartDocPrinter 5"
+        assert alias not in run_unboxed(apps / "printtool.exe", "list").stdout.split()
         # A job printed after them (unboxed) comes out: had any denied job
         # reached the queue, its PDF would be there by then.
         after = document()
         assert run_unboxed(apps / "printtool.exe", "raw", printer, after, "after").stdout.startswith("OK")
         assert wait_pdf(after, made), "the job after the denied ones produced no PDF"
-        for name in [f"{doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")] + [port_doc]:
+        for name in [f"{doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")] + [port_doc, alias_doc]:
             assert not (OUT / f"{name}.pdf").exists(), name
         recs = records(fvm, box)
         names = {(r["op"], r["name"]) for r in recs if r["decision"] == "deny" and r["rule"] == "policy.ini:2"}
@@ -162,6 +170,7 @@ def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer
             assert ("print", f"{printer}, Document: {doc}-{path}") in names, (path, recs)
         assert ("addjob", printer) in names
         assert ("port", f"{printer}, Document: {port_doc}") in names
+        assert ("print", f"{printer}, Document: {alias_doc}") in names
         assert fvm("logs", box, "--verify").returncode == 0
     finally:
         fvm("rm", "--force", box)
