@@ -25,7 +25,8 @@
  * Actions: open, cow, read allow; deny refuses the job with
  * ERROR_ACCESS_DENIED (what a printer's security descriptor gives a user
  * without print rights); hide also makes OpenPrinter fail with
- * ERROR_INVALID_PRINTER_NAME; ask asks the decision provider. Audit records
+ * ERROR_INVALID_PRINTER_NAME and leaves the printer out of EnumPrinters;
+ * ask asks the decision provider. Audit records
  * (op "print" for a job, "port" for the spooler's copy to the host, "addjob")
  * are named "<printer>, Document: <document>".
  *
@@ -37,6 +38,7 @@
 #include "runtime/guard.h"
 #include "runtime/runtime.h"
 
+#include <stddef.h>
 #include <winspool.h>
 
 #define PRINTER_NAME_MAX 260
@@ -59,12 +61,14 @@ typedef BOOL (WINAPI *ClosePrinter_fn)(HANDLE);
 typedef DWORD (WINAPI *StartDocPrinterW_fn)(HANDLE, DWORD, LPBYTE);
 typedef DWORD (WINAPI *StartDocPrinterA_fn)(HANDLE, DWORD, LPBYTE);
 typedef BOOL (WINAPI *AddJobW_fn)(HANDLE, DWORD, LPBYTE, DWORD, LPDWORD);
+typedef BOOL (WINAPI *EnumPrintersW_fn)(DWORD, LPWSTR, DWORD, LPBYTE, DWORD, LPDWORD, LPDWORD);
 static OpenPrinterW_fn real_OpenPrinterW;
 static OpenPrinter2W_fn real_OpenPrinter2W;
 static ClosePrinter_fn real_ClosePrinter;
 static StartDocPrinterW_fn real_StartDocPrinterW;
 static StartDocPrinterA_fn real_StartDocPrinterA;
 static AddJobW_fn real_AddJobW;
+static EnumPrintersW_fn real_EnumPrintersW;
 
 /* Copies the caller's NUL-terminated string (at most cap units) under the
  * fault guard; the length, or (size_t)-1 when it cannot be read. */
@@ -376,6 +380,45 @@ static BOOL WINAPI box_AddJobW(HANDLE handle, DWORD level, LPBYTE data, DWORD si
     return real_AddJobW(handle, level, data, size, needed);
 }
 
+/* Printers the rules hide are left out of the list (the entries after them
+ * move up; their strings stay where the spooler put them). */
+static BOOL WINAPI box_EnumPrintersW(DWORD flags, LPWSTR name, DWORD level, LPBYTE buf, DWORD size, LPDWORD needed,
+                                     LPDWORD returned)
+{
+    BOOL ok = real_EnumPrintersW(flags, name, level, buf, size, needed, returned);
+    const policy_view *view = runtime_policy_view();
+    if (!ok || !buf || !returned || !view)
+        return ok;
+    size_t stride, at;
+    switch (level) {
+    case 1: stride = sizeof(PRINTER_INFO_1W), at = offsetof(PRINTER_INFO_1W, pName); break;
+    case 2: stride = sizeof(PRINTER_INFO_2W), at = offsetof(PRINTER_INFO_2W, pPrinterName); break;
+    case 4: stride = sizeof(PRINTER_INFO_4W), at = offsetof(PRINTER_INFO_4W, pPrinterName); break;
+    case 5: stride = sizeof(PRINTER_INFO_5W), at = offsetof(PRINTER_INFO_5W, pPrinterName); break;
+    default: return ok;
+    }
+    DWORD error = GetLastError(), count = *returned, kept = 0;
+    for (DWORD i = 0; i < count; i++) {
+        BYTE *entry = buf + (size_t)i * stride;
+        const wchar_t *printer;
+        memcpy(&printer, entry + at, sizeof printer);
+        uint16_t units[PRINTER_NAME_MAX];
+        printname pn;
+        policy_decision d;
+        if (read_name(printer, units, &pn) && pn.kind == PRINTNAME_PRINTER &&
+            policy_match(view, POLICY_TYPE_PRINT, pn.name, pn.len, runtime_policy_program(),
+                         runtime_policy_program_len(), &d) == FVM_OK &&
+            d.action == POLICY_ACTION_HIDE)
+            continue;
+        if (kept != i)
+            memmove(buf + (size_t)kept * stride, entry, stride);
+        kept++;
+    }
+    *returned = kept;
+    SetLastError(error);
+    return ok;
+}
+
 static void winspool_hooks(hook_table *table)
 {
     FVM_HOOK(table, "winspool.drv", OpenPrinterW);
@@ -384,6 +427,7 @@ static void winspool_hooks(hook_table *table)
     FVM_HOOK(table, "winspool.drv", StartDocPrinterW);
     FVM_HOOK(table, "winspool.drv", StartDocPrinterA);
     FVM_HOOK(table, "winspool.drv", AddJobW);
+    FVM_HOOK(table, "winspool.drv", EnumPrintersW);
 }
 
 static late_hooks g_late[] = {

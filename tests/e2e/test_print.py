@@ -93,6 +93,12 @@ def records(fvm, box):
     return [r for r in map(json.loads, log.read_text().splitlines()) if r["type"] == "print"]
 
 
+def wait_records(fvm, box, predicate):
+    """The box's print records once predicate(records) holds (the broker
+    writes them on its own thread), or as they are after 20 s."""
+    return fvm.wait_until(lambda: predicate(records(fvm, box)) and records(fvm, box), timeout=20) or records(fvm, box)
+
+
 def boxed(fvm, box, program, *args):
     return fvm("run", "--box", box, win_path(program), *args).stdout.strip()
 
@@ -125,7 +131,9 @@ def test_allowed_jobs_print_by_every_path_and_are_audited(fvm, tmp_path, apps, p
             assert pdf, f"no PDF for the allowed {path} job"
             text = pdf_text(pdf)
             assert text is None or f"Allowed {doc}" in text, (path, text)
-        recs = records(fvm, box)
+        want = {f"{printer}, Document: {doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")}
+        recs = wait_records(fvm, box, lambda rs: len([r for r in rs if r["name"] in want]) >= 8
+                            and any(r["op"] == "addjob" for r in rs))
         for path in ("raw", "rawa", "gdi", "gdia"):
             mine = [r for r in recs if r["name"] == f"{printer}, Document: {doc}-{path}"]
             # The program's job, then the spooler's copy of it to the port.
@@ -164,7 +172,7 @@ def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer
         assert wait_pdf(after, made), "the job after the denied ones produced no PDF"
         for name in [f"{doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")] + [port_doc, alias_doc]:
             assert not (OUT / f"{name}.pdf").exists(), name
-        recs = records(fvm, box)
+        recs = wait_records(fvm, box, lambda rs: len(rs) >= 7)
         names = {(r["op"], r["name"]) for r in recs if r["decision"] == "deny" and r["rule"] == "policy.ini:2"}
         for path in ("raw", "rawa", "gdi", "gdia"):
             assert ("print", f"{printer}, Document: {doc}-{path}") in names, (path, recs)
@@ -198,8 +206,22 @@ def test_program_scope_and_the_default_policy(fvm, tmp_path, apps, printer, made
         doc = document()
         assert boxed(fvm, name, apps / "printtool.exe", "raw", printer, doc, "default").startswith("OK")
         assert wait_pdf(doc, made)
-        recs = records(fvm, name)
+        recs = wait_records(fvm, name, lambda rs: any(
+            r["op"] == "print" and r["name"] == f"{printer}, Document: {doc}" and r["decision"] == "open" for r in rs))
         assert any(r["op"] == "print" and r["name"] == f"{printer}, Document: {doc}" and r["decision"] == "open"
                    for r in recs), recs
     finally:
         fvm("rm", "--force", name)
+
+
+def test_hidden_printer_is_not_there(fvm, tmp_path, apps, printer):
+    box = make_box(fvm, tmp_path, f"[print]\nhide audit {printer}\n")
+    try:
+        listed = boxed(fvm, box, apps / "printtool.exe", "list").split()
+        assert printer not in listed and listed[-2:] == ["OK", "0"], listed
+        # As for a printer that does not exist: ERROR_INVALID_PRINTER_NAME.
+        assert boxed(fvm, box, apps / "printtool.exe", "gdi", printer, document(), "x") == "ERR CreateDC 1801"
+        hidden = lambda rs: any(r["op"] == "open" and r["name"] == printer and r["decision"] == "hide" for r in rs)
+        assert hidden(wait_records(fvm, box, hidden))
+    finally:
+        fvm("rm", "--force", box)
