@@ -147,8 +147,11 @@ def test_allowed_jobs_print_by_every_path_and_are_audited(fvm, tmp_path, apps, p
 
 
 def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer, made):
-    box = make_box(fvm, tmp_path, f"[print]\ndeny audit {printer}\n")
+    # The printing protocols a program could speak to CUPS itself are [net]
+    # decisions (docs/policy.md, Printing): IPP here.
+    box = make_box(fvm, tmp_path, f"[print]\ndeny audit {printer}\n[net]\ndeny tcp:*:631\n")
     try:
+        assert boxed(fvm, box, apps / "netprobe.exe", "connect", "tcp", "127.0.0.1", "631") == "ERR connect 10013"
         doc = document()
         results = parse_every(boxed(fvm, box, apps / "printtool.exe", "every", printer, doc, "secret"))
         assert results == {"raw": "ERR StartDocPrinter 5", "rawa": "ERR StartDocPrinter 5",
