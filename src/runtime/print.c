@@ -70,8 +70,11 @@ static StartDocPrinterA_fn real_StartDocPrinterA;
 static AddJobW_fn real_AddJobW;
 static EnumPrintersW_fn real_EnumPrintersW;
 
+#define TOO_LONG ((size_t)-2)
+
 /* Copies the caller's NUL-terminated string (at most cap units) under the
- * fault guard; the length, or (size_t)-1 when it cannot be read. */
+ * fault guard; the length, (size_t)-1 when it cannot be read, or TOO_LONG
+ * (out then holds its first cap units). */
 static size_t copy_caller_string(const wchar_t *s, uint16_t *out, size_t cap)
 {
     size_t n = 0;
@@ -81,8 +84,10 @@ static size_t copy_caller_string(const wchar_t *s, uint16_t *out, size_t cap)
         uint16_t c;
         if (!guard_copy(&c, s + n, sizeof c))
             return (size_t)-1;
-        if (!c || n == cap)
+        if (!c)
             return n;
+        if (n == cap)
+            return TOO_LONG;
         out[n++] = c;
     }
 }
@@ -166,12 +171,27 @@ static DWORD unknown_handle(const char *op)
     return ERROR_INVALID_HANDLE;
 }
 
+/* A job on a handle that names no printer (the print server, a monitor's
+ * or port's configuration): refused, always recorded. Such jobs go nowhere
+ * on Windows; here they are not left to the spooler's judgement. */
+static DWORD not_a_printer(const char *op)
+{
+    static const uint16_t what[] = u"printer handle";
+    runtime_name_refused(POLICY_TYPE_PRINT, op, "a job on a handle that names no printer", what,
+                         sizeof what / sizeof what[0] - 1);
+    return ERROR_INVALID_HANDLE;
+}
+
 /* OpenPrinter of a name the [print] rules hide fails as for a printer that
  * does not exist; any other name opens as usual. 0 or the error. */
 static DWORD open_refusal(const printname *pn)
 {
+    if (pn->kind == PRINTNAME_INVALID && pn->len == PRINTER_NAME_MAX) {
+        runtime_name_refused(POLICY_TYPE_PRINT, "open", "a printer name too long", pn->name, pn->len);
+        return ERROR_INVALID_PRINTER_NAME;
+    }
     if (pn->kind == PRINTNAME_INVALID || !pn->len)
-        return 0;   /* the spooler's to refuse (or a server handle) */
+        return 0;   /* the spooler's to refuse (or a server handle: no job on it) */
     policy_decision d;
     if (runtime_policy_decide(POLICY_TYPE_PRINT, pn->name, pn->len, &d) != POLICY_ACTION_HIDE)
         return 0;
@@ -189,6 +209,14 @@ static BOOL read_name(const wchar_t *name, uint16_t *buf, printname *pn)
     size_t n = copy_caller_string(name, buf, PRINTER_NAME_MAX);
     if (n == (size_t)-1)
         return FALSE;
+    if (n == TOO_LONG) {
+        /* Longer than any printer name Windows allows: never decided on a
+         * part of it (open_refusal refuses it). */
+        pn->kind = PRINTNAME_INVALID;
+        pn->name = buf;
+        pn->len = PRINTER_NAME_MAX;
+        return TRUE;
+    }
     printname_parse(buf, n, pn);
     return TRUE;
 }
@@ -292,14 +320,14 @@ static DWORD WINAPI box_StartDocPrinterW(HANDLE handle, DWORD level, LPBYTE info
         return 0;
     }
     if (kind != PRINTNAME_PRINTER && kind != PRINTNAME_JOB && kind != PRINTNAME_PORT) {
-        SetLastError(error);
-        return real_StartDocPrinterW(handle, level, info);   /* a server handle: the spooler refuses */
+        SetLastError(not_a_printer("print"));   /* a server or configuration handle */
+        return 0;
     }
     /* Levels 1 to 3 all start with the document's name. */
     const wchar_t *doc_name = NULL;
     if (info && guard_copy(&doc_name, info, sizeof doc_name)) {
         size_t n = copy_caller_string(doc_name, document, DOCUMENT_MAX);
-        document_len = n == (size_t)-1 ? 0 : n;
+        document_len = n == (size_t)-1 ? 0 : n == TOO_LONG ? DOCUMENT_MAX : n;   /* a long name: its start */
     }
     DWORD refusal = decide_job(kind == PRINTNAME_PORT ? "port" : "print", name, len, document, document_len);
     if (!refusal && kind != PRINTNAME_PORT) {
@@ -368,13 +396,15 @@ static BOOL WINAPI box_AddJobW(HANDLE handle, DWORD level, LPBYTE data, DWORD si
         SetLastError(unknown_handle("addjob"));
         return FALSE;
     }
-    if (kind == PRINTNAME_PRINTER || kind == PRINTNAME_JOB || kind == PRINTNAME_PORT) {
-        /* The document's name is not known yet (SetJob may give it later). */
-        DWORD refusal = decide_job("addjob", name, len, NULL, 0);
-        if (refusal) {
-            SetLastError(refusal);
-            return FALSE;
-        }
+    if (kind != PRINTNAME_PRINTER && kind != PRINTNAME_JOB && kind != PRINTNAME_PORT) {
+        SetLastError(not_a_printer("addjob"));
+        return FALSE;
+    }
+    /* The document's name is not known yet (SetJob may give it later). */
+    DWORD refusal = decide_job("addjob", name, len, NULL, 0);
+    if (refusal) {
+        SetLastError(refusal);
+        return FALSE;
     }
     SetLastError(error);
     return real_AddJobW(handle, level, data, size, needed);
