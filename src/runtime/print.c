@@ -30,10 +30,14 @@
  * (op "print" for a job, "port" for the spooler's copy to the host, "addjob")
  * are named "<printer>, Document: <document>".
  *
+ * Below winspool, the port monitor that hands the data to the host
+ * (localspl's "Local Port", reached through its exported
+ * InitializePrintMonitor) gets a wrapped StartDocPort: the last gate, for a
+ * program that drives the monitor itself.
+ *
  * Not covered (docs/design.md, Printing): a program that calls the
- * spooler's provider functions (localspl) or its Unix side directly, or
- * speaks IPP to CUPS itself (a [net] matter: tcp:localhost:631; CUPS's
- * Unix socket is refused by net.c). */
+ * monitor's Unix side directly, or speaks IPP to CUPS itself (a [net]
+ * matter: tcp:*:631; CUPS's Unix socket is refused by net.c). */
 #include "core/printname.h"
 #include "runtime/guard.h"
 #include "runtime/runtime.h"
@@ -449,6 +453,107 @@ static BOOL WINAPI box_EnumPrintersW(DWORD flags, LPWSTR name, DWORD level, LPBY
     return ok;
 }
 
+/* ---- the port monitor ---------------------------------------------------------
+ *
+ * localspl's "Local Port" monitor is what hands a job to the host (CUPS, LPR)
+ * from Wine's Unix side. The spooler gets its functions from the exported
+ * InitializePrintMonitor; so would a program that loads localspl.dll itself
+ * to skip winspool. The table returned is replaced by a copy whose OpenPort
+ * records the port's queue and whose StartDocPort decides on it: the last
+ * gate before the host. A job the spooler sends has been decided already
+ * (StartDocPrinterW on the port): here only refusals are recorded. */
+
+typedef struct monitor_functions {          /* MONITOR (ddk/winsplp.h) */
+    void *EnumPorts;
+    BOOL (WINAPI *OpenPort)(LPWSTR name, PHANDLE handle);
+    void *OpenPortEx;
+    BOOL (WINAPI *StartDocPort)(HANDLE port, LPWSTR printer, DWORD job, DWORD level, LPBYTE info);
+    void *rest[13];                         /* WritePort ... XcvClosePort */
+} monitor_functions;
+
+typedef struct monitor_ex {                 /* MONITOREX */
+    DWORD size;
+    monitor_functions monitor;
+} monitor_ex;
+
+typedef monitor_ex *(WINAPI *InitializePrintMonitor_fn)(LPWSTR);
+static InitializePrintMonitor_fn real_InitializePrintMonitor;
+static BOOL (WINAPI *real_OpenPort)(LPWSTR, PHANDLE);
+static BOOL (WINAPI *real_StartDocPort)(HANDLE, LPWSTR, DWORD, DWORD, LPBYTE);
+static monitor_ex g_monitor;
+static SRWLOCK g_monitor_lock = SRWLOCK_INIT;
+
+static BOOL WINAPI box_OpenPort(LPWSTR name, PHANDLE handle)
+{
+    BOOL ok = real_OpenPort(name, handle);
+    if (ok) {
+        DWORD error = GetLastError();
+        uint16_t buf[PRINTER_NAME_MAX + 8];
+        size_t n = copy_caller_string(name, buf, PRINTER_NAME_MAX);
+        HANDLE h;
+        if (n != (size_t)-1 && n != TOO_LONG && guard_copy(&h, handle, sizeof h)) {
+            static const char suffix[] = ", Port";
+            for (size_t i = 0; suffix[i]; i++)
+                buf[n++] = (uint16_t)suffix[i];
+            printname pn;
+            printname_parse(buf, n, &pn);
+            if (pn.kind == PRINTNAME_PORT)
+                remember(h, &pn);
+        }
+        SetLastError(error);
+    }
+    return ok;
+}
+
+static BOOL WINAPI box_StartDocPort(HANDLE port, LPWSTR printer, DWORD job, DWORD level, LPBYTE info)
+{
+    uint16_t name[PRINTER_NAME_MAX], document[DOCUMENT_MAX];
+    size_t len = 0, document_len = 0;
+    printname_kind kind;
+    if (!lookup(port, name, &len, &kind) || kind != PRINTNAME_PORT) {
+        SetLastError(unknown_handle("port"));
+        return FALSE;
+    }
+    const wchar_t *doc_name = NULL;
+    if (info && guard_copy(&doc_name, info, sizeof doc_name)) {
+        size_t n = copy_caller_string(doc_name, document, DOCUMENT_MAX);
+        document_len = n == (size_t)-1 ? 0 : n == TOO_LONG ? DOCUMENT_MAX : n;
+    }
+    policy_decision d;
+    policy_action action = runtime_policy_decide(POLICY_TYPE_PRINT, name, len, &d);
+    if (action == POLICY_ACTION_DENY || action == POLICY_ACTION_HIDE) {
+        d.action = action;
+        uint16_t record[PRINTER_NAME_MAX + 16 + DOCUMENT_MAX];
+        size_t n = printname_audit_name(name, len, document, document_len, record, sizeof record / sizeof record[0]);
+        runtime_audit(POLICY_TYPE_PRINT, "port", &d, record, n);
+        SetLastError(ERROR_ACCESS_DENIED);
+        return FALSE;
+    }
+    return real_StartDocPort(port, printer, job, level, info);
+}
+
+static monitor_ex *WINAPI box_InitializePrintMonitor(LPWSTR registry)
+{
+    monitor_ex *real = real_InitializePrintMonitor(registry);
+    if (!real || !real->monitor.OpenPort || !real->monitor.StartDocPort)
+        return real;
+    AcquireSRWLockExclusive(&g_monitor_lock);
+    if (real->monitor.StartDocPort != box_StartDocPort) {
+        real_OpenPort = real->monitor.OpenPort;
+        real_StartDocPort = real->monitor.StartDocPort;
+        g_monitor = *real;
+        g_monitor.monitor.OpenPort = box_OpenPort;
+        g_monitor.monitor.StartDocPort = box_StartDocPort;
+    }
+    ReleaseSRWLockExclusive(&g_monitor_lock);
+    return &g_monitor;
+}
+
+static void localspl_hooks(hook_table *table)
+{
+    FVM_HOOK(table, "localspl.dll", InitializePrintMonitor);
+}
+
 static void winspool_hooks(hook_table *table)
 {
     FVM_HOOK(table, "winspool.drv", OpenPrinterW);
@@ -462,6 +567,7 @@ static void winspool_hooks(hook_table *table)
 
 static late_hooks g_late[] = {
     {"winspool.drv", winspool_hooks, 0},
+    {"localspl.dll", localspl_hooks, 0},
     {NULL, NULL, 0},
 };
 

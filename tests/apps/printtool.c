@@ -16,6 +16,9 @@
  *   printtool alias PRINTER NEW DOC     AddPrinterW: a printer NEW with PRINTER's port,
  *                                       driver and processor (a second name for the
  *                                       same host queue), then a RAW job DOC on NEW
+ *   printtool monitor QUEUE DOC TEXT    no winspool: localspl.dll's port monitor
+ *                                       (InitializePrintMonitor) driven by hand,
+ *                                       OpenPort("CUPS:QUEUE"), StartDocPort, WritePort
  *   printtool every PRINTER DOC TEXT    raw, rawa, gdi, gdia and addjob in turn, the
  *                                       document of each named DOC-<path>; one line
  *                                       "<path> OK ..." or "<path> ERR ..." each
@@ -173,6 +176,57 @@ static int print_addjob(const char *printer, const char *doc, const char *text)
     return 0;
 }
 
+/* MONITOR / MONITOREX of ddk/winsplp.h (not in mingw's headers). */
+typedef struct monitor_functions {
+    void *EnumPorts;
+    BOOL (WINAPI *OpenPort)(LPWSTR, PHANDLE);
+    void *OpenPortEx;
+    BOOL (WINAPI *StartDocPort)(HANDLE, LPWSTR, DWORD, DWORD, LPBYTE);
+    BOOL (WINAPI *WritePort)(HANDLE, LPBYTE, DWORD, LPDWORD);
+    void *ReadPort;
+    BOOL (WINAPI *EndDocPort)(HANDLE);
+    BOOL (WINAPI *ClosePort)(HANDLE);
+    void *rest[9];
+} monitor_functions;
+typedef struct monitor_ex {
+    DWORD size;
+    monitor_functions m;
+} monitor_ex;
+
+static int print_monitor(const char *queue, const char *doc, const char *text)
+{
+    HMODULE spl = LoadLibraryW(L"localspl.dll");
+    if (!spl)
+        return fail("LoadLibrary");
+    monitor_ex *(WINAPI *init)(LPWSTR) = (monitor_ex *(WINAPI *)(LPWSTR))(void *)GetProcAddress(spl, "InitializePrintMonitor");
+    if (!init)
+        return fail("GetProcAddress");
+    monitor_ex *mon = init(L"System\\CurrentControlSet\\Control\\Print\\Monitors\\Local Port");
+    if (!mon)
+        return fail("InitializePrintMonitor");
+    wchar_t port_name[300];
+    swprintf(port_name, 300, L"CUPS:%ls", wide(queue));
+    HANDLE port;
+    if (!mon->m.OpenPort(port_name, &port))
+        return fail("OpenPort");
+    DOC_INFO_1W info = {wide(doc), NULL, L"RAW"};
+    if (!mon->m.StartDocPort(port, wide(queue), 1, 1, (BYTE *)&info)) {
+        int r = fail("StartDocPort");
+        mon->m.ClosePort(port);
+        return r;
+    }
+    char data[1024];
+    int n = postscript(text, data, sizeof data);
+    DWORD written = 0;
+    if (!mon->m.WritePort(port, (BYTE *)data, (DWORD)n, &written))
+        return fail("WritePort");
+    if (!mon->m.EndDocPort(port))
+        return fail("EndDocPort");
+    mon->m.ClosePort(port);
+    printf("OK\n");
+    return 0;
+}
+
 static int print_alias(const char *printer, const char *alias, const char *doc)
 {
     HANDLE h;
@@ -213,6 +267,8 @@ int wmain(int argc, wchar_t **wargv)
         printf("OK\n");
         return 0;
     }
+    if (argc >= 5 && !strcmp(argv[1], "monitor"))
+        return print_monitor(argv[2], argv[3], argv[4]);
     if (argc >= 5 && !strcmp(argv[1], "alias"))
         return print_alias(argv[2], argv[3], argv[4]);
     if (argc >= 5 && !strcmp(argv[1], "every")) {

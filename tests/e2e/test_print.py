@@ -3,7 +3,8 @@ cups-pdf, the queue FVM_PDF (scripts/setup.sh), which writes each job as a
 PDF to /var/spool/cups-pdf/FVM named after the document. printtool.exe prints
 by every path a program has (winspool RAW jobs, W and A; printer DCs, W and
 A; AddJob; the printer's port opened directly, as the spooler does; a
-printer the box adds for the same host queue).
+printer the box adds for the same host queue; localspl's port monitor
+driven by hand, without winspool).
 An allowed job's PDF appears with the text printed; a denied job fails with
 ERROR_ACCESS_DENIED (5) and no PDF appears (checked after a later job
 ahead of which it would have been printed); audit records name the
@@ -161,6 +162,10 @@ def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer
         port_doc = document()
         assert boxed(fvm, box, apps / "printtool.exe", "raw", f"CUPS:{printer}, Port", port_doc,
                      "secret") == "ERR StartDocPrinter 5"
+        # Hostile: no winspool at all, localspl's port monitor driven by hand.
+        monitor_doc = document()
+        assert boxed(fvm, box, apps / "printtool.exe", "monitor", printer, monitor_doc, "secret") == \
+            "ERR StartDocPort 5"
         # Hostile: a printer of the box's own, under an allowed name, for the
         # same host queue (its port): refused as the queue, and the host's
         # printers are unchanged.
@@ -173,15 +178,16 @@ def test_denied_jobs_fail_cleanly_and_print_nothing(fvm, tmp_path, apps, printer
         after = document()
         assert run_unboxed(apps / "printtool.exe", "raw", printer, after, "after").stdout.startswith("OK")
         assert wait_pdf(after, made), "the job after the denied ones produced no PDF"
-        for name in [f"{doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")] + [port_doc, alias_doc]:
+        for name in [f"{doc}-{p}" for p in ("raw", "rawa", "gdi", "gdia")] + [port_doc, alias_doc, monitor_doc]:
             assert not (OUT / f"{name}.pdf").exists(), name
-        recs = wait_records(fvm, box, lambda rs: len(rs) >= 7)
+        recs = wait_records(fvm, box, lambda rs: len(rs) >= 8)
         names = {(r["op"], r["name"]) for r in recs if r["decision"] == "deny" and r["rule"] == "policy.ini:2"}
         for path in ("raw", "rawa", "gdi", "gdia"):
             assert ("print", f"{printer}, Document: {doc}-{path}") in names, (path, recs)
         assert ("addjob", printer) in names
         assert ("port", f"{printer}, Document: {port_doc}") in names
         assert ("print", f"{printer}, Document: {alias_doc}") in names
+        assert ("port", f"{printer}, Document: {monitor_doc}") in names
         assert fvm("logs", box, "--verify").returncode == 0
     finally:
         fvm("rm", "--force", box)
