@@ -11,6 +11,7 @@
 #include "common/boxcfg.h"
 #include "common/policyload.h"
 #include "core/policy.h"
+#include "core/printname.h"
 
 static policy_view g_view;
 static BOOL g_have_view;
@@ -73,8 +74,13 @@ BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *imag
     int len = MultiByteToWideChar(CP_UTF8, 0, name, -1, wide, FVM_PATH_MAX * 4);
     if (len <= 1)
         return FALSE;
+    size_t decided = (size_t)len - 1;
+    /* A print record is named "<printer>, Document: <document>": the
+     * policy decided on the printer (runtime/print.c). */
+    if (type == POLICY_TYPE_PRINT)
+        decided = printname_audit_printer_len((const uint16_t *)wide, decided);
     policy_decision d;
-    if (policy_match(&g_view, (policy_type)type, (const uint16_t *)wide, (size_t)len - 1, (const uint16_t *)image,
+    if (policy_match(&g_view, (policy_type)type, (const uint16_t *)wide, decided, (const uint16_t *)image,
                      wcslen(image), &d) != FVM_OK || !d.audit)
         return FALSE;   /* a rule that does not audit never made this record */
     char label[300];

@@ -42,13 +42,16 @@ const char *policy_action_name(policy_action action)
 int policy_type_enforced(policy_type type)
 {
     return type == POLICY_TYPE_FILE || type == POLICY_TYPE_KEY || type == POLICY_TYPE_OBJECT ||
-           type == POLICY_TYPE_PROCESS || type == POLICY_TYPE_SERVICE || type == POLICY_TYPE_NET;
+           type == POLICY_TYPE_PROCESS || type == POLICY_TYPE_SERVICE || type == POLICY_TYPE_NET ||
+           type == POLICY_TYPE_PRINT;
 }
 
 policy_action policy_type_default_action(policy_type type)
 {
-    /* [net]: what no rule names is allowed (runtime/net.c refuses raw sockets by itself). */
-    return policy_type_enforced(type) && type != POLICY_TYPE_NET ? POLICY_ACTION_COW : POLICY_ACTION_OPEN;
+    /* [net]: what no rule names is allowed (runtime/net.c refuses raw sockets by itself).
+     * [print]: printing is allowed unless a rule says otherwise (runtime/print.c). */
+    return policy_type_enforced(type) && type != POLICY_TYPE_NET && type != POLICY_TYPE_PRINT ? POLICY_ACTION_COW
+                                                                                           : POLICY_ACTION_OPEN;
 }
 
 static char ascii_lower(char c)

@@ -18,6 +18,7 @@
     X(net_virtualizer)       /* net.c: sockets, by the [net] rules */               \
     X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
     X(ioquota_virtualizer)   /* ioquota.c: file reads and writes held to the I/O limits */ \
+    X(print_virtualizer)     /* print.c: print jobs, by the [print] rules */         \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

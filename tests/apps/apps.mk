@@ -42,3 +42,6 @@ APPLIB_LINK_svctool := -ladvapi32
 # netprobe.exe makes sockets by every path (Winsock, ConnectEx, the driver
 # directly) for test_net.py.
 APPLIB_LINK_netprobe := -lws2_32 -lmswsock
+
+# printtool.exe prints by every path (winspool jobs, GDI printer DCs, AddJob).
+APPLIB_LINK_printtool := -lwinspool -lgdi32
