@@ -195,6 +195,10 @@ def test_object_policy_rules(fvm, tmp_path, tool, holders):
         listing = boxed(fvm, b, tool, "list", "\\BaseNamedObjects").splitlines()
         assert "entry: Global SymbolicLink" in listing, listing
         assert not any("FVM." in line for line in listing), listing
+        # The host sees them while the box runs: a boxed holder keeps its broker
+        # up (a broker ends with its box's last process).
+        holders(["wine", str(fvm.exe), "run", "--box", b, tool, "create", "event", "Keep" + t], fvm.env(),
+                "created")
         assert any("FVM." in line for line in host(tool, "list", "\\BaseNamedObjects").splitlines())
         # The broker writes the records after the program has gone: wait for them.
         logfile = fvm.box_dir(b) / "audit.jsonl"
