@@ -135,7 +135,7 @@ InstallDir "$PROGRAMFILES64\{name}"
 Section
   SetOutPath "$INSTDIR"
   File "/oname=svc.exe" "{tool}"
-  StrCpy $5 '"{tool_win}" service {marker}'
+  StrCpy $5 '"$INSTDIR\svc.exe" service {marker}'
   System::Call 'advapi32::OpenSCManagerW(p 0, p 0, i 0xF003F) p.r1'
   System::Call 'advapi32::CreateServiceW(p r1, w "{name}", w "FVM NSIS demo", i 0xF01FF, i 0x10, i 3, i 1, w r5, p 0, p 0, p 0, p 0, p 0) p.r2 ?e'
   Pop $0
@@ -156,9 +156,8 @@ def test_nsis_installer_registers_and_starts_a_boxed_service(fvm, box, tmp_path)
     """A real installer (NSIS, the service API through its System plugin)
     installs a program and registers and starts a service, in a box;
     `fvm stop` ends the service with the box. The service's image is the
-    host's svctool.exe, not the installed copy: a program that exists only
-    in the box's delta cannot be started yet (issue 20, process images
-    through the box's view, is not on main)."""
+    installed copy, which exists only in the box's delta (started through
+    the box's view of files, issue 20)."""
     name = unique("fvmnsis")
     marker = f"C:\\{name}.txt"
     setup = tmp_path / "setup.exe"
