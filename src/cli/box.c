@@ -259,7 +259,8 @@ int box_create(const box *b, const char *policy_file, uint64_t quota)
     GetSystemTime(&now);
     snprintf(ini, sizeof ini,
              "; FVM box. Deleting this folder removes every trace of the box.\r\n"
-             "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n",
+             "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n"
+             "net=isolated\r\n",
              b->name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond,
              (unsigned long long)quota);
     wchar_t path[FVM_PATH_MAX];
@@ -460,8 +461,16 @@ int cmd_create(int argc, char **argv)
     unsigned long procs = 0;
     BOOL confidential = FALSE;
     box_limits limits = {{0}};
+    net_settings net;
+    memset(&net, 0, sizeof net);
     for (int i = 1; i < argc; i++) {
-        int taken = limits_create_option(argc, argv, &i, &limits);
+        int taken = net_create_option(argc, argv, &i, &net);
+        if (taken >= 0) {
+            if (taken)
+                return taken;
+            continue;
+        }
+        taken = limits_create_option(argc, argv, &i, &limits);
         if (taken >= 0) {
             if (taken)
                 return taken;
@@ -494,6 +503,7 @@ int cmd_create(int argc, char **argv)
     }
     if (!name)
         return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+                         "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
     box b;
@@ -504,6 +514,8 @@ int cmd_create(int argc, char **argv)
         rc = box_process_settings(&b, procs, confidential);
     if (rc == 0)
         rc = limits_write_all(&b, &limits);
+    if (rc == 0)
+        rc = net_write_settings(&b, &net);
     if (rc == 0) {
         char p[FVM_PATH_MAX * 3];
         cli_utf8(b.path, p, sizeof p);

@@ -40,6 +40,7 @@
 
 #include "core/policy_net.h"
 #include "runtime/guard.h"
+#include "runtime/net.h"
 
 typedef NTSTATUS (NTAPI *NtDeviceIoControlFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
                                                    PVOID, ULONG, PVOID, ULONG);
@@ -52,6 +53,7 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 #define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 typedef struct afd_create { int family, type, protocol; unsigned flags; } afd_create;
@@ -80,6 +82,7 @@ extern const fvm_virtualizer net_virtualizer;
 
 static BOOL net_start(void)
 {
+    netports_start();
     const policy_view *view = runtime_policy_view();
     if (!view)
         return TRUE;   /* no compiled policy: defaults only (raw sockets refused) */
@@ -112,6 +115,10 @@ static net_proto proto_of(int type, int protocol)
  * did not see made (inherited, duplicated, from a parent) is asked of the
  * driver once. 0: not a socket. */
 #define NET_TAG_PROTO 1u
+/* A socket that bound a port of the box's port space (net = isolated):
+ * proto << 24 | family << 16 | the port the program bound. Closing the
+ * handle gives the port back to the box. */
+#define NET_TAG_PORT 2u
 
 static net_proto socket_proto(HANDLE handle)
 {
@@ -237,14 +244,119 @@ static NTSTATUS check_create(HANDLE handle, const void *in, ULONG in_length)
     return STATUS_SUCCESS;
 }
 
+/* ---- the box's port space (net = isolated; net_ports.c) ---- */
+
+static void put_port(uint8_t *sa, uint16_t port)
+{
+    sa[2] = (uint8_t)(port >> 8);
+    sa[3] = (uint8_t)port;
+}
+
+/* A connect or send-to to a loopback address goes to the box's own server
+ * on that port, when the box has one (its real port), else unchanged. */
+static void redirect_to_box(uint8_t *sa, const net_query *q)
+{
+    uint8_t proto = netports_proto(q->proto);
+    if (!proto || !netports_local(&q->addr, FALSE))
+        return;
+    uint16_t real = portmap_real_of(netports_map(), proto, q->addr.family, q->port);
+    if (real)
+        put_port(sa, real);
+}
+
+/* getsockname / getpeername: a real port of the box's space reads as the
+ * port the program bound (or connected to). */
+static NTSTATUS name_query(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                           ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    NTSTATUS status =
+        real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    IO_STATUS_BLOCK done;
+    if (status != STATUS_SUCCESS || !out || !guard_copy(&done, io, sizeof done))
+        return status;
+    uint8_t sa[SOCKADDR_MAX];
+    size_t len = done.Information < out_length ? done.Information : out_length;
+    if (len > sizeof sa)
+        len = sizeof sa;
+    net_addr a;
+    uint16_t port;
+    if (!guard_copy(sa, out, len) || !read_sockaddr(sa, len, &a, &port) || !port)
+        return status;
+    if (code == AFD_WINE_GETPEERNAME && !netports_local(&a, FALSE))
+        return status;
+    uint8_t proto = netports_proto(socket_proto(handle));
+    uint16_t v = proto ? portmap_virtual_of(netports_map(), proto, a.family, port) : 0;
+    if (v) {
+        put_port(sa, v);
+        guard_copy((uint8_t *)out + 2, sa + 2, 2);
+    }
+    return status;
+}
+
+/* A bind of a loopback or wildcard address with a fixed port in an
+ * isolated box: the broker's consent first (the port may be the box's
+ * already), then the real bind on the port it names (a published host
+ * port) or on any free one, then the real port told to the broker. The
+ * program's output address gets the port it asked for. */
+static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                            uint8_t *copy, ULONG in_length, PVOID out, ULONG out_length, uint8_t proto,
+                            uint8_t family, uint16_t vport)
+{
+    uint16_t bind_port;
+    NTSTATUS status = netports_claim(proto, family, vport, &bind_port);
+    if (status < 0)
+        return refuse(io, status);
+    put_port(copy + 4, bind_port);
+    status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, AFD_BIND, copy, in_length, out,
+                                        out_length);
+    /* Wine 8 binds at once; a driver that pends is waited for, since the
+     * real port is needed before the program goes on. */
+    for (int waited = 0; status == STATUS_PENDING && waited < 5000; waited++) {
+        IO_STATUS_BLOCK now;
+        if (!guard_copy(&now, io, sizeof now))
+            break;
+        if (now.Status != STATUS_PENDING)
+            status = now.Status;
+        else
+            Sleep(1);
+    }
+    if (status < 0 || status == STATUS_PENDING) {
+        netports_release(proto, family, vport);
+        return status;
+    }
+    uint8_t local[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    net_addr got;
+    uint16_t real = 0;
+    if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) < 0 ||
+        !read_sockaddr(local, sio.Information, &got, &real))
+        real = 0;
+    NTSTATUS told = real ? netports_bound(proto, family, vport, real) : STATUS_ACCESS_DENIED;
+    if (told < 0) {
+        netports_release(proto, family, vport);
+        return refuse(io, told);
+    }
+    handle_put(handle, &net_virtualizer, NET_TAG_PORT,
+               (void *)(ULONG_PTR)((uint32_t)proto << 24 | (uint32_t)family << 16 | vport));
+    if (out && out_length >= 4) {
+        uint8_t be[2] = {(uint8_t)(vport >> 8), (uint8_t)vport};
+        guard_copy((uint8_t *)out + 2, be, 2);
+    }
+    return status;
+}
+
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                                 PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                                 ULONG out_length)
 {
     if (runtime_bypassed() ||
         (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
-         code != AFD_LISTEN))
+         code != AFD_LISTEN &&
+         !((code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME) && netports_active())))
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+
+    if (code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME)
+        return name_query(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
     if (code == AFD_WINE_CREATE) {
         NTSTATUS status = check_create(handle, in, in_length);
@@ -263,6 +375,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) >= 0 &&
             read_sockaddr(local, sio.Information, &q.addr, &q.port)) {
             q.dir = NET_DIR_IN;
+            /* Decided on the port the program bound, not its real one. */
+            uint8_t proto = netports_active() ? netports_proto(q.proto) : 0;
+            uint16_t bound = proto ? portmap_virtual_of(netports_map(), proto, q.addr.family, q.port) : 0;
+            if (bound)
+                q.port = bound;
             NTSTATUS status = decide(&q, "listen");
             if (status < 0)
                 return refuse(io, status);
@@ -285,6 +402,13 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             NTSTATUS status = decide(&q, "bind");
             if (status < 0)
                 return refuse(io, status);
+        }
+        if (netports_active() && netports_proto(q.proto)) {
+            net_addr local;
+            uint16_t port;
+            if (read_sockaddr(copy + 4, in_length - 4, &local, &port) && port && netports_local(&local, TRUE))
+                return bind_in_box(handle, event, apc, apc_context, io, copy, in_length, out, out_length,
+                                   netports_proto(q.proto), local.family, port);
         }
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out, out_length);
     }
@@ -314,6 +438,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                     q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
                     status = decide(&q, "connect");
+                    if (status >= 0 && netports_active())
+                        redirect_to_box(copy + sizeof head, &q);
                 } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
                     status = STATUS_INVALID_PARAMETER;   /* an address no rule can judge never reaches the driver */
                 }
@@ -355,6 +481,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         NTSTATUS status = decide(&q, "sendto");
         if (status < 0)
             return refuse(io, status);
+        if (netports_active())
+            redirect_to_box(addr, &q);
     }
     return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                       out_length);
@@ -534,13 +662,19 @@ static void net_hooks(hook_table *table)
 
 static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
 {
-    (void)handle, (void)tag, (void)data;   /* the state is a number, nothing to free */
+    (void)handle;   /* the state is a number, nothing to free */
+    if (tag == NET_TAG_PORT) {
+        uint32_t v = (uint32_t)(ULONG_PTR)data;
+        netports_release((uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint16_t)v);
+    }
 }
 
 static void *net_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *data)
 {
-    (void)from, (void)to, (void)tag;
-    return data;   /* a copy is the same socket */
+    (void)from, (void)to;
+    /* A copy is the same socket; the box port goes back when the handle
+     * that bound it closes (or the process ends), not with each copy. */
+    return tag == NET_TAG_PORT ? NULL : data;
 }
 
 const fvm_virtualizer net_virtualizer = {

@@ -14,6 +14,10 @@
  *   netprobe name NAME PORT              GetAddrInfoW(NAME), then connect to it (tcp)
  *   netprobe direct HOST PORT            no Winsock: NtCreateFile(\Device\Afd) and the
  *                                        driver's create and connect requests by hand
+ *   netprobe serve tcp|udp HOST PORT TAG a server: binds, prints "LISTEN <port getsockname
+ *                                        reports>", answers TAG to each connection (tcp)
+ *                                        or datagram (udp) until 60 s pass without one
+ *   netprobe names tcp HOST PORT         connects, prints "NAMES <local port> <peer port>"
  * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
  * NTSTATUS>"; exit code 0 on success, 1 otherwise. */
 #include <winsock2.h>
@@ -259,6 +263,61 @@ static int do_direct(const char *host, const char *port)
     return 0;
 }
 
+static int do_serve(const char *proto, const char *host, const char *port, const char *tag)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int udp = !strcmp(proto, "udp");
+    SOCKET s = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+    if (bind(s, (struct sockaddr *)&sa, len))
+        return fail("bind", WSAGetLastError());
+    if (!udp && listen(s, 16))
+        return fail("listen", WSAGetLastError());
+    struct sockaddr_storage me;
+    int me_len = sizeof me;
+    if (getsockname(s, (struct sockaddr *)&me, &me_len))
+        return fail("getsockname", WSAGetLastError());
+    printf("LISTEN %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+    fflush(stdout);
+    for (;;) {
+        fd_set ready;
+        FD_ZERO(&ready);
+        FD_SET(s, &ready);
+        struct timeval idle = {60, 0};
+        if (select(0, &ready, NULL, NULL, &idle) <= 0)
+            return 0;
+        char buf[64];
+        if (udp) {
+            struct sockaddr_storage from;
+            int from_len = sizeof from;
+            if (recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_len) >= 0)
+                sendto(s, tag, (int)strlen(tag), 0, (struct sockaddr *)&from, from_len);
+            continue;
+        }
+        SOCKET c = accept(s, NULL, NULL);
+        if (c == INVALID_SOCKET)
+            continue;
+        recv(c, buf, sizeof buf, 0);
+        send(c, tag, (int)strlen(tag), 0);
+        shutdown(c, SD_SEND);
+        closesocket(c);
+    }
+}
+
+static int do_names(const char *host, const char *port)
+{
+    struct sockaddr_storage sa, me, peer;
+    int len, family = address(host, port, &sa, &len);
+    SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, (struct sockaddr *)&sa, len))
+        return fail("connect", WSAGetLastError());
+    int me_len = sizeof me, peer_len = sizeof peer;
+    if (getsockname(s, (struct sockaddr *)&me, &me_len) || getpeername(s, (struct sockaddr *)&peer, &peer_len))
+        return fail("names", WSAGetLastError());
+    printf("NAMES %u %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port), ntohs(((struct sockaddr_in *)&peer)->sin_port));
+    return 0;
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     static char args[8][512];
@@ -297,6 +356,10 @@ int wmain(int argc, wchar_t **wargv)
         return do_child(argv[2], argv[3], argv[4]);
     if (!strcmp(cmd, "name") && argc == 4)
         return do_name(argv[2], argv[3]);
+    if (!strcmp(cmd, "serve") && argc == 6)
+        return do_serve(argv[2], argv[3], argv[4], argv[5]);
+    if (!strcmp(cmd, "names") && argc == 4)
+        return do_names(argv[2], argv[3]);
     if (!strcmp(cmd, "direct") && argc == 4)
         return do_direct(argv[2], argv[3]);
     return fail("usage", 0);
