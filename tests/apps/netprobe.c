@@ -17,7 +17,11 @@
  *   netprobe serve tcp|udp HOST PORT TAG a server: binds, prints "LISTEN <port getsockname
  *                                        reports>", answers TAG to each connection (tcp)
  *                                        or datagram (udp) until 60 s pass without one
- *   netprobe names tcp HOST PORT         connects, prints "NAMES <local port> <peer port>"
+ *   netprobe names HOST PORT             connects, prints "NAMES <local port> <peer port>"
+ *   netprobe forge BOXPATH               (hostile) opens the port map section and the
+ *                                        broker pipe of the box at BOXPATH by name:
+ *                                        prints "FORGE write <error> read <error> pipe
+ *                                        <error>" (0: it could)
  * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
  * NTSTATUS>"; exit code 0 on success, 1 otherwise. */
 #include <winsock2.h>
@@ -28,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/boxcfg.h"
 
 static int fail(const char *step, long code)
 {
@@ -318,6 +324,27 @@ static int do_names(const char *host, const char *port)
     return 0;
 }
 
+static int do_forge(const wchar_t *box_path)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, name);
+    DWORD write_error = w ? 0 : GetLastError();
+    HANDLE r = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+    DWORD read_error = r ? 0 : GetLastError();
+    if (w) {   /* it could: try to point the box's port 1 somewhere */
+        volatile unsigned *map = MapViewOfFile(w, FILE_MAP_WRITE, 0, 0, 0);
+        if (!map)
+            write_error = GetLastError();
+    }
+    fvm_box_object_name(box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    DWORD pipe_error = pipe != INVALID_HANDLE_VALUE ? 0 : GetLastError();
+    printf("FORGE write %lu read %lu pipe %lu\n", (unsigned long)write_error, (unsigned long)read_error,
+           (unsigned long)pipe_error);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     static char args[8][512];
@@ -358,6 +385,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_name(argv[2], argv[3]);
     if (!strcmp(cmd, "serve") && argc == 6)
         return do_serve(argv[2], argv[3], argv[4], argv[5]);
+    if (!strcmp(cmd, "forge") && argc == 3)
+        return do_forge(wargv[2]);
     if (!strcmp(cmd, "names") && argc == 4)
         return do_names(argv[2], argv[3]);
     if (!strcmp(cmd, "direct") && argc == 4)

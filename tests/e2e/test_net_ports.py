@@ -138,3 +138,22 @@ def test_bad_publish_is_refused_with_its_column(fvm):
     assert "column 6: bad box port in '8080:99999'" in proc.stderr, proc.stderr
     proc = fvm("create", "pbad" + uuid.uuid4().hex[:6], "--net", "bridged", check=2)
     assert "isolated or shared" in proc.stderr, proc.stderr
+
+
+def test_a_box_cannot_touch_another_boxs_port_map(fvm, boxes):
+    """(hostile) A program of box A opens box B's port map section and
+    broker pipe by their names: both are refused, and B's server is still
+    B's."""
+    port = free_port()
+    a, b = boxes.create(), boxes.create()
+    assert boxes.serve(b, "tcp", "127.0.0.1", port, "beta") == f"LISTEN {port}"
+    out = boxes.probe(a, "forge", win_path(fvm.box_dir(b)))
+    fields = out.split()
+    assert fields[0] == "FORGE", out
+    assert fields[2] != "0" and fields[4] != "0" and fields[6] != "0", out
+    # Box A's own pipe and map are as closed to the program itself (only the
+    # runtime, bypassing its own hooks, reaches them).
+    fields = boxes.probe(a, "forge", win_path(fvm.box_dir(a))).split()
+    assert fields[2] != "0" and fields[6] != "0", fields
+    assert boxes.probe(b, "connect", "tcp", "127.0.0.1", port) == "OK beta"
+    assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "ERR connect 10061"
