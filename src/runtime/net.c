@@ -21,7 +21,8 @@
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
  *   listen   in, the address the socket is bound to (asked of the driver).
- *   resolve  getaddrinfo / GetAddrInfoW (ws2_32, a late group): a name the
+ *   resolve  getaddrinfo / GetAddrInfoW / GetAddrInfoExW / gethostbyname
+ *            (ws2_32, a late group): a name the
  *            rules deny for every port fails as an unknown host; the
  *            addresses other names resolve to are remembered, so a rule on a
  *            name for some ports applies at connect and send-to.
@@ -644,10 +645,100 @@ static int WINAPI box_GetAddrInfoW(const wchar_t *node, const wchar_t *service, 
     return ret;
 }
 
+/* gethostbyname: the IPv4 addresses of a HOSTENT (Winsock's 64-bit layout). */
+typedef struct hostent_any {
+    char *name;
+    char **aliases;
+    short addrtype, length;
+    char **addr_list;
+} hostent_any;
+typedef hostent_any *(WINAPI *gethostbyname_fn)(const char *);
+static gethostbyname_fn real_gethostbyname;
+
+static hostent_any *WINAPI box_gethostbyname(const char *node)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
+    if (len && name_denied(name, len)) {
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return NULL;
+    }
+    hostent_any *h = real_gethostbyname(node);
+    if (h && len && h->addrtype == WS_AF_INET && h->length == 4 && h->addr_list) {
+        DWORD saved = GetLastError();
+        AcquireSRWLockExclusive(&g_resolved_lock);
+        for (int i = 0; i < 35 && h->addr_list[i]; i++) {
+            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+            memset(&g_resolved[slot].addr, 0, sizeof g_resolved[slot].addr);
+            g_resolved[slot].addr.family = 4;
+            memcpy(g_resolved[slot].addr.bytes, h->addr_list[i], 4);
+            memcpy(g_resolved[slot].name, name, len);
+            g_resolved[slot].name[len] = 0;
+            g_resolved[slot].len = (uint8_t)len;
+        }
+        ReleaseSRWLockExclusive(&g_resolved_lock);
+        SetLastError(saved);
+    }
+    return h;
+}
+
+/* GetAddrInfoExW: ADDRINFOEXW has the address where ADDRINFOW has it, and
+ * more fields after; remembered only when it answers at once (an
+ * overlapped call's list arrives later). On Wine it resolves through
+ * getaddrinfo, which is hooked too; on Windows it does not. */
+typedef struct addrinfoex_any {
+    int flags, family, socktype, protocol;
+    size_t addrlen;
+    void *canonname;
+    const uint8_t *addr;
+    void *blob;
+    size_t bloblen;
+    void *provider;
+    struct addrinfoex_any *next;
+} addrinfoex_any;
+typedef int (WINAPI *GetAddrInfoExW_fn)(const wchar_t *, const wchar_t *, DWORD, GUID *, const void *,
+                                        addrinfoex_any **, struct timeval *, OVERLAPPED *, void *, HANDLE *);
+static GetAddrInfoExW_fn real_GetAddrInfoExW;
+
+static int WINAPI box_GetAddrInfoExW(const wchar_t *node, const wchar_t *service, DWORD space, GUID *space_id,
+                                     const void *hints, addrinfoex_any **res, struct timeval *timeout,
+                                     OVERLAPPED *overlapped, void *completion, HANDLE *handle)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
+    if (len && name_denied(name, len)) {
+        if (res && !overlapped)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_GetAddrInfoExW(node, service, space, space_id, hints, res, timeout, overlapped, completion, handle);
+    if (!ret && len && res && !overlapped) {
+        DWORD saved = GetLastError();
+        AcquireSRWLockExclusive(&g_resolved_lock);
+        for (const addrinfoex_any *ai = *res; ai; ai = ai->next) {
+            net_addr a;
+            uint16_t port;
+            if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
+                continue;
+            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+            g_resolved[slot].addr = a;
+            memcpy(g_resolved[slot].name, name, len);
+            g_resolved[slot].name[len] = 0;
+            g_resolved[slot].len = (uint8_t)len;
+        }
+        ReleaseSRWLockExclusive(&g_resolved_lock);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
 static void name_hooks(hook_table *table)
 {
     FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
     FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
+    FVM_HOOK(table, "ws2_32.dll", gethostbyname);
+    FVM_HOOK_OPTIONAL(table, "ws2_32.dll", GetAddrInfoExW);
 }
 
 static late_hooks g_late[] = {

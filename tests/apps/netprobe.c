@@ -12,6 +12,8 @@
  *   netprobe dup HOST PORT               connect on a DuplicateHandle copy of a socket
  *   netprobe inherit HOST PORT           a child connects on a socket it inherited
  *   netprobe name NAME PORT              GetAddrInfoW(NAME), then connect to it (tcp)
+ *   netprobe hostbyname NAME PORT        the same by gethostbyname
+ *   netprobe addrinfoex NAME PORT        the same by GetAddrInfoExW (synchronous)
  *   netprobe direct HOST PORT            no Winsock: NtCreateFile(\Device\Afd) and the
  *                                        driver's create and connect requests by hand
  *   netprobe serve tcp|udp HOST PORT TAG a server: binds, prints "LISTEN <port getsockname
@@ -220,6 +222,41 @@ static int do_name(const char *name, const char *port)
     return talk(s);
 }
 
+static int connect_v4(const void *addr4, const char *port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((u_short)atoi(port));
+    memcpy(&sa.sin_addr, addr4, 4);
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, (struct sockaddr *)&sa, sizeof sa))
+        return fail("connect", WSAGetLastError());
+    return talk(s);
+}
+
+static int do_hostbyname(const char *name, const char *port)
+{
+    struct hostent *h = gethostbyname(name);
+    if (!h || h->h_addrtype != AF_INET || !h->h_addr_list[0])
+        return fail("gethostbyname", WSAGetLastError());
+    return connect_v4(h->h_addr_list[0], port);
+}
+
+static int do_addrinfoex(const char *name, const char *port)
+{
+    wchar_t wname[256];
+    MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 256);
+    ADDRINFOEXW hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = GetAddrInfoExW(wname, NULL, NS_DNS, NULL, &hints, &res, NULL, NULL, NULL, NULL);
+    if (e)
+        return fail("GetAddrInfoExW", e);
+    return connect_v4(&((struct sockaddr_in *)res->ai_addr)->sin_addr, port);
+}
+
 /* ---- no Winsock: the driver's requests as Wine 8's ws2_32 makes them ---- */
 
 typedef NTSTATUS(NTAPI *create_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
@@ -385,6 +422,10 @@ int wmain(int argc, wchar_t **wargv)
         return do_name(argv[2], argv[3]);
     if (!strcmp(cmd, "serve") && argc == 6)
         return do_serve(argv[2], argv[3], argv[4], argv[5]);
+    if (!strcmp(cmd, "hostbyname") && argc == 4)
+        return do_hostbyname(argv[2], argv[3]);
+    if (!strcmp(cmd, "addrinfoex") && argc == 4)
+        return do_addrinfoex(argv[2], argv[3]);
     if (!strcmp(cmd, "forge") && argc == 3)
         return do_forge(wargv[2]);
     if (!strcmp(cmd, "names") && argc == 4)

@@ -186,3 +186,21 @@ def test_malformed_net_rules_are_refused_with_file_line_column(fvm, tmp_path):
                      "bad.ini:4:12: error: bad port",
                      "bad.ini:5:6: error: a [net] pattern starts with a protocol"):
         assert expected in out, out
+
+
+def test_host_name_rules_cover_gethostbyname_and_getaddrinfoex(fvm, tmp_path, apps, servers):
+    """The same name rules through gethostbyname and GetAddrInfoExW: a name
+    denied for every port does not resolve; one denied for a port resolves
+    and its address on that port is refused."""
+    a, b = servers(), servers()
+    box = make_box(fvm, tmp_path, f"[net]\ndeny audit tcp:runs?\ndeny tcp:vm:{a.port}\n")
+    try:
+        assert probe(fvm, box, apps, "hostbyname", "runsc", a.port) == "ERR gethostbyname 11001"
+        assert probe(fvm, box, apps, "addrinfoex", "runsc", a.port) == "ERR GetAddrInfoExW 11001"
+        assert probe(fvm, box, apps, "hostbyname", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "addrinfoex", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "hostbyname", "vm", b.port) == "OK pong"
+        names = [(r["op"], r["name"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert names == [("resolve", "name:runsc")] * 2, names
+    finally:
+        fvm("rm", "--force", box)
