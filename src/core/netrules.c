@@ -415,6 +415,9 @@ fvm_status net_rule_parse(const uint16_t *text, size_t n, net_rule *out, size_t 
     } else if (n >= 4 && word_is(s, 4, "out:")) {
         out->dir = NET_DIR_OUT;
         i = 4;
+    } else if (n >= 7 && word_is(s, 7, "accept:")) {
+        out->dir = NET_DIR_ACCEPT;
+        i = 7;
     }
     size_t colon = i;
     while (colon < n && s[colon] != ':')

@@ -20,7 +20,10 @@
  *   connect  out, the remote address (TCP, and UDP's connect);
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
- *   listen   in, the address the socket is bound to (asked of the driver).
+ *   listen   in, the address the socket is bound to (asked of the driver);
+ *   accept   accept, the peer's address and the server's port, for a
+ *            blocking accept (a refused connection is closed and the call
+ *            waits for the next);
  *   resolve  getaddrinfo / GetAddrInfoW / GetAddrInfoExW / gethostbyname
  *            (ws2_32, a late group): a name the
  *            rules deny for every port fails as an unknown host; the
@@ -52,6 +55,7 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 #define AFD_LISTEN      CTL_CODE(FILE_DEVICE_BEEP, 0x802, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_GETSOCKNAME CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_ACCEPT   CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -78,6 +82,7 @@ enum { WS_IPPROTO_ICMP = 1, WS_IPPROTO_ICMPV6 = 58 };
 #define NET_RULES_MAX 128
 static net_policy_rule g_rules[NET_RULES_MAX];
 static size_t g_rule_count;
+static BOOL g_accept_rules;   /* a rule can decide an accept: accepts are looked at */
 
 extern const fvm_virtualizer net_virtualizer;
 
@@ -96,6 +101,10 @@ static BOOL net_start(void)
         return FALSE;   /* never run with half the rules */
     }
     g_rule_count = total;
+    for (size_t i = 0; i < total; i++)
+        if ((g_rules[i].rule.dir == NET_DIR_ACCEPT || g_rules[i].rule.dir == NET_DIR_ANY) &&
+            (g_rules[i].rule.proto == NET_PROTO_TCP || g_rules[i].rule.proto == NET_PROTO_ANY))
+            g_accept_rules = TRUE;
     return TRUE;
 }
 
@@ -182,7 +191,7 @@ static NTSTATUS decide(const net_query *q, const char *op)
     }
     uint16_t name[96];
     char addr[64];
-    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : "out:");
+    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
     n = put_ascii(name, n, 96, net_proto_name(q->proto));
     n = put_ascii(name, n, 96, ":");
     net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
@@ -346,16 +355,69 @@ static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PV
     return status;
 }
 
+/* A connection a server accepts, decided on its peer's address and the
+ * server's own port (the box port in an isolated box): accept (and
+ * WSAAccept) send IOCTL_AFD_WINE_ACCEPT and, for a blocking socket, wait on
+ * their event. A refused connection is closed at once and the call goes on
+ * waiting for the next, so the program never sees it, as behind a
+ * firewall; a non-blocking socket then answers "would block". An
+ * overlapped accept (an APC or completion context) is passed on
+ * undecided: its connection arrives after this call returns. */
+static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                               PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
+                               ULONG out_length)
+{
+    for (;;) {
+        NTSTATUS status =
+            real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+        if (status == STATUS_PENDING) {
+            if (apc || apc_context || !event || WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
+                return status;
+            IO_STATUS_BLOCK done;
+            if (!guard_copy(&done, io, sizeof done))
+                return status;
+            status = done.Status;
+        }
+        uint32_t value = 0;
+        if (status != STATUS_SUCCESS || !out || out_length < sizeof value || !guard_copy(&value, out, sizeof value))
+            return status;
+        HANDLE conn = (HANDLE)(ULONG_PTR)value;
+        uint8_t sa[SOCKADDR_MAX];
+        IO_STATUS_BLOCK sio;
+        net_query q;
+        net_addr local;
+        uint16_t local_port;
+        memset(&q, 0, sizeof q);
+        q.dir = NET_DIR_ACCEPT;
+        q.proto = NET_PROTO_TCP;
+        if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
+            !read_sockaddr(sa, sio.Information, &q.addr, &local_port) ||
+            real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+            !read_sockaddr(sa, sio.Information, &local, &q.port))
+            return status;   /* a connection without addresses: nothing to decide on */
+        uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+        if (boxed)
+            q.port = boxed;
+        if (decide(&q, "accept") >= 0)
+            return status;
+        CloseHandle(conn);   /* refused: the peer sees the connection closed */
+        if (event)
+            ResetEvent(event);
+    }
+}
+
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                                 PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                                 ULONG out_length)
 {
     if (runtime_bypassed() ||
         (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
-         code != AFD_LISTEN &&
+         code != AFD_LISTEN && !(code == AFD_WINE_ACCEPT && g_accept_rules) &&
          !((code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME) && netports_active())))
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
+    if (code == AFD_WINE_ACCEPT)
+        return accept_decided(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME)
         return name_query(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
