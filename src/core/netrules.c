@@ -514,6 +514,8 @@ int net_rule_matches(const net_rule *r, const net_query *q)
 {
     if (r->dir != NET_DIR_ANY && r->dir != q->dir)
         return 0;
+    if (q->dir == NET_DIR_ACCEPT && r->dir != NET_DIR_ACCEPT)
+        return 0;   /* accepts meet accept: rules only (an opt-in: a rule without a direction keeps its meaning) */
     switch (r->proto) {
     case NET_PROTO_ANY:
         if (q->proto != NET_PROTO_TCP && q->proto != NET_PROTO_UDP)

@@ -17,7 +17,7 @@
  * The direction is out (connect, send-to), in (bind, listen: the local
  * address) or accept (a connection a server accepts: HOST is the peer's
  * address, PORTS the server's own port); a pattern without one matches
- * all three. IPv4-mapped IPv6 addresses
+ * out and in (accepts are decided by accept: rules only). IPv4-mapped IPv6 addresses
  * (::ffff:a.b.c.d) are matched as the IPv4 address they carry, in rules and
  * in queries, so a program cannot step around an IPv4 rule with them.
  *

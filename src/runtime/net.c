@@ -82,7 +82,7 @@ enum { WS_IPPROTO_ICMP = 1, WS_IPPROTO_ICMPV6 = 58 };
 #define NET_RULES_MAX 128
 static net_policy_rule g_rules[NET_RULES_MAX];
 static size_t g_rule_count;
-static BOOL g_accept_rules;   /* a rule can decide an accept: accepts are looked at */
+static BOOL g_accept_rules;   /* an accept: rule exists: accepts are looked at (else they cost nothing) */
 
 extern const fvm_virtualizer net_virtualizer;
 
@@ -102,7 +102,7 @@ static BOOL net_start(void)
     }
     g_rule_count = total;
     for (size_t i = 0; i < total; i++)
-        if ((g_rules[i].rule.dir == NET_DIR_ACCEPT || g_rules[i].rule.dir == NET_DIR_ANY) &&
+        if (g_rules[i].rule.dir == NET_DIR_ACCEPT &&
             (g_rules[i].rule.proto == NET_PROTO_TCP || g_rules[i].rule.proto == NET_PROTO_ANY))
             g_accept_rules = TRUE;
     return TRUE;

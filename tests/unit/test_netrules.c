@@ -202,12 +202,13 @@ static void matching_by_each_part(void **state)
     assert_true(matches("out:tcp:*", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
     assert_false(matches("out:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
     assert_true(matches("in:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "0.0.0.0", 80, NULL));
-    /* accept: the peer's address, the server's port; undirected rules too */
+    /* accept: the peer's address, the server's port; accept: rules only */
     assert_true(matches("accept:tcp:10.0.0.0/8:8080", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 8080, NULL));
     assert_false(matches("accept:tcp:10.0.0.0/8:8080", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 8081, NULL));
     assert_false(matches("accept:tcp:10.0.0.0/8", NET_DIR_IN, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
     assert_false(matches("in:tcp:*", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
-    assert_true(matches("tcp:10.0.0.0/8", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_false(matches("tcp:10.0.0.0/8", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_false(matches("*", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
     assert_true(matches("ACCEPT:tcp:localhost", NET_DIR_ACCEPT, NET_PROTO_TCP, "127.0.0.2", 80, NULL));
     /* addresses and CIDR */
     assert_true(matches("tcp:10.0.0.0/8", NET_DIR_OUT, NET_PROTO_TCP, "10.200.3.4", 1, NULL));
