@@ -103,12 +103,22 @@ def test_two_boxes_serve_one_port_each_client_reaches_its_own(fvm, boxes):
 
 def test_a_wildcard_bind_is_the_boxs_too(fvm, boxes):
     """A server on 0.0.0.0:P is reached by its box's loopback clients on P,
-    by nobody on the host's P."""
+    by nobody on the host's P; [::1]:P is another server of the box."""
     port = free_port()
     a = boxes.create()
     assert boxes.serve(a, "tcp", "0.0.0.0", port, "wild") == f"LISTEN {port}"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "OK wild"
     assert host_reply(port) == "refused"
+    # IPv6 loopback: a port space per family, the same port number.
+    try:
+        socket.socket(socket.AF_INET6).close()
+        with socket.socket(socket.AF_INET6) as s6:
+            s6.bind(("::1", 0))
+    except OSError:
+        return
+    assert boxes.serve(a, "tcp", "::1", port, "six") == f"LISTEN {port}"
+    assert boxes.probe(a, "connect", "tcp", "::1", port) == "OK six"
+    assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "OK wild"
 
 
 def test_published_port_lets_host_clients_in(fvm, boxes):
