@@ -19,6 +19,8 @@
  *   netprobe serve tcp|udp HOST PORT TAG a server: binds, prints "LISTEN <port getsockname
  *                                        reports>", answers TAG to each connection (tcp)
  *                                        or datagram (udp) until 60 s pass without one
+ *   netprobe rebind HOST PORT            bind and listen (tcp), close, the same again:
+ *                                        "OK" when the second bind got the port
  *   netprobe names HOST PORT             connects, prints "NAMES <local port> <peer port>"
  *   netprobe forge BOXPATH               (hostile) opens the port map section and the
  *                                        broker pipe of the box at BOXPATH by name:
@@ -347,6 +349,22 @@ static int do_serve(const char *proto, const char *host, const char *port, const
     }
 }
 
+static int do_rebind(const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    for (int round = 0; round < 2; round++) {
+        SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+        if (bind(s, (struct sockaddr *)&sa, len))
+            return fail(round ? "rebind" : "bind", WSAGetLastError());
+        if (listen(s, 4))
+            return fail("listen", WSAGetLastError());
+        closesocket(s);
+    }
+    printf("OK\n");
+    return 0;
+}
+
 static int do_names(const char *host, const char *port)
 {
     struct sockaddr_storage sa, me, peer;
@@ -428,6 +446,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_addrinfoex(argv[2], argv[3]);
     if (!strcmp(cmd, "forge") && argc == 3)
         return do_forge(wargv[2]);
+    if (!strcmp(cmd, "rebind") && argc == 4)
+        return do_rebind(argv[2], argv[3]);
     if (!strcmp(cmd, "names") && argc == 4)
         return do_names(argv[2], argv[3]);
     if (!strcmp(cmd, "direct") && argc == 4)

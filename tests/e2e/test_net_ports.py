@@ -83,6 +83,9 @@ def test_two_boxes_serve_one_port_each_client_reaches_its_own(fvm, boxes):
     assert host_reply(port) == "refused"
     # The port is the box's once; the other box's use of it does not matter.
     assert boxes.probe(a, "listen", "tcp", "127.0.0.1", port) == "ERR bind 10048"
+    # Closing the socket gives the port back to the box at once.
+    other = free_port()
+    assert boxes.probe(a, "rebind", "127.0.0.1", other) == "OK"
     # The client's view: its peer is on the port it connected to.
     names = boxes.probe(a, "names", "127.0.0.1", port).split()
     assert names[0] == "NAMES" and names[2] == str(port), names
