@@ -4,6 +4,11 @@
 #   connect  connect + close to a loopback server of the same process
 #            (target: boxed/unboxed <= 1.10)
 #   bulk     throughput of one loopback connection (target: >= 0.95)
+#   connect-port  connect as above, the server on a fixed port (PORT,
+#            default 47311): in the box (net = isolated, the default) the
+#            port is one of the box's own, so each connect is also looked
+#            up in the box's port map and sent to the real port
+#            (target: <= 1.10)
 # The box has a policy with a few [net] rules, so every connect is decided.
 # Environment (optional): WINEPREFIX; FVM_ROOT (default C:\fvm-bench-net);
 # ROUNDS (default 5); N connects per run (default 2000); MB per bulk run
@@ -27,12 +32,15 @@ printf '[net]\ndeny tcp:10.0.0.0/8\ndeny udp:*:25\nopen tcp:localhost:*\ndeny tc
 wine "$W/fvm.exe" rm --force "$BOX" >/dev/null 2>&1 || true
 wine "$W/fvm.exe" create "$BOX" --policy "Z:$(echo "$POLICY" | tr / '\\')" >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for what in connect bulk; do
+PORT=${PORT:-47311}
+for what in connect bulk connect-port; do
     arg=$N; [ $what = bulk ] && arg=$MB
+    [ $what = connect-port ] && arg="$N $PORT"
     u=(); b=()
     for ((r = 1; r <= ROUNDS; r++)); do
-        u+=("$(wine "$NB" $what $arg </dev/null 2>/dev/null | awk '{print $2}')")
-        b+=("$(wine "$W/fvm.exe" run --box $BOX "$(winepath -w "$NB")" $what $arg </dev/null 2>/dev/null | awk '{print $2}')")
+        verb=${what%-port}
+        u+=("$(wine "$NB" $verb $arg </dev/null 2>/dev/null | awk '{print $2}')")
+        b+=("$(wine "$W/fvm.exe" run --box $BOX "$(winepath -w "$NB")" $verb $arg </dev/null 2>/dev/null | awk '{print $2}')")
     done
     mu=$(printf '%s\n' "${u[@]}" | median); mb=$(printf '%s\n' "${b[@]}" | median)
     unit="us/op"; [ $what = bulk ] && unit="MB/s"

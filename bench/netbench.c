@@ -4,6 +4,10 @@
  *                        process and close; prints "connect <us per op>"
  *   netbench bulk MB     sends MB megabytes over one loopback connection;
  *                        prints "bulk <MB per second>"
+ *   ... [PORT]           the server binds 127.0.0.1:PORT (default: any free
+ *                        port); in an isolated box a fixed port is one of
+ *                        the box's own, so every connect is looked up in
+ *                        the box's port map
  * The server is a thread of the same process: in a box both sides go
  * through the runtime's socket hook. */
 #include <winsock2.h>
@@ -34,7 +38,7 @@ int wmain(int argc, wchar_t **argv)
 {
     WSADATA wsa;
     WSAStartup(MAKEWORD(2, 2), &wsa);
-    if (argc != 3)
+    if (argc != 3 && argc != 4)
         return 2;
     long n = wcstol(argv[2], NULL, 10);
     g_bulk = !wcscmp(argv[1], L"bulk");
@@ -42,6 +46,8 @@ int wmain(int argc, wchar_t **argv)
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (argc == 4)
+        sa.sin_port = htons((u_short)wcstol(argv[3], NULL, 10));
     g_listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     int len = sizeof sa;
     if (bind(g_listener, (struct sockaddr *)&sa, sizeof sa) || listen(g_listener, 128) ||

@@ -79,6 +79,15 @@ size_t broker_limits_stats(char *out, size_t cap);
 void broker_limits_io(uint32_t pid, const void *request, size_t len, void *reply, size_t *reply_len);
 void broker_limits_stop(void);   /* the box ends: everything suspended resumes */
 
+/* net.c: the box's loopback port map (core/portmap.h) when box.ini says
+ * net = isolated; start FALSE: the map cannot be made (the broker exits).
+ * request answers a boxed process's FVMPRT01 message (pid from the pipe);
+ * process_exit drops the entries of a process that ended. */
+#include "core/portmap.h"
+BOOL broker_net_start(const wchar_t *box_path);
+void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_reply *reply);
+void broker_net_process_exit(uint32_t pid);
+
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 /* TRUE when the box's policy, decided again by the broker for this name and

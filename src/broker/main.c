@@ -119,8 +119,10 @@ static void member_remove(uint32_t pid)
         }
     }
     LeaveCriticalSection(&members_lock);
-    if (removed)
+    if (removed) {
         broker_procs_exit(pid);
+        broker_net_process_exit(pid);
+    }
 }
 
 /* Brings the member list in line with the job's own process list. The
@@ -280,6 +282,11 @@ static DWORD WINAPI serve_connection(void *arg)
             size_t n = broker_limits_stats(text, sizeof text);
             WriteFile(pipe, text, (DWORD)n, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (portmap_is_request(buf, got)) {
+            portmap_reply reply;
+            broker_net_request(client_pid, buf, got, &reply);
+            WriteFile(pipe, &reply, sizeof reply, &written, NULL);
+            FlushFileBuffers(pipe);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
@@ -392,6 +399,8 @@ int wmain(int argc, wchar_t **argv)
         return registry_failed;
     if (!broker_quota_start(box_path, _wcstoui64(argv[3], NULL, 10)))
         return 7;
+    if (!broker_net_start(box_path))
+        return 14;
     HANDLE ready = CreateEventW(NULL, TRUE, TRUE, ready_name);
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)

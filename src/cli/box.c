@@ -214,8 +214,16 @@ int cmd_create(int argc, char **argv)
     unsigned long procs = 0;
     BOOL confidential = FALSE;
     box_limits limits = {{0}};
+    net_settings net;
+    memset(&net, 0, sizeof net);
     for (int i = 1; i < argc; i++) {
-        int taken = limits_create_option(argc, argv, &i, &limits);
+        int taken = net_create_option(argc, argv, &i, &net);
+        if (taken >= 0) {
+            if (taken)
+                return taken;
+            continue;
+        }
+        taken = limits_create_option(argc, argv, &i, &limits);
         if (taken >= 0) {
             if (taken)
                 return taken;
@@ -248,6 +256,7 @@ int cmd_create(int argc, char **argv)
     }
     if (!name)
         return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+                         "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
     box b;
@@ -263,6 +272,8 @@ int cmd_create(int argc, char **argv)
     opt.procs = procs;
     opt.confidential = confidential;
     opt.limits = &limits;
+    opt.net_mode = net.mode[0] ? net.mode : NULL;
+    opt.publish = net.publish_set && net.publish[0] ? net.publish : NULL;
     opt.policy_diag = print_policy_diag;
     boxlife_error err;
     if (boxlife_create(b.path, b.name, &opt, &err) != FVM_OK)

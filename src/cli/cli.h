@@ -150,6 +150,18 @@ int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal
  * box.ini through common/boxlife.c. */
 #include "core/limits.h"
 int limits_create_option(int argc, char **argv, int *i, box_limits *limits);
+/* net.c: the box's network settings (net = isolated|shared, publish =)
+ * and `fvm net NAME`. net_create_option handles --net and --publish at
+ * argv[*i] like limits_create_option; net_write_settings writes the ones
+ * given into box.ini. */
+typedef struct net_settings {
+    char mode[16];       /* "isolated", "shared", or "" (unchanged) */
+    char publish[512];   /* the publish list as given */
+    BOOL publish_set;
+} net_settings;
+int net_create_option(int argc, char **argv, int *i, net_settings *s);
+int net_write_settings(const box *b, const net_settings *s);
+int cmd_net(int argc, char **argv);
 int cmd_set(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 /* stats.c: the running box's broker numbers (JSON), and one number of them. */

@@ -30,7 +30,10 @@ static const verb g_verbs[] = {
      "                                procs: processes at once; confidential: programs outside\n"
      "                                the box cannot read its processes)\n"
      "         [--cpu 25%] [--memory 512M] [--process-memory 256M] [--io-bandwidth 20MB/s] [--io-ops 500]\n"
-     "                                resource limits the broker enforces (fvm set changes them)\n"},
+     "                                resource limits the broker enforces (fvm set changes them)\n"
+     "         [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
+     "                                loopback ports of its own (isolated, the default) or the host's;\n"
+     "                                a box port host clients reach on HOSTPORT (repeatable)\n"},
     {"set", cmd_set,
      "  set NAME [KEY=VALUE...]       change a box's limits (cpu, memory, process-memory, io-bandwidth,\n"
      "                                io-ops, procs; none clears one), running or not; alone: show them\n"},
@@ -39,6 +42,10 @@ static const verb g_verbs[] = {
      "                                live use of running boxes: CPU %, memory, processes, delta size,\n"
      "                                I/O rate (boxes with an I/O limit), each against its limit\n"
      "                                (--follow: refresh every second)\n"},
+    {"net", cmd_net,
+     "  net NAME [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp],...|none]\n"
+     "                                the box's network: mode, published ports, bound ports (box port\n"
+     "                                -> real port) and [net] rules; the options change the settings\n"},
     {"list", cmd_list, "  list                          list boxes with state and delta size\n"},
     {"rm", cmd_rm,
      "  rm NAME [--force]             remove a box and its delta, registry included (--force stops it first)\n"},

@@ -56,7 +56,9 @@ typedef enum fvm_box_object {
     FVM_OBJ_USAGE,      /* unused: the quota's count lives in the broker alone */
     FVM_OBJ_POLICY,     /* section: the compiled policy, read-only for processes */
     FVM_OBJ_SCM,        /* mutex: starting and ending the box's service manager (runtime/scm.c) */
-    FVM_OBJ_LIMITS      /* section: which resource limits are on (boxlimits.h), read-only for processes */
+    FVM_OBJ_LIMITS,     /* section: which resource limits are on (boxlimits.h), read-only for processes */
+    FVM_OBJ_PORTS       /* section: the box's loopback port map (core/portmap.h), read-only for processes;
+                           absent when the box's net is shared */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

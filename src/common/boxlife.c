@@ -297,11 +297,15 @@ static fvm_status settings_text(const char *name, const boxlife_options *opt, ch
 {
     SYSTEMTIME now;
     GetSystemTime(&now);
+    /* A new box has a loopback port space of its own unless told (issue 11). */
     int n = snprintf(out, cap,
                      "; FVM box. Deleting this folder removes every trace of the box.\r\n"
-                     "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n",
+                     "[box]\r\nname=%s\r\ncreated=%04u-%02u-%02uT%02u:%02u:%02uZ\r\nformat=1\r\nquota=%llu\r\n"
+                     "net=%s\r\n",
                      name, now.wYear, now.wMonth, now.wDay, now.wHour, now.wMinute, now.wSecond,
-                     (unsigned long long)opt->quota_bytes);
+                     (unsigned long long)opt->quota_bytes, opt->net_mode ? opt->net_mode : "isolated");
+    if (opt->publish && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "publish=%s\r\n", opt->publish);
     if (opt->procs && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "procs=%lu\r\n", opt->procs);
     if (opt->confidential && n > 0 && (size_t)n < cap)
@@ -319,7 +323,7 @@ fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxli
         opt = &none;
     if (boxlife_exists(box_path))
         return fail(err, FVM_E_EXISTS, "box '%s' already exists", name);
-    char text[512];
+    char text[1024];
     fvm_status st = settings_text(name, opt, text, sizeof text, err);
     if (st != FVM_OK)
         return st;

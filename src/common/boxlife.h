@@ -35,6 +35,8 @@ typedef struct boxlife_options {
     unsigned long procs;          /* process-count limit, 0 for none */
     BOOL confidential;
     const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */
+    const char *net_mode;         /* "isolated" (NULL: the default) or "shared" (cli/net.c) */
+    const char *publish;          /* published ports, "18080:8080,5353:53/udp" (NULL: none) */
     /* Each diagnostic of the policy (errors and warnings), if set. */
     void (*policy_diag)(void *ctx, const policy_diag *d);
     void *policy_diag_ctx;

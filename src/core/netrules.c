@@ -415,6 +415,9 @@ fvm_status net_rule_parse(const uint16_t *text, size_t n, net_rule *out, size_t 
     } else if (n >= 4 && word_is(s, 4, "out:")) {
         out->dir = NET_DIR_OUT;
         i = 4;
+    } else if (n >= 7 && word_is(s, 7, "accept:")) {
+        out->dir = NET_DIR_ACCEPT;
+        i = 7;
     }
     size_t colon = i;
     while (colon < n && s[colon] != ':')
@@ -511,6 +514,8 @@ int net_rule_matches(const net_rule *r, const net_query *q)
 {
     if (r->dir != NET_DIR_ANY && r->dir != q->dir)
         return 0;
+    if (q->dir == NET_DIR_ACCEPT && r->dir != NET_DIR_ACCEPT)
+        return 0;   /* accepts meet accept: rules only (an opt-in: a rule without a direction keeps its meaning) */
     switch (r->proto) {
     case NET_PROTO_ANY:
         if (q->proto != NET_PROTO_TCP && q->proto != NET_PROTO_UDP)

@@ -14,8 +14,10 @@
  *                                  ("*.example.com"); matches an address the
  *                                  program resolved from a matching name
  *   PORTS  * | 443 | 8000-8999     (absent: any port)
- * The direction is out (connect, send-to) or in (bind, listen: the local
- * address); a pattern without one matches both. IPv4-mapped IPv6 addresses
+ * The direction is out (connect, send-to), in (bind, listen: the local
+ * address) or accept (a connection a server accepts: HOST is the peer's
+ * address, PORTS the server's own port); a pattern without one matches
+ * out and in (accepts are decided by accept: rules only). IPv4-mapped IPv6 addresses
  * (::ffff:a.b.c.d) are matched as the IPv4 address they carry, in rules and
  * in queries, so a program cannot step around an IPv4 rule with them.
  *
@@ -47,7 +49,8 @@ typedef enum net_proto {
 typedef enum net_dir {
     NET_DIR_ANY = 0,     /* in a rule: both */
     NET_DIR_OUT,         /* connect, send-to: the remote address */
-    NET_DIR_IN           /* bind, listen: the local address */
+    NET_DIR_IN,          /* bind, listen: the local address */
+    NET_DIR_ACCEPT       /* accept: the peer's address, the local port */
 } net_dir;
 
 typedef enum net_host_kind {

@@ -87,7 +87,7 @@ void net_policy_decide_name(const policy_view *view, const net_policy_rule *rule
     const net_policy_rule *best = NULL;
     for (size_t i = 0; i < count; i++) {
         const net_rule *r = &rules[i].rule;
-        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->port_lo != 0 || r->port_hi != 65535 ||
+        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->dir == NET_DIR_ACCEPT || r->port_lo != 0 || r->port_hi != 65535 ||
             r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP)
             continue;
         if (net_name_glob(r->name, r->name_len, name, len) && (!best || beats(&rules[i], best)))

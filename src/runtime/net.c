@@ -20,8 +20,12 @@
  *   connect  out, the remote address (TCP, and UDP's connect);
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
- *   listen   in, the address the socket is bound to (asked of the driver).
- *   resolve  getaddrinfo / GetAddrInfoW (ws2_32, a late group): a name the
+ *   listen   in, the address the socket is bound to (asked of the driver);
+ *   accept   accept, the peer's address and the server's port, for a
+ *            blocking accept (a refused connection is closed and the call
+ *            waits for the next);
+ *   resolve  getaddrinfo / GetAddrInfoW / GetAddrInfoExW / gethostbyname
+ *            (ws2_32, a late group): a name the
  *            rules deny for every port fails as an unknown host; the
  *            addresses other names resolve to are remembered, so a rule on a
  *            name for some ports applies at connect and send-to.
@@ -40,6 +44,7 @@
 
 #include "core/policy_net.h"
 #include "runtime/guard.h"
+#include "runtime/net.h"
 
 typedef NTSTATUS (NTAPI *NtDeviceIoControlFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
                                                    PVOID, ULONG, PVOID, ULONG);
@@ -50,8 +55,10 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 #define AFD_LISTEN      CTL_CODE(FILE_DEVICE_BEEP, 0x802, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_GETSOCKNAME CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_ACCEPT   CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 typedef struct afd_create { int family, type, protocol; unsigned flags; } afd_create;
@@ -75,11 +82,13 @@ enum { WS_IPPROTO_ICMP = 1, WS_IPPROTO_ICMPV6 = 58 };
 #define NET_RULES_MAX 128
 static net_policy_rule g_rules[NET_RULES_MAX];
 static size_t g_rule_count;
+static BOOL g_accept_rules;   /* an accept: rule exists: accepts are looked at (else they cost nothing) */
 
 extern const fvm_virtualizer net_virtualizer;
 
 static BOOL net_start(void)
 {
+    netports_start();
     const policy_view *view = runtime_policy_view();
     if (!view)
         return TRUE;   /* no compiled policy: defaults only (raw sockets refused) */
@@ -92,6 +101,10 @@ static BOOL net_start(void)
         return FALSE;   /* never run with half the rules */
     }
     g_rule_count = total;
+    for (size_t i = 0; i < total; i++)
+        if (g_rules[i].rule.dir == NET_DIR_ACCEPT &&
+            (g_rules[i].rule.proto == NET_PROTO_TCP || g_rules[i].rule.proto == NET_PROTO_ANY))
+            g_accept_rules = TRUE;
     return TRUE;
 }
 
@@ -112,6 +125,10 @@ static net_proto proto_of(int type, int protocol)
  * did not see made (inherited, duplicated, from a parent) is asked of the
  * driver once. 0: not a socket. */
 #define NET_TAG_PROTO 1u
+/* A socket that bound a port of the box's port space (net = isolated):
+ * proto << 24 | family << 16 | the port the program bound. Closing the
+ * handle gives the port back to the box. */
+#define NET_TAG_PORT 2u
 
 static net_proto socket_proto(HANDLE handle)
 {
@@ -174,7 +191,7 @@ static NTSTATUS decide(const net_query *q, const char *op)
     }
     uint16_t name[96];
     char addr[64];
-    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : "out:");
+    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
     n = put_ascii(name, n, 96, net_proto_name(q->proto));
     n = put_ascii(name, n, 96, ":");
     net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
@@ -237,14 +254,172 @@ static NTSTATUS check_create(HANDLE handle, const void *in, ULONG in_length)
     return STATUS_SUCCESS;
 }
 
+/* ---- the box's port space (net = isolated; net_ports.c) ---- */
+
+static void put_port(uint8_t *sa, uint16_t port)
+{
+    sa[2] = (uint8_t)(port >> 8);
+    sa[3] = (uint8_t)port;
+}
+
+/* A connect or send-to to a loopback address goes to the box's own server
+ * on that port, when the box has one (its real port), else unchanged. */
+static void redirect_to_box(uint8_t *sa, const net_query *q)
+{
+    uint8_t proto = netports_proto(q->proto);
+    if (!proto || !netports_local(&q->addr, FALSE))
+        return;
+    uint16_t real = portmap_real_of(netports_map(), proto, q->addr.family, q->port);
+    if (real)
+        put_port(sa, real);
+}
+
+/* getsockname / getpeername: a real port of the box's space reads as the
+ * port the program bound (or connected to). */
+static NTSTATUS name_query(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                           ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    NTSTATUS status =
+        real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    IO_STATUS_BLOCK done;
+    if (status != STATUS_SUCCESS || !out || !guard_copy(&done, io, sizeof done))
+        return status;
+    uint8_t sa[SOCKADDR_MAX];
+    size_t len = done.Information < out_length ? done.Information : out_length;
+    if (len > sizeof sa)
+        len = sizeof sa;
+    net_addr a;
+    uint16_t port;
+    if (!guard_copy(sa, out, len) || !read_sockaddr(sa, len, &a, &port) || !port)
+        return status;
+    if (code == AFD_WINE_GETPEERNAME && !netports_local(&a, FALSE))
+        return status;
+    uint8_t proto = netports_proto(socket_proto(handle));
+    uint16_t v = proto ? portmap_virtual_of(netports_map(), proto, a.family, port) : 0;
+    if (v) {
+        put_port(sa, v);
+        guard_copy((uint8_t *)out + 2, sa + 2, 2);
+    }
+    return status;
+}
+
+/* A bind of a loopback or wildcard address with a fixed port in an
+ * isolated box: the broker's consent first (the port may be the box's
+ * already), then the real bind on the port it names (a published host
+ * port) or on any free one, then the real port told to the broker. The
+ * program's output address gets the port it asked for. */
+static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                            uint8_t *copy, ULONG in_length, PVOID out, ULONG out_length, uint8_t proto,
+                            uint8_t family, uint16_t vport)
+{
+    uint16_t bind_port;
+    NTSTATUS status = netports_claim(proto, family, vport, &bind_port);
+    if (status < 0)
+        return refuse(io, status);
+    put_port(copy + 4, bind_port);
+    status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, AFD_BIND, copy, in_length, out,
+                                        out_length);
+    /* Wine 8 binds at once; a driver that pends is waited for, since the
+     * real port is needed before the program goes on. */
+    for (int waited = 0; status == STATUS_PENDING && waited < 5000; waited++) {
+        IO_STATUS_BLOCK now;
+        if (!guard_copy(&now, io, sizeof now))
+            break;
+        if (now.Status != STATUS_PENDING)
+            status = now.Status;
+        else
+            Sleep(1);
+    }
+    if (status < 0 || status == STATUS_PENDING) {
+        netports_release(proto, family, vport);
+        return status;
+    }
+    uint8_t local[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    net_addr got;
+    uint16_t real = 0;
+    if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) < 0 ||
+        !read_sockaddr(local, sio.Information, &got, &real))
+        real = 0;
+    NTSTATUS told = real ? netports_bound(proto, family, vport, real) : STATUS_ACCESS_DENIED;
+    if (told < 0) {
+        netports_release(proto, family, vport);
+        return refuse(io, told);
+    }
+    handle_put(handle, &net_virtualizer, NET_TAG_PORT,
+               (void *)(ULONG_PTR)((uint32_t)proto << 24 | (uint32_t)family << 16 | vport));
+    if (out && out_length >= 4) {
+        uint8_t be[2] = {(uint8_t)(vport >> 8), (uint8_t)vport};
+        guard_copy((uint8_t *)out + 2, be, 2);
+    }
+    return status;
+}
+
+/* A connection a server accepts, decided on its peer's address and the
+ * server's own port (the box port in an isolated box): accept (and
+ * WSAAccept) send IOCTL_AFD_WINE_ACCEPT and, for a blocking socket, wait on
+ * their event. A refused connection is closed at once and the call goes on
+ * waiting for the next, so the program never sees it, as behind a
+ * firewall; a non-blocking socket then answers "would block". An
+ * overlapped accept (an APC or completion context) is passed on
+ * undecided: its connection arrives after this call returns. */
+static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                               PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
+                               ULONG out_length)
+{
+    for (;;) {
+        NTSTATUS status =
+            real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+        if (status == STATUS_PENDING) {
+            if (apc || apc_context || !event || WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
+                return status;
+            IO_STATUS_BLOCK done;
+            if (!guard_copy(&done, io, sizeof done))
+                return status;
+            status = done.Status;
+        }
+        uint32_t value = 0;
+        if (status != STATUS_SUCCESS || !out || out_length < sizeof value || !guard_copy(&value, out, sizeof value))
+            return status;
+        HANDLE conn = (HANDLE)(ULONG_PTR)value;
+        uint8_t sa[SOCKADDR_MAX];
+        IO_STATUS_BLOCK sio;
+        net_query q;
+        net_addr local;
+        uint16_t local_port;
+        memset(&q, 0, sizeof q);
+        q.dir = NET_DIR_ACCEPT;
+        q.proto = NET_PROTO_TCP;
+        if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
+            !read_sockaddr(sa, sio.Information, &q.addr, &local_port) ||
+            real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+            !read_sockaddr(sa, sio.Information, &local, &q.port))
+            return status;   /* a connection without addresses: nothing to decide on */
+        uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+        if (boxed)
+            q.port = boxed;
+        if (decide(&q, "accept") >= 0)
+            return status;
+        CloseHandle(conn);   /* refused: the peer sees the connection closed */
+        if (event)
+            ResetEvent(event);
+    }
+}
+
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                                 PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                                 ULONG out_length)
 {
     if (runtime_bypassed() ||
         (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
-         code != AFD_LISTEN))
+         code != AFD_LISTEN && !(code == AFD_WINE_ACCEPT && g_accept_rules) &&
+         !((code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME) && netports_active())))
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+
+    if (code == AFD_WINE_ACCEPT)
+        return accept_decided(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME)
+        return name_query(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
     if (code == AFD_WINE_CREATE) {
         NTSTATUS status = check_create(handle, in, in_length);
@@ -263,6 +438,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) >= 0 &&
             read_sockaddr(local, sio.Information, &q.addr, &q.port)) {
             q.dir = NET_DIR_IN;
+            /* Decided on the port the program bound, not its real one. */
+            uint8_t proto = netports_active() ? netports_proto(q.proto) : 0;
+            uint16_t bound = proto ? portmap_virtual_of(netports_map(), proto, q.addr.family, q.port) : 0;
+            if (bound)
+                q.port = bound;
             NTSTATUS status = decide(&q, "listen");
             if (status < 0)
                 return refuse(io, status);
@@ -285,6 +465,13 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             NTSTATUS status = decide(&q, "bind");
             if (status < 0)
                 return refuse(io, status);
+        }
+        if (netports_active() && netports_proto(q.proto)) {
+            net_addr local;
+            uint16_t port;
+            if (read_sockaddr(copy + 4, in_length - 4, &local, &port) && port && netports_local(&local, TRUE))
+                return bind_in_box(handle, event, apc, apc_context, io, copy, in_length, out, out_length,
+                                   netports_proto(q.proto), local.family, port);
         }
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out, out_length);
     }
@@ -314,6 +501,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                     q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
                     status = decide(&q, "connect");
+                    if (status >= 0 && netports_active())
+                        redirect_to_box(copy + sizeof head, &q);
                 } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
                     status = STATUS_INVALID_PARAMETER;   /* an address no rule can judge never reaches the driver */
                 }
@@ -355,6 +544,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         NTSTATUS status = decide(&q, "sendto");
         if (status < 0)
             return refuse(io, status);
+        if (netports_active())
+            redirect_to_box(addr, &q);
     }
     return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                       out_length);
@@ -516,10 +707,100 @@ static int WINAPI box_GetAddrInfoW(const wchar_t *node, const wchar_t *service, 
     return ret;
 }
 
+/* gethostbyname: the IPv4 addresses of a HOSTENT (Winsock's 64-bit layout). */
+typedef struct hostent_any {
+    char *name;
+    char **aliases;
+    short addrtype, length;
+    char **addr_list;
+} hostent_any;
+typedef hostent_any *(WINAPI *gethostbyname_fn)(const char *);
+static gethostbyname_fn real_gethostbyname;
+
+static hostent_any *WINAPI box_gethostbyname(const char *node)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
+    if (len && name_denied(name, len)) {
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return NULL;
+    }
+    hostent_any *h = real_gethostbyname(node);
+    if (h && len && h->addrtype == WS_AF_INET && h->length == 4 && h->addr_list) {
+        DWORD saved = GetLastError();
+        AcquireSRWLockExclusive(&g_resolved_lock);
+        for (int i = 0; i < 35 && h->addr_list[i]; i++) {
+            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+            memset(&g_resolved[slot].addr, 0, sizeof g_resolved[slot].addr);
+            g_resolved[slot].addr.family = 4;
+            memcpy(g_resolved[slot].addr.bytes, h->addr_list[i], 4);
+            memcpy(g_resolved[slot].name, name, len);
+            g_resolved[slot].name[len] = 0;
+            g_resolved[slot].len = (uint8_t)len;
+        }
+        ReleaseSRWLockExclusive(&g_resolved_lock);
+        SetLastError(saved);
+    }
+    return h;
+}
+
+/* GetAddrInfoExW: ADDRINFOEXW has the address where ADDRINFOW has it, and
+ * more fields after; remembered only when it answers at once (an
+ * overlapped call's list arrives later). On Wine it resolves through
+ * getaddrinfo, which is hooked too; on Windows it does not. */
+typedef struct addrinfoex_any {
+    int flags, family, socktype, protocol;
+    size_t addrlen;
+    void *canonname;
+    const uint8_t *addr;
+    void *blob;
+    size_t bloblen;
+    void *provider;
+    struct addrinfoex_any *next;
+} addrinfoex_any;
+typedef int (WINAPI *GetAddrInfoExW_fn)(const wchar_t *, const wchar_t *, DWORD, GUID *, const void *,
+                                        addrinfoex_any **, struct timeval *, OVERLAPPED *, void *, HANDLE *);
+static GetAddrInfoExW_fn real_GetAddrInfoExW;
+
+static int WINAPI box_GetAddrInfoExW(const wchar_t *node, const wchar_t *service, DWORD space, GUID *space_id,
+                                     const void *hints, addrinfoex_any **res, struct timeval *timeout,
+                                     OVERLAPPED *overlapped, void *completion, HANDLE *handle)
+{
+    char name[256];
+    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
+    if (len && name_denied(name, len)) {
+        if (res && !overlapped)
+            *res = NULL;
+        SetLastError(WSAHOST_NOT_FOUND_CODE);
+        return WSAHOST_NOT_FOUND_CODE;
+    }
+    int ret = real_GetAddrInfoExW(node, service, space, space_id, hints, res, timeout, overlapped, completion, handle);
+    if (!ret && len && res && !overlapped) {
+        DWORD saved = GetLastError();
+        AcquireSRWLockExclusive(&g_resolved_lock);
+        for (const addrinfoex_any *ai = *res; ai; ai = ai->next) {
+            net_addr a;
+            uint16_t port;
+            if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
+                continue;
+            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+            g_resolved[slot].addr = a;
+            memcpy(g_resolved[slot].name, name, len);
+            g_resolved[slot].name[len] = 0;
+            g_resolved[slot].len = (uint8_t)len;
+        }
+        ReleaseSRWLockExclusive(&g_resolved_lock);
+        SetLastError(saved);
+    }
+    return ret;
+}
+
 static void name_hooks(hook_table *table)
 {
     FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
     FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
+    FVM_HOOK(table, "ws2_32.dll", gethostbyname);
+    FVM_HOOK_OPTIONAL(table, "ws2_32.dll", GetAddrInfoExW);
 }
 
 static late_hooks g_late[] = {
@@ -534,13 +815,19 @@ static void net_hooks(hook_table *table)
 
 static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
 {
-    (void)handle, (void)tag, (void)data;   /* the state is a number, nothing to free */
+    (void)handle;   /* the state is a number, nothing to free */
+    if (tag == NET_TAG_PORT) {
+        uint32_t v = (uint32_t)(ULONG_PTR)data;
+        netports_release((uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint16_t)v);
+    }
 }
 
 static void *net_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *data)
 {
-    (void)from, (void)to, (void)tag;
-    return data;   /* a copy is the same socket */
+    (void)from, (void)to;
+    /* A copy is the same socket; the box port goes back when the handle
+     * that bound it closes (or the process ends), not with each copy. */
+    return tag == NET_TAG_PORT ? NULL : data;
 }
 
 const fvm_virtualizer net_virtualizer = {

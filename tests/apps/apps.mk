@@ -40,8 +40,10 @@ APPLIB_LINK_trustattack := -lntdll
 APPLIB_LINK_svctool := -ladvapi32
 
 # netprobe.exe makes sockets by every path (Winsock, ConnectEx, the driver
-# directly) for test_net.py.
-APPLIB_LINK_netprobe := -lws2_32 -lmswsock
+# directly) for test_net.py; it names another box's objects with common/boxcfg
+# (test_net_ports.py).
+APPLIB_LINK_netprobe := $(B)/win/libfvmcommon.a -lws2_32 -lmswsock
+$(B)/win/apps/netprobe.exe: $(B)/win/libfvmcommon.a
 
 # printtool.exe prints by every path (winspool jobs, GDI printer DCs, AddJob).
 APPLIB_LINK_printtool := -lwinspool -lgdi32

@@ -12,8 +12,20 @@
  *   netprobe dup HOST PORT               connect on a DuplicateHandle copy of a socket
  *   netprobe inherit HOST PORT           a child connects on a socket it inherited
  *   netprobe name NAME PORT              GetAddrInfoW(NAME), then connect to it (tcp)
+ *   netprobe hostbyname NAME PORT        the same by gethostbyname
+ *   netprobe addrinfoex NAME PORT        the same by GetAddrInfoExW (synchronous)
  *   netprobe direct HOST PORT            no Winsock: NtCreateFile(\Device\Afd) and the
  *                                        driver's create and connect requests by hand
+ *   netprobe serve tcp|udp HOST PORT TAG a server: binds, prints "LISTEN <port getsockname
+ *                                        reports>", answers TAG to each connection (tcp)
+ *                                        or datagram (udp) until 60 s pass without one
+ *   netprobe rebind HOST PORT            bind and listen (tcp), close, the same again:
+ *                                        "OK" when the second bind got the port
+ *   netprobe names HOST PORT             connects, prints "NAMES <local port> <peer port>"
+ *   netprobe forge BOXPATH               (hostile) opens the port map section and the
+ *                                        broker pipe of the box at BOXPATH by name:
+ *                                        prints "FORGE write <error> read <error> pipe
+ *                                        <error>" (0: it could)
  * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
  * NTSTATUS>"; exit code 0 on success, 1 otherwise. */
 #include <winsock2.h>
@@ -24,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/boxcfg.h"
 
 static int fail(const char *step, long code)
 {
@@ -210,6 +224,41 @@ static int do_name(const char *name, const char *port)
     return talk(s);
 }
 
+static int connect_v4(const void *addr4, const char *port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((u_short)atoi(port));
+    memcpy(&sa.sin_addr, addr4, 4);
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, (struct sockaddr *)&sa, sizeof sa))
+        return fail("connect", WSAGetLastError());
+    return talk(s);
+}
+
+static int do_hostbyname(const char *name, const char *port)
+{
+    struct hostent *h = gethostbyname(name);
+    if (!h || h->h_addrtype != AF_INET || !h->h_addr_list[0])
+        return fail("gethostbyname", WSAGetLastError());
+    return connect_v4(h->h_addr_list[0], port);
+}
+
+static int do_addrinfoex(const char *name, const char *port)
+{
+    wchar_t wname[256];
+    MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 256);
+    ADDRINFOEXW hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = GetAddrInfoExW(wname, NULL, NS_DNS, NULL, &hints, &res, NULL, NULL, NULL, NULL);
+    if (e)
+        return fail("GetAddrInfoExW", e);
+    return connect_v4(&((struct sockaddr_in *)res->ai_addr)->sin_addr, port);
+}
+
 /* ---- no Winsock: the driver's requests as Wine 8's ws2_32 makes them ---- */
 
 typedef NTSTATUS(NTAPI *create_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
@@ -259,6 +308,98 @@ static int do_direct(const char *host, const char *port)
     return 0;
 }
 
+static int do_serve(const char *proto, const char *host, const char *port, const char *tag)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int udp = !strcmp(proto, "udp");
+    SOCKET s = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+    if (bind(s, (struct sockaddr *)&sa, len))
+        return fail("bind", WSAGetLastError());
+    if (!udp && listen(s, 16))
+        return fail("listen", WSAGetLastError());
+    struct sockaddr_storage me;
+    int me_len = sizeof me;
+    if (getsockname(s, (struct sockaddr *)&me, &me_len))
+        return fail("getsockname", WSAGetLastError());
+    printf("LISTEN %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+    fflush(stdout);
+    for (;;) {
+        fd_set ready;
+        FD_ZERO(&ready);
+        FD_SET(s, &ready);
+        struct timeval idle = {60, 0};
+        if (select(0, &ready, NULL, NULL, &idle) <= 0)
+            return 0;
+        char buf[64];
+        if (udp) {
+            struct sockaddr_storage from;
+            int from_len = sizeof from;
+            if (recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_len) >= 0)
+                sendto(s, tag, (int)strlen(tag), 0, (struct sockaddr *)&from, from_len);
+            continue;
+        }
+        SOCKET c = accept(s, NULL, NULL);
+        if (c == INVALID_SOCKET)
+            continue;
+        recv(c, buf, sizeof buf, 0);
+        send(c, tag, (int)strlen(tag), 0);
+        shutdown(c, SD_SEND);
+        closesocket(c);
+    }
+}
+
+static int do_rebind(const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    for (int round = 0; round < 2; round++) {
+        SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+        if (bind(s, (struct sockaddr *)&sa, len))
+            return fail(round ? "rebind" : "bind", WSAGetLastError());
+        if (listen(s, 4))
+            return fail("listen", WSAGetLastError());
+        closesocket(s);
+    }
+    printf("OK\n");
+    return 0;
+}
+
+static int do_names(const char *host, const char *port)
+{
+    struct sockaddr_storage sa, me, peer;
+    int len, family = address(host, port, &sa, &len);
+    SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    if (connect(s, (struct sockaddr *)&sa, len))
+        return fail("connect", WSAGetLastError());
+    int me_len = sizeof me, peer_len = sizeof peer;
+    if (getsockname(s, (struct sockaddr *)&me, &me_len) || getpeername(s, (struct sockaddr *)&peer, &peer_len))
+        return fail("names", WSAGetLastError());
+    printf("NAMES %u %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port), ntohs(((struct sockaddr_in *)&peer)->sin_port));
+    return 0;
+}
+
+static int do_forge(const wchar_t *box_path)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, name);
+    DWORD write_error = w ? 0 : GetLastError();
+    HANDLE r = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+    DWORD read_error = r ? 0 : GetLastError();
+    if (w) {   /* it could: try to point the box's port 1 somewhere */
+        volatile unsigned *map = MapViewOfFile(w, FILE_MAP_WRITE, 0, 0, 0);
+        if (!map)
+            write_error = GetLastError();
+    }
+    fvm_box_object_name(box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    DWORD pipe_error = pipe != INVALID_HANDLE_VALUE ? 0 : GetLastError();
+    printf("FORGE write %lu read %lu pipe %lu\n", (unsigned long)write_error, (unsigned long)read_error,
+           (unsigned long)pipe_error);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     static char args[8][512];
@@ -297,6 +438,18 @@ int wmain(int argc, wchar_t **wargv)
         return do_child(argv[2], argv[3], argv[4]);
     if (!strcmp(cmd, "name") && argc == 4)
         return do_name(argv[2], argv[3]);
+    if (!strcmp(cmd, "serve") && argc == 6)
+        return do_serve(argv[2], argv[3], argv[4], argv[5]);
+    if (!strcmp(cmd, "hostbyname") && argc == 4)
+        return do_hostbyname(argv[2], argv[3]);
+    if (!strcmp(cmd, "addrinfoex") && argc == 4)
+        return do_addrinfoex(argv[2], argv[3]);
+    if (!strcmp(cmd, "forge") && argc == 3)
+        return do_forge(wargv[2]);
+    if (!strcmp(cmd, "rebind") && argc == 4)
+        return do_rebind(argv[2], argv[3]);
+    if (!strcmp(cmd, "names") && argc == 4)
+        return do_names(argv[2], argv[3]);
     if (!strcmp(cmd, "direct") && argc == 4)
         return do_direct(argv[2], argv[3]);
     return fail("usage", 0);

@@ -4,7 +4,9 @@ allowed and denied by address, port, protocol, direction and program, by
 every path to the socket driver (connect, ConnectEx, a duplicated handle, an
 inherited handle, the driver's requests made by hand without Winsock), over
 TCP, UDP and IPv6; raw/ICMP and AF_UNIX sockets refused by default; the
-audit records; malformed [net] rules refused with file:line:column."""
+audit records; malformed [net] rules refused with file:line:column; host
+names through getaddrinfo, GetAddrInfoW, GetAddrInfoExW and gethostbyname;
+a boxed server's accepts decided on the peer's address."""
 import json
 import socket
 import threading
@@ -186,3 +188,62 @@ def test_malformed_net_rules_are_refused_with_file_line_column(fvm, tmp_path):
                      "bad.ini:4:12: error: bad port",
                      "bad.ini:5:6: error: a [net] pattern starts with a protocol"):
         assert expected in out, out
+
+
+def test_host_name_rules_cover_gethostbyname_and_getaddrinfoex(fvm, tmp_path, apps, servers):
+    """The same name rules through gethostbyname and GetAddrInfoExW: a name
+    denied for every port does not resolve; one denied for a port resolves
+    and its address on that port is refused."""
+    a, b = servers(), servers()
+    box = make_box(fvm, tmp_path, f"[net]\ndeny audit tcp:runs?\ndeny tcp:vm:{a.port}\n")
+    try:
+        assert probe(fvm, box, apps, "hostbyname", "runsc", a.port) == "ERR gethostbyname 11001"
+        assert probe(fvm, box, apps, "addrinfoex", "runsc", a.port) == "ERR GetAddrInfoExW 11001"
+        assert probe(fvm, box, apps, "hostbyname", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "addrinfoex", "vm", a.port) == "ERR connect 10013"
+        assert probe(fvm, box, apps, "hostbyname", "vm", b.port) == "OK pong"
+        names = [(r["op"], r["name"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert names == [("resolve", "name:runsc")] * 2, names
+    finally:
+        fvm("rm", "--force", box)
+
+
+def test_accept_rules_decide_on_the_peer(fvm, tmp_path, apps):
+    """A boxed server's accepts follow accept: rules on the peer's address:
+    a client from 127.0.0.2 is closed unanswered (the server never sees it),
+    one from 127.0.0.1 is served, on the same port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "policy.ini"
+    path.write_text("[net]\ndeny audit accept:tcp:127.0.0.2\n")
+    box = "n" + uuid.uuid4().hex[:10]
+    fvm("create", box, "--policy", win_path(path), "--net", "shared", check=0)
+    server = fvm.popen("run", "--box", box, win_path(apps / "netprobe.exe"), "serve", "tcp", "127.0.0.1", str(port),
+                       "served")
+
+    def client(source):
+        try:
+            with socket.socket() as c:
+                c.settimeout(10)
+                c.bind((source, 0))
+                c.connect(("127.0.0.1", port))
+                c.sendall(b"ping")
+                return c.recv(16).decode() or "closed"
+        except (ConnectionResetError, BrokenPipeError):
+            return "closed"
+    try:
+        assert fvm.wait_until(lambda: "LISTEN" in server.output(), timeout=30), server.output()
+        assert client("127.0.0.2") == "closed"
+        assert client("127.0.0.1") == "served"
+        assert client("127.0.0.2") == "closed"
+        fvm("stop", box)
+        server.wait(10)
+        net_records = lambda: [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
+        fvm.wait_until(lambda: len(net_records()) >= 2, timeout=10)
+        recs = net_records()
+        assert recs == [("accept", f"accept:tcp:127.0.0.2:{port}", "deny")] * 2, recs
+    finally:
+        fvm("stop", box)
+        server.wait(10)
+        fvm("rm", "--force", box)

@@ -202,6 +202,14 @@ static void matching_by_each_part(void **state)
     assert_true(matches("out:tcp:*", NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
     assert_false(matches("out:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "1.2.3.4", 80, NULL));
     assert_true(matches("in:tcp:*", NET_DIR_IN, NET_PROTO_TCP, "0.0.0.0", 80, NULL));
+    /* accept: the peer's address, the server's port; accept: rules only */
+    assert_true(matches("accept:tcp:10.0.0.0/8:8080", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 8080, NULL));
+    assert_false(matches("accept:tcp:10.0.0.0/8:8080", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 8081, NULL));
+    assert_false(matches("accept:tcp:10.0.0.0/8", NET_DIR_IN, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_false(matches("in:tcp:*", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_false(matches("tcp:10.0.0.0/8", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_false(matches("*", NET_DIR_ACCEPT, NET_PROTO_TCP, "10.1.2.3", 80, NULL));
+    assert_true(matches("ACCEPT:tcp:localhost", NET_DIR_ACCEPT, NET_PROTO_TCP, "127.0.0.2", 80, NULL));
     /* addresses and CIDR */
     assert_true(matches("tcp:10.0.0.0/8", NET_DIR_OUT, NET_PROTO_TCP, "10.200.3.4", 1, NULL));
     assert_false(matches("tcp:10.0.0.0/8", NET_DIR_OUT, NET_PROTO_TCP, "11.0.0.1", 1, NULL));
@@ -368,7 +376,8 @@ static void name_decisions_take_rules_for_every_port(void **state)
             "open tcp:www.example.com\n"      /* 3: more literal characters */
             "deny tcp:mail.example.org:25\n"  /* 4: one port: decided at connect */
             "deny in:tcp:in.example.net\n"    /* 5: in: not a resolution */
-            "deny raw:raw.example.net\n",     /* 6: raw: not a resolution */
+            "deny raw:raw.example.net\n"      /* 6: raw: not a resolution */
+            "deny accept:tcp:acc.example.net\n", /* 7: accept: not a resolution */
             NULL, &c);
     policy_decision d;
     net_policy_decide_name(&c.view, c.rules, c.count, "A.Example.com", 13, &d);
@@ -382,6 +391,8 @@ static void name_decisions_take_rules_for_every_port(void **state)
     net_policy_decide_name(&c.view, c.rules, c.count, "in.example.net", 14, &d);
     assert_true(d.is_default);
     net_policy_decide_name(&c.view, c.rules, c.count, "raw.example.net", 15, &d);
+    assert_true(d.is_default);
+    net_policy_decide_name(&c.view, c.rules, c.count, "acc.example.net", 15, &d);
     assert_true(d.is_default);
     /* the port rule applies at connect to the address the name resolved to */
     assert_int_equal(decide(&c, NET_DIR_OUT, NET_PROTO_TCP, "1.2.3.4", 25, "mail.example.org").line, 4);

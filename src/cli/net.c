@@ -1,0 +1,196 @@
+/* net.c - a box's network settings and `fvm net NAME` (issue 11).
+ *
+ * box.ini [box]:
+ *   net = isolated   the box has a loopback port space of its own (the
+ *                    default for boxes fvm create makes): its servers'
+ *                    loopback and wildcard ports are private to the box
+ *                    (core/portmap.h, broker/net.c, runtime/net_ports.c);
+ *   net = shared     its servers bind the host's ports, as before
+ *                    isolation (also what a box.ini without the key means);
+ *   publish = 18080:8080,5353:53/udp
+ *                    box ports host clients reach, on the host port named
+ *                    (only in an isolated box: a shared box's ports are the
+ *                    host's already).
+ * `fvm create --net MODE --publish H:B` and `fvm net NAME --publish SPEC
+ * --net MODE` write them; the mode applies when the box next starts, the
+ * published ports at the next bind. `fvm net NAME` shows the mode, the
+ * published ports, the port map of a running box (box port -> real port,
+ * the process that bound it) and the box's [net] rules. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/policyload.h"
+#include "core/policy.h"
+#include "core/portmap.h"
+
+int net_create_option(int argc, char **argv, int *i, net_settings *s)
+{
+    const char *opt = argv[*i];
+    if (strcmp(opt, "--net") && strcmp(opt, "--publish"))
+        return -1;
+    if (*i + 1 >= argc)
+        return cli_error("%s needs a value", opt), EXIT_USAGE;
+    const char *value = argv[++*i];
+    if (!strcmp(opt, "--publish"))
+        s->publish_set = TRUE;
+    if (!strcmp(opt, "--net")) {
+        if (strcmp(value, "isolated") && strcmp(value, "shared"))
+            return cli_error("--net is isolated or shared, not '%s'", value), EXIT_USAGE;
+        snprintf(s->mode, sizeof s->mode, "%s", value);
+        return 0;
+    }
+    portmap_publish list[PORTMAP_PUBLISH_MAX];
+    size_t count;
+    fvm_error err;
+    if (portmap_publish_parse(value, strlen(value), list, PORTMAP_PUBLISH_MAX, &count, &err) != FVM_OK)
+        return cli_error("--publish '%s': %s", value, err.message), EXIT_USAGE;
+    size_t used = strlen(s->publish);
+    if (used + strlen(value) + 2 > sizeof s->publish)
+        return cli_error("--publish: too many published ports"), EXIT_USAGE;
+    snprintf(s->publish + used, sizeof s->publish - used, "%s%s", used ? "," : "", value);
+    /* The whole list again: a port published by two options is refused too. */
+    if (portmap_publish_parse(s->publish, strlen(s->publish), list, PORTMAP_PUBLISH_MAX, &count, &err) != FVM_OK)
+        return cli_error("--publish: %s (in '%s')", err.message, s->publish), EXIT_USAGE;
+    return 0;
+}
+
+int net_write_settings(const box *b, const net_settings *s)
+{
+    wchar_t ini[FVM_PATH_MAX], value[512];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    if (s->mode[0]) {
+        cli_wide(s->mode, value, 512);
+        if (!WritePrivateProfileStringW(L"box", L"net", value, ini))
+            return cli_win_error(GetLastError(), "cannot write net= to box.ini");
+    }
+    if (s->publish_set) {
+        cli_wide(s->publish, value, 512);
+        if (!WritePrivateProfileStringW(L"box", L"publish", s->publish[0] ? value : NULL, ini))
+            return cli_win_error(GetLastError(), "cannot write publish= to box.ini");
+    }
+    return 0;
+}
+
+static void ini_text(const box *b, const wchar_t *key, char *out, size_t cap)
+{
+    wchar_t ini[FVM_PATH_MAX], value[512];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    GetPrivateProfileStringW(L"box", key, L"", value, 512, ini);
+    cli_utf8(value, out, cap);
+}
+
+static void no_diag(void *ctx, const policy_diag *d)
+{
+    (void)ctx, (void)d;
+}
+
+static void print_rules(const box *b)
+{
+    wchar_t path[FVM_PATH_MAX];
+    policy *p = NULL;
+    char why[512];
+    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
+        fvm_policy_load(path, &p, no_diag, NULL, why, sizeof why) != FVM_OK) {
+        printf("[net] rules: the box's policy cannot be read\n");
+        return;
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < policy_rule_count(p); i++) {
+        const policy_rule *r = policy_rule_at(p, i);
+        if (r->type != POLICY_TYPE_NET)
+            continue;
+        if (!shown++)
+            printf("[net] rules (first match by precedence, docs/policy.md):\n");
+        printf("  %s:%u  %s%s%s %s%s\n", r->file, r->line, r->scope_name ? r->scope_name : "",
+               r->scope_name ? ": " : "", policy_action_name(r->action), r->audit ? "audit " : "", r->text);
+    }
+    if (!shown)
+        printf("[net] rules: none (every address open; raw and ICMP sockets refused)\n");
+    policy_free(p);
+}
+
+static const char *proto_name(uint8_t proto)
+{
+    return proto == PORTMAP_TCP ? "tcp" : proto == PORTMAP_UDP ? "udp" : "?";
+}
+
+static int show(const box *b)
+{
+    char mode[32], publish[512];
+    ini_text(b, L"net", mode, sizeof mode);
+    ini_text(b, L"publish", publish, sizeof publish);
+    BOOL isolated = !_stricmp(mode, "isolated");
+    printf("box '%s': net = %s\n", b->name,
+           isolated ? "isolated (loopback ports of its own)" : "shared (its servers bind the host's ports)");
+    printf("published: %s%s\n", publish[0] ? publish : "none",
+           publish[0] && !isolated ? " (not used: a shared box's ports are the host's)" : "");
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    HANDLE section = isolated ? OpenFileMappingW(FILE_MAP_READ, FALSE, name) : NULL;
+    const portmap *map = section ? MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof *map) : NULL;
+    if (!map) {
+        printf("bound ports: %s\n", isolated ? "none (the box is not running)" : "not tracked (shared)");
+    } else {
+        static portmap_entry entries[PORTMAP_MAX];
+        portmap_publish pub[PORTMAP_PUBLISH_MAX];
+        size_t npub;
+        size_t n = portmap_snapshot(map, entries, PORTMAP_MAX, pub, PORTMAP_PUBLISH_MAX, &npub);
+        printf("bound ports: %u\n", (unsigned)n);
+        if (n)
+            printf("  %-5s %-6s %9s %10s %8s\n", "PROTO", "FAMILY", "BOX-PORT", "REAL-PORT", "PID");
+        for (size_t i = 0; i < n; i++) {
+            char real[16];
+            if (entries[i].real)
+                snprintf(real, sizeof real, "%u", entries[i].real);
+            else
+                snprintf(real, sizeof real, "binding");
+            printf("  %-5s %-6s %9u %10s %8u%s\n", proto_name(entries[i].proto), entries[i].family == 6 ? "ipv6" : "ipv4",
+                   entries[i].vport, real, entries[i].pid,
+                   entries[i].real && portmap_published(map, entries[i].proto, entries[i].vport) == entries[i].real
+                       ? "  (published)"
+                       : "");
+        }
+        UnmapViewOfFile(map);
+    }
+    if (section)
+        CloseHandle(section);
+    print_rules(b);
+    return 0;
+}
+
+int cmd_net(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_error("usage: fvm net NAME [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp],...|none]"),
+               EXIT_USAGE;
+    box b;
+    if (!box_init(&b, argv[1]))
+        return EXIT_FAIL;
+    if (!box_exists(&b))
+        return cli_error("no box named '%s'", argv[1]);
+    net_settings s;
+    memset(&s, 0, sizeof s);
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--publish") && i + 1 < argc && !strcmp(argv[i + 1], "none")) {
+            s.publish_set = TRUE;
+            s.publish[0] = 0;
+            i++;
+            continue;
+        }
+        int taken = net_create_option(argc, argv, &i, &s);
+        if (taken > 0)
+            return taken;
+        if (taken < 0)
+            return cli_error("net: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+    }
+    if (s.mode[0] || s.publish_set) {
+        int rc = net_write_settings(&b, &s);
+        if (rc)
+            return rc;
+        if (s.mode[0] && box_process_count(&b))
+            printf("net = %s applies when the box next starts (it is running)\n", s.mode);
+    }
+    return show(&b);
+}

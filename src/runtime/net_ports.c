@@ -1,0 +1,121 @@
+/* net_ports.c - the box's loopback port space, on the process's side
+ * (net = isolated; the map and its idea: core/portmap.h, its owner:
+ * broker/net.c). net.c calls in here from its socket-driver hook.
+ *
+ * Lookups (connect, send-to, getsockname, getpeername, listen's decision)
+ * read the broker's section, mapped read-only at start: no message, so a
+ * connect costs a scan of a few entries. Changes (a bind to claim a port,
+ * the real port it got, a close to give it back) are requests to the
+ * broker on a connection this process opens on its first bind; the broker
+ * answers each. When the section is absent the box's net is shared and
+ * nothing here runs. */
+#include "runtime/net.h"
+
+#include "common/brokerproto.h"
+
+static const portmap *g_map;
+static HANDLE g_pipe = INVALID_HANDLE_VALUE;
+static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
+
+BOOL netports_start(void)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    runtime_bypass_enter();
+    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
+    if (section) {
+        g_map = MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof *g_map);
+        CloseHandle(section);
+    }
+    runtime_bypass_leave();
+    if (g_map && g_map->magic != PORTMAP_MAGIC)
+        g_map = NULL;
+    return TRUE;   /* no section: a shared box (or no broker): ports are the host's */
+}
+
+BOOL netports_active(void)
+{
+    return g_map != NULL;
+}
+
+const portmap *netports_map(void)
+{
+    return g_map;
+}
+
+uint8_t netports_proto(net_proto proto)
+{
+    return proto == NET_PROTO_TCP ? PORTMAP_TCP : proto == NET_PROTO_UDP ? PORTMAP_UDP : 0;
+}
+
+BOOL netports_local(const net_addr *a, BOOL wildcard_too)
+{
+    static const uint8_t zero[16], loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (a->family == 4)
+        return a->bytes[0] == 127 || (wildcard_too && !memcmp(a->bytes, zero, 4));
+    if (a->family == 6)
+        return !memcmp(a->bytes, loop6, 16) || (wildcard_too && !memcmp(a->bytes, zero, 16));
+    return FALSE;
+}
+
+/* One request and its answer; FALSE when the broker cannot be reached. */
+static BOOL ask(uint32_t op, uint8_t proto, uint8_t family, uint16_t vport, uint16_t real, portmap_reply *reply)
+{
+    portmap_request r = {op, proto, family, vport, real};
+    uint8_t msg[PORTMAP_REQUEST_SIZE];
+    portmap_request_encode(&r, msg, sizeof msg);
+    DWORD saved = GetLastError();
+    DWORD put = 0, got = 0;
+    BOOL ok = FALSE;
+    runtime_bypass_enter();
+    AcquireSRWLockExclusive(&g_pipe_lock);
+    if (g_pipe == INVALID_HANDLE_VALUE) {
+        wchar_t name[FVM_OBJ_NAME_MAX];
+        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+        for (int attempt = 0; attempt < 50 && g_pipe == INVALID_HANDLE_VALUE; attempt++) {
+            g_pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+            if (g_pipe == INVALID_HANDLE_VALUE && !WaitNamedPipeW(name, 200))
+                Sleep(10);
+        }
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        if (g_pipe != INVALID_HANDLE_VALUE)
+            SetNamedPipeHandleState(g_pipe, &mode, NULL, NULL);
+    }
+    if (g_pipe != INVALID_HANDLE_VALUE)
+        ok = WriteFile(g_pipe, msg, sizeof msg, &put, NULL) && put == sizeof msg &&
+             ReadFile(g_pipe, reply, sizeof *reply, &got, NULL) && got == sizeof *reply;
+    ReleaseSRWLockExclusive(&g_pipe_lock);
+    runtime_bypass_leave();
+    SetLastError(saved);
+    return ok;
+}
+
+NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, uint16_t *bind_port)
+{
+    portmap_reply reply;
+    *bind_port = 0;
+    if (!ask(PORTMAP_OP_CLAIM, proto, family, vport, 0, &reply))
+        return STATUS_ACCESS_DENIED;   /* no broker: never a port outside the box's space */
+    if (reply.status == PORTMAP_IN_USE)
+        return STATUS_SHARING_VIOLATION;   /* what the driver answers for a port in use: WSAEADDRINUSE */
+    if (reply.status != PORTMAP_OK)
+        return reply.status == PORTMAP_FULL ? STATUS_TOO_MANY_ADDRESSES : STATUS_ACCESS_DENIED;
+    *bind_port = reply.real;
+    return STATUS_SUCCESS;
+}
+
+NTSTATUS netports_bound(uint8_t proto, uint8_t family, uint16_t vport, uint16_t real)
+{
+    portmap_reply reply;
+    if (!ask(PORTMAP_OP_BOUND, proto, family, vport, real, &reply))
+        return STATUS_ACCESS_DENIED;
+    return reply.status == PORTMAP_OK ? STATUS_SUCCESS
+           : reply.status == PORTMAP_IN_USE ? STATUS_SHARING_VIOLATION
+                                            : STATUS_ACCESS_DENIED;
+}
+
+void netports_release(uint8_t proto, uint8_t family, uint16_t vport)
+{
+    portmap_reply reply;
+    ask(PORTMAP_OP_RELEASE, proto, family, vport, 0, &reply);
+}
