@@ -136,6 +136,9 @@ typedef struct sync_hooks {
     int (*allow)(void *ctx, const wchar_t *policy_path, const wchar_t *display, char kind);
     void (*audit)(void *ctx, const char *type, const char *op, const wchar_t *name, const char *decision,
                   const char *rule);
+    /* A change the three-way check refused (the host changed too): counted, audited. */
+    void (*conflict)(void *ctx, const wchar_t *display);
+    int resolve;                 /* 0 none, 1 --ours, 2 --theirs, 3 --keep-both */
     void *ctx;
 } sync_hooks;
 /* Adds the registry steps (and the final S) to the journal; *planned counts them. */

@@ -453,6 +453,19 @@ static void hook_audit(void *ctx, const char *type, const char *op, const wchar_
     audit(ctx, type, op, name, decision, rule);
 }
 
+static void hook_conflict(void *ctx, const wchar_t *display)
+{
+    commit_state *cs = ctx;
+    cs->conflicts++;
+    audit(cs, "key", "commit", display, "conflict", "three-way check");
+}
+
+static sync_hooks hooks_of(commit_state *cs)
+{
+    return (sync_hooks){.allow = hook_allow, .audit = hook_audit, .conflict = hook_conflict,
+                        .resolve = (int)cs->opts->resolve, .ctx = cs};
+}
+
 /* "dir\name.ext" -> "dir\name (box NAME).ext", then " 2", " 3"... until free. */
 static void keep_both_name(const commit_state *cs, const wchar_t *win, wchar_t *out, size_t cap)
 {
@@ -621,6 +634,7 @@ static int step_rank(const sync_step *s)
         return 4;
     case SYNC_STEP_REG_VALUE:
     case SYNC_STEP_REG_DELVALUE:
+    case SYNC_STEP_REG_DROP:
         return 5;
     case SYNC_STEP_REG_DELKEY:
         return 6;
@@ -676,36 +690,58 @@ static DWORD CALLBACK copy_progress(LARGE_INTEGER total, LARGE_INTEGER done, LAR
     return PROGRESS_CONTINUE;
 }
 
-/* The box copy of nt lands at target_win: copied next to it, renamed over it. */
+/* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
+ * measures both ways). */
+static BOOL g_force_copy;
+
+/* The box copy of nt lands at target_win. The box copy is dropped right
+ * after, so where box and host share a volume it is simply renamed over the
+ * host file: one atomic rename, no byte copied (a reader of the host sees
+ * the old file or the new one). Elsewhere (another volume, a share) it is
+ * copied next to the host file and that copy renamed over it. */
 static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_win, progress *pg)
 {
     wchar_t copy[WPATH], tmp[WPATH];
     sync_box_copy_path(cs->b, nt, copy, WPATH);
     file_facts mine = facts_of(copy);
     if (!mine.exists)
-        return 0;   /* landed and dropped by the run that was killed */
+        return 0;   /* landed (renamed, or copied and dropped) by the run that was killed */
     file_facts host = facts_of(target_win);
     if (host.exists && host.size == mine.size && host.mtime == mine.mtime && host.attributes == mine.attributes)
         return 0;   /* landed by the run that was killed, before it dropped the copy */
     if (!make_parent_dirs(target_win))
         return cli_win_error(GetLastError(), "cannot create the folder of %ls", target_win);
+    BOOL unset_readonly = host.exists && (host.attributes & FILE_ATTRIBUTE_READONLY);
+    if (unset_readonly)
+        SetFileAttributesW(target_win, host.attributes & ~FILE_ATTRIBUTE_READONLY);
     _snwprintf(tmp, WPATH, L"%ls.fvm-commit", target_win);
     tmp[WPATH - 1] = 0;
-    SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
-    BOOL cancel = FALSE;
-    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0))
-        return cli_win_error(GetLastError(), "cannot copy %ls to the host", target_win);
-    if (pg->terminal && mine.size > (16 << 20))
-        printf("\r%60s\r", "");
-    step_point();
-    if (host.exists && (host.attributes & FILE_ATTRIBUTE_READONLY))
-        SetFileAttributesW(target_win, host.attributes & ~FILE_ATTRIBUTE_READONLY);
+    if (facts_of(tmp).exists) {   /* a copy the killed run made and never renamed */
+        SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
+        DeleteFileW(tmp);
+    }
     /* No MOVEFILE_WRITE_THROUGH: a killed process loses nothing the page
      * cache holds, and flushing each landed file (as Wine does for it)
      * halved the commit's throughput; power loss is not covered. */
+    if (!g_force_copy && MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
+        step_point();
+        return 0;
+    }
+    BOOL cancel = FALSE;
+    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0)) {
+        DWORD e = GetLastError();
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
+        return cli_win_error(e, "cannot copy %ls to the host", target_win);
+    }
+    if (pg->terminal && mine.size > (16 << 20))
+        printf("\r%60s\r", "");
+    step_point();
     if (!MoveFileExW(tmp, target_win, MOVEFILE_REPLACE_EXISTING)) {
         DWORD e = GetLastError();
         DeleteFileW(tmp);
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
         return cli_win_error(e, "cannot replace %ls", target_win);
     }
     step_point();
@@ -793,7 +829,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
 static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, size_t i, progress *pg, BOOL *kept)
 {
     if (sync_step_kind_valid(j->steps[i].kind, NULL) && step_rank(&j->steps[i]) >= 4) {
-        sync_hooks h = {hook_allow, hook_audit, cs};
+        sync_hooks h = hooks_of(cs);
         return regcommit_step(cs->b, ir->ok ? &ir->idx : NULL, j, i, &h);
     }
     return run_step(cs, ir, &j->steps[i], pg, kept);
@@ -1062,7 +1098,7 @@ static int commit_changes(commit_state *cs, index_rw *ir)
             rc = plan_item(cs, &j, &list.items[i]);
     free_items(&list);
     if (!rc && !cs->opts->path_count) {   /* PATHS name files: the registry goes with a commit of everything */
-        sync_hooks h = {hook_allow, hook_audit, cs};
+        sync_hooks h = hooks_of(cs);
         rc = regcommit_plan(cs->b, ir->ok ? &ir->idx : NULL, &h, &j, &cs->planned);
     }
     if (!rc && j.count) {
@@ -1096,6 +1132,8 @@ int cmd_commit(int argc, char **argv)
     }
     char *kill_at = getenv("FVM_COMMIT_KILL_AT");
     g_kill_at = kill_at ? atol(kill_at) : -1;
+    char *force_copy = getenv("FVM_COMMIT_COPY");
+    g_force_copy = force_copy && *force_copy && strcmp(force_copy, "0");
 
     /* Never under a running box: refuse, then hold the box lock (what `fvm
      * run` takes to start the box) so that nothing starts meanwhile. */

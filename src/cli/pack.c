@@ -701,6 +701,7 @@ int cmd_export(int argc, char **argv)
 
 typedef struct importer {
     box b;
+    box dest;                    /* where pass 2 writes: the box itself (full) or its staging folder (incremental) */
     BOOL check;                  /* pass 1: check bases and paths; pass 2: write */
     BOOL incremental;
     uint8_t *index;              /* unsqueezed */
@@ -743,8 +744,23 @@ static BOOL make_dirs(const wchar_t *path)
     return CreateDirectoryW(path, NULL) || GetLastError() == ERROR_ALREADY_EXISTS;
 }
 
+/* FVM_IMPORT_FAIL_AT=K: the K-th write or move of an import fails as a full
+ * disk would (the tests check that nothing is half-applied then). */
+static long g_fail_at = -1, g_op_no;
+
+static BOOL injected_failure(void)
+{
+    if (g_fail_at >= 0 && ++g_op_no == g_fail_at) {
+        SetLastError(ERROR_DISK_FULL);
+        return TRUE;
+    }
+    return FALSE;
+}
+
 static BOOL write_whole(const wchar_t *path, const void *data, size_t len)
 {
+    if (injected_failure())
+        return FALSE;
     HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
     if (h == INVALID_HANDLE_VALUE)
         return FALSE;
@@ -799,19 +815,10 @@ static fvm_status on_blob(void *ctx, pack_record_type type, const uint8_t *data,
                 return fvm_error_set(err, FVM_E_INVALID, "the package's box index is damaged: %s", e.message);
             return FVM_OK;
         }
-        /* An incremental import replaces the box's index files by this one. */
-        wchar_t path[FVM_PATH_MAX], pattern[FVM_PATH_MAX];
-        _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\index-*.fvm", im->b.path);
-        WIN32_FIND_DATAW fd;
-        HANDLE h = FindFirstFileW(pattern, &fd);
-        if (h != INVALID_HANDLE_VALUE) {
-            do {
-                _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, fd.cFileName);
-                DeleteFileW(path);
-            } while (FindNextFileW(h, &fd));
-            FindClose(h);
-        }
-        _snwprintf(path, FVM_PATH_MAX, L"%ls\\index-1.fvm", im->b.path);
+        /* A full import writes into the new box; an incremental one stages
+         * it (the box's own index files are swapped for it at the end). */
+        wchar_t path[FVM_PATH_MAX];
+        _snwprintf(path, FVM_PATH_MAX, L"%ls\\index-1.fvm", im->dest.path);
         if (!write_whole(path, im->index, im->index_len))
             return fvm_error_set(err, FVM_E_IO, "cannot write the box index");
         return FVM_OK;
@@ -819,8 +826,8 @@ static fvm_status on_blob(void *ctx, pack_record_type type, const uint8_t *data,
     if (im->check)
         return FVM_OK;
     wchar_t path[FVM_PATH_MAX];
-    _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, type == PACK_REC_POLICY ? L"policy.ini"
-                                                                                     : L"registry.dat");
+    _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->dest.path, type == PACK_REC_POLICY ? L"policy.ini"
+                                                                                        : L"registry.dat");
     if (!write_whole(path, data, len))
         return fvm_error_set(err, FVM_E_IO, "cannot write %s", type == PACK_REC_POLICY ? "policy.ini" : "registry.dat");
     return FVM_OK;
@@ -828,7 +835,7 @@ static fvm_status on_blob(void *ctx, pack_record_type type, const uint8_t *data,
 
 static fvm_status box_target(importer *im, const pack_file *f, wchar_t *nt, wchar_t *target, fvm_error *err)
 {
-    if (!path_of(f, nt, WPATH) || !sync_box_copy_path(&im->b, nt, target, WPATH))
+    if (!path_of(f, nt, WPATH) || !sync_box_copy_path(&im->dest, nt, target, WPATH))
         return fail(im, err, "a path in the package is not a drive or UNC path: %s", nt);
     return FVM_OK;
 }
@@ -877,8 +884,8 @@ static fvm_status on_delta(void *ctx, const pack_file *f, const pack_delta *d, f
     _snwprintf(parent, WPATH, L"%ls", target);
     *wcsrchr(parent, L'\\') = 0;
     SetFileAttributesW(target, FILE_ATTRIBUTE_NORMAL);
-    HANDLE h = make_dirs(parent) ? CreateFileW(target, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL)
-                                 : INVALID_HANDLE_VALUE;
+    HANDLE h = make_dirs(parent) && !injected_failure()
+                   ? CreateFileW(target, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL) : INVALID_HANDLE_VALUE;
     if (h == INVALID_HANDLE_VALUE) {
         unmap_file(&base);
         return fail(im, err, "cannot write the box copy of %s", nt);
@@ -940,8 +947,102 @@ static BOOL remove_tree(const wchar_t *dir)
     return RemoveDirectoryW(dir);
 }
 
-/* Incremental: box files the new index does not know are gone from the box. */
-static void prune(importer *im, boxindex *idx, const wchar_t *box_dir, const wchar_t *host_nt)
+/* ---- an incremental import, all or nothing -------------------------------
+ *
+ * An incremental package updates a box that exists. Its files are first
+ * written into <box>\sync\import (a staging copy of the box folder's
+ * layout: policy.ini, registry.dat, index-1.fvm, drive\...). Only when all
+ * of it is written are they swapped in, by renames within the box folder:
+ * each box file replaced or no longer known to the new index is moved to
+ * <box>\sync\import-old, then the staged file is moved into place. Each
+ * move is remembered; a failure undoes them in reverse order (the old
+ * files moved back), so the box is as it was. A kill during the swap is
+ * not covered: the next import then refuses and names import-old, where
+ * the old files are. */
+
+typedef enum undo_kind { UNDO_MOVED_AWAY, UNDO_PLACED, UNDO_MADE_DIR } undo_kind;
+
+typedef struct undo_step {
+    undo_kind kind;
+    wchar_t *from, *to;          /* MOVED_AWAY: box path -> old; PLACED: staged -> box path; MADE_DIR: from */
+} undo_step;
+
+typedef struct swap {
+    const box *b;
+    wchar_t stage[FVM_PATH_MAX], old[FVM_PATH_MAX];
+    undo_step *steps;
+    size_t count, cap;
+    boxindex idx;                /* the new index */
+    BOOL have_idx, failed;
+    char problem[WPATH * 3 + 64];
+} swap;
+
+static wchar_t *wdup(const wchar_t *s)
+{
+    size_t n = wcslen(s) + 1;
+    wchar_t *c = malloc(n * sizeof(wchar_t));
+    if (c)
+        memcpy(c, s, n * sizeof(wchar_t));
+    return c;
+}
+
+static BOOL remember(swap *sw, undo_kind kind, const wchar_t *from, const wchar_t *to)
+{
+    if (sw->count == sw->cap) {
+        size_t cap = sw->cap ? sw->cap * 2 : 64;
+        undo_step *grown = realloc(sw->steps, cap * sizeof *grown);
+        if (!grown)
+            return FALSE;
+        sw->steps = grown;
+        sw->cap = cap;
+    }
+    undo_step *u = &sw->steps[sw->count];
+    u->kind = kind;
+    u->from = wdup(from);
+    u->to = to ? wdup(to) : NULL;
+    if (!u->from || (to && !u->to)) {
+        free(u->from);
+        free(u->to);
+        return FALSE;
+    }
+    sw->count++;
+    return TRUE;
+}
+
+static void swap_failed(swap *sw, const char *what, const wchar_t *path)
+{
+    if (sw->failed)
+        return;
+    sw->failed = TRUE;
+    char p[WPATH * 3];
+    cli_utf8(path, p, sizeof p);
+    DWORD e = GetLastError();
+    snprintf(sw->problem, sizeof sw->problem, "%s %s (error %lu)", what, p, (unsigned long)e);
+}
+
+static BOOL move_one(const wchar_t *from, const wchar_t *to)
+{
+    return !injected_failure() && MoveFileExW(from, to, 0);
+}
+
+/* The box file at path (below the box folder) goes to import-old. */
+static void move_away(swap *sw, const wchar_t *path)
+{
+    if (sw->failed)
+        return;
+    wchar_t to[WPATH], parent[WPATH];
+    _snwprintf(to, WPATH, L"%ls\\%ls", sw->old, path + wcslen(sw->b->path) + 1);
+    to[WPATH - 1] = 0;
+    _snwprintf(parent, WPATH, L"%ls", to);
+    *wcsrchr(parent, L'\\') = 0;
+    if (!make_dirs(parent) || !move_one(path, to))
+        swap_failed(sw, "cannot move aside", path);
+    else if (!remember(sw, UNDO_MOVED_AWAY, path, to))
+        swap_failed(sw, "out of memory at", path);
+}
+
+/* Box files the new index does not know are no longer the box's. */
+static void prune(swap *sw, const wchar_t *box_dir, const wchar_t *host_nt)
 {
     wchar_t pattern[WPATH];
     _snwprintf(pattern, WPATH, L"%ls\\*", box_dir);
@@ -956,7 +1057,7 @@ static void prune(importer *im, boxindex *idx, const wchar_t *box_dir, const wch
         _snwprintf(child_box, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
         _snwprintf(child_host, WPATH, L"%ls\\%ls", host_nt, fd.cFileName);
         if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-            prune(im, idx, child_box, child_host);
+            prune(sw, child_box, child_host);
             continue;
         }
         static ntpath path;
@@ -966,18 +1067,153 @@ static void prune(importer *im, boxindex *idx, const wchar_t *box_dir, const wch
         fvm_error err;
         if (ntpath_normalize((const uint16_t *)child_host, wcslen(child_host), &ctx, &path, &err) == FVM_OK &&
             ntpath_key(&path, key, BOXINDEX_MAX_KEY_UNITS + 1, &len, &err) == FVM_OK) {
-            boxindex_state st = boxindex_lookup(idx, ntpath_hash(&path), key, len, NULL);
-            if (st != BOXINDEX_COPIED && st != BOXINDEX_CREATED) {
-                SetFileAttributesW(child_box, FILE_ATTRIBUTE_NORMAL);
-                DeleteFileW(child_box);
-            }
+            boxindex_state st = boxindex_lookup(&sw->idx, ntpath_hash(&path), key, len, NULL);
+            if (st != BOXINDEX_COPIED && st != BOXINDEX_CREATED)
+                move_away(sw, child_box);
         }
-    } while (FindNextFileW(h, &fd));
+    } while (!sw->failed && FindNextFileW(h, &fd));
     FindClose(h);
+}
+
+/* Every staged file into the box (what it replaces moved aside first). */
+static void place(swap *sw, const wchar_t *staged_dir, const wchar_t *box_dir)
+{
+    wchar_t pattern[WPATH];
+    _snwprintf(pattern, WPATH, L"%ls\\*", staged_dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return;
+    do {
+        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
+            continue;
+        wchar_t from[WPATH], to[WPATH];
+        _snwprintf(from, WPATH, L"%ls\\%ls", staged_dir, fd.cFileName);
+        _snwprintf(to, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
+        DWORD there = GetFileAttributesW(to);
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+            if (there == INVALID_FILE_ATTRIBUTES) {
+                if (!CreateDirectoryW(to, NULL))
+                    swap_failed(sw, "cannot create the folder", to);
+                else if (!remember(sw, UNDO_MADE_DIR, to, NULL))
+                    swap_failed(sw, "out of memory at", to);
+            } else if (!(there & FILE_ATTRIBUTE_DIRECTORY)) {
+                move_away(sw, to);
+                if (!sw->failed && !CreateDirectoryW(to, NULL))
+                    swap_failed(sw, "cannot create the folder", to);
+                else if (!sw->failed && !remember(sw, UNDO_MADE_DIR, to, NULL))
+                    swap_failed(sw, "out of memory at", to);
+            }
+            if (!sw->failed)
+                place(sw, from, to);
+            continue;
+        }
+        if (there != INVALID_FILE_ATTRIBUTES)
+            move_away(sw, to);   /* a folder the file replaces goes aside whole */
+        if (sw->failed)
+            break;
+        if (!move_one(from, to))
+            swap_failed(sw, "cannot move into place", to);
+        else if (!remember(sw, UNDO_PLACED, from, to))
+            swap_failed(sw, "out of memory at", to);
+    } while (!sw->failed && FindNextFileW(h, &fd));
+    FindClose(h);
+}
+
+/* Undoes every move, newest first. FALSE if one could not be undone. */
+static BOOL roll_back(swap *sw)
+{
+    BOOL ok = TRUE;
+    for (size_t i = sw->count; i-- > 0;) {
+        undo_step *u = &sw->steps[i];
+        switch (u->kind) {
+        case UNDO_PLACED:
+            ok &= MoveFileExW(u->to, u->from, 0);
+            break;
+        case UNDO_MOVED_AWAY:
+            ok &= MoveFileExW(u->to, u->from, 0);
+            break;
+        case UNDO_MADE_DIR:
+            ok &= RemoveDirectoryW(u->from);
+            break;
+        }
+    }
+    return ok;
+}
+
+static void swap_free(swap *sw)
+{
+    for (size_t i = 0; i < sw->count; i++) {
+        free(sw->steps[i].from);
+        free(sw->steps[i].to);
+    }
+    free(sw->steps);
+}
+
+/* The staged import swapped into the box: 0, or an error (printed) with the box as it was. */
+static int swap_in(importer *im, const char *file)
+{
+    swap *sw = calloc(1, sizeof *sw);
+    if (!sw)
+        return cli_error("out of memory");
+    sw->b = &im->b;
+    wcscpy(sw->stage, im->dest.path);
+    _snwprintf(sw->old, FVM_PATH_MAX, L"%ls\\sync\\import-old", im->b.path);
+    fvm_error err;
+    sw->have_idx = im->index && boxindex_open(&sw->idx, im->index, im->index_len, NULL, &err) == FVM_OK;
+    if (!CreateDirectoryW(sw->old, NULL))
+        swap_failed(sw, "cannot create", sw->old);
+    /* The box's index files (any generation) make way for the staged index-1.fvm. */
+    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
+    _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\index-*.fvm", im->b.path);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = im->index && !sw->failed ? FindFirstFileW(pattern, &fd) : INVALID_HANDLE_VALUE;
+    if (h != INVALID_HANDLE_VALUE) {
+        do {
+            _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, fd.cFileName);
+            move_away(sw, path);
+        } while (!sw->failed && FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    if (sw->have_idx && !sw->failed) {
+        wchar_t dir[WPATH];
+        _snwprintf(dir, WPATH, L"%ls\\drive", im->b.path);
+        _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\*", dir);
+        h = FindFirstFileW(pattern, &fd);
+        if (h != INVALID_HANDLE_VALUE) {
+            do {
+                if (fd.cFileName[0] == L'.' || fd.cFileName[1])
+                    continue;
+                wchar_t box_dir[WPATH], host_nt[16];
+                _snwprintf(box_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
+                _snwprintf(host_nt, 16, L"\\??\\%lc:", fd.cFileName[0]);
+                prune(sw, box_dir, host_nt);
+            } while (!sw->failed && FindNextFileW(h, &fd));
+            FindClose(h);
+        }
+    }
+    if (!sw->failed)
+        place(sw, sw->stage, im->b.path);
+    int rc = 0;
+    if (sw->failed) {
+        BOOL undone = roll_back(sw);
+        rc = undone ? cli_error("import of '%s' failed: %s; the box is as it was", file, sw->problem)
+                    : cli_error("import of '%s' failed: %s, and undoing it failed too: the box's old files are in "
+                                "%ls", file, sw->problem, sw->old);
+        if (undone)
+            remove_tree(sw->old);
+    } else {
+        remove_tree(sw->old);
+    }
+    swap_free(sw);
+    free(sw);
+    return rc;
 }
 
 int cmd_import(int argc, char **argv)
 {
+    char *fail_at = getenv("FVM_IMPORT_FAIL_AT");
+    g_fail_at = fail_at ? atol(fail_at) : -1;
     if (argc < 2 || argc > 3)
         return cli_error("usage: fvm import FILE [NAME]"), EXIT_USAGE;
     wchar_t file[WPATH];
@@ -1031,33 +1267,36 @@ int cmd_import(int argc, char **argv)
         created = TRUE;
     }
     im->check = FALSE;
+    im->dest = im->b;
+    if (im->incremental) {
+        /* Staged first, swapped in at the end (see swap_in). */
+        _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync\\import-old", im->b.path);
+        if (GetFileAttributesW(im->dest.path) != INVALID_FILE_ATTRIBUTES) {
+            rc = cli_error("an earlier import into box '%s' was interrupted while it swapped files in: the box's "
+                           "old files are in %ls (move them back, or delete that folder), then import again",
+                           im->b.name, im->dest.path);
+            goto out;
+        }
+        _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync", im->b.path);
+        CreateDirectoryW(im->dest.path, NULL);
+        _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync\\import", im->b.path);
+        remove_tree(im->dest.path);   /* a staging a killed import left: never swapped in */
+        if (!CreateDirectoryW(im->dest.path, NULL)) {
+            rc = cli_win_error(GetLastError(), "cannot create %ls", im->dest.path);
+            goto out;
+        }
+    }
     if (pack_parse(m.data, (size_t)m.size, &v, &err) != FVM_OK) {
-        rc = cli_error("import of '%s' failed: %s", argv[1], err.message);
-        if (created)
-            remove_tree(im->b.path);   /* nothing half-applied */
+        rc = cli_error("import of '%s' failed: %s; %s", argv[1], err.message,
+                       created ? "nothing was imported" : "the box is as it was");
+        remove_tree(created ? im->b.path : im->dest.path);   /* nothing half-applied */
         goto out;
     }
-    if (im->incremental && im->index) {
-        boxindex idx;
-        if (boxindex_open(&idx, im->index, im->index_len, NULL, &err) == FVM_OK) {
-            wchar_t dir[WPATH];
-            _snwprintf(dir, WPATH, L"%ls\\drive", im->b.path);
-            WIN32_FIND_DATAW fd;
-            wchar_t pattern[WPATH];
-            _snwprintf(pattern, WPATH, L"%ls\\*", dir);
-            HANDLE h = FindFirstFileW(pattern, &fd);
-            if (h != INVALID_HANDLE_VALUE) {
-                do {
-                    if (fd.cFileName[0] == L'.' || fd.cFileName[1])
-                        continue;
-                    wchar_t box_dir[WPATH], host_nt[16];
-                    _snwprintf(box_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
-                    _snwprintf(host_nt, 16, L"\\??\\%lc:", fd.cFileName[0]);
-                    prune(im, &idx, box_dir, host_nt);
-                } while (FindNextFileW(h, &fd));
-                FindClose(h);
-            }
-        }
+    if (im->incremental) {
+        rc = swap_in(im, argv[1]);
+        remove_tree(im->dest.path);
+        if (rc)
+            goto out;
     }
     printf("imported %s into box '%s'%s\n", argv[1], im->b.name, im->incremental ? " (incremental)" : "");
 out:
