@@ -15,10 +15,12 @@
  *  3. Apply. Steps run in order (folders made, files landed, files deleted,
  *     folders removed, deepest first), each idempotent, each followed by
  *     "done N" in the journal. A file lands atomically: the box copy is
- *     copied to "<host>.fvm-commit" next to the host file and renamed over
- *     it, so a reader of the host sees the old file or the new one. Then the
- *     box copy is deleted and the index entry forgotten: the box keeps no
- *     copy of what it committed, and its view (now the host's) is the same.
+ *     renamed over the host file (same volume), or copied to
+ *     "<host>.fvm-commit" next to it and that renamed over it, so a reader
+ *     of the host sees the old file or the new one. Then the box copy (if
+ *     still there) is deleted and the index entry forgotten: the box keeps
+ *     no copy of what it committed, and its view (now the host's) is the
+ *     same.
  *
  * A commit killed at any point (FVM_COMMIT_KILL_AT=K kills it at its K-th
  * step, for the tests) leaves each host file old or new, never a mix; the
@@ -390,8 +392,11 @@ static void audit(commit_state *cs, const char *type, const char *op, const wcha
     r.decision = decision;
     r.rule = rule;
     r.subject = "broker";   /* fvm.exe runs unboxed: pid and image are its own view of itself */
+    /* Unsynced: three flushes per record (log, head, rename) cost more than
+     * landing a file by rename; the records are flushed and the head moved
+     * once, at the end of the commit (commit_audit_sync). */
     char why[256];
-    if (fvm_audit_log_append(&cs->audit, &r, why, sizeof why) != FVM_OK)
+    if (fvm_audit_log_append_unsynced(&cs->audit, &r, why, sizeof why) != FVM_OK)
         fprintf(stderr, "fvm: warning: audit log: %s\n", why);
 }
 
@@ -690,6 +695,23 @@ static DWORD CALLBACK copy_progress(LARGE_INTEGER total, LARGE_INTEGER done, LAR
     return PROGRESS_CONTINUE;
 }
 
+/* FVM_COMMIT_TIMING=1: the time of each part of landing a file, on stderr. */
+static BOOL g_timing;
+
+static void timing(const char *what, const wchar_t *path)
+{
+    static LARGE_INTEGER last;
+    LARGE_INTEGER now, f;
+    if (!g_timing)
+        return;
+    QueryPerformanceCounter(&now);
+    QueryPerformanceFrequency(&f);
+    if (last.QuadPart)
+        fprintf(stderr, "timing: %-10s %8.1f ms  %ls\n", what, (now.QuadPart - last.QuadPart) * 1000.0 / f.QuadPart,
+                path);
+    last = now;
+}
+
 /* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
  * measures both ways). */
 static BOOL g_force_copy;
@@ -728,6 +750,7 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
         return 0;
     }
     BOOL cancel = FALSE;
+    timing("prepared", target_win);
     if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0)) {
         DWORD e = GetLastError();
         if (unset_readonly)
@@ -736,6 +759,7 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     }
     if (pg->terminal && mine.size > (16 << 20))
         printf("\r%60s\r", "");
+    timing("copied", target_win);
     step_point();
     if (!MoveFileExW(tmp, target_win, MOVEFILE_REPLACE_EXISTING)) {
         DWORD e = GetLastError();
@@ -744,8 +768,135 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
             SetFileAttributesW(target_win, host.attributes);
         return cli_win_error(e, "cannot replace %ls", target_win);
     }
+    timing("renamed", target_win);
     step_point();
     return 0;
+}
+
+/* Box copies left over after a copy landed are deleted by a thread while
+ * the next file is copied (deleting a large file takes the file system
+ * tens of ms): the copy is first renamed into <box>\sync\trash (outside
+ * the box's drive\ and unc\ folders, so the box never sees it), which is
+ * what the step waits for; the thread deletes the trash, and apply waits
+ * for it before it reports. A killed commit's trash is emptied by the next
+ * one. */
+typedef struct trash {
+    wchar_t dir[FVM_PATH_MAX];
+    BOOL ready;
+    CRITICAL_SECTION lock;
+    HANDLE wake, thread;
+    wchar_t **queue;
+    size_t count, cap, next;
+    BOOL closing;
+    unsigned serial;
+} trash;
+
+static trash g_trash;
+
+static DWORD WINAPI trash_worker(void *unused)
+{
+    for (;;) {
+        EnterCriticalSection(&g_trash.lock);
+        wchar_t *path = g_trash.next < g_trash.count ? g_trash.queue[g_trash.next++] : NULL;
+        BOOL closing = g_trash.closing;
+        LeaveCriticalSection(&g_trash.lock);
+        if (path) {
+            SetFileAttributesW(path, FILE_ATTRIBUTE_NORMAL);
+            DeleteFileW(path);
+            free(path);
+        } else if (closing) {
+            return 0;
+        } else {
+            WaitForSingleObject(g_trash.wake, INFINITE);
+        }
+    }
+}
+
+static void trash_empty_now(const wchar_t *dir)
+{
+    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
+    _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\*", dir);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h == INVALID_HANDLE_VALUE)
+        return;
+    do {
+        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+            continue;
+        _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", dir, fd.cFileName);
+        SetFileAttributesW(path, FILE_ATTRIBUTE_NORMAL);
+        DeleteFileW(path);
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+}
+
+static void trash_open(const box *b)
+{
+    memset(&g_trash, 0, sizeof g_trash);
+    _snwprintf(g_trash.dir, FVM_PATH_MAX, L"%ls\\sync", b->path);
+    CreateDirectoryW(g_trash.dir, NULL);
+    _snwprintf(g_trash.dir, FVM_PATH_MAX, L"%ls\\sync\\trash", b->path);
+    if (!CreateDirectoryW(g_trash.dir, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+        return;
+    trash_empty_now(g_trash.dir);   /* what a killed commit left */
+    InitializeCriticalSection(&g_trash.lock);
+    g_trash.wake = CreateEventW(NULL, FALSE, FALSE, NULL);
+    g_trash.thread = g_trash.wake ? CreateThread(NULL, 0, trash_worker, NULL, 0, NULL) : NULL;
+    g_trash.ready = g_trash.thread != NULL;
+}
+
+/* Waits until every queued copy is deleted. */
+static void trash_close(void)
+{
+    if (!g_trash.ready)
+        return;
+    EnterCriticalSection(&g_trash.lock);
+    g_trash.closing = TRUE;
+    LeaveCriticalSection(&g_trash.lock);
+    SetEvent(g_trash.wake);
+    WaitForSingleObject(g_trash.thread, INFINITE);
+    CloseHandle(g_trash.thread);
+    CloseHandle(g_trash.wake);
+    DeleteCriticalSection(&g_trash.lock);
+    for (size_t i = g_trash.next; i < g_trash.count; i++)
+        free(g_trash.queue[i]);
+    free(g_trash.queue);
+    RemoveDirectoryW(g_trash.dir);
+    g_trash.ready = FALSE;
+}
+
+/* The box copy moved into the trash and queued for deletion; FALSE: delete it here. */
+static BOOL trash_file(const wchar_t *copy)
+{
+    if (!g_trash.ready)
+        return FALSE;
+    wchar_t to[FVM_PATH_MAX];
+    _snwprintf(to, FVM_PATH_MAX, L"%ls\\%lu-%u", g_trash.dir, (unsigned long)GetCurrentProcessId(), g_trash.serial++);
+    wchar_t *queued = malloc((wcslen(to) + 1) * sizeof(wchar_t));
+    if (!queued || !MoveFileExW(copy, to, 0)) {
+        free(queued);
+        return FALSE;
+    }
+    wcscpy(queued, to);
+    EnterCriticalSection(&g_trash.lock);
+    if (g_trash.count == g_trash.cap) {
+        size_t cap = g_trash.cap ? g_trash.cap * 2 : 64;
+        wchar_t **grown = realloc(g_trash.queue, cap * sizeof *grown);
+        if (grown) {
+            g_trash.queue = grown;
+            g_trash.cap = cap;
+        }
+    }
+    BOOL queued_ok = g_trash.count < g_trash.cap;
+    if (queued_ok)
+        g_trash.queue[g_trash.count++] = queued;
+    LeaveCriticalSection(&g_trash.lock);
+    if (!queued_ok) {
+        DeleteFileW(queued);
+        free(queued);
+    }
+    SetEvent(g_trash.wake);
+    return TRUE;
 }
 
 /* The box forgets nt: its copy deleted, its index entry gone. */
@@ -757,8 +908,9 @@ static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
         if (mine.exists && !mine.directory) {
             if (mine.attributes & FILE_ATTRIBUTE_READONLY)
                 SetFileAttributesW(copy, FILE_ATTRIBUTE_NORMAL);
-            if (!DeleteFileW(copy))
+            if (!trash_file(copy) && !DeleteFileW(copy))
                 return cli_win_error(GetLastError(), "cannot delete the box copy %ls", copy);
+            timing("deleted", copy);
             step_point();
         }
     }
@@ -879,6 +1031,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
     DWORD mode;
     pg.terminal = GetConsoleMode(GetStdHandle(STD_OUTPUT_HANDLE), &mode);
     pg.steps = j->count;
+    trash_open(cs->b);
     int rc = 0;
     BOOL kept = FALSE;
     ULONGLONG last_line = GetTickCount64(), started = last_line;
@@ -889,6 +1042,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
         rc = run_any_step(cs, ir, j, i, &pg, &kept);
         if (rc)
             break;
+        timing("step", L"");
         char line[32];
         int n = snprintf(line, sizeof line, "done %lu\n", (unsigned long)i);
         if (!write_all(h, line, (size_t)n))
@@ -905,6 +1059,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
             last_line = GetTickCount64();
         }
     }
+    trash_close();
     if (pg.terminal)
         printf("\n");
     printf("applied %lu steps in %llu ms\n", (unsigned long)j->count, (unsigned long long)(GetTickCount64() - started));
@@ -1132,6 +1287,7 @@ int cmd_commit(int argc, char **argv)
     }
     char *kill_at = getenv("FVM_COMMIT_KILL_AT");
     g_kill_at = kill_at ? atol(kill_at) : -1;
+    g_timing = getenv("FVM_COMMIT_TIMING") != NULL;
     char *force_copy = getenv("FVM_COMMIT_COPY");
     g_force_copy = force_copy && *force_copy && strcmp(force_copy, "0");
 
@@ -1179,8 +1335,12 @@ int cmd_commit(int argc, char **argv)
             rc = commit_changes(&cs, &ir);
         sync_index_close(&ir);
     }
-    if (cs.audit_open)
+    if (cs.audit_open) {
+        char why[256];
+        if (fvm_audit_log_sync(&cs.audit, why, sizeof why) != FVM_OK)
+            fprintf(stderr, "fvm: warning: audit log: %s\n", why);
         fvm_audit_log_close(&cs.audit);
+    }
     sync_policy_free(&cs.policy);
     if (!rc) {
         if (opts->dry_run)
