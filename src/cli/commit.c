@@ -128,6 +128,14 @@ BOOL sync_host_changed(const wchar_t *host, const boxindex_base *base)
     return !memcmp(base->content_hash, zero, 32) || !sync_hash_file(host, now) || memcmp(now, base->content_hash, 32);
 }
 
+/* Off a terminal, progress is a plain line every interval ms (FVM_PROGRESS_MS
+ * overrides it: 0 prints one per file or step, for the tests). */
+ULONGLONG sync_progress_interval(ULONGLONG fallback)
+{
+    const char *v = getenv("FVM_PROGRESS_MS");
+    return v && *v ? (ULONGLONG)strtoull(v, NULL, 10) : fallback;
+}
+
 /* ---- the kill point (tests) ---------------------------------------------- */
 
 static long g_kill_at = -1, g_step_no;
@@ -1054,7 +1062,8 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
             printf("\r[%.*s%*s] %lu/%lu", filled, "##############################", width - filled, "",
                    (unsigned long)(i + 1), (unsigned long)j->count);
             fflush(stdout);
-        } else if (j->count > 50 && GetTickCount64() - last_line > 1000) {
+        } else if ((j->count > 50 || getenv("FVM_PROGRESS_MS")) &&
+                   GetTickCount64() - last_line >= sync_progress_interval(1000)) {
             printf("progress: %lu/%lu steps\n", (unsigned long)(i + 1), (unsigned long)j->count);
             last_line = GetTickCount64();
         }

@@ -501,7 +501,7 @@ static void export_file(exporter *x, const wchar_t *box_file, const wchar_t *hos
     if (x->terminal) {
         printf("\r  %u files, %llu MB", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
         fflush(stdout);
-    } else if (GetTickCount64() - x->last_line > 2000) {
+    } else if (GetTickCount64() - x->last_line >= sync_progress_interval(2000)) {
         x->last_line = GetTickCount64();
         printf("progress: %u files, %llu MB\n", x->files + x->deltas, (unsigned long long)(x->file_bytes >> 20));
     }

@@ -6,6 +6,9 @@ the box (`fvm diff`, the box folder). Conflicts are made by changing the
 host file after the box copied it."""
 import os
 import pathlib
+import re
+import shlex
+import subprocess
 import shutil
 import uuid
 
@@ -418,6 +421,39 @@ def test_incremental_import_is_all_or_nothing(fvm, syncbox, host, tmp_path):
     assert failed >= 6 and proc.returncode == 0, (failed, proc.stdout + proc.stderr)
     assert diff(fvm, box) == after
     assert cmd(fvm, box, f"type {win}\\a.txt").stdout == "alpha\nmore\nagain\n"
+
+
+def on_terminal(fvm, *args):
+    """fvm ARGS with a pseudo-terminal as its console (script(1)); the
+    output without the console's escape sequences (Wine draws spaces as
+    cursor moves)."""
+    line = shlex.join(["wine", str(fvm.exe), *args])
+    proc = subprocess.run(["script", "-qec", line, "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                          env=fvm.env(), timeout=120)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", proc.stdout.decode(errors="replace"))
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="script(1) gives the pseudo-terminal")
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo one>{win}\\n1.txt& echo two>{win}\\n2.txt& echo three>{win}\\n3.txt")
+    pkg = win_path(tmp_path / "p.fvmpack")
+    # Off a terminal: plain "progress:" lines (FVM_PROGRESS_MS=0: one per file or step).
+    out = fvm("export", box, pkg, env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert out.count("progress: ") >= 3 and "\r" not in out, out
+    out = fvm("commit", box, "--dry-run", env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert "progress: " not in out   # a dry run applies nothing
+    # On a terminal: a line rewritten in place, never "progress:" lines.
+    out = on_terminal(fvm, "export", box, pkg)
+    assert "files," in out and "MB" in out and "progress:" not in out, out
+    out = on_terminal(fvm, "commit", box)
+    assert "[#" in out and "3/3" in out and "progress:" not in out, out
+    assert (root / "n3.txt").read_bytes() == b"three\r\n"
+    # And the commit's plain lines.
+    cmd(fvm, box, f"echo four>{win}\\n4.txt& echo five>{win}\\n5.txt")
+    out = fvm("commit", box, env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert "progress: 1/2 steps" in out and "progress: 2/2 steps" in out, out
 
 
 def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
