@@ -781,132 +781,6 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     return 0;
 }
 
-/* Box copies left over after a copy landed are deleted by a thread while
- * the next file is copied (deleting a large file takes the file system
- * tens of ms): the copy is first renamed into <box>\sync\trash (outside
- * the box's drive\ and unc\ folders, so the box never sees it), which is
- * what the step waits for; the thread deletes the trash, and apply waits
- * for it before it reports. A killed commit's trash is emptied by the next
- * one. */
-typedef struct trash {
-    wchar_t dir[FVM_PATH_MAX];
-    BOOL ready;
-    CRITICAL_SECTION lock;
-    HANDLE wake, thread;
-    wchar_t **queue;
-    size_t count, cap, next;
-    BOOL closing;
-    unsigned serial;
-} trash;
-
-static trash g_trash;
-
-static DWORD WINAPI trash_worker(void *unused)
-{
-    for (;;) {
-        EnterCriticalSection(&g_trash.lock);
-        wchar_t *path = g_trash.next < g_trash.count ? g_trash.queue[g_trash.next++] : NULL;
-        BOOL closing = g_trash.closing;
-        LeaveCriticalSection(&g_trash.lock);
-        if (path) {
-            SetFileAttributesW(path, FILE_ATTRIBUTE_NORMAL);
-            DeleteFileW(path);
-            free(path);
-        } else if (closing) {
-            return 0;
-        } else {
-            WaitForSingleObject(g_trash.wake, INFINITE);
-        }
-    }
-}
-
-static void trash_empty_now(const wchar_t *dir)
-{
-    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
-    _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\*", dir);
-    WIN32_FIND_DATAW fd;
-    HANDLE h = FindFirstFileW(pattern, &fd);
-    if (h == INVALID_HANDLE_VALUE)
-        return;
-    do {
-        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-            continue;
-        _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", dir, fd.cFileName);
-        SetFileAttributesW(path, FILE_ATTRIBUTE_NORMAL);
-        DeleteFileW(path);
-    } while (FindNextFileW(h, &fd));
-    FindClose(h);
-}
-
-static void trash_open(const box *b)
-{
-    memset(&g_trash, 0, sizeof g_trash);
-    _snwprintf(g_trash.dir, FVM_PATH_MAX, L"%ls\\sync", b->path);
-    CreateDirectoryW(g_trash.dir, NULL);
-    _snwprintf(g_trash.dir, FVM_PATH_MAX, L"%ls\\sync\\trash", b->path);
-    if (!CreateDirectoryW(g_trash.dir, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
-        return;
-    trash_empty_now(g_trash.dir);   /* what a killed commit left */
-    InitializeCriticalSection(&g_trash.lock);
-    g_trash.wake = CreateEventW(NULL, FALSE, FALSE, NULL);
-    g_trash.thread = g_trash.wake ? CreateThread(NULL, 0, trash_worker, NULL, 0, NULL) : NULL;
-    g_trash.ready = g_trash.thread != NULL;
-}
-
-/* Waits until every queued copy is deleted. */
-static void trash_close(void)
-{
-    if (!g_trash.ready)
-        return;
-    EnterCriticalSection(&g_trash.lock);
-    g_trash.closing = TRUE;
-    LeaveCriticalSection(&g_trash.lock);
-    SetEvent(g_trash.wake);
-    WaitForSingleObject(g_trash.thread, INFINITE);
-    CloseHandle(g_trash.thread);
-    CloseHandle(g_trash.wake);
-    DeleteCriticalSection(&g_trash.lock);
-    for (size_t i = g_trash.next; i < g_trash.count; i++)
-        free(g_trash.queue[i]);
-    free(g_trash.queue);
-    RemoveDirectoryW(g_trash.dir);
-    g_trash.ready = FALSE;
-}
-
-/* The box copy moved into the trash and queued for deletion; FALSE: delete it here. */
-static BOOL trash_file(const wchar_t *copy)
-{
-    if (!g_trash.ready)
-        return FALSE;
-    wchar_t to[FVM_PATH_MAX];
-    _snwprintf(to, FVM_PATH_MAX, L"%ls\\%lu-%u", g_trash.dir, (unsigned long)GetCurrentProcessId(), g_trash.serial++);
-    wchar_t *queued = malloc((wcslen(to) + 1) * sizeof(wchar_t));
-    if (!queued || !MoveFileExW(copy, to, 0)) {
-        free(queued);
-        return FALSE;
-    }
-    wcscpy(queued, to);
-    EnterCriticalSection(&g_trash.lock);
-    if (g_trash.count == g_trash.cap) {
-        size_t cap = g_trash.cap ? g_trash.cap * 2 : 64;
-        wchar_t **grown = realloc(g_trash.queue, cap * sizeof *grown);
-        if (grown) {
-            g_trash.queue = grown;
-            g_trash.cap = cap;
-        }
-    }
-    BOOL queued_ok = g_trash.count < g_trash.cap;
-    if (queued_ok)
-        g_trash.queue[g_trash.count++] = queued;
-    LeaveCriticalSection(&g_trash.lock);
-    if (!queued_ok) {
-        DeleteFileW(queued);
-        free(queued);
-    }
-    SetEvent(g_trash.wake);
-    return TRUE;
-}
-
 /* The box forgets nt: its copy deleted, its index entry gone. */
 static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
 {
@@ -916,7 +790,7 @@ static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
         if (mine.exists && !mine.directory) {
             if (mine.attributes & FILE_ATTRIBUTE_READONLY)
                 SetFileAttributesW(copy, FILE_ATTRIBUTE_NORMAL);
-            if (!trash_file(copy) && !DeleteFileW(copy))
+            if (!DeleteFileW(copy))
                 return cli_win_error(GetLastError(), "cannot delete the box copy %ls", copy);
             timing("deleted", copy);
             step_point();
@@ -1039,7 +913,6 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
     DWORD mode;
     pg.terminal = GetConsoleMode(GetStdHandle(STD_OUTPUT_HANDLE), &mode);
     pg.steps = j->count;
-    trash_open(cs->b);
     int rc = 0;
     BOOL kept = FALSE;
     ULONGLONG last_line = GetTickCount64(), started = last_line;
@@ -1068,7 +941,6 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
             last_line = GetTickCount64();
         }
     }
-    trash_close();
     if (pg.terminal)
         printf("\n");
     printf("applied %lu steps in %llu ms\n", (unsigned long)j->count, (unsigned long long)(GetTickCount64() - started));
