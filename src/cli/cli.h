@@ -108,6 +108,8 @@ void sync_nt_to_win32(const wchar_t *nt, wchar_t *out, size_t cap);
 /* Where the box keeps its copy of a host path (NT form): <box>\drive\C\x, <box>\unc\s\sh\x. */
 BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t cap);
 BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32]);
+/* Off a terminal: ms between plain progress lines (FVM_PROGRESS_MS, else fallback). */
+ULONGLONG sync_progress_interval(ULONGLONG fallback);
 int cmd_export(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 /* The box's newest index, mapped read-write, with the box's index mutex as
@@ -136,6 +138,9 @@ typedef struct sync_hooks {
     int (*allow)(void *ctx, const wchar_t *policy_path, const wchar_t *display, char kind);
     void (*audit)(void *ctx, const char *type, const char *op, const wchar_t *name, const char *decision,
                   const char *rule);
+    /* A change the three-way check refused (the host changed too): counted, audited. */
+    void (*conflict)(void *ctx, const wchar_t *display);
+    int resolve;                 /* 0 none, 1 --ours, 2 --theirs, 3 --keep-both */
     void *ctx;
 } sync_hooks;
 /* Adds the registry steps (and the final S) to the journal; *planned counts them. */

@@ -15,10 +15,12 @@
  *  3. Apply. Steps run in order (folders made, files landed, files deleted,
  *     folders removed, deepest first), each idempotent, each followed by
  *     "done N" in the journal. A file lands atomically: the box copy is
- *     copied to "<host>.fvm-commit" next to the host file and renamed over
- *     it, so a reader of the host sees the old file or the new one. Then the
- *     box copy is deleted and the index entry forgotten: the box keeps no
- *     copy of what it committed, and its view (now the host's) is the same.
+ *     renamed over the host file (same volume), or copied to
+ *     "<host>.fvm-commit" next to it and that renamed over it, so a reader
+ *     of the host sees the old file or the new one. Then the box copy (if
+ *     still there) is deleted and the index entry forgotten: the box keeps
+ *     no copy of what it committed, and its view (now the host's) is the
+ *     same.
  *
  * A commit killed at any point (FVM_COMMIT_KILL_AT=K kills it at its K-th
  * step, for the tests) leaves each host file old or new, never a mix; the
@@ -124,6 +126,14 @@ BOOL sync_host_changed(const wchar_t *host, const boxindex_base *base)
     static const uint8_t zero[32];
     uint8_t now[32];
     return !memcmp(base->content_hash, zero, 32) || !sync_hash_file(host, now) || memcmp(now, base->content_hash, 32);
+}
+
+/* Off a terminal, progress is a plain line every interval ms (FVM_PROGRESS_MS
+ * overrides it: 0 prints one per file or step, for the tests). */
+ULONGLONG sync_progress_interval(ULONGLONG fallback)
+{
+    const char *v = getenv("FVM_PROGRESS_MS");
+    return v && *v ? (ULONGLONG)strtoull(v, NULL, 10) : fallback;
 }
 
 /* ---- the kill point (tests) ---------------------------------------------- */
@@ -390,8 +400,11 @@ static void audit(commit_state *cs, const char *type, const char *op, const wcha
     r.decision = decision;
     r.rule = rule;
     r.subject = "broker";   /* fvm.exe runs unboxed: pid and image are its own view of itself */
+    /* Unsynced: three flushes per record (log, head, rename) cost more than
+     * landing a file by rename; the records are flushed and the head moved
+     * once, at the end of the commit (commit_audit_sync). */
     char why[256];
-    if (fvm_audit_log_append(&cs->audit, &r, why, sizeof why) != FVM_OK)
+    if (fvm_audit_log_append_unsynced(&cs->audit, &r, why, sizeof why) != FVM_OK)
         fprintf(stderr, "fvm: warning: audit log: %s\n", why);
 }
 
@@ -451,6 +464,19 @@ static void hook_audit(void *ctx, const char *type, const char *op, const wchar_
                        const char *rule)
 {
     audit(ctx, type, op, name, decision, rule);
+}
+
+static void hook_conflict(void *ctx, const wchar_t *display)
+{
+    commit_state *cs = ctx;
+    cs->conflicts++;
+    audit(cs, "key", "commit", display, "conflict", "three-way check");
+}
+
+static sync_hooks hooks_of(commit_state *cs)
+{
+    return (sync_hooks){.allow = hook_allow, .audit = hook_audit, .conflict = hook_conflict,
+                        .resolve = (int)cs->opts->resolve, .ctx = cs};
 }
 
 /* "dir\name.ext" -> "dir\name (box NAME).ext", then " 2", " 3"... until free. */
@@ -621,6 +647,7 @@ static int step_rank(const sync_step *s)
         return 4;
     case SYNC_STEP_REG_VALUE:
     case SYNC_STEP_REG_DELVALUE:
+    case SYNC_STEP_REG_DROP:
         return 5;
     case SYNC_STEP_REG_DELKEY:
         return 6;
@@ -676,38 +703,80 @@ static DWORD CALLBACK copy_progress(LARGE_INTEGER total, LARGE_INTEGER done, LAR
     return PROGRESS_CONTINUE;
 }
 
-/* The box copy of nt lands at target_win: copied next to it, renamed over it. */
+/* FVM_COMMIT_TIMING=1: the time of each part of landing a file, on stderr. */
+static BOOL g_timing;
+
+static void timing(const char *what, const wchar_t *path)
+{
+    static LARGE_INTEGER last;
+    LARGE_INTEGER now, f;
+    if (!g_timing)
+        return;
+    QueryPerformanceCounter(&now);
+    QueryPerformanceFrequency(&f);
+    if (last.QuadPart)
+        fprintf(stderr, "timing: %-10s %8.1f ms  %ls\n", what, (now.QuadPart - last.QuadPart) * 1000.0 / f.QuadPart,
+                path);
+    last = now;
+}
+
+/* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
+ * measures both ways). */
+static BOOL g_force_copy;
+
+/* The box copy of nt lands at target_win. The box copy is dropped right
+ * after, so where box and host share a volume it is simply renamed over the
+ * host file: one atomic rename, no byte copied (a reader of the host sees
+ * the old file or the new one). Elsewhere (another volume, a share) it is
+ * copied next to the host file and that copy renamed over it. */
 static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_win, progress *pg)
 {
     wchar_t copy[WPATH], tmp[WPATH];
     sync_box_copy_path(cs->b, nt, copy, WPATH);
     file_facts mine = facts_of(copy);
     if (!mine.exists)
-        return 0;   /* landed and dropped by the run that was killed */
+        return 0;   /* landed (renamed, or copied and dropped) by the run that was killed */
     file_facts host = facts_of(target_win);
     if (host.exists && host.size == mine.size && host.mtime == mine.mtime && host.attributes == mine.attributes)
         return 0;   /* landed by the run that was killed, before it dropped the copy */
     if (!make_parent_dirs(target_win))
         return cli_win_error(GetLastError(), "cannot create the folder of %ls", target_win);
+    BOOL unset_readonly = host.exists && (host.attributes & FILE_ATTRIBUTE_READONLY);
+    if (unset_readonly)
+        SetFileAttributesW(target_win, host.attributes & ~FILE_ATTRIBUTE_READONLY);
     _snwprintf(tmp, WPATH, L"%ls.fvm-commit", target_win);
     tmp[WPATH - 1] = 0;
-    SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
-    BOOL cancel = FALSE;
-    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0))
-        return cli_win_error(GetLastError(), "cannot copy %ls to the host", target_win);
-    if (pg->terminal && mine.size > (16 << 20))
-        printf("\r%60s\r", "");
-    step_point();
-    if (host.exists && (host.attributes & FILE_ATTRIBUTE_READONLY))
-        SetFileAttributesW(target_win, host.attributes & ~FILE_ATTRIBUTE_READONLY);
+    if (facts_of(tmp).exists) {   /* a copy the killed run made and never renamed */
+        SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
+        DeleteFileW(tmp);
+    }
     /* No MOVEFILE_WRITE_THROUGH: a killed process loses nothing the page
      * cache holds, and flushing each landed file (as Wine does for it)
      * halved the commit's throughput; power loss is not covered. */
+    if (!g_force_copy && MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
+        step_point();
+        return 0;
+    }
+    BOOL cancel = FALSE;
+    timing("prepared", target_win);
+    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0)) {
+        DWORD e = GetLastError();
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
+        return cli_win_error(e, "cannot copy %ls to the host", target_win);
+    }
+    if (pg->terminal && mine.size > (16 << 20))
+        printf("\r%60s\r", "");
+    timing("copied", target_win);
+    step_point();
     if (!MoveFileExW(tmp, target_win, MOVEFILE_REPLACE_EXISTING)) {
         DWORD e = GetLastError();
         DeleteFileW(tmp);
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
         return cli_win_error(e, "cannot replace %ls", target_win);
     }
+    timing("renamed", target_win);
     step_point();
     return 0;
 }
@@ -723,6 +792,7 @@ static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
                 SetFileAttributesW(copy, FILE_ATTRIBUTE_NORMAL);
             if (!DeleteFileW(copy))
                 return cli_win_error(GetLastError(), "cannot delete the box copy %ls", copy);
+            timing("deleted", copy);
             step_point();
         }
     }
@@ -793,7 +863,7 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
 static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, size_t i, progress *pg, BOOL *kept)
 {
     if (sync_step_kind_valid(j->steps[i].kind, NULL) && step_rank(&j->steps[i]) >= 4) {
-        sync_hooks h = {hook_allow, hook_audit, cs};
+        sync_hooks h = hooks_of(cs);
         return regcommit_step(cs->b, ir->ok ? &ir->idx : NULL, j, i, &h);
     }
     return run_step(cs, ir, &j->steps[i], pg, kept);
@@ -853,6 +923,7 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
         rc = run_any_step(cs, ir, j, i, &pg, &kept);
         if (rc)
             break;
+        timing("step", L"");
         char line[32];
         int n = snprintf(line, sizeof line, "done %lu\n", (unsigned long)i);
         if (!write_all(h, line, (size_t)n))
@@ -864,7 +935,8 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
             printf("\r[%.*s%*s] %lu/%lu", filled, "##############################", width - filled, "",
                    (unsigned long)(i + 1), (unsigned long)j->count);
             fflush(stdout);
-        } else if (j->count > 50 && GetTickCount64() - last_line > 1000) {
+        } else if ((j->count > 50 || getenv("FVM_PROGRESS_MS")) &&
+                   GetTickCount64() - last_line >= sync_progress_interval(1000)) {
             printf("progress: %lu/%lu steps\n", (unsigned long)(i + 1), (unsigned long)j->count);
             last_line = GetTickCount64();
         }
@@ -1062,7 +1134,7 @@ static int commit_changes(commit_state *cs, index_rw *ir)
             rc = plan_item(cs, &j, &list.items[i]);
     free_items(&list);
     if (!rc && !cs->opts->path_count) {   /* PATHS name files: the registry goes with a commit of everything */
-        sync_hooks h = {hook_allow, hook_audit, cs};
+        sync_hooks h = hooks_of(cs);
         rc = regcommit_plan(cs->b, ir->ok ? &ir->idx : NULL, &h, &j, &cs->planned);
     }
     if (!rc && j.count) {
@@ -1096,6 +1168,9 @@ int cmd_commit(int argc, char **argv)
     }
     char *kill_at = getenv("FVM_COMMIT_KILL_AT");
     g_kill_at = kill_at ? atol(kill_at) : -1;
+    g_timing = getenv("FVM_COMMIT_TIMING") != NULL;
+    char *force_copy = getenv("FVM_COMMIT_COPY");
+    g_force_copy = force_copy && *force_copy && strcmp(force_copy, "0");
 
     /* Never under a running box: refuse, then hold the box lock (what `fvm
      * run` takes to start the box) so that nothing starts meanwhile. */
@@ -1141,8 +1216,12 @@ int cmd_commit(int argc, char **argv)
             rc = commit_changes(&cs, &ir);
         sync_index_close(&ir);
     }
-    if (cs.audit_open)
+    if (cs.audit_open) {
+        char why[256];
+        if (fvm_audit_log_sync(&cs.audit, why, sizeof why) != FVM_OK)
+            fprintf(stderr, "fvm: warning: audit log: %s\n", why);
         fvm_audit_log_close(&cs.audit);
+    }
     sync_policy_free(&cs.policy);
     if (!rc) {
         if (opts->dry_run)

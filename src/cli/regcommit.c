@@ -14,9 +14,17 @@
  * (a value already equal on the host is no longer a change: nothing to do),
  * so a commit killed anywhere is finished by the next run.
  *
- * Not done: registry values have no base version in the index (only file
- * copies record one), so a host value changed since the box copied its key
- * is not detected as a conflict: the box's value wins. */
+ * Three-way check (core/regbase.h): when the runtime first copied a host
+ * key up, it recorded a fingerprint of the host key's values as the index
+ * entry's base. A value change (or a key delete) in a key whose host values
+ * no longer match that fingerprint is a conflict, as for files: reported,
+ * never written over the host's, unless --ours (commit anyway) or --theirs
+ * (y: the box's value dropped, the host's stays). The granularity is the
+ * key: a host change to any value of it makes each of the box's value
+ * changes in it a conflict. After a commit the key's base becomes the
+ * host's values as they are then (the S step), so what the box keeps in
+ * that key is judged against them next time. Keys copied up before bases
+ * were recorded have none: the box's value wins there, as before. */
 #include "cli/cli.h"
 
 #include <stdlib.h>
@@ -25,6 +33,7 @@
 #include "common/regstore.h"
 #include "core/boxindex.h"
 #include "core/ntpath.h"
+#include "core/regbase.h"
 #include "core/regfile.h"
 #include "core/syncjournal.h"
 
@@ -65,6 +74,48 @@ static void policy_path(const regdiff_change *c, wchar_t *out, size_t cap)
     else
         _snwprintf(out, cap, L"%.*ls", (int)n, c->text);
     out[cap - 1] = 0;
+}
+
+/* ---- the three-way check -------------------------------------------------- */
+
+static int add_to_fingerprint(void *ctx, const wchar_t *name, size_t len, ULONG type, const uint8_t *data, ULONG size)
+{
+    regbase_add_value(ctx, (const uint16_t *)name, len, type, data, size);
+    return 0;
+}
+
+/* The host key's values now, as a base; FALSE when the host key is gone. */
+static BOOL host_fingerprint(const wchar_t *nt, boxindex_base *out)
+{
+    HANDLE key;
+    if (regstore_open_key(NULL, nt, wcslen(nt), KEY_QUERY_VALUE, &key) < 0)
+        return FALSE;
+    regbase_ctx ctx;
+    regbase_init(&ctx);
+    NTSTATUS st = regstore_enum_values(key, add_to_fingerprint, &ctx);
+    CloseHandle(key);
+    if (st < 0)
+        return FALSE;
+    regbase_final(&ctx, out);
+    return TRUE;
+}
+
+/* The index key of a registry key path "\REGISTRY\..." (upper case). */
+static BOOL reg_index_key(const wchar_t *nt, uint16_t *key, size_t cap, boxindex_key *k);
+
+/* Whether the host changed the values of key nt ("\REGISTRY\...") since the
+ * box copied it up: 1 changed, 0 not (or no base recorded). */
+static int host_key_changed(const boxindex *idx, const wchar_t *nt)
+{
+    static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
+    boxindex_key k;
+    boxindex_entry e;
+    if (!idx || !reg_index_key(nt, key, BOXINDEX_MAX_KEY_UNITS + 1, &k) ||
+        boxindex_lookup(idx, k.hash, key, k.len, &e) != BOXINDEX_COPIED || !(e.flags & BOXINDEX_FLAG_HAS_BASE) ||
+        e.base.mtime != REGBASE_MARK)
+        return 0;
+    boxindex_base now;
+    return !host_fingerprint(nt, &now) || !regbase_equal(&now, &e.base);
 }
 
 int regcommit_plan(const box *b, const boxindex *idx, const sync_hooks *h, sync_journal *j, unsigned *planned)
@@ -111,7 +162,30 @@ int regcommit_plan(const box *b, const boxindex *idx, const sync_hooks *h, sync_
         }
         char text[FVM_PATH_MAX * 6];
         cli_utf8(c->text, text, sizeof text);
-        printf("%c %s\n", c->kind, text);
+        /* Values, and deletes of keys the host had: the host's values must
+         * still be those the box started from. */
+        wchar_t *nt_key = (c->is_value || kind == SYNC_STEP_REG_DELKEY) ? malloc((c->key_len + 16) * sizeof(wchar_t))
+                                                                        : NULL;
+        int changed = 0;
+        if (nt_key) {
+            _snwprintf(nt_key, c->key_len + 16, L"%ls%.*ls", REG_ROOT, (int)c->key_len, c->key);
+            nt_key[c->key_len + 15] = 0;
+            changed = host_key_changed(idx, nt_key);
+            free(nt_key);
+        }
+        if (changed && h->resolve == 1) {
+            printf("%c %s  (conflict, --ours: the box's version wins)\n", c->kind, text);
+        } else if (changed && h->resolve == 2 && c->is_value) {
+            printf("%c %s  (conflict, --theirs: the host's value stays, the box's is dropped)\n", c->kind, text);
+            kind = SYNC_STEP_REG_DROP;
+        } else if (changed) {
+            printf("! %s  CONFLICT: the host changed this key's values since the box copied it; not committed "
+                   "(choose with %s)\n", text, c->is_value ? "--ours or --theirs" : "--ours");
+            h->conflict(h->ctx, c->text);
+            continue;
+        } else {
+            printf("%c %s\n", c->kind, text);
+        }
         fvm_error err;
         if (sync_journal_add(j, kind, key, c->is_value ? value : NULL, &err) != FVM_OK)
             rc = cli_error("cannot plan the registry commit: %s", err.message);
@@ -231,8 +305,9 @@ static fvm_status rewrite_value(void *ctx, const uint16_t *name, size_t len, uin
     cli_utf8(w, value, sizeof value);
     free(w);
     BOOL committed = !has_control((const wchar_t *)name, len) &&
-                     journal_has(r->j, type == REG_FVM_DELETED ? SYNC_STEP_REG_DELVALUE : SYNC_STEP_REG_VALUE,
-                                 r->key, value);
+                     (journal_has(r->j, type == REG_FVM_DELETED ? SYNC_STEP_REG_DELVALUE : SYNC_STEP_REG_VALUE,
+                                  r->key, value) ||
+                      journal_has(r->j, SYNC_STEP_REG_DROP, r->key, value));
     if (committed) {
         r->dropped++;
         return FVM_OK;
@@ -270,6 +345,28 @@ static int save_registry(const box *b, boxindex *idx, const sync_journal *j)
     if (!idx)
         return 0;
     static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
+    /* A key whose values this commit set, deleted or dropped: its base is
+     * now the host's values (what the box keeps there differs from those). */
+    for (size_t i = 0; i < j->count; i++) {
+        const sync_step *s = &j->steps[i];
+        if (s->kind != SYNC_STEP_REG_VALUE && s->kind != SYNC_STEP_REG_DELVALUE && s->kind != SYNC_STEP_REG_DROP)
+            continue;
+        wchar_t *nt = wide(s->path);
+        boxindex_key k;
+        boxindex_entry e;
+        boxindex_base now;
+        if (nt && reg_index_key(nt, key, BOXINDEX_MAX_KEY_UNITS + 1, &k) &&
+            boxindex_lookup(idx, k.hash, key, k.len, &e) == BOXINDEX_COPIED && !(e.flags & BOXINDEX_FLAG_OPAQUE) &&
+            host_fingerprint(nt, &now) &&
+            !((e.flags & BOXINDEX_FLAG_HAS_BASE) && regbase_equal(&now, &e.base))) {
+            boxindex_info info = {e.flags | BOXINDEX_FLAG_HAS_BASE, now};
+            if (boxindex_update(idx, &k, &info, &err) != FVM_OK) {
+                free(nt);
+                return cli_error("cannot update the index: %s", err.message);
+            }
+        }
+        free(nt);
+    }
     for (size_t i = 0; i < j->count; i++) {
         const sync_step *s = &j->steps[i];
         if (s->kind != SYNC_STEP_REG_KEY && s->kind != SYNC_STEP_REG_DELKEY)
@@ -345,6 +442,9 @@ int regcommit_step(const box *b, boxindex *idx, const sync_journal *j, size_t i,
             else
                 h->audit(h->ctx, "key", "commit-delete-value", nt, "commit", "policy");
         }
+        break;
+    case SYNC_STEP_REG_DROP:
+        h->audit(h->ctx, "key", "commit-drop", nt, "commit", "--theirs");   /* the S step drops it from the box */
         break;
     case SYNC_STEP_REG_DELKEY:
         if (regstore_open_key(NULL, nt, wcslen(nt), DELETE | KEY_ENUMERATE_SUB_KEYS | KEY_QUERY_VALUE, &key) >= 0) {

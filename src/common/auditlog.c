@@ -437,8 +437,32 @@ static fvm_status format_batch(fvm_audit_log *log, const audit_record *records, 
  * one flush and one head update: group commit for a busy box. A crash
  * between the write and the head leaves records past the head, which open
  * repairs by bringing the head forward. */
+static fvm_status append_records(fvm_audit_log *log, const audit_record *records, size_t count, BOOL sync,
+                                 char *why, size_t why_size);
+
 fvm_status fvm_audit_log_append_many(fvm_audit_log *log, const audit_record *records, size_t count, char *why,
                                      size_t why_size)
+{
+    return append_records(log, records, count, TRUE, why, why_size);
+}
+
+fvm_status fvm_audit_log_append_unsynced(fvm_audit_log *log, const audit_record *record, char *why, size_t why_size)
+{
+    return append_records(log, record, 1, FALSE, why, why_size);
+}
+
+fvm_status fvm_audit_log_sync(fvm_audit_log *log, char *why, size_t why_size)
+{
+    if (log->file == INVALID_HANDLE_VALUE || !log->unsynced)
+        return FVM_OK;
+    if (!FlushFileBuffers(log->file))
+        return io_error(GetLastError(), why, why_size, "cannot flush the audit log");
+    log->unsynced = FALSE;
+    return write_head(log, why, why_size);
+}
+
+static fvm_status append_records(fvm_audit_log *log, const audit_record *records, size_t count, BOOL sync,
+                                 char *why, size_t why_size)
 {
     if (log->file == INVALID_HANDLE_VALUE) {
         set_why(why, why_size, "the audit log is not open");
@@ -464,13 +488,18 @@ fvm_status fvm_audit_log_append_many(fvm_audit_log *log, const audit_record *rec
             break;
         done += written;
     }
-    if (done < len || !FlushFileBuffers(log->file)) {
+    if (done < len || (sync && !FlushFileBuffers(log->file))) {
         DWORD e = GetLastError();
         truncate_at(log->file, log->end);   /* no half record left behind */
         log->chain = before;
         return io_error(e, why, why_size, "cannot append to the audit log");
     }
     log->end += len;
+    if (!sync) {
+        log->unsynced = TRUE;   /* written (a killed process loses nothing); flushed and the head moved by sync */
+        return FVM_OK;
+    }
+    log->unsynced = FALSE;
     char head_why[512];
     st = write_head(log, head_why, sizeof head_why);
     if (st != FVM_OK) {

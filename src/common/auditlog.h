@@ -46,6 +46,7 @@ typedef struct fvm_audit_log {
     wchar_t head_tmp_path[FVM_PATH_MAX];
     char *line;                          /* formatting buffer, grown as needed */
     size_t line_cap;
+    BOOL unsynced;                       /* records written without flush or head (append_unsynced) */
 } fvm_audit_log;
 
 /* <box>\audit.jsonl and <box>\audit.head (either may be NULL).
@@ -69,6 +70,14 @@ fvm_status fvm_audit_log_append(fvm_audit_log *log, const audit_record *record, 
  * (group commit). */
 fvm_status fvm_audit_log_append_many(fvm_audit_log *log, const audit_record *records, size_t count, char *why,
                                      size_t why_size);
+/* Appends one record with a plain write: no flush, the head not moved (a
+ * killed process loses nothing, the page cache has it; what a power loss
+ * takes, open repairs as records past the head). For a writer that makes
+ * many records in a row (fvm commit): fvm_audit_log_sync then flushes
+ * them and moves the head once. */
+fvm_status fvm_audit_log_append_unsynced(fvm_audit_log *log, const audit_record *record, char *why,
+                                         size_t why_size);
+fvm_status fvm_audit_log_sync(fvm_audit_log *log, char *why, size_t why_size);
 void fvm_audit_log_close(fvm_audit_log *log);
 
 /* Reads the head. *present is 0 (and FVM_OK) when there is no head file;

@@ -19,6 +19,7 @@ int sync_step_kind_valid(int kind, int *needs_path2)
     case SYNC_STEP_LAND_AS:
     case SYNC_STEP_REG_VALUE:
     case SYNC_STEP_REG_DELVALUE:
+    case SYNC_STEP_REG_DROP:
         two = 1;
         break;
     case SYNC_STEP_LAND:

@@ -39,6 +39,7 @@ typedef enum sync_step_kind {
     SYNC_STEP_REG_VALUE = 'v',/* registry: value PATH2 (name) of key PATH is set on the host from registry.dat */
     SYNC_STEP_REG_DELVALUE = 'x', /* registry: value PATH2 of key PATH is deleted on the host */
     SYNC_STEP_REG_DELKEY = 'X',   /* registry: key PATH is deleted on the host (with its subkeys) */
+    SYNC_STEP_REG_DROP = 'y',     /* registry: the box's value PATH2 of key PATH is dropped (--theirs: the host's stays) */
     SYNC_STEP_REG_SAVE = 'S'      /* registry: the committed values leave registry.dat, key states updated */
 } sync_step_kind;
 

@@ -124,6 +124,9 @@ BOOL index_ready(void);
 reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash);
 boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash);
 NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags);
+/* The same with the base a COPY_UP records (a key's values: core/regbase.h); NULL: none. */
+NTSTATUS index_note_registry_base(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len,
+                                  uint32_t flags, const boxindex_base *base);
 
 extern NtQueryDirectoryFile_fn real_NtQueryDirectoryFile;
 int dir_enumerate(const uint16_t *path, size_t len, int (*visit)(void *ctx, const FILE_DIRECTORY_INFORMATION *entry),

@@ -450,16 +450,29 @@ boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t ha
 
 NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags)
 {
+    return index_note_registry_base(op, key, path, len, flags, NULL);
+}
+
+NTSTATUS index_note_registry_base(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len,
+                                  uint32_t flags, const boxindex_base *base)
+{
     if (!g_index.ready)
         return STATUS_SUCCESS;
     follow_retirement();
     boxindex_key k = {boxindex_key_hash(key, len), key, path, len};
     boxindex_info info = {flags, {0}};
+    if (base) {
+        info.flags |= BOXINDEX_FLAG_HAS_BASE;
+        info.base = *base;
+    }
     NTSTATUS st;
     switch (op) {
     case REG_INDEX_COPY_UP:
         st = write_key(boxindex_copy_up, &k, &info);
-        return st == STATUS_OBJECT_PATH_NOT_FOUND ? write_key(boxindex_create, &k, &info) : st;
+        if (st != STATUS_OBJECT_PATH_NOT_FOUND)
+            return st;
+        info = (boxindex_info){flags, {0}};   /* below a deleted key: made anew, no base */
+        return write_key(boxindex_create, &k, &info);
     case REG_INDEX_CREATE:
         return write_key(boxindex_create, &k, &info);
     case REG_INDEX_DELETE:

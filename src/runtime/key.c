@@ -36,6 +36,7 @@
 #include "runtime/guard.h"
 
 #include "core/objname.h"
+#include "core/regbase.h"
 
 #define KEY_WRITE_RIGHTS (KEY_SET_VALUE | KEY_CREATE_SUB_KEY | KEY_CREATE_LINK | DELETE | WRITE_DAC | WRITE_OWNER)
 #define KEY_GENERIC_MASK (GENERIC_READ | GENERIC_WRITE | GENERIC_EXECUTE | GENERIC_ALL | MAXIMUM_ALLOWED)
@@ -500,6 +501,59 @@ NTSTATUS key_view_parts(key_handle *kh, key_view *view, ACCESS_MASK need, BOOL w
     }
 }
 
+/* The fingerprint of the host key's values at path[0..len) (core/regbase.h),
+ * recorded as the key's base when the box first copies it up: fvm commit
+ * compares it with the host's values then (a host change since is a
+ * conflict). FALSE when the host key cannot be read (no base recorded). */
+static BOOL host_values_base(const uint16_t *path, size_t len, boxindex_base *out)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    HANDLE key;
+    attributes_for(&oa, &us, path, len, NULL);
+    if (real_NtOpenKey(&key, KEY_QUERY_VALUE, &oa) < 0)
+        return FALSE;
+    regbase_ctx ctx;
+    regbase_init(&ctx);
+    ULONG size = 1024;
+    KEY_VALUE_FULL_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
+    NTSTATUS st = info ? STATUS_SUCCESS : STATUS_NO_MEMORY;
+    for (ULONG i = 0; st >= 0; i++) {
+        ULONG got = 0;
+        st = real_NtEnumerateValueKey(key, i, KEY_VALUE_FULL_INFO, info, size, &got);
+        if (st == STATUS_BUFFER_OVERFLOW || st == STATUS_BUFFER_TOO_SMALL) {
+            HeapFree(GetProcessHeap(), 0, info);
+            size = got + 64;
+            info = HeapAlloc(GetProcessHeap(), 0, size);
+            st = info ? STATUS_SUCCESS : STATUS_NO_MEMORY;
+            i--;
+            continue;
+        }
+        if (st == STATUS_NO_MORE_ENTRIES) {
+            st = STATUS_SUCCESS;
+            break;
+        }
+        if (st >= 0)
+            regbase_add_value(&ctx, info->Name, info->NameLength / 2, info->Type,
+                              (const uint8_t *)info + info->DataOffset, info->DataLength);
+    }
+    if (info)
+        HeapFree(GetProcessHeap(), 0, info);
+    close_key(key);
+    if (st < 0)
+        return FALSE;
+    regbase_final(&ctx, out);
+    return TRUE;
+}
+
+/* Notes a host key's copy-up in the index, with its values' base. */
+static NTSTATUS note_copied_key(const key_name *n, size_t len)
+{
+    boxindex_base base;
+    return index_note_registry_base(REG_INDEX_COPY_UP, n->key, n->path, len, BOXINDEX_FLAG_DIRECTORY,
+                                    host_values_base(n->path, len, &base) ? &base : NULL);
+}
+
 /* Creates the box key at n and every key above it that the box lacks, and
  * records in the index the keys above that the box had not touched
  * (COPIED: their view must now merge the box's), and n itself: COPIED when
@@ -541,12 +595,13 @@ static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, HANDLE *out)
         if (v == REG_VERDICT_BOX || v == REG_VERDICT_BOX_BELOW)
             break;   /* below a box-only key the box is the whole truth */
         if (v == REG_VERDICT_HOST)
-            index_note_registry(REG_INDEX_COPY_UP, n->key, n->path, end, BOXINDEX_FLAG_DIRECTORY);
+            note_copied_key(n, end);
     }
     reg_verdict own = index_check_registry(n->key, n->len, n->hash);
-    if (own == REG_VERDICT_HOST || own == REG_VERDICT_DELETED)
-        st = index_note_registry(host_has_it && own == REG_VERDICT_HOST ? REG_INDEX_COPY_UP : REG_INDEX_CREATE, n->key,
-                                 n->path, n->len, BOXINDEX_FLAG_DIRECTORY);
+    if (own == REG_VERDICT_HOST && host_has_it)
+        st = note_copied_key(n, n->len);
+    else if (own == REG_VERDICT_HOST || own == REG_VERDICT_DELETED)
+        st = index_note_registry(REG_INDEX_CREATE, n->key, n->path, n->len, BOXINDEX_FLAG_DIRECTORY);
     if (st < 0) {
         close_key(*out);
         *out = NULL;

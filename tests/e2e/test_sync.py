@@ -6,6 +6,9 @@ the box (`fvm diff`, the box folder). Conflicts are made by changing the
 host file after the box copied it."""
 import os
 import pathlib
+import re
+import shlex
+import subprocess
 import shutil
 import uuid
 
@@ -176,12 +179,15 @@ def test_running_box_is_refused(fvm, syncbox, host, apps):
         bg.wait(timeout=30)
 
 
-@pytest.mark.parametrize("kill_at", [1, 2, 3, 4, 5, 6, 7, 9, 12])
-def test_killed_commit_resumes(fvm, syncbox, host, kill_at):
+# Files land by renaming the box copy over the host file (same volume); with
+# FVM_COMMIT_COPY=1 by a copy next to it then a rename (another volume).
+@pytest.mark.parametrize("kill_at,copy", [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (8, 0),
+                                          (2, 1), (3, 1), (5, 1), (9, 1)])
+def test_killed_commit_resumes(fvm, syncbox, host, kill_at, copy):
     win, root = host
     box = syncbox
     cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt")
-    proc = fvm("commit", box, env={"FVM_COMMIT_KILL_AT": str(kill_at)})
+    proc = fvm("commit", box, env={"FVM_COMMIT_KILL_AT": str(kill_at), "FVM_COMMIT_COPY": str(copy)})
     # Killed or finished: each host file is old or new, never anything else.
     assert (root / "a.txt").read_bytes() in (b"alpha\r\n", b"alpha\r\nmore\r\n")
     assert not (root / "new.txt").exists() or (root / "new.txt").read_bytes() == b"new\r\n"
@@ -236,6 +242,55 @@ def test_registry_commit(fvm, box, host):
         # The box sees the host's (now equal) values.
         out = fvm("run", "--box", box, "reg", "query", key, "/s", check=0).stdout
         assert "changed" in out and "Deeper" in out and "Other" not in out, out
+    finally:
+        reg("delete", key, "/f")
+
+
+def test_registry_conflict_both_ways(fvm, box, host):
+    """A host value changed after the box copied its key up is a conflict
+    (the runtime recorded the key's values as its base): never written over;
+    --theirs keeps the host's and drops the box's, --ours writes the box's.
+    A key whose host values did not change commits without conflict."""
+    key = "HKCU\\Software\\FvmSyncC" + uuid.uuid4().hex[:8]
+    reg("add", key, "/v", "A", "/d", "host", "/f")
+    reg("add", key, "/v", "B", "/d", "1", "/f")
+    reg("add", key + "\\Calm", "/v", "C", "/d", "host", "/f")
+    set_sync_rules(fvm, box, f"commit {key}\\**")
+
+    def in_box(*args):
+        assert fvm("run", "--box", box, "reg", *args).returncode == 0, args
+        # The broker saves the box's registry when the box ends: wait for it.
+        assert fvm.wait_until(lambda: "live tree" not in fvm("commit", box, "--dry-run", check=0).stdout, timeout=20)
+
+    def host_value(k, name):
+        return reg("query", k, "/v", name).stdout.split()[-1]
+
+    try:
+        in_box("add", key, "/v", "A", "/d", "boxed", "/f")
+        in_box("add", key + "\\Calm", "/v", "C", "/d", "boxed", "/f")
+        reg("add", key, "/v", "B", "/d", "2", "/f")            # the host moves on, in A's key
+        proc = fvm("commit", box)
+        assert proc.returncode == 3 and "CONFLICT" in proc.stdout, proc.stdout + proc.stderr
+        assert host_value(key, "A") == "host"
+        assert host_value(key + "\\Calm", "C") == "boxed"      # its key did not change on the host
+        # --theirs: the host's value stays and the box drops its own.
+        proc = fvm("commit", box, "--theirs")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert host_value(key, "A") == "host"
+        assert diff(fvm, box) == []
+        assert "host" in fvm("run", "--box", box, "reg", "query", key, "/v", "A", check=0).stdout
+        # The key's base is now the host's values: a new box change commits cleanly.
+        in_box("add", key, "/v", "A", "/d", "again", "/f")
+        assert fvm("commit", box).returncode == 0
+        assert host_value(key, "A") == "again"
+        # --ours: both change A; the box's wins.
+        in_box("add", key, "/v", "A", "/d", "ours", "/f")
+        reg("add", key, "/v", "A", "/d", "hostnew", "/f")
+        assert fvm("commit", box).returncode == 3
+        assert host_value(key, "A") == "hostnew"
+        assert fvm("commit", box, "--ours").returncode == 0
+        assert host_value(key, "A") == "ours"
+        assert diff(fvm, box) == []
     finally:
         reg("delete", key, "/f")
 
@@ -320,6 +375,85 @@ def test_incremental_export(fvm, syncbox, host, tmp_path):
     fvm("import", win_path(full), check=0)
     fvm("import", win_path(inc), check=0)
     assert diff(fvm, box) == before
+
+
+def box_files(fvm, box):
+    """Every file of the box folder (its sync\\ scratch aside) with its bytes."""
+    top = fvm.box_dir(box)
+    return {str(p.relative_to(top)): p.read_bytes() for p in top.rglob("*")
+            if p.is_file() and p.relative_to(top).parts[0] != "sync"}
+
+
+def test_incremental_import_is_all_or_nothing(fvm, syncbox, host, tmp_path):
+    """An incremental package is applied whole or not at all: a corrupt one
+    is refused, and a write or move that fails at any point of the import
+    (FVM_IMPORT_FAIL_AT=K: the K-th fails like a full disk) leaves every
+    file of the box as it was; the import then succeeds."""
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo one>{win}\\one.txt& echo more>>{win}\\a.txt")
+    full = tmp_path / "full.fvmpack"
+    fvm("export", box, win_path(full), check=0)
+    cmd(fvm, box, f"echo two>{win}\\two.txt& del {win}\\one.txt& echo again>>{win}\\a.txt& mkdir {win}\\nd& "
+                  f"echo n>{win}\\nd\\n.txt")
+    inc = tmp_path / "inc.fvmpack"
+    fvm("export", box, win_path(inc), "--since", win_path(full), check=0)
+    after = diff(fvm, box)
+    fvm("rm", box, check=0)
+    fvm("import", win_path(full), check=0)
+    before, files = diff(fvm, box), box_files(fvm, box)
+    assert before != after
+    data = inc.read_bytes()
+    bad = tmp_path / "bad.fvmpack"
+    bad.write_bytes(data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x20]) + data[len(data) // 2 + 1:])
+    proc = fvm("import", win_path(bad))
+    assert proc.returncode == 1 and "refused" in proc.stderr, proc.stderr
+    assert box_files(fvm, box) == files
+    failed = 0
+    for k in range(1, 40):
+        proc = fvm("import", win_path(inc), env={"FVM_IMPORT_FAIL_AT": str(k)})
+        if proc.returncode == 0:
+            break
+        failed += 1
+        assert "as it was" in proc.stderr, proc.stderr
+        assert box_files(fvm, box) == files, k
+        assert not (fvm.box_dir(box) / "sync" / "import-old").exists()
+    assert failed >= 6 and proc.returncode == 0, (failed, proc.stdout + proc.stderr)
+    assert diff(fvm, box) == after
+    assert cmd(fvm, box, f"type {win}\\a.txt").stdout == "alpha\nmore\nagain\n"
+
+
+def on_terminal(fvm, *args):
+    """fvm ARGS with a pseudo-terminal as its console (script(1)); the
+    output without the console's escape sequences (Wine draws spaces as
+    cursor moves)."""
+    line = shlex.join(["wine", str(fvm.exe), *args])
+    proc = subprocess.run(["script", "-qec", line, "/dev/null"], stdin=subprocess.DEVNULL, capture_output=True,
+                          env=fvm.env(), timeout=120)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", proc.stdout.decode(errors="replace"))
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="script(1) gives the pseudo-terminal")
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(fvm, syncbox, host, tmp_path):
+    win, root = host
+    box = syncbox
+    cmd(fvm, box, f"echo one>{win}\\n1.txt& echo two>{win}\\n2.txt& echo three>{win}\\n3.txt")
+    pkg = win_path(tmp_path / "p.fvmpack")
+    # Off a terminal: plain "progress:" lines (FVM_PROGRESS_MS=0: one per file or step).
+    out = fvm("export", box, pkg, env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert out.count("progress: ") >= 3 and "\r" not in out, out
+    out = fvm("commit", box, "--dry-run", env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert "progress: " not in out   # a dry run applies nothing
+    # On a terminal: a line rewritten in place, never "progress:" lines.
+    out = on_terminal(fvm, "export", box, pkg)
+    assert "files," in out and "MB" in out and "progress:" not in out, out
+    out = on_terminal(fvm, "commit", box)
+    assert "[#" in out and "3/3" in out and "progress:" not in out, out
+    assert (root / "n3.txt").read_bytes() == b"three\r\n"
+    # And the commit's plain lines.
+    cmd(fvm, box, f"echo four>{win}\\n4.txt& echo five>{win}\\n5.txt")
+    out = fvm("commit", box, env={"FVM_PROGRESS_MS": "0"}, check=0).stdout
+    assert "progress: 1/2 steps" in out and "progress: 2/2 steps" in out, out
 
 
 def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
