@@ -34,6 +34,7 @@ typedef struct fvm_box_config {
 /* flags */
 #define FVM_BOX_FLAG_CONFIDENTIAL 0x1u   /* box.ini confidential=yes: processes shut others out */
 #define FVM_BOX_FLAG_PROCS_LIMIT  0x2u   /* box.ini procs=N: each start asks the broker */
+#define FVM_BOX_FLAG_SHOW_TITLE   0x100u /* box.ini show_box_in_title=yes: "[#NAME]" in title bars (runtime/title.c) */
 
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
@@ -56,7 +57,8 @@ typedef enum fvm_box_object {
     FVM_OBJ_USAGE,      /* unused: the quota's count lives in the broker alone */
     FVM_OBJ_POLICY,     /* section: the compiled policy, read-only for processes */
     FVM_OBJ_SCM,        /* mutex: starting and ending the box's service manager (runtime/scm.c) */
-    FVM_OBJ_LIMITS      /* section: which resource limits are on (boxlimits.h), read-only for processes */
+    FVM_OBJ_LIMITS,     /* section: which resource limits are on (boxlimits.h), read-only for processes */
+    FVM_OBJ_CLIPBOARD_LOCK /* mutex: the box's own clipboard store (runtime/clipboard.c) */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

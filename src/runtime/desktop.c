@@ -27,7 +27,9 @@
  *   0: every low-level and journal hook) is refused, so a box sees neither
  *   the host's keystrokes nor injects code into host GUI threads;
  * - clipboard: GetClipboardData answers NULL (an empty clipboard) when the
- *   data was put there by a program outside the box.
+ *   data was put there by a program outside the box, unless [desktop]
+ *   `open clipboard-in` says so (clipboard.c keeps the box's own writes
+ *   off the desktop's clipboard; this is the floor under its reads).
  *
  * Every refusal is audited (type object, name "window:<class>" or
  * "desktop:<what>"), and the caller gets what Windows gives a low-integrity
@@ -36,8 +38,8 @@
  * Where: the win32u NtUser* stubs (one syscall stub each on Wine 8), hooked
  * as a late group when win32u loads (or at start-up if it is loaded).
  *
- * Not covered here (docs/design.md): the host reading what a box puts on the
- * clipboard, screen capture, and everything that bypasses win32u (a raw X11
+ * Not covered here (docs/design.md): the box's own clipboard (clipboard.c),
+ * screen capture (screen.c), and everything that bypasses win32u (a raw X11
  * connection to the display: the containment floor's business). */
 #include "runtime/runtime.h"
 
@@ -270,7 +272,7 @@ static LONG WINAPI box_NtUserSetWindowLong(HWND hwnd, INT offset, LONG value, BO
 static HANDLE WINAPI box_NtUserGetClipboardData(UINT format, void *params)
 {
     HWND owner = p_GetClipboardOwner ? p_GetClipboardOwner() : NULL;
-    if (!owner || !ours(owner)) {
+    if ((!owner || !ours(owner)) && !clipboard_host_readable()) {
         refuse("read-clipboard", L"desktop:clipboard");
         return NULL;
     }

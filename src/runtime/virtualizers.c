@@ -17,6 +17,9 @@
     X(service_virtualizer)   /* scm.c: services, the box's own manager */           \
     X(net_virtualizer)       /* net.c: sockets, by the [net] rules */               \
     X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
+    X(screen_virtualizer)    /* screen.c: capture of pixels outside the box ([screen]) */ \
+    X(clipboard_virtualizer) /* clipboard.c: the box's own clipboard ([desktop]) */ \
+    X(title_virtualizer)     /* title.c: [#box] in title bars (show_box_in_title) */ \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

@@ -42,3 +42,6 @@ APPLIB_LINK_svctool := -ladvapi32
 # netprobe.exe makes sockets by every path (Winsock, ConnectEx, the driver
 # directly) for test_net.py.
 APPLIB_LINK_netprobe := -lws2_32 -lmswsock
+
+# capture.exe reads pixels (gdi32), the clipboard and window titles.
+APPLIB_LINK_capture := -lgdi32 -luser32
