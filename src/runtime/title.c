@@ -10,9 +10,11 @@
  * The idea: the marked text is the window's real text (stored by the window
  * manager, which hands it to the display driver); reads from the box strip
  * the marker. Marking happens after CreateWindowEx (gui.c calls
- * title_window_created) and after SetWindowText, through win32u's
- * NtUserDefSetText: the text is set as DefWindowProc sets it, without a
- * WM_SETTEXT the program would see. GetWindowText(A/W) and
+ * title_window_created) and after SetWindowText, by calling DefWindowProc's
+ * WM_SETTEXT directly: the text is stored and handed to the display driver
+ * as for any title, and the program's window procedure sees no message.
+ * (win32u's NtUserDefSetText would be the direct call; Wine 8 has it as an
+ * unimplemented stub, measured.) GetWindowText(A/W) and
  * GetWindowTextLength(A/W) give the text without the marker.
  *
  * Limits: a WM_SETTEXT a program sends itself (not through SetWindowText)
@@ -20,14 +22,7 @@
  * sends itself, and InternalGetWindowText, read the marked text. */
 #include "runtime/runtime.h"
 
-typedef struct large_string {
-    ULONG Length;
-    ULONG MaximumLength : 31;
-    ULONG bAnsi : 1;
-    void *Buffer;
-} large_string;
-
-typedef BOOL (WINAPI *NtUserDefSetText_fn)(HWND hwnd, const large_string *text);
+typedef LRESULT (WINAPI *DefWindowProcW_fn)(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp);
 typedef INT (WINAPI *NtUserInternalGetWindowText_fn)(HWND hwnd, WCHAR *text, INT count);
 typedef int (WINAPI *GetWindowTextW_fn)(HWND hwnd, WCHAR *text, int count);
 typedef int (WINAPI *GetWindowTextA_fn)(HWND hwnd, char *text, int count);
@@ -42,7 +37,7 @@ static GetWindowTextA_fn real_GetWindowTextA;
 static GetWindowTextLengthW_fn real_GetWindowTextLengthW, real_GetWindowTextLengthA;
 static SetWindowTextW_fn real_SetWindowTextW;
 static SetWindowTextA_fn real_SetWindowTextA;
-static NtUserDefSetText_fn p_DefSetText;
+static DefWindowProcW_fn p_DefWindowProcW;
 static NtUserInternalGetWindowText_fn p_InternalGetWindowText;
 static GetWindowLongW_fn p_GetWindowLongW;
 static GetWindowThreadProcessId_fn p_GetWindowThreadProcessId;
@@ -71,7 +66,7 @@ static BOOL title_start(void)
 
 static BOOL find_helpers(void)
 {
-    if (p_DefSetText && p_GetWindowLongW)
+    if (p_DefWindowProcW && p_GetWindowLongW)
         return TRUE;
     HMODULE win32u = runtime_loaded_module("win32u.dll"), user32 = runtime_loaded_module("user32.dll");
     if (!win32u || !user32)
@@ -81,8 +76,8 @@ static BOOL find_helpers(void)
     p_GetWindowThreadProcessId =
         (GetWindowThreadProcessId_fn)(void *)GetProcAddress(user32, "GetWindowThreadProcessId");
     p_GetWindowLongW = (GetWindowLongW_fn)(void *)GetProcAddress(user32, "GetWindowLongW");
-    p_DefSetText = (NtUserDefSetText_fn)(void *)GetProcAddress(win32u, "NtUserDefSetText");
-    return p_DefSetText && p_GetWindowLongW && p_InternalGetWindowText && p_GetWindowThreadProcessId;
+    p_DefWindowProcW = (DefWindowProcW_fn)(void *)GetProcAddress(user32, "DefWindowProcW");
+    return p_DefWindowProcW && p_GetWindowLongW && p_InternalGetWindowText && p_GetWindowThreadProcessId;
 }
 
 /* A window of this process whose title the window manager shows. */
@@ -113,13 +108,8 @@ static void mark(HWND hwnd)
     if (n < 0)
         n = 0;
     if (!starts_marked(text + g_mark_len, (size_t)n)) {
-        large_string s;
-        s.Length = (ULONG)((g_mark_len + (size_t)n) * sizeof(WCHAR));
-        s.MaximumLength = s.Length + sizeof(WCHAR);
-        s.bAnsi = 0;
-        s.Buffer = text;
         text[g_mark_len + (size_t)n] = 0;
-        p_DefSetText(hwnd, &s);
+        p_DefWindowProcW(hwnd, WM_SETTEXT, 0, (LPARAM)text);
     }
     SetLastError(saved);
 }
