@@ -10,6 +10,8 @@
  *   capture self RRGGBB             grab against a window of its own
  *   capture clip-set TEXT           TEXT on the clipboard as CF_UNICODETEXT;
  *                                   "set 1" or "set 0 err=N"
+ *   capture clip-hold TEXT STOPFILE the same from a window of its own, then
+ *                                   "ready HWND"; stays until STOPFILE exists
  *   capture clip-get                "clip TEXT" (CF_UNICODETEXT), "clipa TEXT"
  *                                   (CF_TEXT), "clip (none)"; "avail 0|1"
  *   capture titled TITLE STOPFILE   a captioned window TITLE, then renamed
@@ -174,9 +176,9 @@ static int grab(HWND hwnd, const char *tag)
     return 0;
 }
 
-static int clip_set(const wchar_t *text)
+static int clip_set(const wchar_t *text, HWND owner)
 {
-    if (!OpenClipboard(NULL)) {
+    if (!OpenClipboard(owner)) {
         printf("set 0 err=%lu\n", GetLastError());
         return 1;
     }
@@ -214,6 +216,8 @@ static int clip_get(void)
         GlobalUnlock(data);
     CloseClipboard();
     printf("avail %d\n", avail);
+    printf("seq %lu owner %p formats %d\n", GetClipboardSequenceNumber(), (void *)GetClipboardOwner(),
+           CountClipboardFormats());
     return 0;
 }
 
@@ -282,7 +286,19 @@ int wmain(int argc, wchar_t **argv)
         return grab(hwnd, "self ");
     }
     if (argc == 3 && !wcscmp(argv[1], L"clip-set"))
-        return clip_set(argv[2]);
+        return clip_set(argv[2], NULL);
+    if (argc == 4 && !wcscmp(argv[1], L"clip-hold")) {
+        /* Wine may drop clipboard data when the process that set it ends:
+         * the owner stays alive (and answers render requests) until STOPFILE. */
+        HWND owner = CreateWindowExW(0, L"Static", L"clip-owner", WS_POPUP, 0, 0, 1, 1, NULL, NULL,
+                                     GetModuleHandleW(NULL), NULL);
+        clip_set(argv[2], owner);
+        printf("ready %p\n", (void *)owner);
+        fflush(stdout);
+        while (GetFileAttributesW(argv[3]) == INVALID_FILE_ATTRIBUTES)
+            pump(100);
+        return 0;
+    }
     if (argc == 2 && !wcscmp(argv[1], L"clip-get"))
         return clip_get();
     if (argc == 4 && !wcscmp(argv[1], L"titled"))

@@ -123,67 +123,90 @@ def test_open_capture_lets_one_program_capture(fvm, capture, apps, xvfb, tmp_pat
     assert got.get("screen-bitblt") == COLOUR and got.get("display-bitblt") == COLOUR, out
 
 
-def clip_get(fvm, box=None):
-    if box is None:
-        out = run_unboxed(BUILD_APPS / "capture.exe", "clip-get").stdout
-    else:
-        out = fvm("run", "--box", box, "--", str(BUILD_APPS / "capture.exe"), "clip-get", check=0).stdout
-    return results(out)
+class Clipboard:
+    """Sets and reads the clipboard from the host or a box. Wine may drop what
+    a process put on the clipboard when that process ends, so every writer
+    stays alive (capture.exe clip-hold) until the test ends."""
+
+    def __init__(self, fvm, apps, tmp_path):
+        self.fvm, self.exe, self.tmp = fvm, apps / "capture.exe", tmp_path
+        self.holders = []
+
+    def set(self, text, box=None):
+        stop = self.tmp / ("stop-" + uuid.uuid4().hex[:6])
+        argv = [str(self.exe), "clip-hold", text, win_path(stop)]
+        if box is None:
+            proc = Background(["wine", *argv], wine_env())
+        else:
+            proc = Background(["wine", str(self.fvm.exe), "run", "--box", box, "--", *argv], self.fvm.env())
+        self.holders.append((proc, stop))
+        wait_ready(proc)
+        assert "set 1" in proc.output(), proc.output()
+
+    def get(self, box=None):
+        if box is None:
+            out = run_unboxed(self.exe, "clip-get").stdout
+        else:
+            out = self.fvm("run", "--box", box, "--", str(self.exe), "clip-get", check=0).stdout
+        return results(out)
+
+    def text(self, box=None):
+        return self.get(box).get("clip")
+
+    def close(self):
+        for proc, stop in self.holders:
+            stop.write_text("")
+        for proc, stop in self.holders:
+            try:
+                proc.wait(timeout=60)
+            except Exception:
+                proc.kill()
 
 
-BUILD_APPS = None
+@pytest.fixture
+def clipboard(fvm, apps, tmp_path, xvfb):
+    c = Clipboard(fvm, apps, tmp_path)
+    yield c
+    c.close()
 
 
-@pytest.fixture(autouse=True)
-def _apps_dir(apps):
-    global BUILD_APPS
-    BUILD_APPS = apps
-
-
-def clip_set(fvm, text, box=None):
-    if box is None:
-        out = run_unboxed(BUILD_APPS / "capture.exe", "clip-set", text).stdout
-    else:
-        out = fvm("run", "--box", box, "--", str(BUILD_APPS / "capture.exe"), "clip-set", text, check=0).stdout
-    assert "set 1" in out, out
-
-
-def test_the_clipboard_is_the_box_own_both_ways(fvm, box, capture, xvfb, tmp_path):
+def test_the_clipboard_is_the_box_own_both_ways(fvm, box, clipboard, tmp_path):
     other = make_box(fvm, tmp_path)
     try:
-        clip_set(fvm, "host secret")
+        clipboard.set("host secret")
+        assert clipboard.text() == "host secret"
         # host -> box: refused (and audited)
-        assert clip_get(fvm, box).get("clip") == "(none)"
+        assert clipboard.text(box) == "(none)"
         # box -> host: the box's copy stays in the box
-        clip_set(fvm, "box secret", box)
-        assert clip_get(fvm).get("clip") == "host secret"
-        # box -> the same box, another process: its own data, text synthesized
-        got = clip_get(fvm, box)
+        clipboard.set("box secret", box)
+        assert clipboard.text() == "host secret"
+        # box -> the same box, another process: its own data, CF_TEXT synthesized
+        got = clipboard.get(box)
         assert got.get("clip") == "box secret" and got.get("clipa") == "box secret" and got.get("avail") == "1", got
         # another box sees neither
-        assert clip_get(fvm, other).get("clip") == "(none)"
+        assert clipboard.text(other) == "(none)"
     finally:
         fvm("rm", "--force", other)
     ops = {(r["type"], r["op"]) for r in audit(fvm, box)}
     assert ("desktop", "read-clipboard") in ops and ("desktop", "write-clipboard") in ops, ops
 
 
-def test_desktop_rules_open_the_clipboard(fvm, capture, xvfb, tmp_path):
+def test_desktop_rules_open_the_clipboard(fvm, clipboard, tmp_path):
     inbound = make_box(fvm, tmp_path, "[desktop]\nopen clipboard-in\n")
     both = make_box(fvm, tmp_path, "[desktop]\nopen clipboard-in\nopen clipboard-out\n")
     try:
-        clip_set(fvm, "host text")
-        assert clip_get(fvm, inbound).get("clip") == "host text"
+        clipboard.set("host text")
+        assert clipboard.text(inbound) == "host text"
         # clipboard-in only: the box's copy still stays in the box...
-        clip_set(fvm, "inbound copy", inbound)
-        assert clip_get(fvm).get("clip") == "host text"
-        assert clip_get(fvm, inbound).get("clip") == "inbound copy"
+        clipboard.set("inbound copy", inbound)
+        assert clipboard.text() == "host text"
+        assert clipboard.text(inbound) == "inbound copy"
         # ...until the host copies something newer, which the box then sees.
-        clip_set(fvm, "newer host text")
-        assert clip_get(fvm, inbound).get("clip") == "newer host text"
+        clipboard.set("newer host text")
+        assert clipboard.text(inbound) == "newer host text"
         # clipboard-out: the box's copy reaches the host.
-        clip_set(fvm, "shared copy", both)
-        assert clip_get(fvm).get("clip") == "shared copy"
+        clipboard.set("shared copy", both)
+        assert clipboard.text() == "shared copy"
     finally:
         fvm("rm", "--force", inbound)
         fvm("rm", "--force", both)
