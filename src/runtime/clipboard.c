@@ -9,7 +9,9 @@
  *   clipboard; the host's clipboard is not even emptied. Every process of
  *   the same box reads them back (and after the writer has ended, as on
  *   Windows); the host and other boxes never see them. `[desktop]`
- *   `open clipboard-out` sends the box's writes to the real clipboard instead.
+ *   `open clipboard-out` sends the box's writes to the real clipboard instead. desktop.c refuses
+ *   win32u's NtUserEmptyClipboard and NtUserSetClipboardData when it is
+ *   closed: the floor under these hooks for a program that calls win32u.
  * - Reads. GetClipboardData, IsClipboardFormatAvailable, CountClipboardFormats,
  *   EnumClipboardFormats, GetPriorityClipboardFormat and GetClipboardOwner
  *   answer from one *view*: the box's store when it holds something (and,
@@ -104,6 +106,11 @@ static const uint16_t OUT_NAME[] = u"clipboard-out";
 BOOL clipboard_host_readable(void)
 {
     return IN_OPEN(NULL);
+}
+
+BOOL clipboard_host_writable(void)
+{
+    return OUT_OPEN(NULL);
 }
 
 /* ---- the store --------------------------------------------------------------- */

@@ -67,6 +67,8 @@ typedef LONG_PTR (WINAPI *NtUserSetWindowLongPtr_fn)(HWND hwnd, INT offset, LONG
 typedef LONG (WINAPI *NtUserSetWindowLong_fn)(HWND hwnd, INT offset, LONG value, BOOL ansi);
 typedef HWND (WINAPI *NtUserGetClipboardOwner_fn)(void);
 typedef HANDLE (WINAPI *NtUserGetClipboardData_fn)(UINT format, void *params);
+typedef BOOL (WINAPI *NtUserEmptyClipboard_fn)(void);
+typedef NTSTATUS (WINAPI *NtUserSetClipboardData_fn)(UINT format, HANDLE data, void *params);
 
 static NtUserGetForegroundWindow_fn real_NtUserGetForegroundWindow;
 static NtUserWindowFromPoint_fn real_NtUserWindowFromPoint;
@@ -82,6 +84,8 @@ static NtUserSetWindowLongPtr_fn real_NtUserSetWindowLongPtr;
 static NtUserSetWindowLong_fn real_NtUserSetWindowLong;
 static NtUserGetClipboardOwner_fn p_GetClipboardOwner;
 static NtUserGetClipboardData_fn real_NtUserGetClipboardData;
+static NtUserEmptyClipboard_fn real_NtUserEmptyClipboard;
+static NtUserSetClipboardData_fn real_NtUserSetClipboardData;
 
 /* ---- refusals ------------------------------------------------------------- */
 
@@ -279,6 +283,38 @@ static HANDLE WINAPI box_NtUserGetClipboardData(UINT format, void *params)
     return real_NtUserGetClipboardData(format, params);
 }
 
+/* Writes that reach the desktop's clipboard. clipboard.c's user32 hooks never
+ * call these when [desktop] clipboard-out is closed (the box's writes go to
+ * its own store); a program calling win32u itself is refused here. Wine's
+ * user32 also calls NtUserSetClipboardData to cache data it rendered for a
+ * read (the `cache` member of its parameters, Wine's include/ntuser.h):
+ * that is let through, since it replaces nothing newer than what is there. */
+typedef struct wine_set_clipboard_params {
+    void *data;
+    size_t size;
+    BOOL cache;
+    UINT seqno;
+} wine_set_clipboard_params;
+
+static BOOL WINAPI box_NtUserEmptyClipboard(void)
+{
+    if (!clipboard_host_writable()) {
+        refuse("write-clipboard", L"desktop:clipboard");
+        return FALSE;
+    }
+    return real_NtUserEmptyClipboard();
+}
+
+static NTSTATUS WINAPI box_NtUserSetClipboardData(UINT format, HANDLE data, void *params)
+{
+    const wine_set_clipboard_params *p = params;
+    if (!(p && p->cache) && !clipboard_host_writable()) {
+        refuse("write-clipboard", L"desktop:clipboard");
+        return STATUS_ACCESS_DENIED;
+    }
+    return real_NtUserSetClipboardData(format, data, params);
+}
+
 static void desktop_win32u_hooks(hook_table *table)
 {
     HMODULE win32u = runtime_loaded_module("win32u.dll");
@@ -298,6 +334,8 @@ static void desktop_win32u_hooks(hook_table *table)
     FVM_HOOK(table, "win32u.dll", NtUserSetWindowLongPtr);
     FVM_HOOK(table, "win32u.dll", NtUserSetWindowLong);
     FVM_HOOK(table, "win32u.dll", NtUserGetClipboardData);
+    FVM_HOOK(table, "win32u.dll", NtUserEmptyClipboard);
+    FVM_HOOK(table, "win32u.dll", NtUserSetClipboardData);
 }
 
 /* win32u.dll is loaded only by programs that use windows. */

@@ -235,6 +235,8 @@ BOOL gui_process_in_box(DWORD pid);
 /* clipboard.c: whether [desktop] `open clipboard-in` lets the box read what
  * programs outside it put on the clipboard. */
 BOOL clipboard_host_readable(void);
+/* ... and `open clipboard-out` lets it write to the desktop's clipboard. */
+BOOL clipboard_host_writable(void);
 /* title.c: a window was created (gui.c's CreateWindowEx hook); marks its
  * title with the box name when show_box_in_title is on. */
 void title_window_created(HWND hwnd);

@@ -12,6 +12,8 @@
  *                                   "set 1" or "set 0 err=N"
  *   capture clip-hold TEXT STOPFILE the same from a window of its own, then
  *                                   "ready HWND"; stays until STOPFILE exists
+ *   capture clip-raw TEXT STOPFILE  clip-hold past user32: win32u's
+ *                                   NtUserEmptyClipboard/NtUserSetClipboardData
  *   capture clip-get                "clip TEXT" (CF_UNICODETEXT), "clipa TEXT"
  *                                   (CF_TEXT), "clip (none)"; "avail 0|1"
  *   capture titled TITLE STOPFILE   a captioned window TITLE, then renamed
@@ -284,6 +286,36 @@ int wmain(int argc, wchar_t **argv)
     if (argc == 3 && !wcscmp(argv[1], L"self")) {
         HWND hwnd = painted_window(parse_colour(argv[2]), 400, 300);
         return grab(hwnd, "self ");
+    }
+    if (argc == 4 && !wcscmp(argv[1], L"clip-raw")) {
+        /* Hostile: past user32, straight to win32u (Wine 8's calls and
+         * parameter block, include/ntuser.h). Stays alive as clip-hold. */
+        struct {
+            void *data;
+            size_t size;
+            BOOL cache;
+            UINT seqno;
+        } params = {0};
+        HMODULE win32u = GetModuleHandleW(L"win32u.dll");
+        BOOL (WINAPI *empty)(void) = (void *)GetProcAddress(win32u, "NtUserEmptyClipboard");
+        LONG (WINAPI *set)(UINT, HANDLE, void *) = (void *)GetProcAddress(win32u, "NtUserSetClipboardData");
+        HWND owner = CreateWindowExW(0, L"Static", L"clip-owner", WS_POPUP, 0, 0, 1, 1, NULL, NULL,
+                                     GetModuleHandleW(NULL), NULL);
+        size_t bytes = (wcslen(argv[2]) + 1) * sizeof(wchar_t);
+        HGLOBAL mem = GlobalAlloc(GMEM_MOVEABLE, bytes);
+        params.data = GlobalLock(mem);
+        params.size = bytes;
+        memcpy(params.data, argv[2], bytes);
+        BOOL opened = OpenClipboard(owner);
+        BOOL emptied = empty && empty();
+        LONG status = set ? set(CF_UNICODETEXT, mem, &params) : -1;
+        CloseClipboard();
+        printf("raw opened=%d emptied=%d status=0x%lx\n", opened, emptied, (unsigned long)status);
+        printf("ready %p\n", (void *)owner);
+        fflush(stdout);
+        while (GetFileAttributesW(argv[3]) == INVALID_FILE_ATTRIBUTES)
+            pump(100);
+        return 0;
     }
     if (argc == 3 && !wcscmp(argv[1], L"clip-set"))
         return clip_set(argv[2], NULL);
