@@ -32,8 +32,11 @@ typedef struct fvm_box_config {
 
 #define FVM_BOX_CONFIG_VERSION 1
 /* flags */
-#define FVM_BOX_FLAG_CONFIDENTIAL 0x1u   /* box.ini confidential=yes: processes shut others out */
-#define FVM_BOX_FLAG_PROCS_LIMIT  0x2u   /* box.ini procs=N: each start asks the broker */
+/* One flags word with the flags below: the values must not overlap (they did:
+ * confidential was 0x1 = NO_FLOOR, procs 0x2 = FLOOR_SET, so a confidential
+ * box ran without its floor). */
+#define FVM_BOX_FLAG_CONFIDENTIAL 0x10u  /* box.ini confidential=yes: processes shut others out */
+#define FVM_BOX_FLAG_PROCS_LIMIT  0x20u  /* box.ini procs=N: each start asks the broker */
 #define FVM_BOX_FLAG_SHOW_TITLE   0x100u /* box.ini show_box_in_title=yes: "[#NAME]" in title bars (runtime/title.c) */
 
 /* fvm_box_config.flags */
