@@ -62,13 +62,11 @@ typedef DWORD (WINAPI *GetObjectType_fn)(HGDIOBJ);
 typedef int (WINAPI *GetDeviceCaps_fn)(HDC, int);
 typedef BOOL (WINAPI *PatBlt_fn)(HDC, int, int, int, int, DWORD);
 typedef HWND (WINAPI *WindowFromDC_fn)(HDC);
-typedef HWND (WINAPI *GetDesktopWindow_fn)(void);
 typedef BOOL (WINAPI *GetWindowRect_fn)(HWND, RECT *);
 static GetObjectType_fn p_GetObjectType;
 static GetDeviceCaps_fn p_GetDeviceCaps;
 static PatBlt_fn p_PatBlt;
 static WindowFromDC_fn p_WindowFromDC;
-static GetDesktopWindow_fn p_GetDesktopWindow;
 static GetWindowRect_fn p_GetWindowRect;
 
 static void find_helpers(void)
@@ -84,7 +82,6 @@ static void find_helpers(void)
     if (!p_WindowFromDC) {
         HMODULE user32 = runtime_loaded_module("user32.dll");
         if (user32) {
-            p_GetDesktopWindow = (GetDesktopWindow_fn)(void *)GetProcAddress(user32, "GetDesktopWindow");
             p_GetWindowRect = (GetWindowRect_fn)(void *)GetProcAddress(user32, "GetWindowRect");
             p_WindowFromDC = (WindowFromDC_fn)(void *)GetProcAddress(user32, "WindowFromDC");
         }
@@ -112,8 +109,8 @@ static int source_of(HDC src, HWND *window)
     HWND hwnd = p_WindowFromDC ? p_WindowFromDC(src) : NULL;
     if (hwnd) {
         *window = hwnd;
-        if (p_GetDesktopWindow && hwnd == p_GetDesktopWindow())
-            return SOURCE_FOREIGN;   /* GetDC(NULL): the whole screen */
+        /* GetDC(NULL) is a DC of the desktop window, which belongs to
+         * Wine's desktop process (explorer.exe), never to the box. */
         return gui_window_in_box(hwnd) ? SOURCE_OWN : SOURCE_FOREIGN;
     }
     /* A DC of no window: the display (CreateDC("DISPLAY")), or a printer. */
