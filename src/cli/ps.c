@@ -140,6 +140,9 @@ uint32_t box_process_flags(const wchar_t *ini)
         flags |= FVM_BOX_FLAG_CONFIDENTIAL;
     if (GetPrivateProfileIntW(L"box", L"procs", 0, ini) > 0)
         flags |= FVM_BOX_FLAG_PROCS_LIMIT;
+    GetPrivateProfileStringW(L"box", L"show_box_in_title", L"no", value, 16, ini);
+    if (!_wcsicmp(value, L"yes") || !_wcsicmp(value, L"true") || !wcscmp(value, L"1"))
+        flags |= FVM_BOX_FLAG_SHOW_TITLE;
     return flags;
 }
 

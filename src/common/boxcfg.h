@@ -32,8 +32,12 @@ typedef struct fvm_box_config {
 
 #define FVM_BOX_CONFIG_VERSION 1
 /* flags */
-#define FVM_BOX_FLAG_CONFIDENTIAL 0x1u   /* box.ini confidential=yes: processes shut others out */
-#define FVM_BOX_FLAG_PROCS_LIMIT  0x2u   /* box.ini procs=N: each start asks the broker */
+/* One flags word with the flags below: the values must not overlap (they did:
+ * confidential was 0x1 = NO_FLOOR, procs 0x2 = FLOOR_SET, so a confidential
+ * box ran without its floor). */
+#define FVM_BOX_FLAG_CONFIDENTIAL 0x10u  /* box.ini confidential=yes: processes shut others out */
+#define FVM_BOX_FLAG_PROCS_LIMIT  0x20u  /* box.ini procs=N: each start asks the broker */
+#define FVM_BOX_FLAG_SHOW_TITLE   0x100u /* box.ini show_box_in_title=yes: "[#NAME]" in title bars (runtime/title.c) */
 
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
@@ -57,8 +61,9 @@ typedef enum fvm_box_object {
     FVM_OBJ_POLICY,     /* section: the compiled policy, read-only for processes */
     FVM_OBJ_SCM,        /* mutex: starting and ending the box's service manager (runtime/scm.c) */
     FVM_OBJ_LIMITS,     /* section: which resource limits are on (boxlimits.h), read-only for processes */
-    FVM_OBJ_PORTS       /* section: the box's loopback port map (core/portmap.h), read-only for processes;
+    FVM_OBJ_PORTS,      /* section: the box's loopback port map (core/portmap.h), read-only for processes;
                            absent when the box's net is shared */
+    FVM_OBJ_CLIPBOARD_LOCK /* mutex: the box's own clipboard store (runtime/clipboard.c) */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

@@ -119,9 +119,10 @@ typedef enum policy_scope_kind {
 
 const char *policy_type_name(policy_type type);        /* "file", "key", ... or "?" */
 const char *policy_action_name(policy_action action);  /* "deny", ... or "?" */
-int policy_type_enforced(policy_type type);            /* 1 for file, key, object, process, service, net, print */
-/* The action when no rule matches: cow for file/key/object/process/service, open for net,
- * print and the reserved types (which nothing enforces yet). */
+int policy_type_enforced(policy_type type);            /* 1 for file, key, object, process, service, net, print, screen, desktop */
+/* The action when no rule matches: cow for file/key/object/process/service, deny for screen
+ * and desktop (runtime/screen.c, runtime/clipboard.c), open for net, print and the reserved
+ * types (which nothing enforces yet). */
 policy_action policy_type_default_action(policy_type type);
 
 /* ---- precedence -------------------------------------------------------------- */

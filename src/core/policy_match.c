@@ -43,11 +43,16 @@ int policy_type_enforced(policy_type type)
 {
     return type == POLICY_TYPE_FILE || type == POLICY_TYPE_KEY || type == POLICY_TYPE_OBJECT ||
            type == POLICY_TYPE_PROCESS || type == POLICY_TYPE_SERVICE || type == POLICY_TYPE_NET ||
-           type == POLICY_TYPE_PRINT;
+           type == POLICY_TYPE_PRINT || type == POLICY_TYPE_SCREEN || type == POLICY_TYPE_DESKTOP;
 }
 
 policy_action policy_type_default_action(policy_type type)
 {
+    /* [screen] and [desktop] name what crosses the box's edge through the
+     * window system (capture, clipboard-in, clipboard-out): closed unless a
+     * rule opens it. */
+    if (type == POLICY_TYPE_SCREEN || type == POLICY_TYPE_DESKTOP)
+        return POLICY_ACTION_DENY;
     /* [net]: what no rule names is allowed (runtime/net.c refuses raw sockets by itself).
      * [print]: printing is allowed unless a rule says otherwise (runtime/print.c). */
     return policy_type_enforced(type) && type != POLICY_TYPE_NET && type != POLICY_TYPE_PRINT ? POLICY_ACTION_COW

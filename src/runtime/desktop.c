@@ -27,7 +27,9 @@
  *   0: every low-level and journal hook) is refused, so a box sees neither
  *   the host's keystrokes nor injects code into host GUI threads;
  * - clipboard: GetClipboardData answers NULL (an empty clipboard) when the
- *   data was put there by a program outside the box.
+ *   data was put there by a program outside the box, unless [desktop]
+ *   `open clipboard-in` says so (clipboard.c keeps the box's own writes
+ *   off the desktop's clipboard; this is the floor under its reads).
  *
  * Every refusal is audited (type object, name "window:<class>" or
  * "desktop:<what>"), and the caller gets what Windows gives a low-integrity
@@ -36,8 +38,8 @@
  * Where: the win32u NtUser* stubs (one syscall stub each on Wine 8), hooked
  * as a late group when win32u loads (or at start-up if it is loaded).
  *
- * Not covered here (docs/design.md): the host reading what a box puts on the
- * clipboard, screen capture, and everything that bypasses win32u (a raw X11
+ * Not covered here (docs/design.md): the box's own clipboard (clipboard.c),
+ * screen capture (screen.c), and everything that bypasses win32u (a raw X11
  * connection to the display: the containment floor's business). */
 #include "runtime/runtime.h"
 
@@ -65,6 +67,8 @@ typedef LONG_PTR (WINAPI *NtUserSetWindowLongPtr_fn)(HWND hwnd, INT offset, LONG
 typedef LONG (WINAPI *NtUserSetWindowLong_fn)(HWND hwnd, INT offset, LONG value, BOOL ansi);
 typedef HWND (WINAPI *NtUserGetClipboardOwner_fn)(void);
 typedef HANDLE (WINAPI *NtUserGetClipboardData_fn)(UINT format, void *params);
+typedef BOOL (WINAPI *NtUserEmptyClipboard_fn)(void);
+typedef NTSTATUS (WINAPI *NtUserSetClipboardData_fn)(UINT format, HANDLE data, void *params);
 
 static NtUserGetForegroundWindow_fn real_NtUserGetForegroundWindow;
 static NtUserWindowFromPoint_fn real_NtUserWindowFromPoint;
@@ -80,6 +84,8 @@ static NtUserSetWindowLongPtr_fn real_NtUserSetWindowLongPtr;
 static NtUserSetWindowLong_fn real_NtUserSetWindowLong;
 static NtUserGetClipboardOwner_fn p_GetClipboardOwner;
 static NtUserGetClipboardData_fn real_NtUserGetClipboardData;
+static NtUserEmptyClipboard_fn real_NtUserEmptyClipboard;
+static NtUserSetClipboardData_fn real_NtUserSetClipboardData;
 
 /* ---- refusals ------------------------------------------------------------- */
 
@@ -270,11 +276,43 @@ static LONG WINAPI box_NtUserSetWindowLong(HWND hwnd, INT offset, LONG value, BO
 static HANDLE WINAPI box_NtUserGetClipboardData(UINT format, void *params)
 {
     HWND owner = p_GetClipboardOwner ? p_GetClipboardOwner() : NULL;
-    if (!owner || !ours(owner)) {
+    if ((!owner || !ours(owner)) && !clipboard_host_readable()) {
         refuse("read-clipboard", L"desktop:clipboard");
         return NULL;
     }
     return real_NtUserGetClipboardData(format, params);
+}
+
+/* Writes that reach the desktop's clipboard. clipboard.c's user32 hooks never
+ * call these when [desktop] clipboard-out is closed (the box's writes go to
+ * its own store); a program calling win32u itself is refused here. Wine's
+ * user32 also calls NtUserSetClipboardData to cache data it rendered for a
+ * read (the `cache` member of its parameters, Wine's include/ntuser.h):
+ * that is let through, since it replaces nothing newer than what is there. */
+typedef struct wine_set_clipboard_params {
+    void *data;
+    size_t size;
+    BOOL cache;
+    UINT seqno;
+} wine_set_clipboard_params;
+
+static BOOL WINAPI box_NtUserEmptyClipboard(void)
+{
+    if (!clipboard_host_writable()) {
+        refuse("write-clipboard", L"desktop:clipboard");
+        return FALSE;
+    }
+    return real_NtUserEmptyClipboard();
+}
+
+static NTSTATUS WINAPI box_NtUserSetClipboardData(UINT format, HANDLE data, void *params)
+{
+    const wine_set_clipboard_params *p = params;
+    if (!(p && p->cache) && !clipboard_host_writable()) {
+        refuse("write-clipboard", L"desktop:clipboard");
+        return STATUS_ACCESS_DENIED;
+    }
+    return real_NtUserSetClipboardData(format, data, params);
 }
 
 static void desktop_win32u_hooks(hook_table *table)
@@ -296,6 +334,8 @@ static void desktop_win32u_hooks(hook_table *table)
     FVM_HOOK(table, "win32u.dll", NtUserSetWindowLongPtr);
     FVM_HOOK(table, "win32u.dll", NtUserSetWindowLong);
     FVM_HOOK(table, "win32u.dll", NtUserGetClipboardData);
+    FVM_HOOK(table, "win32u.dll", NtUserEmptyClipboard);
+    FVM_HOOK(table, "win32u.dll", NtUserSetClipboardData);
 }
 
 /* win32u.dll is loaded only by programs that use windows. */

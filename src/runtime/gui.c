@@ -462,11 +462,17 @@ static HWND WINAPI box_NtUserCreateWindowEx(DWORD ex_style, UNICODE_STRING *clas
         box_class_name(class_name->Buffer, class_name->Length / 2, &boxed)) {
         HWND hwnd = real_NtUserCreateWindowEx(ex_style, &boxed.us, version, window_name, style, x, y, cx, cy, parent,
                                         menu, instance, params, flags, client_instance, unk, ansi);
-        if (hwnd || GetLastError() != ERROR_CANNOT_FIND_WND_CLASS)
+        if (hwnd || GetLastError() != ERROR_CANNOT_FIND_WND_CLASS) {
+            if (hwnd)
+                title_window_created(hwnd);
             return hwnd;
+        }
     }
-    return real_NtUserCreateWindowEx(ex_style, class_name, version, window_name, style, x, y, cx, cy, parent, menu,
-                               instance, params, flags, client_instance, unk, ansi);
+    HWND hwnd = real_NtUserCreateWindowEx(ex_style, class_name, version, window_name, style, x, y, cx, cy, parent, menu,
+                                    instance, params, flags, client_instance, unk, ansi);
+    if (hwnd)
+        title_window_created(hwnd);
+    return hwnd;
 }
 
 static HWND WINAPI box_NtUserFindWindowEx(HWND parent, HWND after, UNICODE_STRING *class_name, UNICODE_STRING *title,

@@ -232,6 +232,14 @@ size_t runtime_policy_program_len(void);
  * messages, move it, read its title), and whether a process is the box's. */
 BOOL gui_window_in_box(HWND hwnd);
 BOOL gui_process_in_box(DWORD pid);
+/* clipboard.c: whether [desktop] `open clipboard-in` lets the box read what
+ * programs outside it put on the clipboard. */
+BOOL clipboard_host_readable(void);
+/* ... and `open clipboard-out` lets it write to the desktop's clipboard. */
+BOOL clipboard_host_writable(void);
+/* title.c: a window was created (gui.c's CreateWindowEx hook); marks its
+ * title with the box name when show_box_in_title is on. */
+void title_window_created(HWND hwnd);
 void proc_after_hooks(void);   /* proc.c, once hooked: the console kernelbase was not let to make */
 
 /* memquota.c: the box's memory limit; process.c's hooks of these two

@@ -19,6 +19,9 @@
     X(memquota_virtualizer)  /* memquota.c: commits asked of the broker (memory limit) */ \
     X(ioquota_virtualizer)   /* ioquota.c: file reads and writes held to the I/O limits */ \
     X(print_virtualizer)     /* print.c: print jobs, by the [print] rules */         \
+    X(screen_virtualizer)    /* screen.c: capture of pixels outside the box ([screen]) */ \
+    X(clipboard_virtualizer) /* clipboard.c: the box's own clipboard ([desktop]) */ \
+    X(title_virtualizer)     /* title.c: [#box] in title bars (show_box_in_title) */ \
     /* a new virtualizer: one line above this one */
 
 #define DECLARE(v) extern const fvm_virtualizer v;

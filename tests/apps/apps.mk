@@ -47,3 +47,6 @@ $(B)/win/apps/netprobe.exe: $(B)/win/libfvmcommon.a
 
 # printtool.exe prints by every path (winspool jobs, GDI printer DCs, AddJob).
 APPLIB_LINK_printtool := -lwinspool -lgdi32
+
+# capture.exe reads pixels (gdi32), the clipboard and window titles.
+APPLIB_LINK_capture := -lgdi32 -luser32

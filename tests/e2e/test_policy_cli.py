@@ -47,7 +47,7 @@ def test_shipped_policies_check_clean(fvm, policy):
 
 def test_check_good_policy_with_includes_templates_and_variables(fvm, tmp_path):
     write(tmp_path / "common" / "shared.ini", "[file]\ndeny C:\\Secret\\**\ninclude ..\\net.ini\n")
-    write(tmp_path / "net.ini", "[screen]\ndeny capture\n")
+    write(tmp_path / "net.ini", "[memory]\ndeny capture\n")
     box = write(tmp_path / "box.ini", "\n".join([
         "template default",
         "template untrusted",
@@ -69,7 +69,7 @@ def test_check_good_policy_with_includes_templates_and_variables(fvm, tmp_path):
     ]))
     proc = fvm("policy", "check", win_path(box), check=0)
     found = diags(proc.stdout)
-    # A reserved type ([screen]) draws a note, named by the file relative to the policy's folder.
+    # A reserved type ([memory]) draws a note, named by the file relative to the policy's folder.
     assert [(d["file"], d["line"], d["severity"]) for d in found] == [("net.ini", "1", "note")], proc.stdout
     assert "not enforced yet" in found[0]["message"]
     assert re.search(r"box\.ini: ok, \d+ rules \(0 warnings, 1 note\)$", proc.stdout, re.M), proc.stdout

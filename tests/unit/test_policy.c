@@ -340,7 +340,7 @@ static void reports_every_error_with_place(void **state)
                        "read HKXX\\Software\n"                  /* 23: bad key root */
                        "read HKLM\\\\Software\n"                /* 24: empty name */
                        "[file\n"                                /* 25: no closing bracket */
-                       "[screen]\n"                             /* 26: note */
+                       "[memory]\n"                             /* 26: note */
                        "deny capture\n"                         /* 27: fine */
                        "[file]\n"
                        "read C:\\**\\..\\x\n"                   /* 29: .. after a wildcard */
@@ -366,7 +366,7 @@ static void reports_every_error_with_place(void **state)
         "box.ini:23:6: error: a key starts with HKLM",
         "box.ini:24:6: error: empty name",
         "box.ini:25:1: error: section header without a closing ']'",
-        "box.ini:26:1: note: [screen] rules are checked and compiled, but not enforced yet",
+        "box.ini:26:1: note: [memory] rules are checked and compiled, but not enforced yet",
         "box.ini:29:6: error: '..' after a wildcard",
         "box.ini:30:6: error: unterminated quote",
     };
@@ -798,14 +798,39 @@ static void reserved_types_compile_and_match(void **state)
     compiled c;
     compile_text("[net]\ndeny tcp:*.example.com:443\nopen tcp:*:*\n"
                  "[process]\ndeny **\\powershell.exe\n"
-                 "[screen]\ndeny capture\n",
+                 "[memory]\ndeny capture\n",
                  &c);
     assert_int_equal(diag_notes, 1);   /* [process] and [net] are enforced now (test_policy_process.c, test_netrules.c) */
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.com:443", NULL, POLICY_ACTION_DENY, 2);
     expect(&c, POLICY_TYPE_NET, "tcp:www.example.org:443", NULL, POLICY_ACTION_OPEN, 3);
     expect(&c, POLICY_TYPE_PROCESS, "\\??\\C:\\Windows\\System32\\PowerShell.exe", NULL, POLICY_ACTION_DENY, 5);
-    expect(&c, POLICY_TYPE_SCREEN, "capture", NULL, POLICY_ACTION_DENY, 7);
+    expect(&c, POLICY_TYPE_MEMORY, "capture", NULL, POLICY_ACTION_DENY, 7);
     expect(&c, POLICY_TYPE_PRINT, "anything", NULL, POLICY_ACTION_OPEN, 0);
+    release(&c);
+}
+
+/* [screen] and [desktop] are enforced (runtime/screen.c, runtime/clipboard.c):
+ * no note, closed by default, opened per program. */
+static void screen_and_desktop_are_closed_by_default(void **state)
+{
+    compiled c;
+    assert_true(policy_type_enforced(POLICY_TYPE_SCREEN));
+    assert_true(policy_type_enforced(POLICY_TYPE_DESKTOP));
+    assert_int_equal(policy_type_default_action(POLICY_TYPE_SCREEN), POLICY_ACTION_DENY);
+    assert_int_equal(policy_type_default_action(POLICY_TYPE_DESKTOP), POLICY_ACTION_DENY);
+    compile_text("[screen]\nrecorder.exe: open capture\n"
+                 "[desktop]\nopen clipboard-in\neditor.exe: open clipboard-out\n",
+                 &c);
+    assert_int_equal(diag_notes, 0);
+    expect(&c, POLICY_TYPE_SCREEN, "capture", NULL, POLICY_ACTION_DENY, 0);
+    expect(&c, POLICY_TYPE_SCREEN, "capture", "recorder.exe", POLICY_ACTION_OPEN, 2);
+    expect(&c, POLICY_TYPE_DESKTOP, "clipboard-in", NULL, POLICY_ACTION_OPEN, 4);
+    expect(&c, POLICY_TYPE_DESKTOP, "clipboard-out", NULL, POLICY_ACTION_DENY, 0);
+    expect(&c, POLICY_TYPE_DESKTOP, "clipboard-out", "editor.exe", POLICY_ACTION_OPEN, 5);
+    release(&c);
+    compile_policy(NULL, &c);
+    expect(&c, POLICY_TYPE_SCREEN, "capture", NULL, POLICY_ACTION_DENY, 0);
+    expect(&c, POLICY_TYPE_DESKTOP, "clipboard-in", NULL, POLICY_ACTION_DENY, 0);
     release(&c);
     load_fails("[data]\nread \\\\\n", "box.ini:2:6: error: no name left in the pattern"); /* found by fuzzing */
     load_fails("[data]\nread a\\\\b\n", "box.ini:2:6: error: empty name");
@@ -1391,6 +1416,7 @@ int main(void)
         cmocka_unit_test(random_policies_match_the_reference),
         cmocka_unit_test(defaults_per_type),
         cmocka_unit_test(reserved_types_compile_and_match),
+        cmocka_unit_test(screen_and_desktop_are_closed_by_default),
         cmocka_unit_test(precedence_step1_scope),
         cmocka_unit_test(precedence_step2_literals),
         cmocka_unit_test(precedence_step3_globstars),
