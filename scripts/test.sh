@@ -29,7 +29,7 @@ for t in build/native/tests/test_* build/asan/tests/test_*; do
 done
 
 if [ -x scripts/fuzz.sh ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
-    echo "== fuzzing (${FUZZ_SECONDS:=10} s per target)"
+    echo "== fuzzing (${FUZZ_SECONDS:=6} s per target)"
     for target in fuzz/fuzz_*.c; do
         if FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_TARGETS="$(basename "$target" .c)" scripts/fuzz.sh; then
             passed=$((passed + 1))
