@@ -16,7 +16,7 @@
  * below the hooks, is started by the broker before the box runs (below).
  *
  * The check runs on the thread pool, never on the completion-port loop,
- * first 10 ms after the process appeared, and then costs two calls when
+ * first GUARD_FIRST_LOOK_MS after the process appeared, and then costs two calls when
  * fvm.dll is at its preferred base (where it nearly always is). */
 #include <windows.h>
 #include <winternl.h>
@@ -29,6 +29,11 @@
 #include "core/policy.h"
 
 #define GUARD_WAIT_MS 3000
+/* The first look: by then most processes have loaded fvm.dll (two calls to
+ * tell) or ended (none); before it, a starting process still needs the
+ * header reads, each of which stops it under Wine's ptrace-based
+ * cross-process reads. */
+#define GUARD_FIRST_LOOK_MS 60
 #define GUARD_EXIT_CODE 0xC0000022u   /* STATUS_ACCESS_DENIED */
 
 typedef enum member_state { MEMBER_PENDING, MEMBER_BOXED, MEMBER_GONE } member_state;
@@ -152,7 +157,8 @@ static DWORD WINAPI guard_member(void *arg)
      * cross-process reads are costly under Wine: look first after a short
      * while, when a boxed process has usually loaded fvm.dll or ended. */
     member_state state = MEMBER_PENDING;
-    for (DWORD waited = 0, step = 10; waited < GUARD_WAIT_MS; waited += step, step = step < 200 ? step * 2 : step) {
+    for (DWORD waited = 0, step = GUARD_FIRST_LOOK_MS; waited < GUARD_WAIT_MS;
+         waited += step, step = step < 200 ? step * 2 : step) {
         Sleep(step);
         if ((state = check(process)) != MEMBER_PENDING)
             break;

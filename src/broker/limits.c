@@ -44,7 +44,7 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <tlhelp32.h>
+#include <stddef.h>
 #include <winternl.h>
 
 #include "common/boxcfg.h"
@@ -288,54 +288,105 @@ static void members_refresh(void)
 
 /* ---- CPU -------------------------------------------------------------------- */
 
+/* The system's process and thread list (SYSTEM_PROCESS_INFORMATION and its
+ * SYSTEM_THREAD_INFORMATION entries, x64 layout): one NtQuerySystemInformation
+ * is one request to Wine's server, where a Toolhelp snapshot maps and unmaps
+ * its section once per entry (about 150 server requests per tick). */
+typedef struct listed_thread {
+    LARGE_INTEGER kernel_time, user_time, create_time;
+    ULONG wait_time;
+    PVOID start_address;
+    CLIENT_ID client_id;
+    LONG priority, base_priority;
+    ULONG context_switches, thread_state, wait_reason;
+} listed_thread;
+
+typedef struct listed_process {
+    ULONG next_entry_offset;
+    ULONG thread_count;
+    BYTE unused1[72];
+    HANDLE process_id;
+    BYTE unused2[168];
+    listed_thread threads[1];
+} listed_process;
+
+_Static_assert(sizeof(listed_thread) == 80, "SYSTEM_THREAD_INFORMATION is 80 bytes on x64");
+_Static_assert(offsetof(listed_process, process_id) == 80, "UniqueProcessId at 80");
+_Static_assert(offsetof(listed_process, threads) == 256, "Threads at 256");
+
+static void *g_list;          /* the last list's buffer, kept between ticks */
+static ULONG g_list_size;
+
+static const listed_process *system_process_list(void)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        ULONG needed = 0;
+        if (!g_list) {
+            g_list_size = g_list_size ? g_list_size : 256 * 1024;
+            if (!(g_list = HeapAlloc(GetProcessHeap(), 0, g_list_size)))
+                return NULL;
+        }
+        NTSTATUS st = NtQuerySystemInformation(SystemProcessInformation, g_list, g_list_size, &needed);
+        if (st >= 0)
+            return g_list;
+        if (st != (NTSTATUS)0xC0000004L)   /* STATUS_INFO_LENGTH_MISMATCH */
+            return NULL;
+        HeapFree(GetProcessHeap(), 0, g_list);
+        g_list = NULL;
+        g_list_size = (needed > g_list_size ? needed : g_list_size) * 2;
+    }
+    return NULL;
+}
+
 /* CPU time the box's threads used since the last call, 100 ns units.
  * Under g_lock. */
 static uint64_t cpu_used_since_last(void)
 {
     uint64_t used = 0;
-    HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
-    if (snap == INVALID_HANDLE_VALUE)
+    const listed_process *p = system_process_list();
+    if (!p)
         return 0;
     for (uint32_t i = 0; i < g_thread_count; i++)
         g_threads[i].present = FALSE;
-    THREADENTRY32 te;
-    te.dwSize = sizeof te;
-    for (BOOL ok = Thread32First(snap, &te); ok; ok = Thread32Next(snap, &te)) {
+    for (;; p = (const listed_process *)((const BYTE *)p + p->next_entry_offset)) {
+        DWORD pid = (DWORD)(ULONG_PTR)p->process_id;
         member *m = NULL;
         for (uint32_t i = 0; i < g_member_count && !m; i++)
-            if (g_members[i].pid == te.th32OwnerProcessID)
+            if (g_members[i].pid == pid)
                 m = &g_members[i];
-        if (!m)
-            continue;
-        seen_thread *t = NULL;
-        for (uint32_t i = 0; i < g_thread_count && !t; i++)
-            if (g_threads[i].tid == te.th32ThreadID && g_threads[i].pid == te.th32OwnerProcessID)
-                t = &g_threads[i];
-        if (!t) {
-            if (g_thread_count >= MAX_THREADS)
-                continue;
-            HANDLE h = OpenThread(THREAD_QUERY_LIMITED_INFORMATION, FALSE, te.th32ThreadID);
-            if (!h)
-                continue;
-            t = &g_threads[g_thread_count++];
-            t->tid = te.th32ThreadID;
-            t->pid = te.th32OwnerProcessID;
-            t->handle = h;
-            t->cpu = 0;   /* new: all its time so far is new to the box */
-        }
-        t->present = TRUE;
-        FILETIME c, e, k, u;
-        if (GetThreadTimes(t->handle, &c, &e, &k, &u)) {
-            uint64_t now = (((uint64_t)k.dwHighDateTime << 32) | k.dwLowDateTime) +
-                           (((uint64_t)u.dwHighDateTime << 32) | u.dwLowDateTime);
-            if (now > t->cpu) {
-                used += now - t->cpu;
-                m->cpu += now - t->cpu;
+        for (ULONG k = 0; m && k < p->thread_count; k++) {
+            DWORD tid = (DWORD)(ULONG_PTR)p->threads[k].client_id.UniqueThread;
+            seen_thread *t = NULL;
+            for (uint32_t i = 0; i < g_thread_count && !t; i++)
+                if (g_threads[i].tid == tid && g_threads[i].pid == pid)
+                    t = &g_threads[i];
+            if (!t) {
+                if (g_thread_count >= MAX_THREADS)
+                    continue;
+                HANDLE h = OpenThread(THREAD_QUERY_LIMITED_INFORMATION, FALSE, tid);
+                if (!h)
+                    continue;
+                t = &g_threads[g_thread_count++];
+                t->tid = tid;
+                t->pid = pid;
+                t->handle = h;
+                t->cpu = 0;   /* new: all its time so far is new to the box */
             }
-            t->cpu = now;
+            t->present = TRUE;
+            FILETIME c, e, kt, ut;
+            if (GetThreadTimes(t->handle, &c, &e, &kt, &ut)) {
+                uint64_t now = (((uint64_t)kt.dwHighDateTime << 32) | kt.dwLowDateTime) +
+                               (((uint64_t)ut.dwHighDateTime << 32) | ut.dwLowDateTime);
+                if (now > t->cpu) {
+                    used += now - t->cpu;
+                    m->cpu += now - t->cpu;
+                }
+                t->cpu = now;
+            }
         }
+        if (!p->next_entry_offset)
+            break;
     }
-    CloseHandle(snap);
     for (uint32_t i = 0; i < g_thread_count;) {
         if (!g_threads[i].present) {
             CloseHandle(g_threads[i].handle);

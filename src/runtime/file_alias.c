@@ -87,6 +87,66 @@ static size_t dos_name_of(uint16_t *w, size_t len, uint16_t *out, size_t cap)
     return n + tail;
 }
 
+/* The last answers of dos_name_of, by the name asked (case-insensitive).
+ * Each answer costs Wine a folder walk with several server requests per
+ * component (about 36 for a program six folders down on Z:), and a process
+ * asks again and again for the same few names: its own image, its folder,
+ * the programs it starts. The answer depends on which folders of the name
+ * are the roots of drives, which changes only when a drive is added or
+ * moved, not while a program runs; a boxed program cannot move a drive's
+ * root (the floor lets it write only its box folder). */
+#define ALIAS_CACHE_SLOTS 32
+#define ALIAS_CACHE_UNITS 260
+
+typedef struct alias_cached {
+    uint16_t asked_len, answer_len;
+    uint16_t asked[ALIAS_CACHE_UNITS];
+    uint16_t answer[ALIAS_CACHE_UNITS];
+} alias_cached;
+
+static alias_cached g_alias_cache[ALIAS_CACHE_SLOTS];
+static unsigned g_alias_next;   /* the slot the next answer replaces */
+static SRWLOCK g_alias_lock = SRWLOCK_INIT;
+
+static BOOL same_name(const uint16_t *a, const uint16_t *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (fvm_wupcase(a[i]) != fvm_wupcase(b[i]))
+            return FALSE;
+    return TRUE;
+}
+
+static size_t alias_cache_find(const uint16_t *asked, size_t len, uint16_t *out, size_t cap)
+{
+    size_t found = 0;
+    if (len >= ALIAS_CACHE_UNITS)
+        return 0;
+    AcquireSRWLockShared(&g_alias_lock);
+    for (unsigned i = 0; i < ALIAS_CACHE_SLOTS && !found; i++) {
+        const alias_cached *c = &g_alias_cache[i];
+        if (c->asked_len == len && c->answer_len < cap && same_name(c->asked, asked, len)) {
+            memcpy(out, c->answer, c->answer_len * 2);
+            out[c->answer_len] = 0;
+            found = c->answer_len;
+        }
+    }
+    ReleaseSRWLockShared(&g_alias_lock);
+    return found;
+}
+
+static void alias_cache_keep(const uint16_t *asked, size_t len, const uint16_t *answer, size_t answer_len)
+{
+    if (!len || len >= ALIAS_CACHE_UNITS || !answer_len || answer_len >= ALIAS_CACHE_UNITS)
+        return;
+    AcquireSRWLockExclusive(&g_alias_lock);
+    alias_cached *c = &g_alias_cache[g_alias_next++ % ALIAS_CACHE_SLOTS];
+    c->asked_len = (uint16_t)len;
+    c->answer_len = (uint16_t)answer_len;
+    memcpy(c->asked, asked, len * 2);
+    memcpy(c->answer, answer, answer_len * 2);
+    ReleaseSRWLockExclusive(&g_alias_lock);
+}
+
 BOOL file_alias_canonical(file_scratch *s)
 {
     if (s->path.kind != NTPATH_KIND_DRIVE || s->path.drive == 'C' || !alias_functions())
@@ -106,7 +166,16 @@ BOOL file_alias_canonical(file_scratch *s)
     uint16_t *dos = HeapAlloc(GetProcessHeap(), 0, (NTPATH_MAX_UNITS + 1) * 2);
     if (!dos)
         return FALSE;
-    size_t n = dos_name_of(win32, len, dos, NTPATH_MAX_UNITS + 1);
+    size_t n = alias_cache_find(win32, len, dos, NTPATH_MAX_UNITS + 1);
+    if (!n) {
+        uint16_t *asked = HeapAlloc(GetProcessHeap(), 0, (len + 1) * 2);
+        if (asked)
+            memcpy(asked, win32, (len + 1) * 2);   /* dos_name_of writes into win32 */
+        n = dos_name_of(win32, len, dos, NTPATH_MAX_UNITS + 1);
+        if (asked && n)
+            alias_cache_keep(asked, len, dos, n);
+        HeapFree(GetProcessHeap(), 0, asked);
+    }
     BOOL ok = FALSE;
     fvm_error err;
     static const ntpath_context any = {.input = NTPATH_INPUT_ANY};

@@ -37,6 +37,7 @@
 #include "runtime/ipc.h"
 
 #include "runtime/file.h"
+#include "runtime/guard.h"
 
 #include "common/inject.h"
 #include "core/peimage.h"
@@ -95,7 +96,9 @@ static NTSTATUS box_new_process(HANDLE process, uint32_t flags)
     char why[200];
     fvm_box_config config = g_fvm.config;
     config.flags = (config.flags & ~FVM_BOX_FLAGS_ONE_PROCESS) | flags;
+    runtime_bypass_enter();   /* our own cross-process calls: the child is ours */
     NTSTATUS status = fvm_inject_process(process, &config, why, sizeof why);
+    runtime_bypass_leave();
     if (status < 0) {
         fvm_report("cannot box a new process (%s); it was not started", why);
         return status;
@@ -139,18 +142,16 @@ static void image_release(new_image *img)
     memset(img, 0, sizeof *img);
 }
 
-/* Caller memory is read with NtReadVirtualMemory: a bad pointer is an error
+/* Caller memory is read under the fault guard (guard.c): a bad pointer is an error
  * for the caller, never a crash of the boxed process. */
 static BOOL read_caller(const void *from, void *to, SIZE_T size)
 {
-    SIZE_T got = 0;
-    return from && NtReadVirtualMemory(GetCurrentProcess(), from, to, size, &got) >= 0 && got == size;
+    return from && guard_copy(to, from, size);
 }
 
 static BOOL write_caller(void *to, const void *from, SIZE_T size)
 {
-    SIZE_T done = 0;
-    return NtWriteVirtualMemory(GetCurrentProcess(), to, from, size, &done) >= 0 && done == size;
+    return to && guard_copy(to, from, size);
 }
 
 static void image_refused(const new_image *img, const char *op, const char *why)
@@ -529,8 +530,11 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         *thread = *process = NULL;
         return boxed;
     }
-    if (!(thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED))
+    if (!(thread_flags & THREAD_CREATE_FLAGS_CREATE_SUSPENDED)) {
+        runtime_bypass_enter();
         NtResumeThread(*thread, NULL);
+        runtime_bypass_leave();
+    }
     return status;
 }
 

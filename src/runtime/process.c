@@ -311,7 +311,9 @@ static void audit_refusal(const char *op, ULONG_PTR pid, const uint16_t *image, 
 /* The gate of every action on a process handle. */
 static NTSTATUS guard_process(HANDLE process, const char *op)
 {
-    if (process == CURRENT_PROCESS || !g_fvm.active)
+    /* FVM's own calls: proc.c injecting into the child it has just created
+     * (a member from its creation: children inherit the job). */
+    if (process == CURRENT_PROCESS || !g_fvm.active || runtime_bypassed())
         return STATUS_SUCCESS;
     NTSTATUS st = process_membership(process);
     if (st >= 0 || st == STATUS_INVALID_HANDLE || st == STATUS_OBJECT_TYPE_MISMATCH)
@@ -335,7 +337,7 @@ static NTSTATUS guard_process(HANDLE process, const char *op)
 
 static NTSTATUS guard_thread(HANDLE thread, const char *op)
 {
-    if (thread == CURRENT_THREAD || !g_fvm.active)
+    if (thread == CURRENT_THREAD || !g_fvm.active || runtime_bypassed())
         return STATUS_SUCCESS;
     ULONG_PTR pid;
     NTSTATUS st = thread_membership(thread, &pid);
