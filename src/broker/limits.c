@@ -107,6 +107,20 @@ static uint64_t g_io_taken[2][2];      /* [read, write][bytes, ops] taken since 
 static uint64_t g_io_seen[2][2];       /* ... at the last stats tick */
 static double g_io_rate[2][2];         /* per second, smoothed over about a second */
 static uint64_t g_io_waits, g_io_wait_us;
+static fvm_io_tally *g_tally;          /* what processes counted while no I/O limit was on */
+
+/* Bytes (k 0) or ops (k 1) read (d 0) or written (d 1) since the start:
+ * the broker's own count of a limited box's leases, plus what processes
+ * tallied while no limit was on. */
+static uint64_t io_total(int d, int k)
+{
+    uint64_t tallied = 0;
+    if (g_tally) {
+        LONG64 v = k == 0 ? g_tally->bytes[d] : g_tally->ops[d];
+        tallied = v > 0 ? (uint64_t)v : 0;
+    }
+    return g_io_taken[d][k] + tallied;
+}
 
 static uint64_t now_100ns(void)
 {
@@ -455,8 +469,10 @@ static DWORD WINAPI cpu_thread(void *arg)
             g_cpu_percent += (sample - g_cpu_percent) * weight;
             for (int d = 0; d < 2; d++)
                 for (int k = 0; k < 2; k++) {
-                    double rate = (double)(g_io_taken[d][k] - g_io_seen[d][k]) * 1e7 / (double)elapsed;
-                    g_io_seen[d][k] = g_io_taken[d][k];
+                    uint64_t total = io_total(d, k);
+                    double rate = total >= g_io_seen[d][k] ? (double)(total - g_io_seen[d][k]) * 1e7 / (double)elapsed
+                                                           : 0;
+                    g_io_seen[d][k] = total;
                     g_io_rate[d][k] += (rate - g_io_rate[d][k]) * weight;
                 }
         }
@@ -619,9 +635,9 @@ size_t broker_limits_stats(char *out, size_t cap)
                      (unsigned long long)g_limits.value[LIMIT_PROCESS_MEMORY], (unsigned long long)g_memory_refusals,
                      (unsigned long long)g_limits.value[LIMIT_IO_BANDWIDTH],
                      (unsigned long long)g_limits.value[LIMIT_IO_OPS],
-                     (g_limits.value[LIMIT_IO_BANDWIDTH] || g_limits.value[LIMIT_IO_OPS]) ? "true" : "false",
+                     (g_tally || g_limits.value[LIMIT_IO_BANDWIDTH] || g_limits.value[LIMIT_IO_OPS]) ? "true" : "false",
                      g_io_rate[0][0], g_io_rate[1][0], g_io_rate[0][1], g_io_rate[1][1],
-                     (unsigned long long)g_io_taken[0][0], (unsigned long long)g_io_taken[1][0],
+                     (unsigned long long)io_total(0, 0), (unsigned long long)io_total(1, 0),
                      (unsigned long long)g_io_waits, (unsigned long long)(g_io_wait_us / 1000));
     LeaveCriticalSection(&g_lock);
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
@@ -638,6 +654,9 @@ void broker_limits_start(const wchar_t *box_path, HANDLE job)
     fvm_box_object_name(box_path, FVM_OBJ_LIMITS, name, FVM_OBJ_NAME_MAX);
     HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_limits_hint), name);
     g_hint = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *g_hint) : NULL;
+    fvm_box_object_name(box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
+    section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_io_tally), name);
+    g_tally = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *g_tally) : NULL;
     follow_ini(TRUE);
     HANDLE thread = CreateThread(NULL, 0, cpu_thread, NULL, 0, NULL);
     if (thread)

@@ -111,9 +111,11 @@ static void print_box(const box *b, BOOL json, BOOL *header)
         human(stats_field(text, "io_write_bytes_per_s"), iow, sizeof iow);
         if (stats_field(text, "io_bandwidth_limit") > 0)
             human(stats_field(text, "io_bandwidth_limit"), iol, sizeof iol);
-        else
+        else if (stats_field(text, "io_ops_limit") > 0)
             snprintf(iol, sizeof iol, "%.0fops", stats_field(text, "io_ops_limit"));
-        snprintf(iocol, sizeof iocol, "%s/s / %s/s / %s/s", ior, iow, iol);
+        else
+            snprintf(iol, sizeof iol, "-");
+        snprintf(iocol, sizeof iocol, "%s/s / %s/s / %s%s", ior, iow, iol, iol[0] == '-' ? "" : "/s");
     } else {
         snprintf(iocol, sizeof iocol, "- / - / -");
     }

@@ -89,6 +89,7 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
         [FVM_OBJ_INDEX_LOCK] = L".index", [FVM_OBJ_USAGE] = L".usage",
         [FVM_OBJ_POLICY] = L".policy", [FVM_OBJ_SCM] = L".scm",
         [FVM_OBJ_LIMITS] = L".limits", [FVM_OBJ_PORTS] = L".ports", [FVM_OBJ_CLIPBOARD_LOCK] = L".clip",
+        [FVM_OBJ_IO_TALLY] = L".iotally",
     };
     fvm_wcscpy(out, out_chars, which == FVM_OBJ_PIPE ? L"\\\\.\\pipe\\FVM." : L"Global\\FVM.");
     append_hex64(out, out_chars, fvm_hash_path(box_path));

@@ -63,7 +63,9 @@ typedef enum fvm_box_object {
     FVM_OBJ_LIMITS,     /* section: which resource limits are on (boxlimits.h), read-only for processes */
     FVM_OBJ_PORTS,      /* section: the box's loopback port map (core/portmap.h), read-only for processes;
                            absent when the box's net is shared */
-    FVM_OBJ_CLIPBOARD_LOCK /* mutex: the box's own clipboard store (runtime/clipboard.c) */
+    FVM_OBJ_CLIPBOARD_LOCK, /* mutex: the box's own clipboard store (runtime/clipboard.c) */
+    FVM_OBJ_IO_TALLY    /* section: the box's file I/O tally for fvm stats (boxlimits.h), written by its
+                           processes when no I/O limit is on */
 } fvm_box_object;
 
 /* Writes the object's full Win32 name (e.g. "Global\\FVM.<hash>.job" or

@@ -30,4 +30,15 @@ typedef struct fvm_limits_hint {
     volatile LONG io_limited;     /* io-bandwidth or io-ops is set */
 } fvm_limits_hint;
 
+/* What the box's processes read and wrote from files while no I/O limit is
+ * on (FVM_OBJ_IO_TALLY section: the broker creates it, processes map it
+ * writable and add to it), so that fvm stats shows an I/O rate for every
+ * box without making an unlimited box ask the broker. Written by boxed
+ * code, so only as true as the box: shown, never used for a limit (a
+ * limited box's I/O is counted by the broker itself, from its leases). */
+typedef struct fvm_io_tally {
+    volatile LONG64 bytes[2];     /* [read, write] */
+    volatile LONG64 ops[2];
+} fvm_io_tally;
+
 #endif

@@ -5,8 +5,10 @@
  * core/iobucket.h); this file only takes from them. NtReadFile and
  * NtWriteFile are hooked in every boxed process, but while the broker's
  * read-only hint (FVM_OBJ_LIMITS, mapped by memquota.c) says no I/O limit is
- * on, the detour is one load and a call of the original: a box without I/O
- * limits pays nothing more, and never talks to the broker.
+ * on, the detour only adds a file call's bytes to the box's tally for fvm
+ * stats (FVM_OBJ_IO_TALLY: two atomic adds, and one device query per new
+ * handle to tell a file from a pipe): a box without I/O limits never talks
+ * to the broker.
  *
  * With a limit on, a read or write on a file handle (a disk device: pipes,
  * sockets and the console are not counted; the answer is kept per handle in
@@ -41,6 +43,7 @@ typedef NTSTATUS(NTAPI *NtReadFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, P
 static NtReadFile_fn real_NtReadFile;
 
 static const fvm_limits_hint *g_hint;
+static fvm_io_tally *g_tally;   /* the box's tally for fvm stats, while no I/O limit is on */
 
 /* The lease, by direction (0 read, 1 write), under g_lock; taken under the
  * generation of the hint it was granted in. */
@@ -221,6 +224,27 @@ static inline BOOL limited(HANDLE handle, ULONG length)
     return g_hint && g_hint->io_limited && length && g_fvm.active && handle != g_broker && counted(handle);
 }
 
+/* No limit on: the call's bytes go into the box's tally for fvm stats (two
+ * atomic adds for a file; a pipe, socket or console is not counted). */
+static inline BOOL tallied(HANDLE handle, ULONG length)
+{
+    return g_tally && length && g_fvm.active && handle != g_broker && counted(handle);
+}
+
+static void tally(int dir, NTSTATUS status, PIO_STATUS_BLOCK io, ULONG length)
+{
+    IO_STATUS_BLOCK done;
+    uint64_t moved = 0;
+    if (status == STATUS_PENDING)
+        moved = length;   /* asynchronous: counted as asked */
+    else if (status >= 0 && guard_copy(&done, io, sizeof done) && done.Information <= length)
+        moved = done.Information;
+    else
+        return;
+    InterlockedAdd64(&g_tally->bytes[dir], (LONG64)moved);
+    InterlockedIncrement64(&g_tally->ops[dir]);
+}
+
 /* After a call that took length bytes: what it did not move goes back. */
 static void settle(int dir, NTSTATUS status, PIO_STATUS_BLOCK io, ULONG length, LONG generation)
 {
@@ -236,8 +260,15 @@ static void settle(int dir, NTSTATUS status, PIO_STATUS_BLOCK io, ULONG length, 
 static NTSTATUS NTAPI box_NtReadFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                      PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, PLARGE_INTEGER offset, PULONG key)
 {
-    if (!limited(handle, length))
-        return real_NtReadFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
+    if (!limited(handle, length)) {
+        if (!tallied(handle, length))
+            return real_NtReadFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
+        NTSTATUS status = real_NtReadFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
+        DWORD saved = GetLastError();
+        tally(0, status, io, length);
+        SetLastError(saved);
+        return status;
+    }
     take(0, length);
     LONG generation = g_lease_generation;
     NTSTATUS status = real_NtReadFile(handle, event, apc, apc_context, io, buffer, length, offset, key);
@@ -257,8 +288,15 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
                                       PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, PLARGE_INTEGER offset,
                                       PULONG key)
 {
-    if (!limited(handle, length))
-        return write_file(handle, event, apc, apc_context, io, buffer, length, offset, key);
+    if (!limited(handle, length)) {
+        if (!tallied(handle, length))
+            return write_file(handle, event, apc, apc_context, io, buffer, length, offset, key);
+        NTSTATUS status = write_file(handle, event, apc, apc_context, io, buffer, length, offset, key);
+        DWORD saved = GetLastError();
+        tally(1, status, io, length);
+        SetLastError(saved);
+        return status;
+    }
     take(1, length);
     LONG generation = g_lease_generation;
     NTSTATUS status = write_file(handle, event, apc, apc_context, io, buffer, length, offset, key);
@@ -269,6 +307,17 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
 static BOOL ioquota_start(void)
 {
     g_hint = memquota_hint();
+    if (g_hint) {
+        wchar_t name[FVM_OBJ_NAME_MAX];
+        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
+        runtime_bypass_enter();
+        HANDLE section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name);
+        if (section) {
+            g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally);
+            CloseHandle(section);
+        }
+        runtime_bypass_leave();
+    }
     if (g_hint && g_hint->io_limited && lock_lease()) {
         broker_connection();   /* at start, while no lock of the program is held */
         ReleaseSRWLockExclusive(&g_lock);
