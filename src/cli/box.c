@@ -103,9 +103,15 @@ static void box_file(const box *b, const wchar_t *leaf, wchar_t *out)
     fvm_wcscat(out, FVM_PATH_MAX, leaf);
 }
 
+/* Every verb that opens a box asks this first: an import a kill interrupted
+ * in its swap is finished or rolled back here (cli/importswap.c), so no
+ * verb sees a box half swapped. */
 BOOL box_exists(const box *b)
 {
-    return boxlife_exists(b->path);
+    if (!boxlife_exists(b->path))
+        return FALSE;
+    import_recover(b);
+    return TRUE;
 }
 
 uint64_t box_quota(const box *b)

@@ -720,6 +720,17 @@ static void timing(const char *what, const wchar_t *path)
     last = now;
 }
 
+/* The box copy copied to tmp (next to the host file), with a bar on a terminal. */
+static int copy_to_host(const wchar_t *copy, const wchar_t *tmp, uint64_t size, progress *pg)
+{
+    BOOL cancel = FALSE;
+    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0))
+        return cli_win_error(GetLastError(), "cannot copy %ls to the host", tmp);
+    if (pg->terminal && size > (16 << 20))
+        printf("\r%60s\r", "");
+    return 0;
+}
+
 /* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
  * measures both ways). */
 static BOOL g_force_copy;
@@ -753,21 +764,35 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     /* No MOVEFILE_WRITE_THROUGH: a killed process loses nothing the page
      * cache holds, and flushing each landed file (as Wine does for it)
      * halved the commit's throughput; power loss is not covered. */
-    if (!g_force_copy && MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
-        step_point();
-        return 0;
+    /* A rename keeps the renamed file's security: the box copy first gets
+     * what a copy onto the host would have (landsec.c). */
+    int rc;
+    if (!g_force_copy) {
+        if ((rc = sync_give_landing_security(copy, target_win, host.exists)) != 0) {
+            if (unset_readonly)
+                SetFileAttributesW(target_win, host.attributes);
+            return rc;
+        }
+        if (MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
+            step_point();
+            return 0;
+        }
     }
-    BOOL cancel = FALSE;
     timing("prepared", target_win);
-    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0)) {
-        DWORD e = GetLastError();
+    if ((rc = copy_to_host(copy, tmp, mine.size, pg)) != 0) {
         if (unset_readonly)
             SetFileAttributesW(target_win, host.attributes);
-        return cli_win_error(e, "cannot copy %ls to the host", target_win);
+        return rc;
     }
-    if (pg->terminal && mine.size > (16 << 20))
-        printf("\r%60s\r", "");
     timing("copied", target_win);
+    /* The copy, new in the host folder, has what the folder gives; a
+     * changed file keeps the host file's own. */
+    if (host.exists && (rc = sync_give_landing_security(tmp, target_win, TRUE)) != 0) {
+        DeleteFileW(tmp);
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
+        return rc;
+    }
     step_point();
     if (!MoveFileExW(tmp, target_win, MOVEFILE_REPLACE_EXISTING)) {
         DWORD e = GetLastError();
