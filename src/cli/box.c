@@ -339,6 +339,7 @@ int box_parse_name_force(int argc, char **argv, const char *usage, box *b, BOOL 
         return EXIT_FAIL;
     if (!box_exists(b))
         return cli_error("no box named '%s'", name);
+    sync_reap_hold(b);   /* rm and discard never run with a commit's reaper (cli/reap.c) */
     return 0;
 }
 

@@ -114,6 +114,12 @@ ULONGLONG sync_progress_interval(ULONGLONG fallback);
  * copy onto the host would have: target's own (host_exists) or what
  * target's folder gives a new file. 0 or an error (printed). */
 int sync_give_landing_security(const wchar_t *file, const wchar_t *target, BOOL host_exists);
+/* reap.c: the box copies a commit set aside (<box>\\sync\\landed) freed by a
+ * detached `fvm __reap NAME`; commit, rm and discard hold the box's reap
+ * mutex (until they exit) so they never run with a reaper. */
+void sync_reap_hold(const box *b);
+void sync_reap_detached(const box *b);
+int cmd_reap(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 /* The box's newest index, mapped read-write, with the box's index mutex as

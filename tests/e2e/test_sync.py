@@ -524,6 +524,10 @@ def test_committed_file_has_the_security_a_copy_would(fvm, syncbox, host, apps, 
     assert sd_of(apps, f"{win}\\a.txt") == narrow
     assert sd_of(apps, f"{win}\\new.txt") == given
     assert not [p for p in root.iterdir() if p.name.endswith((".fvm-sd", ".fvm-commit"))]
+    # By a copy, the box copies were set aside and are freed by a detached
+    # `fvm __reap` after the commit returned: none is left in the box.
+    assert fvm.wait_until(lambda: not (fvm.box_dir(box) / "sync" / "landed").exists(), timeout=30)
+    assert not (top / "a.txt").exists() and not (top / "new.txt").exists()
 
 
 # ---- an import killed in its swap ------------------------------------------
