@@ -29,6 +29,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "core/boxindex.h"
 #include "core/ntpath.h"
@@ -234,9 +235,32 @@ static wchar_t *wide_of(const char *s, size_t n)
     return w;
 }
 
+/* Every path an import moves is below the box folder (the box's files,
+ * sync\import, sync\import-old). The box folder is writable by the box's
+ * own programs, so a journal naming anything else (or "." or ".." parts)
+ * is not one fvm wrote: the unboxed fvm.exe must not move host files for
+ * a box. */
+static BOOL in_box(const box *b, const wchar_t *p)
+{
+    size_t n = wcslen(b->path);
+    if (_wcsnicmp(p, b->path, n) || p[n] != L'\\')
+        return FALSE;
+    for (const wchar_t *part = p + n; *part; ) {
+        part++;   /* past the backslash */
+        const wchar_t *end = wcschr(part, L'\\');
+        size_t len = end ? (size_t)(end - part) : wcslen(part);
+        if (!len || (len == 1 && part[0] == L'.') || (len == 2 && part[0] == L'.' && part[1] == L'.') ||
+            wmemchr(part, L':', len))
+            return FALSE;
+        part += len;
+    }
+    return TRUE;
+}
+
 /* Reads the journal; a last line cut short (no newline) is ignored: the
- * step it announced was never started. FALSE: unreadable. */
-static BOOL journal_read(const wchar_t *path, journal *j)
+ * step it announced was never started. FALSE: unreadable, or a path in it
+ * outside the box folder. */
+static BOOL journal_read(const box *b, const wchar_t *path, journal *j)
 {
     memset(j, 0, sizeof *j);
     HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
@@ -285,7 +309,7 @@ static BOOL journal_read(const wchar_t *path, journal *j)
         e->kind = line[0];
         e->a = wide_of(tab1 + 1, (size_t)((tab2 ? tab2 : end) - tab1 - 1));
         e->b = tab2 ? wide_of(tab2 + 1, (size_t)(end - tab2 - 1)) : NULL;
-        if (!e->a || (tab2 && !e->b)) {
+        if (!e->a || (tab2 && !e->b) || !in_box(b, e->a) || (e->b && !in_box(b, e->b))) {
             ok = FALSE;
             break;
         }
@@ -346,9 +370,9 @@ int import_recover(const box *b)
     journal j;
     if (!exists(path)) {
         /* another fvm finished it while this one waited */
-    } else if (!journal_read(path, &j)) {
-        rc = cli_error("box '%s': the journal of an interrupted import (%ls) cannot be read; its old files are in "
-                       "sync\\import-old", b->name, path);
+    } else if (!journal_read(b, path, &j)) {
+        rc = cli_error("box '%s': the journal of an interrupted import (%ls) cannot be read, or names a path outside "
+                       "the box: nothing was moved; its old files are in sync\\import-old", b->name, path);
     } else if (j.complete) {
         clean_up(b, path);
         fprintf(stderr, "fvm: box '%s': finished an interrupted import (its files were all in place)\n", b->name);
@@ -430,7 +454,7 @@ int import_swap_in(const box *b, const wchar_t *stage, uint8_t *index, size_t in
     int rc = 0;
     if (sw->failed) {
         journal j;
-        BOOL undone = journal_read(sw->journal, &j) && journal_roll_back(&j);
+        BOOL undone = journal_read(b, sw->journal, &j) && journal_roll_back(&j);
         if (undone)
             journal_free(&j);
         rc = undone ? cli_error("import of '%s' failed: %s; the box is as it was", file, sw->problem)

@@ -594,6 +594,28 @@ def test_import_killed_in_its_swap_is_finished_or_rolled_back(fvm, syncbox, host
             assert box_files(fvm, box) == files, point
 
 
+def test_planted_import_journal_moves_nothing_outside_the_box(fvm, syncbox, host):
+    """The box folder is writable by the box's own programs (the floor
+    allows it), so the unboxed fvm.exe must not take an import journal's
+    word for what to move: a journal naming host files, or climbing out of
+    the box with "..", is refused whole and nothing is moved."""
+    win, root = host
+    box = syncbox
+    top = fvm.box_dir(box)
+    (top / "sync").mkdir(exist_ok=True)
+    box_win = fvm.root_win + "\\boxes\\" + box
+    climb = f"{box_win}\\..\\..\\..\\..\\fvmsync\\{root.name}"
+    for lines in (f"M\t{box_win}\\x.txt\t{win}\\a.txt\n",
+                  f"M\t{win}\\moved.txt\t{win}\\b.txt\n",
+                  f"M\t{climb}\\moved.txt\t{climb}\\b.txt\n"):
+        (top / "sync" / "import.journal").write_bytes(lines.encode())
+        proc = fvm("diff", box)
+        assert "outside" in proc.stderr, proc.stderr
+        assert (root / "a.txt").read_bytes() == b"alpha\r\n" and (root / "b.txt").read_bytes() == b"bravo\r\n"
+        assert not (root / "moved.txt").exists() and not (top / "x.txt").exists()
+    (top / "sync" / "import.journal").unlink()
+
+
 # ---- export, rm, import into a fresh Wine prefix ---------------------------
 
 @pytest.fixture(scope="module")
