@@ -357,5 +357,24 @@ int cmd_rm(int argc, char **argv)
     if (rc)
         return rc;
     boxlife_error err;
-    return boxlife_remove(b.path, b.name, force, &err) == FVM_OK ? 0 : box_life_error(&err);
+    if (boxlife_remove(b.path, b.name, force, &err) != FVM_OK)
+        return box_life_error(&err);
+    /* The box's commit journals (cli/commit.c keeps them in <root>\\journals). */
+    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
+    box_root(pattern, FVM_PATH_MAX);
+    _snwprintf(path, FVM_PATH_MAX, L"%ls\\journals\\", pattern);
+    path[FVM_PATH_MAX - 1] = 0;
+    _snwprintf(pattern, FVM_PATH_MAX, L"%ls%ls-*.commit.journal*", path, b.wname);
+    pattern[FVM_PATH_MAX - 1] = 0;
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        size_t dir_len = wcslen(path);
+        do {
+            _snwprintf(path + dir_len, FVM_PATH_MAX - dir_len, L"%ls", fd.cFileName);
+            DeleteFileW(path);
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    return 0;
 }

@@ -10,7 +10,7 @@
  *     copied (or, for a new file, still absent). A host that moved on is a
  *     conflict: never overwritten unless --ours says so (--theirs keeps the
  *     host's and drops the box's, --keep-both lands the box's next to it).
- *  2. Journal. The decided steps are written as <box>\commit.journal
+ *  2. Journal. The decided steps are written as <root>\journals\NAME-CREATED.commit.journal
  *     (core/syncjournal), atomically, before anything changes.
  *  3. Apply. Steps run in order (folders made, files landed, files deleted,
  *     folders removed, deepest first), each idempotent, each followed by
@@ -922,9 +922,39 @@ static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, s
     return run_step(cs, ir, &j->steps[i], pg, kept);
 }
 
+/* The journal lives outside the box folder, in <root>\\journals: the box
+ * folder is writable by the box's own programs (the floor allows it), and
+ * a journal's steps run with host paths and no policy check when resumed,
+ * so one a box program planted there would make the user's next commit
+ * write or delete host files the policy refuses. Its name carries the
+ * box's creation time (box.ini created=), so a box made again under the
+ * same name never resumes its predecessor's journal. */
 static void journal_path(const box *b, wchar_t *out, const wchar_t *suffix)
 {
-    _snwprintf(out, FVM_PATH_MAX, L"%ls\\commit.journal%ls", b->path, suffix);
+    wchar_t root[FVM_PATH_MAX], ini[FVM_PATH_MAX], created[64], stamp[64];
+    box_root(root, FVM_PATH_MAX);
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"created", L"", created, 64, ini);
+    size_t n = 0;
+    for (const wchar_t *c = created; *c && n < 63; c++)
+        if (*c >= L'0' && *c <= L'9')
+            stamp[n++] = *c;
+    stamp[n] = 0;
+    _snwprintf(out, FVM_PATH_MAX, L"%ls\\journals\\%ls-%ls.commit.journal%ls", root, b->wname, stamp, suffix);
+    out[FVM_PATH_MAX - 1] = 0;
+}
+
+/* A commit journal inside the box folder (an older FVM's, or planted by a
+ * box program) is never run: said, and left for the user. */
+static void warn_box_journal(const box *b)
+{
+    wchar_t old[FVM_PATH_MAX];
+    _snwprintf(old, FVM_PATH_MAX, L"%ls\\commit.journal", b->path);
+    if (GetFileAttributesW(old) != INVALID_FILE_ATTRIBUTES)
+        fprintf(stderr, "fvm: warning: box '%s' has a commit journal inside its folder (%ls): not run (journals "
+                        "live in the FVM root's journals folder now; one in the box folder may have been written "
+                        "by a program in the box); delete it\n", b->name, old);
 }
 
 static BOOL write_all(HANDLE h, const char *data, size_t len)
@@ -944,6 +974,10 @@ static int write_journal(const box *b, const sync_journal *j)
     wchar_t path[FVM_PATH_MAX], tmp[FVM_PATH_MAX];
     journal_path(b, path, L"");
     journal_path(b, tmp, L".tmp");
+    wchar_t dir[FVM_PATH_MAX];
+    wcscpy(dir, path);
+    *wcsrchr(dir, L'\\') = 0;
+    pack_make_dirs(dir);
     HANDLE h = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
     BOOL ok = h != INVALID_HANDLE_VALUE && write_all(h, text, len) && FlushFileBuffers(h);
     if (h != INVALID_HANDLE_VALUE)
@@ -1264,6 +1298,7 @@ int cmd_commit(int argc, char **argv)
             fprintf(stderr, "fvm: warning: commits of box '%s' are not audited: %s\n", b.name, why);
     }
     index_rw ir;
+    warn_box_journal(&b);
     if ((rc = sync_index_open(&b, &ir)) == 0) {
         rc = finish_interrupted(&cs, &ir);
         if (!rc)

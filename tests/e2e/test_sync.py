@@ -194,13 +194,14 @@ def test_killed_commit_resumes(fvm, syncbox, host, kill_at, copy):
     assert not (root / "new.txt").exists() or (root / "new.txt").read_bytes() == b"new\r\n"
     assert not (root / "b.txt").exists() or (root / "b.txt").read_bytes() == b"bravo\r\n"
     assert fvm("check", box).returncode == 0
+    journals = fvm.root / "journals"
     if proc.returncode == 9:
-        assert (fvm.box_dir(box) / "commit.journal").exists() or (fvm.box_dir(box) / "commit.journal.tmp").exists()
+        assert list(journals.glob(box + "-*.commit.journal*")), proc.stdout + proc.stderr
     out = fvm("commit", box, check=0).stdout
     assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
     assert (root / "new.txt").read_bytes() == b"new\r\n"
     assert not (root / "b.txt").exists()
-    assert not (fvm.box_dir(box) / "commit.journal").exists()
+    assert not list(journals.glob(box + "-*.commit.journal*"))
     assert diff(fvm, box) == [], out
     assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
 
@@ -614,6 +615,22 @@ def test_planted_import_journal_moves_nothing_outside_the_box(fvm, syncbox, host
         assert (root / "a.txt").read_bytes() == b"alpha\r\n" and (root / "b.txt").read_bytes() == b"bravo\r\n"
         assert not (root / "moved.txt").exists() and not (top / "x.txt").exists()
     (top / "sync" / "import.journal").unlink()
+
+
+def test_planted_commit_journal_is_not_run(fvm, syncbox, host):
+    """A commit journal in the box folder (where a program in the box can
+    write one: the floor allows it) is never run: its steps would write or
+    delete host files with no policy check. Journals live in the FVM root."""
+    win, root = host
+    box = syncbox
+    top = fvm.box_dir(box)
+    nt = "\\??\\" + win
+    (top / "commit.journal").write_bytes(
+        f"FVM-COMMIT-JOURNAL 1\nstep\tD\t{nt}\\a.txt\nstep\tD\t{nt}\\b.txt\nend 2\n".encode())
+    proc = fvm("commit", box)
+    assert "not run" in proc.stderr, proc.stdout + proc.stderr
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n" and (root / "b.txt").read_bytes() == b"bravo\r\n"
+    (top / "commit.journal").unlink()
 
 
 # ---- export, rm, import into a fresh Wine prefix ---------------------------
