@@ -103,9 +103,15 @@ static void box_file(const box *b, const wchar_t *leaf, wchar_t *out)
     fvm_wcscat(out, FVM_PATH_MAX, leaf);
 }
 
+/* Every verb that opens a box asks this first: an import a kill interrupted
+ * in its swap is finished or rolled back here (cli/importswap.c), so no
+ * verb sees a box half swapped. */
 BOOL box_exists(const box *b)
 {
-    return boxlife_exists(b->path);
+    if (!boxlife_exists(b->path))
+        return FALSE;
+    import_recover(b);
+    return TRUE;
 }
 
 uint64_t box_quota(const box *b)
@@ -333,6 +339,7 @@ int box_parse_name_force(int argc, char **argv, const char *usage, box *b, BOOL 
         return EXIT_FAIL;
     if (!box_exists(b))
         return cli_error("no box named '%s'", name);
+    sync_reap_hold(b);   /* rm and discard never run with a commit's reaper (cli/reap.c) */
     return 0;
 }
 
@@ -350,5 +357,24 @@ int cmd_rm(int argc, char **argv)
     if (rc)
         return rc;
     boxlife_error err;
-    return boxlife_remove(b.path, b.name, force, &err) == FVM_OK ? 0 : box_life_error(&err);
+    if (boxlife_remove(b.path, b.name, force, &err) != FVM_OK)
+        return box_life_error(&err);
+    /* The box's commit journals (cli/commit.c keeps them in <root>\\journals). */
+    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
+    box_root(pattern, FVM_PATH_MAX);
+    _snwprintf(path, FVM_PATH_MAX, L"%ls\\journals\\", pattern);
+    path[FVM_PATH_MAX - 1] = 0;
+    _snwprintf(pattern, FVM_PATH_MAX, L"%ls%ls-*.commit.journal*", path, b.wname);
+    pattern[FVM_PATH_MAX - 1] = 0;
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(pattern, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        size_t dir_len = wcslen(path);
+        do {
+            _snwprintf(path + dir_len, FVM_PATH_MAX - dir_len, L"%ls", fd.cFileName);
+            DeleteFileW(path);
+        } while (FindNextFileW(h, &fd));
+        FindClose(h);
+    }
+    return 0;
 }

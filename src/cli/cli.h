@@ -110,6 +110,16 @@ BOOL sync_box_copy_path(const box *b, const wchar_t *nt, wchar_t *out, size_t ca
 BOOL sync_hash_file(const wchar_t *path, uint8_t digest[32]);
 /* Off a terminal: ms between plain progress lines (FVM_PROGRESS_MS, else fallback). */
 ULONGLONG sync_progress_interval(ULONGLONG fallback);
+/* landsec.c: file (about to be renamed over target) gets the security a
+ * copy onto the host would have: target's own (host_exists) or what
+ * target's folder gives a new file. 0 or an error (printed). */
+int sync_give_landing_security(const wchar_t *file, const wchar_t *target, BOOL host_exists);
+/* reap.c: the box copies a commit set aside (<box>\\sync\\landed) freed by a
+ * detached `fvm __reap NAME`; commit, rm and discard hold the box's reap
+ * mutex (until they exit) so they never run with a reaper. */
+void sync_reap_hold(const box *b);
+void sync_reap_detached(const box *b);
+int cmd_reap(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 /* The box's newest index, mapped read-write, with the box's index mutex as
@@ -128,6 +138,16 @@ int sync_index_forget(index_rw *ir, const wchar_t *nt);
 /* The index key of an NT path; FALSE when it does not normalise. */
 BOOL sync_index_key_of(const wchar_t *nt, ntpath *path, uint16_t *key, size_t *len);
 int cmd_import(int argc, char **argv);
+/* pack.c's helpers for importswap.c: folders made down to path; a tree
+ * removed; FVM_IMPORT_FAIL_AT's injected failure (TRUE: fail this write). */
+BOOL pack_make_dirs(const wchar_t *path);
+BOOL pack_remove_tree(const wchar_t *dir);
+BOOL pack_injected_failure(void);
+/* importswap.c: the staged incremental import swapped in, journalled; 0 or
+ * an error (printed) with the box as it was. */
+int import_swap_in(const box *b, const wchar_t *stage, uint8_t *index, size_t index_len, const char *file);
+/* An import a kill interrupted in its swap: finished or rolled back (box_exists calls it); 0 or an error. */
+int import_recover(const box *b);
 /* The [sync] rules of the box's policy; 0 or an exit code (errors printed). */
 int sync_load_policy(const box *b, struct sync_policy *out);
 /* fvm policy check: the [sync] rules of a policy file, errors printed to out; 1 when it has any. */

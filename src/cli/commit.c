@@ -10,7 +10,7 @@
  *     copied (or, for a new file, still absent). A host that moved on is a
  *     conflict: never overwritten unless --ours says so (--theirs keeps the
  *     host's and drops the box's, --keep-both lands the box's next to it).
- *  2. Journal. The decided steps are written as <box>\commit.journal
+ *  2. Journal. The decided steps are written as <root>\journals\NAME-CREATED.commit.journal
  *     (core/syncjournal), atomically, before anything changes.
  *  3. Apply. Steps run in order (folders made, files landed, files deleted,
  *     folders removed, deepest first), each idempotent, each followed by
@@ -720,6 +720,17 @@ static void timing(const char *what, const wchar_t *path)
     last = now;
 }
 
+/* The box copy copied to tmp (next to the host file), with a bar on a terminal. */
+static int copy_to_host(const wchar_t *copy, const wchar_t *tmp, uint64_t size, progress *pg)
+{
+    BOOL cancel = FALSE;
+    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0))
+        return cli_win_error(GetLastError(), "cannot copy %ls to the host", tmp);
+    if (pg->terminal && size > (16 << 20))
+        printf("\r%60s\r", "");
+    return 0;
+}
+
 /* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
  * measures both ways). */
 static BOOL g_force_copy;
@@ -753,21 +764,35 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     /* No MOVEFILE_WRITE_THROUGH: a killed process loses nothing the page
      * cache holds, and flushing each landed file (as Wine does for it)
      * halved the commit's throughput; power loss is not covered. */
-    if (!g_force_copy && MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
-        step_point();
-        return 0;
+    /* A rename keeps the renamed file's security: the box copy first gets
+     * what a copy onto the host would have (landsec.c). */
+    int rc;
+    if (!g_force_copy) {
+        if ((rc = sync_give_landing_security(copy, target_win, host.exists)) != 0) {
+            if (unset_readonly)
+                SetFileAttributesW(target_win, host.attributes);
+            return rc;
+        }
+        if (MoveFileExW(copy, target_win, MOVEFILE_REPLACE_EXISTING)) {
+            step_point();
+            return 0;
+        }
     }
-    BOOL cancel = FALSE;
     timing("prepared", target_win);
-    if (!CopyFileExW(copy, tmp, pg->terminal ? copy_progress : NULL, pg, &cancel, 0)) {
-        DWORD e = GetLastError();
+    if ((rc = copy_to_host(copy, tmp, mine.size, pg)) != 0) {
         if (unset_readonly)
             SetFileAttributesW(target_win, host.attributes);
-        return cli_win_error(e, "cannot copy %ls to the host", target_win);
+        return rc;
     }
-    if (pg->terminal && mine.size > (16 << 20))
-        printf("\r%60s\r", "");
     timing("copied", target_win);
+    /* The copy, new in the host folder, has what the folder gives; a
+     * changed file keeps the host file's own. */
+    if (host.exists && (rc = sync_give_landing_security(tmp, target_win, TRUE)) != 0) {
+        DeleteFileW(tmp);
+        if (unset_readonly)
+            SetFileAttributesW(target_win, host.attributes);
+        return rc;
+    }
     step_point();
     if (!MoveFileExW(tmp, target_win, MOVEFILE_REPLACE_EXISTING)) {
         DWORD e = GetLastError();
@@ -781,18 +806,46 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     return 0;
 }
 
-/* The box forgets nt: its copy deleted, its index entry gone. */
+/* ---- freeing box copies ----------------------------------------------------
+ *
+ * Where a file lands by a copy (another volume) its box copy is then
+ * dropped, and deleting a large file is not free: on this machine an
+ * unlink of 64 MiB takes 20-55 ms (its blocks and cached pages freed; the
+ * root file system is mounted with online discard), about as long as
+ * copying it, and Wine unlinks inside the wineserver, where every Wine call
+ * of every process waits meanwhile. So the step renames the box copy aside
+ * into <box>\sync\landed (one rename on the box's own volume: the box no
+ * longer holds it, the step is done, crash-safe as before) and the blocks
+ * are freed after the commit has returned, by a detached `fvm __reap NAME`
+ * (reap.c). The commit's "applied" time is the landing; the free is not in
+ * it (docs/design.md gives both numbers). */
+
+static unsigned g_set_aside;
+
+static void landed_dir(const box *b, wchar_t *out)
+{
+    _snwprintf(out, FVM_PATH_MAX, L"%ls\\sync\\landed", b->path);
+    out[FVM_PATH_MAX - 1] = 0;
+}
+
+/* The box forgets nt: its copy set aside (see above), its index entry gone. */
 static int drop_from_box(commit_state *cs, index_rw *ir, const wchar_t *nt)
 {
     wchar_t copy[WPATH];
     if (sync_box_copy_path(cs->b, nt, copy, WPATH)) {
         file_facts mine = facts_of(copy);
         if (mine.exists && !mine.directory) {
-            if (mine.attributes & FILE_ATTRIBUTE_READONLY)
-                SetFileAttributesW(copy, FILE_ATTRIBUTE_NORMAL);
-            if (!DeleteFileW(copy))
-                return cli_win_error(GetLastError(), "cannot delete the box copy %ls", copy);
-            timing("deleted", copy);
+            wchar_t dir[FVM_PATH_MAX], aside[FVM_PATH_MAX];
+            landed_dir(cs->b, dir);
+            _snwprintf(aside, FVM_PATH_MAX, L"%ls\\%lu-%u", dir, (unsigned long)GetCurrentProcessId(),
+                       ++g_set_aside);
+            if (!pack_make_dirs(dir) || !MoveFileExW(copy, aside, MOVEFILE_REPLACE_EXISTING)) {
+                if (mine.attributes & FILE_ATTRIBUTE_READONLY)
+                    SetFileAttributesW(copy, FILE_ATTRIBUTE_NORMAL);
+                if (!DeleteFileW(copy))
+                    return cli_win_error(GetLastError(), "cannot delete the box copy %ls", copy);
+            }
+            timing("dropped", copy);
             step_point();
         }
     }
@@ -869,9 +922,39 @@ static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, s
     return run_step(cs, ir, &j->steps[i], pg, kept);
 }
 
+/* The journal lives outside the box folder, in <root>\\journals: the box
+ * folder is writable by the box's own programs (the floor allows it), and
+ * a journal's steps run with host paths and no policy check when resumed,
+ * so one a box program planted there would make the user's next commit
+ * write or delete host files the policy refuses. Its name carries the
+ * box's creation time (box.ini created=), so a box made again under the
+ * same name never resumes its predecessor's journal. */
 static void journal_path(const box *b, wchar_t *out, const wchar_t *suffix)
 {
-    _snwprintf(out, FVM_PATH_MAX, L"%ls\\commit.journal%ls", b->path, suffix);
+    wchar_t root[FVM_PATH_MAX], ini[FVM_PATH_MAX], created[64], stamp[64];
+    box_root(root, FVM_PATH_MAX);
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"created", L"", created, 64, ini);
+    size_t n = 0;
+    for (const wchar_t *c = created; *c && n < 63; c++)
+        if (*c >= L'0' && *c <= L'9')
+            stamp[n++] = *c;
+    stamp[n] = 0;
+    _snwprintf(out, FVM_PATH_MAX, L"%ls\\journals\\%ls-%ls.commit.journal%ls", root, b->wname, stamp, suffix);
+    out[FVM_PATH_MAX - 1] = 0;
+}
+
+/* A commit journal inside the box folder (an older FVM's, or planted by a
+ * box program) is never run: said, and left for the user. */
+static void warn_box_journal(const box *b)
+{
+    wchar_t old[FVM_PATH_MAX];
+    _snwprintf(old, FVM_PATH_MAX, L"%ls\\commit.journal", b->path);
+    if (GetFileAttributesW(old) != INVALID_FILE_ATTRIBUTES)
+        fprintf(stderr, "fvm: warning: box '%s' has a commit journal inside its folder (%ls): not run (journals "
+                        "live in the FVM root's journals folder now; one in the box folder may have been written "
+                        "by a program in the box); delete it\n", b->name, old);
 }
 
 static BOOL write_all(HANDLE h, const char *data, size_t len)
@@ -891,6 +974,10 @@ static int write_journal(const box *b, const sync_journal *j)
     wchar_t path[FVM_PATH_MAX], tmp[FVM_PATH_MAX];
     journal_path(b, path, L"");
     journal_path(b, tmp, L".tmp");
+    wchar_t dir[FVM_PATH_MAX];
+    wcscpy(dir, path);
+    *wcsrchr(dir, L'\\') = 0;
+    pack_make_dirs(dir);
     HANDLE h = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
     BOOL ok = h != INVALID_HANDLE_VALUE && write_all(h, text, len) && FlushFileBuffers(h);
     if (h != INVALID_HANDLE_VALUE)
@@ -1192,6 +1279,7 @@ int cmd_commit(int argc, char **argv)
         return cli_win_error(GetLastError(), "cannot create the lock of box '%s'", b.name);
     }
     WaitForSingleObject(lock, INFINITE);
+    sync_reap_hold(&b);   /* no reaper of an earlier commit works on sync\\landed meanwhile */
     if (box_process_count(&b)) {
         rc = cli_error("box '%s' started meanwhile: commit refuses a running box", b.name);
         goto out_lock;
@@ -1210,6 +1298,7 @@ int cmd_commit(int argc, char **argv)
             fprintf(stderr, "fvm: warning: commits of box '%s' are not audited: %s\n", b.name, why);
     }
     index_rw ir;
+    warn_box_journal(&b);
     if ((rc = sync_index_open(&b, &ir)) == 0) {
         rc = finish_interrupted(&cs, &ir);
         if (!rc)
@@ -1236,6 +1325,8 @@ int cmd_commit(int argc, char **argv)
 out_lock:
     ReleaseMutex(lock);
     CloseHandle(lock);
+    if (!opts->dry_run)
+        sync_reap_detached(&b);   /* frees the box copies set aside, once this process has exited */
     free(opts);
     return rc;
 }

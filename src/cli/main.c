@@ -122,6 +122,8 @@ int wmain(void)
     }
     if (!strcmp(verb, "__start"))
         return cmd_start_in_box(GetCommandLineW());
+    if (!strcmp(verb, "__reap"))
+        return cmd_reap(argc, argv);   /* frees what a commit set aside (cli/reap.c) */
     for (size_t i = 0; i < sizeof g_verbs / sizeof g_verbs[0]; i++)
         if (!strcmp(verb, g_verbs[i].name))
             return g_verbs[i].run(argc, argv);

@@ -24,9 +24,9 @@
  * --since PACKAGE (export) makes an incremental package: only the box files
  * written after PACKAGE was made, plus the whole index, policy and registry
  * (small). import of an incremental package updates an existing box, all
- * or nothing: staged in <box>\sync\import, then swapped in by renames a
- * failure undoes (see swap_in): files it carries are replaced, box files
- * the new index no longer knows are removed. */
+ * or nothing: staged in <box>\sync\import, then swapped in by journalled
+ * renames a failure or a kill undoes (importswap.c): files it carries are
+ * replaced, box files the new index no longer knows are removed. */
 #include "cli/cli.h"
 
 #include <emmintrin.h>
@@ -803,7 +803,7 @@ static fvm_status fail(importer *im, fvm_error *err, const char *fmt, const wcha
     return fvm_error_set(err, FVM_E_INVALID, "%s", im->problem);
 }
 
-static BOOL make_dirs(const wchar_t *path)
+BOOL pack_make_dirs(const wchar_t *path)
 {
     if (GetFileAttributesW(path) != INVALID_FILE_ATTRIBUTES)
         return TRUE;
@@ -813,7 +813,7 @@ static BOOL make_dirs(const wchar_t *path)
     wchar_t *slash = wcsrchr(parent, L'\\');
     if (slash && slash - parent > 2) {
         *slash = 0;
-        if (!make_dirs(parent))
+        if (!pack_make_dirs(parent))
             return FALSE;
     }
     return CreateDirectoryW(path, NULL) || GetLastError() == ERROR_ALREADY_EXISTS;
@@ -823,7 +823,7 @@ static BOOL make_dirs(const wchar_t *path)
  * disk would (the tests check that nothing is half-applied then). */
 static long g_fail_at = -1, g_op_no;
 
-static BOOL injected_failure(void)
+BOOL pack_injected_failure(void)
 {
     if (g_fail_at >= 0 && ++g_op_no == g_fail_at) {
         SetLastError(ERROR_DISK_FULL);
@@ -834,7 +834,7 @@ static BOOL injected_failure(void)
 
 static BOOL write_whole(const wchar_t *path, const void *data, size_t len)
 {
-    if (injected_failure())
+    if (pack_injected_failure())
         return FALSE;
     HANDLE h = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
     if (h == INVALID_HANDLE_VALUE)
@@ -926,7 +926,7 @@ static fvm_status on_file(void *ctx, const pack_file *f, const uint8_t *data, fv
     _snwprintf(parent, WPATH, L"%ls", target);
     *wcsrchr(parent, L'\\') = 0;
     SetFileAttributesW(target, FILE_ATTRIBUTE_NORMAL);
-    if (!make_dirs(parent) || !write_whole(target, data, (size_t)f->size))
+    if (!pack_make_dirs(parent) || !write_whole(target, data, (size_t)f->size))
         return fail(im, err, "cannot write the box copy of %s", nt);
     set_facts(target, f);
     return FVM_OK;
@@ -959,7 +959,7 @@ static fvm_status on_delta(void *ctx, const pack_file *f, const pack_delta *d, f
     _snwprintf(parent, WPATH, L"%ls", target);
     *wcsrchr(parent, L'\\') = 0;
     SetFileAttributesW(target, FILE_ATTRIBUTE_NORMAL);
-    HANDLE h = make_dirs(parent) && !injected_failure()
+    HANDLE h = pack_make_dirs(parent) && !pack_injected_failure()
                    ? CreateFileW(target, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL) : INVALID_HANDLE_VALUE;
     if (h == INVALID_HANDLE_VALUE) {
         unmap_file(&base);
@@ -994,12 +994,12 @@ static fvm_status on_dir(void *ctx, const pack_file *f, fvm_error *err)
     fvm_status st = box_target(im, f, nt, target, err);
     if (st != FVM_OK || im->check)
         return st;
-    if (!make_dirs(target))
+    if (!pack_make_dirs(target))
         return fail(im, err, "cannot create the box folder of %s", nt);
     return FVM_OK;
 }
 
-static BOOL remove_tree(const wchar_t *dir)
+BOOL pack_remove_tree(const wchar_t *dir)
 {
     wchar_t pattern[WPATH], child[WPATH];
     _snwprintf(pattern, WPATH, L"%ls\\*", dir);
@@ -1011,7 +1011,7 @@ static BOOL remove_tree(const wchar_t *dir)
                 continue;
             _snwprintf(child, WPATH, L"%ls\\%ls", dir, fd.cFileName);
             if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-                remove_tree(child);
+                pack_remove_tree(child);
             else {
                 SetFileAttributesW(child, FILE_ATTRIBUTE_NORMAL);
                 DeleteFileW(child);
@@ -1022,268 +1022,9 @@ static BOOL remove_tree(const wchar_t *dir)
     return RemoveDirectoryW(dir);
 }
 
-/* ---- an incremental import, all or nothing -------------------------------
- *
- * An incremental package updates a box that exists. Its files are first
- * written into <box>\sync\import (a staging copy of the box folder's
- * layout: policy.ini, registry.dat, index-1.fvm, drive\...). Only when all
- * of it is written are they swapped in, by renames within the box folder:
- * each box file replaced or no longer known to the new index is moved to
- * <box>\sync\import-old, then the staged file is moved into place. Each
- * move is remembered; a failure undoes them in reverse order (the old
- * files moved back), so the box is as it was. A kill during the swap is
- * not covered: the next import then refuses and names import-old, where
- * the old files are. */
-
-typedef enum undo_kind { UNDO_MOVED_AWAY, UNDO_PLACED, UNDO_MADE_DIR } undo_kind;
-
-typedef struct undo_step {
-    undo_kind kind;
-    wchar_t *from, *to;          /* MOVED_AWAY: box path -> old; PLACED: staged -> box path; MADE_DIR: from */
-} undo_step;
-
-typedef struct swap {
-    const box *b;
-    wchar_t stage[FVM_PATH_MAX], old[FVM_PATH_MAX];
-    undo_step *steps;
-    size_t count, cap;
-    boxindex idx;                /* the new index */
-    BOOL have_idx, failed;
-    char problem[WPATH * 3 + 64];
-} swap;
-
-static wchar_t *wdup(const wchar_t *s)
-{
-    size_t n = wcslen(s) + 1;
-    wchar_t *c = malloc(n * sizeof(wchar_t));
-    if (c)
-        memcpy(c, s, n * sizeof(wchar_t));
-    return c;
-}
-
-static BOOL remember(swap *sw, undo_kind kind, const wchar_t *from, const wchar_t *to)
-{
-    if (sw->count == sw->cap) {
-        size_t cap = sw->cap ? sw->cap * 2 : 64;
-        undo_step *grown = realloc(sw->steps, cap * sizeof *grown);
-        if (!grown)
-            return FALSE;
-        sw->steps = grown;
-        sw->cap = cap;
-    }
-    undo_step *u = &sw->steps[sw->count];
-    u->kind = kind;
-    u->from = wdup(from);
-    u->to = to ? wdup(to) : NULL;
-    if (!u->from || (to && !u->to)) {
-        free(u->from);
-        free(u->to);
-        return FALSE;
-    }
-    sw->count++;
-    return TRUE;
-}
-
-static void swap_failed(swap *sw, const char *what, const wchar_t *path)
-{
-    if (sw->failed)
-        return;
-    sw->failed = TRUE;
-    char p[WPATH * 3];
-    cli_utf8(path, p, sizeof p);
-    DWORD e = GetLastError();
-    snprintf(sw->problem, sizeof sw->problem, "%s %s (error %lu)", what, p, (unsigned long)e);
-}
-
-static BOOL move_one(const wchar_t *from, const wchar_t *to)
-{
-    return !injected_failure() && MoveFileExW(from, to, 0);
-}
-
-/* The box file at path (below the box folder) goes to import-old. */
-static void move_away(swap *sw, const wchar_t *path)
-{
-    if (sw->failed)
-        return;
-    wchar_t to[WPATH], parent[WPATH];
-    _snwprintf(to, WPATH, L"%ls\\%ls", sw->old, path + wcslen(sw->b->path) + 1);
-    to[WPATH - 1] = 0;
-    _snwprintf(parent, WPATH, L"%ls", to);
-    *wcsrchr(parent, L'\\') = 0;
-    if (!make_dirs(parent) || !move_one(path, to))
-        swap_failed(sw, "cannot move aside", path);
-    else if (!remember(sw, UNDO_MOVED_AWAY, path, to))
-        swap_failed(sw, "out of memory at", path);
-}
-
-/* Box files the new index does not know are no longer the box's. */
-static void prune(swap *sw, const wchar_t *box_dir, const wchar_t *host_nt)
-{
-    wchar_t pattern[WPATH];
-    _snwprintf(pattern, WPATH, L"%ls\\*", box_dir);
-    WIN32_FIND_DATAW fd;
-    HANDLE h = FindFirstFileW(pattern, &fd);
-    if (h == INVALID_HANDLE_VALUE)
-        return;
-    do {
-        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
-            continue;
-        wchar_t child_box[WPATH], child_host[WPATH];
-        _snwprintf(child_box, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
-        _snwprintf(child_host, WPATH, L"%ls\\%ls", host_nt, fd.cFileName);
-        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-            prune(sw, child_box, child_host);
-            continue;
-        }
-        static ntpath path;
-        static uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];
-        static const ntpath_context ctx = {.input = NTPATH_INPUT_NT};
-        size_t len;
-        fvm_error err;
-        if (ntpath_normalize((const uint16_t *)child_host, wcslen(child_host), &ctx, &path, &err) == FVM_OK &&
-            ntpath_key(&path, key, BOXINDEX_MAX_KEY_UNITS + 1, &len, &err) == FVM_OK) {
-            boxindex_state st = boxindex_lookup(&sw->idx, ntpath_hash(&path), key, len, NULL);
-            if (st != BOXINDEX_COPIED && st != BOXINDEX_CREATED)
-                move_away(sw, child_box);
-        }
-    } while (!sw->failed && FindNextFileW(h, &fd));
-    FindClose(h);
-}
-
-/* Every staged file into the box (what it replaces moved aside first). */
-static void place(swap *sw, const wchar_t *staged_dir, const wchar_t *box_dir)
-{
-    wchar_t pattern[WPATH];
-    _snwprintf(pattern, WPATH, L"%ls\\*", staged_dir);
-    WIN32_FIND_DATAW fd;
-    HANDLE h = FindFirstFileW(pattern, &fd);
-    if (h == INVALID_HANDLE_VALUE)
-        return;
-    do {
-        if (!wcscmp(fd.cFileName, L".") || !wcscmp(fd.cFileName, L".."))
-            continue;
-        wchar_t from[WPATH], to[WPATH];
-        _snwprintf(from, WPATH, L"%ls\\%ls", staged_dir, fd.cFileName);
-        _snwprintf(to, WPATH, L"%ls\\%ls", box_dir, fd.cFileName);
-        DWORD there = GetFileAttributesW(to);
-        if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-            if (there == INVALID_FILE_ATTRIBUTES) {
-                if (!CreateDirectoryW(to, NULL))
-                    swap_failed(sw, "cannot create the folder", to);
-                else if (!remember(sw, UNDO_MADE_DIR, to, NULL))
-                    swap_failed(sw, "out of memory at", to);
-            } else if (!(there & FILE_ATTRIBUTE_DIRECTORY)) {
-                move_away(sw, to);
-                if (!sw->failed && !CreateDirectoryW(to, NULL))
-                    swap_failed(sw, "cannot create the folder", to);
-                else if (!sw->failed && !remember(sw, UNDO_MADE_DIR, to, NULL))
-                    swap_failed(sw, "out of memory at", to);
-            }
-            if (!sw->failed)
-                place(sw, from, to);
-            continue;
-        }
-        if (there != INVALID_FILE_ATTRIBUTES)
-            move_away(sw, to);   /* a folder the file replaces goes aside whole */
-        if (sw->failed)
-            break;
-        if (!move_one(from, to))
-            swap_failed(sw, "cannot move into place", to);
-        else if (!remember(sw, UNDO_PLACED, from, to))
-            swap_failed(sw, "out of memory at", to);
-    } while (!sw->failed && FindNextFileW(h, &fd));
-    FindClose(h);
-}
-
-/* Undoes every move, newest first. FALSE if one could not be undone. */
-static BOOL roll_back(swap *sw)
-{
-    BOOL ok = TRUE;
-    for (size_t i = sw->count; i-- > 0;) {
-        undo_step *u = &sw->steps[i];
-        switch (u->kind) {
-        case UNDO_PLACED:
-            ok &= MoveFileExW(u->to, u->from, 0);
-            break;
-        case UNDO_MOVED_AWAY:
-            ok &= MoveFileExW(u->to, u->from, 0);
-            break;
-        case UNDO_MADE_DIR:
-            ok &= RemoveDirectoryW(u->from);
-            break;
-        }
-    }
-    return ok;
-}
-
-static void swap_free(swap *sw)
-{
-    for (size_t i = 0; i < sw->count; i++) {
-        free(sw->steps[i].from);
-        free(sw->steps[i].to);
-    }
-    free(sw->steps);
-}
-
-/* The staged import swapped into the box: 0, or an error (printed) with the box as it was. */
-static int swap_in(importer *im, const char *file)
-{
-    swap *sw = calloc(1, sizeof *sw);
-    if (!sw)
-        return cli_error("out of memory");
-    sw->b = &im->b;
-    wcscpy(sw->stage, im->dest.path);
-    _snwprintf(sw->old, FVM_PATH_MAX, L"%ls\\sync\\import-old", im->b.path);
-    fvm_error err;
-    sw->have_idx = im->index && boxindex_open(&sw->idx, im->index, im->index_len, NULL, &err) == FVM_OK;
-    if (!CreateDirectoryW(sw->old, NULL))
-        swap_failed(sw, "cannot create", sw->old);
-    /* The box's index files (any generation) make way for the staged index-1.fvm. */
-    wchar_t pattern[FVM_PATH_MAX], path[FVM_PATH_MAX];
-    _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\index-*.fvm", im->b.path);
-    WIN32_FIND_DATAW fd;
-    HANDLE h = im->index && !sw->failed ? FindFirstFileW(pattern, &fd) : INVALID_HANDLE_VALUE;
-    if (h != INVALID_HANDLE_VALUE) {
-        do {
-            _snwprintf(path, FVM_PATH_MAX, L"%ls\\%ls", im->b.path, fd.cFileName);
-            move_away(sw, path);
-        } while (!sw->failed && FindNextFileW(h, &fd));
-        FindClose(h);
-    }
-    if (sw->have_idx && !sw->failed) {
-        wchar_t dir[WPATH];
-        _snwprintf(dir, WPATH, L"%ls\\drive", im->b.path);
-        _snwprintf(pattern, FVM_PATH_MAX, L"%ls\\*", dir);
-        h = FindFirstFileW(pattern, &fd);
-        if (h != INVALID_HANDLE_VALUE) {
-            do {
-                if (fd.cFileName[0] == L'.' || fd.cFileName[1])
-                    continue;
-                wchar_t box_dir[WPATH], host_nt[16];
-                _snwprintf(box_dir, WPATH, L"%ls\\%ls", dir, fd.cFileName);
-                _snwprintf(host_nt, 16, L"\\??\\%lc:", fd.cFileName[0]);
-                prune(sw, box_dir, host_nt);
-            } while (!sw->failed && FindNextFileW(h, &fd));
-            FindClose(h);
-        }
-    }
-    if (!sw->failed)
-        place(sw, sw->stage, im->b.path);
-    int rc = 0;
-    if (sw->failed) {
-        BOOL undone = roll_back(sw);
-        rc = undone ? cli_error("import of '%s' failed: %s; the box is as it was", file, sw->problem)
-                    : cli_error("import of '%s' failed: %s, and undoing it failed too: the box's old files are in "
-                                "%ls", file, sw->problem, sw->old);
-        if (undone)
-            remove_tree(sw->old);
-    } else {
-        remove_tree(sw->old);
-    }
-    swap_free(sw);
-    free(sw);
-    return rc;
-}
+/* An incremental import is swapped into the box by importswap.c
+ * (import_swap_in), journalled so that a kill half way is finished or
+ * rolled back by the next fvm verb that opens the box. */
 
 int cmd_import(int argc, char **argv)
 {
@@ -1344,10 +1085,13 @@ int cmd_import(int argc, char **argv)
     im->check = FALSE;
     im->dest = im->b;
     if (im->incremental) {
-        /* Staged first, swapped in at the end (see swap_in). */
+        /* Staged first, swapped in at the end (importswap.c). box_exists
+         * above has finished or rolled back a swap a kill interrupted; an
+         * import-old still here has no journal to say how far it got. */
         _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync\\import-old", im->b.path);
         if (GetFileAttributesW(im->dest.path) != INVALID_FILE_ATTRIBUTES) {
-            rc = cli_error("an earlier import into box '%s' was interrupted while it swapped files in: the box's "
+            rc = cli_error("an earlier import into box '%s' was interrupted while it swapped files in, and its "
+                           "journal is gone: the box's "
                            "old files are in %ls (move them back, or delete that folder), then import again",
                            im->b.name, im->dest.path);
             goto out;
@@ -1355,7 +1099,7 @@ int cmd_import(int argc, char **argv)
         _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync", im->b.path);
         CreateDirectoryW(im->dest.path, NULL);
         _snwprintf(im->dest.path, FVM_PATH_MAX, L"%ls\\sync\\import", im->b.path);
-        remove_tree(im->dest.path);   /* a staging a killed import left: never swapped in */
+        pack_remove_tree(im->dest.path);   /* a staging a killed import left: never swapped in */
         if (!CreateDirectoryW(im->dest.path, NULL)) {
             rc = cli_win_error(GetLastError(), "cannot create %ls", im->dest.path);
             goto out;
@@ -1364,12 +1108,12 @@ int cmd_import(int argc, char **argv)
     if (pack_parse(m.data, (size_t)m.size, &v, &err) != FVM_OK) {
         rc = cli_error("import of '%s' failed: %s; %s", argv[1], err.message,
                        created ? "nothing was imported" : "the box is as it was");
-        remove_tree(created ? im->b.path : im->dest.path);   /* nothing half-applied */
+        pack_remove_tree(created ? im->b.path : im->dest.path);   /* nothing half-applied */
         goto out;
     }
     if (im->incremental) {
-        rc = swap_in(im, argv[1]);
-        remove_tree(im->dest.path);
+        rc = import_swap_in(&im->b, im->dest.path, im->index, im->index_len, argv[1]);
+        pack_remove_tree(im->dest.path);
         if (rc)
             goto out;
     }

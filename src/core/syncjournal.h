@@ -1,7 +1,8 @@
 /* syncjournal.h - the journal that makes `fvm commit` crash-safe.
  *
  * A commit first decides everything (policy, conflicts, resolutions) and
- * writes the resulting list of steps as one file, <box>\commit.journal,
+ * writes the resulting list of steps as one file (cli/commit.c keeps it in
+ * <root>\journals, outside the box folder a box program can write),
  * made atomically (written to a temporary name, then renamed). Then it
  * performs the steps in order and appends "done N" after each. Every step
  * is idempotent (it checks whether its effect is already there), so a

@@ -50,3 +50,6 @@ APPLIB_LINK_printtool := -lwinspool -lgdi32
 
 # capture.exe reads pixels (gdi32), the clipboard and window titles.
 APPLIB_LINK_capture := -lgdi32 -luser32
+
+# synctool.exe reads and sets files' security descriptors as SDDL (advapi32).
+APPLIB_LINK_synctool := -ladvapi32

@@ -4,9 +4,12 @@
  *   synctool poke PATH OFFSET TEXT   write TEXT at OFFSET of an existing file, in place (no truncation)
  *   synctool copy FROM TO            CopyFileW, timed: prints "OK <milliseconds>"
  *   synctool read PATH               read the whole file once, timed: prints "OK <milliseconds>"
+ *   synctool sd PATH                 its owner, group and DACL as SDDL: prints "OK <sddl>"
+ *   synctool setsd PATH SDDL         sets owner, group and DACL (those SDDL names) on PATH
  *
  * Prints "OK" or "ERR <what> <code>" and exits 0 or 1. */
 #include <windows.h>
+#include <sddl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
@@ -59,6 +62,38 @@ int wmain(int argc, wchar_t **argv)
         printf("OK %.1f\n", (t1.QuadPart - t0.QuadPart) * 1000.0 / f.QuadPart);
         return 0;
     }
-    printf("usage: synctool poke PATH OFFSET TEXT | copy FROM TO | read PATH\n");
+    SECURITY_INFORMATION what = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION |
+                                DACL_SECURITY_INFORMATION;
+    if (argc >= 3 && !wcscmp(argv[1], L"sd")) {
+        static char buf[1 << 16];
+        DWORD need = 0;
+        LPWSTR text = NULL;
+        if (!GetFileSecurityW(argv[2], what, (PSECURITY_DESCRIPTOR)buf, sizeof buf, &need))
+            return fail("get");
+        if (!ConvertSecurityDescriptorToStringSecurityDescriptorW((PSECURITY_DESCRIPTOR)buf, SDDL_REVISION_1, what,
+                                                                  &text, NULL))
+            return fail("sddl");
+        printf("OK %ls\n", text);
+        LocalFree(text);
+        return 0;
+    }
+    if (argc >= 4 && !wcscmp(argv[1], L"setsd")) {
+        PSECURITY_DESCRIPTOR sd = NULL;
+        if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(argv[3], SDDL_REVISION_1, &sd, NULL))
+            return fail("sddl");
+        SECURITY_INFORMATION set = 0;
+        if (wcsstr(argv[3], L"O:"))
+            set |= OWNER_SECURITY_INFORMATION;
+        if (wcsstr(argv[3], L"G:"))
+            set |= GROUP_SECURITY_INFORMATION;
+        if (wcsstr(argv[3], L"D:"))
+            set |= DACL_SECURITY_INFORMATION;
+        if (!SetFileSecurityW(argv[2], set, sd))
+            return fail("set");
+        LocalFree(sd);
+        printf("OK\n");
+        return 0;
+    }
+    printf("usage: synctool poke PATH OFFSET TEXT | copy FROM TO | read PATH | sd PATH | setsd PATH SDDL\n");
     return 2;
 }

@@ -10,11 +10,12 @@ import re
 import shlex
 import subprocess
 import shutil
+import signal
 import uuid
 
 import pytest
 
-from conftest import DRIVE_C, run_unboxed, win_path
+from conftest import DRIVE_C, Background, run_captured, run_unboxed, wine_env, win_path
 
 
 def cmd(fvm, box, line, check=0):
@@ -193,13 +194,14 @@ def test_killed_commit_resumes(fvm, syncbox, host, kill_at, copy):
     assert not (root / "new.txt").exists() or (root / "new.txt").read_bytes() == b"new\r\n"
     assert not (root / "b.txt").exists() or (root / "b.txt").read_bytes() == b"bravo\r\n"
     assert fvm("check", box).returncode == 0
+    journals = fvm.root / "journals"
     if proc.returncode == 9:
-        assert (fvm.box_dir(box) / "commit.journal").exists() or (fvm.box_dir(box) / "commit.journal.tmp").exists()
+        assert list(journals.glob(box + "-*.commit.journal*")), proc.stdout + proc.stderr
     out = fvm("commit", box, check=0).stdout
     assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
     assert (root / "new.txt").read_bytes() == b"new\r\n"
     assert not (root / "b.txt").exists()
-    assert not (fvm.box_dir(box) / "commit.journal").exists()
+    assert not list(journals.glob(box + "-*.commit.journal*"))
     assert diff(fvm, box) == [], out
     assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
 
@@ -478,3 +480,214 @@ def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
     # The merged copy now starts from the host's version: commit has no conflict.
     fvm("commit", box, check=0)
     assert (root / "t.txt").read_bytes() == lines.replace("line 1\r", "LINE 1\r").replace("line 10", "line TEN").encode()
+
+
+# ---- security of committed files -------------------------------------------
+
+def sd_of(apps, win):
+    """Owner, group and DACL of a file as SDDL (GetFileSecurityW). Under
+    Wine 8 the DACL is mapped to and from the Unix mode (no stored SDs), so
+    what a host reader sees of it is the Everyone (WD) entry: the mode's
+    'other' bits."""
+    out = run_unboxed(apps / "synctool.exe", "sd", win).stdout
+    assert out.startswith("OK "), out
+    return out[3:].strip()
+
+
+@pytest.mark.parametrize("copy", [0, 1])
+def test_committed_file_has_the_security_a_copy_would(fvm, syncbox, host, apps, copy):
+    """A file committed by rename (copy=0) or by a copy renamed into place
+    (copy=1) ends with the security the host file had (a changed file) or
+    what the host folder gives a new file, not the box copy's."""
+    win, root = host
+    box = syncbox
+    # The host file readable by its owner and SYSTEM only (no Everyone entry).
+    opened = sd_of(apps, f"{win}\\a.txt")
+    narrow = re.sub(r"\(A;[^)]*;;;WD\)", "", opened)
+    assert narrow != opened, opened
+    assert run_unboxed(apps / "synctool.exe", "setsd", f"{win}\\a.txt", narrow).stdout.startswith("OK")
+    assert sd_of(apps, f"{win}\\a.txt") == narrow
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt")
+    # What the host folder gives a new file (here: CopyFileW onto the host).
+    assert run_unboxed(apps / "synctool.exe", "copy", f"{win}\\b.txt", f"{win}\\ref.txt").stdout.startswith("OK")
+    given = sd_of(apps, f"{win}\\ref.txt")
+    # The box copies' own security differs from both: the changed file's
+    # copy is the box's (Everyone may read it), the new file's is narrowed
+    # as a program in the box may do.
+    top = fvm.box_dir(box) / "drive" / "C" / "fvmsync" / root.name
+    os.chmod(top / "new.txt", 0o600)
+    assert sd_of(apps, win_path(top / "a.txt")) != narrow
+    assert sd_of(apps, win_path(top / "new.txt")) != given
+    proc = fvm("commit", box, env={"FVM_COMMIT_COPY": str(copy)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (root / "a.txt").read_bytes() == b"alpha\r\nmore\r\n"
+    assert (root / "new.txt").read_bytes() == b"new\r\n"
+    assert sd_of(apps, f"{win}\\a.txt") == narrow
+    assert sd_of(apps, f"{win}\\new.txt") == given
+    assert not [p for p in root.iterdir() if p.name.endswith((".fvm-sd", ".fvm-commit"))]
+    # By a copy, the box copies were set aside and are freed by a detached
+    # `fvm __reap` after the commit returned: none is left in the box.
+    assert fvm.wait_until(lambda: not (fvm.box_dir(box) / "sync" / "landed").exists(), timeout=30)
+    assert not (top / "a.txt").exists() and not (top / "new.txt").exists()
+
+
+# ---- an import killed in its swap ------------------------------------------
+
+def import_pair(fvm, box, win, tmp_path):
+    """A full and an incremental package of box; the box then removed and
+    re-imported from the full one. Returns (inc, files before, diff after)."""
+    cmd(fvm, box, f"echo one>{win}\\one.txt& echo more>>{win}\\a.txt")
+    full = tmp_path / "full.fvmpack"
+    fvm("export", box, win_path(full), check=0)
+    cmd(fvm, box, f"echo two>{win}\\two.txt& del {win}\\one.txt& echo again>>{win}\\a.txt& mkdir {win}\\nd& "
+                  f"echo n>{win}\\nd\\n.txt")
+    inc = tmp_path / "inc.fvmpack"
+    fvm("export", box, win_path(inc), "--since", win_path(full), check=0)
+    after = diff(fvm, box)
+    fvm("rm", box, check=0)
+    fvm("import", win_path(full), check=0)
+    return inc, box_files(fvm, box), after
+
+
+def test_import_killed_in_its_swap_is_finished_or_rolled_back(fvm, syncbox, host, tmp_path):
+    """kill -9 of fvm.exe while an incremental import swaps files in
+    (FVM_IMPORT_PAUSE_AT=K: it stops at its K-th swap point and waits to be
+    killed): the next fvm verb that opens the box (import, run, diff) finds
+    the swap's journal and rolls it back (killed half way: the box is the
+    old state, every file as it was) or finishes it (killed after the swap
+    was complete: the new state)."""
+    win, root = host
+    box = syncbox
+    inc, files, after = import_pair(fvm, box, win, tmp_path)
+    top = fvm.box_dir(box)
+    for point, verb in (("1", "diff"), ("4", "run"), ("complete", "import")):
+        bg = Background(["wine", str(fvm.exe), "import", win_path(inc)], fvm.env({"FVM_IMPORT_PAUSE_AT": point}))
+        try:
+            assert fvm.wait_until(lambda: "paused" in bg.output() or bg.poll() is not None, timeout=60)
+            assert "paused" in bg.output(), bg.output()
+            # The Unix process Popen started is fvm.exe itself (the wine
+            # script execs the loader, which runs the program).
+            assert "fvm.exe" in pathlib.Path(f"/proc/{bg.proc.pid}/cmdline").read_bytes().decode("utf-8", "replace")
+            os.kill(bg.proc.pid, signal.SIGKILL)
+            bg.wait(timeout=30)
+        finally:
+            if bg.poll() is None:
+                bg.kill()
+        assert (top / "sync" / "import.journal").exists()
+        if verb == "diff":
+            proc = fvm("diff", box)
+        elif verb == "run":
+            proc = cmd(fvm, box, "echo hi")
+        else:
+            proc = fvm("import", win_path(inc))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not (top / "sync" / "import.journal").exists()
+        assert not (top / "sync" / "import-old").exists()
+        if point == "complete":
+            assert "finished an interrupted import" in proc.stderr, proc.stderr
+            # the import itself then applied the package again over the new state
+            assert diff(fvm, box) == after
+            assert cmd(fvm, box, f"type {win}\\a.txt").stdout == "alpha\nmore\nagain\n"
+        else:
+            assert "rolled back an interrupted import" in proc.stderr, proc.stderr
+            if verb == "run":
+                assert proc.stdout.strip() == "hi"
+            assert box_files(fvm, box) == files, point
+
+
+def test_planted_import_journal_moves_nothing_outside_the_box(fvm, syncbox, host):
+    """The box folder is writable by the box's own programs (the floor
+    allows it), so the unboxed fvm.exe must not take an import journal's
+    word for what to move: a journal naming host files, or climbing out of
+    the box with "..", is refused whole and nothing is moved."""
+    win, root = host
+    box = syncbox
+    top = fvm.box_dir(box)
+    (top / "sync").mkdir(exist_ok=True)
+    box_win = fvm.root_win + "\\boxes\\" + box
+    climb = f"{box_win}\\..\\..\\..\\..\\fvmsync\\{root.name}"
+    for lines in (f"M\t{box_win}\\x.txt\t{win}\\a.txt\n",
+                  f"M\t{win}\\moved.txt\t{win}\\b.txt\n",
+                  f"M\t{climb}\\moved.txt\t{climb}\\b.txt\n"):
+        (top / "sync" / "import.journal").write_bytes(lines.encode())
+        proc = fvm("diff", box)
+        assert "outside" in proc.stderr, proc.stderr
+        assert (root / "a.txt").read_bytes() == b"alpha\r\n" and (root / "b.txt").read_bytes() == b"bravo\r\n"
+        assert not (root / "moved.txt").exists() and not (top / "x.txt").exists()
+    (top / "sync" / "import.journal").unlink()
+
+
+def test_planted_commit_journal_is_not_run(fvm, syncbox, host):
+    """A commit journal in the box folder (where a program in the box can
+    write one: the floor allows it) is never run: its steps would write or
+    delete host files with no policy check. Journals live in the FVM root."""
+    win, root = host
+    box = syncbox
+    top = fvm.box_dir(box)
+    nt = "\\??\\" + win
+    (top / "commit.journal").write_bytes(
+        f"FVM-COMMIT-JOURNAL 1\nstep\tD\t{nt}\\a.txt\nstep\tD\t{nt}\\b.txt\nend 2\n".encode())
+    proc = fvm("commit", box)
+    assert "not run" in proc.stderr, proc.stdout + proc.stderr
+    assert (root / "a.txt").read_bytes() == b"alpha\r\n" and (root / "b.txt").read_bytes() == b"bravo\r\n"
+    (top / "commit.journal").unlink()
+
+
+# ---- export, rm, import into a fresh Wine prefix ---------------------------
+
+@pytest.fixture(scope="module")
+def fresh_prefix(tmp_path_factory):
+    """A second Wine prefix made from nothing by `wineboot -i` (as
+    scripts/setup.sh makes one), with its own wineserver; ~20 s."""
+    prefix = tmp_path_factory.mktemp("fresh") / "prefix"
+    env = wine_env({"WINEPREFIX": str(prefix)})
+    server = subprocess.Popen(["wineserver", "-p", "-f"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        proc = run_captured(["wineboot", "-i"], env, timeout=300)
+        assert proc.returncode == 0 and (prefix / "drive_c" / "windows").is_dir(), proc.stderr
+        yield prefix, env
+    finally:
+        subprocess.run(["wineserver", "-k"], env=env)
+        server.wait(timeout=30)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def test_export_rm_import_on_a_fresh_prefix(fvm, syncbox, host, tmp_path, fresh_prefix):
+    """Export, rm, then import on another Wine prefix, new and empty but
+    for the same base files: `fvm diff` there is the same; a base that
+    differs there is refused and no box is made."""
+    win, root = host
+    box = syncbox
+    prefix, env = fresh_prefix
+    big = root / "big.bin"
+    big.write_bytes(os.urandom(1 << 20))
+    tool_win = win_path(pathlib.Path(__file__).resolve().parents[2] / "build" / "win" / "apps" / "synctool.exe")
+    cmd(fvm, box, f"echo more>>{win}\\a.txt& echo new>{win}\\new.txt& del {win}\\b.txt& mkdir {win}\\nd")
+    assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\big.bin", str(1 << 19), "X").returncode == 0
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    before = diff(fvm, box)
+    assert f"C {win}\\big.bin" in before, before
+    pkg = tmp_path / "box.fvmpack"
+    out = fvm("export", box, win_path(pkg), check=0).stdout
+    assert "1 as deltas" in out, out
+    fvm("rm", box, check=0)
+    # The same base on the fresh prefix: the host folder's files, copied
+    # with their times.
+    there = prefix / "drive_c" / "fvmsync" / root.name
+    shutil.copytree(root, there)
+    root_win = "C:\\fvmfresh"
+
+    def fresh(*args):
+        return run_captured(["wine", str(fvm.exe), *args], dict(env, FVM_ROOT=root_win), timeout=120)
+    proc = fresh("import", win_path(pkg))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fresh("diff", box).stdout.splitlines() == before
+    proc = fresh("run", "--box", box, "cmd", "/c", f"type {win}\\a.txt")
+    assert proc.stdout == "alpha\nmore\n", proc.stdout + proc.stderr
+    # A different base there: refused, nothing made.
+    (there / "big.bin").write_bytes(os.urandom(1 << 20))
+    proc = fresh("import", win_path(pkg), "other")
+    assert proc.returncode == 1 and "base" in proc.stderr, proc.stderr
+    assert not (prefix / "drive_c" / "fvmfresh" / "boxes" / "other").exists()
+    fresh("rm", "--force", box)
