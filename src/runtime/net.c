@@ -49,6 +49,11 @@
 typedef NTSTATUS (NTAPI *NtDeviceIoControlFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
                                                    PVOID, ULONG, PVOID, ULONG);
 static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
+typedef NTSTATUS (NTAPI *NtSetIoCompletion_fn)(HANDLE, ULONG_PTR, PVOID, NTSTATUS, SIZE_T);
+typedef NTSTATUS (NTAPI *NtQueueApcThread_fn)(HANDLE, void *, PVOID, PVOID, PVOID);
+static NtSetIoCompletion_fn real_NtSetIoCompletion;
+static NtQueueApcThread_fn real_NtQueueApcThread;
+
 
 /* The socket driver's codes as Wine 8 defines them (include/wine/afd.h). */
 #define AFD_BIND        CTL_CODE(FILE_DEVICE_BEEP, 0x800, METHOD_NEITHER, FILE_ANY_ACCESS)
@@ -56,7 +61,11 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 #define AFD_GETSOCKNAME CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_ACCEPT   CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_ACCEPT_INTO CTL_CODE(FILE_DEVICE_NETWORK, 202, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_SHUTDOWN CTL_CODE(FILE_DEVICE_NETWORK, 204, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_RECVMSG  CTL_CODE(FILE_DEVICE_NETWORK, 205, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_SET_SO_LINGER CTL_CODE(FILE_DEVICE_NETWORK, 226, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -64,6 +73,20 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 typedef struct afd_create { int family, type, protocol; unsigned flags; } afd_create;
 typedef struct afd_info { int family, type, protocol; } afd_info;
 typedef struct afd_connect { int addr_len; int synchronous; /* then the address, then data */ } afd_connect;
+/* AcceptEx: the listener gets this; the new connection goes into the
+ * socket accept_handle names, and the output buffer is [recv_len bytes of
+ * first data][local_len: int length, local address][the rest: int length,
+ * remote address] (what GetAcceptExSockaddrs reads). */
+typedef struct afd_accept_into { uint32_t accept_handle, recv_len, local_len; } afd_accept_into;
+typedef struct afd_recvmsg {
+    void *control;
+    uint8_t *addr;
+    int *addr_len;
+    unsigned *ws_flags;
+    int force_async;   /* 0: a blocking call (recvfrom, WSARecvFrom without OVERLAPPED) */
+    unsigned count;
+    void *buffers;
+} afd_recvmsg;
 typedef struct afd_sendmsg {
     const void *addr;
     unsigned addr_len;
@@ -88,6 +111,9 @@ extern const fvm_virtualizer net_virtualizer;
 
 static BOOL net_start(void)
 {
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    real_NtSetIoCompletion = (NtSetIoCompletion_fn)(void *)GetProcAddress(ntdll, "NtSetIoCompletion");
+    real_NtQueueApcThread = (NtQueueApcThread_fn)(void *)GetProcAddress(ntdll, "NtQueueApcThread");
     netports_start();
     const policy_view *view = runtime_policy_view();
     if (!view)
@@ -129,6 +155,29 @@ static net_proto proto_of(int type, int protocol)
  * proto << 24 | family << 16 | the port the program bound. Closing the
  * handle gives the port back to the box. */
 #define NET_TAG_PORT 2u
+/* The completion port a socket handle is associated with (net_iocp), kept
+ * so FVM can post the completion of an AcceptEx it finished itself. */
+#define NET_TAG_IOCP 3u
+
+typedef struct net_iocp { HANDLE port; ULONG_PTR key; } net_iocp;
+
+void net_completion_port_set(HANDLE file, const void *info, ULONG length)
+{
+    net_iocp given;
+    if (length < sizeof given || !guard_copy(&given, info, sizeof given))
+        return;
+    net_iocp *kept = HeapAlloc(GetProcessHeap(), 0, sizeof *kept);
+    if (!kept)
+        return;
+    *kept = given;
+    if (!handle_put(file, &net_virtualizer, NET_TAG_IOCP, kept))
+        HeapFree(GetProcessHeap(), 0, kept);
+}
+
+static void copy_iocp(void *data, void *ctx)
+{
+    *(net_iocp *)ctx = *(net_iocp *)data;
+}
 
 static net_proto socket_proto(HANDLE handle)
 {
@@ -178,28 +227,92 @@ static size_t put_ascii(uint16_t *out, size_t at, size_t cap, const char *s)
     return at;
 }
 
+/* The record's name in the rule syntax, "out:tcp:127.0.0.1:8080". */
+static size_t query_text(const net_query *q, uint16_t *name, size_t cap)
+{
+    char addr[64];
+    size_t n = put_ascii(name, 0, cap, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
+    n = put_ascii(name, n, cap, net_proto_name(q->proto));
+    n = put_ascii(name, n, cap, ":");
+    net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
+    return put_ascii(name, n, cap, addr);
+}
+
+/* The socket's own address as the program sees it (a real port of the
+ * box's space reads as its box port); FALSE when it has none yet. */
+static BOOL local_address(HANDLE sock, net_addr *a, uint16_t *port)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    if (!sock || real_NtDeviceIoControlFile(sock, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, a, port))
+        return FALSE;
+    uint8_t proto = netports_active() ? netports_proto(socket_proto(sock)) : 0;
+    uint16_t v = proto && *port ? portmap_virtual_of(netports_map(), proto, a->family, *port) : 0;
+    if (v)
+        *port = v;
+    return TRUE;
+}
+
+/* Writes the audit record of a decision; sock (may be NULL): the socket
+ * whose local address the record names after " from " ("*" when it has
+ * none yet: a refused connect of a socket never bound); then " host NAME"
+ * when the address was resolved from a name:
+ * "out:tcp:10.1.2.3:443 from 10.0.0.5:50123 host www.example.com". */
+static void record(const net_query *q, const char *op, const policy_decision *d, HANDLE sock, BOOL with_local)
+{
+    uint16_t name[128 + NET_NAME_MAX];
+    size_t n = query_text(q, name, 128);
+    if (with_local) {
+        net_addr local;
+        uint16_t port;
+        char text[64] = "*";
+        if (local_address(sock, &local, &port))
+            net_addr_format(&local, port, text, sizeof text);
+        n = put_ascii(name, n, 128, " from ");
+        n = put_ascii(name, n, 128, text);
+    }
+    if (q->host_len) {   /* the name the program resolved the address from */
+        n = put_ascii(name, n, 128 + NET_NAME_MAX, " host ");
+        for (size_t i = 0; i < q->host_len && n < 128 + NET_NAME_MAX; i++)
+            name[n++] = (uint8_t)q->host[i];
+    }
+    runtime_audit(POLICY_TYPE_NET, op, d, name, n);
+}
+
 /* STATUS_SUCCESS, or STATUS_ACCESS_DENIED (audited when a rule asks, and
- * always for a default refusal). */
-static NTSTATUS decide(const net_query *q, const char *op)
+ * always for a default refusal). With later (connect, send-to): an allowed
+ * operation to be audited is not recorded here but left in *later for the
+ * caller to record after the real call, when the socket has its local
+ * address (later->audit 0: nothing to record). */
+static NTSTATUS decide_from(const net_query *q, const char *op, HANDLE sock, BOOL with_local, policy_decision *later)
 {
     policy_decision d;
+    if (later)
+        later->audit = 0;
     net_policy_decide(runtime_policy_view(), g_rules, g_rule_count, q, &d);
     if (!d.audit && d.action != POLICY_ACTION_ASK) {
         if (d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE)
             return STATUS_ACCESS_DENIED;
         return STATUS_SUCCESS;
     }
-    uint16_t name[96];
-    char addr[64];
-    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
-    n = put_ascii(name, n, 96, net_proto_name(q->proto));
-    n = put_ascii(name, n, 96, ":");
-    net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
-    n = put_ascii(name, n, 96, addr);
-    if (d.action == POLICY_ACTION_ASK)
+    if (d.action == POLICY_ACTION_ASK) {
+        uint16_t name[96];
+        size_t n = query_text(q, name, 96);
         d.action = runtime_policy_ask(POLICY_TYPE_NET, name, n, &d);
-    runtime_audit(POLICY_TYPE_NET, op, &d, name, n);
-    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+    }
+    BOOL denied = d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
+    if (!denied && later) {
+        *later = d;
+        return STATUS_SUCCESS;
+    }
+    record(q, op, &d, sock, with_local);
+    return denied ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+}
+
+static NTSTATUS decide(const net_query *q, const char *op)
+{
+    return decide_from(q, op, NULL, FALSE, NULL);
 }
 
 static NTSTATUS refuse(PIO_STATUS_BLOCK io, NTSTATUS status)
@@ -398,12 +511,236 @@ static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
         uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
         if (boxed)
             q.port = boxed;
-        if (decide(&q, "accept") >= 0)
+        if (decide_from(&q, "accept", conn, TRUE, NULL) >= 0)
             return status;
         CloseHandle(conn);   /* refused: the peer sees the connection closed */
         if (event)
             ResetEvent(event);
     }
+}
+
+/* An address the program reads (a datagram's source, an accepted
+ * connection's peer or local address): a real port of the box's space
+ * reads as its box port, for a loopback peer (the box's own sockets) or
+ * when local (the socket's own address). In place, in the program's
+ * buffer. */
+static void address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    net_addr a;
+    uint16_t port;
+    if (!proto || !user_sa || len < 4)
+        return;
+    if (len > sizeof sa)
+        len = sizeof sa;
+    if (!guard_copy(sa, user_sa, len) || !read_sockaddr(sa, len, &a, &port) || !port ||
+        (!local && !netports_local(&a, FALSE)))
+        return;
+    uint16_t v = portmap_virtual_of(netports_map(), proto, a.family, port);
+    if (v) {
+        put_port(sa, v);
+        guard_copy(user_sa + 2, sa + 2, 2);
+    }
+}
+
+/* recvfrom / WSARecvFrom / WSARecvMsg in an isolated box: the source of a
+ * datagram from another socket of the box names its box port. A blocking
+ * call's answer is waited for here (as ws2_32 would: alertably) so the
+ * address can be read before the program sees it. An overlapped receive
+ * completes after this call and keeps the real port (docs/design.md). */
+static NTSTATUS recvmsg_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                               PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    afd_recvmsg params;
+    if (in_length < sizeof params || !guard_copy(&params, in, sizeof params) || !params.addr || !params.addr_len ||
+        params.force_async)
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    NTSTATUS status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                                 out_length);
+    if (status == STATUS_PENDING) {
+        if (apc || apc_context || !event)
+            return status;
+        DWORD w;
+        while ((w = WaitForSingleObjectEx(event, INFINITE, TRUE)) == WAIT_IO_COMPLETION)
+            ;
+        IO_STATUS_BLOCK done;
+        if (w != WAIT_OBJECT_0 || !guard_copy(&done, io, sizeof done))
+            return status;
+        status = done.Status;
+    }
+    int len = 0;
+    if (status >= 0 && guard_copy(&len, params.addr_len, sizeof len) && len > 0)
+        address_as_box_sees(params.addr, (size_t)len, netports_proto(socket_proto(handle)), FALSE);
+    return status;
+}
+
+/* ---- AcceptEx (IOCTL_AFD_WINE_ACCEPT_INTO) ----
+ *
+ * The connection arrives after the call returns, so the call is made again
+ * as FVM's own: the same listener and accepting socket, FVM's event and
+ * status block, a private output buffer, and no completion context (nothing
+ * reaches the program's completion port). The program is told "pending".
+ * When FVM's request completes (a thread-pool wait), the peer is decided
+ * (accept: rules) and the addresses put in box ports; an allowed connection's
+ * buffer is copied to the program's, and the program's request is completed
+ * as the driver would: its status block, its event, its APC (queued to the
+ * thread that asked), or a packet on the completion port the listener is
+ * associated with (learnt when the program associates it:
+ * NtSetInformationFile(FileCompletionInformation), file.c tells
+ * net_completion_port_set; Wine's own IOCTL_AFD_WINE_COMPLETE_ASYNC is not
+ * used, as it posts nothing for a socket set to skip the port on success,
+ * and no byte count). A refused peer's
+ * connection is shut down at once with no linger (the peer sees it closed,
+ * then reset), the program's buffer is left alone, and its request fails
+ * with STATUS_CONNECTION_REFUSED (WSAECONNREFUSED, what WSAAccept gives for
+ * a connection its condition refused): the accepting socket is spent, as
+ * after any failed AcceptEx the program closes it. */
+typedef struct accept_job {
+    HANDLE listener, event, acceptor, mine, thread;
+    PIO_APC_ROUTINE apc;
+    PVOID apc_context;
+    PIO_STATUS_BLOCK io;
+    uint8_t *out;
+    ULONG out_length;
+    afd_accept_into params;
+    IO_STATUS_BLOCK my_io;
+    uint8_t buf[];
+} accept_job;
+
+/* STATUS_SUCCESS when the connection in job->buf may go to the program. */
+static NTSTATUS accept_job_decide(accept_job *job)
+{
+    size_t local_at = job->params.recv_len, remote_at = local_at + job->params.local_len;
+    if (remote_at + 4 > job->out_length || job->params.local_len < 4)
+        return STATUS_SUCCESS;   /* the driver refused such a buffer before it got here */
+    int local_len, remote_len;
+    memcpy(&local_len, job->buf + local_at, 4);
+    memcpy(&remote_len, job->buf + remote_at, 4);
+    if (local_len < 0 || (size_t)local_len > job->params.local_len - 4)
+        local_len = 0;
+    if (remote_len < 0 || (size_t)remote_len > job->out_length - remote_at - 4)
+        remote_len = 0;
+    if (g_accept_rules) {
+        net_query q;
+        net_addr local;
+        uint16_t local_port;
+        memset(&q, 0, sizeof q);
+        q.dir = NET_DIR_ACCEPT;
+        q.proto = NET_PROTO_TCP;
+        if (read_sockaddr(job->buf + remote_at + 4, (size_t)remote_len, &q.addr, &local_port) &&
+            read_sockaddr(job->buf + local_at + 4, (size_t)local_len, &local, &q.port)) {
+            uint16_t boxed =
+                netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+            if (boxed)
+                q.port = boxed;
+            if (decide_from(&q, "accept", job->acceptor, TRUE, NULL) < 0)
+                return STATUS_CONNECTION_REFUSED;
+        }
+    }
+    if (netports_active()) {
+        address_as_box_sees(job->buf + local_at + 4, (size_t)local_len, PORTMAP_TCP, TRUE);
+        address_as_box_sees(job->buf + remote_at + 4, (size_t)remote_len, PORTMAP_TCP, FALSE);
+    }
+    return STATUS_SUCCESS;
+}
+
+static void accept_job_finish(accept_job *job)
+{
+    NTSTATUS status = job->my_io.Status;
+    ULONG_PTR info = job->my_io.Information;
+    if (status == STATUS_SUCCESS) {
+        status = accept_job_decide(job);
+        if (status == STATUS_SUCCESS) {
+            if (!guard_copy(job->out, job->buf, job->out_length))
+                status = STATUS_ACCESS_VIOLATION;
+        } else {
+            struct { uint16_t onoff, linger; } no_linger = {1, 0};
+            int how = 2;   /* SD_BOTH */
+            IO_STATUS_BLOCK sio;
+            real_NtDeviceIoControlFile(job->acceptor, NULL, NULL, NULL, &sio, AFD_WINE_SET_SO_LINGER, &no_linger,
+                                       sizeof no_linger, NULL, 0);
+            real_NtDeviceIoControlFile(job->acceptor, NULL, NULL, NULL, &sio, AFD_WINE_SHUTDOWN, &how, sizeof how,
+                                       NULL, 0);
+            info = 0;
+        }
+    }
+    /* The program's request completes as a real one would: its status
+     * block, its event, its APC (on the thread that asked), or a packet on
+     * the completion port its listener is associated with. */
+    IO_STATUS_BLOCK done = {.Status = status, .Information = info};
+    guard_copy(job->io, &done, sizeof done);
+    if (job->event)
+        SetEvent((HANDLE)((ULONG_PTR)job->event & ~(ULONG_PTR)1));
+    if (job->apc) {
+        if (job->thread && real_NtQueueApcThread)
+            real_NtQueueApcThread(job->thread, (void *)job->apc, job->apc_context, job->io, NULL);
+    } else if (job->apc_context) {
+        net_iocp port = {0};
+        if (handle_find(job->listener, &net_virtualizer, NET_TAG_IOCP, copy_iocp, &port) && port.port &&
+            real_NtSetIoCompletion)
+            real_NtSetIoCompletion(port.port, port.key, job->apc_context, status, info);
+    }
+    if (job->thread)
+        CloseHandle(job->thread);
+    CloseHandle(job->mine);
+    HeapFree(GetProcessHeap(), 0, job);
+}
+
+static void CALLBACK accept_job_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result)
+{
+    (void)instance, (void)result;
+    CloseThreadpoolWait(wait);
+    accept_job_finish(context);
+}
+
+static NTSTATUS accept_into(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                            ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    afd_accept_into params;
+    if (in_length != sizeof params || !guard_copy(&params, in, sizeof params) || !out ||
+        out_length > 0x100000 || (uint64_t)params.recv_len + params.local_len > out_length)
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    accept_job *job = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *job + out_length);
+    if (!job)
+        return refuse(io, STATUS_NO_MEMORY);
+    job->listener = handle;
+    job->event = event;
+    job->apc = apc;
+    job->apc_context = apc_context;
+    job->io = io;
+    job->out = out;
+    job->out_length = out_length;
+    job->params = params;
+    job->acceptor = (HANDLE)(ULONG_PTR)params.accept_handle;
+    if (apc)
+        DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &job->thread, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS);
+    job->mine = CreateEventW(NULL, TRUE, FALSE, NULL);
+    PTP_WAIT wait = job->mine ? CreateThreadpoolWait(accept_job_ready, job, NULL) : NULL;
+    if (!wait) {
+        if (job->mine)
+            CloseHandle(job->mine);
+        if (job->thread)
+            CloseHandle(job->thread);
+        HeapFree(GetProcessHeap(), 0, job);
+        return refuse(io, STATUS_NO_MEMORY);
+    }
+    job->my_io.Status = STATUS_PENDING;
+    NTSTATUS status = real_NtDeviceIoControlFile(handle, job->mine, NULL, NULL, &job->my_io, code, &job->params,
+                                                 sizeof job->params, job->buf, out_length);
+    if (status < 0 && status != STATUS_PENDING) {
+        /* Refused at once (a bad socket, a used acceptor): as the driver said. */
+        CloseThreadpoolWait(wait);
+        CloseHandle(job->mine);
+        if (job->thread)
+            CloseHandle(job->thread);
+        HeapFree(GetProcessHeap(), 0, job);
+        return refuse(io, status);
+    }
+    IO_STATUS_BLOCK pending = {.Status = STATUS_PENDING, .Information = 0};
+    guard_copy(io, &pending, sizeof pending);
+    SetThreadpoolWait(wait, job->mine, NULL);   /* fires at once if it is done already */
+    return STATUS_PENDING;
 }
 
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
@@ -413,9 +750,15 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     if (runtime_bypassed() ||
         (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
          code != AFD_LISTEN && !(code == AFD_WINE_ACCEPT && g_accept_rules) &&
+         !(code == AFD_WINE_ACCEPT_INTO && (g_accept_rules || netports_active())) &&
+         !(code == AFD_WINE_RECVMSG && netports_active()) &&
          !((code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME) && netports_active())))
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
+    if (code == AFD_WINE_ACCEPT_INTO)
+        return accept_into(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (code == AFD_WINE_RECVMSG)
+        return recvmsg_in_box(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_WINE_ACCEPT)
         return accept_decided(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME)
@@ -485,6 +828,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         if (!copy)
             return refuse(io, STATUS_NO_MEMORY);
         NTSTATUS status = STATUS_SUCCESS;
+        policy_decision later;
+        later.audit = 0;
         afd_connect head;
         if (!guard_copy(copy, in, in_length)) {
             status = STATUS_ACCESS_VIOLATION;
@@ -500,7 +845,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                     q.dir = NET_DIR_OUT;
                     q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
-                    status = decide(&q, "connect");
+                    status = decide_from(&q, "connect", handle, TRUE, &later);
                     if (status >= 0 && netports_active())
                         redirect_to_box(copy + sizeof head, &q);
                 } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
@@ -508,10 +853,12 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                 }
             }
         }
-        if (status >= 0)
+        if (status >= 0) {
             status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out,
                                                 out_length);
-        else
+            if (later.audit)   /* the connect has begun: the socket has its local address */
+                record(&q, "connect", &later, handle, TRUE);
+        } else
             refuse(io, status);
         if (copy != small)
             HeapFree(GetProcessHeap(), 0, copy);
@@ -541,11 +888,17 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
         q.host = q.host_len ? host : NULL;
         q.dir = NET_DIR_OUT;
-        NTSTATUS status = decide(&q, "sendto");
+        policy_decision later;
+        NTSTATUS status = decide_from(&q, "sendto", handle, TRUE, &later);
         if (status < 0)
             return refuse(io, status);
         if (netports_active())
             redirect_to_box(addr, &q);
+        status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                            out_length);
+        if (later.audit)   /* sent: the socket has its local address */
+            record(&q, "sendto", &later, handle, TRUE);
+        return status;
     }
     return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                       out_length);
@@ -819,6 +1172,8 @@ static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
     if (tag == NET_TAG_PORT) {
         uint32_t v = (uint32_t)(ULONG_PTR)data;
         netports_release((uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint16_t)v);
+    } else if (tag == NET_TAG_IOCP) {
+        HeapFree(GetProcessHeap(), 0, data);
     }
 }
 
@@ -827,6 +1182,12 @@ static void *net_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *d
     (void)from, (void)to;
     /* A copy is the same socket; the box port goes back when the handle
      * that bound it closes (or the process ends), not with each copy. */
+    if (tag == NET_TAG_IOCP) {   /* the same file object: the same completion port */
+        net_iocp *copy = HeapAlloc(GetProcessHeap(), 0, sizeof *copy);
+        if (copy)
+            *copy = *(net_iocp *)data;
+        return copy;
+    }
     return tag == NET_TAG_PORT ? NULL : data;
 }
 

@@ -25,4 +25,9 @@ NTSTATUS netports_bound(uint8_t proto, uint8_t family, uint16_t vport, uint16_t 
 /* The socket is closed (or its bind failed): the port is free in the box. */
 void netports_release(uint8_t proto, uint8_t family, uint16_t vport);
 
+/* net.c: the program associated a file handle with a completion port
+ * (NtSetInformationFile FileCompletionInformation, told by file.c after
+ * the real call succeeded): kept for the AcceptEx requests FVM completes. */
+void net_completion_port_set(HANDLE file, const void *info, ULONG length);
+
 #endif
