@@ -94,11 +94,13 @@ void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_re
     switch (r.op) {
     case PORTMAP_OP_CLAIM:
         read_publish();
-        s = portmap_claim(g_map, r.proto, r.family, r.vport, pid, member_alive, NULL, &err);
+        uint16_t join = 0;
+        s = portmap_claim_flags(g_map, r.proto, r.family, r.vport, pid, r.flags, member_alive, NULL, &join, &err);
         reply->status = s == FVM_OK ? PORTMAP_OK : s == FVM_E_EXISTS ? PORTMAP_IN_USE : s == FVM_E_RANGE ? PORTMAP_FULL
                                                                                                          : PORTMAP_REFUSED;
+        /* A shared port (SO_REUSEADDR) binds the real port its first socket has. */
         if (s == FVM_OK)
-            reply->real = portmap_published(g_map, r.proto, r.vport);
+            reply->real = join ? join : portmap_published(g_map, r.proto, r.vport);
         break;
     case PORTMAP_OP_BOUND:
         s = portmap_bound(g_map, r.proto, r.family, r.vport, r.real, pid, &err);

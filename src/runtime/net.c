@@ -66,6 +66,7 @@ static NtQueueApcThread_fn real_NtQueueApcThread;
 #define AFD_WINE_SHUTDOWN CTL_CODE(FILE_DEVICE_NETWORK, 204, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_RECVMSG  CTL_CODE(FILE_DEVICE_NETWORK, 205, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SET_SO_LINGER CTL_CODE(FILE_DEVICE_NETWORK, 226, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GET_SO_REUSEADDR CTL_CODE(FILE_DEVICE_NETWORK, 233, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -375,6 +376,29 @@ static void put_port(uint8_t *sa, uint16_t port)
     sa[3] = (uint8_t)port;
 }
 
+/* A destination of 0.0.0.0 or :: is this machine's loopback on Linux (and
+ * Wine passes it on): it is made the loopback address it stands for before
+ * anything is decided, so it meets the rules on localhost and the box's
+ * port space like 127.0.0.1 and ::1 (else it would step around both). */
+static void unspecified_to_loopback(uint8_t *sa, net_query *q)
+{
+    static const uint8_t zero[16];
+    if (!q->addr.family || memcmp(q->addr.bytes, zero, 16))
+        return;
+    uint16_t family = (uint16_t)(sa[0] | sa[1] << 8);
+    if (family == WS_AF_INET) {
+        sa[4] = 127, sa[7] = 1;
+    } else if (q->addr.family == 4) {   /* ::ffff:0.0.0.0 */
+        sa[8 + 12] = 127, sa[8 + 15] = 1;
+    } else {
+        sa[8 + 15] = 1;
+    }
+    if (q->addr.family == 4)
+        q->addr.bytes[0] = 127, q->addr.bytes[3] = 1;
+    else
+        q->addr.bytes[15] = 1;
+}
+
 /* A connect or send-to to a loopback address goes to the box's own server
  * on that port, when the box has one (its real port), else unchanged. */
 static void redirect_to_box(uint8_t *sa, const net_query *q)
@@ -419,14 +443,21 @@ static NTSTATUS name_query(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVO
 /* A bind of a loopback or wildcard address with a fixed port in an
  * isolated box: the broker's consent first (the port may be the box's
  * already), then the real bind on the port it names (a published host
- * port) or on any free one, then the real port told to the broker. The
- * program's output address gets the port it asked for. */
+ * port, or the real port of the box's other sockets on the port when they
+ * and this one have SO_REUSEADDR) or on any free one, then the real port
+ * told to the broker. The program's output address gets the port it asked
+ * for. */
 static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
                             uint8_t *copy, ULONG in_length, PVOID out, ULONG out_length, uint8_t proto,
                             uint8_t family, uint16_t vport)
 {
     uint16_t bind_port;
-    NTSTATUS status = netports_claim(proto, family, vport, &bind_port);
+    int reuse = 0;
+    IO_STATUS_BLOCK rio;
+    if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &rio, AFD_WINE_GET_SO_REUSEADDR, NULL, 0, &reuse,
+                                   sizeof reuse) < 0)
+        reuse = 0;
+    NTSTATUS status = netports_claim(proto, family, vport, reuse != 0, &bind_port);
     if (status < 0)
         return refuse(io, status);
     put_port(copy + 4, bind_port);
@@ -842,6 +873,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             if (q.proto != NET_PROTO_ANY) {
                 if (read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
                     char host[NET_NAME_MAX + 1];
+                    unspecified_to_loopback(copy + sizeof head, &q);
                     q.dir = NET_DIR_OUT;
                     q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
@@ -884,6 +916,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP) {
         if (!read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
             return refuse(io, STATUS_INVALID_PARAMETER);
+        unspecified_to_loopback(addr, &q);
         char host[NET_NAME_MAX + 1];
         q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
         q.host = q.host_len ? host : NULL;

@@ -18,8 +18,10 @@ uint8_t netports_proto(net_proto proto);
  * and :: (a bind there is in the box's port space too). */
 BOOL netports_local(const net_addr *a, BOOL wildcard_too);
 /* Before a bind of vport: the broker's consent and the real port to bind
- * (0: any). STATUS_SHARING_VIOLATION (WSAEADDRINUSE, as the driver says) when the box has the port. */
-NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, uint16_t *bind_port);
+ * (0: any). STATUS_SHARING_VIOLATION (WSAEADDRINUSE, as the driver says) when the box has the port,
+ * unless shared (the socket has SO_REUSEADDR) and every socket that has it
+ * does too: then the real port they share. */
+NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, BOOL shared, uint16_t *bind_port);
 /* After the bind: the real port it got. */
 NTSTATUS netports_bound(uint8_t proto, uint8_t family, uint16_t vport, uint16_t real);
 /* The socket is closed (or its bind failed): the port is free in the box. */

@@ -107,8 +107,32 @@ def test_connect_audit_names_the_local_address(fvm, tmp_path, apps):
             local_port = out[1]
             out = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "sendto", "127.0.0.1", str(port)).stdout
             assert "ERR WSASendTo 10013" in out, out
+            # (hostile) 0.0.0.0 is loopback on Linux: it meets the loopback rules.
+            out = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "sendto", "0.0.0.0", str(port)).stdout
+            assert "ERR WSASendTo 10013" in out, out
             recs = [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
             assert recs == [("connect", f"out:tcp:127.0.0.1:{port} from 127.0.0.1:{local_port}", "open"),
+                            ("sendto", f"out:udp:127.0.0.1:{port} from *", "deny"),
                             ("sendto", f"out:udp:127.0.0.1:{port} from *", "deny")], recs
         finally:
             fvm("rm", "--force", box)
+
+
+def test_reuseaddr_binds_in_an_isolated_box_behave_as_on_the_host(fvm, tmp_path, apps):
+    """Two sockets with SO_REUSEADDR bind one box port as they bind one host
+    port outside a box: UDP sockets share it (a datagram to it arrives);
+    for TCP, Wine on Linux refuses a second bind of a listening port
+    (WSAEACCES) and the box answers the same."""
+    from conftest import run_unboxed
+    box = make_box(fvm, tmp_path, "[net]\n")
+    probe = lambda *args: fvm("run", "--box", box, win_path(apps / "netprobe.exe"),
+                              *map(str, args)).stdout.strip()
+    try:
+        for proto in ("udp", "tcp"):
+            host = run_unboxed(apps / "netprobe.exe", "reuse", proto, "127.0.0.1", free_port()).stdout.strip()
+            assert probe("reuse", proto, "127.0.0.1", free_port()) == host, (proto, host)
+        assert probe("reuse", "udp", "0.0.0.0", free_port()) == "REUSE 0 GOT"
+        # The shared port is the box's: a socket without SO_REUSEADDR is refused as before.
+        assert fvm("net", box, check=0).returncode == 0
+    finally:
+        fvm("rm", "--force", box)

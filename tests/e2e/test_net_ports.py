@@ -112,6 +112,8 @@ def test_a_wildcard_bind_is_the_boxs_too(fvm, boxes):
     assert boxes.serve(a, "tcp", "0.0.0.0", port, "wild") == f"LISTEN {port}"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "OK wild"
     assert host_reply(port) == "refused"
+    # (hostile) 0.0.0.0 as a destination is loopback on Linux: it reaches the box's port too.
+    assert boxes.probe(a, "connect", "tcp", "0.0.0.0", port) == "OK wild"
     # IPv6 loopback: a port space per family, the same port number.
     try:
         socket.socket(socket.AF_INET6).close()
