@@ -172,3 +172,37 @@ def test_a_box_cannot_touch_another_boxs_port_map(fvm, boxes):
     assert fields[2] != "0" and fields[6] != "0", fields
     assert boxes.probe(b, "connect", "tcp", "127.0.0.1", port) == "OK beta"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "ERR connect 10061"
+
+
+def test_fvm_set_net_mode(fvm, boxes):
+    """fvm set NAME net=isolated|shared rewrites box.ini whole (nothing
+    else in it changes, no draft left), applies at the next start, and is
+    refused, changing nothing, while the box runs."""
+    port = free_port()
+    e = boxes.create("--publish", f"{free_port()}:{port}")
+    ini = fvm.box_dir(e) / "box.ini"
+    before = ini.read_text()
+    out = fvm("set", e, "net=shared", check=0).stdout
+    assert f"{e}: net=shared" in out, out
+    after = ini.read_text()
+    assert "net=shared" in after and "net=isolated" not in after, after
+    assert [line for line in before.splitlines() if not line.startswith("net=")] == \
+           [line for line in after.splitlines() if not line.startswith("net=")], (before, after)
+    assert not (fvm.box_dir(e) / "box.ini.set").exists()
+    assert "net=shared" in fvm("set", e, check=0).stdout
+    # Shared now: its server binds the host's port.
+    assert boxes.serve(e, "tcp", "127.0.0.1", port, "epsilon") == f"LISTEN {port}"
+    assert host_reply(port) == "epsilon"
+    # Running: refused, box.ini untouched.
+    proc = fvm("set", e, "net=isolated", check=1)
+    assert "is running" in proc.stderr and "nothing was changed" in proc.stderr, proc.stderr
+    assert ini.read_text() == after
+    proc = fvm("set", e, "net=bridged", check=2)
+    assert "isolated or shared" in proc.stderr, proc.stderr
+    fvm("stop", e)
+    fvm.wait_until(lambda: host_reply(port, timeout=2) == "refused", timeout=20)
+    assert fvm("set", e, "--net", "isolated", check=0).returncode == 0
+    assert "net=isolated" in ini.read_text()
+    assert boxes.serve(e, "tcp", "127.0.0.1", port, "isolated-again") == f"LISTEN {port}"
+    assert host_reply(port) == "refused"
+    assert boxes.probe(e, "connect", "tcp", "127.0.0.1", port) == "OK isolated-again"
