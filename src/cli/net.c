@@ -10,7 +10,9 @@
  *   publish = 18080:8080,5353:53/udp
  *                    box ports host clients reach, on the host port named
  *                    (only in an isolated box: a shared box's ports are the
- *                    host's already).
+ *                    host's already). The policy can publish too, with
+ *                    [net] rules `open publish:18080:8080` (core/netrules.h);
+ *                    a port both name is published as box.ini says.
  * `fvm create --net MODE --publish H:B` and `fvm net NAME --publish SPEC
  * --net MODE` write them; the mode applies when the box next starts, the
  * published ports at the next bind. `fvm net NAME` shows the mode, the
@@ -97,6 +99,11 @@ static void print_rules(const box *b)
         return;
     }
     size_t shown = 0;
+    for (size_t i = 0; i < policy_rule_count(p); i++) {
+        const policy_rule *r = policy_rule_at(p, i);
+        if (r->type == POLICY_TYPE_NET && !_strnicmp(r->text, "publish:", 8))
+            printf("published by the policy: %s (%s:%u)\n", r->text + 8, r->file, r->line);
+    }
     for (size_t i = 0; i < policy_rule_count(p); i++) {
         const policy_rule *r = policy_rule_at(p, i);
         if (r->type != POLICY_TYPE_NET)

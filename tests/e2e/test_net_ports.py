@@ -206,3 +206,25 @@ def test_fvm_set_net_mode(fvm, boxes):
     assert boxes.serve(e, "tcp", "127.0.0.1", port, "isolated-again") == f"LISTEN {port}"
     assert host_reply(port) == "refused"
     assert boxes.probe(e, "connect", "tcp", "127.0.0.1", port) == "OK isolated-again"
+
+
+def test_publish_rule_in_the_policy(fvm, boxes, tmp_path):
+    """[net] open publish:HOST:BOX publishes like the box setting; a bad
+    one is refused by fvm policy check with file:line:column, and a deny or
+    program-scoped publish rule is refused."""
+    port, host_port = free_port(), free_port()
+    policy = tmp_path / "publish.ini"
+    policy.write_text(f"[net]\nopen publish:{host_port}:{port}\n")
+    f = boxes.create("--policy", win_path(policy))
+    out = fvm("net", f, check=0).stdout
+    assert f"published by the policy: {host_port}:{port}" in out, out
+    assert boxes.serve(f, "tcp", "127.0.0.1", port, "zeta") == f"LISTEN {port}"
+    assert host_reply(host_port) == "zeta"
+    assert host_reply(port) == "refused"
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[net]\nopen publish:8080:99999\ndeny publish:1:2\nx.exe: open publish:3:4\n")
+    proc = fvm("policy", "check", win_path(bad), check=1)
+    err = proc.stdout + proc.stderr
+    assert "bad.ini:2:19: error: bad box port" in err, err
+    assert "bad.ini:3:6: error: a publish rule is an open rule" in err, err
+    assert "bad.ini:4:13: error: a publish rule is the box's" in err, err
