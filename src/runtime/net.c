@@ -49,11 +49,6 @@
 typedef NTSTATUS (NTAPI *NtDeviceIoControlFile_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
                                                    PVOID, ULONG, PVOID, ULONG);
 static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
-typedef NTSTATUS (NTAPI *NtSetIoCompletion_fn)(HANDLE, ULONG_PTR, PVOID, NTSTATUS, SIZE_T);
-typedef NTSTATUS (NTAPI *NtQueueApcThread_fn)(HANDLE, void *, PVOID, PVOID, PVOID);
-static NtSetIoCompletion_fn real_NtSetIoCompletion;
-static NtQueueApcThread_fn real_NtQueueApcThread;
-
 
 /* The socket driver's codes as Wine 8 defines them (include/wine/afd.h). */
 #define AFD_BIND        CTL_CODE(FILE_DEVICE_BEEP, 0x800, METHOD_NEITHER, FILE_ANY_ACCESS)
@@ -63,9 +58,7 @@ static NtQueueApcThread_fn real_NtQueueApcThread;
 #define AFD_WINE_ACCEPT   CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_ACCEPT_INTO CTL_CODE(FILE_DEVICE_NETWORK, 202, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
-#define AFD_WINE_SHUTDOWN CTL_CODE(FILE_DEVICE_NETWORK, 204, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_RECVMSG  CTL_CODE(FILE_DEVICE_NETWORK, 205, METHOD_BUFFERED, FILE_ANY_ACCESS)
-#define AFD_WINE_SET_SO_LINGER CTL_CODE(FILE_DEVICE_NETWORK, 226, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_SO_REUSEADDR CTL_CODE(FILE_DEVICE_NETWORK, 233, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -74,20 +67,6 @@ static NtQueueApcThread_fn real_NtQueueApcThread;
 typedef struct afd_create { int family, type, protocol; unsigned flags; } afd_create;
 typedef struct afd_info { int family, type, protocol; } afd_info;
 typedef struct afd_connect { int addr_len; int synchronous; /* then the address, then data */ } afd_connect;
-/* AcceptEx: the listener gets this; the new connection goes into the
- * socket accept_handle names, and the output buffer is [recv_len bytes of
- * first data][local_len: int length, local address][the rest: int length,
- * remote address] (what GetAcceptExSockaddrs reads). */
-typedef struct afd_accept_into { uint32_t accept_handle, recv_len, local_len; } afd_accept_into;
-typedef struct afd_recvmsg {
-    void *control;
-    uint8_t *addr;
-    int *addr_len;
-    unsigned *ws_flags;
-    int force_async;   /* 0: a blocking call (recvfrom, WSARecvFrom without OVERLAPPED) */
-    unsigned count;
-    void *buffers;
-} afd_recvmsg;
 typedef struct afd_sendmsg {
     const void *addr;
     unsigned addr_len;
@@ -112,9 +91,7 @@ extern const fvm_virtualizer net_virtualizer;
 
 static BOOL net_start(void)
 {
-    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-    real_NtSetIoCompletion = (NtSetIoCompletion_fn)(void *)GetProcAddress(ntdll, "NtSetIoCompletion");
-    real_NtQueueApcThread = (NtQueueApcThread_fn)(void *)GetProcAddress(ntdll, "NtQueueApcThread");
+    net_async_start();
     netports_start();
     const policy_view *view = runtime_policy_view();
     if (!view)
@@ -555,7 +532,7 @@ static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
  * reads as its box port, for a loopback peer (the box's own sockets) or
  * when local (the socket's own address). In place, in the program's
  * buffer. */
-static void address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local)
+void net_address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local)
 {
     uint8_t sa[SOCKADDR_MAX];
     net_addr a;
@@ -577,15 +554,17 @@ static void address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOO
 /* recvfrom / WSARecvFrom / WSARecvMsg in an isolated box: the source of a
  * datagram from another socket of the box names its box port. A blocking
  * call's answer is waited for here (as ws2_32 would: alertably) so the
- * address can be read before the program sees it. An overlapped receive
- * completes after this call and keeps the real port (docs/design.md). */
+ * address can be read before the program sees it; an overlapped receive
+ * is made FVM's own request and completed to the program after the address
+ * is read (net_async.c). */
 static NTSTATUS recvmsg_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
 {
     afd_recvmsg params;
-    if (in_length < sizeof params || !guard_copy(&params, in, sizeof params) || !params.addr || !params.addr_len ||
-        params.force_async)
+    if (in_length < sizeof params || !guard_copy(&params, in, sizeof params) || !params.addr || !params.addr_len)
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (params.force_async)   /* overlapped: completes after this call (net_async.c) */
+        return net_recvmsg_async(handle, event, apc, apc_context, io, code, &params, sizeof params);
     NTSTATUS status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                                  out_length);
     if (status == STATUS_PENDING) {
@@ -601,177 +580,59 @@ static NTSTATUS recvmsg_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
     }
     int len = 0;
     if (status >= 0 && guard_copy(&len, params.addr_len, sizeof len) && len > 0)
-        address_as_box_sees(params.addr, (size_t)len, netports_proto(socket_proto(handle)), FALSE);
+        net_address_as_box_sees(params.addr, (size_t)len, netports_proto(socket_proto(handle)), FALSE);
     return status;
 }
 
-/* ---- AcceptEx (IOCTL_AFD_WINE_ACCEPT_INTO) ----
- *
- * The connection arrives after the call returns, so the call is made again
- * as FVM's own: the same listener and accepting socket, FVM's event and
- * status block, a private output buffer, and no completion context (nothing
- * reaches the program's completion port). The program is told "pending".
- * When FVM's request completes (a thread-pool wait), the peer is decided
- * (accept: rules) and the addresses put in box ports; an allowed connection's
- * buffer is copied to the program's, and the program's request is completed
- * as the driver would: its status block, its event, its APC (queued to the
- * thread that asked), or a packet on the completion port the listener is
- * associated with (learnt when the program associates it:
- * NtSetInformationFile(FileCompletionInformation), file.c tells
- * net_completion_port_set; Wine's own IOCTL_AFD_WINE_COMPLETE_ASYNC is not
- * used, as it posts nothing for a socket set to skip the port on success,
- * and no byte count). A refused peer's
- * connection is shut down at once with no linger (the peer sees it closed,
- * then reset), the program's buffer is left alone, and its request fails
- * with STATUS_CONNECTION_REFUSED (WSAECONNREFUSED, what WSAAccept gives for
- * a connection its condition refused): the accepting socket is spent, as
- * after any failed AcceptEx the program closes it. */
-typedef struct accept_job {
-    HANDLE listener, event, acceptor, mine, thread;
-    PIO_APC_ROUTINE apc;
-    PVOID apc_context;
-    PIO_STATUS_BLOCK io;
-    uint8_t *out;
-    ULONG out_length;
-    afd_accept_into params;
-    IO_STATUS_BLOCK my_io;
-    uint8_t buf[];
-} accept_job;
-
-/* STATUS_SUCCESS when the connection in job->buf may go to the program. */
-static NTSTATUS accept_job_decide(accept_job *job)
+/* A connection AcceptEx took (net_async.c): decided on its peer's address
+ * and the server's box port, as accept() is; STATUS_SUCCESS or
+ * STATUS_CONNECTION_REFUSED. The addresses in the buffer (GetAcceptExSockaddrs'
+ * layout) are put in box ports. */
+NTSTATUS net_accepted(HANDLE acceptor, uint8_t *local_sa, size_t local_len, uint8_t *remote_sa, size_t remote_len)
 {
-    size_t local_at = job->params.recv_len, remote_at = local_at + job->params.local_len;
-    if (remote_at + 4 > job->out_length || job->params.local_len < 4)
-        return STATUS_SUCCESS;   /* the driver refused such a buffer before it got here */
-    int local_len, remote_len;
-    memcpy(&local_len, job->buf + local_at, 4);
-    memcpy(&remote_len, job->buf + remote_at, 4);
-    if (local_len < 0 || (size_t)local_len > job->params.local_len - 4)
-        local_len = 0;
-    if (remote_len < 0 || (size_t)remote_len > job->out_length - remote_at - 4)
-        remote_len = 0;
     if (g_accept_rules) {
         net_query q;
         net_addr local;
-        uint16_t local_port;
+        uint16_t peer_port;
         memset(&q, 0, sizeof q);
         q.dir = NET_DIR_ACCEPT;
         q.proto = NET_PROTO_TCP;
-        if (read_sockaddr(job->buf + remote_at + 4, (size_t)remote_len, &q.addr, &local_port) &&
-            read_sockaddr(job->buf + local_at + 4, (size_t)local_len, &local, &q.port)) {
+        if (read_sockaddr(remote_sa, remote_len, &q.addr, &peer_port) &&
+            read_sockaddr(local_sa, local_len, &local, &q.port)) {
             uint16_t boxed =
                 netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
             if (boxed)
                 q.port = boxed;
-            if (decide_from(&q, "accept", job->acceptor, TRUE, NULL) < 0)
+            if (decide_from(&q, "accept", acceptor, TRUE, NULL) < 0)
                 return STATUS_CONNECTION_REFUSED;
         }
     }
     if (netports_active()) {
-        address_as_box_sees(job->buf + local_at + 4, (size_t)local_len, PORTMAP_TCP, TRUE);
-        address_as_box_sees(job->buf + remote_at + 4, (size_t)remote_len, PORTMAP_TCP, FALSE);
+        net_address_as_box_sees(local_sa, local_len, PORTMAP_TCP, TRUE);
+        net_address_as_box_sees(remote_sa, remote_len, PORTMAP_TCP, FALSE);
     }
     return STATUS_SUCCESS;
 }
 
-static void accept_job_finish(accept_job *job)
+BOOL net_completion_port_of(HANDLE file, HANDLE *port, ULONG_PTR *key)
 {
-    NTSTATUS status = job->my_io.Status;
-    ULONG_PTR info = job->my_io.Information;
-    if (status == STATUS_SUCCESS) {
-        status = accept_job_decide(job);
-        if (status == STATUS_SUCCESS) {
-            if (!guard_copy(job->out, job->buf, job->out_length))
-                status = STATUS_ACCESS_VIOLATION;
-        } else {
-            struct { uint16_t onoff, linger; } no_linger = {1, 0};
-            int how = 2;   /* SD_BOTH */
-            IO_STATUS_BLOCK sio;
-            real_NtDeviceIoControlFile(job->acceptor, NULL, NULL, NULL, &sio, AFD_WINE_SET_SO_LINGER, &no_linger,
-                                       sizeof no_linger, NULL, 0);
-            real_NtDeviceIoControlFile(job->acceptor, NULL, NULL, NULL, &sio, AFD_WINE_SHUTDOWN, &how, sizeof how,
-                                       NULL, 0);
-            info = 0;
-        }
-    }
-    /* The program's request completes as a real one would: its status
-     * block, its event, its APC (on the thread that asked), or a packet on
-     * the completion port its listener is associated with. */
-    IO_STATUS_BLOCK done = {.Status = status, .Information = info};
-    guard_copy(job->io, &done, sizeof done);
-    if (job->event)
-        SetEvent((HANDLE)((ULONG_PTR)job->event & ~(ULONG_PTR)1));
-    if (job->apc) {
-        if (job->thread && real_NtQueueApcThread)
-            real_NtQueueApcThread(job->thread, (void *)job->apc, job->apc_context, job->io, NULL);
-    } else if (job->apc_context) {
-        net_iocp port = {0};
-        if (handle_find(job->listener, &net_virtualizer, NET_TAG_IOCP, copy_iocp, &port) && port.port &&
-            real_NtSetIoCompletion)
-            real_NtSetIoCompletion(port.port, port.key, job->apc_context, status, info);
-    }
-    if (job->thread)
-        CloseHandle(job->thread);
-    CloseHandle(job->mine);
-    HeapFree(GetProcessHeap(), 0, job);
+    net_iocp found = {0};
+    if (!handle_find(file, &net_virtualizer, NET_TAG_IOCP, copy_iocp, &found) || !found.port)
+        return FALSE;
+    *port = found.port;
+    *key = found.key;
+    return TRUE;
 }
 
-static void CALLBACK accept_job_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result)
+NTSTATUS net_real_ioctl(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                        ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
 {
-    (void)instance, (void)result;
-    CloseThreadpoolWait(wait);
-    accept_job_finish(context);
+    return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 }
 
-static NTSTATUS accept_into(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
-                            ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+uint8_t net_socket_portmap_proto(HANDLE handle)
 {
-    afd_accept_into params;
-    if (in_length != sizeof params || !guard_copy(&params, in, sizeof params) || !out ||
-        out_length > 0x100000 || (uint64_t)params.recv_len + params.local_len > out_length)
-        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
-    accept_job *job = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *job + out_length);
-    if (!job)
-        return refuse(io, STATUS_NO_MEMORY);
-    job->listener = handle;
-    job->event = event;
-    job->apc = apc;
-    job->apc_context = apc_context;
-    job->io = io;
-    job->out = out;
-    job->out_length = out_length;
-    job->params = params;
-    job->acceptor = (HANDLE)(ULONG_PTR)params.accept_handle;
-    if (apc)
-        DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &job->thread, 0, FALSE,
-                        DUPLICATE_SAME_ACCESS);
-    job->mine = CreateEventW(NULL, TRUE, FALSE, NULL);
-    PTP_WAIT wait = job->mine ? CreateThreadpoolWait(accept_job_ready, job, NULL) : NULL;
-    if (!wait) {
-        if (job->mine)
-            CloseHandle(job->mine);
-        if (job->thread)
-            CloseHandle(job->thread);
-        HeapFree(GetProcessHeap(), 0, job);
-        return refuse(io, STATUS_NO_MEMORY);
-    }
-    job->my_io.Status = STATUS_PENDING;
-    NTSTATUS status = real_NtDeviceIoControlFile(handle, job->mine, NULL, NULL, &job->my_io, code, &job->params,
-                                                 sizeof job->params, job->buf, out_length);
-    if (status < 0 && status != STATUS_PENDING) {
-        /* Refused at once (a bad socket, a used acceptor): as the driver said. */
-        CloseThreadpoolWait(wait);
-        CloseHandle(job->mine);
-        if (job->thread)
-            CloseHandle(job->thread);
-        HeapFree(GetProcessHeap(), 0, job);
-        return refuse(io, status);
-    }
-    IO_STATUS_BLOCK pending = {.Status = STATUS_PENDING, .Information = 0};
-    guard_copy(io, &pending, sizeof pending);
-    SetThreadpoolWait(wait, job->mine, NULL);   /* fires at once if it is done already */
-    return STATUS_PENDING;
+    return netports_proto(socket_proto(handle));
 }
 
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
@@ -787,7 +648,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
     if (code == AFD_WINE_ACCEPT_INTO)
-        return accept_into(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+        return net_accept_into(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_WINE_RECVMSG)
         return recvmsg_in_box(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_WINE_ACCEPT)
@@ -1197,6 +1058,7 @@ static late_hooks g_late[] = {
 static void net_hooks(hook_table *table)
 {
     FVM_HOOK(table, "ntdll.dll", NtDeviceIoControlFile);
+    net_async_hooks(table);
 }
 
 static void net_handle_closed(HANDLE handle, unsigned tag, void *data)

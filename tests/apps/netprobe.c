@@ -38,7 +38,10 @@
  *                                        "ACCEPTEX <local> <remote> PEER <getpeername port>"
  *   netprobe udpself PORT1 PORT2         a UDP socket on 127.0.0.1:PORT2 sends to one on
  *                                        127.0.0.1:PORT1: "FROM <recvfrom's source port>
- *                                        <WSARecvMsg's source port>"
+ *                                        <WSARecvMsg's> <an overlapped WSARecvFrom's, by a
+ *                                        completion port>"
+ *   netprobe acceptcancel                an AcceptEx nobody answers, cancelled with
+ *                                        CancelIoEx: "CANCEL <its error>"
  *   netprobe reuse tcp|udp HOST PORT     two sockets with SO_REUSEADDR bind HOST:PORT:
  *                                        "REUSE <0 or the second bind's WSA error>", and for
  *                                        udp, with both bound, whether a datagram to the port
@@ -580,8 +583,9 @@ static int do_udpself(const char *port1, const char *port2)
     SOCKET r = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP), w = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     if (bind(r, (struct sockaddr *)&a1, l1) || bind(w, (struct sockaddr *)&a2, l2))
         return fail("bind", WSAGetLastError());
-    unsigned ports[2] = {0, 0};
-    for (int round = 0; round < 2; round++) {
+    unsigned ports[3] = {0, 0, 0};
+    HANDLE port = CreateIoCompletionPort((HANDLE)r, NULL, 9, 0);
+    for (int round = 0; round < 3; round++) {
         if (sendto(w, "ping", 4, 0, (struct sockaddr *)&a1, l1) != 4)
             return fail("sendto", WSAGetLastError());
         struct sockaddr_storage src;
@@ -590,6 +594,18 @@ static int do_udpself(const char *port1, const char *port2)
         if (round == 0) {
             if (recvfrom(r, buf, sizeof buf, 0, (struct sockaddr *)&src, &src_len) < 0)
                 return fail("recvfrom", WSAGetLastError());
+        } else if (round == 2) {   /* overlapped, completion by the port */
+            WSABUF data = {sizeof buf, buf};
+            DWORD got = 0, flags = 0;
+            OVERLAPPED ov;
+            memset(&ov, 0, sizeof ov);
+            if (WSARecvFrom(r, &data, 1, &got, &flags, (struct sockaddr *)&src, &src_len, &ov, NULL) &&
+                WSAGetLastError() != WSA_IO_PENDING)
+                return fail("WSARecvFrom", WSAGetLastError());
+            ULONG_PTR key;
+            OVERLAPPED *done = NULL;
+            if (!GetQueuedCompletionStatus(port, &got, &key, &done, 10000) || done != &ov || got != 4)
+                return fail("GetQueuedCompletionStatus", (long)GetLastError());
         } else {
             LPFN_WSARECVMSG recv_msg = NULL;
             GUID guid = WSAID_WSARECVMSG;
@@ -609,7 +625,33 @@ static int do_udpself(const char *port1, const char *port2)
         }
         ports[round] = ntohs(((struct sockaddr_in *)&src)->sin_port);
     }
-    printf("FROM %u %u\n", ports[0], ports[1]);
+    printf("FROM %u %u %u\n", ports[0], ports[1], ports[2]);
+    return 0;
+}
+
+static int do_acceptcancel(void)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on("127.0.0.1", "0", &family, &iocp, 0);
+    if (s == INVALID_SOCKET)
+        return fail("bind", WSAGetLastError());
+    LPFN_ACCEPTEX accept_ex = accept_ex_of(s);
+    SOCKET a = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    char buf[2 * (sizeof(struct sockaddr_storage) + 16)];
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD got;
+    if (accept_ex(s, a, buf, 0, sizeof(struct sockaddr_storage) + 16, sizeof(struct sockaddr_storage) + 16, &got, &ov) ||
+        WSAGetLastError() != ERROR_IO_PENDING)
+        return fail("AcceptEx", WSAGetLastError());
+    if (!CancelIoEx((HANDLE)s, &ov))
+        return fail("CancelIoEx", (long)GetLastError());
+    if (WaitForSingleObject(ov.hEvent, 5000) != WAIT_OBJECT_0)
+        return fail("wait", 0);
+    DWORD flags;
+    printf("CANCEL %d\n", WSAGetOverlappedResult(s, &ov, &got, FALSE, &flags) ? 0 : WSAGetLastError());
     return 0;
 }
 
@@ -700,6 +742,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_acceptex(argv[2], argv[3], argv[4], argv[5]);
     if (!strcmp(cmd, "acceptself") && argc == 5)
         return do_acceptself(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "acceptcancel"))
+        return do_acceptcancel();
     if (!strcmp(cmd, "udpself") && argc == 4)
         return do_udpself(argv[2], argv[3]);
     if (!strcmp(cmd, "reuse") && argc == 5)
