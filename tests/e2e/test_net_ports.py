@@ -228,3 +228,27 @@ def test_publish_rule_in_the_policy(fvm, boxes, tmp_path):
     assert "bad.ini:2:19: error: bad box port" in err, err
     assert "bad.ini:3:6: error: a publish rule is an open rule" in err, err
     assert "bad.ini:4:13: error: a publish rule is the box's" in err, err
+
+
+def test_fvm_net_lists_the_boxs_open_sockets(fvm, boxes):
+    """fvm net NAME lists every open socket of the box's processes (asked
+    of the sockets themselves): a server's listening socket on its box port
+    and a client's connection with its peer."""
+    port = free_port()
+    a = boxes.create()
+    with socket.socket() as silent:   # accepts at the TCP level, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        silent_port = silent.getsockname()[1]
+        assert boxes.serve(a, "tcp", "127.0.0.1", port, "eta") == f"LISTEN {port}"
+        client = fvm.popen("run", "--box", a, win_path(boxes.apps / "netprobe.exe"), "connect", "tcp", "127.0.0.1",
+                           str(silent_port))
+        boxes.servers.append(client)
+
+        def rows():
+            out = fvm("net", a, check=0).stdout
+            return [line.split() for line in out.splitlines() if line.startswith("  tcp ") and len(line.split()) == 5]
+        assert fvm.wait_until(lambda: any(r[2] == f"127.0.0.1:{silent_port}" for r in rows()), timeout=30), rows()
+        got = rows()
+        assert any(r[1] == f"127.0.0.1:{port}" and r[2] == "*" and r[3] == "listen" for r in got), got
+        assert any(r[2] == f"127.0.0.1:{silent_port}" and r[3] == "connected" for r in got), got
