@@ -484,15 +484,43 @@ static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PV
  * firewall; a non-blocking socket then answers "would block". An
  * overlapped accept (an APC or completion context) is passed on
  * undecided: its connection arrives after this call returns. */
+/* A connection accept() returned (its new socket): STATUS_SUCCESS, or
+ * STATUS_CONNECTION_REFUSED when accept: rules refuse its peer (audited as
+ * they ask; the caller closes it). */
+NTSTATUS net_accepted_socket(HANDLE conn)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    net_query q;
+    net_addr local;
+    uint16_t peer_port;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_ACCEPT;
+    q.proto = NET_PROTO_TCP;
+    if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, &q.addr, &peer_port) ||
+        real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, &local, &q.port))
+        return STATUS_SUCCESS;   /* a connection without addresses (reset already): nothing to decide on */
+    uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+    if (boxed)
+        q.port = boxed;
+    return decide_from(&q, "accept", conn, TRUE, NULL) >= 0 ? STATUS_SUCCESS : STATUS_CONNECTION_REFUSED;
+}
+
 static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                ULONG out_length)
 {
+    /* Completed by an APC or a completion port, or waited for on the
+     * handle: FVM's own request, decided when it completes (net_async.c). */
+    if (apc || apc_context || !event)
+        return net_accept_async(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     for (;;) {
         NTSTATUS status =
             real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
         if (status == STATUS_PENDING) {
-            if (apc || apc_context || !event || WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
+            if (WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
                 return status;
             IO_STATUS_BLOCK done;
             if (!guard_copy(&done, io, sizeof done))
@@ -503,27 +531,10 @@ static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
         if (status != STATUS_SUCCESS || !out || out_length < sizeof value || !guard_copy(&value, out, sizeof value))
             return status;
         HANDLE conn = (HANDLE)(ULONG_PTR)value;
-        uint8_t sa[SOCKADDR_MAX];
-        IO_STATUS_BLOCK sio;
-        net_query q;
-        net_addr local;
-        uint16_t local_port;
-        memset(&q, 0, sizeof q);
-        q.dir = NET_DIR_ACCEPT;
-        q.proto = NET_PROTO_TCP;
-        if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
-            !read_sockaddr(sa, sio.Information, &q.addr, &local_port) ||
-            real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
-            !read_sockaddr(sa, sio.Information, &local, &q.port))
-            return status;   /* a connection without addresses: nothing to decide on */
-        uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
-        if (boxed)
-            q.port = boxed;
-        if (decide_from(&q, "accept", conn, TRUE, NULL) >= 0)
+        if (net_accepted_socket(conn) >= 0)
             return status;
         CloseHandle(conn);   /* refused: the peer sees the connection closed */
-        if (event)
-            ResetEvent(event);
+        ResetEvent(event);
     }
 }
 

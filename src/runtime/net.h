@@ -49,6 +49,7 @@ typedef struct afd_recvmsg {
 /* net.c */
 NTSTATUS net_real_ioctl(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
                         ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length);
+NTSTATUS net_accepted_socket(HANDLE conn);
 NTSTATUS net_accepted(HANDLE acceptor, uint8_t *local_sa, size_t local_len, uint8_t *remote_sa, size_t remote_len);
 void net_address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local);
 uint8_t net_socket_portmap_proto(HANDLE handle);
@@ -59,6 +60,8 @@ void net_async_start(void);
 void net_async_hooks(hook_table *table);
 NTSTATUS net_accept_into(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
                          ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length);
+NTSTATUS net_accept_async(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                          ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length);
 NTSTATUS net_recvmsg_async(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
                            ULONG code, const afd_recvmsg *params, ULONG in_length);
 

@@ -3,6 +3,11 @@
  * must see the connection, and an overlapped recvfrom / WSARecvFrom /
  * WSARecvMsg in an isolated box, whose source address must name box ports.
  *
+ * Also accept() (IOCTL_AFD_WINE_ACCEPT) when the caller gives an APC or a
+ * completion context instead of an event to wait on (Winsock never does;
+ * a program that drives the driver itself may): decided the same way, a
+ * refused connection closed and the request made again.
+ *
  * The idea. These requests complete after the program's call returns, and
  * what FVM must look at (the peer, the addresses) arrives with the
  * completion, which goes straight to the program (its event, APC or
@@ -46,7 +51,11 @@ static NtSetIoCompletion_fn real_NtSetIoCompletion;
 static NtQueueApcThread_fn real_NtQueueApcThread;
 static NtCancelIoFileEx_fn real_NtCancelIoFileEx;
 
-typedef enum { JOB_ACCEPT, JOB_RECV } job_kind;
+typedef enum {
+    JOB_ACCEPT,          /* AcceptEx: into an accepting socket */
+    JOB_ACCEPT_HANDLE,   /* accept() completed by APC or port: a new socket's handle */
+    JOB_RECV
+} job_kind;
 
 typedef struct io_job {
     struct io_job *next;           /* g_jobs: requests in flight (for cancelling) */
@@ -61,6 +70,9 @@ typedef struct io_job {
     uint8_t *out;                  /* the program's output buffer (JOB_ACCEPT) */
     ULONG out_length;
     afd_recvmsg recv;              /* JOB_RECV */
+    ULONG code;                    /* JOB_ACCEPT_HANDLE: the request, to make again */
+    uint8_t in[64];
+    ULONG in_length;
     uint8_t buf[];                 /* FVM's output buffer (JOB_ACCEPT) */
 } io_job;
 
@@ -128,6 +140,9 @@ static void job_finish(io_job *job)
     ULONG_PTR info = job->my_io.Information;
     if (status >= 0 && job->kind == JOB_ACCEPT) {
         status = accept_done(job, &info);
+    } else if (status >= 0 && job->kind == JOB_ACCEPT_HANDLE) {
+        if (!guard_copy(job->out, job->buf, job->out_length))
+            status = STATUS_ACCESS_VIOLATION;
     } else if (status >= 0) {
         int len = 0;
         if (guard_copy(&len, job->recv.addr_len, sizeof len) && len > 0)
@@ -148,11 +163,50 @@ static void job_finish(io_job *job)
     job_free(job);
 }
 
+static void CALLBACK job_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result);
+
+/* accept() by APC or port: a refused connection is closed and the request
+ * made again, so the program only ever gets an allowed one (as a blocking
+ * accept). TRUE when it was made again (the job goes on). */
+static BOOL accept_again(io_job *job)
+{
+    uint32_t value = 0;
+    if (job->my_io.Status != STATUS_SUCCESS || job->out_length < sizeof value)
+        return FALSE;
+    memcpy(&value, job->buf, sizeof value);
+    HANDLE conn = (HANDLE)(ULONG_PTR)value;
+    if (net_accepted_socket(conn) >= 0)
+        return FALSE;
+    CloseHandle(conn);   /* the peer sees its connection closed */
+    ResetEvent(job->mine);
+    job->my_io.Status = STATUS_PENDING;
+    job->my_io.Information = 0;
+    PTP_WAIT wait = CreateThreadpoolWait(job_ready, job, NULL);
+    if (!wait) {
+        job->my_io.Status = STATUS_NO_MEMORY;
+        return FALSE;
+    }
+    NTSTATUS status = net_real_ioctl(job->handle, job->mine, NULL, NULL, &job->my_io, job->code,
+                                     job->in_length ? job->in : NULL, job->in_length, job->buf, job->out_length);
+    if (status < 0 && status != STATUS_PENDING) {
+        CloseThreadpoolWait(wait);
+        job->my_io.Status = status;
+        return FALSE;
+    }
+    if (status != STATUS_PENDING)
+        SetEvent(job->mine);
+    SetThreadpoolWait(wait, job->mine, NULL);
+    return TRUE;
+}
+
 static void CALLBACK job_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result)
 {
     (void)instance, (void)result;
     CloseThreadpoolWait(wait);
-    job_finish(context);
+    io_job *job = context;
+    if (job->kind == JOB_ACCEPT_HANDLE && accept_again(job))
+        return;
+    job_finish(job);
 }
 
 static io_job *job_new(job_kind kind, size_t extra, HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
@@ -218,9 +272,14 @@ NTSTATUS net_accept_into(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID
                          ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
 {
     afd_accept_into params;
-    if (in_length != sizeof params || !guard_copy(&params, in, sizeof params) || !out || out_length > 0x100000 ||
-        (uint64_t)params.recv_len + params.local_len > out_length)
-        return net_real_ioctl(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (in_length != sizeof params || !guard_copy(&params, in, sizeof params) || !out || out_length > (16u << 20) ||
+        (uint64_t)params.recv_len + params.local_len > out_length) {
+        /* Not what ws2_32 sends (12 bytes, an output for the addresses):
+         * refused, never passed on undecided. */
+        IO_STATUS_BLOCK done = {.Status = STATUS_INVALID_PARAMETER, .Information = 0};
+        guard_copy(io, &done, sizeof done);
+        return STATUS_INVALID_PARAMETER;
+    }
     io_job *job = job_new(JOB_ACCEPT, out_length, handle, event, apc, apc_context, io);
     if (!job) {
         IO_STATUS_BLOCK done = {.Status = STATUS_NO_MEMORY, .Information = 0};
@@ -232,6 +291,30 @@ NTSTATUS net_accept_into(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID
     job->out = out;
     job->out_length = out_length;
     return job_start(job, code, &job->accept, sizeof job->accept, job->buf, out_length);
+}
+
+NTSTATUS net_accept_async(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                          ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    io_job *job = NULL;
+    if (in_length <= sizeof job->in && out && out_length && out_length <= 64)
+        job = job_new(JOB_ACCEPT_HANDLE, out_length, handle, event, apc, apc_context, io);
+    if (!job || (in_length && !guard_copy(job->in, in, in_length))) {
+        /* Never passed on undecided: an accept FVM cannot make its own is refused. */
+        NTSTATUS status = job ? STATUS_ACCESS_VIOLATION : out && out_length && out_length <= 64 && in_length <= 64
+                                                              ? STATUS_NO_MEMORY
+                                                              : STATUS_INVALID_PARAMETER;
+        if (job)
+            job_free(job);
+        IO_STATUS_BLOCK done = {.Status = status, .Information = 0};
+        guard_copy(io, &done, sizeof done);
+        return status;
+    }
+    job->code = code;
+    job->in_length = in_length;
+    job->out = out;
+    job->out_length = out_length;
+    return job_start(job, code, in_length ? job->in : NULL, in_length, job->buf, out_length);
 }
 
 NTSTATUS net_recvmsg_async(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,

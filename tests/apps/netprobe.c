@@ -40,6 +40,11 @@
  *                                        127.0.0.1:PORT1: "FROM <recvfrom's source port>
  *                                        <WSARecvMsg's> <an overlapped WSARecvFrom's, by a
  *                                        completion port>"
+ *   netprobe acceptport HOST PORT TAG    (hostile) a server that sends the driver's accept
+ *                                        request by hand with a completion port and no
+ *                                        event: "LISTEN <port>", then per connection
+ *                                        "ACCEPT <peer address> TAG" (closed unanswered), or
+ *                                        "FAIL <NTSTATUS>"
  *   netprobe acceptcancel                an AcceptEx nobody answers, cancelled with
  *                                        CancelIoEx: "CANCEL <its error>"
  *   netprobe reuse tcp|udp HOST PORT     two sockets with SO_REUSEADDR bind HOST:PORT:
@@ -287,6 +292,8 @@ typedef NTSTATUS(NTAPI *ioctl_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_ST
                                   ULONG);
 #define WINE_AFD_CREATE  CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define WINE_AFD_CONNECT CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define WINE_AFD_ACCEPT  CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define WINE_AFD_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 static int do_direct(const char *host, const char *port)
 {
@@ -655,6 +662,44 @@ static int do_acceptcancel(void)
     return 0;
 }
 
+static int do_acceptport(const char *host, const char *port, const char *tag)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on(host, port, &family, &iocp, 1);
+    if (s == INVALID_SOCKET || !iocp)
+        return fail("bind", WSAGetLastError());
+    ioctl_fn ioctl = (ioctl_fn)(void *)GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "NtDeviceIoControlFile");
+    printf("LISTEN %s\n", port);
+    for (;;) {
+        IO_STATUS_BLOCK io;
+        unsigned int h = 0;
+        NTSTATUS st = ioctl((HANDLE)s, NULL, NULL, &io, &io, WINE_AFD_ACCEPT, NULL, 0, &h, sizeof h);
+        if (st == STATUS_PENDING) {
+            DWORD got;
+            ULONG_PTR key;
+            OVERLAPPED *done = NULL;
+            if (!GetQueuedCompletionStatus(iocp, &got, &key, &done, 60000) && !done)
+                return 0;
+            st = io.Status;
+        }
+        if (st) {
+            printf("FAIL %ld\n", (long)st);
+            continue;
+        }
+        /* Wine's send() refuses a socket ws2_32 did not make (WSAENOTSOCK):
+         * the peer's address, asked of the driver, is the answer. */
+        HANDLE c = (HANDLE)(ULONG_PTR)h;
+        unsigned char peer[128];
+        char text[64] = "?";
+        IO_STATUS_BLOCK pio;
+        if (!ioctl(c, NULL, NULL, NULL, &pio, WINE_AFD_GETPEERNAME, NULL, 0, peer, sizeof peer) && peer[0] == AF_INET)
+            InetNtopA(AF_INET, peer + 4, text, sizeof text);
+        CloseHandle(c);
+        printf("ACCEPT %s %s\n", text, tag);
+    }
+}
+
 /* ---- SO_REUSEADDR ---- */
 
 static int do_reuse(const char *proto, const char *host, const char *port)
@@ -742,6 +787,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_acceptex(argv[2], argv[3], argv[4], argv[5]);
     if (!strcmp(cmd, "acceptself") && argc == 5)
         return do_acceptself(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "acceptport") && argc == 5)
+        return do_acceptport(argv[2], argv[3], argv[4]);
     if (!strcmp(cmd, "acceptcancel"))
         return do_acceptcancel();
     if (!strcmp(cmd, "udpself") && argc == 4)

@@ -139,3 +139,29 @@ def test_reuseaddr_binds_in_an_isolated_box_behave_as_on_the_host(fvm, tmp_path,
         assert fvm("net", box, check=0).returncode == 0
     finally:
         fvm("rm", "--force", box)
+
+
+def test_accept_by_hand_with_a_completion_port_follows_accept_rules(fvm, tmp_path, apps):
+    """(hostile) The driver's accept request sent by hand with a completion
+    port and no event (so it completes after the call, where a blocking
+    accept's check would not see it): a denied peer is closed unanswered
+    and never reaches the program, an allowed one does."""
+    port = free_port()
+    box = make_box(fvm, tmp_path, "[net]\ndeny audit accept:tcp:127.0.0.2\n", "--net", "shared")
+    server = fvm.popen("run", "--box", box, win_path(apps / "netprobe.exe"), "acceptport", "127.0.0.1", str(port),
+                       "served")
+    try:
+        assert fvm.wait_until(lambda: "LISTEN" in server.output(), timeout=30), server.output()
+        for source in ("127.0.0.2", "127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            assert client(source, port) == "closed"   # the program answers nobody: it only reports
+        assert fvm.wait_until(lambda: server.output().count("ACCEPT") == 2, timeout=10), server.output()
+        accepted = [line for line in server.output().splitlines() if line.startswith("ACCEPT")]
+        assert accepted == ["ACCEPT 127.0.0.1 served"] * 2, accepted
+        assert "FAIL" not in server.output(), server.output()
+        net = lambda: [(r["op"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert fvm.wait_until(lambda: len(net()) >= 2, timeout=10), net()
+        assert net() == [("accept", "deny")] * 2, net()
+    finally:
+        fvm("stop", box)
+        server.wait(10)
+        fvm("rm", "--force", box)
