@@ -58,11 +58,25 @@
 #include <mswsock.h>
 #include <windows.h>
 #include <winternl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/boxcfg.h"
+
+/* One line in one write (stdout is unbuffered: printf would write it in
+ * pieces, which a reader of the shared output file can see interleaved). */
+static void say(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stdout);
+}
 
 static int fail(const char *step, long code)
 {
@@ -526,7 +540,7 @@ static int do_acceptex(const char *host, const char *port, const char *tag, cons
     struct sockaddr_storage me;
     int me_len = sizeof me;
     getsockname(s, (struct sockaddr *)&me, &me_len);
-    printf("LISTEN %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+    say("LISTEN %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
     for (;;) {
         char buf[2 * (sizeof(struct sockaddr_storage) + 16)];
         int error;
@@ -534,12 +548,12 @@ static int do_acceptex(const char *host, const char *port, const char *tag, cons
         if (a == INVALID_SOCKET) {
             if (error == -1)
                 return 0;
-            printf("FAIL %d\n", error);
+            say("FAIL %d\n", error);
             continue;
         }
         unsigned local, remote;
         acceptex_addresses(s, buf, &local, &remote);
-        printf("ACCEPT %u %u\n", local, remote);
+        say("ACCEPT %u %u\n", local, remote);
         char in[64];
         recv(a, in, sizeof in, 0);
         send(a, tag, (int)strlen(tag), 0);
@@ -575,7 +589,7 @@ static int do_acceptself(const char *port1, const char *port2, const char *mode)
     int peer_len = sizeof peer;
     if (getpeername(a, (struct sockaddr *)&peer, &peer_len))
         return fail("getpeername", WSAGetLastError());
-    printf("ACCEPTEX %u %u PEER %u\n", local, remote, ntohs(((struct sockaddr_in *)&peer)->sin_port));
+    say("ACCEPTEX %u %u PEER %u\n", local, remote, ntohs(((struct sockaddr_in *)&peer)->sin_port));
     return 0;
 }
 
@@ -670,7 +684,7 @@ static int do_acceptport(const char *host, const char *port, const char *tag)
     if (s == INVALID_SOCKET || !iocp)
         return fail("bind", WSAGetLastError());
     ioctl_fn ioctl = (ioctl_fn)(void *)GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "NtDeviceIoControlFile");
-    printf("LISTEN %s\n", port);
+    say("LISTEN %s\n", port);
     for (;;) {
         IO_STATUS_BLOCK io;
         unsigned int h = 0;
@@ -684,7 +698,7 @@ static int do_acceptport(const char *host, const char *port, const char *tag)
             st = io.Status;
         }
         if (st) {
-            printf("FAIL %ld\n", (long)st);
+            say("FAIL %ld\n", (long)st);
             continue;
         }
         /* Wine's send() refuses a socket ws2_32 did not make (WSAENOTSOCK):
@@ -696,7 +710,7 @@ static int do_acceptport(const char *host, const char *port, const char *tag)
         if (!ioctl(c, NULL, NULL, NULL, &pio, WINE_AFD_GETPEERNAME, NULL, 0, peer, sizeof peer) && peer[0] == AF_INET)
             InetNtopA(AF_INET, peer + 4, text, sizeof text);
         CloseHandle(c);
-        printf("ACCEPT %s %s\n", text, tag);
+        say("ACCEPT %s %s\n", text, tag);
     }
 }
 
