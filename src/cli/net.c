@@ -25,6 +25,7 @@
 #include <string.h>
 #include <winternl.h>
 
+#include "common/boxlife.h"
 #include "common/policyload.h"
 #include "core/netrules.h"
 #include "core/policy.h"
@@ -63,18 +64,13 @@ int net_create_option(int argc, char **argv, int *i, net_settings *s)
 
 int net_write_settings(const box *b, const net_settings *s)
 {
-    wchar_t ini[FVM_PATH_MAX], value[512];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    if (s->mode[0]) {
-        cli_wide(s->mode, value, 512);
-        if (!WritePrivateProfileStringW(L"box", L"net", value, ini))
-            return cli_win_error(GetLastError(), "cannot write net= to box.ini");
-    }
-    if (s->publish_set) {
-        cli_wide(s->publish, value, 512);
-        if (!WritePrivateProfileStringW(L"box", L"publish", s->publish[0] ? value : NULL, ini))
-            return cli_win_error(GetLastError(), "cannot write publish= to box.ini");
-    }
+    /* box.ini rewritten whole and renamed into place (common/boxlife.c). */
+    boxlife_error err;
+    if (s->mode[0] && boxlife_set_setting(b->path, b->name, "net", s->mode, &err) != FVM_OK)
+        return cli_error("%s", err.message);
+    if (s->publish_set &&
+        boxlife_set_setting(b->path, b->name, "publish", s->publish[0] ? s->publish : NULL, &err) != FVM_OK)
+        return cli_error("%s", err.message);
     return 0;
 }
 
