@@ -21,19 +21,24 @@
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
  *   listen   in, the address the socket is bound to (asked of the driver);
- *   accept   accept, the peer's address and the server's port, for a
- *            blocking accept (a refused connection is closed and the call
- *            waits for the next);
+ *   accept   accept, the peer's address and the server's port: a
+ *            blocking accept here (a refused connection is closed and the
+ *            call waits for the next); AcceptEx, and an accept completed by
+ *            APC or completion port, as FVM's own request (net_async.c);
  *   resolve  getaddrinfo / GetAddrInfoW / GetAddrInfoExW / gethostbyname
  *            (ws2_32, a late group): a name the
  *            rules deny for every port fails as an unknown host; the
  *            addresses other names resolve to are remembered, so a rule on a
  *            name for some ports applies at connect and send-to.
+ * In an isolated box (net_ports.c) every address the program reads names
+ * box ports: getsockname, getpeername, a datagram's source (recvfrom here,
+ * an overlapped receive in net_async.c), AcceptEx's addresses.
  * A refusal is STATUS_ACCESS_DENIED, which Winsock reports as WSAEACCES,
  * as for a socket operation a Windows firewall blocks. Audit records carry
  * the operation (op), and as the name the direction, protocol, address and
- * port in the rule syntax ("out:tcp:127.0.0.1:8080"); the record's pid,
- * program and box come with every record.
+ * port in the rule syntax, the socket's own address and the resolved name
+ * ("out:tcp:127.0.0.1:8080 from 127.0.0.1:50123 host vm"); the record's
+ * pid, program and box come with every record.
  *
  * The buffers the program passed are copied before they are decided on and
  * the copies are what the real call gets, so another thread cannot change
