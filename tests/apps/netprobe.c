@@ -39,7 +39,7 @@
  *   netprobe udpself PORT1 PORT2         a UDP socket on 127.0.0.1:PORT2 sends to one on
  *                                        127.0.0.1:PORT1: "FROM <recvfrom's source port>
  *                                        <WSARecvMsg's> <an overlapped WSARecvFrom's, by a
- *                                        completion port>"
+ *                                        completion port> <one's by a completion routine>"
  *   netprobe acceptport HOST PORT TAG    (hostile) a server that sends the driver's accept
  *                                        request by hand with a completion port and no
  *                                        event: "LISTEN <port>", then per connection
@@ -595,6 +595,16 @@ static int do_acceptself(const char *port1, const char *port2, const char *mode)
 
 /* ---- UDP source addresses ---- */
 
+static volatile int g_routine_done;
+static struct sockaddr_storage g_routine_from;
+static int g_routine_from_len = sizeof g_routine_from;
+
+static void CALLBACK routine_done(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov, DWORD flags)
+{
+    (void)ov, (void)flags;
+    g_routine_done = error == 0 && bytes == 4 ? 1 : -1;
+}
+
 static int do_udpself(const char *port1, const char *port2)
 {
     struct sockaddr_storage a1, a2;
@@ -604,7 +614,7 @@ static int do_udpself(const char *port1, const char *port2)
     SOCKET r = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP), w = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     if (bind(r, (struct sockaddr *)&a1, l1) || bind(w, (struct sockaddr *)&a2, l2))
         return fail("bind", WSAGetLastError());
-    unsigned ports[3] = {0, 0, 0};
+    unsigned ports[4] = {0, 0, 0, 0};
     HANDLE port = CreateIoCompletionPort((HANDLE)r, NULL, 9, 0);
     for (int round = 0; round < 3; round++) {
         if (sendto(w, "ping", 4, 0, (struct sockaddr *)&a1, l1) != 4)
@@ -646,7 +656,33 @@ static int do_udpself(const char *port1, const char *port2)
         }
         ports[round] = ntohs(((struct sockaddr_in *)&src)->sin_port);
     }
-    printf("FROM %u %u %u\n", ports[0], ports[1], ports[2]);
+    /* A completion routine (an APC) on a socket with no port. */
+    SOCKET r2 = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    struct sockaddr_storage a3;
+    int l3;
+    address("127.0.0.1", "0", &a3, &l3);
+    if (bind(r2, (struct sockaddr *)&a3, l3) || getsockname(r2, (struct sockaddr *)&a3, &l3))
+        return fail("bind3", WSAGetLastError());
+    {
+        char buf[16];
+        WSABUF data = {sizeof buf, buf};
+        DWORD got = 0, flags = 0;
+        OVERLAPPED ov;
+        memset(&ov, 0, sizeof ov);
+        g_routine_done = 0;
+        if (WSARecvFrom(r2, &data, 1, &got, &flags, (struct sockaddr *)&g_routine_from, &g_routine_from_len, &ov,
+                        routine_done) &&
+            WSAGetLastError() != WSA_IO_PENDING)
+            return fail("WSARecvFrom2", WSAGetLastError());
+        if (sendto(w, "ping", 4, 0, (struct sockaddr *)&a3, l3) != 4)
+            return fail("sendto2", WSAGetLastError());
+        for (int waited = 0; !g_routine_done && waited < 100; waited++)
+            SleepEx(100, TRUE);
+        if (!g_routine_done)
+            return fail("routine", 0);
+        ports[3] = ntohs(((struct sockaddr_in *)&g_routine_from)->sin_port);
+    }
+    printf("FROM %u %u %u %u\n", ports[0], ports[1], ports[2], ports[3]);
     return 0;
 }
 
