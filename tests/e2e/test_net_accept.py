@@ -166,3 +166,41 @@ def test_accept_by_hand_with_a_completion_port_follows_accept_rules(fvm, tmp_pat
         fvm("stop", box)
         server.wait(10)
         fvm("rm", "--force", box)
+
+
+@pytest.mark.parametrize("word,expected", [("allow", "OK pong"), ("deny", "ERR connect 10013")])
+def test_ask_rules_ask_the_decision_provider(fvm, tmp_path, apps, word, expected):
+    """[net] ask: the box's decision provider answers for a connect; it is
+    asked with the operation in the rule syntax."""
+    from test_provider import start_provider
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        box = make_box(fvm, tmp_path, f"[net]\nask(timeout=3s, default=deny) audit tcp:127.0.0.1:{port}\n",
+                       "--net", "shared")
+        pipe = "fvm-test-provider-" + uuid.uuid4().hex[:8]
+        with open(fvm.box_dir(box) / "box.ini", "a") as ini:
+            ini.write(f"provider={pipe}\r\n")
+        provider = start_provider(apps, pipe, word)
+        try:
+            import threading
+
+            def answer():
+                try:
+                    conn, _ = srv.accept()
+                    with conn:
+                        conn.recv(16)
+                        conn.sendall(b"pong")
+                except OSError:
+                    pass
+            srv.settimeout(15)
+            t = threading.Thread(target=answer, daemon=True)
+            t.start()
+            out = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "connect", "tcp", "127.0.0.1",
+                      str(port)).stdout.strip()
+            assert out == expected, out
+            assert f"out:tcp:127.0.0.1:{port}" in provider.output(), provider.output()
+        finally:
+            provider.kill()
+            fvm("rm", "--force", box)
