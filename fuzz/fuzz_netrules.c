@@ -10,7 +10,9 @@
  *  - an address that parses formats back into text that parses to the same
  *    address;
  *  - every [net] rule of a compiled policy loads again in the runtime's way
- *    (none skipped as unparseable). */
+ *    (none skipped as unparseable);
+ *  - a publish: rule has both ports and tcp or udp, and in a compiled
+ *    policy is an open rule for every program. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +48,8 @@ static void check_pattern(const uint8_t *data, size_t size)
         return;
     }
     CHECK(r.port_lo <= r.port_hi);
+    CHECK(r.dir != NET_DIR_PUBLISH || (r.publish_host && r.publish_box && net_rule_is_publish(in, n) &&
+                                       (r.proto == NET_PROTO_TCP || r.proto == NET_PROTO_UDP)));
     CHECK(r.host_kind != NET_HOST_ADDR || r.prefix <= (r.addr.family == 4 ? 32 : 128));
     CHECK(r.host_kind != NET_HOST_NAME || (r.name_len <= NET_NAME_MAX && r.name[r.name_len] == 0));
 }
@@ -98,6 +102,16 @@ static void check_section(const uint8_t *data, size_t size)
             CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
             net_policy_decide_name(&view, rules, count < 64 ? count : 64, "www.example.com", 15, &d);
             CHECK(d.action >= POLICY_ACTION_OPEN && d.action <= POLICY_ACTION_MAX);
+            /* publish: rules: listed with their ports, open and for everyone (the parser saw to it). */
+            net_publish pub[8];
+            size_t np = net_policy_published(&view, pub, 8);
+            for (size_t i = 0; i < np && i < 8; i++) {
+                CHECK(pub[i].host && pub[i].box);
+                CHECK(pub[i].proto == NET_PROTO_TCP || pub[i].proto == NET_PROTO_UDP);
+            }
+            for (size_t i = 0; i < count && i < 64; i++)
+                CHECK(rules[i].rule.dir != NET_DIR_PUBLISH ||
+                      (rules[i].action == POLICY_ACTION_OPEN && rules[i].scope == POLICY_SCOPE_ALL));
             policy_blob_free(blob);
         }
         policy_free(p);

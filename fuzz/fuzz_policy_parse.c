@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "[vars]\nDATA = D:\\Data\n[group:office]\nwinword.exe\n"
         "[file]\nread %DATA%\\**\nwinword.exe: deny audit C:\\x\\*.docx\n@office: hide \\\\srv\\sh\\?\n"
         "ask(timeout=1s, default=hide) **\\*.tmp\n[key]\nread HKLM\\Software\\X\n"
-        "[object]\nopen Global\\Foo\nopen pipe:x\nopen class:Y\n[net]\ndeny tcp:*:25\n";
+        "[object]\nopen Global\\Foo\nopen pipe:x\nopen class:Y\n[net]\ndeny tcp:*:25\nopen publish:18080:8080\n";
     uint8_t mode = data[0];
     size_t prefix = (mode & 0x80) ? sizeof base - 1 : 0;
     char *text = malloc(prefix + size);

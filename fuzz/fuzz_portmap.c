@@ -41,8 +41,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (portmap_request_decode(data, size, &r, &err) == FVM_OK) {
         uint8_t again[PORTMAP_REQUEST_SIZE];
         CHECK(portmap_request_encode(&r, again, sizeof again) == PORTMAP_REQUEST_SIZE);
-        CHECK(!memcmp(again, data, 18));   /* the reserved tail is not kept */
-        CHECK(portmap_claim(&g_map, r.proto, r.family, r.vport, 1, NULL, NULL, &err) != FVM_E_INVALID);
+        CHECK(!memcmp(again, data, PORTMAP_REQUEST_SIZE));
+        uint16_t join;
+        CHECK(portmap_claim_flags(&g_map, r.proto, r.family, r.vport, 1, r.flags, NULL, NULL, &join, &err) !=
+              FVM_E_INVALID);
+        CHECK(portmap_claim_flags(&g_map, r.proto, r.family, r.vport, 2, r.flags, NULL, NULL, &join, &err) != FVM_OK ||
+              (r.flags & PORTMAP_SHARED));   /* a second claim succeeds only when shared */
     }
     return 0;
 }

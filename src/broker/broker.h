@@ -90,6 +90,8 @@ void broker_net_process_exit(uint32_t pid);
 
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
+/* The compiled policy the broker published (NULL before, or if it failed). */
+const struct policy_view *broker_policy_view(void);
 /* TRUE when the box's policy, decided again by the broker for this name and
  * image, gives this decision by this rule, and audits it. */
 BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,

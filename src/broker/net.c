@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/policy_net.h"
 #include "core/portmap.h"
 
 static portmap *g_map;   /* the writable view; NULL: the box's net is shared */
@@ -48,6 +49,23 @@ static void read_publish(void)
     fvm_error err;
     if (portmap_publish_parse(text, strlen(text), list, PORTMAP_PUBLISH_MAX, &count, &err) != FVM_OK)
         count = 0;   /* fvm create and fvm net check it; a hand-edited bad line publishes nothing */
+    /* Then the policy's publish: rules ([net] open publish:18080:8080), for
+     * ports box.ini does not publish already (its line comes first). */
+    net_publish rules[PORTMAP_PUBLISH_MAX];
+    size_t n = net_policy_published(broker_policy_view(), rules, PORTMAP_PUBLISH_MAX);
+    for (size_t i = 0; i < n && i < PORTMAP_PUBLISH_MAX && count < PORTMAP_PUBLISH_MAX; i++) {
+        uint8_t proto = rules[i].proto == NET_PROTO_UDP ? PORTMAP_UDP : PORTMAP_TCP;
+        BOOL clash = FALSE;
+        for (size_t k = 0; k < count && !clash; k++)
+            clash = list[k].proto == proto && (list[k].host == rules[i].host || list[k].box == rules[i].box);
+        if (clash)
+            continue;
+        memset(&list[count], 0, sizeof list[count]);
+        list[count].host = rules[i].host;
+        list[count].box = rules[i].box;
+        list[count].proto = proto;
+        count++;
+    }
     portmap_set_publish(g_map, list, count);
 }
 
@@ -94,11 +112,13 @@ void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_re
     switch (r.op) {
     case PORTMAP_OP_CLAIM:
         read_publish();
-        s = portmap_claim(g_map, r.proto, r.family, r.vport, pid, member_alive, NULL, &err);
+        uint16_t join = 0;
+        s = portmap_claim_flags(g_map, r.proto, r.family, r.vport, pid, r.flags, member_alive, NULL, &join, &err);
         reply->status = s == FVM_OK ? PORTMAP_OK : s == FVM_E_EXISTS ? PORTMAP_IN_USE : s == FVM_E_RANGE ? PORTMAP_FULL
                                                                                                          : PORTMAP_REFUSED;
+        /* A shared port (SO_REUSEADDR) binds the real port its first socket has. */
         if (s == FVM_OK)
-            reply->real = portmap_published(g_map, r.proto, r.vport);
+            reply->real = join ? join : portmap_published(g_map, r.proto, r.vport);
         break;
     case PORTMAP_OP_BOUND:
         s = portmap_bound(g_map, r.proto, r.family, r.vport, r.real, pid, &err);

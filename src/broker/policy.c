@@ -16,6 +16,11 @@
 static policy_view g_view;
 static BOOL g_have_view;
 
+const struct policy_view *broker_policy_view(void)
+{
+    return g_have_view ? &g_view : NULL;
+}
+
 BOOL broker_policy_publish(const wchar_t *box_path)
 {
     wchar_t path[FVM_PATH_MAX], name[FVM_OBJ_NAME_MAX];

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "common/boxlife.h"
 #include "common/boxlimits.h"
 #include "common/brokerproto.h"
 
@@ -56,8 +57,10 @@ int cmd_set(int argc, char **argv)
 {
     static const char usage[] =
         "usage: fvm set NAME [cpu=25%] [memory=512M] [process-memory=256M] [io-bandwidth=20MB/s] [io-ops=500]\n"
-        "                    [procs=20]   (a value of none clears a limit; no assignment: show the limits;\n"
-        "                    --io-bandwidth 20MB/s, as fvm create spells them, works too)";
+        "                    [procs=20] [net=isolated|shared]\n"
+        "                    (a value of none clears a limit; no assignment: show the settings;\n"
+        "                    --io-bandwidth 20MB/s, as fvm create spells them, works too;\n"
+        "                    net= only while the box is stopped: its port space is made when it starts)";
     if (argc < 2 || argv[1][0] == '-')
         return cli_error("%s", usage), EXIT_USAGE;
     box b;
@@ -69,15 +72,29 @@ int cmd_set(int argc, char **argv)
     _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b.path);
     if (argc == 2) {
         print_limits(&b, ini);
+        wchar_t mode[32];
+        GetPrivateProfileStringW(L"box", L"net", L"", mode, 32, ini);
+        printf("net=%ls\n", mode[0] ? mode : L"shared");
         return 0;
     }
     /* All or nothing: every assignment is checked before one is written. */
     limit_key keys[64];
     uint64_t values[64];
     int n = 0;
+    const char *net_mode = NULL;
     for (int i = 2; i < argc && n < 64; i++, n++) {
         fvm_error err;
         const char *arg = argv[i];
+        const char *bare = arg[0] == '-' && arg[1] == '-' ? arg + 2 : arg;
+        if (!strncmp(bare, "net", 3) && (bare[3] == '=' || (!bare[3] && arg != bare))) {
+            /* net=MODE, --net=MODE, --net MODE */
+            const char *v = bare[3] == '=' ? bare + 4 : i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "isolated") && strcmp(v, "shared"))
+                return cli_error("set: net is isolated or shared, not '%s'", v), EXIT_USAGE;
+            net_mode = v;
+            n--;
+            continue;
+        }
         if (arg[0] == '-' && arg[1] == '-' && !strchr(arg, '=')) {
             /* the create spelling: --io-bandwidth 20MB/s */
             if (i + 1 >= argc)
@@ -92,10 +109,20 @@ int cmd_set(int argc, char **argv)
         if (limit_assignment_parse(arg, &keys[n], &values[n], &err) != FVM_OK)
             return cli_error("set: %s", err.message), EXIT_USAGE;
     }
+    DWORD running = box_process_count(&b);
+    if (net_mode && running)
+        return cli_error("set: box '%s' is running (%lu processes): net= takes effect when the box starts, so it "
+                         "is changed only while the box is stopped (fvm stop %s); nothing was changed",
+                         b.name, (unsigned long)running, b.name);
+    if (net_mode) {
+        boxlife_error berr;
+        if (boxlife_set_setting(b.path, b.name, "net", net_mode, &berr) != FVM_OK)
+            return cli_error("set: %s", berr.message);
+        printf("%s: net=%s\n", b.name, net_mode);
+    }
     for (int i = 0; i < n; i++)
         if (!box_limits_write(ini, keys[i], values[i]))
             return cli_win_error(GetLastError(), "cannot write %s to box.ini", limit_name(keys[i]));
-    DWORD running = box_process_count(&b);
     for (int i = 0; i < n; i++) {
         char text[32];
         limit_format(keys[i], values[i], text, sizeof text);

@@ -10,18 +10,24 @@
  *   publish = 18080:8080,5353:53/udp
  *                    box ports host clients reach, on the host port named
  *                    (only in an isolated box: a shared box's ports are the
- *                    host's already).
+ *                    host's already). The policy can publish too, with
+ *                    [net] rules `open publish:18080:8080` (core/netrules.h);
+ *                    a port both name is published as box.ini says.
  * `fvm create --net MODE --publish H:B` and `fvm net NAME --publish SPEC
  * --net MODE` write them; the mode applies when the box next starts, the
  * published ports at the next bind. `fvm net NAME` shows the mode, the
  * published ports, the port map of a running box (box port -> real port,
- * the process that bound it) and the box's [net] rules. */
+ * the process that bound it), every open socket of the box's processes
+ * (either mode) and the box's [net] rules. */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <winternl.h>
 
+#include "common/boxlife.h"
 #include "common/policyload.h"
+#include "core/netrules.h"
 #include "core/policy.h"
 #include "core/portmap.h"
 
@@ -58,18 +64,13 @@ int net_create_option(int argc, char **argv, int *i, net_settings *s)
 
 int net_write_settings(const box *b, const net_settings *s)
 {
-    wchar_t ini[FVM_PATH_MAX], value[512];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    if (s->mode[0]) {
-        cli_wide(s->mode, value, 512);
-        if (!WritePrivateProfileStringW(L"box", L"net", value, ini))
-            return cli_win_error(GetLastError(), "cannot write net= to box.ini");
-    }
-    if (s->publish_set) {
-        cli_wide(s->publish, value, 512);
-        if (!WritePrivateProfileStringW(L"box", L"publish", s->publish[0] ? value : NULL, ini))
-            return cli_win_error(GetLastError(), "cannot write publish= to box.ini");
-    }
+    /* box.ini rewritten whole and renamed into place (common/boxlife.c). */
+    boxlife_error err;
+    if (s->mode[0] && boxlife_set_setting(b->path, b->name, "net", s->mode, &err) != FVM_OK)
+        return cli_error("%s", err.message);
+    if (s->publish_set &&
+        boxlife_set_setting(b->path, b->name, "publish", s->publish[0] ? s->publish : NULL, &err) != FVM_OK)
+        return cli_error("%s", err.message);
     return 0;
 }
 
@@ -99,6 +100,11 @@ static void print_rules(const box *b)
     size_t shown = 0;
     for (size_t i = 0; i < policy_rule_count(p); i++) {
         const policy_rule *r = policy_rule_at(p, i);
+        if (r->type == POLICY_TYPE_NET && !_strnicmp(r->text, "publish:", 8))
+            printf("published by the policy: %s (%s:%u)\n", r->text + 8, r->file, r->line);
+    }
+    for (size_t i = 0; i < policy_rule_count(p); i++) {
+        const policy_rule *r = policy_rule_at(p, i);
         if (r->type != POLICY_TYPE_NET)
             continue;
         if (!shown++)
@@ -114,6 +120,134 @@ static void print_rules(const box *b)
 static const char *proto_name(uint8_t proto)
 {
     return proto == PORTMAP_TCP ? "tcp" : proto == PORTMAP_UDP ? "udp" : "?";
+}
+
+/* ---- the box's open sockets ----
+ *
+ * The host's socket tables cannot say which process owns a socket under
+ * Wine 8 (GetExtendedTcpTable answers owning pid 0), so fvm asks the
+ * sockets themselves: the box's processes (its job's list), their handles
+ * (NtQuerySystemInformation SystemHandleInformation), each duplicated into
+ * fvm and asked of the socket driver (IOCTL_AFD_WINE_GET_INFO: a socket at
+ * all; its own and its peer's address; listening or not). Real ports of
+ * the box's port space are shown as the box ports the programs see. */
+
+#define AFD_GETSOCKNAME        CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
+#define AFD_WINE_GETPEERNAME   CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GET_INFO      CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GET_ACCEPTCONN CTL_CODE(FILE_DEVICE_NETWORK, 219, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define SYSTEM_HANDLE_INFORMATION_CLASS 16
+
+typedef struct handle_entry {
+    ULONG pid;
+    BYTE type, flags;
+    USHORT handle;
+    PVOID object;
+    ACCESS_MASK access;
+} handle_entry;
+typedef struct handle_list {
+    ULONG count;
+    handle_entry entries[1];
+} handle_list;
+
+/* "127.0.0.1:8080" of a Winsock address, the port a box port when the map
+ * has it (for a peer: only a loopback one, the box's own). */
+static BOOL address_text(const uint8_t *sa, size_t len, const portmap *map, uint8_t proto, BOOL local, char *out,
+                         size_t cap)
+{
+    net_addr a;
+    memset(&a, 0, sizeof a);
+    if (len >= 16 && sa[0] == 2 && sa[1] == 0) {
+        a.family = 4;
+        memcpy(a.bytes, sa + 4, 4);
+    } else if (len >= 24 && sa[0] == 23 && sa[1] == 0) {
+        a.family = 6;
+        memcpy(a.bytes, sa + 8, 16);
+        net_addr_normalize(&a);
+    } else {
+        return FALSE;
+    }
+    uint16_t port = (uint16_t)(sa[2] << 8 | sa[3]);
+    BOOL loop = (a.family == 4 && a.bytes[0] == 127) || (a.family == 6 && a.bytes[15] == 1 && !a.bytes[0]);
+    uint16_t v = map && port && (local || loop) ? portmap_virtual_of(map, proto, a.family, port) : 0;
+    net_addr_format(&a, v ? v : port, out, cap);
+    return TRUE;
+}
+
+static void print_sockets(const box *b, const portmap *map)
+{
+    wchar_t job_name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
+    HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job) {
+        printf("open sockets: none (the box is not running)\n");
+        return;
+    }
+    static union {
+        JOBOBJECT_BASIC_PROCESS_ID_LIST list;
+        char space[sizeof(JOBOBJECT_BASIC_PROCESS_ID_LIST) + 1024 * sizeof(ULONG_PTR)];
+    } pids;
+    pids.list.NumberOfAssignedProcesses = 1024;
+    BOOL have = QueryInformationJobObject(job, JobObjectBasicProcessIdList, &pids, sizeof pids, NULL);
+    CloseHandle(job);
+    ULONG size = 1 << 20, got = 0;
+    handle_list *handles = HeapAlloc(GetProcessHeap(), 0, size);
+    NTSTATUS st = (NTSTATUS)0xC0000004;
+    while (handles && (st = NtQuerySystemInformation(SYSTEM_HANDLE_INFORMATION_CLASS, handles, size, &got)) ==
+                          (NTSTATUS)0xC0000004 && size < (64u << 20)) {
+        size *= 2;
+        handle_list *bigger = HeapReAlloc(GetProcessHeap(), 0, handles, size);
+        if (!bigger)
+            break;
+        handles = bigger;
+    }
+    if (!have || !handles || st < 0) {
+        printf("open sockets: cannot be listed (%s)\n", have ? "the system's handle list" : "the box's processes");
+        if (handles)
+            HeapFree(GetProcessHeap(), 0, handles);
+        return;
+    }
+    size_t shown = 0;
+    for (DWORD k = 0; k < pids.list.NumberOfProcessIdsInList; k++) {
+        ULONG pid = (ULONG)pids.list.ProcessIdList[k];
+        HANDLE process = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid);
+        if (!process)
+            continue;
+        for (ULONG i = 0; i < handles->count; i++) {
+            if (handles->entries[i].pid != pid)
+                continue;
+            HANDLE copy;
+            if (!DuplicateHandle(process, (HANDLE)(ULONG_PTR)handles->entries[i].handle, GetCurrentProcess(), &copy,
+                                 0, FALSE, DUPLICATE_SAME_ACCESS))
+                continue;
+            int info[3] = {0, 0, 0}, listening = 0;
+            uint8_t me[128], peer[128];
+            IO_STATUS_BLOCK io, pio;
+            char local[64] = "*", remote[64] = "*";
+            if (NtDeviceIoControlFile(copy, NULL, NULL, NULL, &io, AFD_WINE_GET_INFO, NULL, 0, info, sizeof info) >= 0 &&
+                (info[0] == 2 || info[0] == 23) && (info[1] == 1 || info[1] == 2)) {
+                uint8_t proto = info[1] == 1 ? PORTMAP_TCP : PORTMAP_UDP;
+                if (NtDeviceIoControlFile(copy, NULL, NULL, NULL, &io, AFD_GETSOCKNAME, NULL, 0, me, sizeof me) >= 0)
+                    address_text(me, io.Information, map, proto, TRUE, local, sizeof local);
+                if (NtDeviceIoControlFile(copy, NULL, NULL, NULL, &pio, AFD_WINE_GETPEERNAME, NULL, 0, peer,
+                                          sizeof peer) >= 0)
+                    address_text(peer, pio.Information, map, proto, FALSE, remote, sizeof remote);
+                NtDeviceIoControlFile(copy, NULL, NULL, NULL, &io, AFD_WINE_GET_ACCEPTCONN, NULL, 0, &listening,
+                                      sizeof listening);
+                if (!shown++)
+                    printf("open sockets (box ports as the programs see them):\n  %-5s %-28s %-28s %-9s %8s\n",
+                           "PROTO", "LOCAL", "REMOTE", "STATE", "PID");
+                printf("  %-5s %-28s %-28s %-9s %8lu\n", proto == PORTMAP_TCP ? "tcp" : "udp", local, remote,
+                       listening ? "listen" : strcmp(remote, "*") ? "connected" : proto == PORTMAP_UDP ? "bound" : "open",
+                       (unsigned long)pid);
+            }
+            CloseHandle(copy);
+        }
+        CloseHandle(process);
+    }
+    HeapFree(GetProcessHeap(), 0, handles);
+    if (!shown)
+        printf("open sockets: none\n");
 }
 
 static int show(const box *b)
@@ -152,8 +286,10 @@ static int show(const box *b)
                        ? "  (published)"
                        : "");
         }
-        UnmapViewOfFile(map);
     }
+    print_sockets(b, map);
+    if (map)
+        UnmapViewOfFile(map);
     if (section)
         CloseHandle(section);
     print_rules(b);

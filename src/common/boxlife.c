@@ -362,6 +362,127 @@ fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxli
     return FVM_OK;
 }
 
+/* ---- settings ----------------------------------------------------------------------------- */
+
+static BOOL read_small_file(const wchar_t *path, char *out, size_t cap, size_t *len)
+{
+    HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, 0, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return FALSE;
+    DWORD got = 0;
+    BOOL ok = ReadFile(h, out, (DWORD)(cap - 1), &got, NULL);
+    DWORD more = 0;
+    char probe;
+    if (ok && got == cap - 1 && ReadFile(h, &probe, 1, &more, NULL) && more) {
+        ok = FALSE;
+        SetLastError(ERROR_FILE_TOO_LARGE);
+    }
+    DWORD e = GetLastError();
+    CloseHandle(h);
+    SetLastError(e);
+    *len = got;
+    out[got] = 0;
+    return ok;
+}
+
+/* Does line (without its end) set key ("key =" or "key=", any case)? */
+static BOOL line_sets(const char *line, size_t n, const char *key)
+{
+    size_t k = strlen(key), i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (n - i < k || _strnicmp(line + i, key, k))
+        return FALSE;
+    i += k;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i < n && line[i] == '=';
+}
+
+fvm_status boxlife_set_setting(const wchar_t *box_path, const char *name, const char *key, const char *value,
+                               boxlife_error *err)
+{
+    wchar_t ini[FVM_PATH_MAX], draft[FVM_PATH_MAX];
+    box_file(box_path, L"box.ini", ini);
+    box_file(box_path, L"box.ini.set", draft);
+    static char text[16384], out[16384 + 600];
+    size_t len;
+    if (!read_small_file(ini, text, sizeof text, &len)) {
+        DWORD e = GetLastError();
+        if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
+            return fail(err, FVM_E_NOTFOUND, "no box '%s'", name);
+        return fail_win(err, e, "cannot read box.ini of box '%s'", name);
+    }
+    if (len >= 2 && (uint8_t)text[0] == 0xff && (uint8_t)text[1] == 0xfe)
+        return fail(err, FVM_E_IO, "box '%s': box.ini is UTF-16, which fvm does not rewrite", name);
+    char line_new[600] = "";
+    if (value && snprintf(line_new, sizeof line_new, "%s=%s\r\n", key, value) >= (int)sizeof line_new)
+        return fail(err, FVM_E_RANGE, "box '%s': the value of %s is too long", name, key);
+    /* Copy line by line: the key's line in [box] replaced (or dropped), or
+     * the key added at the end of [box]. */
+    size_t o = 0, at = 0;
+    BOOL in_box = FALSE, done = FALSE, had_box = FALSE;
+    while (at < len) {
+        size_t end = at;
+        while (end < len && text[end] != '\n')
+            end++;
+        size_t next = end < len ? end + 1 : end;
+        size_t n = end - at;
+        if (n && text[at + n - 1] == '\r')
+            n--;
+        const char *line = text + at;
+        size_t lead = 0;
+        while (lead < n && (line[lead] == ' ' || line[lead] == '\t'))
+            lead++;
+        if (lead < n && line[lead] == '[') {
+            if (in_box && !done) {   /* the end of [box]: the key goes here */
+                memcpy(out + o, line_new, strlen(line_new));
+                o += strlen(line_new);
+                done = TRUE;
+            }
+            in_box = n - lead >= 5 && !_strnicmp(line + lead, "[box]", 5);
+            had_box |= in_box;
+        } else if (in_box && line_sets(line, n, key)) {
+            if (!done) {
+                memcpy(out + o, line_new, strlen(line_new));
+                o += strlen(line_new);
+                done = TRUE;
+            }
+            at = next;
+            continue;
+        }
+        memcpy(out + o, text + at, next - at);
+        o += next - at;
+        if (next == len && n && text[len - 1] != '\n') {   /* a last line without its end */
+            memcpy(out + o, "\r\n", 2);
+            o += 2;
+        }
+        at = next;
+    }
+    if (!done) {
+        if (!had_box) {
+            memcpy(out + o, "[box]\r\n", 7);
+            o += 7;
+        }
+        memcpy(out + o, line_new, strlen(line_new));
+        o += strlen(line_new);
+    }
+    out[o] = 0;
+    DeleteFileW(draft);   /* a draft a crash left */
+    if (!write_new_text_file(draft, out)) {
+        DWORD e = GetLastError();
+        DeleteFileW(draft);
+        return fail_win(err, e, "cannot write box.ini of box '%s'", name);
+    }
+    if (!MoveFileExW(draft, ini, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        DWORD e = GetLastError();
+        DeleteFileW(draft);
+        return fail_win(err, e, "cannot replace box.ini of box '%s'", name);
+    }
+    return FVM_OK;
+}
+
 /* ---- running boxes ------------------------------------------------------------------------ */
 
 DWORD boxlife_process_count(const wchar_t *box_path)

@@ -52,6 +52,14 @@ BOOL boxlife_exists(const wchar_t *box_path);
 fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxlife_options *opt,
                           boxlife_error *err);
 
+/* Sets one [box] key of box.ini (value NULL: removes it), atomically: the
+ * whole file is written under a temporary name and renamed over box.ini,
+ * so a reader (the broker, a crash) sees the old file or the new one.
+ * FVM_E_NOTFOUND without a box, FVM_E_IO otherwise. The caller decides
+ * whether the box may be running. */
+fvm_status boxlife_set_setting(const wchar_t *box_path, const char *name, const char *key, const char *value,
+                               boxlife_error *err);
+
 /* Processes of the box right now (0 if it is not running). */
 DWORD boxlife_process_count(const wchar_t *box_path);
 

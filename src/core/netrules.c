@@ -391,6 +391,48 @@ static size_t host_end(const char *s, size_t n)
     return i;
 }
 
+/* "publish:" [tcp: | udp:] HOSTPORT ":" BOXPORT, after the "publish:". */
+static fvm_status parse_publish(cursor c, net_rule *r, size_t *bad_at, fvm_error *err)
+{
+    r->dir = NET_DIR_PUBLISH;
+    r->proto = NET_PROTO_TCP;
+    size_t i = 0;
+    if (c.n >= 4 && word_is(c.s, 4, "tcp:")) {
+        i = 4;
+    } else if (c.n >= 4 && word_is(c.s, 4, "udp:")) {
+        r->proto = NET_PROTO_UDP;
+        i = 4;
+    } else if (c.n && !is_digit(c.s[0])) {
+        return fail(bad_at, c.base, err, "a publish rule names tcp or udp, or starts with the host port "
+                                         "(publish:18080:8080, publish:udp:5353:53)");
+    }
+    size_t colon = i;
+    while (colon < c.n && c.s[colon] != ':')
+        colon++;
+    if (colon == c.n)
+        return fail(bad_at, c.base + c.n, err, "a publish rule is publish:HOSTPORT:BOXPORT (e.g. publish:18080:8080)");
+    if (!parse_port(c.s + i, colon - i, &r->publish_host) || !r->publish_host)
+        return fail(bad_at, c.base + i, err, "bad host port (a number 1-65535)");
+    for (size_t k = colon + 1; k < c.n; k++)
+        if (c.s[k] == ':')
+            return fail(bad_at, c.base + k, err, "too many ':' in a publish rule (publish:HOSTPORT:BOXPORT)");
+    if (!parse_port(c.s + colon + 1, c.n - colon - 1, &r->publish_box) || !r->publish_box)
+        return fail(bad_at, c.base + colon + 1, err, "bad box port (a number 1-65535)");
+    r->port_lo = r->port_hi = r->publish_box;
+    return FVM_OK;
+}
+
+int net_rule_is_publish(const uint16_t *text, size_t n)
+{
+    static const char word[] = "publish:";
+    if (n < 8)
+        return 0;
+    for (size_t i = 0; i < 8; i++)
+        if (text[i] > 0x7f || lower_ascii((char)text[i]) != word[i])
+            return 0;
+    return 1;
+}
+
 fvm_status net_rule_parse(const uint16_t *text, size_t n, net_rule *out, size_t *bad_at, fvm_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -418,6 +460,8 @@ fvm_status net_rule_parse(const uint16_t *text, size_t n, net_rule *out, size_t 
     } else if (n >= 7 && word_is(s, 7, "accept:")) {
         out->dir = NET_DIR_ACCEPT;
         i = 7;
+    } else if (n >= 8 && word_is(s, 8, "publish:")) {
+        return parse_publish((cursor){s + 8, n - 8, 8}, out, bad_at, err);
     }
     size_t colon = i;
     while (colon < n && s[colon] != ':')
@@ -512,8 +556,8 @@ static int host_matches(const net_rule *r, const net_query *q)
 
 int net_rule_matches(const net_rule *r, const net_query *q)
 {
-    if (r->dir != NET_DIR_ANY && r->dir != q->dir)
-        return 0;
+    if (r->dir == NET_DIR_PUBLISH || (r->dir != NET_DIR_ANY && r->dir != q->dir))
+        return 0;   /* a publish rule decides nothing */
     if (q->dir == NET_DIR_ACCEPT && r->dir != NET_DIR_ACCEPT)
         return 0;   /* accepts meet accept: rules only (an opt-in: a rule without a direction keeps its meaning) */
     switch (r->proto) {

@@ -17,7 +17,15 @@
  * The direction is out (connect, send-to), in (bind, listen: the local
  * address) or accept (a connection a server accepts: HOST is the peer's
  * address, PORTS the server's own port); a pattern without one matches
- * out and in (accepts are decided by accept: rules only). IPv4-mapped IPv6 addresses
+ * out and in (accepts are decided by accept: rules only).
+ *
+ * One more form publishes a port of an isolated box to the host (as
+ * `docker run -p` does; the box setting `publish =` does the same):
+ *     publish: [tcp: | udp:] HOSTPORT : BOXPORT      ("open publish:18080:8080")
+ * ports 1-65535, tcp when no protocol is named. It decides nothing (it
+ * matches no operation); the box's broker reads such rules, which must be
+ * `open` rules for every program (policy_parse.c says so with the column).
+ * IPv4-mapped IPv6 addresses
  * (::ffff:a.b.c.d) are matched as the IPv4 address they carry, in rules and
  * in queries, so a program cannot step around an IPv4 rule with them.
  *
@@ -50,7 +58,8 @@ typedef enum net_dir {
     NET_DIR_ANY = 0,     /* in a rule: both */
     NET_DIR_OUT,         /* connect, send-to: the remote address */
     NET_DIR_IN,          /* bind, listen: the local address */
-    NET_DIR_ACCEPT       /* accept: the peer's address, the local port */
+    NET_DIR_ACCEPT,      /* accept: the peer's address, the local port */
+    NET_DIR_PUBLISH      /* publish: not a decision: a box port host clients reach (below) */
 } net_dir;
 
 typedef enum net_host_kind {
@@ -75,6 +84,7 @@ typedef struct net_rule {
     uint16_t port_lo, port_hi;
     uint16_t name_len;
     char name[NET_NAME_MAX + 1];   /* NET_HOST_NAME: lower case, NUL-terminated */
+    uint16_t publish_host, publish_box;   /* NET_DIR_PUBLISH: host port, box port */
 } net_rule;
 
 /* Parses a pattern (UTF-16, as the policy holds it). On failure
@@ -93,6 +103,9 @@ typedef struct net_query {
 } net_query;
 
 int net_rule_matches(const net_rule *rule, const net_query *q);
+
+/* Is the pattern (as the policy holds it) of the publish: form? */
+int net_rule_is_publish(const uint16_t *text, size_t n);
 
 /* > 0 when a is more specific than b, < 0 when b is, 0 when they tie. */
 int net_rule_compare(const net_rule *a, const net_rule *b);

@@ -87,11 +87,35 @@ void net_policy_decide_name(const policy_view *view, const net_policy_rule *rule
     const net_policy_rule *best = NULL;
     for (size_t i = 0; i < count; i++) {
         const net_rule *r = &rules[i].rule;
-        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->dir == NET_DIR_ACCEPT || r->port_lo != 0 || r->port_hi != 65535 ||
+        if (r->host_kind != NET_HOST_NAME || r->dir == NET_DIR_IN || r->dir == NET_DIR_ACCEPT ||
+            r->dir == NET_DIR_PUBLISH || r->port_lo != 0 || r->port_hi != 65535 ||
             r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP)
             continue;
         if (net_name_glob(r->name, r->name_len, name, len) && (!best || beats(&rules[i], best)))
             best = &rules[i];
     }
     fill(view, best, 0, out);
+}
+
+size_t net_policy_published(const policy_view *view, net_publish *out, size_t cap)
+{
+    size_t count = 0, rules = view ? policy_view_rule_count(view) : 0;
+    for (size_t i = 0; i < rules; i++) {
+        policy_rule_info info;
+        net_rule rule;
+        fvm_error err;
+        if (policy_view_rule(view, (uint32_t)i, &info) != FVM_OK || info.type != POLICY_TYPE_NET ||
+            info.action != POLICY_ACTION_OPEN || info.rank.scope != POLICY_SCOPE_ALL ||
+            !net_rule_is_publish(info.pattern, info.pattern_len) ||
+            net_rule_parse(info.pattern, info.pattern_len, &rule, NULL, &err) != FVM_OK)
+            continue;
+        if (count < cap) {
+            out[count].proto = rule.proto;
+            out[count].host = rule.publish_host;
+            out[count].box = rule.publish_box;
+            out[count].index = (uint32_t)i;
+        }
+        count++;
+    }
+    return count;
 }

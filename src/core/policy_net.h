@@ -41,4 +41,14 @@ void net_policy_decide(const policy_view *view, const net_policy_rule *rules, si
 void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
                             size_t len, policy_decision *out);
 
+/* The publish: rules of a compiled policy (core/netrules.h): box ports
+ * host clients reach. Only open rules for every program count (the parser
+ * refuses others). Up to cap written; returns how many there are. */
+typedef struct net_publish {
+    uint8_t proto;        /* NET_PROTO_TCP / NET_PROTO_UDP */
+    uint16_t host, box;   /* host port, box port */
+    uint32_t index;       /* the rule, in the blob */
+} net_publish;
+size_t net_policy_published(const policy_view *view, net_publish *out, size_t cap);
+
 #endif

@@ -1297,6 +1297,16 @@ static int make_patterns(parser *p, const line_ref *l, size_t start, size_t end,
             REPORT(p, POLICY_DIAG_ERROR, l, at, "%s", err.message);
         return 0;
     }
+    if (type == POLICY_TYPE_NET && c.count && net_rule_is_publish(c.forms[0].units, c.forms[0].len) &&
+        (rule->action != POLICY_ACTION_OPEN || rule->scope != POLICY_SCOPE_ALL)) {
+        /* A published port is the box's, not a program's, and says where a
+         * port lives rather than what may be done with it. */
+        REPORT(p, POLICY_DIAG_ERROR, l, start, "%s", rule->action != POLICY_ACTION_OPEN
+               ? "a publish rule is an open rule (open publish:18080:8080)"
+               : "a publish rule is the box's: it takes no program or group scope");
+        canonical_free(&c);
+        return 0;
+    }
     rule->pattern_count = c.count;
     for (size_t i = 0; i < c.count; i++) {
         st = analyze_pattern(&c.forms[i], &rule->patterns[i], &err);

@@ -127,14 +127,6 @@ size_t portmap_snapshot(const portmap *m, portmap_entry *entries, size_t cap, po
 
 /* ---- the writer ---- */
 
-static portmap_entry *entry_of(portmap *m, uint8_t proto, uint8_t family, uint16_t vport)
-{
-    for (uint32_t i = 0; i < m->count; i++)
-        if (m->entries[i].proto == proto && m->entries[i].family == family && m->entries[i].vport == vport)
-            return &m->entries[i];
-    return NULL;
-}
-
 /* Removes entries[i] (the last one takes its place); inside a write. */
 static void remove_at(portmap *m, uint32_t i)
 {
@@ -143,40 +135,82 @@ static void remove_at(portmap *m, uint32_t i)
     m->count--;
 }
 
-fvm_status portmap_claim(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint32_t pid,
-                         int (*alive)(uint32_t pid, void *ctx), void *ctx, fvm_error *err)
+static int same_key(const portmap_entry *e, uint8_t proto, uint8_t family, uint16_t vport)
 {
-    if (!valid_key(proto, family) || !vport)
+    return e->proto == proto && e->family == family && e->vport == vport;
+}
+
+fvm_status portmap_claim_flags(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint32_t pid, uint16_t flags,
+                               int (*alive)(uint32_t pid, void *ctx), void *ctx, uint16_t *join, fvm_error *err)
+{
+    if (join)
+        *join = 0;
+    if (!valid_key(proto, family) || !vport || (flags & ~PORTMAP_SHARED))
         return fvm_error_set(err, FVM_E_INVALID, "portmap: bad claim (proto %u, family %u, port %u)", proto, family,
                              vport);
-    portmap_entry *taken = entry_of(m, proto, family, vport);
-    if (taken && (!alive || alive(taken->pid, ctx)))
+    /* Entries of processes that ended go first. */
+    for (uint32_t i = 0; alive && i < m->count;) {
+        if (same_key(&m->entries[i], proto, family, vport) && !alive(m->entries[i].pid, ctx)) {
+            write_begin(m);
+            remove_at(m, i);
+            write_end(m);
+        } else {
+            i++;
+        }
+    }
+    const portmap_entry *taken = NULL;
+    uint16_t real = 0;
+    int all_shared = 1;
+    for (uint32_t i = 0; i < m->count; i++) {
+        const portmap_entry *e = &m->entries[i];
+        if (!same_key(e, proto, family, vport))
+            continue;
+        taken = e;
+        if (!(e->flags & PORTMAP_SHARED))
+            all_shared = 0;
+        if (e->real)
+            real = e->real;
+    }
+    if (taken && (!(flags & PORTMAP_SHARED) || !all_shared || !real))
         return fvm_error_set(err, FVM_E_EXISTS, "port %u is bound in the box by process %u", vport, taken->pid);
-    if (!taken && m->count >= PORTMAP_MAX)
+    if (m->count >= PORTMAP_MAX)
         return fvm_error_set(err, FVM_E_RANGE, "the box has %u bound ports, the most it keeps", PORTMAP_MAX);
     write_begin(m);
-    portmap_entry *e = taken ? taken : &m->entries[m->count++];
+    portmap_entry *e = &m->entries[m->count++];
     e->vport = vport;
     e->real = 0;
     e->proto = proto;
     e->family = family;
-    e->reserved = 0;
+    e->flags = flags;
     e->pid = pid;
     write_end(m);
+    if (join)
+        *join = taken ? real : 0;
     return FVM_OK;
+}
+
+fvm_status portmap_claim(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint32_t pid,
+                         int (*alive)(uint32_t pid, void *ctx), void *ctx, fvm_error *err)
+{
+    return portmap_claim_flags(m, proto, family, vport, pid, 0, alive, ctx, NULL, err);
 }
 
 fvm_status portmap_bound(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint16_t real, uint32_t pid,
                          fvm_error *err)
 {
-    portmap_entry *e = entry_of(m, proto, family, vport);
-    if (!e || e->pid != pid || !real)
+    portmap_entry *e = NULL;
+    for (uint32_t i = 0; i < m->count; i++)   /* pid's claim still being bound first */
+        if (same_key(&m->entries[i], proto, family, vport) && m->entries[i].pid == pid &&
+            (!e || (e->real && !m->entries[i].real)))
+            e = &m->entries[i];
+    if (!e || !real)
         return fvm_error_set(err, FVM_E_NOTFOUND, "port %u: no claim of process %u", vport, pid);
-    for (uint32_t i = 0; i < m->count; i++)
-        if (&m->entries[i] != e && m->entries[i].proto == proto && m->entries[i].family == family &&
-            m->entries[i].real == real)
-            return fvm_error_set(err, FVM_E_EXISTS, "real port %u stands for box port %u already", real,
-                                 m->entries[i].vport);
+    for (uint32_t i = 0; i < m->count; i++) {
+        const portmap_entry *o = &m->entries[i];
+        if (o != e && o->proto == proto && o->family == family && o->real == real &&
+            !(o->vport == vport && (o->flags & e->flags & PORTMAP_SHARED)))
+            return fvm_error_set(err, FVM_E_EXISTS, "real port %u stands for box port %u already", real, o->vport);
+    }
     write_begin(m);
     e->real = real;
     write_end(m);
@@ -367,7 +401,7 @@ size_t portmap_request_encode(const portmap_request *r, uint8_t *out, size_t cap
     out[13] = r->family;
     put16(out + 14, r->vport);
     put16(out + 16, r->real);
-    put16(out + 18, 0);
+    put16(out + 18, r->flags);
     return PORTMAP_REQUEST_SIZE;
 }
 
@@ -387,6 +421,9 @@ fvm_status portmap_request_decode(const uint8_t *buf, size_t len, portmap_reques
     out->family = buf[13];
     out->vport = get16(buf + 14);
     out->real = get16(buf + 16);
+    out->flags = get16(buf + 18);
+    if (out->flags & ~PORTMAP_SHARED)
+        return fvm_error_set(err, FVM_E_INVALID, "port request at 18: unknown flags %#x", out->flags);
     if (out->op < PORTMAP_OP_CLAIM || out->op > PORTMAP_OP_RELEASE)
         return fvm_error_set(err, FVM_E_INVALID, "port request at 8: unknown op %u", out->op);
     if (!valid_key(out->proto, out->family))

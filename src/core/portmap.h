@@ -38,13 +38,19 @@
 
 /* proto: the numbers of net_proto (core/netrules.h) */
 enum { PORTMAP_TCP = 1, PORTMAP_UDP = 2 };
+/* flags: the socket was bound with SO_REUSEADDR. Several sockets of the
+ * box that all say so share one box port, as on the host they would share
+ * the port: the later ones bind the first one's real port (the host's
+ * own rules then decide, e.g. Linux lets UDP sockets share it, and
+ * refuses a second TCP bind of a listening port, as it does outside). */
+#define PORTMAP_SHARED 1u
 
 typedef struct portmap_entry {
     uint16_t vport;    /* the port the program bound (and sees) */
     uint16_t real;     /* the host port it really has; 0 while being bound */
     uint8_t proto;     /* PORTMAP_TCP / PORTMAP_UDP */
     uint8_t family;    /* 4 or 6 (IPv4-mapped IPv6 counts as 4) */
-    uint16_t reserved;
+    uint16_t flags;    /* PORTMAP_SHARED */
     uint32_t pid;      /* the process that bound it (the broker's word) */
 } portmap_entry;
 
@@ -88,8 +94,15 @@ size_t portmap_snapshot(const portmap *m, portmap_entry *entries, size_t cap, po
  * family. */
 fvm_status portmap_claim(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint32_t pid,
                          int (*alive)(uint32_t pid, void *ctx), void *ctx, fvm_error *err);
+/* The same with flags: a PORTMAP_SHARED claim on a port whose entries are
+ * all shared and bound joins them (*join: their real port, to bind too;
+ * 0 for a port nobody had). Any other claim on a taken port: FVM_E_EXISTS
+ * (a shared port being bound still: FVM_E_EXISTS too). */
+fvm_status portmap_claim_flags(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint32_t pid, uint16_t flags,
+                               int (*alive)(uint32_t pid, void *ctx), void *ctx, uint16_t *join, fvm_error *err);
 /* The claim of pid got its real port. FVM_E_NOTFOUND when pid holds no
- * such claim; FVM_E_EXISTS when another entry has that real port already. */
+ * such claim; FVM_E_EXISTS when another entry has that real port already
+ * (unless both are shared entries of the same box port). */
 fvm_status portmap_bound(portmap *m, uint8_t proto, uint8_t family, uint16_t vport, uint16_t real, uint32_t pid,
                          fvm_error *err);
 /* pid gives vport up; 1 if an entry went. */
@@ -110,7 +123,7 @@ fvm_status portmap_publish_parse(const char *text, size_t len, portmap_publish *
 size_t portmap_publish_format(const portmap_publish *list, size_t count, char *out, size_t cap);
 
 /* ---- the control-pipe request (runtime -> broker) ----
- *   "FVMPRT01"  uint32 op   uint8 proto, family   uint16 vport, real, reserved
+ *   "FVMPRT01"  uint32 op   uint8 proto, family   uint16 vport, real, flags
  * reply: portmap_reply (status, and for CLAIM the real port to bind: the
  * published host port, or 0 for any free port). */
 #define PORTMAP_REQUEST_MAGIC "FVMPRT01"
@@ -128,6 +141,7 @@ typedef struct portmap_request {
     uint32_t op;
     uint8_t proto, family;
     uint16_t vport, real;
+    uint16_t flags;    /* CLAIM: PORTMAP_SHARED; other bits refused */
 } portmap_request;
 
 typedef struct portmap_reply {

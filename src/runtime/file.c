@@ -23,6 +23,7 @@
 #include "runtime/file.h"
 #include "runtime/ipc.h"
 #include "runtime/guard.h"
+#include "runtime/net.h"
 
 /* ---- the box's location, resolved once ---------------------------------- */
 
@@ -1250,6 +1251,12 @@ static NTSTATUS NTAPI box_NtSetInformationFile(HANDLE handle, PIO_STATUS_BLOCK i
                                                FILE_INFORMATION_CLASS klass)
 {
     ULONG k = (ULONG)klass;
+    if (k == 30 /* FileCompletionInformation: the network virtualizer keeps the port (AcceptEx) */) {
+        NTSTATUS status = real_NtSetInformationFile(handle, io, info, length, klass);
+        if (status >= 0)
+            net_completion_port_set(handle, info, length);
+        return status;
+    }
     if (modifies_file(k))
         return set_information_on_box_copy(handle, io, info, length, klass);
     if (k != FileRenameInformation && k != FileLinkInformation && k != FILE_RENAME_INFORMATION_EX_CLASS &&

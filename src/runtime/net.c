@@ -21,19 +21,24 @@
  *   send-to  out, for datagram and raw sockets given an address;
  *   bind     in, the local address, for datagram sockets and a fixed port;
  *   listen   in, the address the socket is bound to (asked of the driver);
- *   accept   accept, the peer's address and the server's port, for a
- *            blocking accept (a refused connection is closed and the call
- *            waits for the next);
+ *   accept   accept, the peer's address and the server's port: a
+ *            blocking accept here (a refused connection is closed and the
+ *            call waits for the next); AcceptEx, and an accept completed by
+ *            APC or completion port, as FVM's own request (net_async.c);
  *   resolve  getaddrinfo / GetAddrInfoW / GetAddrInfoExW / gethostbyname
  *            (ws2_32, a late group): a name the
  *            rules deny for every port fails as an unknown host; the
  *            addresses other names resolve to are remembered, so a rule on a
  *            name for some ports applies at connect and send-to.
+ * In an isolated box (net_ports.c) every address the program reads names
+ * box ports: getsockname, getpeername, a datagram's source (recvfrom here,
+ * an overlapped receive in net_async.c), AcceptEx's addresses.
  * A refusal is STATUS_ACCESS_DENIED, which Winsock reports as WSAEACCES,
  * as for a socket operation a Windows firewall blocks. Audit records carry
  * the operation (op), and as the name the direction, protocol, address and
- * port in the rule syntax ("out:tcp:127.0.0.1:8080"); the record's pid,
- * program and box come with every record.
+ * port in the rule syntax, the socket's own address and the resolved name
+ * ("out:tcp:127.0.0.1:8080 from 127.0.0.1:50123 host vm"); the record's
+ * pid, program and box come with every record.
  *
  * The buffers the program passed are copied before they are decided on and
  * the copies are what the real call gets, so another thread cannot change
@@ -56,7 +61,10 @@ static NtDeviceIoControlFile_fn real_NtDeviceIoControlFile;
 #define AFD_GETSOCKNAME CTL_CODE(FILE_DEVICE_BEEP, 0x80b, METHOD_NEITHER, FILE_ANY_ACCESS)
 #define AFD_WINE_CREATE   CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_ACCEPT   CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_ACCEPT_INTO CTL_CODE(FILE_DEVICE_NETWORK, 202, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_CONNECT  CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_RECVMSG  CTL_CODE(FILE_DEVICE_NETWORK, 205, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define AFD_WINE_GET_SO_REUSEADDR CTL_CODE(FILE_DEVICE_NETWORK, 233, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_SENDMSG  CTL_CODE(FILE_DEVICE_NETWORK, 206, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define AFD_WINE_GET_INFO CTL_CODE(FILE_DEVICE_NETWORK, 218, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -88,6 +96,7 @@ extern const fvm_virtualizer net_virtualizer;
 
 static BOOL net_start(void)
 {
+    net_async_start();
     netports_start();
     const policy_view *view = runtime_policy_view();
     if (!view)
@@ -129,6 +138,29 @@ static net_proto proto_of(int type, int protocol)
  * proto << 24 | family << 16 | the port the program bound. Closing the
  * handle gives the port back to the box. */
 #define NET_TAG_PORT 2u
+/* The completion port a socket handle is associated with (net_iocp), kept
+ * so FVM can post the completion of an AcceptEx it finished itself. */
+#define NET_TAG_IOCP 3u
+
+typedef struct net_iocp { HANDLE port; ULONG_PTR key; } net_iocp;
+
+void net_completion_port_set(HANDLE file, const void *info, ULONG length)
+{
+    net_iocp given;
+    if (length < sizeof given || !guard_copy(&given, info, sizeof given))
+        return;
+    net_iocp *kept = HeapAlloc(GetProcessHeap(), 0, sizeof *kept);
+    if (!kept)
+        return;
+    *kept = given;
+    if (!handle_put(file, &net_virtualizer, NET_TAG_IOCP, kept))
+        HeapFree(GetProcessHeap(), 0, kept);
+}
+
+static void copy_iocp(void *data, void *ctx)
+{
+    *(net_iocp *)ctx = *(net_iocp *)data;
+}
 
 static net_proto socket_proto(HANDLE handle)
 {
@@ -178,28 +210,92 @@ static size_t put_ascii(uint16_t *out, size_t at, size_t cap, const char *s)
     return at;
 }
 
+/* The record's name in the rule syntax, "out:tcp:127.0.0.1:8080". */
+static size_t query_text(const net_query *q, uint16_t *name, size_t cap)
+{
+    char addr[64];
+    size_t n = put_ascii(name, 0, cap, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
+    n = put_ascii(name, n, cap, net_proto_name(q->proto));
+    n = put_ascii(name, n, cap, ":");
+    net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
+    return put_ascii(name, n, cap, addr);
+}
+
+/* The socket's own address as the program sees it (a real port of the
+ * box's space reads as its box port); FALSE when it has none yet. */
+static BOOL local_address(HANDLE sock, net_addr *a, uint16_t *port)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    if (!sock || real_NtDeviceIoControlFile(sock, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, a, port))
+        return FALSE;
+    uint8_t proto = netports_active() ? netports_proto(socket_proto(sock)) : 0;
+    uint16_t v = proto && *port ? portmap_virtual_of(netports_map(), proto, a->family, *port) : 0;
+    if (v)
+        *port = v;
+    return TRUE;
+}
+
+/* Writes the audit record of a decision; sock (may be NULL): the socket
+ * whose local address the record names after " from " ("*" when it has
+ * none yet: a refused connect of a socket never bound); then " host NAME"
+ * when the address was resolved from a name:
+ * "out:tcp:10.1.2.3:443 from 10.0.0.5:50123 host www.example.com". */
+static void record(const net_query *q, const char *op, const policy_decision *d, HANDLE sock, BOOL with_local)
+{
+    uint16_t name[128 + NET_NAME_MAX];
+    size_t n = query_text(q, name, 128);
+    if (with_local) {
+        net_addr local;
+        uint16_t port;
+        char text[64] = "*";
+        if (local_address(sock, &local, &port))
+            net_addr_format(&local, port, text, sizeof text);
+        n = put_ascii(name, n, 128, " from ");
+        n = put_ascii(name, n, 128, text);
+    }
+    if (q->host_len) {   /* the name the program resolved the address from */
+        n = put_ascii(name, n, 128 + NET_NAME_MAX, " host ");
+        for (size_t i = 0; i < q->host_len && n < 128 + NET_NAME_MAX; i++)
+            name[n++] = (uint8_t)q->host[i];
+    }
+    runtime_audit(POLICY_TYPE_NET, op, d, name, n);
+}
+
 /* STATUS_SUCCESS, or STATUS_ACCESS_DENIED (audited when a rule asks, and
- * always for a default refusal). */
-static NTSTATUS decide(const net_query *q, const char *op)
+ * always for a default refusal). With later (connect, send-to): an allowed
+ * operation to be audited is not recorded here but left in *later for the
+ * caller to record after the real call, when the socket has its local
+ * address (later->audit 0: nothing to record). */
+static NTSTATUS decide_from(const net_query *q, const char *op, HANDLE sock, BOOL with_local, policy_decision *later)
 {
     policy_decision d;
+    if (later)
+        later->audit = 0;
     net_policy_decide(runtime_policy_view(), g_rules, g_rule_count, q, &d);
     if (!d.audit && d.action != POLICY_ACTION_ASK) {
         if (d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE)
             return STATUS_ACCESS_DENIED;
         return STATUS_SUCCESS;
     }
-    uint16_t name[96];
-    char addr[64];
-    size_t n = put_ascii(name, 0, 96, q->dir == NET_DIR_IN ? "in:" : q->dir == NET_DIR_ACCEPT ? "accept:" : "out:");
-    n = put_ascii(name, n, 96, net_proto_name(q->proto));
-    n = put_ascii(name, n, 96, ":");
-    net_addr_format(&q->addr, q->addr.family ? q->port : -1, addr, sizeof addr);
-    n = put_ascii(name, n, 96, addr);
-    if (d.action == POLICY_ACTION_ASK)
+    if (d.action == POLICY_ACTION_ASK) {
+        uint16_t name[96];
+        size_t n = query_text(q, name, 96);
         d.action = runtime_policy_ask(POLICY_TYPE_NET, name, n, &d);
-    runtime_audit(POLICY_TYPE_NET, op, &d, name, n);
-    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+    }
+    BOOL denied = d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
+    if (!denied && later) {
+        *later = d;
+        return STATUS_SUCCESS;
+    }
+    record(q, op, &d, sock, with_local);
+    return denied ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
+}
+
+static NTSTATUS decide(const net_query *q, const char *op)
+{
+    return decide_from(q, op, NULL, FALSE, NULL);
 }
 
 static NTSTATUS refuse(PIO_STATUS_BLOCK io, NTSTATUS status)
@@ -262,6 +358,29 @@ static void put_port(uint8_t *sa, uint16_t port)
     sa[3] = (uint8_t)port;
 }
 
+/* A destination of 0.0.0.0 or :: is this machine's loopback on Linux (and
+ * Wine passes it on): it is made the loopback address it stands for before
+ * anything is decided, so it meets the rules on localhost and the box's
+ * port space like 127.0.0.1 and ::1 (else it would step around both). */
+static void unspecified_to_loopback(uint8_t *sa, net_query *q)
+{
+    static const uint8_t zero[16];
+    if (!q->addr.family || memcmp(q->addr.bytes, zero, 16))
+        return;
+    uint16_t family = (uint16_t)(sa[0] | sa[1] << 8);
+    if (family == WS_AF_INET) {
+        sa[4] = 127, sa[7] = 1;
+    } else if (q->addr.family == 4) {   /* ::ffff:0.0.0.0 */
+        sa[8 + 12] = 127, sa[8 + 15] = 1;
+    } else {
+        sa[8 + 15] = 1;
+    }
+    if (q->addr.family == 4)
+        q->addr.bytes[0] = 127, q->addr.bytes[3] = 1;
+    else
+        q->addr.bytes[15] = 1;
+}
+
 /* A connect or send-to to a loopback address goes to the box's own server
  * on that port, when the box has one (its real port), else unchanged. */
 static void redirect_to_box(uint8_t *sa, const net_query *q)
@@ -306,14 +425,21 @@ static NTSTATUS name_query(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVO
 /* A bind of a loopback or wildcard address with a fixed port in an
  * isolated box: the broker's consent first (the port may be the box's
  * already), then the real bind on the port it names (a published host
- * port) or on any free one, then the real port told to the broker. The
- * program's output address gets the port it asked for. */
+ * port, or the real port of the box's other sockets on the port when they
+ * and this one have SO_REUSEADDR) or on any free one, then the real port
+ * told to the broker. The program's output address gets the port it asked
+ * for. */
 static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
                             uint8_t *copy, ULONG in_length, PVOID out, ULONG out_length, uint8_t proto,
                             uint8_t family, uint16_t vport)
 {
     uint16_t bind_port;
-    NTSTATUS status = netports_claim(proto, family, vport, &bind_port);
+    int reuse = 0;
+    IO_STATUS_BLOCK rio;
+    if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &rio, AFD_WINE_GET_SO_REUSEADDR, NULL, 0, &reuse,
+                                   sizeof reuse) < 0)
+        reuse = 0;
+    NTSTATUS status = netports_claim(proto, family, vport, reuse != 0, &bind_port);
     if (status < 0)
         return refuse(io, status);
     put_port(copy + 4, bind_port);
@@ -363,15 +489,43 @@ static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PV
  * firewall; a non-blocking socket then answers "would block". An
  * overlapped accept (an APC or completion context) is passed on
  * undecided: its connection arrives after this call returns. */
+/* A connection accept() returned (its new socket): STATUS_SUCCESS, or
+ * STATUS_CONNECTION_REFUSED when accept: rules refuse its peer (audited as
+ * they ask; the caller closes it). */
+NTSTATUS net_accepted_socket(HANDLE conn)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    IO_STATUS_BLOCK sio;
+    net_query q;
+    net_addr local;
+    uint16_t peer_port;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_ACCEPT;
+    q.proto = NET_PROTO_TCP;
+    if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, &q.addr, &peer_port) ||
+        real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
+        !read_sockaddr(sa, sio.Information, &local, &q.port))
+        return STATUS_SUCCESS;   /* a connection without addresses (reset already): nothing to decide on */
+    uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+    if (boxed)
+        q.port = boxed;
+    return decide_from(&q, "accept", conn, TRUE, NULL) >= 0 ? STATUS_SUCCESS : STATUS_CONNECTION_REFUSED;
+}
+
 static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                                PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out,
                                ULONG out_length)
 {
+    /* Completed by an APC or a completion port, or waited for on the
+     * handle: FVM's own request, decided when it completes (net_async.c). */
+    if (apc || apc_context || !event)
+        return net_accept_async(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     for (;;) {
         NTSTATUS status =
             real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
         if (status == STATUS_PENDING) {
-            if (apc || apc_context || !event || WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
+            if (WaitForSingleObject(event, INFINITE) != WAIT_OBJECT_0)
                 return status;
             IO_STATUS_BLOCK done;
             if (!guard_copy(&done, io, sizeof done))
@@ -382,28 +536,119 @@ static NTSTATUS accept_decided(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
         if (status != STATUS_SUCCESS || !out || out_length < sizeof value || !guard_copy(&value, out, sizeof value))
             return status;
         HANDLE conn = (HANDLE)(ULONG_PTR)value;
-        uint8_t sa[SOCKADDR_MAX];
-        IO_STATUS_BLOCK sio;
+        if (net_accepted_socket(conn) >= 0)
+            return status;
+        CloseHandle(conn);   /* refused: the peer sees the connection closed */
+        ResetEvent(event);
+    }
+}
+
+/* An address the program reads (a datagram's source, an accepted
+ * connection's peer or local address): a real port of the box's space
+ * reads as its box port, for a loopback peer (the box's own sockets) or
+ * when local (the socket's own address). In place, in the program's
+ * buffer. */
+void net_address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local)
+{
+    uint8_t sa[SOCKADDR_MAX];
+    net_addr a;
+    uint16_t port;
+    if (!proto || !user_sa || len < 4)
+        return;
+    if (len > sizeof sa)
+        len = sizeof sa;
+    if (!guard_copy(sa, user_sa, len) || !read_sockaddr(sa, len, &a, &port) || !port ||
+        (!local && !netports_local(&a, FALSE)))
+        return;
+    uint16_t v = portmap_virtual_of(netports_map(), proto, a.family, port);
+    if (v) {
+        put_port(sa, v);
+        guard_copy(user_sa + 2, sa + 2, 2);
+    }
+}
+
+/* recvfrom / WSARecvFrom / WSARecvMsg in an isolated box: the source of a
+ * datagram from another socket of the box names its box port. A blocking
+ * call's answer is waited for here (as ws2_32 would: alertably) so the
+ * address can be read before the program sees it; an overlapped receive
+ * is made FVM's own request and completed to the program after the address
+ * is read (net_async.c). */
+static NTSTATUS recvmsg_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
+                               PIO_STATUS_BLOCK io, ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    afd_recvmsg params;
+    if (in_length < sizeof params || !guard_copy(&params, in, sizeof params) || !params.addr || !params.addr_len)
+        return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (params.force_async)   /* overlapped: completes after this call (net_async.c) */
+        return net_recvmsg_async(handle, event, apc, apc_context, io, code, &params, sizeof params);
+    NTSTATUS status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                                 out_length);
+    if (status == STATUS_PENDING) {
+        if (apc || apc_context || !event)
+            return status;
+        DWORD w;
+        while ((w = WaitForSingleObjectEx(event, INFINITE, TRUE)) == WAIT_IO_COMPLETION)
+            ;
+        IO_STATUS_BLOCK done;
+        if (w != WAIT_OBJECT_0 || !guard_copy(&done, io, sizeof done))
+            return status;
+        status = done.Status;
+    }
+    int len = 0;
+    if (status >= 0 && guard_copy(&len, params.addr_len, sizeof len) && len > 0)
+        net_address_as_box_sees(params.addr, (size_t)len, netports_proto(socket_proto(handle)), FALSE);
+    return status;
+}
+
+/* A connection AcceptEx took (net_async.c): decided on its peer's address
+ * and the server's box port, as accept() is; STATUS_SUCCESS or
+ * STATUS_CONNECTION_REFUSED. The addresses in the buffer (GetAcceptExSockaddrs'
+ * layout) are put in box ports. */
+NTSTATUS net_accepted(HANDLE acceptor, uint8_t *local_sa, size_t local_len, uint8_t *remote_sa, size_t remote_len)
+{
+    if (g_accept_rules) {
         net_query q;
         net_addr local;
-        uint16_t local_port;
+        uint16_t peer_port;
         memset(&q, 0, sizeof q);
         q.dir = NET_DIR_ACCEPT;
         q.proto = NET_PROTO_TCP;
-        if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
-            !read_sockaddr(sa, sio.Information, &q.addr, &local_port) ||
-            real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
-            !read_sockaddr(sa, sio.Information, &local, &q.port))
-            return status;   /* a connection without addresses: nothing to decide on */
-        uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
-        if (boxed)
-            q.port = boxed;
-        if (decide(&q, "accept") >= 0)
-            return status;
-        CloseHandle(conn);   /* refused: the peer sees the connection closed */
-        if (event)
-            ResetEvent(event);
+        if (read_sockaddr(remote_sa, remote_len, &q.addr, &peer_port) &&
+            read_sockaddr(local_sa, local_len, &local, &q.port)) {
+            uint16_t boxed =
+                netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
+            if (boxed)
+                q.port = boxed;
+            if (decide_from(&q, "accept", acceptor, TRUE, NULL) < 0)
+                return STATUS_CONNECTION_REFUSED;
+        }
     }
+    if (netports_active()) {
+        net_address_as_box_sees(local_sa, local_len, PORTMAP_TCP, TRUE);
+        net_address_as_box_sees(remote_sa, remote_len, PORTMAP_TCP, FALSE);
+    }
+    return STATUS_SUCCESS;
+}
+
+BOOL net_completion_port_of(HANDLE file, HANDLE *port, ULONG_PTR *key)
+{
+    net_iocp found = {0};
+    if (!handle_find(file, &net_virtualizer, NET_TAG_IOCP, copy_iocp, &found) || !found.port)
+        return FALSE;
+    *port = found.port;
+    *key = found.key;
+    return TRUE;
+}
+
+NTSTATUS net_real_ioctl(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context, PIO_STATUS_BLOCK io,
+                        ULONG code, PVOID in, ULONG in_length, PVOID out, ULONG out_length)
+{
+    return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+}
+
+uint8_t net_socket_portmap_proto(HANDLE handle)
+{
+    return netports_proto(socket_proto(handle));
 }
 
 static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
@@ -413,9 +658,15 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     if (runtime_bypassed() ||
         (code != AFD_WINE_CREATE && code != AFD_WINE_CONNECT && code != AFD_WINE_SENDMSG && code != AFD_BIND &&
          code != AFD_LISTEN && !(code == AFD_WINE_ACCEPT && g_accept_rules) &&
+         !(code == AFD_WINE_ACCEPT_INTO && (g_accept_rules || netports_active())) &&
+         !(code == AFD_WINE_RECVMSG && netports_active()) &&
          !((code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME) && netports_active())))
         return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
 
+    if (code == AFD_WINE_ACCEPT_INTO)
+        return net_accept_into(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
+    if (code == AFD_WINE_RECVMSG)
+        return recvmsg_in_box(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_WINE_ACCEPT)
         return accept_decided(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
     if (code == AFD_GETSOCKNAME || code == AFD_WINE_GETPEERNAME)
@@ -485,6 +736,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         if (!copy)
             return refuse(io, STATUS_NO_MEMORY);
         NTSTATUS status = STATUS_SUCCESS;
+        policy_decision later;
+        later.audit = 0;
         afd_connect head;
         if (!guard_copy(copy, in, in_length)) {
             status = STATUS_ACCESS_VIOLATION;
@@ -497,10 +750,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
             if (q.proto != NET_PROTO_ANY) {
                 if (read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
                     char host[NET_NAME_MAX + 1];
+                    unspecified_to_loopback(copy + sizeof head, &q);
                     q.dir = NET_DIR_OUT;
                     q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
-                    status = decide(&q, "connect");
+                    status = decide_from(&q, "connect", handle, TRUE, &later);
                     if (status >= 0 && netports_active())
                         redirect_to_box(copy + sizeof head, &q);
                 } else if (!(addr_len >= 2 && copy[sizeof head] == WS_AF_UNSPEC && copy[sizeof head + 1] == 0)) {
@@ -508,10 +762,12 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                 }
             }
         }
-        if (status >= 0)
+        if (status >= 0) {
             status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, copy, in_length, out,
                                                 out_length);
-        else
+            if (later.audit)   /* the connect has begun: the socket has its local address */
+                record(&q, "connect", &later, handle, TRUE);
+        } else
             refuse(io, status);
         if (copy != small)
             HeapFree(GetProcessHeap(), 0, copy);
@@ -537,15 +793,22 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP) {
         if (!read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
             return refuse(io, STATUS_INVALID_PARAMETER);
+        unspecified_to_loopback(addr, &q);
         char host[NET_NAME_MAX + 1];
         q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
         q.host = q.host_len ? host : NULL;
         q.dir = NET_DIR_OUT;
-        NTSTATUS status = decide(&q, "sendto");
+        policy_decision later;
+        NTSTATUS status = decide_from(&q, "sendto", handle, TRUE, &later);
         if (status < 0)
             return refuse(io, status);
         if (netports_active())
             redirect_to_box(addr, &q);
+        status = real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
+                                            out_length);
+        if (later.audit)   /* sent: the socket has its local address */
+            record(&q, "sendto", &later, handle, TRUE);
+        return status;
     }
     return real_NtDeviceIoControlFile(handle, event, apc, apc_context, io, code, &params, sizeof params, out,
                                       out_length);
@@ -811,6 +1074,7 @@ static late_hooks g_late[] = {
 static void net_hooks(hook_table *table)
 {
     FVM_HOOK(table, "ntdll.dll", NtDeviceIoControlFile);
+    net_async_hooks(table);
 }
 
 static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
@@ -819,6 +1083,8 @@ static void net_handle_closed(HANDLE handle, unsigned tag, void *data)
     if (tag == NET_TAG_PORT) {
         uint32_t v = (uint32_t)(ULONG_PTR)data;
         netports_release((uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint16_t)v);
+    } else if (tag == NET_TAG_IOCP) {
+        HeapFree(GetProcessHeap(), 0, data);
     }
 }
 
@@ -827,6 +1093,12 @@ static void *net_handle_duplicated(HANDLE from, HANDLE to, unsigned tag, void *d
     (void)from, (void)to;
     /* A copy is the same socket; the box port goes back when the handle
      * that bound it closes (or the process ends), not with each copy. */
+    if (tag == NET_TAG_IOCP) {   /* the same file object: the same completion port */
+        net_iocp *copy = HeapAlloc(GetProcessHeap(), 0, sizeof *copy);
+        if (copy)
+            *copy = *(net_iocp *)data;
+        return copy;
+    }
     return tag == NET_TAG_PORT ? NULL : data;
 }
 

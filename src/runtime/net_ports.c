@@ -59,9 +59,10 @@ BOOL netports_local(const net_addr *a, BOOL wildcard_too)
 }
 
 /* One request and its answer; FALSE when the broker cannot be reached. */
-static BOOL ask(uint32_t op, uint8_t proto, uint8_t family, uint16_t vport, uint16_t real, portmap_reply *reply)
+static BOOL ask(uint32_t op, uint8_t proto, uint8_t family, uint16_t vport, uint16_t real, uint16_t flags,
+                portmap_reply *reply)
 {
-    portmap_request r = {op, proto, family, vport, real};
+    portmap_request r = {op, proto, family, vport, real, flags};
     uint8_t msg[PORTMAP_REQUEST_SIZE];
     portmap_request_encode(&r, msg, sizeof msg);
     DWORD saved = GetLastError();
@@ -90,11 +91,11 @@ static BOOL ask(uint32_t op, uint8_t proto, uint8_t family, uint16_t vport, uint
     return ok;
 }
 
-NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, uint16_t *bind_port)
+NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, BOOL shared, uint16_t *bind_port)
 {
     portmap_reply reply;
     *bind_port = 0;
-    if (!ask(PORTMAP_OP_CLAIM, proto, family, vport, 0, &reply))
+    if (!ask(PORTMAP_OP_CLAIM, proto, family, vport, 0, shared ? PORTMAP_SHARED : 0, &reply))
         return STATUS_ACCESS_DENIED;   /* no broker: never a port outside the box's space */
     if (reply.status == PORTMAP_IN_USE)
         return STATUS_SHARING_VIOLATION;   /* what the driver answers for a port in use: WSAEADDRINUSE */
@@ -107,7 +108,7 @@ NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, uint16_t 
 NTSTATUS netports_bound(uint8_t proto, uint8_t family, uint16_t vport, uint16_t real)
 {
     portmap_reply reply;
-    if (!ask(PORTMAP_OP_BOUND, proto, family, vport, real, &reply))
+    if (!ask(PORTMAP_OP_BOUND, proto, family, vport, real, 0, &reply))
         return STATUS_ACCESS_DENIED;
     return reply.status == PORTMAP_OK ? STATUS_SUCCESS
            : reply.status == PORTMAP_IN_USE ? STATUS_SHARING_VIOLATION
@@ -117,5 +118,5 @@ NTSTATUS netports_bound(uint8_t proto, uint8_t family, uint16_t vport, uint16_t 
 void netports_release(uint8_t proto, uint8_t family, uint16_t vport)
 {
     portmap_reply reply;
-    ask(PORTMAP_OP_RELEASE, proto, family, vport, 0, &reply);
+    ask(PORTMAP_OP_RELEASE, proto, family, vport, 0, 0, &reply);
 }

@@ -26,6 +26,31 @@
  *                                        broker pipe of the box at BOXPATH by name:
  *                                        prints "FORGE write <error> read <error> pipe
  *                                        <error>" (0: it could)
+ *   netprobe acceptex HOST PORT TAG event|iocp
+ *                                        a server taking connections with AcceptEx (its
+ *                                        completion by the event or a completion port):
+ *                                        "LISTEN <port>", then per request "ACCEPT <local
+ *                                        port> <peer port>" (GetAcceptExSockaddrs) and TAG
+ *                                        to the client, or "FAIL <WSA error>"; 60 s idle ends it
+ *   netprobe acceptself PORT1 PORT2 event|iocp
+ *                                        a listener on 127.0.0.1:PORT1, a client bound to
+ *                                        127.0.0.1:PORT2 connects to it, AcceptEx takes it:
+ *                                        "ACCEPTEX <local> <remote> PEER <getpeername port>"
+ *   netprobe udpself PORT1 PORT2         a UDP socket on 127.0.0.1:PORT2 sends to one on
+ *                                        127.0.0.1:PORT1: "FROM <recvfrom's source port>
+ *                                        <WSARecvMsg's> <an overlapped WSARecvFrom's, by a
+ *                                        completion port> <one's by a completion routine>"
+ *   netprobe acceptport HOST PORT TAG    (hostile) a server that sends the driver's accept
+ *                                        request by hand with a completion port and no
+ *                                        event: "LISTEN <port>", then per connection
+ *                                        "ACCEPT <peer address> TAG" (closed unanswered), or
+ *                                        "FAIL <NTSTATUS>"
+ *   netprobe acceptcancel                an AcceptEx nobody answers, cancelled with
+ *                                        CancelIoEx: "CANCEL <its error>"
+ *   netprobe reuse tcp|udp HOST PORT     two sockets with SO_REUSEADDR bind HOST:PORT:
+ *                                        "REUSE <0 or the second bind's WSA error>", and for
+ *                                        udp, with both bound, whether a datagram to the port
+ *                                        arrives ("GOT" or "NONE")
  * HOST is an IPv4 or IPv6 literal. Output: "OK" or "ERR <step> <WSA error or
  * NTSTATUS>"; exit code 0 on success, 1 otherwise. */
 #include <winsock2.h>
@@ -33,11 +58,25 @@
 #include <mswsock.h>
 #include <windows.h>
 #include <winternl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/boxcfg.h"
+
+/* One line in one write (stdout is unbuffered: printf would write it in
+ * pieces, which a reader of the shared output file can see interleaved). */
+static void say(const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stdout);
+}
 
 static int fail(const char *step, long code)
 {
@@ -267,6 +306,8 @@ typedef NTSTATUS(NTAPI *ioctl_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_ST
                                   ULONG);
 #define WINE_AFD_CREATE  CTL_CODE(FILE_DEVICE_NETWORK, 200, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define WINE_AFD_CONNECT CTL_CODE(FILE_DEVICE_NETWORK, 203, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define WINE_AFD_ACCEPT  CTL_CODE(FILE_DEVICE_NETWORK, 201, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define WINE_AFD_GETPEERNAME CTL_CODE(FILE_DEVICE_NETWORK, 216, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 static int do_direct(const char *host, const char *port)
 {
@@ -400,6 +441,348 @@ static int do_forge(const wchar_t *box_path)
     return 0;
 }
 
+/* ---- AcceptEx ---- */
+
+static LPFN_ACCEPTEX accept_ex_of(SOCKET s)
+{
+    LPFN_ACCEPTEX fn = NULL;
+    GUID guid = WSAID_ACCEPTEX;
+    DWORD got;
+    WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &fn, sizeof fn, &got, NULL, NULL);
+    return fn;
+}
+
+/* One AcceptEx on listener into a new socket; waits by event or port.
+ * Returns the accepted socket (INVALID_SOCKET, *error set, on failure). */
+static SOCKET accept_one(SOCKET listener, int family, HANDLE port, char *buf, DWORD idle_ms, int *error)
+{
+    LPFN_ACCEPTEX accept_ex = accept_ex_of(listener);
+    SOCKET a = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    if (!port)
+        ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD got = 0;
+    *error = 0;
+    if (!accept_ex || !accept_ex(listener, a, buf, 0, sizeof(struct sockaddr_storage) + 16,
+                                 sizeof(struct sockaddr_storage) + 16, &got, &ov)) {
+        int e = WSAGetLastError();
+        if (e != ERROR_IO_PENDING) {
+            *error = e;
+            closesocket(a);
+            return INVALID_SOCKET;
+        }
+        if (port) {
+            ULONG_PTR key;
+            OVERLAPPED *done = NULL;
+            if (!GetQueuedCompletionStatus(port, &got, &key, &done, idle_ms) && !done) {
+                *error = -1;   /* nothing in time */
+                closesocket(a);
+                return INVALID_SOCKET;
+            }
+        } else if (WaitForSingleObject(ov.hEvent, idle_ms) != WAIT_OBJECT_0) {
+            *error = -1;
+            closesocket(a);
+            return INVALID_SOCKET;
+        }
+        DWORD flags;
+        if (!WSAGetOverlappedResult(listener, &ov, &got, FALSE, &flags)) {
+            *error = WSAGetLastError();
+            closesocket(a);
+            if (ov.hEvent)
+                CloseHandle(ov.hEvent);
+            return INVALID_SOCKET;
+        }
+    }
+    if (ov.hEvent)
+        CloseHandle(ov.hEvent);
+    setsockopt(a, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&listener, sizeof listener);
+    return a;
+}
+
+static void acceptex_addresses(SOCKET listener, char *buf, unsigned *local, unsigned *remote)
+{
+    LPFN_GETACCEPTEXSOCKADDRS sockaddrs = NULL;
+    GUID guid = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD got;
+    WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &sockaddrs, sizeof sockaddrs, &got, NULL,
+             NULL);
+    struct sockaddr *l = NULL, *r = NULL;
+    int llen = 0, rlen = 0;
+    if (sockaddrs)
+        sockaddrs(buf, 0, sizeof(struct sockaddr_storage) + 16, sizeof(struct sockaddr_storage) + 16, &l, &llen, &r,
+                  &rlen);
+    *local = l && llen ? ntohs(((struct sockaddr_in *)l)->sin_port) : 0;
+    *remote = r && rlen ? ntohs(((struct sockaddr_in *)r)->sin_port) : 0;
+}
+
+static SOCKET listener_on(const char *host, const char *port, int *family, HANDLE *iocp, int use_port)
+{
+    struct sockaddr_storage sa;
+    int len;
+    *family = address(host, port, &sa, &len);
+    SOCKET s = socket(*family, SOCK_STREAM, IPPROTO_TCP);
+    if (bind(s, (struct sockaddr *)&sa, len) || listen(s, 16))
+        return INVALID_SOCKET;
+    *iocp = NULL;
+    if (use_port)
+        *iocp = CreateIoCompletionPort((HANDLE)s, NULL, 7, 0);
+    return s;
+}
+
+static int do_acceptex(const char *host, const char *port, const char *tag, const char *mode)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on(host, port, &family, &iocp, !strcmp(mode, "iocp"));
+    if (s == INVALID_SOCKET)
+        return fail("bind", WSAGetLastError());
+    struct sockaddr_storage me;
+    int me_len = sizeof me;
+    getsockname(s, (struct sockaddr *)&me, &me_len);
+    say("LISTEN %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+    for (;;) {
+        char buf[2 * (sizeof(struct sockaddr_storage) + 16)];
+        int error;
+        SOCKET a = accept_one(s, family, iocp, buf, 60000, &error);
+        if (a == INVALID_SOCKET) {
+            if (error == -1)
+                return 0;
+            say("FAIL %d\n", error);
+            continue;
+        }
+        unsigned local, remote;
+        acceptex_addresses(s, buf, &local, &remote);
+        say("ACCEPT %u %u\n", local, remote);
+        char in[64];
+        recv(a, in, sizeof in, 0);
+        send(a, tag, (int)strlen(tag), 0);
+        shutdown(a, SD_SEND);
+        closesocket(a);
+    }
+}
+
+static int do_acceptself(const char *port1, const char *port2, const char *mode)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on("127.0.0.1", port1, &family, &iocp, !strcmp(mode, "iocp"));
+    if (s == INVALID_SOCKET)
+        return fail("bind", WSAGetLastError());
+    struct sockaddr_storage to, from;
+    int to_len, from_len;
+    address("127.0.0.1", port1, &to, &to_len);
+    address("127.0.0.1", port2, &from, &from_len);
+    SOCKET c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    if (bind(c, (struct sockaddr *)&from, from_len))
+        return fail("bind2", WSAGetLastError());
+    if (connect(c, (struct sockaddr *)&to, to_len))
+        return fail("connect", WSAGetLastError());
+    char buf[2 * (sizeof(struct sockaddr_storage) + 16)];
+    int error;
+    SOCKET a = accept_one(s, family, iocp, buf, 20000, &error);
+    if (a == INVALID_SOCKET)
+        return fail("AcceptEx", error);
+    unsigned local, remote;
+    acceptex_addresses(s, buf, &local, &remote);
+    struct sockaddr_storage peer;
+    int peer_len = sizeof peer;
+    if (getpeername(a, (struct sockaddr *)&peer, &peer_len))
+        return fail("getpeername", WSAGetLastError());
+    say("ACCEPTEX %u %u PEER %u\n", local, remote, ntohs(((struct sockaddr_in *)&peer)->sin_port));
+    return 0;
+}
+
+/* ---- UDP source addresses ---- */
+
+static volatile int g_routine_done;
+static struct sockaddr_storage g_routine_from;
+static int g_routine_from_len = sizeof g_routine_from;
+
+static void CALLBACK routine_done(DWORD error, DWORD bytes, LPWSAOVERLAPPED ov, DWORD flags)
+{
+    (void)ov, (void)flags;
+    g_routine_done = error == 0 && bytes == 4 ? 1 : -1;
+}
+
+static int do_udpself(const char *port1, const char *port2)
+{
+    struct sockaddr_storage a1, a2;
+    int l1, l2;
+    address("127.0.0.1", port1, &a1, &l1);
+    address("127.0.0.1", port2, &a2, &l2);
+    SOCKET r = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP), w = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    if (bind(r, (struct sockaddr *)&a1, l1) || bind(w, (struct sockaddr *)&a2, l2))
+        return fail("bind", WSAGetLastError());
+    unsigned ports[4] = {0, 0, 0, 0};
+    HANDLE port = CreateIoCompletionPort((HANDLE)r, NULL, 9, 0);
+    for (int round = 0; round < 3; round++) {
+        if (sendto(w, "ping", 4, 0, (struct sockaddr *)&a1, l1) != 4)
+            return fail("sendto", WSAGetLastError());
+        struct sockaddr_storage src;
+        int src_len = sizeof src;
+        char buf[16];
+        if (round == 0) {
+            if (recvfrom(r, buf, sizeof buf, 0, (struct sockaddr *)&src, &src_len) < 0)
+                return fail("recvfrom", WSAGetLastError());
+        } else if (round == 2) {   /* overlapped, completion by the port */
+            WSABUF data = {sizeof buf, buf};
+            DWORD got = 0, flags = 0;
+            OVERLAPPED ov;
+            memset(&ov, 0, sizeof ov);
+            if (WSARecvFrom(r, &data, 1, &got, &flags, (struct sockaddr *)&src, &src_len, &ov, NULL) &&
+                WSAGetLastError() != WSA_IO_PENDING)
+                return fail("WSARecvFrom", WSAGetLastError());
+            ULONG_PTR key;
+            OVERLAPPED *done = NULL;
+            if (!GetQueuedCompletionStatus(port, &got, &key, &done, 10000) || done != &ov || got != 4)
+                return fail("GetQueuedCompletionStatus", (long)GetLastError());
+        } else {
+            LPFN_WSARECVMSG recv_msg = NULL;
+            GUID guid = WSAID_WSARECVMSG;
+            DWORD got;
+            if (WSAIoctl(r, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, &recv_msg, sizeof recv_msg, &got,
+                         NULL, NULL))
+                return fail("WSAIoctl", WSAGetLastError());
+            WSABUF data = {sizeof buf, buf};
+            WSAMSG msg;
+            memset(&msg, 0, sizeof msg);
+            msg.name = (struct sockaddr *)&src;
+            msg.namelen = sizeof src;
+            msg.lpBuffers = &data;
+            msg.dwBufferCount = 1;
+            if (recv_msg(r, &msg, &got, NULL, NULL))
+                return fail("WSARecvMsg", WSAGetLastError());
+        }
+        ports[round] = ntohs(((struct sockaddr_in *)&src)->sin_port);
+    }
+    /* A completion routine (an APC) on a socket with no port. */
+    SOCKET r2 = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    struct sockaddr_storage a3;
+    int l3;
+    address("127.0.0.1", "0", &a3, &l3);
+    if (bind(r2, (struct sockaddr *)&a3, l3) || getsockname(r2, (struct sockaddr *)&a3, &l3))
+        return fail("bind3", WSAGetLastError());
+    {
+        char buf[16];
+        WSABUF data = {sizeof buf, buf};
+        DWORD got = 0, flags = 0;
+        OVERLAPPED ov;
+        memset(&ov, 0, sizeof ov);
+        g_routine_done = 0;
+        if (WSARecvFrom(r2, &data, 1, &got, &flags, (struct sockaddr *)&g_routine_from, &g_routine_from_len, &ov,
+                        routine_done) &&
+            WSAGetLastError() != WSA_IO_PENDING)
+            return fail("WSARecvFrom2", WSAGetLastError());
+        if (sendto(w, "ping", 4, 0, (struct sockaddr *)&a3, l3) != 4)
+            return fail("sendto2", WSAGetLastError());
+        for (int waited = 0; !g_routine_done && waited < 100; waited++)
+            SleepEx(100, TRUE);
+        if (!g_routine_done)
+            return fail("routine", 0);
+        ports[3] = ntohs(((struct sockaddr_in *)&g_routine_from)->sin_port);
+    }
+    printf("FROM %u %u %u %u\n", ports[0], ports[1], ports[2], ports[3]);
+    return 0;
+}
+
+static int do_acceptcancel(void)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on("127.0.0.1", "0", &family, &iocp, 0);
+    if (s == INVALID_SOCKET)
+        return fail("bind", WSAGetLastError());
+    LPFN_ACCEPTEX accept_ex = accept_ex_of(s);
+    SOCKET a = socket(family, SOCK_STREAM, IPPROTO_TCP);
+    char buf[2 * (sizeof(struct sockaddr_storage) + 16)];
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD got;
+    if (accept_ex(s, a, buf, 0, sizeof(struct sockaddr_storage) + 16, sizeof(struct sockaddr_storage) + 16, &got, &ov) ||
+        WSAGetLastError() != ERROR_IO_PENDING)
+        return fail("AcceptEx", WSAGetLastError());
+    if (!CancelIoEx((HANDLE)s, &ov))
+        return fail("CancelIoEx", (long)GetLastError());
+    if (WaitForSingleObject(ov.hEvent, 5000) != WAIT_OBJECT_0)
+        return fail("wait", 0);
+    DWORD flags;
+    printf("CANCEL %d\n", WSAGetOverlappedResult(s, &ov, &got, FALSE, &flags) ? 0 : WSAGetLastError());
+    return 0;
+}
+
+static int do_acceptport(const char *host, const char *port, const char *tag)
+{
+    int family;
+    HANDLE iocp;
+    SOCKET s = listener_on(host, port, &family, &iocp, 1);
+    if (s == INVALID_SOCKET || !iocp)
+        return fail("bind", WSAGetLastError());
+    ioctl_fn ioctl = (ioctl_fn)(void *)GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "NtDeviceIoControlFile");
+    say("LISTEN %s\n", port);
+    for (;;) {
+        IO_STATUS_BLOCK io;
+        unsigned int h = 0;
+        NTSTATUS st = ioctl((HANDLE)s, NULL, NULL, &io, &io, WINE_AFD_ACCEPT, NULL, 0, &h, sizeof h);
+        if (st == STATUS_PENDING) {
+            DWORD got;
+            ULONG_PTR key;
+            OVERLAPPED *done = NULL;
+            if (!GetQueuedCompletionStatus(iocp, &got, &key, &done, 60000) && !done)
+                return 0;
+            st = io.Status;
+        }
+        if (st) {
+            say("FAIL %ld\n", (long)st);
+            continue;
+        }
+        /* Wine's send() refuses a socket ws2_32 did not make (WSAENOTSOCK):
+         * the peer's address, asked of the driver, is the answer. */
+        HANDLE c = (HANDLE)(ULONG_PTR)h;
+        unsigned char peer[128];
+        char text[64] = "?";
+        IO_STATUS_BLOCK pio;
+        if (!ioctl(c, NULL, NULL, NULL, &pio, WINE_AFD_GETPEERNAME, NULL, 0, peer, sizeof peer) && peer[0] == AF_INET)
+            InetNtopA(AF_INET, peer + 4, text, sizeof text);
+        CloseHandle(c);
+        say("ACCEPT %s %s\n", text, tag);
+    }
+}
+
+/* ---- SO_REUSEADDR ---- */
+
+static int do_reuse(const char *proto, const char *host, const char *port)
+{
+    struct sockaddr_storage sa;
+    int len, family = address(host, port, &sa, &len);
+    int udp = !strcmp(proto, "udp");
+    SOCKET s[2];
+    BOOL on = TRUE;
+    for (int i = 0; i < 2; i++) {
+        s[i] = socket(family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+        setsockopt(s[i], SOL_SOCKET, SO_REUSEADDR, (char *)&on, sizeof on);
+    }
+    if (bind(s[0], (struct sockaddr *)&sa, len))
+        return fail("bind", WSAGetLastError());
+    if (!udp && listen(s[0], 4))
+        return fail("listen", WSAGetLastError());
+    int second = bind(s[1], (struct sockaddr *)&sa, len) ? WSAGetLastError() : 0;
+    if (!udp || second) {
+        printf("REUSE %d\n", second);
+        return 0;
+    }
+    SOCKET w = socket(family, SOCK_DGRAM, 0);
+    sendto(w, "ping", 4, 0, (struct sockaddr *)&sa, len);
+    fd_set ready;
+    FD_ZERO(&ready);
+    FD_SET(s[0], &ready);
+    FD_SET(s[1], &ready);
+    struct timeval wait = {5, 0};
+    printf("REUSE 0 %s\n", select(0, &ready, NULL, NULL, &wait) > 0 ? "GOT" : "NONE");
+    return 0;
+}
+
 int wmain(int argc, wchar_t **wargv)
 {
     static char args[8][512];
@@ -450,6 +833,18 @@ int wmain(int argc, wchar_t **wargv)
         return do_rebind(argv[2], argv[3]);
     if (!strcmp(cmd, "names") && argc == 4)
         return do_names(argv[2], argv[3]);
+    if (!strcmp(cmd, "acceptex") && argc == 6)
+        return do_acceptex(argv[2], argv[3], argv[4], argv[5]);
+    if (!strcmp(cmd, "acceptself") && argc == 5)
+        return do_acceptself(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "acceptport") && argc == 5)
+        return do_acceptport(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "acceptcancel"))
+        return do_acceptcancel();
+    if (!strcmp(cmd, "udpself") && argc == 4)
+        return do_udpself(argv[2], argv[3]);
+    if (!strcmp(cmd, "reuse") && argc == 5)
+        return do_reuse(argv[2], argv[3], argv[4]);
     if (!strcmp(cmd, "direct") && argc == 4)
         return do_direct(argv[2], argv[3]);
     return fail("usage", 0);

@@ -105,7 +105,7 @@ def test_tcp_rules_hold_on_every_path_to_the_driver(fvm, tmp_path, apps, servers
         recs = [r for r in records(fvm, box) if r["type"] == "net"]
         assert len(recs) == 5
         assert {r["op"] for r in recs} == {"connect"}
-        assert all(r["name"] == f"out:tcp:127.0.0.1:{denied.port}" and r["decision"] == "deny"
+        assert all(r["name"].startswith(f"out:tcp:127.0.0.1:{denied.port} from ") and r["decision"] == "deny"
                    and r["rule"] == "policy.ini:2" and r["box"] == box and r["pid"]
                    and r["image"].endswith("netprobe.exe") for r in recs), recs
         assert len(denied.received) == 1   # the unboxed client
@@ -144,7 +144,7 @@ def test_udp_ipv6_listen_program_scope_and_raw(fvm, tmp_path, apps, servers):
         assert udp_denied.received == []
         assert udp_allowed.received == [b"ping"]
         names = [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
-        assert ("sendto", f"out:udp:127.0.0.1:{udp_denied.port}", "deny") in names, names
+        assert ("sendto", f"out:udp:127.0.0.1:{udp_denied.port} from *", "deny") in names, names
         assert ("socket", "out:icmp:*", "deny") in names, names
         assert ("socket", "out:raw:*", "deny") in names, names
         assert ("socket", "family:1", "deny") in names, names
@@ -173,7 +173,7 @@ def test_host_name_rules(fvm, tmp_path, apps, servers):
         assert probe(fvm, box, apps, "name", "localhost", a.port) == "OK pong"   # the address, by another name
         names = [(r["op"], r["name"], r["rule"]) for r in records(fvm, box) if r["type"] == "net"]
         assert names == [("resolve", "name:runsc", "policy.ini:2"),
-                         ("connect", f"out:tcp:127.0.0.1:{a.port}", "policy.ini:3")], names
+                         ("connect", f"out:tcp:127.0.0.1:{a.port} from * host vm", "policy.ini:3")], names
     finally:
         fvm("rm", "--force", box)
 
@@ -242,7 +242,7 @@ def test_accept_rules_decide_on_the_peer(fvm, tmp_path, apps):
         net_records = lambda: [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
         fvm.wait_until(lambda: len(net_records()) >= 2, timeout=10)
         recs = net_records()
-        assert recs == [("accept", f"accept:tcp:127.0.0.2:{port}", "deny")] * 2, recs
+        assert recs == [("accept", f"accept:tcp:127.0.0.2:{port} from 127.0.0.1:{port}", "deny")] * 2, recs
     finally:
         fvm("stop", box)
         server.wait(10)

@@ -95,12 +95,13 @@ def test_two_boxes_serve_one_port_each_client_reaches_its_own(fvm, boxes):
     # fvm net lists both, with their real ports (not the box port).
     out = fvm("net", a, check=0).stdout
     assert "net = isolated" in out, out
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("tcp", "udp"))]
+    bound = lambda text: [line.split() for line in text.splitlines()
+                          if line.strip().startswith(("tcp", "udp")) and line.split()[1] in ("ipv4", "ipv6")]
+    rows = bound(out)
     assert sorted(r[0] for r in rows) == ["tcp", "udp"], out
     assert all(r[2] == str(port) and r[3] != str(port) for r in rows), out
     real_a = next(int(r[3]) for r in rows if r[0] == "tcp")
-    real_b = next(int(line.split()[3]) for line in fvm("net", b, check=0).stdout.splitlines()
-                  if line.strip().startswith("tcp"))
+    real_b = next(int(r[3]) for r in bound(fvm("net", b, check=0).stdout) if r[0] == "tcp")
     assert real_a != real_b
 
 
@@ -112,6 +113,8 @@ def test_a_wildcard_bind_is_the_boxs_too(fvm, boxes):
     assert boxes.serve(a, "tcp", "0.0.0.0", port, "wild") == f"LISTEN {port}"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "OK wild"
     assert host_reply(port) == "refused"
+    # (hostile) 0.0.0.0 as a destination is loopback on Linux: it reaches the box's port too.
+    assert boxes.probe(a, "connect", "tcp", "0.0.0.0", port) == "OK wild"
     # IPv6 loopback: a port space per family, the same port number.
     try:
         socket.socket(socket.AF_INET6).close()
@@ -170,3 +173,88 @@ def test_a_box_cannot_touch_another_boxs_port_map(fvm, boxes):
     assert fields[2] != "0" and fields[6] != "0", fields
     assert boxes.probe(b, "connect", "tcp", "127.0.0.1", port) == "OK beta"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "ERR connect 10061"
+
+
+def test_fvm_set_net_mode(fvm, boxes):
+    """fvm set NAME net=isolated|shared rewrites box.ini whole (nothing
+    else in it changes, no draft left), applies at the next start, and is
+    refused, changing nothing, while the box runs."""
+    port = free_port()
+    e = boxes.create("--publish", f"{free_port()}:{port}")
+    ini = fvm.box_dir(e) / "box.ini"
+    before = ini.read_text()
+    out = fvm("set", e, "net=shared", check=0).stdout
+    assert f"{e}: net=shared" in out, out
+    after = ini.read_text()
+    assert "net=shared" in after and "net=isolated" not in after, after
+    assert [line for line in before.splitlines() if not line.startswith("net=")] == \
+           [line for line in after.splitlines() if not line.startswith("net=")], (before, after)
+    assert not (fvm.box_dir(e) / "box.ini.set").exists()
+    assert "net=shared" in fvm("set", e, check=0).stdout
+    # Shared now: its server binds the host's port.
+    assert boxes.serve(e, "tcp", "127.0.0.1", port, "epsilon") == f"LISTEN {port}"
+    assert host_reply(port) == "epsilon"
+    # Running: refused, box.ini untouched.
+    proc = fvm("set", e, "net=isolated", check=1)
+    assert "is running" in proc.stderr and "nothing was changed" in proc.stderr, proc.stderr
+    assert ini.read_text() == after
+    proc = fvm("set", e, "net=bridged", check=2)
+    assert "isolated or shared" in proc.stderr, proc.stderr
+    fvm("stop", e)
+    fvm.wait_until(lambda: host_reply(port, timeout=2) == "refused", timeout=20)
+    assert fvm("set", e, "--net", "isolated", check=0).returncode == 0
+    assert "net=isolated" in ini.read_text()
+    assert boxes.serve(e, "tcp", "127.0.0.1", port, "isolated-again") == f"LISTEN {port}"
+    assert host_reply(port) == "refused"
+    assert boxes.probe(e, "connect", "tcp", "127.0.0.1", port) == "OK isolated-again"
+    # fvm net --publish rewrites box.ini the same way (the box may run: it applies at the next bind).
+    fvm("net", e, "--publish", "none", check=0)
+    assert "publish=" not in ini.read_text() and "net=isolated" in ini.read_text(), ini.read_text()
+    fvm("net", e, "--publish", f"{port}:{port}/udp", check=0)
+    assert f"publish={port}:{port}/udp" in ini.read_text(), ini.read_text()
+
+
+def test_publish_rule_in_the_policy(fvm, boxes, tmp_path):
+    """[net] open publish:HOST:BOX publishes like the box setting; a bad
+    one is refused by fvm policy check with file:line:column, and a deny or
+    program-scoped publish rule is refused."""
+    port, host_port = free_port(), free_port()
+    policy = tmp_path / "publish.ini"
+    policy.write_text(f"[net]\nopen publish:{host_port}:{port}\n")
+    f = boxes.create("--policy", win_path(policy))
+    out = fvm("net", f, check=0).stdout
+    assert f"published by the policy: {host_port}:{port}" in out, out
+    assert boxes.serve(f, "tcp", "127.0.0.1", port, "zeta") == f"LISTEN {port}"
+    assert host_reply(host_port) == "zeta"
+    assert host_reply(port) == "refused"
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[net]\nopen publish:8080:99999\ndeny publish:1:2\nx.exe: open publish:3:4\n")
+    proc = fvm("policy", "check", win_path(bad), check=1)
+    err = proc.stdout + proc.stderr
+    assert "bad.ini:2:19: error: bad box port" in err, err
+    assert "bad.ini:3:6: error: a publish rule is an open rule" in err, err
+    assert "bad.ini:4:13: error: a publish rule is the box's" in err, err
+
+
+def test_fvm_net_lists_the_boxs_open_sockets(fvm, boxes):
+    """fvm net NAME lists every open socket of the box's processes (asked
+    of the sockets themselves): a server's listening socket on its box port
+    and a client's connection with its peer."""
+    port = free_port()
+    a = boxes.create()
+    with socket.socket() as silent:   # accepts at the TCP level, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        silent_port = silent.getsockname()[1]
+        assert boxes.serve(a, "tcp", "127.0.0.1", port, "eta") == f"LISTEN {port}"
+        client = fvm.popen("run", "--box", a, win_path(boxes.apps / "netprobe.exe"), "connect", "tcp", "127.0.0.1",
+                           str(silent_port))
+        boxes.servers.append(client)
+
+        def rows():
+            out = fvm("net", a, check=0).stdout
+            return [line.split() for line in out.splitlines() if line.startswith("  tcp ") and len(line.split()) == 5]
+        assert fvm.wait_until(lambda: any(r[2] == f"127.0.0.1:{silent_port}" for r in rows()), timeout=30), rows()
+        got = rows()
+        assert any(r[1] == f"127.0.0.1:{port}" and r[2] == "*" and r[3] == "listen" for r in got), got
+        assert any(r[2] == f"127.0.0.1:{silent_port}" and r[3] == "connected" for r in got), got

@@ -410,6 +410,88 @@ static void too_many_rules_are_counted(void **state)
     release(&c);
 }
 
+static void publish_rules_parse_publish_and_decide_nothing(void **state)
+{
+    (void)state;
+    net_rule r;
+    size_t bad;
+    fvm_error err;
+    uint16_t text[64];
+    struct { const char *pattern; size_t at; } wrong[] = {
+        {"publish:0:80", 8}, {"publish:80:99999", 11}, {"publish:smtp:1:2", 8},
+        {"publish:80", 10}, {"publish:1:2:3", 11}, {"publish:tcp:80:", 15}, {"publish:", 8},
+    };
+    for (size_t k = 0; k < sizeof wrong / sizeof wrong[0]; k++) {
+        size_t n = strlen(wrong[k].pattern);
+        for (size_t i = 0; i < n; i++)
+            text[i] = (uint8_t)wrong[k].pattern[i];
+        bad = 999;
+        if (net_rule_parse(text, n, &r, &bad, &err) == FVM_OK)
+            fail_msg("'%s' parsed", wrong[k].pattern);
+        if (bad != wrong[k].at)
+            fail_msg("'%s': error at %zu, not %zu (%s)", wrong[k].pattern, bad, wrong[k].at, err.message);
+    }
+    const char *ok = "PUBLISH:udp:5353:53";
+    for (size_t i = 0; i < strlen(ok); i++)
+        text[i] = (uint8_t)ok[i];
+    assert_int_equal(net_rule_parse(text, strlen(ok), &r, &bad, &err), FVM_OK);
+    assert_int_equal(r.dir, NET_DIR_PUBLISH);
+    assert_int_equal(r.proto, NET_PROTO_UDP);
+    assert_int_equal(r.publish_host, 5353);
+    assert_int_equal(r.publish_box, 53);
+    assert_true(net_rule_is_publish(text, strlen(ok)));
+
+    /* In a policy: listed for the broker, matching no operation. */
+    const char *policy_text = "[net]\nopen publish:18080:8080\nopen audit publish:udp:5353:53\n";
+    policy_env e = env();
+    policy *p = NULL;
+    assert_int_equal(policy_load_text("box.ini", policy_text, strlen(policy_text), &e, &p, &err), FVM_OK);
+    void *blob;
+    size_t len;
+    policy_view view;
+    assert_int_equal(policy_compile(p, &blob, &len, &err), FVM_OK);
+    assert_int_equal(policy_blob_open(blob, len, &view, &err), FVM_OK);
+    net_publish pub[4];
+    assert_int_equal(net_policy_published(&view, pub, 4), 2);
+    assert_int_equal(pub[0].proto, NET_PROTO_TCP);
+    assert_int_equal(pub[0].host, 18080);
+    assert_int_equal(pub[0].box, 8080);
+    assert_int_equal(pub[1].proto, NET_PROTO_UDP);
+    net_policy_rule rules[8];
+    size_t count = net_policy_load(&view, (const uint16_t *)u"a.exe", 5, rules, 8, NULL);
+    assert_int_equal(count, 2);
+    net_query q;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_IN;
+    q.proto = NET_PROTO_TCP;
+    q.addr.family = 4;
+    q.addr.bytes[0] = 127;
+    q.addr.bytes[3] = 1;
+    q.port = 8080;
+    policy_decision d;
+    net_policy_decide(&view, rules, count, &q, &d);
+    assert_true(d.is_default);
+    policy_blob_free(blob);
+    policy_free(p);
+
+    /* Only open rules for every program publish; errors carry their column. */
+    const char *bad_text = "[net]\n"
+                           "deny publish:1:2\n"
+                           "p.exe: open publish:1:2\n"
+                           "open   publish:80:0\n";
+    diags[0] = 0;
+    p = NULL;
+    assert_int_equal(policy_load_text("box.ini", bad_text, strlen(bad_text), &e, &p, &err), FVM_E_PARSE);
+    static const char *const expected[] = {
+        "box.ini:2:6: error: a publish rule is an open rule",
+        "box.ini:3:13: error: a publish rule is the box's: it takes no program or group scope",
+        "box.ini:4:19: error: bad box port",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        if (!strstr(diags, expected[i]))
+            fail_msg("expected '%s' in:\n%s", expected[i], diags);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +503,7 @@ int main(void)
         cmocka_unit_test(decisions_follow_precedence_and_scope),
         cmocka_unit_test(name_decisions_take_rules_for_every_port),
         cmocka_unit_test(too_many_rules_are_counted),
+        cmocka_unit_test(publish_rules_parse_publish_and_decide_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

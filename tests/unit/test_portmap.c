@@ -177,10 +177,56 @@ static void test_request_round_trip_and_refusals(void **state)
     assert_false(portmap_is_request(bad, n));
 }
 
+static void test_shared_ports_join_only_shared_bound_entries(void **state)
+{
+    portmap *m = &g_map;
+    fvm_error err;
+    uint16_t join = 99;
+    portmap_init(m);
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_UDP, 4, 5353, 7, PORTMAP_SHARED, NULL, NULL, &join, &err), FVM_OK);
+    assert_int_equal(join, 0);
+    /* Still being bound: nothing to join yet. */
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_UDP, 4, 5353, 8, PORTMAP_SHARED, NULL, NULL, &join, &err),
+                     FVM_E_EXISTS);
+    assert_int_equal(portmap_bound(m, PORTMAP_UDP, 4, 5353, 40001, 7, &err), FVM_OK);
+    /* A socket without SO_REUSEADDR cannot take it; one with it joins. */
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_UDP, 4, 5353, 8, 0, NULL, NULL, &join, &err), FVM_E_EXISTS);
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_UDP, 4, 5353, 8, PORTMAP_SHARED, NULL, NULL, &join, &err), FVM_OK);
+    assert_int_equal(join, 40001);
+    assert_int_equal(portmap_bound(m, PORTMAP_UDP, 4, 5353, 40001, 8, &err), FVM_OK);
+    assert_int_equal(portmap_virtual_of(m, PORTMAP_UDP, 4, 40001), 5353);
+    /* One leaves: the port stays the other's. */
+    assert_int_equal(portmap_release(m, PORTMAP_UDP, 4, 5353, 7), 1);
+    assert_int_equal(portmap_real_of(m, PORTMAP_UDP, 4, 5353), 40001);
+    /* The real port is not another box port's, shared or not. */
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_UDP, 4, 6000, 9, PORTMAP_SHARED, NULL, NULL, &join, &err), FVM_OK);
+    assert_int_equal(portmap_bound(m, PORTMAP_UDP, 4, 6000, 40001, 9, &err), FVM_E_EXISTS);
+    /* A port held without SO_REUSEADDR is never joined. */
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_TCP, 4, 80, 7, 0, NULL, NULL, &join, &err), FVM_OK);
+    assert_int_equal(portmap_bound(m, PORTMAP_TCP, 4, 80, 40002, 7, &err), FVM_OK);
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_TCP, 4, 80, 8, PORTMAP_SHARED, NULL, NULL, &join, &err),
+                     FVM_E_EXISTS);
+    assert_int_equal(portmap_claim_flags(m, PORTMAP_TCP, 4, 81, 8, 4, NULL, NULL, &join, &err), FVM_E_INVALID);
+}
+
+static void test_request_keeps_flags(void **state)
+{
+    portmap_request r = {PORTMAP_OP_CLAIM, PORTMAP_UDP, 4, 53, 0, PORTMAP_SHARED}, back;
+    uint8_t buf[PORTMAP_REQUEST_SIZE];
+    fvm_error err;
+    assert_int_equal(portmap_request_encode(&r, buf, sizeof buf), PORTMAP_REQUEST_SIZE);
+    assert_int_equal(portmap_request_decode(buf, sizeof buf, &back, &err), FVM_OK);
+    assert_int_equal(back.flags, PORTMAP_SHARED);
+    buf[18] = 2;
+    assert_int_equal(portmap_request_decode(buf, sizeof buf, &back, &err), FVM_E_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_bind_lookup_release),
+        cmocka_unit_test(test_shared_ports_join_only_shared_bound_entries),
+        cmocka_unit_test(test_request_keeps_flags),
         cmocka_unit_test(test_owner_that_ended_gives_way),
         cmocka_unit_test(test_bad_claims_and_a_full_map),
         cmocka_unit_test(test_publish_parse_and_lookup),
