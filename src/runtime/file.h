@@ -122,6 +122,11 @@ typedef enum reg_verdict {
 typedef enum reg_index_op { REG_INDEX_COPY_UP, REG_INDEX_CREATE, REG_INDEX_DELETE, REG_INDEX_UPDATE } reg_index_op;
 BOOL index_ready(void);
 reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash);
+/* A key the box made as a link key (REG_OPTION_CREATE_LINK): its entry
+ * carries this caller flag, and key.c follows its SymbolicLinkValue itself. */
+#define REG_INDEX_FLAG_LINK 0x0100u
+reg_verdict index_check_registry_link(const uint16_t *key, size_t len, uint64_t hash, BOOL whole, size_t *link_at);
+BOOL index_registry_is_link(const uint16_t *key, size_t len, uint64_t hash);
 boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash);
 NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags);
 /* The same with the base a COPY_UP records (a key's values: core/regbase.h); NULL: none. */
