@@ -7,8 +7,15 @@
 
 #include "runtime/runtime.h"
 
-/* Longest object name we decide on (units); longer names are refused. */
-#define IPC_NAME_UNITS 1024
+/* The most units one UNICODE_STRING holds: the object manager's limit for
+ * a name as passed (relative to its RootDirectory, or absolute). */
+#define IPC_STRING_UNITS 32767
+/* Longest canonical name we decide on (units): a root directory's name and
+ * a relative name below it, each up to IPC_STRING_UNITS, so the box takes
+ * every name the host takes. A box name that does not fit one string (the
+ * box's directory in front) is passed relative to the box's directory of
+ * the object (ipc.c, begin). */
+#define IPC_NAME_UNITS (2 * IPC_STRING_UNITS)
 
 /* Where a named object call goes. */
 typedef enum ipc_route {

@@ -192,6 +192,11 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
         HeapFree(GetProcessHeap(), 0, c);
         return attributes;
     }
+    if (c->target_len > IPC_STRING_UNITS) {   /* the box's tag made it longer than any name */
+        *status = STATUS_NAME_TOO_LONG;
+        HeapFree(GetProcessHeap(), 0, c);
+        return NULL;
+    }
     *call = c;
     *oa = *attributes;
     oa->RootDirectory = NULL;

@@ -1285,6 +1285,28 @@ static int run_objects(void)
     say("O45", "event with a 2000-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
     if (a)
         CloseHandle(a);
+    /* Near the object manager's limit (32767 units with
+     * \Sessions\1\BaseNamedObjects\ in front): the box's own directory
+     * in front must not make it fail where the host takes it. */
+    static wchar_t longest[32768];
+    for (int i = 0; i < 32700; i++)
+        longest[i] = L'a' + i % 26;
+    longest[32700] = 0;
+    a = CreateEventW(NULL, FALSE, FALSE, longest);
+    say("O46", "event with a 32700-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
+    HANDLE again = OpenEventW(EVENT_MODIFY_STATE, FALSE, longest);
+    say("O47", "open it again: %d", again != NULL);
+    if (again)
+        CloseHandle(again);
+    if (a)
+        CloseHandle(a);
+    longest[32760] = 0;
+    for (int i = 32700; i < 32760; i++)
+        longest[i] = L'b';
+    a = CreateEventW(NULL, FALSE, FALSE, longest);
+    say("O48", "event with a 32760-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
+    if (a)
+        CloseHandle(a);
     return 0;
 }
 

@@ -28,9 +28,7 @@ KNOWN = {
         "F128": "directory change notifications do not fire for a box folder watched through a host handle",
     },
     "keys": {},
-    "objects": {
-        "O45": "long object names overflow because of the box prefix",
-    },
+    "objects": {},
     "robust": {},
 }
 
