@@ -573,6 +573,22 @@ static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG optio
     return copy_up_file(s);
 }
 
+NTSTATUS file_box_folder(file_scratch *s)
+{
+    switch (index_check(&s->path, s->key, KEY_CAP)) {
+    case INDEX_IN_BOX: {
+        DWORD attributes = path_attributes(s->box, s->box_len);
+        return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY)
+                   ? STATUS_SUCCESS
+                   : STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+    case INDEX_UNTOUCHED:
+        return prepare_box_copy(s, FILE_OPEN_IF, FILE_DIRECTORY_FILE);
+    default:
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+}
+
 /* A create where the host has nothing that counts (deleted in the box, or
  * below a folder made in the box): make the box's folders and note it. */
 static NTSTATUS prepare_box_create(file_scratch *s, ULONG options)
@@ -1377,6 +1393,7 @@ static void file_hooks(hook_table *table)
     FVM_HOOK(table, "ntdll.dll", NtDeleteFile);
     file_dir_hooks(table);
     file_name_hooks(table);
+    file_notify_hooks(table);
 }
 
 static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
@@ -1385,6 +1402,8 @@ static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
         file_dir_listing_closed(data);
     else if (tag == FILE_TAG_DELETE)
         deleted_when_closed(data);
+    else if (tag == FILE_TAG_WATCH)
+        file_watch_closed(data);
 }
 
 /* A copy of a box file opened for writing can grow it too: it counts

@@ -154,12 +154,20 @@ LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */
 
 void file_dir_hooks(hook_table *table);
 void file_name_hooks(hook_table *table);
+/* file_notify.c: folder watches made on the folder's box copy. */
+void file_notify_hooks(hook_table *table);
+void file_watch_closed(void *data);
+/* The box copy of the host folder s->path (box path in s->box) made if the
+ * box has none (an empty folder merged over the host's), as a write inside
+ * it would; a status < 0 when the folder is deleted in the box or cannot be
+ * made. */
+NTSTATUS file_box_folder(file_scratch *s);
 /* A box file's full NT name made the host's, in place (NtQueryObject). */
 size_t file_program_name(uint16_t *name, size_t len);
 
 /* The file virtualizer's state per handle (handles.c), by tag. */
 extern const fvm_virtualizer file_virtualizer;
-enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3 };
+enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3, FILE_TAG_WATCH = 4 };
 void file_dir_listing_closed(void *listing);
 
 #endif

@@ -25,7 +25,6 @@ LINE = re.compile(r"^([FKOR]\d+) ")
 KNOWN = {
     "files": {
         "F51": "sharing modes: a write open of a host file copies it up, so it does not meet the host handle's share mode",
-        "F128": "directory change notifications do not fire for a box folder watched through a host handle",
     },
     "keys": {},
     "objects": {},
