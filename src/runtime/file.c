@@ -545,6 +545,13 @@ static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG optio
         return STATUS_FILE_IS_A_DIRECTORY;
     if (!is_dir && (options & FILE_DIRECTORY_FILE))
         return STATUS_NOT_A_DIRECTORY;
+    /* The host's sharing check, which the box copy would never meet: a
+     * handle on the host file (the box's own read open of it, or a host
+     * program's) that does not share what this open asks for refuses it,
+     * before anything is copied. */
+    if (!is_dir && file_share_probe(s->path.path, s->path.len, s->open_access, s->open_share) ==
+                       STATUS_SHARING_VIOLATION)
+        return STATUS_SHARING_VIOLATION;
     NTSTATUS status = make_box_parents(s);
     if (status < 0)
         return status;
@@ -583,6 +590,7 @@ NTSTATUS file_box_folder(file_scratch *s)
                    : STATUS_OBJECT_NAME_NOT_FOUND;
     }
     case INDEX_UNTOUCHED:
+        s->open_access = 0;
         return prepare_box_copy(s, FILE_OPEN_IF, FILE_DIRECTORY_FILE);
     default:
         return STATUS_OBJECT_NAME_NOT_FOUND;
@@ -793,6 +801,8 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, disposition, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
@@ -816,6 +826,8 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
@@ -842,6 +854,8 @@ NTSTATUS file_open_viewed(POBJECT_ATTRIBUTES attributes, ACCESS_MASK access, ULO
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;

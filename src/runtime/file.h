@@ -52,6 +52,8 @@ typedef struct file_scratch {
     size_t box_len;
     uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];   /* index keys */
     policy_decision decision;          /* the policy's word on s->path (PLACE_HOST only) */
+    ACCESS_MASK open_access;           /* the open being decided: its rights and share mode */
+    ULONG open_share;                  /*   (a copy-up checks them against the host's handles) */
     BOOL in_use;
     resolved_name resolved[4];         /* the last attribute queries of this thread */
     unsigned resolved_next;
@@ -157,6 +159,9 @@ void file_name_hooks(hook_table *table);
 /* file_notify.c: folder watches made on the folder's box copy. */
 void file_notify_hooks(hook_table *table);
 void file_watch_closed(void *data);
+/* file_quota.c: STATUS_SHARING_VIOLATION when the host would refuse an open
+ * of host file path with these rights and share mode (asked of the broker). */
+NTSTATUS file_share_probe(const uint16_t *path, size_t len, ACCESS_MASK access, ULONG share);
 /* The box copy of the host folder s->path (box path in s->box) made if the
  * box has none (an empty folder merged over the host's), as a write inside
  * it would; a status < 0 when the folder is deleted in the box or cannot be

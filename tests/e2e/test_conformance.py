@@ -23,9 +23,7 @@ LINE = re.compile(r"^([FKOR]\d+) ")
 
 # check id -> why it still differs (open items of issue 18).
 KNOWN = {
-    "files": {
-        "F51": "sharing modes: a write open of a host file copies it up, so it does not meet the host handle's share mode",
-    },
+    "files": {},
     "keys": {},
     "objects": {},
     "robust": {},
