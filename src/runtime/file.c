@@ -442,15 +442,31 @@ static NTSTATUS copy_up_file(file_scratch *s)
         return status;
     }
 
-    /* <box path>.fvmtmp<tid> next to the final name. */
-    static const uint16_t suffix[] = u".fvm-copy-";
-    size_t tmp_len = s->box_len;
-    uint16_t *tmp = HeapAlloc(GetProcessHeap(), 0, (s->box_len + 40) * sizeof(uint16_t));
+    /* <box>\.fvm-staging\.fvm-copy-<tid>: made outside the file's folder
+     * and renamed into it when complete, so a watch on the folder sees the
+     * file arrive under its own name, never a temporary one (issue 18). */
+    static const uint16_t staging[] = u"\\.fvm-staging";
+    static const uint16_t suffix[] = u"\\.fvm-copy-";
+    static volatile LONG staging_made;
+    size_t tmp_len = g_box_root.len;
+    uint16_t *tmp = HeapAlloc(GetProcessHeap(), 0, (g_box_root.len + 64) * sizeof(uint16_t));
     if (!tmp) {
         NtClose(src);
         return STATUS_NO_MEMORY;
     }
-    memcpy(tmp, s->box, s->box_len * 2);
+    memcpy(tmp, g_box_root.path, g_box_root.len * 2);
+    for (size_t i = 0; staging[i]; i++)
+        tmp[tmp_len++] = staging[i];
+    if (!staging_made) {
+        HANDLE dir;
+        init_attributes(&oa, &us, tmp, tmp_len, NULL);
+        if (real_NtCreateFile(&dir, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io, NULL, FILE_ATTRIBUTE_DIRECTORY,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN_IF,
+                              FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0) >= 0) {
+            NtClose(dir);
+            staging_made = 1;
+        }
+    }
     for (size_t i = 0; suffix[i]; i++)
         tmp[tmp_len++] = suffix[i];
     for (DWORD tid = GetCurrentThreadId(), k = 0; k < 8; k++, tid >>= 4)

@@ -655,6 +655,34 @@ static void files_folders(void)
         CloseHandle(event);
         CloseHandle(h);
     }
+    /* A change to a host file in a watched folder (in a box: its copy-up)
+     * is reported by its own name: the first record of the first report. */
+    st = nt_create(&h, L"hostdir", FILE_LIST_DIRECTORY, SHARE_ALL, FILE_OPEN, FILE_DIRECTORY_FILE, NULL);
+    if (st >= 0) {
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        BYTE raw[4096];
+        IO_STATUS_BLOCK io;
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw,
+                                                 FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_SIZE |
+                                                     FILE_NOTIFY_CHANGE_LAST_WRITE, FALSE);
+        HANDLE f;
+        if (nt_create(&f, L"hostdir\\b.txt", FILE_APPEND_DATA | SYNCHRONIZE, SHARE_ALL, FILE_OPEN,
+                      FILE_NON_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, NULL) >= 0) {
+            IO_STATUS_BLOCK wio;
+            NtWriteFile(f, NULL, NULL, NULL, &wio, "more", 4, NULL, NULL);
+            CloseHandle(f);
+        }
+        DWORD w = WaitForSingleObject(event, 2000);
+        char first[300] = "";
+        if (w == WAIT_OBJECT_0 && io.Status >= 0 && io.Information) {
+            FILE_NOTIFY_INFORMATION *fni = (FILE_NOTIFY_INFORMATION *)raw;
+            snprintf(first, sizeof first, "%lu %s", (unsigned long)fni->Action,
+                     u8(fni->FileName, fni->FileNameLength / 2));
+        }
+        say("F129", "notify change of a host file: 0x%08lx wait=%lu %s", n, (unsigned long)w, first);
+        CloseHandle(event);
+        CloseHandle(h);
+    }
 }
 
 static void files_names(void)
