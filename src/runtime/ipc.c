@@ -567,7 +567,7 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
         return NULL;
     if (!named(oa))
         return oa;
-    op->call = HeapAlloc(GetProcessHeap(), 0, sizeof *op->call);
+    op->call = ipc_call_new();
     if (!op->call) {
         *status = STATUS_NO_MEMORY;
         return NULL;
@@ -579,7 +579,7 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
         return NULL;
     }
     if (op->route == IPC_PASS) {
-        HeapFree(GetProcessHeap(), 0, op->call);
+        ipc_call_free(op->call);
         op->call = NULL;
         return oa;
     }
@@ -600,7 +600,7 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
                                                                                   : STATUS_OBJECT_PATH_NOT_FOUND;
         if (*status == STATUS_NAME_TOO_LONG || !make_box_parents(op->call) ||
             !(op->root = open_box_directory(op->call->target, cut - 1))) {
-            HeapFree(GetProcessHeap(), 0, op->call);
+            ipc_call_free(op->call);
             op->call = NULL;
             return NULL;
         }
@@ -622,7 +622,7 @@ static NTSTATUS end(ipc_op *op, NTSTATUS status, PHANDLE handle, int type)
     if (op->call) {
         if (status >= 0 && type == T_DIRECTORY && handle)
             dir_remember(*handle, op->call->name, op->call->len);
-        HeapFree(GetProcessHeap(), 0, op->call);
+        ipc_call_free(op->call);
     }
     return status;
 }
@@ -772,7 +772,7 @@ static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK
                              op.call ? op.call->name : NULL, op.call ? op.call->len : 0);
         return end(&op, STATUS_ACCESS_DENIED, NULL, T_SYMLINK);
     }
-    ipc_call *to = HeapAlloc(GetProcessHeap(), 0, sizeof *to);
+    ipc_call *to = ipc_call_new();
     if (!to)
         return end(&op, STATUS_NO_MEMORY, NULL, T_SYMLINK);
     OBJECT_ATTRIBUTES target_oa;
@@ -783,18 +783,18 @@ static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK
         if (route != IPC_FAIL)
             runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link to a name outside the box",
                                  to->name, to->len);
-        HeapFree(GetProcessHeap(), 0, to);
+        ipc_call_free(to);
         return end(&op, status, NULL, T_SYMLINK);
     }
     if (to->target_len > IPC_STRING_UNITS) {   /* the box's target would not fit a link's name */
-        HeapFree(GetProcessHeap(), 0, to);
+        ipc_call_free(to);
         return end(&op, STATUS_NAME_TOO_LONG, NULL, T_SYMLINK);
     }
     UNICODE_STRING boxed_target = {(USHORT)(to->target_len * 2), (USHORT)(to->target_len * 2), (PWSTR)to->target};
     status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
     if (retry_in_box(&op, status))
         status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
-    HeapFree(GetProcessHeap(), 0, to);
+    ipc_call_free(to);
     return end(&op, status, handle, T_SYMLINK);
 }
 
@@ -878,6 +878,40 @@ static void ipc_hooks(hook_table *table)
     pipe_hooks(table);
 }
 
+/* ---- call buffers ------------------------------------------------------------ */
+
+/* A call holds names up to the object manager's limit (about 256 KiB):
+ * each thread keeps one, so a named call costs no large allocation. */
+ipc_call *ipc_call_new(void)
+{
+    fvm_thread *t = fvm_thread_get();
+    ipc_call *spare = t ? t->ipc_call : NULL;
+    if (spare) {
+        t->ipc_call = NULL;
+        return spare;
+    }
+    return HeapAlloc(GetProcessHeap(), 0, sizeof(ipc_call));
+}
+
+void ipc_call_free(ipc_call *call)
+{
+    if (!call)
+        return;
+    fvm_thread *t = fvm_thread_peek();
+    if (t && !t->ipc_call)
+        t->ipc_call = call;
+    else
+        HeapFree(GetProcessHeap(), 0, call);
+}
+
+static void ipc_thread_detach(fvm_thread *t)
+{
+    if (t->ipc_call) {
+        HeapFree(GetProcessHeap(), 0, t->ipc_call);
+        t->ipc_call = NULL;
+    }
+}
+
 const fvm_virtualizer object_virtualizer = {
     .name = "objects",
     .policy = POLICY_TYPE_OBJECT,
@@ -885,4 +919,5 @@ const fvm_virtualizer object_virtualizer = {
     .hooks = ipc_hooks,
     .handle_closed = ipc_handle_closed,
     .program_name = ipc_program_name,
+    .thread_detach = ipc_thread_detach,
 };

@@ -34,6 +34,12 @@ typedef struct ipc_call {
     NTSTATUS status;                  /* IPC_FAIL */
 } ipc_call;
 
+/* An ipc_call (large: names up to IPC_NAME_UNITS) from the thread's spare,
+ * or a new one when the spare is in use (a call within a call); NULL when
+ * out of memory. ipc_call_free gives it back. */
+ipc_call *ipc_call_new(void);
+void ipc_call_free(ipc_call *call);
+
 /* FVM's own calls run with the runtime's bypass set (runtime_bypassed,
  * runtime.h): they reach the host's objects unchanged. */
 extern const fvm_virtualizer object_virtualizer;
