@@ -72,6 +72,9 @@ uint32_t broker_procs_list(uint32_t *pids, uint32_t max); /* live box processes 
 void broker_limits_start(const wchar_t *box_path, HANDLE job);
 /* A boxed process's memory request (brokerproto.h); pid from the pipe. */
 void broker_limits_memory(uint32_t pid, const void *request, size_t len, void *reply, size_t *reply_len);
+/* share.c: would the host refuse this open of a host file for sharing? */
+struct fvm_share_reply;
+void broker_share_probe(const void *request, size_t len, struct fvm_share_reply *reply);
 /* fvm stats: the box's numbers now, as one line of JSON. */
 size_t broker_limits_stats(char *out, size_t cap);
 /* An I/O lease (FVM_BROKER_REQ_IO): takes from the box's buckets, says how

@@ -272,6 +272,10 @@ static DWORD WINAPI serve_connection(void *arg)
             broker_limits_memory(client_pid, buf, got, &reply, &reply_len);
             WriteFile(pipe, &reply, (DWORD)reply_len, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (got == sizeof(fvm_share_request) && !memcmp(buf, FVM_BROKER_REQ_SHARE, 8)) {
+            fvm_share_reply reply;
+            broker_share_probe(buf, got, &reply);
+            WriteFile(pipe, &reply, sizeof reply, &written, NULL);
         } else if (got == sizeof(fvm_io_request) && !memcmp(buf, FVM_BROKER_REQ_IO, 8)) {
             fvm_io_reply reply;
             size_t reply_len = 0;

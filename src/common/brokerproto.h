@@ -86,4 +86,29 @@ typedef struct fvm_io_reply {
 #define FVM_BROKER_REQ_STATS "stats"
 #define FVM_BROKER_STATS_MAX 2048
 
+/* Sharing modes across copy-up (issue 18, broker/share.c). A boxed
+ * process about to copy a host file into the box for a write open asks
+ * whether the host would refuse that open for sharing (another handle to
+ * the host file, of the box or of the host, does not share what the open
+ * asks for):
+ *   request  fvm_share_request ("share\0\0\0", access, share, units, the
+ *            file's NT name \??\X:\... in units UTF-16 units)
+ *   reply    fvm_share_reply (version, NTSTATUS: STATUS_SHARING_VIOLATION
+ *            or 0)
+ * The broker opens the host file itself with those rights and closes it at
+ * once (a boxed process must never hold a writable host handle, not even
+ * for a moment); only a file on a file system (no device, pipe or folder)
+ * is opened with data rights. */
+#define FVM_BROKER_REQ_SHARE "share\0\0\0"
+#define FVM_SHARE_NAME_UNITS 2048
+typedef struct fvm_share_request {
+    char magic[8];
+    uint32_t access, share, units, reserved;
+    uint16_t name[FVM_SHARE_NAME_UNITS];
+} fvm_share_request;
+typedef struct fvm_share_reply {
+    uint32_t version;
+    uint32_t status;
+} fvm_share_reply;
+
 #endif

@@ -443,15 +443,31 @@ static NTSTATUS copy_up_file(file_scratch *s)
         return status;
     }
 
-    /* <box path>.fvmtmp<tid> next to the final name. */
-    static const uint16_t suffix[] = u".fvm-copy-";
-    size_t tmp_len = s->box_len;
-    uint16_t *tmp = HeapAlloc(GetProcessHeap(), 0, (s->box_len + 40) * sizeof(uint16_t));
+    /* <box>\.fvm-staging\.fvm-copy-<tid>: made outside the file's folder
+     * and renamed into it when complete, so a watch on the folder sees the
+     * file arrive under its own name, never a temporary one (issue 18). */
+    static const uint16_t staging[] = u"\\.fvm-staging";
+    static const uint16_t suffix[] = u"\\.fvm-copy-";
+    static volatile LONG staging_made;
+    size_t tmp_len = g_box_root.len;
+    uint16_t *tmp = HeapAlloc(GetProcessHeap(), 0, (g_box_root.len + 64) * sizeof(uint16_t));
     if (!tmp) {
         NtClose(src);
         return STATUS_NO_MEMORY;
     }
-    memcpy(tmp, s->box, s->box_len * 2);
+    memcpy(tmp, g_box_root.path, g_box_root.len * 2);
+    for (size_t i = 0; staging[i]; i++)
+        tmp[tmp_len++] = staging[i];
+    if (!staging_made) {
+        HANDLE dir;
+        init_attributes(&oa, &us, tmp, tmp_len, NULL);
+        if (real_NtCreateFile(&dir, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io, NULL, FILE_ATTRIBUTE_DIRECTORY,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN_IF,
+                              FILE_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0) >= 0) {
+            NtClose(dir);
+            staging_made = 1;
+        }
+    }
     for (size_t i = 0; suffix[i]; i++)
         tmp[tmp_len++] = suffix[i];
     for (DWORD tid = GetCurrentThreadId(), k = 0; k < 8; k++, tid >>= 4)
@@ -546,6 +562,13 @@ static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG optio
         return STATUS_FILE_IS_A_DIRECTORY;
     if (!is_dir && (options & FILE_DIRECTORY_FILE))
         return STATUS_NOT_A_DIRECTORY;
+    /* The host's sharing check, which the box copy would never meet: a
+     * handle on the host file (the box's own read open of it, or a host
+     * program's) that does not share what this open asks for refuses it,
+     * before anything is copied. */
+    if (!is_dir && file_share_probe(s->path.path, s->path.len, s->open_access, s->open_share) ==
+                       STATUS_SHARING_VIOLATION)
+        return STATUS_SHARING_VIOLATION;
     NTSTATUS status = make_box_parents(s);
     if (status < 0)
         return status;
@@ -572,6 +595,23 @@ static NTSTATUS prepare_box_copy(file_scratch *s, ULONG disposition, ULONG optio
     if (disposition == FILE_SUPERSEDE || disposition == FILE_OVERWRITE || disposition == FILE_OVERWRITE_IF)
         return STATUS_SUCCESS;
     return copy_up_file(s);
+}
+
+NTSTATUS file_box_folder(file_scratch *s)
+{
+    switch (index_check(&s->path, s->key, KEY_CAP)) {
+    case INDEX_IN_BOX: {
+        DWORD attributes = path_attributes(s->box, s->box_len);
+        return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY)
+                   ? STATUS_SUCCESS
+                   : STATUS_OBJECT_NAME_NOT_FOUND;
+    }
+    case INDEX_UNTOUCHED:
+        s->open_access = 0;
+        return prepare_box_copy(s, FILE_OPEN_IF, FILE_DIRECTORY_FILE);
+    default:
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    }
 }
 
 /* A create where the host has nothing that counts (deleted in the box, or
@@ -778,6 +818,8 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, disposition, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
@@ -801,6 +843,8 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
@@ -827,6 +871,8 @@ NTSTATUS file_open_viewed(POBJECT_ATTRIBUTES attributes, ACCESS_MASK access, ULO
     if (!s)
         return STATUS_NO_MEMORY;
     BOOL to_box, to_host;
+    s->open_access = access;
+    s->open_share = share;
     NTSTATUS status = decide_open(s, attributes, access, FILE_OPEN, options, &to_box, &to_host);
     if (status >= 0) {
         OBJECT_ATTRIBUTES oa;
@@ -1384,6 +1430,7 @@ static void file_hooks(hook_table *table)
     FVM_HOOK(table, "ntdll.dll", NtDeleteFile);
     file_dir_hooks(table);
     file_name_hooks(table);
+    file_notify_hooks(table);
 }
 
 static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
@@ -1392,6 +1439,8 @@ static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
         file_dir_listing_closed(data);
     else if (tag == FILE_TAG_DELETE)
         deleted_when_closed(data);
+    else if (tag == FILE_TAG_WATCH)
+        file_watch_closed(data);
 }
 
 /* A copy of a box file opened for writing can grow it too: it counts

@@ -52,6 +52,8 @@ typedef struct file_scratch {
     size_t box_len;
     uint16_t key[BOXINDEX_MAX_KEY_UNITS + 1];   /* index keys */
     policy_decision decision;          /* the policy's word on s->path (PLACE_HOST only) */
+    ACCESS_MASK open_access;           /* the open being decided: its rights and share mode */
+    ULONG open_share;                  /*   (a copy-up checks them against the host's handles) */
     BOOL in_use;
     resolved_name resolved[4];         /* the last attribute queries of this thread */
     unsigned resolved_next;
@@ -122,6 +124,11 @@ typedef enum reg_verdict {
 typedef enum reg_index_op { REG_INDEX_COPY_UP, REG_INDEX_CREATE, REG_INDEX_DELETE, REG_INDEX_UPDATE } reg_index_op;
 BOOL index_ready(void);
 reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash);
+/* A key the box made as a link key (REG_OPTION_CREATE_LINK): its entry
+ * carries this caller flag, and key.c follows its SymbolicLinkValue itself. */
+#define REG_INDEX_FLAG_LINK 0x0100u
+reg_verdict index_check_registry_link(const uint16_t *key, size_t len, uint64_t hash, BOOL whole, size_t *link_at);
+BOOL index_registry_is_link(const uint16_t *key, size_t len, uint64_t hash);
 boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash);
 NTSTATUS index_note_registry(reg_index_op op, const uint16_t *key, const uint16_t *path, size_t len, uint32_t flags);
 /* The same with the base a COPY_UP records (a key's values: core/regbase.h); NULL: none. */
@@ -149,12 +156,23 @@ LONG64 quota_file_size(HANDLE handle);   /* -1 if unknown */
 
 void file_dir_hooks(hook_table *table);
 void file_name_hooks(hook_table *table);
+/* file_notify.c: folder watches made on the folder's box copy. */
+void file_notify_hooks(hook_table *table);
+void file_watch_closed(void *data);
+/* file_quota.c: STATUS_SHARING_VIOLATION when the host would refuse an open
+ * of host file path with these rights and share mode (asked of the broker). */
+NTSTATUS file_share_probe(const uint16_t *path, size_t len, ACCESS_MASK access, ULONG share);
+/* The box copy of the host folder s->path (box path in s->box) made if the
+ * box has none (an empty folder merged over the host's), as a write inside
+ * it would; a status < 0 when the folder is deleted in the box or cannot be
+ * made. */
+NTSTATUS file_box_folder(file_scratch *s);
 /* A box file's full NT name made the host's, in place (NtQueryObject). */
 size_t file_program_name(uint16_t *name, size_t len);
 
 /* The file virtualizer's state per handle (handles.c), by tag. */
 extern const fvm_virtualizer file_virtualizer;
-enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3 };
+enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3, FILE_TAG_WATCH = 4 };
 void file_dir_listing_closed(void *listing);
 
 #endif

@@ -30,10 +30,14 @@ file_scratch *scratch_acquire(void)
         if (mine) {
             memset(mine->resolved, 0, sizeof mine->resolved);
             mine->resolved_next = 0;
+            mine->open_access = 0;
+            mine->open_share = 0;
         }
         return mine;
     }
     s->in_use = TRUE;
+    s->open_access = 0;   /* set by the opens that decide with them */
+    s->open_share = 0;
     return s;
 }
 

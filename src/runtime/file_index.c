@@ -404,6 +404,17 @@ BOOL index_ready(void)
 
 reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash)
 {
+    return index_check_registry_link(key, len, hash, FALSE, NULL);
+}
+
+/* The verdict, and (link_at not NULL) the length of the outermost key on
+ * the way that the box made as a link key (REG_INDEX_FLAG_LINK), the key
+ * itself included when whole; 0 when there is none. One walk answers both:
+ * a link costs no extra lookup. */
+reg_verdict index_check_registry_link(const uint16_t *key, size_t len, uint64_t hash, BOOL whole, size_t *link_at)
+{
+    if (link_at)
+        *link_at = 0;
     if (!g_index.ready)
         return REG_VERDICT_HOST;
     follow_retirement();
@@ -425,12 +436,16 @@ reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash)
             return REG_VERDICT_DELETED;
         if (st == BOXINDEX_CREATED || (st == BOXINDEX_COPIED && (entry.flags & BOXINDEX_FLAG_OPAQUE)))
             box_only = TRUE;
+        if (link_at && !*link_at && st == BOXINDEX_CREATED && (entry.flags & REG_INDEX_FLAG_LINK))
+            *link_at = i;
     }
     boxindex_entry entry;
     switch (boxindex_lookup(&g_index.idx, hash, key, len, &entry)) {
     case BOXINDEX_COPIED:
         return box_only || (entry.flags & BOXINDEX_FLAG_OPAQUE) ? REG_VERDICT_BOX : REG_VERDICT_MERGED;
     case BOXINDEX_CREATED:
+        if (link_at && !*link_at && whole && (entry.flags & REG_INDEX_FLAG_LINK))
+            *link_at = len;
         return REG_VERDICT_BOX;
     case BOXINDEX_TOMBSTONE:
     case BOXINDEX_RENAMED:
@@ -438,6 +453,17 @@ reg_verdict index_check_registry(const uint16_t *key, size_t len, uint64_t hash)
     default:
         return box_only ? REG_VERDICT_BOX_BELOW : REG_VERDICT_HOST;
     }
+}
+
+/* Whether the box made the key at key[0..len) as a link key. */
+BOOL index_registry_is_link(const uint16_t *key, size_t len, uint64_t hash)
+{
+    if (!g_index.ready)
+        return FALSE;
+    follow_retirement();
+    boxindex_entry entry;
+    return boxindex_lookup(&g_index.idx, hash, key, len, &entry) == BOXINDEX_CREATED &&
+           (entry.flags & REG_INDEX_FLAG_LINK);
 }
 
 boxindex_state index_registry_entry(const uint16_t *key, size_t len, uint64_t hash)

@@ -17,6 +17,7 @@
 #include "runtime/ipc.h"
 
 #include "core/brokermsg.h"
+#include "common/brokerproto.h"
 
 static BOOL g_quota_on;
 static SRWLOCK g_lease_lock = SRWLOCK_INIT;
@@ -178,4 +179,53 @@ BOOL file_quota_start(void)
 {
     g_quota_on = g_fvm.config.quota_bytes != 0;
     return TRUE;
+}
+
+/* ---- sharing modes across copy-up (issue 18) ----------------------------------
+ * Asked here because this file holds the process's connection to the broker.
+ * The broker opens the host file with the program's rights and share mode
+ * and closes it (broker/share.c): wineserver's sharing check then meets the
+ * handles others hold on the host file, as the program's own open would
+ * have on the host. No answer (no broker, a name too long) is no refusal. */
+NTSTATUS file_share_probe(const uint16_t *path, size_t len, ACCESS_MASK access, ULONG share)
+{
+    if (access & (GENERIC_READ | MAXIMUM_ALLOWED | GENERIC_ALL))
+        access |= FILE_READ_DATA;
+    if (access & (GENERIC_WRITE | MAXIMUM_ALLOWED | GENERIC_ALL))
+        access |= FILE_WRITE_DATA | FILE_APPEND_DATA;
+    if (access & (GENERIC_EXECUTE | GENERIC_ALL))
+        access |= FILE_EXECUTE;
+    if (access & GENERIC_ALL)
+        access |= DELETE;
+    access &= FILE_READ_DATA | FILE_EXECUTE | FILE_WRITE_DATA | FILE_APPEND_DATA | DELETE;
+    if (!access || len > FVM_SHARE_NAME_UNITS)
+        return STATUS_SUCCESS;
+    fvm_share_request *req = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *req);
+    if (!req)
+        return STATUS_SUCCESS;
+    memcpy(req->magic, FVM_BROKER_REQ_SHARE, 8);
+    req->access = access;
+    req->share = share;
+    req->units = (uint32_t)len;
+    memcpy(req->name, path, len * 2);
+    fvm_share_reply reply = {0, 0};
+    DWORD saved = GetLastError(), done = 0;
+    AcquireSRWLockExclusive(&g_lease_lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        HANDLE pipe = broker_connection();
+        if (!pipe)
+            break;
+        if (WriteFile(pipe, req, sizeof *req, &done, NULL) && ReadFile(pipe, &reply, sizeof reply, &done, NULL) &&
+            done == sizeof reply)
+            break;
+        CloseHandle(pipe);
+        g_broker = NULL;
+        reply.status = 0;
+    }
+    ReleaseSRWLockExclusive(&g_lease_lock);
+    SetLastError(saved);
+    HeapFree(GetProcessHeap(), 0, req);
+    return reply.version == FVM_BROKER_PROTO_VERSION && reply.status == (uint32_t)STATUS_SHARING_VIOLATION
+               ? STATUS_SHARING_VIOLATION
+               : STATUS_SUCCESS;
 }

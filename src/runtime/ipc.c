@@ -480,6 +480,10 @@ static BOOL make_box_parents(const ipc_call *c)
     for (size_t end = 1; ok && end < c->len; end++) {
         if (c->name[end] != L'\\')
             continue;
+        if (g_box_dir_len + end > IPC_STRING_UNITS) {
+            ok = FALSE;   /* a directory name longer than any the object manager takes */
+            break;
+        }
         memcpy(buf + g_box_dir_len, c->name, end * 2);
         UNICODE_STRING us = {(USHORT)((g_box_dir_len + end) * 2), 0, (PWSTR)buf};
         us.MaximumLength = us.Length;
@@ -500,6 +504,15 @@ static BOOL make_box_parents(const ipc_call *c)
     }
     HeapFree(GetProcessHeap(), 0, buf);
     return ok;
+}
+
+/* A handle of the box's directory name[0, len), for relative calls. */
+static HANDLE open_box_directory(const uint16_t *name, size_t len)
+{
+    UNICODE_STRING us = {(USHORT)(len * 2), (USHORT)(len * 2), (PWSTR)name};
+    OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
+    HANDLE h;
+    return real_NtOpenDirectoryObject(&h, 0xf000f /* DIRECTORY_ALL_ACCESS */, &oa) >= 0 ? h : NULL;
 }
 
 /* ---- the hooks ----------------------------------------------------------- */
@@ -534,6 +547,7 @@ static ACCESS_MASK read_only(ACCESS_MASK access, int type)
 typedef struct ipc_op {
     ipc_call *call;
     ipc_route route;
+    HANDLE root;   /* the box directory a too long name is passed relative to */
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
 } ipc_op;
@@ -548,11 +562,12 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
 {
     op->call = NULL;
     op->route = IPC_PASS;
+    op->root = NULL;
     if ((*status = guard_attributes(oa)) < 0)
         return NULL;
     if (!named(oa))
         return oa;
-    op->call = HeapAlloc(GetProcessHeap(), 0, sizeof *op->call);
+    op->call = ipc_call_new();
     if (!op->call) {
         *status = STATUS_NO_MEMORY;
         return NULL;
@@ -564,14 +579,36 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
         return NULL;
     }
     if (op->route == IPC_PASS) {
-        HeapFree(GetProcessHeap(), 0, op->call);
+        ipc_call_free(op->call);
         op->call = NULL;
         return oa;
     }
     op->oa = *oa;
     op->oa.RootDirectory = NULL;
     op->us.Buffer = (PWSTR)op->call->target;
-    op->us.Length = op->us.MaximumLength = (USHORT)(op->call->target_len * 2);
+    size_t units = op->call->target_len;
+    if (op->route == IPC_BOX && units > IPC_STRING_UNITS / 2) {
+        /* Long with the box's directory in front: the last component
+         * relative to the box's directory that holds it (made if need be),
+         * so no name is longer than the host's. (Wine refuses an absolute
+         * name of 32767 units that it takes relative: the cut is well
+         * below; names this long are rare, the extra open does not count.) */
+        size_t cut = units;
+        while (cut > g_box_dir_len && op->call->target[cut - 1] != L'\\')
+            cut--;
+        *status = cut - 1 > IPC_STRING_UNITS || units - cut > IPC_STRING_UNITS ? STATUS_NAME_TOO_LONG
+                                                                                  : STATUS_OBJECT_PATH_NOT_FOUND;
+        if (*status == STATUS_NAME_TOO_LONG || !make_box_parents(op->call) ||
+            !(op->root = open_box_directory(op->call->target, cut - 1))) {
+            ipc_call_free(op->call);
+            op->call = NULL;
+            return NULL;
+        }
+        op->oa.RootDirectory = op->root;
+        op->us.Buffer = (PWSTR)(op->call->target + cut);
+        units -= cut;
+    }
+    op->us.Length = op->us.MaximumLength = (USHORT)(units * 2);
     op->oa.ObjectName = &op->us;
     return &op->oa;
 }
@@ -580,10 +617,12 @@ static POBJECT_ATTRIBUTES begin(ipc_op *op, POBJECT_ATTRIBUTES oa, const char *w
  * relative calls. */
 static NTSTATUS end(ipc_op *op, NTSTATUS status, PHANDLE handle, int type)
 {
+    if (op->root)
+        NtClose(op->root);
     if (op->call) {
         if (status >= 0 && type == T_DIRECTORY && handle)
             dir_remember(*handle, op->call->name, op->call->len);
-        HeapFree(GetProcessHeap(), 0, op->call);
+        ipc_call_free(op->call);
     }
     return status;
 }
@@ -733,7 +772,7 @@ static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK
                              op.call ? op.call->name : NULL, op.call ? op.call->len : 0);
         return end(&op, STATUS_ACCESS_DENIED, NULL, T_SYMLINK);
     }
-    ipc_call *to = HeapAlloc(GetProcessHeap(), 0, sizeof *to);
+    ipc_call *to = ipc_call_new();
     if (!to)
         return end(&op, STATUS_NO_MEMORY, NULL, T_SYMLINK);
     OBJECT_ATTRIBUTES target_oa;
@@ -744,14 +783,18 @@ static NTSTATUS NTAPI box_NtCreateSymbolicLinkObject(PHANDLE handle, ACCESS_MASK
         if (route != IPC_FAIL)
             runtime_name_refused(POLICY_TYPE_OBJECT, "create-symlink", "a link to a name outside the box",
                                  to->name, to->len);
-        HeapFree(GetProcessHeap(), 0, to);
+        ipc_call_free(to);
         return end(&op, status, NULL, T_SYMLINK);
+    }
+    if (to->target_len > IPC_STRING_UNITS) {   /* the box's target would not fit a link's name */
+        ipc_call_free(to);
+        return end(&op, STATUS_NAME_TOO_LONG, NULL, T_SYMLINK);
     }
     UNICODE_STRING boxed_target = {(USHORT)(to->target_len * 2), (USHORT)(to->target_len * 2), (PWSTR)to->target};
     status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
     if (retry_in_box(&op, status))
         status = real_NtCreateSymbolicLinkObject(handle, access, oa, &boxed_target);
-    HeapFree(GetProcessHeap(), 0, to);
+    ipc_call_free(to);
     return end(&op, status, handle, T_SYMLINK);
 }
 
@@ -835,6 +878,40 @@ static void ipc_hooks(hook_table *table)
     pipe_hooks(table);
 }
 
+/* ---- call buffers ------------------------------------------------------------ */
+
+/* A call holds names up to the object manager's limit (about 256 KiB):
+ * each thread keeps one, so a named call costs no large allocation. */
+ipc_call *ipc_call_new(void)
+{
+    fvm_thread *t = fvm_thread_get();
+    ipc_call *spare = t ? t->ipc_call : NULL;
+    if (spare) {
+        t->ipc_call = NULL;
+        return spare;
+    }
+    return HeapAlloc(GetProcessHeap(), 0, sizeof(ipc_call));
+}
+
+void ipc_call_free(ipc_call *call)
+{
+    if (!call)
+        return;
+    fvm_thread *t = fvm_thread_peek();
+    if (t && !t->ipc_call)
+        t->ipc_call = call;
+    else
+        HeapFree(GetProcessHeap(), 0, call);
+}
+
+static void ipc_thread_detach(fvm_thread *t)
+{
+    if (t->ipc_call) {
+        HeapFree(GetProcessHeap(), 0, t->ipc_call);
+        t->ipc_call = NULL;
+    }
+}
+
 const fvm_virtualizer object_virtualizer = {
     .name = "objects",
     .policy = POLICY_TYPE_OBJECT,
@@ -842,4 +919,5 @@ const fvm_virtualizer object_virtualizer = {
     .hooks = ipc_hooks,
     .handle_closed = ipc_handle_closed,
     .program_name = ipc_program_name,
+    .thread_detach = ipc_thread_detach,
 };

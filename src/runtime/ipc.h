@@ -7,8 +7,15 @@
 
 #include "runtime/runtime.h"
 
-/* Longest object name we decide on (units); longer names are refused. */
-#define IPC_NAME_UNITS 1024
+/* The most units one UNICODE_STRING holds: the object manager's limit for
+ * a name as passed (relative to its RootDirectory, or absolute). */
+#define IPC_STRING_UNITS 32767
+/* Longest canonical name we decide on (units): a root directory's name and
+ * a relative name below it, each up to IPC_STRING_UNITS, so the box takes
+ * every name the host takes. A box name that does not fit one string (the
+ * box's directory in front) is passed relative to the box's directory of
+ * the object (ipc.c, begin). */
+#define IPC_NAME_UNITS (2 * IPC_STRING_UNITS)
 
 /* Where a named object call goes. */
 typedef enum ipc_route {
@@ -26,6 +33,12 @@ typedef struct ipc_call {
     size_t target_len;
     NTSTATUS status;                  /* IPC_FAIL */
 } ipc_call;
+
+/* An ipc_call (large: names up to IPC_NAME_UNITS) from the thread's spare,
+ * or a new one when the spare is in use (a call within a call); NULL when
+ * out of memory. ipc_call_free gives it back. */
+ipc_call *ipc_call_new(void);
+void ipc_call_free(ipc_call *call);
 
 /* FVM's own calls run with the runtime's bypass set (runtime_bypassed,
  * runtime.h): they reach the host's objects unchanged. */

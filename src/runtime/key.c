@@ -30,8 +30,10 @@
  * without write rights; `cow` is the above. Names are canonical: the
  * absolute name ("\REGISTRY\MACHINE\...", "\REGISTRY\USER\<SID>\..."), made
  * from RootDirectory's path (from the table, or its name) and the relative
- * name. Hive loading and transacted keys are refused; symbolic links cannot
- * be created (a box link could point a box write at a host key). */
+ * name. Hive loading and transacted keys are refused. Link keys the box
+ * makes are plain box keys that key.c follows itself, by name, before the
+ * policy decides (see "link keys" below): Wine never follows a link in the
+ * box tree, so a link cannot point a box write at a host key. */
 #include "runtime/key.h"
 #include "runtime/guard.h"
 
@@ -558,7 +560,7 @@ static NTSTATUS note_copied_key(const key_name *n, size_t len)
  * records in the index the keys above that the box had not touched
  * (COPIED: their view must now merge the box's), and n itself: COPIED when
  * the host has it, else CREATED. Returns the box key (all rights). */
-static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, HANDLE *out)
+static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, ULONG options, HANDLE *out)
 {
     NTSTATUS st = open_box(n, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, out);
     if (st < 0) {
@@ -568,15 +570,22 @@ static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, HANDLE *out)
         size_t len = box_path_of(n, path, KEY_PATH_UNITS + 80);
         HANDLE parent = NULL;
         st = len ? STATUS_SUCCESS : STATUS_OBJECT_NAME_INVALID;
-        /* Level by level from the tree's root: one create per missing key. */
+        /* Level by level from the tree's root: one create per missing key,
+         * each relative to its parent (the registry judges a volatile
+         * parent through the handle it is given). */
+        size_t start = 0;
         for (size_t end = g_box_tree_len; st >= 0 && end <= len; end++) {
             if (end < len && path[end] != L'\\')
                 continue;
             OBJECT_ATTRIBUTES oa;
             UNICODE_STRING us;
             HANDLE next;
-            attributes_for(&oa, &us, path, end, NULL);
-            st = real_NtCreateKey(&next, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
+            attributes_for(&oa, &us, path + start, end - start, parent);
+            start = end + 1;
+            /* The key itself volatile if asked (its children must then be
+             * too: Wine refuses a stable one, as the host does). */
+            st = real_NtCreateKey(&next, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL,
+                                  end == len ? options & REG_OPTION_VOLATILE : 0, NULL);
             if (parent)
                 close_key(parent);
             parent = st >= 0 ? next : NULL;
@@ -598,7 +607,10 @@ static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, HANDLE *out)
             note_copied_key(n, end);
     }
     reg_verdict own = index_check_registry(n->key, n->len, n->hash);
-    if (own == REG_VERDICT_HOST && host_has_it)
+    if (options & REG_OPTION_CREATE_LINK_FVM)   /* a link key is always in the index: key.c follows it */
+        st = index_note_registry(REG_INDEX_CREATE, n->key, n->path, n->len,
+                                 BOXINDEX_FLAG_DIRECTORY | REG_INDEX_FLAG_LINK);
+    else if (own == REG_VERDICT_HOST && host_has_it)
         st = note_copied_key(n, n->len);
     else if (own == REG_VERDICT_HOST || own == REG_VERDICT_DELETED)
         st = index_note_registry(REG_INDEX_CREATE, n->key, n->path, n->len, BOXINDEX_FLAG_DIRECTORY);
@@ -627,7 +639,7 @@ static NTSTATUS box_for_change(key_handle *kh, HANDLE *out)
             st = STATUS_NO_MEMORY;
         } else {
             HANDLE h = NULL;
-            st = copy_up(n, v != REG_VERDICT_BOX && v != REG_VERDICT_BOX_BELOW, &h);
+            st = copy_up(n, v != REG_VERDICT_BOX && v != REG_VERDICT_BOX_BELOW, 0, &h);
             if (st >= 0) {
                 if (kh->own_box)
                     close_key(h);
@@ -720,15 +732,155 @@ static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *
     attributes_for(&oa, &us, path, len, NULL);
     oa.Attributes = r->oa->Attributes;
     NTSTATUS st;
+    HANDLE parent = NULL;
     if (r->create) {
+        /* Relative to the box parent, as the program's create is relative
+         * to its parent (Wine refuses a stable key under a volatile one
+         * only so: the host's answer). */
+        size_t cut = len;
+        while (cut > g_box_tree_len && path[cut - 1] != L'\\')
+            cut--;
+        if (cut > g_box_tree_len + 1) {
+            OBJECT_ATTRIBUTES poa;
+            UNICODE_STRING pus;
+            attributes_for(&poa, &pus, path, cut - 1, NULL);
+            if (real_NtOpenKey(&parent, KEY_CREATE_SUB_KEY, &poa) >= 0)
+                attributes_for(&oa, &us, path + cut, len - cut, parent);
+            else
+                parent = NULL;
+            oa.Attributes = r->oa->Attributes;
+        }
         ULONG disposition = 0;
-        st = real_NtCreateKey(out, access, &oa, r->title_index, r->klass, r->create_options, &disposition);
+        /* Never a link at Wine's level: box link keys are plain keys that
+         * key.c follows itself (follow_link). */
+        st = real_NtCreateKey(out, access, &oa, r->title_index, r->klass,
+                              r->create_options & ~REG_OPTION_CREATE_LINK_FVM, &disposition);
         *created = disposition == REG_CREATED_NEW_KEY_FVM;
     } else {
         st = real_NtOpenKey(out, access, &oa);
         *created = FALSE;
     }
+    if (parent)
+        close_key(parent);
     HeapFree(GetProcessHeap(), 0, path);
+    return st;
+}
+
+/* ---- link keys ------------------------------------------------------------------ */
+
+/* A link key the box makes (REG_OPTION_CREATE_LINK) is a plain box key
+ * holding the SymbolicLinkValue the program set, marked in the index
+ * (REG_INDEX_FLAG_LINK). Wine never sees a link in the box tree, so no real
+ * call can be led out of the box by one; key.c follows the link itself, by
+ * name, before the policy decides: the name reached is decided and
+ * virtualized like any name the program opens (a write through a link to a
+ * host key goes to the box's copy of that key). */
+#define KEY_LINK_HOPS 16   /* Wine's limit for links to links */
+static const WCHAR g_link_value_name[] = L"SymbolicLinkValue";
+
+/* n goes through the box's link key n->path[0..at): n becomes the link's
+ * target followed by the rest of n. */
+static NTSTATUS follow_link(key_name *n, size_t at)
+{
+    key_name *link = name_alloc();
+    struct {
+        KEY_VALUE_PARTIAL_INFORMATION v;
+        WCHAR more[KEY_PATH_UNITS + 8];
+    } *buf = HeapAlloc(GetProcessHeap(), 0, sizeof *buf);
+    NTSTATUS st = STATUS_NO_MEMORY;
+    HANDLE h;
+    if (link && buf && name_set(link, n->path, at) && (st = open_box(link, KEY_QUERY_VALUE, &h)) >= 0) {
+        UNICODE_STRING us;
+        ULONG got = 0;
+        RtlInitUnicodeString(&us, g_link_value_name);
+        st = real_NtQueryValueKey(h, &us, KEY_VALUE_PARTIAL_INFO, buf, sizeof *buf, &got);
+        close_key(h);
+        size_t target = buf->v.DataLength / 2, rest = n->len - at;
+        if (st >= 0 && (buf->v.Type != REG_LINK || target + rest > KEY_PATH_UNITS))
+            st = STATUS_OBJECT_NAME_NOT_FOUND;
+        if (st >= 0) {
+            memmove(n->path + target, n->path + at, rest * 2);
+            memcpy(n->path, buf->v.Data, target * 2);
+            n->len = target + rest;
+            if (!name_finish(n))   /* no registry name: Wine finds nothing there either */
+                st = STATUS_OBJECT_NAME_NOT_FOUND;
+        }
+    }
+    name_free(link);
+    if (buf)
+        HeapFree(GetProcessHeap(), 0, buf);
+    return st < 0 && st != STATUS_NO_MEMORY ? STATUS_OBJECT_NAME_NOT_FOUND : st;
+}
+
+/* Follows the box's link keys on the way to n (n itself too when whole),
+ * as the registry follows links: every component but the last always, the
+ * last unless OBJ_OPENLINK. *verdict is the index's verdict on the name
+ * reached. */
+static NTSTATUS resolve_links(key_name *n, BOOL whole, reg_verdict *verdict)
+{
+    for (int hops = 0;; hops++) {
+        size_t at = 0;
+        *verdict = index_check_registry_link(n->key, n->len, n->hash, whole, &at);
+        if (!at)
+            return STATUS_SUCCESS;
+        if (hops == KEY_LINK_HOPS)
+            return STATUS_OBJECT_NAME_NOT_FOUND;
+        NTSTATUS st = follow_link(n, at);
+        if (st < 0)
+            return st;
+    }
+}
+
+/* NtCreateKey with REG_OPTION_CREATE_LINK: a new box key marked as a link
+ * (an existing key of that name is a collision, as on the host). */
+static NTSTATUS create_link(HANDLE *out, const open_request *r, const key_name *n, reg_verdict verdict,
+                            ACCESS_MASK access)
+{
+    if (verdict != REG_VERDICT_DELETED && exists_in_view(n))
+        return STATUS_OBJECT_NAME_COLLISION;
+    if (!parent_exists(n))
+        return STATUS_OBJECT_NAME_NOT_FOUND;
+    HANDLE made;
+    NTSTATUS st = copy_up(n, FALSE, r->create_options, &made);
+    if (st < 0)
+        return st;
+    close_key(made);
+    BOOL created;
+    return open_in_box(out, r, n, access, &created);
+}
+
+/* A value set on a box link key: only SymbolicLinkValue of type REG_LINK
+ * (else STATUS_ACCESS_DENIED, as Wine says), and its target must be a name
+ * the policy lets the box see and never a box's own tree (refused and
+ * audited). A target that is no registry name is kept: following it finds
+ * nothing, as on the host. */
+static NTSTATUS check_link_value(const UNICODE_STRING *name, ULONG type, const void *data, ULONG size)
+{
+    size_t units = sizeof g_link_value_name / 2 - 1;
+    if (type != REG_LINK || name->Length != units * 2)
+        return STATUS_ACCESS_DENIED;
+    for (size_t i = 0; i < units; i++)
+        if (upcase(name->Buffer[i]) != upcase(g_link_value_name[i]))
+            return STATUS_ACCESS_DENIED;
+    if (size / 2 > KEY_PATH_UNITS)
+        return STATUS_SUCCESS;
+    key_name *target = name_alloc();
+    if (!target)
+        return STATUS_NO_MEMORY;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (!guard_copy(target->path, data, size / 2 * 2)) {
+        st = STATUS_ACCESS_VIOLATION;
+    } else {
+        target->len = size / 2;
+        if (name_finish(target)) {
+            policy_action action = prefix_ascii_nocase(target->key, target->len, g_box_trees_prefix)
+                                       ? POLICY_ACTION_DENY
+                                       : decide(target, "link");
+            if (action == POLICY_ACTION_DENY || action == POLICY_ACTION_HIDE)
+                st = STATUS_ACCESS_DENIED;
+        }
+    }
+    name_free(target);
     return st;
 }
 
@@ -748,6 +900,11 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
     BOOL is_box = FALSE, created = FALSE;   /* is_box: *out is the box key */
     ACCESS_MASK asked = map_generic(r->access);
     policy_action action = POLICY_ACTION_COW;
+    BOOL make_link = r->create && (r->create_options & REG_OPTION_CREATE_LINK_FVM);
+    reg_verdict verdict;
+    st = resolve_links(n, !make_link && !(r->oa->Attributes & OBJ_OPENLINK), &verdict);
+    if (st < 0)
+        goto done;
     if (prefix_ascii_nocase(n->key, n->len, g_box_trees_prefix)) {
         st = STATUS_ACCESS_DENIED;   /* a box's own tree: no boxed program touches it */
         goto done;
@@ -772,12 +929,13 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         action = POLICY_ACTION_COW;
         break;
     }
-    if (r->create && (r->create_options & REG_OPTION_CREATE_LINK_FVM)) {
-        st = STATUS_ACCESS_DENIED;
-        goto done;
-    }
     ACCESS_MASK box_access = r->access & ~KEY_CREATE_LINK;
-    switch (index_check_registry(n->key, n->len, n->hash)) {
+    if (make_link) {
+        st = create_link(out, r, n, verdict, box_access);
+        created = is_box = st >= 0;
+        goto made;
+    }
+    switch (verdict) {
     case REG_VERDICT_HOST:
         {
             OBJECT_ATTRIBUTES oa;
@@ -794,7 +952,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
             break;
         {
             HANDLE made;
-            st = copy_up(n, FALSE, &made);
+            st = copy_up(n, FALSE, r->create_options, &made);
             if (st < 0)
                 break;
             close_key(made);
@@ -809,7 +967,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
             break;
         {
             HANDLE made;
-            st = copy_up(n, FALSE, &made);   /* over the tombstone: the index makes it OPAQUE */
+            st = copy_up(n, FALSE, r->create_options, &made);   /* over the tombstone: the index makes it OPAQUE */
             if (st < 0)
                 break;
             close_key(made);
@@ -822,7 +980,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         st = open_in_box(out, r, n, box_access, &created);
         if (st == STATUS_OBJECT_NAME_NOT_FOUND && r->create && parent_exists(n)) {
             HANDLE made;
-            st = copy_up(n, FALSE, &made);
+            st = copy_up(n, FALSE, r->create_options, &made);
             if (st >= 0) {
                 close_key(made);
                 st = open_in_box(out, r, n, box_access, &created);
@@ -835,7 +993,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         st = open_in_box(out, r, n, box_access, &created);
         if (st == STATUS_OBJECT_NAME_NOT_FOUND) {
             HANDLE made;
-            st = copy_up(n, TRUE, &made);
+            st = copy_up(n, TRUE, 0, &made);
             if (st >= 0) {
                 close_key(made);
                 st = open_in_box(out, r, n, box_access, &created);
@@ -845,6 +1003,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         is_box = st >= 0;
         break;
     }
+made:
     if (st >= 0 && r->disposition)
         *r->disposition = created ? REG_CREATED_NEW_KEY_FVM : REG_OPENED_EXISTING_KEY_FVM;
 done:
@@ -926,6 +1085,8 @@ static NTSTATUS NTAPI box_NtSetValueKey(HANDLE key, PUNICODE_STRING name, ULONG 
     st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
     if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && type == REG_FVM_DELETED)
         st = STATUS_INVALID_PARAMETER;   /* reserved inside a box */
+    if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && index_registry_is_link(kh->key, kh->len, kh->hash))
+        st = check_link_value(name, type, data, size);
     if (st >= 0)
         st = real_NtSetValueKey(target, name, index, type, data, size);
     key_handle_release(kh);
@@ -1193,7 +1354,7 @@ static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
     }
     HANDLE made = NULL;
     if (st >= 0)
-        st = copy_up(to, FALSE, &made);
+        st = copy_up(to, FALSE, 0, &made);
     if (st >= 0) {
         AcquireSRWLockExclusive(&kh->lock);
         st = copy_tree(kh, made, 0);

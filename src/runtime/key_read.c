@@ -504,8 +504,10 @@ static NTSTATUS fill_name(const key_handle *kh, PVOID info, ULONG length, PULONG
 }
 
 /* KeyFull/KeyCachedInformation of a merged key: the box key's answer (or
- * the host's) with the merged counts; maximum lengths are the larger of
- * the two keys' (an upper bound is what callers size buffers with). */
+ * the host's) with the merged counts and maximum lengths. The maxima are
+ * the registry's own (Wine computes them from the key's present subkeys
+ * and values), so they are taken from the merged listings too: a host
+ * subkey the box deleted, or a value tombstone, must not count. */
 static NTSTATUS query_merged_counts(key_handle *kh, const key_view *view, ULONG klass, PVOID info, ULONG length,
                                     PULONG returned)
 {
@@ -513,47 +515,47 @@ static NTSTATUS query_merged_counts(key_handle *kh, const key_view *view, ULONG 
     NTSTATUS st = real_NtQueryKey(first, klass, info, length, returned);
     if (st < 0)
         return st;
-    union {
-        KEY_FULL_INFORMATION full;
-        uint8_t bytes[sizeof(KEY_FULL_INFORMATION) + 1024];
-    } other;
-    ULONG got;
-    HANDLE second = first == view->host ? view->box : NULL;
-    BOOL have_other = second && real_NtQueryKey(second, KEY_FULL_INFO, &other, sizeof other, &got) >= 0;
+    ULONG max_name = 0, max_class = 0, max_value_name = 0, max_data = 0;
     AcquireSRWLockExclusive(&kh->lock);
     st = key_listing_subkeys(kh, view, TRUE);
     if (st >= 0)
         st = key_listing_values(kh, view, TRUE);
     ULONG subkeys = (ULONG)kh->subkeys.count, values = (ULONG)kh->values.count;
+    for (size_t i = 0; st >= 0 && i < kh->subkeys.count; i++) {
+        const key_listing_item *it = &kh->subkeys.items[i];
+        const KEY_NODE_INFORMATION *node = it->info;
+        if ((ULONG)(it->len * 2) > max_name)
+            max_name = (ULONG)(it->len * 2);
+        if (node && it->info_len >= offsetof(KEY_NODE_INFORMATION, Name) && node->ClassLength > max_class)
+            max_class = node->ClassLength;
+    }
+    for (size_t i = 0; st >= 0 && i < kh->values.count; i++) {
+        const key_listing_item *it = &kh->values.items[i];
+        const KEY_VALUE_FULL_INFORMATION *v = it->info;
+        if ((ULONG)(it->len * 2) > max_value_name)
+            max_value_name = (ULONG)(it->len * 2);
+        if (v && it->info_len >= offsetof(KEY_VALUE_FULL_INFORMATION, Name) && v->DataLength > max_data)
+            max_data = v->DataLength;
+    }
     ReleaseSRWLockExclusive(&kh->lock);
     if (st < 0)
         return st;
-#define MAX_INTO(field, value) \
-    do { \
-        if ((value) > (field)) \
-            (field) = (value); \
-    } while (0)
     if (klass == KEY_FULL_INFO) {
         KEY_FULL_INFORMATION *f = info;
         f->SubKeys = subkeys;
         f->Values = values;
-        if (have_other) {
-            MAX_INTO(f->MaxNameLen, other.full.MaxNameLen);
-            MAX_INTO(f->MaxClassLen, other.full.MaxClassLen);
-            MAX_INTO(f->MaxValueNameLen, other.full.MaxValueNameLen);
-            MAX_INTO(f->MaxValueDataLen, other.full.MaxValueDataLen);
-        }
+        f->MaxNameLen = max_name;
+        f->MaxClassLen = max_class;
+        f->MaxValueNameLen = max_value_name;
+        f->MaxValueDataLen = max_data;
     } else {
         KEY_CACHED_INFORMATION *c = info;
         c->SubKeys = subkeys;
         c->Values = values;
-        if (have_other) {
-            MAX_INTO(c->MaxNameLen, other.full.MaxNameLen);
-            MAX_INTO(c->MaxValueNameLen, other.full.MaxValueNameLen);
-            MAX_INTO(c->MaxValueDataLen, other.full.MaxValueDataLen);
-        }
+        c->MaxNameLen = max_name;
+        c->MaxValueNameLen = max_value_name;
+        c->MaxValueDataLen = max_data;
     }
-#undef MAX_INTO
     return STATUS_SUCCESS;
 }
 

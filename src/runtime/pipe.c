@@ -85,7 +85,7 @@ NTSTATUS pipe_client_decide(const uint16_t *path, size_t len, ACCESS_MASK access
                             size_t *out_len)
 {
     *out_len = 0;
-    ipc_call *call = HeapAlloc(GetProcessHeap(), 0, sizeof *call);
+    ipc_call *call = ipc_call_new();
     if (!call)
         return STATUS_NO_MEMORY;
     NTSTATUS status = STATUS_SUCCESS;
@@ -115,7 +115,7 @@ NTSTATUS pipe_client_decide(const uint16_t *path, size_t len, ACCESS_MASK access
     case IPC_PASS:
         break;
     }
-    HeapFree(GetProcessHeap(), 0, call);
+    ipc_call_free(call);
     return status;
 }
 
@@ -171,7 +171,7 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
         (!attributes->ObjectName->Buffer && !attributes->ObjectName->Length))
         return attributes;
     file_scratch *s = scratch_acquire();
-    ipc_call *c = s ? HeapAlloc(GetProcessHeap(), 0, sizeof *c) : NULL;
+    ipc_call *c = s ? ipc_call_new() : NULL;
     if (!c) {
         if (s)
             scratch_release(s);
@@ -185,12 +185,17 @@ static POBJECT_ATTRIBUTES server_attributes(POBJECT_ATTRIBUTES attributes, ipc_c
     scratch_release(s);
     if (route == IPC_FAIL) {
         *status = c->status;
-        HeapFree(GetProcessHeap(), 0, c);
+        ipc_call_free(c);
         return NULL;
     }
     if (route == IPC_PASS) {
-        HeapFree(GetProcessHeap(), 0, c);
+        ipc_call_free(c);
         return attributes;
+    }
+    if (c->target_len > IPC_STRING_UNITS) {   /* the box's tag made it longer than any name */
+        *status = STATUS_NAME_TOO_LONG;
+        ipc_call_free(c);
+        return NULL;
     }
     *call = c;
     *oa = *attributes;
@@ -217,7 +222,7 @@ static NTSTATUS NTAPI box_NtCreateNamedPipeFile(PHANDLE handle, ULONG access, PO
     status = real_NtCreateNamedPipeFile(handle, access, use, io, share, disposition, options, type, read_mode,
                                         completion, instances, in_quota, out_quota, timeout);
     if (call)
-        HeapFree(GetProcessHeap(), 0, call);
+        ipc_call_free(call);
     return status;
 }
 
@@ -235,7 +240,7 @@ static NTSTATUS NTAPI box_NtCreateMailslotFile(PHANDLE handle, ULONG access, POB
         return status;
     status = real_NtCreateMailslotFile(handle, access, use, io, options, quota, max_size, timeout);
     if (call)
-        HeapFree(GetProcessHeap(), 0, call);
+        ipc_call_free(call);
     return status;
 }
 
@@ -259,7 +264,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
     size_t name_units = wait->name_length / 2;
     if (wait->name_length > in_length - offsetof(pipe_wait_buffer, name) || name_units + 32 > IPC_NAME_UNITS)
         return real_NtFsControlFile(handle, event, apc, apc_context, io, code, in, in_length, out, out_length);
-    ipc_call *call = HeapAlloc(GetProcessHeap(), 0, sizeof *call);
+    ipc_call *call = ipc_call_new();
     pipe_wait_buffer *mine = HeapAlloc(GetProcessHeap(), 0, sizeof *mine + (IPC_NAME_UNITS + 64) * 2);
     NTSTATUS status = STATUS_NO_MEMORY;
     if (call && mine) {
@@ -288,7 +293,7 @@ static NTSTATUS NTAPI box_NtFsControlFile(HANDLE handle, HANDLE event, PIO_APC_R
         }
     }
     if (call)
-        HeapFree(GetProcessHeap(), 0, call);
+        ipc_call_free(call);
     if (mine)
         HeapFree(GetProcessHeap(), 0, mine);
     return status;

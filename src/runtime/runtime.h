@@ -111,6 +111,7 @@ typedef struct fvm_thread {
     struct decision_cache *policy_cache;  /* policy.c */
     struct file_scratch *file_scratch;    /* file.c */
     struct key_name *key_name;            /* key.c: a spare name buffer */
+    struct ipc_call *ipc_call;            /* ipc.c: a spare call buffer */
 } fvm_thread;
 
 /* The calling thread's block, made on first use; NULL only when out of

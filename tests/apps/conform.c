@@ -655,6 +655,34 @@ static void files_folders(void)
         CloseHandle(event);
         CloseHandle(h);
     }
+    /* A change to a host file in a watched folder (in a box: its copy-up)
+     * is reported by its own name: the first record of the first report. */
+    st = nt_create(&h, L"hostdir", FILE_LIST_DIRECTORY, SHARE_ALL, FILE_OPEN, FILE_DIRECTORY_FILE, NULL);
+    if (st >= 0) {
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        BYTE raw[4096];
+        IO_STATUS_BLOCK io;
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw,
+                                                 FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_SIZE |
+                                                     FILE_NOTIFY_CHANGE_LAST_WRITE, FALSE);
+        HANDLE f;
+        if (nt_create(&f, L"hostdir\\b.txt", FILE_APPEND_DATA | SYNCHRONIZE, SHARE_ALL, FILE_OPEN,
+                      FILE_NON_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, NULL) >= 0) {
+            IO_STATUS_BLOCK wio;
+            NtWriteFile(f, NULL, NULL, NULL, &wio, "more", 4, NULL, NULL);
+            CloseHandle(f);
+        }
+        DWORD w = WaitForSingleObject(event, 2000);
+        char first[300] = "";
+        if (w == WAIT_OBJECT_0 && io.Status >= 0 && io.Information) {
+            FILE_NOTIFY_INFORMATION *fni = (FILE_NOTIFY_INFORMATION *)raw;
+            snprintf(first, sizeof first, "%lu %s", (unsigned long)fni->Action,
+                     u8(fni->FileName, fni->FileNameLength / 2));
+        }
+        say("F129", "notify change of a host file: 0x%08lx wait=%lu %s", n, (unsigned long)w, first);
+        CloseHandle(event);
+        CloseHandle(h);
+    }
 }
 
 static void files_names(void)
@@ -1283,6 +1311,28 @@ static int run_objects(void)
     longname[2000] = 0;
     a = CreateEventW(NULL, FALSE, FALSE, longname);
     say("O45", "event with a 2000-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
+    if (a)
+        CloseHandle(a);
+    /* Near the object manager's limit (32767 units with
+     * \Sessions\1\BaseNamedObjects\ in front): the box's own directory
+     * in front must not make it fail where the host takes it. */
+    static wchar_t longest[32768];
+    for (int i = 0; i < 32700; i++)
+        longest[i] = L'a' + i % 26;
+    longest[32700] = 0;
+    a = CreateEventW(NULL, FALSE, FALSE, longest);
+    say("O46", "event with a 32700-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
+    HANDLE again = OpenEventW(EVENT_MODIFY_STATE, FALSE, longest);
+    say("O47", "open it again: %d", again != NULL);
+    if (again)
+        CloseHandle(again);
+    if (a)
+        CloseHandle(a);
+    longest[32760] = 0;
+    for (int i = 32700; i < 32760; i++)
+        longest[i] = L'b';
+    a = CreateEventW(NULL, FALSE, FALSE, longest);
+    say("O48", "event with a 32760-character name: %d err=%lu", a != NULL, (unsigned long)GetLastError());
     if (a)
         CloseHandle(a);
     return 0;

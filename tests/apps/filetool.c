@@ -27,6 +27,8 @@
  *   filetool ntrename PATH NTTARGET  NtSetInformationFile(FileRenameInformation) to a raw NT name
  *   filetool fill PATH BYTES         write BYTES bytes (64 KiB at a time) to a new file; prints how many went in
  *   filetool dupfill PATH BYTES      the same through a DuplicateHandle copy (the original closed first)
+ *   filetool hold PATH UNTIL         open for reading, sharing reading only; print "OK held"; keep the
+ *                                    handle until the file UNTIL exists (60 s at most)
  *
  * Prints "OK" (plus the result) or "ERR <what> <code>" and exits 0 or 1. */
 #include <windows.h>
@@ -107,6 +109,17 @@ int wmain(int argc, wchar_t **argv)
         if (!rc)
             printf("OK\n");
         return rc;
+    }
+    if (!wcscmp(op, L"hold") && argc >= 4) {
+        HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+            return fail("CreateFile", GetLastError());
+        printf("OK held\n");
+        fflush(stdout);
+        for (int i = 0; i < 1200 && GetFileAttributesW(argv[3]) == INVALID_FILE_ATTRIBUTES; i++)
+            Sleep(50);
+        CloseHandle(h);
+        return 0;
     }
     if (!wcscmp(op, L"read")) {
         HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0, NULL);

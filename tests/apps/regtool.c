@@ -24,6 +24,7 @@
  *   notify-self PATH            watch PATH, change it through another handle, report
  *   small PATH NAME             NtQueryValueKey with a too small buffer (status and required size)
  *   save PATH FILE              RegSaveKeyW (SeBackupPrivilege enabled first)
+ *   link PATH TARGET            NtCreateKey(REG_OPTION_CREATE_LINK), then SymbolicLinkValue = TARGET's NT name
  *   sleep MS */
 #define WIN32_NO_STATUS
 #include <windows.h>
@@ -303,6 +304,23 @@ static int run_op(int argc, wchar_t **argv)
             st = NtDeleteValueKey(key, &name);
         }
         printf("delval %ls %ls: 0x%08lx\n", path, argv[2], (unsigned long)st);
+    } else if (!wcscmp(op, L"link") && argc >= 3) {
+        wchar_t nt[2048], target[2048];
+        nt_path(path, nt, 2048);
+        nt_path(argv[2], target, 2048);
+        UNICODE_STRING us;
+        RtlInitUnicodeString(&us, nt);
+        OBJECT_ATTRIBUTES oa;
+        InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+        ULONG disposition = 0;
+        st = NtCreateKey(&key, KEY_ALL_ACCESS | KEY_CREATE_LINK, &oa, 0, NULL, REG_OPTION_CREATE_LINK, &disposition);
+        NTSTATUS set = st;
+        if (st >= 0) {
+            UNICODE_STRING name;
+            RtlInitUnicodeString(&name, L"SymbolicLinkValue");
+            set = NtSetValueKey(key, &name, 0, REG_LINK, target, (ULONG)(wcslen(target) * 2));
+        }
+        printf("link %ls: 0x%08lx target: 0x%08lx\n", path, (unsigned long)st, (unsigned long)set);
     } else if (!wcscmp(op, L"delkey")) {
         st = open_path(path, DELETE, &key);
         if (st >= 0)

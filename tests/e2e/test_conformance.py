@@ -24,21 +24,11 @@ LINE = re.compile(r"^([FKOR]\d+) ")
 # check id -> why it still differs (open items of issue 18).
 KNOWN = {
     "files": {
-        "F51": "sharing modes: a write open of a host file copies it up, so it does not meet the host handle's share mode",
-        "F128": "directory change notifications do not fire for a box folder watched through a host handle",
+        "F129": "a watched folder sees a host file's copy-up as the file added to the folder's box copy "
+                "(action 1), where the host reports it modified (action 3)",
     },
-    "keys": {
-        "K44": "KeyFullInformation max name lengths count the box's longer history",
-        "K51": "a stable key under a volatile one is allowed in the box (box keys are never volatile)",
-        "K53": "link keys (REG_OPTION_CREATE_LINK) are refused in the box",
-        "K54": "(follows from K53)",
-        "K55": "(follows from K53)",
-        "K56": "(follows from K53)",
-        "K67": "(follows from K53 and K44)",
-    },
-    "objects": {
-        "O45": "long object names overflow because of the box prefix",
-    },
+    "keys": {},
+    "objects": {},
     "robust": {},
 }
 

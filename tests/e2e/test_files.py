@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import DRIVE_C, run_unboxed, win_path
+from conftest import DRIVE_C, Background, run_unboxed, win_path, wine_env
 
 HOST_FILES = {
     "a.txt": b"alpha\r\n",
@@ -380,3 +380,28 @@ def test_alternate_data_stream_in_the_box(fvm, box, host, tool):
     assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt:notes").stdout.strip() == "OK stream data"
     assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt").stdout.strip() == "OK alpha"
     assert fvm("run", "--box", box, tool, "read", f"{win}\\a.txt::$DATA").stdout.strip() == "OK alpha"
+
+
+def test_sharing_modes_of_host_handles_hold_in_the_box(fvm, box, host, tool):
+    """Issue 18 (F51): a write open in a box copies the host file up, so the
+    box copy would never meet the host's sharing check. A host program holds
+    a.txt open sharing reading only: a boxed write to it fails with a sharing
+    violation as it would on the host (nothing copied), and works once the
+    host's handle is closed. The host file stays unchanged (fixture)."""
+    win, root = host
+    release = root / "release.flag"
+    holder = Background(["wine", tool, "hold", win + "\\a.txt", win + "\\release.flag"], wine_env())
+    try:
+        fvm.wait_until(lambda: "OK held" in holder.output(), timeout=60)
+        out = fvm("run", "--box", box, tool, "append", win + "\\a.txt", "boxed").stdout
+        assert "ERR CreateFile 32" in out, out
+        assert not box_copy(fvm, box, root, "a.txt").exists(), "copied up although refused"
+        out = fvm("run", "--box", box, tool, "read", win + "\\a.txt").stdout
+        assert "OK alpha" in out, out      # reading is shared
+    finally:
+        release.write_bytes(b"")
+        holder.wait(timeout=60)
+        release.unlink(missing_ok=True)
+    out = fvm("run", "--box", box, tool, "append", win + "\\a.txt", "boxed").stdout
+    assert out.startswith("OK"), out
+    assert box_copy(fvm, box, root, "a.txt").read_bytes() == b"alpha\r\nboxed"

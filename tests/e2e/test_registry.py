@@ -303,3 +303,27 @@ def test_save_key_saves_the_merged_view(fvm, box, host_key):
     assert '"Saved"="boxed"' in saved and '"Kept"="host"' in saved and '"Other"' not in saved
     assert "[ChildA]" in saved and "FVM." not in saved
     assert "\\\\Software\\\\" + host_key.split("\\")[-1] in saved
+
+
+def test_link_keys_stay_in_the_box(fvm, box, host_key, tmp_path):
+    """Issue 18: a boxed program makes link keys (REG_OPTION_CREATE_LINK) as
+    on the host, and the box follows them in its own view. Hostile use: a
+    link pointing at a host key, then writes, creates and deletes through
+    it, change only the box's copy of that key (host export unchanged; the
+    link key itself is not on the host). A link into a box's own key tree is
+    refused."""
+    before = export(host_key, tmp_path, "before")
+    link = f"HKCU\\Software\\{unique('FvmLink')}"
+    out = regtool(fvm, box, ["link", link, host_key], ["set", link, "Esc", "sz", "1"],
+                  ["create", link + "\\ViaLink"], ["delval", link, "Kept"], ["delkey", link + "\\ChildB"],
+                  ["get", host_key, "Esc"], ["list", host_key],
+                  ["link", link + "Box", "HKU\\FVM.0123456789abcdef\\USER"])
+    assert f"link {link}: 0x00000000 target: 0x00000000" in out, out
+    assert f"delval {link} Kept: 0x00000000" in out, out
+    assert f"delkey {link}\\ChildB: 0x00000000" in out, out
+    assert "sz 1" in out, out                      # the write reached the box's copy of the target
+    assert "subkey ViaLink" in out and "subkey ChildB" not in out, out
+    assert f"link {link}Box: 0x00000000 target: 0xc0000022" in out, out
+    assert export(host_key, tmp_path, "after") == before
+    assert host_value(host_key, "Esc") is None
+    assert run_unboxed("reg", "query", link).returncode != 0, "the link key reached the host"
