@@ -91,9 +91,14 @@ void broker_net_process_exit(uint32_t pid);
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 /* TRUE when the box's policy, decided again by the broker for this name and
- * image, gives this decision by this rule, and audits it. */
+ * image, gives this decision by this rule, and audits it (*decided_again),
+ * or the claim is a refusal (taken as claimed, *decided_again FALSE). */
 BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
-                            const char *rule);
+                            const char *rule, BOOL *decided_again);
+/* [net] and [process] records (core/policy_redecide.h): the broker decides
+ * the record's target again for the sender's image. */
+#include "core/policy_redecide.h"
+redecide_result broker_policy_redecide(const brokermsg_audit *msg, const wchar_t *image, redecide_outcome *out);
 
 /* registry.c: the box registry's live tree and <box>\registry.dat. Start
  * (before the box's first process) loads the file into the tree unless the

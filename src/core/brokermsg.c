@@ -27,23 +27,29 @@ static uint32_t get32(const uint8_t *p)
 
 size_t brokermsg_audit_encode(const brokermsg_audit *msg, uint8_t *out, size_t cap)
 {
-    const brokermsg_text *texts[5] = {&msg->op, &msg->decision, &msg->rule, &msg->image, &msg->name};
-    size_t size = BROKERMSG_AUDIT_HEADER;
-    for (int i = 0; i < 5; i++) {
-        if (i < 4 && texts[i]->len > 0xffff)
+    const brokermsg_text *texts[6] = {&msg->op, &msg->decision, &msg->rule, &msg->image, &msg->name, &msg->target};
+    int with_target = msg->target.len != 0;
+    size_t header = with_target ? BROKERMSG_AUDIT2_HEADER : BROKERMSG_AUDIT_HEADER;
+    size_t size = header;
+    for (int i = 0; i < 6; i++) {
+        if (i != 4 && texts[i]->len > 0xffff)
             return 0;
         size += texts[i]->len;
     }
-    if (size > cap || size > BROKERMSG_MAX || msg->name.len > 0xffffffffu)
+    if (size > cap || size > BROKERMSG_MAX || msg->name.len > 0xffffffffu || msg->target.len > BROKERMSG_TARGET_MAX)
         return 0;
-    memcpy(out, BROKERMSG_AUDIT_MAGIC, 8);
+    memcpy(out, with_target ? BROKERMSG_AUDIT2_MAGIC : BROKERMSG_AUDIT_MAGIC, 8);
     put32(out + 8, msg->type);
     put32(out + 12, msg->pid);
     for (int i = 0; i < 4; i++)
         put16(out + 16 + 2 * i, (uint16_t)texts[i]->len);
     put32(out + 24, (uint32_t)msg->name.len);
-    size_t at = BROKERMSG_AUDIT_HEADER;
-    for (int i = 0; i < 5; i++) {
+    if (with_target) {
+        put16(out + 28, (uint16_t)msg->target.len);
+        put16(out + 30, 0);
+    }
+    size_t at = header;
+    for (int i = 0; i < (with_target ? 6 : 5); i++) {
         if (texts[i]->len)
             memcpy(out + at, texts[i]->text, texts[i]->len);
         at += texts[i]->len;
@@ -53,7 +59,7 @@ size_t brokermsg_audit_encode(const brokermsg_audit *msg, uint8_t *out, size_t c
 
 int brokermsg_is_audit(const uint8_t *buf, size_t len)
 {
-    return len >= 8 && !memcmp(buf, BROKERMSG_AUDIT_MAGIC, 8);
+    return len >= 8 && (!memcmp(buf, BROKERMSG_AUDIT_MAGIC, 8) || !memcmp(buf, BROKERMSG_AUDIT2_MAGIC, 8));
 }
 
 fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audit *out, fvm_error *err)
@@ -63,19 +69,32 @@ fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audi
                              (unsigned long)len, BROKERMSG_AUDIT_HEADER);
     if (!brokermsg_is_audit(buf, len))
         return fvm_error_set(err, FVM_E_INVALID, "audit message: bad magic at offset 0");
+    int with_target = !memcmp(buf, BROKERMSG_AUDIT2_MAGIC, 8);
+    size_t header = with_target ? BROKERMSG_AUDIT2_HEADER : BROKERMSG_AUDIT_HEADER;
+    if (len < header)
+        return fvm_error_set(err, FVM_E_INVALID, "audit message of %lu bytes is shorter than its header (%lu)",
+                             (unsigned long)len, (unsigned long)header);
     if (len > BROKERMSG_MAX)
         return fvm_error_set(err, FVM_E_INVALID, "audit message of %lu bytes is larger than %d",
                              (unsigned long)len, BROKERMSG_MAX);
     memset(out, 0, sizeof *out);
     out->type = get32(buf + 8);
     out->pid = get32(buf + 12);
-    brokermsg_text *texts[5] = {&out->op, &out->decision, &out->rule, &out->image, &out->name};
-    size_t lens[5];
+    brokermsg_text *texts[6] = {&out->op, &out->decision, &out->rule, &out->image, &out->name, &out->target};
+    size_t lens[6] = {0};
     for (int i = 0; i < 4; i++)
         lens[i] = get16(buf + 16 + 2 * i);
     lens[4] = get32(buf + 24);
-    size_t at = BROKERMSG_AUDIT_HEADER;
-    for (int i = 0; i < 5; i++) {
+    if (with_target) {
+        lens[5] = get16(buf + 28);
+        if (get16(buf + 30) != 0)
+            return fvm_error_set(err, FVM_E_INVALID, "audit message: reserved bytes at offset 30 are not zero");
+        if (lens[5] == 0 || lens[5] > BROKERMSG_TARGET_MAX)
+            return fvm_error_set(err, FVM_E_INVALID, "audit message: target of %lu bytes at offset 28 (1 to %d)",
+                                 (unsigned long)lens[5], BROKERMSG_TARGET_MAX);
+    }
+    size_t at = header;
+    for (int i = 0; i < (with_target ? 6 : 5); i++) {
         if (lens[i] > len - at)
             return fvm_error_set(err, FVM_E_INVALID,
                                  "audit message: string %d of %lu bytes at offset %lu runs past the end (%lu)", i,

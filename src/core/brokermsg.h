@@ -13,6 +13,20 @@
  *   uint32 name_len
  *   op, decision, rule, image, name   the strings, in this order
  *
+ * A record whose decision is not a plain name match (a socket operation, a
+ * process start) also carries its target, what the policy decided on, so
+ * that the broker can decide it again (issue 17.7): then the magic is
+ * "FVMAUD02", the header has a uint16 target_len and two zero bytes after
+ * name_len (BROKERMSG_AUDIT2_HEADER), and the target follows the name. A
+ * message without a target is always written as FVMAUD01 (one encoding per
+ * message: FVMAUD02 with an empty target is refused).
+ *   target of [net] records:     the name ("out:tcp:10.1.2.3:80"), then
+ *                                 "|" and the host name the address was
+ *                                 resolved from, when there is one
+ *   target of [process] starts:  the image's canonical file name
+ *                                 ("\??\C:\dir\x.exe"; the name is the
+ *                                 command line)
+ *
  * The storage quota's authority is the broker (broker/quota.c): a process
  * asks it for bytes before it grows a box file, and tells it when it freed
  * some. Both are fixed-size:
@@ -37,7 +51,10 @@
  * has taken the sender's pid and image from the pipe (the sender is alive
  * while it waits, so a record sent just before it exits still has them). */
 #define BROKERMSG_HELLO "FVMHELO1"
+#define BROKERMSG_AUDIT2_MAGIC "FVMAUD02"
 #define BROKERMSG_AUDIT_HEADER 28
+#define BROKERMSG_AUDIT2_HEADER 32
+#define BROKERMSG_TARGET_MAX 1024
 #define BROKERMSG_MAX (64 * 1024)
 
 typedef struct brokermsg_text {
@@ -48,6 +65,7 @@ typedef struct brokermsg_text {
 typedef struct brokermsg_audit {
     uint32_t type, pid;
     brokermsg_text op, decision, rule, image, name;
+    brokermsg_text target;   /* empty: none (FVMAUD01) */
 } brokermsg_audit;
 
 /* Writes the message into out (cap bytes); returns its size, 0 if it does not fit. */
@@ -57,7 +75,7 @@ size_t brokermsg_audit_encode(const brokermsg_audit *msg, uint8_t *out, size_t c
  * offset of the problem for anything malformed. */
 fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audit *out, fvm_error *err);
 
-/* 1 when buf starts like an audit message. */
+/* 1 when buf starts like an audit message (either version). */
 int brokermsg_is_audit(const uint8_t *buf, size_t len);
 
 #define BROKERMSG_RESERVE_MAGIC "FVMQRS01"

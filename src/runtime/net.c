@@ -198,7 +198,17 @@ static NTSTATUS decide(const net_query *q, const char *op)
     n = put_ascii(name, n, 96, addr);
     if (d.action == POLICY_ACTION_ASK)
         d.action = runtime_policy_ask(POLICY_TYPE_NET, name, n, &d);
-    runtime_audit(POLICY_TYPE_NET, op, &d, name, n);
+    /* The target: the name, and the host name the address was resolved
+     * from, which name rules match too (the broker decides it again). */
+    uint16_t target[96 + 1 + NET_NAME_MAX];
+    size_t t = n;
+    memcpy(target, name, n * 2);
+    if (q->host && q->host_len && q->host_len <= NET_NAME_MAX) {
+        target[t++] = '|';
+        for (size_t i = 0; i < q->host_len; i++)
+            target[t++] = (uint8_t)q->host[i];
+    }
+    runtime_audit_target(POLICY_TYPE_NET, op, &d, name, n, target, t);
     return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE ? STATUS_ACCESS_DENIED : STATUS_SUCCESS;
 }
 

@@ -14,6 +14,15 @@
  *       then on the runtime's broker connections writes records claiming
  *       another pid and image and an "open" by a made-up rule, and floods
  *       records (64 KiB names, and well-formed ones) for SECONDS.
+ *   trustattack claims PORT
+ *       connects to 127.0.0.1:PORT (a box whose policy denies and audits
+ *       it: the runtime sends a truthful [net] record and connects to the
+ *       broker), then on the runtime's broker connections claims an allow
+ *       by a made-up rule for [net] and [process] targets the policy
+ *       decides otherwise (with targets, FVMAUD02), an allow for a target
+ *       no rule audits, an allow for an operation only ever refused, and a
+ *       process start claimed without its target. Prints
+ *       "pid P pipes N claims C connect E" (E: WSAGetLastError).
  *   trustattack iolimit SRC DST
  *       in a box with an I/O limit: makes every small read-only mapped
  *       view writable and clears what looks like the broker's limits hint
@@ -22,6 +31,7 @@
  *       the runtime's broker connections, then copies SRC to DST 64 KiB a
  *       call and prints how long it took: "unlocked U sent S copy_ms=W".
  */
+#include <winsock2.h>
 #include <windows.h>
 #include <winternl.h>
 #include <stdint.h>
@@ -206,6 +216,65 @@ static int cmd_audit(int argc, wchar_t **argv)
     return 0;
 }
 
+/* The same with a target (FVMAUD02): what the policy decided on. */
+static size_t audit_message_target(uint8_t *out, uint32_t type, const char *op, const char *decision, const char *rule,
+                                   const char *name, const char *target)
+{
+    size_t n = audit_message(out + 4, type, 0, op, decision, rule, "", name, strlen(name));
+    /* move the strings 4 bytes on: the FVMAUD02 header is 32 bytes */
+    memmove(out, out + 4, 28);
+    memcpy(out, "FVMAUD02", 8);
+    uint16_t tl = (uint16_t)strlen(target), zero = 0;
+    memcpy(out + 28, &tl, 2);
+    memcpy(out + 30, &zero, 2);
+    memcpy(out + n + 4, target, tl);
+    return n + 4 + tl;
+}
+
+static int cmd_claims(int argc, wchar_t **argv)
+{
+    if (argc < 3)
+        return 2;
+    WSADATA wsa;
+    WSAStartup(MAKEWORD(2, 2), &wsa);
+    SOCKET sock = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons((u_short)_wtoi(argv[2]));
+    to.sin_addr.s_addr = htonl(0x7f000001);
+    int refused = connect(sock, (struct sockaddr *)&to, sizeof to) ? WSAGetLastError() : 0;
+    closesocket(sock);
+    char target[64];
+    snprintf(target, sizeof target, "out:tcp:127.0.0.1:%d", _wtoi(argv[2]));
+    HANDLE pipes[8];
+    int npipes = broker_pipes(pipes, 8);
+    static uint8_t msg[4096];
+    unsigned claims = 0;
+    const char *ps = "\\??\\C:\\windows\\system32\\WindowsPowerShell\\v1.0\\powershell.exe";
+    for (int i = 0; i < npipes; i++) {
+        size_t n[5];
+        uint8_t *m[5];
+        static uint8_t bufs[5][4096];
+        for (int k = 0; k < 5; k++)
+            m[k] = bufs[k];
+        /* 4 = policy_type net, 3 = process */
+        n[0] = audit_message_target(m[0], 4, "connect", "open", "made-up.ini:1", target, target);
+        n[1] = audit_message_target(m[1], 3, "start", "cow", "made-up.ini:2", "powershell.exe -c whoami", ps);
+        n[2] = audit_message_target(m[2], 4, "connect", "open", "made-up.ini:3", "out:tcp:127.0.0.1:7",
+                                    "out:tcp:127.0.0.1:7");
+        n[3] = audit_message(m[3], 3, 0, "terminate", "open", "made-up.ini:4", "", "pid 4", 5);
+        n[4] = audit_message(m[4], 3, 0, "start", "open", "made-up.ini:5", "", "powershell.exe", 14);
+        for (int k = 0; k < 5; k++) {
+            DWORD done;
+            if (WriteFile(pipes[i], m[k], (DWORD)n[k], &done, NULL))
+                claims++;
+        }
+    }
+    (void)msg;
+    printf("pid %lu pipes %d claims %u connect %d\n", GetCurrentProcessId(), npipes, claims, refused);
+    return 0;
+}
+
 /* ---- I/O limits ---- */
 
 static int cmd_iolimit(int argc, wchar_t **argv)
@@ -274,6 +343,8 @@ int wmain(int argc, wchar_t **argv)
         return cmd_quota(argc, argv);
     if (argc >= 2 && !wcscmp(argv[1], L"audit"))
         return cmd_audit(argc, argv);
+    if (argc >= 2 && !wcscmp(argv[1], L"claims"))
+        return cmd_claims(argc, argv);
     if (argc >= 2 && !wcscmp(argv[1], L"iolimit"))
         return cmd_iolimit(argc, argv);
     fprintf(stderr, "usage: trustattack quota QUOTA FILE BYTES\n");

@@ -131,3 +131,62 @@ def test_quota_and_audit_serve_a_box_restarted_at_once(fvm, audited_box, tool):
     got = denied()
     assert len(got) >= runs, got
     assert all(r["subject"] == "broker" and r["image"].lower().endswith("cmd.exe") for r in got), got
+
+
+# ---- item 7: [net] and [process] decisions are the broker's ----
+
+def test_net_and_process_claims_are_decided_again_by_the_broker(fvm, tmp_path, attack):
+    """A boxed program claims, on its runtime's broker connection, an allow
+    by a made-up rule for a [net] target and a [process] start the policy
+    denies, an allow for a target no rule audits, an allow for an
+    operation only ever refused, and a start without its target. The log
+    holds the broker's decisions, flags the forged claims (keeping them
+    beside), drops what the runtime never sends, and `fvm logs --verify`
+    reports the forgery; the program's truthful records are marked as
+    decided again by the broker."""
+    port = 9
+    policy = tmp_path / "policy.ini"
+    policy.write_text(f"[net]\ndeny audit out:tcp:127.0.0.1:{port}\n"
+                      "[process]\ndeny audit **\\powershell.exe\ncow audit **\\trustattack.exe\n")
+    box = "n" + uuid.uuid4().hex[:10]
+    fvm("create", box, "--policy", win_path(policy), check=0)
+    try:
+        out = fvm("run", "--box", box, attack, "claims", str(port), check=0).stdout
+        fields = out.split()
+        assert int(fields[fields.index("pipes") + 1]) >= 1, out
+        assert int(fields[fields.index("claims") + 1]) >= 5, out
+        assert int(fields[fields.index("connect") + 1]) == 10013, out      # WSAEACCES: the policy's deny
+        log = fvm.box_dir(box) / "audit.jsonl"
+
+        def records():
+            return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+        def forged():
+            return [r for r in records() if r.get("decided") == "forged"]
+        fvm.wait_until(lambda: len(forged()) >= 3 and any(r["type"] == "audit" for r in records()), timeout=20)
+        got = forged()
+        assert len(got) == 3, records()
+        by_claim = {r["claim"]: r for r in got}
+        net = by_claim["open by made-up.ini:1"]
+        assert net["type"] == "net" and net["decision"] == "deny" and net["rule"] == "policy.ini:2", net
+        assert net["name"] == f"out:tcp:127.0.0.1:{port}", net
+        start = by_claim["cow by made-up.ini:2"]
+        assert start["type"] == "process" and start["decision"] == "deny" and start["rule"] == "policy.ini:4", start
+        assert start["target"].lower().endswith("\\powershell.exe"), start
+        quiet = by_claim["open by made-up.ini:3"]          # no rule audits it: no record was ever made
+        assert quiet["decision"] == "open" and quiet["rule"] == "default", quiet
+        recs = records()
+        assert not any("made-up.ini:4" in json.dumps(r) or "made-up.ini:5" in json.dumps(r) for r in recs), recs
+        # the program's own records: decided again, and agreed
+        truthful = [r for r in recs if r["type"] == "net" and r.get("decided") == "broker"]
+        assert truthful and truthful[0]["decision"] == "deny" and truthful[0]["rule"] == "policy.ini:2", recs
+        starts = [r for r in recs if r["type"] == "process" and r["op"] == "start" and r.get("decided") == "broker"]
+        assert starts and starts[0]["rule"] == "policy.ini:5" and starts[0]["decision"] == "cow", recs
+        assert all(r["subject"] == "broker" for r in recs), recs
+        verify = fvm("logs", box, "--verify")
+        text = verify.stdout + verify.stderr
+        assert verify.returncode != 0, text
+        assert "the sender forged its decision" in text and "3 such records" in text, text
+        assert 'it claimed "open by made-up.ini:1"' in text or 'it claimed "cow by made-up.ini:2"' in text, text
+    finally:
+        fvm("rm", "--force", box)
