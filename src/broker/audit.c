@@ -13,7 +13,12 @@
  * itself (GetNamedPipeClientProcessId, in main.c), checks it is a process of
  * the box's job, and takes the image from that process; box and time are its
  * own. Such records carry "subject":"broker", which `fvm logs --verify`
- * requires. What the sender says is bounded: known types and decision words
+ * requires. The decision is decided again: plain names by policy_match
+ * (policy.c; a claim the policy does not give is dropped, a refusal taken
+ * as claimed and marked "decided":"sender"), [net] and [process] records
+ * from their targets (core/policy_redecide.c): a claim that differs is
+ * written with the broker's decision, "decided":"forged" and the claim
+ * beside it, which `fvm logs --verify` reports. What the sender says is bounded: known types and decision words
  * only, short op and rule, names cut to NAME_MAX bytes; each sender gets
  * RATE_PER_S records a second (bursts of RATE_BURST); at most QUEUE_MAX
  * records wait; the log's bytes count against the box's storage quota (and
