@@ -47,6 +47,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (brokermsg_quota_encode(&q, back, sizeof back) != size || memcmp(back, data, size) != 0)
             __builtin_trap();
     }
+    /* Index writes (the broker is the index's only writer): decoded within
+     * bounds, and encoded back to the same bytes. Copied to an aligned
+     * buffer, as the broker's own is. */
+    static uint16_t aligned[BROKERMSG_MAX / 2 + 1];
+    if (size <= BROKERMSG_MAX) {
+        memcpy(aligned, data, size);
+        brokermsg_index ix;
+        if (brokermsg_index_decode((const uint8_t *)aligned, size, &ix, &err) == FVM_OK) {
+            static uint8_t back[BROKERMSG_MAX];
+            if (brokermsg_index_encode(&ix, back, sizeof back) != size || memcmp(back, aligned, size) != 0)
+                __builtin_trap();
+        }
+    }
     net_query nq;
     size_t head;
     if (policy_redecide_net_target((const char *)data, size, &nq, &head) && (head > size || nq.host_len > size))

@@ -88,6 +88,14 @@ BOOL broker_net_start(const wchar_t *box_path);
 void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_reply *reply);
 void broker_net_process_exit(uint32_t pid);
 
+/* index.c: the box index's only writer while the box runs (boxed processes
+ * map it read-only and send FVMIDX01 requests). start: opens the newest
+ * index, or creates index-1.fvm, before the box's first process. request:
+ * the fvm_status of the write, FVM_E_INVALID for a sender outside the box
+ * or a key the index may not hold. */
+BOOL broker_index_start(const wchar_t *box_path);
+uint32_t broker_index_request(uint32_t pid, const uint8_t *buf, size_t len);
+
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 /* TRUE when the box's policy, decided again by the broker for this name and
