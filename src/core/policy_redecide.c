@@ -310,6 +310,13 @@ static redecide_result redecide_process(const policy_view *view, const redecide_
             out->why = "FVM's own refusal, not a rule's";
             return REDECIDE_SENDERS_WORD;
         }
+        /* `fvm run --no-floor`: the process says it runs without the
+         * floor (runtime/floor.c), a fact about itself, not a rule's allow. */
+        if (text_is(c->op, c->op_len, "no-floor") && text_is(c->decision, c->decision_len, "open") &&
+            text_is(c->rule, c->rule_len, "default")) {
+            out->why = "the process's own word about its floor";
+            return REDECIDE_SENDERS_WORD;
+        }
         out->why = "only refusals are recorded for this operation";
         return REDECIDE_REFUSED;
     }

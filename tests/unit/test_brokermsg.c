@@ -141,6 +141,49 @@ static void test_target_round_trip_and_refusals(void **state)
     assert_int_equal(brokermsg_audit_encode(&m, big, sizeof big), 0);
 }
 
+/* Box index writes (the broker is the index's only writer). */
+static void test_index_messages(void **state)
+{
+    static const uint16_t key[] = u"\\??\\C:\\DIR\\FILE.TXT", path[] = u"\\??\\C:\\Dir\\file.txt";
+    static const uint16_t to[] = u"\\??\\C:\\DIR\\NEW.TXT";
+    _Alignas(8) uint8_t buf[512];
+    brokermsg_index m = {BROKERMSG_INDEX_RENAME, 1, 77, -5, {1, 2, 3}, key, path, 19, to, NULL, 18};
+    size_t n = brokermsg_index_encode(&m, buf, sizeof buf);
+    assert_int_equal(n, BROKERMSG_INDEX_HEADER + (19 * 2 + 18) * 2);
+    assert_true(brokermsg_is_index(buf, n));
+    brokermsg_index back;
+    fvm_error err;
+    assert_int_equal(brokermsg_index_decode(buf, n, &back, &err), FVM_OK);
+    assert_int_equal(back.op, BROKERMSG_INDEX_RENAME);
+    assert_int_equal(back.len, 19);
+    assert_int_equal(back.to_len, 18);
+    assert_int_equal(back.base_mtime, -5);
+    assert_memory_equal(back.key, key, 19 * 2);
+    assert_memory_equal(back.path, path, 19 * 2);
+    assert_memory_equal(back.to_key, to, 18 * 2);
+    assert_null(back.to_path);
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(brokermsg_index_decode(buf, cut, &back, &err), FVM_E_INVALID);
+    assert_int_equal(brokermsg_index_decode(buf, n + 2, &back, &err), FVM_E_INVALID);
+    /* a rename without a target, a target on a create, an unknown op, stray path bits */
+    m.to_len = 0;
+    assert_int_equal(brokermsg_index_encode(&m, buf, sizeof buf), 0);
+    m.op = BROKERMSG_INDEX_CREATE;
+    m.to_len = 18;
+    assert_int_equal(brokermsg_index_encode(&m, buf, sizeof buf), 0);
+    m.to_len = 0;
+    m.op = 99;
+    assert_int_equal(brokermsg_index_encode(&m, buf, sizeof buf), 0);
+    m.op = BROKERMSG_INDEX_CREATE;
+    n = brokermsg_index_encode(&m, buf, sizeof buf);
+    assert_int_equal(brokermsg_index_decode(buf, n, &back, &err), FVM_OK);
+    buf[68] = 4;
+    assert_int_equal(brokermsg_index_decode(buf, n, &back, &err), FVM_E_INVALID);
+    buf[68] = 1;
+    buf[8] = 6;   /* op past UPDATE */
+    assert_int_equal(brokermsg_index_decode(buf, n, &back, &err), FVM_E_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_lengths_that_lie_are_refused),
         cmocka_unit_test(test_encode_refuses_what_does_not_fit),
         cmocka_unit_test(test_target_round_trip_and_refusals),
+        cmocka_unit_test(test_index_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,6 +150,10 @@ static void process_claims(void **state)
     /* FVM's own refusals: the sender's word */
     assert_int_equal(claim(&c, POLICY_TYPE_PROCESS, "open-process", "deny", "default", "pid 4 \\??\\C:\\x.exe", NULL, &o),
                      REDECIDE_SENDERS_WORD);
+    assert_int_equal(claim(&c, POLICY_TYPE_PROCESS, "no-floor", "open", "default", "floor", NULL, &o),
+                     REDECIDE_SENDERS_WORD);
+    assert_int_equal(claim(&c, POLICY_TYPE_PROCESS, "no-floor", "open", "made-up:1", "floor", NULL, &o),
+                     REDECIDE_REFUSED);
     /* open of a process of the box: the name is the image */
     assert_int_equal(claim(&c, POLICY_TYPE_PROCESS, "open", "deny", "policy.ini:2", ps, NULL, &o), REDECIDE_CONFIRMED);
     assert_int_equal(claim(&c, POLICY_TYPE_PROCESS, "open", "open", "made-up.ini:1", ps, NULL, &o), REDECIDE_FORGED);
