@@ -353,7 +353,7 @@ static NTSTATUS write_key(brokermsg_index_op op, const boxindex_key *key, const 
     case FVM_E_RANGE:
         return STATUS_DISK_FULL;
     default:
-        fvm_report("file: the broker refused or failed a box index write (%d)", (int)st);
+        fvm_report("file: the broker refused or failed a box index write (fvm_status %d)", (int)st);
         return STATUS_INTERNAL_ERROR;
     }
 }
