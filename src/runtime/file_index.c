@@ -11,8 +11,10 @@
  * broker creates index-1.fvm before the box's first process, and when the
  * index is full rebuilds it into index-(N+1).fvm, twice as large, and marks
  * the old one retired: every process switches on its next lookup. A boxed
- * process holds only a read-only file handle and a read-only section of the
- * index; the file hooks refuse it FVM's storage by every name.
+ * process holds only a read-only view of the index: the file (opened for
+ * reading) and the section (PAGE_READONLY) are closed once it is mapped, so
+ * there is no handle to duplicate with more access; the file hooks refuse
+ * it FVM's storage by every name.
  *
  * Decisions (see index_check): a path is hidden when it or a folder above it
  * is a tombstone or was renamed away; it is box-only when a folder above it
@@ -111,6 +113,11 @@ static NTSTATUS map_index(unsigned number, runtime_index *out)
         unmap(out);
         return STATUS_NO_MEMORY;
     }
+    /* The view keeps the section and the file open: no handle to the index
+     * stays in the process, so there is none to duplicate with more access. */
+    CloseHandle(out->mapping);
+    NtClose(out->file);
+    out->mapping = out->file = NULL;
     fvm_error err;
     if (boxindex_open(&out->idx, out->view, (size_t)size.QuadPart, NULL, &err) != FVM_OK) {
         fvm_report("file: box index %ls: %s", name, err.message);

@@ -342,6 +342,7 @@ static void try_win32(const char *form, const wchar_t *name)
 /* The runtime's own handles to the index: duplicated with more access. */
 static void try_duplicates(void)
 {
+    unsigned found = 0;
     for (uintptr_t v = 4; v < 0x4000; v += 4) {
         HANDLE h = (HANDLE)v;
         struct {
@@ -360,6 +361,7 @@ static void try_duplicates(void)
             info.name.Buffer[info.name.Length / 2 < 511 ? info.name.Length / 2 : 511] = 0;
             if (!wcsstr(info.name.Buffer, L"index-") || !wcsstr(info.name.Buffer, L".fvm"))
                 continue;
+            found++;
             HANDLE dup = NULL;
             BOOL ok = DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup,
                                       GENERIC_WRITE | FILE_WRITE_DATA, FALSE, 0);
@@ -376,6 +378,7 @@ static void try_duplicates(void)
             }
             printf("FORM duplicate-file error %lu\n", (unsigned long)error);
         } else if (section) {
+            found++;
             HANDLE dup = NULL;
             BOOL ok = DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup, SECTION_ALL_ACCESS, FALSE, 0);
             DWORD error = ok ? 0 : GetLastError();
@@ -397,6 +400,7 @@ static void try_duplicates(void)
             printf("FORM duplicate-section error %lu\n", (unsigned long)error);
         }
     }
+    printf("FORM index-handles %u\n", found);   /* the runtime's index file handles and any section handle */
 }
 
 /* The runtime's read-only view of the index, made writable. */

@@ -203,8 +203,9 @@ def test_boxed_program_cannot_write_its_index(fvm, tmp_path, attack):
     """A boxed program tries to open its box index for writing by every
     path form (Win32, \\?\\, \\??\\, \\Device\\..., GLOBALROOT, the 8.3
     name, relative to a handle of the drive root and of the box folder),
-    duplicates the runtime's own read-only index handles (file and section)
-    with more access, makes the runtime's read-only view writable, and sends
+    duplicates any handle it holds to its index (the runtime keeps none: it
+    closes the file and the section once the read-only view is mapped) and
+    any section handle with more access, makes the runtime's read-only view writable, and sends
     the broker forged index requests (a key in FVM's storage, a key and path
     that disagree, malformed keys) on its runtime's connection and on
     another running box's broker pipe. Nothing gets through: the index files
@@ -229,8 +230,8 @@ def test_boxed_program_cannot_write_its_index(fvm, tmp_path, attack):
         out = fvm("run", "--box", box, attack, "index", box_win, index_name, short,
                   fvm.root_win + "\\boxes\\" + other, "C:\\nothing\\x", check=0).stdout
         forms = [line.split()[1] for line in out.splitlines() if line.startswith("FORM ")]
-        for form in ("win32", "win32-long", "nt-dos", "nt-device", "globalroot", "relative-to-drive",
-                     "duplicate-section", "request-storage", "request-mismatch", "request-lowercase", "request-kind"):
+        for form in ("win32", "win32-long", "nt-dos", "nt-device", "globalroot", "relative-to-drive", "reprotect",
+                     "index-handles", "request-storage", "request-mismatch", "request-lowercase", "request-kind"):
             assert form in forms, out
         assert any(f.startswith("other-box") for f in forms), out
         assert short == "-" or "short-name" in forms, out
