@@ -34,6 +34,37 @@ void fvm_report(const char *fmt, ...)
     WriteFile(GetStdHandle(STD_ERROR_HANDLE), line, (DWORD)n, &written, NULL);
 }
 
+/* FVM_START_TIMING=1 in a boxed process's environment: one line on stderr
+ * with the microseconds each start-up phase took (thread block, policy,
+ * floor, index, each virtualizer in table order, hooks), for finding where
+ * a boxed start's time goes (docs/design.md). Costs nothing otherwise but
+ * the clock reads. */
+typedef struct start_clock {
+    LARGE_INTEGER ticks[48];
+    int count;
+} start_clock;
+
+static BOOL start_clock_tick(start_clock *clock)
+{
+    if (clock->count < (int)(sizeof clock->ticks / sizeof clock->ticks[0]))
+        QueryPerformanceCounter(&clock->ticks[clock->count++]);
+    return TRUE;
+}
+
+static void start_clock_report(const start_clock *clock)
+{
+    char line[400];
+    LARGE_INTEGER frequency;
+    if (!GetEnvironmentVariableA("FVM_START_TIMING", line, sizeof line) || line[0] != '1' ||
+        !QueryPerformanceFrequency(&frequency) || !frequency.QuadPart)
+        return;
+    int n = 0;
+    for (int i = 1; i < clock->count && n < (int)sizeof line - 16; i++)
+        n += snprintf(line + n, sizeof line - n, " %d",
+                      (int)((clock->ticks[i].QuadPart - clock->ticks[i - 1].QuadPart) * 1000000 / frequency.QuadPart));
+    fvm_report("start-up phases (us):%s", line);
+}
+
 static BOOL runtime_start(HMODULE module)
 {
     const fvm_inject_block *block = fvm_inject_find_block();
@@ -47,13 +78,18 @@ static BOOL runtime_start(HMODULE module)
     g_fvm.module = module;
     fvm_inject_restore_headers(block);
 
-    if (!runtime_thread_start() || !runtime_policy_start() || !floor_start() || !box_index_start())
+    start_clock clock = {0};
+    start_clock_tick(&clock);
+    if (!runtime_thread_start() || !start_clock_tick(&clock) || !runtime_policy_start() || !start_clock_tick(&clock) ||
+        !floor_start() || !start_clock_tick(&clock) || !box_index_start() || !start_clock_tick(&clock))
         return FALSE;
     for (size_t i = 0; i < g_virtualizer_count; i++)
-        if (g_virtualizers[i]->start && !g_virtualizers[i]->start())
+        if ((g_virtualizers[i]->start && !g_virtualizers[i]->start()) || !start_clock_tick(&clock))
             return FALSE;
     if (!runtime_hooks_start())
         return FALSE;
+    start_clock_tick(&clock);
+    start_clock_report(&clock);
     g_fvm.active = TRUE;
     proc_after_hooks();
     return TRUE;
