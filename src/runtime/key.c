@@ -52,8 +52,7 @@ NtSetValueKey_fn real_NtSetValueKey;
 NtQueryKey_fn real_NtQueryKey;
 NtDeleteValueKey_fn real_NtDeleteValueKey;
 static NtOpenKeyEx_fn real_NtOpenKeyEx;
-static NtHandleOp_fn real_NtDeleteKey;
-typedef NTSTATUS (NTAPI *NtRenameKey_fn)(HANDLE, PUNICODE_STRING);
+NtHandleOp_fn real_NtDeleteKey;
 typedef NTSTATUS (NTAPI *NtSetInformationKey_fn)(HANDLE, ULONG, PVOID, ULONG);
 typedef NTSTATUS (NTAPI *NtRestoreKey_fn)(HANDLE, HANDLE, ULONG);
 typedef NTSTATUS (NTAPI *NtNotifyChangeKey_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG,
@@ -61,11 +60,6 @@ typedef NTSTATUS (NTAPI *NtNotifyChangeKey_fn)(HANDLE, HANDLE, PIO_APC_ROUTINE, 
 typedef NTSTATUS (NTAPI *NtNotifyChangeMultipleKeys_fn)(HANDLE, ULONG, OBJECT_ATTRIBUTES *, HANDLE,
                                                         PIO_APC_ROUTINE, PVOID, PIO_STATUS_BLOCK, ULONG, BOOLEAN,
                                                         PVOID, ULONG, BOOLEAN);
-static NtRenameKey_fn real_NtRenameKey;
-typedef NTSTATUS (NTAPI *NtSaveKey_fn)(HANDLE, HANDLE);
-typedef NTSTATUS (NTAPI *NtSaveKeyEx_fn)(HANDLE, HANDLE, ULONG);
-static NtSaveKey_fn real_NtSaveKey;
-static NtSaveKeyEx_fn real_NtSaveKeyEx;
 static NtSetInformationKey_fn real_NtSetInformationKey;
 static NtRestoreKey_fn real_NtRestoreKey;
 static NtNotifyChangeKey_fn real_NtNotifyChangeKey;
@@ -74,10 +68,9 @@ static void *real_NtLoadKey, *real_NtLoadKey2, *real_NtLoadKeyEx, *real_NtReplac
     *real_NtCreateKeyTransacted, *real_NtOpenKeyTransacted, *real_NtOpenKeyTransactedEx;
 
 /* "\REGISTRY\USER\FVM.<16 hex>": the box's key tree. */
-static uint16_t g_box_tree[64];
-static size_t g_box_tree_len;
+uint16_t g_key_box_tree[64];
+size_t g_key_box_tree_len;
 static const uint16_t g_registry_prefix[] = {'\\', 'R', 'E', 'G', 'I', 'S', 'T', 'R', 'Y'};   /* 9 units */
-#define REGISTRY_PREFIX_UNITS 9
 /* Every box's tree starts so; a boxed program may not open any of them. */
 static const char g_box_trees_prefix[] = "\\REGISTRY\\USER\\FVM.";
 
@@ -109,18 +102,10 @@ static BOOL prefix_ascii_nocase(const uint16_t *s, size_t n, const char *prefix)
     return TRUE;
 }
 
-/* A key name being built: the host path and its index key. */
-typedef struct key_name {
-    uint16_t path[KEY_PATH_UNITS + 1];
-    uint16_t key[KEY_PATH_UNITS + 1];
-    size_t len;
-    uint64_t hash;
-} key_name;
-
 /* Each thread keeps one spare key_name in its block (16 KiB: too large
  * for the stack of an arbitrary thread, too costly to allocate on every
  * call). */
-static key_name *name_alloc(void)
+key_name *key_name_alloc(void)
 {
     fvm_thread *t = fvm_thread_get();
     key_name *spare = t ? t->key_name : NULL;
@@ -131,7 +116,7 @@ static key_name *name_alloc(void)
     return HeapAlloc(GetProcessHeap(), 0, sizeof(key_name));
 }
 
-static void name_free(key_name *n)
+void key_name_free(key_name *n)
 {
     if (!n)
         return;
@@ -155,7 +140,7 @@ static void key_thread_detach(fvm_thread *t)
  * Windows both; core/objname.c), "\REGISTRY" in upper case (the rest as the
  * program spelled it); fills key and hash. FALSE for a name that is no
  * absolute registry name or has a NUL. */
-static BOOL name_finish(key_name *n)
+BOOL key_name_finish(key_name *n)
 {
     n->len = objname_collapse(n->path, n->len);
     if (!prefix_nocase(n->path, n->len, g_registry_prefix, REGISTRY_PREFIX_UNITS) ||
@@ -179,7 +164,7 @@ static BOOL name_set(key_name *n, const uint16_t *units, size_t len)
         return FALSE;
     memcpy(n->path, units, len * 2);
     n->len = len;
-    return name_finish(n);
+    return key_name_finish(n);
 }
 
 /* The name of a key handle as the object manager has it, made a host path
@@ -196,15 +181,15 @@ static BOOL name_of_handle(HANDLE key, key_name *n, BOOL *in_box)
         const uint16_t *s = (const uint16_t *)info->name;
         size_t len = info->length / 2;
         *in_box = FALSE;
-        if (prefix_nocase(s, len, g_box_tree, g_box_tree_len) &&
-            (len == g_box_tree_len || s[g_box_tree_len] == L'\\')) {
+        if (prefix_nocase(s, len, g_key_box_tree, g_key_box_tree_len) &&
+            (len == g_key_box_tree_len || s[g_key_box_tree_len] == L'\\')) {
             /* <tree>\MACHINE\X -> \REGISTRY\MACHINE\X */
             *in_box = TRUE;
-            if (len > g_box_tree_len && len - g_box_tree_len + REGISTRY_PREFIX_UNITS <= KEY_PATH_UNITS) {
+            if (len > g_key_box_tree_len && len - g_key_box_tree_len + REGISTRY_PREFIX_UNITS <= KEY_PATH_UNITS) {
                 memcpy(n->path, g_registry_prefix, sizeof g_registry_prefix);
-                memcpy(n->path + REGISTRY_PREFIX_UNITS, s + g_box_tree_len, (len - g_box_tree_len) * 2);
-                n->len = REGISTRY_PREFIX_UNITS + len - g_box_tree_len;
-                ok = name_finish(n);
+                memcpy(n->path + REGISTRY_PREFIX_UNITS, s + g_key_box_tree_len, (len - g_key_box_tree_len) * 2);
+                n->len = REGISTRY_PREFIX_UNITS + len - g_key_box_tree_len;
+                ok = key_name_finish(n);
             }
         } else {
             ok = name_set(n, s, len);
@@ -247,7 +232,7 @@ static NTSTATUS name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n, con
     } else {
         problem = objname_join(OBJNAME_SPACE_KEY, NULL, 0, rel, rel_bytes, n->path, KEY_PATH_UNITS, &n->len);
     }
-    if (problem == OBJNAME_OK && name_finish(n))
+    if (problem == OBJNAME_OK && key_name_finish(n))
         return STATUS_SUCCESS;
     if (problem == OBJNAME_OK)
         problem = OBJNAME_OUTSIDE_NAMESPACE;
@@ -259,15 +244,15 @@ static NTSTATUS name_of_attributes(const OBJECT_ATTRIBUTES *oa, key_name *n, con
 static size_t box_path_of(const key_name *n, uint16_t *out, size_t cap)
 {
     size_t rest = n->len - REGISTRY_PREFIX_UNITS;
-    if (g_box_tree_len + rest + 1 > cap)
+    if (g_key_box_tree_len + rest + 1 > cap)
         return 0;
-    memcpy(out, g_box_tree, g_box_tree_len * 2);
-    memcpy(out + g_box_tree_len, n->path + REGISTRY_PREFIX_UNITS, rest * 2);
-    out[g_box_tree_len + rest] = 0;
-    return g_box_tree_len + rest;
+    memcpy(out, g_key_box_tree, g_key_box_tree_len * 2);
+    memcpy(out + g_key_box_tree_len, n->path + REGISTRY_PREFIX_UNITS, rest * 2);
+    out[g_key_box_tree_len + rest] = 0;
+    return g_key_box_tree_len + rest;
 }
 
-static void attributes_for(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
+void key_attributes_for(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
                            HANDLE root)
 {
     us->Buffer = (PWSTR)path;
@@ -285,7 +270,7 @@ static NTSTATUS open_host(const key_name *n, ACCESS_MASK access, HANDLE *out)
 {
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
-    attributes_for(&oa, &us, n->path, n->len, NULL);
+    key_attributes_for(&oa, &us, n->path, n->len, NULL);
     return real_NtOpenKey(out, access, &oa);
 }
 
@@ -299,7 +284,7 @@ static NTSTATUS open_box(const key_name *n, ACCESS_MASK access, HANDLE *out)
     if (len) {
         OBJECT_ATTRIBUTES oa;
         UNICODE_STRING us;
-        attributes_for(&oa, &us, path, len, NULL);
+        key_attributes_for(&oa, &us, path, len, NULL);
         st = real_NtOpenKey(out, access, &oa);
     }
     HeapFree(GetProcessHeap(), 0, path);
@@ -340,7 +325,7 @@ void key_handle_release(key_handle *kh)
     HeapFree(GetProcessHeap(), 0, kh);
 }
 
-static key_handle *entry_new(HANDLE handle, const key_name *n, int kind, ACCESS_MASK asked, policy_action action)
+key_handle *key_entry_new(HANDLE handle, const key_name *n, int kind, ACCESS_MASK asked, policy_action action)
 {
     key_handle *kh = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *kh + (n->len + 1) * 4);
     if (!kh)
@@ -367,7 +352,7 @@ static void retain(void *data, void *ctx)
 
 /* Puts an entry in the table (replacing a stale one for the same handle
  * value, whose close FVM did not see). */
-static void table_put(key_handle *kh)
+void key_table_put(key_handle *kh)
 {
     if (!handle_put(kh->handle, &key_virtualizer, TAG_KEY_HANDLE, kh))
         key_handle_release(kh);
@@ -418,10 +403,10 @@ key_handle *key_handle_get(HANDLE handle)
     if (kh)
         return kh;
     /* A handle FVM did not open (inherited, duplicated): name it once. */
-    key_name *n = name_alloc();
+    key_name *n = key_name_alloc();
     BOOL in_box = FALSE;
     if (!n || !name_of_handle(handle, n, &in_box)) {
-        name_free(n);
+        key_name_free(n);
         return NULL;
     }
     OBJECT_BASIC_INFORMATION basic;
@@ -430,14 +415,14 @@ key_handle *key_handle_get(HANDLE handle)
         granted = basic.GrantedAccess;
     policy_decision d;
     policy_action action = runtime_policy_decide(POLICY_TYPE_KEY, n->path, n->len, &d);
-    kh = entry_new(handle, n, in_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, map_generic(granted), action == POLICY_ACTION_OPEN   ? POLICY_ACTION_OPEN
+    kh = key_entry_new(handle, n, in_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, map_generic(granted), action == POLICY_ACTION_OPEN   ? POLICY_ACTION_OPEN
                                                            : action == POLICY_ACTION_READ ? POLICY_ACTION_READ
                                                                                           : POLICY_ACTION_COW);
-    name_free(n);
+    key_name_free(n);
     if (!kh)
         return NULL;
     InterlockedIncrement(&kh->refs);
-    table_put(kh);
+    key_table_put(kh);
     return kh;
 }
 
@@ -450,11 +435,11 @@ static HANDLE lazy_host(key_handle *kh, ACCESS_MASK need)
     if (kh->kind == HANDLE_IS_HOST && (read_part(kh->asked) & need) == need)
         return kh->handle;
     if (!kh->own_host) {
-        key_name *n = name_alloc();
+        key_name *n = key_name_alloc();
         HANDLE h;
         if (n && name_set(n, kh->path, kh->len) && open_host(n, KEY_READ, &h) >= 0)
             kh->own_host = h;
-        name_free(n);
+        key_name_free(n);
     }
     return kh->own_host;
 }
@@ -465,11 +450,11 @@ static HANDLE lazy_box(key_handle *kh, ACCESS_MASK need)
     if (kh->kind == HANDLE_IS_BOX && (kh->asked & need) == need)
         return kh->handle;
     if (!kh->own_box) {
-        key_name *n = name_alloc();
+        key_name *n = key_name_alloc();
         HANDLE h;
         if (n && name_set(n, kh->path, kh->len) && open_box(n, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &h) >= 0)
             kh->own_box = h;
-        name_free(n);
+        key_name_free(n);
     }
     return kh->own_box;
 }
@@ -512,7 +497,7 @@ static BOOL host_values_base(const uint16_t *path, size_t len, boxindex_base *ou
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
     HANDLE key;
-    attributes_for(&oa, &us, path, len, NULL);
+    key_attributes_for(&oa, &us, path, len, NULL);
     if (real_NtOpenKey(&key, KEY_QUERY_VALUE, &oa) < 0)
         return FALSE;
     regbase_ctx ctx;
@@ -560,7 +545,7 @@ static NTSTATUS note_copied_key(const key_name *n, size_t len)
  * records in the index the keys above that the box had not touched
  * (COPIED: their view must now merge the box's), and n itself: COPIED when
  * the host has it, else CREATED. Returns the box key (all rights). */
-static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, ULONG options, HANDLE *out)
+NTSTATUS key_copy_up(const key_name *n, BOOL host_has_it, ULONG options, HANDLE *out)
 {
     NTSTATUS st = open_box(n, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, out);
     if (st < 0) {
@@ -574,13 +559,13 @@ static NTSTATUS copy_up(const key_name *n, BOOL host_has_it, ULONG options, HAND
          * each relative to its parent (the registry judges a volatile
          * parent through the handle it is given). */
         size_t start = 0;
-        for (size_t end = g_box_tree_len; st >= 0 && end <= len; end++) {
+        for (size_t end = g_key_box_tree_len; st >= 0 && end <= len; end++) {
             if (end < len && path[end] != L'\\')
                 continue;
             OBJECT_ATTRIBUTES oa;
             UNICODE_STRING us;
             HANDLE next;
-            attributes_for(&oa, &us, path + start, end - start, parent);
+            key_attributes_for(&oa, &us, path + start, end - start, parent);
             start = end + 1;
             /* The key itself volatile if asked (its children must then be
              * too: Wine refuses a stable one, as the host does). */
@@ -634,12 +619,12 @@ static NTSTATUS box_for_change(key_handle *kh, HANDLE *out)
     if (v == REG_VERDICT_DELETED)
         st = STATUS_KEY_DELETED;
     else if (!kh->own_box || v == REG_VERDICT_HOST) {
-        key_name *n = name_alloc();
+        key_name *n = key_name_alloc();
         if (!n || !name_set(n, kh->path, kh->len)) {
             st = STATUS_NO_MEMORY;
         } else {
             HANDLE h = NULL;
-            st = copy_up(n, v != REG_VERDICT_BOX && v != REG_VERDICT_BOX_BELOW, 0, &h);
+            st = key_copy_up(n, v != REG_VERDICT_BOX && v != REG_VERDICT_BOX_BELOW, 0, &h);
             if (st >= 0) {
                 if (kh->own_box)
                     close_key(h);
@@ -647,7 +632,7 @@ static NTSTATUS box_for_change(key_handle *kh, HANDLE *out)
                     kh->own_box = h;
             }
         }
-        name_free(n);
+        key_name_free(n);
     }
     *out = kh->own_box;
     ReleaseSRWLockExclusive(&kh->lock);
@@ -657,7 +642,7 @@ static NTSTATUS box_for_change(key_handle *kh, HANDLE *out)
 /* ---- opens and creates ---------------------------------------------------------------------- */
 
 /* Whether the key at n exists in the box's view (for a create's parent). */
-static BOOL exists_in_view(const key_name *n)
+BOOL key_exists_in_view(const key_name *n)
 {
     HANDLE h;
     switch (index_check_registry(n->key, n->len, n->hash)) {
@@ -685,9 +670,9 @@ static BOOL parent_exists(const key_name *n)
         end--;
     if (end <= REGISTRY_PREFIX_UNITS + 1)
         return TRUE;   /* a hive's root: \REGISTRY itself */
-    key_name *parent = name_alloc();
-    BOOL yes = parent && name_set(parent, n->path, end - 1) && exists_in_view(parent);
-    name_free(parent);
+    key_name *parent = key_name_alloc();
+    BOOL yes = parent && name_set(parent, n->path, end - 1) && key_exists_in_view(parent);
+    key_name_free(parent);
     return yes;
 }
 
@@ -709,7 +694,7 @@ static NTSTATUS real_open(HANDLE *out, const open_request *r, const key_name *n,
 {
     OBJECT_ATTRIBUTES oa;
     UNICODE_STRING us;
-    attributes_for(&oa, &us, n->path, n->len, NULL);
+    key_attributes_for(&oa, &us, n->path, n->len, NULL);
     oa.Attributes = r->oa->Attributes;
     oa.SecurityDescriptor = r->oa->SecurityDescriptor;
     oa.SecurityQualityOfService = r->oa->SecurityQualityOfService;
@@ -729,7 +714,7 @@ static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *
     if (!path)
         return STATUS_NO_MEMORY;
     size_t len = box_path_of(n, path, KEY_PATH_UNITS + 80);
-    attributes_for(&oa, &us, path, len, NULL);
+    key_attributes_for(&oa, &us, path, len, NULL);
     oa.Attributes = r->oa->Attributes;
     NTSTATUS st;
     HANDLE parent = NULL;
@@ -738,14 +723,14 @@ static NTSTATUS open_in_box(HANDLE *out, const open_request *r, const key_name *
          * to its parent (Wine refuses a stable key under a volatile one
          * only so: the host's answer). */
         size_t cut = len;
-        while (cut > g_box_tree_len && path[cut - 1] != L'\\')
+        while (cut > g_key_box_tree_len && path[cut - 1] != L'\\')
             cut--;
-        if (cut > g_box_tree_len + 1) {
+        if (cut > g_key_box_tree_len + 1) {
             OBJECT_ATTRIBUTES poa;
             UNICODE_STRING pus;
-            attributes_for(&poa, &pus, path, cut - 1, NULL);
+            key_attributes_for(&poa, &pus, path, cut - 1, NULL);
             if (real_NtOpenKey(&parent, KEY_CREATE_SUB_KEY, &poa) >= 0)
-                attributes_for(&oa, &us, path + cut, len - cut, parent);
+                key_attributes_for(&oa, &us, path + cut, len - cut, parent);
             else
                 parent = NULL;
             oa.Attributes = r->oa->Attributes;
@@ -782,7 +767,7 @@ static const WCHAR g_link_value_name[] = L"SymbolicLinkValue";
  * target followed by the rest of n. */
 static NTSTATUS follow_link(key_name *n, size_t at)
 {
-    key_name *link = name_alloc();
+    key_name *link = key_name_alloc();
     struct {
         KEY_VALUE_PARTIAL_INFORMATION v;
         WCHAR more[KEY_PATH_UNITS + 8];
@@ -802,11 +787,11 @@ static NTSTATUS follow_link(key_name *n, size_t at)
             memmove(n->path + target, n->path + at, rest * 2);
             memcpy(n->path, buf->v.Data, target * 2);
             n->len = target + rest;
-            if (!name_finish(n))   /* no registry name: Wine finds nothing there either */
+            if (!key_name_finish(n))   /* no registry name: Wine finds nothing there either */
                 st = STATUS_OBJECT_NAME_NOT_FOUND;
         }
     }
-    name_free(link);
+    key_name_free(link);
     if (buf)
         HeapFree(GetProcessHeap(), 0, buf);
     return st < 0 && st != STATUS_NO_MEMORY ? STATUS_OBJECT_NAME_NOT_FOUND : st;
@@ -836,12 +821,12 @@ static NTSTATUS resolve_links(key_name *n, BOOL whole, reg_verdict *verdict)
 static NTSTATUS create_link(HANDLE *out, const open_request *r, const key_name *n, reg_verdict verdict,
                             ACCESS_MASK access)
 {
-    if (verdict != REG_VERDICT_DELETED && exists_in_view(n))
+    if (verdict != REG_VERDICT_DELETED && key_exists_in_view(n))
         return STATUS_OBJECT_NAME_COLLISION;
     if (!parent_exists(n))
         return STATUS_OBJECT_NAME_NOT_FOUND;
     HANDLE made;
-    NTSTATUS st = copy_up(n, FALSE, r->create_options, &made);
+    NTSTATUS st = key_copy_up(n, FALSE, r->create_options, &made);
     if (st < 0)
         return st;
     close_key(made);
@@ -864,7 +849,7 @@ static NTSTATUS check_link_value(const UNICODE_STRING *name, ULONG type, const v
             return STATUS_ACCESS_DENIED;
     if (size / 2 > KEY_PATH_UNITS)
         return STATUS_SUCCESS;
-    key_name *target = name_alloc();
+    key_name *target = key_name_alloc();
     if (!target)
         return STATUS_NO_MEMORY;
     NTSTATUS st = STATUS_SUCCESS;
@@ -872,7 +857,7 @@ static NTSTATUS check_link_value(const UNICODE_STRING *name, ULONG type, const v
         st = STATUS_ACCESS_VIOLATION;
     } else {
         target->len = size / 2;
-        if (name_finish(target)) {
+        if (key_name_finish(target)) {
             policy_action action = prefix_ascii_nocase(target->key, target->len, g_box_trees_prefix)
                                        ? POLICY_ACTION_DENY
                                        : decide(target, "link");
@@ -880,7 +865,7 @@ static NTSTATUS check_link_value(const UNICODE_STRING *name, ULONG type, const v
                 st = STATUS_ACCESS_DENIED;
         }
     }
-    name_free(target);
+    key_name_free(target);
     return st;
 }
 
@@ -888,13 +873,13 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
 {
     if (!out)
         return STATUS_ACCESS_VIOLATION;   /* what the real call says, before reading the name */
-    key_name *n = name_alloc();
+    key_name *n = key_name_alloc();
     if (!n)
         return STATUS_NO_MEMORY;
     NTSTATUS st = name_of_attributes(r->oa, n, r->create ? "create" : "open");
     if (st < 0) {
         /* Not a name FVM can make canonical: refused, never the host's. */
-        name_free(n);
+        key_name_free(n);
         return st;
     }
     BOOL is_box = FALSE, created = FALSE;   /* is_box: *out is the box key */
@@ -940,7 +925,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         {
             OBJECT_ATTRIBUTES oa;
             UNICODE_STRING us;
-            attributes_for(&oa, &us, n->path, n->len, NULL);
+            key_attributes_for(&oa, &us, n->path, n->len, NULL);
             oa.Attributes = r->oa->Attributes | OBJ_CASE_INSENSITIVE;
             st = r->open_options && real_NtOpenKeyEx ? real_NtOpenKeyEx(out, read_part(r->access), &oa, r->open_options)
                                                     : real_NtOpenKey(out, read_part(r->access), &oa);
@@ -952,7 +937,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
             break;
         {
             HANDLE made;
-            st = copy_up(n, FALSE, r->create_options, &made);
+            st = key_copy_up(n, FALSE, r->create_options, &made);
             if (st < 0)
                 break;
             close_key(made);
@@ -967,7 +952,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
             break;
         {
             HANDLE made;
-            st = copy_up(n, FALSE, r->create_options, &made);   /* over the tombstone: the index makes it OPAQUE */
+            st = key_copy_up(n, FALSE, r->create_options, &made);   /* over the tombstone: the index makes it OPAQUE */
             if (st < 0)
                 break;
             close_key(made);
@@ -980,7 +965,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         st = open_in_box(out, r, n, box_access, &created);
         if (st == STATUS_OBJECT_NAME_NOT_FOUND && r->create && parent_exists(n)) {
             HANDLE made;
-            st = copy_up(n, FALSE, r->create_options, &made);
+            st = key_copy_up(n, FALSE, r->create_options, &made);
             if (st >= 0) {
                 close_key(made);
                 st = open_in_box(out, r, n, box_access, &created);
@@ -993,7 +978,7 @@ static NTSTATUS open_key(HANDLE *out, const open_request *r)
         st = open_in_box(out, r, n, box_access, &created);
         if (st == STATUS_OBJECT_NAME_NOT_FOUND) {
             HANDLE made;
-            st = copy_up(n, TRUE, 0, &made);
+            st = key_copy_up(n, TRUE, 0, &made);
             if (st >= 0) {
                 close_key(made);
                 st = open_in_box(out, r, n, box_access, &created);
@@ -1008,11 +993,11 @@ made:
         *r->disposition = created ? REG_CREATED_NEW_KEY_FVM : REG_OPENED_EXISTING_KEY_FVM;
 done:
     if (st >= 0) {
-        key_handle *kh = entry_new(*out, n, is_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, asked, action);
+        key_handle *kh = key_entry_new(*out, n, is_box ? HANDLE_IS_BOX : HANDLE_IS_HOST, asked, action);
         if (kh)
-            table_put(kh);
+            key_table_put(kh);
     }
-    name_free(n);
+    key_name_free(n);
     return st;
 }
 
@@ -1045,7 +1030,7 @@ static NTSTATUS NTAPI box_NtOpenKeyEx(PHANDLE key, ACCESS_MASK access, POBJECT_A
  * holds a reference the caller releases (NULL when the handle is no key
  * FVM can name: the real call with the program's handle then decides,
  * which for a host key opened by FVM means without write rights). */
-static NTSTATUS change_target(HANDLE handle, ACCESS_MASK need, const char *op, key_handle **kh_out, HANDLE *target)
+NTSTATUS key_change_target(HANDLE handle, ACCESS_MASK need, const char *op, key_handle **kh_out, HANDLE *target)
 {
     *kh_out = NULL;
     *target = handle;
@@ -1055,13 +1040,13 @@ static NTSTATUS change_target(HANDLE handle, ACCESS_MASK need, const char *op, k
     *kh_out = kh;
     if (kh->deleted)
         return STATUS_KEY_DELETED;
-    key_name *n = name_alloc();
+    key_name *n = key_name_alloc();
     if (n && name_set(n, kh->path, kh->len)) {
         policy_decision d;
         runtime_policy_decide(POLICY_TYPE_KEY, n->path, n->len, &d);
         runtime_audit(POLICY_TYPE_KEY, op, &d, n->path, n->len);
     }
-    name_free(n);
+    key_name_free(n);
     if (kh->action == POLICY_ACTION_OPEN)
         return STATUS_SUCCESS;
     if (kh->action == POLICY_ACTION_READ)
@@ -1082,7 +1067,7 @@ static NTSTATUS NTAPI box_NtSetValueKey(HANDLE key, PUNICODE_STRING name, ULONG 
     NTSTATUS st = guard_unicode(name);
     if (st < 0)
         return st;
-    st = change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
+    st = key_change_target(key, KEY_SET_VALUE, "set-value", &kh, &target);
     if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && type == REG_FVM_DELETED)
         st = STATUS_INVALID_PARAMETER;   /* reserved inside a box */
     if (st >= 0 && kh && kh->action != POLICY_ACTION_OPEN && index_registry_is_link(kh->key, kh->len, kh->hash))
@@ -1135,7 +1120,7 @@ static NTSTATUS NTAPI box_NtDeleteValueKey(HANDLE key, PUNICODE_STRING name)
         return st;
     if ((in_box && box_type == REG_FVM_DELETED) || (!in_box && !on_host))
         return STATUS_OBJECT_NAME_NOT_FOUND;
-    st = change_target(key, KEY_SET_VALUE, "delete-value", &kh, &target);
+    st = key_change_target(key, KEY_SET_VALUE, "delete-value", &kh, &target);
     if (st >= 0) {
         if (on_host)   /* the host's value must stay hidden: a tombstone */
             st = real_NtSetValueKey(target, name, 0, REG_FVM_DELETED, NULL, 0);
@@ -1155,7 +1140,7 @@ static NTSTATUS NTAPI box_NtDeleteKey(HANDLE key)
     }
     key_handle_release(kh);
     HANDLE target;
-    NTSTATUS st = change_target(key, DELETE, "delete", &kh, &target);
+    NTSTATUS st = key_change_target(key, DELETE, "delete", &kh, &target);
     if (st < 0 || !kh || kh->action == POLICY_ACTION_OPEN) {
         if (st >= 0)
             st = real_NtDeleteKey(target);
@@ -1186,7 +1171,7 @@ static NTSTATUS NTAPI box_NtSetInformationKey(HANDLE key, ULONG klass, PVOID inf
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st = change_target(key, KEY_SET_VALUE, "set-information", &kh, &target);
+    NTSTATUS st = key_change_target(key, KEY_SET_VALUE, "set-information", &kh, &target);
     if (st >= 0)
         st = real_NtSetInformationKey(target, klass, info, length);
     key_handle_release(kh);
@@ -1197,7 +1182,7 @@ static NTSTATUS NTAPI box_NtRestoreKey(HANDLE key, HANDLE file, ULONG flags)
 {
     key_handle *kh;
     HANDLE target;
-    NTSTATUS st = change_target(key, KEY_SET_VALUE, "restore", &kh, &target);
+    NTSTATUS st = key_change_target(key, KEY_SET_VALUE, "restore", &kh, &target);
     if (st >= 0)
         st = real_NtRestoreKey(target, file, flags);
     /* The key's content is now the file's: the host's no longer shows through. */
@@ -1206,346 +1191,6 @@ static NTSTATUS NTAPI box_NtRestoreKey(HANDLE key, HANDLE file, ULONG flags)
                             BOXINDEX_FLAG_DIRECTORY | BOXINDEX_FLAG_OPAQUE);
     key_handle_release(kh);
     return st;
-}
-
-/* Copies the merged content of the key at from (values and subkeys, all
- * the way down) into the box key to. */
-static NTSTATUS copy_tree(key_handle *from, HANDLE to, int depth);
-
-static NTSTATUS copy_values(key_handle *from, const key_view *view, HANDLE to)
-{
-    NTSTATUS st = key_listing_values(from, view, TRUE);
-    ULONG size = 4096;
-    KEY_VALUE_FULL_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
-    for (size_t i = 0; st >= 0 && i < from->values.count; i++) {
-        const key_listing_item *it = &from->values.items[i];
-        ULONG got = 0;
-        HANDLE src = it->from_box ? view->box : view->host;
-        for (;;) {
-            if (!info)
-                return STATUS_NO_MEMORY;
-            st = real_NtEnumerateValueKey(src, it->index, KEY_VALUE_FULL_INFO, info, size, &got);
-            if (st != STATUS_BUFFER_OVERFLOW && st != STATUS_BUFFER_TOO_SMALL)
-                break;
-            HeapFree(GetProcessHeap(), 0, info);
-            size = got + 64;
-            info = HeapAlloc(GetProcessHeap(), 0, size);
-        }
-        if (st < 0)
-            break;
-        UNICODE_STRING vn = {(USHORT)info->NameLength, (USHORT)info->NameLength, info->Name};
-        st = real_NtSetValueKey(to, &vn, 0, info->Type, (uint8_t *)info + info->DataOffset, info->DataLength);
-    }
-    if (info)
-        HeapFree(GetProcessHeap(), 0, info);
-    return st;
-}
-
-static NTSTATUS copy_tree(key_handle *from, HANDLE to, int depth)
-{
-    if (depth > 512)
-        return STATUS_NAME_TOO_LONG;
-    key_view view;
-    NTSTATUS st = key_view_of(from, &view, KEY_READ);
-    if (st >= 0)
-        st = copy_values(from, &view, to);
-    if (st >= 0)
-        st = key_listing_subkeys(from, &view, TRUE);
-    size_t count = st >= 0 ? from->subkeys.count : 0;
-    for (size_t i = 0; st >= 0 && i < count; i++) {
-        const key_listing_item *it = &from->subkeys.items[i];
-        key_name *child = name_alloc();
-        if (!child)
-            return STATUS_NO_MEMORY;
-        if (from->len + 1 + it->len > KEY_PATH_UNITS) {
-            name_free(child);
-            return STATUS_NAME_TOO_LONG;
-        }
-        memcpy(child->path, from->path, from->len * 2);
-        child->path[from->len] = L'\\';
-        memcpy(child->path + from->len + 1, it->name, it->len * 2);
-        child->len = from->len + 1 + it->len;
-        HANDLE made = NULL;
-        key_handle *sub = NULL;
-        if (!name_finish(child)) {
-            st = STATUS_OBJECT_NAME_INVALID;
-        } else {
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            attributes_for(&oa, &us, it->name, it->len, to);
-            st = real_NtCreateKey(&made, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
-            /* An entry of FVM's own for the child: host and box keys opened on demand. */
-            sub = st >= 0 ? entry_new(NULL, child, HANDLE_IS_OTHER, KEY_READ, POLICY_ACTION_COW) : NULL;
-            if (st >= 0 && !sub)
-                st = STATUS_NO_MEMORY;
-            if (sub) {
-                AcquireSRWLockExclusive(&sub->lock);
-                st = copy_tree(sub, made, depth + 1);
-                ReleaseSRWLockExclusive(&sub->lock);
-                key_handle_release(sub);
-            }
-        }
-        if (made)
-            close_key(made);
-        name_free(child);
-    }
-    return st;
-}
-
-/* Deletes a box key and everything below it (the box's own keys: no
- * tombstones needed below a key that goes as a whole). */
-static void box_tree_delete(HANDLE key)
-{
-    union {
-        KEY_BASIC_INFORMATION info;
-        uint8_t bytes[sizeof(KEY_BASIC_INFORMATION) + 520];
-    } u;
-    ULONG got;
-    while (real_NtEnumerateKey(key, 0, KEY_BASIC_INFO, &u, sizeof u, &got) >= 0) {
-        OBJECT_ATTRIBUTES oa;
-        UNICODE_STRING us;
-        HANDLE child;
-        attributes_for(&oa, &us, (const uint16_t *)u.info.Name, u.info.NameLength / 2, key);
-        if (real_NtOpenKey(&child, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa) < 0)
-            break;
-        box_tree_delete(child);
-        close_key(child);
-    }
-    real_NtDeleteKey(key);
-}
-
-/* Rename: the merged key, with everything below it, is copied to its new
- * name in the box (a key of the box alone there) and deleted at the old
- * name; the program's handle then stands for the new key. */
-static NTSTATUS NTAPI box_NtRenameKey(HANDLE key, PUNICODE_STRING new_name)
-{
-    key_handle *kh;
-    HANDLE target;
-    NTSTATUS st = change_target(key, KEY_WRITE, "rename", &kh, &target);
-    if (st < 0 || !kh || kh->action == POLICY_ACTION_OPEN) {
-        if (st >= 0)
-            st = real_NtRenameKey ? real_NtRenameKey(target, new_name) : STATUS_NOT_IMPLEMENTED;
-        key_handle_release(kh);
-        return st;
-    }
-    key_name *to = name_alloc();
-    if (!to || !new_name || !new_name->Buffer || !new_name->Length) {
-        name_free(to);
-        key_handle_release(kh);
-        return to ? STATUS_INVALID_PARAMETER : STATUS_NO_MEMORY;
-    }
-    size_t parent_len = kh->len;
-    while (parent_len > 0 && kh->path[parent_len - 1] != L'\\')
-        parent_len--;
-    size_t rel = new_name->Length / 2;
-    for (size_t i = 0; i < rel; i++)
-        if (new_name->Buffer[i] == L'\\') {
-            name_free(to);
-            key_handle_release(kh);
-            return STATUS_INVALID_PARAMETER;
-        }
-    st = STATUS_OBJECT_NAME_INVALID;
-    if (parent_len > REGISTRY_PREFIX_UNITS + 1 && parent_len + rel <= KEY_PATH_UNITS) {
-        memcpy(to->path, kh->path, parent_len * 2);
-        memcpy(to->path + parent_len, new_name->Buffer, rel * 2);
-        to->len = parent_len + rel;
-        if (name_finish(to))
-            st = exists_in_view(to) ? STATUS_CANNOT_DELETE : STATUS_SUCCESS;   /* as the host answers */
-    }
-    HANDLE made = NULL;
-    if (st >= 0)
-        st = copy_up(to, FALSE, 0, &made);
-    if (st >= 0) {
-        AcquireSRWLockExclusive(&kh->lock);
-        st = copy_tree(kh, made, 0);
-        ReleaseSRWLockExclusive(&kh->lock);
-    }
-    /* The old key goes: its box keys, and a tombstone for the host's. */
-    if (st >= 0) {
-        key_view view;
-        AcquireSRWLockExclusive(&kh->lock);
-        key_view_of(kh, &view, KEY_READ);
-        reg_verdict verdict = view.verdict;
-        HANDLE old_box = view.box;
-        ReleaseSRWLockExclusive(&kh->lock);
-        if (old_box)
-            box_tree_delete(old_box);
-        if (verdict != REG_VERDICT_BOX_BELOW)
-            st = index_note_registry(REG_INDEX_DELETE, kh->key, kh->path, kh->len, BOXINDEX_FLAG_DIRECTORY);
-    }
-    if (st >= 0) {
-        /* The handle follows the key to its new name. */
-        key_handle *moved = entry_new(key, to, HANDLE_IS_OTHER, kh->asked, kh->action);
-        if (moved) {
-            moved->own_box = made;
-            made = NULL;
-            table_put(moved);
-        }
-    }
-    if (made)
-        close_key(made);
-    name_free(to);
-    key_handle_release(kh);
-    return st;
-}
-
-/* Saving a key the box changed saves what the program sees: the merged
- * key is copied into a scratch key of the box's tree, which is saved and
- * deleted again. An untouched key is saved as it is. */
-/* Appends "<pid>-<n>" to out[0..n): a name no other process or call of
- * this one uses at the same time. Returns the new length. */
-static size_t append_unique_suffix(uint16_t *out, size_t n, LONG count)
-{
-    uint64_t numbers[2] = {GetCurrentProcessId(), (uint64_t)count};
-    for (int k = 0; k < 2; k++) {
-        uint16_t digits[24];
-        int d = 0;
-        do {
-            digits[d++] = (uint16_t)('0' + numbers[k] % 10);
-            numbers[k] /= 10;
-        } while (numbers[k]);
-        while (d)
-            out[n++] = digits[--d];
-        if (k == 0)
-            out[n++] = L'-';
-    }
-    return n;
-}
-
-/* Wine's text hive names the saved key in a comment (";; All keys
- * relative to REGISTRY\\User\\FVM.<hash>\\..."). So the scratch key is
- * saved into a file of FVM's own in the box folder, the comment names the
- * key's host path instead, and the result is written to the program's
- * file (which programs open for writing only). */
-static NTSTATUS save_through_own_file(HANDLE copy, HANDLE file, ULONG format, BOOL ex, const key_handle *kh)
-{
-    static const char marker[] = ";; All keys relative to ";
-    static volatile LONG counter;
-    uint16_t name[FVM_PATH_MAX + 64];
-    size_t n = 0;
-    name[n++] = L'\\', name[n++] = L'?', name[n++] = L'?', name[n++] = L'\\';
-    for (size_t i = 0; g_fvm.config.box_path[i] && n < FVM_PATH_MAX; i++)
-        name[n++] = g_fvm.config.box_path[i];
-    static const char tag[] = "\\save-";
-    for (size_t i = 0; tag[i]; i++)
-        name[n++] = (uint16_t)tag[i];
-    n = append_unique_suffix(name, n, InterlockedIncrement(&counter));
-    name[n++] = L'.', name[n++] = L't', name[n++] = L'm', name[n++] = L'p';
-    OBJECT_ATTRIBUTES oa;
-    UNICODE_STRING us;
-    IO_STATUS_BLOCK io;
-    HANDLE own;
-    attributes_for(&oa, &us, name, n, NULL);
-    NTSTATUS st = real_NtCreateFile(&own, GENERIC_READ | GENERIC_WRITE | DELETE | SYNCHRONIZE, &oa, &io, NULL,
-                                    FILE_ATTRIBUTE_NORMAL, 0, FILE_OVERWRITE_IF,
-                                    FILE_SYNCHRONOUS_IO_NONALERT | FILE_DELETE_ON_CLOSE | FILE_NON_DIRECTORY_FILE,
-                                    NULL, 0);
-    if (st < 0)
-        return ex ? real_NtSaveKeyEx(copy, file, format) : real_NtSaveKey(copy, file);
-    st = ex ? real_NtSaveKeyEx(copy, own, format) : real_NtSaveKey(copy, own);
-    FILE_STANDARD_INFORMATION fsi;
-    char *old = NULL, *fresh = NULL;
-    if (st >= 0)
-        st = NtQueryInformationFile(own, &io, &fsi, sizeof fsi, FileStandardInformation);
-    if (st >= 0 && fsi.EndOfFile.QuadPart > 1024 * 1024 * 1024)
-        st = STATUS_FILE_TOO_LARGE;
-    ULONG size = st >= 0 ? (ULONG)fsi.EndOfFile.QuadPart : 0;
-    if (st >= 0 && (!(old = HeapAlloc(GetProcessHeap(), 0, size + 1)) ||
-                    !(fresh = HeapAlloc(GetProcessHeap(), 0, size + kh->len * 2 + 64))))
-        st = STATUS_NO_MEMORY;
-    LARGE_INTEGER zero = {{0, 0}};
-    if (st >= 0 && size)
-        st = NtReadFile(own, NULL, NULL, NULL, &io, old, size, &zero, NULL);
-    if (st >= 0) {
-        size_t out = 0, from = 0;
-        for (size_t p = 0; p + sizeof marker - 1 <= size && p < 4096; p++) {
-            if (memcmp(old + p, marker, sizeof marker - 1))
-                continue;
-            /* Up to the marker, then the host path (no leading backslash,
-             * backslashes doubled), then from the end of that line. */
-            memcpy(fresh, old, p + sizeof marker - 1);
-            out = p + sizeof marker - 1;
-            for (size_t i = 1; i < kh->len; i++) {
-                if (kh->path[i] == L'\\')
-                    fresh[out++] = '\\';
-                fresh[out++] = kh->path[i] < 0x80 ? (char)kh->path[i] : '?';
-            }
-            from = p;
-            while (from < size && old[from] != '\n' && old[from] != '\r')
-                from++;
-            break;
-        }
-        memcpy(fresh + out, old + from, size - from);
-        out += size - from;
-        st = NtWriteFile(file, NULL, NULL, NULL, &io, fresh, (ULONG)out, NULL, NULL);
-    }
-    if (old)
-        HeapFree(GetProcessHeap(), 0, old);
-    if (fresh)
-        HeapFree(GetProcessHeap(), 0, fresh);
-    NtClose(own);
-    return st;
-}
-
-static NTSTATUS save_merged(HANDLE key, HANDLE file, ULONG format, BOOL ex)
-{
-    key_handle *kh = key_handle_get(key);
-    NTSTATUS st;
-    key_view view;
-    if (!kh || kh->action == POLICY_ACTION_OPEN) {
-        key_handle_release(kh);
-        return ex ? real_NtSaveKeyEx(key, file, format) : real_NtSaveKey(key, file);
-    }
-    AcquireSRWLockExclusive(&kh->lock);
-    st = key_view_of(kh, &view, KEY_READ);
-    ReleaseSRWLockExclusive(&kh->lock);
-    if (st >= 0 && view.verdict == REG_VERDICT_HOST) {
-        key_handle_release(kh);
-        return ex ? real_NtSaveKeyEx(view.host, file, format) : real_NtSaveKey(view.host, file);
-    }
-    static volatile LONG counter;
-    key_name *scratch = name_alloc();
-    HANDLE copy = NULL;
-    if (st >= 0 && !scratch)
-        st = STATUS_NO_MEMORY;
-    if (st >= 0) {
-        /* <tree>\.fvm-save-<pid>-<n>: never a host path, so never merged. */
-        uint16_t *p = scratch->path;
-        size_t n = 0;
-        static const char tag[] = ".fvm-save-";
-        memcpy(p, g_box_tree, g_box_tree_len * 2);
-        n = g_box_tree_len;
-        p[n++] = L'\\';
-        for (size_t i = 0; tag[i]; i++)
-            p[n++] = (uint16_t)tag[i];
-        n = append_unique_suffix(p, n, InterlockedIncrement(&counter));
-        OBJECT_ATTRIBUTES oa;
-        UNICODE_STRING us;
-        attributes_for(&oa, &us, p, n, NULL);
-        st = real_NtCreateKey(&copy, KEY_ALL_ACCESS & ~KEY_CREATE_LINK, &oa, 0, NULL, 0, NULL);
-    }
-    if (st >= 0) {
-        AcquireSRWLockExclusive(&kh->lock);
-        st = copy_tree(kh, copy, 0);
-        ReleaseSRWLockExclusive(&kh->lock);
-        if (st >= 0)
-            st = save_through_own_file(copy, file, format, ex, kh);
-        box_tree_delete(copy);
-        close_key(copy);
-    }
-    name_free(scratch);
-    key_handle_release(kh);
-    return st;
-}
-
-static NTSTATUS NTAPI box_NtSaveKey(HANDLE key, HANDLE file)
-{
-    return save_merged(key, file, 0, FALSE);
-}
-
-static NTSTATUS NTAPI box_NtSaveKeyEx(HANDLE key, HANDLE file, ULONG format)
-{
-    return save_merged(key, file, format, TRUE);
 }
 
 /* Change notifications: a boxed program's changes land in the box key, so
@@ -1601,11 +1246,11 @@ static NTSTATUS NTAPI box_refuse_hive(void)
  * length, or 0 when name is not in the box's tree. */
 static size_t key_translate_box_name(uint16_t *name, size_t len)
 {
-    if (!g_box_tree_len || !prefix_nocase(name, len, g_box_tree, g_box_tree_len) || len <= g_box_tree_len ||
-        name[g_box_tree_len] != L'\\')
+    if (!g_key_box_tree_len || !prefix_nocase(name, len, g_key_box_tree, g_key_box_tree_len) || len <= g_key_box_tree_len ||
+        name[g_key_box_tree_len] != L'\\')
         return 0;
-    size_t rest = len - g_box_tree_len;
-    memmove(name + REGISTRY_PREFIX_UNITS, name + g_box_tree_len, rest * 2);
+    size_t rest = len - g_key_box_tree_len;
+    memmove(name + REGISTRY_PREFIX_UNITS, name + g_key_box_tree_len, rest * 2);
     memcpy(name, g_registry_prefix, sizeof g_registry_prefix);
     return REGISTRY_PREFIX_UNITS + rest;
 }
@@ -1616,14 +1261,14 @@ static void make_box_tree_name(void)
     const char *prefix = "\\REGISTRY\\USER\\FVM.";
     size_t n = 0;
     while (prefix[n]) {
-        g_box_tree[n] = (uint16_t)prefix[n];
+        g_key_box_tree[n] = (uint16_t)prefix[n];
         n++;
     }
     uint64_t h = fvm_hash_path(g_fvm.config.box_path);
     for (int i = 15; i >= 0; i--)
-        g_box_tree[n++] = (uint16_t)hex[(h >> (i * 4)) & 0xF];
-    g_box_tree[n] = 0;
-    g_box_tree_len = n;
+        g_key_box_tree[n++] = (uint16_t)hex[(h >> (i * 4)) & 0xF];
+    g_key_box_tree[n] = 0;
+    g_key_box_tree_len = n;
 }
 
 static BOOL key_start(void)
@@ -1640,11 +1285,8 @@ static void key_hooks(hook_table *table)
     FVM_HOOK(table, "ntdll.dll", NtSetValueKey);
     FVM_HOOK(table, "ntdll.dll", NtDeleteKey);
     FVM_HOOK(table, "ntdll.dll", NtDeleteValueKey);
-    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtRenameKey);
     FVM_HOOK(table, "ntdll.dll", NtSetInformationKey);
     FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtRestoreKey);
-    FVM_HOOK(table, "ntdll.dll", NtSaveKey);
-    FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtSaveKeyEx);
     FVM_HOOK(table, "ntdll.dll", NtNotifyChangeKey);
     FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtNotifyChangeMultipleKeys);
     /* One refusal serves every hive and transaction call (untyped). */
@@ -1657,6 +1299,7 @@ static void key_hooks(hook_table *table)
     for (size_t i = 0; i < sizeof hive_calls / sizeof hive_calls[0]; i++)
         hook_table_add_optional(table, "ntdll.dll", hive_calls[i], (void *)box_refuse_hive, hive_reals[i]);
     key_read_hooks(table);
+    key_tree_hooks(table);
 }
 
 const fvm_virtualizer key_virtualizer = {

@@ -1,6 +1,7 @@
 /* key.h - internals shared by the registry virtualizer's modules: key.c
- * (names, handles, opens, creates and every change) and key_read.c (the
- * merged read view). See key.c for the idea. */
+ * (names, handles, opens, creates and every change), key_tree.c (rename
+ * and save of whole subtrees) and key_read.c (the merged read view). See
+ * key.c for the idea. */
 #ifndef FVM_RUNTIME_KEY_H
 #define FVM_RUNTIME_KEY_H
 
@@ -10,6 +11,9 @@
  * a tombstone - deleted in the box, it hides the host's value of that name.
  * Programs cannot set it inside a box. */
 #include "common/regstore.h"
+
+/* "\REGISTRY": the units every absolute key name starts with. */
+#define REGISTRY_PREFIX_UNITS 9
 
 /* Longest key path handled (units); longer names are refused. */
 #define KEY_PATH_UNITS 4096
@@ -177,7 +181,40 @@ NTSTATUS key_listing_subkeys(key_handle *kh, const key_view *view, BOOL rebuild)
 NTSTATUS key_listing_values(key_handle *kh, const key_view *view, BOOL rebuild);
 
 
+/* ---- key.c's helpers for key_tree.c ---- */
+
+/* A key name being built: the host path and its index key. */
+typedef struct key_name {
+    uint16_t path[KEY_PATH_UNITS + 1];
+    uint16_t key[KEY_PATH_UNITS + 1];
+    size_t len;
+    uint64_t hash;
+} key_name;
+
+/* "\REGISTRY\USER\FVM.<16 hex>": the box's key tree. */
+extern uint16_t g_key_box_tree[64];
+extern size_t g_key_box_tree_len;
+extern NtHandleOp_fn real_NtDeleteKey;
+
+/* The thread's spare name (NULL if none can be had); given back with
+ * key_name_free. */
+key_name *key_name_alloc(void);
+void key_name_free(key_name *n);
+/* Fills n->key and n->hash from n->path; FALSE if the name is too long. */
+BOOL key_name_finish(key_name *n);
+void key_attributes_for(OBJECT_ATTRIBUTES *oa, UNICODE_STRING *us, const uint16_t *path, size_t len,
+                        HANDLE root);
+/* Where a change through handle goes (see key.c). */
+NTSTATUS key_change_target(HANDLE handle, ACCESS_MASK need, const char *op, key_handle **kh_out, HANDLE *target);
+/* Creates the box key of n (and its parents), noted in the index. */
+NTSTATUS key_copy_up(const key_name *n, BOOL host_has_it, ULONG options, HANDLE *out);
+key_handle *key_entry_new(HANDLE handle, const key_name *n, int kind, ACCESS_MASK asked, policy_action action);
+void key_table_put(key_handle *kh);
+/* Whether n exists in the box's view (box key, or an untouched host key). */
+BOOL key_exists_in_view(const key_name *n);
+
 void key_read_hooks(hook_table *table);
+void key_tree_hooks(hook_table *table);   /* key_tree.c */
 extern const fvm_virtualizer key_virtualizer;
 void close_key(HANDLE key);   /* closes a handle FVM opened for itself */
 

@@ -9,7 +9,7 @@
 #define EACH_VIRTUALIZER(X)                                                          \
     X(process_virtualizer)   /* proc.c: processes are born boxed */                  \
     X(processes_virtualizer) /* process.c: other processes, only inside the box */   \
-    X(key_virtualizer)       /* key.c, key_read.c: the registry */                   \
+    X(key_virtualizer)       /* key.c, key_tree.c, key_read.c: the registry */       \
     X(file_virtualizer)      /* file*.c: files and folders */                        \
     X(object_virtualizer)    /* ipc.c, pipe.c: named objects, pipes and mailslots */ \
     X(window_virtualizer)    /* gui.c: window classes, windows, atoms */             \
