@@ -62,7 +62,11 @@
  * is bounds-checked against that copy; records are copied before their
  * fields are checked and used; every probe loop is bounded by the slot
  * count. Lookups stay in bounds whatever the region holds; validate tells
- * whether it is also correct. */
+ * whether it is also correct.
+ *
+ * This file holds the layout, keys, init/open and every read; the writes
+ * (and rebuild) are in boxindex_write.c, validate in boxindex_check.c, and
+ * what they share in boxindex_internal.h. */
 #include "core/boxindex_internal.h"
 
 /* ---- keys -------------------------------------------------------------------- */
