@@ -16,7 +16,7 @@
 #include "core/ntpath_internal.h"
 
 /* The file reads top-down: the public functions first, then what they call,
- * down to upper-casing at the end. */
+ * down to errors and upper-casing at the end. */
 static fvm_status join_stream(parse *p);
 static fvm_status join_names(parse *p);
 static fvm_status join_below_object_directory(parse *p, int *handled);
@@ -1085,6 +1085,16 @@ static fvm_status object_root(parse *p, ntpath_kind kind, const char *prefix, si
     return append_names(p, pos, rules_for(syn));
 }
 
+/* ---- errors -------------------------------------------------------------- */
+
+/* An error about the units s[at..at+n) of the string being read. */
+fvm_status fail_at(parse *p, fvm_status status, size_t at, size_t n, const char *problem)
+{
+    char shown[64];
+    render(p->s + at, n, shown, sizeof shown);
+    return fvm_error_set(p->err, status, "%s '%s' at offset %lu of the %s", problem, shown,
+                         (unsigned long)at, p->what);
+}
 
 /* ---- characters and strings ---------------------------------------------- */
 
@@ -1138,4 +1148,19 @@ static uint16_t builtin_upcase(uint16_t c)
         return c;
     }
     return c;
+}
+
+/* A printable rendering of a piece of a path for error messages: ASCII as
+ * is, anything else as '?', cut with "..." past 48 characters. */
+const char *render(const uint16_t *s, size_t n, char *buf, size_t cap)
+{
+    size_t shown = n > 48 ? 48 : n, o = 0;
+    for (size_t i = 0; i < shown && o + 1 < cap; i++)
+        buf[o++] = (s[i] >= 0x20 && s[i] < 0x7F) ? (char)s[i] : '?';
+    if (shown < n && o + 4 < cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o < cap ? o : cap - 1] = 0;
+    return buf;
 }

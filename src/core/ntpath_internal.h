@@ -64,6 +64,10 @@ int is_storage_name(const uint16_t *s, size_t n);
 int is_known_device(const uint16_t *s, size_t n);
 fvm_status storage_not_mapped(parse *p, size_t at, size_t n);
 
+/* Defined in ntpath.c: errors are the cold path, so not inline. */
+fvm_status fail_at(parse *p, fvm_status status, size_t at, size_t n, const char *problem);
+const char *render(const uint16_t *s, size_t n, char *buf, size_t cap);
+
 /* The helpers below are called for every unit and name, from both files:
  * inline here so that splitting the file costs no calls. */
 
@@ -72,7 +76,6 @@ static inline void reopen_for_append(ntpath *out);
 static inline fvm_status emit(parse *p, const uint16_t *units, size_t n, size_t at);
 static inline fvm_status emit_unit(parse *p, uint16_t c, size_t at);
 static inline fvm_status emit_ascii(parse *p, const char *lit, size_t at);
-static inline fvm_status fail_at(parse *p, fvm_status status, size_t at, size_t n, const char *problem);
 static inline int equals_folded(const uint16_t *table, const uint16_t *a, size_t an, const uint16_t *b, size_t bn);
 static inline int equals_ascii(const uint16_t *s, size_t n, const char *lit);
 static inline int starts_with_ascii(const uint16_t *s, size_t n, const char *lit);
@@ -84,7 +87,6 @@ static inline int is_dot(const uint16_t *s, size_t n);
 static inline int is_dot_dot(const uint16_t *s, size_t n);
 static inline size_t without_trailing_dots_and_spaces(const uint16_t *s, size_t n);
 static inline size_t find_unit(const uint16_t *s, size_t n, uint16_t c);
-static inline const char *render(const uint16_t *s, size_t n, char *buf, size_t cap);
 
 /* ---- characters and strings ---------------------------------------------- */
 
@@ -166,21 +168,6 @@ static inline size_t find_unit(const uint16_t *s, size_t n, uint16_t c)
     return i;
 }
 
-/* A printable rendering of a piece of a path for error messages: ASCII as
- * is, anything else as '?', cut with "..." past 48 characters. */
-static inline const char *render(const uint16_t *s, size_t n, char *buf, size_t cap)
-{
-    size_t shown = n > 48 ? 48 : n, o = 0;
-    for (size_t i = 0; i < shown && o + 1 < cap; i++)
-        buf[o++] = (s[i] >= 0x20 && s[i] < 0x7F) ? (char)s[i] : '?';
-    if (shown < n && o + 4 < cap) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o < cap ? o : cap - 1] = 0;
-    return buf;
-}
-
 /* ---- writing the output -------------------------------------------------- */
 
 static inline void reset_output(ntpath *out, const ntpath_context *ctx)
@@ -231,17 +218,6 @@ static inline fvm_status emit_ascii(parse *p, const char *lit, size_t at)
     for (size_t i = 0; lit[i] && st == FVM_OK; i++)
         st = emit_unit(p, (uint16_t)(unsigned char)lit[i], at);
     return st;
-}
-
-/* ---- errors -------------------------------------------------------------- */
-
-/* An error about the units s[at..at+n) of the string being read. */
-static inline fvm_status fail_at(parse *p, fvm_status status, size_t at, size_t n, const char *problem)
-{
-    char shown[64];
-    render(p->s + at, n, shown, sizeof shown);
-    return fvm_error_set(p->err, status, "%s '%s' at offset %lu of the %s", problem, shown,
-                         (unsigned long)at, p->what);
 }
 
 #endif
