@@ -19,7 +19,7 @@ PIN=""
 command -v taskset >/dev/null 2>&1 && PIN="taskset -c 0"
 
 echo "== 1. policy matcher: 10 vs 10,000 rules (native)"
-cc -O2 -std=c11 -D_GNU_SOURCE -Isrc tools/bench_policy_match.c src/core/policy_*.c src/core/ntpath.c \
+cc -O2 -std=c11 -D_GNU_SOURCE -Isrc tools/bench_policy_match.c src/core/policy_*.c src/core/ntpath*.c \
    src/core/error.c -o build/bench_policy_match
 $PIN build/bench_policy_match
 
