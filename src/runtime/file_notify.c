@@ -30,8 +30,9 @@
  * Cancelling: CancelIoEx (NtCancelIoFileEx, hooked in net_async.c) and
  * CancelIo (NtCancelIoFile, the calling thread's requests) on the program's
  * handle cancel FVM's requests for it, which then complete the program's
- * with STATUS_CANCELLED; closing the program's handle completes them with
- * STATUS_NOTIFY_CLEANUP. Not seen, so: changes host programs make in the
+ * with STATUS_CANCELLED; closing the program's handle closes FVM's, which
+ * ends them as the system ends them (Wine: STATUS_HANDLES_CLOSED, Windows:
+ * STATUS_NOTIFY_CLEANUP). Not seen, so: changes host programs make in the
  * host folder while the box watches; a wait on the program's handle itself
  * (FindFirstChangeNotification waits so) is not signalled (the I/O runs on
  * FVM's handle); NtNotifyChangeDirectoryFileEx with extended records is
@@ -88,7 +89,7 @@ typedef struct notify_job {
     ULONG length, filter;
     BOOLEAN subtree;
     DWORD tid;                     /* the thread that asked (CancelIo) */
-    volatile LONG ended;           /* cancelled (STATUS_CANCELLED) or closed (STATUS_NOTIFY_CLEANUP) */
+    volatile LONG ended;           /* cancelled: STATUS_CANCELLED */
     IO_STATUS_BLOCK my_io;
     uint8_t data[JOB_DATA] __attribute__((aligned(8)));   /* FVM's records */
     uint8_t out[JOB_DATA] __attribute__((aligned(8)));    /* the program's, rewritten */
@@ -201,14 +202,11 @@ static NTSTATUS job_cancel(notify_job *job, NTSTATUS why)
     return status;
 }
 
+/* The program closed its handle: FVM's closes too, and FVM's requests end
+ * as the system ends a request whose handle is closed (passed on). */
 void file_watch_closed(void *data)
 {
     watch *w = data;
-    AcquireSRWLockShared(&g_jobs_lock);
-    for (notify_job *job = g_jobs; job; job = job->next)
-        if (job->w == w)
-            job_cancel(job, STATUS_NOTIFY_CLEANUP);
-    ReleaseSRWLockShared(&g_jobs_lock);
     AcquireSRWLockExclusive(&w->lock);
     w->closed = TRUE;
     real_NtClose(w->box);

@@ -941,6 +941,17 @@ static void files_notify_delivery(void)
         if (port)
             CloseHandle(port);
     }
+    /* The handle closed while its request waits. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        IO_STATUS_BLOCK io;
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw, WATCH_FILTER, FALSE);
+        CloseHandle(h);
+        DWORD w = WaitForSingleObject(event, 5000);
+        say("F159", "closed: 0x%08lx wait=%lu status=0x%08lx", n, (unsigned long)w, w == WAIT_OBJECT_0 ? io.Status : 0);
+        CloseHandle(event);
+    }
     /* A synchronous handle: the change is made by another thread, so the
      * call may wait for it (Windows) or return pending (Wine). */
     h = open_watched(FALSE);
