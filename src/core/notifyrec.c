@@ -34,7 +34,7 @@ static int read_record(const uint8_t *in, size_t in_len, size_t at, record *r)
     r->name = in + at + NOTIFYREC_HEAD_BYTES;
     if (r->name_bytes % 2 || r->name_bytes > in_len - at - NOTIFYREC_HEAD_BYTES)
         return 0;
-    if (r->next && (r->next % 4 || r->next < NOTIFYREC_HEAD_BYTES + r->name_bytes || r->next > in_len - at))
+    if (r->next && (r->next < NOTIFYREC_HEAD_BYTES + r->name_bytes || r->next > in_len - at))
         return 0;
     return 1;
 }
@@ -72,11 +72,12 @@ static int modified_follows(const uint8_t *in, size_t in_len, size_t at, const r
     return 0;
 }
 
-notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t filter,
-                                     notifyrec_is_copy_up_fn is_copy_up, void *ctx, uint8_t *out, size_t out_cap,
-                                     size_t *out_len)
+/* translate: copy-ups rewritten; otherwise the names drop says so are left out. */
+static notifyrec_result rewrite(const uint8_t *in, size_t in_len, uint32_t filter, notifyrec_is_copy_up_fn is_copy_up,
+                                notifyrec_is_copy_up_fn drop, void *ctx, uint8_t *out, size_t out_cap,
+                                size_t *out_len)
 {
-    size_t at = 0, written = 0, last = (size_t)-1;
+    size_t at = 0, written = 0, next_start = 0, last = (size_t)-1;
     *out_len = 0;
     if (!in_len)
         return NOTIFYREC_EMPTY;
@@ -92,9 +93,11 @@ notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t 
             else
                 action = NOTIFYREC_ACTION_MODIFIED;
         }
+        if (drop && drop(ctx, (const uint16_t *)(const void *)r.name, r.name_bytes / 2))
+            action = 0;
         if (action) {
             size_t size = NOTIFYREC_HEAD_BYTES + r.name_bytes;
-            size_t start = (written + 3) & ~(size_t)3;
+            size_t start = next_start;
             if (start > out_cap || out_cap - start < size)
                 return NOTIFYREC_OVERFLOW;
             if (last != (size_t)-1)
@@ -107,6 +110,7 @@ notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t 
             memcpy(out + start + NOTIFYREC_HEAD_BYTES, r.name, r.name_bytes);
             last = start;
             written = start + size;
+            next_start = start + (r.next ? r.next : size);   /* the input's spacing */
         }
         if (!r.next)
             break;
@@ -114,4 +118,40 @@ notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t 
     }
     *out_len = written;
     return written ? NOTIFYREC_OK : NOTIFYREC_EMPTY;
+}
+
+notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t filter,
+                                     notifyrec_is_copy_up_fn is_copy_up, void *ctx, uint8_t *out, size_t out_cap,
+                                     size_t *out_len)
+{
+    return rewrite(in, in_len, filter, is_copy_up, NULL, ctx, out, out_cap, out_len);
+}
+
+notifyrec_result notifyrec_filter(const uint8_t *in, size_t in_len, notifyrec_is_copy_up_fn drop, void *ctx,
+                                  uint8_t *out, size_t out_cap, size_t *out_len)
+{
+    return rewrite(in, in_len, 0, NULL, drop, ctx, out, out_cap, out_len);
+}
+
+notifyrec_result notifyrec_append(uint8_t *queue, size_t cap, size_t *queued, size_t *last, const uint8_t *recs,
+                                  size_t recs_len)
+{
+    if (!recs_len)
+        return NOTIFYREC_OK;
+    size_t start = (*queued + 3) & ~(size_t)3;
+    if (start > cap || cap - start < recs_len)
+        return NOTIFYREC_OVERFLOW;
+    /* The last record of recs, to remember. */
+    size_t at = 0;
+    record r;
+    while (read_record(recs, recs_len, at, &r) && r.next)
+        at += r.next;
+    if (*queued)
+        put32(queue + *last, (uint32_t)(start - *last));
+    if (start > *queued)
+        memset(queue + *queued, 0, start - *queued);
+    memcpy(queue + start, recs, recs_len);
+    *last = start + at;
+    *queued = start + recs_len;
+    return NOTIFYREC_OK;
 }

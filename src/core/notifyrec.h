@@ -47,4 +47,15 @@ notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t 
                                      notifyrec_is_copy_up_fn is_copy_up, void *ctx, uint8_t *out, size_t out_cap,
                                      size_t *out_len);
 
+/* The records of in for which drop (name) says no, copied to out (the host
+ * folder's records: a name the box has touched does not change the view). */
+notifyrec_result notifyrec_filter(const uint8_t *in, size_t in_len, notifyrec_is_copy_up_fn drop, void *ctx,
+                                  uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* Appends a well-formed record list (recs) to a queue of records (queued
+ * bytes, the last record at *last), as one list; NOTIFYREC_OVERFLOW (the
+ * queue unchanged) when it does not fit in cap. */
+notifyrec_result notifyrec_append(uint8_t *queue, size_t cap, size_t *queued, size_t *last, const uint8_t *recs,
+                                  size_t recs_len);
+
 #endif

@@ -2,41 +2,46 @@
  *
  * A program watches a folder (NtNotifyChangeDirectoryFile, behind
  * ReadDirectoryChangesW and FindFirstChangeNotification) through the handle
- * it opened. A host folder the box has not touched is opened as the host's,
- * but every change the box makes inside it lands in the folder's box copy,
- * so a watch on the host handle would never fire for the box's own changes
- * (issue 18, F128). The watch is therefore made on the box copy: on the
- * first notify call through a handle to a host folder that the policy
- * copies on write, the folder is copied up (an empty box folder merged over
- * the host's: the program's view is unchanged) and a handle of FVM's own to
- * the box copy is opened in the same synchronous mode, kept with the
- * program's handle (closed with it).
+ * it opened. Every change the box makes inside a host folder lands in the
+ * folder's box copy, so a watch on the host folder would never fire for the
+ * box's own changes (issue 18, F128), and a watch on the box copy sees a
+ * host file's copy-up as the file added (F129). So FVM watches for the
+ * program: on the first notify call through a handle to a host folder that
+ * the policy copies on write (or to its box copy), the folder is copied up
+ * (an empty box folder merged over the host's: the view is unchanged) and
+ * FVM opens two handles of its own, to the box copy and to the host folder,
+ * kept with the program's handle (closed with it). On each it keeps a
+ * request of its own in flight for as long as the handle lives (its buffer,
+ * status block, event; the first call's filter and subtree flag, as the
+ * file system keeps them), so changes made between two of the program's
+ * calls are kept, as the system keeps them.
  *
- * FVM owns the completion of the program's request (F129): it makes its own
- * request on the box copy (its buffer, status block and event), and when
- * that completes, rewrites the records as the host would report them
- * (core/notifyrec.c: a host file's copy-up lands in the box copy as "added",
- * where on the host the file only changed) and completes the program's
- * request as the I/O manager would: the records copied into its buffer
- * (STATUS_NOTIFY_ENUM_DIR when they do not fit), its status block, its
- * event, its APC queued to the thread that asked, or a packet on the
- * completion port associated with its handle (learnt from
- * NtSetInformationFile, kept by net.c). A report left empty by the rewrite
- * is not one: FVM's request is made again. A copy-up is recognized by the
- * box index: the name's own entry is COPIED (the index notes a copy-up
- * before the copy lands, and notes a file the box made, or made again after
- * deleting it, as CREATED) and the host still has the name.
+ * Records are rewritten into the view before the program sees them: the
+ * box copy's by core/notifyrec.c (a host file's copy-up, reported added,
+ * becomes modified, or is dropped); the host folder's are kept only for
+ * names the box has not touched (index verdict untouched: a host change to
+ * a file the box copied or deleted does not change the view; this also
+ * drops the host's record of FVM's own read for a copy-up). A copy-up is
+ * recognized by the box index: the name's own entry is COPIED (noted before
+ * the copy lands; a file the box made, or made again after deleting it, is
+ * CREATED) and the host still has the name. The records wait in the
+ * watch's queue (at most 64 KiB, past that the next call gets
+ * STATUS_NOTIFY_ENUM_DIR, as when the system's buffer overflows).
  *
- * Cancelling: CancelIoEx (NtCancelIoFileEx, hooked in net_async.c) and
- * CancelIo (NtCancelIoFile, the calling thread's requests) on the program's
- * handle cancel FVM's requests for it, which then complete the program's
- * with STATUS_CANCELLED; closing the program's handle closes FVM's, which
- * ends them as the system ends them (Wine: STATUS_HANDLES_CLOSED, Windows:
- * STATUS_NOTIFY_CLEANUP). Not seen, so: changes host programs make in the
- * host folder while the box watches; a wait on the program's handle itself
- * (FindFirstChangeNotification waits so) is not signalled (the I/O runs on
- * FVM's handle); NtNotifyChangeDirectoryFileEx with extended records is
- * passed on unrewritten. */
+ * The program's call is completed as the I/O manager would: the queue
+ * copied into its buffer (STATUS_NOTIFY_ENUM_DIR when it does not fit, the
+ * records dropped), its status block, its event, its APC queued to the
+ * thread that asked, or a packet on the completion port associated with its
+ * handle (learnt from NtSetInformationFile, kept by net.c). On a
+ * synchronous handle the call returns pending under Wine (as Wine's own
+ * does) and waits for the completion on Windows. CancelIoEx (hooked in
+ * net_async.c) and CancelIo (the calling thread's) on the program's handle
+ * complete its waiting calls with STATUS_CANCELLED; closing the handle ends
+ * them with the status the system ended FVM's request with (Wine:
+ * STATUS_HANDLES_CLOSED). Not seen, so: a wait on the program's handle
+ * itself (FindFirstChangeNotification waits so) is not signalled;
+ * NtNotifyChangeDirectoryFileEx with extended records is passed on to the
+ * box copy unrewritten. */
 #include "runtime/file.h"
 
 #include "core/notifyrec.h"
@@ -55,6 +60,7 @@ static NtNotifyChangeDirectoryFileEx_fn real_NtNotifyChangeDirectoryFileEx;
 static NtCancelIoFile_fn real_NtCancelIoFile;
 static NtSetIoCompletion_fn set_io_completion;
 static NtQueueApcThread_fn queue_apc_thread;
+static BOOL g_on_wine;
 
 #define FILE_MODE_INFORMATION_CLASS 16
 #define MODE_SYNC_MASK (FILE_SYNCHRONOUS_IO_ALERT | FILE_SYNCHRONOUS_IO_NONALERT)
@@ -66,42 +72,69 @@ static NtQueueApcThread_fn queue_apc_thread;
 #define STATUS_NOTIFY_ENUM_DIR ((NTSTATUS)0x0000010CL)
 #endif
 
-/* A watched host folder: FVM's handle to its box copy. Kept with the
- * program's handle, and by each request in flight. */
-typedef struct watch {
-    volatile LONG refs;
-    SRWLOCK lock;        /* box and closed, against the program's close */
-    BOOL closed;
-    HANDLE box;
-    ntpath dir;          /* the host folder (copy-up checks) */
-} watch;
+#define WATCH_DATA (64 * 1024)
 
-/* One program request FVM completes. */
-#define JOB_DATA (64 * 1024)
+/* One of the program's calls, waiting for records. */
 typedef struct notify_job {
-    struct notify_job *next;       /* g_jobs: requests in flight (cancelling, closing) */
-    watch *w;
-    HANDLE handle, event, thread, mine;
+    struct notify_job *next;
+    HANDLE handle, event, thread, done;   /* done: a synchronous call waits on it (Windows) */
     PIO_APC_ROUTINE apc;
     PVOID apc_context;
-    PIO_STATUS_BLOCK io;           /* the program's */
+    PIO_STATUS_BLOCK io;
     PVOID buffer;
-    ULONG length, filter;
-    BOOLEAN subtree;
+    ULONG length;
     DWORD tid;                     /* the thread that asked (CancelIo) */
-    volatile LONG ended;           /* cancelled: STATUS_CANCELLED */
-    IO_STATUS_BLOCK my_io;
-    uint8_t data[JOB_DATA] __attribute__((aligned(8)));   /* FVM's records */
-    uint8_t out[JOB_DATA] __attribute__((aligned(8)));    /* the program's, rewritten */
+    NTSTATUS status;               /* the result, once taken off the watch */
+    ULONG_PTR info;
 } notify_job;
 
-static notify_job *g_jobs;
-static SRWLOCK g_jobs_lock = SRWLOCK_INIT;
+struct watch;
+
+/* FVM's own request on one side (the box copy or the host folder). */
+typedef struct side {
+    struct watch *w;
+    HANDLE handle, event;
+    BOOL host;
+    IO_STATUS_BLOCK io;
+    uint8_t data[WATCH_DATA] __attribute__((aligned(8)));
+} side;
+
+/* A watched host folder, kept with the program's handle and by FVM's
+ * requests in flight. */
+typedef struct watch {
+    volatile LONG refs;
+    SRWLOCK lock;                  /* everything below */
+    HANDLE program;                /* the program's handle */
+    BOOL closed, started, overflow;
+    BOOL box_pending;              /* FVM's request on the box copy is in flight */
+    NTSTATUS ended;                /* the status FVM's request ended with when closed */
+    ULONG mode, filter;
+    BOOLEAN subtree;
+    notify_job *jobs;              /* the program's calls waiting, oldest first */
+    size_t queued, last;           /* bytes of records waiting; offset of the last one */
+    side box, host;
+    uint8_t queue[WATCH_DATA] __attribute__((aligned(8)));
+    uint8_t scratch[WATCH_DATA] __attribute__((aligned(8)));
+    ntpath dir;                    /* the host folder */
+} watch;
+
+/* Every live watch, for CancelIoEx / CancelIo by handle. */
+typedef struct watch_link {
+    struct watch_link *next;
+    watch *w;
+} watch_link;
+static watch_link *g_watches;
+static SRWLOCK g_watches_lock = SRWLOCK_INIT;
 
 static void watch_release(watch *w)
 {
-    if (InterlockedDecrement(&w->refs) == 0)
-        HeapFree(GetProcessHeap(), 0, w);
+    if (InterlockedDecrement(&w->refs) == 0) {
+        if (w->box.event)
+            CloseHandle(w->box.event);
+        if (w->host.event)
+            CloseHandle(w->host.event);
+        VirtualFree(w, 0, MEM_RELEASE);
+    }
 }
 
 static void copy_watch(void *data, void *ctx)
@@ -109,6 +142,19 @@ static void copy_watch(void *data, void *ctx)
     watch *w = data;
     InterlockedIncrement(&w->refs);
     *(watch **)ctx = w;
+}
+
+static HANDLE open_dir(const uint16_t *path, size_t len)
+{
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    IO_STATUS_BLOCK io;
+    HANDLE h;
+    init_attributes(&oa, &us, path, len, NULL);
+    return real_NtOpenFile(&h, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_DIRECTORY_FILE) >= 0
+               ? h
+               : NULL;
 }
 
 /* The watch a notify call through handle goes to (a reference), or NULL:
@@ -136,106 +182,125 @@ static watch *watch_of(HANDLE handle)
             ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                           &err) == FVM_OK &&
             file_box_folder(s) >= 0) {
-            /* The program's handle's mode: FVM's request behaves as the
-             * program's would (waits, or returns pending). */
             struct { ULONG mode; } mode = {0};
             IO_STATUS_BLOCK io;
             NtQueryInformationFile(handle, &io, &mode, sizeof mode, FILE_MODE_INFORMATION_CLASS);
-            OBJECT_ATTRIBUTES oa;
-            UNICODE_STRING us;
-            init_attributes(&oa, &us, s->box, s->box_len, NULL);
-            HANDLE h;
-            watch *made = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *made);
-            if (made && real_NtOpenFile(&h, FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
-                                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                        FILE_DIRECTORY_FILE | (mode.mode & MODE_SYNC_MASK)) >= 0) {
+            watch *made = VirtualAlloc(NULL, sizeof *made, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+            watch_link *link = HeapAlloc(GetProcessHeap(), 0, sizeof *link);
+            if (made && link) {
                 made->refs = 2;   /* the program's handle's, and the caller's */
                 InitializeSRWLock(&made->lock);
-                made->box = h;
+                made->program = handle;
+                made->mode = mode.mode & MODE_SYNC_MASK;
+                made->box.w = made->host.w = made;
+                made->host.host = TRUE;
+                made->box.handle = open_dir(s->box, s->box_len);
+                made->host.handle = open_dir(s->dir.path, s->dir.len);
+                made->box.event = CreateEventW(NULL, TRUE, FALSE, NULL);
+                made->host.event = CreateEventW(NULL, TRUE, FALSE, NULL);
                 memcpy(&made->dir, &s->dir, sizeof made->dir);
-                if (handle_put(handle, &file_virtualizer, FILE_TAG_WATCH, made)) {
+                if (made->box.handle && made->box.event && made->host.event &&
+                    handle_put(handle, &file_virtualizer, FILE_TAG_WATCH, made)) {
                     w = made;
                     made = NULL;
-                } else {
-                    real_NtClose(h);
+                    link->w = w;
+                    AcquireSRWLockExclusive(&g_watches_lock);
+                    link->next = g_watches;
+                    g_watches = link;
+                    ReleaseSRWLockExclusive(&g_watches_lock);
+                    link = NULL;
                 }
             }
-            if (made)
-                HeapFree(GetProcessHeap(), 0, made);
+            if (made) {
+                if (made->box.handle)
+                    real_NtClose(made->box.handle);
+                if (made->host.handle)
+                    real_NtClose(made->host.handle);
+                made->refs = 1;
+                watch_release(made);
+            }
+            if (link)
+                HeapFree(GetProcessHeap(), 0, link);
         }
     }
     scratch_release(s);
     return w;
 }
 
-static void job_unlink(notify_job *job)
+/* Completes the program's call as the I/O manager would. */
+static void job_deliver(notify_job *job)
 {
-    AcquireSRWLockExclusive(&g_jobs_lock);
-    for (notify_job **at = &g_jobs; *at; at = &(*at)->next)
-        if (*at == job) {
-            *at = job->next;
-            break;
-        }
-    ReleaseSRWLockExclusive(&g_jobs_lock);
-}
-
-static void job_free(notify_job *job)
-{
+    /* The count before the status: a poller that sees the status final
+     * reads the count of the same report. */
+    guard_copy(&job->io->Information, &job->info, sizeof job->info);
+    MemoryBarrier();
+    guard_copy(&job->io->Status, &job->status, sizeof job->status);
+    if (job->event)
+        SetEvent(job->event);
+    HANDLE port;
+    ULONG_PTR key;
+    if (job->apc) {
+        if (job->thread && queue_apc_thread)
+            queue_apc_thread(job->thread, (void *)job->apc, job->apc_context, job->io, NULL);
+    } else if (job->apc_context && set_io_completion && net_completion_port_of(job->handle, &port, &key)) {
+        set_io_completion(port, key, job->apc_context, job->status, job->info);
+    }
+    if (job->done) {
+        SetEvent(job->done);   /* the waiting call delivers nothing more and frees it */
+        return;
+    }
     if (job->thread)
         CloseHandle(job->thread);
-    if (job->mine)
-        CloseHandle(job->mine);
-    watch_release(job->w);
     HeapFree(GetProcessHeap(), 0, job);
 }
 
-/* Cancels FVM's request of job (the caller holds g_jobs_lock). */
-static NTSTATUS job_cancel(notify_job *job, NTSTATUS why)
+/* Takes the oldest waiting call off the watch with what the queue holds
+ * (the caller holds the lock), or NULL. */
+static notify_job *take_ready(watch *w)
 {
-    InterlockedCompareExchange(&job->ended, why, 0);
-    NTSTATUS status = STATUS_NOT_FOUND;
-    IO_STATUS_BLOCK io;
-    AcquireSRWLockShared(&job->w->lock);
-    if (!job->w->closed)
-        status = net_real_cancel_ex(job->w->box, &job->my_io, &io);
-    ReleaseSRWLockShared(&job->w->lock);
-    return status;
-}
-
-/* The program closed its handle: FVM's closes too, and FVM's requests end
- * as the system ends a request whose handle is closed (passed on). */
-void file_watch_closed(void *data)
-{
-    watch *w = data;
-    AcquireSRWLockExclusive(&w->lock);
-    w->closed = TRUE;
-    real_NtClose(w->box);
-    ReleaseSRWLockExclusive(&w->lock);
-    watch_release(w);
-}
-
-/* Makes FVM's request for job on the box copy. */
-static NTSTATUS job_issue(notify_job *job)
-{
-    NTSTATUS status = job->ended;
-    if (status)
-        return status;
-    AcquireSRWLockShared(&job->w->lock);
-    if (job->w->closed) {
-        status = STATUS_NOTIFY_CLEANUP;
+    notify_job *job = w->jobs;
+    if (!job)
+        return NULL;
+    if (w->closed) {
+        if (!w->ended && w->box_pending)
+            return NULL;   /* the status FVM's own request ends with is yet to come */
+        job->status = w->ended ? w->ended : STATUS_NOTIFY_CLEANUP;
+        job->info = 0;
+    } else if (w->overflow) {
+        job->status = STATUS_NOTIFY_ENUM_DIR;
+        job->info = 0;
+    } else if (w->queued) {
+        if (!job->buffer) {
+            job->status = STATUS_SUCCESS;   /* as Wine: no buffer, no records */
+            job->info = 0;
+        } else if (w->queued > job->length) {
+            job->status = STATUS_NOTIFY_ENUM_DIR;
+            job->info = 0;
+        } else {
+            job->status = guard_copy(job->buffer, w->queue, w->queued) ? STATUS_SUCCESS : STATUS_ACCESS_VIOLATION;
+            job->info = job->status == STATUS_SUCCESS ? w->queued : 0;
+        }
     } else {
-        job->my_io.Status = STATUS_PENDING;
-        job->my_io.Information = 0;
-        ResetEvent(job->mine);
-        status = real_NtNotifyChangeDirectoryFile(job->w->box, job->mine, NULL, NULL, &job->my_io,
-                                                  job->buffer ? job->data : NULL, job->buffer ? JOB_DATA : 0,
-                                                  job->filter, job->subtree);
+        return NULL;
     }
-    ReleaseSRWLockShared(&job->w->lock);
-    /* A cancel that came between two requests of this job. */
-    if (status == STATUS_PENDING && job->ended)
-        job_cancel(job, job->ended);
-    return status;
+    if (!w->closed) {
+        w->overflow = FALSE;
+        w->queued = 0;
+    }
+    w->jobs = job->next;
+    return job;
+}
+
+static void deliver_ready(watch *w)
+{
+    for (;;) {
+        AcquireSRWLockExclusive(&w->lock);
+        notify_job *job = take_ready(w);
+        ReleaseSRWLockExclusive(&w->lock);
+        if (!job)
+            return;
+        job_deliver(job);
+    }
 }
 
 /* Is name (relative to the watched folder) a host entry the box copied up? */
@@ -253,98 +318,133 @@ static int is_copy_up(void *ctx, const uint16_t *name, size_t len)
     return copied;
 }
 
-/* FVM's request of job is done (status: what the call or its completion
- * said): the program's result, or FALSE when nothing was left to report and
- * FVM's request was made again (pending). */
-static BOOL job_result(notify_job *job, NTSTATUS status, NTSTATUS *result, ULONG_PTR *info)
+/* Is the host's record for name invisible in the box (the box copied,
+ * made or deleted that name, or a folder above it)? */
+static int box_shadows(void *ctx, const uint16_t *name, size_t len)
 {
-    for (;;) {
-        if (status == STATUS_PENDING)
-            return FALSE;
-        *info = 0;
-        if (job->ended && status == STATUS_CANCELLED) {
-            *result = job->ended;
-            return TRUE;
-        }
-        if (status != STATUS_SUCCESS || !job->buffer) {
-            *result = status;
-            if (status == STATUS_SUCCESS)
-                *info = job->my_io.Information;
-            return TRUE;
-        }
-        size_t out_len = 0;
-        size_t in_len = job->my_io.Information < JOB_DATA ? job->my_io.Information : JOB_DATA;
-        size_t cap = job->length < JOB_DATA ? job->length : JOB_DATA;
-        switch (notifyrec_translate(job->data, in_len, job->filter, is_copy_up, job->w, job->out, cap, &out_len)) {
-        case NOTIFYREC_OK:
-            *result = guard_copy(job->buffer, job->out, out_len) ? STATUS_SUCCESS : STATUS_ACCESS_VIOLATION;
-            *info = *result == STATUS_SUCCESS ? out_len : 0;
-            return TRUE;
-        case NOTIFYREC_EMPTY:
-            status = job_issue(job);
-            if (status != STATUS_PENDING && status >= 0)
-                status = job->my_io.Status;
-            continue;
-        case NOTIFYREC_OVERFLOW:
-        case NOTIFYREC_MALFORMED:
-        default:
-            *result = STATUS_NOTIFY_ENUM_DIR;   /* the program lists the folder again */
-            return TRUE;
-        }
-    }
+    watch *w = ctx;
+    file_scratch *s = scratch_acquire();
+    if (!s)
+        return 0;
+    fvm_error err;
+    int shadowed = ntpath_join(&w->dir, name, len, NULL, &s->path, &err) == FVM_OK &&
+                   index_check(&s->path, s->key, BOXINDEX_MAX_KEY_UNITS + 1) != INDEX_UNTOUCHED;
+    scratch_release(s);
+    return shadowed;
 }
 
-/* Completes the program's request as the I/O manager would. */
-static void job_deliver(notify_job *job, NTSTATUS status, ULONG_PTR info)
+/* Appends a side's records, rewritten, to the queue (the caller holds the
+ * lock). */
+static void queue_records(watch *w, side *sd)
 {
-    /* The count before the status: a poller that sees the status final
-     * reads the count of the same report. */
-    guard_copy(&job->io->Information, &info, sizeof info);
-    MemoryBarrier();
-    guard_copy(&job->io->Status, &status, sizeof status);
-    if (job->event)
-        SetEvent(job->event);
-    HANDLE port;
-    ULONG_PTR key;
-    if (job->apc) {
-        if (job->thread && queue_apc_thread)
-            queue_apc_thread(job->thread, (void *)job->apc, job->apc_context, job->io, NULL);
-    } else if (job->apc_context && set_io_completion && net_completion_port_of(job->handle, &port, &key)) {
-        set_io_completion(port, key, job->apc_context, status, info);
-    }
+    size_t in_len = sd->io.Information < WATCH_DATA ? sd->io.Information : WATCH_DATA;
+    size_t out_len = 0;
+    notifyrec_result r = sd->host ? notifyrec_filter(sd->data, in_len, box_shadows, w, w->scratch, WATCH_DATA,
+                                                     &out_len)
+                                  : notifyrec_translate(sd->data, in_len, w->filter, is_copy_up, w, w->scratch,
+                                                        WATCH_DATA, &out_len);
+    if (r == NOTIFYREC_EMPTY)
+        return;
+    if (r != NOTIFYREC_OK ||
+        notifyrec_append(w->queue, WATCH_DATA, &w->queued, &w->last, w->scratch, out_len) != NOTIFYREC_OK)
+        w->overflow = TRUE;
 }
 
-static void CALLBACK job_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result)
+static void CALLBACK side_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result);
+
+/* Makes FVM's request on one side (the caller holds the lock); FALSE when
+ * it could not be made (the side stops). */
+static BOOL side_issue(side *sd)
+{
+    watch *w = sd->w;
+    if (w->closed || !sd->handle)
+        return FALSE;
+    PTP_WAIT wait = CreateThreadpoolWait(side_ready, sd, NULL);
+    if (!wait)
+        return FALSE;
+    sd->io.Status = STATUS_PENDING;
+    sd->io.Information = 0;
+    ResetEvent(sd->event);
+    NTSTATUS status = real_NtNotifyChangeDirectoryFile(sd->handle, sd->event, NULL, NULL, &sd->io, sd->data,
+                                                       WATCH_DATA, w->filter, w->subtree);
+    if (status < 0 && status != STATUS_PENDING) {
+        CloseThreadpoolWait(wait);
+        return FALSE;
+    }
+    if (status != STATUS_PENDING) {
+        sd->io.Status = status;
+        SetEvent(sd->event);
+    }
+    InterlockedIncrement(&w->refs);
+    if (!sd->host)
+        w->box_pending = TRUE;
+    SetThreadpoolWait(wait, sd->event, NULL);
+    return TRUE;
+}
+
+static void CALLBACK side_ready(PTP_CALLBACK_INSTANCE instance, PVOID context, PTP_WAIT wait, TP_WAIT_RESULT result)
 {
     (void)instance, (void)result;
     CloseThreadpoolWait(wait);
-    notify_job *job = context;
-    NTSTATUS status;
-    ULONG_PTR info;
-    if (!job_result(job, job->my_io.Status, &status, &info)) {
-        PTP_WAIT again = CreateThreadpoolWait(job_ready, job, NULL);
-        if (again) {
-            SetThreadpoolWait(again, job->mine, NULL);
-            return;
-        }
-        status = STATUS_NO_MEMORY;
-        info = 0;
+    side *sd = context;
+    watch *w = sd->w;
+    AcquireSRWLockExclusive(&w->lock);
+    NTSTATUS status = sd->io.Status;
+    if (!sd->host)
+        w->box_pending = FALSE;
+    if (w->closed) {
+        if (!sd->host && !w->ended)
+            w->ended = status;   /* how the system ends a request whose handle closed */
+    } else if (status == STATUS_SUCCESS) {
+        queue_records(w, sd);
+        side_issue(sd);
+    } else if (status == STATUS_NOTIFY_ENUM_DIR) {
+        w->overflow = TRUE;
+        side_issue(sd);
     }
-    job_unlink(job);
-    job_deliver(job, status, info);
-    job_free(job);
+    ReleaseSRWLockExclusive(&w->lock);
+    deliver_ready(w);
+    watch_release(w);
+}
+
+void file_watch_closed(void *data)
+{
+    watch *w = data;
+    AcquireSRWLockExclusive(&g_watches_lock);
+    for (watch_link **at = &g_watches; *at; at = &(*at)->next)
+        if ((*at)->w == w) {
+            watch_link *gone = *at;
+            *at = gone->next;
+            HeapFree(GetProcessHeap(), 0, gone);
+            break;
+        }
+    ReleaseSRWLockExclusive(&g_watches_lock);
+    AcquireSRWLockExclusive(&w->lock);
+    w->closed = TRUE;
+    BOOL started = w->started;
+    real_NtClose(w->box.handle);
+    if (w->host.handle)
+        real_NtClose(w->host.handle);
+    ReleaseSRWLockExclusive(&w->lock);
+    /* Without a request in flight nothing else will end the waiting calls. */
+    if (!started)
+        deliver_ready(w);
+    watch_release(w);
 }
 
 /* The program's call, completed by FVM. */
 static NTSTATUS notify_owned(watch *w, HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVOID apc_context,
                              PIO_STATUS_BLOCK io, PVOID buffer, ULONG length, ULONG filter, BOOLEAN subtree)
 {
+    if (!filter || (filter & ~0xFFFu)) {
+        watch_release(w);
+        return STATUS_INVALID_PARAMETER;
+    }
     notify_job *job = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *job);
     if (!job) {
         watch_release(w);
         return STATUS_NO_MEMORY;
     }
-    job->w = w;
     job->handle = handle;
     job->event = event;
     job->apc = apc;
@@ -352,47 +452,57 @@ static NTSTATUS notify_owned(watch *w, HANDLE handle, HANDLE event, PIO_APC_ROUT
     job->io = io;
     job->buffer = buffer;
     job->length = length;
-    job->filter = filter;
-    job->subtree = subtree;
     job->tid = GetCurrentThreadId();
-    job->mine = CreateEventW(NULL, TRUE, FALSE, NULL);
     if (apc)
         DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &job->thread, 0, FALSE,
                         DUPLICATE_SAME_ACCESS);
-    PTP_WAIT wait = job->mine ? CreateThreadpoolWait(job_ready, job, NULL) : NULL;
-    if (!wait) {
-        job_free(job);
-        return STATUS_NO_MEMORY;
-    }
+    /* A synchronous handle's call waits for its completion, except under
+     * Wine, whose own call returns pending there too. */
+    BOOL waits = w->mode && !g_on_wine;
+    if (waits)
+        job->done = CreateEventW(NULL, TRUE, FALSE, NULL);
     if (event)
         ResetEvent(event);   /* as the I/O manager does when a request starts */
-    AcquireSRWLockExclusive(&g_jobs_lock);
-    job->next = g_jobs;
-    g_jobs = job;
-    ReleaseSRWLockExclusive(&g_jobs_lock);
-    NTSTATUS status = job_issue(job);
-    if (status == STATUS_PENDING) {
-        IO_STATUS_BLOCK pending = {.Status = STATUS_PENDING, .Information = 0};
-        guard_copy(io, &pending, sizeof pending);
-        SetThreadpoolWait(wait, job->mine, NULL);
+    IO_STATUS_BLOCK pending = {.Status = STATUS_PENDING, .Information = 0};
+    guard_copy(io, &pending, sizeof pending);
+
+    AcquireSRWLockExclusive(&w->lock);
+    if (!w->started) {
+        /* The first call's filter and subtree flag hold for the handle. */
+        w->filter = filter;
+        w->subtree = subtree;
+        w->started = side_issue(&w->box);
+        if (w->started)
+            side_issue(&w->host);
+    }
+    BOOL started = w->started;
+    if (started) {
+        notify_job **at = &w->jobs;
+        while (*at)
+            at = &(*at)->next;
+        *at = job;
+    }
+    ReleaseSRWLockExclusive(&w->lock);
+    if (!started) {
+        if (job->thread)
+            CloseHandle(job->thread);
+        if (job->done)
+            CloseHandle(job->done);
+        HeapFree(GetProcessHeap(), 0, job);
+        watch_release(w);
+        return STATUS_NO_MEMORY;
+    }
+    deliver_ready(w);
+    watch_release(w);
+    if (!waits)
         return STATUS_PENDING;
-    }
-    /* Done within the call (a handle whose requests wait), or refused. */
-    CloseThreadpoolWait(wait);
-    NTSTATUS result = status;
-    ULONG_PTR info = 0;
-    if (status >= 0) {
-        status = job->my_io.Status;
-        while (!job_result(job, status, &result, &info)) {
-            NtWaitForSingleObject(job->mine, FALSE, NULL);
-            status = job->my_io.Status;
-        }
-    }
-    job_unlink(job);
-    if (status >= 0 || result != status)
-        job_deliver(job, result, info);
-    job_free(job);
-    return result;
+    NtWaitForSingleObject(job->done, (w->mode & FILE_SYNCHRONOUS_IO_ALERT) != 0, NULL);
+    NTSTATUS status = job->status;
+    CloseHandle(job->done);
+    if (job->thread)
+        CloseHandle(job->thread);
+    HeapFree(GetProcessHeap(), 0, job);
+    return status;
 }
 
 static NTSTATUS NTAPI box_NtNotifyChangeDirectoryFile(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc,
@@ -413,39 +523,59 @@ static NTSTATUS NTAPI box_NtNotifyChangeDirectoryFileEx(HANDLE handle, HANDLE ev
     watch *w = runtime_bypassed() ? NULL : watch_of(handle);
     if (w && klass == FILE_NOTIFY_INFORMATION_CLASS)
         return notify_owned(w, handle, event, apc, apc_context, io, buffer, length, filter, subtree);
-    NTSTATUS status = real_NtNotifyChangeDirectoryFileEx(w ? w->box : handle, event, apc, apc_context, io, buffer,
-                                                         length, filter, subtree, klass);
+    NTSTATUS status = real_NtNotifyChangeDirectoryFileEx(w ? w->box.handle : handle, event, apc, apc_context, io,
+                                                         buffer, length, filter, subtree, klass);
     if (w)
         watch_release(w);
     return status;
 }
 
+/* Takes the program's waiting calls on handle off their watch (io: the one
+ * with that status block; tid: the calling thread's) and completes them
+ * with STATUS_CANCELLED. */
+static BOOL cancel_jobs(HANDLE handle, PIO_STATUS_BLOCK io, DWORD tid)
+{
+    notify_job *cancelled = NULL;
+    AcquireSRWLockShared(&g_watches_lock);
+    for (watch_link *link = g_watches; link; link = link->next) {
+        watch *w = link->w;
+        if (w->program != handle)
+            continue;
+        AcquireSRWLockExclusive(&w->lock);
+        for (notify_job **at = &w->jobs; *at;) {
+            notify_job *job = *at;
+            if ((!io || job->io == io) && (!tid || job->tid == tid)) {
+                *at = job->next;
+                job->next = cancelled;
+                cancelled = job;
+            } else {
+                at = &job->next;
+            }
+        }
+        ReleaseSRWLockExclusive(&w->lock);
+    }
+    ReleaseSRWLockShared(&g_watches_lock);
+    BOOL found = cancelled != NULL;
+    while (cancelled) {
+        notify_job *job = cancelled;
+        cancelled = job->next;
+        job->status = STATUS_CANCELLED;
+        job->info = 0;
+        job_deliver(job);
+    }
+    return found;
+}
+
 BOOL file_notify_cancel(HANDLE handle, PIO_STATUS_BLOCK io)
 {
-    if (!g_jobs)
-        return FALSE;
-    BOOL found = FALSE;
-    AcquireSRWLockShared(&g_jobs_lock);
-    for (notify_job *job = g_jobs; job; job = job->next)
-        if (job->handle == handle && (!io || job->io == io)) {
-            job_cancel(job, STATUS_CANCELLED);
-            found = TRUE;
-        }
-    ReleaseSRWLockShared(&g_jobs_lock);
-    return found;
+    return g_watches && cancel_jobs(handle, io, 0);
 }
 
 /* CancelIo: the calling thread's requests on the handle, FVM's among them. */
 static NTSTATUS NTAPI box_NtCancelIoFile(HANDLE handle, PIO_STATUS_BLOCK status_out)
 {
-    if (g_jobs) {
-        DWORD tid = GetCurrentThreadId();
-        AcquireSRWLockShared(&g_jobs_lock);
-        for (notify_job *job = g_jobs; job; job = job->next)
-            if (job->handle == handle && job->tid == tid)
-                job_cancel(job, STATUS_CANCELLED);
-        ReleaseSRWLockShared(&g_jobs_lock);
-    }
+    if (g_watches)
+        cancel_jobs(handle, NULL, GetCurrentThreadId());
     return real_NtCancelIoFile(handle, status_out);
 }
 
@@ -454,6 +584,7 @@ void file_notify_hooks(hook_table *table)
     HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
     set_io_completion = (NtSetIoCompletion_fn)(void *)GetProcAddress(ntdll, "NtSetIoCompletion");
     queue_apc_thread = (NtQueueApcThread_fn)(void *)GetProcAddress(ntdll, "NtQueueApcThread");
+    g_on_wine = GetProcAddress(ntdll, "wine_get_version") != NULL;
     FVM_HOOK(table, "ntdll.dll", NtNotifyChangeDirectoryFile);
     FVM_HOOK_OPTIONAL(table, "ntdll.dll", NtNotifyChangeDirectoryFileEx);
     FVM_HOOK(table, "ntdll.dll", NtCancelIoFile);

@@ -21,10 +21,12 @@ typedef struct list {
     size_t len, last;
 } list;
 
+static int g_packed;   /* lay records out as Wine does: no padding */
+
 /* Appends a record (action, ASCII name) as Windows lays it out. */
 static void add(list *l, uint32_t action, const char *name)
 {
-    size_t start = (l->len + 3) & ~(size_t)3, n = strlen(name);
+    size_t start = g_packed ? l->len : (l->len + 3) & ~(size_t)3, n = strlen(name);
     if (l->len) {
         uint32_t next = (uint32_t)(start - l->last);
         memcpy(l->bytes + l->last, &next, 4);
@@ -63,7 +65,8 @@ static void describe(const uint8_t *out, size_t len, char *text)
             assert_int_equal(at + 12 + bytes, len);
             break;
         }
-        assert_int_equal(next % 4, 0);
+        if (!g_packed)
+            assert_int_equal(next % 4, 0);
         at += next;
     }
 }
@@ -184,6 +187,68 @@ static void malformed_is_refused(void **state)
     assert_int_equal(run(&bad, FILTER_NAME_ONLY, 1024, text), NOTIFYREC_MALFORMED);
 }
 
+static void wine_spacing_is_kept(void **state)
+{
+    (void)state;
+    g_packed = 1;
+    list l = {0};
+    char text[256];
+    add(&l, NOTIFYREC_ACTION_ADDED, "hostf");      /* 22 bytes, the next at 22 */
+    add(&l, NOTIFYREC_ACTION_ADDED, "abc");
+    add(&l, NOTIFYREC_ACTION_REMOVED, "xy");
+    uint8_t out[256];
+    size_t out_len;
+    int asked = 0;
+    assert_int_equal(notifyrec_translate(l.bytes, l.len, FILTER_NAME_ONLY, host_names, &asked, out, sizeof out,
+                                         &out_len), NOTIFYREC_OK);
+    describe(out, out_len, text);
+    assert_string_equal(text, "1 abc;2 xy;");
+    assert_int_equal(out_len, 18 + 16);
+    g_packed = 0;
+}
+
+static void host_records_for_box_names_are_filtered(void **state)
+{
+    (void)state;
+    list l = {0};
+    char text[256];
+    add(&l, NOTIFYREC_ACTION_MODIFIED, "host.txt");
+    add(&l, NOTIFYREC_ACTION_ADDED, "other");
+    add(&l, NOTIFYREC_ACTION_REMOVED, "hostdir");
+    uint8_t out[256];
+    size_t out_len;
+    int asked = 0;
+    assert_int_equal(notifyrec_filter(l.bytes, l.len, host_names, &asked, out, sizeof out, &out_len), NOTIFYREC_OK);
+    describe(out, out_len, text);
+    assert_string_equal(text, "1 other;");
+    assert_int_equal(asked, 3);
+    list only = {0};
+    add(&only, NOTIFYREC_ACTION_MODIFIED, "host.txt");
+    assert_int_equal(notifyrec_filter(only.bytes, only.len, host_names, &asked, out, sizeof out, &out_len),
+                     NOTIFYREC_EMPTY);
+}
+
+static void appended_lists_are_one(void **state)
+{
+    (void)state;
+    list a = {0}, b = {0};
+    char text[256];
+    add(&a, NOTIFYREC_ACTION_ADDED, "abc");
+    add(&b, NOTIFYREC_ACTION_MODIFIED, "de");
+    add(&b, NOTIFYREC_ACTION_REMOVED, "f");
+    uint8_t queue[64];
+    size_t queued = 0, last = 0;
+    assert_int_equal(notifyrec_append(queue, sizeof queue, &queued, &last, a.bytes, a.len), NOTIFYREC_OK);
+    assert_int_equal(notifyrec_append(queue, sizeof queue, &queued, &last, b.bytes, b.len), NOTIFYREC_OK);
+    describe(queue, queued, text);
+    assert_string_equal(text, "1 abc;3 de;2 f;");
+    size_t before = queued;
+    assert_int_equal(notifyrec_append(queue, sizeof queue, &queued, &last, b.bytes, b.len), NOTIFYREC_OVERFLOW);
+    assert_int_equal(queued, before);
+    describe(queue, queued, text);
+    assert_string_equal(text, "1 abc;3 de;2 f;");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +259,9 @@ int main(void)
         cmocka_unit_test(nothing_left_is_empty),
         cmocka_unit_test(too_small_overflows),
         cmocka_unit_test(malformed_is_refused),
+        cmocka_unit_test(wine_spacing_is_kept),
+        cmocka_unit_test(host_records_for_box_names_are_filtered),
+        cmocka_unit_test(appended_lists_are_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
