@@ -236,7 +236,7 @@ static void job_deliver(notify_job *job)
     MemoryBarrier();
     guard_copy(&job->io->Status, &job->status, sizeof job->status);
     if (job->event)
-        SetEvent(job->event);
+        SetEvent(job->event);   /* a program's tag bits in it were dropped when it was kept */
     HANDLE port;
     ULONG_PTR key;
     if (job->apc) {
@@ -446,7 +446,7 @@ static NTSTATUS notify_owned(watch *w, HANDLE handle, HANDLE event, PIO_APC_ROUT
         return STATUS_NO_MEMORY;
     }
     job->handle = handle;
-    job->event = event;
+    job->event = (HANDLE)((ULONG_PTR)event & ~(ULONG_PTR)3);   /* handle tag bits (kernel32's "no port" bit) */
     job->apc = apc;
     job->apc_context = apc_context;
     job->io = io;
@@ -459,10 +459,12 @@ static NTSTATUS notify_owned(watch *w, HANDLE handle, HANDLE event, PIO_APC_ROUT
     /* A synchronous handle's call waits for its completion, except under
      * Wine, whose own call returns pending there too. */
     BOOL waits = w->mode && !g_on_wine;
+    BOOLEAN alertable = (w->mode & FILE_SYNCHRONOUS_IO_ALERT) != 0;
     if (waits)
         job->done = CreateEventW(NULL, TRUE, FALSE, NULL);
-    if (event)
-        ResetEvent(event);   /* as the I/O manager does when a request starts */
+    waits = job->done != NULL;
+    if (job->event)
+        ResetEvent(job->event);   /* as the I/O manager does when a request starts */
     IO_STATUS_BLOCK pending = {.Status = STATUS_PENDING, .Information = 0};
     guard_copy(io, &pending, sizeof pending);
 
@@ -496,7 +498,11 @@ static NTSTATUS notify_owned(watch *w, HANDLE handle, HANDLE event, PIO_APC_ROUT
     watch_release(w);
     if (!waits)
         return STATUS_PENDING;
-    NtWaitForSingleObject(job->done, (w->mode & FILE_SYNCHRONOUS_IO_ALERT) != 0, NULL);
+    /* Alerted (an APC ran): the call is still on the watch, wait on. */
+    NTSTATUS waited;
+    do
+        waited = NtWaitForSingleObject(job->done, alertable, NULL);
+    while (waited == STATUS_USER_APC || waited == STATUS_ALERTED);
     NTSTATUS status = job->status;
     CloseHandle(job->done);
     if (job->thread)
