@@ -104,6 +104,8 @@ typedef enum index_verdict {
 uint64_t index_generation(void);
 /* key_buf: BOXINDEX_MAX_KEY_UNITS + 1 units of scratch. */
 index_verdict index_check(const ntpath *path, uint16_t *key_buf, size_t cap);
+/* The entry of path itself (folders above are not looked at). */
+boxindex_state index_entry_state(const ntpath *path, uint16_t *key_buf, size_t cap);
 int index_hidden_child(const ntpath *dir, const uint16_t *name, size_t name_len, uint16_t *key_buf, size_t cap);
 int index_folder_is_opaque(const ntpath *dir, uint16_t *key_buf, size_t cap);
 int index_has_hidden_children(const ntpath *dir, uint16_t *key_buf, size_t cap);
@@ -159,6 +161,10 @@ void file_name_hooks(hook_table *table);
 /* file_notify.c: folder watches made on the folder's box copy. */
 void file_notify_hooks(hook_table *table);
 void file_watch_closed(void *data);
+/* NtCancelIoFileEx on a handle with watches FVM completes: cancels FVM's
+ * requests for it (io: the program's status block, NULL: all); FALSE when
+ * none was the program's. */
+BOOL file_notify_cancel(HANDLE handle, PIO_STATUS_BLOCK io);
 /* file_quota.c: STATUS_SHARING_VIOLATION when the host would refuse an open
  * of host file path with these rights and share mode (asked of the broker). */
 NTSTATUS file_share_probe(const uint16_t *path, size_t len, ACCESS_MASK access, ULONG share);

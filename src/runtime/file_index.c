@@ -590,3 +590,15 @@ NTSTATUS index_note_rename(const ntpath *from, const ntpath *to, uint16_t *key_b
     HeapFree(GetProcessHeap(), 0, to_buf);
     return status;
 }
+
+boxindex_state index_entry_state(const ntpath *path, uint16_t *key_buf, size_t cap)
+{
+    if (!g_index.ready)
+        return BOXINDEX_ABSENT;
+    follow_retirement();
+    boxindex_key key;
+    if (!make_key(path, key_buf, cap, &key))
+        return BOXINDEX_ABSENT;
+    boxindex_entry entry;
+    return boxindex_lookup(&g_index.idx, key.hash, key.key, key.len, &entry);
+}

@@ -54,6 +54,8 @@ NTSTATUS net_accepted(HANDLE acceptor, uint8_t *local_sa, size_t local_len, uint
 void net_address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL local);
 uint8_t net_socket_portmap_proto(HANDLE handle);
 BOOL net_completion_port_of(HANDLE file, HANDLE *port, ULONG_PTR *key);
+/* NtCancelIoFileEx itself (net_async.c hooks it). */
+NTSTATUS net_real_cancel_ex(HANDLE handle, PIO_STATUS_BLOCK io, PIO_STATUS_BLOCK status_out);
 
 /* net_async.c */
 void net_async_start(void);

@@ -39,6 +39,7 @@
  * it. */
 #include "runtime/net.h"
 
+#include "runtime/file.h"
 #include "runtime/guard.h"
 
 #define AFD_WINE_SHUTDOWN      CTL_CODE(FILE_DEVICE_NETWORK, 204, METHOD_BUFFERED, FILE_ANY_ACCESS)
@@ -334,6 +335,14 @@ NTSTATUS net_recvmsg_async(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVO
  * FVM's request. */
 static NTSTATUS NTAPI box_NtCancelIoFileEx(HANDLE handle, PIO_STATUS_BLOCK io, PIO_STATUS_BLOCK status_out)
 {
+    /* A folder watch FVM completes (file_notify.c). */
+    if (!runtime_bypassed() && file_notify_cancel(handle, io)) {
+        if (!io)
+            real_NtCancelIoFileEx(handle, NULL, status_out);   /* the handle's own requests too */
+        IO_STATUS_BLOCK done = {.Status = STATUS_SUCCESS, .Information = 0};
+        guard_copy(status_out, &done, sizeof done);
+        return STATUS_SUCCESS;
+    }
     if (!io || !g_jobs)
         return real_NtCancelIoFileEx(handle, io, status_out);
     /* Under the lock: the job cannot be finished and freed meanwhile (its
@@ -346,6 +355,11 @@ static NTSTATUS NTAPI box_NtCancelIoFileEx(HANDLE handle, PIO_STATUS_BLOCK io, P
     NTSTATUS status = real_NtCancelIoFileEx(handle, mine ? mine : io, status_out);
     ReleaseSRWLockShared(&g_jobs_lock);
     return status;
+}
+
+NTSTATUS net_real_cancel_ex(HANDLE handle, PIO_STATUS_BLOCK io, PIO_STATUS_BLOCK status_out)
+{
+    return real_NtCancelIoFileEx(handle, io, status_out);
 }
 
 void net_async_hooks(hook_table *table)

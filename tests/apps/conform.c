@@ -298,6 +298,12 @@ static void seed_files(void)
     put_file(L"hostdir\\b.txt", "b");
     make_dir(L"full");
     put_file(L"full\\inside.txt", "x");
+    make_dir(L"watched");
+    for (int i = 1; i <= 7; i++) {
+        wchar_t name[64];
+        swprintf(name, 64, L"watched\\w%d.txt", i);
+        put_file(name, "w");
+    }
 }
 
 static void files_create_dispositions(void)
@@ -785,6 +791,190 @@ static void files_names(void)
     }
 }
 
+
+/* ---- change notification delivery (a host file changed in a watched host folder) ---- */
+#define WATCH_FILTER (FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_SIZE | FILE_NOTIFY_CHANGE_LAST_WRITE)
+
+static void append_to(const wchar_t *rel)
+{
+    HANDLE f;
+    if (nt_create(&f, rel, FILE_APPEND_DATA | SYNCHRONIZE, SHARE_ALL, FILE_OPEN,
+                  FILE_NON_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT, NULL) >= 0) {
+        IO_STATUS_BLOCK wio;
+        NtWriteFile(f, NULL, NULL, NULL, &wio, "more", 4, NULL, NULL);
+        CloseHandle(f);
+    }
+}
+
+/* "action name" of the first record, and whether the count given ends
+ * exactly at the end of the last record. */
+static const char *first_record(const BYTE *raw, ULONG_PTR count)
+{
+    static char text[400];
+    if (!count)
+        return "none";
+    const FILE_NOTIFY_INFORMATION *fni = (const FILE_NOTIFY_INFORMATION *)raw;
+    size_t at = 0;
+    const FILE_NOTIFY_INFORMATION *last = fni;
+    while (last->NextEntryOffset && at + last->NextEntryOffset < count) {
+        at += last->NextEntryOffset;
+        last = (const FILE_NOTIFY_INFORMATION *)(raw + at);
+    }
+    int whole = at + 12 + last->FileNameLength == count;
+    snprintf(text, sizeof text, "%lu %s count=%s", (unsigned long)fni->Action,
+             u8(fni->FileName, fni->FileNameLength / 2), whole ? "whole" : "other");
+    return text;
+}
+
+static HANDLE open_watched(BOOL overlapped)
+{
+    return CreateFileW(dos(L"watched"), FILE_LIST_DIRECTORY, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                       NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS | (overlapped ? FILE_FLAG_OVERLAPPED : 0),
+                       NULL);
+}
+
+static volatile LONG g_routine_calls;
+static DWORD g_routine_error, g_routine_bytes, g_routine_thread;
+
+static void WINAPI watch_routine(DWORD error, DWORD bytes, LPOVERLAPPED ov)
+{
+    (void)ov;
+    g_routine_error = error;
+    g_routine_bytes = bytes;
+    g_routine_thread = GetCurrentThreadId();
+    InterlockedIncrement(&g_routine_calls);
+}
+
+static DWORD WINAPI append_w7(void *go)
+{
+    /* After the watch is in place: told so when the call returned pending,
+     * or (a call that waits) after a second. */
+    WaitForSingleObject(go, 1000);
+    append_to(L"watched\\w7.txt");
+    return 0;
+}
+
+static void files_notify_delivery(void)
+{
+    BYTE raw[4096];
+    /* The program's event, status block and buffer. */
+    HANDLE h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        HANDLE event = CreateEventW(NULL, TRUE, TRUE, NULL);   /* set: the call must reset it */
+        IO_STATUS_BLOCK io;
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw, WATCH_FILTER, FALSE);
+        DWORD before = WaitForSingleObject(event, 0);
+        append_to(L"watched\\w1.txt");
+        DWORD w = WaitForSingleObject(event, 5000);
+        say("F151", "event: 0x%08lx reset=%d wait=%lu status=0x%08lx %s", n, before == WAIT_TIMEOUT,
+            (unsigned long)w, w == WAIT_OBJECT_0 ? io.Status : 0, w == WAIT_OBJECT_0 ? first_record(raw, io.Information) : "");
+        CloseHandle(event);
+        CloseHandle(h);
+    }
+    /* The program's APC: ReadDirectoryChangesW with a completion routine,
+     * run on the asking thread in an alertable wait. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        OVERLAPPED ov = {0};
+        g_routine_calls = 0;
+        BOOL ok = ReadDirectoryChangesW(h, raw, sizeof raw, FALSE, WATCH_FILTER, NULL, &ov, watch_routine);
+        append_to(L"watched\\w2.txt");
+        DWORD slept = WAIT_TIMEOUT;
+        while (!g_routine_calls && (slept = SleepEx(5000, TRUE)) == WAIT_IO_COMPLETION)
+            ;
+        say("F152", "apc: %d calls=%ld error=%lu same-thread=%d %s", ok, (long)g_routine_calls,
+            (unsigned long)g_routine_error, g_routine_thread == GetCurrentThreadId(),
+            g_routine_calls ? first_record(raw, g_routine_bytes) : "");
+        CloseHandle(h);
+    }
+    /* A buffer too small for the report. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        IO_STATUS_BLOCK io;
+        BYTE tiny[8];
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, tiny, sizeof tiny, WATCH_FILTER, FALSE);
+        append_to(L"watched\\w3.txt");
+        DWORD w = WaitForSingleObject(event, 5000);
+        say("F153", "small buffer: 0x%08lx wait=%lu status=0x%08lx count=%lu", n, (unsigned long)w,
+            w == WAIT_OBJECT_0 ? io.Status : 0, w == WAIT_OBJECT_0 ? (unsigned long)io.Information : 0);
+        CloseHandle(event);
+        CloseHandle(h);
+    }
+    /* Cancelled by the program: CancelIoEx (its overlapped), then CancelIo. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        OVERLAPPED ov = {0};
+        ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+        BOOL ok = ReadDirectoryChangesW(h, raw, sizeof raw, FALSE, WATCH_FILTER, NULL, &ov, NULL);
+        BOOL cancelled = CancelIoEx(h, &ov);
+        DWORD w = WaitForSingleObject(ov.hEvent, 5000);
+        DWORD bytes = 0;
+        BOOL got = GetOverlappedResult(h, &ov, &bytes, FALSE);
+        say("F154", "CancelIoEx: %d %d wait=%lu result=%d err=%lu status=0x%08lx", ok, cancelled, (unsigned long)w,
+            got, got ? 0 : GetLastError(), (unsigned long)ov.Internal);
+        BOOL again = CancelIoEx(h, &ov);
+        say("F155", "CancelIoEx again: %d err=%lu", again, again ? 0 : GetLastError());
+        ResetEvent(ov.hEvent);
+        ok = ReadDirectoryChangesW(h, raw, sizeof raw, FALSE, WATCH_FILTER, NULL, &ov, NULL);
+        cancelled = CancelIo(h);
+        w = WaitForSingleObject(ov.hEvent, 5000);
+        say("F156", "CancelIo: %d %d wait=%lu status=0x%08lx", ok, cancelled, (unsigned long)w,
+            (unsigned long)ov.Internal);
+        CloseHandle(ov.hEvent);
+        CloseHandle(h);
+    }
+    /* A completion port associated with the handle. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        HANDLE port = CreateIoCompletionPort(h, NULL, 77, 1);
+        OVERLAPPED ov = {0};
+        BOOL ok = ReadDirectoryChangesW(h, raw, sizeof raw, FALSE, WATCH_FILTER, NULL, &ov, NULL);
+        append_to(L"watched\\w4.txt");
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        LPOVERLAPPED got = NULL;
+        BOOL done = port && GetQueuedCompletionStatus(port, &bytes, &key, &got, 5000);
+        say("F157", "port: %d %d key=%lu same-overlapped=%d %s", ok, done, (unsigned long)key, got == &ov,
+            done ? first_record(raw, bytes) : "");
+        CloseHandle(h);
+        if (port)
+            CloseHandle(port);
+    }
+    /* The handle closed while its request waits. */
+    h = open_watched(TRUE);
+    if (h != INVALID_HANDLE_VALUE) {
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        IO_STATUS_BLOCK io;
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw, WATCH_FILTER, FALSE);
+        CloseHandle(h);
+        DWORD w = WaitForSingleObject(event, 5000);
+        say("F159", "closed: 0x%08lx wait=%lu status=0x%08lx", n, (unsigned long)w, w == WAIT_OBJECT_0 ? io.Status : 0);
+        CloseHandle(event);
+    }
+    /* A synchronous handle: the change is made by another thread, so the
+     * call may wait for it (Windows) or return pending (Wine). */
+    h = open_watched(FALSE);
+    if (h != INVALID_HANDLE_VALUE) {
+        IO_STATUS_BLOCK io;
+        HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+        HANDLE go = CreateEventW(NULL, TRUE, FALSE, NULL);
+        HANDLE t = CreateThread(NULL, 0, append_w7, go, 0, NULL);
+        NTSTATUS n = NtNotifyChangeDirectoryFile(h, event, NULL, NULL, &io, raw, sizeof raw, WATCH_FILTER, FALSE);
+        SetEvent(go);
+        DWORD w = WaitForSingleObject(event, 5000);
+        say("F158", "synchronous: %s wait=%lu status=0x%08lx %s", n == STATUS_PENDING ? "pending" : "done",
+            (unsigned long)w, w == WAIT_OBJECT_0 ? io.Status : 0, w == WAIT_OBJECT_0 ? first_record(raw, io.Information) : "");
+        if (t) {
+            WaitForSingleObject(t, 5000);
+            CloseHandle(t);
+        }
+        CloseHandle(go);
+        CloseHandle(event);
+        CloseHandle(h);
+    }
+}
+
 static int run_files(void)
 {
     files_create_dispositions();
@@ -794,6 +984,7 @@ static int run_files(void)
     files_rename();
     files_folders();
     files_names();
+    files_notify_delivery();
     return 0;
 }
 

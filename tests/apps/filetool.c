@@ -29,6 +29,9 @@
  *   filetool dupfill PATH BYTES      the same through a DuplicateHandle copy (the original closed first)
  *   filetool hold PATH UNTIL         open for reading, sharing reading only; print "OK held"; keep the
  *                                    handle until the file UNTIL exists (60 s at most)
+ *   filetool watch DIR MS            ReadDirectoryChangesW (file names, size, last write) on DIR; print
+ *                                    "OK watching", then each record as "<action> <name>" until MS
+ *                                    pass without one; then "OK end"
  *
  * Prints "OK" (plus the result) or "ERR <what> <code>" and exits 0 or 1. */
 #include <windows.h>
@@ -109,6 +112,37 @@ int wmain(int argc, wchar_t **argv)
         if (!rc)
             printf("OK\n");
         return rc;
+    }
+    if (!wcscmp(op, L"watch") && argc >= 4) {
+        HANDLE h = CreateFileW(path, FILE_LIST_DIRECTORY, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                               NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OVERLAPPED, NULL);
+        if (h == INVALID_HANDLE_VALUE)
+            return fail("CreateFile", GetLastError());
+        static DWORD records[4096];
+        OVERLAPPED ov = {0};
+        ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+        DWORD filter = FILE_NOTIFY_CHANGE_FILE_NAME | FILE_NOTIFY_CHANGE_SIZE | FILE_NOTIFY_CHANGE_LAST_WRITE;
+        if (!ReadDirectoryChangesW(h, records, sizeof records, FALSE, filter, NULL, &ov, NULL))
+            return fail("ReadDirectoryChangesW", GetLastError());
+        printf("OK watching\n");
+        fflush(stdout);
+        DWORD ms = (DWORD)_wtoi(arg3), bytes;
+        while (WaitForSingleObject(ov.hEvent, ms) == WAIT_OBJECT_0 && GetOverlappedResult(h, &ov, &bytes, FALSE)) {
+            for (const BYTE *at = (const BYTE *)records; bytes;) {
+                const FILE_NOTIFY_INFORMATION *fni = (const FILE_NOTIFY_INFORMATION *)at;
+                printf("%lu %.*ls\n", (unsigned long)fni->Action, (int)(fni->FileNameLength / 2), fni->FileName);
+                if (!fni->NextEntryOffset)
+                    break;
+                at += fni->NextEntryOffset;
+            }
+            fflush(stdout);
+            ResetEvent(ov.hEvent);
+            if (!ReadDirectoryChangesW(h, records, sizeof records, FALSE, filter, NULL, &ov, NULL))
+                return fail("ReadDirectoryChangesW", GetLastError());
+        }
+        printf("OK end\n");
+        CloseHandle(h);
+        return 0;
     }
     if (!wcscmp(op, L"hold") && argc >= 4) {
         HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);

@@ -23,10 +23,7 @@ LINE = re.compile(r"^([FKOR]\d+) ")
 
 # check id -> why it still differs (open items of issue 18).
 KNOWN = {
-    "files": {
-        "F129": "a watched folder sees a host file's copy-up as the file added to the folder's box copy "
-                "(action 1), where the host reports it modified (action 3)",
-    },
+    "files": {},
     "keys": {},
     "objects": {},
     "robust": {},
