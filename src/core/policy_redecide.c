@@ -217,8 +217,10 @@ static redecide_result redecide_net(const policy_view *view, const redecide_clai
     }
     net_query q;
     size_t head;
-    if (!policy_redecide_net_target(target, target_len, &q, &head) || head != c->name_len ||
-        memcmp(target, c->name, head)) {
+    /* The record's name is the target's head, then what the runtime adds
+     * for the reader (" from LOCAL", " host NAME"). */
+    if (!policy_redecide_net_target(target, target_len, &q, &head) || head > c->name_len ||
+        memcmp(target, c->name, head) || (head < c->name_len && c->name[head] != ' ')) {
         out->why = "the target does not parse or is not the name";
         return REDECIDE_REFUSED;
     }
