@@ -20,7 +20,7 @@ command -v taskset >/dev/null 2>&1 && PIN="taskset -c 0"
 
 echo "== 1. policy matcher: 10 vs 10,000 rules (native)"
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc tools/bench_policy_match.c src/core/policy_*.c src/core/ntpath*.c \
-   src/core/error.c -o build/bench_policy_match
+   src/core/error.c src/core/netrules.c src/core/objname.c -o build/bench_policy_match
 $PIN build/bench_policy_match
 
 echo

@@ -7,7 +7,8 @@
  * repository top:
  *
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc tools/bench_policy_match.c \
- *      src/core/policy_*.c src/core/ntpath*.c src/core/error.c -o /tmp/bench_policy_match
+ *      src/core/policy_*.c src/core/ntpath*.c src/core/error.c src/core/netrules.c \
+ *      src/core/objname.c -o /tmp/bench_policy_match
  *   /tmp/bench_policy_match [lookups-per-round]
  *
  * For each scenario it builds the policy with 10 and with 10,000 rules,
