@@ -86,9 +86,12 @@ static notifyrec_result rewrite(const uint8_t *in, size_t in_len, uint32_t filte
         if (!read_record(in, in_len, at, &r))
             return NOTIFYREC_MALFORMED;
         uint32_t action = r.action;
-        if (action == NOTIFYREC_ACTION_ADDED && is_copy_up &&
-            is_copy_up(ctx, (const uint16_t *)(const void *)r.name, r.name_bytes / 2)) {
-            if (!(filter & NOTIFYREC_MODIFY_FILTER) || modified_follows(in, in_len, at, &r))
+        int copy_up = action == NOTIFYREC_ACTION_ADDED && is_copy_up
+                          ? is_copy_up(ctx, (const uint16_t *)(const void *)r.name, r.name_bytes / 2)
+                          : 0;
+        if (copy_up) {
+            if (copy_up == NOTIFYREC_COPY_UP_UNCHANGED || !(filter & NOTIFYREC_MODIFY_FILTER) ||
+                modified_follows(in, in_len, at, &r))
                 action = 0;   /* dropped */
             else
                 action = NOTIFYREC_ACTION_MODIFIED;

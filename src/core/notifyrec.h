@@ -10,7 +10,7 @@
  * modifications, and is dropped when it does not (the host reports nothing
  * then), or when a MODIFIED record for the same name follows it in the same
  * report (the change that caused the copy-up, reported once as the host
- * does). Everything else is copied as it is. Records are laid out as
+ * does), or when the caller says the copy is still the host's content. Everything else is copied as it is. Records are laid out as
  * Windows lays them: each starts on a 4-byte boundary, NextEntryOffset 0
  * ends the list. Portable and allocation-free (the runtime has no C
  * runtime). */
@@ -40,7 +40,12 @@ typedef enum notifyrec_result {
 } notifyrec_result;
 
 /* Does name (units, relative to the watched folder) stand for a host entry
- * the box copied up (not one the box made)? */
+ * the box copied up (not one the box made)? 0: no; NOTIFYREC_COPY_UP: yes;
+ * NOTIFYREC_COPY_UP_UNCHANGED: yes, and the copy is still the host's
+ * content (a copy made for a change still to come, which reports itself):
+ * the record is dropped. For notifyrec_filter: nonzero drops the record. */
+#define NOTIFYREC_COPY_UP           1
+#define NOTIFYREC_COPY_UP_UNCHANGED 2
 typedef int (*notifyrec_is_copy_up_fn)(void *ctx, const uint16_t *name, size_t len);
 
 notifyrec_result notifyrec_translate(const uint8_t *in, size_t in_len, uint32_t filter,

@@ -303,7 +303,10 @@ static void deliver_ready(watch *w)
     }
 }
 
-/* Is name (relative to the watched folder) a host entry the box copied up? */
+/* Is name (relative to the watched folder) a host entry the box copied up
+ * (core/notifyrec.h)? Still the host's content when the box copy has the
+ * host file's size and last write (copy_up_file copies both; a copy made
+ * by an overwriting open is a new, empty file), and always for a folder. */
 static int is_copy_up(void *ctx, const uint16_t *name, size_t len)
 {
     watch *w = ctx;
@@ -311,11 +314,30 @@ static int is_copy_up(void *ctx, const uint16_t *name, size_t len)
     if (!s)
         return 0;
     fvm_error err;
-    int copied = ntpath_join(&w->dir, name, len, NULL, &s->path, &err) == FVM_OK &&
-                 index_entry_state(&s->path, s->key, BOXINDEX_MAX_KEY_UNITS + 1) == BOXINDEX_COPIED &&
-                 path_attributes(s->path.path, s->path.len) != INVALID_FILE_ATTRIBUTES;
+    int copy_up = 0;
+    FILE_NETWORK_OPEN_INFORMATION host, box;
+    OBJECT_ATTRIBUTES oa;
+    UNICODE_STRING us;
+    if (ntpath_join(&w->dir, name, len, NULL, &s->path, &err) == FVM_OK &&
+        index_entry_state(&s->path, s->key, BOXINDEX_MAX_KEY_UNITS + 1) == BOXINDEX_COPIED) {
+        init_attributes(&oa, &us, s->path.path, s->path.len, NULL);
+        if (real_NtQueryFullAttributesFile(&oa, &host) >= 0) {
+            /* A folder's copy is an empty folder merged over the host's: no change. */
+            copy_up = host.FileAttributes & FILE_ATTRIBUTE_DIRECTORY ? NOTIFYREC_COPY_UP_UNCHANGED
+                                                                      : NOTIFYREC_COPY_UP;
+            if (copy_up == NOTIFYREC_COPY_UP &&
+                ntpath_to_box(&s->path, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
+                              &err) == FVM_OK) {
+                init_attributes(&oa, &us, s->box, s->box_len, NULL);
+                if (real_NtQueryFullAttributesFile(&oa, &box) >= 0 &&
+                    box.EndOfFile.QuadPart == host.EndOfFile.QuadPart &&
+                    box.LastWriteTime.QuadPart == host.LastWriteTime.QuadPart)
+                    copy_up = NOTIFYREC_COPY_UP_UNCHANGED;
+            }
+        }
+    }
     scratch_release(s);
-    return copied;
+    return copy_up;
 }
 
 /* Is the host's record for name invisible in the box (the box copied,

@@ -71,11 +71,16 @@ static void describe(const uint8_t *out, size_t len, char *text)
     }
 }
 
-/* Names starting with "host" are copy-ups. */
+/* Names starting with "host" are copy-ups; "hostsame..." ones still hold
+ * the host's content. */
 static int host_names(void *ctx, const uint16_t *name, size_t len)
 {
     (*(int *)ctx)++;
-    return len >= 4 && name[0] == 'h' && name[1] == 'o' && name[2] == 's' && name[3] == 't';
+    if (!(len >= 4 && name[0] == 'h' && name[1] == 'o' && name[2] == 's' && name[3] == 't'))
+        return 0;
+    if (len >= 8 && name[4] == 's' && name[5] == 'a' && name[6] == 'm' && name[7] == 'e')
+        return NOTIFYREC_COPY_UP_UNCHANGED;
+    return NOTIFYREC_COPY_UP;
 }
 
 static notifyrec_result run(const list *l, uint32_t filter, size_t cap, char *text)
@@ -136,6 +141,20 @@ static void copy_up_without_modify_filter_is_dropped(void **state)
     add(&l, NOTIFYREC_ACTION_ADDED, "host2");
     assert_int_equal(run(&l, FILTER_NAME_ONLY, 1024, text), NOTIFYREC_OK);
     assert_string_equal(text, "1 box1;");
+}
+
+static void unchanged_copy_is_dropped(void **state)
+{
+    (void)state;
+    list l = {0};
+    char text[256];
+    add(&l, NOTIFYREC_ACTION_ADDED, "hostsame.txt");
+    add(&l, NOTIFYREC_ACTION_ADDED, "hostnew.txt");
+    assert_int_equal(run(&l, FILTER_NAME_AND_WRITE, 1024, text), NOTIFYREC_OK);
+    assert_string_equal(text, "3 hostnew.txt;");
+    list only = {0};
+    add(&only, NOTIFYREC_ACTION_ADDED, "hostsame.txt");
+    assert_int_equal(run(&only, FILTER_NAME_AND_WRITE, 1024, text), NOTIFYREC_EMPTY);
 }
 
 static void nothing_left_is_empty(void **state)
@@ -256,6 +275,7 @@ int main(void)
         cmocka_unit_test(box_new_names_stay_added),
         cmocka_unit_test(copy_up_then_write_is_one_change),
         cmocka_unit_test(copy_up_without_modify_filter_is_dropped),
+        cmocka_unit_test(unchanged_copy_is_dropped),
         cmocka_unit_test(nothing_left_is_empty),
         cmocka_unit_test(too_small_overflows),
         cmocka_unit_test(malformed_is_refused),
