@@ -83,6 +83,10 @@ class Background:
         self.out.seek(0)
         return self.out.read().decode("utf-8", "replace").replace("\r\n", "\n")
 
+    def errors(self):
+        self.err.seek(0)
+        return self.err.read().decode("utf-8", "replace").replace("\r\n", "\n")
+
 
 class Fvm:
     """Runs fvm.exe under Wine with a private FVM root."""

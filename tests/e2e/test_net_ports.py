@@ -49,6 +49,8 @@ class Boxes:
                             str(port), tag)
         self.servers.append(bg)
         line = self.fvm.wait_until(lambda: bg.output().strip() or (bg.poll() is not None and "exited"), timeout=30)
+        if line == "exited":   # say why (fvm run's error), so a failure can be told from a flake of Wine's
+            return "exited: " + " | ".join(bg.errors().strip().splitlines()[-3:])
         return (line or "").splitlines()[0] if line else ""
 
     def close(self):
