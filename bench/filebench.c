@@ -6,6 +6,7 @@
  *   filebench.exe copyup SRC
  *   filebench.exe copyfile SRC DST
  *   filebench.exe mutate DIR TOTAL MODIFY CREATE DELETE
+ *   filebench.exe churn DIR N
  *
  * Each timed sub-benchmark runs W untimed iterations, then N timed ones in
  * batches of B (timed with QueryPerformanceCounter around the whole batch,
@@ -459,6 +460,38 @@ static int mutate(const wchar_t *dir, long total, long modify, long create, long
     return 0;
 }
 
+/* ---- churn: the index's writes ------------------------------------------ */
+
+/* N new files in DIR, each created (16 bytes written), renamed and deleted:
+ * in a box each step is one box index change (a create, a rename, a
+ * delete), so this is what index writes cost. Timed as a whole; prints
+ * "churn n=.. ms=.. us_per_file=.." */
+static int bench_churn(const wchar_t *dir, long n)
+{
+    wchar_t a[MAX_PATH], b[MAX_PATH];
+    LARGE_INTEGER t0, t1;
+    QueryPerformanceCounter(&t0);
+    for (long i = 0; i < n; i++) {
+        _snwprintf(a, MAX_PATH, L"%ls\\churn%05ld.tmp", dir, i);
+        _snwprintf(b, MAX_PATH, L"%ls\\churn%05ld.ren", dir, i);
+        HANDLE h = CreateFileW(a, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+        DWORD done;
+        if (h == INVALID_HANDLE_VALUE || !WriteFile(h, "0123456789abcdef", 16, &done, NULL)) {
+            fprintf(stderr, "filebench: cannot create '%ls' (error %lu)\n", a, (unsigned long)GetLastError());
+            return 1;
+        }
+        CloseHandle(h);
+        if (!MoveFileW(a, b) || !DeleteFileW(b)) {
+            fprintf(stderr, "filebench: cannot rename or delete '%ls' (error %lu)\n", a, (unsigned long)GetLastError());
+            return 1;
+        }
+    }
+    QueryPerformanceCounter(&t1);
+    double us = (double)(t1.QuadPart - t0.QuadPart) * 1e6 / qpc_freq;
+    printf("churn n=%ld ms=%.1f us_per_file=%.1f self_boxed=%d\n", n, us / 1000, us / n, self_boxed());
+    return 0;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void usage(void)
@@ -469,6 +502,7 @@ static void usage(void)
           "       filebench.exe copyup SRC\n"
           "       filebench.exe copyfile SRC DST\n"
           "       filebench.exe mutate DIR TOTAL MODIFY CREATE DELETE\n"
+          "       filebench.exe churn DIR N\n"
           "  open/attrs/listing: W untimed then N timed operations, in batches of B,\n"
           "  timed with QueryPerformanceCounter; one result line each (see filebench.c)\n",
           stderr);
@@ -503,6 +537,14 @@ int wmain(int argc, wchar_t **argv)
         return bench_copyup(argv[2]);
     if (!wcscmp(op, L"copyfile") && argc == 4)
         return bench_copyfile(argv[2], argv[3]);
+    if (!wcscmp(op, L"churn") && argc == 4) {
+        long n;
+        if (!parse_long(argv[3], 1, 99999, &n)) {
+            usage();
+            return 2;
+        }
+        return bench_churn(argv[2], n);
+    }
     if (!wcscmp(op, L"mutate") && argc == 7) {
         long v[4];
         for (int i = 0; i < 4; i++)

@@ -13,7 +13,12 @@
  * itself (GetNamedPipeClientProcessId, in main.c), checks it is a process of
  * the box's job, and takes the image from that process; box and time are its
  * own. Such records carry "subject":"broker", which `fvm logs --verify`
- * requires. What the sender says is bounded: known types and decision words
+ * requires. The decision is decided again: plain names by policy_match
+ * (policy.c; a claim the policy does not give is dropped, a refusal taken
+ * as claimed and marked "decided":"sender"), [net] and [process] records
+ * from their targets (core/policy_redecide.c): a claim that differs is
+ * written with the broker's decision, "decided":"forged" and the claim
+ * beside it, which `fvm logs --verify` reports. What the sender says is bounded: known types and decision words
  * only, short op and rule, names cut to NAME_MAX bytes; each sender gets
  * RATE_PER_S records a second (bursts of RATE_BURST); at most QUEUE_MAX
  * records wait; the log's bytes count against the box's storage quota (and
@@ -134,21 +139,26 @@ BOOL broker_audit_start(const wchar_t *box_path, const wchar_t *box_name)
     return g_writer_thread != NULL;
 }
 
-/* Queues a record whose texts are copied in (each NULL or NUL-terminated). */
-static queued_record *new_record(uint32_t pid, const char *image, const char *type, const char *texts[4])
+/* Queues a record whose texts are copied in: op, decision, rule, name (each
+ * NUL-terminated), then target, decided and claim (each NULL: no member). */
+enum { TEXTS = 7 };
+static queued_record *new_record(uint32_t pid, const char *image, const char *type, const char *texts[TEXTS])
 {
     size_t text = strlen(image) + 1;
-    for (int i = 0; i < 4; i++)
-        text += strlen(texts[i]) + 1;
+    for (int i = 0; i < TEXTS; i++)
+        text += texts[i] ? strlen(texts[i]) + 1 : 0;
     queued_record *q = malloc(sizeof *q + text);
     if (!q)
         return NULL;
     char *at = q->text;
-    const char **slots[5] = {&q->record.image, &q->record.op, &q->record.decision, &q->record.rule, &q->record.name};
-    const char *from[5] = {image, texts[0], texts[1], texts[2], texts[3]};
+    const char **slots[1 + TEXTS] = {&q->record.image, &q->record.op,     &q->record.decision, &q->record.rule,
+                                     &q->record.name,  &q->record.target, &q->record.decided,  &q->record.claim};
+    const char *from[1 + TEXTS] = {image, texts[0], texts[1], texts[2], texts[3], texts[4], texts[5], texts[6]};
     memset(&q->record, 0, sizeof q->record);
     q->next = NULL;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 1 + TEXTS; i++) {
+        if (!from[i])
+            continue;
         size_t n = strlen(from[i]);
         memcpy(at, from[i], n + 1);
         *slots[i] = at;
@@ -189,7 +199,7 @@ static queued_record *drop_record(BOOL final)
              (unsigned long long)total, (unsigned long long)counts[DROP_RATE], (unsigned long long)counts[DROP_QUOTA],
              (unsigned long long)counts[DROP_MALFORMED], (unsigned long long)counts[DROP_BACKLOG],
              (unsigned long long)counts[DROP_OUTSIDE]);
-    const char *texts[4] = {"drop", "none", "broker", name};
+    const char *texts[TEXTS] = {"drop", "none", "broker", name, NULL, "broker", NULL};
     return new_record(GetCurrentProcessId(), "fvm-broker", "audit", texts);
 }
 
@@ -200,7 +210,7 @@ static void count_drop(int reason)
     LeaveCriticalSection(&g_queue_lock);
 }
 
-static void enqueue(uint32_t pid, const char *image, const char *type, const char *texts[4]);
+static void enqueue(uint32_t pid, const char *image, const char *type, const char *texts[TEXTS]);
 
 void broker_audit_sender_init(audit_sender *s, uint32_t pid)
 {
@@ -296,14 +306,43 @@ void broker_audit_submit(audit_sender *s, const brokermsg_audit *msg)
     take_text(decision, sizeof decision - 1, &msg->decision);
     take_text(rule, RULE_MAX_BYTES, &msg->rule);
     take_text(name, NAME_MAX_BYTES, &msg->name);
-    /* The decision and the rule must be what the policy gives this name
-     * for this image: a made-up rule or an "open" the policy never gave
-     * is refused. (The name itself stays the sender's word.) */
-    if (msg->name.len > NAME_MAX_BYTES || !broker_policy_confirms(msg->type, name, s->image16, decision, rule)) {
+    if (msg->name.len > NAME_MAX_BYTES) {
         count_drop(DROP_MALFORMED);
         return;
     }
-    const char *texts[4] = {op, decision, rule, name};
+    if (policy_redecide_handles(msg->type)) {
+        /* [net] and [process]: the broker decides the record's target
+         * again; a claim that differs is logged with the broker's decision
+         * and flagged, so `fvm logs --verify` reports it. */
+        redecide_outcome o;
+        redecide_result r = broker_policy_redecide(msg, s->image16, &o);
+        if (r == REDECIDE_REFUSED) {
+            count_drop(DROP_MALFORMED);
+            return;
+        }
+        char target[BROKERMSG_TARGET_MAX + 1], claim[16 + 4 + RULE_MAX_BYTES + 1];
+        take_text(target, BROKERMSG_TARGET_MAX, &msg->target);
+        BOOL show_target = msg->target.len && strcmp(target, name);
+        const char *decided = r == REDECIDE_CONFIRMED ? "broker" : r == REDECIDE_SENDERS_WORD ? "sender" : "forged";
+        if (r == REDECIDE_FORGED) {
+            snprintf(claim, sizeof claim, "%s by %s", decision, rule);
+            const char *texts[TEXTS] = {op, o.decision, o.rule, name, show_target ? target : NULL, decided, claim};
+            enqueue(s->pid, s->image, policy_type_name((policy_type)msg->type), texts);
+            return;
+        }
+        const char *texts[TEXTS] = {op, decision, rule, name, show_target ? target : NULL, decided, NULL};
+        enqueue(s->pid, s->image, policy_type_name((policy_type)msg->type), texts);
+        return;
+    }
+    /* The decision and the rule must be what the policy gives this name
+     * for this image: a made-up rule or an "open" the policy never gave
+     * is refused. (The name itself stays the sender's word.) */
+    BOOL decided_again = FALSE;
+    if (msg->target.len || !broker_policy_confirms(msg->type, name, s->image16, decision, rule, &decided_again)) {
+        count_drop(DROP_MALFORMED);
+        return;
+    }
+    const char *texts[TEXTS] = {op, decision, rule, name, NULL, decided_again ? "broker" : "sender", NULL};
     enqueue(s->pid, s->image, policy_type_name((policy_type)msg->type), texts);
 }
 
@@ -316,16 +355,18 @@ void broker_audit_write(const brokermsg_audit *msg)
     take_text(rule, RULE_MAX_BYTES, &msg->rule);
     take_text(name, NAME_MAX_BYTES, &msg->name);
     take_text(image, sizeof image - 1, &msg->image);
-    const char *texts[4] = {op, decision, rule, name};
+    const char *texts[TEXTS] = {op, decision, rule, name, NULL, "broker", NULL};
     enqueue(msg->pid, image, policy_type_name((policy_type)(msg->type < POLICY_TYPE_COUNT ? msg->type : POLICY_TYPE_FILE)),
             texts);
 }
 
 /* Queues a record once its bytes are within the limits: the log's bytes are
  * the box's, so the storage quota counts them. */
-static void enqueue(uint32_t pid, const char *image, const char *type, const char *texts[4])
+static void enqueue(uint32_t pid, const char *image, const char *type, const char *texts[TEXTS])
 {
     uint64_t bytes = RECORD_OVERHEAD + strlen(image) + strlen(texts[0]) + strlen(texts[2]) + strlen(texts[3]) * 6 / 4;
+    for (int i = 4; i < TEXTS; i++)
+        bytes += texts[i] ? strlen(texts[i]) * 6 / 4 + 16 : 0;
     EnterCriticalSection(&g_queue_lock);
     BOOL backlog = g_queued >= QUEUE_MAX;
     BOOL over = !backlog && g_log_bytes + bytes > RUN_LOG_MAX;

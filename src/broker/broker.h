@@ -91,14 +91,27 @@ BOOL broker_net_start(const wchar_t *box_path);
 void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_reply *reply);
 void broker_net_process_exit(uint32_t pid);
 
+/* index.c: the box index's only writer while the box runs (boxed processes
+ * map it read-only and send FVMIDX01 requests). start: opens the newest
+ * index, or creates index-1.fvm, before the box's first process. request:
+ * the fvm_status of the write, FVM_E_INVALID for a sender outside the box
+ * or a key the index may not hold. */
+BOOL broker_index_start(const wchar_t *box_path);
+uint32_t broker_index_request(uint32_t pid, const uint8_t *buf, size_t len);
+
 /* policy.c: compiles the box's policy and publishes it read-only. */
 BOOL broker_policy_publish(const wchar_t *box_path);
 /* The compiled policy the broker published (NULL before, or if it failed). */
 const struct policy_view *broker_policy_view(void);
 /* TRUE when the box's policy, decided again by the broker for this name and
- * image, gives this decision by this rule, and audits it. */
+ * image, gives this decision by this rule, and audits it (*decided_again),
+ * or the claim is a refusal (taken as claimed, *decided_again FALSE). */
 BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
-                            const char *rule);
+                            const char *rule, BOOL *decided_again);
+/* [net] and [process] records (core/policy_redecide.h): the broker decides
+ * the record's target again for the sender's image. */
+#include "core/policy_redecide.h"
+redecide_result broker_policy_redecide(const brokermsg_audit *msg, const wchar_t *image, redecide_outcome *out);
 
 /* registry.c: the box registry's live tree and <box>\registry.dat. Start
  * (before the box's first process) loads the file into the tree unless the

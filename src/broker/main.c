@@ -291,6 +291,11 @@ static DWORD WINAPI serve_connection(void *arg)
             broker_net_request(client_pid, buf, got, &reply);
             WriteFile(pipe, &reply, sizeof reply, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (brokermsg_is_index(buf, got)) {
+            /* The box index's only writer (index.c): checks the sender and
+             * the keys, then writes. */
+            uint32_t reply[2] = {FVM_BROKER_PROTO_VERSION, broker_index_request(client_pid, buf, got)};
+            WriteFile(pipe, reply, sizeof reply, &written, NULL);
         } else if (brokermsg_is_audit(buf, got)) {
             brokermsg_audit msg;
             fvm_error err;
@@ -405,6 +410,8 @@ int wmain(int argc, wchar_t **argv)
         return 7;
     if (!broker_net_start(box_path))
         return 14;
+    if (!broker_index_start(box_path))
+        return 15;
     HANDLE ready = CreateEventW(NULL, TRUE, TRUE, ready_name);
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)

@@ -12,6 +12,9 @@
 #include "common/policyload.h"
 #include "core/policy.h"
 #include "core/printname.h"
+#include "core/policy_redecide.h"
+
+#include <stdlib.h>
 
 static policy_view g_view;
 static BOOL g_have_view;
@@ -57,23 +60,27 @@ static const char *action_word(policy_action a)
     }
 }
 
+static BOOL policy_gives(uint32_t type, const char *name, const wchar_t *image, const char *decision,
+                        const char *rule);
+
 BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *image, const char *decision,
-                            const char *rule)
+                            const char *rule, BOOL *decided_again)
 {
-    /* A refusal is taken as claimed: FVM's own refusals (desktop.c, the
-     * name gate) are audited as denies whatever the policy says, and a
-     * claimed refusal cannot make anything look allowed (its rule label
-     * stays the sender's word). */
-    if (!strcmp(decision, "deny"))
-        return TRUE;
-    /* Network and process decisions are not a plain name match (their own
-     * matchers: core/policy_net.c, core/policy_process.c, and FVM's own
-     * process refusals: non-PE images, --no-floor): the broker does not
-     * re-decide them yet, and takes the sender's decision and rule, with
-     * the subject still its own. Written down in docs/design.md. */
-    if (type == POLICY_TYPE_NET || type == POLICY_TYPE_PROCESS)
-        return TRUE;
-    if (!g_have_view)
+    *decided_again = policy_gives(type, name, image, decision, rule);
+    /* A refusal the policy does not give is taken as claimed: FVM's own
+     * refusals (desktop.c, the name gate) are audited as denies whatever
+     * the policy says, and a claimed refusal cannot make anything look
+     * allowed (its rule label stays the sender's word, and the record says
+     * so: "decided":"sender"). */
+    return *decided_again || !strcmp(decision, "deny");
+}
+
+static BOOL policy_gives(uint32_t type, const char *name, const wchar_t *image, const char *decision,
+                        const char *rule)
+{
+    /* Network and process decisions are not a plain name match: see
+     * broker_policy_redecide. */
+    if (policy_redecide_handles(type) || !g_have_view)
         return FALSE;
     static __thread wchar_t wide[FVM_PATH_MAX * 4];
     int len = MultiByteToWideChar(CP_UTF8, 0, name, -1, wide, FVM_PATH_MAX * 4);
@@ -97,4 +104,27 @@ BOOL broker_policy_confirms(uint32_t type, const char *name, const wchar_t *imag
     if (d.action == POLICY_ACTION_ASK)
         return strcmp(decision, "ask") != 0;
     return !strcmp(decision, action_word(d.action));
+}
+
+#define NET_RULES_CHECKED 256   /* the runtime loads up to 128 (runtime/net.c) */
+
+redecide_result broker_policy_redecide(const brokermsg_audit *msg, const wchar_t *image, redecide_outcome *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!g_have_view) {
+        out->why = "the broker has no view of the policy";
+        return REDECIDE_SENDERS_WORD;
+    }
+    redecide_claim c = {msg->type,          msg->op.text,   msg->op.len,   msg->decision.text, msg->decision.len,
+                        msg->rule.text,     msg->rule.len,  msg->name.text, msg->name.len,     msg->target.text,
+                        msg->target.len};
+    net_policy_rule *rules = malloc(NET_RULES_CHECKED * sizeof *rules);
+    if (!rules) {
+        out->why = "out of memory";
+        return REDECIDE_SENDERS_WORD;
+    }
+    redecide_result r = policy_redecide(&g_view, &c, (const uint16_t *)image, wcslen(image), rules, NET_RULES_CHECKED,
+                                        out);
+    free(rules);
+    return r;
 }

@@ -64,11 +64,22 @@ static int logs_verify(const box *b)
     case FVM_OK:
         printf("audit log OK: %llu %s, last seq %llu\n", (unsigned long long)report.records,
                report.records == 1 ? "record" : "records", (unsigned long long)report.last.seq);
+        if (report.senders_word)
+            printf("%llu %s the sender's word: the broker could not decide %s again (\"decided\":\"sender\")\n",
+                   (unsigned long long)report.senders_word,
+                   report.senders_word == 1 ? "decision is" : "decisions are", report.senders_word == 1 ? "it" : "them");
         return 0;
     case FVM_E_NOTFOUND:
         printf("no audit records yet\n");
         return 0;
     case FVM_E_INVALID:
+        /* The chain verified before forged decisions are reported: the log
+         * is what the broker wrote, and what it wrote says a boxed program
+         * lied to it (issue 17.7). */
+        if (report.forged && strstr(report.message, "forged its decision"))
+            return cli_error("the audit log of box '%s' is intact, but a boxed program forged decisions the broker "
+                             "decided again (\"decided\":\"forged\"; the log holds the broker's): %s",
+                             b->name, report.message);
         return cli_error("the audit log of box '%s' does not verify: %s", b->name, report.message);
     default:
         return cli_error("cannot verify the audit log of box '%s': %s", b->name, why);

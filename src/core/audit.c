@@ -289,6 +289,18 @@ fvm_status audit_format_record(const audit_record *r, uint64_t seq, const uint8_
         put_str(&s, ",\"subject\":");
         put_json_utf8(&s, r->subject);
     }
+    if (r->target) {
+        put_str(&s, ",\"target\":");
+        put_json_utf8(&s, r->target);
+    }
+    if (r->decided) {
+        put_str(&s, ",\"decided\":");
+        put_json_utf8(&s, r->decided);
+    }
+    if (r->claim) {
+        put_str(&s, ",\"claim\":");
+        put_json_utf8(&s, r->claim);
+    }
     put_str(&s, ",\"prev\":\"");
     put_hex(&s, prev);
     put_char(&s, '"');
@@ -540,10 +552,11 @@ static int json_value(json *j, int depth)
 
 enum {
     F_SEQ, F_TIME, F_BOX, F_PID, F_IMAGE, F_TYPE, F_OP, F_NAME, F_DECISION, F_RULE, F_PREV, F_HASH, F_SUBJECT,
-    F_COUNT
+    F_TARGET, F_DECIDED, F_CLAIM, F_COUNT
 };
 static const char *const field_names[F_COUNT] = {
     "seq", "time", "box", "pid", "image", "type", "op", "name", "decision", "rule", "prev", "hash", "subject",
+    "target", "decided", "claim",
 };
 
 typedef struct record_reader {
@@ -629,7 +642,7 @@ static int record_member(void *ctx, json *j, const audit_span *key, size_t membe
     audit_span *slots[F_COUNT] = {NULL,          &r->out->time, &r->out->box,      NULL,
                                   &r->out->image, &r->out->type, &r->out->op,       &r->out->name,
                                   &r->out->decision, &r->out->rule, &r->out->prev, &r->out->hash,
-                                  &r->out->subject};
+                                  &r->out->subject, &r->out->target, &r->out->decided, &r->out->claim};
     *slots[field] = s;
     if ((field == F_PREV || field == F_HASH) && !is_lower_hex64(&s)) {
         r->problem = field == F_PREV ? "prev is not 64 lower-case hex digits" : "hash is not 64 lower-case hex digits";
@@ -845,6 +858,25 @@ int audit_verifier_line(audit_verifier *v, const char *line, size_t len)
                        "(its pid and image are the sender's word)", 0, NULL);
         return 0;
     }
+    if (v->require_subject && span_is(&f.decided, "sender"))
+        v->report.senders_word++;
+    if (v->require_subject && span_is(&f.decided, "forged") && !v->report.forged++) {
+        /* Kept for the end: the chain must verify first, whatever was forged. */
+        char claim[80], decision[16], rule[80];
+        audit_unescape(&f.claim, claim, sizeof claim);
+        audit_unescape(&f.decision, decision, sizeof decision);
+        audit_unescape(&f.rule, rule, sizeof rule);
+        sink s = {v->forged_note, sizeof v->forged_note, 0, 0};
+        put_str(&s, "it claimed \"");
+        put_str(&s, claim);
+        put_str(&s, "\", the broker's policy gives \"");
+        put_str(&s, decision);
+        put_str(&s, " by ");
+        put_str(&s, rule);
+        put_str(&s, "\"");
+        v->first_forged_line = number;
+        v->first_forged_seq = f.seq;
+    }
     v->expect.seq = f.seq;
     memcpy(v->expect.hash, hash, sizeof hash);
     v->report.records++;
@@ -879,6 +911,18 @@ fvm_status audit_verifier_finish(audit_verifier *v, int last_line_complete, cons
             report_problem(v, line, 0, msg, 0, NULL, 0, NULL);
         }
     }
+    if (!v->failed && v->report.forged) {
+        char msg[256];
+        sink s = {msg, sizeof msg, 0, 0};
+        put_str(&s, "record ");
+        put_u64(&s, v->first_forged_seq);
+        put_str(&s, ": the sender forged its decision (");
+        put_str(&s, v->forged_note);
+        put_str(&s, "); ");
+        put_u64(&s, v->report.forged);
+        put_str(&s, v->report.forged == 1 ? " such record" : " such records");
+        report_problem(v, (size_t)v->first_forged_line, 0, msg, 0, NULL, 0, NULL);
+    }
     if (!v->failed) {
         sink s = {v->report.message, sizeof v->report.message, 0, 0};
         v->report.message[0] = 0;
@@ -889,6 +933,12 @@ fvm_status audit_verifier_finish(audit_verifier *v, int last_line_complete, cons
             put_str(&s, ", ends at the head");
         else
             put_str(&s, " (no head given: truncation at the end cannot be detected)");
+        if (v->report.senders_word) {
+            put_str(&s, "; ");
+            put_u64(&s, v->report.senders_word);
+            put_str(&s, v->report.senders_word == 1 ? " decision is" : " decisions are");
+            put_str(&s, " the sender's word (the broker could not decide them again)");
+        }
     }
     if (report)
         *report = v->report;

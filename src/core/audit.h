@@ -81,6 +81,17 @@ typedef struct audit_record {
     const char *rule;               /* policy_decision_label(): "box.ini:12" or "default" */
     const char *subject;            /* "broker": box, pid and image are the writer's own view of the
                                      * sender, not the sender's word (NULL: no such member) */
+    /* Issue 17.7: whether the decision is the writer's own (NULL: no such
+     * member, as in records of older writers):
+     *   "broker"  the writer decided the claim again and it holds
+     *   "sender"  the writer could not decide it again: the sender's word
+     *   "forged"  the sender claimed another decision or rule ("claim":
+     *             "<decision> by <rule>"); decision and rule are the writer's
+     * target: what was decided on, when it is not the name (a process
+     * start's image; a connect's resolved host), NULL: none. */
+    const char *target;
+    const char *decided;
+    const char *claim;
 } audit_record;
 
 /* Where the chain stands: the last record's seq and hash (0 and zeros
@@ -122,6 +133,7 @@ typedef struct audit_fields {
     uint64_t seq;
     uint32_t pid;
     audit_span time, box, image, type, op, name, decision, rule, subject, prev, hash;
+    audit_span target, decided, claim;   /* empty when the record has none */
     size_t hashed_len;              /* bytes covered by hash: up to the ',' before "hash" */
 } audit_fields;
 
@@ -143,6 +155,8 @@ typedef struct audit_verify_report {
     audit_chain last;               /* the last good record (= start when none) */
     size_t line;                    /* 1-based line of the first problem; 0 when none or not about a line */
     size_t column;                  /* for JSON problems */
+    uint64_t senders_word;          /* records whose decision is marked "decided":"sender" */
+    uint64_t forged;                /* records marked "decided":"forged" */
     char message[256];              /* "line N: hash mismatch (edited?)", ... or "ok: N records" */
 } audit_verify_report;
 
@@ -160,7 +174,9 @@ typedef struct audit_verify_report {
  *   "line N: record B differs from the head (the log or the head was replaced)"
  *   "line N: record A is past the head (B): ..."
  *   "line N: record A does not have its subject from the broker's own view ..."
- *      (only with require_subject, which `fvm logs --verify` sets)
+ *   "line N: record A: the sender forged its decision ..." (the first such
+ *      record; reported after the whole chain verified, with the count)
+ *      (both only with require_subject, which `fvm logs --verify` sets)
  * Returns FVM_OK when intact, FVM_E_INVALID otherwise (report says where). */
 fvm_status audit_verify(const char *text, size_t len, const audit_chain *start, const audit_chain *head,
                         audit_verify_report *report);
@@ -170,7 +186,9 @@ typedef struct audit_verifier {
     audit_chain expect;             /* the chain so far */
     uint64_t line;                  /* lines seen */
     int failed;
-    int require_subject;            /* every record must say "subject":"broker" */
+    int require_subject;            /* every record must say "subject":"broker", none "decided":"forged" */
+    uint64_t first_forged_line, first_forged_seq;
+    char forged_note[200];          /* the first forged record's claim and the broker's decision */
     audit_verify_report report;
 } audit_verifier;
 

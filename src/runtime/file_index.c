@@ -2,13 +2,19 @@
  *
  * The index records what the box did to host paths: copied up, created,
  * deleted (tombstones), renamed. Every process of the box maps the same file,
- * <box>\index-N.fvm, so a lookup is a few probes in shared memory and no
- * system call: an untouched host path costs nothing extra. Writers take a
- * named mutex; if its holder died (WAIT_ABANDONED) the library repairs the
- * half-done write. When the index is full it is rebuilt into index-(N+1).fvm,
- * twice as large, and the old one is marked retired: every process switches
- * on its next lookup. The index is created by the first boxed process that
- * starts, so a box that never ran weighs only its box.ini.
+ * <box>\index-N.fvm, READ-ONLY, so a lookup is a few probes in shared memory
+ * and no system call: an untouched host path costs nothing extra. The broker
+ * is the index's only writer while the box runs (issue 17.7,
+ * broker/index.c): every change goes to it as one FVMIDX01 request on this
+ * process's own connection to the control pipe, and the reply comes after
+ * the change is in the shared file, so the next lookup here sees it. The
+ * broker creates index-1.fvm before the box's first process, and when the
+ * index is full rebuilds it into index-(N+1).fvm, twice as large, and marks
+ * the old one retired: every process switches on its next lookup. A boxed
+ * process holds only a read-only view of the index: the file (opened for
+ * reading) and the section (PAGE_READONLY) are closed once it is mapped, so
+ * there is no handle to duplicate with more access; the file hooks refuse
+ * it FVM's storage by every name.
  *
  * Decisions (see index_check): a path is hidden when it or a folder above it
  * is a tombstone or was renamed away; it is box-only when a folder above it
@@ -17,9 +23,10 @@
 #include "runtime/file.h"
 
 #include "core/boxindex.h"
+#include "core/brokermsg.h"
+#include "common/brokerproto.h"
+#include "runtime/ipc.h"
 
-#define INDEX_FIRST_ENTRIES 256
-#define INDEX_FIRST_ARENA   (64 * 1024)
 
 typedef struct runtime_index {
     boxindex idx;
@@ -30,21 +37,9 @@ typedef struct runtime_index {
 } runtime_index;
 
 static runtime_index g_index;
-static HANDLE g_index_mutex;
 static SRWLOCK g_index_switch = SRWLOCK_INIT;   /* guards g_index while it is swapped */
-
-static int index_lock(void *ctx)
-{
-    DWORD w = WaitForSingleObject(g_index_mutex, INFINITE);
-    return w == WAIT_OBJECT_0 || w == WAIT_ABANDONED ? 0 : -1;
-}
-
-static void index_unlock(void *ctx)
-{
-    ReleaseMutex(g_index_mutex);
-}
-
-static const boxindex_lock g_lock = {index_lock, index_unlock, NULL};
+static SRWLOCK g_rpc_lock = SRWLOCK_INIT;      /* one request at a time on g_broker */
+static HANDLE g_broker;                         /* this process's connection for index writes */
 
 static void index_file_name(unsigned number, wchar_t *out)
 {
@@ -96,46 +91,35 @@ static HANDLE open_own_file(const wchar_t *win32_path, ULONG disposition, ACCESS
     return handle;
 }
 
-static void delete_own_file(const wchar_t *win32_path)
-{
-    HANDLE h = open_own_file(win32_path, FILE_OPEN, DELETE, FILE_DELETE_ON_CLOSE);
-    if (h)
-        NtClose(h);
-}
-
-/* Maps index-N.fvm; creates and lays it out when create_size is non-zero
- * and it does not exist. */
-static NTSTATUS map_index(unsigned number, size_t create_size, uint32_t create_entries, runtime_index *out)
+/* Maps index-N.fvm read-only: the file opened for reading only, the
+ * section PAGE_READONLY (SECTION_MAP_READ), the view FILE_MAP_READ. */
+static NTSTATUS map_index(unsigned number, runtime_index *out)
 {
     wchar_t name[FVM_PATH_MAX];
     index_file_name(number, name);
     memset(out, 0, sizeof *out);
-    BOOL created = FALSE;
-    out->file = open_own_file(name, FILE_OPEN, GENERIC_READ | GENERIC_WRITE, 0);
-    if (!out->file && create_size) {
-        out->file = open_own_file(name, FILE_CREATE, GENERIC_READ | GENERIC_WRITE, 0);
-        created = out->file != NULL;
-    }
+    out->file = open_own_file(name, FILE_OPEN, GENERIC_READ, 0);
     if (!out->file)
         return STATUS_OBJECT_NAME_NOT_FOUND;
     LARGE_INTEGER size;
-    if (created) {
-        size.QuadPart = (LONGLONG)create_size;
-    } else if (!GetFileSizeEx(out->file, &size) || size.QuadPart <= 0) {
+    if (!GetFileSizeEx(out->file, &size) || size.QuadPart <= 0) {
         unmap(out);
         return STATUS_FILE_CORRUPT_ERROR;
     }
-    out->mapping = CreateFileMappingW(out->file, NULL, PAGE_READWRITE, (DWORD)(size.QuadPart >> 32),
+    out->mapping = CreateFileMappingW(out->file, NULL, PAGE_READONLY, (DWORD)(size.QuadPart >> 32),
                                       (DWORD)size.QuadPart, NULL);
-    out->view = out->mapping ? MapViewOfFile(out->mapping, FILE_MAP_WRITE, 0, 0, (SIZE_T)size.QuadPart) : NULL;
+    out->view = out->mapping ? MapViewOfFile(out->mapping, FILE_MAP_READ, 0, 0, (SIZE_T)size.QuadPart) : NULL;
     if (!out->view) {
         unmap(out);
         return STATUS_NO_MEMORY;
     }
+    /* The view keeps the section and the file open: no handle to the index
+     * stays in the process, so there is none to duplicate with more access. */
+    CloseHandle(out->mapping);
+    NtClose(out->file);
+    out->mapping = out->file = NULL;
     fvm_error err;
-    fvm_status st = created ? boxindex_init(&out->idx, out->view, (size_t)size.QuadPart, create_entries, &g_lock, &err)
-                            : boxindex_open(&out->idx, out->view, (size_t)size.QuadPart, &g_lock, &err);
-    if (st != FVM_OK) {
+    if (boxindex_open(&out->idx, out->view, (size_t)size.QuadPart, NULL, &err) != FVM_OK) {
         fvm_report("file: box index %ls: %s", name, err.message);
         unmap(out);
         return STATUS_FILE_CORRUPT_ERROR;
@@ -149,7 +133,7 @@ static NTSTATUS map_index(unsigned number, size_t create_size, uint32_t create_e
 static NTSTATUS open_newest(unsigned from, runtime_index *out)
 {
     for (unsigned n = from ? from : 1; n < from + 64; n++) {
-        NTSTATUS st = map_index(n, 0, 0, out);
+        NTSTATUS st = map_index(n, out);
         if (st < 0)
             return st;
         if (!boxindex_is_retired(&out->idx))
@@ -160,25 +144,11 @@ static NTSTATUS open_newest(unsigned from, runtime_index *out)
 }
 
 /* A service of its own, started by dllmain.c before any virtualizer: the
- * file and registry virtualizers both read it from their first call. */
+ * file and registry virtualizers both read it from their first call. The
+ * broker made the index before the box's first process. */
 BOOL box_index_start(void)
 {
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_INDEX_LOCK, name, FVM_OBJ_NAME_MAX);
-    g_index_mutex = CreateMutexW(NULL, FALSE, name);
-    if (!g_index_mutex) {
-        fvm_report("file: cannot create the box index lock (error %lu)", (unsigned long)GetLastError());
-        return FALSE;
-    }
-    if (open_newest(1, &g_index) >= 0)
-        return TRUE;
-    /* First process of the box: create index-1.fvm, under the lock so two
-     * first processes do not both lay it out. */
-    index_lock(NULL);
     NTSTATUS st = open_newest(1, &g_index);
-    if (st == STATUS_OBJECT_NAME_NOT_FOUND)
-        st = map_index(1, boxindex_size_for(INDEX_FIRST_ENTRIES, INDEX_FIRST_ARENA), INDEX_FIRST_ENTRIES, &g_index);
-    index_unlock(NULL);
     if (st < 0) {
         fvm_report("file: cannot open the box index (status 0x%08lx)", (unsigned long)st);
         return FALSE;
@@ -303,73 +273,99 @@ int index_has_hidden_children(const ntpath *dir, uint16_t *key_buf, size_t cap)
     return stats.hidden != 0;
 }
 
-/* Rebuilds the index into the next file, twice as large. With the lock. */
-static NTSTATUS grow(void)
-{
-    boxindex_stats stats;
-    boxindex_stats_get(&g_index.idx, &stats);
-    uint32_t entries = stats.max_entries * 2;
-    size_t arena = (size_t)stats.arena_size * 2;
-    runtime_index next;
-    memset(&next, 0, sizeof next);
-    wchar_t name[FVM_PATH_MAX];
-    index_file_name(g_index.number + 1, name);
-    delete_own_file(name);   /* a leftover of a grow that died before retiring the old one */
-    NTSTATUS st = map_index(g_index.number + 1, boxindex_size_for(entries, arena), entries, &next);
-    if (st < 0)
-        return st;
-    fvm_error err;
-    boxindex rebuilt;
-    if (boxindex_rebuild_into(&g_index.idx, next.view, boxindex_size_for(entries, arena), entries, &g_lock,
-                              &rebuilt, &err) != FVM_OK) {
-        fvm_report("file: cannot grow the box index: %s", err.message);
-        unmap(&next);
-        delete_own_file(name);
-        return STATUS_DISK_FULL;
-    }
-    next.idx = rebuilt;
-    AcquireSRWLockExclusive(&g_index_switch);
-    g_index = next;
-    ReleaseSRWLockExclusive(&g_index_switch);
-    return STATUS_SUCCESS;
-}
+/* ---- writes: requests to the broker ---- */
 
-typedef fvm_status (*index_write_fn)(boxindex *, const boxindex_key *, const boxindex_info *, fvm_error *);
-
-/* One write of key, growing the index when it is full and following a
- * retirement by another process. */
-static NTSTATUS write_key(index_write_fn write, const boxindex_key *key, const boxindex_info *info)
+/* Connects once (with g_rpc_lock held); a broken connection is retried. */
+static HANDLE broker_connection(void)
 {
-    for (int attempt = 0; attempt < 4; attempt++) {
-        fvm_error err;
-        fvm_status st = write(&g_index.idx, key, info, &err);
-        switch (st) {
-        case FVM_OK:
-        case FVM_E_EXISTS:
-            return STATUS_SUCCESS;
-        case FVM_E_NOTFOUND:
-            return STATUS_OBJECT_PATH_NOT_FOUND;
-        case FVM_E_RANGE:
-            index_lock(NULL);
-            NTSTATUS grown = boxindex_is_retired(&g_index.idx) ? STATUS_SUCCESS : grow();
-            index_unlock(NULL);
-            if (grown < 0)
-                return grown;
-            follow_retirement();
-            continue;
-        default:
-            if (boxindex_is_retired(&g_index.idx)) {
-                follow_retirement();
-                continue;
-            }
-            fvm_report("file: box index write failed: %s", err.message);
-            return STATUS_INTERNAL_ERROR;
+    if (g_broker)
+        return g_broker;
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    ipc_bypass_enter();   /* the broker's pipe, FVM's own */
+    for (int attempt = 0; attempt < 40 && !g_broker; attempt++) {
+        HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        if (pipe != INVALID_HANDLE_VALUE) {
+            DWORD mode = PIPE_READMODE_MESSAGE;
+            SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+            g_broker = pipe;
+        } else if (GetLastError() == ERROR_PIPE_BUSY) {
+            WaitNamedPipeW(name, 200);
+        } else if (GetLastError() == ERROR_FILE_NOT_FOUND) {
+            Sleep(10);   /* the broker's listeners are between two clients */
+        } else {
+            break;
         }
     }
-    return STATUS_INTERNAL_ERROR;
+    ipc_bypass_leave();
+    return g_broker;
 }
 
-static NTSTATUS write_entry(index_write_fn write, const ntpath *path, uint16_t *key_buf, size_t cap,
+/* One change, made by the broker: its fvm_status (FVM_E_IO when the broker
+ * cannot be reached). */
+static fvm_status broker_write(brokermsg_index_op op, const boxindex_key *key, const boxindex_info *info,
+                               const boxindex_key *to)
+{
+    static uint8_t buf[BROKERMSG_MAX];   /* under g_rpc_lock */
+    brokermsg_index m;
+    memset(&m, 0, sizeof m);
+    m.op = op;
+    m.flags = info->flags;
+    m.base_size = info->base.size;
+    m.base_mtime = info->base.mtime;
+    memcpy(m.base_hash, info->base.content_hash, 32);
+    m.key = key->key;
+    m.path = key->path;
+    m.len = key->len;
+    if (to) {
+        m.to_key = to->key;
+        m.to_path = to->path;
+        m.to_len = to->len;
+    }
+    DWORD saved = GetLastError();
+    AcquireSRWLockExclusive(&g_rpc_lock);
+    fvm_status st = FVM_E_IO;
+    size_t n = brokermsg_index_encode(&m, buf, sizeof buf);
+    for (int attempt = 0; n && attempt < 2; attempt++) {
+        HANDLE pipe = broker_connection();
+        if (!pipe)
+            break;
+        uint32_t reply[2];
+        DWORD done = 0;
+        if (WriteFile(pipe, buf, (DWORD)n, &done, NULL) && ReadFile(pipe, reply, sizeof reply, &done, NULL) &&
+            done == sizeof reply && reply[0] == FVM_BROKER_PROTO_VERSION) {
+            st = (fvm_status)reply[1];
+            break;
+        }
+        CloseHandle(pipe);
+        g_broker = NULL;
+    }
+    ReleaseSRWLockExclusive(&g_rpc_lock);
+    SetLastError(saved);
+    if (!n)
+        st = FVM_E_RANGE;
+    return st;
+}
+
+static NTSTATUS write_key(brokermsg_index_op op, const boxindex_key *key, const boxindex_info *info)
+{
+    fvm_status st = broker_write(op, key, info, NULL);
+    follow_retirement();   /* the broker may have grown the index */
+    switch (st) {
+    case FVM_OK:
+    case FVM_E_EXISTS:
+        return STATUS_SUCCESS;
+    case FVM_E_NOTFOUND:
+        return STATUS_OBJECT_PATH_NOT_FOUND;
+    case FVM_E_RANGE:
+        return STATUS_DISK_FULL;
+    default:
+        fvm_report("file: the broker refused or failed a box index write (fvm_status %d)", (int)st);
+        return STATUS_INTERNAL_ERROR;
+    }
+}
+
+static NTSTATUS write_entry(brokermsg_index_op write, const ntpath *path, uint16_t *key_buf, size_t cap,
                             const boxindex_info *info)
 {
     if (!g_index.ready)
@@ -494,18 +490,18 @@ NTSTATUS index_note_registry_base(reg_index_op op, const uint16_t *key, const ui
     NTSTATUS st;
     switch (op) {
     case REG_INDEX_COPY_UP:
-        st = write_key(boxindex_copy_up, &k, &info);
+        st = write_key(BROKERMSG_INDEX_COPY_UP, &k, &info);
         if (st != STATUS_OBJECT_PATH_NOT_FOUND)
             return st;
         info = (boxindex_info){flags, {0}};   /* below a deleted key: made anew, no base */
-        return write_key(boxindex_create, &k, &info);
+        return write_key(BROKERMSG_INDEX_CREATE, &k, &info);
     case REG_INDEX_CREATE:
-        return write_key(boxindex_create, &k, &info);
+        return write_key(BROKERMSG_INDEX_CREATE, &k, &info);
     case REG_INDEX_DELETE:
-        st = write_key(boxindex_delete, &k, &info);
+        st = write_key(BROKERMSG_INDEX_DELETE, &k, &info);
         return st == STATUS_OBJECT_PATH_NOT_FOUND ? STATUS_SUCCESS : st;
     case REG_INDEX_UPDATE:
-        return write_key(boxindex_update, &k, &info);
+        return write_key(BROKERMSG_INDEX_UPDATE, &k, &info);
     }
     return STATUS_INVALID_PARAMETER;
 }
@@ -518,15 +514,15 @@ NTSTATUS index_note_copy_up(const ntpath *path, uint16_t *key_buf, size_t cap, B
         info.flags |= BOXINDEX_FLAG_HAS_BASE;
         info.base = *base;
     }
-    NTSTATUS st = write_entry(boxindex_copy_up, path, key_buf, cap, &info);
+    NTSTATUS st = write_entry(BROKERMSG_INDEX_COPY_UP, path, key_buf, cap, &info);
     /* Deleted before: re-created over the tombstone. */
-    return st == STATUS_OBJECT_PATH_NOT_FOUND ? write_entry(boxindex_create, path, key_buf, cap, &info) : st;
+    return st == STATUS_OBJECT_PATH_NOT_FOUND ? write_entry(BROKERMSG_INDEX_CREATE, path, key_buf, cap, &info) : st;
 }
 
 NTSTATUS index_note_create(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory)
 {
     boxindex_info info = {directory ? BOXINDEX_FLAG_DIRECTORY : 0, {0}};
-    return write_entry(boxindex_create, path, key_buf, cap, &info);
+    return write_entry(BROKERMSG_INDEX_CREATE, path, key_buf, cap, &info);
 }
 
 NTSTATUS index_note_delete(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory)
@@ -541,7 +537,7 @@ NTSTATUS index_note_delete(const ntpath *path, uint16_t *key_buf, size_t cap, BO
         boxindex_lookup(&g_index.idx, key.hash, key.key, key.len, &entry) == BOXINDEX_ABSENT)
         return STATUS_SUCCESS;
     boxindex_info info = {directory ? BOXINDEX_FLAG_DIRECTORY : 0, {0}};
-    NTSTATUS st = write_entry(boxindex_delete, path, key_buf, cap, &info);
+    NTSTATUS st = write_entry(BROKERMSG_INDEX_DELETE, path, key_buf, cap, &info);
     return st == STATUS_OBJECT_PATH_NOT_FOUND ? STATUS_SUCCESS : st;   /* deleted already */
 }
 
@@ -559,33 +555,12 @@ NTSTATUS index_note_rename(const ntpath *from, const ntpath *to, uint16_t *key_b
         from_key.path = from->stream_len ? NULL : from->path;
         to_key.path = to->stream_len ? NULL : to->path;
         boxindex_info info = {directory ? BOXINDEX_FLAG_DIRECTORY : 0, {0}};
-        for (int attempt = 0; attempt < 4; attempt++) {
-            fvm_error err;
-            fvm_status st = boxindex_rename(&g_index.idx, &from_key, &to_key, &info, &info, &err);
-            if (st == FVM_OK || st == FVM_E_EXISTS) {
-                status = STATUS_SUCCESS;
-                break;
-            }
-            if (st == FVM_E_RANGE) {
-                index_lock(NULL);
-                NTSTATUS grown = boxindex_is_retired(&g_index.idx) ? STATUS_SUCCESS : grow();
-                index_unlock(NULL);
-                follow_retirement();
-                if (grown < 0) {
-                    status = grown;
-                    break;
-                }
-                continue;
-            }
-            /* Another process rebuilt the index meanwhile: writes to the
-             * retired one fail; redo the rename in its successor. */
-            if (st != FVM_E_NOTFOUND && boxindex_is_retired(&g_index.idx)) {
-                follow_retirement();
-                continue;
-            }
-            status = st == FVM_E_NOTFOUND ? STATUS_OBJECT_PATH_NOT_FOUND : STATUS_INTERNAL_ERROR;
-            break;
-        }
+        fvm_status st = broker_write(BROKERMSG_INDEX_RENAME, &from_key, &info, &to_key);
+        follow_retirement();
+        status = st == FVM_OK || st == FVM_E_EXISTS ? STATUS_SUCCESS
+                 : st == FVM_E_NOTFOUND            ? STATUS_OBJECT_PATH_NOT_FOUND
+                 : st == FVM_E_RANGE               ? STATUS_DISK_FULL
+                                                   : STATUS_INTERNAL_ERROR;
     }
     HeapFree(GetProcessHeap(), 0, to_buf);
     return status;

@@ -260,7 +260,17 @@ static void record(const net_query *q, const char *op, const policy_decision *d,
         for (size_t i = 0; i < q->host_len && n < 128 + NET_NAME_MAX; i++)
             name[n++] = (uint8_t)q->host[i];
     }
-    runtime_audit(POLICY_TYPE_NET, op, d, name, n);
+    /* The target the broker decides again: what the policy decided on, and
+     * the host name the address was resolved from, which name rules match
+     * too. */
+    uint16_t target[96 + 1 + NET_NAME_MAX];
+    size_t t = query_text(q, target, 96);
+    if (q->host && q->host_len && q->host_len <= NET_NAME_MAX) {
+        target[t++] = '|';
+        for (size_t i = 0; i < q->host_len; i++)
+            target[t++] = (uint8_t)q->host[i];
+    }
+    runtime_audit_target(POLICY_TYPE_NET, op, d, name, n, target, t);
 }
 
 /* STATUS_SUCCESS, or STATUS_ACCESS_DENIED (audited when a rule asks, and

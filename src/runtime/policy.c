@@ -304,15 +304,20 @@ static HANDLE audit_pipe(void)
 /* One audit record to the broker: rule is the label of the rule (or the
  * reason) that decided. */
 static void audit_send(policy_type type, const char *op, const char *decision, const char *rule,
-                       const uint16_t *name, size_t len)
+                       const uint16_t *name, size_t len, const uint16_t *target, size_t target_len)
 {
     static char name_utf8[BROKERMSG_MAX / 2];
+    static char target_utf8[BROKERMSG_TARGET_MAX];
     static uint8_t buf[BROKERMSG_MAX];
     int name_bytes = WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)name, (int)len, name_utf8,
                                          sizeof name_utf8, NULL, NULL);
+    int target_bytes = target && target_len ? WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)target, (int)target_len,
+                                                                   target_utf8, sizeof target_utf8, NULL, NULL)
+                                            : 0;
     brokermsg_audit msg = {
         (uint32_t)type, GetCurrentProcessId(), {op, strlen(op)}, {decision, strlen(decision)},
         {rule, strlen(rule)}, {g_program_utf8, strlen(g_program_utf8)}, {name_utf8, (size_t)(name_bytes > 0 ? name_bytes : 0)},
+        {target_utf8, (size_t)(target_bytes > 0 ? target_bytes : 0)},
     };
     size_t n = brokermsg_audit_encode(&msg, buf, sizeof buf);
     HANDLE pipe = n ? audit_pipe() : NULL;
@@ -328,13 +333,19 @@ static void audit_send(policy_type type, const char *op, const char *decision, c
 
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len)
 {
+    runtime_audit_target(type, op, d, name, len, NULL, 0);
+}
+
+void runtime_audit_target(policy_type type, const char *op, const policy_decision *d, const uint16_t *name,
+                          size_t len, const uint16_t *target, size_t target_len)
+{
     if (!d->audit)
         return;
     static char rule[300];
     DWORD saved = GetLastError();
     AcquireSRWLockExclusive(&g_audit_lock);
     policy_decision_label(d, rule, sizeof rule);
-    audit_send(type, op, action_word(d->action), rule, name, len);
+    audit_send(type, op, action_word(d->action), rule, name, len, target, target_len);
     ReleaseSRWLockExclusive(&g_audit_lock);
     SetLastError(saved);
 }
@@ -366,7 +377,7 @@ void runtime_name_refused(policy_type type, const char *op, const char *why, con
     size_t shown = 0;
     while (name && shown < len && name[shown])
         shown++;
-    audit_send(type, op, "deny", rule, name, shown);
+    audit_send(type, op, "deny", rule, name, shown, NULL, 0);
     ReleaseSRWLockExclusive(&g_audit_lock);
     SetLastError(saved);
 }

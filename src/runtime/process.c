@@ -926,7 +926,7 @@ NTSTATUS process_start_check(const void *parameters)
             const UNICODE_STRING *cmd = &params->CommandLine;
             size_t units = cmd->Length / 2 < 2048 ? cmd->Length / 2 : 2048;
             BOOL have = cmd->Buffer && units && guard_copy(line, cmd->Buffer, units * 2);
-            runtime_audit(POLICY_TYPE_PROCESS, "start", &d, have ? line : image, have ? units : len);
+            runtime_audit_target(POLICY_TYPE_PROCESS, "start", &d, have ? line : image, have ? units : len, image, len);
         }
         if (d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE) {
             fvm_report("starting %.*ls is refused by the box's policy", (int)(path->Length / 2), path->Buffer);

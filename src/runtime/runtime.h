@@ -210,6 +210,11 @@ policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size
 policy_action runtime_policy_ask(policy_type type, const uint16_t *name, size_t len, const policy_decision *d);
 void runtime_policy_thread_detach(fvm_thread *thread);   /* frees the thread's decision cache */
 void runtime_audit(policy_type type, const char *op, const policy_decision *d, const uint16_t *name, size_t len);
+/* The same for a decision that is not a plain match of the name: target is
+ * what the policy decided on (core/brokermsg.h says the forms), so that
+ * the broker can decide it again (issue 17.7). */
+void runtime_audit_target(policy_type type, const char *op, const policy_decision *d, const uint16_t *name,
+                          size_t len, const uint16_t *target, size_t target_len);
 /* The one rule for names (issue 19): a name a virtualizer cannot decide is
  * refused, never passed to the host as spelled, and the attempt audited.
  * runtime_name_gate checks a call's counted name against core/objname rules

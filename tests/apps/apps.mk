@@ -34,7 +34,8 @@ APPLIB_LINK_jobtool := $(B)/win/libfvmcommon.a
 $(B)/win/apps/jobtool.exe: $(B)/win/libfvmcommon.a
 
 # trustattack.exe queries handle names with NtQueryObject.
-APPLIB_LINK_trustattack := -lntdll
+APPLIB_LINK_trustattack := $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -lws2_32
+$(B)/win/apps/trustattack.exe: $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 
 # svctool.exe is a service (StartServiceCtrlDispatcher) and a raw svcctl RPC client.
 APPLIB_LINK_svctool := -ladvapi32

@@ -14,6 +14,29 @@
  *       then on the runtime's broker connections writes records claiming
  *       another pid and image and an "open" by a made-up rule, and floods
  *       records (64 KiB names, and well-formed ones) for SECONDS.
+ *   trustattack claims PORT
+ *       connects to 127.0.0.1:PORT (a box whose policy denies and audits
+ *       it: the runtime sends a truthful [net] record and connects to the
+ *       broker), then on the runtime's broker connections claims an allow
+ *       by a made-up rule for [net] and [process] targets the policy
+ *       decides otherwise (with targets, FVMAUD02), an allow for a target
+ *       no rule audits, an allow for an operation only ever refused, and a
+ *       process start claimed without its target. Prints
+ *       "pid P pipes N claims C connect E" (E: WSAGetLastError).
+ *   trustattack index BOXDIR INDEXFILE SHORTPATH OTHERBOX DENIED
+ *       opens DENIED first (an audited deny: the runtime connects to the
+ *       broker, and the index does not change), then tries to write the box's index (BOXDIR\INDEXFILE, the Windows path of
+ *       the box folder; SHORTPATH: the same file's 8.3 name, "-" if none) by
+ *       every path form (Win32, \??\, \Device\..., \\?\GLOBALROOT, 8.3,
+ *       relative to a handle of the drive root, of the box folder), by
+ *       duplicating the runtime's own index handles (file and section) with
+ *       more access, by making its read-only view writable; then sends the
+ *       broker forged index requests on the runtime's connections (a key in
+ *       FVM's storage, a key and path that disagree, a malformed key) and on
+ *       OTHERBOX's broker pipe. Prints one "FORM name result" line per try
+ *       and "wrote W accepted A": W writes that reached the index, A forged
+ *       requests the broker accepted (both must be 0).
+ *   trustattack sleep SECONDS
  *   trustattack iolimit SRC DST
  *       in a box with an I/O limit: makes every small read-only mapped
  *       view writable and clears what looks like the broker's limits hint
@@ -22,6 +45,7 @@
  *       the runtime's broker connections, then copies SRC to DST 64 KiB a
  *       call and prints how long it took: "unlocked U sent S copy_ms=W".
  */
+#include <winsock2.h>
 #include <windows.h>
 #include <winternl.h>
 #include <stdint.h>
@@ -206,6 +230,313 @@ static int cmd_audit(int argc, wchar_t **argv)
     return 0;
 }
 
+/* The same with a target (FVMAUD02): what the policy decided on. */
+static size_t audit_message_target(uint8_t *out, uint32_t type, const char *op, const char *decision, const char *rule,
+                                   const char *name, const char *target)
+{
+    size_t n = audit_message(out + 4, type, 0, op, decision, rule, "", name, strlen(name));
+    /* move the strings 4 bytes on: the FVMAUD02 header is 32 bytes */
+    memmove(out, out + 4, 28);
+    memcpy(out, "FVMAUD02", 8);
+    uint16_t tl = (uint16_t)strlen(target), zero = 0;
+    memcpy(out + 28, &tl, 2);
+    memcpy(out + 30, &zero, 2);
+    memcpy(out + n + 4, target, tl);
+    return n + 4 + tl;
+}
+
+static int cmd_claims(int argc, wchar_t **argv)
+{
+    if (argc < 3)
+        return 2;
+    WSADATA wsa;
+    WSAStartup(MAKEWORD(2, 2), &wsa);
+    SOCKET sock = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons((u_short)_wtoi(argv[2]));
+    to.sin_addr.s_addr = htonl(0x7f000001);
+    int refused = connect(sock, (struct sockaddr *)&to, sizeof to) ? WSAGetLastError() : 0;
+    closesocket(sock);
+    char target[64];
+    snprintf(target, sizeof target, "out:tcp:127.0.0.1:%d", _wtoi(argv[2]));
+    HANDLE pipes[8];
+    int npipes = broker_pipes(pipes, 8);
+    static uint8_t msg[4096];
+    unsigned claims = 0;
+    const char *ps = "\\??\\C:\\windows\\system32\\WindowsPowerShell\\v1.0\\powershell.exe";
+    for (int i = 0; i < npipes; i++) {
+        size_t n[5];
+        uint8_t *m[5];
+        static uint8_t bufs[5][4096];
+        for (int k = 0; k < 5; k++)
+            m[k] = bufs[k];
+        /* 4 = policy_type net, 3 = process */
+        n[0] = audit_message_target(m[0], 4, "connect", "open", "made-up.ini:1", target, target);
+        n[1] = audit_message_target(m[1], 3, "start", "cow", "made-up.ini:2", "powershell.exe -c whoami", ps);
+        n[2] = audit_message_target(m[2], 4, "connect", "open", "made-up.ini:3", "out:tcp:127.0.0.1:7",
+                                    "out:tcp:127.0.0.1:7");
+        n[3] = audit_message(m[3], 3, 0, "terminate", "open", "made-up.ini:4", "", "pid 4", 5);
+        n[4] = audit_message(m[4], 3, 0, "start", "open", "made-up.ini:5", "", "powershell.exe", 14);
+        for (int k = 0; k < 5; k++) {
+            DWORD done;
+            if (WriteFile(pipes[i], m[k], (DWORD)n[k], &done, NULL))
+                claims++;
+        }
+    }
+    (void)msg;
+    printf("pid %lu pipes %d claims %u connect %d\n", GetCurrentProcessId(), npipes, claims, refused);
+    return 0;
+}
+
+/* ---- the box index ---- */
+
+#include "common/boxcfg.h"
+#include "core/brokermsg.h"
+
+static unsigned g_wrote, g_accepted;
+
+NTSTATUS NTAPI NtWriteFile(HANDLE, HANDLE, PVOID, PVOID, PIO_STATUS_BLOCK, PVOID, ULONG, PLARGE_INTEGER, PULONG);
+
+typedef NTSTATUS(NTAPI *create_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES, PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG,
+                                   ULONG, ULONG, ULONG, PVOID, ULONG);
+
+/* Opens name (NT form, relative to root when not NULL) for writing, and
+ * writes a byte at offset 8 if it could. */
+static void try_nt(const char *form, HANDLE root, const wchar_t *name)
+{
+    UNICODE_STRING us;
+    RtlInitUnicodeString(&us, name);
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, root, NULL);
+    IO_STATUS_BLOCK io;
+    HANDLE h = NULL;
+    NTSTATUS st = NtCreateFile(&h, FILE_WRITE_DATA | SYNCHRONIZE, &oa, &io, NULL, 0,
+                               FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
+                               FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE, NULL, 0);
+    if (st >= 0) {
+        LARGE_INTEGER at = {.QuadPart = 8};
+        uint8_t junk = 0x5a;
+        if (NtWriteFile(h, NULL, NULL, NULL, &io, &junk, 1, &at, NULL) >= 0)
+            g_wrote++;
+        NtClose(h);
+    }
+    printf("FORM %s 0x%08lx\n", form, (unsigned long)st);
+}
+
+static void try_win32(const char *form, const wchar_t *name)
+{
+    HANDLE h = CreateFileW(name, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, 0, NULL);
+    DWORD error = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+    if (h != INVALID_HANDLE_VALUE) {
+        DWORD done;
+        SetFilePointer(h, 8, NULL, FILE_BEGIN);
+        if (WriteFile(h, "Z", 1, &done, NULL) && done == 1)
+            g_wrote++;
+        CloseHandle(h);
+    }
+    printf("FORM %s error %lu\n", form, (unsigned long)error);
+}
+
+/* The runtime's own handles to the index: duplicated with more access. */
+static void try_duplicates(void)
+{
+    unsigned found = 0;
+    for (uintptr_t v = 4; v < 0x4000; v += 4) {
+        HANDLE h = (HANDLE)v;
+        struct {
+            UNICODE_STRING name;
+            WCHAR buffer[512];
+        } info;
+        ULONG len = 0;
+        if (NtQueryObject(h, (OBJECT_INFORMATION_CLASS)2 /* ObjectTypeInformation */, &info, sizeof info, &len) < 0 ||
+            !info.name.Buffer)
+            continue;
+        BOOL section = info.name.Length == 14 && !wcsncmp(info.name.Buffer, L"Section", 7);
+        BOOL file = info.name.Length == 8 && !wcsncmp(info.name.Buffer, L"File", 4);
+        if (file) {
+            if (NtQueryObject(h, (OBJECT_INFORMATION_CLASS)1, &info, sizeof info, &len) < 0 || !info.name.Buffer)
+                continue;
+            info.name.Buffer[info.name.Length / 2 < 511 ? info.name.Length / 2 : 511] = 0;
+            if (!wcsstr(info.name.Buffer, L"index-") || !wcsstr(info.name.Buffer, L".fvm"))
+                continue;
+            found++;
+            HANDLE dup = NULL;
+            BOOL ok = DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup,
+                                      GENERIC_WRITE | FILE_WRITE_DATA, FALSE, 0);
+            DWORD error = ok ? 0 : GetLastError();
+            if (ok) {
+                DWORD done;
+                OVERLAPPED at = {0};
+                at.Offset = 8;
+                if (WriteFile(dup, "Z", 1, &done, &at) && done == 1)
+                    g_wrote++;
+                else
+                    error = GetLastError();
+                CloseHandle(dup);
+            }
+            printf("FORM duplicate-file error %lu\n", (unsigned long)error);
+        } else if (section) {
+            found++;
+            HANDLE dup = NULL;
+            BOOL ok = DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &dup, SECTION_ALL_ACCESS, FALSE, 0);
+            DWORD error = ok ? 0 : GetLastError();
+            if (ok) {
+                void *view = MapViewOfFile(dup, FILE_MAP_WRITE, 0, 0, 0);
+                if (view) {
+                    /* Only an index view counts: its magic. */
+                    MEMORY_BASIC_INFORMATION mbi;
+                    if (VirtualQuery(view, &mbi, sizeof mbi) && !memcmp(view, "FVMBOXIX", 8)) {
+                        ((volatile uint8_t *)view)[8] ^= 0x5a;
+                        g_wrote++;
+                    }
+                    UnmapViewOfFile(view);
+                } else {
+                    error = GetLastError();
+                }
+                CloseHandle(dup);
+            }
+            printf("FORM duplicate-section error %lu\n", (unsigned long)error);
+        }
+    }
+    printf("FORM index-handles %u\n", found);   /* the runtime's index file handles and any section handle */
+}
+
+/* The runtime's read-only view of the index, made writable. */
+static void try_reprotect(void)
+{
+    MEMORY_BASIC_INFORMATION mbi;
+    for (uint8_t *p = NULL; VirtualQuery(p, &mbi, sizeof mbi); p = (uint8_t *)mbi.BaseAddress + mbi.RegionSize) {
+        if (mbi.Type != MEM_MAPPED || mbi.State != MEM_COMMIT || mbi.AllocationBase != mbi.BaseAddress ||
+            !(mbi.Protect & (PAGE_READONLY | PAGE_READWRITE)) || mbi.RegionSize < 64 ||
+            memcmp(mbi.BaseAddress, "FVMBOXIX", 8) != 0)
+            continue;
+        DWORD old;
+        BOOL ok = VirtualProtect(mbi.BaseAddress, 4096, PAGE_READWRITE, &old);
+        DWORD error = ok ? 0 : GetLastError();
+        if (ok) {
+            ((volatile uint8_t *)mbi.BaseAddress)[8] ^= 0x5a;
+            g_wrote++;
+        }
+        printf("FORM reprotect error %lu\n", (unsigned long)error);
+    }
+}
+
+/* A forged index request on pipe: the broker's reply status (0 = written). */
+static uint32_t forge_request(HANDLE pipe, const wchar_t *key, const wchar_t *path)
+{
+    static uint8_t buf[8192];
+    brokermsg_index m;
+    memset(&m, 0, sizeof m);
+    m.op = BROKERMSG_INDEX_CREATE;
+    m.key = (const uint16_t *)key;
+    m.path = (const uint16_t *)path;
+    m.len = wcslen(key);
+    size_t n = brokermsg_index_encode(&m, buf, sizeof buf);
+    uint32_t reply[2] = {0, 0xffffffffu};
+    DWORD done;
+    if (!n || !WriteFile(pipe, buf, (DWORD)n, &done, NULL) || !ReadFile(pipe, reply, sizeof reply, &done, NULL))
+        return 0xfffffffeu;
+    if (reply[1] == 0)
+        g_accepted++;
+    return reply[1];
+}
+
+static void upcase(wchar_t *s)
+{
+    for (; *s; s++)
+        if (*s >= 'a' && *s <= 'z')
+            *s -= 32;
+}
+
+static int cmd_index(int argc, wchar_t **argv)
+{
+    if (argc < 7)
+        return 2;
+    const wchar_t *box = argv[2], *file = argv[3], *shortname = argv[4], *other = argv[5];
+    HANDLE denied = CreateFileW(argv[6], GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (denied != INVALID_HANDLE_VALUE)
+        CloseHandle(denied);
+    wchar_t win[1024], nt[1100];
+    _snwprintf(win, 1024, L"%ls\\%ls", box, file);
+    try_win32("win32", win);
+    _snwprintf(nt, 1100, L"\\\\?\\%ls", win);
+    try_win32("win32-long", nt);
+    _snwprintf(nt, 1100, L"\\??\\%ls", win);
+    try_nt("nt-dos", NULL, nt);
+    wchar_t device[512];
+    wchar_t drive[3] = {box[0], L':', 0};
+    if (QueryDosDeviceW(drive, device, 512)) {
+        _snwprintf(nt, 1100, L"%ls%ls", device, win + 2);
+        try_nt("nt-device", NULL, nt);
+        _snwprintf(nt, 1100, L"\\\\?\\GLOBALROOT%ls%ls", device, win + 2);
+        try_win32("globalroot", nt);
+    } else {
+        printf("FORM nt-device none %lu\n", (unsigned long)GetLastError());
+    }
+    if (wcscmp(shortname, L"-"))
+        try_win32("short-name", shortname);
+    /* Relative to a handle of the drive root, and of the box folder. */
+    wchar_t root[8] = {L'\\', L'?', L'?', L'\\', box[0], L':', L'\\', 0};
+    UNICODE_STRING us;
+    RtlInitUnicodeString(&us, root);
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, NULL, NULL);
+    IO_STATUS_BLOCK io;
+    HANDLE dir = NULL;
+    if (NtOpenFile(&dir, FILE_TRAVERSE | FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                   FILE_SYNCHRONOUS_IO_NONALERT | FILE_DIRECTORY_FILE) >= 0) {
+        _snwprintf(nt, 1100, L"%ls", win + 3);
+        try_nt("relative-to-drive", dir, nt);
+        NtClose(dir);
+    }
+    _snwprintf(nt, 1100, L"\\??\\%ls", box);
+    RtlInitUnicodeString(&us, nt);
+    NTSTATUS st = NtOpenFile(&dir, FILE_TRAVERSE | FILE_LIST_DIRECTORY | SYNCHRONIZE, &oa, &io,
+                             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                             FILE_SYNCHRONOUS_IO_NONALERT | FILE_DIRECTORY_FILE);
+    if (st >= 0) {
+        try_nt("relative-to-box", dir, file);
+        NtClose(dir);
+    } else {
+        printf("FORM box-folder 0x%08lx\n", (unsigned long)st);
+    }
+    try_duplicates();
+    try_reprotect();
+    /* Forged requests on the runtime's own connections. */
+    HANDLE pipes[8];
+    int npipes = broker_pipes(pipes, 8);
+    wchar_t key[1100], path[1100];
+    _snwprintf(path, 1100, L"\\??\\%ls\\forged.txt", box);
+    wcscpy(key, path);
+    upcase(key);
+    for (int i = 0; i < npipes; i++) {
+        printf("FORM request-storage %lu\n", (unsigned long)forge_request(pipes[i], key, path));
+        printf("FORM request-mismatch %lu\n",
+               (unsigned long)forge_request(pipes[i], L"\\??\\C:\\ONE.TXT", L"\\??\\C:\\two.txt"));
+        printf("FORM request-lowercase %lu\n",
+               (unsigned long)forge_request(pipes[i], L"\\??\\C:\\lower.txt", NULL));
+        printf("FORM request-kind %lu\n", (unsigned long)forge_request(pipes[i], L"\\DEVICE\\X", NULL));
+    }
+    /* Another box's broker. */
+    wchar_t name[FVM_OBJ_NAME_MAX];
+    fvm_box_object_name(other, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    if (pipe != INVALID_HANDLE_VALUE) {
+        DWORD mode = PIPE_READMODE_MESSAGE;
+        SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
+        printf("FORM other-box-request %lu\n",
+               (unsigned long)forge_request(pipe, L"\\??\\C:\\FROM-ANOTHER-BOX.TXT", L"\\??\\C:\\from-another-box.txt"));
+        CloseHandle(pipe);
+    } else {
+        printf("FORM other-box-pipe error %lu\n", (unsigned long)GetLastError());
+    }
+    printf("pipes %d wrote %u accepted %u\n", npipes, g_wrote, g_accepted);
+    return 0;
+}
+
 /* ---- I/O limits ---- */
 
 static int cmd_iolimit(int argc, wchar_t **argv)
@@ -274,6 +605,14 @@ int wmain(int argc, wchar_t **argv)
         return cmd_quota(argc, argv);
     if (argc >= 2 && !wcscmp(argv[1], L"audit"))
         return cmd_audit(argc, argv);
+    if (argc >= 2 && !wcscmp(argv[1], L"index"))
+        return cmd_index(argc, argv);
+    if (argc >= 3 && !wcscmp(argv[1], L"sleep")) {
+        Sleep((DWORD)_wtoi(argv[2]) * 1000);
+        return 0;
+    }
+    if (argc >= 2 && !wcscmp(argv[1], L"claims"))
+        return cmd_claims(argc, argv);
     if (argc >= 2 && !wcscmp(argv[1], L"iolimit"))
         return cmd_iolimit(argc, argv);
     fprintf(stderr, "usage: trustattack quota QUOTA FILE BYTES\n");

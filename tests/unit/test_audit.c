@@ -510,11 +510,71 @@ static void subject_from_the_writer_is_required(void **state)
     assert_true(audit_verifier_line(&v, line[1], len[1] - 1));
 }
 
+/* Issue 17.7: the writer marks whether it decided a record again. A
+ * verifier that requires the broker's view counts the sender's words, and
+ * reports a forged decision after the chain verified (the first one, with
+ * the claim and the broker's decision, and how many there are). */
+static void forged_decisions_are_reported(void **state)
+{
+    char line[4][AUDIT_LINE_TYPICAL];
+    size_t len[4];
+    audit_chain chain, head;
+    fvm_error err;
+    audit_chain_init(&chain);
+    const char *decided[4] = {"broker", "sender", "forged", "forged"};
+    for (int i = 0; i < 4; i++) {
+        audit_record r = sample(i + 1);
+        r.subject = "broker";
+        r.decided = decided[i];
+        if (i >= 2) {
+            r.type = "net";
+            r.decision = "deny";
+            r.rule = "default";
+            r.claim = "open by made-up.ini:1";
+            r.target = "out:tcp:10.0.0.1:80|h.example";
+        }
+        assert_int_equal(audit_chain_next(&chain, &r, line[i], sizeof line[i], &len[i], &err), FVM_OK);
+    }
+    assert_non_null(strstr(line[2], ",\"subject\":\"broker\",\"target\":\"out:tcp:10.0.0.1:80|h.example\","
+                                    "\"decided\":\"forged\",\"claim\":\"open by made-up.ini:1\",\"prev\":"));
+    audit_fields f;
+    size_t column;
+    assert_int_equal(audit_parse_line(line[2], len[2] - 1, &f, &column, &err), FVM_OK);
+    assert_int_equal(f.decided.len, 6);
+    assert_int_equal(f.claim.len, strlen("open by made-up.ini:1"));
+    head = chain;
+    audit_verifier v;
+    audit_verifier_init(&v, NULL);
+    v.require_subject = 1;
+    for (int i = 0; i < 4; i++)
+        assert_true(audit_verifier_line(&v, line[i], len[i] - 1));   /* the chain goes on */
+    audit_verify_report report;
+    assert_int_equal(audit_verifier_finish(&v, 1, &head, &report), FVM_E_INVALID);
+    assert_int_equal(report.forged, 2);
+    assert_int_equal(report.senders_word, 1);
+    assert_int_equal(report.line, 3);
+    assert_non_null(strstr(report.message, "line 3: record 3: the sender forged its decision (it claimed \"open by "
+                                           "made-up.ini:1\", the broker's policy gives \"deny by default\"); 2 such records"));
+    /* without the forged ones: ok, and the sender's words counted */
+    audit_verifier_init(&v, NULL);
+    v.require_subject = 1;
+    for (int i = 0; i < 2; i++)
+        assert_true(audit_verifier_line(&v, line[i], len[i] - 1));
+    assert_int_equal(audit_verifier_finish(&v, 1, NULL, &report), FVM_OK);
+    assert_non_null(strstr(report.message, "1 decision is the sender's word"));
+    /* a plain verifier (no requirement) does not judge decisions */
+    audit_verifier_init(&v, NULL);
+    for (int i = 0; i < 4; i++)
+        assert_true(audit_verifier_line(&v, line[i], len[i] - 1));
+    assert_int_equal(audit_verifier_finish(&v, 1, &head, &report), FVM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(record_line_is_exact),
         cmocka_unit_test(subject_from_the_writer_is_required),
+        cmocka_unit_test(forged_decisions_are_reported),
         cmocka_unit_test(times_are_iso8601_utc),
         cmocka_unit_test(strings_are_escaped),
         cmocka_unit_test(chain_links_records),
