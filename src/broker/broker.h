@@ -38,6 +38,7 @@ void broker_guard_member(uint32_t pid);
 /* main.c: TRUE when pid is a live process of the box (asked of the box's
  * job, not of the list built from its news). */
 BOOL broker_is_member(uint32_t pid);
+BOOL broker_member_listed(uint32_t pid);   /* on the list, without asking the server */
 /* The same, keeping the process: a handle (query, synchronize) or NULL. */
 HANDLE broker_open_member(uint32_t pid);
 

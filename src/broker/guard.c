@@ -49,16 +49,14 @@ static BOOL read_remote(HANDLE process, uint64_t addr, void *buf, size_t size)
 
 static uint64_t g_runtime_base;   /* fvm.dll's preferred base, from its headers */
 
-/* fvm.dll mapped at its preferred base (where it nearly always loads): two
- * calls, where listing the modules reads the whole loader list remotely. */
+/* fvm.dll mapped at its preferred base (where it nearly always loads): one
+ * call, where listing the modules reads the whole loader list remotely. The
+ * mapped file's name is a request to the server; a VirtualQueryEx (the old
+ * first call) is an APC that the target must wake up to run under Wine. */
 static BOOL runtime_at_base(HANDLE process)
 {
-    MEMORY_BASIC_INFORMATION mbi;
     wchar_t mapped[MAX_PATH];
-    if (!g_runtime_base ||
-        !VirtualQueryEx(process, (void *)(UINT_PTR)g_runtime_base, &mbi, sizeof mbi) || mbi.Type != MEM_IMAGE ||
-        (uint64_t)(UINT_PTR)mbi.AllocationBase != g_runtime_base ||
-        !K32GetMappedFileNameW(process, (void *)(UINT_PTR)g_runtime_base, mapped, MAX_PATH))
+    if (!g_runtime_base || !K32GetMappedFileNameW(process, (void *)(UINT_PTR)g_runtime_base, mapped, MAX_PATH))
         return FALSE;
     const wchar_t *base = wcsrchr(mapped, L'\\');
     return base && !_wcsicmp(base, L"\\fvm.dll");

@@ -69,6 +69,18 @@ static void member_add(uint32_t pid)
     }
 }
 
+/* Whether pid is on the member list (no request to the server; the list
+ * can be a wake-up behind the job, see below). */
+BOOL broker_member_listed(uint32_t pid)
+{
+    BOOL listed = FALSE;
+    EnterCriticalSection(&members_lock);
+    for (uint32_t i = 0; i < member_count && !listed; i++)
+        listed = members[i] == pid;
+    LeaveCriticalSection(&members_lock);
+    return listed;
+}
+
 static HANDLE g_job;
 
 /* Membership for the quota and the audit subject is asked of the job
@@ -172,9 +184,17 @@ static BOOL members_sync(void)
         if (!known && fresh_count < FVM_BROKER_MAX_MEMBERS)
             fresh[fresh_count++] = pid;
     }
-    LeaveCriticalSection(&members_lock);
+    /* All the new ones are listed before any is announced, so that a
+     * child found in the same pass as its parent sees its parent listed. */
+    uint32_t added = 0;
     for (uint32_t i = 0; i < fresh_count; i++)
-        member_add(fresh[i]);
+        if (member_add_locked(fresh[i]))
+            fresh[added++] = fresh[i];
+    LeaveCriticalSection(&members_lock);
+    for (uint32_t i = 0; i < added; i++) {
+        broker_procs_new(fresh[i]);
+        broker_guard_member(fresh[i]);
+    }
     for (uint32_t i = 0; i < gone_count; i++)
         member_remove(gone[i]);
     LeaveCriticalSection(&sync_lock);
@@ -433,7 +453,10 @@ int wmain(int argc, wchar_t **argv)
         /* Without the port's news (a reused job), the job's list is read
          * more often so that new processes show without delay. */
         BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, port_associated ? 1000 : 100);
-        members_sync();
+        /* With the port's news the list is read only when the port is
+         * quiet: two requests less per process started. */
+        if (!got || !port_associated)
+            members_sync();
         broker_procs_poll();
         if (!got)
             broker_hash_bases(box_path);   /* idle: fill in base hashes */

@@ -80,25 +80,21 @@ static BOOL alive(const tracked *t)
     return t->handle && WaitForSingleObject(t->handle, 0) == WAIT_TIMEOUT;
 }
 
-/* Whether a new member's parent is a live process outside the job: true of
- * fvm run's launcher (its parent is the unboxed fvm.exe, which waits for it),
- * never of a process a boxed program created (the runtime puts every child
- * in the job, and a boxed program cannot open a host process to name it as
- * the parent). Asked when the job reports the process, while its creator is
- * still there. */
+/* Whether a new member's parent is outside the job: true of fvm run's
+ * launcher (its parent is the unboxed fvm.exe, which waits for it), never of
+ * a process a boxed program created (the runtime puts every child in the
+ * job, and a boxed program cannot open a host process to name it as the
+ * parent). The parent of a boxed process is a member the broker heard of
+ * before it (the job reports processes in the order they were created, and
+ * main.c lists a whole batch before announcing any), so the member list
+ * answers without asking the server. A parent wrongly taken for outside
+ * only matters for an image that is fvm.exe itself (fvm_own). */
 static BOOL parent_outside_job(HANDLE process)
 {
     PROCESS_BASIC_INFORMATION pbi;
     if (!process || NtQueryInformationProcess(process, ProcessBasicInformation, &pbi, sizeof pbi, NULL) < 0)
         return FALSE;
-    HANDLE parent = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
-                                (DWORD)(ULONG_PTR)pbi.InheritedFromUniqueProcessId);
-    if (!parent)
-        return FALSE;
-    BOOL in_job = TRUE;
-    BOOL outside = WaitForSingleObject(parent, 0) == WAIT_TIMEOUT && IsProcessInJob(parent, g_job, &in_job) && !in_job;
-    CloseHandle(parent);
-    return outside;
+    return !broker_member_listed((uint32_t)pbi.InheritedFromUniqueProcessId);
 }
 
 /* fvm run starts the program through a boxed copy of fvm.exe (`fvm.exe
@@ -199,7 +195,9 @@ void broker_procs_new(uint32_t pid)
         t->pid = pid;
         t->handle = process;
         t->parent_outside = outside;
-        t->resolved = !g_have_view;   /* nothing to audit without a policy */
+        /* Nothing to audit without a policy, or when no [process] rule
+         * audits: the image need not be read. */
+        t->resolved = !g_have_view || !(policy_view_possible(&g_view, POLICY_TYPE_PROCESS) & POLICY_POSSIBLE_AUDIT);
         resolve(t);
     } else if (process) {
         CloseHandle(process);

@@ -196,7 +196,7 @@ static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_I
         return cli_win_error(e, "cannot start the launcher '%s'", c);
     }
     char why[256];
-    NTSTATUS st = fvm_inject_process(pi->hProcess, &cfg, why, sizeof why);
+    NTSTATUS st = fvm_inject_process(pi->hProcess, NULL, &cfg, why, sizeof why);
     const char *failed = NULL;
     if (st < 0)
         failed = why;

@@ -7,6 +7,9 @@
 
 #include <winternl.h>
 
+NTSTATUS NTAPI NtReadFile(HANDLE file, HANDLE event, PIO_APC_ROUTINE apc, void *apc_context, PIO_STATUS_BLOCK io,
+                           void *buffer, ULONG length, PLARGE_INTEGER offset, PULONG key);
+
 #define IMPORT_RVA_LIMIT 0x7ff00000ull  /* the block must be reachable by a 32-bit RVA */
 
 static void set_why(char *why, size_t why_size, const char *msg, DWORD code)
@@ -156,7 +159,38 @@ static void point_directories(IMAGE_DATA_DIRECTORY *dirs, uint32_t block_rva, co
     dirs[IMAGE_DIRECTORY_ENTRY_BOUND_IMPORT].Size = 0;
 }
 
-NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
+/* Reads size bytes at offset of the image file (FALSE on a short read). */
+static BOOL read_file_at(HANDLE file, uint64_t offset, void *buf, size_t size)
+{
+    /* NtReadFile with an offset: ReadFile with an OVERLAPPED costs Wine a
+     * completion request per read. */
+    IO_STATUS_BLOCK io;
+    LARGE_INTEGER at;
+    at.QuadPart = (LONGLONG)offset;
+    return size <= 0xffffffffu &&
+           NtReadFile(file, NULL, NULL, NULL, &io, buf, (ULONG)size, &at, NULL) >= 0 && io.Information == size;
+}
+
+/* The file offset of the RVA range [rva, rva + size) of an image, from its
+ * section table; FALSE when the range is not backed by file data. */
+static BOOL rva_to_offset(const IMAGE_NT_HEADERS64 *nt, uint32_t rva, size_t size, uint64_t *offset)
+{
+    if ((uint64_t)rva + size <= nt->OptionalHeader.SizeOfHeaders) {
+        *offset = rva;
+        return TRUE;
+    }
+    const IMAGE_SECTION_HEADER *sections = IMAGE_FIRST_SECTION(nt);
+    for (unsigned i = 0; i < nt->FileHeader.NumberOfSections; i++) {
+        const IMAGE_SECTION_HEADER *sh = &sections[i];
+        if (rva >= sh->VirtualAddress && (uint64_t)rva - sh->VirtualAddress + size <= sh->SizeOfRawData) {
+            *offset = (uint64_t)sh->PointerToRawData + (rva - sh->VirtualAddress);
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+NTSTATUS fvm_inject_process(HANDLE process, HANDLE image_file, const fvm_box_config *config,
                             char *why, size_t why_size)
 {
     PROCESS_BASIC_INFORMATION pbi;
@@ -184,9 +218,20 @@ NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
     }
     const IMAGE_DOS_HEADER *dos = (const IMAGE_DOS_HEADER *)page;
     const IMAGE_NT_HEADERS64 *nt = NULL;
-    if (read_child(process, base, page, PAGE) && dos->e_magic == IMAGE_DOS_SIGNATURE && dos->e_lfanew > 0 &&
-        (size_t)dos->e_lfanew + sizeof(IMAGE_NT_HEADERS64) <= PAGE)
+    /* The header page as the child maps it: from the image file when the
+     * caller holds it open against writers (a cross-process read stops the
+     * child under Wine), else from the child. */
+    BOOL from_file = image_file && read_file_at(image_file, 0, page, PAGE);
+    if ((from_file || read_child(process, base, page, PAGE)) && dos->e_magic == IMAGE_DOS_SIGNATURE &&
+        dos->e_lfanew > 0 && (size_t)dos->e_lfanew + sizeof(IMAGE_NT_HEADERS64) <= PAGE)
         nt = (const IMAGE_NT_HEADERS64 *)(page + dos->e_lfanew);
+    if (nt && from_file) {
+        /* Past SizeOfHeaders the mapped page is zeros, the file holds
+         * section data. */
+        uint32_t headers = nt->OptionalHeader.SizeOfHeaders;
+        if (nt->Signature == IMAGE_NT_SIGNATURE && headers < PAGE && headers >= (size_t)dos->e_lfanew + sizeof *nt)
+            memset(page + headers, 0, PAGE - headers);
+    }
     if (!nt || nt->Signature != IMAGE_NT_SIGNATURE) {
         HeapFree(GetProcessHeap(), 0, page);
         set_why(why, why_size, "the new process has no readable PE image", 0);
@@ -210,9 +255,12 @@ NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
     }
     IMAGE_IMPORT_DESCRIPTOR *originals = NULL;
     if (original_count) {
-        originals = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, original_count * sizeof *originals);
-        if (!originals || !read_child(process, base + imports.VirtualAddress, originals,
-                                      original_count * sizeof *originals)) {
+        size_t bytes = original_count * sizeof *originals;
+        uint64_t offset = 0;
+        originals = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, bytes);
+        BOOL read = originals && from_file && rva_to_offset(nt, imports.VirtualAddress, bytes, &offset) &&
+                    read_file_at(image_file, offset, originals, bytes);
+        if (!originals || !(read || read_child(process, base + imports.VirtualAddress, originals, bytes))) {
             HeapFree(GetProcessHeap(), 0, originals);
             HeapFree(GetProcessHeap(), 0, page);
             set_why(why, why_size, "cannot read the import directory of the new process", GetLastError());

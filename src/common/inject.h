@@ -12,9 +12,10 @@
  * Speed: every cross-process memory call is a round trip (about 100 us each
  * under Wine, which attaches to the target for it), so the block is compact
  * and, when it fits, goes into the unused tail of the image's first page,
- * right after the section headers: then one read of that page and one write
- * do the whole injection. Otherwise it goes into memory allocated just above
- * the image (import RVAs are 32-bit). */
+ * right after the section headers: then one read (the image base) and one
+ * write do the whole injection when the caller has the image file open, and
+ * one more read (the header page) when not. Otherwise it goes into memory
+ * allocated just above the image (import RVAs are 32-bit). */
 #ifndef FVM_COMMON_INJECT_H
 #define FVM_COMMON_INJECT_H
 
@@ -42,9 +43,13 @@ typedef struct fvm_inject_block {
     char     data[];                       /* starts with the ANSI path of fvm.dll */
 } fvm_inject_block;
 
-/* Injects into a process created suspended. On failure returns the NTSTATUS
- * and leaves a message in why; the caller must then not let the process run. */
-NTSTATUS fvm_inject_process(HANDLE process, const fvm_box_config *config,
+/* Injects into a process created suspended. image_file, if not NULL, is
+ * the process's image, held open by the caller so that nobody can write it:
+ * the headers and the import directory are then read from it rather than
+ * from the child (one cross-process read instead of three). On failure
+ * returns the NTSTATUS and leaves a message in why; the caller must then
+ * not let the process run. */
+NTSTATUS fvm_inject_process(HANDLE process, HANDLE image_file, const fvm_box_config *config,
                             char *why, size_t why_size);
 
 /* In the new process (from fvm.dll's entry point): locates the block through

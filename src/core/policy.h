@@ -395,6 +395,15 @@ typedef struct policy_rule_info {
 } policy_rule_info;
 
 size_t policy_view_rule_count(const policy_view *view);
+/* What decisions a name of this type can get at all, as bits: 1u << action
+ * for the type's default action and each rule's action, every action for a
+ * rule that asks (a provider may answer anything), and POLICY_POSSIBLE_AUDIT
+ * when some rule of the type audits. Lets a virtualizer skip work that only
+ * some decision needs, such as filtering a listing when nothing can be
+ * hidden. */
+#define POLICY_POSSIBLE_AUDIT (1u << 16)
+uint32_t policy_view_possible(const policy_view *view, policy_type type);
+
 fvm_status policy_view_rule(const policy_view *view, uint32_t rule, policy_rule_info *out);
 /* Does the rule's scope include this program (file name or path, may be
  * NULL)? */

@@ -682,6 +682,26 @@ size_t policy_view_rule_count(const policy_view *view)
     return b.h.sections[POLICY_BLOB_RULES].count;
 }
 
+uint32_t policy_view_possible(const policy_view *view, policy_type type)
+{
+    blob b;
+    blob_init(&b, view);
+    if ((unsigned)type >= POLICY_TYPE_COUNT)
+        return 0;
+    uint32_t possible = 1u << b.h.default_actions[type];
+    for (uint32_t i = 0; i < b.h.sections[POLICY_BLOB_RULES].count; i++) {
+        policy_blob_rule r = rule_at(&b, i);
+        if (r.type != (uint8_t)type)
+            continue;
+        possible |= 1u << r.action;
+        if (r.action == POLICY_ACTION_ASK)
+            possible |= (2u << POLICY_ACTION_MAX) - 1;
+        if (r.audit)
+            possible |= POLICY_POSSIBLE_AUDIT;
+    }
+    return possible;
+}
+
 fvm_status policy_view_rule(const policy_view *view, uint32_t index, policy_rule_info *out)
 {
     blob b;

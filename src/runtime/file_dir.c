@@ -162,7 +162,7 @@ static BOOL is_internal_name(const WCHAR *name, ULONG units)
 /* True when the policy hides dir\name: it is then left out of listings. */
 static BOOL policy_hides_child(const ntpath *dir, const WCHAR *name, size_t name_len, uint16_t *buf, size_t cap)
 {
-    if (!runtime_policy_active() || dir->len + 1 + name_len > cap)
+    if (!runtime_policy_may(POLICY_TYPE_FILE, POLICY_ACTION_HIDE) || dir->len + 1 + name_len > cap)
         return FALSE;
     size_t len = dir->len;
     memcpy(buf, dir->path, len * 2);
@@ -308,9 +308,11 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
         if (host_dir && box_dir && index_folder_is_opaque(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
             host_dir = FALSE;
         /* Host names are filtered when the index deleted some or the policy
-         * may hide some. */
+         * has a rule that hides files (a program's image lookup lists each
+         * folder of its path: reading and filtering them all when nothing
+         * can be hidden cost every process start about 40 server requests). */
         BOOL filter = host_dir && (index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1) ||
-                                   runtime_policy_active());
+                                   runtime_policy_may(POLICY_TYPE_FILE, POLICY_ACTION_HIDE));
         if (host_dir && (box_dir || filter)) {
             l->passthrough = FALSE;
             NTSTATUS st = STATUS_SUCCESS;

@@ -19,6 +19,9 @@
 
 static policy_view g_view;
 static BOOL g_have_policy;
+/* What each type's decisions can be (policy_view_possible), filled in at
+ * start: the compiled policy never changes while the process lives. */
+static uint32_t g_possible[POLICY_TYPE_COUNT];
 static wchar_t g_program[FVM_PATH_MAX];
 static size_t g_program_len;
 static char g_program_utf8[FVM_PATH_MAX * 3];
@@ -48,6 +51,8 @@ BOOL runtime_policy_start(void)
         fvm_report("policy: the box's compiled policy is damaged: %s", size > mbi.RegionSize - 8 ? "size" : err.message);
         return FALSE;
     }
+    for (int type = 0; type < POLICY_TYPE_COUNT; type++)
+        g_possible[type] = policy_view_possible(&g_view, (policy_type)type);
     g_have_policy = TRUE;
     return TRUE;
 }
@@ -165,6 +170,14 @@ policy_action runtime_policy_ask(policy_type type, const uint16_t *name, size_t 
 BOOL runtime_policy_active(void)
 {
     return g_have_policy;
+}
+
+BOOL runtime_policy_may(policy_type type, uint32_t what)
+{
+    if (!g_have_policy || (unsigned)type >= POLICY_TYPE_COUNT)
+        return FALSE;
+    uint32_t bits = what == POLICY_POSSIBLE_AUDIT ? what : 1u << what;
+    return (g_possible[type] & bits) != 0;
 }
 
 /* The last decisions of each thread, by exact name: programs ask about the

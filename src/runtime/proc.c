@@ -91,13 +91,13 @@ static NtCreateProcessEx_fn real_NtCreateProcessEx;
 
 /* Makes a just-created, still suspended process a member of the box.
  * flags: FVM_BOX_FLAG_* for this child only. */
-static NTSTATUS box_new_process(HANDLE process, uint32_t flags)
+static NTSTATUS box_new_process(HANDLE process, HANDLE image_file, uint32_t flags)
 {
     char why[200];
     fvm_box_config config = g_fvm.config;
     config.flags = (config.flags & ~FVM_BOX_FLAGS_ONE_PROCESS) | flags;
     runtime_bypass_enter();   /* our own cross-process calls: the child is ours */
-    NTSTATUS status = fvm_inject_process(process, &config, why, sizeof why);
+    NTSTATUS status = fvm_inject_process(process, image_file, &config, why, sizeof why);
     runtime_bypass_leave();
     if (status < 0) {
         fvm_report("cannot box a new process (%s); it was not started", why);
@@ -514,15 +514,20 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         write_caller(&params->Reserved2[5], &caller_cwd, sizeof caller_cwd);
         HeapFree(GetProcessHeap(), 0, boxed_cwd);
     }
-    image_release(&img);
-    if (status < 0)
+    if (status < 0) {
+        image_release(&img);
         return status;
+    }
     if (!*process || !*thread) {   /* Wine ran something that is not a Windows process */
+        image_release(&img);
         fvm_report("the new process has no handles (not a Windows process?); refused");
         return STATUS_ACCESS_DENIED;
     }
 
-    NTSTATUS boxed = box_new_process(*process, child_flags);
+    /* The image is still open against writers: the injection reads its
+     * headers from the file instead of from the child. */
+    NTSTATUS boxed = box_new_process(*process, img.handle, child_flags);
+    image_release(&img);
     if (boxed < 0) {
         NtTerminateProcess(*process, boxed);
         CloseHandle(*thread);
@@ -534,6 +539,12 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
         runtime_bypass_enter();
         NtResumeThread(*thread, NULL);
         runtime_bypass_leave();
+    } else {
+        /* kernelbase resumes it right after this returns: the process
+         * virtualizer need not ask the server whether it is the box's. */
+        fvm_thread *t = fvm_thread_get();
+        if (t)
+            t->created_thread = *thread;
     }
     return status;
 }

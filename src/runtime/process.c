@@ -335,9 +335,22 @@ static NTSTATUS guard_process(HANDLE process, const char *op)
     return STATUS_ACCESS_DENIED;
 }
 
+/* The first resume of a child this thread has just created and boxed
+ * (proc.c): known to be the box's without asking. Only once, and only by
+ * the thread that created it. */
+static BOOL resuming_own_child(HANDLE thread, const char *op)
+{
+    fvm_thread *t = fvm_thread_peek();
+    if (!t || !t->created_thread)
+        return FALSE;
+    BOOL own = thread == t->created_thread && !strcmp(op, "resume");
+    t->created_thread = NULL;
+    return own;
+}
+
 static NTSTATUS guard_thread(HANDLE thread, const char *op)
 {
-    if (thread == CURRENT_THREAD || !g_fvm.active || runtime_bypassed())
+    if (thread == CURRENT_THREAD || !g_fvm.active || runtime_bypassed() || resuming_own_child(thread, op))
         return STATUS_SUCCESS;
     ULONG_PTR pid;
     NTSTATUS st = thread_membership(thread, &pid);

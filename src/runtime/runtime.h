@@ -112,6 +112,8 @@ typedef struct fvm_thread {
     struct file_scratch *file_scratch;    /* file.c */
     struct key_name *key_name;            /* key.c: a spare name buffer */
     struct ipc_call *ipc_call;            /* ipc.c: a spare call buffer */
+    HANDLE created_thread;                /* proc.c: the first thread of the child this thread has just
+                                             created and boxed, until its creator resumes it (process.c) */
 } fvm_thread;
 
 /* The calling thread's block, made on first use; NULL only when out of
@@ -204,6 +206,11 @@ BOOL box_index_start(void);
 /* policy.c: the box's compiled policy and the audit records it asks for. */
 BOOL runtime_policy_start(void);
 BOOL runtime_policy_active(void);
+/* Can any name of this type be decided `action` (POLICY_ACTION_*), or be
+ * audited (POLICY_POSSIBLE_AUDIT)? FALSE lets a virtualizer skip work only
+ * such a decision needs; without a policy only the built-in behaviour is
+ * possible, so FALSE. */
+BOOL runtime_policy_may(policy_type type, uint32_t what);
 policy_action runtime_policy_decide(policy_type type, const uint16_t *name, size_t len, policy_decision *out);
 /* An `ask` decision a virtualizer made itself (net.c): the provider's
  * answer, or the rule's default when it is absent or slow. */

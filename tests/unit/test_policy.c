@@ -253,6 +253,37 @@ static void expect_pattern(const char *section, const char *pattern, const char 
 
 /* ---- syntax ----------------------------------------------------------------------- */
 
+/* policy_view_possible: what a type's decisions can be, so that a
+ * virtualizer can skip work (a listing filter when nothing can hide). */
+static void possible_decisions_per_type(void **state)
+{
+    (void)state;
+    compiled c;
+    compile_text("[file]\ndeny C:\\pagefile.sys\nread audit C:\\Docs\\**\n"
+                 "[key]\nhide HKLM\\Software\\Secret\n"
+                 "[object]\nask \\BaseNamedObjects\\x\n", &c);
+    uint32_t file = policy_view_possible(&c.view, POLICY_TYPE_FILE);
+    assert_true(file & (1u << POLICY_ACTION_COW));    /* the default */
+    assert_true(file & (1u << POLICY_ACTION_DENY));
+    assert_true(file & (1u << POLICY_ACTION_READ));
+    assert_false(file & (1u << POLICY_ACTION_HIDE));
+    assert_true(file & POLICY_POSSIBLE_AUDIT);
+    uint32_t key = policy_view_possible(&c.view, POLICY_TYPE_KEY);
+    assert_true(key & (1u << POLICY_ACTION_HIDE));
+    assert_false(key & (1u << POLICY_ACTION_DENY));
+    assert_false(key & POLICY_POSSIBLE_AUDIT);
+    /* A rule that asks can end in any action. */
+    uint32_t object = policy_view_possible(&c.view, POLICY_TYPE_OBJECT);
+    for (int a = POLICY_ACTION_OPEN; a <= POLICY_ACTION_MAX; a++)
+        assert_true(object & (1u << a));
+    /* No rule at all: only the default. */
+    uint32_t process = policy_view_possible(&c.view, POLICY_TYPE_PROCESS);
+    assert_int_equal(process & ~POLICY_POSSIBLE_AUDIT, process);
+    assert_int_equal(__builtin_popcount(process), 1);
+    assert_int_equal(policy_view_possible(&c.view, (policy_type)POLICY_TYPE_COUNT), 0);
+    release(&c);
+}
+
 static void parses_sections_comments_and_actions(void **state)
 {
     policy *p = load_ok("\xEF\xBB\xBF# a comment\r\n"
@@ -1397,6 +1428,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_sections_comments_and_actions),
+        cmocka_unit_test(possible_decisions_per_type),
         cmocka_unit_test(patterns_with_spaces_and_quotes),
         cmocka_unit_test(reports_every_error_with_place),
         cmocka_unit_test(columns_count_characters_and_limit_stops),
