@@ -100,8 +100,20 @@ void broker_net_process_exit(uint32_t pid);
 BOOL broker_index_start(const wchar_t *box_path);
 uint32_t broker_index_request(uint32_t pid, const uint8_t *buf, size_t len);
 
-/* policy.c: compiles the box's policy and publishes it read-only. */
+/* policy.c: compiles the box's policy, keeps it, and publishes a copy
+ * (publish.c). */
 BOOL broker_policy_publish(const wchar_t *box_path);
+
+/* publish.c: the section every boxed process maps read-only at its start
+ * (common/boxshare.h), made before the box's first process. The parts are
+ * NULL before start; the port map also in a shared box. */
+struct fvm_limits_hint;
+struct portmap;
+BOOL broker_publish_start(const wchar_t *box_path, const void *policy, size_t policy_size);
+struct fvm_limits_hint *broker_published_hint(void);
+struct portmap *broker_published_ports(void);
+/* net.c: whether box.ini says `net = isolated` (the box has a port map). */
+BOOL broker_net_isolated(const wchar_t *box_path);
 /* The compiled policy the broker published (NULL before, or if it failed). */
 const struct policy_view *broker_policy_view(void);
 /* TRUE when the box's policy, decided again by the broker for this name and

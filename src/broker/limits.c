@@ -27,7 +27,7 @@
  * STATUS_COMMITMENT_LIMIT, as a job's memory limit makes it fail on
  * Windows. A process's grants are forgotten when it ends. No boxed process
  * can write a limit or a count; the only thing it shares is a read-only
- * hint that says whether to ask at all (FVM_OBJ_LIMITS).
+ * hint that says whether to ask at all (in the published section, publish.c).
  *
  * I/O: the broker keeps the box's token buckets (core/iobucket.h): bytes
  * and ops, for reads and for writes. A boxed process takes what its file
@@ -651,11 +651,9 @@ void broker_limits_start(const wchar_t *box_path, HANDLE job)
     g_job = job;
     _snwprintf(g_ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
     wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(box_path, FVM_OBJ_LIMITS, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_limits_hint), name);
-    g_hint = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *g_hint) : NULL;
+    g_hint = broker_published_hint();   /* publish.c: in the section every process maps */
     fvm_box_object_name(box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
-    section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_io_tally), name);
+    HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(fvm_io_tally), name);
     g_tally = section ? MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof *g_tally) : NULL;
     follow_ini(TRUE);
     HANDLE thread = CreateThread(NULL, 0, cpu_thread, NULL, 0, NULL);

@@ -3,8 +3,9 @@
  * A box with `net = isolated` in box.ini (the default for boxes made by
  * fvm create) has a port map (core/portmap.h): for each loopback or
  * wildcard port a boxed server bound, the real host port it got. The
- * broker owns it: it creates the section FVM_OBJ_PORTS, the only writable
- * view is its own, and the box's processes map it read-only to look ports
+ * broker owns it: it lives in the section the broker publishes
+ * (publish.c, FVM_OBJ_SHARED), the only writable view is the broker's, and
+ * the box's processes map it read-only to look ports
  * up on every connect. A process changes the map only by asking here
  * (claim a port before it binds, say which real port it got, give it
  * back when it closes the socket); the broker takes the process from the
@@ -69,25 +70,25 @@ static void read_publish(void)
     portmap_set_publish(g_map, list, count);
 }
 
-BOOL broker_net_start(const wchar_t *box_path)
+BOOL broker_net_isolated(const wchar_t *box_path)
 {
-    InitializeCriticalSection(&g_lock);
     _snwprintf(g_ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
     g_ini[FVM_PATH_MAX - 1] = 0;
     char mode[32];
     ini_text(L"net", mode, sizeof mode);
-    if (_stricmp(mode, "isolated"))
-        return TRUE;   /* shared (or absent: a box made before isolation) */
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, sizeof(portmap), name);
-    if (!section)
-        return FALSE;
-    g_map = MapViewOfFile(section, FILE_MAP_WRITE, 0, 0, sizeof(portmap));
+    return !_stricmp(mode, "isolated");   /* else shared (or absent: a box made before isolation) */
+}
+
+BOOL broker_net_start(const wchar_t *box_path)
+{
+    InitializeCriticalSection(&g_lock);
+    if (!broker_net_isolated(box_path))
+        return TRUE;
+    /* publish.c made room for the map in the published section (fresh for
+     * this broker: entries of a previous run's processes are gone). */
+    g_map = broker_published_ports();
     if (!g_map)
         return FALSE;
-    /* A section a previous broker left (processes of the last run still
-     * held it) starts over: its entries belong to processes that ended. */
     portmap_init(g_map);
     read_publish();
     return TRUE;

@@ -54,7 +54,7 @@ static BOOL g_have_view;
 void broker_procs_start(const wchar_t *box_path, HANDLE job)
 {
     InitializeCriticalSection(&g_lock);
-    wchar_t ini[FVM_PATH_MAX], name[FVM_OBJ_NAME_MAX];
+    wchar_t ini[FVM_PATH_MAX];
     _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
     g_limit = GetPrivateProfileIntW(L"box", L"procs", 0, ini);
     g_job = job;
@@ -66,13 +66,12 @@ void broker_procs_start(const wchar_t *box_path, HANDLE job)
         limits.BasicLimitInformation.ActiveProcessLimit = g_limit;
         SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits);
     }
-    /* The policy the broker published, for the audit rules. */
-    fvm_box_object_name(box_path, FVM_OBJ_POLICY, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
-    const uint8_t *blob = section ? MapViewOfFile(section, FILE_MAP_READ, 0, 0, 0) : NULL;
-    fvm_error err;
-    if (blob && policy_blob_open(blob + 8, (size_t)*(const uint64_t *)blob, &g_view, &err) == FVM_OK)
+    /* The broker's own copy of the policy (policy.c), for the audit rules. */
+    const policy_view *view = broker_policy_view();
+    if (view) {
+        g_view = *view;
         g_have_view = TRUE;
+    }
 }
 
 static BOOL alive(const tracked *t)

@@ -26,6 +26,7 @@
 #include <winternl.h>
 
 #include "common/boxlife.h"
+#include "common/boxshare.h"
 #include "common/policyload.h"
 #include "core/netrules.h"
 #include "core/policy.h"
@@ -261,9 +262,14 @@ static int show(const box *b)
     printf("published: %s%s\n", publish[0] ? publish : "none",
            publish[0] && !isolated ? " (not used: a shared box's ports are the host's)" : "");
     wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(b->path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(b->path, FVM_OBJ_SHARED, name, FVM_OBJ_NAME_MAX);
     HANDLE section = isolated ? OpenFileMappingW(FILE_MAP_READ, FALSE, name) : NULL;
-    const portmap *map = section ? MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof *map) : NULL;
+    const void *view = section ? MapViewOfFile(section, FILE_MAP_READ, 0, 0, 0) : NULL;
+    MEMORY_BASIC_INFORMATION mbi;
+    fvm_shared_parts parts = {0};
+    if (view && VirtualQuery(view, &mbi, sizeof mbi))
+        fvm_shared_open(view, mbi.RegionSize, &parts);   /* the broker's published section */
+    const portmap *map = parts.ports;
     if (!map) {
         printf("bound ports: %s\n", isolated ? "none (the box is not running)" : "not tracked (shared)");
     } else {

@@ -87,8 +87,7 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
         [FVM_OBJ_JOB] = L".job", [FVM_OBJ_LOCK] = L".lock",
         [FVM_OBJ_READY] = L".ready", [FVM_OBJ_PIPE] = L".ctl",
         [FVM_OBJ_INDEX_LOCK] = L".index", [FVM_OBJ_USAGE] = L".usage",
-        [FVM_OBJ_POLICY] = L".policy", [FVM_OBJ_SCM] = L".scm",
-        [FVM_OBJ_LIMITS] = L".limits", [FVM_OBJ_PORTS] = L".ports", [FVM_OBJ_CLIPBOARD_LOCK] = L".clip",
+        [FVM_OBJ_SHARED] = L".shared", [FVM_OBJ_SCM] = L".scm", [FVM_OBJ_CLIPBOARD_LOCK] = L".clip",
         [FVM_OBJ_IO_TALLY] = L".iotally",
     };
     fvm_wcscpy(out, out_chars, which == FVM_OBJ_PIPE ? L"\\\\.\\pipe\\FVM." : L"Global\\FVM.");

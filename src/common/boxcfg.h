@@ -58,11 +58,9 @@ typedef enum fvm_box_object {
     FVM_OBJ_PIPE,       /* broker's control pipe */
     FVM_OBJ_INDEX_LOCK, /* mutex of the box index's writers */
     FVM_OBJ_USAGE,      /* unused: the quota's count lives in the broker alone */
-    FVM_OBJ_POLICY,     /* section: the compiled policy, read-only for processes */
+    FVM_OBJ_SHARED,     /* section: what the broker publishes to the box's processes, read-only for them:
+                           limits on, port map, compiled policy (common/boxshare.h) */
     FVM_OBJ_SCM,        /* mutex: starting and ending the box's service manager (runtime/scm.c) */
-    FVM_OBJ_LIMITS,     /* section: which resource limits are on (boxlimits.h), read-only for processes */
-    FVM_OBJ_PORTS,      /* section: the box's loopback port map (core/portmap.h), read-only for processes;
-                           absent when the box's net is shared */
     FVM_OBJ_CLIPBOARD_LOCK, /* mutex: the box's own clipboard store (runtime/clipboard.c) */
     FVM_OBJ_IO_TALLY    /* section: the box's file I/O tally for fvm stats (boxlimits.h), written by its
                            processes when no I/O limit is on */

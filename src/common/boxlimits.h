@@ -21,9 +21,10 @@ BOOL box_limits_read(const wchar_t *ini, box_limits *out, char *problem, size_t 
 /* Writes one limit into box.ini (value 0 removes the key). */
 BOOL box_limits_write(const wchar_t *ini, limit_key key, uint64_t value);
 
-/* The broker's hint to boxed processes (FVM_OBJ_LIMITS section, the broker
- * writes it, processes map it read-only): which limits are on now. Only a
- * hint on whether to ask: the broker holds every count and decides. */
+/* The broker's hint to boxed processes (in the section it publishes,
+ * boxshare.h: the broker writes it, processes map it read-only): which
+ * limits are on now. Only a hint on whether to ask: the broker holds every
+ * count and decides. */
 typedef struct fvm_limits_hint {
     volatile LONG generation;     /* changes with every update */
     volatile LONG memory_limited; /* memory or process-memory is set: commits ask the broker */

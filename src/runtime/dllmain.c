@@ -80,7 +80,8 @@ static BOOL runtime_start(HMODULE module)
 
     start_clock clock = {0};
     start_clock_tick(&clock);
-    if (!runtime_thread_start() || !start_clock_tick(&clock) || !runtime_policy_start() || !start_clock_tick(&clock) ||
+    if (!runtime_thread_start() || !start_clock_tick(&clock) || !runtime_shared_start() || !runtime_policy_start() ||
+        !start_clock_tick(&clock) ||
         !floor_start() || !start_clock_tick(&clock) || !box_index_start() || !start_clock_tick(&clock))
         return FALSE;
     for (size_t i = 0; i < g_virtualizer_count; i++)

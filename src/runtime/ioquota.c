@@ -4,7 +4,7 @@
  * The broker holds the box's token buckets (broker/limits.c,
  * core/iobucket.h); this file only takes from them. NtReadFile and
  * NtWriteFile are hooked in every boxed process, but while the broker's
- * read-only hint (FVM_OBJ_LIMITS, mapped by memquota.c) says no I/O limit is
+ * read-only hint (in its published section, shared.c) says no I/O limit is
  * on, the detour only adds a file call's bytes to the box's tally for fvm
  * stats (FVM_OBJ_IO_TALLY: two atomic adds, and one device query per new
  * handle to tell a file from a pipe): a box without I/O limits never talks

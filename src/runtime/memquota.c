@@ -21,6 +21,7 @@
  * here. The broker call's own allocations (pipe buffers, the per-thread
  * block) are not counted: the thread is marked while it asks. */
 #include "runtime/runtime.h"
+#include "common/boxshare.h"
 
 #include "common/boxlimits.h"
 #include "common/brokerproto.h"
@@ -48,13 +49,8 @@ static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
 static BOOL memquota_start(void)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_LIMITS, name, FVM_OBJ_NAME_MAX);
+    g_hint = runtime_shared()->hint;   /* shared.c: the broker's published section */
     runtime_bypass_enter();
-    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
-    if (section) {
-        g_hint = MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof *g_hint);
-        CloseHandle(section);
-    }
     if (g_hint && g_hint->memory_limited) {
         fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
         for (int attempt = 0; attempt < 50 && g_pipe == INVALID_HANDLE_VALUE; attempt++) {

@@ -3,14 +3,15 @@
  * broker/net.c). net.c calls in here from its socket-driver hook.
  *
  * Lookups (connect, send-to, getsockname, getpeername, listen's decision)
- * read the broker's section, mapped read-only at start: no message, so a
+ * read the broker's map, mapped read-only at start (shared.c): no message, so a
  * connect costs a scan of a few entries. Changes (a bind to claim a port,
  * the real port it got, a close to give it back) are requests to the
  * broker on a connection this process opens on its first bind; the broker
- * answers each. When the section is absent the box's net is shared and
+ * answers each. When the map is absent the box's net is shared and
  * nothing here runs. */
 #include "runtime/net.h"
 
+#include "common/boxshare.h"
 #include "common/brokerproto.h"
 
 static const portmap *g_map;
@@ -19,18 +20,10 @@ static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
 
 BOOL netports_start(void)
 {
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
-    runtime_bypass_enter();
-    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
-    if (section) {
-        g_map = MapViewOfFile(section, FILE_MAP_READ, 0, 0, sizeof *g_map);
-        CloseHandle(section);
-    }
-    runtime_bypass_leave();
+    g_map = runtime_shared()->ports;   /* shared.c: the broker's published section */
     if (g_map && g_map->magic != PORTMAP_MAGIC)
         g_map = NULL;
-    return TRUE;   /* no section: a shared box (or no broker): ports are the host's */
+    return TRUE;   /* no map: a shared box (or no broker): ports are the host's */
 }
 
 BOOL netports_active(void)

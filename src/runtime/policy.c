@@ -2,8 +2,8 @@
  * records.
  *
  * The broker compiles the box's policy once per box start (core/policy*.c)
- * and publishes the blob in a named section; every process maps it read-only
- * and decides with policy_match, a walk over the path's characters, whatever
+ * and publishes the blob (shared.c maps what the broker publishes); every
+ * process decides with policy_match, a walk over the path's characters, whatever
  * the number of rules. A box started before policies existed, or without a
  * broker section, gets the built-in behaviour (copy-on-write everywhere).
  *
@@ -12,6 +12,7 @@
  * process keeps open, so an audited operation costs one pipe write. */
 #include "runtime/runtime.h"
 
+#include "common/boxshare.h"
 #include "common/brokerproto.h"
 #include "core/brokermsg.h"
 #include "core/policy.h"
@@ -32,23 +33,12 @@ BOOL runtime_policy_start(void)
 {
     g_program_len = GetModuleFileNameW(NULL, g_program, FVM_PATH_MAX);
     WideCharToMultiByte(CP_UTF8, 0, g_program, -1, g_program_utf8, sizeof g_program_utf8, NULL, NULL);
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_POLICY, name, FVM_OBJ_NAME_MAX);
-    HANDLE section = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
-    if (!section)
+    const fvm_shared_parts *shared = runtime_shared();
+    if (!shared->policy)
         return TRUE;   /* no compiled policy: built-in behaviour */
-    MEMORY_BASIC_INFORMATION mbi;
-    const void *blob = MapViewOfFile(section, FILE_MAP_READ, 0, 0, 0);
-    CloseHandle(section);
-    if (!blob || !VirtualQuery(blob, &mbi, sizeof mbi)) {
-        fvm_report("policy: cannot map the box's compiled policy (error %lu)", (unsigned long)GetLastError());
-        return FALSE;
-    }
-    /* The first 8 bytes hold the blob's size (the section is page-rounded). */
-    uint64_t size = *(const uint64_t *)blob;
     fvm_error err;
-    if (size > mbi.RegionSize - 8 || policy_blob_open((const uint8_t *)blob + 8, (size_t)size, &g_view, &err) != FVM_OK) {
-        fvm_report("policy: the box's compiled policy is damaged: %s", size > mbi.RegionSize - 8 ? "size" : err.message);
+    if (policy_blob_open(shared->policy, shared->policy_size, &g_view, &err) != FVM_OK) {
+        fvm_report("policy: the box's compiled policy is damaged: %s", err.message);
         return FALSE;
     }
     for (int type = 0; type < POLICY_TYPE_COUNT; type++)

@@ -16,7 +16,8 @@
  *                hooked once and dispatch to the owner (handles.c);
  *   threads      one per-thread block, one TLS slot (thread.c);
  *   the box      its job object (boxjob.c), its index (file_index.c, started
- *                before any virtualizer), its policy (policy.c).
+ *                before any virtualizer), what its broker publishes
+ *                (shared.c), its policy (policy.c).
  *
  * docs/adding-a-virtualizer.md is the checklist for a new one. */
 #ifndef FVM_RUNTIME_RUNTIME_H
@@ -202,6 +203,13 @@ HANDLE runtime_box_job(void);
 /* file_index.c: the box index, shared by files and keys; started before any
  * virtualizer. FALSE: the process must not run. */
 BOOL box_index_start(void);
+
+/* shared.c: what the broker publishes to the box (common/boxshare.h),
+ * mapped read-only once at start, before the policy. Parts are NULL when
+ * absent. */
+struct fvm_shared_parts;
+BOOL runtime_shared_start(void);
+const struct fvm_shared_parts *runtime_shared(void);
 
 /* policy.c: the box's compiled policy and the audit records it asks for. */
 BOOL runtime_policy_start(void);

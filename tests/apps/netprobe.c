@@ -423,7 +423,7 @@ static int do_names(const char *host, const char *port)
 static int do_forge(const wchar_t *box_path)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(box_path, FVM_OBJ_PORTS, name, FVM_OBJ_NAME_MAX);
+    fvm_box_object_name(box_path, FVM_OBJ_SHARED, name, FVM_OBJ_NAME_MAX);   /* the port map's section */
     HANDLE w = OpenFileMappingW(FILE_MAP_WRITE, FALSE, name);
     DWORD write_error = w ? 0 : GetLastError();
     HANDLE r = OpenFileMappingW(FILE_MAP_READ, FALSE, name);
