@@ -35,10 +35,10 @@ void fvm_report(const char *fmt, ...)
 }
 
 /* FVM_START_TIMING=1 in a boxed process's environment: one line on stderr
- * with the microseconds each start-up phase took (thread block, policy,
- * floor, index, each virtualizer in table order, hooks), for finding where
- * a boxed start's time goes (docs/design.md). Costs nothing otherwise but
- * the clock reads. */
+ * with the microseconds each start-up phase took (thread block, published
+ * section, policy, floor, index, each virtualizer in table order, hooks),
+ * for finding where a boxed start's time goes (docs/design.md). Costs
+ * nothing otherwise but the clock reads. */
 typedef struct start_clock {
     LARGE_INTEGER ticks[48];
     int count;
@@ -80,8 +80,8 @@ static BOOL runtime_start(HMODULE module)
 
     start_clock clock = {0};
     start_clock_tick(&clock);
-    if (!runtime_thread_start() || !start_clock_tick(&clock) || !runtime_shared_start() || !runtime_policy_start() ||
-        !start_clock_tick(&clock) ||
+    if (!runtime_thread_start() || !start_clock_tick(&clock) || !runtime_shared_start() || !start_clock_tick(&clock) ||
+        !runtime_policy_start() || !start_clock_tick(&clock) ||
         !floor_start() || !start_clock_tick(&clock) || !box_index_start() || !start_clock_tick(&clock))
         return FALSE;
     for (size_t i = 0; i < g_virtualizer_count; i++)

@@ -78,14 +78,14 @@ def test_run_passes_stdin_and_quoting(fvm, box):
 
 def test_start_timing_prints_each_phase_of_each_boxed_process(fvm, box):
     """FVM_START_TIMING=1: every boxed process prints one line of its
-    start-up phases (thread block, policy, floor, index, each virtualizer,
+    start-up phases (thread block, published section, policy, floor, index, each virtualizer,
     hooks); without it, nothing."""
     proc = fvm("run", "--box", box, "cmd", "/c", "cmd /c exit 0", env={"FVM_START_TIMING": "1"})
     lines = [line for line in proc.stderr.splitlines() if "start-up phases (us):" in line]
     assert len(lines) >= 2, proc.stderr   # the outer cmd and the inner one
     for line in lines:
         phases = line.split(":", 2)[2].split()
-        assert len(phases) >= 4 + 15 + 1 and all(p.isdigit() for p in phases), line
+        assert len(phases) >= 5 + 15 + 1 and all(p.isdigit() for p in phases), line
     quiet = fvm("run", "--box", box, "cmd", "/c", "exit 0")
     assert "start-up phases" not in quiet.stderr
 
