@@ -224,38 +224,11 @@ static inline BOOL limited(HANDLE handle, ULONG length)
     return g_hint && g_hint->io_limited && length && g_fvm.active && handle != g_broker && counted(handle);
 }
 
-/* The tally section, mapped at the first call that counts rather than at
- * start: a process that never reads or writes a file (a console tool, a
- * launcher) does not pay for the mapping (about 0.2 ms of every start under
- * Wine). A call made while another thread maps it goes uncounted. */
-static volatile LONG g_tally_state;   /* 0 not mapped yet, 1 being mapped, 2 done (mapped or not) */
-
-static fvm_io_tally *tally_view(void)
-{
-    if (g_tally_state == 2)
-        return g_tally;
-    if (InterlockedCompareExchange(&g_tally_state, 1, 0) != 0)
-        return NULL;
-    DWORD saved = GetLastError();
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
-    runtime_bypass_enter();
-    HANDLE section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name);
-    if (section) {
-        g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally);
-        CloseHandle(section);
-    }
-    runtime_bypass_leave();
-    SetLastError(saved);
-    InterlockedExchange(&g_tally_state, 2);
-    return g_tally;
-}
-
 /* No limit on: the call's bytes go into the box's tally for fvm stats (two
  * atomic adds for a file; a pipe, socket or console is not counted). */
 static inline BOOL tallied(HANDLE handle, ULONG length)
 {
-    return g_hint && length && g_fvm.active && handle != g_broker && counted(handle) && tally_view();
+    return g_tally && length && g_fvm.active && handle != g_broker && counted(handle);
 }
 
 static void tally(int dir, NTSTATUS status, PIO_STATUS_BLOCK io, ULONG length)
@@ -333,7 +306,22 @@ static NTSTATUS NTAPI box_NtWriteFile(HANDLE handle, HANDLE event, PIO_APC_ROUTI
 
 static BOOL ioquota_start(void)
 {
-    g_hint = memquota_hint();   /* the tally is mapped when first needed (tally_view) */
+    g_hint = memquota_hint();
+    /* Mapped at start, not at the first counted call (that would save a
+     * process that never touches a file about 0.2 ms): a mapping made later
+     * lands in address space the program may have just freed and expects
+     * still free (test_process_isolation's probe does). */
+    if (g_hint) {
+        wchar_t name[FVM_OBJ_NAME_MAX];
+        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
+        runtime_bypass_enter();
+        HANDLE section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name);
+        if (section) {
+            g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally);
+            CloseHandle(section);
+        }
+        runtime_bypass_leave();
+    }
     if (g_hint && g_hint->io_limited && lock_lease()) {
         broker_connection();   /* at start, while no lock of the program is held */
         ReleaseSRWLockExclusive(&g_lock);
