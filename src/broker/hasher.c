@@ -8,7 +8,9 @@
  * and last-write time still equal the recorded base: then its bytes are the
  * base's bytes. If the host changed first, the hash stays unknown and size
  * and time already tell the change. Updates go through the index's lock like
- * any writer's. */
+ * any writer's. The same read gives the base's block fingerprints for fvm
+ * export (common/blockprint.h), so a box's first export reads only its
+ * copies, not their bases. */
 #include "broker/broker.h"
 
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <winternl.h>
 
+#include "common/blockprint.h"
 #include "common/boxcfg.h"
 #include "core/boxindex.h"
 #include "core/sha256.h"
@@ -73,9 +76,14 @@ static int collect(void *ctx, const boxindex_entry *e)
 }
 
 /* SHA-256 of the host file at nt_path if it still has the base's size and
- * last-write time. */
-static BOOL hash_if_unchanged(const uint16_t *nt_path, size_t len, const boxindex_base *base, uint8_t out[32])
+ * last-write time; and, into *blocks (malloc'd, NULL if not made), the
+ * base's block fingerprints for fvm export (common/blockprint.h) when the
+ * file is large enough to travel as a delta: the bytes are being read
+ * anyway, and an export that finds them reads the box copy only. */
+static BOOL hash_if_unchanged(const uint16_t *nt_path, size_t len, const boxindex_base *base, uint8_t out[32],
+                             uint64_t **blocks)
 {
+    *blocks = NULL;
     UNICODE_STRING us = {(USHORT)(len * 2), (USHORT)(len * 2), (PWSTR)nt_path};
     OBJECT_ATTRIBUTES oa = {.Length = sizeof oa, .ObjectName = &us, .Attributes = OBJ_CASE_INSENSITIVE};
     IO_STATUS_BLOCK io;
@@ -92,13 +100,29 @@ static BOOL hash_if_unchanged(const uint16_t *nt_path, size_t len, const boxinde
     if (same) {
         sha256_ctx ctx;
         sha256_init(&ctx);
-        enum { CHUNK = 1 << 20 };
+        enum { CHUNK = 1 << 20 };   /* a multiple of the block: blocks never straddle two reads */
         uint8_t *buf = malloc(CHUNK);
+        size_t count = (size_t)((base->size + FVM_DELTA_BLOCK - 1) / FVM_DELTA_BLOCK);
+        uint64_t *prints = base->size >= FVM_DELTA_MIN_SIZE && count <= 0x7ffffff0u / 16 ? malloc(count * 16 + 1) : NULL;
+        uint64_t at = 0;
         DWORD got;
-        while (buf && ReadFile(file, buf, CHUNK, &got, NULL) && got)
+        while (buf && ReadFile(file, buf, CHUNK, &got, NULL) && got) {
             sha256_update(&ctx, buf, got);
+            if (prints && (at % FVM_DELTA_BLOCK || at + got > base->size)) {
+                free(prints);   /* a short read mid-file: no fingerprints this time */
+                prints = NULL;
+            }
+            for (DWORD i = 0; prints && i < got; i += FVM_DELTA_BLOCK)
+                fvm_block_fingerprint(buf + i, got - i < FVM_DELTA_BLOCK ? got - i : FVM_DELTA_BLOCK,
+                                      prints + 2 * ((at + i) / FVM_DELTA_BLOCK));
+            at += got;
+        }
         free(buf);
         sha256_final(&ctx, out);
+        if (prints && at == base->size)
+            *blocks = prints;
+        else
+            free(prints);
         /* Changed while we read: the hash would not be the base's. */
         BY_HANDLE_FILE_INFORMATION after;
         same = buf && GetFileInformationByHandle(file, &after) &&
@@ -106,6 +130,10 @@ static BOOL hash_if_unchanged(const uint16_t *nt_path, size_t len, const boxinde
                after.ftLastWriteTime.dwHighDateTime == info.ftLastWriteTime.dwHighDateTime;
     }
     CloseHandle(file);
+    if (!same) {
+        free(*blocks);
+        *blocks = NULL;
+    }
     return same;
 }
 
@@ -138,10 +166,15 @@ void broker_hash_bases(const wchar_t *box_path)
             for (size_t i = 0; i < list.count; i++) {
                 pending *p = &list.items[i];
                 boxindex_info info = {p->flags, p->base};
-                if (hash_if_unchanged(p->path, p->len, &p->base, info.base.content_hash)) {
+                uint64_t *blocks;
+                if (hash_if_unchanged(p->path, p->len, &p->base, info.base.content_hash, &blocks)) {
+                    if (blocks)
+                        fvm_blocks_save(box_path, info.base.content_hash, blocks,
+                                        (size_t)((p->base.size + FVM_DELTA_BLOCK - 1) / FVM_DELTA_BLOCK));
                     boxindex_key key = {p->hash, p->key, p->path, p->len};
                     boxindex_update(&idx, &key, &info, &err);
                 }
+                free(blocks);
                 free(p->key);
                 free(p->path);
             }

@@ -10,9 +10,11 @@
  * sides are local at export time: the base is right there to compare with
  * (no signatures to exchange), and the changes a box makes to a copy are
  * overwhelmingly in place; an insertion shifts the rest of the file, which
- * then travels as data (correct, only larger). The comparison runs over
- * two mapped views with memcmp, so a 1-byte change in a large file costs
- * about one read of each file from the cache and a package of KBs.
+ * then travels as data (correct, only larger). The comparison uses the
+ * base's block fingerprints (common/blockprint.h) the broker kept when it
+ * hashed the base, so a 1-byte change in a large file costs about one read
+ * of the box copy and a package of KBs; without them both files are read
+ * once and compared (and the fingerprints kept).
  * The package is written to FILE.tmp and renamed: a reader never sees half.
  *
  * import checks the whole package first (checksum, structure: pack_parse),
@@ -29,19 +31,18 @@
  * replaced, box files the new index no longer knows are removed. */
 #include "cli/cli.h"
 
-#include <emmintrin.h>
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/blockprint.h"
 #include "core/boxindex.h"
 #include "core/ntpath.h"
 #include "core/pack.h"
 #include "core/sha256.h"
 
 #define WPATH (FVM_PATH_MAX * 2)
-#define DELTA_BLOCK 4096u
-#define DELTA_MIN_SIZE (64u * 1024u)   /* smaller files travel whole */
+#define DELTA_BLOCK FVM_DELTA_BLOCK
+#define DELTA_MIN_SIZE FVM_DELTA_MIN_SIZE
 
 /* ---- a mapped file ------------------------------------------------------- */
 
@@ -242,192 +243,6 @@ static BOOL add_run(run_list *l, int copy, uint64_t offset, uint64_t length)
     return TRUE;
 }
 
-/* A fast 128-bit fingerprint of one block (not cryptographic), used only
- * to find which blocks of a box copy still equal its base's. SSE2, 64
- * bytes a round: each 16-byte lane is XORed with a key that moves on every
- * round (so where a stripe sits counts, not only what it holds), its two
- * 32-bit halves multiplied (a 64-bit product per half-lane) and added, with
- * the raw data, into one of eight 64-bit accumulators; a multiply-rotate
- * fold of the accumulators and the length makes the 128 bits. About 4x
- * faster than the multiply-rotate lanes it replaced, so hashing costs a
- * fraction of reading the block from the cache. A short last block is
- * zero-padded (the length is mixed in). */
-static uint64_t rotl64(uint64_t v, int r)
-{
-    return (v << r) | (v >> (64 - r));
-}
-
-static void fingerprint_fold(const uint64_t lanes[8], size_t n, uint64_t out[2])
-{
-    const uint64_t m1 = 0x9E3779B97F4A7C15ull, m2 = 0xD6E8FEB86659FD93ull;
-    uint64_t h0 = (uint64_t)n * m1, h1 = ~(uint64_t)n;
-    for (int l = 0; l < 8; l++) {
-        h0 = rotl64(h0 ^ (lanes[l] * m2), 31) * m1;
-        h1 = (rotl64(h1 + lanes[l], 27) * m2) ^ h0;
-    }
-    h0 ^= h0 >> 29;
-    h0 *= m2;
-    h0 ^= h0 >> 32;
-    h1 ^= h1 >> 31;
-    h1 *= m1;
-    h1 ^= h1 >> 29;
-    out[0] = h0;
-    out[1] = h1;
-}
-
-static void block_fingerprint_sse2(const uint8_t *p, size_t n, uint64_t out[2])
-{
-    const uint64_t m1 = 0x9E3779B97F4A7C15ull, m2 = 0xD6E8FEB86659FD93ull;
-    __m128i acc[4], key[4];
-    for (int j = 0; j < 4; j++) {
-        acc[j] = _mm_set_epi64x((long long)(m1 * (uint64_t)(2 * j + 1)), (long long)(m2 * (uint64_t)(2 * j + 2)));
-        key[j] = _mm_set_epi64x((long long)rotl64(m2, 8 * j + 5), (long long)rotl64(m1, 8 * j + 3));
-    }
-    const __m128i step = _mm_set_epi64x((long long)m2, (long long)m1);
-    uint8_t tail[64];
-    for (size_t i = 0; i < n; i += 64) {
-        const uint8_t *q = p + i;
-        if (n - i < 64) {
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, q, n - i);
-            q = tail;
-        }
-        for (int j = 0; j < 4; j++) {
-            __m128i d = _mm_loadu_si128((const __m128i *)(q + 16 * j));
-            key[j] = _mm_add_epi64(key[j], step);
-            __m128i k = _mm_xor_si128(d, key[j]);
-            __m128i prod = _mm_mul_epu32(k, _mm_srli_epi64(k, 32));
-            acc[j] = _mm_add_epi64(acc[j], _mm_add_epi64(prod, _mm_shuffle_epi32(d, _MM_SHUFFLE(1, 0, 3, 2))));
-        }
-    }
-    uint64_t lanes[8];
-    memcpy(lanes, acc, sizeof lanes);
-    fingerprint_fold(lanes, n, out);
-}
-
-/* The same function with AVX2: lanes 0-1 and 2-3 of the SSE2 version side
- * by side in two 256-bit registers (every operation used works within a
- * 128-bit half exactly as its SSE2 form), so the fingerprints are
- * identical, bit for bit; about half the instructions per round. */
-__attribute__((target("avx2"))) static void block_fingerprint_avx2(const uint8_t *p, size_t n, uint64_t out[2])
-{
-    const uint64_t m1 = 0x9E3779B97F4A7C15ull, m2 = 0xD6E8FEB86659FD93ull;
-    __m256i acc[2], key[2];
-    for (int h = 0; h < 2; h++) {
-        int j = 2 * h;   /* SSE2 lanes j (low half) and j + 1 (high half) */
-        acc[h] = _mm256_set_epi64x((long long)(m1 * (uint64_t)(2 * (j + 1) + 1)),
-                                   (long long)(m2 * (uint64_t)(2 * (j + 1) + 2)),
-                                   (long long)(m1 * (uint64_t)(2 * j + 1)), (long long)(m2 * (uint64_t)(2 * j + 2)));
-        key[h] = _mm256_set_epi64x((long long)rotl64(m2, 8 * (j + 1) + 5), (long long)rotl64(m1, 8 * (j + 1) + 3),
-                                   (long long)rotl64(m2, 8 * j + 5), (long long)rotl64(m1, 8 * j + 3));
-    }
-    const __m256i step = _mm256_set_epi64x((long long)m2, (long long)m1, (long long)m2, (long long)m1);
-    uint8_t tail[64];
-    for (size_t i = 0; i < n; i += 64) {
-        const uint8_t *q = p + i;
-        if (n - i < 64) {
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, q, n - i);
-            q = tail;
-        }
-        for (int h = 0; h < 2; h++) {
-            __m256i d = _mm256_loadu_si256((const __m256i *)(q + 32 * h));
-            key[h] = _mm256_add_epi64(key[h], step);
-            __m256i k = _mm256_xor_si256(d, key[h]);
-            __m256i prod = _mm256_mul_epu32(k, _mm256_srli_epi64(k, 32));
-            acc[h] = _mm256_add_epi64(acc[h], _mm256_add_epi64(prod, _mm256_shuffle_epi32(d, _MM_SHUFFLE(1, 0, 3, 2))));
-        }
-    }
-    uint64_t lanes[8];
-    memcpy(lanes, acc, sizeof lanes);
-    fingerprint_fold(lanes, n, out);
-}
-
-typedef void (*fingerprint_fn)(const uint8_t *p, size_t n, uint64_t out[2]);
-
-/* AVX2 where the processor has it and it gives the SSE2 version's
- * fingerprints on a sample of lengths (stored fingerprints must keep
- * matching), else SSE2; FVM_FINGERPRINT_SSE2=1 forces SSE2 (bench/sync.sh
- * compares the two). */
-static fingerprint_fn pick_fingerprint(void)
-{
-    if (!__builtin_cpu_supports("avx2") || getenv("FVM_FINGERPRINT_SSE2"))
-        return block_fingerprint_sse2;
-    static uint8_t sample[4096 + 64];
-    uint64_t x = 0x243F6A8885A308D3ull;
-    for (size_t i = 0; i < sizeof sample; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        sample[i] = (uint8_t)(x >> 56);
-    }
-    static const size_t lengths[] = {0, 1, 63, 64, 65, 1000, 4095, 4096};
-    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
-        uint64_t a[2], b[2];
-        block_fingerprint_sse2(sample + i, lengths[i], a);
-        block_fingerprint_avx2(sample + i, lengths[i], b);
-        if (a[0] != b[0] || a[1] != b[1])
-            return block_fingerprint_sse2;
-    }
-    return block_fingerprint_avx2;
-}
-
-static void block_fingerprint(const uint8_t *p, size_t n, uint64_t out[2])
-{
-    static fingerprint_fn fn;
-    if (!fn)
-        fn = pick_fingerprint();
-    fn(p, n, out);
-}
-
-/* The base's block fingerprints, kept in <box>\sync\blocks2\<sha256>
- * ("blocks2": the second fingerprint function; an older store is ignored)
- * (keyed by content, so valid whatever the file's name or time): an export
- * that finds them reads the box copy only. */
-static void blocks_path(const box *b, const uint8_t hash[32], wchar_t *out)
-{
-    char hex[65];
-    sha256_to_hex(hash, hex);
-    _snwprintf(out, WPATH, L"%ls\\sync\\blocks2\\%hs", b->path, hex);
-    out[WPATH - 1] = 0;
-}
-
-static uint64_t *load_blocks(const box *b, const boxindex_base *base, size_t count)
-{
-    wchar_t path[WPATH];
-    blocks_path(b, base->content_hash, path);
-    HANDLE h = open_read(path);
-    if (h == INVALID_HANDLE_VALUE)
-        return NULL;
-    uint64_t *v = malloc(count * 16 + 1);
-    DWORD got = 0;
-    LARGE_INTEGER size;
-    BOOL ok = v && GetFileSizeEx(h, &size) && (uint64_t)size.QuadPart == count * 16 &&
-              ReadFile(h, v, (DWORD)(count * 16), &got, NULL) && got == count * 16;
-    CloseHandle(h);
-    if (!ok) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static void save_blocks(const box *b, const boxindex_base *base, const uint64_t *v, size_t count)
-{
-    wchar_t path[WPATH], tmp[WPATH];
-    _snwprintf(path, WPATH, L"%ls\\sync", b->path);
-    CreateDirectoryW(path, NULL);
-    _snwprintf(path, WPATH, L"%ls\\sync\\blocks2", b->path);
-    CreateDirectoryW(path, NULL);
-    blocks_path(b, base->content_hash, path);
-    _snwprintf(tmp, WPATH, L"%ls.tmp", path);
-    HANDLE h = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
-    DWORD wrote;
-    BOOL ok = h != INVALID_HANDLE_VALUE && WriteFile(h, v, (DWORD)(count * 16), &wrote, NULL) && wrote == count * 16;
-    if (h != INVALID_HANDLE_VALUE)
-        CloseHandle(h);
-    if (!ok || !MoveFileExW(tmp, path, MOVEFILE_REPLACE_EXISTING))
-        DeleteFileW(tmp);
-}
-
 /* Finds the box copy's blocks that equal the base's at the same offsets.
  * With the base's fingerprints (known) only the box copy is read; without,
  * both are read once, sequentially (ReadFile into two buffers: cheaper
@@ -450,7 +265,7 @@ static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t ba
             if (!ReadFile(base, b, want_b, &got_b, NULL) || got_b != want_b)
                 return FALSE;
             for (DWORD at = 0; at < want_b; at += DELTA_BLOCK)
-                block_fingerprint(b + at, want_b - at < DELTA_BLOCK ? want_b - at : DELTA_BLOCK,
+                fvm_block_fingerprint(b + at, want_b - at < DELTA_BLOCK ? want_b - at : DELTA_BLOCK,
                                   computed + 2 * ((base_end + at) / DELTA_BLOCK));
             base_end += want_b;
         }
@@ -462,7 +277,7 @@ static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t ba
                 same = 0;   /* past the base's end, or a short block that is not the base's last */
             } else if (known) {
                 uint64_t fp[2];
-                block_fingerprint(a + at, n, fp);
+                fvm_block_fingerprint(a + at, n, fp);
                 same = fp[0] == known[2 * block] && fp[1] == known[2 * block + 1];
             } else {
                 same = at + n <= got_b && !memcmp(a + at, b + at, n);
@@ -519,7 +334,7 @@ static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *ho
         return FALSE;
     size_t blocks = (size_t)((base.size + DELTA_BLOCK - 1) / DELTA_BLOCK);
     phase("delta: base checked");
-    uint64_t *known = load_blocks(x->b, &base, blocks), *computed = NULL;
+    uint64_t *known = fvm_blocks_load(x->b->path, base.content_hash, blocks), *computed = NULL;
     phase("delta: fingerprints loaded");
     HANDLE mine = open_read(box_file), hb = known ? INVALID_HANDLE_VALUE : open_read(host);
     run_list runs = {0};
@@ -528,7 +343,7 @@ static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *ho
               plan_delta(mine, size, hb, base.size, known, computed, &runs);
     phase("delta: planned");
     if (ok && computed)
-        save_blocks(x->b, &base, computed, blocks);
+        fvm_blocks_save(x->b->path, base.content_hash, computed, blocks);
     free(known);
     free(computed);
     if (ok && runs_bytes(&runs) < size) {

@@ -311,17 +311,24 @@ def test_export_rm_import_gives_the_same_diff(fvm, syncbox, host, tmp_path):
     assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\big.bin", str(2 << 20), "X").returncode == 0
     before = diff(fvm, box)
     assert f"C {win}\\big.bin" in before, before
-    # The broker fills in the base's SHA-256 in the background.
+    # The broker fills in the base's SHA-256 in the background, and from
+    # the same read keeps the base's block fingerprints (16 bytes a 4 KiB
+    # block), so even the first export reads the box copy only.
     fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    kept = list((fvm.box_dir(box) / "sync" / "blocks2").iterdir())
+    assert [p.stat().st_size for p in kept] == [(4 << 20) // 4096 * 16], kept
     pkg = tmp_path / "box.fvmpack"
     out = fvm("export", box, win_path(pkg), check=0).stdout
     assert "1 as deltas" in out, out
     assert pkg.stat().st_size < 64 * 1024, pkg.stat().st_size
-    # Again: now from the base's block fingerprints kept by the first export
-    # (reads the box copy only); the same ops, the same package body.
+    # Again without them: the export reads the base too, the same ops, and
+    # keeps the fingerprints it computed (the same bytes as the broker's).
     first = pkg.read_bytes()
+    brokers = kept[0].read_bytes()
+    kept[0].unlink()
     out = fvm("export", box, win_path(pkg), check=0).stdout
     assert "1 as deltas" in out and len(pkg.read_bytes()) == len(first), out
+    assert kept[0].read_bytes() == brokers
     # (the import below reads this second package: the big file's bytes are checked)
     fvm("rm", box, check=0)
     fresh = fvm.__class__(fvm.root_win + "x")
