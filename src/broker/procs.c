@@ -48,8 +48,9 @@ static DWORD g_grants[MAX_GRANTS];   /* GetTickCount of each outstanding grant *
 static uint32_t g_grant_count;
 static uint32_t g_limit;
 static HANDLE g_job;
-static policy_view g_view;
-static BOOL g_have_view;
+/* Whether some [process] rule audits: only then is a new process's image
+ * read (decided once: the broker's policy does not change while it runs). */
+static BOOL g_audit_rules;
 
 void broker_procs_start(const wchar_t *box_path, HANDLE job)
 {
@@ -66,12 +67,8 @@ void broker_procs_start(const wchar_t *box_path, HANDLE job)
         limits.BasicLimitInformation.ActiveProcessLimit = g_limit;
         SetInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits);
     }
-    /* The broker's own copy of the policy (policy.c), for the audit rules. */
-    const policy_view *view = broker_policy_view();
-    if (view) {
-        g_view = *view;
-        g_have_view = TRUE;
-    }
+    const policy_view *view = broker_policy_view();   /* policy.c: the broker's own copy */
+    g_audit_rules = view && (policy_view_possible(view, POLICY_TYPE_PROCESS) & POLICY_POSSIBLE_AUDIT);
 }
 
 static BOOL alive(const tracked *t)
@@ -145,11 +142,12 @@ static BOOL audit_wanted(HANDLE process, char *image_utf8, size_t cap, char *rul
     wchar_t image[FVM_PATH_MAX + 4] = L"\\??\\";
     DWORD n = FVM_PATH_MAX;
     image_utf8[0] = 0;
-    if (!g_have_view || !QueryFullProcessImageNameW(process, 0, image + 4, &n))
+    const policy_view *view = broker_policy_view();
+    if (!view || !QueryFullProcessImageNameW(process, 0, image + 4, &n))
         return FALSE;
     WideCharToMultiByte(CP_UTF8, 0, image + 4, -1, image_utf8, (int)cap, NULL, NULL);
     policy_decision d;
-    if (policy_match(&g_view, POLICY_TYPE_PROCESS, (const uint16_t *)image, n + 4, (const uint16_t *)(image + 4), n,
+    if (policy_match(view, POLICY_TYPE_PROCESS, (const uint16_t *)image, n + 4, (const uint16_t *)(image + 4), n,
                      &d) != FVM_OK || !d.audit)
         return FALSE;
     policy_decision_label(&d, rule, rule_cap);
@@ -194,9 +192,7 @@ void broker_procs_new(uint32_t pid)
         t->pid = pid;
         t->handle = process;
         t->parent_outside = outside;
-        /* Nothing to audit without a policy, or when no [process] rule
-         * audits: the image need not be read. */
-        t->resolved = !g_have_view || !(policy_view_possible(&g_view, POLICY_TYPE_PROCESS) & POLICY_POSSIBLE_AUDIT);
+        t->resolved = !g_audit_rules;   /* nothing to audit: the image need not be read */
         resolve(t);
     } else if (process) {
         CloseHandle(process);

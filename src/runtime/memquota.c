@@ -21,9 +21,9 @@
  * here. The broker call's own allocations (pipe buffers, the per-thread
  * block) are not counted: the thread is marked while it asks. */
 #include "runtime/runtime.h"
-#include "common/boxshare.h"
 
 #include "common/boxlimits.h"
+#include "common/boxshare.h"
 #include "common/brokerproto.h"
 #include "runtime/guard.h"
 
