@@ -66,6 +66,20 @@ void cli_exe_dir(wchar_t *out, size_t cap)
     out[n ? n - 1 : 0] = 0;
 }
 
+BOOL cli_create_process(const wchar_t *app, wchar_t *cmdline, BOOL inherit, DWORD flags, const wchar_t *dir,
+                        STARTUPINFOW *si, PROCESS_INFORMATION *pi)
+{
+    for (int attempt = 0;; attempt++) {
+        if (CreateProcessW(app, cmdline, NULL, NULL, inherit, flags, NULL, dir, si, pi))
+            return TRUE;
+        /* Nothing of the child ran (NtCreateUserProcess gave up before the
+         * process existed for anyone), so a second try is safe. */
+        if (GetLastError() != ERROR_INTERNAL_ERROR || attempt == 1)
+            return FALSE;
+        Sleep(50);
+    }
+}
+
 void box_root(wchar_t *out, size_t cap)
 {
     DWORD n = GetEnvironmentVariableW(L"FVM_ROOT", out, (DWORD)cap);

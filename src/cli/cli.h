@@ -56,6 +56,12 @@ void box_config(const box *b, fvm_box_config *cfg);
 
 /* Directory of fvm.exe (where fvm.dll and fvm-broker.exe live). */
 void cli_exe_dir(wchar_t *out, size_t cap);
+/* CreateProcessW, tried once more when the new process died before it ran
+ * any code (ERROR_INTERNAL_ERROR: under Wine, the child's Unix process
+ * ended before it connected to the server, seen about once per suite run
+ * under load). Any other failure is returned at once. */
+BOOL cli_create_process(const wchar_t *app, wchar_t *cmdline, BOOL inherit, DWORD flags, const wchar_t *dir,
+                        STARTUPINFOW *si, PROCESS_INFORMATION *pi);
 
 /* regdiff.c: prints the registry lines of `fvm diff` (idx: the box index,
  * NULL if none); 0 or an exit code. */

@@ -86,8 +86,7 @@ void sync_reap_detached(const box *b)
     cmdline[sizeof cmdline / sizeof cmdline[0] - 1] = 0;
     STARTUPINFOW si = {sizeof si};
     PROCESS_INFORMATION pi;
-    if (CreateProcessW(NULL, cmdline, NULL, NULL, FALSE, DETACHED_PROCESS | CREATE_NO_WINDOW, NULL, NULL, &si,
-                       &pi)) {
+    if (cli_create_process(NULL, cmdline, FALSE, DETACHED_PROCESS | CREATE_NO_WINDOW, NULL, &si, &pi)) {
         CloseHandle(pi.hThread);
         CloseHandle(pi.hProcess);
         return;

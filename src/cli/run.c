@@ -136,9 +136,9 @@ static int ensure_broker(const box *b)
         return cli_win_error(GetLastError(), "cannot prepare the broker's attributes");
     }
     six.lpAttributeList = attrs;
-    if (!CreateProcessW(exe, cmdline, NULL, NULL, TRUE,
-                        DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | EXTENDED_STARTUPINFO_PRESENT,
-                        NULL, NULL, &six.StartupInfo, &pi)) {
+    if (!cli_create_process(exe, cmdline, TRUE,
+                            DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | EXTENDED_STARTUPINFO_PRESENT, NULL,
+                            &six.StartupInfo, &pi)) {
         DWORD e = GetLastError();
         DeleteProcThreadAttributeList(attrs);
         CloseHandle(started);
@@ -188,7 +188,7 @@ static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_I
     si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
     si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    if (!CreateProcessW(exe, cmdline, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, pi)) {
+    if (!cli_create_process(exe, cmdline, TRUE, CREATE_SUSPENDED, NULL, &si, pi)) {
         DWORD e = GetLastError();
         char c[FVM_PATH_MAX * 3];
         CloseHandle(job);
@@ -258,7 +258,7 @@ int cmd_start_in_box(const wchar_t *raw_cmdline)
     si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
     PROCESS_INFORMATION pi;
-    if (!CreateProcessW(NULL, program, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    if (!cli_create_process(NULL, program, TRUE, 0, NULL, &si, &pi)) {
         DWORD e = GetLastError();
         char c[2048];
         cli_utf8(program, c, sizeof c);
