@@ -33,7 +33,14 @@ void broker_audit_flush(void);
 /* guard.c: each new member of the box's job must run fvm.dll; one that
  * does not is terminated and audited. */
 BOOL broker_guard_start(HANDLE job);
-void broker_guard_member(uint32_t pid);
+/* A new member; process: procs.c's handle to it (NULL: none), which the
+ * guard may use until broker_guard_gone(pid). The main loop's, under its
+ * sync lock, like the two below. */
+void broker_guard_member(uint32_t pid, HANDLE process);
+void broker_guard_gone(uint32_t pid);
+/* Takes the first looks that are due; returns the ms until the next one
+ * (INFINITE: none waiting). */
+DWORD broker_guard_looks(void);
 
 /* main.c: TRUE when pid is a live process of the box (asked of the box's
  * job, not of the list built from its news). */
@@ -59,7 +66,9 @@ void broker_hash_bases(const wchar_t *box_path);
  * new/exit come from the job's messages; grant answers a boxed process's
  * "start" request (0 or STATUS_QUOTA_EXCEEDED). */
 void broker_procs_start(const wchar_t *box_path, HANDLE job);
-void broker_procs_new(uint32_t pid);
+/* Returns the handle it keeps to the process (NULL if none), valid until
+ * broker_procs_exit(pid) or broker_procs_stop. */
+HANDLE broker_procs_new(uint32_t pid);
 void broker_procs_exit(uint32_t pid);
 void broker_procs_poll(void);   /* reads the images of processes that have started running */
 uint32_t broker_procs_grant(void);

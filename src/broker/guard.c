@@ -15,9 +15,14 @@
  * Wine's desktop process, which a boxed program's first window would start
  * below the hooks, is started by the broker before the box runs (below).
  *
- * The check runs on the thread pool, never on the completion-port loop,
- * first GUARD_FIRST_LOOK_MS after the process appeared, and then costs two calls when
- * fvm.dll is at its preferred base (where it nearly always is). */
+ * The first look is the completion-port loop's own, GUARD_FIRST_LOOK_MS
+ * after the process appeared, on the handle procs.c keeps for the member
+ * (no second open, no thread woken): a process that has ended by then (its
+ * exit news drops it first) costs nothing, one that runs fvm.dll at its
+ * preferred base (nearly all) one call. Anything else - the injection still
+ * pending, fvm.dll elsewhere, no fvm.dll - goes to the thread pool with a
+ * handle of its own, where the slower checks (cross-process reads, the
+ * module list) and the waiting never hold up the loop. */
 #include <windows.h>
 #include <winternl.h>
 #include <psapi.h>
@@ -139,6 +144,8 @@ typedef struct guard_work {
 
 static HANDLE g_job;
 
+/* On the pool: a member the first look did not settle, looked at again
+ * (first at once) until GUARD_WAIT_MS. */
 static DWORD WINAPI guard_member(void *arg)
 {
     guard_work *work = arg;
@@ -151,15 +158,11 @@ static DWORD WINAPI guard_member(void *arg)
         CloseHandle(process);
         return 0;
     }
-    /* The creating hook injects right after the real creation call, and
-     * cross-process reads are costly under Wine: look first after a short
-     * while, when a boxed process has usually loaded fvm.dll or ended. */
-    member_state state = MEMBER_PENDING;
-    for (DWORD waited = 0, step = GUARD_FIRST_LOOK_MS; waited < GUARD_WAIT_MS;
-         waited += step, step = step < 200 ? step * 2 : step) {
+    member_state state = check(process);
+    for (DWORD waited = GUARD_FIRST_LOOK_MS, step = 2 * GUARD_FIRST_LOOK_MS;
+         state == MEMBER_PENDING && waited < GUARD_WAIT_MS; waited += step, step = step < 200 ? step * 2 : step) {
         Sleep(step);
-        if ((state = check(process)) != MEMBER_PENDING)
-            break;
+        state = check(process);
     }
     if (state == MEMBER_PENDING && (state = check(process)) == MEMBER_PENDING) {
         TerminateProcess(process, GUARD_EXIT_CODE);
@@ -220,12 +223,17 @@ BOOL broker_guard_start(HANDLE job)
                                NULL, NULL) > 0;
 }
 
-void broker_guard_member(uint32_t pid)
+/* Hands a member to the pool with a handle of its own (its entry's handle
+ * is procs.c's and closes at the member's exit). */
+static void to_pool(uint32_t pid, HANDLE borrowed)
 {
-    /* Opened at once, from the completion-port loop, so the handle is to
-     * the process the job reported (checked again with IsProcessInJob). */
-    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ | PROCESS_TERMINATE | SYNCHRONIZE,
-                                 FALSE, pid);
+    HANDLE process = NULL;
+    if (borrowed)
+        DuplicateHandle(GetCurrentProcess(), borrowed, GetCurrentProcess(), &process, 0, FALSE,
+                        DUPLICATE_SAME_ACCESS);
+    else
+        process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ | PROCESS_TERMINATE | SYNCHRONIZE, FALSE,
+                              pid);
     if (!process)
         return;   /* already gone */
     guard_work *work = HeapAlloc(GetProcessHeap(), 0, sizeof *work);
@@ -237,4 +245,53 @@ void broker_guard_member(uint32_t pid)
     work->pid = pid;
     if (!QueueUserWorkItem(guard_member, work, WT_EXECUTELONGFUNCTION))
         guard_member(work);
+}
+
+/* Members waiting for their first look, oldest first (their due times
+ * only grow). Touched by the main loop only, under its sync lock. */
+#define GUARD_PENDING_MAX 1024
+typedef struct pending_member {
+    uint32_t pid;
+    HANDLE process;   /* procs.c's, valid until broker_guard_gone(pid) */
+    DWORD due;        /* GetTickCount of the first look */
+} pending_member;
+static pending_member g_pending[GUARD_PENDING_MAX];
+static size_t g_pending_count;
+
+void broker_guard_member(uint32_t pid, HANDLE process)
+{
+    if (!process || g_pending_count == GUARD_PENDING_MAX) {
+        to_pool(pid, process);
+        return;
+    }
+    g_pending[g_pending_count++] = (pending_member){pid, process, GetTickCount() + GUARD_FIRST_LOOK_MS};
+}
+
+void broker_guard_gone(uint32_t pid)
+{
+    for (size_t i = 0; i < g_pending_count; i++) {
+        if (g_pending[i].pid == pid) {
+            memmove(g_pending + i, g_pending + i + 1, (g_pending_count - i - 1) * sizeof g_pending[0]);
+            g_pending_count--;
+            return;
+        }
+    }
+}
+
+DWORD broker_guard_looks(void)
+{
+    DWORD now = GetTickCount();
+    size_t done = 0;
+    for (; done < g_pending_count && (LONG)(g_pending[done].due - now) <= 0; done++) {
+        pending_member *m = &g_pending[done];
+        if (WaitForSingleObject(m->process, 0) == WAIT_OBJECT_0 || runtime_at_base(m->process))
+            continue;   /* ended (its news not read yet), or boxed */
+        to_pool(m->pid, m->process);
+    }
+    memmove(g_pending, g_pending + done, (g_pending_count - done) * sizeof g_pending[0]);
+    g_pending_count -= done;
+    if (!g_pending_count)
+        return INFINITE;
+    LONG left = (LONG)(g_pending[0].due - GetTickCount());
+    return left > 0 ? (DWORD)left : 0;
 }

@@ -63,10 +63,8 @@ static void member_add(uint32_t pid)
     EnterCriticalSection(&members_lock);
     BOOL added = member_add_locked(pid);
     LeaveCriticalSection(&members_lock);
-    if (added) {
-        broker_procs_new(pid);
-        broker_guard_member(pid);
-    }
+    if (added)
+        broker_guard_member(pid, broker_procs_new(pid));
 }
 
 /* Whether pid is on the member list (no request to the server; the list
@@ -132,6 +130,7 @@ static void member_remove(uint32_t pid)
     }
     LeaveCriticalSection(&members_lock);
     if (removed) {
+        broker_guard_gone(pid);   /* before procs.c closes the handle the guard uses */
         broker_procs_exit(pid);
         broker_net_process_exit(pid);
     }
@@ -191,10 +190,8 @@ static BOOL members_sync(void)
         if (member_add_locked(fresh[i]))
             fresh[added++] = fresh[i];
     LeaveCriticalSection(&members_lock);
-    for (uint32_t i = 0; i < added; i++) {
-        broker_procs_new(fresh[i]);
-        broker_guard_member(fresh[i]);
-    }
+    for (uint32_t i = 0; i < added; i++)
+        broker_guard_member(fresh[i], broker_procs_new(fresh[i]));
     for (uint32_t i = 0; i < gone_count; i++)
         member_remove(gone[i]);
     LeaveCriticalSection(&sync_lock);
@@ -446,27 +443,33 @@ int wmain(int argc, wchar_t **argv)
     SetEvent(started);
     CloseHandle(started);
 
+    DWORD guard_wait = INFINITE;
     for (;;) {
         DWORD message = 0;
         ULONG_PTR key;
         LPOVERLAPPED data;
         /* Without the port's news (a reused job), the job's list is read
-         * more often so that new processes show without delay. */
-        BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, port_associated ? 1000 : 100);
+         * more often so that new processes show without delay. The guard's
+         * first looks (guard.c) wake the loop too. */
+        DWORD idle_wait = port_associated ? 1000 : 100;
+        DWORD wait = guard_wait < idle_wait ? guard_wait : idle_wait;
+        BOOL got = GetQueuedCompletionStatus(port, &message, &key, &data, wait);
+        BOOL idle = !got && wait == idle_wait;
         /* With the port's news the list is read only when the port is
          * quiet: two requests less per process started. */
-        if (!got || !port_associated)
+        if (idle || !port_associated)
             members_sync();
         broker_procs_poll();
-        if (!got)
+        if (idle)
             broker_hash_bases(box_path);   /* idle: fill in base hashes */
         EnterCriticalSection(&sync_lock);
         if (got && message == JOB_OBJECT_MSG_NEW_PROCESS)
             member_add((uint32_t)(ULONG_PTR)data);
         if (got && (message == JOB_OBJECT_MSG_EXIT_PROCESS || message == JOB_OBJECT_MSG_ABNORMAL_EXIT_PROCESS))
             member_remove((uint32_t)(ULONG_PTR)data);
+        guard_wait = broker_guard_looks();
         LeaveCriticalSection(&sync_lock);
-        if (got && message != JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO)
+        if (got ? message != JOB_OBJECT_MSG_ACTIVE_PROCESS_ZERO : !idle)
             continue;
         if (active_processes(job) != 0)
             continue;

@@ -176,10 +176,12 @@ static void resolve(tracked *t)
     record("process-start", t->pid, name, "audit", t->rule, t->image);
 }
 
-void broker_procs_new(uint32_t pid)
+HANDLE broker_procs_new(uint32_t pid)
 {
-    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE,
-                                 pid);
+    /* The guard's rights too: it looks through this handle (guard.c). */
+    HANDLE process = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_VM_READ |
+                                 PROCESS_TERMINATE | SYNCHRONIZE, FALSE, pid);
+    HANDLE kept = NULL;
     BOOL outside = parent_outside_job(process);
     EnterCriticalSection(&g_lock);
     if (g_grant_count) {   /* the oldest grant has become this process */
@@ -194,10 +196,12 @@ void broker_procs_new(uint32_t pid)
         t->parent_outside = outside;
         t->resolved = !g_audit_rules;   /* nothing to audit: the image need not be read */
         resolve(t);
+        kept = process;
     } else if (process) {
         CloseHandle(process);
     }
     LeaveCriticalSection(&g_lock);
+    return kept;
 }
 
 void broker_procs_poll(void)
