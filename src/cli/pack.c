@@ -248,7 +248,7 @@ static BOOL add_run(run_list *l, int copy, uint64_t offset, uint64_t length)
  * both are read once, sequentially (ReadFile into two buffers: cheaper
  * under Wine than faulting in mapped views), and the base's fingerprints
  * are filled in (computed) for the next export. */
-static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, const uint64_t *known,
+static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, fvm_blocks_reader *known,
                        uint64_t *computed, run_list *out)
 {
     static uint8_t a[1 << 20], b[1 << 20];
@@ -277,8 +277,11 @@ static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t ba
                 same = 0;   /* past the base's end, or a short block that is not the base's last */
             } else if (known) {
                 uint64_t fp[2];
+                const uint64_t *stored = fvm_blocks_get(known, (size_t)block);
+                if (!stored)
+                    return FALSE;
                 fvm_block_fingerprint(a + at, n, fp);
-                same = fp[0] == known[2 * block] && fp[1] == known[2 * block + 1];
+                same = fp[0] == stored[0] && fp[1] == stored[1];
             } else {
                 same = at + n <= got_b && !memcmp(a + at, b + at, n);
             }
@@ -334,17 +337,29 @@ static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *ho
         return FALSE;
     size_t blocks = (size_t)((base.size + DELTA_BLOCK - 1) / DELTA_BLOCK);
     phase("delta: base checked");
-    uint64_t *known = fvm_blocks_load(x->b->path, base.content_hash, blocks), *computed = NULL;
-    phase("delta: fingerprints loaded");
-    HANDLE mine = open_read(box_file), hb = known ? INVALID_HANDLE_VALUE : open_read(host);
+    static fvm_blocks_reader stored;   /* one export per process: static, no 64 KiB on the stack */
+    fvm_blocks_reader *known = fvm_blocks_open(&stored, x->b->path, base.content_hash, blocks) ? &stored : NULL;
+    uint64_t *computed = NULL;
+    phase("delta: fingerprints opened");
+    HANDLE mine = open_read(box_file), hb = INVALID_HANDLE_VALUE;
     run_list runs = {0};
-    BOOL ok = mine != INVALID_HANDLE_VALUE && (known || hb != INVALID_HANDLE_VALUE) &&
-              (known || (computed = malloc(blocks * 16 + 1)) != NULL) &&
-              plan_delta(mine, size, hb, base.size, known, computed, &runs);
+    BOOL ok = mine != INVALID_HANDLE_VALUE && known &&
+              plan_delta(mine, size, INVALID_HANDLE_VALUE, base.size, known, NULL, &runs);
+    if (known)
+        fvm_blocks_close(known);
+    if (!ok && mine != INVALID_HANDLE_VALUE) {
+        /* None stored, or they could not be read to their end (shortened
+         * meanwhile): compared with the base itself, from the start. */
+        LARGE_INTEGER start = {0};
+        runs.count = 0;
+        hb = open_read(host);
+        ok = hb != INVALID_HANDLE_VALUE && SetFilePointerEx(mine, start, NULL, FILE_BEGIN) &&
+             (computed = malloc(blocks * 16 + 1)) != NULL &&
+             plan_delta(mine, size, hb, base.size, NULL, computed, &runs);
+    }
     phase("delta: planned");
     if (ok && computed)
         fvm_blocks_save(x->b->path, base.content_hash, computed, blocks);
-    free(known);
     free(computed);
     if (ok && runs_bytes(&runs) < size) {
         w_record(&x->w, PACK_REC_DELTA, plen + PACK_BASE_LEN + runs_bytes(&runs));

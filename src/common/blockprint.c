@@ -157,25 +157,49 @@ static void blocks_path(const wchar_t *box_path, const uint8_t hash[32], wchar_t
     out[BLOCKS_PATH - 1] = 0;
 }
 
-uint64_t *fvm_blocks_load(const wchar_t *box_path, const uint8_t hash[32], size_t count)
+BOOL fvm_blocks_open(fvm_blocks_reader *r, const wchar_t *box_path, const uint8_t hash[32], size_t count)
 {
     wchar_t path[BLOCKS_PATH];
+    memset(r, 0, sizeof *r);
+    r->file = INVALID_HANDLE_VALUE;
+    if (!count || count > 0x7ffffff0u / 16)
+        return FALSE;
     blocks_path(box_path, hash, path);
-    HANDLE h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                           OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, NULL);
-    if (h == INVALID_HANDLE_VALUE)
-        return NULL;
-    uint64_t *v = count <= 0x7ffffff0u / 16 ? malloc(count * 16 + 1) : NULL;
-    DWORD got = 0;
+    r->file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                          OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, NULL);
     LARGE_INTEGER size;
-    BOOL ok = v && GetFileSizeEx(h, &size) && (uint64_t)size.QuadPart == count * 16 &&
-              ReadFile(h, v, (DWORD)(count * 16), &got, NULL) && got == count * 16;
-    CloseHandle(h);
-    if (!ok) {
-        free(v);
-        return NULL;
+    if (r->file == INVALID_HANDLE_VALUE || !GetFileSizeEx(r->file, &size) || (uint64_t)size.QuadPart != count * 16) {
+        fvm_blocks_close(r);
+        return FALSE;
     }
-    return v;
+    r->count = count;
+    return TRUE;
+}
+
+const uint64_t *fvm_blocks_get(fvm_blocks_reader *r, size_t block)
+{
+    if (block >= r->count || r->file == INVALID_HANDLE_VALUE)
+        return NULL;
+    if (block < r->first || block >= r->first + r->in_window) {
+        /* Blocks are asked in order: the next window starts at this one. */
+        size_t n = r->count - block < FVM_BLOCKS_WINDOW ? r->count - block : FVM_BLOCKS_WINDOW;
+        LARGE_INTEGER at;
+        DWORD got = 0;
+        at.QuadPart = (LONGLONG)block * 16;
+        if (!SetFilePointerEx(r->file, at, NULL, FILE_BEGIN) ||
+            !ReadFile(r->file, r->window, (DWORD)(n * 16), &got, NULL) || got != n * 16)
+            return NULL;   /* shortened meanwhile: the caller falls back */
+        r->first = block;
+        r->in_window = n;
+    }
+    return r->window + 2 * (block - r->first);
+}
+
+void fvm_blocks_close(fvm_blocks_reader *r)
+{
+    if (r->file != INVALID_HANDLE_VALUE)
+        CloseHandle(r->file);
+    r->file = INVALID_HANDLE_VALUE;
 }
 
 void fvm_blocks_save(const wchar_t *box_path, const uint8_t hash[32], const uint64_t *v, size_t count)

@@ -27,9 +27,22 @@
  * cryptographic: only compared with the same base's). */
 void fvm_block_fingerprint(const uint8_t *p, size_t n, uint64_t out[2]);
 
-/* The fingerprints of a base with this SHA-256 and count blocks: a malloc'd
- * array of 2 * count values (free it), or NULL when none is stored. */
-uint64_t *fvm_blocks_load(const wchar_t *box_path, const uint8_t hash[32], size_t count);
+/* The stored fingerprints of a base with this SHA-256 and count blocks,
+ * read a window at a time as the blocks are asked for in order: no array
+ * of them all is allocated, whose first touch (about a page fault per 4 KiB,
+ * 256 for a 256 MiB base) cost an export several ms here. */
+#define FVM_BLOCKS_WINDOW 4096   /* fingerprints per read: 64 KiB */
+typedef struct fvm_blocks_reader {
+    HANDLE file;
+    size_t count;                        /* blocks of the base */
+    size_t first, in_window;             /* the blocks in window */
+    uint64_t window[2 * FVM_BLOCKS_WINDOW];
+} fvm_blocks_reader;
+/* FALSE when none is stored for this base (or not for count blocks). */
+BOOL fvm_blocks_open(fvm_blocks_reader *r, const wchar_t *box_path, const uint8_t hash[32], size_t count);
+/* Block's two values; NULL past the end or when the file cannot be read. */
+const uint64_t *fvm_blocks_get(fvm_blocks_reader *r, size_t block);
+void fvm_blocks_close(fvm_blocks_reader *r);
 /* Stores them (temporary file, then renamed over: a reader never sees half). */
 void fvm_blocks_save(const wchar_t *box_path, const uint8_t hash[32], const uint64_t *v, size_t count);
 

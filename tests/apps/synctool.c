@@ -2,7 +2,7 @@
  * benchmark (fvm commit/export), run in a box or on the host.
  *
  *   synctool poke PATH OFFSET TEXT   write TEXT at OFFSET of an existing file, in place (no truncation)
- *   synctool copy FROM TO            CopyFileW, timed: prints "OK <milliseconds>"
+ *   synctool copy FROM TO [FROM TO...]  CopyFileW of each pair, back to back, timed: "OK <milliseconds>"
  *   synctool read PATH               read the whole file once, timed: prints "OK <milliseconds>"
  *   synctool sd PATH                 its owner, group and DACL as SDDL: prints "OK <sddl>"
  *   synctool setsd PATH SDDL         sets owner, group and DACL (those SDDL names) on PATH
@@ -39,10 +39,13 @@ int wmain(int argc, wchar_t **argv)
     }
     LARGE_INTEGER f, t0, t1;
     QueryPerformanceFrequency(&f);
-    if (argc >= 4 && !wcscmp(argv[1], L"copy")) {
+    if (argc >= 4 && argc % 2 == 0 && !wcscmp(argv[1], L"copy")) {
+        /* Pairs copied back to back, as one commit lands its files; the
+         * total time of all of them. */
         QueryPerformanceCounter(&t0);
-        if (!CopyFileW(argv[2], argv[3], FALSE))
-            return fail("copy");
+        for (int i = 2; i + 1 < argc; i += 2)
+            if (!CopyFileW(argv[i], argv[i + 1], FALSE))
+                return fail("copy");
         QueryPerformanceCounter(&t1);
         printf("OK %.1f\n", (t1.QuadPart - t0.QuadPart) * 1000.0 / f.QuadPart);
         return 0;

@@ -329,6 +329,12 @@ def test_export_rm_import_gives_the_same_diff(fvm, syncbox, host, tmp_path):
     out = fvm("export", box, win_path(pkg), check=0).stdout
     assert "1 as deltas" in out and len(pkg.read_bytes()) == len(first), out
     assert kept[0].read_bytes() == brokers
+    # A shortened (or otherwise wrong-sized) store is not trusted: the
+    # export compares with the base again and writes the store anew.
+    kept[0].write_bytes(brokers[:len(brokers) // 2])
+    out = fvm("export", box, win_path(pkg), check=0).stdout
+    assert "1 as deltas" in out and len(pkg.read_bytes()) == len(first), out
+    assert kept[0].read_bytes() == brokers
     # (the import below reads this second package: the big file's bytes are checked)
     fvm("rm", box, check=0)
     fresh = fvm.__class__(fvm.root_win + "x")
