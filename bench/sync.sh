@@ -8,8 +8,9 @@
 #            (synctool read, ReadFile of the whole file, warm cache)
 #   commit   COMMIT_FILES new files of COMMIT_MIB MiB each made in a box,
 #            committed: the apply phase of `fvm commit` (its own "applied
-#            ... in N ms") against CopyFileW of the same files (synctool
-#            copy), as throughput: CopyFileW time / commit time; once as
+#            ... in N ms") against CopyFileW of the same files, back to back
+#            in one process (synctool copy), as throughput: CopyFileW time /
+#            commit time; once as
 #            commit runs (renames: box and host share a volume) and once
 #            with FVM_COMMIT_COPY=1 (copies, as for a box on another volume;
 #            the box copies are then set aside and freed by a detached
@@ -107,11 +108,12 @@ commit_round() {   # $1: FVM_COMMIT_COPY value; prints the apply time and the Co
     # Each timed copy starts with no dirty pages pending (else the second
     # writer pays for the first one's write-back).
     sync
-    t=0
+    # One process copies them back to back, as the commit lands them.
+    pairs=()
     for i in $(seq "$COMMIT_FILES"); do
-        one=$(wine "$ST" copy "$(winepath -w "$boxc/f$i.bin")" "$DATA_WIN\\copy\\f$i.bin" | ms_of OK)
-        t=$(awk -v a="$t" -v b="$one" 'BEGIN{print a+b}')
+        pairs+=("$(winepath -w "$boxc/f$i.bin")" "$DATA_WIN\\copy\\f$i.bin")
     done
+    t=$(wine "$ST" copy "${pairs[@]}" | ms_of OK)
     sync
     out=$(FVM_COMMIT_COPY=$1 wine "$FVM" commit scommit)
     # By a copy, the box copies are set aside and freed by a detached
