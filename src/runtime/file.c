@@ -828,6 +828,9 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
             options = effective_options(s, options);
         status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                    allocation, file_attributes, share, disposition, options, ea, ea_length);
+        if (status >= 0 && (to_box || to_host) && (options & FILE_DIRECTORY_FILE) &&
+            (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC))
+            file_dir_remember(*handle, &s->path);
         if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
@@ -853,6 +856,9 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
             options = effective_options(s, options);
         status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                  share, options);
+        if (status >= 0 && (to_box || to_host) && (options & FILE_DIRECTORY_FILE) &&
+            (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC))
+            file_dir_remember(*handle, &s->path);
         if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
             after_box_open(s, *handle, access, options);
     }
@@ -1441,6 +1447,8 @@ static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
         deleted_when_closed(data);
     else if (tag == FILE_TAG_WATCH)
         file_watch_closed(data);
+    else if (tag == FILE_TAG_DIR_NAME)
+        file_dir_name_closed(data);
 }
 
 /* A copy of a box file opened for writing can grow it too: it counts

@@ -106,6 +106,68 @@ static void file_dir_close(HANDLE handle)
         listing_free(l);
 }
 
+/* ---- the names of directory handles ---------------------------------------
+ *
+ * kernelbase looks up each folder of a program's path with a one-name
+ * listing on a handle it has just opened; asking the server for that
+ * handle's name was a request per folder (6 per process start from a path
+ * six folders deep). The open hooks know the name: they leave it here. */
+
+typedef struct dir_name {
+    size_t len;
+    uint16_t units[];
+} dir_name;
+
+void file_dir_remember(HANDLE handle, const ntpath *path)
+{
+    dir_name *n = HeapAlloc(GetProcessHeap(), 0, sizeof *n + (path->len + 1) * sizeof(uint16_t));
+    if (!n)
+        return;
+    n->len = path->len;
+    memcpy(n->units, path->path, (path->len + 1) * sizeof(uint16_t));
+    if (!handle_put(handle, &file_virtualizer, FILE_TAG_DIR_NAME, n))
+        HeapFree(GetProcessHeap(), 0, n);
+}
+
+void file_dir_name_closed(void *name)
+{
+    HeapFree(GetProcessHeap(), 0, name);
+}
+
+typedef struct name_copy {
+    uint16_t *out;
+    size_t cap, len;
+} name_copy;
+
+static void copy_name(void *data, void *ctx)
+{
+    const dir_name *n = data;
+    name_copy *c = ctx;
+    if (n->len < c->cap) {
+        memcpy(c->out, n->units, n->len * sizeof(uint16_t));
+        c->len = n->len;
+    }
+}
+
+/* The remembered name of the handle into s->dir (s->box is scratch). */
+static BOOL remembered_path(HANDLE handle, file_scratch *s)
+{
+    static const ntpath_context any_form = {.input = NTPATH_INPUT_ANY};
+    name_copy c = {s->box, NTPATH_MAX_UNITS + 1, 0};
+    fvm_error err;
+    /* Copied under the registry's lock: another thread may close the handle. */
+    if (!handle_find(handle, &file_virtualizer, FILE_TAG_DIR_NAME, copy_name, &c) || !c.len)
+        return FALSE;
+    if (ntpath_normalize(s->box, c.len, &any_form, &s->dir, &err) != FVM_OK)
+        return FALSE;
+    if (ntpath_is_within(&s->dir, &g_box_root)) {   /* as handle_path: a box path stands for its host path */
+        if (ntpath_from_box(&s->dir, g_box_root.path, g_box_root.len, &s->path, &err) != FVM_OK)
+            return FALSE;
+        memcpy(&s->dir, &s->path, sizeof s->path);
+    }
+    return TRUE;
+}
+
 /* ---- reading one side ----------------------------------------------------- */
 
 static const WCHAR *entry_name(const dir_listing *l, const dir_entry *e, ULONG *units)
@@ -295,7 +357,7 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
         return NULL;
     }
     fvm_error err;
-    if (l->cls && handle_path(handle, s, NULL) &&
+    if (l->cls && (remembered_path(handle, s) || handle_path(handle, s, NULL)) &&
         (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
         ntpath_to_box(&s->dir, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) == FVM_OK) {
