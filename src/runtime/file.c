@@ -793,6 +793,17 @@ static void after_box_open(file_scratch *s, HANDLE handle, ACCESS_MASK access, U
         quota_track(handle);
 }
 
+/* After a successful decided open: a directory's name is kept for its
+ * listings (file_dir.c), a box copy's handle is followed (above). */
+static void after_open(file_scratch *s, HANDLE handle, BOOL to_box, BOOL to_host, ACCESS_MASK access, ULONG options)
+{
+    if ((to_box || to_host) && (options & FILE_DIRECTORY_FILE) &&
+        (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC))
+        file_dir_remember(handle, &s->path);
+    if (to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
+        after_box_open(s, handle, access, options);
+}
+
 /* The OBJECT_ATTRIBUTES a decided open goes to: the box copy, the
  * canonical host name, or (a name we do not virtualize) the caller's own. */
 static POBJECT_ATTRIBUTES decided_attributes(file_scratch *s, BOOL to_box, BOOL to_host, POBJECT_ATTRIBUTES caller,
@@ -828,11 +839,8 @@ static NTSTATUS NTAPI box_NtCreateFile(PHANDLE handle, ACCESS_MASK access, POBJE
             options = effective_options(s, options);
         status = real_NtCreateFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                    allocation, file_attributes, share, disposition, options, ea, ea_length);
-        if (status >= 0 && (to_box || to_host) && (options & FILE_DIRECTORY_FILE) &&
-            (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC))
-            file_dir_remember(*handle, &s->path);
-        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
-            after_box_open(s, *handle, access, options);
+        if (status >= 0)
+            after_open(s, *handle, to_box, to_host, access, options);
     }
     scratch_release(s);
     return status;
@@ -856,11 +864,8 @@ static NTSTATUS NTAPI box_NtOpenFile(PHANDLE handle, ACCESS_MASK access, POBJECT
             options = effective_options(s, options);
         status = real_NtOpenFile(handle, access, decided_attributes(s, to_box, to_host, attributes, &oa, &us), io,
                                  share, options);
-        if (status >= 0 && (to_box || to_host) && (options & FILE_DIRECTORY_FILE) &&
-            (s->path.kind == NTPATH_KIND_DRIVE || s->path.kind == NTPATH_KIND_UNC))
-            file_dir_remember(*handle, &s->path);
-        if (status >= 0 && to_box && s->path.kind != NTPATH_KIND_PIPE && s->path.kind != NTPATH_KIND_MAILSLOT)
-            after_box_open(s, *handle, access, options);
+        if (status >= 0)
+            after_open(s, *handle, to_box, to_host, access, options);
     }
     scratch_release(s);
     return status;
@@ -1448,7 +1453,7 @@ static void file_handle_closed(HANDLE handle, unsigned tag, void *data)
     else if (tag == FILE_TAG_WATCH)
         file_watch_closed(data);
     else if (tag == FILE_TAG_DIR_NAME)
-        file_dir_name_closed(data);
+        HeapFree(GetProcessHeap(), 0, data);   /* a name (handle_put_name) */
 }
 
 /* A copy of a box file opened for writing can grow it too: it counts

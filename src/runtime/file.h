@@ -180,7 +180,6 @@ size_t file_program_name(uint16_t *name, size_t len);
 extern const fvm_virtualizer file_virtualizer;
 enum { FILE_TAG_LISTING = 1, FILE_TAG_QUOTA = 2, FILE_TAG_DELETE = 3, FILE_TAG_WATCH = 4, FILE_TAG_DIR_NAME = 5 };
 void file_dir_listing_closed(void *listing);
-void file_dir_name_closed(void *name);
 /* A directory handle the open hooks opened for the program, and the
  * canonical host-view path they opened: a listing on it needs no name query
  * (file_dir.c). Used by listings only, never to resolve a name: a handle

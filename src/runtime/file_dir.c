@@ -113,52 +113,19 @@ static void file_dir_close(HANDLE handle)
  * handle's name was a request per folder (6 per process start from a path
  * six folders deep). The open hooks know the name: they leave it here. */
 
-typedef struct dir_name {
-    size_t len;
-    uint16_t units[];
-} dir_name;
-
 void file_dir_remember(HANDLE handle, const ntpath *path)
 {
-    dir_name *n = HeapAlloc(GetProcessHeap(), 0, sizeof *n + (path->len + 1) * sizeof(uint16_t));
-    if (!n)
-        return;
-    n->len = path->len;
-    memcpy(n->units, path->path, (path->len + 1) * sizeof(uint16_t));
-    if (!handle_put(handle, &file_virtualizer, FILE_TAG_DIR_NAME, n))
-        HeapFree(GetProcessHeap(), 0, n);
-}
-
-void file_dir_name_closed(void *name)
-{
-    HeapFree(GetProcessHeap(), 0, name);
-}
-
-typedef struct name_copy {
-    uint16_t *out;
-    size_t cap, len;
-} name_copy;
-
-static void copy_name(void *data, void *ctx)
-{
-    const dir_name *n = data;
-    name_copy *c = ctx;
-    if (n->len < c->cap) {
-        memcpy(c->out, n->units, n->len * sizeof(uint16_t));
-        c->len = n->len;
-    }
+    handle_put_name(handle, &file_virtualizer, FILE_TAG_DIR_NAME, path->path, path->len);
 }
 
 /* The remembered name of the handle into s->dir (s->box is scratch). */
 static BOOL remembered_path(HANDLE handle, file_scratch *s)
 {
     static const ntpath_context any_form = {.input = NTPATH_INPUT_ANY};
-    name_copy c = {s->box, NTPATH_MAX_UNITS + 1, 0};
+    size_t len;
     fvm_error err;
-    /* Copied under the registry's lock: another thread may close the handle. */
-    if (!handle_find(handle, &file_virtualizer, FILE_TAG_DIR_NAME, copy_name, &c) || !c.len)
-        return FALSE;
-    if (ntpath_normalize(s->box, c.len, &any_form, &s->dir, &err) != FVM_OK)
+    if (!handle_find_name(handle, &file_virtualizer, FILE_TAG_DIR_NAME, s->box, NTPATH_MAX_UNITS, &len) ||
+        ntpath_normalize(s->box, len, &any_form, &s->dir, &err) != FVM_OK)
         return FALSE;
     if (ntpath_is_within(&s->dir, &g_box_root)) {   /* as handle_path: a box path stands for its host path */
         if (ntpath_from_box(&s->dir, g_box_root.path, g_box_root.len, &s->path, &err) != FVM_OK)

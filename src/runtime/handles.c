@@ -111,6 +111,49 @@ void *handle_take(HANDLE handle, const fvm_virtualizer *owner, unsigned tag)
     return data;
 }
 
+typedef struct kept_name {
+    size_t len;
+    uint16_t units[];
+} kept_name;
+
+BOOL handle_put_name(HANDLE handle, const fvm_virtualizer *owner, unsigned tag, const uint16_t *name, size_t len)
+{
+    kept_name *n = HeapAlloc(GetProcessHeap(), 0, sizeof *n + len * sizeof(uint16_t));
+    if (!n)
+        return FALSE;
+    n->len = len;
+    memcpy(n->units, name, len * sizeof(uint16_t));
+    if (handle_put(handle, owner, tag, n))
+        return TRUE;
+    HeapFree(GetProcessHeap(), 0, n);
+    return FALSE;
+}
+
+typedef struct name_copy {
+    uint16_t *out;
+    size_t cap, len;
+} name_copy;
+
+static void copy_name(void *data, void *ctx)
+{
+    const kept_name *n = data;
+    name_copy *c = ctx;
+    if (n->len <= c->cap) {
+        memcpy(c->out, n->units, n->len * sizeof(uint16_t));
+        c->len = n->len;
+    }
+}
+
+BOOL handle_find_name(HANDLE handle, const fvm_virtualizer *owner, unsigned tag, uint16_t *out, size_t cap,
+                      size_t *len)
+{
+    name_copy c = {out, cap, 0};
+    if (!handle_find(handle, owner, tag, copy_name, &c) || !c.len)
+        return FALSE;
+    *len = c.len;
+    return TRUE;
+}
+
 static BOOL registered(HANDLE handle)
 {
     if (!g_count)

@@ -139,46 +139,16 @@ static BOOL is_platform_name(const uint16_t *n, size_t len)
 
 /* ---- directory handle names ----------------------------------------------- */
 
-typedef struct dir_name {
-    size_t len;
-    uint16_t name[];
-} dir_name;
-
 #define TAG_DIRECTORY_NAME 1
-
-typedef struct dir_copy {
-    uint16_t *out;
-    size_t cap, len;
-} dir_copy;
-
-static void copy_dir_name(void *data, void *ctx)
-{
-    const dir_name *d = data;
-    dir_copy *c = ctx;
-    if (d->len <= c->cap) {
-        memcpy(c->out, d->name, d->len * 2);
-        c->len = d->len;
-    }
-}
 
 static BOOL dir_lookup(HANDLE h, uint16_t *out, size_t cap, size_t *len)
 {
-    dir_copy c = {out, cap, 0};
-    if (!handle_find(h, &object_virtualizer, TAG_DIRECTORY_NAME, copy_dir_name, &c) || !c.len)
-        return FALSE;
-    *len = c.len;
-    return TRUE;
+    return handle_find_name(h, &object_virtualizer, TAG_DIRECTORY_NAME, out, cap, len);
 }
 
 static void dir_remember(HANDLE h, const uint16_t *name, size_t len)
 {
-    dir_name *d = HeapAlloc(GetProcessHeap(), 0, sizeof *d + len * 2);
-    if (!d)
-        return;
-    d->len = len;
-    memcpy(d->name, name, len * 2);
-    if (!handle_put(h, &object_virtualizer, TAG_DIRECTORY_NAME, d))
-        HeapFree(GetProcessHeap(), 0, d);
+    handle_put_name(h, &object_virtualizer, TAG_DIRECTORY_NAME, name, len);
 }
 
 static void ipc_handle_closed(HANDLE h, unsigned tag, void *data)

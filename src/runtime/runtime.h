@@ -192,6 +192,13 @@ void *handle_find(HANDLE handle, const fvm_virtualizer *owner, unsigned tag,
                   void (*under_lock)(void *data, void *ctx), void *ctx);
 /* Removes the state and returns it (no callback), or NULL. */
 void *handle_take(HANDLE handle, const fvm_virtualizer *owner, unsigned tag);
+/* A name kept as a handle's state (a copy; the owner's handle_closed frees
+ * it with HeapFree). FALSE: no memory. */
+BOOL handle_put_name(HANDLE handle, const fvm_virtualizer *owner, unsigned tag, const uint16_t *name, size_t len);
+/* That name copied into out (up to cap units, copied under the registry's
+ * lock); FALSE when none is kept or it is longer than cap. */
+BOOL handle_find_name(HANDLE handle, const fvm_virtualizer *owner, unsigned tag, uint16_t *out, size_t cap,
+                      size_t *len);
 void handle_hooks(hook_table *table);
 
 /* ---- the box ------------------------------------------------------------------ */
