@@ -804,6 +804,44 @@ static NTSTATUS NTAPI box_NtQueryDirectoryObject(HANDLE dir, PVOID buffer, ULONG
     return status;
 }
 
+/* NtMakeTemporaryObject removes a permanent object's name once its last
+ * handle closes. Wine checks no access right for it, so a host object a box
+ * program may open at all (the \??\C: link, which the default policy
+ * passes to the host read-only) could be removed for every process of the
+ * host: DefineDosDevice(DDD_REMOVE_DEFINITION, "C:") in a box did that,
+ * and the host's GetFinalPathNameByHandle failed until the wineserver
+ * restarted. Only the box's own objects (and unnamed ones) may be made
+ * temporary. */
+typedef NTSTATUS (NTAPI *NtMakeTemporaryObject_fn)(HANDLE);
+NTSTATUS NTAPI NtMakeTemporaryObject(HANDLE);
+static NtMakeTemporaryObject_fn real_NtMakeTemporaryObject;
+
+static NTSTATUS NTAPI box_NtMakeTemporaryObject(HANDLE handle)
+{
+    if (runtime_bypassed())
+        return real_NtMakeTemporaryObject(handle);
+    ULONG size = sizeof(OBJECT_NAME_INFORMATION) + (IPC_NAME_UNITS + 64) * 2, got;
+    OBJECT_NAME_INFORMATION *info = HeapAlloc(GetProcessHeap(), 0, size);
+    if (!info)
+        return STATUS_NO_MEMORY;
+    NtQueryObject_fn query = real_NtQueryObject ? real_NtQueryObject : NtQueryObject;
+    NTSTATUS status = query(handle, ObjectNameInformation, info, size, &got);
+    if (status >= 0) {
+        const uint16_t *name = (const uint16_t *)info->Name.Buffer;
+        size_t len = info->Name.Length / 2;
+        BOOL own = !len || (len > g_box_dir_len && name[g_box_dir_len] == L'\\' &&
+                            starts_units(name, len, g_box_dir, g_box_dir_len));
+        if (own) {
+            status = real_NtMakeTemporaryObject(handle);
+        } else {
+            runtime_name_refused(POLICY_TYPE_OBJECT, "make-temporary", "not an object of the box", name, len);
+            status = STATUS_ACCESS_DENIED;
+        }
+    }
+    HeapFree(GetProcessHeap(), 0, info);
+    return status;
+}
+
 static BOOL ipc_start(void)
 {
     static const char hex[] = "0123456789abcdef";
@@ -844,6 +882,7 @@ static void ipc_hooks(hook_table *table)
     ADD(NtCreateDirectoryObject);
     ADD(NtOpenDirectoryObject);
     ADD(NtQueryDirectoryObject);
+    ADD(NtMakeTemporaryObject);
 #undef ADD
     pipe_hooks(table);
 }

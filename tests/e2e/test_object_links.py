@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import run_unboxed
+from conftest import BUILD, run_unboxed
 from test_odd_names import ODD, hold_event, odd, statuses, succeeded
 
 BNO = "\\Sessions\\1\\BaseNamedObjects"
@@ -56,9 +56,15 @@ def test_define_dos_device_defines_no_host_device(fvm, box):
         host = odd(fvm, None, ["open", "event", "\\??\\Q:\\" + event])
         assert not succeeded(statuses(host, "open")[0]), host
         assert "clear" in odd(fvm, None, ["state", BNO + "\\" + event])
-        # nor can a box remove a host device
-        odd(fvm, box, ["undosdev", "C"])
+        # nor can a box remove a host device: Wine resolves C:\ through its
+        # drive folder even without the \??\C: link, so the host's name of a
+        # file's volume (GetFinalPathNameByHandle) is what shows the link
+        final = [BUILD / "apps" / "filetool.exe", "finalpath", "C:\\windows\\win.ini"]
+        assert run_unboxed(*final).stdout.startswith("OK ")
+        out = odd(fvm, box, ["undosdev", "C"])
+        assert not succeeded(statuses(out, "undosdev")[0]), out
         assert run_unboxed("cmd", "/c", "dir", "C:\\").returncode == 0
+        assert run_unboxed(*final).stdout.startswith("OK "), "a box removed the host's C: link"
         assert succeeded(statuses(odd(fvm, None, ["link", "\\??\\FvmProbe" + event, "\\??\\C:"]), "link")[0])
     finally:
         holder.kill()
