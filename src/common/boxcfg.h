@@ -28,6 +28,13 @@ typedef struct fvm_box_config {
     wchar_t  box_path[FVM_PATH_MAX];     /* Win32 path of the box folder */
     wchar_t  dll_path[FVM_PATH_MAX];     /* fvm.dll to inject into children */
     wchar_t  provider[FVM_BOX_NAME_MAX * 2]; /* decision provider pipe name (box.ini provider=) */
+    /* For one new process only (never inherited): sections its creator, a
+     * boxed process, duplicated into it, as handle values valid in it (0:
+     * none), so that its runtime maps them instead of opening them by name
+     * and path (runtime/file_index.c, ioquota.c): the index (its number N
+     * of index-N.fvm and its size) and the I/O tally. */
+    uint64_t given_index, given_index_size, given_tally;
+    uint32_t given_index_number;
 } fvm_box_config;
 
 #define FVM_BOX_CONFIG_VERSION 1

@@ -141,6 +141,10 @@ static size_t build_block(uint8_t *buf, size_t cap, const fvm_box_config *config
     block->config_version = config->version;
     block->config_flags = config->flags;
     block->quota_bytes = config->quota_bytes;
+    block->given_index = config->given_index;
+    block->given_index_size = config->given_index_size;
+    block->given_index_number = config->given_index_number;
+    block->given_tally = config->given_tally;
     block->lookup[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
     block->iat[0].u1.Ordinal = IMAGE_ORDINAL_FLAG64 | 1;
     return at;
@@ -374,6 +378,10 @@ BOOL fvm_inject_read_config(const fvm_inject_block *block, fvm_box_config *confi
     config->version = block->config_version;
     config->flags = block->config_flags;
     config->quota_bytes = block->quota_bytes;
+    config->given_index = block->given_index;
+    config->given_index_size = block->given_index_size;
+    config->given_index_number = block->given_index_number;
+    config->given_tally = block->given_tally;
     for (int i = 0; i < 4; i++) {
         if (lengths[i] >= caps[i] || offsets[i] + (lengths[i] + 1u) * 2 > block->block_size)
             return FALSE;

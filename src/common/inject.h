@@ -21,7 +21,7 @@
 
 #include "common/boxcfg.h"
 
-#define FVM_INJECT_MAGIC "FVMINJ04"
+#define FVM_INJECT_MAGIC "FVMINJ05"
 
 /* Variable-length: strings and descriptors follow in data[]. Offsets are
  * from the start of the block, lengths in characters. */
@@ -34,6 +34,8 @@ typedef struct fvm_inject_block {
     uint64_t image_base;
     uint32_t config_version, config_flags;
     uint64_t quota_bytes;
+    uint64_t given_index, given_index_size, given_tally;   /* fvm_box_config's */
+    uint32_t given_index_number, reserved;
     uint16_t box_name_offset, box_name_len;
     uint16_t box_path_offset, box_path_len;
     uint16_t dll_path_offset, dll_path_len;

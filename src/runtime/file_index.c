@@ -11,9 +11,10 @@
  * broker creates index-1.fvm before the box's first process, and when the
  * index is full rebuilds it into index-(N+1).fvm, twice as large, and marks
  * the old one retired: every process switches on its next lookup. A boxed
- * process holds only a read-only view of the index: the file (opened for
- * reading) and the section (PAGE_READONLY) are closed once it is mapped, so
- * there is no handle to duplicate with more access; the file hooks refuse
+ * process holds only a read-only view of the index and the section
+ * (PAGE_READONLY, over the file opened for reading, which is closed), which
+ * it hands to the boxed processes it creates (box_index_give): no handle
+ * of it gives a writable view (map_index_section); the file hooks refuse
  * it FVM's storage by every name.
  *
  * Decisions (see index_check): a path is hidden when it or a folder above it
@@ -30,8 +31,9 @@
 
 typedef struct runtime_index {
     boxindex idx;
-    HANDLE file, mapping;
+    HANDLE mapping;           /* the section, kept for box_index_give */
     void *view;
+    uint64_t size;
     unsigned number;          /* N of index-N.fvm */
     BOOL ready;
 } runtime_index;
@@ -64,8 +66,6 @@ static void unmap(runtime_index *ri)
         UnmapViewOfFile(ri->view);
     if (ri->mapping)
         CloseHandle(ri->mapping);
-    if (ri->file)
-        CloseHandle(ri->file);
     memset(ri, 0, sizeof *ri);
 }
 
@@ -91,42 +91,54 @@ static HANDLE open_own_file(const wchar_t *win32_path, ULONG disposition, ACCESS
     return handle;
 }
 
-/* Maps index-N.fvm read-only: the file opened for reading only, the
- * section PAGE_READONLY (SECTION_MAP_READ), the view FILE_MAP_READ. */
+/* Maps the section of index-N.fvm, size bytes, read-only (FILE_MAP_READ),
+ * and keeps the section handle: the process's children are handed a
+ * duplicate of it (box_index_give). A duplicate with more access is no
+ * way to write the index: the section is PAGE_READONLY over a file opened
+ * for reading, and a writable view of it is refused (checked under Wine 8:
+ * DuplicateHandle with FILE_MAP_ALL_ACCESS succeeds, MapViewOfFile with
+ * FILE_MAP_WRITE then fails with ERROR_ACCESS_DENIED; a copy-on-write view
+ * writes only private pages). */
+static NTSTATUS map_index_section(HANDLE section, unsigned number, uint64_t size, runtime_index *out)
+{
+    memset(out, 0, sizeof *out);
+    out->mapping = section;
+    out->view = MapViewOfFile(section, FILE_MAP_READ, 0, 0, (SIZE_T)size);
+    if (!out->view) {
+        unmap(out);
+        return STATUS_NO_MEMORY;
+    }
+    fvm_error err;
+    if (boxindex_open(&out->idx, out->view, (size_t)size, NULL, &err) != FVM_OK) {
+        fvm_report("file: box index %u: %s", number, err.message);
+        unmap(out);
+        return STATUS_FILE_CORRUPT_ERROR;
+    }
+    out->number = number;
+    out->size = size;
+    out->ready = TRUE;
+    return STATUS_SUCCESS;
+}
+
+/* Maps index-N.fvm read-only: the file opened for reading only (and closed
+ * once the section holds it), the section PAGE_READONLY. */
 static NTSTATUS map_index(unsigned number, runtime_index *out)
 {
     wchar_t name[FVM_PATH_MAX];
     index_file_name(number, name);
     memset(out, 0, sizeof *out);
-    out->file = open_own_file(name, FILE_OPEN, GENERIC_READ, 0);
-    if (!out->file)
+    HANDLE file = open_own_file(name, FILE_OPEN, GENERIC_READ, 0);
+    if (!file)
         return STATUS_OBJECT_NAME_NOT_FOUND;
     LARGE_INTEGER size;
-    if (!GetFileSizeEx(out->file, &size) || size.QuadPart <= 0) {
-        unmap(out);
+    HANDLE section = NULL;
+    if (GetFileSizeEx(file, &size) && size.QuadPart > 0)
+        section = CreateFileMappingW(file, NULL, PAGE_READONLY, (DWORD)(size.QuadPart >> 32), (DWORD)size.QuadPart,
+                                     NULL);
+    NtClose(file);
+    if (!section)
         return STATUS_FILE_CORRUPT_ERROR;
-    }
-    out->mapping = CreateFileMappingW(out->file, NULL, PAGE_READONLY, (DWORD)(size.QuadPart >> 32),
-                                      (DWORD)size.QuadPart, NULL);
-    out->view = out->mapping ? MapViewOfFile(out->mapping, FILE_MAP_READ, 0, 0, (SIZE_T)size.QuadPart) : NULL;
-    if (!out->view) {
-        unmap(out);
-        return STATUS_NO_MEMORY;
-    }
-    /* The view keeps the section and the file open: no handle to the index
-     * stays in the process, so there is none to duplicate with more access. */
-    CloseHandle(out->mapping);
-    NtClose(out->file);
-    out->mapping = out->file = NULL;
-    fvm_error err;
-    if (boxindex_open(&out->idx, out->view, (size_t)size.QuadPart, NULL, &err) != FVM_OK) {
-        fvm_report("file: box index %ls: %s", name, err.message);
-        unmap(out);
-        return STATUS_FILE_CORRUPT_ERROR;
-    }
-    out->number = number;
-    out->ready = TRUE;
-    return STATUS_SUCCESS;
+    return map_index_section(section, number, (uint64_t)size.QuadPart, out);
 }
 
 /* The newest index file: the one after the last retired one. */
@@ -148,12 +160,34 @@ static NTSTATUS open_newest(unsigned from, runtime_index *out)
  * broker made the index before the box's first process. */
 BOOL box_index_start(void)
 {
-    NTSTATUS st = open_newest(1, &g_index);
+    NTSTATUS st = -1;
+    /* Handed by the boxed process that created this one: the index it had
+     * mapped, one map instead of a path walk, an open and a section
+     * (about 0.5 ms here). If that one is retired by now, the first lookup
+     * moves on, as in any process. */
+    if (g_fvm.config.given_index)
+        st = map_index_section((HANDLE)(ULONG_PTR)g_fvm.config.given_index, g_fvm.config.given_index_number,
+                               g_fvm.config.given_index_size, &g_index);
+    if (st < 0)
+        st = open_newest(1, &g_index);
     if (st < 0) {
         fvm_report("file: cannot open the box index (status 0x%08lx)", (unsigned long)st);
         return FALSE;
     }
     return TRUE;
+}
+
+void box_index_give(HANDLE process, fvm_box_config *config)
+{
+    HANDLE in_child = NULL;
+    AcquireSRWLockShared(&g_index_switch);
+    if (g_index.ready && g_index.mapping &&
+        DuplicateHandle(GetCurrentProcess(), g_index.mapping, process, &in_child, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+        config->given_index = (uint64_t)(ULONG_PTR)in_child;
+        config->given_index_size = g_index.size;
+        config->given_index_number = g_index.number;
+    }
+    ReleaseSRWLockShared(&g_index_switch);
 }
 
 /* Switches to the successor when another process retired ours. Called
@@ -168,7 +202,9 @@ static void follow_retirement(void)
         if (open_newest(g_index.number + 1, &next) >= 0) {
             /* Lookups in flight on the old view keep it mapped: it is
              * retired, never unmapped while this process lives. */
+            HANDLE old_section = g_index.mapping;
             g_index = next;
+            CloseHandle(old_section);   /* its view stays */
         }
     }
     ReleaseSRWLockExclusive(&g_index_switch);

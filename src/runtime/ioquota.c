@@ -44,6 +44,7 @@ static NtReadFile_fn real_NtReadFile;
 
 static const fvm_limits_hint *g_hint;
 static fvm_io_tally *g_tally;   /* the box's tally for fvm stats, while no I/O limit is on */
+static HANDLE g_tally_section;  /* its section, kept for io_tally_give */
 
 /* The lease, by direction (0 read, 1 write), under g_lock; taken under the
  * generation of the hint it was granted in. */
@@ -311,22 +312,41 @@ static BOOL ioquota_start(void)
      * process that never touches a file about 0.2 ms): a mapping made later
      * lands in address space the program may have just freed and expects
      * still free (test_process_isolation's probe does). */
+    HANDLE given = (HANDLE)(ULONG_PTR)g_fvm.config.given_tally;
     if (g_hint) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
+        /* Handed by the boxed process that created this one (one map
+         * instead of a named open), else opened by name. */
         runtime_bypass_enter();
-        HANDLE section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name);
-        if (section) {
-            g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally);
+        HANDLE section = given;
+        if (section && !(g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally)))
             CloseHandle(section);
+        given = NULL;
+        if (!g_tally) {
+            wchar_t name[FVM_OBJ_NAME_MAX];
+            fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_IO_TALLY, name, FVM_OBJ_NAME_MAX);
+            section = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, name);
+            if (section && !(g_tally = MapViewOfFile(section, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *g_tally)))
+                CloseHandle(section);
         }
+        if (g_tally)
+            g_tally_section = section;   /* kept: boxed processes may write the tally anyway */
         runtime_bypass_leave();
     }
+    if (given)
+        CloseHandle(given);   /* no hint any more (cannot happen: the hint outlives the box's processes) */
     if (g_hint && g_hint->io_limited && lock_lease()) {
         broker_connection();   /* at start, while no lock of the program is held */
         ReleaseSRWLockExclusive(&g_lock);
     }
     return TRUE;
+}
+
+void io_tally_give(HANDLE process, fvm_box_config *config)
+{
+    HANDLE in_child = NULL;
+    if (g_tally_section &&
+        DuplicateHandle(GetCurrentProcess(), g_tally_section, process, &in_child, 0, FALSE, DUPLICATE_SAME_ACCESS))
+        config->given_tally = (uint64_t)(ULONG_PTR)in_child;
 }
 
 /* Hooked whenever there is a hint to follow (a limit may be set on the

@@ -96,7 +96,13 @@ static NTSTATUS box_new_process(HANDLE process, HANDLE image_file, uint32_t flag
     char why[200];
     fvm_box_config config = g_fvm.config;
     config.flags = (config.flags & ~FVM_BOX_FLAGS_ONE_PROCESS) | flags;
+    config.given_index = config.given_index_size = config.given_tally = 0;
+    config.given_index_number = 0;
     runtime_bypass_enter();   /* our own cross-process calls: the child is ours */
+    /* If the injection fails the caller ends the child, and the handles
+     * given with it. */
+    box_index_give(process, &config);
+    io_tally_give(process, &config);
     NTSTATUS status = fvm_inject_process(process, image_file, &config, why, sizeof why);
     runtime_bypass_leave();
     if (status < 0) {

@@ -211,6 +211,14 @@ HANDLE runtime_box_job(void);
  * virtualizer. FALSE: the process must not run. */
 BOOL box_index_start(void);
 
+/* What a boxed process hands a boxed process it creates, still suspended,
+ * so that the child maps them instead of opening them by name: duplicates
+ * of its sections, set in the child's config (fvm_box_config.given_*).
+ * Nothing is set if there is nothing to hand or the duplicate fails.
+ * file_index.c: the index; ioquota.c: the I/O tally. */
+void box_index_give(HANDLE process, fvm_box_config *config);
+void io_tally_give(HANDLE process, fvm_box_config *config);
+
 /* shared.c: what the broker publishes to the box (common/boxshare.h),
  * mapped read-only once at start, before the policy. Parts are NULL when
  * absent. */
