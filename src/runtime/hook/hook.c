@@ -654,38 +654,71 @@ static NTSTATUS apply_thread_moves(message *why)
 
 /* ---- commit ---------------------------------------------------------------------- */
 
-/* The code pages a batch patches, each made writable once (a batch's
- * targets share few pages: most are ntdll's syscall stubs). */
-typedef struct patched_page {
-    uintptr_t page;
-    DWORD old_protect;
-} patched_page;
-
+/* The code pages a batch patches are made writable in runs: the pages of
+ * one memory region (VirtualQuery's: same allocation, same protection)
+ * from the first patched one to the last, in one VirtualProtect, and put
+ * back in one more. Under Wine each VirtualProtect is ~5 us here (a
+ * mprotect and two sigprocmask system calls); a process's first batch
+ * patches 99 functions on ~14 pages of three or four DLLs, so per page it
+ * was 28 calls, and in runs it is twice the number of DLLs. The unpatched
+ * pages between are writable for as long, while every other thread of the
+ * process is suspended. */
 #define HOOK_PAGE 0x1000u
-static patched_page g_pages[HOOK_MAX_BATCH * 2];
-static size_t g_page_count;
 
-static BOOL open_page(uintptr_t page)
+typedef struct protected_run {
+    uintptr_t start;
+    SIZE_T size;
+    DWORD old_protect;
+} protected_run;
+
+static uintptr_t g_pages[HOOK_MAX_BATCH * 2];   /* distinct pages to patch, sorted */
+static size_t g_page_count;
+static protected_run g_runs[HOOK_MAX_BATCH * 2];
+static size_t g_run_count;
+
+static void add_page(uintptr_t page)
 {
-    for (size_t i = 0; i < g_page_count; i++)
-        if (g_pages[i].page == page)
-            return TRUE;
-    if (g_page_count == sizeof g_pages / sizeof g_pages[0])
-        return FALSE;
-    if (!VirtualProtect((void *)page, HOOK_PAGE, PAGE_EXECUTE_READWRITE, &g_pages[g_page_count].old_protect))
-        return FALSE;
-    g_pages[g_page_count++].page = page;
+    size_t at = g_page_count;
+    while (at > 0 && g_pages[at - 1] > page)
+        at--;
+    if (at > 0 && g_pages[at - 1] == page)
+        return;
+    memmove(&g_pages[at + 1], &g_pages[at], (g_page_count - at) * sizeof g_pages[0]);
+    g_pages[at] = page;
+    g_page_count++;
+}
+
+/* Makes every page of g_pages writable, a run per region. */
+static BOOL open_pages(void)
+{
+    g_run_count = 0;
+    for (size_t i = 0; i < g_page_count;) {
+        MEMORY_BASIC_INFORMATION mbi;
+        if (!VirtualQuery((void *)g_pages[i], &mbi, sizeof mbi))
+            return FALSE;
+        uintptr_t region_end = (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+        size_t last = i;
+        while (last + 1 < g_page_count && g_pages[last + 1] < region_end)
+            last++;
+        protected_run *run = &g_runs[g_run_count];
+        run->start = g_pages[i];
+        run->size = g_pages[last] + HOOK_PAGE - g_pages[i];
+        if (!VirtualProtect((void *)run->start, run->size, PAGE_EXECUTE_READWRITE, &run->old_protect))
+            return FALSE;
+        g_run_count++;
+        i = last + 1;
+    }
     return TRUE;
 }
 
 static void restore_protections(size_t count)
 {
-    for (size_t i = 0; i < g_page_count; i++) {
+    for (size_t i = 0; i < g_run_count; i++) {
         DWORD ignored;
-        VirtualProtect((void *)g_pages[i].page, HOOK_PAGE, g_pages[i].old_protect, &ignored);
-        FlushInstructionCache(GetCurrentProcess(), (void *)g_pages[i].page, HOOK_PAGE);
+        VirtualProtect((void *)g_runs[i].start, g_runs[i].size, g_runs[i].old_protect, &ignored);
+        FlushInstructionCache(GetCurrentProcess(), (void *)g_runs[i].start, g_runs[i].size);
     }
-    g_page_count = 0;
+    g_run_count = g_page_count = 0;
     for (size_t i = 0; i < count; i++)
         g_prepared[i].protect_changed = 0;
 }
@@ -720,18 +753,22 @@ static NTSTATUS commit_batch(hook_spec *specs, size_t count, message *why)
     g_stats.threads_suspended += (unsigned long)g_thread_count;
 
     status = plan_thread_moves(specs, count, why);
-    g_page_count = 0;
-    for (size_t i = 0; status >= 0 && i < count; i++) {
-        prepared_hook *hook = &g_prepared[i];
-        uintptr_t first = (uintptr_t)hook->target & ~(uintptr_t)(HOOK_PAGE - 1);
-        uintptr_t last = ((uintptr_t)hook->target + HOOK_PATCH_LEN - 1) & ~(uintptr_t)(HOOK_PAGE - 1);
-        if (!open_page(first) || (last != first && !open_page(last))) {
-            message_about(why, &specs[i], "VirtualProtect failed with error ");
+    g_page_count = g_run_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        uintptr_t target = (uintptr_t)g_prepared[i].target;
+        add_page(target & ~(uintptr_t)(HOOK_PAGE - 1));
+        add_page((target + HOOK_PATCH_LEN - 1) & ~(uintptr_t)(HOOK_PAGE - 1));
+    }
+    if (status >= 0) {
+        if (open_pages()) {
+            for (size_t i = 0; i < count; i++)
+                g_prepared[i].protect_changed = 1;
+        } else {
+            why->len = 0;
+            message_put(why, "VirtualProtect of the patched pages failed with error ");
             message_dec(why, GetLastError());
             status = HOOK_UNSUCCESSFUL;
-            break;
         }
-        hook->protect_changed = 1;
     }
     if (status >= 0)
         status = apply_thread_moves(why);
