@@ -109,6 +109,10 @@ boxindex_state index_entry_state(const ntpath *path, uint16_t *key_buf, size_t c
 int index_hidden_child(const ntpath *dir, const uint16_t *name, size_t name_len, uint16_t *key_buf, size_t cap);
 int index_folder_is_opaque(const ntpath *dir, uint16_t *key_buf, size_t cap);
 int index_has_hidden_children(const ntpath *dir, uint16_t *key_buf, size_t cap);
+/* 1 when the index has no entry for the folder dir and none whose parent it
+ * is: its box side then adds nothing to a listing (a name in the box folder
+ * with no entry is never what an open finds either). */
+int index_folder_untouched(const ntpath *dir, uint16_t *key_buf, size_t cap);
 NTSTATUS index_note_copy_up(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory,
                             const boxindex_base *base);
 NTSTATUS index_note_create(const ntpath *path, uint16_t *key_buf, size_t cap, BOOL directory);

@@ -309,6 +309,35 @@ static BOOL merge_entries(dir_listing *l)
     return ok;
 }
 
+/* The merged view of s->dir (s->box: its box side), unless a side settles
+ * it: box_untouched when the index has nothing in the folder, may_hide when
+ * host names may have to be filtered out. */
+static void build_merged(dir_listing *l, file_scratch *s, PUNICODE_STRING mask, BOOL box_untouched, BOOL may_hide)
+{
+    DWORD host = path_attributes(s->dir.path, s->dir.len);
+    DWORD boxed = box_untouched ? INVALID_FILE_ATTRIBUTES : path_attributes(s->box, s->box_len);
+    BOOL host_dir = host != INVALID_FILE_ATTRIBUTES && (host & FILE_ATTRIBUTE_DIRECTORY);
+    BOOL box_dir = boxed != INVALID_FILE_ATTRIBUTES && (boxed & FILE_ATTRIBUTE_DIRECTORY);
+    /* The host side counts unless the folder was re-created over a deleted
+     * one; deleted names are filtered out of it. */
+    if (host_dir && box_dir && index_folder_is_opaque(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
+        host_dir = FALSE;
+    BOOL filter = host_dir && may_hide;
+    if (!host_dir || !(box_dir || filter))
+        return;
+    l->passthrough = FALSE;
+    NTSTATUS st = STATUS_SUCCESS;
+    if (box_dir)
+        st = read_side(l, s->box, s->box_len, mask, TRUE, NULL);
+    /* s->box is free from here: policy_hides_child builds names in it. */
+    if (st >= 0 && host_dir)
+        st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
+    if (st < 0 || !merge_entries(l)) {
+        l->passthrough = TRUE;   /* fall back to the handle's own side */
+        l->count = 0;
+    }
+}
+
 /* Decides whether the handle's folder needs a merged view and builds it. */
 static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING mask)
 {
@@ -324,37 +353,25 @@ static dir_listing *listing_create(HANDLE handle, ULONG klass, PUNICODE_STRING m
         return NULL;
     }
     fvm_error err;
+    /* A folder the index knows nothing in has nothing in the box to add,
+     * and looking its box side up is the costly part when it does not
+     * exist (Wine scans the last folder that does for another case of the
+     * name): kernelbase's lookup of a program's path lists each of its
+     * folders, six per process start in the bench. If no host name can be
+     * hidden either, the listing is the handle's own: no lookup at all. */
     if (l->cls && (remembered_path(handle, s) || handle_path(handle, s, NULL)) &&
         (s->dir.kind == NTPATH_KIND_DRIVE || s->dir.kind == NTPATH_KIND_UNC) &&
         ntpath_to_box(&s->dir, g_box_root.path, g_box_root.len, s->box, NTPATH_MAX_UNITS + 1, &s->box_len,
                       &err) == FVM_OK) {
-        DWORD host = path_attributes(s->dir.path, s->dir.len);
-        DWORD boxed = path_attributes(s->box, s->box_len);
-        BOOL host_dir = host != INVALID_FILE_ATTRIBUTES && (host & FILE_ATTRIBUTE_DIRECTORY);
-        BOOL box_dir = boxed != INVALID_FILE_ATTRIBUTES && (boxed & FILE_ATTRIBUTE_DIRECTORY);
-        /* The host side counts unless the folder was re-created over a
-         * deleted one; deleted names are filtered out of it. */
-        if (host_dir && box_dir && index_folder_is_opaque(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1))
-            host_dir = FALSE;
+        BOOL untouched = index_folder_untouched(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1);
         /* Host names are filtered when the index deleted some or the policy
          * has a rule that hides files (a program's image lookup lists each
          * folder of its path: reading and filtering them all when nothing
          * can be hidden cost every process start about 40 server requests). */
-        BOOL filter = host_dir && (index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1) ||
-                                   runtime_policy_may(POLICY_TYPE_FILE, POLICY_ACTION_HIDE));
-        if (host_dir && (box_dir || filter)) {
-            l->passthrough = FALSE;
-            NTSTATUS st = STATUS_SUCCESS;
-            if (box_dir)
-                st = read_side(l, s->box, s->box_len, mask, TRUE, NULL);
-            /* s->box is free from here: policy_hides_child builds names in it. */
-            if (st >= 0 && host_dir)
-                st = read_side(l, s->dir.path, s->dir.len, mask, FALSE, filter ? s : NULL);
-            if (st < 0 || !merge_entries(l)) {
-                l->passthrough = TRUE;   /* fall back to the handle's own side */
-                l->count = 0;
-            }
-        }
+        BOOL may_hide = index_has_hidden_children(&s->dir, s->key, BOXINDEX_MAX_KEY_UNITS + 1) ||
+                        runtime_policy_may(POLICY_TYPE_FILE, POLICY_ACTION_HIDE);
+        if (!untouched || may_hide)
+            build_merged(l, s, mask, untouched, may_hide);
     }
     scratch_release(s);
     return l;

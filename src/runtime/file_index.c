@@ -309,6 +309,28 @@ int index_has_hidden_children(const ntpath *dir, uint16_t *key_buf, size_t cap)
     return stats.hidden != 0;
 }
 
+static int any_child(void *ctx, const boxindex_entry *entry)
+{
+    return 1;
+}
+
+int index_folder_untouched(const ntpath *dir, uint16_t *key_buf, size_t cap)
+{
+    if (!g_index.ready)
+        return 0;
+    follow_retirement();
+    boxindex_stats stats;
+    boxindex_stats_get(&g_index.idx, &stats);
+    if (!stats.entries)
+        return 1;
+    boxindex_key key;
+    boxindex_entry entry;
+    if (!make_key(dir, key_buf, cap, &key))
+        return 0;
+    return boxindex_lookup(&g_index.idx, key.hash, key.key, key.len, &entry) == BOXINDEX_ABSENT &&
+           !boxindex_children(&g_index.idx, key.hash, key.key, key.len, any_child, NULL);
+}
+
 /* ---- writes: requests to the broker ---- */
 
 /* Connects once (with g_rpc_lock held); a broken connection is retried. */
