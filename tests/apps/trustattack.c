@@ -400,7 +400,7 @@ static void try_duplicates(void)
             printf("FORM duplicate-section error %lu\n", (unsigned long)error);
         }
     }
-    printf("FORM index-handles %u\n", found);   /* the runtime's index file handles and any section handle */
+    printf("FORM index-handles %u\n", found);   /* the index file handles and any section handle (the runtime keeps its index section) */
 }
 
 /* The runtime's read-only view of the index, made writable. */

@@ -203,9 +203,10 @@ def test_boxed_program_cannot_write_its_index(fvm, tmp_path, attack):
     """A boxed program tries to open its box index for writing by every
     path form (Win32, \\?\\, \\??\\, \\Device\\..., GLOBALROOT, the 8.3
     name, relative to a handle of the drive root and of the box folder),
-    duplicates any handle it holds to its index (the runtime keeps none: it
-    closes the file and the section once the read-only view is mapped) and
-    any section handle with more access, makes the runtime's read-only view writable, and sends
+    duplicates any handle it holds to its index (the runtime closes the file
+    once the view is mapped, and keeps the PAGE_READONLY section to hand to
+    the processes it creates) and any section handle with more access, maps
+    it writable, makes the runtime's read-only view writable, and sends
     the broker forged index requests (a key in FVM's storage, a key and path
     that disagree, malformed keys) on its runtime's connection and on
     another running box's broker pipe. Nothing gets through: the index files
