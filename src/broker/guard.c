@@ -31,6 +31,7 @@
 #include <wchar.h>
 
 #include "broker/broker.h"
+#include "common/inject.h"
 #include "core/policy.h"
 
 #define GUARD_WAIT_MS 3000
@@ -164,6 +165,13 @@ static DWORD WINAPI guard_member(void *arg)
         Sleep(step);
         state = check(process);
     }
+    /* Not even started (a loaded machine): terminating it now would crash
+     * Wine's server (fvm_process_not_started); wait a while longer for its
+     * start or end. One that never starts (its creator died before Wine
+     * spawned it) runs nothing and is terminated as it is. */
+    for (int i = 0; i < 25 && state == MEMBER_PENDING && fvm_process_not_started(process) &&
+                    WaitForSingleObject(process, 200) == WAIT_TIMEOUT; i++)
+        ;
     if (state == MEMBER_PENDING && (state = check(process)) == MEMBER_PENDING) {
         TerminateProcess(process, GUARD_EXIT_CODE);
         audit_stopped(pid, process);

@@ -31,6 +31,7 @@
 #include "common/boxcfg.h"
 #include "common/brokerproto.h"
 #include "broker/broker.h"
+#include "common/boxlife.h"
 #include "core/brokermsg.h"
 
 static CRITICAL_SECTION members_lock;
@@ -366,12 +367,11 @@ static DWORD WINAPI control_pipe_server(void *arg)
     }
 }
 
+/* Not the job's own count: a thread-less process Wine left in the job
+ * would keep the box running for good (boxlife_job_live_processes). */
 static DWORD active_processes(HANDLE job)
 {
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
-    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
-        return 0;
-    return acct.ActiveProcesses;
+    return boxlife_job_live_processes(job);
 }
 
 int wmain(int argc, wchar_t **argv)

@@ -42,14 +42,20 @@ static void host_image_name(const box *b, wchar_t *image)
     free(paths);
 }
 
-static void describe_process(const box *b, DWORD pid, proc_row *row)
+/* FALSE for a member that runs nothing any more: ended, or a thread-less
+ * process Wine left in the job (boxlife_job_live_processes). */
+static BOOL describe_process(const box *b, DWORD pid, proc_row *row)
 {
     row->pid = pid;
     row->parent = 0;
     strcpy(row->image, "?");
-    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_QUERY_INFORMATION, FALSE, pid);
+    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_QUERY_INFORMATION | SYNCHRONIZE, FALSE, pid);
     if (!h)
-        return;
+        return TRUE;
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0) {
+        CloseHandle(h);
+        return FALSE;
+    }
     PROCESS_BASIC_INFORMATION pbi;
     if (NtQueryInformationProcess(h, ProcessBasicInformation, &pbi, sizeof pbi, NULL) >= 0)
         row->parent = (DWORD)pbi.InheritedFromUniqueProcessId;
@@ -60,6 +66,7 @@ static void describe_process(const box *b, DWORD pid, proc_row *row)
         cli_utf8(image, row->image, sizeof row->image);
     }
     CloseHandle(h);
+    return TRUE;
 }
 
 /* Asks the box's broker for its member list (common/brokerproto.h).
@@ -78,12 +85,16 @@ static int query_members(const box *b, fvm_members_reply *reply)
         WaitNamedPipeW(name, 100);
     }
     if (pipe == INVALID_HANDLE_VALUE)
-        return -1;
+        return box_process_count(b) ? -1 : 0;
     DWORD mode = PIPE_READMODE_MESSAGE, written, got = 0;
     SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
     BOOL ok = WriteFile(pipe, FVM_BROKER_REQ_MEMBERS, (DWORD)strlen(FVM_BROKER_REQ_MEMBERS), &written, NULL) &&
               ReadFile(pipe, reply, sizeof *reply, &got, NULL);
     CloseHandle(pipe);
+    /* A broker whose box has just emptied closes its pipe as it exits,
+     * maybe under our request: an empty job is the answer then. */
+    if (!ok)
+        return box_process_count(b) ? -1 : 0;
     /* Validate before use: the reply comes from another process. */
     if (!ok || got < 8 || reply->version != FVM_BROKER_PROTO_VERSION ||
         reply->count > FVM_BROKER_MAX_MEMBERS || got != 8 + reply->count * sizeof(uint32_t))
@@ -114,10 +125,12 @@ static int print_box_processes(const box *b, BOOL header)
     int count = query_members(b, &reply);
     if (count < 0)
         return cli_error("cannot get the process list of box '%s' from its broker", b->name);
+    int described = 0;
     for (int i = 0; i < count; i++) {
-        describe_process(b, reply.pids[i], &rows[i]);
-        printed[i] = FALSE;
+        if (describe_process(b, reply.pids[i], &rows[described]))
+            printed[described++] = FALSE;
     }
+    count = described;
     /* The tree: each process whose parent is not in the box is a root. */
     for (int i = 0; i < count; i++) {
         BOOL has_parent = FALSE;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/boxcfg.h"
+#include "common/inject.h"
 #include "common/policyload.h"
 #include "common/regstore.h"
 
@@ -485,6 +486,51 @@ fvm_status boxlife_set_setting(const wchar_t *box_path, const char *name, const 
 
 /* ---- running boxes ------------------------------------------------------------------------ */
 
+/* The job's process ids into pids[0..cap), as a plain array: the struct
+ * declares its pid array with one element and GCC may assume an index past
+ * it is never used (broker/main.c members_sync). -1 if there is no list. */
+static int job_pids(HANDLE job, ULONG_PTR *pids, int cap)
+{
+    ULONG_PTR ids[2 + 256];
+    _Static_assert(offsetof(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) == sizeof(ULONG_PTR),
+                   "pids follow the two counts");
+    memset(ids, 0, sizeof ids[0]);
+    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, ids, sizeof ids, NULL) &&
+        GetLastError() != ERROR_MORE_DATA)
+        return -1;
+    int listed = (int)((const JOBOBJECT_BASIC_PROCESS_ID_LIST *)ids)->NumberOfProcessIdsInList;
+    if (listed > cap)
+        listed = cap;
+    if (listed > 256)
+        listed = 256;
+    memcpy(pids, ids + 1, (size_t)listed * sizeof *pids);
+    return listed;
+}
+
+DWORD boxlife_job_live_processes(HANDLE job)
+{
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
+        return 0;
+    if (acct.ActiveProcesses == 0)
+        return 0;
+    ULONG_PTR pids[256];
+    int listed = job_pids(job, pids, 256);
+    if (listed < 0 || (DWORD)listed < acct.ActiveProcesses)
+        return acct.ActiveProcesses;   /* no full list: the job's own count */
+    DWORD live = 0;
+    for (int i = 0; i < listed; i++) {
+        HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pids[i]);
+        if (!process) {
+            live += GetLastError() != ERROR_INVALID_PARAMETER;   /* not gone: cannot tell, so live */
+            continue;
+        }
+        live += WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
+        CloseHandle(process);
+    }
+    return live;
+}
+
 DWORD boxlife_process_count(const wchar_t *box_path)
 {
     wchar_t job_name[FVM_OBJ_NAME_MAX];
@@ -492,13 +538,49 @@ DWORD boxlife_process_count(const wchar_t *box_path)
     HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
     if (!job)
         return 0;   /* the broker owns the job while the box runs: no job, no process */
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
-    DWORD count = 0;
-    if (QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
-        count = acct.ActiveProcesses;
+    DWORD count = boxlife_job_live_processes(job);
     CloseHandle(job);
     return count;
 }
+
+/* Terminates the job's started members one by one; TRUE if one was left
+ * for a later round because it had not started, unless `all`. A member
+ * that cannot be looked at (no list, no access) is left to the job's own
+ * kill, unless a member that has not started is in the job this round. */
+static BOOL terminate_started_members(HANDLE job, BOOL all)
+{
+    ULONG_PTR pids[256];
+    int listed = job_pids(job, pids, 256);
+    if (listed < 0) {
+        TerminateJobObject(job, 1);
+        return FALSE;
+    }
+    BOOL left = FALSE, unexamined = FALSE;
+    for (int i = 0; i < listed; i++) {
+        /* Wine's IsProcessInJob wants the full query right. */
+        HANDLE process = OpenProcess(PROCESS_TERMINATE | PROCESS_QUERY_INFORMATION | SYNCHRONIZE, FALSE,
+                                     (DWORD)pids[i]);
+        if (!process) {
+            unexamined |= GetLastError() != ERROR_INVALID_PARAMETER;   /* that one is gone already */
+            continue;
+        }
+        BOOL in_job = FALSE;   /* pids are reused: act only on a member */
+        if (!IsProcessInJob(process, job, &in_job))
+            unexamined = TRUE;
+        else if (!in_job || WaitForSingleObject(process, 0) != WAIT_TIMEOUT)
+            ;   /* not ours, or nothing of it runs (boxlife_job_live_processes) */
+        else if (!all && fvm_process_not_started(process))
+            left = TRUE;
+        else
+            TerminateProcess(process, 1);
+        CloseHandle(process);
+    }
+    if (unexamined && !left)
+        TerminateJobObject(job, 1);
+    return left;
+}
+
+#define STOP_START_GRACE_MS 2000
 
 fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms, boxlife_error *err)
 {
@@ -517,15 +599,20 @@ fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms
             CloseHandle(job);
             return fail_win(err, e, "cannot query the processes of box '%s'", name);
         }
-        if (acct.ActiveProcesses == 0)
+        DWORD live = boxlife_job_live_processes(job);
+        if (live == 0)
             break;
         if (GetTickCount() - start > wait_ms) {
             CloseHandle(job);
             return fail(err, FVM_E_BUSY, "box '%s' still has %lu processes after %lu ms", name,
-                        (unsigned long)acct.ActiveProcesses, (unsigned long)wait_ms);
+                        (unsigned long)live, (unsigned long)wait_ms);
         }
-        TerminateJobObject(job, 1);
-        Sleep(20);
+        /* A member still not started after STOP_START_GRACE_MS is stuck
+         * (a loaded machine could in theory be that slow; then Wine's
+         * crash is the risk taken): terminated as it is, or the box never
+         * ends. */
+        BOOL all = GetTickCount() - start > STOP_START_GRACE_MS;
+        Sleep(terminate_started_members(job, all) ? 5 : 20);
     }
     CloseHandle(job);
     return FVM_OK;

@@ -194,6 +194,21 @@ static BOOL rva_to_offset(const IMAGE_NT_HEADERS64 *nt, uint32_t rva, size_t siz
     return FALSE;
 }
 
+/* Wine records a process's PEB when its first thread reports the process
+ * initialised, after the new process has handed the server its first
+ * descriptors, with thread id 0. Wine 8's server takes "the first thread of
+ * the process" for those, and a process terminated before it got there has
+ * none: the server dereferences NULL and every Wine process of the session
+ * dies with it (seen: 2 crashes in 60 stops of a box right after a start).
+ * On Windows the PEB exists from creation: never "not started". */
+BOOL fvm_process_not_started(HANDLE process)
+{
+    PROCESS_BASIC_INFORMATION pbi;
+    ULONG got = 0;
+    return NtQueryInformationProcess(process, ProcessBasicInformation, &pbi, sizeof pbi, &got) >= 0 &&
+           !pbi.PebBaseAddress;
+}
+
 NTSTATUS fvm_inject_process(HANDLE process, HANDLE image_file, const fvm_box_config *config,
                             char *why, size_t why_size)
 {

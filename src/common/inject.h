@@ -45,6 +45,11 @@ typedef struct fvm_inject_block {
     char     data[];                       /* starts with the ANSI path of fvm.dll */
 } fvm_inject_block;
 
+/* TRUE for a process Wine has created but not started: no PEB recorded
+ * yet. Terminating one then crashes Wine 8's server (see inject.c); a
+ * caller that stops processes leaves it for a later round. */
+BOOL fvm_process_not_started(HANDLE process);
+
 /* Injects into a process created suspended. image_file, if not NULL, is
  * the process's image, held open by the caller so that nobody can write it:
  * the headers and the import directory are then read from it rather than

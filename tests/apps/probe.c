@@ -12,6 +12,9 @@
  *                             whenever it dies; the last one just waits; never
  *                             exits (for fvm stop)
  *   probe.exe sleep MS        print status, sleep, exit 0
+ *   probe.exe storm           start "probe.exe exit 0" without waiting, again
+ *                             and again, never exits: a box whose processes
+ *                             are always starting (for fvm stop)
  *
  * Status line: "probe pid=P ppid=Q box=NAME dllmain=H tls=H main=H" where H
  * is "hooked" or "unhooked": at DllMain of a static import (probedll.dll), at
@@ -98,7 +101,7 @@ int wmain(int argc, wchar_t **wargv)
     if (argc > 16)
         argc = 16;
     const char *mode = argc > 1 ? argv[1] : "";
-    if (strcmp(mode, "chain") != 0)
+    if (strcmp(mode, "chain") != 0 && strcmp(mode, "storm") != 0)
         print_status();
     if (!strcmp(mode, "exit") && argc > 2)
         return atoi(argv[2]);
@@ -138,6 +141,17 @@ int wmain(int argc, wchar_t **wargv)
         }
         fflush(stdout);
         return system(cmd);
+    }
+    if (!strcmp(mode, "storm")) {
+        for (;;) {
+            PROCESS_INFORMATION pi;
+            if (run_child("exit 0", 0, &pi) == 0) {
+                CloseHandle(pi.hThread);
+                CloseHandle(pi.hProcess);
+            } else {
+                Sleep(10);
+            }
+        }
     }
     if (!strcmp(mode, "chain") && argc > 2) {
         int n = atoi(argv[2]);

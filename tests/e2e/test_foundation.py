@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import run_unboxed, win_path
+from conftest import Background, run_unboxed, win_path
 
 PROBE_LINE = re.compile(r"probe pid=(\d+) ppid=(\d+) box=(\S+) dllmain=(\w+) tls=(\w+) main=(\w+)")
 
@@ -187,6 +187,31 @@ def test_ps_lists_the_tree_and_stop_ends_a_spawning_box(fvm, box, apps):
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def test_stop_while_processes_start_leaves_wine_standing(fvm, box, apps):
+    """probe.exe storm starts processes without pause, so a stop always
+    finds one Wine has created but not started. Wine 8's server crashes when
+    such a process is terminated (it takes the first thread of a process
+    that has none), taking every Wine process with it: fvm stop must leave
+    it for a later round. A host program started first must outlive five
+    stops."""
+    sentinel = Background(["wine", str(apps / "probe.exe"), "sleep", "300000"], fvm.env())
+    try:
+        for _ in range(5):
+            runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "storm")
+            try:
+                assert fvm.wait_until(lambda: len(ps_rows(fvm, box)) >= 2, timeout=30), ps_rows(fvm, box)
+                stop = fvm("stop", box, check=0)
+                assert "stopped box" in stop.stdout
+                runner.wait(timeout=30)
+                assert ps_rows(fvm, box) == []
+            finally:
+                if runner.poll() is None:
+                    runner.kill()
+            assert sentinel.poll() is None, "a host program died with the stop: " + sentinel.errors()
+    finally:
+        sentinel.kill()
 
 
 def test_ps_lists_a_box_restarted_right_after_it_ended(fvm, box, apps):

@@ -114,7 +114,7 @@ def test_run_without_waiting_count_stop(sdk, fvm, name, apps):
     assert int(steps["running"]["count"]) >= 1
     assert int(steps["remove-running"]["code"]) == E_BUSY, out
     assert "is running" in steps["remove-running"]["message"]
-    assert steps["stopped"] == {"ended": "1", "count": "0"}
+    assert steps.get("stopped") == {"ended": "1", "count": "0"}, out
     assert steps["removed"]["exists"] == "0"
     assert not fvm.box_dir(name).exists()
 
