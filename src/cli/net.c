@@ -210,7 +210,9 @@ static void print_sockets(const box *b, const portmap *map)
     }
     size_t shown = 0;
     for (DWORD k = 0; k < pids.list.NumberOfProcessIdsInList; k++) {
-        ULONG pid = (ULONG)pids.list.ProcessIdList[k];
+        /* Read as a plain array: indexing the struct's one-element array
+         * past 0 is undefined (broker/main.c members_sync). */
+        ULONG pid = (ULONG)((const ULONG_PTR *)(const void *)pids.space)[1 + k];
         HANDLE process = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid);
         if (!process)
             continue;
