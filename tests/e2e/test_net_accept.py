@@ -65,7 +65,10 @@ def test_acceptex_follows_accept_rules(fvm, tmp_path, apps, mode):
         assert fvm.wait_until(lambda: server.output().count("ACCEPT ") == 1 and server.output().count("FAIL") == 2,
                               timeout=10), server.output()
         lines = [line for line in server.output().splitlines() if line.startswith(("ACCEPT", "FAIL"))]
-        assert lines[0] == "FAIL 10061" and lines[2] == "FAIL 10061", lines
+        # Seen once in CI (1 of 1062, loaded 2-core machine; 0 of 20 here):
+        # FAIL FAIL ACCEPT, the third FAIL not yet printed. The audit records
+        # say whether the extra FAIL was a decision on a real connection.
+        assert lines[0] == "FAIL 10061" and lines[2] == "FAIL 10061", (lines, records(fvm, box))
         assert lines[1].split()[1] == str(port), lines
         net = lambda: [(r["op"], r["name"], r["decision"]) for r in records(fvm, box) if r["type"] == "net"]
         assert fvm.wait_until(lambda: len(net()) >= 2, timeout=10), net()
