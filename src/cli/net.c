@@ -184,12 +184,9 @@ static void print_sockets(const box *b, const portmap *map)
         printf("open sockets: none (the box is not running)\n");
         return;
     }
-    static union {
-        JOBOBJECT_BASIC_PROCESS_ID_LIST list;
-        char space[sizeof(JOBOBJECT_BASIC_PROCESS_ID_LIST) + 1024 * sizeof(ULONG_PTR)];
-    } pids;
-    pids.list.NumberOfAssignedProcesses = 1024;
-    BOOL have = QueryInformationJobObject(job, JobObjectBasicProcessIdList, &pids, sizeof pids, NULL);
+    static ULONG_PTR pids[1024];
+    int listed = boxlife_job_pids(job, pids, 1024);
+    BOOL have = listed >= 0;
     CloseHandle(job);
     ULONG size = 1 << 20, got = 0;
     handle_list *handles = HeapAlloc(GetProcessHeap(), 0, size);
@@ -209,10 +206,8 @@ static void print_sockets(const box *b, const portmap *map)
         return;
     }
     size_t shown = 0;
-    for (DWORD k = 0; k < pids.list.NumberOfProcessIdsInList; k++) {
-        /* Read as a plain array: indexing the struct's one-element array
-         * past 0 is undefined (broker/main.c members_sync). */
-        ULONG pid = (ULONG)((const ULONG_PTR *)(const void *)pids.space)[1 + k];
+    for (int k = 0; k < listed; k++) {
+        ULONG pid = (ULONG)pids[k];
         HANDLE process = OpenProcess(PROCESS_DUP_HANDLE, FALSE, pid);
         if (!process)
             continue;

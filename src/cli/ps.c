@@ -96,7 +96,7 @@ static int query_members(const box *b, fvm_members_reply *reply)
     if (!ok)
         return box_process_count(b) ? -1 : 0;
     /* Validate before use: the reply comes from another process. */
-    if (!ok || got < 8 || reply->version != FVM_BROKER_PROTO_VERSION ||
+    if (got < 8 || reply->version != FVM_BROKER_PROTO_VERSION ||
         reply->count > FVM_BROKER_MAX_MEMBERS || got != 8 + reply->count * sizeof(uint32_t))
         return -1;
     return (int)reply->count;

@@ -486,48 +486,58 @@ fvm_status boxlife_set_setting(const wchar_t *box_path, const char *name, const 
 
 /* ---- running boxes ------------------------------------------------------------------------ */
 
-/* The job's process ids into pids[0..cap), as a plain array: the struct
- * declares its pid array with one element and GCC may assume an index past
- * it is never used (broker/main.c members_sync). -1 if there is no list. */
-static int job_pids(HANDLE job, ULONG_PTR *pids, int cap)
+int boxlife_job_pids(HANDLE job, ULONG_PTR *pids, int cap)
 {
-    ULONG_PTR ids[2 + 256];
     _Static_assert(offsetof(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) == sizeof(ULONG_PTR),
                    "pids follow the two counts");
-    memset(ids, 0, sizeof ids[0]);
-    if (!QueryInformationJobObject(job, JobObjectBasicProcessIdList, ids, sizeof ids, NULL) &&
-        GetLastError() != ERROR_MORE_DATA)
+    ULONG_PTR *ids = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, (1 + (size_t)cap) * sizeof *ids);
+    if (!ids)
         return -1;
-    int listed = (int)((const JOBOBJECT_BASIC_PROCESS_ID_LIST *)ids)->NumberOfProcessIdsInList;
-    if (listed > cap)
-        listed = cap;
-    if (listed > 256)
-        listed = 256;
-    memcpy(pids, ids + 1, (size_t)listed * sizeof *pids);
+    int listed = -1;
+    if (QueryInformationJobObject(job, JobObjectBasicProcessIdList, ids, (DWORD)((1 + (size_t)cap) * sizeof *ids),
+                                  NULL) ||
+        GetLastError() == ERROR_MORE_DATA) {
+        listed = (int)((const JOBOBJECT_BASIC_PROCESS_ID_LIST *)ids)->NumberOfProcessIdsInList;
+        if (listed > cap)
+            listed = cap;
+        memcpy(pids, ids + 1, (size_t)listed * sizeof *pids);
+    }
+    HeapFree(GetProcessHeap(), 0, ids);
     return listed;
+}
+
+/* The live members of the job into *live (boxlife_job_live_processes);
+ * FALSE if the job cannot be queried at all. */
+static BOOL job_live_processes(HANDLE job, DWORD *live)
+{
+    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
+    *live = 0;
+    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
+        return FALSE;
+    if (acct.ActiveProcesses == 0)
+        return TRUE;
+    ULONG_PTR pids[256];
+    int listed = boxlife_job_pids(job, pids, 256);
+    if (listed < 0 || (DWORD)listed < acct.ActiveProcesses) {
+        *live = acct.ActiveProcesses;   /* no full list: the job's own count */
+        return TRUE;
+    }
+    for (int i = 0; i < listed; i++) {
+        HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pids[i]);
+        if (!process) {
+            *live += GetLastError() != ERROR_INVALID_PARAMETER;   /* not gone: cannot tell, so live */
+            continue;
+        }
+        *live += WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
+        CloseHandle(process);
+    }
+    return TRUE;
 }
 
 DWORD boxlife_job_live_processes(HANDLE job)
 {
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
-    if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL))
-        return 0;
-    if (acct.ActiveProcesses == 0)
-        return 0;
-    ULONG_PTR pids[256];
-    int listed = job_pids(job, pids, 256);
-    if (listed < 0 || (DWORD)listed < acct.ActiveProcesses)
-        return acct.ActiveProcesses;   /* no full list: the job's own count */
-    DWORD live = 0;
-    for (int i = 0; i < listed; i++) {
-        HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pids[i]);
-        if (!process) {
-            live += GetLastError() != ERROR_INVALID_PARAMETER;   /* not gone: cannot tell, so live */
-            continue;
-        }
-        live += WaitForSingleObject(process, 0) == WAIT_TIMEOUT;
-        CloseHandle(process);
-    }
+    DWORD live;
+    job_live_processes(job, &live);
     return live;
 }
 
@@ -550,7 +560,7 @@ DWORD boxlife_process_count(const wchar_t *box_path)
 static BOOL terminate_started_members(HANDLE job, BOOL all)
 {
     ULONG_PTR pids[256];
-    int listed = job_pids(job, pids, 256);
+    int listed = boxlife_job_pids(job, pids, 256);
     if (listed < 0) {
         TerminateJobObject(job, 1);
         return FALSE;
@@ -593,13 +603,12 @@ fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms
      * they join the same job, so repeat until it is empty. */
     DWORD start = GetTickCount();
     for (;;) {
-        JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
-        if (!QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &acct, sizeof acct, NULL)) {
+        DWORD live;
+        if (!job_live_processes(job, &live)) {
             DWORD e = GetLastError();
             CloseHandle(job);
             return fail_win(err, e, "cannot query the processes of box '%s'", name);
         }
-        DWORD live = boxlife_job_live_processes(job);
         if (live == 0)
             break;
         if (GetTickCount() - start > wait_ms) {

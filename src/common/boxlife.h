@@ -60,6 +60,13 @@ fvm_status boxlife_create(const wchar_t *box_path, const char *name, const boxli
 fvm_status boxlife_set_setting(const wchar_t *box_path, const char *name, const char *key, const char *value,
                                boxlife_error *err);
 
+/* The job's process ids into pids[0..cap) (at most cap; on Windows the
+ * first cap when there are more), read as a plain array: the struct
+ * declares its pid array with one element and indexing past it is
+ * undefined (GCC read only the first pid; broker/main.c members_sync).
+ * -1 if the job has no list. */
+int boxlife_job_pids(HANDLE job, ULONG_PTR *pids, int cap);
+
 /* Processes of the job that still run. Wine can leave a process with no
  * thread in a job for good (its creator was terminated between creating it
  * and giving it its first thread; seen in about 1 of 40 stops of a process
