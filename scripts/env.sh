@@ -2,7 +2,10 @@
 # environment. WINEPREFIX is honoured when set; otherwise FVM uses its own
 # prefix so it never touches ~/.wine.
 export WINEPREFIX="${WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/fvm/wineprefix}"
-export WINEDEBUG="${WINEDEBUG:--all}"
+# err+virtual: Wine's own start-up failure "failed to map the shared user
+# data" (about 1 start in 1000 here, docs/design.md "Wine starts that fail")
+# is otherwise a silent exit code 1; it prints nothing in a normal run.
+export WINEDEBUG="${WINEDEBUG:--all,err+virtual}"
 # Debian's wine ships no Mono or Gecko; never offer to download them.
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
 export WINEARCH=win64
