@@ -503,13 +503,23 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     UNICODE_STRING caller_line, caller_cwd;
     wchar_t *headless = g_console_headless ? headless_command_line(params, &caller_line) : NULL;
     wchar_t *boxed_cwd = cwd_prepare(params, &caller_cwd);
-    status = real_NtCreateUserProcess(process, thread,
-        process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
-            PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
-        thread_access | THREAD_SUSPEND_RESUME, process_attributes, thread_attributes,
-        process_flags & ~PROCESS_CREATE_FLAGS_BREAKAWAY,
-        thread_flags | THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
-        parameters, create_info, img.attributes);
+    /* Wine's loader fails about one start in 1000 here before the child
+     * runs any code (its shared user data page taken by the randomized brk
+     * heap: docs/design.md "Wine starts that fail"), and Wine reports that
+     * as STATUS_INTERNAL_ERROR. The child never ran, so it is started
+     * again: a boxed program does not see a platform accident its start
+     * would not have on Windows. */
+    for (int attempt = 1;; attempt++) {
+        status = real_NtCreateUserProcess(process, thread,
+            process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
+                PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
+            thread_access | THREAD_SUSPEND_RESUME, process_attributes, thread_attributes,
+            process_flags & ~PROCESS_CREATE_FLAGS_BREAKAWAY,
+            thread_flags | THREAD_CREATE_FLAGS_CREATE_SUSPENDED,
+            parameters, create_info, img.attributes);
+        if (status != STATUS_INTERNAL_ERROR || attempt == 3)
+            break;
+    }
     if (headless) {
         params->CommandLine = caller_line;
         HeapFree(GetProcessHeap(), 0, headless);
