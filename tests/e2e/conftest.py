@@ -78,27 +78,54 @@ def run_captured_once(argv, env, input, timeout):
 
 
 class Background:
-    """A program left running (e.g. a box to stop), its output in files."""
+    """A program left running (e.g. a box to stop), its output in files.
+    A start Wine itself refused (WINE_START_FAILURE: the program never ran)
+    is made again, as run_captured does, when the program is next looked at."""
 
     def __init__(self, argv, env):
+        self.argv, self.env, self.restarts = argv, env, 0
+        self._start()
+
+    def _start(self):
         self.out = tempfile.TemporaryFile()
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, env=env)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
+                                     env=self.env)
+
+    def _refused_by_wine(self):
+        if self.restarts >= 2 or self.proc.poll() != 1:
+            return False
+        self.out.seek(0)
+        self.err.seek(0)
+        return not self.out.read() and WINE_START_FAILURE in self.err.read().decode("utf-8", "replace")
+
+    def _check(self):
+        while self._refused_by_wine():
+            self.restarts += 1
+            self._start()
 
     def poll(self):
+        self._check()
         return self.proc.poll()
 
     def wait(self, timeout=None):
-        return self.proc.wait(timeout=timeout)
+        while True:
+            code = self.proc.wait(timeout=timeout)
+            if not self._refused_by_wine():
+                return code
+            self.restarts += 1
+            self._start()
 
     def kill(self):
         self.proc.kill()
 
     def output(self):
+        self._check()
         self.out.seek(0)
         return self.out.read().decode("utf-8", "replace").replace("\r\n", "\n")
 
     def errors(self):
+        self._check()
         self.err.seek(0)
         return self.err.read().decode("utf-8", "replace").replace("\r\n", "\n")
 
