@@ -482,6 +482,27 @@ void proc_after_hooks(void)
     g_console_headless = FALSE;
 }
 
+/* FVM_INJECT_START_FAILURES=N (tests): this process's first N process
+ * creations fail as Wine's loader failure does (STATUS_INTERNAL_ERROR),
+ * without calling Wine, so the retry below can be tested; it can only make
+ * the process's own starts fail. */
+static BOOL injected_start_failure(void)
+{
+    static volatile LONG left = -1;
+    if (left < 0) {
+        wchar_t value[16];
+        DWORD n = GetEnvironmentVariableW(L"FVM_INJECT_START_FAILURES", value, 16);
+        LONG count = 0;
+        for (DWORD i = 0; i < n && i < 15 && value[i] >= L'0' && value[i] <= L'9'; i++)
+            count = count * 10 + (value[i] - L'0');
+        InterlockedCompareExchange(&left, count, -1);
+    }
+    for (LONG now = left; now > 0; now = left)
+        if (InterlockedCompareExchange(&left, now - 1, now) == now)
+            return TRUE;
+    return FALSE;
+}
+
 static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     ACCESS_MASK process_access, ACCESS_MASK thread_access,
     POBJECT_ATTRIBUTES process_attributes, POBJECT_ATTRIBUTES thread_attributes,
@@ -510,7 +531,7 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
      * again: a boxed program does not see a platform accident its start
      * would not have on Windows. */
     for (int attempt = 1;; attempt++) {
-        status = real_NtCreateUserProcess(process, thread,
+        status = injected_start_failure() ? STATUS_INTERNAL_ERROR : real_NtCreateUserProcess(process, thread,
             process_access | PROCESS_VM_OPERATION | PROCESS_VM_READ | PROCESS_VM_WRITE |
                 PROCESS_QUERY_INFORMATION | PROCESS_SET_QUOTA | PROCESS_TERMINATE,
             thread_access | THREAD_SUSPEND_RESUME, process_attributes, thread_attributes,

@@ -231,6 +231,22 @@ def test_cmd_pipeline_and_start_wait(fvm, box):
     assert proc.returncode == 7, proc.stdout + proc.stderr
 
 
+def test_start_wine_refused_is_made_again(fvm, box):
+    """Wine's loader fails about one start in 1000 before the child runs
+    (docs/design.md "Wine starts that fail"), and CreateProcess then fails
+    with ERROR_INTERNAL_ERROR; in a box the process virtualizer starts the
+    child again, up to three tries. FVM_INJECT_START_FAILURES=N makes each
+    boxed process's first N starts fail that way (without calling Wine)."""
+    spawn = win_path(BUILD / "apps" / "spawn.exe")
+    proc = fvm("run", "--box", box, spawn, "create", spawn, "exit", "7", env={"FVM_INJECT_START_FAILURES": "2"})
+    assert "spawn: exit=7" in proc.stdout, proc.stdout + proc.stderr
+    # Three failures in a row reach the program, as Windows' error 1359
+    # (fvm run's own launcher retries its start once more, so the outer
+    # spawn.exe still starts).
+    proc = fvm("run", "--box", box, spawn, "create", spawn, "exit", "7", env={"FVM_INJECT_START_FAILURES": "3"})
+    assert "spawn: error=1359" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_taskkill_inside_the_box(fvm, box):
     """taskkill of a process of the same box ends it (Wine's taskkill lists
     with EnumProcesses and ends with OpenProcess + TerminateProcess)."""
