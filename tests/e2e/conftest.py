@@ -37,7 +37,10 @@ def linux_path_of_c(win):
 def wine_env(extra=None):
     env = dict(os.environ)
     env["WINEPREFIX"] = str(PREFIX)
-    env.setdefault("WINEDEBUG", "-all,err+virtual")
+    # Whatever else is asked for, Wine's start failure must name itself
+    # (WINE_START_FAILURE is an err+virtual message).
+    debug = env.get("WINEDEBUG") or "-all"
+    env["WINEDEBUG"] = debug if "virtual" in debug else debug + ",err+virtual"
     env.setdefault("WINEDLLOVERRIDES", "mscoree,mshtml=")
     if extra:
         env.update(extra)
