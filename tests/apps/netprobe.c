@@ -453,19 +453,26 @@ static LPFN_ACCEPTEX accept_ex_of(SOCKET s)
 }
 
 /* One AcceptEx on listener into a new socket; waits by event or port.
- * Returns the accepted socket (INVALID_SOCKET, *error set, on failure). */
+ * Returns the accepted socket (INVALID_SOCKET, *error set, on failure).
+ * Each request's OVERLAPPED has an address of its own (a ring, never
+ * reused within a run's few requests), so that a completion packet that is
+ * not this request's - a second packet for an earlier one - is seen: it is
+ * printed as "STRAY" (the tests assert there is none) and waited past. */
+static OVERLAPPED g_overlapped_ring[64];
+static unsigned g_overlapped_next;
+
 static SOCKET accept_one(SOCKET listener, int family, HANDLE port, char *buf, DWORD idle_ms, int *error)
 {
     LPFN_ACCEPTEX accept_ex = accept_ex_of(listener);
     SOCKET a = socket(family, SOCK_STREAM, IPPROTO_TCP);
-    OVERLAPPED ov;
-    memset(&ov, 0, sizeof ov);
+    OVERLAPPED *ov = &g_overlapped_ring[g_overlapped_next++ % 64];
+    memset(ov, 0, sizeof *ov);
     if (!port)
-        ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+        ov->hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
     DWORD got = 0;
     *error = 0;
     if (!accept_ex || !accept_ex(listener, a, buf, 0, sizeof(struct sockaddr_storage) + 16,
-                                 sizeof(struct sockaddr_storage) + 16, &got, &ov)) {
+                                 sizeof(struct sockaddr_storage) + 16, &got, ov)) {
         int e = WSAGetLastError();
         if (e != ERROR_IO_PENDING) {
             *error = e;
@@ -475,27 +482,33 @@ static SOCKET accept_one(SOCKET listener, int family, HANDLE port, char *buf, DW
         if (port) {
             ULONG_PTR key;
             OVERLAPPED *done = NULL;
-            if (!GetQueuedCompletionStatus(port, &got, &key, &done, idle_ms) && !done) {
-                *error = -1;   /* nothing in time */
-                closesocket(a);
-                return INVALID_SOCKET;
+            for (;;) {
+                done = NULL;
+                if (!GetQueuedCompletionStatus(port, &got, &key, &done, idle_ms) && !done) {
+                    *error = -1;   /* nothing in time */
+                    closesocket(a);
+                    return INVALID_SOCKET;
+                }
+                if (done == ov)
+                    break;
+                say("STRAY %ld\n", done ? (long)(done - g_overlapped_ring) : -1L);
             }
-        } else if (WaitForSingleObject(ov.hEvent, idle_ms) != WAIT_OBJECT_0) {
+        } else if (WaitForSingleObject(ov->hEvent, idle_ms) != WAIT_OBJECT_0) {
             *error = -1;
             closesocket(a);
             return INVALID_SOCKET;
         }
         DWORD flags;
-        if (!WSAGetOverlappedResult(listener, &ov, &got, FALSE, &flags)) {
+        if (!WSAGetOverlappedResult(listener, ov, &got, FALSE, &flags)) {
             *error = WSAGetLastError();
             closesocket(a);
-            if (ov.hEvent)
-                CloseHandle(ov.hEvent);
+            if (ov->hEvent)
+                CloseHandle(ov->hEvent);
             return INVALID_SOCKET;
         }
     }
-    if (ov.hEvent)
-        CloseHandle(ov.hEvent);
+    if (ov->hEvent)
+        CloseHandle(ov->hEvent);
     setsockopt(a, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&listener, sizeof listener);
     return a;
 }
