@@ -95,12 +95,19 @@ class Background:
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
                                      env=self.env)
 
+    @staticmethod
+    def _contents(f):
+        """The file's bytes so far, read with pread: the program writes
+        through the same open file, so moving its offset (seek) would make
+        the program's next write land there, over what it wrote before."""
+        fd = f.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
+
     def _refused_by_wine(self):
         if self.restarts >= 2 or self.proc.poll() != 1:
             return False
-        self.out.seek(0)
-        self.err.seek(0)
-        return not self.out.read() and WINE_START_FAILURE in self.err.read().decode("utf-8", "replace")
+        return not self._contents(self.out) and WINE_START_FAILURE in self._contents(self.err).decode(
+            "utf-8", "replace")
 
     def _check(self):
         while self._refused_by_wine():
@@ -124,13 +131,11 @@ class Background:
 
     def output(self):
         self._check()
-        self.out.seek(0)
-        return self.out.read().decode("utf-8", "replace").replace("\r\n", "\n")
+        return self._contents(self.out).decode("utf-8", "replace").replace("\r\n", "\n")
 
     def errors(self):
         self._check()
-        self.err.seek(0)
-        return self.err.read().decode("utf-8", "replace").replace("\r\n", "\n")
+        return self._contents(self.err).decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 class Fvm:
