@@ -55,6 +55,11 @@ def wine_env(extra=None):
 WINE_START_FAILURE = "failed to map the shared user data"
 
 
+def wine_refused_start(returncode, stdout, stderr):
+    """Wine's loader refused the start (exit 1, no output, its message)."""
+    return returncode == 1 and not stdout and WINE_START_FAILURE in stderr
+
+
 def run_captured(argv, env, input=None, timeout=120):
     """subprocess.run with output captured through temporary files, not
     pipes: Wine starts services.exe and explorer.exe on demand, they inherit
@@ -62,7 +67,7 @@ def run_captured(argv, env, input=None, timeout=120):
     so a pipe would never reach end-of-file."""
     for attempt in range(3):
         proc = run_captured_once(argv, env, input, timeout)
-        if not (proc.returncode == 1 and not proc.stdout and WINE_START_FAILURE in proc.stderr):
+        if not wine_refused_start(proc.returncode, proc.stdout, proc.stderr):
             break
     return proc
 
@@ -75,6 +80,7 @@ def run_captured_once(argv, env, input, timeout):
             proc = subprocess.run(argv, input=input.encode(), stdout=out, stderr=err, timeout=timeout, env=env)
         out.seek(0)
         err.seek(0)
+        # Windows programs write CRLF; tests compare lines.
         return subprocess.CompletedProcess(argv, proc.returncode,
                                            out.read().decode("utf-8", "replace").replace("\r\n", "\n"),
                                            err.read().decode("utf-8", "replace").replace("\r\n", "\n"))
@@ -103,14 +109,11 @@ class Background:
         fd = f.fileno()
         return os.pread(fd, os.fstat(fd).st_size, 0)
 
-    def _refused_by_wine(self):
-        if self.restarts >= 2 or self.proc.poll() != 1:
-            return False
-        return not self._contents(self.out) and WINE_START_FAILURE in self._contents(self.err).decode(
-            "utf-8", "replace")
-
     def _check(self):
-        while self._refused_by_wine():
+        """Starts the program again if it ended because Wine refused it."""
+        while (self.restarts < 2 and self.proc.poll() is not None and
+               wine_refused_start(self.proc.returncode, self._contents(self.out),
+                                  self._contents(self.err).decode("utf-8", "replace"))):
             self.restarts += 1
             self._start()
 
@@ -121,10 +124,10 @@ class Background:
     def wait(self, timeout=None):
         while True:
             code = self.proc.wait(timeout=timeout)
-            if not self._refused_by_wine():
+            restarts = self.restarts
+            self._check()
+            if self.restarts == restarts:
                 return code
-            self.restarts += 1
-            self._start()
 
     def kill(self):
         self.proc.kill()
