@@ -243,54 +243,163 @@ static BOOL add_run(run_list *l, int copy, uint64_t offset, uint64_t length)
     return TRUE;
 }
 
-/* Finds the box copy's blocks that equal the base's at the same offsets.
- * With the base's fingerprints (known) only the box copy is read; without,
- * both are read once, sequentially (ReadFile into two buffers: cheaper
- * under Wine than faulting in mapped views), and the base's fingerprints
- * are filled in (computed) for the next export. */
-static BOOL plan_delta(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, fvm_blocks_reader *known,
-                       uint64_t *computed, run_list *out)
+/* A block of n bytes at offset at can be the base's only within the base,
+ * and a short block only as the base's last. */
+static BOOL block_within_base(uint64_t at, DWORD n, uint64_t base_size)
+{
+    return at + n <= base_size && (at + n == base_size || n == DELTA_BLOCK);
+}
+
+/* Finds the box copy's blocks that equal the base's at the same offsets
+ * when the base's fingerprints are not stored: both files are read once,
+ * sequentially (ReadFile into two buffers: cheaper under Wine than faulting
+ * in mapped views), and the base's fingerprints are filled in (computed)
+ * for the next export. */
+static BOOL plan_against_base(HANDLE mine, uint64_t mine_size, HANDLE base, uint64_t base_size, uint64_t *computed,
+                              run_list *out)
 {
     static uint8_t a[1 << 20], b[1 << 20];
-    uint64_t off = 0;
-    uint64_t base_end = known ? base_size : 0;
-    while (off < mine_size || (!known && base_end < base_size)) {
+    uint64_t off = 0, base_end = 0;
+    while (off < mine_size || base_end < base_size) {
         DWORD want = off < mine_size ? (mine_size - off < sizeof a ? (DWORD)(mine_size - off) : (DWORD)sizeof a) : 0;
         DWORD got_a = 0, got_b = 0;
         if (want && (!ReadFile(mine, a, want, &got_a, NULL) || got_a != want))
             return FALSE;
-        DWORD want_b = 0;
-        if (!known && base_end < base_size) {
-            want_b = base_size - base_end < sizeof b ? (DWORD)(base_size - base_end) : (DWORD)sizeof b;
+        if (base_end < base_size) {
+            DWORD want_b = base_size - base_end < sizeof b ? (DWORD)(base_size - base_end) : (DWORD)sizeof b;
             if (!ReadFile(base, b, want_b, &got_b, NULL) || got_b != want_b)
                 return FALSE;
             for (DWORD at = 0; at < want_b; at += DELTA_BLOCK)
                 fvm_block_fingerprint(b + at, want_b - at < DELTA_BLOCK ? want_b - at : DELTA_BLOCK,
-                                  computed + 2 * ((base_end + at) / DELTA_BLOCK));
+                                      computed + 2 * ((base_end + at) / DELTA_BLOCK));
             base_end += want_b;
         }
         for (DWORD at = 0; at < want; at += DELTA_BLOCK) {
             DWORD n = want - at < DELTA_BLOCK ? want - at : DELTA_BLOCK;
-            uint64_t block = (off + at) / DELTA_BLOCK;
-            int same;
-            if (off + at + n > base_size || (off + at + n < base_size && n < DELTA_BLOCK)) {
-                same = 0;   /* past the base's end, or a short block that is not the base's last */
-            } else if (known) {
-                uint64_t fp[2];
-                const uint64_t *stored = fvm_blocks_get(known, (size_t)block);
-                if (!stored)
-                    return FALSE;
-                fvm_block_fingerprint(a + at, n, fp);
-                same = fp[0] == stored[0] && fp[1] == stored[1];
-            } else {
-                same = at + n <= got_b && !memcmp(a + at, b + at, n);
-            }
+            int same = block_within_base(off + at, n, base_size) && at + n <= got_b && !memcmp(a + at, b + at, n);
             if (!add_run(out, same, off + at, n))
                 return FALSE;
         }
         off += want;
     }
     return TRUE;
+}
+
+/* With the base's fingerprints stored, only the box copy is read, and
+ * planning costs what reading and hashing it costs on one core. So a large
+ * copy is cut into slices (whole MiB) planned side by side, one thread
+ * each with its own handle, buffer and window on the stored fingerprints,
+ * and their runs are joined in order; no thread waits for another before
+ * the join. (Reading ahead on a second thread for a hashing one, a
+ * producer and a consumer handing buffers over, was measured slower under
+ * Wine: docs/design.md.) FVM_EXPORT_SLICES=N sets the number of slices
+ * (tests; 1 to SLICES_MAX). */
+#define SLICE_MIN ((uint64_t)16 << 20)   /* smaller slices are not worth a thread */
+#define SLICES_MAX 8
+
+typedef struct slice_job {
+    const wchar_t *box_file, *box_path;
+    const uint8_t *base_hash;
+    size_t blocks;
+    uint64_t from, to, base_size;
+    run_list runs;
+    BOOL ok;
+} slice_job;
+
+static BOOL plan_slice(slice_job *j)
+{
+    enum { BUF = 1 << 20 };
+    fvm_blocks_reader *known = malloc(sizeof *known);
+    uint8_t *buf = malloc(BUF);
+    HANDLE mine = open_read(j->box_file);
+    LARGE_INTEGER at = {.QuadPart = (LONGLONG)j->from};
+    BOOL opened = known && buf && mine != INVALID_HANDLE_VALUE &&
+                  fvm_blocks_open(known, j->box_path, j->base_hash, j->blocks);
+    BOOL ok = opened && SetFilePointerEx(mine, at, NULL, FILE_BEGIN);
+    for (uint64_t off = j->from; ok && off < j->to;) {
+        DWORD want = j->to - off < BUF ? (DWORD)(j->to - off) : (DWORD)BUF, got = 0;
+        if (!ReadFile(mine, buf, want, &got, NULL) || got != want) {
+            ok = FALSE;
+            break;
+        }
+        for (DWORD in = 0; ok && in < want; in += DELTA_BLOCK) {
+            DWORD n = want - in < DELTA_BLOCK ? want - in : DELTA_BLOCK;
+            int same = 0;
+            if (block_within_base(off + in, n, j->base_size)) {
+                uint64_t fp[2];
+                const uint64_t *stored = fvm_blocks_get(known, (size_t)((off + in) / DELTA_BLOCK));
+                if (!stored) {
+                    ok = FALSE;   /* the store was shortened meanwhile: the caller compares with the base */
+                    break;
+                }
+                fvm_block_fingerprint(buf + in, n, fp);
+                same = fp[0] == stored[0] && fp[1] == stored[1];
+            }
+            ok = add_run(&j->runs, same, off + in, n);
+        }
+        off += want;
+    }
+    if (opened)
+        fvm_blocks_close(known);
+    if (mine != INVALID_HANDLE_VALUE)
+        CloseHandle(mine);
+    free(buf);
+    free(known);
+    return ok;
+}
+
+static DWORD WINAPI slice_thread(void *arg)
+{
+    slice_job *j = arg;
+    j->ok = plan_slice(j);
+    return 0;
+}
+
+static unsigned slice_count(uint64_t size)
+{
+    const char *forced = getenv("FVM_EXPORT_SLICES");
+    if (forced && atoi(forced) >= 1)
+        return atoi(forced) < SLICES_MAX ? (unsigned)atoi(forced) : SLICES_MAX;
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    uint64_t n = size / SLICE_MIN;
+    if (n > si.dwNumberOfProcessors)
+        n = si.dwNumberOfProcessors;
+    return n < 1 ? 1 : n > SLICES_MAX ? SLICES_MAX : (unsigned)n;
+}
+
+static BOOL plan_with_fingerprints(const wchar_t *box_file, uint64_t size, const wchar_t *box_path,
+                                   const boxindex_base *base, size_t blocks, run_list *out)
+{
+    slice_job jobs[SLICES_MAX];
+    HANDLE threads[SLICES_MAX] = {0};
+    unsigned n = slice_count(size);
+    uint64_t step = ((size + n - 1) / n + (1 << 20) - 1) & ~(uint64_t)((1 << 20) - 1);
+    fvm_block_fingerprint((const uint8_t *)"", 0, (uint64_t[2]){0});   /* picks the function before threads share it */
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t from = step * i < size ? step * i : size;
+        jobs[i] = (slice_job){box_file, box_path, base->content_hash, blocks, from,
+                              from + step < size ? from + step : size, base->size, {0}, FALSE};
+        if (i)   /* slice 0 is this thread's; a slice no thread could be made for too, after it */
+            threads[i] = CreateThread(NULL, 0, slice_thread, &jobs[i], 0, NULL);
+    }
+    jobs[0].ok = plan_slice(&jobs[0]);
+    BOOL ok = TRUE;
+    for (unsigned i = 0; i < n; i++) {
+        if (i && threads[i]) {
+            WaitForSingleObject(threads[i], INFINITE);
+            CloseHandle(threads[i]);
+        } else if (i) {
+            jobs[i].ok = plan_slice(&jobs[i]);
+        }
+        for (size_t r = 0; ok && jobs[i].ok && r < jobs[i].runs.count; r++)
+            ok = add_run(out, jobs[i].runs.items[r].copy, jobs[i].runs.items[r].offset, jobs[i].runs.items[r].length);
+        ok = ok && jobs[i].ok;
+        free(jobs[i].runs.items);
+    }
+    if (g_timing)
+        fprintf(stderr, "timing: delta: planned in %u slices\n", n);
+    return ok;
 }
 
 static uint64_t runs_bytes(const run_list *l)
@@ -337,16 +446,10 @@ static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *ho
         return FALSE;
     size_t blocks = (size_t)((base.size + DELTA_BLOCK - 1) / DELTA_BLOCK);
     phase("delta: base checked");
-    static fvm_blocks_reader stored;   /* one export per process: static, no 64 KiB on the stack */
-    fvm_blocks_reader *known = fvm_blocks_open(&stored, x->b->path, base.content_hash, blocks) ? &stored : NULL;
     uint64_t *computed = NULL;
-    phase("delta: fingerprints opened");
     HANDLE mine = open_read(box_file), hb = INVALID_HANDLE_VALUE;
     run_list runs = {0};
-    BOOL ok = mine != INVALID_HANDLE_VALUE && known &&
-              plan_delta(mine, size, INVALID_HANDLE_VALUE, base.size, known, NULL, &runs);
-    if (known)
-        fvm_blocks_close(known);
+    BOOL ok = mine != INVALID_HANDLE_VALUE && plan_with_fingerprints(box_file, size, x->b->path, &base, blocks, &runs);
     if (!ok && mine != INVALID_HANDLE_VALUE) {
         /* None stored, or they could not be read to their end (shortened
          * meanwhile): compared with the base itself, from the start. */
@@ -355,7 +458,7 @@ static BOOL export_delta(exporter *x, const wchar_t *box_file, const wchar_t *ho
         hb = open_read(host);
         ok = hb != INVALID_HANDLE_VALUE && SetFilePointerEx(mine, start, NULL, FILE_BEGIN) &&
              (computed = malloc(blocks * 16 + 1)) != NULL &&
-             plan_delta(mine, size, hb, base.size, NULL, computed, &runs);
+             plan_against_base(mine, size, hb, base.size, computed, &runs);
     }
     phase("delta: planned");
     if (ok && computed)

@@ -359,6 +359,49 @@ def test_export_rm_import_gives_the_same_diff(fvm, syncbox, host, tmp_path):
         shutil.rmtree(fresh.root, ignore_errors=True)
 
 
+def test_export_planned_in_slices_gives_the_same_package(fvm, syncbox, host, tmp_path):
+    """A large box copy is planned in slices, one thread each
+    (src/cli/pack.c, plan_with_fingerprints); the runs are joined in order.
+    Changes on both sides of each slice's edge and in a short last block:
+    the package is byte for byte the one planned in one slice, and it
+    recreates the file."""
+    win, root = host
+    box = syncbox
+    big = root / "big.bin"
+    size = (6 << 20) + 100   # 3 slices of 3, 3 MiB and 100 bytes
+    big.write_bytes(os.urandom(size))
+    tool_win = win_path(pathlib.Path(__file__).resolve().parents[2] / "build" / "win" / "apps" / "synctool.exe")
+    pokes = [0, (3 << 20) - 1, 3 << 20, 6 << 20, size - 1]
+    for at in pokes:
+        assert fvm("run", "--box", box, tool_win, "poke", f"{win}\\big.bin", str(at), "X").returncode == 0
+    fvm.wait_until(lambda: "unknown" not in fvm("diff", box, "--base", check=0).stdout, timeout=20)
+    assert list((fvm.box_dir(box) / "sync" / "blocks2").iterdir())
+    packages = {}
+    # The first export reads the box copy, which moves its last access
+    # time (part of the package): the compared ones come after it.
+    for slices in ("3", "1", "3"):
+        pkg = tmp_path / f"box{slices}.fvmpack"
+        proc = fvm("export", box, win_path(pkg), env={"FVM_EXPORT_SLICES": slices, "FVM_EXPORT_TIMING": "1"}, check=0)
+        assert "1 as deltas" in proc.stdout, proc.stdout
+        assert f"planned in {slices} slices" in proc.stderr, proc.stderr
+        data = pkg.read_bytes()
+        packages[slices] = data[:16] + data[24:-48]   # less the time it was made and the END record's checksum
+    assert packages["1"] == packages["3"]
+    assert len(packages["3"]) < 64 * 1024, len(packages["3"])
+    fvm("rm", box, check=0)
+    fresh = fvm.__class__(fvm.root_win + "s")
+    try:
+        fresh("import", win_path(tmp_path / "box3.fvmpack"), check=0)
+        expected = bytearray(big.read_bytes())
+        for at in pokes:
+            expected[at] = ord("X")
+        copy = fresh.box_dir(box) / "drive" / "C" / "fvmsync" / root.name / "big.bin"
+        assert copy.read_bytes() == bytes(expected)
+    finally:
+        fresh("rm", "--force", box)
+        shutil.rmtree(fresh.root, ignore_errors=True)
+
+
 def test_corrupt_or_truncated_package_is_refused(fvm, syncbox, host, tmp_path):
     win, root = host
     box = syncbox
