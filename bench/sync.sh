@@ -117,10 +117,10 @@ echo "export: first export $first_ms ms: ratio $first_ratio to the read next to 
 # which one goes second matters (it finds the pages the first one freed, or
 # fresh ones that cost ~8 us each at first touch). So the rounds alternate
 # the order: odd rounds copy first and commit second, even rounds the other
-# way; each copy's output is freed before the other runs. The commit's own
-# timing (FVM_COMMIT_TIMING) also gives the in-process share: the time of
-# its CopyFileExW calls over its whole apply phase, the same copy at the
-# same moment, which no such swing touches.
+# way; each copy's output is freed before the other runs. (Until session
+# 13 the script also printed the commit's own CopyFileExW time over its
+# apply time; since the copies are made on two threads (commitcopy.c) that
+# share says nothing about throughput and is gone.)
 copy_baseline() {   # $1: folder of the files to copy; prints CopyFileW ms
     local pairs=() i
     for i in $(seq "$COMMIT_FILES"); do
@@ -130,7 +130,7 @@ copy_baseline() {   # $1: folder of the files to copy; prints CopyFileW ms
     rm -f "$DATA/copy"/*
     sync
 }
-commit_round() {   # $1: FVM_COMMIT_COPY value, $2: round; prints apply ms, CopyFileW ms, freed ms, copy share
+commit_round() {   # $1: FVM_COMMIT_COPY value, $2: round; prints apply ms, CopyFileW ms, freed ms
     wine "$FVM" rm --force scommit >/dev/null 2>&1 || true
     rm -rf "$DATA/c" "$DATA/copy"; mkdir -p "$DATA/c" "$DATA/copy"
     wine "$FVM" create scommit --policy "$(winepath -w "$policy")" >/dev/null
@@ -143,7 +143,7 @@ commit_round() {   # $1: FVM_COMMIT_COPY value, $2: round; prints apply ms, Copy
     sync
     local t="" out
     [ $(($2 % 2)) = 1 ] && t=$(copy_baseline "$boxc")
-    out=$(FVM_COMMIT_TIMING=1 FVM_COMMIT_COPY=$1 wine "$FVM" commit scommit 2>&1)
+    out=$(FVM_COMMIT_COPY=$1 wine "$FVM" commit scommit 2>&1)
     # By a copy, the box copies are set aside and freed by a detached
     # `fvm __reap` once the commit has returned: how long after that.
     t0=$(date +%s%N)
@@ -153,15 +153,14 @@ commit_round() {   # $1: FVM_COMMIT_COPY value, $2: round; prints apply ms, Copy
     # Second in even rounds: the same bytes, now in the host's files.
     [ -n "$t" ] || t=$(copy_baseline "$DATA/c")
     applied=$(echo "$out" | sed -n 's/^applied .* in \([0-9]*\) ms.*/\1/p')
-    copied=$(echo "$out" | tr -d '\r' | awk '$2 == "copied" {s += $3} END {printf "%.1f", s}')
-    echo "$applied $t $freed $(awk -v a="$copied" -v b="$applied" 'BEGIN{printf "%.3f", a/(b > 0 ? b : 1)}')"
+    echo "$applied $t $freed"
 }
 mib=$((COMMIT_FILES * COMMIT_MIB))
 for mode in 0 1; do
-    com_ms=(); copy_ms=(); freed_ms=(); ratios=(); shares=()
+    com_ms=(); copy_ms=(); freed_ms=(); ratios=()
     for round in $(seq $(( (ROUNDS + 1) / 2 * 2 ))); do   # even: both orders equally often
-        read -r c k f sh < <(commit_round "$mode" "$round")
-        com_ms+=("$c"); copy_ms+=("$k"); freed_ms+=("$f"); shares+=("$sh")
+        read -r c k f < <(commit_round "$mode" "$round")
+        com_ms+=("$c"); copy_ms+=("$k"); freed_ms+=("$f")
         ratios+=("$(awk -v a="$k" -v b="$c" 'BEGIN{printf "%.2f", a/(b > 0 ? b : 1)}')")
     done
     c=$(printf '%s\n' "${com_ms[@]}" | median); k=$(printf '%s\n' "${copy_ms[@]}" | median)
@@ -173,8 +172,6 @@ for mode in 0 1; do
          "throughput $(printf '%s\n' "${ratios[@]}" | awk '{s += log($1)} END {printf "%.2f", exp(s / NR)}') of CopyFileW" \
          "(target >= 0.90; geometric mean of the rounds, alternately copy first and commit first: $(IFS=' '; echo "${ratios[*]}"))"
     if [ "$mode" = 1 ]; then
-        echo "commit: copied: its CopyFileExW calls are $(printf '%s\n' "${shares[@]}" | median) of its apply time" \
-             "(per round $(IFS=' '; echo "${shares[*]}"); the in-process throughput against CopyFileW)"
         echo "commit: the box copies freed (fvm __reap) $f ms after the commit returned"
     fi
 done

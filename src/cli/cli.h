@@ -126,6 +126,17 @@ int sync_give_landing_security(const wchar_t *file, const wchar_t *target, BOOL 
 void sync_reap_hold(const box *b);
 void sync_reap_detached(const box *b);
 int cmd_reap(int argc, char **argv);
+/* commitcopy.c: copies a commit makes ahead, on a second thread, when files
+ * land by copying: items (box copy -> X.fvm-commit) added in step order,
+ * then begun; take (NULL: none) says whether the copy to `to` was made in
+ * this run (else the step copies it itself); end stops the thread and
+ * deletes copies no step took. */
+typedef struct copy_ahead copy_ahead;
+copy_ahead *copy_ahead_new(void);
+BOOL copy_ahead_add(copy_ahead *ca, const wchar_t *from, const wchar_t *to);
+void copy_ahead_begin(copy_ahead *ca);
+BOOL copy_ahead_take(copy_ahead *ca, const wchar_t *to);
+void copy_ahead_end(copy_ahead *ca);
 int cmd_export(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 /* The box's newest index, mapped read-write, with the box's index mutex as

@@ -734,6 +734,10 @@ static int copy_to_host(const wchar_t *copy, const wchar_t *tmp, uint64_t size, 
 /* FVM_COMMIT_COPY=1 makes commit copy even where it could rename (bench/sync.sh
  * measures both ways). */
 static BOOL g_force_copy;
+/* Files land by copying (forced, or a rename found another volume): the
+ * copies of later steps are made ahead on a second thread (commitcopy.c). */
+static BOOL g_copying;
+static copy_ahead *g_ahead;
 
 /* The box copy of nt lands at target_win. The box copy is dropped right
  * after, so where box and host share a volume it is simply renamed over the
@@ -757,7 +761,8 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
         SetFileAttributesW(target_win, host.attributes & ~FILE_ATTRIBUTE_READONLY);
     _snwprintf(tmp, WPATH, L"%ls.fvm-commit", target_win);
     tmp[WPATH - 1] = 0;
-    if (facts_of(tmp).exists) {   /* a copy the killed run made and never renamed */
+    BOOL made_ahead = copy_ahead_take(g_ahead, tmp);   /* copied by commitcopy.c in this run */
+    if (!made_ahead && facts_of(tmp).exists) {   /* a copy the killed run made and never renamed */
         SetFileAttributesW(tmp, FILE_ATTRIBUTE_NORMAL);
         DeleteFileW(tmp);
     }
@@ -767,7 +772,7 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
     /* A rename keeps the renamed file's security: the box copy first gets
      * what a copy onto the host would have (landsec.c). */
     int rc;
-    if (!g_force_copy) {
+    if (!g_force_copy && !made_ahead) {
         if ((rc = sync_give_landing_security(copy, target_win, host.exists)) != 0) {
             if (unset_readonly)
                 SetFileAttributesW(target_win, host.attributes);
@@ -777,9 +782,10 @@ static int land_file(commit_state *cs, const wchar_t *nt, const wchar_t *target_
             step_point();
             return 0;
         }
+        g_copying = TRUE;   /* another volume: the later steps' copies are made ahead */
     }
-    timing("prepared", target_win);
-    if ((rc = copy_to_host(copy, tmp, mine.size, pg)) != 0) {
+    timing(made_ahead ? "made ahead" : "prepared", target_win);
+    if (!made_ahead && (rc = copy_to_host(copy, tmp, mine.size, pg)) != 0) {
         if (unset_readonly)
             SetFileAttributesW(target_win, host.attributes);
         return rc;
@@ -913,6 +919,34 @@ static int run_step(commit_state *cs, index_rw *ir, const sync_step *s, progress
     }
 }
 
+/* The copies of the file steps from the i-th on, made ahead (commitcopy.c):
+ * those still to land, as land_file will name them. */
+static void start_copy_ahead(commit_state *cs, const sync_journal *j, size_t i)
+{
+    if (!(g_ahead = copy_ahead_new()))
+        return;   /* every step copies for itself */
+    for (; i < j->count; i++) {
+        const sync_step *s = &j->steps[i];
+        if (s->done || (s->kind != SYNC_STEP_LAND && s->kind != SYNC_STEP_LAND_AS))
+            continue;
+        wchar_t nt[WPATH], target_nt[WPATH], target[WPATH], copy[WPATH], tmp[WPATH];
+        cli_wide(s->path, nt, WPATH);
+        cli_wide(s->kind == SYNC_STEP_LAND ? s->path : s->path2, target_nt, WPATH);
+        sync_nt_to_win32(target_nt, target, WPATH);
+        if (!sync_box_copy_path(cs->b, nt, copy, WPATH))
+            continue;
+        file_facts mine = facts_of(copy), host = facts_of(target);
+        if (!mine.exists ||
+            (host.exists && host.size == mine.size && host.mtime == mine.mtime && host.attributes == mine.attributes))
+            continue;   /* land_file has nothing to copy for it */
+        _snwprintf(tmp, WPATH, L"%ls.fvm-commit", target);
+        tmp[WPATH - 1] = 0;
+        if (!copy_ahead_add(g_ahead, copy, tmp))
+            break;
+    }
+    copy_ahead_begin(g_ahead);
+}
+
 static int run_any_step(commit_state *cs, index_rw *ir, const sync_journal *j, size_t i, progress *pg, BOOL *kept)
 {
     if (sync_step_kind_valid(j->steps[i].kind, NULL) && step_rank(&j->steps[i]) >= 4) {
@@ -1007,6 +1041,9 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
         if (j->steps[i].done)
             continue;
         pg.step = i + 1;
+        if ((g_force_copy || g_copying) && !g_ahead &&
+            (j->steps[i].kind == SYNC_STEP_LAND || j->steps[i].kind == SYNC_STEP_LAND_AS))
+            start_copy_ahead(cs, j, i);   /* at the first file step: its folders are made */
         rc = run_any_step(cs, ir, j, i, &pg, &kept);
         if (rc)
             break;
@@ -1028,6 +1065,8 @@ static int apply_journal(commit_state *cs, index_rw *ir, sync_journal *j)
             last_line = GetTickCount64();
         }
     }
+    copy_ahead_end(g_ahead);   /* copies made for steps that did not run are deleted */
+    g_ahead = NULL;
     if (pg.terminal)
         printf("\n");
     printf("applied %lu steps in %llu ms\n", (unsigned long)j->count, (unsigned long long)(GetTickCount64() - started));

@@ -206,6 +206,52 @@ def test_killed_commit_resumes(fvm, syncbox, host, kill_at, copy):
     assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
 
 
+def test_copied_commit_makes_copies_ahead(fvm, syncbox, host, tool):
+    """Files that land by copying (another volume; FVM_COMMIT_COPY=1 here)
+    are copied on a second thread ahead of their steps (src/cli/commitcopy.c),
+    while every rename stays in journal order on the commit's own thread.
+    The host gets each file whole; when a step fails, the copies made for
+    the steps after it are deleted and those host files are untouched, and
+    the next commit finishes."""
+    win, root = host
+    box = syncbox
+    sizes = {f"f{i}.bin": (8 << 20) + i for i in range(6)}
+    for name, size in sizes.items():
+        assert fvm("run", "--box", box, tool, "fill", f"{win}\\{name}", str(size)).returncode == 0
+    proc = fvm("commit", box, env={"FVM_COMMIT_COPY": "1", "FVM_COMMIT_TIMING": "1"}, check=0)
+    assert "made ahead" in proc.stderr, proc.stderr
+    for name, size in sizes.items():
+        assert (root / name).read_bytes() == b"f" * size, name
+    assert diff(fvm, box) == []
+    assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
+
+    # g1 is held open on the host without FILE_SHARE_DELETE: its step
+    # cannot replace it, and the commit stops there.
+    for name in ("g0.bin", "g1.bin", "g2.bin", "g3.bin"):
+        (root / name).write_bytes(b"host\r\n")
+    for name in ("g0.bin", "g1.bin", "g2.bin", "g3.bin"):
+        assert fvm("run", "--box", box, tool, "fill", f"{win}\\{name}", str(4 << 20)).returncode == 0
+    release = root / "release"
+    holder = Background(["wine", tool, "hold", f"{win}\\g1.bin", f"{win}\\release"], wine_env())
+    try:
+        assert fvm.wait_until(lambda: "OK held" in holder.output(), timeout=30), holder.output()
+        proc = fvm("commit", box, env={"FVM_COMMIT_COPY": "1"})
+        assert proc.returncode != 0, proc.stdout
+        assert "g1.bin" in proc.stderr, proc.stderr
+    finally:
+        release.write_bytes(b"")
+        holder.wait(timeout=30)
+    assert (root / "g0.bin").read_bytes() == b"f" * (4 << 20)
+    for name in ("g1.bin", "g2.bin", "g3.bin"):
+        assert (root / name).read_bytes() == b"host\r\n", name
+    assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
+    fvm("commit", box, env={"FVM_COMMIT_COPY": "1"}, check=0)
+    for name in ("g0.bin", "g1.bin", "g2.bin", "g3.bin"):
+        assert (root / name).read_bytes() == b"f" * (4 << 20), name
+    assert diff(fvm, box) == []
+    assert not [p for p in root.iterdir() if p.name.endswith(".fvm-commit")]
+
+
 def reg(*args):
     return run_unboxed("reg", *args)
 
