@@ -85,6 +85,10 @@ typedef struct regdiff_change {
 } regdiff_change;
 int regdiff_collect(const box *b, const struct boxindex *idx, BOOL file_only, regdiff_change **out, size_t *count);
 void regdiff_free(regdiff_change *changes, size_t count, BOOL array_too);
+/* A key path below \REGISTRY\ as fvm diff shows it (HKEY_LOCAL_MACHINE\...\),
+ * with ` value "NAME"` after it when value is not NULL. */
+void regdiff_display(const wchar_t *path, size_t len, const wchar_t *value, size_t value_len, wchar_t *out,
+                     size_t cap);
 
 int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
@@ -185,6 +189,14 @@ int regcommit_plan(const box *b, const struct boxindex *idx, const sync_hooks *h
                    unsigned *planned);
 /* Runs registry step i of the journal (idx may be NULL). */
 int regcommit_step(const box *b, struct boxindex *idx, const struct sync_journal *j, size_t i, const sync_hooks *h);
+/* The host key's values now as a base (core/regbase.h); FALSE when the key is gone. */
+BOOL regcommit_host_fingerprint(const wchar_t *nt, struct boxindex_base *out);
+/* regrebase.c: the registry part of fvm rebase (the box stopped, its index
+ * open for writing); adds to the counts; 0 or an exit code. */
+typedef struct rebase_counts {
+    unsigned followed, merged, conflicts, unmergeable;
+} rebase_counts;
+int regrebase_run(const box *b, index_rw *ir, BOOL dry_run, rebase_counts *counts);
 
 /* limits.c: the box resource limits (issue 12). limits_create_option
  * handles one `fvm create` limit option at argv[*i] (-1: not one; 0: taken,

@@ -66,7 +66,8 @@ static const verb g_verbs[] = {
      "                                apply the box's changes that its [sync] rules allow to the host\n"},
     {"rebase", cmd_rebase,
      "  rebase NAME [--dry-run]       host updates into the box's copies: unchanged copies follow the\n"
-     "                                host again, changed text files are merged three-way\n"},
+     "                                host again, changed text files and registry values are merged\n"
+     "                                three-way\n"},
     {"export", cmd_export,
      "  export NAME FILE [--since PACKAGE]\n"
      "                                the box's changes as one package (changed large files as deltas)\n"},

@@ -19,7 +19,7 @@
  * is still the base into <box>\sync\bases\<sha256>; a base changed before
  * any rebase saw it cannot be merged (reported as such).
  *
- * Registry values are not rebased: the index records no base for them. */
+ * Registry values: regrebase.c (the same three-way idea, value by value). */
 #include "cli/cli.h"
 
 #include <stdlib.h>
@@ -286,6 +286,13 @@ int cmd_rebase(int argc, char **argv)
             rc = cli_error("out of memory");
         for (size_t i = 0; i < r.count && !rc; i++)
             rc = rebase_one(&r, &r.todo[i]);
+        rebase_counts keys = {0};
+        if (!rc)
+            rc = regrebase_run(&b, &ir, dry_run, &keys);
+        r.followed += keys.followed;
+        r.merged += keys.merged;
+        r.conflicts += keys.conflicts;
+        r.unmergeable += keys.unmergeable;
         for (size_t i = 0; i < r.count; i++)
             free(r.todo[i].nt);
         free(r.todo);
@@ -295,7 +302,8 @@ int cmd_rebase(int argc, char **argv)
     ReleaseMutex(lock);
     CloseHandle(lock);
     if (!rc)
-        printf("%s%u box cop%s follow the host again, %u merged, %u with merge conflicts, %u not mergeable\n",
+        printf("%s%u box cop%s (files, registry keys) follow the host again, %u merged, %u with merge conflicts, "
+               "%u not mergeable\n",
                dry_run ? "dry run: " : "", r.followed, r.followed == 1 ? "y" : "ies", r.merged, r.conflicts,
                r.unmergeable);
     return rc ? rc : (r.conflicts || r.unmergeable) ? EXIT_CONFLICT : 0;

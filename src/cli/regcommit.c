@@ -85,7 +85,7 @@ static int add_to_fingerprint(void *ctx, const wchar_t *name, size_t len, ULONG 
 }
 
 /* The host key's values now, as a base; FALSE when the host key is gone. */
-static BOOL host_fingerprint(const wchar_t *nt, boxindex_base *out)
+BOOL regcommit_host_fingerprint(const wchar_t *nt, boxindex_base *out)
 {
     HANDLE key;
     if (regstore_open_key(NULL, nt, wcslen(nt), KEY_QUERY_VALUE, &key) < 0)
@@ -115,7 +115,7 @@ static int host_key_changed(const boxindex *idx, const wchar_t *nt)
         e.base.mtime != REGBASE_MARK)
         return 0;
     boxindex_base now;
-    return !host_fingerprint(nt, &now) || !regbase_equal(&now, &e.base);
+    return !regcommit_host_fingerprint(nt, &now) || !regbase_equal(&now, &e.base);
 }
 
 int regcommit_plan(const box *b, const boxindex *idx, const sync_hooks *h, sync_journal *j, unsigned *planned)
@@ -357,7 +357,7 @@ static int save_registry(const box *b, boxindex *idx, const sync_journal *j)
         boxindex_base now;
         if (nt && reg_index_key(nt, key, BOXINDEX_MAX_KEY_UNITS + 1, &k) &&
             boxindex_lookup(idx, k.hash, key, k.len, &e) == BOXINDEX_COPIED && !(e.flags & BOXINDEX_FLAG_OPAQUE) &&
-            host_fingerprint(nt, &now) &&
+            regcommit_host_fingerprint(nt, &now) &&
             !((e.flags & BOXINDEX_FLAG_HAS_BASE) && regbase_equal(&now, &e.base))) {
             boxindex_info info = {e.flags | BOXINDEX_FLAG_HAS_BASE, now};
             if (boxindex_update(idx, &k, &info, &err) != FVM_OK) {

@@ -568,6 +568,23 @@ void regdiff_free(regdiff_change *changes, size_t count, BOOL array_too)
         free(changes);
 }
 
+void regdiff_display(const wchar_t *path, size_t len, const wchar_t *value, size_t value_len, wchar_t *out,
+                     size_t cap)
+{
+    ctx c;
+    memset(&c, 0, sizeof c);
+    current_user_sid(c.user_sid, sizeof c.user_sid / sizeof c.user_sid[0]);
+    wstr w = {0};
+    display_key(&c, &w, path, len);
+    if (value) {
+        ws_addz(&w, L" value \"");
+        ws_add_name(&w, value, value_len, TRUE);
+        ws_addz(&w, L"\"");
+    }
+    fvm_wcscpy(out, cap, w.s ? w.s : L"");
+    free(w.s);
+}
+
 int regdiff_print(const box *b, const boxindex *idx)
 {
     regdiff_change *changes;

@@ -584,6 +584,73 @@ def test_rebase_follows_and_merges(fvm, syncbox, host, apps):
     assert (root / "t.txt").read_bytes() == lines.replace("line 1\r", "LINE 1\r").replace("line 10", "line TEN").encode()
 
 
+def test_registry_rebase_follows_and_merges(fvm, box, host):
+    """fvm rebase brings host updates into the box's registry values
+    (src/cli/regrebase.c): in a key the host changed since the box copied
+    it, a box value the host now has too follows the host again (dropped
+    from the box), values the host left alone stay the box's, and a value
+    both changed differently is a conflict that changes nothing. A key the
+    host changed before any rebase kept its base values cannot be merged."""
+    key = "HKCU\\Software\\FvmRebase" + uuid.uuid4().hex[:8]
+    shown = "HKEY_CURRENT_USER" + key[4:]
+    other = key + "Early"
+    for name, data in (("A", "a"), ("B", "b"), ("C", "c"), ("D", "d")):
+        reg("add", key, "/v", name, "/d", data, "/f")
+    reg("add", other, "/v", "X", "/d", "x", "/f")
+    dat = fvm.box_dir(box) / "registry.dat"
+    try:
+        for args in (("add", key, "/v", "A", "/d", "boxA", "/f"),
+                     ("add", key, "/v", "B", "/d", "boxB", "/f"),
+                     ("delete", key, "/v", "C", "/f"),
+                     ("add", key, "/v", "E", "/d", "boxE", "/f")):
+            assert fvm("run", "--box", box, "reg", *args).returncode == 0, args
+        assert fvm.wait_until(lambda: dat.exists() and "boxE" in dat.read_text(encoding="utf-8"), timeout=20)
+        proc = fvm("rebase", box)   # the host did not change the key: nothing to say, its base values kept
+        assert proc.returncode == 0 and proc.stdout.splitlines()[0].startswith("0 box copies"), proc.stdout
+        assert list((fvm.box_dir(box) / "sync" / "regbases").iterdir())
+
+        # The host sets B to the box's value and changes D, which the box never touched.
+        reg("add", key, "/v", "B", "/d", "boxB", "/f")
+        reg("add", key, "/v", "D", "/d", "hostD", "/f")
+        assert "dry run" in fvm("rebase", box, "--dry-run").stdout
+        assert "boxB" in dat.read_text(encoding="utf-8")
+        proc = fvm("rebase", box)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f'U {shown}\\ value "B"' in proc.stdout, proc.stdout
+        assert f"M {shown}\\  (both changed this key; merged: the box keeps 3 values" in proc.stdout, proc.stdout
+        text = dat.read_text(encoding="utf-8")
+        assert "boxB" not in text and "boxA" in text and "boxE" in text, text
+        out = fvm("run", "--box", box, "reg", "query", key, check=0).stdout
+        assert "boxA" in out and "boxB" in out and "hostD" in out and "boxE" in out, out
+        assert "    C    " not in out, out
+        # The key's base moved to the host's values: a commit sees the box's changes, no conflict.
+        set_sync_rules(fvm, box, f"commit {key}\\**")
+        out = fvm("commit", box, "--dry-run", check=0).stdout
+        assert f'C {shown}\\ value "A"' in out and "CONFLICT" not in out, out
+        # The host changes B again: the box follows it now (its value was dropped).
+        reg("add", key, "/v", "B", "/d", "hostB2", "/f")
+        assert "hostB2" in fvm("run", "--box", box, "reg", "query", key, "/v", "B", check=0).stdout
+
+        # Both change A: a conflict, and nothing of the key changes.
+        reg("add", key, "/v", "A", "/d", "hostA", "/f")
+        before = dat.read_bytes()
+        proc = fvm("rebase", box)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert f'! {shown}\\ value "A"  (both changed it' in proc.stdout, proc.stdout
+        assert dat.read_bytes() == before
+
+        # A key the host changed before any rebase kept its base values.
+        assert fvm("run", "--box", box, "reg", "add", other, "/v", "X", "/d", "boxX", "/f").returncode == 0
+        reg("add", other, "/v", "X", "/d", "hostX", "/f")
+        assert fvm.wait_until(lambda: "boxX" in dat.read_text(encoding="utf-8"), timeout=20)
+        proc = fvm("rebase", box)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert f"! {shown}Early\\  (" in proc.stdout and "were not kept" in proc.stdout, proc.stdout
+    finally:
+        reg("delete", key, "/f")
+        reg("delete", other, "/f")
+
+
 # ---- security of committed files -------------------------------------------
 
 def sd_of(apps, win):
