@@ -6,10 +6,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+# x11-utils (xwininfo) lists the windows of a box's own display (test_floor.py).
 # nsis (makensis) and wixl build the real NSIS installer and MSI package
 # that tests/e2e/test_installers.py installs in a box.
 packages=(make gcc gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev python3-pytest
-          xvfb clang libclang-rt-14-dev nsis wixl)
+          xvfb x11-utils clang libclang-rt-14-dev nsis wixl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -49,6 +49,13 @@ BOOL broker_member_listed(uint32_t pid);   /* on the list, without asking the se
 /* The same, keeping the process: a handle (query, synchronize) or NULL. */
 HANDLE broker_open_member(uint32_t pid);
 
+/* display.c: the box's own X display (box.ini display=own): an Xvfb
+ * started with the box, its number in <box>\display; 0, or 16 when it could
+ * not be started. Called from the main thread only (the server is tied to
+ * it by a parent-death signal). */
+int broker_display_start(const wchar_t *box_path);
+void broker_display_stop(void);
+
 /* quota.c: the storage quota's authority (see there). A box without a quota
  * grants everything. pid 0 is the broker itself. */
 BOOL broker_quota_start(const wchar_t *box_path, uint64_t quota);

@@ -429,6 +429,9 @@ int wmain(int argc, wchar_t **argv)
         return 14;
     if (!broker_index_start(box_path))
         return 15;
+    int display_failed = broker_display_start(box_path);
+    if (display_failed)
+        return display_failed;
     HANDLE ready = CreateEventW(NULL, TRUE, TRUE, ready_name);
     HANDLE lock = CreateMutexW(NULL, FALSE, lock_name);
     if (!ready || !lock)
@@ -484,6 +487,7 @@ int wmain(int argc, wchar_t **argv)
             broker_registry_stop();
             broker_limits_stop();
             broker_procs_stop();
+            broker_display_stop();
             CloseHandle(ready);
             CloseHandle(job);
             ReleaseMutex(lock);

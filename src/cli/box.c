@@ -232,7 +232,7 @@ int cmd_create(int argc, char **argv)
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
     unsigned long procs = 0;
-    BOOL confidential = FALSE;
+    BOOL confidential = FALSE, own_display = FALSE;
     box_limits limits = {{0}};
     net_settings net;
     memset(&net, 0, sizeof net);
@@ -267,6 +267,8 @@ int cmd_create(int argc, char **argv)
         }
         else if (!strcmp(argv[i], "--confidential"))
             confidential = TRUE;
+        else if (!strcmp(argv[i], "--own-display"))
+            own_display = TRUE;
         else if (argv[i][0] == '-')
             return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
         else if (!name)
@@ -275,7 +277,7 @@ int cmd_create(int argc, char **argv)
             return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential] [--own-display]\n"
                          "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
@@ -291,6 +293,9 @@ int cmd_create(int argc, char **argv)
     opt.quota_bytes = quota;
     opt.procs = procs;
     opt.confidential = confidential;
+    opt.own_display = own_display;
+    if (own_display && (opt.display_number = own_display_pick()) < 0)
+        return cli_error("create: no free X display number from 100 on for --own-display (or not on Linux)");
     opt.limits = &limits;
     opt.net_mode = net.mode[0] ? net.mode : NULL;
     opt.publish = net.publish_set && net.publish[0] ? net.publish : NULL;

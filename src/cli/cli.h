@@ -94,6 +94,15 @@ int cmd_create(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline);
+/* owndisplay.c: a box's own X display (box.ini display=own). Its number
+ * (display_number=), or -1 for a box on the host's display; a free number
+ * for a new box (-1: none, or not on Linux); and fvm run started again as a
+ * Linux program with DISPLAY=:N when its own Linux DISPLAY is another: 0
+ * when not needed, else 1 with *exit_code set (its exit code, or ours after
+ * an error, printed). */
+int own_display_number(const box *b);
+int own_display_pick(void);
+int own_display_reexec(const box *b, int number, int *exit_code);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);

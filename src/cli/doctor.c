@@ -325,6 +325,10 @@ static void report_floor(void)
     int64_t userns = read_linux_number("/proc/sys/user/max_user_namespaces");
     floor_line("user namespaces", userns > 0,
            userns > 0 ? "available; not used (a box shares Wine's server)" : "");
+    BOOL xvfb = LSYS(21 /* access */, "/usr/bin/Xvfb", 1 /* X_OK */, 0) == 0;
+    floor_line("own X display (--own-display)", xvfb,
+               xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"
+                    : "no /usr/bin/Xvfb: boxes created with --own-display do not start (apt install xvfb)");
     printf("  active for new boxes: %s\n",
            abi >= 1 && mode >= 0 ? "yes (fvm run --no-floor disables it for one run, audited)"
                                  : "NO: boxes refuse to start unless fvm run --no-floor");

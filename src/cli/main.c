@@ -33,7 +33,9 @@ static const verb g_verbs[] = {
      "                                resource limits the broker enforces (fvm set changes them)\n"
      "         [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
      "                                loopback ports of its own (isolated, the default) or the host's;\n"
-     "                                a box port host clients reach on HOSTPORT (repeatable)\n"},
+     "                                a box port host clients reach on HOSTPORT (repeatable)\n"
+     "         [--own-display]        an X display of its own (an Xvfb while the box runs): its\n"
+     "                                windows are not on the user's display and it reaches none there\n"},
     {"set", cmd_set,
      "  set NAME [KEY=VALUE...]       change a box's limits (cpu, memory, process-memory, io-bandwidth,\n"
      "                                io-ops, procs; none clears one), running or not; alone: show them\n"},

@@ -156,6 +156,9 @@ uint32_t box_process_flags(const wchar_t *ini)
     GetPrivateProfileStringW(L"box", L"show_box_in_title", L"no", value, 16, ini);
     if (!_wcsicmp(value, L"yes") || !_wcsicmp(value, L"true") || !wcscmp(value, L"1"))
         flags |= FVM_BOX_FLAG_SHOW_TITLE;
+    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
+    if (!_wcsicmp(value, L"own"))
+        flags |= FVM_BOX_FLAG_OWN_DISPLAY;
     return flags;
 }
 

@@ -45,6 +45,8 @@ typedef struct fvm_box_config {
 #define FVM_BOX_FLAG_CONFIDENTIAL 0x10u  /* box.ini confidential=yes: processes shut others out */
 #define FVM_BOX_FLAG_PROCS_LIMIT  0x20u  /* box.ini procs=N: each start asks the broker */
 #define FVM_BOX_FLAG_SHOW_TITLE   0x100u /* box.ini show_box_in_title=yes: "[#NAME]" in title bars (runtime/title.c) */
+#define FVM_BOX_FLAG_OWN_DISPLAY  0x200u /* box.ini display=own: an X display of its own (broker/display.c);
+                                          * the floor then scopes abstract sockets (runtime/floor.c) */
 
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */

@@ -34,6 +34,8 @@ typedef struct boxlife_options {
     uint64_t quota_bytes;         /* storage quota, 0 for none */
     unsigned long procs;          /* process-count limit, 0 for none */
     BOOL confidential;
+    BOOL own_display;            /* display=own: an X display of its own (broker/display.c) */
+    int display_number;          /* its number (display_number=), with own_display */
     const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */
     const char *net_mode;         /* "isolated" (NULL: the default) or "shared" (cli/net.c) */
     const char *publish;          /* published ports, "18080:8080,5353:53/udp" (NULL: none) */

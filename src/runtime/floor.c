@@ -390,11 +390,15 @@ static BOOL floor_apply(char *why, size_t why_size)
                  LL_MAKE_CHAR | LL_MAKE_DIR | LL_MAKE_REG | LL_MAKE_SOCK | LL_MAKE_FIFO | LL_MAKE_BLOCK |
                  LL_MAKE_SYM | (abi >= 2 ? LL_REFER : 0) | (abi >= 3 ? LL_TRUNCATE : 0) |
                  (abi >= 5 ? LL_IOCTL_DEV : 0);
-    /* With a display, abstract sockets stay reachable: libxcb 1.15 tries
-     * X11's abstract socket first and gives up on EPERM instead of falling
-     * back to /tmp/.X11-unix (measured), and ABI 7 cannot restrict that
-     * pathname socket anyway. */
-    uint64_t scoped = abi < 6 ? 0 : LL_SCOPE_SIGNAL | (GetEnvironmentVariableW(L"DISPLAY", NULL, 0) ? 0 : LL_SCOPE_ABSTRACT_UNIX);
+    /* With the host's display, abstract sockets stay reachable: libxcb 1.15
+     * tries X11's abstract socket first and gives up on EPERM instead of
+     * falling back to /tmp/.X11-unix (measured), and ABI 7 cannot restrict
+     * that pathname socket anyway. A box with a display of its own
+     * (broker/display.c) is scoped: that display has no abstract socket, so
+     * libxcb's first try fails with ECONNREFUSED and it goes on to the
+     * pathname socket. */
+    BOOL scope_abstract = (g_fvm.config.flags & FVM_BOX_FLAG_OWN_DISPLAY) || !GetEnvironmentVariableW(L"DISPLAY", NULL, 0);
+    uint64_t scoped = abi < 6 ? 0 : LL_SCOPE_SIGNAL | (scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0);
     /* TCP bind and connect, with no port allowed: under Wine 8 the server
      * makes those calls for Winsock (server/sock.c: IOCTL_AFD_BIND and
      * IOCTL_AFD_WINE_CONNECT run bind()/connect() in wineserver, outside this

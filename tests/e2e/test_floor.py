@@ -13,6 +13,7 @@ the day they are closed the suite says so (docs/design.md, "The floor")."""
 import ctypes
 import hashlib
 import os
+import re
 import pathlib
 import socket
 import subprocess
@@ -174,6 +175,50 @@ def test_abstract_socket_with_a_display(fvm, box, apps):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def x_window_titles(display):
+    """The names of every window on an X display (xwininfo -root -tree)."""
+    out = subprocess.run(["xwininfo", "-root", "-tree", "-display", display], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_own_display_scopes_abstract_sockets(fvm, apps, xvfb, tmp_path):
+    """A box created with --own-display (src/broker/display.c) gets an
+    Xvfb of its own while it runs, listening on its pathname socket only,
+    and its floor scopes abstract unix sockets: the host's abstract sockets
+    (X11's of the user's display, a D-Bus bus, anything) are refused, yet
+    the box's windows work, on its own display and not on the user's."""
+    name = "d" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--own-display", check=0)
+    try:
+        aname = "fvmfloor-" + uuid.uuid4().hex[:8]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.bind("\0" + aname)
+            s.listen(4)
+            proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-abstract", aname)
+        assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
+        stop = tmp_path / "stop"
+        title = "FvmOwnDisplay" + uuid.uuid4().hex[:6]
+        bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnClass", title,
+                       "--until", win_path(stop), "--timeout", "60")
+        try:
+            assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
+            own = (fvm.box_dir(name) / "display").read_text().strip()
+            assert own.startswith(":") and own != xvfb, own
+            assert not (pathlib.Path("/proc/net/unix").read_text().count(f"@/tmp/.X11-unix/X{own[1:]}\n"))
+            assert title in x_window_titles(own)
+            assert title not in x_window_titles(xvfb)
+        finally:
+            stop.write_text("")
+            bg.wait(timeout=60)
+        # The box ended: its display with it.
+        assert fvm.wait_until(lambda: not (fvm.box_dir(name) / "display").exists(), timeout=30)
+        assert fvm.wait_until(lambda: not pathlib.Path(f"/tmp/.X11-unix/X{own[1:]}").exists(), timeout=30)
+    finally:
+        fvm("rm", "--force", name)
+
+
 def test_native_linux_child_via_start_unix_does_not_run(fvm, box, host):
     # No display: with one (an earlier test may have set DISPLAY for the session),
     # start.exe reports its failure in a message box and waits for a click.
@@ -274,6 +319,7 @@ def test_a_foreign_seccomp_filter_is_not_taken_for_the_floor(fvm, box, apps, tmp
 def test_doctor_reports_the_floor(fvm):
     out = fvm("doctor", check=0).stdout
     assert "Landlock" in out and "seccomp filter" in out and "user namespaces" in out
+    assert re.search(r"own X display \(--own-display\) +available", out), out
     assert "active for new boxes: yes" in out
 
 
