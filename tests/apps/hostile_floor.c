@@ -12,6 +12,7 @@
  *   hostile_floor raw-vmwrite PID            process_vm_writev
  *   hostile_floor raw-procmem PID            open /proc/PID/mem for writing
  *   hostile_floor raw-abstract NAME          connect to the abstract unix socket @NAME
+ *   hostile_floor raw-unix PATH              connect to the pathname unix socket PATH
  *   hostile_floor raw-unshare                unshare(CLONE_NEWUSER)
  *   hostile_floor raw-tcp PORT               raw socket + connect to 127.0.0.1:PORT (TCP)
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
@@ -103,6 +104,23 @@ static int raw_abstract(const char *name)
     if (fd < 0)
         return outcome("socket", fd);
     int64_t r = LSYS(LNR_connect, fd, &addr, 2 + 1 + n);
+    LSYS(LNR_close, fd, 0, 0);
+    return outcome("connect", r);
+}
+
+/* A pathname unix socket (Wine's server, an X display): Landlock ABI 7
+ * has no rule for connecting to one. */
+static int raw_unix(const char *path)
+{
+    struct { uint16_t family; char path[108]; } addr = {1 /* AF_UNIX */, {0}};
+    size_t n = strlen(path);
+    if (n >= sizeof addr.path)
+        return outcome("connect", -L_EINVAL);
+    memcpy(addr.path, path, n);
+    int64_t fd = LSYS(LNR_socket, 1, 1 /* SOCK_STREAM */, 0);
+    if (fd < 0)
+        return outcome("socket", fd);
+    int64_t r = LSYS(LNR_connect, fd, &addr, 2 + n + 1);
     LSYS(LNR_close, fd, 0, 0);
     return outcome("connect", r);
 }
@@ -366,6 +384,8 @@ int wmain(int argc, wchar_t **argv)
         return raw_procmem(a[0]);
     if (!wcscmp(op, L"raw-abstract") && argc == 3)
         return raw_abstract(a[0]);
+    if (!wcscmp(op, L"raw-unix") && argc == 3)
+        return raw_unix(a[0]);
     if (!wcscmp(op, L"raw-tcp") && argc == 3)
         return raw_tcp((unsigned)_wtoi(argv[2]));
     if (!wcscmp(op, L"raw-icmp-socket") && argc == 2) {
