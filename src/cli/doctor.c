@@ -324,7 +324,8 @@ static void report_floor(void)
            mode >= 0 ? "ptrace, process_vm_*, namespaces, mounts, io_uring refused" : "");
     int64_t userns = read_linux_number("/proc/sys/user/max_user_namespaces");
     floor_line("user namespaces", userns > 0,
-           userns > 0 ? "available; not used (a box shares Wine's server)" : "");
+           userns > 0 ? "available: hides the host's Wine servers (and other X displays) from boxes"
+                      : "unavailable: a box's raw client can reach the host's Wine server socket");
     BOOL xvfb = LSYS(21 /* access */, "/usr/bin/Xvfb", 1 /* X_OK */, 0) == 0;
     floor_line("own X display (--own-display)", xvfb,
                xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"

@@ -384,6 +384,13 @@ static BOOL floor_apply(char *why, size_t why_size)
         say(why, why_size, "Landlock is not available (%d)", (int)abi);
         return FALSE;
     }
+    /* First the namespace (floor_ns.c): a Landlock domain may not mount,
+     * and the filter refuses unshare. */
+    floor_ns_apply();
+    if (floor_ns_state() == FLOOR_NS_UNMAPPED) {
+        say(why, why_size, "the box's user namespace could not map this user");
+        return FALSE;
+    }
     floor_build fb;
     memset(&fb, 0, sizeof fb);
     fb.handled = LL_EXECUTE | LL_WRITE_FILE | LL_READ_FILE | LL_READ_DIR | LL_REMOVE_DIR | LL_REMOVE_FILE |

@@ -198,6 +198,10 @@ def test_own_display_scopes_abstract_sockets(fvm, apps, xvfb, tmp_path):
             s.listen(4)
             proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-abstract", aname)
         assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
+        # Nor by its pathname socket: the box sees only its own display's
+        # in /tmp/.X11-unix (src/runtime/floor_ns.c).
+        proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-unix", f"/tmp/.X11-unix/X{xvfb[1:]}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
         stop = tmp_path / "stop"
         title = "FvmOwnDisplay" + uuid.uuid4().hex[:6]
         bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnClass", title,
@@ -373,39 +377,48 @@ def test_server_side_registry_write_without_hooks(fvm, box, apps):
     assert query.returncode != 0, "the host registry changed"
 
 
-@pytest.fixture(params=["wineserver", "x-display"])
-def host_pathname_socket(request, xvfb, wineserver):
-    """Linux path of a pathname unix socket of the host's: the prefix's
-    wineserver's (found from the server process: its working directory is
-    Wine's server-DEV-INODE directory, under /tmp/.wine-UID upstream and a
-    random /tmp/wine-XXXXXX in Debian's build) or the tests' X display's.
-    Found here, outside the xfail, so a path not found is an error."""
-    if request.param == "x-display":
-        path = f"/tmp/.X11-unix/X{xvfb[1:]}"
-    else:
-        run_unboxed("cmd", "/c", "exit")   # the server is up
-        st = os.stat(wine_env()["WINEPREFIX"])
-        want = f"server-{st.st_dev:x}-{st.st_ino:x}"
-        path = None
-        for proc in pathlib.Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and (proc / "comm").read_text().strip().startswith("wineserver"):
-                    cwd = os.readlink(proc / "cwd")
-                    if os.path.basename(cwd) == want:
-                        path = os.path.join(cwd, "socket")
-            except OSError:
-                continue
-        assert path, "the prefix's wineserver was not found"
+def prefix_wineserver_socket():
+    """The Linux path of the prefix's wineserver socket, found from the
+    server process: its working directory is Wine's server-DEV-INODE
+    directory (under /tmp/.wine-UID upstream, a random /tmp/wine-XXXXXX in
+    Debian's build)."""
+    run_unboxed("cmd", "/c", "exit")   # the server is up
+    st = os.stat(wine_env()["WINEPREFIX"])
+    want = f"server-{st.st_dev:x}-{st.st_ino:x}"
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip().startswith("wineserver"):
+                cwd = os.readlink(proc / "cwd")
+                if os.path.basename(cwd) == want and os.path.exists(os.path.join(cwd, "socket")):
+                    return os.path.join(cwd, "socket")
+        except OSError:
+            continue
+    pytest.fail("the prefix's wineserver socket was not found")
+
+
+def test_raw_connect_to_the_host_wineserver_is_refused(fvm, box, apps):
+    """Landlock ABI 7 has no rule for connect() to a pathname unix socket;
+    the host's wineserver socket would let a raw client speak Wine's
+    protocol as a new process of its own, outside the hooks and the job.
+    The floor's mount namespace (src/runtime/floor_ns.c) lays an empty tmpfs
+    over every Wine server directory, which a boxed process never needs
+    (a Wine child inherits its connection). Before it: `connect: 0`."""
+    path = prefix_wineserver_socket()
+    proc = hostile(fvm, box, apps, "raw-unix", path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
+    # The box's own programs and their children still work.
+    out = fvm("run", "--box", box, "cmd", "/c", "cmd /c echo child& exit 3")
+    assert out.returncode == 3 and "child" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="a box on the host's display needs that display's pathname socket, and "
+                                       "Landlock ABI 7 has no rule for it: a raw X11 client reaches the user's "
+                                       "display (a box created with --own-display does not; docs/design.md, "
+                                       "The floor)")
+def test_raw_connect_to_the_host_x_display(fvm, box, apps, xvfb):
+    path = f"/tmp/.X11-unix/X{xvfb[1:]}"
     assert os.path.exists(path), path
-    return path
-
-
-@pytest.mark.xfail(strict=True, reason="Landlock ABI 7 has no rule for connecting to a pathname unix socket: a raw "
-                                       "client reaches the host's wineserver (and could speak its protocol as a "
-                                       "new, unboxed process) and the user's X display; a mount namespace hiding "
-                                       "them is not set up (docs/design.md, The floor)")
-def test_raw_connect_to_a_host_pathname_socket(fvm, box, apps, host_pathname_socket):
-    proc = hostile(fvm, box, apps, "raw-unix", host_pathname_socket)
+    proc = hostile(fvm, box, apps, "raw-unix", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
 
 
