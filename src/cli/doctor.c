@@ -298,6 +298,42 @@ static int64_t read_linux_number(const char *path)
     return atoll(buf);
 }
 
+/* What a box's first process does (runtime/floor_ns.c), tried in a forked
+ * child so nothing of it stays: a user and mount namespace, our uid and gid
+ * mapped, a tmpfs mounted. 0 when all of it worked, else the step that
+ * failed (1 unshare, 2 the maps, 3 the mount), or -1 when no child ran. */
+static int probe_namespace(void)
+{
+    int64_t uid = LSYS(102 /* getuid */, 0, 0, 0), gid = LSYS(104 /* getgid */, 0, 0, 0);
+    static char uid_map[48], gid_map[48];
+    snprintf(uid_map, sizeof uid_map, "%lld %lld 1\n", (long long)uid, (long long)uid);
+    snprintf(gid_map, sizeof gid_map, "%lld %lld 1\n", (long long)gid, (long long)gid);
+    static const char *const files[3] = {"/proc/self/setgroups", "/proc/self/uid_map", "/proc/self/gid_map"};
+    const char *texts[3] = {"deny", uid_map, gid_map};
+    size_t lengths[3] = {4, strlen(uid_map), strlen(gid_map)};
+    fflush(stdout);
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid == 0) {   /* only raw calls from here on */
+        if (LSYS(LNR_unshare, 0x10000000 | 0x00020000, 0, 0) != 0)
+            LSYS(LNR_exit, 1, 0, 0);
+        for (int i = 0; i < 3; i++) {
+            int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, files[i], L_O_WRONLY);
+            if (fd < 0 || LSYS(LNR_write, fd, texts[i], lengths[i]) != (int64_t)lengths[i])
+                LSYS(LNR_exit, 2, 0, 0);
+            LSYS(LNR_close, fd, 0, 0);
+        }
+        if (linux_syscall6(165 /* mount */, (int64_t) "none", (int64_t) "/tmp", (int64_t) "tmpfs", 0, 0, 0) != 0)
+            LSYS(LNR_exit, 3, 0, 0);
+        LSYS(LNR_exit, 0, 0, 0);
+    }
+    if (pid < 0)
+        return -1;
+    int32_t status = 0;
+    if (LSYS(LNR_wait4, pid, &status, 0) != pid || (status & 0x7f))
+        return -1;
+    return (status >> 8) & 0xff;
+}
+
 static void floor_line(const char *what, BOOL available, const char *detail)
 {
     printf("  %-34s %-24s %s\n", what, available ? "available" : "unavailable", detail);
@@ -323,9 +359,13 @@ static void report_floor(void)
     floor_line("seccomp filter", mode >= 0,
            mode >= 0 ? "ptrace, process_vm_*, namespaces, mounts, io_uring refused" : "");
     int64_t userns = read_linux_number("/proc/sys/user/max_user_namespaces");
-    floor_line("user namespaces", userns > 0,
-           userns > 0 ? "available: hides the host's Wine servers (and other X displays) from boxes"
-                      : "unavailable: a box's raw client can reach the host's Wine server socket");
+    int ns = userns > 0 ? probe_namespace() : 1;
+    static const char *const ns_failed[] = {"", "no user namespace", "the uid/gid maps were refused",
+                                            "a mount in it was refused"};
+    snprintf(detail, sizeof detail, "unavailable (%s): a box's raw client can reach the host's Wine server socket",
+             ns > 0 && ns <= 3 ? ns_failed[ns] : "the probe did not run");
+    floor_line("user namespaces", ns == 0,
+               ns == 0 ? "hides the host's Wine servers (and other X displays) from boxes (probed)" : detail);
     BOOL xvfb = LSYS(21 /* access */, "/usr/bin/Xvfb", 1 /* X_OK */, 0) == 0;
     floor_line("own X display (--own-display)", xvfb,
                xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"
