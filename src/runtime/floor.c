@@ -19,7 +19,11 @@
  * - execute: only Wine's loader (a Wine child is a fork + execve of it), so
  *   no native Linux program starts from a box.
  * - scope (ABI 6): no signal to a process outside the domain, and no
- *   abstract unix socket either unless the box has a display (X11).
+ *   abstract unix socket either unless the box is on the host's X display
+ *   (a box with a display of its own is scoped: broker/display.c).
+ * Before the domain, floor_ns.c puts the process into a user and mount
+ * namespace that hides the host's Wine server directories (Landlock has no
+ * rule for connecting to their pathname sockets).
  * The seccomp filter refuses ptrace, process_vm_readv/writev, namespaces,
  * mounts, kernel modules, BPF, io_uring, handle-based opens and TIOCSTI.
  *
