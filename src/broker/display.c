@@ -40,22 +40,9 @@ enum { LNR_access = 21, LNR_dup2 = 33, LNR_setsid = 112, LNR_close_range = 436 }
 static int64_t g_server_pid;
 static wchar_t g_display_file[FVM_PATH_MAX];
 
-/* The box's display number (box.ini display=own, display_number=N), or -1. */
-static int own_display_number(const wchar_t *box_path)
-{
-    wchar_t ini[FVM_PATH_MAX], value[16];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", box_path);
-    ini[FVM_PATH_MAX - 1] = 0;
-    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
-    if (_wcsicmp(value, L"own"))
-        return -1;
-    int n = (int)GetPrivateProfileIntW(L"box", L"display_number", -1, ini);
-    return n >= 0 && n <= 65535 ? n : -2;
-}
-
 int broker_display_start(const wchar_t *box_path)
 {
-    int number = own_display_number(box_path);
+    int number = fvm_box_display_number(box_path);
     if (number == -1)
         return 0;
     if (number < 0 || !GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version"))

@@ -34,14 +34,8 @@ static BOOL on_linux(void)
 
 int own_display_number(const box *b)
 {
-    wchar_t ini[FVM_PATH_MAX], value[16];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    ini[FVM_PATH_MAX - 1] = 0;
-    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
-    if (_wcsicmp(value, L"own"))
-        return -1;
-    int n = (int)GetPrivateProfileIntW(L"box", L"display_number", -1, ini);
-    return n >= 0 && n <= 65535 ? n : -1;
+    int n = fvm_box_display_number(b->path);
+    return n >= 0 ? n : -1;
 }
 
 int own_display_pick(void)

@@ -169,32 +169,6 @@ static int ensure_broker(const box *b)
 
 /* Creates the boxed launcher (fvm.exe __start PIPE EVENT PROGRAM...)
  * suspended, boxes it, and returns its handles. */
-/* DISPLAY=:N for the processes we start, N from <box>\display. */
-static BOOL set_own_display(const box *b)
-{
-    wchar_t file[FVM_PATH_MAX];
-    _snwprintf(file, FVM_PATH_MAX, L"%ls\\display", b->path);
-    file[FVM_PATH_MAX - 1] = 0;
-    HANDLE f = CreateFileW(file, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                           OPEN_EXISTING, 0, NULL);
-    char text[24] = {0};
-    DWORD got = 0;
-    BOOL read = f != INVALID_HANDLE_VALUE && ReadFile(f, text, sizeof text - 1, &got, NULL);
-    if (f != INVALID_HANDLE_VALUE)
-        CloseHandle(f);
-    if (!read || got < 2 || text[0] != ':')
-        return FALSE;
-    wchar_t display[24];
-    size_t n = 0;
-    for (size_t i = 0; i < got && text[i] != '\n'; i++) {
-        if (i && (text[i] < '0' || text[i] > '9'))
-            return FALSE;
-        display[n++] = (wchar_t)text[i];
-    }
-    display[n] = 0;
-    return n >= 2 && SetEnvironmentVariableW(L"DISPLAY", display);
-}
-
 static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_INFORMATION *pi)
 {
     fvm_box_config cfg;
@@ -210,13 +184,6 @@ static int launch_boxed(const box *b, wchar_t *cmdline, BOOL no_floor, PROCESS_I
     if (!job)
         return cli_win_error(GetLastError(), "cannot open the job of box '%s'", b->name);
 
-    /* A box with a display of its own (broker/display.c): its processes
-     * get it, whatever display fvm.exe was given. */
-    if ((cfg.flags & FVM_BOX_FLAG_OWN_DISPLAY) && !set_own_display(b)) {
-        CloseHandle(job);
-        return cli_error("box '%s' has a display of its own (box.ini display=own), but its broker did not say "
-                         "which (%ls\\display)", b->name, b->path);
-    }
     wchar_t exe[FVM_PATH_MAX];
     cli_exe_dir(exe, FVM_PATH_MAX);
     fvm_wcscat(exe, FVM_PATH_MAX, L"\\fvm.exe");

@@ -94,3 +94,15 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
     append_hex64(out, out_chars, fvm_hash_path(box_path));
     fvm_wcscat(out, out_chars, suffix[which]);
 }
+
+int fvm_box_display_number(const wchar_t *box_path)
+{
+    wchar_t ini[FVM_PATH_MAX], value[16];
+    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
+        return -1;
+    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
+    if (fvm_wcsicmp_n(value, L"own", 4))
+        return -1;
+    int n = (int)GetPrivateProfileIntW(L"box", L"display_number", -1, ini);
+    return n >= 0 && n <= 65535 ? n : -2;
+}

@@ -80,6 +80,11 @@ typedef enum fvm_box_object {
 void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
                          wchar_t *out, size_t out_chars);
 
+/* A box's own X display (box.ini [box] display=own, display_number=N;
+ * broker/display.c): N, -1 for a box on the host's display, -2 for
+ * display=own without a valid number. One reader for the broker and fvm. */
+int fvm_box_display_number(const wchar_t *box_path);
+
 /* Small string helpers usable without a CRT. All bounded; they always
  * terminate the destination and return FALSE when it was too small. */
 size_t fvm_wcslen(const wchar_t *s);

@@ -29,6 +29,5 @@ enum {
 };
 void floor_ns_apply(void);
 int floor_ns_state(void);
-int floor_ns_hidden(void);   /* server directories hidden */
 
 #endif

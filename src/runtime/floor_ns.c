@@ -42,16 +42,10 @@ enum { LNR_getuid = 102, LNR_getgid = 104, LNR_mount = 165 };
 #define L_MS_PRIVATE (1 << 18)
 
 static int g_ns_state;   /* FLOOR_NS_* */
-static int g_ns_hidden;  /* server directories hidden */
 
 int floor_ns_state(void)
 {
     return g_ns_state;
-}
-
-int floor_ns_hidden(void)
-{
-    return g_ns_hidden;
 }
 
 static BOOL write_proc(const char *path, const char *text)
@@ -90,9 +84,8 @@ static void hide_servers(void)
             if (type != 4 /* DT_DIR */ || (!starts_with(name, "wine-") && !starts_with(name, ".wine-")))
                 continue;
             snprintf(path, sizeof path, "/tmp/%s", name);
-            if (linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)path, (int64_t) "tmpfs",
-                               L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=000", 0) == 0)
-                g_ns_hidden++;
+            linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)path, (int64_t) "tmpfs",
+                           L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=000", 0);
         }
     }
     LSYS(LNR_close, fd, 0, 0);
