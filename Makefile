@@ -47,10 +47,10 @@ ASAN_CORE_OBJ   := $(CORE_SRC:%.c=$(B)/asan/%.o)
 WIN_CORE_OBJ    := $(CORE_SRC:%.c=$(B)/win/%.o)
 RT_CORE_OBJ     := $(CORE_SRC:%.c=$(B)/rt/%.o)
 WIN_COMMON_OBJ  := $(COMMON_SRC:%.c=$(B)/win/%.o)
-# boxlife.c (box create/stop/remove) and blockprint.c (export's block
-# fingerprints) are for fvm.exe, the SDK and the broker, never fvm.dll, which
+# boxlife.c (box create/stop/remove), blockprint.c (export's block
+# fingerprints) and boxserver.c (a box's own Wine server) are for fvm.exe, the SDK and the broker, never fvm.dll, which
 # links no C runtime.
-RT_COMMON_OBJ   := $(filter-out $(B)/rt/src/common/boxlife.o $(B)/rt/src/common/blockprint.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
+RT_COMMON_OBJ   := $(filter-out $(B)/rt/src/common/boxlife.o $(B)/rt/src/common/blockprint.o $(B)/rt/src/common/boxserver.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
 RT_OBJ          := $(RT_SRC:%.c=$(B)/rt/%.o)
 CLI_OBJ         := $(CLI_SRC:%.c=$(B)/win/%.o)
 BROKER_OBJ      := $(BROKER_SRC:%.c=$(B)/win/%.o)

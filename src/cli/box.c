@@ -232,7 +232,7 @@ int cmd_create(int argc, char **argv)
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
     unsigned long procs = 0;
-    BOOL confidential = FALSE, own_display = FALSE;
+    BOOL confidential = FALSE, own_display = FALSE, own_server = FALSE;
     box_limits limits = {{0}};
     net_settings net;
     memset(&net, 0, sizeof net);
@@ -269,6 +269,8 @@ int cmd_create(int argc, char **argv)
             confidential = TRUE;
         else if (!strcmp(argv[i], "--own-display"))
             own_display = TRUE;
+        else if (!strcmp(argv[i], "--own-server"))
+            own_server = TRUE;
         else if (argv[i][0] == '-')
             return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
         else if (!name)
@@ -278,6 +280,7 @@ int cmd_create(int argc, char **argv)
     }
     if (!name)
         return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential] [--own-display]\n"
+                         "                  [--own-server]\n"
                          "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
@@ -294,6 +297,7 @@ int cmd_create(int argc, char **argv)
     opt.procs = procs;
     opt.confidential = confidential;
     opt.own_display = own_display;
+    opt.own_server = own_server;
     if (own_display && (opt.display_number = own_display_pick()) < 0)
         return cli_error("create: no free X display number from 100 on for --own-display (or not on Linux)");
     opt.limits = &limits;

@@ -103,6 +103,45 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline);
 int own_display_number(const box *b);
 int own_display_pick(void);
 int own_display_reexec(const box *b, int number, int *exit_code);
+
+/* runagain.c: fvm.exe runs itself again as a Linux program (Wine's loader,
+ * same arguments) with its Linux environment changed, and waits for it. */
+typedef struct run_again {
+    const char *set[8];    /* "NAME=value" entries set, replacing NAME (NULL-ended) */
+    const char *drop[8];   /* "NAME=" entries removed (NULL-ended) */
+    /* In the child before execve, raw system calls only (a fork of a
+     * multi-threaded process); envp is what execve will get. 0 to go on,
+     * else the child's exit code. */
+    int (*before_exec)(void *ctx, char **envp);
+    void (*after_fork)(void *ctx);   /* in the parent, once the child exists */
+    void *ctx;
+} run_again;
+BOOL cli_on_linux(void);
+/* A variable of this process's Linux environment, NULL if unset. */
+const char *cli_linux_env(const char *name);
+BOOL cli_wine_loader(char *out, size_t cap);
+BOOL cli_unix_path(const wchar_t *win, char *out, size_t cap);
+/* 0 with *exit_code the child's (128 + signal if killed), else an error
+ * was printed and *exit_code is the error's exit code. */
+int cli_run_again(const box *b, const run_again *plan, int *exit_code);
+/* The argv and envp cli_run_again would execve (static storage); FALSE
+ * after printing why. */
+BOOL cli_again_command(const box *b, const run_again *plan, char ***argv, char ***envp);
+/* A Linux wait status as an exit code (128 + signal for a killed one). */
+int cli_exit_status(int32_t status);
+
+/* ownserver.c: fvm run and the verbs that talk to a running box, for a box
+ * with a Wine server of its own (box.ini server=own, common/boxserver.h). */
+/* Each returns 0 when the caller goes on in this process (not on Linux, a
+ * box without its own server, already inside it, or for join: the box is
+ * not running), else 1 with *exit_code the re-run's (or an error's). */
+BOOL own_server_inside(void);
+int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code);
+int own_server_join(const box *b, int *exit_code);
+/* Inside the box's server: fvm run keeps the report pipe its runner gave
+ * it to itself, and says on it that the box ended with its program. */
+void own_server_claim_report(void);
+void own_server_report_end(void);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);

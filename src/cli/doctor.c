@@ -370,11 +370,27 @@ static void report_floor(void)
     floor_line("own X display (--own-display)", xvfb,
                xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"
                     : "no /usr/bin/Xvfb: boxes created with --own-display do not start (apt install xvfb)");
+    static char loader[4096], server[4200];
+    BOOL own_server = FALSE;
+    if (cli_wine_loader(loader, sizeof loader) && strrchr(loader, '/')) {
+        *strrchr(loader, '/') = 0;
+        snprintf(server, sizeof server, "%s/wineserver64", loader);
+        own_server = LSYS(21 /* access */, server, 1 /* X_OK */, 0) == 0;
+        if (!own_server) {
+            snprintf(server, sizeof server, "%s/wineserver", loader);
+            own_server = LSYS(21 /* access */, server, 1 /* X_OK */, 0) == 0;
+        }
+    }
+    own_server = own_server && ns == 0 && abi >= 1;
+    floor_line("own Wine server (--own-server)", own_server,
+               own_server ? "the box's wineserver runs in its domain: server-side changes are held too"
+                          : "needs Landlock, user namespaces and Wine's wineserver next to its loader");
     printf("  active for new boxes: %s\n",
            abi >= 1 && mode >= 0 ? "yes (fvm run --no-floor disables it for one run, audited)"
                                  : "NO: boxes refuse to start unless fvm run --no-floor");
-    printf("  not covered: changes Wine's server makes for a program (file opens, renames, deletes,\n"
-           "  registry, objects, other processes' memory) reached without the hooks (docs/design.md)\n");
+    printf("  not covered in a box on the host's Wine server (the default): changes that server makes for\n"
+           "  a program (file opens, renames, deletes, registry, objects, other processes' memory) reached\n"
+           "  without the hooks; a box created with --own-server holds them (docs/design.md)\n");
 }
 
 /* Does the platform check a process's DACL when another program opens it?

@@ -7,6 +7,8 @@
  * process's image and parent looked up here. */
 #include "cli/cli.h"
 
+#include "common/boxserver.h"
+
 #include <string.h>
 #include <winternl.h>
 
@@ -159,6 +161,9 @@ uint32_t box_process_flags(const wchar_t *ini)
     GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
     if (!_wcsicmp(value, L"own"))
         flags |= FVM_BOX_FLAG_OWN_DISPLAY;
+    GetPrivateProfileStringW(L"box", L"server", L"host", value, 16, ini);
+    if (!_wcsicmp(value, L"own"))
+        flags |= FVM_BOX_FLAG_OWN_SERVER;
     return flags;
 }
 
@@ -172,6 +177,9 @@ int cmd_ps(int argc, char **argv)
             return EXIT_FAIL;
         if (!box_exists(&b))
             return cli_error("no box named '%s'", argv[1]);
+        int code;
+        if (own_server_join(&b, &code))
+            return code;   /* asked in the box's own Wine server (ownserver.c) */
         return print_box_processes(&b, TRUE);
     }
     wchar_t pattern[FVM_PATH_MAX];
@@ -194,6 +202,13 @@ int cmd_ps(int argc, char **argv)
         cli_utf8(fd.cFileName, name, sizeof name);
         if (fvm_box_name_validate(name, &err) != FVM_OK || !box_init(&b, name) || !box_exists(&b))
             continue;
+        if (!own_server_inside() && boxserver_pid(b.path)) {
+            if (header)
+                printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
+            printf("%-16s %8s %8s  (in its own Wine server: fvm ps %s)\n", b.name, "-", "-", b.name);
+            header = FALSE;
+            continue;
+        }
         rc |= print_box_processes(&b, header);
         header = FALSE;
     } while (FindNextFileW(h, &fd));
@@ -212,6 +227,9 @@ int cmd_stop(int argc, char **argv)
         return EXIT_FAIL;
     if (!box_exists(&b))
         return cli_error("no box named '%s'", argv[1]);
+    int code;
+    if (own_server_join(&b, &code))
+        return code;   /* stopped from inside the box's own Wine server, so its broker saves the registry */
     DWORD before = box_process_count(&b);
     int rc = box_stop(&b, 15000);
     if (rc == 0)

@@ -304,8 +304,9 @@ static HANDLE receive_program(HANDLE pipe, HANDLE opened, HANDLE launcher, DWORD
 /* When the program was the box's last process, the broker writes the last
  * audit records and saves the registry, then exits: wait (a little) for
  * that, so what the program did is in the box's log and files when fvm run
- * returns. If other processes still run, the box goes on without us. */
-static void wait_for_box_end(const box *b)
+ * returns. If other processes still run, the box goes on without us.
+ * TRUE when the box ended. */
+static BOOL wait_for_box_end(const box *b)
 {
     wchar_t job_name[FVM_OBJ_NAME_MAX], ready_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
@@ -318,13 +319,14 @@ static void wait_for_box_end(const box *b)
         if (job)
             CloseHandle(job);
         if (busy)
-            return;
+            return FALSE;
         HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
         if (!ready)
-            return;   /* the broker is gone: everything is written */
+            return TRUE;   /* the broker is gone: everything is written */
         CloseHandle(ready);
         Sleep(10);
     }
+    return FALSE;
 }
 
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
@@ -376,8 +378,13 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
             return rc;
     }
     int display = own_display_number(&b), again_code;
-    if (display >= 0 && own_display_reexec(&b, display, &again_code))
+    if (fvm_box_own_server(b.path)) {
+        if (own_server_run(&b, display, no_floor, &again_code))
+            return again_code;   /* run again in the box's own Wine server (ownserver.c) */
+        own_server_claim_report();
+    } else if (display >= 0 && own_display_reexec(&b, display, &again_code)) {
         return again_code;   /* run again with the box's DISPLAY (owndisplay.c) */
+    }
 
     /* fvm.exe __start PIPE EVENT PROGRAM...: the handles are inherited by
      * the launcher only (it makes them non-inheritable before it creates
@@ -436,6 +443,7 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     code = EXIT_FAIL;
     GetExitCodeProcess(program, &code);
     CloseHandle(program);
-    wait_for_box_end(&b);
+    if (wait_for_box_end(&b) && own_server_inside())
+        own_server_report_end();   /* its init ends the box's server (ownserver.c) */
     return (int)code;
 }

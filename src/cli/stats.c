@@ -173,6 +173,9 @@ int cmd_stats(int argc, char **argv)
             return EXIT_FAIL;
         if (!box_exists(&b))
             return cli_error("no box '%s'", b.name);
+        int code;
+        if (own_server_join(&b, &code))
+            return code;   /* asked in the box's own Wine server (ownserver.c) */
         if (!box_process_count(&b) && !follow)
             return cli_error("box '%s' is not running", b.name);
     }

@@ -47,6 +47,8 @@ typedef struct fvm_box_config {
 #define FVM_BOX_FLAG_SHOW_TITLE   0x100u /* box.ini show_box_in_title=yes: "[#NAME]" in title bars (runtime/title.c) */
 #define FVM_BOX_FLAG_OWN_DISPLAY  0x200u /* box.ini display=own: an X display of its own (broker/display.c);
                                           * the floor then scopes abstract sockets (runtime/floor.c) */
+#define FVM_BOX_FLAG_OWN_SERVER   0x400u /* box.ini server=own: a Wine server of its own, whose namespace fvm run
+                                          * set up (common/boxserver.h); the floor makes none of its own */
 
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
@@ -84,6 +86,10 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
  * broker/display.c): N, -1 for a box on the host's display, -2 for
  * display=own without a valid number. One reader for the broker and fvm. */
 int fvm_box_display_number(const wchar_t *box_path);
+
+/* A box with a Wine server of its own (box.ini [box] server=own;
+ * common/boxserver.h). */
+BOOL fvm_box_own_server(const wchar_t *box_path);
 
 /* Small string helpers usable without a CRT. All bounded; they always
  * terminate the destination and return FALSE when it was too small. */

@@ -8,6 +8,7 @@
  * deletes the registry tree first and the folder last; discard deletes the
  * index first, since without it nothing claims the box's copies. */
 #include "common/boxlife.h"
+#include "common/boxserver.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -313,6 +314,8 @@ static fvm_status settings_text(const char *name, const boxlife_options *opt, ch
         n += snprintf(out + n, cap - (size_t)n, "confidential=yes\r\n");
     if (opt->own_display && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "display=own\r\ndisplay_number=%d\r\n", opt->display_number);
+    if (opt->own_server && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "server=own\r\n");
     if (n < 0 || (size_t)n >= cap)
         return fail(err, FVM_E_RANGE, "box '%s': its settings do not fit box.ini", name);
     return FVM_OK;
@@ -548,8 +551,8 @@ DWORD boxlife_process_count(const wchar_t *box_path)
     wchar_t job_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
     HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
-    if (!job)
-        return 0;   /* the broker owns the job while the box runs: no job, no process */
+    if (!job)   /* the broker owns the job while the box runs: no job, no process */
+        return boxserver_pid(box_path) ? 1 : 0;   /* a box with its own server: its job is out of sight, count 1 */
     DWORD count = boxlife_job_live_processes(job);
     CloseHandle(job);
     return count;
@@ -599,6 +602,14 @@ fvm_status boxlife_stop(const wchar_t *box_path, const char *name, DWORD wait_ms
     wchar_t job_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
     HANDLE job = OpenJobObjectW(JOB_OBJECT_TERMINATE | JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job && boxserver_pid(box_path)) {
+        /* A box with a Wine server of its own, seen from outside it: its
+         * job is that server's. Ending the server ends every process of
+         * the box; their registry changes of this run are lost (fvm stop
+         * stops such a box from inside its server instead, cli/ownserver.c). */
+        return boxserver_kill(box_path, wait_ms) ? FVM_OK
+                                                 : fail(err, FVM_E_BUSY, "the Wine server of box '%s' did not end", name);
+    }
     if (!job)
         return FVM_OK;   /* no broker, no processes */
     /* A process tree that keeps spawning adds members while we terminate;

@@ -21,12 +21,7 @@ enum {
 /* floor_ns.c: the floor's user and mount namespace, which hides the host's
  * Wine server directories (and, for a box with its own display, the other
  * X displays) from the box. Called by floor.c before Landlock. */
-enum {
-    FLOOR_NS_NONE = 0,          /* not tried (inherited, or no floor) */
-    FLOOR_NS_APPLIED = 1,       /* entered; servers hidden */
-    FLOOR_NS_UNAVAILABLE = 2,   /* the kernel refused a user namespace: the rest of the floor stands */
-    FLOOR_NS_UNMAPPED = 3,      /* entered, but our uid/gid could not be mapped: the process must not run */
-};
+#include "common/floor_namespace.h"   /* FLOOR_NS_* */
 void floor_ns_apply(void);
 int floor_ns_state(void);
 

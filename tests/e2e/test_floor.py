@@ -6,10 +6,12 @@ box and the test asserts the host is untouched: the host tree by hash,
 another box's folder by hash, a host Linux process alive and untraced, a
 host listener never reached, the host registry by query.
 
-Attempts that still escape are the ones Wine's server carries out for the
-program (it opens, renames and deletes files and writes the registry
-itself, outside any per-process kernel domain): they are strict xfails, so
-the day they are closed the suite says so (docs/design.md, "The floor")."""
+Attempts that still escape a box on the host's Wine server (the default)
+are the ones that server carries out for the program (it opens, renames
+and deletes files and writes the registry itself, outside any per-process
+kernel domain): they are strict xfails here, so the day they are closed
+the suite says so (docs/design.md, "The floor"). A box created with
+--own-server holds them: test_own_server.py runs the same attempts there."""
 import ctypes
 import hashlib
 import os
@@ -340,7 +342,8 @@ SERVER_SIDE = {
 
 
 @pytest.mark.xfail(strict=True, reason="Wine's server opens, renames and deletes files for the program, "
-                                       "outside the box's Landlock domain (docs/design.md, The floor)")
+                                       "outside the box's Landlock domain, in a box on the host's server "
+                                       "(held in a box created with --own-server: test_own_server.py)")
 @pytest.mark.parametrize("name", sorted(SERVER_SIDE))
 def test_server_side_file_change_without_hooks(fvm, box, apps, name):
     (HOST / "sub").mkdir(parents=True, exist_ok=True)
@@ -353,7 +356,8 @@ def test_server_side_file_change_without_hooks(fvm, box, apps, name):
         subprocess.run(["rm", "-rf", str(HOST)])
 
 
-@pytest.mark.xfail(strict=True, reason="Wine's server opens files for the program (docs/design.md, The floor)")
+@pytest.mark.xfail(strict=True, reason="Wine's server opens files for the program, in a box on the host's "
+                                       "server (held with --own-server: test_own_server.py)")
 def test_server_side_write_into_another_box_index(fvm, box, apps):
     name = "o" + uuid.uuid4().hex[:10]
     fvm("create", name, check=0)
@@ -367,7 +371,8 @@ def test_server_side_write_into_another_box_index(fvm, box, apps):
         fvm("rm", "--force", name)
 
 
-@pytest.mark.xfail(strict=True, reason="Wine's server writes the registry for the program (docs/design.md)")
+@pytest.mark.xfail(strict=True, reason="Wine's server writes the registry for the program, in a box on the "
+                                       "host's server (held with --own-server: test_own_server.py)")
 def test_server_side_registry_write_without_hooks(fvm, box, apps):
     key = "FvmFloor" + uuid.uuid4().hex[:8]
     sid_path = "\\Registry\\User\\S-1-5-21-0-0-0-1000\\Software\\" + key
@@ -378,10 +383,14 @@ def test_server_side_registry_write_without_hooks(fvm, box, apps):
 
 
 def prefix_wineserver_socket():
-    """The Linux path of the prefix's wineserver socket, found from the
-    server process: its working directory is Wine's server-DEV-INODE
-    directory (under /tmp/.wine-UID upstream, a random /tmp/wine-XXXXXX in
-    Debian's build)."""
+    return prefix_wineserver()[1]
+
+
+def prefix_wineserver():
+    """The prefix's wineserver: its pid and the Linux path of its socket,
+    found from the server process: its working directory is Wine's
+    server-DEV-INODE directory (under /tmp/.wine-UID upstream, a random
+    /tmp/wine-XXXXXX in Debian's build)."""
     run_unboxed("cmd", "/c", "exit")   # the server is up
     st = os.stat(wine_env()["WINEPREFIX"])
     want = f"server-{st.st_dev:x}-{st.st_ino:x}"
@@ -390,7 +399,7 @@ def prefix_wineserver_socket():
             if proc.name.isdigit() and (proc / "comm").read_text().strip().startswith("wineserver"):
                 cwd = os.readlink(proc / "cwd")
                 if os.path.basename(cwd) == want and os.path.exists(os.path.join(cwd, "socket")):
-                    return os.path.join(cwd, "socket")
+                    return int(proc.name), os.path.join(cwd, "socket")
         except OSError:
             continue
     pytest.fail("the prefix's wineserver socket was not found")

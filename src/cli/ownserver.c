@@ -1,0 +1,795 @@
+/* ownserver.c - fvm run, and the verbs that talk to a running box, for a
+ * box with a Wine server of its own (box.ini server=own; why:
+ * common/boxserver.h).
+ *
+ * The box's server must run inside the box's Landlock domain, and so must
+ * every client of it: Landlock lets a process read or write another's
+ * memory (Wine's server does that for ReadProcessMemory, which fvm itself
+ * uses to inject) only inside its own domain or one nested in it, and two
+ * fvm runs set up two sibling domains. So one process per running box, the
+ * box's *init*, holds the domain, and every run of the box is started by it:
+ *
+ *   fvm run (Windows, in the host's server) --unix socket--> box init
+ *        (Linux, raw system calls only; a fork of the first fvm run)
+ *            --fork--> runner --fork+execve--> fvm.exe run (in the box's
+ *            server: broker, launcher, program as usual)
+ *
+ * The init, started by the first fvm run of the box:
+ *   1. enters a user and mount namespace, hides the host's Wine server
+ *      directories and binds the box's server directory where Wine looks
+ *      for the prefix's server (/tmp/wine-XXXXXX, named by the prefix's
+ *      `wineserver` file in Debian's build; /tmp/.wine-UID upstream);
+ *   2. enters the box's Landlock domain (common/floor_domain.c: the floor's
+ *      rules, plus the server directory and the wineserver binary), with
+ *      no TCP rule (the server makes Winsock's connections; the hooks decide
+ *      them by [net]) and no signal scope (the server signals its clients);
+ *   3. listens on <dir>/launch (reached as /proc/self/fd/N/launch: a unix
+ *      socket path is limited to 108 bytes), and for each request forks a
+ *      runner, which starts the box's wineserver if none runs (-f -p0: it
+ *      ends with the box's last process; output to <dir>.log), then fvm.exe
+ *      with the caller's arguments, environment, directory and standard
+ *      streams (passed as descriptors), and sends back its exit status. If
+ *      the caller goes away, the runner kills that fvm.exe (as killing fvm
+ *      run does: the program, a process of the box, goes on);
+ *   4. ends when no runner is left and the box's server has ended, under
+ *      <dir>.lock, which a caller holds from connecting to starting an
+ *      init, so a request is never left to an init that is ending.
+ * A caller holds the host server's box lock until its fvm.exe has been
+ * started: `fvm commit`, which takes that lock and then looks for the box's
+ * server (boxserver_pid), does not start in between.
+ *
+ * The box's first process then sets up the floor as always (a domain inside
+ * this one, with its seccomp filter); its namespace is the init's. The
+ * verbs that talk to a running box's broker (stop, ps, stats) are sent to
+ * the init the same way (own_server_join), and never start one. */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/boxserver.h"
+#include "common/floor_domain.h"
+#include "common/floor_namespace.h"
+#include "runtime/linux_syscall.h"
+
+enum {
+    LNR_poll = 7, LNR_rt_sigprocmask = 14, LNR_access_ = 21, LNR_dup2 = 33, LNR_nanosleep = 35,
+    LNR_sendmsg = 46, LNR_recvmsg = 47, LNR_fcntl = 72, LNR_flock = 73, LNR_chdir = 80, LNR_chmod = 90,
+    LNR_getuid_ = 102, LNR_setsid = 112, LNR_accept4 = 288, LNR_pipe2 = 293, LNR_close_range = 436,
+};
+#define SERVER_WAIT_MS 15000
+#define MARKER "FVM_OWN_SERVER=1"
+#define REQUEST_MAGIC 0x46564d52u   /* "FVMR" */
+#define REQUEST_MAX (1024 * 1024)
+#define REPLY_STARTED 1
+#define REPLY_STATUS 2
+#define REPLY_STATUS_ENDED 3   /* and the box ended with it (its broker is gone) */
+#define RUNNER_BOX_ENDED 3     /* a runner's exit code when the box ended */
+#define REPORT_FD 3            /* fvm.exe's end report to its runner (FVM_OWN_SERVER_REPORT) */
+
+typedef struct server_plan {
+    char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
+    char lock_path[FVM_PATH_MAX * 3];    /* <dir>.lock */
+    char mount_point[FVM_PATH_MAX * 3];  /* where Wine looks for the prefix's server */
+    char wineserver[FVM_PATH_MAX * 3];
+    int display;                         /* the box's own display, -1 for none */
+    BOOL floor;                          /* enter the box's domain (not with --no-floor) */
+    floor_domain domain;
+    int64_t log_fd;
+    int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
+} server_plan;
+
+typedef struct request_header {
+    uint32_t magic, argc, envc, bytes;   /* then bytes of strings: cwd, argv, envp */
+} request_header;
+
+typedef struct reply {
+    uint32_t kind;
+    int32_t value;
+} reply;
+
+struct l_iovec {
+    void *base;
+    uint64_t len;
+};
+struct l_msghdr {
+    void *name;
+    int32_t namelen, pad;
+    struct l_iovec *iov;
+    uint64_t iovlen;
+    void *control;
+    uint64_t controllen;
+    int32_t flags, pad2;
+};
+struct l_cmsg_fds {
+    uint64_t len;
+    int32_t level, type;   /* SOL_SOCKET 1, SCM_RIGHTS 1 */
+    int32_t fds[3];
+    int32_t pad;
+};
+struct l_sockaddr_un {
+    uint16_t family;
+    char path[108];
+};
+struct l_pollfd {
+    int32_t fd;
+    int16_t events, revents;
+};
+
+static server_plan g_plan;
+
+BOOL own_server_inside(void)
+{
+    const char *v = cli_linux_env("FVM_OWN_SERVER");
+    return v && !strcmp(v, "1");
+}
+
+/* ---- raw helpers (the init and runners run no C runtime code) ----------- */
+
+static size_t put(char *out, size_t cap, size_t at, const char *text)
+{
+    while (*text && at + 1 < cap)
+        out[at++] = *text++;
+    out[at] = 0;
+    return at;
+}
+
+static size_t put_number(char *out, size_t cap, size_t at, uint64_t value)
+{
+    char digits[24], text[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + value % 10);
+    while ((value /= 10) && n < 23);
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = 0;
+    return put(out, cap, at, text);
+}
+
+static void say_to(int fd, const char *a, const char *b)
+{
+    const char *parts[] = {"fvm: the box's own Wine server: ", a, b, "\n"};
+    for (int i = 0; i < 4; i++)
+        if (parts[i])
+            LSYS(LNR_write, fd, parts[i], strlen(parts[i]));
+}
+
+static void sleep_ms(int ms)
+{
+    int64_t ts[2] = {0, (int64_t)ms * 1000000};
+    LSYS(LNR_nanosleep, ts, 0, 0);
+}
+
+static void set_signal_mask(BOOL all)
+{
+    uint64_t mask = all ? ~0ull : 0;
+    linux_syscall6(LNR_rt_sigprocmask, 2 /* SIG_SETMASK */, (int64_t)&mask, 0, 8, 0, 0);
+}
+
+static BOOL write_all(int64_t fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len) {
+        int64_t n = LSYS(LNR_write, fd, p, len);
+        if (n == -4)
+            continue;
+        if (n <= 0)
+            return FALSE;
+        p += n;
+        len -= (size_t)n;
+    }
+    return TRUE;
+}
+
+static BOOL read_all(int64_t fd, void *data, size_t len)
+{
+    char *p = data;
+    while (len) {
+        int64_t n = LSYS(LNR_read, fd, p, len);
+        if (n == -4)
+            continue;
+        if (n <= 0)
+            return FALSE;
+        p += n;
+        len -= (size_t)n;
+    }
+    return TRUE;
+}
+
+/* "/proc/self/fd/N/launch" for the server directory opened as N. */
+static void launch_address(struct l_sockaddr_un *addr, int64_t dir_fd)
+{
+    memset(addr, 0, sizeof *addr);
+    addr->family = 1;   /* AF_UNIX */
+    size_t at = put(addr->path, sizeof addr->path, 0, "/proc/self/fd/");
+    at = put_number(addr->path, sizeof addr->path, at, (uint64_t)dir_fd);
+    put(addr->path, sizeof addr->path, at, "/launch");
+}
+
+/* The socket exists in dir/server-DEV-INO and the server holds its lock. */
+static BOOL server_up(const server_plan *p)
+{
+    if (!boxserver_holder(p->dir))
+        return FALSE;
+    static char buf[4096], path[FVM_PATH_MAX * 3 + 300];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC);
+    if (fd < 0)
+        return FALSE;
+    BOOL found = FALSE;
+    int64_t n;
+    while (!found && (n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0)
+        for (int64_t off = 0; !found && off < n;) {
+            const char *name = buf + off + 19;
+            off += *(uint16_t *)(buf + off + 16);
+            if (strncmp(name, "server-", 7))
+                continue;
+            size_t at = put(path, sizeof path, 0, p->dir);
+            at = put(path, sizeof path, at, "/");
+            at = put(path, sizeof path, at, name);
+            put(path, sizeof path, at, "/socket");
+            found = LSYS(LNR_access_, path, 0, 0) == 0;
+        }
+    LSYS(LNR_close, fd, 0, 0);
+    return found;
+}
+
+/* ---- the runner: one request ---------------------------------------------- */
+
+static int start_server(server_plan *p, char **envp, int err_fd)
+{
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid == 0) {
+        set_signal_mask(FALSE);
+        LSYS(LNR_setsid, 0, 0, 0);
+        int64_t null_fd = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+        if (null_fd >= 0)
+            LSYS(LNR_dup2, null_fd, 0, 0);
+        if (p->log_fd >= 0) {
+            LSYS(LNR_dup2, p->log_fd, 1, 0);
+            LSYS(LNR_dup2, p->log_fd, 2, 0);
+        }
+        LSYS(LNR_close_range, 3, ~0u, 0);
+        char *argv[] = {p->wineserver, "-f", "-p0", NULL};
+        LSYS(LNR_execve, p->wineserver, argv, envp);
+        LSYS(LNR_exit, 127, 0, 0);
+    }
+    if (pid < 0) {
+        say_to(err_fd, "cannot fork to start it", NULL);
+        return 1;
+    }
+    for (int waited = 0; waited < SERVER_WAIT_MS; waited += 5) {
+        if (server_up(p))
+            return 0;
+        int32_t status;
+        if (LSYS(LNR_wait4, pid, &status, 1 /* WNOHANG */) == pid) {
+            /* Ended: another runner's server won the race for its lock
+             * (then it comes up), or it failed (see the log). */
+            for (int more = 0; more < 2000 && !server_up(p); more += 5)
+                sleep_ms(5);
+            if (server_up(p))
+                return 0;
+            say_to(err_fd, "it ended at start; see its log next to ", p->dir);
+            return 1;
+        }
+        sleep_ms(5);
+    }
+    say_to(err_fd, "it did not start within 15 s: ", p->dir);
+    return 1;
+}
+
+static void send_reply(int64_t conn, uint32_t kind, int32_t value)
+{
+    reply r = {kind, value};
+    write_all(conn, &r, sizeof r);
+}
+
+static void runner_main(server_plan *p, int64_t conn)
+{
+    static char data[REQUEST_MAX];
+    static char *argv[1024], *envp[8192];
+    request_header h;
+    struct l_cmsg_fds cmsg;
+    memset(&cmsg, 0, sizeof cmsg);
+    struct l_iovec iov = {&h, sizeof h};
+    struct l_msghdr msg = {0};
+    msg.iov = &iov;
+    msg.iovlen = 1;
+    msg.control = &cmsg;
+    msg.controllen = sizeof cmsg;
+    int64_t n = LSYS(LNR_recvmsg, conn, &msg, 0x40000000 /* MSG_CMSG_CLOEXEC */);
+    if (n < (int64_t)sizeof h && n > 0)
+        n = read_all(conn, (char *)&h + n, sizeof h - (size_t)n) ? (int64_t)sizeof h : -1;
+    if (n != (int64_t)sizeof h || h.magic != REQUEST_MAGIC || cmsg.level != 1 || cmsg.type != 1 ||
+        cmsg.len < 16 + 3 * 4 || h.bytes > REQUEST_MAX || h.argc >= 1024 || h.envc >= 8192 ||
+        !read_all(conn, data, h.bytes))
+        LSYS(LNR_exit, 2, 0, 0);
+    /* cwd, then argc arguments, then envc variables, each NUL-ended. */
+    char *at = data, *end = data + h.bytes;
+    char *cwd = at;
+    uint32_t want = 1 + h.argc + h.envc;
+    for (uint32_t i = 0; i < want; i++) {
+        char *z = memchr(at, 0, (size_t)(end - at));
+        if (!z)
+            LSYS(LNR_exit, 2, 0, 0);
+        if (i >= 1 && i <= h.argc)
+            argv[i - 1] = at;
+        else if (i > h.argc)
+            envp[i - 1 - h.argc] = at;
+        at = z + 1;
+    }
+    argv[h.argc] = NULL;
+    envp[h.envc] = NULL;
+    int err_fd = cmsg.fds[2];
+    if (!server_up(p) && start_server(p, envp, err_fd) != 0) {
+        send_reply(conn, REPLY_STATUS, 1 << 8);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    /* fvm run tells its runner on this pipe whether the box ended with it. */
+    int32_t report[2] = {-1, -1};
+    if (LSYS(LNR_pipe2, report, L_O_CLOEXEC | 04000 /* O_NONBLOCK */, 0) == 0 && h.envc < 8190)
+        envp[h.envc++] = "FVM_OWN_SERVER_REPORT=3", envp[h.envc] = NULL;
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid == 0) {
+        set_signal_mask(FALSE);
+        for (int i = 0; i < 3; i++)
+            LSYS(LNR_dup2, cmsg.fds[i], i, 0);
+        if (report[1] >= 0)
+            LSYS(LNR_dup2, report[1], REPORT_FD, 0);
+        LSYS(LNR_close_range, REPORT_FD + 1, ~0u, 0);
+        if (LSYS(LNR_chdir, cwd, 0, 0) != 0)
+            LSYS(LNR_chdir, "/", 0, 0);
+        LSYS(LNR_execve, argv[0], argv, envp);
+        say_to(2, "cannot start fvm.exe in it: ", argv[0]);
+        LSYS(LNR_exit, 127, 0, 0);
+    }
+    for (int i = 0; i < 3; i++)
+        LSYS(LNR_close, cmsg.fds[i], 0, 0);
+    if (report[1] >= 0)
+        LSYS(LNR_close, report[1], 0, 0);
+    if (pid < 0) {
+        send_reply(conn, REPLY_STATUS, 1 << 8);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    send_reply(conn, REPLY_STARTED, 0);
+    for (;;) {
+        int32_t status = 0;
+        if (LSYS(LNR_wait4, pid, &status, 1 /* WNOHANG */) == pid) {
+            char said = 0;
+            BOOL ended = report[0] >= 0 && LSYS(LNR_read, report[0], &said, 1) == 1 && said == 'E';
+            send_reply(conn, ended ? REPLY_STATUS_ENDED : REPLY_STATUS, status);
+            LSYS(LNR_exit, ended ? RUNNER_BOX_ENDED : 0, 0, 0);
+        }
+        struct l_pollfd pfd = {(int32_t)conn, 1 /* POLLIN */, 0};
+        if (LSYS(LNR_poll, &pfd, 1, 100) > 0) {
+            char byte;
+            if (LSYS(LNR_read, conn, &byte, 1) <= 0) {   /* the caller is gone */
+                LSYS(LNR_kill, pid, 9, 0);
+                LSYS(LNR_wait4, pid, &status, 0);
+                LSYS(LNR_exit, 0, 0, 0);
+            }
+        }
+    }
+}
+
+/* ---- the init -------------------------------------------------------------- */
+
+static int64_t lock_file(const server_plan *p)
+{
+    int64_t fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)p->lock_path, L_O_RDWR | L_O_CREAT | L_O_CLOEXEC,
+                                0600, 0, 0);
+    if (fd >= 0)
+        LSYS(LNR_flock, fd, 2 /* LOCK_EX */, 0);
+    return fd;
+}
+
+/* The box ended with its last run: what is left in its server is Wine's
+ * own processes (services, devices), which take about 2 s to wind down
+ * (measured) while the box counts as running for fvm outside. So the
+ * server is ended now, unless a caller is connecting (it holds the lock
+ * file until it has connected). */
+static void end_server(const server_plan *p, struct l_pollfd *pfd)
+{
+    int64_t lock = lock_file(p);
+    pfd->revents = 0;
+    int pid = boxserver_holder(p->dir);
+    if (pid && LSYS(LNR_poll, pfd, 1, 0) == 0) {
+        LSYS(LNR_kill, pid, 15 /* SIGTERM */, 0);
+        for (int waited = 0; waited < 3000 && boxserver_holder(p->dir); waited += 5)
+            sleep_ms(5);
+    }
+    LSYS(LNR_close, lock, 0, 0);
+}
+
+static void init_main(server_plan *p)
+{
+    set_signal_mask(TRUE);
+    LSYS(LNR_setsid, 0, 0, 0);
+    /* Only what the init needs: the ready pipe (3), the log (4), the
+     * ruleset (5); the rest of the caller's descriptors (its connection to
+     * the host's server among them) are closed. */
+    int64_t ready = LSYS(LNR_fcntl, p->ready[1], 0 /* F_DUPFD */, 900);
+    int64_t log = p->log_fd >= 0 ? LSYS(LNR_fcntl, p->log_fd, 0, 900) : -1;
+    int64_t ruleset = p->floor ? LSYS(LNR_fcntl, p->domain.ruleset, 0, 900) : -1;
+    LSYS(LNR_dup2, ready, 3, 0);
+    if (log >= 0)
+        LSYS(LNR_dup2, log, 4, 0);
+    if (ruleset >= 0)
+        LSYS(LNR_dup2, ruleset, 5, 0);
+    LSYS(LNR_close_range, 6, ~0u, 0);
+    p->log_fd = p->log_fd >= 0 ? 4 : -1;
+    p->domain.ruleset = p->floor ? 5 : -1;
+    int64_t null_fd = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+    LSYS(LNR_dup2, null_fd, 0, 0);
+    LSYS(LNR_dup2, null_fd, 1, 0);
+    LSYS(LNR_close, null_fd, 0, 0);
+    LSYS(LNR_chdir, "/", 0, 0);
+    if (floor_namespace_enter() != FLOOR_NS_APPLIED) {
+        say_to(2, "the kernel refused a user and mount namespace (see fvm doctor)", NULL);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    floor_namespace_hide_servers();
+    if (p->display >= 0)
+        floor_namespace_keep_display(p->display);
+    if (floor_namespace_bind_dir(p->dir, p->mount_point) != 0) {
+        say_to(2, "cannot bind its directory over ", p->mount_point);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    if (p->floor && !floor_domain_restrict(&p->domain)) {
+        say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    int64_t listener = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
+    struct l_sockaddr_un addr;
+    launch_address(&addr, dir_fd);
+    LSYS(LNR_unlink, addr.path, 0, 0);
+    if (dir_fd < 0 || listener < 0 || LSYS(LNR_bind, listener, &addr, sizeof addr) != 0 ||
+        LSYS(LNR_listen, listener, 64, 0) != 0) {
+        say_to(2, "cannot listen in ", p->dir);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    LSYS(LNR_write, 3, "1", 1);
+    LSYS(LNR_close, 3, 0, 0);
+    int64_t null2 = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+    LSYS(LNR_dup2, null2, 2, 0);
+    LSYS(LNR_close, null2, 0, 0);
+    int64_t runners[256];
+    int count = 0;
+    for (;;) {
+        struct l_pollfd pfd = {(int32_t)listener, 1 /* POLLIN */, 0};
+        if (LSYS(LNR_poll, &pfd, 1, count ? 20 : 250) > 0) {
+            int64_t conn = LSYS(LNR_accept4, listener, 0, L_O_CLOEXEC /* SOCK_CLOEXEC */);
+            if (conn >= 0 && count < 256) {
+                int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+                if (pid == 0) {
+                    LSYS(LNR_close, listener, 0, 0);
+                    runner_main(p, conn);
+                }
+                if (pid > 0)
+                    runners[count++] = pid;
+            }
+            if (conn >= 0)
+                LSYS(LNR_close, conn, 0, 0);
+        }
+        BOOL box_ended = FALSE;
+        for (int i = 0; i < count;) {
+            int32_t status;
+            if (LSYS(LNR_wait4, runners[i], &status, 1 /* WNOHANG */) == runners[i]) {
+                box_ended |= (status & 0x7f) == 0 && ((status >> 8) & 0xff) == RUNNER_BOX_ENDED;
+                runners[i] = runners[--count];
+            } else {
+                i++;
+            }
+        }
+        if (box_ended && !count)
+            end_server(p, &pfd);
+        if (count || server_up(p))
+            continue;
+        /* Nothing left: end, unless a caller connected meanwhile. */
+        int64_t lock = lock_file(p);
+        pfd.revents = 0;
+        if (LSYS(LNR_poll, &pfd, 1, 0) > 0) {
+            LSYS(LNR_close, lock, 0, 0);
+            continue;
+        }
+        LSYS(LNR_unlink, addr.path, 0, 0);
+        LSYS(LNR_close, listener, 0, 0);
+        LSYS(LNR_close, lock, 0, 0);
+        LSYS(LNR_exit, 0, 0, 0);
+    }
+}
+
+/* ---- the caller (fvm.exe in the host's server) --------------------------- */
+
+/* Where Wine looks for the prefix's server: /tmp/<name> from the prefix's
+ * `wineserver` file (Debian's build), else /tmp/.wine-UID (upstream). */
+static BOOL find_mount_point(server_plan *p)
+{
+    const char *prefix = cli_linux_env("WINEPREFIX"), *home = cli_linux_env("HOME");
+    static char path[FVM_PATH_MAX * 3], name[256];
+    if (prefix)
+        snprintf(path, sizeof path, "%s/wineserver", prefix);
+    else if (home)
+        snprintf(path, sizeof path, "%s/.wine/wineserver", home);
+    else
+        return FALSE;
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_RDONLY | L_O_CLOEXEC);
+    int64_t n = fd >= 0 ? LSYS(LNR_read, fd, name, sizeof name - 1) : -1;
+    if (fd >= 0)
+        LSYS(LNR_close, fd, 0, 0);
+    if (n > 0) {
+        name[n] = 0;
+        name[strcspn(name, "\r\n")] = 0;
+        if (!name[0] || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
+            return FALSE;
+        snprintf(p->mount_point, sizeof p->mount_point, "/tmp/%s", name);
+    } else {
+        snprintf(p->mount_point, sizeof p->mount_point, "/tmp/.wine-%lld", (long long)LSYS(LNR_getuid_, 0, 0, 0));
+    }
+    return TRUE;
+}
+
+/* The wineserver binary next to Wine's loader (WINESERVER overrides). */
+static BOOL find_wineserver(server_plan *p)
+{
+    const char *env = cli_linux_env("WINESERVER");
+    if (env) {
+        snprintf(p->wineserver, sizeof p->wineserver, "%s", env);
+        return LSYS(LNR_access_, p->wineserver, 1 /* X_OK */, 0) == 0 &&
+               floor_domain_real_path(p->wineserver, sizeof p->wineserver);
+    }
+    static char loader[FVM_PATH_MAX * 3];
+    if (!cli_wine_loader(loader, sizeof loader))
+        return FALSE;
+    char *slash = strrchr(loader, '/');
+    if (!slash)
+        return FALSE;
+    *slash = 0;
+    /* Debian's `wineserver` is a shell script choosing wineserver64. */
+    static const char *const names[] = {"wineserver64", "wineserver"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p->wineserver, sizeof p->wineserver, "%s/%s", loader, names[i]);
+        if (LSYS(LNR_access_, p->wineserver, 1 /* X_OK */, 0) == 0)
+            return floor_domain_real_path(p->wineserver, sizeof p->wineserver);
+    }
+    return FALSE;
+}
+
+static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->display = display;
+    p->floor = floor;
+    p->log_fd = -1;
+    p->domain.ruleset = -1;
+    p->ready[0] = p->ready[1] = -1;
+    wchar_t dir[FVM_PATH_MAX], parent[FVM_PATH_MAX];
+    if (!boxserver_dir(b->path, dir, FVM_PATH_MAX))
+        return cli_error("box '%s': its server directory's path is too long", b->name);
+    fvm_wcscpy(parent, FVM_PATH_MAX, dir);
+    *wcsrchr(parent, L'\\') = 0;
+    CreateDirectoryW(parent, NULL);
+    if (!CreateDirectoryW(dir, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+        return cli_win_error(GetLastError(), "box '%s': cannot create its server directory", b->name);
+    if (!cli_unix_path(dir, p->dir, sizeof p->dir) || !floor_domain_real_path(p->dir, sizeof p->dir))
+        return cli_error("box '%s': cannot find its server directory's Linux path", b->name);
+    /* Wine's server refuses a directory others can reach. */
+    LSYS(LNR_chmod, p->dir, 0700, 0);
+    snprintf(p->lock_path, sizeof p->lock_path, "%s.lock", p->dir);
+    if (!find_mount_point(p))
+        return cli_error("box '%s': cannot tell where Wine looks for its server (WINEPREFIX)", b->name);
+    return 0;
+}
+
+/* What only starting an init needs: the wineserver, the log, the domain. */
+static int plan_init(const box *b, server_plan *p)
+{
+    if (!find_wineserver(p))
+        return cli_error("box '%s': cannot find Wine's wineserver next to its loader (set WINESERVER)", b->name);
+    static char log_unix[FVM_PATH_MAX * 3];
+    snprintf(log_unix, sizeof log_unix, "%s.log", p->dir);
+    p->log_fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)log_unix,
+                               L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC | 02000 /* O_APPEND */, 0600, 0, 0);
+    if (!p->floor)
+        return 0;
+    static char box_unix[FVM_PATH_MAX * 3];
+    if (!cli_unix_path(b->path, box_unix, sizeof box_unix) || !floor_domain_real_path(box_unix, sizeof box_unix))
+        return cli_error("box '%s': cannot find the box folder's Linux path", b->name);
+    /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
+     * box with a display of its own or none, else libxcb cannot reach X. */
+    BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");
+    floor_domain *d = &p->domain;
+    BOOL ok = floor_domain_begin(d, 0, scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0) &&
+              floor_domain_box(d, box_unix) &&
+              floor_domain_add(d, p->dir, LL_BOX_RIGHTS, 1) &&
+              floor_domain_add(d, p->wineserver, LL_EXECUTE | LL_READ_FILE, 1);
+    if (!ok) {
+        floor_domain_drop(d);
+        return cli_error("box '%s': its Wine server's kernel floor cannot be set up: %s (fvm run --no-floor starts "
+                         "it without)", b->name, d->why);
+    }
+    return 0;
+}
+
+static int64_t connect_init(const server_plan *p)
+{
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    if (dir_fd < 0)
+        return -1;
+    int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
+    struct l_sockaddr_un addr;
+    launch_address(&addr, dir_fd);
+    if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) != 0) {
+        LSYS(LNR_close, s, 0, 0);
+        s = -1;
+    }
+    LSYS(LNR_close, dir_fd, 0, 0);
+    return s;
+}
+
+static int start_init(const box *b, server_plan *p)
+{
+    if (LSYS(LNR_pipe2, p->ready, L_O_CLOEXEC, 0) != 0)
+        return cli_error("box '%s': cannot create a pipe", b->name);
+    fflush(stdout);
+    fflush(stderr);
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid == 0) {
+        /* A fork whose own child is the init, so the init is nobody's child here. */
+        int64_t init = LSYS(LNR_clone, 17, 0, 0);
+        if (init == 0)
+            init_main(p);
+        LSYS(LNR_exit, init < 0, 0, 0);
+    }
+    LSYS(LNR_close, p->ready[1], 0, 0);
+    int32_t status;
+    if (pid > 0)
+        while (LSYS(LNR_wait4, pid, &status, 0) == -4)
+            ;
+    char byte = 0;
+    int64_t n;
+    while ((n = LSYS(LNR_read, p->ready[0], &byte, 1)) == -4)
+        ;
+    LSYS(LNR_close, p->ready[0], 0, 0);
+    floor_domain_drop(&p->domain);
+    if (p->log_fd >= 0)
+        LSYS(LNR_close, p->log_fd, 0, 0);
+    if (pid < 0 || n != 1)
+        return cli_error("box '%s': its Wine server's init did not start (see above)", b->name);
+    return 0;
+}
+
+static BOOL send_request(int64_t conn, char **argv, char **envp)
+{
+    static char data[REQUEST_MAX];
+    static char cwd[FVM_PATH_MAX * 3];
+    int64_t n = LSYS(LNR_readlink, "/proc/self/cwd", cwd, sizeof cwd - 1);
+    cwd[n > 0 ? n : 0] = 0;
+    if (n <= 0)
+        cwd[0] = '/', cwd[1] = 0;
+    request_header h = {REQUEST_MAGIC, 0, 0, 0};
+    size_t at = 0;
+    size_t len = strlen(cwd) + 1;
+    memcpy(data, cwd, len);
+    at = len;
+    for (char **list = argv; list; list = list == argv ? envp : NULL) {
+        for (size_t i = 0; list[i]; i++) {
+            len = strlen(list[i]) + 1;
+            if (at + len > sizeof data)
+                return FALSE;
+            memcpy(data + at, list[i], len);
+            at += len;
+            if (list == argv)
+                h.argc++;
+            else
+                h.envc++;
+        }
+    }
+    h.bytes = (uint32_t)at;
+    struct l_cmsg_fds cmsg = {16 + 3 * 4, 1, 1, {0, 1, 2}, 0};
+    struct l_iovec iov = {&h, sizeof h};
+    struct l_msghdr msg = {0};
+    msg.iov = &iov;
+    msg.iovlen = 1;
+    msg.control = &cmsg;
+    msg.controllen = sizeof cmsg;
+    if (LSYS(LNR_sendmsg, conn, &msg, 0x4000 /* MSG_NOSIGNAL */) != (int64_t)sizeof h)
+        return FALSE;
+    return write_all(conn, data, at);
+}
+
+/* Sends this fvm.exe's command to the box's init (started first if none
+ * runs and start); 1 with *exit_code, or 0 when no init runs and none was
+ * to be started. */
+static int request(const box *b, int display, BOOL no_floor, BOOL start, int *exit_code)
+{
+    server_plan *p = &g_plan;
+    if ((*exit_code = plan_paths(b, display, !no_floor, p)) != 0)
+        return 1;
+    HANDLE box_lock = NULL;
+    if (start) {
+        wchar_t lock_name[FVM_OBJ_NAME_MAX];
+        fvm_box_object_name(b->path, FVM_OBJ_LOCK, lock_name, FVM_OBJ_NAME_MAX);
+        if (!(box_lock = CreateMutexW(NULL, FALSE, lock_name)))
+            return (*exit_code = cli_win_error(GetLastError(), "cannot create the lock of box '%s'", b->name)), 1;
+        WaitForSingleObject(box_lock, INFINITE);
+    }
+    int64_t lock = lock_file(p);
+    int64_t conn = connect_init(p);
+    if (conn < 0 && start) {
+        *exit_code = plan_init(b, p);
+        if (!*exit_code)
+            *exit_code = start_init(b, p);
+        if (!*exit_code && (conn = connect_init(p)) < 0)
+            *exit_code = cli_error("box '%s': cannot reach its Wine server's init", b->name);
+    }
+    if (lock >= 0)
+        LSYS(LNR_close, lock, 0, 0);
+    int handled = conn >= 0 || *exit_code != 0;
+    if (conn >= 0) {
+        static char set_display[32], set_marker[40];
+        run_again plan = {{MARKER}, {"WINESERVERSOCKET="}, NULL, NULL, NULL};
+        if (display >= 0) {
+            snprintf(set_display, sizeof set_display, "DISPLAY=:%d", display);
+            snprintf(set_marker, sizeof set_marker, "FVM_OWN_DISPLAY=%d", display);
+            plan.set[1] = set_display;
+            plan.set[2] = set_marker;
+        }
+        char **argv, **envp;
+        reply r = {0, 0};
+        if (!cli_again_command(b, &plan, &argv, &envp))
+            *exit_code = EXIT_FAIL;
+        else if (!send_request(conn, argv, envp))
+            *exit_code = cli_error("box '%s': cannot send the command to its Wine server's init", b->name);
+        else if (read_all(conn, &r, sizeof r) && r.kind == REPLY_STARTED) {
+            if (box_lock) {
+                ReleaseMutex(box_lock);
+                CloseHandle(box_lock);
+                box_lock = NULL;
+            }
+            if (!read_all(conn, &r, sizeof r))
+                r.kind = 0;
+        }
+        if (!*exit_code && r.kind == REPLY_STATUS_ENDED)   /* the init ends the server: wait for it */
+            for (int waited = 0; waited < 5000 && boxserver_pid(b->path); waited += 10)
+                Sleep(10);
+        if (!*exit_code && (r.kind == REPLY_STATUS || r.kind == REPLY_STATUS_ENDED))
+            *exit_code = cli_exit_status(r.value);
+        else if (!*exit_code)
+            *exit_code = cli_error("box '%s': its Wine server's init ended the command", b->name);
+        LSYS(LNR_close, conn, 0, 0);
+    }
+    if (box_lock) {
+        ReleaseMutex(box_lock);
+        CloseHandle(box_lock);
+    }
+    return handled;
+}
+
+int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code)
+{
+    if (!cli_on_linux() || own_server_inside())
+        return 0;
+    return request(b, display, no_floor, TRUE, exit_code);
+}
+
+int own_server_join(const box *b, int *exit_code)
+{
+    if (!cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_pid(b->path))
+        return 0;
+    return request(b, own_display_number(b), FALSE, FALSE, exit_code);
+}
+
+void own_server_claim_report(void)
+{
+    /* Before fvm run starts any process: they must not hold the pipe. */
+    if (cli_linux_env("FVM_OWN_SERVER_REPORT"))
+        LSYS(LNR_fcntl, REPORT_FD, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */);
+}
+
+void own_server_report_end(void)
+{
+    if (cli_linux_env("FVM_OWN_SERVER_REPORT"))
+        LSYS(LNR_write, REPORT_FD, "E", 1);
+}

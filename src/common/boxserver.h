@@ -1,0 +1,38 @@
+/* boxserver.h - a box with a Wine server of its own (box.ini server=own).
+ *
+ * Wine's server opens, renames and deletes files, writes the registry and
+ * reads and writes process memory for its clients, so a program that steps
+ * around the hooks (its own system-call stubs) gets those done outside any
+ * Landlock domain of its own process. Such a box's processes are clients of
+ * a wineserver that fvm run starts inside the box's domain (cli/ownserver.c):
+ * the kernel holds the server to the box's rules, and the server's process,
+ * object, window and registry namespaces are the box's alone.
+ *
+ * The server's directory is <root>\servers\<hash> (hash: the box folder's
+ * path, as for the box's named objects), bound in the box's mount namespace
+ * where Wine looks for the prefix's server. While it runs, the server holds
+ * a POSIX lock on <dir>/server-DEV-INO/lock (Wine's own single-instance
+ * lock); that lock, read with F_GETLK (which takes nothing), is how fvm
+ * outside the box's server tells that the box runs, and which process the
+ * server is. Not for fvm.dll (it needs the C runtime). */
+#ifndef FVM_COMMON_BOXSERVER_H
+#define FVM_COMMON_BOXSERVER_H
+
+#include <windows.h>
+
+/* <root>\servers\<hash> for the box at <root>\boxes\<name>. */
+BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap);
+
+/* The Linux pid of the box's running server, 0 when none runs (or not on
+ * Linux). */
+int boxserver_pid(const wchar_t *box_path);
+
+/* The pid holding the lock of the server whose directory is dir (a Linux
+ * path), 0 if none. Raw system calls only: fvm run's forked child uses it. */
+int boxserver_holder(const char *dir);
+
+/* Ends the box's server (SIGTERM, then SIGKILL after wait_ms): every
+ * process of the box goes with it. TRUE when none runs afterwards. */
+BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms);
+
+#endif

@@ -1,0 +1,146 @@
+/* floor_namespace.c - a box's user and mount namespace (floor_namespace.h).
+ *
+ * The user namespace maps the process's own uid and gid to themselves, so
+ * files look the same; what it drops is privilege over the host (a box run
+ * as root keeps root's rights only inside its namespace). Every mount here
+ * is private to the namespace and inherited by its children. */
+#include "common/floor_namespace.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/linux_syscall.h"
+
+enum { LNR_getuid = 102, LNR_getgid = 104, LNR_mount = 165 };
+#define L_CLONE_NEWNS   0x00020000
+#define L_CLONE_NEWUSER 0x10000000
+#define L_MS_NOSUID  2
+#define L_MS_NODEV   4
+#define L_MS_NOEXEC  8
+#define L_MS_BIND    4096
+#define L_MS_REC     16384
+#define L_MS_PRIVATE (1 << 18)
+
+static int write_proc(const char *path, const char *text)
+{
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_WRONLY | L_O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t n = strlen(text);
+    int64_t w = LSYS(LNR_write, fd, text, n);
+    LSYS(LNR_close, fd, 0, 0);
+    return w == (int64_t)n;
+}
+
+/* Appends text at out[*at] within cap (no C runtime formatting: a caller
+ * may be a fork of a multi-threaded process). */
+static void put(char *out, size_t cap, size_t *at, const char *text)
+{
+    while (*text && *at + 1 < cap)
+        out[(*at)++] = *text++;
+    out[*at] = 0;
+}
+
+static void put_number(char *out, size_t cap, size_t *at, uint64_t value)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + value % 10);
+    while ((value /= 10) && n < 23);
+    char text[24];
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = 0;
+    put(out, cap, at, text);
+}
+
+/* "ID ID 1\n": the id mapped to itself. */
+static void id_map(char *out, size_t cap, int64_t id)
+{
+    size_t at = 0;
+    put_number(out, cap, &at, (uint64_t)id);
+    put(out, cap, &at, " ");
+    put_number(out, cap, &at, (uint64_t)id);
+    put(out, cap, &at, " 1\n");
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+int floor_namespace_enter(void)
+{
+    int64_t uid = LSYS(LNR_getuid, 0, 0, 0), gid = LSYS(LNR_getgid, 0, 0, 0);
+    if (LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS, 0, 0) != 0)
+        return FLOOR_NS_UNAVAILABLE;
+    char map[64];
+    id_map(map, sizeof map, uid);
+    int mapped = write_proc("/proc/self/setgroups", "deny") && write_proc("/proc/self/uid_map", map);
+    id_map(map, sizeof map, gid);
+    mapped = mapped && write_proc("/proc/self/gid_map", map);
+    /* Nothing we mount here is seen outside. */
+    linux_syscall6(LNR_mount, 0, (int64_t) "/", 0, L_MS_REC | L_MS_PRIVATE, 0, 0);
+    return mapped ? FLOOR_NS_APPLIED : FLOOR_NS_UNMAPPED;
+}
+
+void floor_namespace_hide_servers(void)
+{
+    static char buf[8192], path[512];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/tmp", L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC);
+    if (fd < 0)
+        return;
+    int64_t n;
+    while ((n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (int64_t off = 0; off < n;) {
+            uint16_t reclen = *(uint16_t *)(buf + off + 16);
+            uint8_t type = *(uint8_t *)(buf + off + 18);
+            const char *name = buf + off + 19;
+            off += reclen;
+            if (type != 4 /* DT_DIR */ || (!starts_with(name, "wine-") && !starts_with(name, ".wine-")))
+                continue;
+            size_t at = 0;
+            put(path, sizeof path, &at, "/tmp/");
+            put(path, sizeof path, &at, name);
+            linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)path, (int64_t) "tmpfs",
+                           L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=000", 0);
+        }
+    }
+    LSYS(LNR_close, fd, 0, 0);
+}
+
+void floor_namespace_keep_display(int number)
+{
+    char socket_path[64], via[40];
+    size_t at = 0;
+    put(socket_path, sizeof socket_path, &at, "/tmp/.X11-unix/X");
+    put_number(socket_path, sizeof socket_path, &at, (uint64_t)number);
+    int64_t keep = LSYS(LNR_openat, L_AT_FDCWD, socket_path, L_O_PATH | L_O_CLOEXEC);
+    if (keep < 0)
+        return;
+    if (linux_syscall6(LNR_mount, (int64_t) "none", (int64_t) "/tmp/.X11-unix", (int64_t) "tmpfs",
+                       L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=755", 0) == 0) {
+        /* The same path, now in the new tmpfs. */
+        int64_t made = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)socket_path, L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC,
+                                      0666, 0, 0);
+        if (made >= 0)
+            LSYS(LNR_close, made, 0, 0);
+        at = 0;
+        put(via, sizeof via, &at, "/proc/self/fd/");
+        put_number(via, sizeof via, &at, (uint64_t)keep);
+        linux_syscall6(LNR_mount, (int64_t)via, (int64_t)socket_path, 0, L_MS_BIND, 0, 0);
+    }
+    LSYS(LNR_close, keep, 0, 0);
+}
+
+int floor_namespace_bind_dir(const char *source, const char *target)
+{
+    int64_t r = LSYS(LNR_mkdir, target, 0700, 0);
+    if (r < 0 && r != -17 /* EEXIST */)
+        return (int)r;
+    return (int)linux_syscall6(LNR_mount, (int64_t)source, (int64_t)target, 0, L_MS_BIND, 0, 0);
+}

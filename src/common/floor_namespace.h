@@ -1,0 +1,41 @@
+/* floor_namespace.h - a box's user and mount namespace: what the floor
+ * hides from a box by mounting (Landlock ABI 7 has no rule for connect()
+ * to a pathname unix socket, so the host's Wine servers and X displays are
+ * taken out of sight instead).
+ *
+ * Used by the box's first process (runtime/floor_ns.c) and, for a box with
+ * a Wine server of its own, by fvm run's Linux child before it starts that
+ * server (cli/ownserver.c), which also binds the box's server directory
+ * where Wine looks for the prefix's server. Raw Linux calls only: both
+ * callers may be a fork of a multi-threaded Wine process. Mounting must
+ * come before Landlock (a Landlock domain may not mount). */
+#ifndef FVM_COMMON_FLOOR_NAMESPACE_H
+#define FVM_COMMON_FLOOR_NAMESPACE_H
+
+enum {
+    FLOOR_NS_NONE = 0,          /* not tried (inherited, or no floor) */
+    FLOOR_NS_APPLIED = 1,       /* entered; servers hidden */
+    FLOOR_NS_UNAVAILABLE = 2,   /* the kernel refused a user namespace: the rest of the floor stands */
+    FLOOR_NS_UNMAPPED = 3,      /* entered, but our uid/gid could not be mapped: the process must not run */
+    FLOOR_NS_SERVER = 4,        /* a box with its own Wine server: fvm run made the namespace, before the
+                                   server's domain (in which a process may no longer map ids or mount) */
+};
+
+/* Enters a new user and mount namespace, the caller's uid and gid mapped to
+ * themselves, mounts made private. FLOOR_NS_APPLIED, _UNAVAILABLE or
+ * _UNMAPPED. */
+int floor_namespace_enter(void);
+
+/* Every Wine server directory in /tmp (`wine-XXXXXX` in Debian's build,
+ * `.wine-UID` upstream) under an empty, inaccessible tmpfs. */
+void floor_namespace_hide_servers(void);
+
+/* /tmp/.X11-unix with only display N's socket (a tmpfs, the socket bound
+ * back through an O_PATH descriptor). */
+void floor_namespace_keep_display(int number);
+
+/* Binds directory source over target (created 0700 if missing). 0 or a
+ * negative errno. */
+int floor_namespace_bind_dir(const char *source, const char *target);
+
+#endif

@@ -1,0 +1,182 @@
+"""A box with a Wine server of its own (fvm create --own-server;
+src/cli/ownserver.c, src/common/boxserver.h): the box's wineserver runs
+inside the box's Landlock domain, so what Wine's server does for a program
+(opening, renaming and deleting files, writing the registry) is held by
+the kernel too. The attacks that escape a box on the host's server
+(test_floor.py's strict xfails: own NT stubs, ntdll restored from disk) are
+run here against the host, which must stay untouched; and the box must
+still behave as a box: programs run, several runs share its server, fvm
+ps/stop/commit see it from outside."""
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+from conftest import run_unboxed, win_path
+from test_floor import HOST, HOST_WIN, SERVER_SIDE, hostile, prefix_wineserver, tree_hash
+
+
+@pytest.fixture
+def sbox(fvm):
+    """A fresh box with its own Wine server; removed (forcibly) afterwards."""
+    name = "s" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--own-server", check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+def server_running(fvm, name):
+    """The box's own server is up: `fvm list` (outside it) says running."""
+    out = fvm("list", check=0).stdout
+    return any(line.split()[:2] == [name, "running"] for line in out.splitlines())
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_SIDE))
+def test_server_side_file_change_without_hooks_is_refused(fvm, sbox, apps, name):
+    (HOST / "sub").mkdir(parents=True, exist_ok=True)
+    (HOST / "a.txt").write_text("host a\n")
+    before = tree_hash(HOST)
+    try:
+        proc = hostile(fvm, sbox, apps, *SERVER_SIDE[name])
+        assert tree_hash(HOST) == before, "the host tree changed\n" + proc.stdout + proc.stderr
+        # The call itself was refused by the kernel, through the server.
+        assert "-1073741790" in proc.stdout or "CreateFileW: -5" in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(HOST)])
+
+
+def test_server_side_write_into_another_box_index_is_refused(fvm, sbox, apps):
+    name = "o" + uuid.uuid4().hex[:10]
+    fvm("create", name, check=0)
+    try:
+        fvm("run", "--box", name, "cmd", "/c", "exit", check=0)
+        index = fvm.box_dir(name) / "index-1.fvm"
+        before = index.read_bytes()
+        proc = hostile(fvm, sbox, apps, "stub-create", "\\??\\unix" + str(index).replace("/", "\\"), "CORRUPT")
+        assert index.read_bytes() == before, "another box's index changed"
+        assert "NtCreateFile: -1073741790" in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        fvm("rm", "--force", name)
+
+
+def test_server_side_registry_write_stays_in_the_box_server(fvm, sbox, apps):
+    """The own-stub write lands in the box's server's registry, which that
+    server cannot save over the prefix's files (its domain): the host
+    registry is untouched, now and after the box's server has ended."""
+    key = "FvmOwnServer" + uuid.uuid4().hex[:8]
+    sid_path = "\\Registry\\User\\S-1-5-21-0-0-0-1000\\Software\\" + key
+    hostile(fvm, sbox, apps, "stub-setvalue", sid_path, "V")
+    assert not server_running(fvm, sbox)
+    query = run_unboxed("reg", "query", "HKCU\\Software\\" + key)
+    run_unboxed("reg", "delete", "HKCU\\Software\\" + key, "/f")
+    assert query.returncode != 0, "the host registry changed"
+
+
+def test_raw_connect_to_the_host_wineserver_is_refused(fvm, sbox, apps):
+    """In the box's namespace the prefix's server directory is the box's
+    own (that path reaches the box's server, of which it is a client
+    anyway); the host's server is reachable by no path: not through its
+    process's /proc/PID/cwd either (Landlock keeps /proc of processes
+    outside the domain closed)."""
+    pid, path = prefix_wineserver()
+    proc = hostile(fvm, sbox, apps, "raw-unix", f"/proc/{pid}/cwd/socket")
+    assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
+
+
+def test_the_floor_is_applied_inside_the_box_server(fvm, sbox, apps):
+    # The box's first process (fvm run's launcher) sets the floor up inside
+    # the server's domain, and the program inherits it (state 2), as in any box.
+    out = fvm("run", "--box", sbox, str(apps / "hostile_floor.exe"), "floor", check=0).stdout
+    state, abi = out.split()[1:3]
+    assert state == "2" and int(abi) >= 1, out
+
+
+def test_programs_run_and_concurrent_runs_share_the_box_server(fvm, sbox):
+    """Four runs at once, each writing a file: all succeed, all files are
+    in the box; fvm run returns only when the box's server has ended, so
+    the box is stopped and committable right after."""
+    results = {}
+
+    def run(i):
+        results[i] = fvm("run", "--box", sbox, "cmd", "/c",
+                         f"echo p{i}> C:\\users\\Public\\own{i}.txt & ping -n 2 127.0.0.1 > nul & "
+                         f"type C:\\users\\Public\\own{i}.txt")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        assert results[i].returncode == 0 and f"p{i}" in results[i].stdout, results[i].stdout + results[i].stderr
+    diff = fvm("diff", sbox, check=0).stdout
+    for i in range(4):
+        assert f"C:\\users\\Public\\own{i}.txt" in diff, diff
+    assert not server_running(fvm, sbox)
+    fvm("commit", sbox, "--dry-run", check=0)
+
+
+def test_runs_share_one_object_namespace_that_the_host_cannot_name(fvm, sbox, apps, tmp_path):
+    """A named mutex made by one run is opened by another run of the box
+    (one server, one object namespace), and not by a host program: the
+    host's server has no such object at all."""
+    name = "FvmOwnServer" + uuid.uuid4().hex[:8]
+    hold = tmp_path / "hold"
+    objtool = str(apps / "objtool.exe")
+    holder = threading.Thread(target=lambda: fvm("run", "--box", sbox, objtool, "create", "mutex", name,
+                                                 win_path(hold)))
+    holder.start()
+    try:
+        assert fvm.wait_until(lambda: "opened" in fvm("run", "--box", sbox, objtool, "open", "mutex", name).stdout,
+                              timeout=30), "the second run did not see the first run's mutex"
+        host = run_unboxed(objtool, "open", "mutex", name)
+        assert "opened" not in host.stdout, host.stdout
+    finally:
+        hold.write_text("done")
+        holder.join(timeout=60)
+
+
+def test_outside_verbs_see_the_running_box(fvm, sbox):
+    """ps and stop are asked inside the box's server; commit, which runs
+    outside it, refuses while the box's server runs; stop ends it."""
+    started = threading.Event()
+    result = {}
+
+    def long_run():
+        started.set()
+        result["run"] = fvm("run", "--box", sbox, "cmd", "/c", "ping -n 60 127.0.0.1 > nul")
+
+    t = threading.Thread(target=long_run)
+    t.start()
+    started.wait()
+    assert fvm.wait_until(lambda: "ping.exe" in fvm("ps", sbox).stdout, timeout=30), fvm("ps", sbox).stdout
+    assert "own Wine server" in fvm("ps", check=0).stdout
+    assert server_running(fvm, sbox)
+    commit = fvm("commit", sbox)
+    assert commit.returncode != 0 and "running" in commit.stderr, commit.stderr
+    fvm("stop", sbox, check=0)
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert fvm.wait_until(lambda: not server_running(fvm, sbox), timeout=15)
+
+
+def test_no_floor_runs_the_box_server_without_its_domain(fvm, sbox, apps):
+    """--no-floor: no domain for the server either (audited as for any
+    box); the own-stub write then reaches the host, which is what the
+    option says."""
+    (HOST / "sub").mkdir(parents=True, exist_ok=True)
+    (HOST / "a.txt").write_text("host a\n")
+    try:
+        hostile(fvm, sbox, apps, "stub-create", "\\??\\" + HOST_WIN + "\\a.txt", "PWNED", run_opts=("--no-floor",))
+        assert (HOST / "a.txt").read_text() != "host a\n"
+    finally:
+        subprocess.run(["rm", "-rf", str(HOST)])
+    log = fvm("logs", sbox, check=0).stdout
+    assert "no-floor" in log, log
+
+
+def test_doctor_reports_the_own_server(fvm):
+    out = fvm("doctor").stdout
+    assert "own Wine server (--own-server)" in out and "available" in out, out
