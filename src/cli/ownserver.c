@@ -50,6 +50,7 @@
 #include "common/boxserver.h"
 #include "common/floor_domain.h"
 #include "common/floor_namespace.h"
+#include "core/runrequest.h"
 #include "runtime/linux_syscall.h"
 
 enum {
@@ -59,8 +60,6 @@ enum {
 };
 #define SERVER_WAIT_MS 15000
 #define MARKER "FVM_OWN_SERVER=1"
-#define REQUEST_MAGIC 0x46564d52u   /* "FVMR" */
-#define REQUEST_MAX (1024 * 1024)
 #define REPLY_STARTED 1
 #define REPLY_STATUS 2
 #define REPLY_STATUS_ENDED 3   /* and the box ended with it (its broker is gone) */
@@ -78,10 +77,6 @@ typedef struct server_plan {
     int64_t log_fd;
     int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
 } server_plan;
-
-typedef struct request_header {
-    uint32_t magic, argc, envc, bytes;   /* then bytes of strings: cwd, argv, envp */
-} request_header;
 
 typedef struct reply {
     uint32_t kind;
@@ -286,9 +281,9 @@ static void send_reply(int64_t conn, uint32_t kind, int32_t value)
 
 static void runner_main(server_plan *p, int64_t conn)
 {
-    static char data[REQUEST_MAX];
-    static char *argv[1024], *envp[8192];
-    request_header h;
+    static char data[RUN_REQUEST_BYTES_MAX];
+    static char *argv[RUN_REQUEST_ARGS_MAX + 1], *envp[RUN_REQUEST_ENV_MAX + 2];
+    run_request_header h;
     struct l_cmsg_fds cmsg;
     memset(&cmsg, 0, sizeof cmsg);
     struct l_iovec iov = {&h, sizeof h};
@@ -300,26 +295,16 @@ static void runner_main(server_plan *p, int64_t conn)
     int64_t n = LSYS(LNR_recvmsg, conn, &msg, 0x40000000 /* MSG_CMSG_CLOEXEC */);
     if (n < (int64_t)sizeof h && n > 0)
         n = read_all(conn, (char *)&h + n, sizeof h - (size_t)n) ? (int64_t)sizeof h : -1;
-    if (n != (int64_t)sizeof h || h.magic != REQUEST_MAGIC || cmsg.level != 1 || cmsg.type != 1 ||
-        cmsg.len < 16 + 3 * 4 || h.bytes > REQUEST_MAX || h.argc >= 1024 || h.envc >= 8192 ||
-        !read_all(conn, data, h.bytes))
+    /* The descriptors first: a refused request still closes them. */
+    if (cmsg.level != 1 || cmsg.type != 1 || cmsg.len != 16 + 3 * 4)
         LSYS(LNR_exit, 2, 0, 0);
-    /* cwd, then argc arguments, then envc variables, each NUL-ended. */
-    char *at = data, *end = data + h.bytes;
-    char *cwd = at;
-    uint32_t want = 1 + h.argc + h.envc;
-    for (uint32_t i = 0; i < want; i++) {
-        char *z = memchr(at, 0, (size_t)(end - at));
-        if (!z)
-            LSYS(LNR_exit, 2, 0, 0);
-        if (i >= 1 && i <= h.argc)
-            argv[i - 1] = at;
-        else if (i > h.argc)
-            envp[i - 1 - h.argc] = at;
-        at = z + 1;
+    char *cwd;
+    if (n != (int64_t)sizeof h || run_request_check(&h, NULL) != FVM_OK || !read_all(conn, data, h.bytes) ||
+        run_request_decode(&h, data, &cwd, argv, RUN_REQUEST_ARGS_MAX + 1, envp, RUN_REQUEST_ENV_MAX + 1, NULL) !=
+            FVM_OK) {
+        say_to(cmsg.fds[2], "a malformed request was refused", NULL);
+        LSYS(LNR_exit, 2, 0, 0);
     }
-    argv[h.argc] = NULL;
-    envp[h.envc] = NULL;
     int err_fd = cmsg.fds[2];
     if (!server_up(p) && start_server(p, envp, err_fd) != 0) {
         send_reply(conn, REPLY_STATUS, 1 << 8);
@@ -327,8 +312,8 @@ static void runner_main(server_plan *p, int64_t conn)
     }
     /* fvm run tells its runner on this pipe whether the box ended with it. */
     int32_t report[2] = {-1, -1};
-    if (LSYS(LNR_pipe2, report, L_O_CLOEXEC | 04000 /* O_NONBLOCK */, 0) == 0 && h.envc < 8190)
-        envp[h.envc++] = "FVM_OWN_SERVER_REPORT=3", envp[h.envc] = NULL;
+    if (LSYS(LNR_pipe2, report, L_O_CLOEXEC | 04000 /* O_NONBLOCK */, 0) == 0)
+        envp[h.envc++] = "FVM_OWN_SERVER_REPORT=3", envp[h.envc] = NULL;   /* envp has room for one more */
     int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
     if (pid == 0) {
         set_signal_mask(FALSE);
@@ -660,33 +645,16 @@ static int start_init(const box *b, server_plan *p)
     return 0;
 }
 
-static BOOL send_request(int64_t conn, char **argv, char **envp)
+static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp)
 {
-    static char data[REQUEST_MAX];
+    static char data[RUN_REQUEST_BYTES_MAX];
     static char cwd[FVM_PATH_MAX * 3];
     int64_t n = LSYS(LNR_readlink, "/proc/self/cwd", cwd, sizeof cwd - 1);
     cwd[n > 0 ? n : 0] = 0;
-    if (n <= 0)
-        cwd[0] = '/', cwd[1] = 0;
-    request_header h = {REQUEST_MAGIC, 0, 0, 0};
-    size_t at = 0;
-    size_t len = strlen(cwd) + 1;
-    memcpy(data, cwd, len);
-    at = len;
-    for (char **list = argv; list; list = list == argv ? envp : NULL) {
-        for (size_t i = 0; list[i]; i++) {
-            len = strlen(list[i]) + 1;
-            if (at + len > sizeof data)
-                return FALSE;
-            memcpy(data + at, list[i], len);
-            at += len;
-            if (list == argv)
-                h.argc++;
-            else
-                h.envc++;
-        }
-    }
-    h.bytes = (uint32_t)at;
+    run_request_header h;
+    fvm_error err;
+    if (run_request_encode(n > 0 ? cwd : "/", argv, envp, data, sizeof data, &h, &err) != FVM_OK)
+        return cli_error("box '%s': %s", b->name, err.message), FALSE;
     struct l_cmsg_fds cmsg = {16 + 3 * 4, 1, 1, {0, 1, 2}, 0};
     struct l_iovec iov = {&h, sizeof h};
     struct l_msghdr msg = {0};
@@ -694,9 +662,9 @@ static BOOL send_request(int64_t conn, char **argv, char **envp)
     msg.iovlen = 1;
     msg.control = &cmsg;
     msg.controllen = sizeof cmsg;
-    if (LSYS(LNR_sendmsg, conn, &msg, 0x4000 /* MSG_NOSIGNAL */) != (int64_t)sizeof h)
-        return FALSE;
-    return write_all(conn, data, at);
+    if (LSYS(LNR_sendmsg, conn, &msg, 0x4000 /* MSG_NOSIGNAL */) != (int64_t)sizeof h || !write_all(conn, data, h.bytes))
+        return cli_error("box '%s': cannot send the command to its Wine server's init", b->name), FALSE;
+    return TRUE;
 }
 
 /* Sends this fvm.exe's command to the box's init (started first if none
@@ -740,8 +708,8 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
         reply r = {0, 0};
         if (!cli_again_command(b, &plan, &argv, &envp))
             *exit_code = EXIT_FAIL;
-        else if (!send_request(conn, argv, envp))
-            *exit_code = cli_error("box '%s': cannot send the command to its Wine server's init", b->name);
+        else if (!send_request(b, conn, argv, envp))
+            *exit_code = EXIT_FAIL;
         else if (read_all(conn, &r, sizeof r) && r.kind == REPLY_STARTED) {
             if (box_lock) {
                 ReleaseMutex(box_lock);

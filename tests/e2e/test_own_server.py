@@ -7,7 +7,9 @@ the kernel too. The attacks that escape a box on the host's server
 run here against the host, which must stay untouched; and the box must
 still behave as a box: programs run, several runs share its server, fvm
 ps/stop/commit see it from outside."""
+import array
 import os
+import socket
 import subprocess
 import threading
 import uuid
@@ -180,3 +182,72 @@ def test_no_floor_runs_the_box_server_without_its_domain(fvm, sbox, apps):
 def test_doctor_reports_the_own_server(fvm):
     out = fvm("doctor").stdout
     assert "own Wine server (--own-server)" in out and "available" in out, out
+
+
+def test_host_processes_and_objects_cannot_be_named_from_the_box(fvm, sbox, apps, tmp_path):
+    """The other direction: a host program (under a name of its own) holding
+    a named mutex is not among the box's processes, and its mutex does not
+    exist for the box: the box's server has neither."""
+    image = "hostonly" + uuid.uuid4().hex[:6] + ".exe"
+    (tmp_path / image).write_bytes((apps / "objtool.exe").read_bytes())
+    name = "FvmHostOnly" + uuid.uuid4().hex[:8]
+    hold = tmp_path / "hold"
+    holder = threading.Thread(target=lambda: run_unboxed(tmp_path / image, "create", "mutex", name, win_path(hold)))
+    holder.start()
+    try:
+        assert fvm.wait_until(lambda: "opened" in run_unboxed(apps / "objtool.exe", "open", "mutex", name).stdout,
+                              timeout=30), "the host program did not start"
+        assert run_unboxed(apps / "proctool.exe", "pidof", image).stdout.strip(), "the host sees no such process"
+        seen = fvm("run", "--box", sbox, str(apps / "proctool.exe"), "pidof", image).stdout
+        assert seen.strip() == "", seen
+        opened = fvm("run", "--box", sbox, str(apps / "objtool.exe"), "open", "mutex", name).stdout
+        assert "opened" not in opened, opened
+    finally:
+        hold.write_text("done")
+        holder.join(timeout=60)
+
+
+def test_a_malformed_request_to_the_box_init_is_refused(fvm, sbox):
+    """The box's init decodes requests any local process of the user could
+    send (core/runrequest.c, fuzzed by fuzz/fuzz_runrequest.c): garbage
+    with descriptors gets no reply and the init goes on serving."""
+    started = threading.Event()
+    result = {}
+
+    def long_run():
+        started.set()
+        result["run"] = fvm("run", "--box", sbox, "cmd", "/c", "ping -n 8 127.0.0.1 > nul & echo long done")
+
+    t = threading.Thread(target=long_run)
+    t.start()
+    try:
+        started.wait()
+        servers = fvm.root / "servers"
+        assert fvm.wait_until(lambda: any((d / "launch").exists() for d in servers.glob("*") if d.is_dir()),
+                              timeout=30)
+        for d in servers.glob("*"):
+            if not (d / "launch").exists():
+                continue
+            fd = os.open(d, os.O_PATH)
+            nul = os.open(os.devnull, os.O_RDWR)
+            try:
+                for junk in (b"\x00" * 16, b"RMVF" + b"\xff" * 12 + b"x" * 64,
+                             b"RMVF\x01\0\0\0\0\0\0\0\x02\0\0\0/\0"):   # one string where two are due
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(f"/proc/self/fd/{fd}/launch")
+                    s.sendmsg([junk], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [nul] * 3))])
+                    s.settimeout(10)
+                    try:
+                        answer = s.recv(8)
+                    except ConnectionResetError:   # the runner left with bytes unread
+                        answer = b""
+                    assert answer == b"", "the init answered a malformed request"
+                    s.close()
+            finally:
+                os.close(fd)
+                os.close(nul)
+        second = fvm("run", "--box", sbox, "cmd", "/c", "echo still serving")
+        assert "still serving" in second.stdout, second.stdout + second.stderr
+    finally:
+        t.join(timeout=60)
+    assert "long done" in result["run"].stdout, result["run"].stdout + result["run"].stderr
