@@ -11,6 +11,8 @@
 #   CLI_RUNS     timed runs per command for the CLI launch overhead (default 30)
 #   CLI_WARMUP   untimed runs per command before those (default 3)
 #   BENCH_CPU    CPU to pin everything to with taskset (default 0; "none" = no pinning)
+#   BENCH_BOX_OPTS  options for `fvm create` of the bench box, e.g. "--own-server"
+#                (the box is then named bench-own, so it is never an older one)
 #
 # Prints numbers only: the exit code says whether the benchmark ran, never
 # whether a target was met.
@@ -29,7 +31,9 @@ TARGET_MS=3
 export WINEPREFIX=${WINEPREFIX:-$HOME/.cache/fvm/wineprefix}
 export WINEDEBUG=-all
 export FVM_ROOT=${FVM_ROOT:-'C:\fvm-bench'}
+BENCH_BOX_OPTS=${BENCH_BOX_OPTS:-}
 BOX=bench
+[ -n "$BENCH_BOX_OPTS" ] && BOX=bench-own
 
 W=build/win
 FVM=$W/fvm.exe
@@ -164,13 +168,14 @@ WIN_NOP=$(winepath -w "$NOP" 2>/dev/null | tr -d '\r') || true
 
 if [ $BOXED = 1 ]; then
     if ! wine "$FVM" list 2>/dev/null | tr -d '\r' | awk -v b="$BOX" '$1 == b { found = 1 } END { exit !found }'; then
-        wine "$FVM" create "$BOX" >/dev/null || die "cannot create box '$BOX' (FVM_ROOT=$FVM_ROOT)"
+        # shellcheck disable=SC2086
+        wine "$FVM" create "$BOX" $BENCH_BOX_OPTS >/dev/null || die "cannot create box '$BOX' (FVM_ROOT=$FVM_ROOT)"
     fi
     CREATED_BOX=1
 fi
 
 say "process start benchmark: N=$N starts per run, $ROUNDS rounds, $PIN_DESC"
-say "  Wine prefix $WINEPREFIX; $SERVER_DESC; FVM_ROOT=$FVM_ROOT"
+say "  Wine prefix $WINEPREFIX; $SERVER_DESC; FVM_ROOT=$FVM_ROOT; box '$BOX' ${BENCH_BOX_OPTS:-(default options)}"
 say ""
 
 # ---- procstart: unboxed vs boxed, ABAB -------------------------------------

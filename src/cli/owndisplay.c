@@ -9,10 +9,10 @@
  * DISPLAY, and a Wine process's children inherit its Linux environment, not
  * its Windows one (SetEnvironmentVariable does not reach it; measured). So
  * fvm run, when its own Linux DISPLAY is not the box's, runs itself again
- * as a Linux program with DISPLAY=:N (fork, then execve of Wine's loader
- * with the same arguments and environment, DISPLAY replaced, and
- * FVM_OWN_DISPLAY=N so it never loops), waits for it and returns its exit
- * code; the standard streams are the same Linux file descriptors. */
+ * as a Linux program with DISPLAY=:N and FVM_OWN_DISPLAY=N, so it never
+ * loops (runagain.c), and returns that run's exit code. A box with a Wine
+ * server of its own gets the same variables through its init instead
+ * (ownserver.c). */
 #include "cli/cli.h"
 
 #include <stdlib.h>

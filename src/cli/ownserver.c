@@ -22,7 +22,8 @@
  *   2. enters the box's Landlock domain (common/floor_domain.c: the floor's
  *      rules, plus the server directory and the wineserver binary), with
  *      no TCP rule (the server makes Winsock's connections; the hooks decide
- *      them by [net]) and no signal scope (the server signals its clients);
+ *      them by [net]), signals scoped (every client of the server is in
+ *      this domain or one inside it, as every run starts here);
  *   3. listens on <dir>/launch (reached as /proc/self/fd/N/launch: a unix
  *      socket path is limited to 108 bytes), and for each request forks a
  *      runner, which starts the box's wineserver if none runs (-f -p0: it
@@ -306,6 +307,17 @@ static void runner_main(server_plan *p, int64_t conn)
         LSYS(LNR_exit, 2, 0, 0);
     }
     int err_fd = cmsg.fds[2];
+    /* A run that wants the floor never joins a server started without it
+     * (its first run had --no-floor); the other way round is safe. */
+    BOOL wants_floor = FALSE;
+    for (uint32_t i = 0; i < h.envc; i++)
+        wants_floor |= !strcmp(envp[i], "FVM_OWN_SERVER_FLOOR=1");
+    if (wants_floor && !p->floor) {
+        say_to(err_fd, "it runs without its kernel floor (the run that started it had --no-floor); "
+                       "stop the box (fvm stop) and run again", NULL);
+        send_reply(conn, REPLY_STATUS, 1 << 8);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
     if (!server_up(p) && start_server(p, envp, err_fd) != 0) {
         send_reply(conn, REPLY_STATUS, 1 << 8);
         LSYS(LNR_exit, 1, 0, 0);
@@ -324,6 +336,14 @@ static void runner_main(server_plan *p, int64_t conn)
         LSYS(LNR_close_range, REPORT_FD + 1, ~0u, 0);
         if (LSYS(LNR_chdir, cwd, 0, 0) != 0)
             LSYS(LNR_chdir, "/", 0, 0);
+        /* fvm.exe and the broker get the floor's seccomp filter too (the
+         * server, which they share the domain with, does not): a box
+         * program that took one of them over through the server (its own
+         * NtWriteVirtualMemory stub) gets no ptrace, no namespace, no mount. */
+        if (p->floor && floor_domain_seccomp() != 0) {
+            say_to(2, "cannot install the seccomp filter for fvm.exe", NULL);
+            LSYS(LNR_exit, 1, 0, 0);
+        }
         LSYS(LNR_execve, argv[0], argv, envp);
         say_to(2, "cannot start fvm.exe in it: ", argv[0]);
         LSYS(LNR_exit, 127, 0, 0);
@@ -379,7 +399,7 @@ static void end_server(const server_plan *p, struct l_pollfd *pfd)
     pfd->revents = 0;
     int pid = boxserver_holder(p->dir);
     if (pid && LSYS(LNR_poll, pfd, 1, 0) == 0) {
-        LSYS(LNR_kill, pid, 15 /* SIGTERM */, 0);
+        boxserver_end(pid);   /* Wine's own processes too: the server's end leaves them */
         for (int waited = 0; waited < 3000 && boxserver_holder(p->dir); waited += 5)
             sleep_ms(5);
     }
@@ -480,6 +500,9 @@ static void init_main(server_plan *p)
         }
         LSYS(LNR_unlink, addr.path, 0, 0);
         LSYS(LNR_close, listener, 0, 0);
+        /* Whatever of the box's namespace is left (Wine's own processes
+         * of a server that ended) ends with its init. */
+        boxserver_end((int)LSYS(39 /* getpid */, 0, 0, 0));
         LSYS(LNR_close, lock, 0, 0);
         LSYS(LNR_exit, 0, 0, 0);
     }
@@ -585,7 +608,7 @@ static int plan_init(const box *b, server_plan *p)
      * box with a display of its own or none, else libxcb cannot reach X. */
     BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");
     floor_domain *d = &p->domain;
-    BOOL ok = floor_domain_begin(d, 0, scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0) &&
+    BOOL ok = floor_domain_begin(d, 0, LL_SCOPE_SIGNAL | (scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0)) &&
               floor_domain_box(d, box_unix) &&
               floor_domain_add(d, p->dir, LL_BOX_RIGHTS, 1) &&
               floor_domain_add(d, p->wineserver, LL_EXECUTE | LL_READ_FILE, 1);
@@ -685,6 +708,13 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
     }
     int64_t lock = lock_file(p);
     int64_t conn = connect_init(p);
+    if (conn < 0 && start && boxserver_pid(b->path)) {
+        /* A server with no init (the init was killed): no run can join it
+         * any more (a new init's domain would be a sibling of its), so it
+         * is ended, and its box's processes with it. */
+        fprintf(stderr, "fvm: box '%s': its Wine server had lost its init; ending it\n", b->name);
+        boxserver_kill(b->path, 3000);
+    }
     if (conn < 0 && start) {
         *exit_code = plan_init(b, p);
         if (!*exit_code)
@@ -697,12 +727,13 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
     int handled = conn >= 0 || *exit_code != 0;
     if (conn >= 0) {
         static char set_display[32], set_marker[40];
-        run_again plan = {{MARKER}, {"WINESERVERSOCKET="}, NULL, NULL, NULL};
+        run_again plan = {{MARKER, no_floor ? "FVM_OWN_SERVER_FLOOR=0" : "FVM_OWN_SERVER_FLOOR=1"},
+                          {"WINESERVERSOCKET="}, NULL, NULL, NULL};
         if (display >= 0) {
             snprintf(set_display, sizeof set_display, "DISPLAY=:%d", display);
             snprintf(set_marker, sizeof set_marker, "FVM_OWN_DISPLAY=%d", display);
-            plan.set[1] = set_display;
-            plan.set[2] = set_marker;
+            plan.set[2] = set_display;
+            plan.set[3] = set_marker;
         }
         char **argv, **envp;
         reply r = {0, 0};
@@ -746,7 +777,8 @@ int own_server_join(const box *b, int *exit_code)
 {
     if (!cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_pid(b->path))
         return 0;
-    return request(b, own_display_number(b), FALSE, FALSE, exit_code);
+    /* fvm's own verbs: no floor asked of the server (stop must reach one started with --no-floor). */
+    return request(b, own_display_number(b), TRUE, FALSE, exit_code);
 }
 
 void own_server_claim_report(void)

@@ -694,8 +694,10 @@ fvm_status boxlife_remove(const wchar_t *box_path, const char *name, BOOL force,
         return st;
     /* Files of processes that just ended may stay open a moment. */
     for (int attempt = 0; attempt < 50; attempt++) {
-        if (boxlife_remove_tree(box_path))
+        if (boxlife_remove_tree(box_path)) {
+            boxserver_remove_files(box_path);   /* what a box with its own Wine server leaves beside the boxes */
             return FVM_OK;
+        }
         Sleep(100);
     }
     return fail_win(err, GetLastError(), "cannot remove every file of box '%s'", name);

@@ -103,7 +103,12 @@ int boxserver_holder(const char *dir)
 
 int boxserver_pid(const wchar_t *box_path)
 {
-    if (!under_wine() || !fvm_box_own_server(box_path))
+    /* Inside the box's server (fvm run and the verbs its init starts) the
+     * box's job is in sight and tells; the server is that of the caller
+     * itself, never to be ended from here. */
+    wchar_t inside[4];
+    if (!under_wine() || !fvm_box_own_server(box_path) ||
+        (GetEnvironmentVariableW(L"FVM_OWN_SERVER", inside, 4) == 1 && inside[0] == L'1'))
         return 0;
     wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3];
@@ -112,22 +117,123 @@ int boxserver_pid(const wchar_t *box_path)
     return boxserver_holder(unix_dir);
 }
 
+static size_t put_number(char *out, size_t cap, size_t at, uint64_t value)
+{
+    char digits[24], text[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + value % 10);
+    while ((value /= 10) && n < 23);
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = 0;
+    return put(out, cap, at, text);
+}
+
+/* "user:[INODE]" of a process, or "" */
+static void user_namespace_of(const char *pid, char *out, size_t cap)
+{
+    char path[64];
+    put(path, sizeof path, put(path, sizeof path, put(path, sizeof path, 0, "/proc/"), pid), "/ns/user");
+    int64_t n = LSYS(LNR_readlink, path, out, cap - 1);
+    out[n > 0 ? n : 0] = 0;
+}
+
+int boxserver_end(int server_pid)
+{
+    char number[24], target[64], seen[64];
+    put_number(number, sizeof number, 0, (uint64_t)server_pid);
+    user_namespace_of(number, target, sizeof target);
+    if (!target[0])
+        return 0;
+    int64_t me = LSYS(39 /* getpid */, 0, 0, 0);
+    static char buf[8192];
+    int killed = 0;
+    for (int round = 0; round < 20; round++) {
+        int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/proc", L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC);
+        if (fd < 0)
+            return killed;
+        int found = 0;
+        int64_t n;
+        while ((n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0)
+            for (int64_t off = 0; off < n;) {
+                const char *name = buf + off + 19;
+                off += *(uint16_t *)(buf + off + 16);
+                if (name[0] < '1' || name[0] > '9')
+                    continue;
+                int64_t pid = 0;
+                for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+                    pid = pid * 10 + (*c - '0');
+                if (pid == me)
+                    continue;
+                user_namespace_of(name, seen, sizeof seen);
+                if (seen[0] && !strcmp(seen, target)) {
+                    LSYS(LNR_kill, pid, 9 /* SIGKILL */, 0);
+                    found++;
+                    killed++;
+                }
+            }
+        LSYS(LNR_close, fd, 0, 0);
+        if (!found)
+            break;
+        int64_t ts[2] = {0, 10 * 1000000};
+        LSYS(LNR_nanosleep, ts, 0, 0);
+    }
+    return killed;
+}
+
 BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms)
 {
     int pid = boxserver_pid(box_path);
     if (!pid)
         return TRUE;
-    LSYS(LNR_kill, pid, 15 /* SIGTERM */, 0);
+    boxserver_end(pid);
     for (DWORD waited = 0; waited < wait_ms; waited += 20) {
-        Sleep(20);
         if (!boxserver_pid(box_path))
             return TRUE;
-    }
-    LSYS(LNR_kill, pid, 9 /* SIGKILL */, 0);
-    for (int i = 0; i < 100; i++) {
         Sleep(20);
-        if (!boxserver_pid(box_path))
-            return TRUE;
     }
     return FALSE;
+}
+
+/* Deletes dir and what is in it, to depth levels below (raw calls: Wine's
+ * DeleteFile does not remove the server's unix sockets). */
+static void remove_linux_tree(const char *dir, int depth)
+{
+    static char buf[4][4096];
+    char child[4096 + 300];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, dir, L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC | L_O_NOFOLLOW);
+    if (fd >= 0 && depth < 4) {
+        int64_t n;
+        while ((n = LSYS(LNR_getdents64, fd, buf[depth], sizeof buf[depth])) > 0)
+            for (int64_t off = 0; off < n;) {
+                const char *name = buf[depth] + off + 19;
+                uint8_t type = *(uint8_t *)(buf[depth] + off + 18);
+                off += *(uint16_t *)(buf[depth] + off + 16);
+                if (!strcmp(name, ".") || !strcmp(name, ".."))
+                    continue;
+                put(child, sizeof child, put(child, sizeof child, put(child, sizeof child, 0, dir), "/"), name);
+                if (type == 4 /* DT_DIR */)
+                    remove_linux_tree(child, depth + 1);
+                else
+                    LSYS(LNR_unlink, child, 0, 0);
+            }
+    }
+    if (fd >= 0)
+        LSYS(LNR_close, fd, 0, 0);
+    LSYS(84 /* rmdir */, dir, 0, 0);
+}
+
+void boxserver_remove_files(const wchar_t *box_path)
+{
+    wchar_t dir[FVM_PATH_MAX];
+    static char unix_dir[FVM_PATH_MAX * 3], other[FVM_PATH_MAX * 3 + 8];
+    if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !linux_path(dir, unix_dir, sizeof unix_dir))
+        return;
+    remove_linux_tree(unix_dir, 0);
+    static const char *const suffixes[] = {".log", ".lock"};
+    for (int i = 0; i < 2; i++) {
+        put(other, sizeof other, put(other, sizeof other, 0, unix_dir), suffixes[i]);
+        LSYS(LNR_unlink, other, 0, 0);
+    }
 }

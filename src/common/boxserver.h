@@ -24,15 +24,27 @@
 BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap);
 
 /* The Linux pid of the box's running server, 0 when none runs (or not on
- * Linux). */
+ * Linux, or when called from inside that server: FVM_OWN_SERVER=1). */
 int boxserver_pid(const wchar_t *box_path);
 
 /* The pid holding the lock of the server whose directory is dir (a Linux
  * path), 0 if none. Raw system calls only: fvm run's forked child uses it. */
 int boxserver_holder(const char *dir);
 
-/* Ends the box's server (SIGTERM, then SIGKILL after wait_ms): every
- * process of the box goes with it. TRUE when none runs afterwards. */
+/* Kills every process of the user namespace the server with this pid is
+ * in (the box's init made that namespace for the box alone): the server,
+ * the box's processes and Wine's own (services.exe, winedevice.exe, ...),
+ * which a server's end alone leaves running (measured: they stayed, each
+ * spinning on its lost connection). The caller, if in it, is spared. Raw
+ * system calls only. How many it killed. */
+int boxserver_end(int server_pid);
+
+/* Ends the box's server and every process of the box (boxserver_end),
+ * waiting up to wait_ms. TRUE when none runs afterwards. */
 BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms);
+
+/* Deletes the box's server directory, log and lock (the box is being
+ * removed and its server has ended); best effort. */
+void boxserver_remove_files(const wchar_t *box_path);
 
 #endif

@@ -244,3 +244,16 @@ void floor_domain_drop(floor_domain *fd)
         LSYS(LNR_close, fd->ruleset, 0, 0);
     fd->ruleset = -1;
 }
+
+struct sock_fprog_x64 {
+    uint16_t len;
+    uint16_t pad[3];
+    const floor_bpf_insn *filter;
+};
+
+int floor_domain_seccomp(void)
+{
+    static floor_bpf_insn filter[FLOOR_BPF_MAX];
+    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_filter(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
+    return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
+}

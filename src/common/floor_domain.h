@@ -73,6 +73,10 @@ int floor_domain_box(floor_domain *fd, const char *box);
  * closed either way. */
 int floor_domain_restrict(floor_domain *fd);
 
+/* The floor's seccomp filter (core/floor_rules.c) on the calling process
+ * (after no_new_privs): 0 or a negative errno. */
+int floor_domain_seccomp(void);
+
 /* Closes the ruleset without entering it. */
 void floor_domain_drop(floor_domain *fd);
 

@@ -46,8 +46,6 @@
 
 #define PR_GET_SECCOMP       21
 #define SECCOMP_MODE_FILTER  2
-#define SECCOMP_SET_MODE_FILTER   1
-#define SECCOMP_FILTER_FLAG_TSYNC 1
 
 static int g_floor_state = FLOOR_OFF;
 
@@ -106,19 +104,9 @@ static BOOL unix_path_of(const wchar_t *win, char *out, size_t cap)
     return ok && floor_domain_real_path(out, cap);
 }
 
-/* ---- seccomp ------------------------------------------------------------- */
-
-struct sock_fprog_x64 {
-    uint16_t len;
-    uint16_t pad[3];
-    const floor_bpf_insn *filter;
-};
-
 static BOOL install_filter(char *why, size_t why_size)
 {
-    static floor_bpf_insn filter[FLOOR_BPF_MAX];
-    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_filter(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
-    int64_t r = LSYS(LNR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+    int64_t r = floor_domain_seccomp();
     if (r != 0) {
         say(why, why_size, "seccomp filter refused (%d)", (int)r);
         return FALSE;

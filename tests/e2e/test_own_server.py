@@ -29,6 +29,23 @@ def sbox(fvm):
     fvm("rm", "--force", name)
 
 
+class Background:
+    """An fvm command run on a thread: .result once .join() returned."""
+
+    def __init__(self, fvm, *args):
+        self.result = None
+        self.thread = threading.Thread(target=self._run, args=(fvm, args))
+        self.thread.start()
+
+    def _run(self, fvm, args):
+        self.result = fvm(*args)
+
+    def join(self, timeout=60):
+        self.thread.join(timeout=timeout)
+        assert not self.thread.is_alive(), "the background fvm command did not end"
+        return self.result
+
+
 def server_running(fvm, name):
     """The box's own server is up: `fvm list` (outside it) says running."""
     out = fvm("list", check=0).stdout
@@ -99,20 +116,12 @@ def test_programs_run_and_concurrent_runs_share_the_box_server(fvm, sbox):
     """Four runs at once, each writing a file: all succeed, all files are
     in the box; fvm run returns only when the box's server has ended, so
     the box is stopped and committable right after."""
-    results = {}
-
-    def run(i):
-        results[i] = fvm("run", "--box", sbox, "cmd", "/c",
-                         f"echo p{i}> C:\\users\\Public\\own{i}.txt & ping -n 2 127.0.0.1 > nul & "
-                         f"type C:\\users\\Public\\own{i}.txt")
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i in range(4):
-        assert results[i].returncode == 0 and f"p{i}" in results[i].stdout, results[i].stdout + results[i].stderr
+    runs = [Background(fvm, "run", "--box", sbox, "cmd", "/c",
+                       f"echo p{i}> C:\\users\\Public\\own{i}.txt & ping -n 2 127.0.0.1 > nul & "
+                       f"type C:\\users\\Public\\own{i}.txt") for i in range(4)]
+    for i, run in enumerate(runs):
+        out = run.join()
+        assert out.returncode == 0 and f"p{i}" in out.stdout, out.stdout + out.stderr
     diff = fvm("diff", sbox, check=0).stdout
     for i in range(4):
         assert f"C:\\users\\Public\\own{i}.txt" in diff, diff
@@ -127,9 +136,7 @@ def test_runs_share_one_object_namespace_that_the_host_cannot_name(fvm, sbox, ap
     name = "FvmOwnServer" + uuid.uuid4().hex[:8]
     hold = tmp_path / "hold"
     objtool = str(apps / "objtool.exe")
-    holder = threading.Thread(target=lambda: fvm("run", "--box", sbox, objtool, "create", "mutex", name,
-                                                 win_path(hold)))
-    holder.start()
+    holder = Background(fvm, "run", "--box", sbox, objtool, "create", "mutex", name, win_path(hold))
     try:
         assert fvm.wait_until(lambda: "opened" in fvm("run", "--box", sbox, objtool, "open", "mutex", name).stdout,
                               timeout=30), "the second run did not see the first run's mutex"
@@ -137,30 +144,20 @@ def test_runs_share_one_object_namespace_that_the_host_cannot_name(fvm, sbox, ap
         assert "opened" not in host.stdout, host.stdout
     finally:
         hold.write_text("done")
-        holder.join(timeout=60)
+        holder.join()
 
 
 def test_outside_verbs_see_the_running_box(fvm, sbox):
     """ps and stop are asked inside the box's server; commit, which runs
     outside it, refuses while the box's server runs; stop ends it."""
-    started = threading.Event()
-    result = {}
-
-    def long_run():
-        started.set()
-        result["run"] = fvm("run", "--box", sbox, "cmd", "/c", "ping -n 60 127.0.0.1 > nul")
-
-    t = threading.Thread(target=long_run)
-    t.start()
-    started.wait()
+    run = Background(fvm, "run", "--box", sbox, "cmd", "/c", "ping -n 60 127.0.0.1 > nul")
     assert fvm.wait_until(lambda: "ping.exe" in fvm("ps", sbox).stdout, timeout=30), fvm("ps", sbox).stdout
     assert "own Wine server" in fvm("ps", check=0).stdout
     assert server_running(fvm, sbox)
     commit = fvm("commit", sbox)
     assert commit.returncode != 0 and "running" in commit.stderr, commit.stderr
     fvm("stop", sbox, check=0)
-    t.join(timeout=60)
-    assert not t.is_alive()
+    run.join()
     assert fvm.wait_until(lambda: not server_running(fvm, sbox), timeout=15)
 
 
@@ -211,17 +208,8 @@ def test_a_malformed_request_to_the_box_init_is_refused(fvm, sbox):
     """The box's init decodes requests any local process of the user could
     send (core/runrequest.c, fuzzed by fuzz/fuzz_runrequest.c): garbage
     with descriptors gets no reply and the init goes on serving."""
-    started = threading.Event()
-    result = {}
-
-    def long_run():
-        started.set()
-        result["run"] = fvm("run", "--box", sbox, "cmd", "/c", "ping -n 8 127.0.0.1 > nul & echo long done")
-
-    t = threading.Thread(target=long_run)
-    t.start()
+    run = Background(fvm, "run", "--box", sbox, "cmd", "/c", "ping -n 8 127.0.0.1 > nul & echo long done")
     try:
-        started.wait()
         servers = fvm.root / "servers"
         assert fvm.wait_until(lambda: any((d / "launch").exists() for d in servers.glob("*") if d.is_dir()),
                               timeout=30)
@@ -249,5 +237,63 @@ def test_a_malformed_request_to_the_box_init_is_refused(fvm, sbox):
         second = fvm("run", "--box", sbox, "cmd", "/c", "echo still serving")
         assert "still serving" in second.stdout, second.stdout + second.stderr
     finally:
-        t.join(timeout=60)
-    assert "long done" in result["run"].stdout, result["run"].stdout + result["run"].stderr
+        done = run.join()
+    assert "long done" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_floored_run_does_not_join_a_server_started_without_its_floor(fvm, sbox):
+    """The box's server keeps the domain of the run that started it: while
+    one started with --no-floor runs, a run that wants the floor is refused
+    (and fvm stop still reaches the box)."""
+    run = Background(fvm, "run", "--no-floor", "--box", sbox, "cmd", "/c", "ping -n 30 127.0.0.1 > nul")
+    try:
+        assert fvm.wait_until(lambda: "ping.exe" in fvm("ps", sbox).stdout, timeout=30)
+        floored = fvm("run", "--box", sbox, "cmd", "/c", "echo joined")
+        assert floored.returncode != 0 and "joined" not in floored.stdout, floored.stdout
+        assert "without its kernel floor" in floored.stderr, floored.stderr
+        stop = fvm("stop", sbox)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+    finally:
+        run.join()
+    assert fvm.wait_until(lambda: not server_running(fvm, sbox), timeout=15)
+
+
+def box_init_pids(name):
+    """The box's init: a fork of the first fvm run (same command line), the
+    leader of a session of its own."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        if not proc.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
+            if any(arg.endswith(b"fvm.exe") for arg in cmd) and name.encode() in cmd and os.getsid(int(proc)) == int(proc):
+                pids.append(int(proc))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_server_whose_init_was_killed_is_ended_by_the_next_run(fvm, sbox):
+    run = Background(fvm, "run", "--box", sbox, "cmd", "/c", "ping -n 30 127.0.0.1 > nul")
+    try:
+        assert fvm.wait_until(lambda: server_running(fvm, sbox) and box_init_pids(sbox), timeout=30)
+        for pid in box_init_pids(sbox):
+            os.kill(pid, 9)
+        again = fvm("run", "--box", sbox, "cmd", "/c", "echo after")
+        assert again.returncode == 0 and "after" in again.stdout, again.stdout + again.stderr
+        assert "lost its init" in again.stderr, again.stderr
+    finally:
+        run.join()
+
+
+def test_removing_the_box_removes_its_server_files(fvm):
+    name = "s" + uuid.uuid4().hex[:10]
+    servers = fvm.root / "servers"
+    before = set(os.listdir(servers)) if servers.exists() else set()
+    fvm("create", name, "--own-server", check=0)
+    fvm("run", "--box", name, "cmd", "/c", "exit", check=0)
+    made = set(os.listdir(servers)) - before
+    assert made, "the run made no server directory"
+    fvm("rm", name, check=0)
+    assert not (set(os.listdir(servers)) & made), os.listdir(servers)
