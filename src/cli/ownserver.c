@@ -77,6 +77,10 @@ typedef struct server_plan {
     floor_domain domain;
     int64_t log_fd;
     int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
+    /* The host registry as the host's server has it now, saved for the
+     * box's server to load in place of the prefix's files, and those files. */
+    char hive_copy[3][FVM_PATH_MAX * 3], hive_file[3][FVM_PATH_MAX * 3];
+    int hives;
 } server_plan;
 
 typedef struct reply {
@@ -440,6 +444,11 @@ static void init_main(server_plan *p)
         say_to(2, "cannot bind its directory over ", p->mount_point);
         LSYS(LNR_exit, 1, 0, 0);
     }
+    for (int i = 0; i < p->hives; i++)
+        if (floor_namespace_bind_file(p->hive_copy[i], p->hive_file[i]) != 0) {
+            say_to(2, "cannot bind the host registry's copy over ", p->hive_file[i]);
+            LSYS(LNR_exit, 1, 0, 0);
+        }
     if (p->floor && !floor_domain_restrict(&p->domain)) {
         say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
         LSYS(LNR_exit, 1, 0, 0);
@@ -591,10 +600,66 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
 }
 
 /* What only starting an init needs: the wineserver, the log, the domain. */
+/* The host registry, saved now by the host's server (RegSaveKey), for the
+ * box's server to load in place of the prefix's system.reg, user.reg and
+ * userdef.reg: the host's server writes those only every 30 s or so (and
+ * NtFlushKey does nothing in Wine), so the files can lag behind what host
+ * programs see (measured: keys a host program had just added were missing
+ * in the box). A hive that cannot be saved keeps the prefix's file. */
+static void save_host_registry(const box *b, server_plan *p)
+{
+    static const struct {
+        HKEY root;
+        const wchar_t *sub;
+        const char *file;
+    } hives[] = {{HKEY_LOCAL_MACHINE, NULL, "system.reg"},
+                 {HKEY_CURRENT_USER, NULL, "user.reg"},
+                 {HKEY_USERS, L".Default", "userdef.reg"}};
+    const char *prefix = cli_linux_env("WINEPREFIX"), *home = cli_linux_env("HOME");
+    static char prefix_dir[FVM_PATH_MAX * 3];
+    if (prefix)
+        snprintf(prefix_dir, sizeof prefix_dir, "%s", prefix);
+    else if (home)
+        snprintf(prefix_dir, sizeof prefix_dir, "%s/.wine", home);
+    else
+        return;
+    if (!floor_domain_real_path(prefix_dir, sizeof prefix_dir))
+        return;
+    wchar_t dir[FVM_PATH_MAX], copy[FVM_PATH_MAX];
+    if (!boxserver_dir(b->path, dir, FVM_PATH_MAX))
+        return;
+    /* SeBackupPrivilege, which RegSaveKey wants on Windows (Wine does not ask). */
+    HANDLE token;
+    if (OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES, &token)) {
+        TOKEN_PRIVILEGES tp = {1, {{{0, 0}, SE_PRIVILEGE_ENABLED}}};
+        if (LookupPrivilegeValueW(NULL, L"SeBackupPrivilege", &tp.Privileges[0].Luid))
+            AdjustTokenPrivileges(token, FALSE, &tp, 0, NULL, NULL);
+        CloseHandle(token);
+    }
+    for (int i = 0; i < 3; i++) {
+        _snwprintf(copy, FVM_PATH_MAX, L"%ls.%hs", dir, hives[i].file);
+        copy[FVM_PATH_MAX - 1] = 0;
+        DeleteFileW(copy);
+        HKEY key = hives[i].root;
+        if (hives[i].sub && RegOpenKeyExW(hives[i].root, hives[i].sub, 0, KEY_READ, &key) != ERROR_SUCCESS)
+            continue;
+        LONG r = RegSaveKeyW(key, copy, NULL);
+        if (key != hives[i].root)
+            RegCloseKey(key);
+        int n = p->hives;
+        if (r == ERROR_SUCCESS && cli_unix_path(copy, p->hive_copy[n], sizeof p->hive_copy[n]) &&
+            LSYS(LNR_chmod, p->hive_copy[n], 0600, 0) == 0) {   /* the user's registry: theirs alone */
+            snprintf(p->hive_file[n], sizeof p->hive_file[n], "%s/%s", prefix_dir, hives[i].file);
+            p->hives++;
+        }
+    }
+}
+
 static int plan_init(const box *b, server_plan *p)
 {
     if (!find_wineserver(p))
         return cli_error("box '%s': cannot find Wine's wineserver next to its loader (set WINESERVER)", b->name);
+    save_host_registry(b, p);
     static char log_unix[FVM_PATH_MAX * 3];
     snprintf(log_unix, sizeof log_unix, "%s.log", p->dir);
     p->log_fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)log_unix,
@@ -612,6 +677,11 @@ static int plan_init(const box *b, server_plan *p)
               floor_domain_box(d, box_unix) &&
               floor_domain_add(d, p->dir, LL_BOX_RIGHTS, 1) &&
               floor_domain_add(d, p->wineserver, LL_EXECUTE | LL_READ_FILE, 1);
+    /* The copies of the host registry, bound over the prefix's files, are
+     * reached through their own inodes (Landlock does not look at the
+     * mount point a bind covers), which lie in the FVM root, hidden. */
+    for (int i = 0; ok && i < p->hives; i++)
+        ok = floor_domain_add(d, p->hive_copy[i], LL_READ_FILE, 1);
     if (!ok) {
         floor_domain_drop(d);
         return cli_error("box '%s': its Wine server's kernel floor cannot be set up: %s (fvm run --no-floor starts "

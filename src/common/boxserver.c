@@ -231,8 +231,8 @@ void boxserver_remove_files(const wchar_t *box_path)
     if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !linux_path(dir, unix_dir, sizeof unix_dir))
         return;
     remove_linux_tree(unix_dir, 0);
-    static const char *const suffixes[] = {".log", ".lock"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const suffixes[] = {".log", ".lock", ".system.reg", ".user.reg", ".userdef.reg"};
+    for (int i = 0; i < 5; i++) {
         put(other, sizeof other, put(other, sizeof other, 0, unix_dir), suffixes[i]);
         LSYS(LNR_unlink, other, 0, 0);
     }

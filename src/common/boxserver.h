@@ -43,8 +43,9 @@ int boxserver_end(int server_pid);
  * waiting up to wait_ms. TRUE when none runs afterwards. */
 BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms);
 
-/* Deletes the box's server directory, log and lock (the box is being
- * removed and its server has ended); best effort. */
+/* Deletes the box's server directory, log, lock and copies of the host
+ * registry (the box is being removed and its server has ended); best
+ * effort. */
 void boxserver_remove_files(const wchar_t *box_path);
 
 #endif

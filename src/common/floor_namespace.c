@@ -144,3 +144,8 @@ int floor_namespace_bind_dir(const char *source, const char *target)
         return (int)r;
     return (int)linux_syscall6(LNR_mount, (int64_t)source, (int64_t)target, 0, L_MS_BIND, 0, 0);
 }
+
+int floor_namespace_bind_file(const char *source, const char *target)
+{
+    return (int)linux_syscall6(LNR_mount, (int64_t)source, (int64_t)target, 0, L_MS_BIND, 0, 0);
+}

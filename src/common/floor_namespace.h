@@ -38,4 +38,7 @@ void floor_namespace_keep_display(int number);
  * negative errno. */
 int floor_namespace_bind_dir(const char *source, const char *target);
 
+/* Binds file source over file target. 0 or a negative errno. */
+int floor_namespace_bind_file(const char *source, const char *target);
+
 #endif

@@ -297,3 +297,21 @@ def test_removing_the_box_removes_its_server_files(fvm):
     assert made, "the run made no server directory"
     fvm("rm", name, check=0)
     assert not (set(os.listdir(servers)) & made), os.listdir(servers)
+
+
+def test_the_box_sees_the_host_registry_as_it_is_now(fvm, sbox):
+    """The box's server loads a copy of the host registry saved when it
+    starts (RegSaveKey through the host's server), not the prefix's files,
+    which the host's server writes only every 30 s or so: a key a host
+    program has just added is there, and the box's changes to it stay in
+    the box."""
+    key = "HKCU\\Software\\FvmFresh" + uuid.uuid4().hex[:8]
+    run_unboxed("reg", "add", key, "/v", "Host", "/d", "now", "/f")
+    try:
+        out = fvm("run", "--box", sbox, "reg", "query", key, check=0).stdout
+        assert "now" in out, out
+        fvm("run", "--box", sbox, "reg", "delete", key, "/f", check=0)
+        assert fvm("run", "--box", sbox, "reg", "query", key).returncode != 0
+        assert "now" in run_unboxed("reg", "query", key).stdout
+    finally:
+        run_unboxed("reg", "delete", key, "/f")
