@@ -315,3 +315,10 @@ def test_the_box_sees_the_host_registry_as_it_is_now(fvm, sbox):
         assert "now" in run_unboxed("reg", "query", key).stdout
     finally:
         run_unboxed("reg", "delete", key, "/f")
+
+
+def test_own_display_with_own_server_is_refused_for_now(fvm):
+    name = "s" + uuid.uuid4().hex[:10]
+    proc = fvm("create", name, "--own-server", "--own-display")
+    assert proc.returncode != 0 and "do not work together" in proc.stderr, proc.stderr
+    assert not fvm.box_dir(name).exists()
