@@ -312,9 +312,12 @@ def test_process_quota_with_concurrent_starts(fvm):
         proc = fvm("run", "--box", name, "cmd", "/c", script, check=0, timeout=120)
         started = [int(m) for m in re.findall(r"started=(\d+)", proc.stdout)]
         # Whatever the interleaving (Wine's start may run start.exe, which counts too, and
-        # may itself be refused): cmd + each spawner that ran + all children <= 6, and
-        # the quota refused some start.
-        assert started and 1 + len(started) + sum(started) <= 6, proc.stdout + proc.stderr
+        # may itself be refused): cmd + each spawner that started children + all
+        # children <= 6, and the quota refused some start. A spawner refused every
+        # start ends at once, and its slot is free for the other's later starts
+        # (seen in CI: started=0 and started=4, six at a time).
+        alive = len([n for n in started if n > 0])
+        assert started and 1 + alive + sum(started) <= 6, proc.stdout + proc.stderr
         assert "error=1816" in proc.stdout or "could not be started" in proc.stdout + proc.stderr
     finally:
         fvm("stop", name)
