@@ -120,7 +120,6 @@ BOOL cli_on_linux(void);
 /* A variable of this process's Linux environment, NULL if unset. */
 const char *cli_linux_env(const char *name);
 BOOL cli_wine_loader(char *out, size_t cap);
-BOOL cli_unix_path(const wchar_t *win, char *out, size_t cap);
 /* 0 with *exit_code the child's (128 + signal if killed), else an error
  * was printed and *exit_code is the error's exit code. */
 int cli_run_again(const box *b, const run_again *plan, int *exit_code);

@@ -51,6 +51,7 @@
 #include "common/boxserver.h"
 #include "common/floor_domain.h"
 #include "common/floor_namespace.h"
+#include "common/rawtext.h"
 #include "core/runrequest.h"
 #include "runtime/linux_syscall.h"
 
@@ -126,27 +127,6 @@ BOOL own_server_inside(void)
 
 /* ---- raw helpers (the init and runners run no C runtime code) ----------- */
 
-static size_t put(char *out, size_t cap, size_t at, const char *text)
-{
-    while (*text && at + 1 < cap)
-        out[at++] = *text++;
-    out[at] = 0;
-    return at;
-}
-
-static size_t put_number(char *out, size_t cap, size_t at, uint64_t value)
-{
-    char digits[24], text[24];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + value % 10);
-    while ((value /= 10) && n < 23);
-    for (int i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    text[n] = 0;
-    return put(out, cap, at, text);
-}
-
 static void say_to(int fd, const char *a, const char *b)
 {
     const char *parts[] = {"fvm: the box's own Wine server: ", a, b, "\n"};
@@ -167,12 +147,13 @@ static void set_signal_mask(BOOL all)
     linux_syscall6(LNR_rt_sigprocmask, 2 /* SIG_SETMASK */, (int64_t)&mask, 0, 8, 0, 0);
 }
 
-static BOOL write_all(int64_t fd, const void *data, size_t len)
+/* All of len bytes through read or write (nr), across short transfers. */
+static BOOL transfer_all(int64_t nr, int64_t fd, void *data, size_t len)
 {
-    const char *p = data;
+    char *p = data;
     while (len) {
-        int64_t n = LSYS(LNR_write, fd, p, len);
-        if (n == -4)
+        int64_t n = LSYS(nr, fd, p, len);
+        if (n == -4 /* EINTR */)
             continue;
         if (n <= 0)
             return FALSE;
@@ -182,19 +163,14 @@ static BOOL write_all(int64_t fd, const void *data, size_t len)
     return TRUE;
 }
 
+static BOOL write_all(int64_t fd, const void *data, size_t len)
+{
+    return transfer_all(LNR_write, fd, (void *)data, len);
+}
+
 static BOOL read_all(int64_t fd, void *data, size_t len)
 {
-    char *p = data;
-    while (len) {
-        int64_t n = LSYS(LNR_read, fd, p, len);
-        if (n == -4)
-            continue;
-        if (n <= 0)
-            return FALSE;
-        p += n;
-        len -= (size_t)n;
-    }
-    return TRUE;
+    return transfer_all(LNR_read, fd, data, len);
 }
 
 /* "/proc/self/fd/N/launch" for the server directory opened as N. */
@@ -202,9 +178,9 @@ static void launch_address(struct l_sockaddr_un *addr, int64_t dir_fd)
 {
     memset(addr, 0, sizeof *addr);
     addr->family = 1;   /* AF_UNIX */
-    size_t at = put(addr->path, sizeof addr->path, 0, "/proc/self/fd/");
-    at = put_number(addr->path, sizeof addr->path, at, (uint64_t)dir_fd);
-    put(addr->path, sizeof addr->path, at, "/launch");
+    size_t at = raw_put(addr->path, sizeof addr->path, 0, "/proc/self/fd/");
+    at = raw_put_number(addr->path, sizeof addr->path, at, (uint64_t)dir_fd);
+    raw_put(addr->path, sizeof addr->path, at, "/launch");
 }
 
 /* The socket exists in dir/server-DEV-INO and the server holds its lock. */
@@ -224,10 +200,10 @@ static BOOL server_up(const server_plan *p)
             off += *(uint16_t *)(buf + off + 16);
             if (strncmp(name, "server-", 7))
                 continue;
-            size_t at = put(path, sizeof path, 0, p->dir);
-            at = put(path, sizeof path, at, "/");
-            at = put(path, sizeof path, at, name);
-            put(path, sizeof path, at, "/socket");
+            size_t at = raw_put(path, sizeof path, 0, p->dir);
+            at = raw_put(path, sizeof path, at, "/");
+            at = raw_put(path, sizeof path, at, name);
+            raw_put(path, sizeof path, at, "/socket");
             found = LSYS(LNR_access_, path, 0, 0) == 0;
         }
     LSYS(LNR_close, fd, 0, 0);
@@ -589,7 +565,7 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
     CreateDirectoryW(parent, NULL);
     if (!CreateDirectoryW(dir, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
         return cli_win_error(GetLastError(), "box '%s': cannot create its server directory", b->name);
-    if (!cli_unix_path(dir, p->dir, sizeof p->dir) || !floor_domain_real_path(p->dir, sizeof p->dir))
+    if (!boxserver_linux_path(dir, p->dir, sizeof p->dir) || !floor_domain_real_path(p->dir, sizeof p->dir))
         return cli_error("box '%s': cannot find its server directory's Linux path", b->name);
     /* Wine's server refuses a directory others can reach. */
     LSYS(LNR_chmod, p->dir, 0700, 0);
@@ -647,7 +623,7 @@ static void save_host_registry(const box *b, server_plan *p)
         if (key != hives[i].root)
             RegCloseKey(key);
         int n = p->hives;
-        if (r == ERROR_SUCCESS && cli_unix_path(copy, p->hive_copy[n], sizeof p->hive_copy[n]) &&
+        if (r == ERROR_SUCCESS && boxserver_linux_path(copy, p->hive_copy[n], sizeof p->hive_copy[n]) &&
             LSYS(LNR_chmod, p->hive_copy[n], 0600, 0) == 0) {   /* the user's registry: theirs alone */
             snprintf(p->hive_file[n], sizeof p->hive_file[n], "%s/%s", prefix_dir, hives[i].file);
             p->hives++;
@@ -667,7 +643,7 @@ static int plan_init(const box *b, server_plan *p)
     if (!p->floor)
         return 0;
     static char box_unix[FVM_PATH_MAX * 3];
-    if (!cli_unix_path(b->path, box_unix, sizeof box_unix) || !floor_domain_real_path(box_unix, sizeof box_unix))
+    if (!boxserver_linux_path(b->path, box_unix, sizeof box_unix) || !floor_domain_real_path(box_unix, sizeof box_unix))
         return cli_error("box '%s': cannot find the box folder's Linux path", b->name);
     /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
      * box with a display of its own or none, else libxcb cannot reach X. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/boxserver.h"
 #include "core/cmdline.h"
 #include "runtime/linux_syscall.h"
 
@@ -109,7 +110,7 @@ BOOL cli_again_command(const box *b, const run_again *plan, char ***argv, char *
         return cli_error("box '%s': cannot find Wine's loader (/proc/self/exe)", b->name), FALSE;
     wchar_t exe[FVM_PATH_MAX];
     GetModuleFileNameW(NULL, exe, FVM_PATH_MAX);
-    if (!cli_unix_path(exe, exe_unix, sizeof exe_unix))
+    if (!boxserver_linux_path(exe, exe_unix, sizeof exe_unix))
         return cli_error("box '%s': cannot find fvm.exe's Linux path", b->name), FALSE;
     static char *argv_out[1024], *envp_out[8192];
     size_t a = 0;
@@ -169,20 +170,4 @@ int cli_exit_status(int32_t status)
 {
     /* Exited: its code; killed by a signal: 128 + it, as a shell says. */
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
-}
-
-BOOL cli_unix_path(const wchar_t *win, char *out, size_t cap)
-{
-    char *(CDECL * to_unix)(const wchar_t *) =
-        (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
-                                                                "wine_get_unix_file_name");
-    char *unix_name = to_unix ? to_unix(win) : NULL;
-    if (!unix_name)
-        return FALSE;
-    size_t n = strlen(unix_name);
-    BOOL ok = n > 0 && n < cap;
-    if (ok)
-        memcpy(out, unix_name, n + 1);
-    HeapFree(GetProcessHeap(), 0, unix_name);
-    return ok;
 }

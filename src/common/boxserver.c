@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/boxcfg.h"
+#include "common/rawtext.h"
 #include "runtime/linux_syscall.h"
 
 #define LNR_fcntl 72
@@ -46,7 +47,7 @@ BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap)
     return fvm_wcscat(out, cap, L"\\servers\\") && fvm_wcscat(out, cap, hash);
 }
 
-static BOOL linux_path(const wchar_t *win, char *out, size_t cap)
+BOOL boxserver_linux_path(const wchar_t *win, char *out, size_t cap)
 {
     char *(CDECL * to_unix)(const wchar_t *) =
         (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
@@ -60,14 +61,6 @@ static BOOL linux_path(const wchar_t *win, char *out, size_t cap)
         memcpy(out, unix_name, n + 1);
     HeapFree(GetProcessHeap(), 0, unix_name);
     return ok;
-}
-
-static size_t put(char *out, size_t cap, size_t at, const char *text)
-{
-    while (*text && at + 1 < cap)
-        out[at++] = *text++;
-    out[at] = 0;
-    return at;
 }
 
 int boxserver_holder(const char *dir)
@@ -84,7 +77,7 @@ int boxserver_holder(const char *dir)
             off += *(uint16_t *)(buf + off + 16);
             if (strncmp(name, "server-", 7))
                 continue;
-            put(lock, sizeof lock, put(lock, sizeof lock, put(lock, sizeof lock, put(lock, sizeof lock, 0, dir), "/"),
+            raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, 0, dir), "/"),
                                                                name), "/lock");
             int64_t lfd = LSYS(LNR_openat, L_AT_FDCWD, lock, L_O_RDONLY | L_O_CLOEXEC);
             if (lfd < 0)
@@ -112,29 +105,16 @@ int boxserver_pid(const wchar_t *box_path)
         return 0;
     wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3];
-    if (!boxserver_dir(box_path, dir, FVM_PATH_MAX) || !linux_path(dir, unix_dir, sizeof unix_dir))
+    if (!boxserver_dir(box_path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
         return 0;
     return boxserver_holder(unix_dir);
-}
-
-static size_t put_number(char *out, size_t cap, size_t at, uint64_t value)
-{
-    char digits[24], text[24];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + value % 10);
-    while ((value /= 10) && n < 23);
-    for (int i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    text[n] = 0;
-    return put(out, cap, at, text);
 }
 
 /* "user:[INODE]" of a process, or "" */
 static void user_namespace_of(const char *pid, char *out, size_t cap)
 {
     char path[64];
-    put(path, sizeof path, put(path, sizeof path, put(path, sizeof path, 0, "/proc/"), pid), "/ns/user");
+    raw_put(path, sizeof path, raw_put(path, sizeof path, raw_put(path, sizeof path, 0, "/proc/"), pid), "/ns/user");
     int64_t n = LSYS(LNR_readlink, path, out, cap - 1);
     out[n > 0 ? n : 0] = 0;
 }
@@ -142,7 +122,7 @@ static void user_namespace_of(const char *pid, char *out, size_t cap)
 int boxserver_end(int server_pid)
 {
     char number[24], target[64], seen[64];
-    put_number(number, sizeof number, 0, (uint64_t)server_pid);
+    raw_put_number(number, sizeof number, 0, (uint64_t)server_pid);
     user_namespace_of(number, target, sizeof target);
     if (!target[0])
         return 0;
@@ -212,7 +192,7 @@ static void remove_linux_tree(const char *dir, int depth)
                 off += *(uint16_t *)(buf[depth] + off + 16);
                 if (!strcmp(name, ".") || !strcmp(name, ".."))
                     continue;
-                put(child, sizeof child, put(child, sizeof child, put(child, sizeof child, 0, dir), "/"), name);
+                raw_put(child, sizeof child, raw_put(child, sizeof child, raw_put(child, sizeof child, 0, dir), "/"), name);
                 if (type == 4 /* DT_DIR */)
                     remove_linux_tree(child, depth + 1);
                 else
@@ -228,12 +208,12 @@ void boxserver_remove_files(const wchar_t *box_path)
 {
     wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3], other[FVM_PATH_MAX * 3 + 8];
-    if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !linux_path(dir, unix_dir, sizeof unix_dir))
+    if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
         return;
     remove_linux_tree(unix_dir, 0);
     static const char *const suffixes[] = {".log", ".lock", ".system.reg", ".user.reg", ".userdef.reg"};
     for (int i = 0; i < 5; i++) {
-        put(other, sizeof other, put(other, sizeof other, 0, unix_dir), suffixes[i]);
+        raw_put(other, sizeof other, raw_put(other, sizeof other, 0, unix_dir), suffixes[i]);
         LSYS(LNR_unlink, other, 0, 0);
     }
 }

@@ -23,6 +23,10 @@
 /* <root>\servers\<hash> for the box at <root>\boxes\<name>. */
 BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap);
 
+/* The Linux path of a Windows path, through Wine's own mapping
+ * (wine_get_unix_file_name); FALSE off Wine or if it does not fit. */
+BOOL boxserver_linux_path(const wchar_t *win, char *out, size_t cap);
+
 /* The Linux pid of the box's running server, 0 when none runs (or not on
  * Linux, or when called from inside that server: FVM_OWN_SERVER=1). */
 int boxserver_pid(const wchar_t *box_path);

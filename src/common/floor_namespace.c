@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/rawtext.h"
 #include "runtime/linux_syscall.h"
 
 enum { LNR_getuid = 102, LNR_getgid = 104, LNR_mount = 165 };
@@ -32,37 +33,13 @@ static int write_proc(const char *path, const char *text)
     return w == (int64_t)n;
 }
 
-/* Appends text at out[*at] within cap (no C runtime formatting: a caller
- * may be a fork of a multi-threaded process). */
-static void put(char *out, size_t cap, size_t *at, const char *text)
-{
-    while (*text && *at + 1 < cap)
-        out[(*at)++] = *text++;
-    out[*at] = 0;
-}
-
-static void put_number(char *out, size_t cap, size_t *at, uint64_t value)
-{
-    char digits[24];
-    int n = 0;
-    do
-        digits[n++] = (char)('0' + value % 10);
-    while ((value /= 10) && n < 23);
-    char text[24];
-    for (int i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    text[n] = 0;
-    put(out, cap, at, text);
-}
-
 /* "ID ID 1\n": the id mapped to itself. */
 static void id_map(char *out, size_t cap, int64_t id)
 {
-    size_t at = 0;
-    put_number(out, cap, &at, (uint64_t)id);
-    put(out, cap, &at, " ");
-    put_number(out, cap, &at, (uint64_t)id);
-    put(out, cap, &at, " 1\n");
+    size_t at = raw_put_number(out, cap, 0, (uint64_t)id);
+    at = raw_put(out, cap, at, " ");
+    at = raw_put_number(out, cap, at, (uint64_t)id);
+    raw_put(out, cap, at, " 1\n");
 }
 
 static int starts_with(const char *s, const char *prefix)
@@ -103,9 +80,7 @@ void floor_namespace_hide_servers(void)
             off += reclen;
             if (type != 4 /* DT_DIR */ || (!starts_with(name, "wine-") && !starts_with(name, ".wine-")))
                 continue;
-            size_t at = 0;
-            put(path, sizeof path, &at, "/tmp/");
-            put(path, sizeof path, &at, name);
+            raw_put(path, sizeof path, raw_put(path, sizeof path, 0, "/tmp/"), name);
             linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)path, (int64_t) "tmpfs",
                            L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=000", 0);
         }
@@ -116,9 +91,8 @@ void floor_namespace_hide_servers(void)
 void floor_namespace_keep_display(int number)
 {
     char socket_path[64], via[40];
-    size_t at = 0;
-    put(socket_path, sizeof socket_path, &at, "/tmp/.X11-unix/X");
-    put_number(socket_path, sizeof socket_path, &at, (uint64_t)number);
+    raw_put_number(socket_path, sizeof socket_path, raw_put(socket_path, sizeof socket_path, 0, "/tmp/.X11-unix/X"),
+                   (uint64_t)number);
     int64_t keep = LSYS(LNR_openat, L_AT_FDCWD, socket_path, L_O_PATH | L_O_CLOEXEC);
     if (keep < 0)
         return;
@@ -129,9 +103,7 @@ void floor_namespace_keep_display(int number)
                                       0666, 0, 0);
         if (made >= 0)
             LSYS(LNR_close, made, 0, 0);
-        at = 0;
-        put(via, sizeof via, &at, "/proc/self/fd/");
-        put_number(via, sizeof via, &at, (uint64_t)keep);
+        raw_put_number(via, sizeof via, raw_put(via, sizeof via, 0, "/proc/self/fd/"), (uint64_t)keep);
         linux_syscall6(LNR_mount, (int64_t)via, (int64_t)socket_path, 0, L_MS_BIND, 0, 0);
     }
     LSYS(LNR_close, keep, 0, 0);

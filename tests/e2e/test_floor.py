@@ -346,12 +346,19 @@ SERVER_SIDE = {
                                        "(held in a box created with --own-server: test_own_server.py)")
 @pytest.mark.parametrize("name", sorted(SERVER_SIDE))
 def test_server_side_file_change_without_hooks(fvm, box, apps, name):
+    server_side_attack(fvm, box, apps, name)
+
+
+def server_side_attack(fvm, box, apps, name):
+    """SERVER_SIDE[name] against a fresh host tree, which must be unchanged
+    after it; the attack's output."""
     (HOST / "sub").mkdir(parents=True, exist_ok=True)
     (HOST / "a.txt").write_text("host a\n")
     before = tree_hash(HOST)
     try:
-        hostile(fvm, box, apps, *SERVER_SIDE[name])
-        assert tree_hash(HOST) == before, "the host tree changed"
+        proc = hostile(fvm, box, apps, *SERVER_SIDE[name])
+        assert tree_hash(HOST) == before, "the host tree changed\n" + proc.stdout + proc.stderr
+        return proc
     finally:
         subprocess.run(["rm", "-rf", str(HOST)])
 

@@ -9,6 +9,7 @@ still behave as a box: programs run, several runs share its server, fvm
 ps/stop/commit see it from outside."""
 import array
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -17,7 +18,7 @@ import uuid
 import pytest
 
 from conftest import run_unboxed, win_path
-from test_floor import HOST, HOST_WIN, SERVER_SIDE, hostile, prefix_wineserver, tree_hash
+from test_floor import HOST, HOST_WIN, SERVER_SIDE, hostile, prefix_wineserver, server_side_attack
 
 
 @pytest.fixture
@@ -54,16 +55,9 @@ def server_running(fvm, name):
 
 @pytest.mark.parametrize("name", sorted(SERVER_SIDE))
 def test_server_side_file_change_without_hooks_is_refused(fvm, sbox, apps, name):
-    (HOST / "sub").mkdir(parents=True, exist_ok=True)
-    (HOST / "a.txt").write_text("host a\n")
-    before = tree_hash(HOST)
-    try:
-        proc = hostile(fvm, sbox, apps, *SERVER_SIDE[name])
-        assert tree_hash(HOST) == before, "the host tree changed\n" + proc.stdout + proc.stderr
-        # The call itself was refused by the kernel, through the server.
-        assert "-1073741790" in proc.stdout or "CreateFileW: -5" in proc.stdout, proc.stdout + proc.stderr
-    finally:
-        subprocess.run(["rm", "-rf", str(HOST)])
+    proc = server_side_attack(fvm, sbox, apps, name)
+    # The call itself was refused by the kernel, through the server.
+    assert "-1073741790" in proc.stdout or "CreateFileW: -5" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_server_side_write_into_another_box_index_is_refused(fvm, sbox, apps):
@@ -178,7 +172,7 @@ def test_no_floor_runs_the_box_server_without_its_domain(fvm, sbox, apps):
 
 def test_doctor_reports_the_own_server(fvm):
     out = fvm("doctor").stdout
-    assert "own Wine server (--own-server)" in out and "available" in out, out
+    assert re.search(r"own Wine server \(--own-server\) +available", out), out
 
 
 def test_host_processes_and_objects_cannot_be_named_from_the_box(fvm, sbox, apps, tmp_path):
