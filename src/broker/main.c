@@ -31,6 +31,7 @@
 #include "common/boxcfg.h"
 #include "common/brokerproto.h"
 #include "broker/broker.h"
+#include "common/boxserver.h"
 #include "common/boxlife.h"
 #include "core/brokermsg.h"
 
@@ -390,6 +391,9 @@ int wmain(int argc, wchar_t **argv)
     InitializeCriticalSection(&members_lock);
     InitializeCriticalSection(&sync_lock);
 
+    /* In the box's own Wine server: the box runs while this broker lives
+     * (common/boxserver.h), whatever its server does after. */
+    boxserver_broker_claim(box_path);
     HANDLE job = CreateJobObjectW(NULL, job_name);
     if (!job)
         return 3;

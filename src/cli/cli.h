@@ -137,10 +137,9 @@ int cli_exit_status(int32_t status);
 BOOL own_server_inside(void);
 int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code);
 int own_server_join(const box *b, int *exit_code);
-/* Inside the box's server: fvm run keeps the report pipe its runner gave
- * it to itself, and says on it that the box ended with its program. */
-void own_server_claim_report(void);
-void own_server_report_end(void);
+/* fvm stop of such a box, after its stop inside: ends its server, which
+ * would linger idle. */
+void own_server_end_idle(const box *b);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);

@@ -26,18 +26,26 @@
  *      this domain or one inside it, as every run starts here);
  *   3. listens on <dir>/launch (reached as /proc/self/fd/N/launch: a unix
  *      socket path is limited to 108 bytes), and for each request forks a
- *      runner, which starts the box's wineserver if none runs (-f -p0: it
- *      ends with the box's last process; output to <dir>.log), then fvm.exe
- *      with the caller's arguments, environment, directory and standard
- *      streams (passed as descriptors), and sends back its exit status. If
- *      the caller goes away, the runner kills that fvm.exe (as killing fvm
- *      run does: the program, a process of the box, goes on);
- *   4. ends when no runner is left and the box's server has ended, under
- *      <dir>.lock, which a caller holds from connecting to starting an
- *      init, so a request is never left to an init that is ending.
+ *      runner, which starts the box's wineserver if none runs (-f -p0;
+ *      output to <dir>.log) with its keeper (start_keeper: the server's
+ *      first Wine process, which runs wineboot and keeps the server up),
+ *      then fvm.exe with the caller's arguments, environment, directory and
+ *      standard streams (passed as descriptors), and sends back its exit
+ *      status. If the caller goes away, the runner kills that fvm.exe (as
+ *      killing fvm run does: the program, a process of the box, goes on);
+ *   4. lets the server linger when the box has ended (no runner, no
+ *      broker: <dir>/busy, common/boxserver.h), so that the box's next run
+ *      joins it (+0.1 s) instead of starting Wine's services again (+0.9 s;
+ *      docs/design.md), and ends it after LINGER_MS idle; then ends itself,
+ *      under <dir>.lock, which a caller holds from connecting to starting
+ *      an init, so a request is never left to an init that is ending.
  * A caller holds the host server's box lock until its fvm.exe has been
- * started: `fvm commit`, which takes that lock and then looks for the box's
- * server (boxserver_pid), does not start in between.
+ * started: `fvm commit`, which takes that lock and then asks whether the
+ * box runs (boxserver_busy), does not start in between. A run that finds
+ * the server idle first saves the host registry and compares it, and its
+ * floor and display, with what the init was started from
+ * (same_as_loaded); if they differ, that init and its server end and a new
+ * one starts.
  *
  * The box's first process then sets up the floor as always (a domain inside
  * this one, with its seccomp filter); its namespace is the init's. The
@@ -64,9 +72,10 @@ enum {
 #define MARKER "FVM_OWN_SERVER=1"
 #define REPLY_STARTED 1
 #define REPLY_STATUS 2
-#define REPLY_STATUS_ENDED 3   /* and the box ended with it (its broker is gone) */
-#define RUNNER_BOX_ENDED 3     /* a runner's exit code when the box ended */
-#define REPORT_FD 3            /* fvm.exe's end report to its runner (FVM_OWN_SERVER_REPORT) */
+/* How long an idle server stays up for the box's next run
+ * (FVM_SERVER_LINGER_MS changes it): a cold start runs Wine's wineboot,
+ * services and devices, about 0.5 s (docs/design.md). */
+#define LINGER_MS 5000
 
 typedef struct server_plan {
     char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
@@ -78,6 +87,7 @@ typedef struct server_plan {
     floor_domain domain;
     int64_t log_fd;
     int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
+    int64_t linger_ms;                   /* an idle server's time to live */
     /* The host registry as the host's server has it now, saved for the
      * box's server to load in place of the prefix's files, and those files. */
     char hive_copy[3][FVM_PATH_MAX * 3], hive_file[3][FVM_PATH_MAX * 3];
@@ -133,6 +143,13 @@ static void say_to(int fd, const char *a, const char *b)
     for (int i = 0; i < 4; i++)
         if (parts[i])
             LSYS(LNR_write, fd, parts[i], strlen(parts[i]));
+}
+
+static int64_t now_ms(void)
+{
+    int64_t ts[2] = {0, 0};
+    LSYS(228 /* clock_gettime */, 1 /* CLOCK_MONOTONIC */, ts, 0);
+    return ts[0] * 1000 + ts[1] / 1000000;
 }
 
 static void sleep_ms(int ms)
@@ -254,6 +271,36 @@ static int start_server(server_plan *p, char **envp, int err_fd)
     return 1;
 }
 
+/* The first Wine process of a new server, and what keeps that server up
+ * while it lingers: `fvm.exe __sleep`, with /dev/null for its streams.
+ * Wine's first process (one started from Linux) runs wineboot, which
+ * starts services.exe, winedevice.exe, explorer.exe and the rest with the
+ * streams it got: those of a caller would stay open in them (its pipe
+ * would not end) while the server lingers. And Wine's own processes shut
+ * down about 2 s after the server's last process of the user's ends;
+ * this one never does, until the init ends the server. */
+static void start_keeper(const server_plan *p, char **argv, char **envp)
+{
+    if (!argv[0] || !argv[1])
+        return;
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid != 0)
+        return;
+    set_signal_mask(FALSE);
+    LSYS(LNR_setsid, 0, 0, 0);
+    int64_t null_fd = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+    for (int i = 0; i < 3 && null_fd >= 0; i++)
+        LSYS(LNR_dup2, null_fd, i, 0);
+    LSYS(LNR_close_range, 3, ~0u, 0);
+    LSYS(LNR_chdir, "/", 0, 0);
+    if (p->floor && floor_domain_seccomp() != 0)
+        LSYS(LNR_exit, 1, 0, 0);
+    /* argv[0] is Wine's loader, argv[1] fvm.exe (cli_again_command). */
+    char *keep[] = {argv[0], argv[1], "__sleep", "2000000000", NULL};
+    LSYS(LNR_execve, argv[0], keep, envp);
+    LSYS(LNR_exit, 127, 0, 0);
+}
+
 static void send_reply(int64_t conn, uint32_t kind, int32_t value)
 {
     reply r = {kind, value};
@@ -298,22 +345,22 @@ static void runner_main(server_plan *p, int64_t conn)
         send_reply(conn, REPLY_STATUS, 1 << 8);
         LSYS(LNR_exit, 1, 0, 0);
     }
-    if (!server_up(p) && start_server(p, envp, err_fd) != 0) {
-        send_reply(conn, REPLY_STATUS, 1 << 8);
-        LSYS(LNR_exit, 1, 0, 0);
+    /* The box counts as running from here until this runner ends
+     * (boxserver.h); the lock goes with this process. */
+    boxserver_hold_busy(p->dir);
+    if (!server_up(p)) {
+        if (start_server(p, envp, err_fd) != 0) {
+            send_reply(conn, REPLY_STATUS, 1 << 8);
+            LSYS(LNR_exit, 1, 0, 0);
+        }
+        start_keeper(p, argv, envp);
     }
-    /* fvm run tells its runner on this pipe whether the box ended with it. */
-    int32_t report[2] = {-1, -1};
-    if (LSYS(LNR_pipe2, report, L_O_CLOEXEC | 04000 /* O_NONBLOCK */, 0) == 0)
-        envp[h.envc++] = "FVM_OWN_SERVER_REPORT=3", envp[h.envc] = NULL;   /* envp has room for one more */
     int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
     if (pid == 0) {
         set_signal_mask(FALSE);
         for (int i = 0; i < 3; i++)
             LSYS(LNR_dup2, cmsg.fds[i], i, 0);
-        if (report[1] >= 0)
-            LSYS(LNR_dup2, report[1], REPORT_FD, 0);
-        LSYS(LNR_close_range, REPORT_FD + 1, ~0u, 0);
+        LSYS(LNR_close_range, 3, ~0u, 0);
         if (LSYS(LNR_chdir, cwd, 0, 0) != 0)
             LSYS(LNR_chdir, "/", 0, 0);
         /* fvm.exe and the broker get the floor's seccomp filter too (the
@@ -330,8 +377,6 @@ static void runner_main(server_plan *p, int64_t conn)
     }
     for (int i = 0; i < 3; i++)
         LSYS(LNR_close, cmsg.fds[i], 0, 0);
-    if (report[1] >= 0)
-        LSYS(LNR_close, report[1], 0, 0);
     if (pid < 0) {
         send_reply(conn, REPLY_STATUS, 1 << 8);
         LSYS(LNR_exit, 1, 0, 0);
@@ -340,10 +385,8 @@ static void runner_main(server_plan *p, int64_t conn)
     for (;;) {
         int32_t status = 0;
         if (LSYS(LNR_wait4, pid, &status, 1 /* WNOHANG */) == pid) {
-            char said = 0;
-            BOOL ended = report[0] >= 0 && LSYS(LNR_read, report[0], &said, 1) == 1 && said == 'E';
-            send_reply(conn, ended ? REPLY_STATUS_ENDED : REPLY_STATUS, status);
-            LSYS(LNR_exit, ended ? RUNNER_BOX_ENDED : 0, 0, 0);
+            send_reply(conn, REPLY_STATUS, status);
+            LSYS(LNR_exit, 0, 0, 0);
         }
         struct l_pollfd pfd = {(int32_t)conn, 1 /* POLLIN */, 0};
         if (LSYS(LNR_poll, &pfd, 1, 100) > 0) {
@@ -368,11 +411,10 @@ static int64_t lock_file(const server_plan *p)
     return fd;
 }
 
-/* The box ended with its last run: what is left in its server is Wine's
- * own processes (services, devices), which take about 2 s to wind down
- * (measured) while the box counts as running for fvm outside. So the
- * server is ended now, unless a caller is connecting (it holds the lock
- * file until it has connected). */
+/* The box's server has been idle for its linger time: what is left in it
+ * is Wine's own processes and the keeper. So it ends now, with them
+ * (boxserver_end), unless a caller is connecting (it holds the lock file
+ * until it has connected). */
 static void end_server(const server_plan *p, struct l_pollfd *pfd)
 {
     int64_t lock = lock_file(p);
@@ -446,6 +488,7 @@ static void init_main(server_plan *p)
     LSYS(LNR_close, null2, 0, 0);
     int64_t runners[256];
     int count = 0;
+    int64_t busy_at = now_ms();   /* when the box was last seen running */
     for (;;) {
         struct l_pollfd pfd = {(int32_t)listener, 1 /* POLLIN */, 0};
         if (LSYS(LNR_poll, &pfd, 1, count ? 20 : 250) > 0) {
@@ -462,20 +505,24 @@ static void init_main(server_plan *p)
             if (conn >= 0)
                 LSYS(LNR_close, conn, 0, 0);
         }
-        BOOL box_ended = FALSE;
         for (int i = 0; i < count;) {
             int32_t status;
-            if (LSYS(LNR_wait4, runners[i], &status, 1 /* WNOHANG */) == runners[i]) {
-                box_ended |= (status & 0x7f) == 0 && ((status >> 8) & 0xff) == RUNNER_BOX_ENDED;
+            if (LSYS(LNR_wait4, runners[i], &status, 1 /* WNOHANG */) == runners[i])
                 runners[i] = runners[--count];
-            } else {
+            else
                 i++;
-            }
         }
-        if (box_ended && !count)
-            end_server(p, &pfd);
-        if (count || server_up(p))
+        BOOL up = server_up(p);
+        if (count || (up && boxserver_busy_dir(p->dir))) {
+            busy_at = now_ms();
             continue;
+        }
+        if (up) {
+            /* Idle: the box has ended, its server lingers for a next run. */
+            if (now_ms() - busy_at >= p->linger_ms)
+                end_server(p, &pfd);
+            continue;
+        }
         /* Nothing left: end, unless a caller connected meanwhile. */
         int64_t lock = lock_file(p);
         pfd.revents = 0;
@@ -575,35 +622,41 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
     return 0;
 }
 
-/* What only starting an init needs: the wineserver, the log, the domain. */
-/* The host registry, saved now by the host's server (RegSaveKey), for the
- * box's server to load in place of the prefix's system.reg, user.reg and
+/* ---- the host registry the box's server loads ------------------------------ */
+
+/* The host registry, saved by the host's server (RegSaveKey), for the box's
+ * server to load in place of the prefix's system.reg, user.reg and
  * userdef.reg: the host's server writes those only every 30 s or so (and
  * NtFlushKey does nothing in Wine), so the files can lag behind what host
  * programs see (measured: keys a host program had just added were missing
- * in the box). A hive that cannot be saved keeps the prefix's file. */
-static void save_host_registry(const box *b, server_plan *p)
+ * in the box). A hive that cannot be saved keeps the prefix's file.
+ *
+ * Each run of a box that is not running saves them afresh as
+ * <dir>.next.<file>; an init is started from them (they become
+ * <dir>.<file>, with <dir>.stamp saying how the init was asked for), and an
+ * idle server lingering from the box's last run is kept only while what it
+ * was started from is the same, byte for byte. */
+static const struct {
+    HKEY root;
+    const wchar_t *sub;
+    const char *file;
+} g_hives[] = {{HKEY_LOCAL_MACHINE, NULL, "system.reg"},
+               {HKEY_CURRENT_USER, NULL, "user.reg"},
+               {HKEY_USERS, L".Default", "userdef.reg"}};
+#define HIVES 3
+
+static BOOL hive_copy_path(const box *b, const char *stage, int i, wchar_t *out)
 {
-    static const struct {
-        HKEY root;
-        const wchar_t *sub;
-        const char *file;
-    } hives[] = {{HKEY_LOCAL_MACHINE, NULL, "system.reg"},
-                 {HKEY_CURRENT_USER, NULL, "user.reg"},
-                 {HKEY_USERS, L".Default", "userdef.reg"}};
-    const char *prefix = cli_linux_env("WINEPREFIX"), *home = cli_linux_env("HOME");
-    static char prefix_dir[FVM_PATH_MAX * 3];
-    if (prefix)
-        snprintf(prefix_dir, sizeof prefix_dir, "%s", prefix);
-    else if (home)
-        snprintf(prefix_dir, sizeof prefix_dir, "%s/.wine", home);
-    else
-        return;
-    if (!floor_domain_real_path(prefix_dir, sizeof prefix_dir))
-        return;
-    wchar_t dir[FVM_PATH_MAX], copy[FVM_PATH_MAX];
+    wchar_t dir[FVM_PATH_MAX];
     if (!boxserver_dir(b->path, dir, FVM_PATH_MAX))
-        return;
+        return FALSE;
+    _snwprintf(out, FVM_PATH_MAX, L"%ls.%hs%hs", dir, stage, i < HIVES ? g_hives[i].file : "stamp");
+    out[FVM_PATH_MAX - 1] = 0;
+    return TRUE;
+}
+
+static void save_host_registry(const box *b)
+{
     /* SeBackupPrivilege, which RegSaveKey wants on Windows (Wine does not ask). */
     HANDLE token;
     if (OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES, &token)) {
@@ -612,30 +665,122 @@ static void save_host_registry(const box *b, server_plan *p)
             AdjustTokenPrivileges(token, FALSE, &tp, 0, NULL, NULL);
         CloseHandle(token);
     }
-    for (int i = 0; i < 3; i++) {
-        _snwprintf(copy, FVM_PATH_MAX, L"%ls.%hs", dir, hives[i].file);
-        copy[FVM_PATH_MAX - 1] = 0;
+    wchar_t copy[FVM_PATH_MAX];
+    for (int i = 0; i < HIVES; i++) {
+        if (!hive_copy_path(b, "next.", i, copy))
+            return;
         DeleteFileW(copy);
-        HKEY key = hives[i].root;
-        if (hives[i].sub && RegOpenKeyExW(hives[i].root, hives[i].sub, 0, KEY_READ, &key) != ERROR_SUCCESS)
+        HKEY key = g_hives[i].root;
+        if (g_hives[i].sub && RegOpenKeyExW(g_hives[i].root, g_hives[i].sub, 0, KEY_READ, &key) != ERROR_SUCCESS)
             continue;
-        LONG r = RegSaveKeyW(key, copy, NULL);
-        if (key != hives[i].root)
+        if (RegSaveKeyW(key, copy, NULL) != ERROR_SUCCESS)
+            DeleteFileW(copy);
+        if (key != g_hives[i].root)
             RegCloseKey(key);
-        int n = p->hives;
-        if (r == ERROR_SUCCESS && boxserver_linux_path(copy, p->hive_copy[n], sizeof p->hive_copy[n]) &&
-            LSYS(LNR_chmod, p->hive_copy[n], 0600, 0) == 0) {   /* the user's registry: theirs alone */
-            snprintf(p->hive_file[n], sizeof p->hive_file[n], "%s/%s", prefix_dir, hives[i].file);
-            p->hives++;
-        }
     }
 }
 
+/* The whole of a small file (up to 64 MiB) on the heap; NULL if absent. */
+static char *read_whole(const wchar_t *path, DWORD *len)
+{
+    HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL);
+    if (f == INVALID_HANDLE_VALUE)
+        return NULL;
+    DWORD size = GetFileSize(f, NULL), got = 0;
+    char *data = size <= (64u << 20) ? HeapAlloc(GetProcessHeap(), 0, size + 1) : NULL;
+    BOOL ok = data && (size == 0 || ReadFile(f, data, size, &got, NULL)) && got == size;
+    CloseHandle(f);
+    if (!ok) {
+        if (data)
+            HeapFree(GetProcessHeap(), 0, data);
+        return NULL;
+    }
+    *len = size;
+    return data;
+}
+
+/* Whether two files hold the same bytes, or both are absent. */
+static BOOL same_file(const wchar_t *a, const wchar_t *b)
+{
+    DWORD la = 0, lb = 0;
+    char *da = read_whole(a, &la), *db = read_whole(b, &lb);
+    BOOL same = (!da && !db) || (da && db && la == lb && !memcmp(da, db, la));
+    if (da)
+        HeapFree(GetProcessHeap(), 0, da);
+    if (db)
+        HeapFree(GetProcessHeap(), 0, db);
+    return same;
+}
+
+static void stamp_text(const server_plan *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "floor=%d display=%d\n", p->floor ? 1 : 0, p->display);
+}
+
+/* Whether the fresh save and the run's plan match what the box's init was
+ * started from. */
+static BOOL same_as_loaded(const box *b, const server_plan *p)
+{
+    wchar_t next[FVM_PATH_MAX], loaded[FVM_PATH_MAX];
+    for (int i = 0; i < HIVES; i++)
+        if (!hive_copy_path(b, "next.", i, next) || !hive_copy_path(b, "", i, loaded) || !same_file(next, loaded))
+            return FALSE;
+    char want[64];
+    stamp_text(p, want, sizeof want);
+    DWORD len = 0;
+    char *had = hive_copy_path(b, "", HIVES, loaded) ? read_whole(loaded, &len) : NULL;
+    BOOL same = had && len == strlen(want) && !memcmp(had, want, len);
+    if (had)
+        HeapFree(GetProcessHeap(), 0, had);
+    return same;
+}
+
+/* The fresh save becomes what the new init binds over the prefix's files. */
+static void promote_host_registry(const box *b, server_plan *p)
+{
+    const char *prefix = cli_linux_env("WINEPREFIX"), *home = cli_linux_env("HOME");
+    static char prefix_dir[FVM_PATH_MAX * 3];
+    if (prefix)
+        snprintf(prefix_dir, sizeof prefix_dir, "%s", prefix);
+    else if (home)
+        snprintf(prefix_dir, sizeof prefix_dir, "%s/.wine", home);
+    else
+        prefix_dir[0] = 0;
+    BOOL have_prefix = prefix_dir[0] && floor_domain_real_path(prefix_dir, sizeof prefix_dir);
+    wchar_t next[FVM_PATH_MAX], loaded[FVM_PATH_MAX];
+    p->hives = 0;
+    for (int i = 0; i < HIVES; i++) {
+        if (!hive_copy_path(b, "next.", i, next) || !hive_copy_path(b, "", i, loaded))
+            continue;
+        DeleteFileW(loaded);
+        if (!MoveFileW(next, loaded) || !have_prefix)
+            continue;
+        int n = p->hives;
+        if (boxserver_linux_path(loaded, p->hive_copy[n], sizeof p->hive_copy[n]) &&
+            LSYS(LNR_chmod, p->hive_copy[n], 0600, 0) == 0) {   /* the user's registry: theirs alone */
+            snprintf(p->hive_file[n], sizeof p->hive_file[n], "%s/%s", prefix_dir, g_hives[i].file);
+            p->hives++;
+        }
+    }
+    char text[64];
+    stamp_text(p, text, sizeof text);
+    HANDLE f = hive_copy_path(b, "", HIVES, loaded)
+                   ? CreateFileW(loaded, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL)
+                   : INVALID_HANDLE_VALUE;
+    DWORD put;
+    if (f != INVALID_HANDLE_VALUE) {
+        WriteFile(f, text, (DWORD)strlen(text), &put, NULL);
+        CloseHandle(f);
+    }
+}
+
+/* What only starting an init needs: the wineserver, the log, the domain. */
 static int plan_init(const box *b, server_plan *p)
 {
     if (!find_wineserver(p))
         return cli_error("box '%s': cannot find Wine's wineserver next to its loader (set WINESERVER)", b->name);
-    save_host_registry(b, p);
+    const char *linger = cli_linux_env("FVM_SERVER_LINGER_MS");
+    p->linger_ms = linger ? atoll(linger) : LINGER_MS;
     static char log_unix[FVM_PATH_MAX * 3];
     snprintf(log_unix, sizeof log_unix, "%s.log", p->dir);
     p->log_fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)log_unix,
@@ -680,6 +825,23 @@ static int64_t connect_init(const server_plan *p)
     }
     LSYS(LNR_close, dir_fd, 0, 0);
     return s;
+}
+
+/* Ends an init and everything of its namespace (its server, lingering
+ * idle), found as the process that listens on the connection's other end. */
+static void end_idle_init(int64_t conn)
+{
+    struct {
+        int32_t pid, uid, gid;
+    } cred = {0, 0, 0};
+    uint32_t len = sizeof cred;
+    if (linux_syscall6(55 /* getsockopt */, conn, 1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, (int64_t)&cred, (int64_t)&len, 0) != 0 || cred.pid <= 0)
+        return;
+    boxserver_end(cred.pid);
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/%d", cred.pid);
+    for (int waited = 0; waited < 3000 && LSYS(LNR_access_, proc, 0, 0) == 0; waited += 5)
+        sleep_ms(5);
 }
 
 static int start_init(const box *b, server_plan *p)
@@ -754,6 +916,20 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
     }
     int64_t lock = lock_file(p);
     int64_t conn = connect_init(p);
+    BOOL saved = FALSE;
+    if (conn >= 0 && start && !boxserver_busy_dir(p->dir)) {
+        /* The box is not running: its server, if up, lingers from its last
+         * run, with the host registry of then. A run starts from the
+         * host's registry as it is now, so the server starts again when
+         * that differs (or the floor or display asked for). */
+        save_host_registry(b);
+        saved = TRUE;
+        if (!same_as_loaded(b, p)) {
+            end_idle_init(conn);
+            LSYS(LNR_close, conn, 0, 0);
+            conn = -1;
+        }
+    }
     if (conn < 0 && start && boxserver_pid(b->path)) {
         /* A server with no init (the init was killed): no run can join it
          * any more (a new init's domain would be a sibling of its), so it
@@ -762,6 +938,9 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
         boxserver_kill(b->path, 3000);
     }
     if (conn < 0 && start) {
+        if (!saved)
+            save_host_registry(b);
+        promote_host_registry(b, p);
         *exit_code = plan_init(b, p);
         if (!*exit_code)
             *exit_code = start_init(b, p);
@@ -796,10 +975,7 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
             if (!read_all(conn, &r, sizeof r))
                 r.kind = 0;
         }
-        if (!*exit_code && r.kind == REPLY_STATUS_ENDED)   /* the init ends the server: wait for it */
-            for (int waited = 0; waited < 5000 && boxserver_pid(b->path); waited += 10)
-                Sleep(10);
-        if (!*exit_code && (r.kind == REPLY_STATUS || r.kind == REPLY_STATUS_ENDED))
+        if (!*exit_code && r.kind == REPLY_STATUS)
             *exit_code = cli_exit_status(r.value);
         else if (!*exit_code)
             *exit_code = cli_error("box '%s': its Wine server's init ended the command", b->name);
@@ -821,21 +997,17 @@ int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code)
 
 int own_server_join(const box *b, int *exit_code)
 {
-    if (!cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_pid(b->path))
+    if (!cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_busy(b->path))
         return 0;
     /* fvm's own verbs: no floor asked of the server (stop must reach one started with --no-floor). */
     return request(b, own_display_number(b), TRUE, FALSE, exit_code);
 }
 
-void own_server_claim_report(void)
+void own_server_end_idle(const box *b)
 {
-    /* Before fvm run starts any process: they must not hold the pipe. */
-    if (cli_linux_env("FVM_OWN_SERVER_REPORT"))
-        LSYS(LNR_fcntl, REPORT_FD, 2 /* F_SETFD */, 1 /* FD_CLOEXEC */);
-}
-
-void own_server_report_end(void)
-{
-    if (cli_linux_env("FVM_OWN_SERVER_REPORT"))
-        LSYS(LNR_write, REPORT_FD, "E", 1);
+    /* Its broker exits a moment after the box's last process. */
+    for (int waited = 0; waited < 5000 && boxserver_busy(b->path); waited += 20)
+        Sleep(20);
+    if (!boxserver_busy(b->path))
+        boxserver_kill(b->path, 3000);
 }

@@ -202,7 +202,7 @@ int cmd_ps(int argc, char **argv)
         cli_utf8(fd.cFileName, name, sizeof name);
         if (fvm_box_name_validate(name, &err) != FVM_OK || !box_init(&b, name) || !box_exists(&b))
             continue;
-        if (!own_server_inside() && boxserver_pid(b.path)) {
+        if (!own_server_inside() && boxserver_busy(b.path)) {
             if (header)
                 printf("%-16s %8s %8s  %s\n", "BOX", "PID", "PPID", "IMAGE");
             printf("%-16s %8s %8s  (in its own Wine server: fvm ps %s)\n", b.name, "-", "-", b.name);
@@ -228,8 +228,10 @@ int cmd_stop(int argc, char **argv)
     if (!box_exists(&b))
         return cli_error("no box named '%s'", argv[1]);
     int code;
-    if (own_server_join(&b, &code))
+    if (own_server_join(&b, &code)) {
+        own_server_end_idle(&b);
         return code;   /* stopped from inside the box's own Wine server, so its broker saves the registry */
+    }
     DWORD before = box_process_count(&b);
     int rc = box_stop(&b, 15000);
     if (rc == 0)

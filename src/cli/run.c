@@ -381,7 +381,6 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     if (fvm_box_own_server(b.path)) {
         if (own_server_run(&b, display, no_floor, &again_code))
             return again_code;   /* run again in the box's own Wine server (ownserver.c) */
-        own_server_claim_report();
     } else if (display >= 0 && own_display_reexec(&b, display, &again_code)) {
         return again_code;   /* run again with the box's DISPLAY (owndisplay.c) */
     }
@@ -443,7 +442,6 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)
     code = EXIT_FAIL;
     GetExitCodeProcess(program, &code);
     CloseHandle(program);
-    if (wait_for_box_end(&b) && own_server_inside())
-        own_server_report_end();   /* its init ends the box's server (ownserver.c) */
+    wait_for_box_end(&b);
     return (int)code;
 }

@@ -552,7 +552,7 @@ DWORD boxlife_process_count(const wchar_t *box_path)
     fvm_box_object_name(box_path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
     HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
     if (!job)   /* the broker owns the job while the box runs: no job, no process */
-        return boxserver_pid(box_path) ? 1 : 0;   /* a box with its own server: its job is out of sight, count 1 */
+        return boxserver_busy(box_path) ? 1 : 0;   /* a box with its own server: its job is out of sight, count 1 */
     DWORD count = boxlife_job_live_processes(job);
     CloseHandle(job);
     return count;
@@ -692,6 +692,8 @@ fvm_status boxlife_remove(const wchar_t *box_path, const char *name, BOOL force,
         st = remove_registry(box_path, name, err);
     if (st != FVM_OK)
         return st;
+    /* A box's own server lingering after its last process (ownserver.c) ends now. */
+    boxserver_kill(box_path, 3000);
     /* Files of processes that just ended may stay open a moment. */
     for (int attempt = 0; attempt < 50; attempt++) {
         if (boxlife_remove_tree(box_path)) {

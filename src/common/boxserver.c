@@ -14,6 +14,8 @@
 #define LNR_fcntl 72
 #define LNR_nanosleep 35
 #define L_F_GETLK 5
+#define L_F_SETLK 6
+#define L_F_RDLCK 0
 #define L_F_WRLCK 1
 #define L_F_UNLCK 2
 
@@ -27,6 +29,20 @@ struct l_flock {
 static BOOL under_wine(void)
 {
     return GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != NULL;
+}
+
+/* The holder of any lock on path (F_GETLK, which takes nothing), 0 if none. */
+static int lock_holder(const char *path)
+{
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_RDONLY | L_O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct l_flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = L_F_WRLCK;
+    int pid = LSYS(LNR_fcntl, fd, L_F_GETLK, &fl) == 0 && fl.l_type != L_F_UNLCK ? fl.l_pid : 0;
+    LSYS(LNR_close, fd, 0, 0);
+    return pid;
 }
 
 BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap)
@@ -79,19 +95,66 @@ int boxserver_holder(const char *dir)
                 continue;
             raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, raw_put(lock, sizeof lock, 0, dir), "/"),
                                                                name), "/lock");
-            int64_t lfd = LSYS(LNR_openat, L_AT_FDCWD, lock, L_O_RDONLY | L_O_CLOEXEC);
-            if (lfd < 0)
-                continue;
-            struct l_flock fl;
-            memset(&fl, 0, sizeof fl);
-            fl.l_type = L_F_WRLCK;
-            if (LSYS(LNR_fcntl, lfd, L_F_GETLK, &fl) == 0 && fl.l_type != L_F_UNLCK)
-                pid = fl.l_pid;
-            LSYS(LNR_close, lfd, 0, 0);
+            pid = lock_holder(lock);
         }
     }
     LSYS(LNR_close, fd, 0, 0);
     return pid;
+}
+
+static void busy_path(const char *dir, char *out, size_t cap)
+{
+    raw_put(out, cap, raw_put(out, cap, 0, dir), "/busy");
+}
+
+int boxserver_hold_busy(const char *dir)
+{
+    static char path[4096 + 8];
+    busy_path(dir, path, sizeof path);
+    int64_t fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)path, L_O_RDWR | L_O_CREAT | L_O_CLOEXEC, 0600, 0, 0);
+    if (fd < 0)
+        return -1;
+    struct l_flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = L_F_RDLCK;   /* shared: every runner and the broker hold one */
+    if (LSYS(LNR_fcntl, fd, L_F_SETLK, &fl) != 0) {
+        LSYS(LNR_close, fd, 0, 0);
+        return -1;
+    }
+    return (int)fd;
+}
+
+BOOL boxserver_busy_dir(const char *dir)
+{
+    static char path[4096 + 8];
+    busy_path(dir, path, sizeof path);
+    return lock_holder(path) != 0;
+}
+
+/* The box's server directory's Linux path, from the box's Windows path. */
+static BOOL linux_dir_of(const wchar_t *box_path, char *out, size_t cap)
+{
+    wchar_t dir[FVM_PATH_MAX];
+    return boxserver_dir(box_path, dir, FVM_PATH_MAX) && boxserver_linux_path(dir, out, cap);
+}
+
+BOOL boxserver_busy(const wchar_t *box_path)
+{
+    static char unix_dir[FVM_PATH_MAX * 3];
+    return boxserver_pid(box_path) && linux_dir_of(box_path, unix_dir, sizeof unix_dir) && boxserver_busy_dir(unix_dir);
+}
+
+void boxserver_broker_claim(const wchar_t *box_path)
+{
+    /* Held until the broker exits (the kernel drops it then, whatever the
+     * end): after that the box's registry is saved and nothing of the box
+     * runs, though its server may linger. */
+    wchar_t inside[4];
+    static char unix_dir[FVM_PATH_MAX * 3];
+    if (under_wine() && fvm_box_own_server(box_path) &&
+        GetEnvironmentVariableW(L"FVM_OWN_SERVER", inside, 4) == 1 && inside[0] == L'1' &&
+        linux_dir_of(box_path, unix_dir, sizeof unix_dir))
+        boxserver_hold_busy(unix_dir);
 }
 
 int boxserver_pid(const wchar_t *box_path)
@@ -211,8 +274,9 @@ void boxserver_remove_files(const wchar_t *box_path)
     if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
         return;
     remove_linux_tree(unix_dir, 0);
-    static const char *const suffixes[] = {".log", ".lock", ".system.reg", ".user.reg", ".userdef.reg"};
-    for (int i = 0; i < 5; i++) {
+    static const char *const suffixes[] = {".log", ".lock", ".stamp", ".system.reg", ".user.reg", ".userdef.reg",
+                                           ".next.system.reg", ".next.user.reg", ".next.userdef.reg"};
+    for (int i = 0; i < 9; i++) {
         raw_put(other, sizeof other, raw_put(other, sizeof other, 0, unix_dir), suffixes[i]);
         LSYS(LNR_unlink, other, 0, 0);
     }

@@ -31,6 +31,29 @@ BOOL boxserver_linux_path(const wchar_t *win, char *out, size_t cap);
  * Linux, or when called from inside that server: FVM_OWN_SERVER=1). */
 int boxserver_pid(const wchar_t *box_path);
 
+/* A box's server may outlive the box's last process for a moment (it
+ * lingers, cli/ownserver.c), so "the server runs" is not "the box runs".
+ * The box runs while some process holds a shared lock on <dir>/busy: each
+ * runner of the box's init while its command runs, and the box's broker
+ * for its whole life (the kernel drops a dead holder's lock). */
+
+/* Takes a shared lock on <dir>/busy (dir: the server directory's Linux
+ * path) for the caller's life; its descriptor (close-on-exec), or -1. Raw
+ * system calls only. The holder must not open and close that file again
+ * (boxserver_busy_dir does): POSIX drops every lock a process holds on a
+ * file when it closes any descriptor of it. */
+int boxserver_hold_busy(const char *dir);
+
+/* Whether anyone holds a lock on <dir>/busy. Raw system calls only. */
+BOOL boxserver_busy_dir(const char *dir);
+
+/* Whether the box with its own server runs (its server is up and busy);
+ * FALSE off Linux or from inside that server (as boxserver_pid). */
+BOOL boxserver_busy(const wchar_t *box_path);
+
+/* The broker's claim, for its life, when it runs in its box's own server. */
+void boxserver_broker_claim(const wchar_t *box_path);
+
 /* The pid holding the lock of the server whose directory is dir (a Linux
  * path), 0 if none. Raw system calls only: fvm run's forked child uses it. */
 int boxserver_holder(const char *dir);

@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -309,6 +310,67 @@ def test_the_box_sees_the_host_registry_as_it_is_now(fvm, sbox):
         assert "now" in run_unboxed("reg", "query", key).stdout
     finally:
         run_unboxed("reg", "delete", key, "/f")
+
+
+def user_namespace(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/user")
+    except OSError:
+        return None
+
+
+def processes_in(namespace):
+    return [p for p in os.listdir("/proc") if p.isdigit() and user_namespace(p) == namespace]
+
+
+def test_an_idle_server_lingers_for_the_next_run_then_ends(fvm, sbox):
+    """After the box's last process the box is stopped (list, commit) while
+    its server lingers; a run in that time joins it instead of starting
+    Wine's services again, and returns as soon as its program ended (the
+    server holds none of its streams); after the linger time the server
+    and every process of its namespace are gone."""
+    linger = {"FVM_SERVER_LINGER_MS": "4000"}
+    began = time.monotonic()
+    first = fvm("run", "--box", sbox, "cmd", "/c", "echo one", env=linger)
+    assert first.returncode == 0 and "one" in first.stdout, first.stdout + first.stderr
+    assert time.monotonic() - began < 4, "the run waited for its lingering server"
+    inits = box_init_pids(sbox)
+    assert len(inits) == 1, inits
+    namespace = user_namespace(inits[0])
+    assert not server_running(fvm, sbox), fvm("list").stdout
+    assert fvm("commit", sbox).returncode == 0
+    second = fvm("run", "--box", sbox, "cmd", "/c", "echo two", env=linger)
+    assert second.returncode == 0 and "two" in second.stdout, second.stdout + second.stderr
+    assert box_init_pids(sbox) == inits, "the second run did not join the lingering server"
+    assert fvm.wait_until(lambda: not processes_in(namespace), timeout=20), processes_in(namespace)
+
+
+def test_a_changed_host_registry_restarts_an_idle_server(fvm, sbox):
+    """A lingering server has the host registry of its start: a run after
+    the host's registry changed gets a server started again, and sees the
+    change."""
+    key = "HKCU\\Software\\FvmLinger" + uuid.uuid4().hex[:8]
+    run_unboxed("reg", "add", key, "/v", "Host", "/d", "first", "/f")
+    try:
+        out = fvm("run", "--box", sbox, "reg", "query", key, "/v", "Host", check=0).stdout
+        assert "first" in out, out
+        inits = box_init_pids(sbox)
+        run_unboxed("reg", "add", key, "/v", "Host", "/d", "second", "/f")
+        out = fvm("run", "--box", sbox, "reg", "query", key, "/v", "Host", check=0).stdout
+        assert "second" in out, out
+        again = box_init_pids(sbox)
+        assert again and again != inits, (inits, again)
+    finally:
+        run_unboxed("reg", "delete", key, "/f")
+
+
+def test_stop_ends_a_lingering_server(fvm, sbox):
+    fvm("run", "--box", sbox, "cmd", "/c", "exit", check=0, env={"FVM_SERVER_LINGER_MS": "60000"})
+    inits = box_init_pids(sbox)
+    assert inits
+    namespace = user_namespace(inits[0])
+    assert fvm("stop", sbox).returncode == 0
+    assert fvm.wait_until(lambda: not processes_in(namespace), timeout=10), processes_in(namespace)
 
 
 def test_own_display_with_own_server_is_refused_for_now(fvm):
