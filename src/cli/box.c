@@ -232,7 +232,7 @@ int cmd_create(int argc, char **argv)
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
     unsigned long procs = 0;
-    BOOL confidential = FALSE, own_display = FALSE, own_server = FALSE;
+    BOOL confidential = FALSE, own_display = FALSE, own_server = FALSE, host_server = FALSE;
     box_limits limits = {{0}};
     net_settings net;
     memset(&net, 0, sizeof net);
@@ -271,6 +271,8 @@ int cmd_create(int argc, char **argv)
             own_display = TRUE;
         else if (!strcmp(argv[i], "--own-server"))
             own_server = TRUE;
+        else if (!strcmp(argv[i], "--host-server"))
+            host_server = TRUE;
         else if (argv[i][0] == '-')
             return cli_error("create: unknown option '%s'", argv[i]), EXIT_USAGE;
         else if (!name)
@@ -280,7 +282,7 @@ int cmd_create(int argc, char **argv)
     }
     if (!name)
         return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential] [--own-display]\n"
-                         "                  [--own-server]\n"
+                         "                  [--own-server | --host-server]\n"
                          "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
@@ -302,11 +304,14 @@ int cmd_create(int argc, char **argv)
      * write to /tmp/.X11-unix. Not made to work yet (docs/design.md). */
     if (own_display && own_server)
         return cli_error("create: --own-display and --own-server do not work together yet"), EXIT_USAGE;
-    /* FVM_CREATE_OWN_SERVER=1: every new box gets its own Wine server (a
-     * developer's switch, to run the whole suite that way). */
+    if (own_server && host_server)
+        return cli_error("create: --own-server and --host-server exclude each other"), EXIT_USAGE;
+    /* FVM_CREATE_OWN_SERVER=1: every new box not said otherwise gets its
+     * own Wine server (a developer's switch, to run the whole suite that way). */
     wchar_t every[4];
-    opt.own_server = own_server || (!own_display && GetEnvironmentVariableW(L"FVM_CREATE_OWN_SERVER", every, 4) == 1 &&
-                                    every[0] == L'1');
+    opt.own_server = own_server || (!own_display && !host_server &&
+                                    GetEnvironmentVariableW(L"FVM_CREATE_OWN_SERVER", every, 4) == 1 && every[0] == L'1');
+    opt.host_server = host_server;
     if (own_display && (opt.display_number = own_display_pick()) < 0)
         return cli_error("create: no free X display number from 100 on for --own-display (or not on Linux)");
     opt.limits = &limits;

@@ -35,7 +35,12 @@ static const verb g_verbs[] = {
      "                                loopback ports of its own (isolated, the default) or the host's;\n"
      "                                a box port host clients reach on HOSTPORT (repeatable)\n"
      "         [--own-display]        an X display of its own (an Xvfb while the box runs): its\n"
-     "                                windows are not on the user's display and it reaches none there\n"},
+     "                                windows are not on the user's display and it reaches none there\n"
+     "         [--own-server]         a Wine server of its own, inside the box's kernel floor: what the\n"
+     "                                server does for a program (files, registry, processes) is held\n"
+     "                                too; host programs and objects are out of its reach\n"
+     "         [--host-server]        the host's Wine server (the default): what needs it is listed in\n"
+     "                                docs/design.md (open rules for keys, objects, windows; providers)\n"},
     {"set", cmd_set,
      "  set NAME [KEY=VALUE...]       change a box's limits (cpu, memory, process-memory, io-bandwidth,\n"
      "                                io-ops, procs; none clears one), running or not; alone: show them\n"},

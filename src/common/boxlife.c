@@ -314,8 +314,8 @@ static fvm_status settings_text(const char *name, const boxlife_options *opt, ch
         n += snprintf(out + n, cap - (size_t)n, "confidential=yes\r\n");
     if (opt->own_display && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "display=own\r\ndisplay_number=%d\r\n", opt->display_number);
-    if (opt->own_server && n > 0 && (size_t)n < cap)
-        n += snprintf(out + n, cap - (size_t)n, "server=own\r\n");
+    if ((opt->own_server || opt->host_server) && n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "server=%s\r\n", opt->own_server ? "own" : "host");
     if (n < 0 || (size_t)n >= cap)
         return fail(err, FVM_E_RANGE, "box '%s': its settings do not fit box.ini", name);
     return FVM_OK;

@@ -37,6 +37,7 @@ typedef struct boxlife_options {
     BOOL own_display;            /* display=own: an X display of its own (broker/display.c) */
     int display_number;          /* its number (display_number=), with own_display */
     BOOL own_server;             /* server=own: a Wine server of its own (common/boxserver.h) */
+    BOOL host_server;            /* server=host, said: the host's Wine server (the default when unsaid) */
     const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */
     const char *net_mode;         /* "isolated" (NULL: the default) or "shared" (cli/net.c) */
     const char *publish;          /* published ports, "18080:8080,5353:53/udp" (NULL: none) */

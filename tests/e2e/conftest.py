@@ -215,6 +215,23 @@ def box(fvm, request):
     fvm("rm", "--force", name)
 
 
+@pytest.fixture
+def host_box(fvm, request):
+    """A fresh box on the host's Wine server (--host-server), for what only
+    that mode has: host and box handles, windows, keys and objects in one
+    server (docs/design.md, "A box's own Wine server"). Removed afterwards."""
+    name = "h" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--host-server", check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+def own_server(fvm, name):
+    """Whether the box has a Wine server of its own (box.ini server=own)."""
+    ini = fvm.box_dir(name) / "box.ini"
+    return ini.exists() and any(line.strip().lower() == "server=own" for line in ini.read_text().splitlines())
+
+
 @pytest.fixture(scope="session")
 def apps():
     return BUILD / "apps"

@@ -42,10 +42,12 @@ def test_start_of_a_console_program_leaves_host_console_key_alone(fvm, box, apps
     assert not any(r["op"] == "unboxed-member" for r in audit_records(fvm, box)), audit_records(fvm, box)
 
 
-def test_a_process_in_the_job_without_the_runtime_is_stopped(fvm, box, apps):
+def test_a_process_in_the_job_without_the_runtime_is_stopped(fvm, host_box, apps):
     """jobtool.exe, run on the host, puts itself into the box's job: the
     broker must find it unboxed, terminate it and audit the case, while the
-    box's own (boxed) process goes on."""
+    box's own (boxed) process goes on. (A box with its own server: its job
+    is not there for a host program to open, test_own_server.py.)"""
+    box = host_box
     runner = fvm.popen("run", "--box", box, win_path(apps / "probe.exe"), "sleep", "20000")
     try:
         assert fvm.wait_until(lambda: (fvm.box_dir(box) / "audit.head").exists() or

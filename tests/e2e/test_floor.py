@@ -277,7 +277,10 @@ def _sixteen_landlock_layers():
         os.close(fd)
 
 
-def test_a_box_whose_floor_cannot_be_set_up_does_not_start(fvm, box, apps, tmp_path):
+def test_a_box_whose_floor_cannot_be_set_up_does_not_start(fvm, host_box, apps, tmp_path):
+    """(The floor of fvm.dll; a box with its own server needs a mount
+    namespace first: test_own_server.py.)"""
+    box = host_box
     target = tmp_path / "must-not-exist.txt"
     argv = ["wine", str(fvm.exe), "run", "--box", box, str(apps / "hostile_floor.exe"), "raw-create", str(target)]
     with tempfile.TemporaryFile() as out:
@@ -345,8 +348,8 @@ SERVER_SIDE = {
                                        "outside the box's Landlock domain, in a box on the host's server "
                                        "(held in a box created with --own-server: test_own_server.py)")
 @pytest.mark.parametrize("name", sorted(SERVER_SIDE))
-def test_server_side_file_change_without_hooks(fvm, box, apps, name):
-    server_side_attack(fvm, box, apps, name)
+def test_server_side_file_change_without_hooks(fvm, host_box, apps, name):
+    server_side_attack(fvm, host_box, apps, name)
 
 
 def server_side_attack(fvm, box, apps, name):
@@ -365,7 +368,8 @@ def server_side_attack(fvm, box, apps, name):
 
 @pytest.mark.xfail(strict=True, reason="Wine's server opens files for the program, in a box on the host's "
                                        "server (held with --own-server: test_own_server.py)")
-def test_server_side_write_into_another_box_index(fvm, box, apps):
+def test_server_side_write_into_another_box_index(fvm, host_box, apps):
+    box = host_box
     name = "o" + uuid.uuid4().hex[:10]
     fvm("create", name, check=0)
     try:
@@ -380,7 +384,8 @@ def test_server_side_write_into_another_box_index(fvm, box, apps):
 
 @pytest.mark.xfail(strict=True, reason="Wine's server writes the registry for the program, in a box on the "
                                        "host's server (held with --own-server: test_own_server.py)")
-def test_server_side_registry_write_without_hooks(fvm, box, apps):
+def test_server_side_registry_write_without_hooks(fvm, host_box, apps):
+    box = host_box
     key = "FvmFloor" + uuid.uuid4().hex[:8]
     sid_path = "\\Registry\\User\\S-1-5-21-0-0-0-1000\\Software\\" + key
     hostile(fvm, box, apps, "stub-setvalue", sid_path, "V")
@@ -412,13 +417,14 @@ def prefix_wineserver():
     pytest.fail("the prefix's wineserver socket was not found")
 
 
-def test_raw_connect_to_the_host_wineserver_is_refused(fvm, box, apps):
-    """Landlock ABI 7 has no rule for connect() to a pathname unix socket;
+def test_raw_connect_to_the_host_wineserver_is_refused(fvm, host_box, apps):
+    """(A box with its own server: test_own_server.py.) Landlock ABI 7 has no rule for connect() to a pathname unix socket;
     the host's wineserver socket would let a raw client speak Wine's
     protocol as a new process of its own, outside the hooks and the job.
     The floor's mount namespace (src/runtime/floor_ns.c) lays an empty tmpfs
     over every Wine server directory, which a boxed process never needs
     (a Wine child inherits its connection). Before it: `connect: 0`."""
+    box = host_box
     path = prefix_wineserver_socket()
     proc = hostile(fvm, box, apps, "raw-unix", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused

@@ -373,6 +373,29 @@ def test_stop_ends_a_lingering_server(fvm, sbox):
     assert fvm.wait_until(lambda: not processes_in(namespace), timeout=10), processes_in(namespace)
 
 
+def test_host_programs_reach_neither_the_box_job_nor_host_windows_from_it(fvm, sbox, apps, xvfb, tmp_path):
+    """The box's job and windows are in the box's server: a host program
+    cannot open the job to join it (on the host's server the broker has to
+    find and stop such a joiner: test_box_membership.py), and a host
+    window's handle names nothing in the box (on the host's server the
+    hooks blank its capture: test_screen.py)."""
+    from test_screen import COLOUR, HostWindow
+    run = Background(fvm, "run", "--box", sbox, "cmd", "/c", "ping -n 30 127.0.0.1 > nul")
+    try:
+        assert fvm.wait_until(lambda: server_running(fvm, sbox), timeout=30)
+        joined = run_unboxed(apps / "jobtool.exe", "join", fvm.root_win + "\\boxes\\" + sbox, timeout=60)
+        assert joined.returncode != 0 and "cannot join (error 2)" in joined.stdout, joined.stdout + joined.stderr
+        host = HostWindow(apps, tmp_path, "paint", COLOUR)
+        try:
+            grab = fvm("run", "--box", sbox, "--", str(apps / "capture.exe"), "grab", host.hwnd)
+        finally:
+            host.stop()
+        assert grab.returncode != 0 and "no-window" in grab.stdout, grab.stdout + grab.stderr
+    finally:
+        fvm("stop", sbox, check=0)
+        run.join()
+
+
 def test_own_display_with_own_server_is_refused_for_now(fvm):
     name = "s" + uuid.uuid4().hex[:10]
     proc = fvm("create", name, "--own-server", "--own-display")

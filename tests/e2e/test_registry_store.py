@@ -59,6 +59,17 @@ class Registry:
 
 
 @pytest.fixture
+def box(fvm):
+    """A box on the host's Wine server, where the box's live tree is in the
+    host's HKEY_USERS for these tests to look at (a box with its own server
+    keeps it in that server)."""
+    name = "r" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--host-server", check=0)
+    yield name
+    fvm("rm", "--force", name)
+
+
+@pytest.fixture
 def registry(fvm, box, apps):
     return Registry(fvm, box, apps)
 

@@ -71,8 +71,10 @@ def audit(fvm, box):
 
 
 def make_box(fvm, tmp_path, policy=None, settings=None):
+    # On the host's Wine server, which holds host and box windows alike (a
+    # box with its own server has none of the host's: test_own_server.py).
     name = "s" + uuid.uuid4().hex[:10]
-    args = ["create", name]
+    args = ["create", name, "--host-server"]
     if policy is not None:
         path = tmp_path / (name + ".ini")
         path.write_text(policy)
@@ -85,7 +87,8 @@ def make_box(fvm, tmp_path, policy=None, settings=None):
     return name
 
 
-def test_capture_of_a_host_window_is_blank_from_a_box(fvm, box, capture, apps, xvfb, tmp_path):
+def test_capture_of_a_host_window_is_blank_from_a_box(fvm, host_box, capture, apps, xvfb, tmp_path):
+    box = host_box
     host = HostWindow(apps, tmp_path, "paint", COLOUR)
     try:
         unboxed = results(run_unboxed(capture, "grab", host.hwnd).stdout)
@@ -271,7 +274,8 @@ def test_show_box_in_title_marks_what_the_host_sees(fvm, capture, xvfb, tmp_path
         fvm("rm", "--force", name)
 
 
-def test_titles_are_unmarked_without_the_setting(fvm, box, capture, xvfb, tmp_path):
+def test_titles_are_unmarked_without_the_setting(fvm, host_box, capture, xvfb, tmp_path):
+    box = host_box
     title = "Plain" + uuid.uuid4().hex[:6]
     stop = tmp_path / ("stop-" + uuid.uuid4().hex[:6])
     proc = Background(["wine", str(fvm.exe), "run", "--box", box, "--", str(capture), "titled", title,

@@ -26,7 +26,9 @@ def boxes(fvm):
 
     def make(policy_text=None, tmp=None):
         name = "w" + uid()
-        args = ["create", name]
+        # On the host's Wine server, which holds host and box windows alike
+        # (a box with its own server has none of the host's).
+        args = ["create", name, "--host-server"]
         if policy_text is not None:
             path = tmp / (name + ".ini")
             path.write_text(policy_text)
