@@ -137,6 +137,11 @@ int cli_exit_status(int32_t status);
 BOOL own_server_inside(void);
 int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code);
 int own_server_join(const box *b, int *exit_code);
+/* Runs `fvm.exe ARGS...` inside such a box's server while the box runs,
+ * its standard output into out (0-ended, cut to cap - 1 bytes): how fvm
+ * outside asks the box's broker, which is in that server. TRUE when it ran
+ * and exited 0; FALSE for any other box, or when not running. */
+BOOL own_server_capture(const box *b, const char *const *args, char *out, size_t cap);
 /* fvm stop of such a box, after its stop inside: ends its server, which
  * would linger idle. */
 void own_server_end_idle(const box *b);
@@ -266,6 +271,7 @@ int cmd_set(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 /* stats.c: the running box's broker numbers (JSON), and one number of them. */
 BOOL stats_query(const box *b, char *out, size_t cap);
+int cmd_stats_json(int argc, char **argv);   /* fvm __stats-json NAME: stats_query's JSON */
 double stats_field(const char *json, const char *key);
 /* box.c: bytes stored under a folder (a box's delta weight). */
 ULONGLONG tree_size(const wchar_t *dir);

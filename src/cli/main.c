@@ -89,6 +89,7 @@ static const verb g_verbs[] = {
      "                                the box's audit log; --verify checks its hash chain\n"},
     {"doctor", cmd_doctor, "  doctor                        what this platform enforces, probed now\n"},
     {"__audit-append", cmd_audit_append, NULL},
+    {"__stats-json", cmd_stats_json, NULL},   /* the broker's stats, asked from outside its own server */
 };
 
 static void usage(FILE *to)

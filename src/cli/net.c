@@ -309,6 +309,9 @@ int cmd_net(int argc, char **argv)
         return EXIT_FAIL;
     if (!box_exists(&b))
         return cli_error("no box named '%s'", argv[1]);
+    int code;
+    if (own_server_join(&b, &code))
+        return code;   /* its ports and sockets are in the box's own Wine server: shown from there (ownserver.c) */
     net_settings s;
     memset(&s, 0, sizeof s);
     for (int i = 2; i < argc; i++) {

@@ -60,6 +60,9 @@
 #include "common/floor_domain.h"
 #include "common/floor_namespace.h"
 #include "common/rawtext.h"
+#include "common/policyload.h"
+#include "core/floor_rules.h"
+#include "core/policy.h"
 #include "core/runrequest.h"
 #include "runtime/linux_syscall.h"
 
@@ -712,9 +715,28 @@ static BOOL same_file(const wchar_t *a, const wchar_t *b)
     return same;
 }
 
-static void stamp_text(const server_plan *p, char *out, size_t cap)
+/* The box's policy as compiled (its includes too), hashed: its open rules
+ * are in the init's domain (add_open_folders). 0 when it does not load. */
+static uint64_t policy_hash(const box *b)
 {
-    snprintf(out, cap, "floor=%d display=%d\n", p->floor ? 1 : 0, p->display);
+    wchar_t path[FVM_PATH_MAX];
+    void *blob = NULL;
+    size_t len = 0;
+    char why[256];
+    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
+        fvm_policy_compile_file(path, &blob, &len, NULL, NULL, why, sizeof why) != FVM_OK)
+        return 0;
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const uint8_t *)blob)[i]) * 1099511628211ull;
+    policy_blob_free(blob);
+    return h;
+}
+
+static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "floor=%d display=%d policy=%016llx\n", p->floor ? 1 : 0, p->display,
+             (unsigned long long)policy_hash(b));
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -725,8 +747,8 @@ static BOOL same_as_loaded(const box *b, const server_plan *p)
     for (int i = 0; i < HIVES; i++)
         if (!hive_copy_path(b, "next.", i, next) || !hive_copy_path(b, "", i, loaded) || !same_file(next, loaded))
             return FALSE;
-    char want[64];
-    stamp_text(p, want, sizeof want);
+    char want[96];
+    stamp_text(b, p, want, sizeof want);
     DWORD len = 0;
     char *had = hive_copy_path(b, "", HIVES, loaded) ? read_whole(loaded, &len) : NULL;
     BOOL same = had && len == strlen(want) && !memcmp(had, want, len);
@@ -762,8 +784,8 @@ static void promote_host_registry(const box *b, server_plan *p)
             p->hives++;
         }
     }
-    char text[64];
-    stamp_text(p, text, sizeof text);
+    char text[96];
+    stamp_text(b, p, text, sizeof text);
     HANDLE f = hive_copy_path(b, "", HIVES, loaded)
                    ? CreateFileW(loaded, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL)
                    : INVALID_HANDLE_VALUE;
@@ -772,6 +794,77 @@ static void promote_host_registry(const box *b, server_plan *p)
         WriteFile(f, text, (DWORD)strlen(text), &put, NULL);
         CloseHandle(f);
     }
+}
+
+/* The Linux folder a file pattern's literal part names (\??\C:\data\*.txt:
+ * C:\data), FALSE for a pattern that is not of a drive or names none. */
+static BOOL pattern_folder(const policy_pattern *pat, char *out, size_t cap)
+{
+    const uint16_t *u = pat->units;
+    if (pat->len < 7 || u[0] != '\\' || u[1] != '?' || u[2] != '?' || u[3] != '\\' || u[5] != ':' || u[6] != '\\')
+        return FALSE;
+    size_t literal = 4;
+    while (literal < pat->len && u[literal] != '*' && u[literal] != '?')
+        literal++;
+    /* A whole name without wildcards: its folder, where it is made and renamed. */
+    size_t end = literal;
+    while (end > 6 && u[end - 1] != '\\')
+        end--;
+    wchar_t win[FVM_PATH_MAX];
+    if (end - 4 >= FVM_PATH_MAX)
+        return FALSE;
+    for (size_t i = 4; i < end; i++)
+        win[i - 4] = (wchar_t)u[i];
+    win[end - 4] = 0;
+    return boxserver_linux_path(win, out, cap) && floor_domain_real_path(out, cap);
+}
+
+/* Whether child is parent or lies beneath it (Linux paths). */
+static BOOL inside(const char *child, const char *parent)
+{
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        n--;
+    if (n == 1 && parent[0] == '/')
+        return TRUE;
+    return !strncmp(child, parent, n) && (child[n] == 0 || child[n] == '/');
+}
+
+/* `open` file rules reach the host's files through the box's server, which
+ * runs in the box's domain: each rule's folder (its pattern up to the first
+ * wildcard) is made writable there, as far as it exists. The hooks still
+ * match the rule's whole pattern for a program's calls; one that steps
+ * around them may write anywhere in such a folder (docs/design.md). A
+ * folder that holds the FVM root, or lies in it, is never opened so: other
+ * boxes and fvm's own storage stay out of reach. */
+static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d)
+{
+    wchar_t path[FVM_PATH_MAX];
+    policy *pol = NULL;
+    char why[256];
+    static char root[FVM_PATH_MAX * 3], folder[FVM_PATH_MAX * 3];
+    fvm_error err;
+    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
+        fvm_policy_load(path, &pol, NULL, NULL, why, sizeof why) != FVM_OK)
+        return TRUE;   /* the run's own load of the policy says what is wrong with it */
+    BOOL ok = floor_fvm_root(box_unix, root, sizeof root, &err) == FVM_OK;
+    for (size_t i = 0; ok && i < policy_rule_count(pol); i++) {
+        const policy_rule *r = policy_rule_at(pol, i);
+        if (r->type != POLICY_TYPE_FILE || r->action != POLICY_ACTION_OPEN)
+            continue;
+        for (size_t k = 0; ok && k < r->pattern_count; k++) {
+            if (!pattern_folder(&r->patterns[k], folder, sizeof folder))
+                continue;
+            if (inside(folder, root) || inside(root, folder)) {
+                fprintf(stderr, "fvm: box '%s': %s:%u: the open rule's folder %s holds fvm's storage; it stays "
+                                "read-only for the box's Wine server\n", b->name, r->file, r->line, folder);
+                continue;
+            }
+            ok = floor_domain_add(d, folder, LL_BOX_RIGHTS, 0);
+        }
+    }
+    policy_free(pol);
+    return ok;
 }
 
 /* What only starting an init needs: the wineserver, the log, the domain. */
@@ -803,6 +896,7 @@ static int plan_init(const box *b, server_plan *p)
      * mount point a bind covers), which lie in the FVM root, hidden. */
     for (int i = 0; ok && i < p->hives; i++)
         ok = floor_domain_add(d, p->hive_copy[i], LL_READ_FILE, 1);
+    ok = ok && add_open_folders(b, box_unix, d);
     if (!ok) {
         floor_domain_drop(d);
         return cli_error("box '%s': its Wine server's kernel floor cannot be set up: %s (fvm run --no-floor starts "
@@ -876,7 +970,36 @@ static int start_init(const box *b, server_plan *p)
     return 0;
 }
 
-static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp)
+/* A command of fvm's own run inside the box's server with its standard
+ * output captured (own_server_capture), instead of this fvm.exe's command
+ * line and streams. */
+typedef struct captured {
+    const char *const *args;   /* fvm.exe's arguments, NULL-ended */
+    int32_t out[2];            /* the pipe its standard output goes to */
+    char *buf;                 /* what it wrote, up to cap - 1 bytes, 0-ended */
+    size_t cap, got;
+} captured;
+
+/* Reads fd to its end (what does not fit is read and dropped). */
+static size_t drain(int64_t fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    char spill[512];
+    for (;;) {
+        BOOL room = got + 1 < cap;
+        int64_t n = LSYS(LNR_read, fd, room ? buf + got : spill, room ? cap - 1 - got : sizeof spill);
+        if (n == -4 /* EINTR */)
+            continue;
+        if (n <= 0)
+            break;
+        if (room)
+            got += (size_t)n;
+    }
+    buf[got] = 0;
+    return got;
+}
+
+static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp, int32_t out_fd)
 {
     static char data[RUN_REQUEST_BYTES_MAX];
     static char cwd[FVM_PATH_MAX * 3];
@@ -886,7 +1009,7 @@ static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp)
     fvm_error err;
     if (run_request_encode(n > 0 ? cwd : "/", argv, envp, data, sizeof data, &h, &err) != FVM_OK)
         return cli_error("box '%s': %s", b->name, err.message), FALSE;
-    struct l_cmsg_fds cmsg = {16 + 3 * 4, 1, 1, {0, 1, 2}, 0};
+    struct l_cmsg_fds cmsg = {16 + 3 * 4, 1, 1, {0, out_fd, 2}, 0};
     struct l_iovec iov = {&h, sizeof h};
     struct l_msghdr msg = {0};
     msg.iov = &iov;
@@ -901,7 +1024,7 @@ static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp)
 /* Sends this fvm.exe's command to the box's init (started first if none
  * runs and start); 1 with *exit_code, or 0 when no init runs and none was
  * to be started. */
-static int request(const box *b, int display, BOOL no_floor, BOOL start, int *exit_code)
+static int request(const box *b, int display, BOOL no_floor, BOOL start, captured *capture, int *exit_code)
 {
     server_plan *p = &g_plan;
     if ((*exit_code = plan_paths(b, display, !no_floor, p)) != 0)
@@ -962,9 +1085,20 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
         }
         char **argv, **envp;
         reply r = {0, 0};
-        if (!cli_again_command(b, &plan, &argv, &envp))
-            *exit_code = EXIT_FAIL;
-        else if (!send_request(b, conn, argv, envp))
+        BOOL ok = cli_again_command(b, &plan, &argv, &envp);
+        if (ok && capture) {   /* argv[0], argv[1]: Wine's loader and fvm.exe */
+            size_t n = 0;
+            for (; capture->args[n] && n < 64; n++)
+                argv[2 + n] = (char *)capture->args[n];
+            argv[2 + n] = NULL;
+        }
+        if (ok)
+            ok = send_request(b, conn, argv, envp, capture ? capture->out[1] : 1);
+        if (capture) {   /* the command holds its end now: EOF comes when it ends */
+            LSYS(LNR_close, capture->out[1], 0, 0);
+            capture->out[1] = -1;
+        }
+        if (!ok)
             *exit_code = EXIT_FAIL;
         else if (read_all(conn, &r, sizeof r) && r.kind == REPLY_STARTED) {
             if (box_lock) {
@@ -972,6 +1106,8 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, int *ex
                 CloseHandle(box_lock);
                 box_lock = NULL;
             }
+            if (capture)   /* drained before the status: the command may fill the pipe */
+                capture->got = drain(capture->out[0], capture->buf, capture->cap);
             if (!read_all(conn, &r, sizeof r))
                 r.kind = 0;
         }
@@ -992,7 +1128,7 @@ int own_server_run(const box *b, int display, BOOL no_floor, int *exit_code)
 {
     if (!cli_on_linux() || own_server_inside())
         return 0;
-    return request(b, display, no_floor, TRUE, exit_code);
+    return request(b, display, no_floor, TRUE, NULL, exit_code);
 }
 
 int own_server_join(const box *b, int *exit_code)
@@ -1000,7 +1136,23 @@ int own_server_join(const box *b, int *exit_code)
     if (!cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_busy(b->path))
         return 0;
     /* fvm's own verbs: no floor asked of the server (stop must reach one started with --no-floor). */
-    return request(b, own_display_number(b), TRUE, FALSE, exit_code);
+    return request(b, own_display_number(b), TRUE, FALSE, NULL, exit_code);
+}
+
+BOOL own_server_capture(const box *b, const char *const *args, char *out, size_t cap)
+{
+    if (!cap || !cli_on_linux() || own_server_inside() || !fvm_box_own_server(b->path) || !boxserver_busy(b->path))
+        return FALSE;
+    captured c = {args, {-1, -1}, out, cap, 0};
+    if (LSYS(LNR_pipe2, c.out, L_O_CLOEXEC, 0) != 0)
+        return FALSE;
+    int code = 0;
+    int handled = request(b, own_display_number(b), TRUE, FALSE, &c, &code);
+    LSYS(LNR_close, c.out[0], 0, 0);
+    if (c.out[1] >= 0)
+        LSYS(LNR_close, c.out[1], 0, 0);
+    out[c.got < cap ? c.got : cap - 1] = 0;
+    return handled && code == 0;
 }
 
 void own_server_end_idle(const box *b)

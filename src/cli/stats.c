@@ -18,9 +18,26 @@
 #include "common/brokerproto.h"
 #include "core/boxname.h"
 
+/* A JSON object from another process: one line of printable ASCII. */
+static BOOL plain_object(char *out, size_t got)
+{
+    if (got < 2 || out[0] != '{')
+        return FALSE;
+    out[got] = 0;
+    for (size_t i = 0; i < got; i++)
+        if (out[i] < 0x20 || out[i] > 0x7e)
+            return FALSE;
+    return TRUE;
+}
+
 /* The broker's JSON for the box, or FALSE when it is not running. */
 BOOL stats_query(const box *b, char *out, size_t cap)
 {
+    if (fvm_box_own_server(b->path) && !own_server_inside()) {
+        /* Its broker is in the box's own Wine server: asked there (ownserver.c). */
+        const char *const ask[] = {"__stats-json", b->name, NULL};
+        return own_server_capture(b, ask, out, cap) && plain_object(out, strcspn(out, "\r\n"));
+    }
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(b->path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
     HANDLE pipe = INVALID_HANDLE_VALUE;
@@ -39,13 +56,17 @@ BOOL stats_query(const box *b, char *out, size_t cap)
     BOOL ok = WriteFile(pipe, FVM_BROKER_REQ_STATS, (DWORD)strlen(FVM_BROKER_REQ_STATS), &written, NULL) &&
               ReadFile(pipe, out, (DWORD)cap - 1, &got, NULL);
     CloseHandle(pipe);
-    if (!ok || got < 2 || out[0] != '{')
-        return FALSE;
-    out[got] = 0;
-    for (DWORD i = 0; i < got; i++)   /* from another process: printable ASCII only */
-        if (out[i] < 0x20 || out[i] > 0x7e)
-            return FALSE;
-    return TRUE;
+    return ok && plain_object(out, got);
+}
+
+int cmd_stats_json(int argc, char **argv)
+{
+    box b;
+    static char text[FVM_BROKER_STATS_MAX];
+    if (argc != 2 || !box_init(&b, argv[1]) || !stats_query(&b, text, sizeof text))
+        return 1;
+    printf("%s\n", text);
+    return 0;
 }
 
 /* A number field of the broker's JSON ("key":123.4), or 0. */
@@ -173,9 +194,6 @@ int cmd_stats(int argc, char **argv)
             return EXIT_FAIL;
         if (!box_exists(&b))
             return cli_error("no box '%s'", b.name);
-        int code;
-        if (own_server_join(&b, &code))
-            return code;   /* asked in the box's own Wine server (ownserver.c) */
         if (!box_process_count(&b) && !follow)
             return cli_error("box '%s' is not running", b.name);
     }

@@ -8,6 +8,7 @@ run here against the host, which must stay untouched; and the box must
 still behave as a box: programs run, several runs share its server, fvm
 ps/stop/commit see it from outside."""
 import array
+import json
 import os
 import re
 import socket
@@ -18,7 +19,7 @@ import uuid
 
 import pytest
 
-from conftest import run_unboxed, win_path
+from conftest import DRIVE_C, run_unboxed, win_path
 from test_floor import HOST, HOST_WIN, SERVER_SIDE, hostile, prefix_wineserver, server_side_attack
 
 
@@ -149,6 +150,11 @@ def test_outside_verbs_see_the_running_box(fvm, sbox):
     assert fvm.wait_until(lambda: "ping.exe" in fvm("ps", sbox).stdout, timeout=30), fvm("ps", sbox).stdout
     assert "own Wine server" in fvm("ps", check=0).stdout
     assert server_running(fvm, sbox)
+    # The broker's figures and the box's ports, asked inside its server.
+    stats = fvm("stats", sbox, "--json")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["box"] == sbox, stats.stdout + stats.stderr
+    assert sbox in fvm("stats").stdout
+    assert "bound ports:" in fvm("net", sbox).stdout
     commit = fvm("commit", sbox)
     assert commit.returncode != 0 and "running" in commit.stderr, commit.stderr
     fvm("stop", sbox, check=0)
@@ -394,6 +400,32 @@ def test_host_programs_reach_neither_the_box_job_nor_host_windows_from_it(fvm, s
     finally:
         fvm("stop", sbox, check=0)
         run.join()
+
+
+def test_open_rules_reach_the_host_through_the_box_server(fvm, apps, tmp_path):
+    """The box's server opens files for its programs inside the box's
+    domain, so an open rule's folder is writable in that domain: a boxed
+    write there reaches the host, as in any box. Another folder stays out
+    of reach even of an own-stub NtCreateFile, and a rule whose folder holds
+    fvm's storage (C:\\) is not made writable, which the run says."""
+    tag = uuid.uuid4().hex[:10]
+    root, win = DRIVE_C / "fvmopen" / tag, "C:\\fvmopen\\" + tag
+    (root / "shared").mkdir(parents=True)
+    (root / "other").mkdir()
+    policy = tmp_path / "open.ini"
+    policy.write_text(f"[file]\nopen {win}\\shared\\**\nopen C:\\**\\fvm-nothing-{tag}.txt\n")
+    name = "s" + tag
+    fvm("create", name, "--own-server", "--policy", win_path(policy), check=0)
+    try:
+        run = fvm("run", "--box", name, str(apps / "filetool.exe"), "write", win + "\\shared\\new.txt", "to-host")
+        assert run.stdout.strip() == "OK", run.stdout + run.stderr
+        assert (root / "shared" / "new.txt").read_bytes() == b"to-host"
+        assert "holds fvm's storage" in run.stderr, run.stderr
+        hostile(fvm, name, apps, "stub-create", "\\??\\" + win + "\\other\\x.txt", "PWNED")
+        assert not (root / "other" / "x.txt").exists()
+    finally:
+        fvm("rm", "--force", name)
+        subprocess.run(["rm", "-rf", str(root)])
 
 
 def test_own_display_with_own_server_is_refused_for_now(fvm):
