@@ -271,7 +271,9 @@ int cmd_set(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 /* stats.c: the running box's broker numbers (JSON), and one number of them. */
 BOOL stats_query(const box *b, char *out, size_t cap);
-int cmd_stats_json(int argc, char **argv);   /* fvm __stats-json NAME: stats_query's JSON */
+int cmd_stats_json(int argc, char **argv);
+/* relay.c: fvm __provider-relay NAME, the decision provider for a box with its own server. */
+int cmd_provider_relay(int argc, char **argv);   /* fvm __stats-json NAME: stats_query's JSON */
 double stats_field(const char *json, const char *key);
 /* box.c: bytes stored under a folder (a box's delta weight). */
 ULONGLONG tree_size(const wchar_t *dir);

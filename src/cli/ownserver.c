@@ -474,6 +474,7 @@ static void init_main(server_plan *p)
         say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
         LSYS(LNR_exit, 1, 0, 0);
     }
+    boxserver_hold_init(p->dir);   /* while this init lives (the provider relay looks: relay.c) */
     int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
     int64_t listener = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
     struct l_sockaddr_un addr;
@@ -999,6 +1000,57 @@ static size_t drain(int64_t fd, char *buf, size_t cap)
     return got;
 }
 
+/* Whether the box's policy has a rule a decision provider answers. */
+static BOOL policy_asks(const box *b)
+{
+    wchar_t path[FVM_PATH_MAX];
+    policy *pol = NULL;
+    char why[256];
+    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
+        fvm_policy_load(path, &pol, NULL, NULL, why, sizeof why) != FVM_OK)
+        return FALSE;
+    BOOL asks = FALSE;
+    for (size_t i = 0; !asks && i < policy_rule_count(pol); i++)
+        asks = policy_rule_at(pol, i)->action == POLICY_ACTION_ASK;
+    policy_free(pol);
+    return asks;
+}
+
+/* The provider relay (relay.c) of a new init whose box's policy asks: a
+ * process of the host's server, started from Linux as nobody's child here,
+ * with /dev/null for its streams (a caller's pipe must end with its run). */
+static void start_relay(const box *b)
+{
+    if (!policy_asks(b))
+        return;
+    run_again plan = {{NULL}, {"WINESERVERSOCKET=", MARKER}, NULL, NULL, NULL};
+    char **argv, **envp;
+    if (!cli_again_command(b, &plan, &argv, &envp))
+        return;
+    argv[2] = "__provider-relay";   /* argv[0], argv[1]: Wine's loader and fvm.exe */
+    argv[3] = (char *)b->name;
+    argv[4] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
+    if (pid == 0) {
+        if (LSYS(LNR_clone, 17, 0, 0) == 0) {
+            LSYS(LNR_setsid, 0, 0, 0);
+            int64_t null_fd = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+            for (int i = 0; i < 3 && null_fd >= 0; i++)
+                LSYS(LNR_dup2, null_fd, i, 0);
+            LSYS(LNR_close_range, 3, ~0u, 0);
+            set_signal_mask(FALSE);
+            LSYS(LNR_execve, argv[0], argv, envp);
+        }
+        LSYS(LNR_exit, 0, 0, 0);
+    }
+    int32_t status;
+    if (pid > 0)
+        while (LSYS(LNR_wait4, pid, &status, 0) == -4)
+            ;
+}
+
 static BOOL send_request(const box *b, int64_t conn, char **argv, char **envp, int32_t out_fd)
 {
     static char data[RUN_REQUEST_BYTES_MAX];
@@ -1067,6 +1119,8 @@ static int request(const box *b, int display, BOOL no_floor, BOOL start, capture
         *exit_code = plan_init(b, p);
         if (!*exit_code)
             *exit_code = start_init(b, p);
+        if (!*exit_code)
+            start_relay(b);
         if (!*exit_code && (conn = connect_init(p)) < 0)
             *exit_code = cli_error("box '%s': cannot reach its Wine server's init", b->name);
     }

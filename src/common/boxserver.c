@@ -107,21 +107,40 @@ static void busy_path(const char *dir, char *out, size_t cap)
     raw_put(out, cap, raw_put(out, cap, 0, dir), "/busy");
 }
 
-int boxserver_hold_busy(const char *dir)
+static int hold_lock(const char *path, int16_t type)
 {
-    static char path[4096 + 8];
-    busy_path(dir, path, sizeof path);
     int64_t fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)path, L_O_RDWR | L_O_CREAT | L_O_CLOEXEC, 0600, 0, 0);
     if (fd < 0)
         return -1;
     struct l_flock fl;
     memset(&fl, 0, sizeof fl);
-    fl.l_type = L_F_RDLCK;   /* shared: every runner and the broker hold one */
+    fl.l_type = type;
     if (LSYS(LNR_fcntl, fd, L_F_SETLK, &fl) != 0) {
         LSYS(LNR_close, fd, 0, 0);
         return -1;
     }
     return (int)fd;
+}
+
+int boxserver_hold_busy(const char *dir)
+{
+    static char path[4096 + 8];
+    busy_path(dir, path, sizeof path);
+    return hold_lock(path, L_F_RDLCK);   /* shared: every runner and the broker hold one */
+}
+
+int boxserver_hold_init(const char *dir)
+{
+    static char path[4096 + 8];
+    raw_put(path, sizeof path, raw_put(path, sizeof path, 0, dir), "/init");
+    return hold_lock(path, L_F_WRLCK);
+}
+
+BOOL boxserver_init_alive(const char *dir)
+{
+    static char path[4096 + 8];
+    raw_put(path, sizeof path, raw_put(path, sizeof path, 0, dir), "/init");
+    return lock_holder(path) != 0;
 }
 
 BOOL boxserver_busy_dir(const char *dir)

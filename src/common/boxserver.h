@@ -47,6 +47,11 @@ int boxserver_hold_busy(const char *dir);
 /* Whether anyone holds a lock on <dir>/busy. Raw system calls only. */
 BOOL boxserver_busy_dir(const char *dir);
 
+/* The init's lock on <dir>/init, for its life; whether anyone holds it.
+ * Raw system calls only. */
+int boxserver_hold_init(const char *dir);
+BOOL boxserver_init_alive(const char *dir);
+
 /* Whether the box with its own server runs (its server is up and busy);
  * FALSE off Linux or from inside that server (as boxserver_pid). */
 BOOL boxserver_busy(const wchar_t *box_path);

@@ -17,6 +17,7 @@
 #include "core/brokermsg.h"
 #include "core/policy.h"
 #include "fvm/provider.h"
+#include "runtime/linux_syscall.h"
 
 static policy_view g_view;
 static BOOL g_have_policy;
@@ -70,30 +71,9 @@ static policy_action reply_action(const char *reply, size_t len, policy_action f
     return fallback;
 }
 
-/* Asks the provider; the rule's default when it is absent, slow or unclear.
- * The whole exchange, connection included, stays within the timeout. */
-static policy_action ask_provider(policy_type type, const uint16_t *name, size_t len, const policy_decision *d)
+/* The question's line (include/fvm/provider.h); its length. */
+static size_t provider_line(policy_type type, const uint16_t *name, size_t len, char *line, size_t cap)
 {
-    policy_action fallback = d->ask_default;
-    DWORD deadline = GetTickCount() + d->ask_timeout_ms;
-    wchar_t pipe_name[FVM_PATH_MAX];
-    fvm_wcscpy(pipe_name, FVM_PATH_MAX, L"\\\\.\\pipe\\");
-    fvm_wcscat(pipe_name, FVM_PATH_MAX, g_fvm.config.provider[0] ? g_fvm.config.provider : L"" FVM_PROVIDER_DEFAULT);
-
-    HANDLE pipe = INVALID_HANDLE_VALUE;
-    runtime_bypass_enter();   /* the provider listens on the host's pipe */
-    while (pipe == INVALID_HANDLE_VALUE) {
-        pipe = CreateFileW(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
-        if (pipe != INVALID_HANDLE_VALUE)
-            break;
-        LONG left = (LONG)(deadline - GetTickCount());
-        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left)) {
-            runtime_bypass_leave();
-            return fallback;
-        }
-    }
-    runtime_bypass_leave();
-    static char line[FVM_PROVIDER_MAX_LINE];
     char number[16], utf8[FVM_PROVIDER_MAX_LINE / 2];
     size_t at = 0;
     int n = WideCharToMultiByte(CP_UTF8, 0, (const wchar_t *)name, (int)len, utf8, sizeof utf8, NULL, NULL);
@@ -116,16 +96,117 @@ static policy_action ask_provider(policy_type type, const uint16_t *name, size_t
     for (int i = 0; i < 7; i++) {
         if (i)
             line[at++] = '\t';
-        put_field(line, &at, sizeof line, fields[i], lens[i]);
+        put_field(line, &at, cap, fields[i], lens[i]);
     }
     line[at++] = '\n';
+    return at;
+}
+
+/* In a box with a Wine server of its own the provider's pipe is not in
+ * this server: the relay of the host's side (cli/relay.c) listens on the
+ * unix socket <root>\servers\<hash>\provider and asks it. The answer's
+ * length, or -1. */
+static int ask_relay(const char *line, size_t len, char *reply, size_t cap, DWORD deadline)
+{
+    /* <root>\boxes\<name> -> <root>\servers\<16 hex digits of the box path's hash> */
+    wchar_t dir[FVM_PATH_MAX];
+    if (!fvm_wcscpy(dir, FVM_PATH_MAX, g_fvm.config.box_path))
+        return -1;
+    for (int level = 0; level < 2; level++) {
+        size_t n = fvm_wcslen(dir);
+        while (n > 0 && dir[n - 1] != L'\\')
+            n--;
+        if (n < 2)
+            return -1;
+        dir[n - 1] = 0;
+    }
+    wchar_t hash[18];
+    uint64_t h = fvm_hash_path(g_fvm.config.box_path);
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        hash[i] = L"0123456789abcdef"[h & 15];
+    hash[16] = 0;
+    if (!fvm_wcscat(dir, FVM_PATH_MAX, L"\\servers\\") || !fvm_wcscat(dir, FVM_PATH_MAX, hash))
+        return -1;
+    char *(CDECL * to_unix)(const wchar_t *) =
+        (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
+                                                                "wine_get_unix_file_name");
+    char *unix_dir = to_unix ? to_unix(dir) : NULL;
+    if (!unix_dir)
+        return -1;
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, unix_dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    HeapFree(GetProcessHeap(), 0, unix_dir);
+    if (dir_fd < 0)
+        return -1;
+    struct {
+        uint16_t family;
+        char path[108];
+    } addr;
+    memset(&addr, 0, sizeof addr);
+    addr.family = 1;   /* AF_UNIX */
+    char digits[24];
+    int nd = 0;
+    for (uint64_t v = (uint64_t)dir_fd; nd == 0 || v; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    size_t at = 0;
+    for (const char *c = "/proc/self/fd/"; *c; c++)
+        addr.path[at++] = *c;
+    while (nd)
+        addr.path[at++] = digits[--nd];
+    for (const char *c = "/provider"; *c; c++)
+        addr.path[at++] = *c;
+    int got = -1;
+    int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
+    if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) == 0 && LSYS(LNR_write, s, line, len) == (int64_t)len) {
+        struct {
+            int32_t fd;
+            int16_t events, revents;
+        } pfd = {(int32_t)s, 1 /* POLLIN */, 0};
+        LONG left = (LONG)(deadline - GetTickCount());
+        if (left > 0 && LSYS(7 /* poll */, &pfd, 1, left) > 0)
+            got = (int)LSYS(LNR_read, s, reply, cap);
+    }
+    if (s >= 0)
+        LSYS(LNR_close, s, 0, 0);
+    LSYS(LNR_close, dir_fd, 0, 0);
+    return got;
+}
+
+/* Asks the provider; the rule's default when it is absent, slow or unclear.
+ * The whole exchange, connection included, stays within the timeout. */
+static policy_action ask_provider(policy_type type, const uint16_t *name, size_t len, const policy_decision *d)
+{
+    policy_action fallback = d->ask_default;
+    DWORD deadline = GetTickCount() + d->ask_timeout_ms;
+    static char line[FVM_PROVIDER_MAX_LINE];
+    char reply[64];
+    size_t at = provider_line(type, name, len, line, sizeof line);
+    if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
+        int got = ask_relay(line, at, reply, sizeof reply, deadline);
+        return got > 0 ? reply_action(reply, (size_t)got, fallback) : fallback;
+    }
+    wchar_t pipe_name[FVM_PATH_MAX];
+    fvm_wcscpy(pipe_name, FVM_PATH_MAX, L"\\\\.\\pipe\\");
+    fvm_wcscat(pipe_name, FVM_PATH_MAX, g_fvm.config.provider[0] ? g_fvm.config.provider : L"" FVM_PROVIDER_DEFAULT);
+
+    HANDLE pipe = INVALID_HANDLE_VALUE;
+    runtime_bypass_enter();   /* the provider listens on the host's pipe */
+    while (pipe == INVALID_HANDLE_VALUE) {
+        pipe = CreateFileW(pipe_name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        if (pipe != INVALID_HANDLE_VALUE)
+            break;
+        LONG left = (LONG)(deadline - GetTickCount());
+        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(pipe_name, (DWORD)left)) {
+            runtime_bypass_leave();
+            return fallback;
+        }
+    }
+    runtime_bypass_leave();
 
     policy_action action = fallback;
     OVERLAPPED ov;
     memset(&ov, 0, sizeof ov);
     ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
     DWORD done = 0;
-    char reply[64];
     BOOL ok = ov.hEvent != NULL;
     if (ok && !WriteFile(pipe, line, (DWORD)at, NULL, &ov) && GetLastError() != ERROR_IO_PENDING)
         ok = FALSE;

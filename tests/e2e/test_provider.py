@@ -11,8 +11,10 @@ import pytest
 from conftest import DRIVE_C, Background, wine_env, win_path
 
 
-@pytest.fixture
-def ask_box(fvm, tmp_path):
+@pytest.fixture(params=["host", "own"])
+def ask_box(fvm, tmp_path, request):
+    """A box whose policy asks, on the host's Wine server or on its own (the
+    provider is then reached through fvm's relay, src/cli/relay.c)."""
     ident = uuid.uuid4().hex[:8]
     root = DRIVE_C / "fvmask" / ident
     root.mkdir(parents=True)
@@ -21,7 +23,7 @@ def ask_box(fvm, tmp_path):
     policy = tmp_path / "ask.ini"
     policy.write_text(f"[file]\nask(timeout=1500ms, default=deny) audit {win}\\**\n")
     box = "a" + ident
-    fvm("create", box, "--policy", win_path(policy), check=0)
+    fvm("create", box, "--policy", win_path(policy), f"--{request.param}-server", check=0)
     pipe = "fvm-test-provider-" + ident
     with open(fvm.box_dir(box) / "box.ini", "a") as ini:
         ini.write(f"provider={pipe}\r\n")

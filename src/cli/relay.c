@@ -1,0 +1,163 @@
+/* relay.c - the decision provider, reached from a box with a Wine server of
+ * its own.
+ *
+ * A provider (include/fvm/provider.h) listens on a named pipe of the
+ * host's Wine server; a box with its own server has a pipe namespace of its
+ * own, where that pipe does not exist. So the first run of such a box whose
+ * policy has ask rules starts this relay: `fvm.exe __provider-relay NAME`,
+ * a process of the host's server, outside the box's domain. It listens on
+ * the unix socket <dir>/provider of the box's server directory (which the
+ * box's processes reach: runtime/policy.c asks there), and for each
+ * connection reads one question line, asks the provider named in the box's
+ * box.ini (never a pipe the box names) and writes its answer back. It ends
+ * with the box's init (<dir>/init, common/boxserver.h).
+ *
+ * The line is outside input: at most FVM_PROVIDER_MAX_LINE bytes, ended by
+ * a newline, passed on as it is but for its box field, which the relay
+ * sets to its own box (a program cannot ask in another box's name); the
+ * provider parses the rest as from any box. The answer is at most 64
+ * bytes, as the runtime reads it. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#include "common/boxserver.h"
+#include "common/rawtext.h"
+#include "core/providerline.h"
+#include "fvm/provider.h"
+#include "runtime/linux_syscall.h"
+
+enum { LNR_poll = 7, LNR_accept4 = 288 };
+
+#define EXCHANGE_MS 60000   /* the longest ask timeout a rule may set is the runtime's to keep */
+#define ANSWER_MAX 64
+
+struct l_sockaddr_un {
+    uint16_t family;
+    char path[108];
+};
+struct l_pollfd {
+    int32_t fd;
+    int16_t events, revents;
+};
+
+static wchar_t g_pipe[FVM_PATH_MAX];
+static const char *g_box_name;
+
+/* Reads up to cap bytes until a newline, within the deadline; the length, or -1. */
+static int64_t read_line(int64_t fd, char *buf, size_t cap, DWORD deadline)
+{
+    size_t got = 0;
+    while (got < cap) {
+        LONG left = (LONG)(deadline - GetTickCount());
+        struct l_pollfd pfd = {(int32_t)fd, 1 /* POLLIN */, 0};
+        if (left <= 0 || LSYS(LNR_poll, &pfd, 1, left) <= 0)
+            return -1;
+        int64_t n = LSYS(LNR_read, fd, buf + got, cap - got);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        if (memchr(buf + got - (size_t)n, '\n', (size_t)n))
+            return (int64_t)got;
+    }
+    return -1;
+}
+
+/* One question to the host's provider; the answer's length, or -1. */
+static int ask_host(const char *line, DWORD len, char *answer, DWORD deadline)
+{
+    HANDLE pipe = INVALID_HANDLE_VALUE;
+    while (pipe == INVALID_HANDLE_VALUE) {
+        pipe = CreateFileW(g_pipe, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        if (pipe != INVALID_HANDLE_VALUE)
+            break;
+        LONG left = (LONG)(deadline - GetTickCount());
+        if (GetLastError() != ERROR_PIPE_BUSY || left <= 0 || !WaitNamedPipeW(g_pipe, (DWORD)left))
+            return -1;
+    }
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD done = 0;
+    BOOL ok = ov.hEvent && (WriteFile(pipe, line, len, NULL, &ov) || GetLastError() == ERROR_IO_PENDING);
+    LONG left = (LONG)(deadline - GetTickCount());
+    ok = ok && left > 0 && WaitForSingleObject(ov.hEvent, (DWORD)left) == WAIT_OBJECT_0 &&
+         GetOverlappedResult(pipe, &ov, &done, FALSE);
+    if (ok) {
+        ResetEvent(ov.hEvent);
+        ok = ReadFile(pipe, answer, ANSWER_MAX, NULL, &ov) || GetLastError() == ERROR_IO_PENDING;
+        left = (LONG)(deadline - GetTickCount());
+        ok = ok && left > 0 && WaitForSingleObject(ov.hEvent, (DWORD)left) == WAIT_OBJECT_0 &&
+             GetOverlappedResult(pipe, &ov, &done, FALSE);
+    }
+    if (!ok)
+        CancelIo(pipe);
+    if (ov.hEvent)
+        CloseHandle(ov.hEvent);
+    CloseHandle(pipe);
+    return ok ? (int)done : -1;
+}
+
+static DWORD WINAPI serve(void *arg)
+{
+    int64_t conn = (int64_t)(INT_PTR)arg;
+    char line[FVM_PROVIDER_MAX_LINE], question[FVM_PROVIDER_MAX_LINE + 3 * FVM_BOX_NAME_MAX];
+    char answer[ANSWER_MAX];
+    DWORD deadline = GetTickCount() + EXCHANGE_MS;
+    int64_t len = read_line(conn, line, sizeof line, deadline);
+    size_t asked = 0;
+    int got = len > 0 && provider_line_set_box(line, (size_t)len, g_box_name, question, sizeof question, &asked,
+                                               NULL) == FVM_OK
+                  ? ask_host(question, (DWORD)asked, answer, deadline)
+                  : -1;
+    if (got > 0)
+        LSYS(LNR_write, conn, answer, got);
+    LSYS(LNR_close, conn, 0, 0);
+    return 0;
+}
+
+int cmd_provider_relay(int argc, char **argv)
+{
+    box b;
+    if (argc != 2 || !cli_on_linux() || !box_init(&b, argv[1]) || !box_exists(&b))
+        return EXIT_USAGE;
+    g_box_name = b.name;
+    fvm_box_config cfg;
+    box_config(&b, &cfg);
+    fvm_wcscpy(g_pipe, FVM_PATH_MAX, L"\\\\.\\pipe\\");
+    fvm_wcscat(g_pipe, FVM_PATH_MAX, cfg.provider[0] ? cfg.provider : L"" FVM_PROVIDER_DEFAULT);
+    wchar_t dir[FVM_PATH_MAX];
+    static char unix_dir[FVM_PATH_MAX * 3];
+    if (!boxserver_dir(b.path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
+        return EXIT_FAIL;
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, unix_dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    int64_t listener = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
+    struct l_sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.family = 1;
+    raw_put(addr.path, sizeof addr.path,
+            raw_put_number(addr.path, sizeof addr.path, raw_put(addr.path, sizeof addr.path, 0, "/proc/self/fd/"),
+                           (uint64_t)dir_fd),
+            "/provider");
+    LSYS(LNR_unlink, addr.path, 0, 0);
+    if (dir_fd < 0 || listener < 0 || LSYS(LNR_bind, listener, &addr, sizeof addr) != 0 ||
+        LSYS(LNR_listen, listener, 16, 0) != 0)
+        return EXIT_FAIL;
+    /* Ends with the box's init (which holds its lock before it says it is
+     * ready, and this starts after that), whatever ends the init. */
+    while (boxserver_init_alive(unix_dir)) {
+        struct l_pollfd pfd = {(int32_t)listener, 1 /* POLLIN */, 0};
+        if (LSYS(LNR_poll, &pfd, 1, 500) <= 0)
+            continue;
+        int64_t conn = LSYS(LNR_accept4, listener, 0, L_O_CLOEXEC);
+        if (conn < 0)
+            continue;
+        HANDLE thread = CreateThread(NULL, 0, serve, (void *)(INT_PTR)conn, 0, NULL);
+        if (thread)
+            CloseHandle(thread);
+        else
+            LSYS(LNR_close, conn, 0, 0);
+    }
+    LSYS(LNR_unlink, addr.path, 0, 0);
+    return 0;
+}
