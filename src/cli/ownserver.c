@@ -462,7 +462,8 @@ static void init_main(server_plan *p)
     if (p->display >= 0)
         floor_namespace_keep_display(p->display);
     if (floor_namespace_bind_dir(p->dir, p->mount_point) != 0) {
-        say_to(2, "cannot bind its directory over ", p->mount_point);
+        say_to(2, "cannot bind its directory (no mount here: fvm inside a Landlock domain or a container? "
+                  "fvm doctor says; a box on the host's server, --host-server, needs none) over ", p->mount_point);
         LSYS(LNR_exit, 1, 0, 0);
     }
     for (int i = 0; i < p->hives; i++)

@@ -437,9 +437,11 @@ def test_confidential_box_refuses_host_readers(fvm):
     """Host -> box: a host program (not hooked) is refused by the process's
     own security descriptor, which Wine checks at OpenProcess; rewriting
     that descriptor is refused too (SYSTEM owns the process). Box -> box is
-    refused by the hooks whatever the setting (tests above)."""
+    refused by the hooks whatever the setting (tests above). On the host's
+    Wine server: a box with its own server has no process a host program
+    can name (test_own_server.py)."""
     name = "c" + uuid.uuid4().hex[:8]
-    fvm("create", name, "--confidential", check=0)
+    fvm("create", name, "--confidential", "--host-server", check=0)
     try:
         target = Target(fvm, box=name)
         read = run_unboxed(PROCTOOL, "readmem", target.pid).stdout
