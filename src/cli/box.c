@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/boxlife.h"
+#include "common/brokerproto.h"
 #include "common/policyload.h"
 #include "core/boxname.h"
 
@@ -349,6 +350,12 @@ int cmd_list(int argc, char **argv)
         if (fvm_box_name_validate(name, &err) != FVM_OK || !box_init(&b, name) || !box_exists(&b))
             continue;
         DWORD procs = box_process_count(&b);
+        /* A box on its own Wine server counts 1 from here: its broker, in
+         * that server, says how many (ownserver.c). */
+        static char stats[FVM_BROKER_STATS_MAX];
+        if (procs && fvm_box_own_server(b.path) && stats_query(&b, stats, sizeof stats) &&
+            stats_field(stats, "processes") >= 1)
+            procs = (DWORD)stats_field(stats, "processes");
         printf("%-32s %-8s %6lu %12llu\n", b.name, procs ? "running" : "stopped", (unsigned long)procs,
                (unsigned long long)tree_size(b.path));
     } while (FindNextFileW(h, &fd));

@@ -155,6 +155,8 @@ def test_outside_verbs_see_the_running_box(fvm, sbox):
     assert stats.returncode == 0 and json.loads(stats.stdout)["box"] == sbox, stats.stdout + stats.stderr
     assert sbox in fvm("stats").stdout
     assert "bound ports:" in fvm("net", sbox).stdout
+    listed = next(l for l in fvm("list").stdout.splitlines() if l.split()[:1] == [sbox])
+    assert int(listed.split()[2]) >= 2, listed   # cmd and ping, counted inside
     commit = fvm("commit", sbox)
     assert commit.returncode != 0 and "running" in commit.stderr, commit.stderr
     fvm("stop", sbox, check=0)
