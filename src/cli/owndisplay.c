@@ -57,6 +57,17 @@ int own_display_reexec(const box *b, int number, int *exit_code)
     if (done && !strcmp(done, marker))
         return (*exit_code = cli_error("box '%s' has a display of its own (:%d), and fvm could not give it to the box's "
                                        "programs", b->name, number)), 1;
+    /* The host server's desktop (explorer.exe /desktop), started now if it
+     * is not, on the user's display: Wine starts it for the first process
+     * of the server that needs a window, with that process's DISPLAY, and
+     * from the box's program that is the box's display, where the box's
+     * window then failed ("cannot create the window", measured when the
+     * host's server had no desktop yet). */
+    HMODULE user32 = LoadLibraryW(L"user32.dll");
+    HWND(WINAPI * desktop)(void) = user32 ? (HWND(WINAPI *)(void))(void *)GetProcAddress(user32, "GetDesktopWindow")
+                                          : NULL;
+    if (display && desktop)
+        desktop();
     static char set_display[32], set_marker[40];
     snprintf(set_display, sizeof set_display, "DISPLAY=:%d", number);
     snprintf(set_marker, sizeof set_marker, "FVM_OWN_DISPLAY=%d", number);

@@ -225,6 +225,29 @@ def test_own_display_scopes_abstract_sockets(fvm, apps, xvfb, tmp_path):
         fvm("rm", "--force", name)
 
 
+def test_own_display_box_window_when_the_host_server_has_no_desktop(fvm, apps, xvfb):
+    """Wine starts a server's desktop (explorer.exe /desktop) for the first
+    process that needs a window, with that process's DISPLAY: for an
+    own-display box's program that was the box's display, and the box's
+    window failed ("cannot create the window"). fvm run starts the host
+    server's desktop first, on the user's display."""
+    me = os.readlink("/proc/self/ns/user")
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"explorer.exe\0/desktop" in (proc / "cmdline").read_bytes() and \
+                    os.readlink(proc / "ns" / "user") == me:
+                os.kill(int(proc.name), 9)   # the host server's desktop: none now
+        except OSError:
+            continue
+    name = "d" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--own-display", check=0)
+    try:
+        out = fvm("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmNoDesk", "NoDesk", "--timeout", "3")
+        assert "ready" in out.stdout, out.stdout + out.stderr
+    finally:
+        fvm("rm", "--force", name)
+
+
 def test_native_linux_child_via_start_unix_does_not_run(fvm, box, host):
     # No display: with one (an earlier test may have set DISPLAY for the session),
     # start.exe reports its failure in a message box and waits for a click.
