@@ -67,9 +67,9 @@
 #include "runtime/linux_syscall.h"
 
 enum {
-    LNR_poll = 7, LNR_rt_sigprocmask = 14, LNR_access_ = 21, LNR_dup2 = 33, LNR_nanosleep = 35,
+    LNR_rt_sigprocmask = 14, LNR_access_ = 21, LNR_dup2 = 33, LNR_nanosleep = 35,
     LNR_sendmsg = 46, LNR_recvmsg = 47, LNR_fcntl = 72, LNR_flock = 73, LNR_chdir = 80, LNR_chmod = 90,
-    LNR_getuid_ = 102, LNR_setsid = 112, LNR_accept4 = 288, LNR_pipe2 = 293, LNR_close_range = 436,
+    LNR_getuid_ = 102, LNR_setsid = 112, LNR_pipe2 = 293, LNR_close_range = 436,
 };
 #define SERVER_WAIT_MS 15000
 #define MARKER "FVM_OWN_SERVER=1"
@@ -120,14 +120,6 @@ struct l_cmsg_fds {
     int32_t level, type;   /* SOL_SOCKET 1, SCM_RIGHTS 1 */
     int32_t fds[3];
     int32_t pad;
-};
-struct l_sockaddr_un {
-    uint16_t family;
-    char path[108];
-};
-struct l_pollfd {
-    int32_t fd;
-    int16_t events, revents;
 };
 
 static server_plan g_plan;
@@ -194,15 +186,6 @@ static BOOL read_all(int64_t fd, void *data, size_t len)
 }
 
 /* "/proc/self/fd/N/launch" for the server directory opened as N. */
-static void launch_address(struct l_sockaddr_un *addr, int64_t dir_fd)
-{
-    memset(addr, 0, sizeof *addr);
-    addr->family = 1;   /* AF_UNIX */
-    size_t at = raw_put(addr->path, sizeof addr->path, 0, "/proc/self/fd/");
-    at = raw_put_number(addr->path, sizeof addr->path, at, (uint64_t)dir_fd);
-    raw_put(addr->path, sizeof addr->path, at, "/launch");
-}
-
 /* The socket exists in dir/server-DEV-INO and the server holds its lock. */
 static BOOL server_up(const server_plan *p)
 {
@@ -479,7 +462,7 @@ static void init_main(server_plan *p)
     int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
     int64_t listener = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
     struct l_sockaddr_un addr;
-    launch_address(&addr, dir_fd);
+    l_unix_address_in(&addr, dir_fd, "launch");
     LSYS(LNR_unlink, addr.path, 0, 0);
     if (dir_fd < 0 || listener < 0 || LSYS(LNR_bind, listener, &addr, sizeof addr) != 0 ||
         LSYS(LNR_listen, listener, 64, 0) != 0) {
@@ -610,7 +593,7 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
     p->domain.ruleset = -1;
     p->ready[0] = p->ready[1] = -1;
     wchar_t dir[FVM_PATH_MAX], parent[FVM_PATH_MAX];
-    if (!boxserver_dir(b->path, dir, FVM_PATH_MAX))
+    if (!fvm_box_server_dir(b->path, dir, FVM_PATH_MAX))
         return cli_error("box '%s': its server directory's path is too long", b->name);
     fvm_wcscpy(parent, FVM_PATH_MAX, dir);
     *wcsrchr(parent, L'\\') = 0;
@@ -653,7 +636,7 @@ static const struct {
 static BOOL hive_copy_path(const box *b, const char *stage, int i, wchar_t *out)
 {
     wchar_t dir[FVM_PATH_MAX];
-    if (!boxserver_dir(b->path, dir, FVM_PATH_MAX))
+    if (!fvm_box_server_dir(b->path, dir, FVM_PATH_MAX))
         return FALSE;
     _snwprintf(out, FVM_PATH_MAX, L"%ls.%hs%hs", dir, stage, i < HIVES ? g_hives[i].file : "stamp");
     out[FVM_PATH_MAX - 1] = 0;
@@ -717,28 +700,54 @@ static BOOL same_file(const wchar_t *a, const wchar_t *b)
     return same;
 }
 
-/* The box's policy as compiled (its includes too), hashed: its open rules
- * are in the init's domain (add_open_folders). 0 when it does not load. */
-static uint64_t policy_hash(const box *b)
+/* The box's policy, loaded once per fvm process: the stamp (twice), the
+ * init's domain and the relay's start all ask it. NULL when it does not
+ * load (the run's own load says what is wrong with it); the hash of its
+ * compiled form (includes too) is 0 then. */
+typedef struct {
+    BOOL loaded;
+    wchar_t owner[FVM_PATH_MAX];   /* the box's path */
+    policy *pol;
+    uint64_t hash;
+} loaded_policy;
+
+static const loaded_policy *box_policy(const box *b)
 {
+    static loaded_policy cache;
+    if (cache.loaded && !wcscmp(cache.owner, b->path))
+        return &cache;
+    if (cache.pol)
+        policy_free(cache.pol);
+    cache.loaded = TRUE;
+    cache.pol = NULL;
+    cache.hash = 0;
+    fvm_wcscpy(cache.owner, FVM_PATH_MAX, b->path);
     wchar_t path[FVM_PATH_MAX];
-    void *blob = NULL;
-    size_t len = 0;
     char why[256];
     if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
-        fvm_policy_compile_file(path, &blob, &len, NULL, NULL, why, sizeof why) != FVM_OK)
-        return 0;
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ ((const uint8_t *)blob)[i]) * 1099511628211ull;
-    policy_blob_free(blob);
-    return h;
+        fvm_policy_load(path, &cache.pol, NULL, NULL, why, sizeof why) != FVM_OK) {
+        cache.pol = NULL;
+        return &cache;
+    }
+    /* The hash is of the compiled form so that a change in an included
+     * file counts too. */
+    void *blob = NULL;
+    size_t len = 0;
+    fvm_error err;
+    if (policy_compile(cache.pol, &blob, &len, &err) == FVM_OK) {
+        uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ ((const uint8_t *)blob)[i]) * 1099511628211ull;
+        cache.hash = h;
+        policy_blob_free(blob);
+    }
+    return &cache;
 }
 
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
     snprintf(out, cap, "floor=%d display=%d policy=%016llx\n", p->floor ? 1 : 0, p->display,
-             (unsigned long long)policy_hash(b));
+             (unsigned long long)box_policy(b)->hash);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -841,13 +850,10 @@ static BOOL inside(const char *child, const char *parent)
  * boxes and fvm's own storage stay out of reach. */
 static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d)
 {
-    wchar_t path[FVM_PATH_MAX];
-    policy *pol = NULL;
-    char why[256];
+    const policy *pol = box_policy(b)->pol;
     static char root[FVM_PATH_MAX * 3], folder[FVM_PATH_MAX * 3];
     fvm_error err;
-    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
-        fvm_policy_load(path, &pol, NULL, NULL, why, sizeof why) != FVM_OK)
+    if (!pol)
         return TRUE;   /* the run's own load of the policy says what is wrong with it */
     BOOL ok = floor_fvm_root(box_unix, root, sizeof root, &err) == FVM_OK;
     for (size_t i = 0; ok && i < policy_rule_count(pol); i++) {
@@ -865,7 +871,6 @@ static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d
             ok = floor_domain_add(d, folder, LL_BOX_RIGHTS, 0);
         }
     }
-    policy_free(pol);
     return ok;
 }
 
@@ -914,7 +919,7 @@ static int64_t connect_init(const server_plan *p)
         return -1;
     int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
     struct l_sockaddr_un addr;
-    launch_address(&addr, dir_fd);
+    l_unix_address_in(&addr, dir_fd, "launch");
     if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) != 0) {
         LSYS(LNR_close, s, 0, 0);
         s = -1;
@@ -1004,16 +1009,10 @@ static size_t drain(int64_t fd, char *buf, size_t cap)
 /* Whether the box's policy has a rule a decision provider answers. */
 static BOOL policy_asks(const box *b)
 {
-    wchar_t path[FVM_PATH_MAX];
-    policy *pol = NULL;
-    char why[256];
-    if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
-        fvm_policy_load(path, &pol, NULL, NULL, why, sizeof why) != FVM_OK)
-        return FALSE;
+    const policy *pol = box_policy(b)->pol;
     BOOL asks = FALSE;
-    for (size_t i = 0; !asks && i < policy_rule_count(pol); i++)
+    for (size_t i = 0; pol && !asks && i < policy_rule_count(pol); i++)
         asks = policy_rule_at(pol, i)->action == POLICY_ACTION_ASK;
-    policy_free(pol);
     return asks;
 }
 

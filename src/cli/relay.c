@@ -22,24 +22,12 @@
 #include <string.h>
 
 #include "common/boxserver.h"
-#include "common/rawtext.h"
 #include "core/providerline.h"
 #include "fvm/provider.h"
 #include "runtime/linux_syscall.h"
 
-enum { LNR_poll = 7, LNR_accept4 = 288 };
-
 #define EXCHANGE_MS 60000   /* the longest ask timeout a rule may set is the runtime's to keep */
 #define ANSWER_MAX 64
-
-struct l_sockaddr_un {
-    uint16_t family;
-    char path[108];
-};
-struct l_pollfd {
-    int32_t fd;
-    int16_t events, revents;
-};
 
 static wchar_t g_pipe[FVM_PATH_MAX];
 static const char *g_box_name;
@@ -128,17 +116,12 @@ int cmd_provider_relay(int argc, char **argv)
     fvm_wcscat(g_pipe, FVM_PATH_MAX, cfg.provider[0] ? cfg.provider : L"" FVM_PROVIDER_DEFAULT);
     wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3];
-    if (!boxserver_dir(b.path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
+    if (!fvm_box_server_dir(b.path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
         return EXIT_FAIL;
     int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, unix_dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
     int64_t listener = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
     struct l_sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.family = 1;
-    raw_put(addr.path, sizeof addr.path,
-            raw_put_number(addr.path, sizeof addr.path, raw_put(addr.path, sizeof addr.path, 0, "/proc/self/fd/"),
-                           (uint64_t)dir_fd),
-            "/provider");
+    l_unix_address_in(&addr, dir_fd, "provider");
     LSYS(LNR_unlink, addr.path, 0, 0);
     if (dir_fd < 0 || listener < 0 || LSYS(LNR_bind, listener, &addr, sizeof addr) != 0 ||
         LSYS(LNR_listen, listener, 16, 0) != 0)

@@ -304,9 +304,8 @@ static HANDLE receive_program(HANDLE pipe, HANDLE opened, HANDLE launcher, DWORD
 /* When the program was the box's last process, the broker writes the last
  * audit records and saves the registry, then exits: wait (a little) for
  * that, so what the program did is in the box's log and files when fvm run
- * returns. If other processes still run, the box goes on without us.
- * TRUE when the box ended. */
-static BOOL wait_for_box_end(const box *b)
+ * returns. If other processes still run, the box goes on without us. */
+static void wait_for_box_end(const box *b)
 {
     wchar_t job_name[FVM_OBJ_NAME_MAX], ready_name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(b->path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
@@ -319,14 +318,13 @@ static BOOL wait_for_box_end(const box *b)
         if (job)
             CloseHandle(job);
         if (busy)
-            return FALSE;
+            return;
         HANDLE ready = OpenEventW(SYNCHRONIZE, FALSE, ready_name);
         if (!ready)
-            return TRUE;   /* the broker is gone: everything is written */
+            return;   /* the broker is gone: everything is written */
         CloseHandle(ready);
         Sleep(10);
     }
-    return FALSE;
 }
 
 int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline)

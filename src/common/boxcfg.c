@@ -95,6 +95,25 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
     fvm_wcscat(out, out_chars, suffix[which]);
 }
 
+BOOL fvm_box_server_dir(const wchar_t *box_path, wchar_t *out, size_t cap)
+{
+    /* <root>\boxes\<name>: two levels up. */
+    if (!fvm_wcscpy(out, cap, box_path))
+        return FALSE;
+    for (int level = 0; level < 2; level++) {
+        size_t n = fvm_wcslen(out);
+        while (n > 0 && out[n - 1] != L'\\' && out[n - 1] != L'/')
+            n--;
+        if (n < 2)
+            return FALSE;
+        out[n - 1] = 0;
+    }
+    if (fvm_wcslen(out) + 9 + 16 >= cap || !fvm_wcscat(out, cap, L"\\servers\\"))
+        return FALSE;
+    append_hex64(out, cap, fvm_hash_path(box_path));
+    return TRUE;
+}
+
 int fvm_box_display_number(const wchar_t *box_path)
 {
     wchar_t ini[FVM_PATH_MAX], value[16];

@@ -90,6 +90,10 @@ int fvm_box_display_number(const wchar_t *box_path);
 /* A box with a Wine server of its own (box.ini [box] server=own;
  * common/boxserver.h). */
 BOOL fvm_box_own_server(const wchar_t *box_path);
+/* <root>\servers\<hash> for the box at <root>\boxes\<name> (hash: the box
+ * path's, as for its object names): its own Wine server's directory
+ * (common/boxserver.h). FALSE when it does not fit. */
+BOOL fvm_box_server_dir(const wchar_t *box_path, wchar_t *out, size_t cap);
 
 /* Small string helpers usable without a CRT. All bounded; they always
  * terminate the destination and return FALSE when it was too small. */

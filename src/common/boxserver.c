@@ -45,24 +45,6 @@ static int lock_holder(const char *path)
     return pid;
 }
 
-BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap)
-{
-    /* <root>\boxes\<name>: two levels up. */
-    if (!fvm_wcscpy(out, cap, box_path))
-        return FALSE;
-    for (int level = 0; level < 2; level++) {
-        size_t n = fvm_wcslen(out);
-        while (n > 0 && out[n - 1] != L'\\' && out[n - 1] != L'/')
-            n--;
-        if (n < 2)
-            return FALSE;
-        out[n - 1] = 0;
-    }
-    wchar_t hash[24];
-    swprintf(hash, 24, L"%016llx", (unsigned long long)fvm_hash_path(box_path));
-    return fvm_wcscat(out, cap, L"\\servers\\") && fvm_wcscat(out, cap, hash);
-}
-
 BOOL boxserver_linux_path(const wchar_t *win, char *out, size_t cap)
 {
     char *(CDECL * to_unix)(const wchar_t *) =
@@ -154,13 +136,28 @@ BOOL boxserver_busy_dir(const char *dir)
 static BOOL linux_dir_of(const wchar_t *box_path, char *out, size_t cap)
 {
     wchar_t dir[FVM_PATH_MAX];
-    return boxserver_dir(box_path, dir, FVM_PATH_MAX) && boxserver_linux_path(dir, out, cap);
+    return fvm_box_server_dir(box_path, dir, FVM_PATH_MAX) && boxserver_linux_path(dir, out, cap);
+}
+
+/* The box's server directory's Linux path when the caller stands outside
+ * the box's own server, the only place its server's state is asked from. */
+static BOOL outside_server_dir(const wchar_t *box_path, char *out, size_t cap)
+{
+    /* Inside the box's server (fvm run and the verbs its init starts) the
+     * box's job is in sight and tells; the server is that of the caller
+     * itself, never to be ended from here. */
+    wchar_t inside[4];
+    if (!under_wine() || !fvm_box_own_server(box_path) ||
+        (GetEnvironmentVariableW(L"FVM_OWN_SERVER", inside, 4) == 1 && inside[0] == L'1'))
+        return FALSE;
+    return linux_dir_of(box_path, out, cap);
 }
 
 BOOL boxserver_busy(const wchar_t *box_path)
 {
     static char unix_dir[FVM_PATH_MAX * 3];
-    return boxserver_pid(box_path) && linux_dir_of(box_path, unix_dir, sizeof unix_dir) && boxserver_busy_dir(unix_dir);
+    return outside_server_dir(box_path, unix_dir, sizeof unix_dir) && boxserver_holder(unix_dir) &&
+           boxserver_busy_dir(unix_dir);
 }
 
 void boxserver_broker_claim(const wchar_t *box_path)
@@ -178,18 +175,8 @@ void boxserver_broker_claim(const wchar_t *box_path)
 
 int boxserver_pid(const wchar_t *box_path)
 {
-    /* Inside the box's server (fvm run and the verbs its init starts) the
-     * box's job is in sight and tells; the server is that of the caller
-     * itself, never to be ended from here. */
-    wchar_t inside[4];
-    if (!under_wine() || !fvm_box_own_server(box_path) ||
-        (GetEnvironmentVariableW(L"FVM_OWN_SERVER", inside, 4) == 1 && inside[0] == L'1'))
-        return 0;
-    wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3];
-    if (!boxserver_dir(box_path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
-        return 0;
-    return boxserver_holder(unix_dir);
+    return outside_server_dir(box_path, unix_dir, sizeof unix_dir) ? boxserver_holder(unix_dir) : 0;
 }
 
 /* "user:[INODE]" of a process, or "" */
@@ -288,9 +275,8 @@ static void remove_linux_tree(const char *dir, int depth)
 
 void boxserver_remove_files(const wchar_t *box_path)
 {
-    wchar_t dir[FVM_PATH_MAX];
     static char unix_dir[FVM_PATH_MAX * 3], other[FVM_PATH_MAX * 3 + 8];
-    if (!under_wine() || !boxserver_dir(box_path, dir, FVM_PATH_MAX) || !boxserver_linux_path(dir, unix_dir, sizeof unix_dir))
+    if (!under_wine() || !linux_dir_of(box_path, unix_dir, sizeof unix_dir))
         return;
     remove_linux_tree(unix_dir, 0);
     static const char *const suffixes[] = {".log", ".lock", ".stamp", ".system.reg", ".user.reg", ".userdef.reg",

@@ -20,9 +20,6 @@
 
 #include <windows.h>
 
-/* <root>\servers\<hash> for the box at <root>\boxes\<name>. */
-BOOL boxserver_dir(const wchar_t *box_path, wchar_t *out, size_t cap);
-
 /* The Linux path of a Windows path, through Wine's own mapping
  * (wine_get_unix_file_name); FALSE off Wine or if it does not fit. */
 BOOL boxserver_linux_path(const wchar_t *win, char *out, size_t cap);

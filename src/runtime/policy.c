@@ -108,24 +108,8 @@ static size_t provider_line(policy_type type, const uint16_t *name, size_t len, 
  * length, or -1. */
 static int ask_relay(const char *line, size_t len, char *reply, size_t cap, DWORD deadline)
 {
-    /* <root>\boxes\<name> -> <root>\servers\<16 hex digits of the box path's hash> */
     wchar_t dir[FVM_PATH_MAX];
-    if (!fvm_wcscpy(dir, FVM_PATH_MAX, g_fvm.config.box_path))
-        return -1;
-    for (int level = 0; level < 2; level++) {
-        size_t n = fvm_wcslen(dir);
-        while (n > 0 && dir[n - 1] != L'\\')
-            n--;
-        if (n < 2)
-            return -1;
-        dir[n - 1] = 0;
-    }
-    wchar_t hash[18];
-    uint64_t h = fvm_hash_path(g_fvm.config.box_path);
-    for (int i = 15; i >= 0; i--, h >>= 4)
-        hash[i] = L"0123456789abcdef"[h & 15];
-    hash[16] = 0;
-    if (!fvm_wcscat(dir, FVM_PATH_MAX, L"\\servers\\") || !fvm_wcscat(dir, FVM_PATH_MAX, hash))
+    if (!fvm_box_server_dir(g_fvm.config.box_path, dir, FVM_PATH_MAX))
         return -1;
     char *(CDECL * to_unix)(const wchar_t *) =
         (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
@@ -137,32 +121,14 @@ static int ask_relay(const char *line, size_t len, char *reply, size_t cap, DWOR
     HeapFree(GetProcessHeap(), 0, unix_dir);
     if (dir_fd < 0)
         return -1;
-    struct {
-        uint16_t family;
-        char path[108];
-    } addr;
-    memset(&addr, 0, sizeof addr);
-    addr.family = 1;   /* AF_UNIX */
-    char digits[24];
-    int nd = 0;
-    for (uint64_t v = (uint64_t)dir_fd; nd == 0 || v; v /= 10)
-        digits[nd++] = (char)('0' + v % 10);
-    size_t at = 0;
-    for (const char *c = "/proc/self/fd/"; *c; c++)
-        addr.path[at++] = *c;
-    while (nd)
-        addr.path[at++] = digits[--nd];
-    for (const char *c = "/provider"; *c; c++)
-        addr.path[at++] = *c;
+    struct l_sockaddr_un addr;
+    l_unix_address_in(&addr, dir_fd, "provider");
     int got = -1;
     int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
     if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) == 0 && LSYS(LNR_write, s, line, len) == (int64_t)len) {
-        struct {
-            int32_t fd;
-            int16_t events, revents;
-        } pfd = {(int32_t)s, 1 /* POLLIN */, 0};
+        struct l_pollfd pfd = {(int32_t)s, 1 /* POLLIN */, 0};
         LONG left = (LONG)(deadline - GetTickCount());
-        if (left > 0 && LSYS(7 /* poll */, &pfd, 1, left) > 0)
+        if (left > 0 && LSYS(LNR_poll, &pfd, 1, left) > 0)
             got = (int)LSYS(LNR_read, s, reply, cap);
     }
     if (s >= 0)

@@ -300,24 +300,27 @@ def _sixteen_landlock_layers():
         os.close(fd)
 
 
+def run_in_full_landlock_stack(fvm, argv):
+    """Run argv (under the box's environment) with Landlock's nesting
+    exhausted: (exit code, output)."""
+    with tempfile.TemporaryFile() as out:
+        code = subprocess.run(argv, env=fvm.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                              preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
+        out.seek(0)
+        return code, out.read().decode("utf-8", "replace")
+
+
 def test_a_box_whose_floor_cannot_be_set_up_does_not_start(fvm, host_box, apps, tmp_path):
     """(The floor of fvm.dll; a box with its own server needs a mount
     namespace first: test_own_server.py.)"""
     box = host_box
     target = tmp_path / "must-not-exist.txt"
     argv = ["wine", str(fvm.exe), "run", "--box", box, str(apps / "hostile_floor.exe"), "raw-create", str(target)]
-    with tempfile.TemporaryFile() as out:
-        code = subprocess.run(argv, env=fvm.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                              preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace")
+    code, text = run_in_full_landlock_stack(fvm, argv)
     assert code != 0 and not target.exists(), text
     assert "floor" in text and "--no-floor" in text, text
-    with tempfile.TemporaryFile() as out:   # and --no-floor starts it, without the floor
-        code = subprocess.run(argv[:5] + ["--no-floor"] + argv[5:], env=fvm.env(), stdin=subprocess.DEVNULL,
-                              stdout=out, stderr=out, preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace")
+    # and --no-floor starts it, without the floor
+    code, text = run_in_full_landlock_stack(fvm, argv[:5] + ["--no-floor"] + argv[5:])
     assert code == 1 and target.exists(), text
 
 

@@ -434,17 +434,12 @@ def test_a_box_server_that_cannot_be_set_up_does_not_start(fvm, sbox, apps, tmp_
     """fvm run inside a Landlock domain (16 layers, the most): the box's
     init cannot mount, so nothing of the box runs, with or without the
     floor, and the error says where to look."""
-    import tempfile
-    from test_floor import _sixteen_landlock_layers
+    from test_floor import run_in_full_landlock_stack
     target = tmp_path / "must-not-exist.txt"
     for opts in ([], ["--no-floor"]):
         argv = ["wine", str(fvm.exe), "run", "--box", sbox, *opts, str(apps / "hostile_floor.exe"), "raw-create",
                 str(target)]
-        with tempfile.TemporaryFile() as out:
-            code = subprocess.run(argv, env=fvm.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                  preexec_fn=_sixteen_landlock_layers, timeout=120).returncode
-            out.seek(0)
-            text = out.read().decode("utf-8", "replace")
+        code, text = run_in_full_landlock_stack(fvm, argv)
         assert code != 0 and not target.exists(), text
         assert "fvm doctor" in text and "--host-server" in text, text
 
