@@ -48,9 +48,10 @@ WIN_CORE_OBJ    := $(CORE_SRC:%.c=$(B)/win/%.o)
 RT_CORE_OBJ     := $(CORE_SRC:%.c=$(B)/rt/%.o)
 WIN_COMMON_OBJ  := $(COMMON_SRC:%.c=$(B)/win/%.o)
 # boxlife.c (box create/stop/remove), blockprint.c (export's block
-# fingerprints) and boxserver.c (a box's own Wine server) are for fvm.exe, the SDK and the broker, never fvm.dll, which
-# links no C runtime.
-RT_COMMON_OBJ   := $(filter-out $(B)/rt/src/common/boxlife.o $(B)/rt/src/common/blockprint.o $(B)/rt/src/common/boxserver.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
+# fingerprints), boxserver.c (a box's own Wine server) and xdisplay.c (a box's own X display) are for fvm.exe, the
+# SDK and the broker, never fvm.dll, which links no C runtime.
+RT_COMMON_OBJ   := $(filter-out $(B)/rt/src/common/boxlife.o $(B)/rt/src/common/blockprint.o $(B)/rt/src/common/boxserver.o \
+                                $(B)/rt/src/common/xdisplay.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
 RT_OBJ          := $(RT_SRC:%.c=$(B)/rt/%.o)
 CLI_OBJ         := $(CLI_SRC:%.c=$(B)/win/%.o)
 BROKER_OBJ      := $(BROKER_SRC:%.c=$(B)/win/%.o)

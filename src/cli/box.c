@@ -300,11 +300,6 @@ int cmd_create(int argc, char **argv)
     opt.procs = procs;
     opt.confidential = confidential;
     opt.own_display = own_display;
-    /* The box's Xvfb is started by its broker, which in a box with its own
-     * server runs inside the box's domain: no execute right for Xvfb, no
-     * write to /tmp/.X11-unix. Not made to work yet (docs/design.md). */
-    if (own_display && own_server)
-        return cli_error("create: --own-display and --own-server do not work together yet"), EXIT_USAGE;
     if (own_server && host_server)
         return cli_error("create: --own-server and --host-server exclude each other"), EXIT_USAGE;
     /* FVM_CREATE_OWN_SERVER=1: every new box not said otherwise gets its

@@ -60,6 +60,7 @@
 #include "common/floor_domain.h"
 #include "common/floor_namespace.h"
 #include "common/rawtext.h"
+#include "common/xdisplay.h"
 #include "common/policyload.h"
 #include "core/floor_rules.h"
 #include "core/policy.h"
@@ -442,8 +443,20 @@ static void init_main(server_plan *p)
         LSYS(LNR_exit, 1, 0, 0);
     }
     floor_namespace_hide_servers();
-    if (p->display >= 0)
-        floor_namespace_keep_display(p->display);
+    if (p->display >= 0) {
+        /* The box's own display, in the namespace only (xdisplay.h): started
+         * before the domain, which may not execute Xvfb. It ends with the
+         * init (its parent-death signal, and the init's end of the
+         * namespace). */
+        int64_t xvfb = floor_namespace_private_displays() == 0 ? xdisplay_spawn(p->display) : -1;
+        if (xvfb < 0 || !xdisplay_wait_ready(xvfb, p->display, 15000)) {
+            char socket_path[48];
+            xdisplay_socket_path(p->display, socket_path, sizeof socket_path);
+            say_to(2, "cannot start its own X display (/usr/bin/Xvfb; fvm doctor says whether it is there) at ",
+                   socket_path);
+            LSYS(LNR_exit, 16, 0, 0);
+        }
+    }
     if (floor_namespace_bind_dir(p->dir, p->mount_point) != 0) {
         say_to(2, "cannot bind its directory (no mount here: fvm inside a Landlock domain or a container? "
                   "fvm doctor says; a box on the host's server, --host-server, needs none) over ", p->mount_point);

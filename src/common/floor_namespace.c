@@ -109,6 +109,17 @@ void floor_namespace_keep_display(int number)
     LSYS(LNR_close, keep, 0, 0);
 }
 
+int floor_namespace_private_displays(void)
+{
+    /* Xvfb would make the folder itself when missing (no X server on this
+     * machine yet); mounting needs it first. */
+    int64_t made = LSYS(LNR_mkdir, "/tmp/.X11-unix", 01777, 0);
+    if (made < 0 && made != -17 /* EEXIST */)
+        return (int)made;
+    return (int)linux_syscall6(LNR_mount, (int64_t) "none", (int64_t) "/tmp/.X11-unix", (int64_t) "tmpfs",
+                               L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=64k,mode=1777", 0);
+}
+
 int floor_namespace_bind_dir(const char *source, const char *target)
 {
     int64_t r = LSYS(LNR_mkdir, target, 0700, 0);

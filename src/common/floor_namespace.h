@@ -34,6 +34,12 @@ void floor_namespace_hide_servers(void);
  * back through an O_PATH descriptor). */
 void floor_namespace_keep_display(int number);
 
+/* An empty /tmp/.X11-unix of the namespace's own (a tmpfs): the displays
+ * of the host are out of sight, and a display started in the namespace
+ * (a box's own, cli/ownserver.c) is seen by nobody outside. 0 or a
+ * negative errno. */
+int floor_namespace_private_displays(void);
+
 /* Binds directory source over target (created 0700 if missing). 0 or a
  * negative errno. */
 int floor_namespace_bind_dir(const char *source, const char *target);
