@@ -64,6 +64,7 @@
 #include "common/policyload.h"
 #include "core/floor_rules.h"
 #include "core/policy.h"
+#include "core/policy_net.h"
 #include "core/runrequest.h"
 #include "runtime/linux_syscall.h"
 
@@ -716,11 +717,15 @@ static BOOL same_file(const wchar_t *a, const wchar_t *b)
 /* The box's policy, loaded once per fvm process: the stamp (twice), the
  * init's domain and the relay's start all ask it. NULL when it does not
  * load (the run's own load says what is wrong with it); the hash of its
- * compiled form (includes too) is 0 then. */
+ * compiled form (includes too) is 0 then, and so is has_view. */
 typedef struct {
     BOOL loaded;
     wchar_t owner[FVM_PATH_MAX];   /* the box's path */
     policy *pol;
+    void *blob;                    /* compiled */
+    size_t blob_len;
+    policy_view view;
+    BOOL has_view;
     uint64_t hash;
 } loaded_policy;
 
@@ -731,9 +736,10 @@ static const loaded_policy *box_policy(const box *b)
         return &cache;
     if (cache.pol)
         policy_free(cache.pol);
+    if (cache.blob)
+        policy_blob_free(cache.blob);
+    memset(&cache, 0, sizeof cache);
     cache.loaded = TRUE;
-    cache.pol = NULL;
-    cache.hash = 0;
     fvm_wcscpy(cache.owner, FVM_PATH_MAX, b->path);
     wchar_t path[FVM_PATH_MAX];
     char why[256];
@@ -744,23 +750,81 @@ static const loaded_policy *box_policy(const box *b)
     }
     /* The hash is of the compiled form so that a change in an included
      * file counts too. */
-    void *blob = NULL;
-    size_t len = 0;
     fvm_error err;
-    if (policy_compile(cache.pol, &blob, &len, &err) == FVM_OK) {
+    if (policy_compile(cache.pol, &cache.blob, &cache.blob_len, &err) == FVM_OK) {
         uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-        for (size_t i = 0; i < len; i++)
-            h = (h ^ ((const uint8_t *)blob)[i]) * 1099511628211ull;
+        for (size_t i = 0; i < cache.blob_len; i++)
+            h = (h ^ ((const uint8_t *)cache.blob)[i]) * 1099511628211ull;
         cache.hash = h;
-        policy_blob_free(blob);
+        cache.has_view = policy_blob_open(cache.blob, cache.blob_len, &cache.view, &err) == FVM_OK;
+    } else {
+        cache.blob = NULL;
     }
     return &cache;
 }
 
+/* The kernel's ephemeral port range (net.ipv4.ip_local_port_range). */
+static void ephemeral_ports(uint32_t *lo, uint32_t *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    char text[64];
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/proc/sys/net/ipv4/ip_local_port_range", L_O_RDONLY | L_O_CLOEXEC);
+    int64_t n = fd >= 0 ? LSYS(LNR_read, fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        LSYS(LNR_close, fd, 0, 0);
+    unsigned a, z;
+    if (n > 0 && (text[n] = 0, sscanf(text, "%u %u", &a, &z) == 2) && a >= 1 && a <= z && z <= 65535) {
+        *lo = a;
+        *hi = z;
+    }
+}
+
+/* The TCP ports the kernel refuses the box's server to connect to: the
+ * policy's denies that hold for every program and host (core/policy_net.h;
+ * Landlock's connect rules name ports only). Wine's server makes
+ * Winsock's connections, so a program that gets around the hooks (its own
+ * NtDeviceIoControlFile) meets them here. In an isolated box the kernel's
+ * ephemeral range stays open: the box's servers really listen there (a
+ * box port is remapped, core/portmap.h), and the hooks decide by the box
+ * port. Bit p of denied; returns how many. */
+static size_t tcp_connect_denied(const box *b, uint8_t denied[8192])
+{
+    const loaded_policy *lp = box_policy(b);
+    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
+    if (!count)
+        return 0;
+    net_policy_rule *rules = HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules);
+    if (!rules)
+        return 0;
+    net_policy_load_every(&lp->view, rules, count, &bad);
+    size_t n = net_policy_tcp_connect_denied(rules, count, denied);
+    HeapFree(GetProcessHeap(), 0, rules);
+    wchar_t ini[FVM_PATH_MAX], mode[16];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
+    if (n && !_wcsicmp(mode, L"isolated")) {
+        uint32_t lo, hi;
+        ephemeral_ports(&lo, &hi);
+        for (uint32_t port = lo; port <= hi; port++)
+            if (denied[port / 8] & (1u << (port % 8))) {
+                denied[port / 8] &= (uint8_t) ~(1u << (port % 8));
+                n--;
+            }
+    }
+    return n;
+}
+
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
-    snprintf(out, cap, "floor=%d display=%d policy=%016llx\n", p->floor ? 1 : 0, p->display,
-             (unsigned long long)box_policy(b)->hash);
+    /* The net mode too: the TCP ports of the domain depend on it. */
+    wchar_t ini[FVM_PATH_MAX], mode[16];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
+    snprintf(out, cap, "floor=%d display=%d policy=%016llx net=%ls\n", p->floor ? 1 : 0, p->display,
+             (unsigned long long)box_policy(b)->hash, mode);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -906,8 +970,11 @@ static int plan_init(const box *b, server_plan *p)
     /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
      * box with a display of its own or none, else libxcb cannot reach X. */
     BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");
+    static uint8_t denied[8192];
+    size_t tcp_denied = tcp_connect_denied(b, denied);
     floor_domain *d = &p->domain;
-    BOOL ok = floor_domain_begin(d, 0, LL_SCOPE_SIGNAL | (scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0)) &&
+    BOOL ok = floor_domain_begin(d, tcp_denied ? LL_NET_CONNECT_TCP : 0,
+                                 LL_SCOPE_SIGNAL | (scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0)) &&
               floor_domain_box(d, box_unix) &&
               floor_domain_add(d, p->dir, LL_BOX_RIGHTS, 1) &&
               floor_domain_add(d, p->wineserver, LL_EXECUTE | LL_READ_FILE, 1);
@@ -917,6 +984,10 @@ static int plan_init(const box *b, server_plan *p)
     for (int i = 0; ok && i < p->hives; i++)
         ok = floor_domain_add(d, p->hive_copy[i], LL_READ_FILE, 1);
     ok = ok && add_open_folders(b, box_unix, d);
+    /* Every port but the denied ones (Landlock only allows). */
+    for (uint32_t port = 1; ok && tcp_denied && d->abi >= 4 && port <= 65535; port++)
+        if (!(denied[port / 8] & (1u << (port % 8))))
+            ok = floor_domain_add_port(d, (uint16_t)port, LL_NET_CONNECT_TCP);
     if (!ok) {
         floor_domain_drop(d);
         return cli_error("box '%s': its Wine server's kernel floor cannot be set up: %s (fvm run --no-floor starts "

@@ -27,6 +27,12 @@ struct ll_path_beneath {
 };
 #pragma pack(pop)
 
+struct ll_net_port {
+    uint64_t allowed_access;
+    uint64_t port;
+};
+#define LL_RULE_NET_PORT 2
+
 #define PR_SET_NO_NEW_PRIVS 38
 
 static void say(floor_domain *fd, const char *fmt, ...)
@@ -115,6 +121,18 @@ int floor_domain_add(floor_domain *fd, const char *path, uint64_t access, int re
     LSYS(LNR_close, pfd, 0, 0);
     if (r < 0) {
         say(fd, "landlock_add_rule(%s) failed (errno %d)", path, (int)-r);
+        return 0;
+    }
+    fd->rules++;
+    return 1;
+}
+
+int floor_domain_add_port(floor_domain *fd, uint16_t port, uint64_t access)
+{
+    struct ll_net_port rule = {access, port};
+    int64_t r = LSYS(LNR_landlock_add_rule, fd->ruleset, LL_RULE_NET_PORT, &rule);
+    if (r < 0) {
+        say(fd, "landlock_add_rule(port %u) failed (errno %d)", (unsigned)port, (int)-r);
         return 0;
     }
     fd->rules++;

@@ -66,6 +66,9 @@ int floor_domain_begin(floor_domain *fd, uint64_t net, uint64_t scoped);
  * is required; a non-directory keeps only the rights files can carry. */
 int floor_domain_add(floor_domain *fd, const char *path, uint64_t access, int required);
 
+/* One net-port rule (LL_NET_* rights on a TCP port, any address); the
+ * domain must handle them (floor_domain_begin's net, ABI 4+). */
+int floor_domain_add_port(floor_domain *fd, uint16_t port, uint64_t access);
 /* The box's rules (above), box being the real Linux path of its folder. */
 int floor_domain_box(floor_domain *fd, const char *box);
 

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t program_len, net_policy_rule *out,
-                       size_t cap, size_t *bad)
+static size_t load(const policy_view *view, int every, const uint16_t *program, size_t program_len,
+                   net_policy_rule *out, size_t cap, size_t *bad)
 {
     size_t count = 0, rules = policy_view_rule_count(view);
     if (bad)
@@ -15,7 +15,7 @@ size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t 
         policy_rule_info info;
         if (policy_view_rule(view, (uint32_t)i, &info) != FVM_OK || info.type != POLICY_TYPE_NET)
             continue;
-        if (!policy_rule_applies(view, (uint32_t)i, program, program_len))
+        if (!every && !policy_rule_applies(view, (uint32_t)i, program, program_len))
             continue;
         net_rule rule;
         fvm_error err;
@@ -33,6 +33,17 @@ size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t 
         count++;
     }
     return count;
+}
+
+size_t net_policy_load(const policy_view *view, const uint16_t *program, size_t program_len, net_policy_rule *out,
+                       size_t cap, size_t *bad)
+{
+    return load(view, 0, program, program_len, out, cap, bad);
+}
+
+size_t net_policy_load_every(const policy_view *view, net_policy_rule *out, size_t cap, size_t *bad)
+{
+    return load(view, 1, NULL, 0, out, cap, bad);
 }
 
 /* > 0 when a beats b. */
@@ -95,6 +106,62 @@ void net_policy_decide_name(const policy_view *view, const net_policy_rule *rule
             best = &rules[i];
     }
     fill(view, best, 0, out);
+}
+
+/* A rule that decides outgoing TCP to some port (of any host, program). */
+static int decides_tcp_out(const net_rule *r)
+{
+    return (r->dir == NET_DIR_ANY || r->dir == NET_DIR_OUT) && (r->proto == NET_PROTO_ANY || r->proto == NET_PROTO_TCP);
+}
+
+static int denies(uint8_t action)
+{
+    return action == POLICY_ACTION_DENY || action == POLICY_ACTION_HIDE;
+}
+
+/* The ports are cut into runs that every rule either covers whole or not
+ * at all (between one rule's edge and the next), and each run is decided
+ * once: O(rules^2) with no allocation. In a run, the best (by precedence)
+ * rule that denies every host for every program wins over each allowing
+ * rule, or the run stays open; if the best one does not, no weaker deny
+ * does either (precedence is a total order). */
+size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192])
+{
+    for (size_t i = 0; i < 8192; i++)
+        denied[i] = 0;
+    size_t total = 0;
+    uint32_t lo = 1;
+    while (lo <= 65535) {
+        uint32_t next = 65536;   /* the first port past the run */
+        for (size_t i = 0; i < count; i++) {
+            const net_rule *r = &rules[i].rule;
+            if (!decides_tcp_out(r))
+                continue;
+            if (r->port_lo > lo && r->port_lo < next)
+                next = r->port_lo;
+            if ((uint32_t)r->port_hi + 1 > lo && (uint32_t)r->port_hi + 1 < next)
+                next = (uint32_t)r->port_hi + 1;
+        }
+        const net_policy_rule *best = NULL;
+        for (size_t i = 0; i < count; i++) {
+            const net_rule *r = &rules[i].rule;
+            if (decides_tcp_out(r) && denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL &&
+                r->host_kind == NET_HOST_ANY && r->port_lo <= lo && r->port_hi >= lo &&
+                (!best || beats(&rules[i], best)))
+                best = &rules[i];
+        }
+        for (size_t i = 0; best && i < count; i++) {
+            const net_rule *r = &rules[i].rule;
+            if (decides_tcp_out(r) && !denies(rules[i].action) && r->port_lo <= lo && r->port_hi >= lo &&
+                !beats(best, &rules[i]))
+                best = NULL;
+        }
+        if (best)
+            for (uint32_t p = lo; p < next; p++, total++)
+                denied[p / 8] |= (uint8_t)(1u << (p % 8));
+        lo = next;
+    }
+    return total;
 }
 
 size_t net_policy_published(const policy_view *view, net_publish *out, size_t cap)

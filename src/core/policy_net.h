@@ -41,6 +41,22 @@ void net_policy_decide(const policy_view *view, const net_policy_rule *rules, si
 void net_policy_decide_name(const policy_view *view, const net_policy_rule *rules, size_t count, const char *name,
                             size_t len, policy_decision *out);
 
+/* Every [net] rule of the policy, whatever its scope (for what holds for
+ * all of a box's programs at once: net_policy_tcp_connect_denied), as
+ * net_policy_load counts and fills. */
+size_t net_policy_load_every(const policy_view *view, net_policy_rule *out, size_t cap, size_t *bad);
+
+/* The TCP ports no program of the box may connect to, whatever the host:
+ * what the kernel's floor can mirror, Landlock's connect rules naming a
+ * port and nothing else. A port is in when a rule for every program
+ * denies (or hides) outgoing TCP to any host on it and every rule that
+ * could allow it for some program or host (open, cow, read, ask, on
+ * outgoing TCP, any scope and host) loses to that rule; never stricter
+ * than the policy, so an allowed connection is never refused below it.
+ * rules: net_policy_load_every's. Sets bit p (denied[p / 8] & 1 << p % 8)
+ * for each such port 1-65535, clears the rest; returns how many. */
+size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192]);
+
 /* The publish: rules of a compiled policy (core/netrules.h): box ports
  * host clients reach. Only open rules for every program count (the parser
  * refuses others). Up to cap written; returns how many there are. */

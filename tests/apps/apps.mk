@@ -54,3 +54,6 @@ APPLIB_LINK_capture := -lgdi32 -luser32
 
 # synctool.exe reads and sets files' security descriptors as SDDL (advapi32).
 APPLIB_LINK_synctool := -ladvapi32
+
+# hostile_floor.exe connects through Winsock once its hook is undone.
+APPLIB_LINK_hostile_floor := -lws2_32

@@ -22,11 +22,15 @@
  *   hostile_floor stub-rename NTPATH NEWNT   NtCreateFile + NtSetInformationFile(rename), own stubs
  *   hostile_floor stub-setvalue KEY NAME     NtCreateKey + NtSetValueKey through own stubs
  *   hostile_floor unhook-write PATH TEXT     restore ntdll!NtCreateFile from disk, then write
+ *   hostile_floor unhook-connect PORT        restore ntdll!NtDeviceIoControlFile (the [net] hook) from
+ *                                            disk, then Winsock connect to 127.0.0.1:PORT ("connect: 0",
+ *                                            or minus the WSA error)
  *
  * Paths of raw-* commands are Linux paths. Prints one line "<command>:
  * <result>" and exits 0 when the attempt was refused, 1 when it went
  * through, 2 on a usage error. The test decides from the host's state. */
 #define WIN32_NO_STATUS
+#include <winsock2.h>
 #include <windows.h>
 #undef WIN32_NO_STATUS
 #include <ntstatus.h>
@@ -309,18 +313,26 @@ static int stub_setvalue(const wchar_t *key, const wchar_t *value)
     return outcome("NtSetValueKey", (int64_t)(int32_t)st);
 }
 
+/* Puts the disk bytes of an ntdll function back over its hook. */
+static BOOL unhook(const char *name)
+{
+    const unsigned char *disk = disk_function(name);
+    unsigned char *mem = (unsigned char *)GetProcAddress(GetModuleHandleW(L"ntdll.dll"), name);
+    DWORD old;
+    if (!disk || !mem || !VirtualProtect(mem, 32, PAGE_EXECUTE_READWRITE, &old))
+        return FALSE;
+    memcpy(mem, disk, 32);
+    VirtualProtect(mem, 32, old, &old);
+    FlushInstructionCache(GetCurrentProcess(), mem, 32);
+    return TRUE;
+}
+
 /* Puts the disk bytes of NtCreateFile back over the hook, then writes
  * through the ordinary Win32 API. */
 static int unhook_write(const wchar_t *path, const wchar_t *text)
 {
-    const unsigned char *disk = disk_function("NtCreateFile");
-    unsigned char *mem = (unsigned char *)GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "NtCreateFile");
-    DWORD old;
-    if (!disk || !VirtualProtect(mem, 32, PAGE_EXECUTE_READWRITE, &old))
+    if (!unhook("NtCreateFile"))
         return 2;
-    memcpy(mem, disk, 32);
-    VirtualProtect(mem, 32, old, &old);
-    FlushInstructionCache(GetCurrentProcess(), mem, 32);
     HANDLE h = CreateFileW(path, GENERIC_WRITE, FILE_SHARE_READ, NULL, CREATE_ALWAYS, 0, NULL);
     if (h == INVALID_HANDLE_VALUE)
         return outcome("CreateFileW", -(int64_t)GetLastError());
@@ -329,6 +341,26 @@ static int unhook_write(const wchar_t *path, const wchar_t *text)
     BOOL ok = WriteFile(h, t, (DWORD)strlen(t), &written, NULL);
     CloseHandle(h);
     return outcome("write", ok ? (int64_t)written : -(int64_t)GetLastError());
+}
+
+/* Winsock's connect with the [net] hook gone: Wine's server makes the
+ * connection, so only the server's own kernel floor can refuse it. */
+static int unhook_connect(const wchar_t *port)
+{
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+        return 2;
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);   /* before: creating one is decided too */
+    if (s == INVALID_SOCKET || !unhook("NtDeviceIoControlFile"))
+        return 2;
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons((u_short)_wtoi(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = connect(s, (struct sockaddr *)&to, sizeof to);
+    int64_t result = r == 0 ? 0 : -(int64_t)WSAGetLastError();
+    closesocket(s);
+    return outcome("connect", result);
 }
 
 static int floor_state(void)
@@ -408,6 +440,8 @@ int wmain(int argc, wchar_t **argv)
         return stub_setvalue(argv[2], argv[3]);
     if (!wcscmp(op, L"unhook-write") && argc == 4)
         return unhook_write(argv[2], argv[3]);
+    if (!wcscmp(op, L"unhook-connect") && argc == 3)
+        return unhook_connect(argv[2]);
     fprintf(stderr, "hostile_floor: unknown command or wrong arguments\n");
     return 2;
 }

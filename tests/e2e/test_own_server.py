@@ -474,6 +474,18 @@ def test_a_stop_from_outside_keeps_the_box_registry_and_the_sdk_stop_ends_the_bo
         run.join()
 
 
+def test_unhooked_connect_meets_the_policy_in_the_box_server_floor(fvm, apps, tmp_path):
+    """Wine's server makes Winsock's connections; in a box with its own
+    server that server's domain handles TCP connect and allows every port
+    but those the policy denies for every program and host, so a program
+    that undoes the [net] hook still cannot reach a denied port
+    (WSAEACCES), while an allowed one connects."""
+    from test_floor import unhooked_connect_attack
+    seen, denied_port, allowed_port = unhooked_connect_attack(fvm, apps, tmp_path, "--own-server")
+    assert "connect: -10013" in seen[denied_port][0] and not seen[denied_port][1], seen
+    assert "connect: 0" in seen[allowed_port][0] and seen[allowed_port][1], seen
+
+
 def box_display_server(number):
     """The pid of an Xvfb :number in a user namespace other than ours."""
     me = os.readlink("/proc/self/ns/user")

@@ -492,6 +492,69 @@ static void publish_rules_parse_publish_and_decide_nothing(void **state)
             fail_msg("expected '%s' in:\n%s", expected[i], diags);
 }
 
+static int port_denied(const uint8_t *denied, unsigned port)
+{
+    return (denied[port / 8] >> (port % 8)) & 1;
+}
+
+/* What the kernel's floor may refuse (policy_net.h): only ports that no
+ * program may reach on any host; an allowing rule that could win anywhere
+ * keeps its ports open. */
+static size_t mirror(const char *text, uint8_t *denied)
+{
+    compiled c;
+    policy_env e = env();
+    fvm_error err = {0};
+    if (policy_load_text("box.ini", text, strlen(text), &e, &c.p, &err) != FVM_OK)
+        fail_msg("load: %s", err.message);
+    if (policy_compile(c.p, &c.blob, &c.len, &err) != FVM_OK || policy_blob_open(c.blob, c.len, &c.view, &err))
+        fail_msg("compile: %s", err.message);
+    size_t bad = 9;
+    c.count = net_policy_load_every(&c.view, c.rules, 64, &bad);
+    assert_int_equal(bad, 0);
+    size_t n = net_policy_tcp_connect_denied(c.rules, c.count, denied);
+    release(&c);
+    return n;
+}
+
+static void tcp_connect_mirror_keeps_every_port_some_rule_may_allow(void **state)
+{
+    (void)state;
+    static uint8_t denied[8192];
+    /* No rule, or rules that never deny every host: nothing. */
+    assert_int_equal(mirror("[net]\nopen tcp:*:80\n", denied), 0);
+    assert_int_equal(mirror("[net]\ndeny tcp:10.0.0.0/8\ndeny tcp:*.tracker.net\n", denied), 0);
+    /* One port, a range, for every host. */
+    assert_int_equal(mirror("[net]\ndeny tcp:*:25\n", denied), 1);
+    assert_true(port_denied(denied, 25) && !port_denied(denied, 24) && !port_denied(denied, 26));
+    assert_int_equal(mirror("[net]\ndeny audit *:*:6000-6010\nhide tcp:*:7000\n", denied), 12);
+    assert_true(port_denied(denied, 6000) && port_denied(denied, 6010) && port_denied(denied, 7000));
+    /* Not TCP out: udp, in:, accept:, raw; nor scoped to one program. */
+    assert_int_equal(mirror("[net]\ndeny udp:*\ndeny in:tcp:*\ndeny accept:tcp:*\ndeny raw:*\n"
+                            "app.exe: deny tcp:*\n",
+                            denied),
+                     0);
+    /* Everything denied but what is opened: the opened ports stay, any
+     * host, any program's. */
+    assert_int_equal(mirror("[net]\ndeny tcp:*\nopen tcp:127.0.0.1:8000-8999\nbrowser.exe: open tcp:*:443\n"
+                            "ask tcp:*.example.com:22\nopen udp:*:53\n",
+                            denied),
+                     65535 - 1000 - 1 - 1);
+    assert_true(port_denied(denied, 1) && port_denied(denied, 7999) && !port_denied(denied, 8000) &&
+                !port_denied(denied, 8999) && port_denied(denied, 9000) && !port_denied(denied, 443) &&
+                !port_denied(denied, 22) && port_denied(denied, 53) && port_denied(denied, 65535));
+    assert_false(port_denied(denied, 0));
+    /* An allowing rule that loses everywhere to the deny (same host, wider
+     * range) does not keep its ports; one that wins does. */
+    assert_int_equal(mirror("[net]\nopen tcp:*:1-1000\ndeny tcp:*:25\n", denied), 1);
+    assert_int_equal(mirror("[net]\nopen tcp:*:25\ndeny tcp:*:1-1000\n", denied), 999);
+    assert_false(port_denied(denied, 25));
+    /* At equal rank the stricter action wins: the deny holds. */
+    assert_int_equal(mirror("[net]\nopen tcp:*:25\ndeny tcp:*:25\n", denied), 1);
+    /* "*" (tcp and udp anywhere) denies every port. */
+    assert_int_equal(mirror("[net]\ndeny *\n", denied), 65535);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +567,7 @@ int main(void)
         cmocka_unit_test(name_decisions_take_rules_for_every_port),
         cmocka_unit_test(too_many_rules_are_counted),
         cmocka_unit_test(publish_rules_parse_publish_and_decide_nothing),
+        cmocka_unit_test(tcp_connect_mirror_keeps_every_port_some_rule_may_allow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
