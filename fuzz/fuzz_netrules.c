@@ -12,7 +12,11 @@
  *  - every [net] rule of a compiled policy loads again in the runtime's way
  *    (none skipped as unparseable);
  *  - a publish: rule has both ports and tcp or udp, and in a compiled
- *    policy is an open rule for every program. */
+ *    policy is an open rule for every program;
+ *  - the kernel's mirror of the TCP denies (net_policy_tcp_connect_denied)
+ *    is never stricter than the policy: at each rule's edge ports that it
+ *    refuses, every program the rules name (and one they do not) is
+ *    denied outgoing TCP to every host a rule names (and to others). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +69,86 @@ static void check_address(const uint8_t *data, size_t size)
     CHECK(a.family == b.family && !memcmp(a.bytes, b.bytes, 16));
 }
 
+static int port_denied(const uint8_t *denied, uint32_t port)
+{
+    return port >= 1 && port <= 65535 && ((denied[port / 8] >> (port % 8)) & 1);
+}
+
+/* One outgoing TCP query to the host that rule r names (or, r NULL, to
+ * 8.8.8.8 by no name) on port: denied for the program? */
+static int denied_for(const policy_view *view, const uint16_t *program, size_t program_len, const net_rule *r,
+                      uint16_t port)
+{
+    static net_policy_rule rules[64];
+    size_t bad = 0, count = net_policy_load(view, program, program_len, rules, 64, &bad);
+    net_query q;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_OUT;
+    q.proto = NET_PROTO_TCP;
+    q.port = port;
+    q.addr.family = 4;
+    q.addr.bytes[0] = 8;
+    q.addr.bytes[1] = 8;
+    q.addr.bytes[2] = 8;
+    q.addr.bytes[3] = 8;
+    if (r && r->host_kind == NET_HOST_ADDR)
+        q.addr = r->addr;
+    if (r && r->host_kind == NET_HOST_LOCALHOST) {
+        memset(&q.addr, 0, sizeof q.addr);
+        q.addr.family = 4;
+        q.addr.bytes[0] = 127;
+        q.addr.bytes[3] = 1;
+    }
+    if (r && r->host_kind == NET_HOST_NAME && !strpbrk(r->name, "*?")) {
+        q.host = r->name;
+        q.host_len = r->name_len;
+    }
+    policy_decision d;
+    net_policy_decide(view, rules, count < 64 ? count : 64, &q, &d);
+    return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
+}
+
+static void check_tcp_mirror(const policy *p, const policy_view *view)
+{
+    static net_policy_rule every[64];
+    static uint8_t denied[8192];
+    size_t bad = 0, count = net_policy_load_every(view, every, 64, &bad);
+    CHECK(bad == 0);
+    if (count > 64)
+        return;   /* the caller's array was too small: not decided on */
+    size_t n = net_policy_tcp_connect_denied(every, count, denied);
+    CHECK(n <= 65535 && !port_denied(denied, 0));
+    if (!n)
+        return;
+    /* The programs: one no rule names, and those the rules name. */
+    static uint16_t names[9][64];
+    size_t lens[9];
+    size_t programs = 1;
+    memcpy(names[0], u"zz.exe", 6 * sizeof(uint16_t));
+    lens[0] = 6;
+    for (size_t i = 0; i < policy_rule_count(p) && programs < 9; i++) {
+        const policy_rule *r = policy_rule_at(p, i);
+        if (r->scope != POLICY_SCOPE_PROGRAM || !r->scope_name)
+            continue;
+        size_t bad_at, len = policy_utf8_to_utf16(r->scope_name, strlen(r->scope_name), names[programs], 64, &bad_at);
+        if (len != (size_t)-1 && len <= 64)
+            lens[programs++] = len;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *edge = &every[i].rule;
+        uint32_t ports[4] = {edge->port_lo, edge->port_hi, (uint32_t)edge->port_lo - 1, (uint32_t)edge->port_hi + 1};
+        for (int k = 0; k < 4; k++) {
+            if (!port_denied(denied, ports[k]))
+                continue;
+            for (size_t g = 0; g < programs; g++) {
+                CHECK(denied_for(view, names[g], lens[g], NULL, (uint16_t)ports[k]));
+                for (size_t h = 0; h < count; h++)
+                    CHECK(denied_for(view, names[g], lens[g], &every[h].rule, (uint16_t)ports[k]));
+            }
+        }
+    }
+}
+
 static void check_section(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 7);
@@ -112,6 +196,7 @@ static void check_section(const uint8_t *data, size_t size)
             for (size_t i = 0; i < count && i < 64; i++)
                 CHECK(rules[i].rule.dir != NET_DIR_PUBLISH ||
                       (rules[i].action == POLICY_ACTION_OPEN && rules[i].scope == POLICY_SCOPE_ALL));
+            check_tcp_mirror(p, &view);
             policy_blob_free(blob);
         }
         policy_free(p);

@@ -6,6 +6,8 @@
 #   FUZZ_TARGETS   space-separated target names to run (default: all), e.g. "fuzz_ntpath"
 #   FUZZ_JOBS      parallel fuzzing processes per target (default 1)
 #
+# Seeds: fuzz/seeds/NAME/ (optional, committed) holds inputs the target
+# starts from besides its corpus.
 # Everything it writes lives under build/fuzz/: binaries, a corpus per target
 # (kept between runs so later runs start where earlier ones stopped; delete it
 # to start over), and crash artifacts. Running it again is always safe.
@@ -75,6 +77,12 @@ for src in "$@"; do
     fi
     corpus="$out/corpus/$name"
     mkdir -p "$corpus"
+    # fuzz/seeds/NAME/, when there is one: inputs that start the fuzzer
+    # deep inside what it checks (read only; new units go to the corpus).
+    seeds=""
+    if [ -d "fuzz/seeds/$name" ]; then
+        seeds="$(pwd)/fuzz/seeds/$name"
+    fi
     log="$out/$name.log"
     echo "== running $name for ${seconds}s (corpus $corpus, log $log)"
     # With -jobs, libFuzzer writes fuzz-N.log into the current directory:
@@ -87,9 +95,9 @@ for src in "$@"; do
         logs="$out/fuzz-*.log"
     fi
     status=0
-    # shellcheck disable=SC2086 # $parallel is empty or two options
+    # shellcheck disable=SC2086 # $parallel and $seeds are empty or options
     (cd "$out" && exec "./$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        $parallel -artifact_prefix="artifacts/$name-" "corpus/$name") >"$log" 2>&1 || status=$?
+        $parallel -artifact_prefix="artifacts/$name-" "corpus/$name" $seeds) >"$log" 2>&1 || status=$?
     # shellcheck disable=SC2086 # $logs holds a glob on purpose
     cat $logs | grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' || true
     if [ "$status" -ne 0 ]; then
