@@ -145,6 +145,10 @@ BOOL own_server_capture(const box *b, const char *const *args, char *out, size_t
 /* fvm stop of such a box, after its stop inside: ends its server, which
  * would linger idle. */
 void own_server_end_idle(const box *b);
+/* The TCP ports the kernel refuses such a box's server to connect to (the
+ * policy's denies for every program and host): bit p of denied, how many;
+ * -1 for a box on the host's server (nothing is mirrored there). */
+long own_server_tcp_denied(const box *b, uint8_t denied[8192]);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);

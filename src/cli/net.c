@@ -248,6 +248,44 @@ static void print_sockets(const box *b, const portmap *map)
         printf("open sockets: none\n");
 }
 
+/* What the kernel holds below the hooks for Winsock, which Wine's server
+ * serves: the policy's TCP denies mirrored into a box's own server's domain
+ * (ownserver.c), as port ranges. */
+static void print_kernel_tcp(const box *b)
+{
+    static uint8_t denied[8192];
+    long n = own_server_tcp_denied(b, denied);
+    if (n < 0) {
+        printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "
+               "a box created with --own-server has the policy's TCP denies in the kernel)\n");
+        return;
+    }
+    if (n == 0) {
+        printf("below the hooks: no TCP port is denied to every program and host, so the kernel refuses none\n");
+        return;
+    }
+    char ranges[256];
+    size_t len = 0;
+    BOOL cut = FALSE;
+    for (uint32_t port = 1; port <= 65535 && !cut; port++) {
+        if (!(denied[port / 8] & (1u << (port % 8))))
+            continue;
+        uint32_t last = port;
+        while (last < 65535 && (denied[(last + 1) / 8] & (1u << ((last + 1) % 8))))
+            last++;
+        char one[24];
+        int w = last == port ? snprintf(one, sizeof one, "%s%u", len ? ", " : "", port)
+                             : snprintf(one, sizeof one, "%s%u-%u", len ? ", " : "", port, last);
+        if (len + (size_t)w + 5 >= sizeof ranges)
+            cut = TRUE;
+        else
+            len += (size_t)snprintf(ranges + len, sizeof ranges - len, "%s", one);
+        port = last;
+    }
+    printf("below the hooks: the kernel refuses the box's Wine server TCP connections to %ld port%s: %s%s\n", n,
+           n == 1 ? "" : "s", ranges, cut ? ", ..." : "");
+}
+
 static int show(const box *b)
 {
     char mode[32], publish[512];
@@ -295,6 +333,7 @@ static int show(const box *b)
         UnmapViewOfFile(map);
     if (section)
         CloseHandle(section);
+    print_kernel_tcp(b);
     print_rules(b);
     return 0;
 }

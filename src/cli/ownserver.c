@@ -951,6 +951,14 @@ static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d
     return ok;
 }
 
+long own_server_tcp_denied(const box *b, uint8_t denied[8192])
+{
+    if (!fvm_box_own_server(b->path))
+        return -1;
+    memset(denied, 0, 8192);
+    return (long)tcp_connect_denied(b, denied);
+}
+
 /* What only starting an init needs: the wineserver, the log, the domain. */
 static int plan_init(const box *b, server_plan *p)
 {

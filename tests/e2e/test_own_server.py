@@ -486,6 +486,26 @@ def test_unhooked_connect_meets_the_policy_in_the_box_server_floor(fvm, apps, tm
     assert "connect: 0" in seen[allowed_port][0] and seen[allowed_port][1], seen
 
 
+def test_net_shows_what_the_kernel_refuses_below_the_hooks(fvm, tmp_path):
+    """fvm net says which TCP ports the box's server may not connect to
+    (ranges), and that a box on the host's server has no such floor."""
+    policy = tmp_path / "net.ini"
+    policy.write_text("[net]\ndeny tcp:*\nopen tcp:127.0.0.1:8000-8999\ndeny tcp:*:25\n")
+    low = int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    names = {opt: "k" + uuid.uuid4().hex[:10] for opt in ("--own-server", "--host-server")}
+    try:
+        for opt, name in names.items():
+            fvm("create", name, opt, "--policy", str(policy), check=0)
+        out = fvm("net", names["--own-server"]).stdout
+        assert re.search(rf"the kernel refuses the box's Wine server TCP connections to \d+ ports: 1-7999, "
+                         rf"9000-{low - 1}, ", out), out
+        out = fvm("net", names["--host-server"]).stdout
+        assert "below the hooks: nothing for Winsock" in out, out
+    finally:
+        for name in names.values():
+            fvm("rm", "--force", name)
+
+
 def box_display_server(number):
     """The pid of an Xvfb :number in a user namespace other than ours."""
     me = os.readlink("/proc/self/ns/user")
