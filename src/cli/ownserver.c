@@ -673,10 +673,20 @@ static void save_host_registry(const box *b)
             return;
         DeleteFileW(copy);
         HKEY key = g_hives[i].root;
-        if (g_hives[i].sub && RegOpenKeyExW(g_hives[i].root, g_hives[i].sub, 0, KEY_READ, &key) != ERROR_SUCCESS)
-            continue;
-        if (RegSaveKeyW(key, copy, NULL) != ERROR_SUCCESS)
+        LONG r = ERROR_SUCCESS;
+        if (g_hives[i].sub)
+            r = RegOpenKeyExW(g_hives[i].root, g_hives[i].sub, 0, KEY_READ, &key);
+        if (r == ERROR_SUCCESS)
+            r = RegSaveKeyW(key, copy, NULL);
+        if (r != ERROR_SUCCESS) {
+            /* Not fatal: the box's server then loads the prefix's file, as
+             * the host's server last wrote it (up to ~30 s old). Said,
+             * since the box may miss a recent host change. */
             DeleteFileW(copy);
+            fprintf(stderr, "fvm: box '%s': cannot save the host registry's %s for the box's Wine server "
+                            "(error %ld); it sees that hive as last written to disk\n", b->name, g_hives[i].file,
+                    (long)r);
+        }
         if (key != g_hives[i].root)
             RegCloseKey(key);
     }
