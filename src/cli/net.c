@@ -254,6 +254,15 @@ static void print_sockets(const box *b, const portmap *map)
 static void print_kernel_tcp(const box *b)
 {
     static uint8_t denied[8192];
+    int no_network = own_server_network_cut(b);
+    if (no_network == 2) {
+        printf("below the hooks: no network at all (the box's Wine server and programs are in an empty network "
+               "namespace: the policy lets nothing leave)\n");
+        return;
+    }
+    if (no_network == 1)
+        printf("below the hooks: the box's programs have no network of their own (an empty network namespace: "
+               "the policy lets nothing leave; raw sockets and their own DNS lookups reach nothing)\n");
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "

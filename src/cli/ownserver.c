@@ -88,6 +88,7 @@ typedef struct server_plan {
     char mount_point[FVM_PATH_MAX * 3];  /* where Wine looks for the prefix's server */
     char wineserver[FVM_PATH_MAX * 3];
     int display;                         /* the box's own display, -1 for none */
+    BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
     BOOL floor;                          /* enter the box's domain (not with --no-floor) */
     floor_domain domain;
     int64_t log_fd;
@@ -439,8 +440,13 @@ static void init_main(server_plan *p)
     LSYS(LNR_dup2, null_fd, 1, 0);
     LSYS(LNR_close, null_fd, 0, 0);
     LSYS(LNR_chdir, "/", 0, 0);
-    if (floor_namespace_enter() != FLOOR_NS_APPLIED) {
+    int network_cut = 0;
+    if (floor_namespace_enter(p->offline, &network_cut) != FLOOR_NS_APPLIED) {
         say_to(2, "the kernel refused a user and mount namespace (see fvm doctor)", NULL);
+        LSYS(LNR_exit, 1, 0, 0);
+    }
+    if (p->offline && !network_cut) {
+        say_to(2, "the kernel refused a network namespace for a box whose policy lets nothing leave", NULL);
         LSYS(LNR_exit, 1, 0, 0);
     }
     floor_namespace_hide_servers();
@@ -826,6 +832,32 @@ static size_t tcp_connect_denied(const box *b, uint8_t denied[8192])
     return n;
 }
 
+/* Whether the box's server runs in a network namespace of its own with no
+ * network: its policy lets nothing leave (core/policy_net.h), and nothing
+ * must come in either (an isolated box, no published port: a shared box's
+ * servers are reached on the host's ports). Then Wine's server makes
+ * Winsock's sockets where no packet goes, raw sockets and the programs'
+ * own DNS lookups too (UDP, which Landlock cannot hold). */
+static BOOL box_offline(const box *b)
+{
+    const loaded_policy *lp = box_policy(b);
+    wchar_t ini[FVM_PATH_MAX], mode[16], publish[8];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
+    GetPrivateProfileStringW(L"box", L"publish", L"", publish, 8, ini);
+    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
+    if (!count || _wcsicmp(mode, L"isolated") || publish[0])
+        return FALSE;
+    net_policy_rule *rules = HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules);
+    static uint8_t scratch[8192];
+    BOOL offline = rules && net_policy_load_every(&lp->view, rules, count, &bad) == count &&
+                   net_policy_offline(rules, count, scratch);
+    if (rules)
+        HeapFree(GetProcessHeap(), 0, rules);
+    return offline;
+}
+
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
     /* The net mode too: the TCP ports of the domain depend on it. */
@@ -833,8 +865,8 @@ static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap
     _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
     ini[FVM_PATH_MAX - 1] = 0;
     GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
-    snprintf(out, cap, "floor=%d display=%d policy=%016llx net=%ls\n", p->floor ? 1 : 0, p->display,
-             (unsigned long long)box_policy(b)->hash, mode);
+    snprintf(out, cap, "floor=%d display=%d policy=%016llx net=%ls offline=%d\n", p->floor ? 1 : 0, p->display,
+             (unsigned long long)box_policy(b)->hash, mode, box_offline(b) ? 1 : 0);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -961,6 +993,23 @@ static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d
     return ok;
 }
 
+int own_server_network_cut(const box *b)
+{
+    if (fvm_box_own_server(b->path))
+        return box_offline(b) ? 2 : 0;
+    /* A box on the host's server: its programs' namespace (runtime/floor_ns.c),
+     * whatever the box's net mode. */
+    const loaded_policy *lp = box_policy(b);
+    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
+    net_policy_rule *rules = count ? HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules) : NULL;
+    static uint8_t scratch[8192];
+    int cut = rules && count <= 256 && net_policy_load_every(&lp->view, rules, count, &bad) == count &&
+              net_policy_offline(rules, count, scratch);
+    if (rules)
+        HeapFree(GetProcessHeap(), 0, rules);
+    return cut;
+}
+
 long own_server_tcp_denied(const box *b, uint8_t denied[8192])
 {
     if (!fvm_box_own_server(b->path))
@@ -980,6 +1029,9 @@ static int plan_init(const box *b, server_plan *p)
     snprintf(log_unix, sizeof log_unix, "%s.log", p->dir);
     p->log_fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)log_unix,
                                L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC | 02000 /* O_APPEND */, 0600, 0, 0);
+    /* Even without the floor: a namespace is not Landlock, and --no-floor
+     * says nothing about the policy's network. */
+    p->offline = box_offline(b);
     if (!p->floor)
         return 0;
     static char box_unix[FVM_PATH_MAX * 3];

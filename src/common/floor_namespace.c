@@ -15,6 +15,7 @@
 enum { LNR_getuid = 102, LNR_getgid = 104, LNR_mount = 165 };
 #define L_CLONE_NEWNS   0x00020000
 #define L_CLONE_NEWUSER 0x10000000
+#define L_CLONE_NEWNET  0x40000000
 #define L_MS_NOSUID  2
 #define L_MS_NODEV   4
 #define L_MS_NOEXEC  8
@@ -50,10 +51,15 @@ static int starts_with(const char *s, const char *prefix)
     return 1;
 }
 
-int floor_namespace_enter(void)
+int floor_namespace_enter(int offline, int *network_cut)
 {
     int64_t uid = LSYS(LNR_getuid, 0, 0, 0), gid = LSYS(LNR_getgid, 0, 0, 0);
-    if (LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS, 0, 0) != 0)
+    /* A network namespace of the box's own is made in the same step: a new
+     * one has only a loopback device, down, so nothing leaves it. */
+    int cut = offline && LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS | L_CLONE_NEWNET, 0, 0) == 0;
+    if (network_cut)
+        *network_cut = cut;
+    if (!cut && LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS, 0, 0) != 0)
         return FLOOR_NS_UNAVAILABLE;
     char map[64];
     id_map(map, sizeof map, uid);

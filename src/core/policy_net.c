@@ -108,10 +108,11 @@ void net_policy_decide_name(const policy_view *view, const net_policy_rule *rule
     fill(view, best, 0, out);
 }
 
-/* A rule that decides outgoing TCP to some port (of any host, program). */
-static int decides_tcp_out(const net_rule *r)
+/* A rule that decides outgoing traffic of proto (TCP or UDP) to some port
+ * (of any host, program). */
+static int decides_out(const net_rule *r, uint8_t proto)
 {
-    return (r->dir == NET_DIR_ANY || r->dir == NET_DIR_OUT) && (r->proto == NET_PROTO_ANY || r->proto == NET_PROTO_TCP);
+    return (r->dir == NET_DIR_ANY || r->dir == NET_DIR_OUT) && (r->proto == NET_PROTO_ANY || r->proto == proto);
 }
 
 static int denies(uint8_t action)
@@ -125,7 +126,7 @@ static int denies(uint8_t action)
  * rule that denies every host for every program wins over each allowing
  * rule, or the run stays open; if the best one does not, no weaker deny
  * does either (precedence is a total order). */
-size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192])
+static size_t out_ports_denied(const net_policy_rule *rules, size_t count, uint8_t proto, uint8_t denied[8192])
 {
     for (size_t i = 0; i < 8192; i++)
         denied[i] = 0;
@@ -135,7 +136,7 @@ size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count,
         uint32_t next = 65536;   /* the first port past the run */
         for (size_t i = 0; i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (!decides_tcp_out(r))
+            if (!decides_out(r, proto))
                 continue;
             if (r->port_lo > lo && r->port_lo < next)
                 next = r->port_lo;
@@ -145,14 +146,14 @@ size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count,
         const net_policy_rule *best = NULL;
         for (size_t i = 0; i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (decides_tcp_out(r) && denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL &&
+            if (decides_out(r, proto) && denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL &&
                 r->host_kind == NET_HOST_ANY && r->port_lo <= lo && r->port_hi >= lo &&
                 (!best || beats(&rules[i], best)))
                 best = &rules[i];
         }
         for (size_t i = 0; best && i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (decides_tcp_out(r) && !denies(rules[i].action) && r->port_lo <= lo && r->port_hi >= lo &&
+            if (decides_out(r, proto) && !denies(rules[i].action) && r->port_lo <= lo && r->port_hi >= lo &&
                 !beats(best, &rules[i]))
                 best = NULL;
         }
@@ -162,6 +163,25 @@ size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count,
         lo = next;
     }
     return total;
+}
+
+size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192])
+{
+    return out_ports_denied(rules, count, NET_PROTO_TCP, denied);
+}
+
+int net_policy_offline(const net_policy_rule *rules, size_t count, uint8_t scratch[8192])
+{
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *r = &rules[i].rule;
+        if (r->dir == NET_DIR_PUBLISH)
+            return 0;   /* a port the host reaches: it must live in the host's network */
+        if ((r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP) && !denies(rules[i].action) &&
+            r->dir != NET_DIR_ACCEPT)
+            return 0;   /* raw and ICMP sockets are allowed only by such a rule */
+    }
+    return out_ports_denied(rules, count, NET_PROTO_TCP, scratch) == 65535 &&
+           out_ports_denied(rules, count, NET_PROTO_UDP, scratch) == 65535;
 }
 
 size_t net_policy_published(const policy_view *view, net_publish *out, size_t cap)

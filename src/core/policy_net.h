@@ -57,6 +57,14 @@ size_t net_policy_load_every(const policy_view *view, net_policy_rule *out, size
  * for each such port 1-65535, clears the rest; returns how many. */
 size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192]);
 
+/* Whether the policy lets no program send anything to any host: every TCP
+ * and UDP port denied outgoing (as net_policy_tcp_connect_denied decides
+ * it), no rule allowing raw or ICMP sockets, no publish: rule. Such a box
+ * may run in a network namespace of its own with no network at all, which
+ * the kernel holds for raw sockets and the program's own DNS lookups too.
+ * scratch: 8192 bytes of the caller's. */
+int net_policy_offline(const net_policy_rule *rules, size_t count, uint8_t scratch[8192]);
+
 /* The publish: rules of a compiled policy (core/netrules.h): box ports
  * host clients reach. Only open rules for every program count (the parser
  * refuses others). Up to cap written; returns how many there are. */

@@ -24,5 +24,6 @@ enum {
 #include "common/floor_namespace.h"   /* FLOOR_NS_* */
 void floor_ns_apply(void);
 int floor_ns_state(void);
+int floor_ns_network_cut(void);   /* 1: an empty network namespace (the policy lets nothing leave) */
 
 #endif

@@ -26,9 +26,31 @@
 #include <stdio.h>
 
 #include "common/floor_namespace.h"
+#include "core/policy_net.h"
 #include "runtime/floor.h"
 
 static int g_ns_state;   /* FLOOR_NS_* */
+static int g_network_cut;
+
+int floor_ns_network_cut(void)
+{
+    return g_network_cut;
+}
+
+/* Whether the box's policy lets nothing leave (core/policy_net.h): then the
+ * namespace gets an empty network of its own, so a program's raw sockets
+ * (UDP too, which Landlock has no rule for) and its own DNS lookups reach
+ * nothing. Winsock's sockets are the host's Wine server's, in the host's
+ * network, and the hooks deny them as before. Only the box's first process
+ * gets here, with one thread: static buffers are safe. */
+static BOOL box_offline(void)
+{
+    static net_policy_rule rules[256];
+    static uint8_t scratch[8192];
+    const policy_view *view = runtime_policy_view();
+    size_t bad = 0, count = view ? net_policy_load_every(view, rules, 256, &bad) : 0;
+    return view && count <= 256 && net_policy_offline(rules, count, scratch);
+}
 
 int floor_ns_state(void)
 {
@@ -59,7 +81,7 @@ void floor_ns_apply(void)
         g_ns_state = FLOOR_NS_SERVER;
         return;
     }
-    g_ns_state = floor_namespace_enter();
+    g_ns_state = floor_namespace_enter(box_offline(), &g_network_cut);
     if (g_ns_state == FLOOR_NS_UNAVAILABLE)
         return;
     floor_namespace_hide_servers();

@@ -15,6 +15,7 @@
  *   hostile_floor raw-unix PATH              connect to the pathname unix socket PATH
  *   hostile_floor raw-unshare                unshare(CLONE_NEWUSER)
  *   hostile_floor raw-tcp PORT               raw socket + connect to 127.0.0.1:PORT (TCP)
+ *   hostile_floor raw-udp PORT               raw socket + sendto 127.0.0.1:PORT (UDP, which Landlock cannot hold)
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
  *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
@@ -146,6 +147,17 @@ static int raw_tcp(unsigned port)
     int64_t r = LSYS(LNR_connect, fd, &addr, sizeof addr);
     LSYS(LNR_close, fd, 0, 0);
     return outcome("connect", r);
+}
+
+static int raw_udp(unsigned port)
+{
+    raw_sockaddr_in addr = loopback(port);
+    int64_t fd = LSYS(LNR_socket, 2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0);
+    if (fd < 0)
+        return outcome("socket", fd);
+    int64_t r = linux_syscall6(44 /* sendto */, fd, (int64_t) "LEAK", 4, 0, (int64_t)&addr, sizeof addr);
+    LSYS(LNR_close, fd, 0, 0);
+    return outcome("sendto", r);
 }
 
 static int raw_bind_tcp(void)
@@ -420,6 +432,8 @@ int wmain(int argc, wchar_t **argv)
         return raw_unix(a[0]);
     if (!wcscmp(op, L"raw-tcp") && argc == 3)
         return raw_tcp((unsigned)_wtoi(argv[2]));
+    if (!wcscmp(op, L"raw-udp") && argc == 3)
+        return raw_udp((unsigned)_wtoi(argv[2]));
     if (!wcscmp(op, L"raw-icmp-socket") && argc == 2) {
         int64_t fd = LSYS(LNR_socket, 2 /* AF_INET */, 3 /* SOCK_RAW */, 1 /* ICMP */);
         if (fd >= 0)

@@ -506,6 +506,32 @@ def test_net_shows_what_the_kernel_refuses_below_the_hooks(fvm, tmp_path):
             fvm("rm", "--force", name)
 
 
+def test_a_box_server_whose_policy_lets_nothing_leave_has_no_network(fvm, apps, tmp_path):
+    """[net] deny * in an isolated box with its own server: the init makes
+    the box's network namespace, so the box's Wine server (which makes
+    Winsock's sockets) and its programs have no network; a raw UDP
+    datagram goes nowhere."""
+    from test_floor import raw_udp_attack
+    out, got = raw_udp_attack(fvm, apps, tmp_path, "--own-server", "[net]\ndeny *\n")
+    assert "sendto: -101" in out and not got, out
+
+
+def test_an_offline_box_server_is_in_a_network_namespace_of_its_own(fvm, tmp_path):
+    policy = tmp_path / "off.ini"
+    policy.write_text("[net]\ndeny *\n")
+    name = "s" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--own-server", "--policy", str(policy), check=0)
+    try:
+        assert fvm("run", "--box", name, "cmd", "/c", "echo", "offline").stdout.strip() == "offline"
+        mine = os.readlink("/proc/self/ns/net")
+        pids = box_init_pids(name)
+        assert pids, "no init"
+        assert all(os.readlink(f"/proc/{p}/ns/net") != mine for p in pids)
+        assert "below the hooks: no network at all" in fvm("net", name).stdout
+    finally:
+        fvm("rm", "--force", name)
+
+
 def box_display_server(number):
     """The pid of an Xvfb :number in a user namespace other than ours."""
     me = os.readlink("/proc/self/ns/user")

@@ -555,6 +555,38 @@ static void tcp_connect_mirror_keeps_every_port_some_rule_may_allow(void **state
     assert_int_equal(mirror("[net]\ndeny *\n", denied), 65535);
 }
 
+static int offline(const char *text)
+{
+    compiled c;
+    policy_env e = env();
+    fvm_error err = {0};
+    if (policy_load_text("box.ini", text, strlen(text), &e, &c.p, &err) != FVM_OK)
+        fail_msg("load: %s", err.message);
+    if (policy_compile(c.p, &c.blob, &c.len, &err) != FVM_OK || policy_blob_open(c.blob, c.len, &c.view, &err))
+        fail_msg("compile: %s", err.message);
+    size_t bad = 9;
+    c.count = net_policy_load_every(&c.view, c.rules, 64, &bad);
+    static uint8_t scratch[8192];
+    int result = net_policy_offline(c.rules, c.count, scratch);
+    release(&c);
+    return result;
+}
+
+static void offline_only_when_nothing_may_leave(void **state)
+{
+    (void)state;
+    assert_true(offline("[net]\ndeny *\n"));
+    assert_true(offline("[net]\ndeny tcp:*\ndeny udp:*\ndeny in:tcp:*\n"));
+    assert_true(offline("[net]\ndeny *\nopen in:tcp:*:8080\nopen accept:tcp:*:8080\n"));   /* nobody can reach it */
+    assert_false(offline("[net]\n"));                                                  /* the default allows */
+    assert_false(offline("[net]\ndeny tcp:*\n"));                                      /* UDP may leave */
+    assert_false(offline("[net]\ndeny *\nopen udp:*:53\n"));
+    assert_false(offline("[net]\ndeny *\nopen tcp:localhost:8000\n"));                 /* the box's own loopback */
+    assert_false(offline("[net]\ndeny *\napp.exe: open tcp:*:443\n"));
+    assert_false(offline("[net]\ndeny *\nopen icmp:*\n"));
+    assert_false(offline("[net]\ndeny *\nopen publish:18080:8080\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -568,6 +600,7 @@ int main(void)
         cmocka_unit_test(too_many_rules_are_counted),
         cmocka_unit_test(publish_rules_parse_publish_and_decide_nothing),
         cmocka_unit_test(tcp_connect_mirror_keeps_every_port_some_rule_may_allow),
+        cmocka_unit_test(offline_only_when_nothing_may_leave),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
