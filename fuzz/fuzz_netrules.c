@@ -16,7 +16,9 @@
  *  - the kernel's mirror of the TCP denies (net_policy_tcp_connect_denied)
  *    is never stricter than the policy: at each rule's edge ports that it
  *    refuses, every program the rules name (and one they do not) is
- *    denied outgoing TCP to every host a rule names (and to others). */
+ *    denied outgoing TCP to every host a rule names (and to others);
+ *  - a policy called offline (net_policy_offline) denies a program no rule
+ *    names any outgoing TCP, UDP, raw or ICMP traffic. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -116,6 +118,24 @@ static void check_tcp_mirror(const policy *p, const policy_view *view)
     CHECK(bad == 0);
     if (count > 64)
         return;   /* the caller's array was too small: not decided on */
+    /* Offline: nothing may leave, so any outgoing query is denied. */
+    if (net_policy_offline(every, count, denied)) {
+        static net_policy_rule mine[64];
+        size_t mbad = 0, m = net_policy_load(view, (const uint16_t *)u"zz.exe", 6, mine, 64, &mbad);
+        net_query q;
+        memset(&q, 0, sizeof q);
+        q.dir = NET_DIR_OUT;
+        q.addr.family = 4;
+        q.addr.bytes[0] = 8;
+        q.addr.bytes[3] = 8;
+        policy_decision d;
+        for (int proto = NET_PROTO_TCP; proto <= NET_PROTO_ICMP; proto++) {
+            q.proto = (net_proto)proto;
+            q.port = proto == NET_PROTO_UDP ? 53 : 443;
+            net_policy_decide(view, mine, m < 64 ? m : 64, &q, &d);
+            CHECK(d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE);
+        }
+    }
     size_t n = net_policy_tcp_connect_denied(every, count, denied);
     CHECK(n <= 65535 && !port_denied(denied, 0));
     if (!n)
