@@ -89,6 +89,8 @@ typedef struct server_plan {
     char wineserver[FVM_PATH_MAX * 3];
     int display;                         /* the box's own display, -1 for none */
     BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
+    char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
+    char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
     BOOL floor;                          /* enter the box's domain (not with --no-floor) */
     floor_domain domain;
     int64_t log_fd;
@@ -474,6 +476,16 @@ static void init_main(server_plan *p)
             say_to(2, "cannot bind the host registry's copy over ", p->hive_file[i]);
             LSYS(LNR_exit, 1, 0, 0);
         }
+    if (p->root[0]) {
+        /* Other boxes and fvm's storage out of sight, names too (the domain
+         * keeps their contents out of reach; listing is allowed there). */
+        const char *keep[3] = {p->box_unix, p->dir, p->lock_path};
+        const int keep_is_dir[3] = {1, 1, 0};
+        if (floor_namespace_hide_root(p->root, keep, keep_is_dir, 3) != 0) {
+            say_to(2, "cannot hide the other boxes in ", p->root);
+            LSYS(LNR_exit, 1, 0, 0);
+        }
+    }
     if (p->floor && !floor_domain_restrict(&p->domain)) {
         say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
         LSYS(LNR_exit, 1, 0, 0);
@@ -1034,9 +1046,13 @@ static int plan_init(const box *b, server_plan *p)
     p->offline = box_offline(b);
     if (!p->floor)
         return 0;
-    static char box_unix[FVM_PATH_MAX * 3];
-    if (!boxserver_linux_path(b->path, box_unix, sizeof box_unix) || !floor_domain_real_path(box_unix, sizeof box_unix))
+    char *box_unix = p->box_unix;
+    if (!boxserver_linux_path(b->path, box_unix, sizeof p->box_unix) ||
+        !floor_domain_real_path(box_unix, sizeof p->box_unix))
         return cli_error("box '%s': cannot find the box folder's Linux path", b->name);
+    fvm_error root_err;
+    if (floor_fvm_root(box_unix, p->root, sizeof p->root, &root_err) != FVM_OK)
+        p->root[0] = 0;   /* the domain says what is wrong with it (floor_domain_box) */
     /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
      * box with a display of its own or none, else libxcb cannot reach X. */
     BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");

@@ -126,6 +126,72 @@ int floor_namespace_private_displays(void)
                                L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=64k,mode=1777", 0);
 }
 
+/* mkdir -p of path's components below base (path lies under base). */
+static int make_dirs_below(const char *base, const char *path)
+{
+    static char part[4096];
+    size_t n = 0, base_len = 0;
+    while (base[base_len])
+        base_len++;
+    for (size_t i = 0; path[i] && n + 1 < sizeof part; i++) {
+        part[n++] = path[i];
+        if ((path[i + 1] == '/' || path[i + 1] == 0) && n > base_len) {
+            part[n] = 0;
+            int64_t r = LSYS(LNR_mkdir, part, 0700, 0);
+            if (r < 0 && r != -17 /* EEXIST */)
+                return (int)r;
+        }
+    }
+    return 0;
+}
+
+int floor_namespace_hide_root(const char *root, const char *const *keep, const int *keep_is_dir, int count)
+{
+    int64_t fds[8];
+    if (count > 8)
+        return -7;   /* E2BIG */
+    size_t root_len = 0;
+    while (root[root_len])
+        root_len++;
+    for (int i = 0; i < count; i++)
+        if (!starts_with(keep[i], root) || keep[i][root_len] != '/')
+            return -22;   /* EINVAL: a path outside the root is not hidden by it, nothing to keep */
+    for (int i = 0; i < count; i++)
+        if ((fds[i] = LSYS(LNR_openat, L_AT_FDCWD, keep[i], L_O_PATH | L_O_CLOEXEC)) < 0) {
+            int64_t err = fds[i];
+            while (i-- > 0)
+                LSYS(LNR_close, fds[i], 0, 0);
+            return (int)err;
+        }
+    int r = (int)linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)root, (int64_t) "tmpfs",
+                                L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=64k,mode=755", 0);
+    for (int i = 0; r == 0 && i < count; i++) {
+        /* The same place in the new tmpfs, then the real one bound over it
+         * (through the descriptor opened before it was hidden). */
+        static char parent[4096];
+        size_t n = raw_put(parent, sizeof parent, 0, keep[i]);
+        while (n > 0 && parent[n - 1] != '/')
+            n--;
+        parent[n > 1 ? n - 1 : 1] = 0;
+        r = make_dirs_below(root, parent);
+        if (r == 0 && keep_is_dir[i]) {
+            int64_t made = LSYS(LNR_mkdir, keep[i], 0700, 0);
+            r = made < 0 && made != -17 ? (int)made : 0;
+        } else if (r == 0) {
+            int64_t made = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)keep[i], L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC,
+                                          0600, 0, 0);
+            r = made < 0 ? (int)made : (LSYS(LNR_close, made, 0, 0), 0);
+        }
+        char via[40];
+        raw_put_number(via, sizeof via, raw_put(via, sizeof via, 0, "/proc/self/fd/"), (uint64_t)fds[i]);
+        if (r == 0)
+            r = (int)linux_syscall6(LNR_mount, (int64_t)via, (int64_t)keep[i], 0, L_MS_BIND, 0, 0);
+    }
+    for (int i = 0; i < count; i++)
+        LSYS(LNR_close, fds[i], 0, 0);
+    return r;
+}
+
 int floor_namespace_bind_dir(const char *source, const char *target)
 {
     int64_t r = LSYS(LNR_mkdir, target, 0700, 0);

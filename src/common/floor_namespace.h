@@ -41,6 +41,15 @@ void floor_namespace_keep_display(int number);
  * negative errno. */
 int floor_namespace_private_displays(void);
 
+/* The FVM root (every box, fvm's own storage) under an empty tmpfs, but the
+ * paths in keep (beneath root: the box's folder; for a box with its own
+ * server, its server directory and lock file), each bound back in its
+ * place. Landlock lets every directory be listed (Wine's case-insensitive
+ * lookups read directories), so without this another box's names and
+ * file names could be listed by raw calls. At most 8 paths. 0 or a
+ * negative errno (a failure may leave the root hidden). */
+int floor_namespace_hide_root(const char *root, const char *const *keep, const int *keep_is_dir, int count);
+
 /* Binds directory source over target (created 0700 if missing). 0 or a
  * negative errno. */
 int floor_namespace_bind_dir(const char *source, const char *target);

@@ -157,9 +157,14 @@ static BOOL floor_apply(char *why, size_t why_size)
         say(why, why_size, "Landlock is not available (%d)", abi);
         return FALSE;
     }
+    static char box[4096];
+    if (!unix_path_of(g_fvm.config.box_path, box, sizeof box)) {
+        say(why, why_size, "cannot find the Linux path of the box folder");
+        return FALSE;
+    }
     /* First the namespace (floor_ns.c): a Landlock domain may not mount,
      * and the filter refuses unshare. */
-    floor_ns_apply();
+    floor_ns_apply(box);
     if (floor_ns_state() == FLOOR_NS_UNMAPPED) {
         say(why, why_size, "the box's user namespace could not map this user");
         return FALSE;
@@ -180,11 +185,8 @@ static BOOL floor_apply(char *why, size_t why_size)
      * own raw connect()/bind() is refused (EACCES), whatever port. UDP and
      * raw sockets are outside Landlock (docs/design.md, The floor). */
     uint64_t net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
-    static char box[4096];
     floor_domain fd;
     BOOL ok = floor_domain_begin(&fd, net, scoped);
-    if (ok && !unix_path_of(g_fvm.config.box_path, box, sizeof box))
-        snprintf(fd.why, sizeof fd.why, "cannot find the Linux path of the box folder"), ok = FALSE;
     ok = ok && floor_domain_box(&fd, box);
     int rules = fd.rules;
     if (ok)

@@ -22,7 +22,7 @@ enum {
  * Wine server directories (and, for a box with its own display, the other
  * X displays) from the box. Called by floor.c before Landlock. */
 #include "common/floor_namespace.h"   /* FLOOR_NS_* */
-void floor_ns_apply(void);
+void floor_ns_apply(const char *box);   /* box: the box folder's real Linux path */
 int floor_ns_state(void);
 int floor_ns_network_cut(void);   /* 1: an empty network namespace (the policy lets nothing leave) */
 

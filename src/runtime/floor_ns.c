@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "common/floor_namespace.h"
+#include "core/floor_rules.h"
 #include "core/policy_net.h"
 #include "runtime/floor.h"
 
@@ -75,7 +76,7 @@ static int own_display_number(void)
     return number;
 }
 
-void floor_ns_apply(void)
+void floor_ns_apply(const char *box)
 {
     if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
         g_ns_state = FLOOR_NS_SERVER;
@@ -85,6 +86,15 @@ void floor_ns_apply(void)
     if (g_ns_state == FLOOR_NS_UNAVAILABLE)
         return;
     floor_namespace_hide_servers();
+    /* Other boxes and fvm's storage out of sight, names too; a root that
+     * cannot be hidden leaves them listable only (the domain still keeps
+     * their contents out of reach). */
+    static char root[4096];
+    fvm_error err;
+    const char *keep[1] = {box};
+    const int keep_is_dir[1] = {1};
+    if (floor_fvm_root(box, root, sizeof root, &err) == FVM_OK)
+        floor_namespace_hide_root(root, keep, keep_is_dir, 1);
     int display = own_display_number();
     if (display >= 0)
         floor_namespace_keep_display(display);

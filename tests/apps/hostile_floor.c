@@ -15,6 +15,8 @@
  *   hostile_floor raw-unix PATH              connect to the pathname unix socket PATH
  *   hostile_floor raw-unshare                unshare(CLONE_NEWUSER)
  *   hostile_floor raw-tcp PORT               raw socket + connect to 127.0.0.1:PORT (TCP)
+ *   hostile_floor raw-list DIR               raw open + getdents64: prints "entry NAME" for each, then
+ *                                            "list: N" (the count) or the error
  *   hostile_floor raw-udp PORT               raw socket + sendto 127.0.0.1:PORT (UDP, which Landlock cannot hold)
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
  *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
@@ -147,6 +149,26 @@ static int raw_tcp(unsigned port)
     int64_t r = LSYS(LNR_connect, fd, &addr, sizeof addr);
     LSYS(LNR_close, fd, 0, 0);
     return outcome("connect", r);
+}
+
+static int raw_list(const char *dir)
+{
+    static char buf[16384];
+    int64_t fd = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)dir, L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC, 0, 0, 0);
+    if (fd < 0)
+        return outcome("open", fd);
+    int64_t n, count = 0;
+    while ((n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0)
+        for (int64_t off = 0; off < n;) {
+            const char *name = buf + off + 19;
+            off += *(uint16_t *)(buf + off + 16);
+            if (strcmp(name, ".") && strcmp(name, "..")) {
+                printf("entry %s\n", name);
+                count++;
+            }
+        }
+    LSYS(LNR_close, fd, 0, 0);
+    return outcome("list", n < 0 ? n : count);
 }
 
 static int raw_udp(unsigned port)
@@ -432,6 +454,8 @@ int wmain(int argc, wchar_t **argv)
         return raw_unix(a[0]);
     if (!wcscmp(op, L"raw-tcp") && argc == 3)
         return raw_tcp((unsigned)_wtoi(argv[2]));
+    if (!wcscmp(op, L"raw-list") && argc == 3)
+        return raw_list(utf8(argv[2]));
     if (!wcscmp(op, L"raw-udp") && argc == 3)
         return raw_udp((unsigned)_wtoi(argv[2]));
     if (!wcscmp(op, L"raw-icmp-socket") && argc == 2) {

@@ -393,9 +393,15 @@ def server_side_attack(fvm, box, apps, name):
         subprocess.run(["rm", "-rf", str(HOST)])
 
 
-@pytest.mark.xfail(strict=True, reason="Wine's server opens files for the program, in a box on the host's "
-                                       "server (held with --own-server: test_own_server.py)")
 def test_server_side_write_into_another_box_index(fvm, host_box, apps):
+    """Wine's server opens files for the program, but the program's own
+    ntdll first turns the NT name into a Linux path, in the box's mount
+    namespace, where other boxes are not there (an empty tmpfs over the
+    FVM root): so the own stub's open of another box's index fails in the
+    box's process, before the host's server is asked
+    (STATUS_OBJECT_PATH_NOT_FOUND), even on the host's server. (A host
+    file outside the FVM root is there to be named: the strict xfails
+    above.)"""
     box = host_box
     name = "o" + uuid.uuid4().hex[:10]
     fvm("create", name, check=0)
@@ -403,8 +409,9 @@ def test_server_side_write_into_another_box_index(fvm, host_box, apps):
         fvm("run", "--box", name, "cmd", "/c", "exit", check=0)
         index = fvm.box_dir(name) / "index-1.fvm"
         before = index.read_bytes()
-        hostile(fvm, box, apps, "stub-create", "\\??\\unix" + str(index).replace("/", "\\"), "CORRUPT")
+        proc = hostile(fvm, box, apps, "stub-create", "\\??\\unix" + str(index).replace("/", "\\"), "CORRUPT")
         assert index.read_bytes() == before, "another box's index changed"
+        assert "NtCreateFile: -1073741766" in proc.stdout, proc.stdout + proc.stderr
     finally:
         fvm("rm", "--force", name)
 
@@ -475,6 +482,38 @@ def unhooked_connect_attack(fvm, apps, tmp_path, server_opt):
 def test_unhooked_connect_to_a_denied_port(fvm, apps, tmp_path):
     seen, denied_port, _ = unhooked_connect_attack(fvm, apps, tmp_path, "--host-server")
     assert not seen[denied_port][1], seen
+
+
+def listed_by_raw_calls(fvm, box, apps, path):
+    """The names a raw getdents64 of the Linux folder path shows in box."""
+    out = hostile(fvm, box, apps, "raw-list", str(path)).stdout
+    return [line[6:] for line in out.splitlines() if line.startswith("entry ")]
+
+
+@pytest.mark.parametrize("server_opt", ["--host-server", "--own-server"])
+def test_other_boxes_cannot_even_be_listed(fvm, apps, server_opt):
+    """The domain lets every folder be listed (Wine's lookups read
+    folders), so the box's namespace lays an empty tmpfs over the FVM root
+    with only the box's own folder (and its server's) bound back: raw
+    calls see no other box's name, nor fvm's other storage."""
+    names = ["l" + uuid.uuid4().hex[:10] for _ in range(2)]
+    for name in names:
+        fvm("create", name, server_opt, check=0)
+    try:
+        box_dir = fvm.box_dir(names[0])
+        boxes = box_dir.parent.resolve()
+        assert names[1] in os.listdir(boxes)
+        assert listed_by_raw_calls(fvm, names[0], apps, boxes) == [names[0]]
+        assert "box.ini" in listed_by_raw_calls(fvm, names[0], apps, box_dir.resolve())
+        assert set(listed_by_raw_calls(fvm, names[0], apps, boxes.parent)) <= {"boxes", "servers"}
+        servers = boxes.parent / "servers"
+        if server_opt == "--host-server":
+            assert listed_by_raw_calls(fvm, names[0], apps, servers) == []
+        else:   # its own server's folder and lock only
+            assert len(listed_by_raw_calls(fvm, names[0], apps, servers)) == 2
+    finally:
+        for name in names:
+            fvm("rm", "--force", name)
 
 
 def raw_udp_attack(fvm, apps, tmp_path, server_opt, policy_text):

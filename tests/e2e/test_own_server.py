@@ -72,7 +72,9 @@ def test_server_side_write_into_another_box_index_is_refused(fvm, sbox, apps):
         before = index.read_bytes()
         proc = hostile(fvm, sbox, apps, "stub-create", "\\??\\unix" + str(index).replace("/", "\\"), "CORRUPT")
         assert index.read_bytes() == before, "another box's index changed"
-        assert "NtCreateFile: -1073741790" in proc.stdout, proc.stdout + proc.stderr
+        # Not there in the box's namespace (path not found), or refused by the
+        # server's domain (access denied) if it were.
+        assert re.search(r"NtCreateFile: -10737417(66|90)", proc.stdout), proc.stdout + proc.stderr
     finally:
         fvm("rm", "--force", name)
 
