@@ -16,7 +16,9 @@
  *    compiler's blob passes the validator;
  *  - for each rule whose pattern has no wildcard, the pattern itself is a
  *    name it matches: the decision for that name (and the rule's program)
- *    comes from a rule at least as specific, never the default; */
+ *    comes from a rule at least as specific, never the default;
+ *  - a folder the floor may hide (policy_hidden_folders) gets hide or deny
+ *    for every literal rule's name beneath it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,6 +103,46 @@ static void check_literal_rules(const policy *p, const policy_view *view)
     }
 }
 
+/* A folder policy_hidden_folders lets the floor hide: every literal
+ * [file] rule beneath it, matched for its own program (or every program),
+ * is decided hide or deny (nothing allowing can win there). */
+static void check_hidden_folders(const policy *p, const policy_view *view)
+{
+    static uint16_t program[512];
+    uint32_t hidden[16];
+    size_t n = policy_hidden_folders(view, hidden, 16);
+    for (size_t h = 0; h < n && h < 16; h++) {
+        policy_rule_info info;
+        CHECK(policy_view_rule(view, hidden[h], &info) == FVM_OK);
+        CHECK(info.type == POLICY_TYPE_FILE && info.rank.scope == POLICY_SCOPE_ALL &&
+              (info.action == POLICY_ACTION_HIDE || info.action == POLICY_ACTION_DENY));
+        size_t folder = policy_hidden_folder_length(info.pattern, info.pattern_len);
+        CHECK(folder > 0 && folder < info.pattern_len);
+        for (size_t i = 0; i < policy_rule_count(p) && i < 64; i++) {
+            const policy_rule *r = policy_rule_at(p, i);
+            if (r->type != POLICY_TYPE_FILE)
+                continue;
+            for (size_t k = 0; k < r->pattern_count; k++) {
+                const policy_pattern *pat = &r->patterns[k];
+                if (has_wildcard(pat) || pat->len <= folder + 1 || pat->units[folder] != '\\')
+                    continue;
+                int beneath = 1;
+                for (size_t c = 0; beneath && c < folder; c++)
+                    beneath = ntpath_upcase(NULL, pat->units[c]) == ntpath_upcase(NULL, info.pattern[c]);
+                const char *prog = program_for(p, r);
+                if (!beneath || (r->scope != POLICY_SCOPE_ALL && !prog))
+                    continue;
+                size_t program_len = prog ? to_units(prog, program, 512) : 0;
+                policy_decision d;
+                if (policy_match(view, POLICY_TYPE_FILE, pat->units, pat->len, prog ? program : NULL, program_len,
+                                 &d) != FVM_OK)
+                    continue;
+                CHECK(d.action == POLICY_ACTION_HIDE || d.action == POLICY_ACTION_DENY);
+            }
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > 64 * 1024)
@@ -167,6 +209,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             policy_view view;
             CHECK(policy_blob_open(blob, len, &view, &err) == FVM_OK);
             check_literal_rules(p, &view);
+            check_hidden_folders(p, &view);
             policy_blob_free(blob);
         }
         policy_free(p);

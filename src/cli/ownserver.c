@@ -91,6 +91,8 @@ typedef struct server_plan {
     BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
     char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
     char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
+    char hidden[16][FVM_PATH_MAX];       /* folders the policy hides whole (policy_hidden_folders) */
+    int hidden_count;
     BOOL floor;                          /* enter the box's domain (not with --no-floor) */
     floor_domain domain;
     int64_t log_fd;
@@ -486,6 +488,8 @@ static void init_main(server_plan *p)
             LSYS(LNR_exit, 1, 0, 0);
         }
     }
+    for (int i = 0; i < p->hidden_count; i++)
+        floor_namespace_hide_folder(p->hidden[i]);
     if (p->floor && !floor_domain_restrict(&p->domain)) {
         say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
         LSYS(LNR_exit, 1, 0, 0);
@@ -1030,6 +1034,35 @@ long own_server_tcp_denied(const box *b, uint8_t denied[8192])
     return (long)tcp_connect_denied(b, denied);
 }
 
+/* The folders the box's policy hides or denies whole to every program
+ * (core/policy_floor.c), for the init to lay an empty tmpfs over: the box's
+ * server, which opens files for its programs, finds nothing there either.
+ * Never one that holds or lies in the FVM root, nor a missing one. */
+static void plan_hidden_folders(const box *b, server_plan *p)
+{
+    const loaded_policy *lp = box_policy(b);
+    uint32_t rules[16];
+    size_t n = lp->has_view ? policy_hidden_folders(&lp->view, rules, 16) : 0;
+    p->hidden_count = 0;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        policy_rule_info info;
+        if (policy_view_rule(&lp->view, rules[i], &info) != FVM_OK)
+            continue;
+        size_t len = policy_hidden_folder_length(info.pattern, info.pattern_len);
+        wchar_t win[FVM_PATH_MAX];
+        if (len <= 4 || len - 4 >= FVM_PATH_MAX)
+            continue;
+        for (size_t k = 4; k < len; k++)   /* after "\\??\\" */
+            win[k - 4] = (wchar_t)info.pattern[k];
+        win[len - 4] = 0;
+        char *folder = p->hidden[p->hidden_count];
+        if (!boxserver_linux_path(win, folder, FVM_PATH_MAX) || !floor_domain_real_path(folder, FVM_PATH_MAX) ||
+            LSYS(LNR_access_, folder, 0, 0) != 0 || inside(folder, p->root) || inside(p->root, folder))
+            continue;
+        p->hidden_count++;
+    }
+}
+
 /* What only starting an init needs: the wineserver, the log, the domain. */
 static int plan_init(const box *b, server_plan *p)
 {
@@ -1053,6 +1086,8 @@ static int plan_init(const box *b, server_plan *p)
     fvm_error root_err;
     if (floor_fvm_root(box_unix, p->root, sizeof p->root, &root_err) != FVM_OK)
         p->root[0] = 0;   /* the domain says what is wrong with it (floor_domain_box) */
+    else
+        plan_hidden_folders(b, p);
     /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
      * box with a display of its own or none, else libxcb cannot reach X. */
     BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");

@@ -192,6 +192,12 @@ int floor_namespace_hide_root(const char *root, const char *const *keep, const i
     return r;
 }
 
+int floor_namespace_hide_folder(const char *path)
+{
+    return (int)linux_syscall6(LNR_mount, (int64_t) "none", (int64_t)path, (int64_t) "tmpfs",
+                               L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=000", 0);
+}
+
 int floor_namespace_bind_dir(const char *source, const char *target)
 {
     int64_t r = LSYS(LNR_mkdir, target, 0700, 0);

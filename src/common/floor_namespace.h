@@ -50,6 +50,13 @@ int floor_namespace_private_displays(void);
  * negative errno (a failure may leave the root hidden). */
 int floor_namespace_hide_root(const char *root, const char *const *keep, const int *keep_is_dir, int count);
 
+/* An empty, inaccessible tmpfs over a folder the box's policy hides or
+ * denies whole to every program (core policy_hidden_folders): raw calls
+ * cannot reach what is in it, and neither can Wine's server on a program's
+ * behalf, since a program's ntdll resolves a name in its own namespace
+ * before the server is asked. 0 or a negative errno. */
+int floor_namespace_hide_folder(const char *path);
+
 /* Binds directory source over target (created 0700 if missing). 0 or a
  * negative errno. */
 int floor_namespace_bind_dir(const char *source, const char *target);

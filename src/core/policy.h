@@ -413,6 +413,17 @@ int policy_rule_applies(const policy_view *view, uint32_t rule, const uint16_t *
  * default decision. NUL-terminated, cut to cap; returns the length wanted. */
 size_t policy_decision_label(const policy_decision *d, char *out, size_t cap);
 
+/* ---- below the hooks (policy_floor.c) -------------------------------------------------- */
+
+/* The [file] rules ("FOLDER\**", for every program, hide or deny) whose
+ * folder the kernel's floor may take out of the box's sight whole: no rule
+ * that allows (open, cow, read, ask) and may reach a name beneath the
+ * folder outranks them. Their indices into out, up to cap; returns how many
+ * in all. policy_hidden_folder_length gives the folder's length in such a
+ * rule's pattern (0 for a pattern of another form). */
+size_t policy_hidden_folders(const policy_view *view, uint32_t *out, size_t cap);
+size_t policy_hidden_folder_length(const uint16_t *pattern, size_t len);
+
 /* ---- explaining ------------------------------------------------------------------------ */
 
 /* A multi-line human explanation of policy_match's decision: the decision,

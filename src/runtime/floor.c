@@ -84,7 +84,7 @@ static BOOL under_wine(void)
 }
 
 /* The real Linux path of a Windows path, through Wine's own mapping. */
-static BOOL unix_path_of(const wchar_t *win, char *out, size_t cap)
+BOOL floor_unix_path(const wchar_t *win, char *out, size_t cap)
 {
     HMODULE k32 = runtime_loaded_module("kernel32.dll");
     char *(CDECL *to_unix)(const wchar_t *) =
@@ -158,7 +158,7 @@ static BOOL floor_apply(char *why, size_t why_size)
         return FALSE;
     }
     static char box[4096];
-    if (!unix_path_of(g_fvm.config.box_path, box, sizeof box)) {
+    if (!floor_unix_path(g_fvm.config.box_path, box, sizeof box)) {
         say(why, why_size, "cannot find the Linux path of the box folder");
         return FALSE;
     }

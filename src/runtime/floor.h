@@ -24,6 +24,9 @@ enum {
 #include "common/floor_namespace.h"   /* FLOOR_NS_* */
 void floor_ns_apply(const char *box);   /* box: the box folder's real Linux path */
 int floor_ns_state(void);
-int floor_ns_network_cut(void);   /* 1: an empty network namespace (the policy lets nothing leave) */
+int floor_ns_network_cut(void);
+/* The real Linux path of a Windows path (wine_get_unix_file_name, links
+ * resolved); FALSE when there is none. */
+BOOL floor_unix_path(const wchar_t *win, char *out, size_t cap);   /* 1: an empty network namespace (the policy lets nothing leave) */
 
 #endif

@@ -24,6 +24,7 @@
 #include "runtime/runtime.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/floor_namespace.h"
 #include "core/floor_rules.h"
@@ -76,6 +77,43 @@ static int own_display_number(void)
     return number;
 }
 
+/* Whether child is parent or lies beneath it (Linux paths). */
+static BOOL path_inside(const char *child, const char *parent)
+{
+    size_t n = 0;   /* fvm.dll has no strncmp (no C runtime) */
+    while (parent[n] && child[n] == parent[n])
+        n++;
+    return !parent[n] && (child[n] == 0 || child[n] == '/' || (n == 1 && parent[0] == '/'));
+}
+
+/* The folders the policy hides or denies whole to every program
+ * (core/policy_floor.c), out of sight in the namespace, so a program that
+ * steps around the hooks finds nothing there either. Never one that holds
+ * or lies in the FVM root (the box itself, other boxes: hide_root's), nor a
+ * missing one. */
+static void hide_policy_folders(const char *root)
+{
+    static uint32_t rules[64];
+    static char folder[4096];
+    const policy_view *view = runtime_policy_view();
+    size_t n = view ? policy_hidden_folders(view, rules, 64) : 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        policy_rule_info info;
+        if (policy_view_rule(view, rules[i], &info) != FVM_OK)
+            continue;
+        size_t len = policy_hidden_folder_length(info.pattern, info.pattern_len);
+        static wchar_t win[2048];
+        if (len <= 4 || len - 4 >= 2048)
+            continue;
+        for (size_t k = 4; k < len; k++)   /* after "\??\" */
+            win[k - 4] = (wchar_t)info.pattern[k];
+        win[len - 4] = 0;
+        if (!floor_unix_path(win, folder, sizeof folder) || path_inside(folder, root) || path_inside(root, folder))
+            continue;
+        floor_namespace_hide_folder(folder);
+    }
+}
+
 void floor_ns_apply(const char *box)
 {
     if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
@@ -93,8 +131,10 @@ void floor_ns_apply(const char *box)
     fvm_error err;
     const char *keep[1] = {box};
     const int keep_is_dir[1] = {1};
-    if (floor_fvm_root(box, root, sizeof root, &err) == FVM_OK)
+    if (floor_fvm_root(box, root, sizeof root, &err) == FVM_OK) {
         floor_namespace_hide_root(root, keep, keep_is_dir, 1);
+        hide_policy_folders(root);
+    }
     int display = own_display_number();
     if (display >= 0)
         floor_namespace_keep_display(display);

@@ -21,6 +21,7 @@
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
  *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
+ *   hostile_floor stub-read NTPATH           NtCreateFile (read, open existing) through an own stub, then read
  *   hostile_floor stub-delete NTPATH         NtDeleteFile through an own stub
  *   hostile_floor stub-rename NTPATH NEWNT   NtCreateFile + NtSetInformationFile(rename), own stubs
  *   hostile_floor stub-setvalue KEY NAME     NtCreateKey + NtSetValueKey through own stubs
@@ -296,6 +297,19 @@ static int stub_create(const wchar_t *ntpath, const wchar_t *text)
     return outcome("write", ok ? (int64_t)written : -(int64_t)GetLastError());
 }
 
+static int stub_read(const wchar_t *ntpath)
+{
+    HANDLE h;
+    NTSTATUS st = stub_open(ntpath, GENERIC_READ, FILE_OPEN, FILE_NON_DIRECTORY_FILE, &h);
+    if (st < 0)
+        return outcome("NtCreateFile", (int64_t)(int32_t)st);
+    char buf[64];
+    DWORD got = 0;
+    BOOL ok = ReadFile(h, buf, sizeof buf, &got, NULL);
+    CloseHandle(h);
+    return outcome("read", ok ? (int64_t)got : -(int64_t)GetLastError());
+}
+
 static int stub_delete(const wchar_t *ntpath)
 {
     NTSTATUS(NTAPI *del)(OBJECT_ATTRIBUTES *) = (NTSTATUS(NTAPI *)(OBJECT_ATTRIBUTES *))own_stub("NtDeleteFile");
@@ -472,6 +486,8 @@ int wmain(int argc, wchar_t **argv)
         return stub_create(argv[2], argv[3]);
     if (!wcscmp(op, L"stub-delete") && argc == 3)
         return stub_delete(argv[2]);
+    if (!wcscmp(op, L"stub-read") && argc == 3)
+        return stub_read(argv[2]);
     if (!wcscmp(op, L"stub-rename") && argc == 4)
         return stub_rename(argv[2], argv[3]);
     if (!wcscmp(op, L"stub-setvalue") && argc == 4)

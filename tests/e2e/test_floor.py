@@ -516,6 +516,42 @@ def test_other_boxes_cannot_even_be_listed(fvm, apps, server_opt):
             fvm("rm", "--force", name)
 
 
+@pytest.mark.parametrize("server_opt", ["--host-server", "--own-server"])
+def test_a_folder_the_policy_hides_is_out_of_reach_below_the_hooks(fvm, apps, tmp_path, server_opt):
+    """hide FOLDER\\** for every program (and nothing allowing within): the
+    box's namespace lays an empty tmpfs over the folder, so a raw read of a
+    file in it fails, and so does an own-stub NtCreateFile that opens one
+    to read, even on the host's server (the program's ntdll resolves the
+    name in its own namespace first: not found). A folder next to it stays
+    readable below the hooks (the floor's read rules). With its own server
+    an own-stub write into it is refused too and the host tree is
+    unchanged; on the host's server a new name in it still reaches the
+    server, like any server-side write (the strict xfails above)."""
+    secret, public = HOST / "secret", HOST / "public"
+    secret.mkdir(parents=True, exist_ok=True)
+    public.mkdir(parents=True, exist_ok=True)
+    (secret / "key.txt").write_text("private\n")
+    (public / "readme.txt").write_text("public\n")
+    policy = tmp_path / "hide.ini"
+    policy.write_text(f"[file]\nhide audit {HOST_WIN}\\secret\\**\n")
+    name = "f" + uuid.uuid4().hex[:10]
+    fvm("create", name, server_opt, "--policy", str(policy), check=0)
+    try:
+        before = tree_hash(HOST)
+        out = hostile(fvm, name, apps, "raw-read", str(secret / "key.txt")).stdout
+        assert out.startswith("open: -"), out
+        assert hostile(fvm, name, apps, "raw-read", str(public / "readme.txt")).stdout.startswith("read: "), out
+        out = hostile(fvm, name, apps, "stub-read", "\\??\\" + HOST_WIN + "\\secret\\key.txt").stdout
+        assert "NtCreateFile: -" in out, out
+        if server_opt == "--own-server":
+            out = hostile(fvm, name, apps, "stub-create", "\\??\\" + HOST_WIN + "\\secret\\new.txt", "PWNED").stdout
+            assert "NtCreateFile: -" in out, out
+            assert tree_hash(HOST) == before, "the host tree changed"
+    finally:
+        fvm("rm", "--force", name)
+        subprocess.run(["rm", "-rf", str(HOST)])
+
+
 def raw_udp_attack(fvm, apps, tmp_path, server_opt, policy_text):
     """A box (created with server_opt and the policy) sends a UDP datagram
     to a host listener with raw Linux calls: (the program's output, the

@@ -1424,6 +1424,55 @@ static void shipped_policies_are_clean(void **state)
     release(&c);
 }
 
+/* The folders of the rules policy_hidden_folders returns, as UTF-8,
+ * joined by '|'. */
+static const char *hidden_folders(const char *text)
+{
+    static char joined[1024];
+    compiled c;
+    compile_text(text, &c);
+    uint32_t rules[16];
+    size_t n = policy_hidden_folders(&c.view, rules, 16);
+    assert_true(n <= 16);
+    joined[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        policy_rule_info info;
+        assert_int_equal(policy_view_rule(&c.view, rules[i], &info), FVM_OK);
+        size_t len = policy_hidden_folder_length(info.pattern, info.pattern_len);
+        assert_true(len > 0);
+        size_t at = strlen(joined);
+        if (at)
+            joined[at++] = '|';
+        for (size_t k = 0; k < len && at + 1 < sizeof joined; k++)
+            joined[at++] = (char)info.pattern[k];
+        joined[at] = 0;
+    }
+    release(&c);
+    return joined;
+}
+
+static void hidden_folders_are_those_no_allowing_rule_reaches(void **state)
+{
+    (void)state;
+    assert_string_equal(hidden_folders("[file]\nhide C:\\Users\\me\\.ssh\\**\n"), "\\??\\C:\\Users\\me\\.ssh");
+    assert_string_equal(hidden_folders("[file]\ndeny C:\\secret\\**\ncow **\nopen C:\\data\\**\n"),
+                        "\\??\\C:\\secret");
+    /* Not of the form FOLDER\**, not for every program, not hide/deny. */
+    assert_string_equal(hidden_folders("[file]\nhide C:\\a\\*.txt\nhide C:\\b\\x\\*\napp.exe: hide C:\\c\\**\n"
+                                       "read C:\\d\\**\n"),
+                        "");
+    /* An allowing rule beneath the folder outranks it (more literals). */
+    assert_string_equal(hidden_folders("[file]\nhide C:\\s\\**\nopen C:\\s\\pub\\**\n"), "");
+    /* ...or one for a program, or a wildcard that reaches in with more literals. */
+    assert_string_equal(hidden_folders("[file]\nhide C:\\s\\**\napp.exe: cow **\n"), "");
+    assert_string_equal(hidden_folders("[file]\nhide C:\\s\\**\nopen C:\\**\\known_hosts_and_more\n"), "");
+    /* A hide beneath a hidden folder, or an allow elsewhere, changes nothing. */
+    assert_string_equal(hidden_folders("[file]\nhide C:\\s\\**\nhide C:\\s\\t\\**\nopen C:\\sx\\**\n"),
+                        "\\??\\C:\\s|\\??\\C:\\s\\t");
+    /* Case does not matter for reaching. */
+    assert_string_equal(hidden_folders("[file]\nhide C:\\S\\**\nopen c:\\s\\deeper\\more\\**\n"), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1464,6 +1513,7 @@ int main(void)
         cmocka_unit_test(many_literal_rules_compile_and_match),
         cmocka_unit_test(overlapping_wildcards_are_bounded),
         cmocka_unit_test(shipped_policies_are_clean),
+        cmocka_unit_test(hidden_folders_are_those_no_allowing_rule_reaches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
