@@ -144,6 +144,35 @@ static void audit_floor_off(void)
     runtime_audit(POLICY_TYPE_PROCESS, "no-floor", &d, what, 5);
 }
 
+/* No capability, now or after an execve: root in the box's user namespace
+ * (or, without one, root itself) would otherwise pass every file mode, the
+ * empty mode-000 folders laid over what the policy hides among them
+ * (floor_ns.c). The bounding set and the securebits need CAP_SETPCAP, which
+ * a process without capabilities lacks and then does not need. */
+static BOOL drop_capabilities(char *why, size_t why_size)
+{
+    for (int cap = 0; cap < 64; cap++)
+        if (LSYS(LNR_prctl, 24 /* PR_CAPBSET_DROP */, cap, 0) == -22 /* EINVAL: past the last */)
+            break;
+    /* SECBIT_NOROOT, NO_SETUID_FIXUP and NO_CAP_AMBIENT_RAISE, each locked,
+     * and KEEP_CAPS locked off: uid 0 gains nothing at an execve. */
+    LSYS(LNR_prctl, 28 /* PR_SET_SECUREBITS */, 0xef, 0);
+    linux_syscall6(LNR_prctl, 47 /* PR_CAP_AMBIENT */, 4 /* CLEAR_ALL */, 0, 0, 0, 0);
+    struct {
+        uint32_t version;
+        int32_t pid;
+    } header = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct {
+        uint32_t effective, permitted, inheritable;
+    } none[2] = {{0, 0, 0}, {0, 0, 0}};
+    int64_t r = LSYS(126 /* capset */, &header, none, 0);
+    if (r != 0) {
+        say(why, why_size, "cannot drop the process's capabilities (%d)", (int)r);
+        return FALSE;
+    }
+    return TRUE;
+}
+
 static BOOL floor_apply(char *why, size_t why_size)
 {
     int threads = count_threads();
@@ -197,6 +226,8 @@ static BOOL floor_apply(char *why, size_t why_size)
         say(why, why_size, "%s", fd.why);
         return FALSE;
     }
+    if (!drop_capabilities(why, why_size))
+        return FALSE;
     /* Only after the domain: the filter is what children test to know the
      * domain is already there. */
     if (!install_filter(why, why_size))
