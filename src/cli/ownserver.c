@@ -759,6 +759,9 @@ typedef struct {
     policy_view view;
     BOOL has_view;
     uint64_t hash;
+    net_policy_rule *net_rules;    /* every [net] rule, whatever its scope */
+    size_t net_count;
+    BOOL isolated, published;      /* box.ini: net = isolated; publish = something */
 } loaded_policy;
 
 static const loaded_policy *box_policy(const box *b)
@@ -770,9 +773,18 @@ static const loaded_policy *box_policy(const box *b)
         policy_free(cache.pol);
     if (cache.blob)
         policy_blob_free(cache.blob);
+    if (cache.net_rules)
+        HeapFree(GetProcessHeap(), 0, cache.net_rules);
     memset(&cache, 0, sizeof cache);
     cache.loaded = TRUE;
     fvm_wcscpy(cache.owner, FVM_PATH_MAX, b->path);
+    wchar_t ini[FVM_PATH_MAX], mode[16], publish[8];
+    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
+    ini[FVM_PATH_MAX - 1] = 0;
+    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
+    GetPrivateProfileStringW(L"box", L"publish", L"", publish, 8, ini);
+    cache.isolated = !_wcsicmp(mode, L"isolated");
+    cache.published = publish[0] != 0;
     wchar_t path[FVM_PATH_MAX];
     char why[256];
     if (fvm_policy_box_path(b->path, path, FVM_PATH_MAX) != FVM_OK ||
@@ -789,6 +801,9 @@ static const loaded_policy *box_policy(const box *b)
             h = (h ^ ((const uint8_t *)cache.blob)[i]) * 1099511628211ull;
         cache.hash = h;
         cache.has_view = policy_blob_open(cache.blob, cache.blob_len, &cache.view, &err) == FVM_OK;
+        size_t bad = 0, count = cache.has_view ? net_policy_load_every(&cache.view, NULL, 0, &bad) : 0;
+        if (count && (cache.net_rules = HeapAlloc(GetProcessHeap(), 0, count * sizeof *cache.net_rules)))
+            cache.net_count = net_policy_load_every(&cache.view, cache.net_rules, count, &bad);
     } else {
         cache.blob = NULL;
     }
@@ -823,20 +838,10 @@ static void ephemeral_ports(uint32_t *lo, uint32_t *hi)
 static size_t tcp_connect_denied(const box *b, uint8_t denied[8192])
 {
     const loaded_policy *lp = box_policy(b);
-    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
-    if (!count)
+    if (!lp->net_count)
         return 0;
-    net_policy_rule *rules = HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules);
-    if (!rules)
-        return 0;
-    net_policy_load_every(&lp->view, rules, count, &bad);
-    size_t n = net_policy_tcp_connect_denied(rules, count, denied);
-    HeapFree(GetProcessHeap(), 0, rules);
-    wchar_t ini[FVM_PATH_MAX], mode[16];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    ini[FVM_PATH_MAX - 1] = 0;
-    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
-    if (n && !_wcsicmp(mode, L"isolated")) {
+    size_t n = net_policy_tcp_connect_denied(lp->net_rules, lp->net_count, denied);
+    if (n && lp->isolated) {
         uint32_t lo, hi;
         ephemeral_ports(&lo, &hi);
         for (uint32_t port = lo; port <= hi; port++)
@@ -857,32 +862,17 @@ static size_t tcp_connect_denied(const box *b, uint8_t denied[8192])
 static BOOL box_offline(const box *b)
 {
     const loaded_policy *lp = box_policy(b);
-    wchar_t ini[FVM_PATH_MAX], mode[16], publish[8];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    ini[FVM_PATH_MAX - 1] = 0;
-    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
-    GetPrivateProfileStringW(L"box", L"publish", L"", publish, 8, ini);
-    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
-    if (!count || _wcsicmp(mode, L"isolated") || publish[0])
-        return FALSE;
-    net_policy_rule *rules = HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules);
     static uint8_t scratch[8192];
-    BOOL offline = rules && net_policy_load_every(&lp->view, rules, count, &bad) == count &&
-                   net_policy_offline(rules, count, scratch);
-    if (rules)
-        HeapFree(GetProcessHeap(), 0, rules);
-    return offline;
+    return lp->net_count && lp->isolated && !lp->published &&
+           net_policy_offline(lp->net_rules, lp->net_count, scratch);
 }
 
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
     /* The net mode too: the TCP ports of the domain depend on it. */
-    wchar_t ini[FVM_PATH_MAX], mode[16];
-    _snwprintf(ini, FVM_PATH_MAX, L"%ls\\box.ini", b->path);
-    ini[FVM_PATH_MAX - 1] = 0;
-    GetPrivateProfileStringW(L"box", L"net", L"", mode, 16, ini);
-    snprintf(out, cap, "floor=%d display=%d policy=%016llx net=%ls offline=%d\n", p->floor ? 1 : 0, p->display,
-             (unsigned long long)box_policy(b)->hash, mode, box_offline(b) ? 1 : 0);
+    const loaded_policy *lp = box_policy(b);
+    snprintf(out, cap, "floor=%d display=%d policy=%016llx isolated=%d offline=%d\n", p->floor ? 1 : 0, p->display,
+             (unsigned long long)lp->hash, lp->isolated ? 1 : 0, box_offline(b) ? 1 : 0);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -1013,17 +1003,11 @@ int own_server_network_cut(const box *b)
 {
     if (fvm_box_own_server(b->path))
         return box_offline(b) ? 2 : 0;
-    /* A box on the host's server: its programs' namespace (runtime/floor_ns.c),
-     * whatever the box's net mode. */
+    /* A box on the host's server: its programs' namespace (runtime/floor_ns.c,
+     * which loads up to 256 rules), whatever the box's net mode. */
     const loaded_policy *lp = box_policy(b);
-    size_t bad = 0, count = lp->has_view ? net_policy_load_every(&lp->view, NULL, 0, &bad) : 0;
-    net_policy_rule *rules = count ? HeapAlloc(GetProcessHeap(), 0, count * sizeof *rules) : NULL;
     static uint8_t scratch[8192];
-    int cut = rules && count <= 256 && net_policy_load_every(&lp->view, rules, count, &bad) == count &&
-              net_policy_offline(rules, count, scratch);
-    if (rules)
-        HeapFree(GetProcessHeap(), 0, rules);
-    return cut;
+    return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch);
 }
 
 long own_server_tcp_denied(const box *b, uint8_t denied[8192])
@@ -1048,15 +1032,10 @@ static void plan_hidden_folders(const box *b, server_plan *p)
         policy_rule_info info;
         if (policy_view_rule(&lp->view, rules[i], &info) != FVM_OK)
             continue;
-        size_t len = policy_hidden_folder_length(info.pattern, info.pattern_len);
         wchar_t win[FVM_PATH_MAX];
-        if (len <= 4 || len - 4 >= FVM_PATH_MAX)
-            continue;
-        for (size_t k = 4; k < len; k++)   /* after "\\??\\" */
-            win[k - 4] = (wchar_t)info.pattern[k];
-        win[len - 4] = 0;
         char *folder = p->hidden[p->hidden_count];
-        if (!boxserver_linux_path(win, folder, FVM_PATH_MAX) || !floor_domain_real_path(folder, FVM_PATH_MAX) ||
+        if (!policy_hidden_folder_win32(info.pattern, info.pattern_len, (uint16_t *)win, FVM_PATH_MAX) ||
+            !boxserver_linux_path(win, folder, FVM_PATH_MAX) || !floor_domain_real_path(folder, FVM_PATH_MAX) ||
             LSYS(LNR_access_, folder, 0, 0) != 0 || inside(folder, p->root) || inside(p->root, folder))
             continue;
         p->hidden_count++;

@@ -423,6 +423,9 @@ size_t policy_decision_label(const policy_decision *d, char *out, size_t cap);
  * rule's pattern (0 for a pattern of another form). */
 size_t policy_hidden_folders(const policy_view *view, uint32_t *out, size_t cap);
 size_t policy_hidden_folder_length(const uint16_t *pattern, size_t len);
+/* Such a rule's folder as a drive path ("C:\Users\me\.ssh"), NUL-ended in
+ * out; its length, or 0 for another form (UNC, a device) or too small a cap. */
+size_t policy_hidden_folder_win32(const uint16_t *pattern, size_t len, uint16_t *out, size_t cap);
 
 /* ---- explaining ------------------------------------------------------------------------ */
 

@@ -103,3 +103,16 @@ size_t policy_hidden_folder_length(const uint16_t *pattern, size_t len)
 {
     return whole_folder(pattern, len);
 }
+
+size_t policy_hidden_folder_win32(const uint16_t *pattern, size_t len, uint16_t *out, size_t cap)
+{
+    size_t folder = whole_folder(pattern, len);
+    /* "\??\X:\...": the drive path after the NT namespace prefix. */
+    if (folder < 7 || pattern[0] != '\\' || pattern[1] != '?' || pattern[2] != '?' || pattern[3] != '\\' ||
+        pattern[5] != ':' || folder - 4 >= cap)
+        return 0;
+    for (size_t k = 4; k < folder; k++)
+        out[k - 4] = pattern[k];
+    out[folder - 4] = 0;
+    return folder - 4;
+}

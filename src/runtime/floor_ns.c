@@ -101,14 +101,9 @@ static void hide_policy_folders(const char *root)
         policy_rule_info info;
         if (policy_view_rule(view, rules[i], &info) != FVM_OK)
             continue;
-        size_t len = policy_hidden_folder_length(info.pattern, info.pattern_len);
         static wchar_t win[2048];
-        if (len <= 4 || len - 4 >= 2048)
-            continue;
-        for (size_t k = 4; k < len; k++)   /* after "\??\" */
-            win[k - 4] = (wchar_t)info.pattern[k];
-        win[len - 4] = 0;
-        if (!floor_unix_path(win, folder, sizeof folder) || path_inside(folder, root) || path_inside(root, folder))
+        if (!policy_hidden_folder_win32(info.pattern, info.pattern_len, (uint16_t *)win, 2048) ||
+            !floor_unix_path(win, folder, sizeof folder) || path_inside(folder, root) || path_inside(root, folder))
             continue;
         floor_namespace_hide_folder(folder);
     }

@@ -12,6 +12,7 @@ and deletes files and writes the registry itself, outside any per-process
 kernel domain): they are strict xfails here, so the day they are closed
 the suite says so (docs/design.md, "The floor"). A box created with
 --own-server holds them: test_own_server.py runs the same attempts there."""
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -186,6 +187,41 @@ def x_window_titles(display):
     return out.stdout
 
 
+@contextlib.contextmanager
+def own_display_box_window(fvm, name, apps, xvfb, tmp_path):
+    """In box name (created with --own-display): the host's abstract
+    sockets and the user's display's pathname socket are refused; then a
+    box window is kept open while the with-block runs. Yields (the box's
+    display ":N", the window's title); afterwards the window is closed and
+    the box's display file is gone with the box."""
+    aname = "fvmfloor-" + uuid.uuid4().hex[:8]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind("\0" + aname)
+        s.listen(4)
+        proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-abstract", aname)
+    assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
+    # Nor by its pathname socket: the box sees only its own display's in
+    # /tmp/.X11-unix (src/runtime/floor_ns.c, or the init's for its own server).
+    proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-unix", f"/tmp/.X11-unix/X{xvfb[1:]}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stop = tmp_path / "stop"
+    title = "FvmOwnDisplay" + uuid.uuid4().hex[:6]
+    bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnClass", title,
+                   "--until", win_path(stop), "--timeout", "60")
+    try:
+        assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
+        own = (fvm.box_dir(name) / "display").read_text().strip()
+        assert own.startswith(":") and own != xvfb, own
+        assert f"@/tmp/.X11-unix/X{own[1:]}\n" not in pathlib.Path("/proc/net/unix").read_text()
+        yield own, title
+        assert title not in x_window_titles(xvfb)
+    finally:
+        stop.write_text("")
+        bg.wait(timeout=60)
+    # The box ended: its display file with it.
+    assert fvm.wait_until(lambda: not (fvm.box_dir(name) / "display").exists(), timeout=30)
+
+
 def test_own_display_scopes_abstract_sockets(fvm, apps, xvfb, tmp_path):
     """A box created with --own-display (src/broker/display.c) gets an
     Xvfb of its own while it runs, listening on its pathname socket only,
@@ -195,32 +231,8 @@ def test_own_display_scopes_abstract_sockets(fvm, apps, xvfb, tmp_path):
     name = "d" + uuid.uuid4().hex[:10]
     fvm("create", name, "--own-display", check=0)
     try:
-        aname = "fvmfloor-" + uuid.uuid4().hex[:8]
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.bind("\0" + aname)
-            s.listen(4)
-            proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-abstract", aname)
-        assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
-        # Nor by its pathname socket: the box sees only its own display's
-        # in /tmp/.X11-unix (src/runtime/floor_ns.c).
-        proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-unix", f"/tmp/.X11-unix/X{xvfb[1:]}")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        stop = tmp_path / "stop"
-        title = "FvmOwnDisplay" + uuid.uuid4().hex[:6]
-        bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnClass", title,
-                       "--until", win_path(stop), "--timeout", "60")
-        try:
-            assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
-            own = (fvm.box_dir(name) / "display").read_text().strip()
-            assert own.startswith(":") and own != xvfb, own
-            assert not (pathlib.Path("/proc/net/unix").read_text().count(f"@/tmp/.X11-unix/X{own[1:]}\n"))
+        with own_display_box_window(fvm, name, apps, xvfb, tmp_path) as (own, title):
             assert title in x_window_titles(own)
-            assert title not in x_window_titles(xvfb)
-        finally:
-            stop.write_text("")
-            bg.wait(timeout=60)
-        # The box ended: its display with it.
-        assert fvm.wait_until(lambda: not (fvm.box_dir(name) / "display").exists(), timeout=30)
         assert fvm.wait_until(lambda: not pathlib.Path(f"/tmp/.X11-unix/X{own[1:]}").exists(), timeout=30)
     finally:
         fvm("rm", "--force", name)

@@ -554,42 +554,20 @@ def test_own_display_and_own_server_together(fvm, apps, xvfb, tmp_path):
     host at all), the user's display is out of sight (abstract socket
     refused by the scope, pathname socket absent), and the box's windows
     are made on its own display."""
-    from test_floor import x_window_titles
+    from test_floor import own_display_box_window
     name = "s" + uuid.uuid4().hex[:10]
     fvm("create", name, "--own-server", "--own-display", check=0)
     try:
-        aname = "fvmfloor-" + uuid.uuid4().hex[:8]
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.bind("\0" + aname)
-            s.listen(4)
-            proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-abstract", aname)
-        assert proc.returncode == 0, proc.stdout + proc.stderr   # 0: refused
-        proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-unix", f"/tmp/.X11-unix/X{xvfb[1:]}")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        stop = tmp_path / "stop"
-        title = "FvmOwnBoth" + uuid.uuid4().hex[:6]
-        bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnBothClass", title,
-                       "--until", win_path(stop), "--timeout", "60")
-        try:
-            assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
-            own = (fvm.box_dir(name) / "display").read_text().strip()
-            assert own.startswith(":") and own != xvfb, own
+        with own_display_box_window(fvm, name, apps, xvfb, tmp_path) as (own, title):
             number = int(own[1:])
             assert not pathlib.Path(f"/tmp/.X11-unix/X{number}").exists()   # the box's namespace's alone
-            assert f"@/tmp/.X11-unix/X{number}\n" not in pathlib.Path("/proc/net/unix").read_text()
             server = box_display_server(number)
             assert server, "no Xvfb of the box's"
             windows = subprocess.run(["nsenter", "--target", str(server), "--user", "--mount",
                                       "--preserve-credentials", "xwininfo", "-root", "-tree", "-display", own],
                                      capture_output=True, text=True, timeout=30)
             assert title in windows.stdout, windows.stdout + windows.stderr
-            assert title not in x_window_titles(xvfb)
-        finally:
-            stop.write_text("")
-            bg.wait(timeout=60)
-        assert fvm.wait_until(lambda: not (fvm.box_dir(name) / "display").exists(), timeout=30)
         fvm("stop", name, check=0)   # the lingering server, and its display with it
         assert fvm.wait_until(lambda: not box_display_server(number), timeout=30)
     finally:
         fvm("rm", "--force", name)
-

@@ -272,7 +272,8 @@ typedef struct compiled {
     size_t count;
 } compiled;
 
-static void compile(const char *text, const char *program, compiled *c)
+/* The policy loaded, compiled and opened; no rule loaded yet. */
+static void build(const char *text, compiled *c)
 {
     policy_env e = env();
     fvm_error err = {0};
@@ -281,6 +282,11 @@ static void compile(const char *text, const char *program, compiled *c)
         fail_msg("load: %s\n%s", err.message, diags);
     if (policy_compile(c->p, &c->blob, &c->len, &err) != FVM_OK || policy_blob_open(c->blob, c->len, &c->view, &err))
         fail_msg("compile: %s", err.message);
+}
+
+static void compile(const char *text, const char *program, compiled *c)
+{
+    build(text, c);
     uint16_t prog[128];
     size_t pn = program ? units(program, prog) : 0;
     size_t bad = 9;
@@ -500,18 +506,20 @@ static int port_denied(const uint8_t *denied, unsigned port)
 /* What the kernel's floor may refuse (policy_net.h): only ports that no
  * program may reach on any host; an allowing rule that could win anywhere
  * keeps its ports open. */
+/* Every [net] rule of the policy, whatever its scope. */
+static void compile_every(const char *text, compiled *c)
+{
+    build(text, c);
+    size_t bad = 9;
+    c->count = net_policy_load_every(&c->view, c->rules, 64, &bad);
+    assert_true(c->count <= 64);
+    assert_int_equal(bad, 0);
+}
+
 static size_t mirror(const char *text, uint8_t *denied)
 {
     compiled c;
-    policy_env e = env();
-    fvm_error err = {0};
-    if (policy_load_text("box.ini", text, strlen(text), &e, &c.p, &err) != FVM_OK)
-        fail_msg("load: %s", err.message);
-    if (policy_compile(c.p, &c.blob, &c.len, &err) != FVM_OK || policy_blob_open(c.blob, c.len, &c.view, &err))
-        fail_msg("compile: %s", err.message);
-    size_t bad = 9;
-    c.count = net_policy_load_every(&c.view, c.rules, 64, &bad);
-    assert_int_equal(bad, 0);
+    compile_every(text, &c);
     size_t n = net_policy_tcp_connect_denied(c.rules, c.count, denied);
     release(&c);
     return n;
@@ -558,14 +566,7 @@ static void tcp_connect_mirror_keeps_every_port_some_rule_may_allow(void **state
 static int offline(const char *text)
 {
     compiled c;
-    policy_env e = env();
-    fvm_error err = {0};
-    if (policy_load_text("box.ini", text, strlen(text), &e, &c.p, &err) != FVM_OK)
-        fail_msg("load: %s", err.message);
-    if (policy_compile(c.p, &c.blob, &c.len, &err) != FVM_OK || policy_blob_open(c.blob, c.len, &c.view, &err))
-        fail_msg("compile: %s", err.message);
-    size_t bad = 9;
-    c.count = net_policy_load_every(&c.view, c.rules, 64, &bad);
+    compile_every(text, &c);
     static uint8_t scratch[8192];
     int result = net_policy_offline(c.rules, c.count, scratch);
     release(&c);

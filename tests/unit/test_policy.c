@@ -1471,6 +1471,13 @@ static void hidden_folders_are_those_no_allowing_rule_reaches(void **state)
                         "\\??\\C:\\s|\\??\\C:\\s\\t");
     /* Case does not matter for reaching. */
     assert_string_equal(hidden_folders("[file]\nhide C:\\S\\**\nopen c:\\s\\deeper\\more\\**\n"), "");
+    /* The folder as a drive path; none for a share, or too small a buffer. */
+    uint16_t win[32];
+    assert_int_equal(policy_hidden_folder_win32((const uint16_t *)u"\\??\\C:\\Users\\me\\**", 18, win, 32), 11);
+    assert_memory_equal(win, u"C:\\Users\\me", 12 * sizeof(uint16_t));
+    assert_int_equal(policy_hidden_folder_win32((const uint16_t *)u"\\??\\C:\\Users\\me\\**", 18, win, 11), 0);
+    assert_int_equal(policy_hidden_folder_win32((const uint16_t *)u"\\??\\UNC\\srv\\sh\\**", 17, win, 32), 0);
+    assert_int_equal(policy_hidden_folder_win32((const uint16_t *)u"\\??\\C:\\a\\*.txt", 14, win, 32), 0);
 }
 
 int main(void)
