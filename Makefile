@@ -111,7 +111,7 @@ $(B)/win/fvm.dll: $(RT_OBJ) $(RT_COMMON_OBJ) $(RT_CORE_OBJ) src/runtime/fvm.def
 $(B)/win/fvm.exe: $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 	$(MINGW) -municode -o $@ $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -lshlwapi
 $(B)/win/fvm-broker.exe: $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
-	$(MINGW) -municode -mwindows -o $@ $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -ladvapi32
+	$(MINGW) -municode -mwindows -o $@ $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -ladvapi32 -lws2_32
 
 # The shipped policies sit next to fvm.exe: `template NAME` and boxes
 # without a policy of their own read them from <exe folder>\policy.

@@ -108,6 +108,12 @@ BOOL broker_net_start(const wchar_t *box_path);
 void broker_net_request(uint32_t pid, const uint8_t *buf, size_t len, portmap_reply *reply);
 void broker_net_process_exit(uint32_t pid);
 
+/* resolve.c: a host name resolved for a boxed process (FVMRSV01,
+ * core/resolvemsg.h), the policy's name rules decided again for the
+ * process the pipe names; writes the reply into out, returns its size (0:
+ * nothing to send, out of memory). */
+size_t broker_resolve_request(uint32_t pid, const uint8_t *buf, size_t len, uint8_t *out, size_t cap);
+
 /* index.c: the box index's only writer while the box runs (boxed processes
  * map it read-only and send FVMIDX01 requests). start: opens the newest
  * index, or creates index-1.fvm, before the box's first process. request:

@@ -149,9 +149,12 @@ void own_server_end_idle(const box *b);
  * policy's denies for every program and host): bit p of denied, how many;
  * -1 for a box on the host's server (nothing is mirrored there). */
 long own_server_tcp_denied(const box *b, uint8_t denied[8192]);
-/* Whether the box runs without network (its policy lets nothing leave):
- * 1, its programs (a box on the host's server, whose Winsock sockets are
- * that server's); 2, its programs and its own Wine server; 0, no. */
+/* Whether the box runs without network: 1, its programs (a box on the
+ * host's server, whose Winsock sockets are that server's, and whose policy
+ * lets nothing leave); 3, its programs too, their host names resolved by
+ * the broker (a box on the host's server whose policy lets some traffic
+ * out); 2, its programs and its own Wine server (its policy lets nothing
+ * leave); 0, no. */
 int own_server_network_cut(const box *b);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);

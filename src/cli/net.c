@@ -263,6 +263,10 @@ static void print_kernel_tcp(const box *b)
     if (no_network == 1)
         printf("below the hooks: the box's programs have no network of their own (an empty network namespace: "
                "the policy lets nothing leave; raw sockets and their own DNS lookups reach nothing)\n");
+    if (no_network == 3)
+        printf("below the hooks: the box's programs have no network of their own (an empty network namespace: "
+               "raw sockets reach nothing; Winsock's sockets are the Wine server's, and the broker resolves "
+               "host names)\n");
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "

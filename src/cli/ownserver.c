@@ -1003,11 +1003,13 @@ int own_server_network_cut(const box *b)
 {
     if (fvm_box_own_server(b->path))
         return box_offline(b) ? 2 : 0;
-    /* A box on the host's server: its programs' namespace (runtime/floor_ns.c,
-     * which loads up to 256 rules), whatever the box's net mode. */
+    /* A box on the host's server: its programs are in an empty network
+     * namespace of their own in any case (runtime/floor_ns.c, which loads
+     * up to 256 rules); 3 when the policy lets some traffic out, so the
+     * broker resolves their names. */
     const loaded_policy *lp = box_policy(b);
     static uint8_t scratch[8192];
-    return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch);
+    return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch) ? 1 : 3;
 }
 
 long own_server_tcp_denied(const box *b, uint8_t denied[8192])

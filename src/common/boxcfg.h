@@ -53,6 +53,9 @@ typedef struct fvm_box_config {
 /* fvm_box_config.flags */
 #define FVM_BOX_FLAG_NO_FLOOR 0x1u   /* fvm run --no-floor: no kernel floor (runtime/floor.c), audited */
 #define FVM_BOX_FLAG_FLOOR_SET 0x2u  /* set by a floored fvm.dll for its children: they are forks of it */
+#define FVM_BOX_FLAG_NAMES_FORWARDED 0x800u   /* set by the box's first process for its children: they are in
+                                               * its empty network namespace, the broker resolves their host
+                                               * names (runtime/net_resolve.c) */
 /* fvm_box_config.flags, for one new process only (never inherited): its
  * console is to be allocated by its runtime once hooked, not by kernelbase
  * before (which would start conhost.exe unboxed); see runtime/proc.c. */

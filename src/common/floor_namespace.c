@@ -51,12 +51,12 @@ static int starts_with(const char *s, const char *prefix)
     return 1;
 }
 
-int floor_namespace_enter(int offline, int *network_cut)
+int floor_namespace_enter(int new_network, int *network_cut)
 {
     int64_t uid = LSYS(LNR_getuid, 0, 0, 0), gid = LSYS(LNR_getgid, 0, 0, 0);
     /* A network namespace of the box's own is made in the same step: a new
      * one has only a loopback device, down, so nothing leaves it. */
-    int cut = offline && LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS | L_CLONE_NEWNET, 0, 0) == 0;
+    int cut = new_network && LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS | L_CLONE_NEWNET, 0, 0) == 0;
     if (network_cut)
         *network_cut = cut;
     if (!cut && LSYS(LNR_unshare, L_CLONE_NEWUSER | L_CLONE_NEWNS, 0, 0) != 0)

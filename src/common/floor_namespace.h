@@ -22,10 +22,11 @@ enum {
 };
 
 /* Enters a new user and mount namespace, the caller's uid and gid mapped to
- * themselves, mounts made private; with offline, a network namespace of its
- * own too, with no network (*network_cut, may be NULL, says whether it
- * was made). FLOOR_NS_APPLIED, _UNAVAILABLE or _UNMAPPED. */
-int floor_namespace_enter(int offline, int *network_cut);
+ * themselves, mounts made private; with new_network, a network namespace of
+ * its own too, with no network (*network_cut, may be NULL, says whether it
+ * was made; a kernel that refuses it leaves the caller in its network).
+ * FLOOR_NS_APPLIED, _UNAVAILABLE or _UNMAPPED. */
+int floor_namespace_enter(int new_network, int *network_cut);
 
 /* Every Wine server directory in /tmp (`wine-XXXXXX` in Debian's build,
  * `.wine-UID` upstream) under an empty, inaccessible tmpfs. */

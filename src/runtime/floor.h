@@ -24,9 +24,12 @@ enum {
 #include "common/floor_namespace.h"   /* FLOOR_NS_* */
 void floor_ns_apply(const char *box);   /* box: the box folder's real Linux path */
 int floor_ns_state(void);
-int floor_ns_network_cut(void);
+int floor_ns_network_cut(void);   /* 1: this process made the box's empty network namespace */
+/* TRUE: the box's programs have no network of their own but the policy
+ * lets some out, so their host names are resolved by the broker. */
+BOOL floor_ns_names_forwarded(void);
 /* The real Linux path of a Windows path (wine_get_unix_file_name, links
  * resolved); FALSE when there is none. */
-BOOL floor_unix_path(const wchar_t *win, char *out, size_t cap);   /* 1: an empty network namespace (the policy lets nothing leave) */
+BOOL floor_unix_path(const wchar_t *win, char *out, size_t cap);
 
 #endif

@@ -39,12 +39,21 @@ int floor_ns_network_cut(void)
     return g_network_cut;
 }
 
-/* Whether the box's policy lets nothing leave (core/policy_net.h): then the
- * namespace gets an empty network of its own, so a program's raw sockets
- * (UDP too, which Landlock has no rule for) and its own DNS lookups reach
- * nothing. Winsock's sockets are the host's Wine server's, in the host's
- * network, and the hooks deny them as before. Only the box's first process
- * gets here, with one thread: static buffers are safe. */
+BOOL floor_ns_names_forwarded(void)
+{
+    return (g_fvm.config.flags & FVM_BOX_FLAG_NAMES_FORWARDED) != 0;
+}
+
+/* Whether the box's policy lets nothing leave (core/policy_net.h). Every
+ * box's programs get an empty network namespace of their own: a program's
+ * raw sockets (UDP too, which Landlock has no rule for) reach nothing, and
+ * abstract unix sockets are the namespace's, so none of the host's is
+ * there. Winsock's sockets are the host's Wine server's, made in the
+ * host's network, and the hooks decide them as before; names are resolved
+ * by the box's broker (net_resolve.c), unless the policy lets nothing
+ * leave: then nothing is forwarded, and the program's own lookups find the
+ * hosts file only. Only the box's first process gets here, with one
+ * thread: static buffers are safe. */
 static BOOL box_offline(void)
 {
     static net_policy_rule rules[256];
@@ -115,7 +124,10 @@ void floor_ns_apply(const char *box)
         g_ns_state = FLOOR_NS_SERVER;
         return;
     }
-    g_ns_state = floor_namespace_enter(box_offline(), &g_network_cut);
+    BOOL offline = box_offline();
+    g_ns_state = floor_namespace_enter(1, &g_network_cut);
+    if (g_network_cut && !offline)   /* inherited by the children, in the namespace with it */
+        g_fvm.config.flags |= FVM_BOX_FLAG_NAMES_FORWARDED;
     if (g_ns_state == FLOOR_NS_UNAVAILABLE)
         return;
     floor_namespace_hide_servers();

@@ -179,7 +179,7 @@ static net_proto socket_proto(HANDLE handle)
 
 /* A Winsock address: IPv4 (16 bytes) or IPv6 (24 or 28). FALSE for any
  * other family or a short buffer. */
-static BOOL read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *port)
+BOOL net_read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *port)
 {
     memset(a, 0, sizeof *a);
     if (len < 2)
@@ -198,8 +198,6 @@ static BOOL read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *
     *port = (uint16_t)(sa[2] << 8 | sa[3]);
     return TRUE;
 }
-
-static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1]);
 
 /* ---- deciding ---- */
 
@@ -228,7 +226,7 @@ static BOOL local_address(HANDLE sock, net_addr *a, uint16_t *port)
     uint8_t sa[SOCKADDR_MAX];
     IO_STATUS_BLOCK sio;
     if (!sock || real_NtDeviceIoControlFile(sock, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
-        !read_sockaddr(sa, sio.Information, a, port))
+        !net_read_sockaddr(sa, sio.Information, a, port))
         return FALSE;
     uint8_t proto = netports_active() ? netports_proto(socket_proto(sock)) : 0;
     uint16_t v = proto && *port ? portmap_virtual_of(netports_map(), proto, a->family, *port) : 0;
@@ -419,7 +417,7 @@ static NTSTATUS name_query(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PVO
         len = sizeof sa;
     net_addr a;
     uint16_t port;
-    if (!guard_copy(sa, out, len) || !read_sockaddr(sa, len, &a, &port) || !port)
+    if (!guard_copy(sa, out, len) || !net_read_sockaddr(sa, len, &a, &port) || !port)
         return status;
     if (code == AFD_WINE_GETPEERNAME && !netports_local(&a, FALSE))
         return status;
@@ -475,7 +473,7 @@ static NTSTATUS bind_in_box(HANDLE handle, HANDLE event, PIO_APC_ROUTINE apc, PV
     net_addr got;
     uint16_t real = 0;
     if (real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) < 0 ||
-        !read_sockaddr(local, sio.Information, &got, &real))
+        !net_read_sockaddr(local, sio.Information, &got, &real))
         real = 0;
     NTSTATUS told = real ? netports_bound(proto, family, vport, real) : STATUS_ACCESS_DENIED;
     if (told < 0) {
@@ -513,9 +511,9 @@ NTSTATUS net_accepted_socket(HANDLE conn)
     q.dir = NET_DIR_ACCEPT;
     q.proto = NET_PROTO_TCP;
     if (real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_WINE_GETPEERNAME, NULL, 0, sa, sizeof sa) < 0 ||
-        !read_sockaddr(sa, sio.Information, &q.addr, &peer_port) ||
+        !net_read_sockaddr(sa, sio.Information, &q.addr, &peer_port) ||
         real_NtDeviceIoControlFile(conn, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, sa, sizeof sa) < 0 ||
-        !read_sockaddr(sa, sio.Information, &local, &q.port))
+        !net_read_sockaddr(sa, sio.Information, &local, &q.port))
         return STATUS_SUCCESS;   /* a connection without addresses (reset already): nothing to decide on */
     uint16_t boxed = netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
     if (boxed)
@@ -567,7 +565,7 @@ void net_address_as_box_sees(uint8_t *user_sa, size_t len, uint8_t proto, BOOL l
         return;
     if (len > sizeof sa)
         len = sizeof sa;
-    if (!guard_copy(sa, user_sa, len) || !read_sockaddr(sa, len, &a, &port) || !port ||
+    if (!guard_copy(sa, user_sa, len) || !net_read_sockaddr(sa, len, &a, &port) || !port ||
         (!local && !netports_local(&a, FALSE)))
         return;
     uint16_t v = portmap_virtual_of(netports_map(), proto, a.family, port);
@@ -623,8 +621,8 @@ NTSTATUS net_accepted(HANDLE acceptor, uint8_t *local_sa, size_t local_len, uint
         memset(&q, 0, sizeof q);
         q.dir = NET_DIR_ACCEPT;
         q.proto = NET_PROTO_TCP;
-        if (read_sockaddr(remote_sa, remote_len, &q.addr, &peer_port) &&
-            read_sockaddr(local_sa, local_len, &local, &q.port)) {
+        if (net_read_sockaddr(remote_sa, remote_len, &q.addr, &peer_port) &&
+            net_read_sockaddr(local_sa, local_len, &local, &q.port)) {
             uint16_t boxed =
                 netports_active() ? portmap_virtual_of(netports_map(), PORTMAP_TCP, local.family, q.port) : 0;
             if (boxed)
@@ -697,7 +695,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         IO_STATUS_BLOCK sio;
         if (q.proto != NET_PROTO_ANY &&
             real_NtDeviceIoControlFile(handle, NULL, NULL, NULL, &sio, AFD_GETSOCKNAME, NULL, 0, local, sizeof local) >= 0 &&
-            read_sockaddr(local, sio.Information, &q.addr, &q.port)) {
+            net_read_sockaddr(local, sio.Information, &q.addr, &q.port)) {
             q.dir = NET_DIR_IN;
             /* Decided on the port the program bound, not its real one. */
             uint8_t proto = netports_active() ? netports_proto(q.proto) : 0;
@@ -720,7 +718,8 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         if (!guard_copy(copy, in, in_length))
             return refuse(io, STATUS_ACCESS_VIOLATION);
         q.proto = socket_proto(handle);
-        if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP && read_sockaddr(copy + 4, in_length - 4, &q.addr, &q.port) &&
+        if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP &&
+            net_read_sockaddr(copy + 4, in_length - 4, &q.addr, &q.port) &&
             q.port != 0) {
             q.dir = NET_DIR_IN;
             NTSTATUS status = decide(&q, "bind");
@@ -730,7 +729,7 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
         if (netports_active() && netports_proto(q.proto)) {
             net_addr local;
             uint16_t port;
-            if (read_sockaddr(copy + 4, in_length - 4, &local, &port) && port && netports_local(&local, TRUE))
+            if (net_read_sockaddr(copy + 4, in_length - 4, &local, &port) && port && netports_local(&local, TRUE))
                 return bind_in_box(handle, event, apc, apc_context, io, copy, in_length, out, out_length,
                                    netports_proto(q.proto), local.family, port);
         }
@@ -758,11 +757,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                 addr_len = in_length - sizeof head;
             q.proto = socket_proto(handle);
             if (q.proto != NET_PROTO_ANY) {
-                if (read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
+                if (net_read_sockaddr(copy + sizeof head, addr_len, &q.addr, &q.port)) {
                     char host[NET_NAME_MAX + 1];
                     unspecified_to_loopback(copy + sizeof head, &q);
                     q.dir = NET_DIR_OUT;
-                    q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+                    q.host_len = g_rule_count ? net_resolved_name(&q.addr, host) : 0;
                     q.host = q.host_len ? host : NULL;
                     status = decide_from(&q, "connect", handle, TRUE, &later);
                     if (status >= 0 && netports_active())
@@ -801,11 +800,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
     params.addr = addr;
     q.proto = socket_proto(handle);
     if (q.proto != NET_PROTO_ANY && q.proto != NET_PROTO_TCP) {
-        if (!read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
+        if (!net_read_sockaddr(addr, params.addr_len, &q.addr, &q.port))
             return refuse(io, STATUS_INVALID_PARAMETER);
         unspecified_to_loopback(addr, &q);
         char host[NET_NAME_MAX + 1];
-        q.host_len = g_rule_count ? resolved_name(&q.addr, host) : 0;
+        q.host_len = g_rule_count ? net_resolved_name(&q.addr, host) : 0;
         q.host = q.host_len ? host : NULL;
         q.dir = NET_DIR_OUT;
         policy_decision later;
@@ -824,71 +823,11 @@ static NTSTATUS NTAPI box_NtDeviceIoControlFile(HANDLE handle, HANDLE event, PIO
                                       out_length);
 }
 
-/* ---- names (ws2_32, a late group) ----
- *
- * A name a rule denies for every port fails to resolve, as an unknown host
- * (WSAHOST_NOT_FOUND). The addresses other names resolve to are remembered
- * (the last 64), so a rule on a name for some ports applies when the
- * program connects to one of them. */
-
-typedef struct addrinfo_any {   /* ADDRINFOA and ADDRINFOW share this layout */
-    int flags, family, socktype, protocol;
-    size_t addrlen;
-    void *canonname;
-    const uint8_t *addr;
-    struct addrinfo_any *next;
-} addrinfo_any;
-
-typedef int (WINAPI *getaddrinfo_fn)(const char *, const char *, const void *, addrinfo_any **);
-typedef int (WINAPI *GetAddrInfoW_fn)(const wchar_t *, const wchar_t *, const void *, addrinfo_any **);
-static getaddrinfo_fn real_getaddrinfo;
-static GetAddrInfoW_fn real_GetAddrInfoW;
-
-#define RESOLVED_MAX 64
-#define WSAHOST_NOT_FOUND_CODE 11001
-static struct {
-    net_addr addr;
-    uint8_t len;
-    char name[NET_NAME_MAX + 1];
-} g_resolved[RESOLVED_MAX];
-static unsigned g_resolved_next;
-static SRWLOCK g_resolved_lock = SRWLOCK_INIT;
-
-static size_t resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1])
-{
-    size_t len = 0;
-    net_addr a = *addr;
-    net_addr_normalize(&a);
-    AcquireSRWLockShared(&g_resolved_lock);
-    for (unsigned i = 0; i < RESOLVED_MAX && !len; i++)
-        if (g_resolved[i].len && g_resolved[i].addr.family == a.family && !memcmp(g_resolved[i].addr.bytes, a.bytes, 16)) {
-            len = g_resolved[i].len;
-            memcpy(name, g_resolved[i].name, len + 1);
-        }
-    ReleaseSRWLockShared(&g_resolved_lock);
-    return len;
-}
-
-static void remember(const char *name, size_t len, const addrinfo_any *list)
-{
-    AcquireSRWLockExclusive(&g_resolved_lock);
-    for (const addrinfo_any *ai = list; ai; ai = ai->next) {
-        net_addr a;
-        uint16_t port;
-        if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
-            continue;
-        unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-        g_resolved[slot].addr = a;
-        memcpy(g_resolved[slot].name, name, len);
-        g_resolved[slot].name[len] = 0;
-        g_resolved[slot].len = (uint8_t)len;
-    }
-    ReleaseSRWLockExclusive(&g_resolved_lock);
-}
+/* ---- names: net_resolve.c has the ws2_32 hooks; the rules are here ---- */
 
 /* 1: resolving the name is denied (audited when asked). A name that is
  * an address literal, empty, too long or not ASCII is no name rule's. */
-static int name_denied(const char *name, size_t len)
+int net_name_denied(const char *name, size_t len)
 {
     net_addr literal;
     if (!len || len > 200 || net_addr_parse(name, len, &literal))
@@ -907,177 +846,8 @@ static int name_denied(const char *name, size_t len)
     return d.action == POLICY_ACTION_DENY || d.action == POLICY_ACTION_HIDE;
 }
 
-/* The name as ASCII (NUL-terminated in out), or 0 when it is not ASCII. */
-static size_t ascii_name_a(const char *in, char out[256])
-{
-    size_t n = 0;
-    if (!in || !guard_readable(in, 1))
-        return 0;
-    for (; n < 255; n++) {
-        char c;
-        if (!guard_copy(&c, in + n, 1) || (unsigned char)c > 0x7e)
-            return 0;
-        if (!c)
-            break;
-        out[n] = c;
-    }
-    out[n] = 0;
-    return n < 255 ? n : 0;
-}
-
-static size_t ascii_name_w(const wchar_t *in, char out[256])
-{
-    size_t n = 0;
-    if (!in)
-        return 0;
-    for (; n < 255; n++) {
-        wchar_t c;
-        if (!guard_copy(&c, in + n, sizeof c) || c > 0x7e)
-            return 0;
-        if (!c)
-            break;
-        out[n] = (char)c;
-    }
-    out[n] = 0;
-    return n < 255 ? n : 0;
-}
-
-static int WINAPI box_getaddrinfo(const char *node, const char *service, const void *hints, addrinfo_any **res)
-{
-    char name[256];
-    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
-    if (len && name_denied(name, len)) {
-        if (res)
-            *res = NULL;
-        SetLastError(WSAHOST_NOT_FOUND_CODE);
-        return WSAHOST_NOT_FOUND_CODE;
-    }
-    int ret = real_getaddrinfo(node, service, hints, res);
-    if (!ret && len && res) {
-        DWORD saved = GetLastError();
-        remember(name, len, *res);
-        SetLastError(saved);
-    }
-    return ret;
-}
-
-static int WINAPI box_GetAddrInfoW(const wchar_t *node, const wchar_t *service, const void *hints, addrinfo_any **res)
-{
-    char name[256];
-    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
-    if (len && name_denied(name, len)) {
-        if (res)
-            *res = NULL;
-        SetLastError(WSAHOST_NOT_FOUND_CODE);
-        return WSAHOST_NOT_FOUND_CODE;
-    }
-    int ret = real_GetAddrInfoW(node, service, hints, res);
-    if (!ret && len && res) {
-        DWORD saved = GetLastError();
-        remember(name, len, *res);
-        SetLastError(saved);
-    }
-    return ret;
-}
-
-/* gethostbyname: the IPv4 addresses of a HOSTENT (Winsock's 64-bit layout). */
-typedef struct hostent_any {
-    char *name;
-    char **aliases;
-    short addrtype, length;
-    char **addr_list;
-} hostent_any;
-typedef hostent_any *(WINAPI *gethostbyname_fn)(const char *);
-static gethostbyname_fn real_gethostbyname;
-
-static hostent_any *WINAPI box_gethostbyname(const char *node)
-{
-    char name[256];
-    size_t len = runtime_bypassed() ? 0 : ascii_name_a(node, name);
-    if (len && name_denied(name, len)) {
-        SetLastError(WSAHOST_NOT_FOUND_CODE);
-        return NULL;
-    }
-    hostent_any *h = real_gethostbyname(node);
-    if (h && len && h->addrtype == WS_AF_INET && h->length == 4 && h->addr_list) {
-        DWORD saved = GetLastError();
-        AcquireSRWLockExclusive(&g_resolved_lock);
-        for (int i = 0; i < 35 && h->addr_list[i]; i++) {
-            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-            memset(&g_resolved[slot].addr, 0, sizeof g_resolved[slot].addr);
-            g_resolved[slot].addr.family = 4;
-            memcpy(g_resolved[slot].addr.bytes, h->addr_list[i], 4);
-            memcpy(g_resolved[slot].name, name, len);
-            g_resolved[slot].name[len] = 0;
-            g_resolved[slot].len = (uint8_t)len;
-        }
-        ReleaseSRWLockExclusive(&g_resolved_lock);
-        SetLastError(saved);
-    }
-    return h;
-}
-
-/* GetAddrInfoExW: ADDRINFOEXW has the address where ADDRINFOW has it, and
- * more fields after; remembered only when it answers at once (an
- * overlapped call's list arrives later). On Wine it resolves through
- * getaddrinfo, which is hooked too; on Windows it does not. */
-typedef struct addrinfoex_any {
-    int flags, family, socktype, protocol;
-    size_t addrlen;
-    void *canonname;
-    const uint8_t *addr;
-    void *blob;
-    size_t bloblen;
-    void *provider;
-    struct addrinfoex_any *next;
-} addrinfoex_any;
-typedef int (WINAPI *GetAddrInfoExW_fn)(const wchar_t *, const wchar_t *, DWORD, GUID *, const void *,
-                                        addrinfoex_any **, struct timeval *, OVERLAPPED *, void *, HANDLE *);
-static GetAddrInfoExW_fn real_GetAddrInfoExW;
-
-static int WINAPI box_GetAddrInfoExW(const wchar_t *node, const wchar_t *service, DWORD space, GUID *space_id,
-                                     const void *hints, addrinfoex_any **res, struct timeval *timeout,
-                                     OVERLAPPED *overlapped, void *completion, HANDLE *handle)
-{
-    char name[256];
-    size_t len = runtime_bypassed() ? 0 : ascii_name_w(node, name);
-    if (len && name_denied(name, len)) {
-        if (res && !overlapped)
-            *res = NULL;
-        SetLastError(WSAHOST_NOT_FOUND_CODE);
-        return WSAHOST_NOT_FOUND_CODE;
-    }
-    int ret = real_GetAddrInfoExW(node, service, space, space_id, hints, res, timeout, overlapped, completion, handle);
-    if (!ret && len && res && !overlapped) {
-        DWORD saved = GetLastError();
-        AcquireSRWLockExclusive(&g_resolved_lock);
-        for (const addrinfoex_any *ai = *res; ai; ai = ai->next) {
-            net_addr a;
-            uint16_t port;
-            if (!ai->addr || !read_sockaddr(ai->addr, ai->addrlen, &a, &port))
-                continue;
-            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-            g_resolved[slot].addr = a;
-            memcpy(g_resolved[slot].name, name, len);
-            g_resolved[slot].name[len] = 0;
-            g_resolved[slot].len = (uint8_t)len;
-        }
-        ReleaseSRWLockExclusive(&g_resolved_lock);
-        SetLastError(saved);
-    }
-    return ret;
-}
-
-static void name_hooks(hook_table *table)
-{
-    FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
-    FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
-    FVM_HOOK(table, "ws2_32.dll", gethostbyname);
-    FVM_HOOK_OPTIONAL(table, "ws2_32.dll", GetAddrInfoExW);
-}
-
 static late_hooks g_late[] = {
-    {"ws2_32.dll", name_hooks, 0},
+    {"ws2_32.dll", net_resolve_hooks, 0},
     {NULL, NULL, 0},
 };
 
@@ -1120,4 +890,5 @@ const fvm_virtualizer net_virtualizer = {
     .late = g_late,
     .handle_closed = net_handle_closed,
     .handle_duplicated = net_handle_duplicated,
+    .thread_detach = net_thread_detach,
 };

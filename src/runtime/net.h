@@ -57,6 +57,20 @@ BOOL net_completion_port_of(HANDLE file, HANDLE *port, ULONG_PTR *key);
 /* NtCancelIoFileEx itself (net_async.c hooks it). */
 NTSTATUS net_real_cancel_ex(HANDLE handle, PIO_STATUS_BLOCK io, PIO_STATUS_BLOCK status_out);
 
+/* A Winsock address: IPv4 (16 bytes) or IPv6 (24 or 28). FALSE for any
+ * other family or a short buffer. */
+BOOL net_read_sockaddr(const uint8_t *sa, size_t len, net_addr *a, uint16_t *port);
+/* 1: the program's [net] rules deny (or hide) resolving this name
+ * (audited, or asked, as a rule says). */
+int net_name_denied(const char *name, size_t len);
+/* The thread ends: what net_resolve.c kept for it goes. */
+void net_thread_detach(fvm_thread *t);
+
+/* net_resolve.c: the ws2_32 name hooks (a late group), and the name an
+ * address was last resolved from (0: none), for rules on names. */
+void net_resolve_hooks(hook_table *table);
+size_t net_resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1]);
+
 /* net_async.c */
 void net_async_start(void);
 void net_async_hooks(hook_table *table);

@@ -6,8 +6,7 @@
  * read the broker's map, mapped read-only at start (shared.c): no message, so a
  * connect costs a scan of a few entries. Changes (a bind to claim a port,
  * the real port it got, a close to give it back) are requests to the
- * broker on a connection this process opens on its first bind; the broker
- * answers each. When the map is absent the box's net is shared and
+ * broker (runtime_broker_call, broker_pipe.c); the broker answers each. When the map is absent the box's net is shared and
  * nothing here runs. */
 #include "runtime/net.h"
 
@@ -15,8 +14,6 @@
 #include "common/brokerproto.h"
 
 static const portmap *g_map;
-static HANDLE g_pipe = INVALID_HANDLE_VALUE;
-static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
 
 BOOL netports_start(void)
 {
@@ -58,30 +55,8 @@ static BOOL ask(uint32_t op, uint8_t proto, uint8_t family, uint16_t vport, uint
     portmap_request r = {op, proto, family, vport, real, flags};
     uint8_t msg[PORTMAP_REQUEST_SIZE];
     portmap_request_encode(&r, msg, sizeof msg);
-    DWORD saved = GetLastError();
-    DWORD put = 0, got = 0;
-    BOOL ok = FALSE;
-    runtime_bypass_enter();
-    AcquireSRWLockExclusive(&g_pipe_lock);
-    if (g_pipe == INVALID_HANDLE_VALUE) {
-        wchar_t name[FVM_OBJ_NAME_MAX];
-        fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
-        for (int attempt = 0; attempt < 50 && g_pipe == INVALID_HANDLE_VALUE; attempt++) {
-            g_pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
-            if (g_pipe == INVALID_HANDLE_VALUE && !WaitNamedPipeW(name, 200))
-                Sleep(10);
-        }
-        DWORD mode = PIPE_READMODE_MESSAGE;
-        if (g_pipe != INVALID_HANDLE_VALUE)
-            SetNamedPipeHandleState(g_pipe, &mode, NULL, NULL);
-    }
-    if (g_pipe != INVALID_HANDLE_VALUE)
-        ok = WriteFile(g_pipe, msg, sizeof msg, &put, NULL) && put == sizeof msg &&
-             ReadFile(g_pipe, reply, sizeof *reply, &got, NULL) && got == sizeof *reply;
-    ReleaseSRWLockExclusive(&g_pipe_lock);
-    runtime_bypass_leave();
-    SetLastError(saved);
-    return ok;
+    DWORD got = 0;
+    return runtime_broker_call(msg, sizeof msg, reply, sizeof *reply, &got) && got == sizeof *reply;
 }
 
 NTSTATUS netports_claim(uint8_t proto, uint8_t family, uint16_t vport, BOOL shared, uint16_t *bind_port)

@@ -113,6 +113,7 @@ typedef struct fvm_thread {
     struct file_scratch *file_scratch;    /* file.c */
     struct key_name *key_name;            /* key.c: a spare name buffer */
     struct ipc_call *ipc_call;            /* ipc.c: a spare call buffer */
+    struct net_hostent *hostent;          /* net_resolve.c: gethostbyname's answer to this thread */
     HANDLE created_thread;                /* proc.c: the first thread of the child this thread has just
                                              created and boxed, until its creator resumes it (process.c) */
 } fvm_thread;
@@ -218,6 +219,14 @@ BOOL box_index_start(void);
  * file_index.c: the index; ioquota.c: the I/O tally. */
 void box_index_give(HANDLE process, fvm_box_config *config);
 void io_tally_give(HANDLE process, fvm_box_config *config);
+
+/* broker_pipe.c: one request to the box's broker and its reply (at most
+ * cap bytes; a longer reply fails). FALSE when the broker cannot be
+ * reached; LastError is left as it was. */
+BOOL runtime_broker_call(const void *request, DWORD len, void *reply, DWORD cap, DWORD *got);
+/* The same on a connection of its own, for a question that may take long
+ * (net_resolve.c): it holds no other caller up. */
+BOOL runtime_broker_call_alone(const void *request, DWORD len, void *reply, DWORD cap, DWORD *got);
 
 /* shared.c: what the broker publishes to the box (common/boxshare.h),
  * mapped read-only once at start, before the policy. Parts are NULL when

@@ -56,4 +56,5 @@ APPLIB_LINK_capture := -lgdi32 -luser32
 APPLIB_LINK_synctool := -ladvapi32
 
 # hostile_floor.exe connects through Winsock once its hook is undone.
-APPLIB_LINK_hostile_floor := -lws2_32
+APPLIB_LINK_hostile_floor := $(B)/win/libfvmcommon.a -lws2_32
+$(B)/win/apps/hostile_floor.exe: $(B)/win/libfvmcommon.a

@@ -22,6 +22,8 @@
  *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
  *   hostile_floor stub-read NTPATH           NtCreateFile (read, open existing) through an own stub, then read
+ *   hostile_floor stub-broker-resolve BOXPATH NAME   the box's broker asked to resolve NAME by
+ *                                            hand (its pipe opened by an own stub): "broker: ERROR COUNT"
  *   hostile_floor stub-delete NTPATH         NtDeleteFile through an own stub
  *   hostile_floor stub-rename NTPATH NEWNT   NtCreateFile + NtSetInformationFile(rename), own stubs
  *   hostile_floor stub-setvalue KEY NAME     NtCreateKey + NtSetValueKey through own stubs
@@ -43,6 +45,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "common/boxcfg.h"
 #include "runtime/linux_syscall.h"
 
 static char *utf8(const wchar_t *w)
@@ -297,6 +300,42 @@ static int stub_create(const wchar_t *ntpath, const wchar_t *text)
     return outcome("write", ok ? (int64_t)written : -(int64_t)GetLastError());
 }
 
+/* The box's broker asked to resolve NAME by hand: its pipe opened through
+ * an own stub (the hooks refuse a program its broker's pipe) and an
+ * FVMRSV01 request (core/resolvemsg.h) written to it, as a program that
+ * wants the broker's resolver without its own [net] rules would.
+ * "broker: <Winsock error> <addresses>". */
+static int stub_broker_resolve(const wchar_t *box_path, const wchar_t *node_w)
+{
+    wchar_t name[FVM_OBJ_NAME_MAX], nt[FVM_OBJ_NAME_MAX + 8];
+    fvm_box_object_name(box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
+    swprintf(nt, FVM_OBJ_NAME_MAX + 8, L"\\??\\%ls", name + 4);   /* \\.\pipe\X -> \??\pipe\X */
+    HANDLE h;
+    NTSTATUS st = stub_open(nt, GENERIC_READ | GENERIC_WRITE, FILE_OPEN, FILE_NON_DIRECTORY_FILE, &h);
+    if (st < 0)
+        return outcome("NtCreateFile", (int64_t)(int32_t)st);
+    DWORD mode = PIPE_READMODE_MESSAGE;
+    SetNamedPipeHandleState(h, &mode, NULL, NULL);
+    const char *node = utf8(node_w);
+    size_t len = strlen(node);
+    unsigned char msg[32 + 256], reply[4096];
+    if (!len || len > 255)
+        return outcome("name", -22);
+    memset(msg, 0, 32);
+    memcpy(msg, "FVMRSV01", 8);
+    msg[16] = 1;   /* SOCK_STREAM */
+    msg[24] = (unsigned char)len;
+    memcpy(msg + 32, node, len);
+    DWORD put = 0, got = 0;
+    BOOL ok = WriteFile(h, msg, (DWORD)(32 + len), &put, NULL) && ReadFile(h, reply, sizeof reply, &got, NULL);
+    CloseHandle(h);
+    if (!ok || got < 12)
+        return outcome("broker", -(int64_t)GetLastError());
+    printf("broker: %d %u\n", reply[4] | reply[5] << 8 | reply[6] << 16 | reply[7] << 24,
+           (unsigned)(reply[8] | reply[9] << 8));
+    return 0;
+}
+
 static int stub_read(const wchar_t *ntpath)
 {
     HANDLE h;
@@ -486,6 +525,8 @@ int wmain(int argc, wchar_t **argv)
         return stub_create(argv[2], argv[3]);
     if (!wcscmp(op, L"stub-delete") && argc == 3)
         return stub_delete(argv[2]);
+    if (!wcscmp(op, L"stub-broker-resolve") && argc == 4)
+        return stub_broker_resolve(argv[2], argv[3]);
     if (!wcscmp(op, L"stub-read") && argc == 3)
         return stub_read(argv[2]);
     if (!wcscmp(op, L"stub-rename") && argc == 4)

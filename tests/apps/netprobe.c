@@ -22,6 +22,9 @@
  *   netprobe rebind HOST PORT            bind and listen (tcp), close, the same again:
  *                                        "OK" when the second bind got the port
  *   netprobe names HOST PORT             connects, prints "NAMES <local port> <peer port>"
+ *   netprobe lookup NAME                 getaddrinfo (any family, canonical name) and
+ *                                        gethostbyname: "CANON c", "ADDR a port"..., "HOSTNAME
+ *                                        h", "HOST a"...
  *   netprobe forge BOXPATH               (hostile) opens the port map section and the
  *                                        broker pipe of the box at BOXPATH by name:
  *                                        prints "FORGE write <error> read <error> pipe
@@ -242,6 +245,36 @@ static int do_child(const char *handle, const char *host, const char *port)
     if (connect(s, (struct sockaddr *)&sa, len))
         return fail("connect", WSAGetLastError());
     printf("OK connected\n");   /* as for dup: Wine's send() refuses an inherited handle */
+    return 0;
+}
+
+/* getaddrinfo (any family, the canonical name asked, port 80), then
+ * gethostbyname, as the program sees them. */
+static int do_lookup(const char *name)
+{
+    ADDRINFOA hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_flags = AI_CANONNAME;
+    hints.ai_socktype = SOCK_STREAM;
+    int e = getaddrinfo(name, "80", &hints, &res);
+    if (e)
+        return fail("getaddrinfo", e);
+    printf("CANON %s\n", res->ai_canonname ? res->ai_canonname : "-");
+    for (ADDRINFOA *ai = res; ai; ai = ai->ai_next) {
+        char text[64] = "?";
+        if (ai->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, text, sizeof text);
+        else if (ai->ai_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, text, sizeof text);
+        printf("ADDR %s %u\n", text, ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port));
+    }
+    freeaddrinfo(res);
+    struct hostent *h = gethostbyname(name);
+    if (!h)
+        return fail("gethostbyname", WSAGetLastError());
+    printf("HOSTNAME %s\n", h->h_name);
+    for (int i = 0; h->h_addr_list[i]; i++)
+        printf("HOST %s\n", inet_ntoa(*(struct in_addr *)h->h_addr_list[i]));
     return 0;
 }
 
@@ -832,6 +865,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_inherit(argv[0], argv[2], argv[3]);
     if (!strcmp(cmd, "child") && argc == 5)
         return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "lookup") && argc == 3)
+        return do_lookup(argv[2]);
     if (!strcmp(cmd, "name") && argc == 4)
         return do_name(argv[2], argv[3]);
     if (!strcmp(cmd, "serve") && argc == 6)

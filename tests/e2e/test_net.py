@@ -252,3 +252,36 @@ def test_accept_rules_decide_on_the_peer(fvm, tmp_path, apps):
         fvm("stop", box)
         server.wait(10)
         fvm("rm", "--force", box)
+
+
+def test_host_names_are_resolved_by_the_broker(fvm, tmp_path, apps):
+    """A box's programs run in an empty network namespace of their own
+    (src/runtime/floor_ns.c), where the DNS queries the C library makes for
+    ws2_32's getaddrinfo reach nothing; the runtime asks the box's broker
+    instead (src/runtime/net_resolve.c, src/broker/resolve.c), which
+    resolves in the host's network. The program gets what the host
+    resolves: names from /etc/hosts ("vm" is 127.0.0.1 here) with their
+    canonical name, by getaddrinfo and gethostbyname; and a DNS name when
+    this machine resolves one (CI may have no DNS: then that part is not
+    checked, and the output says so). The broker decides the name rules
+    again: a program that opens the broker's pipe by an own stub and asks
+    for a name its rules deny gets nothing, an allowed one resolves."""
+    box = make_box(fvm, tmp_path, "[net]\ndeny tcp:runs?\n")
+    try:
+        out = probe(fvm, box, apps, "lookup", "vm")
+        assert out.splitlines() == ["CANON vm", "ADDR 127.0.0.1 80", "HOSTNAME vm", "HOST 127.0.0.1"], out
+        hostile = lambda name: fvm("run", "--box", box, win_path(apps / "hostile_floor.exe"), "stub-broker-resolve",
+                                   fvm.root_win + "\\boxes\\" + box, name).stdout.strip()
+        assert hostile("runsc") == "broker: 11001 0"
+        assert hostile("vm") == "broker: 0 1"
+        name = "deb.debian.org"
+        try:
+            want = sorted({a[4][0] for a in socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)})
+        except OSError:
+            print(f"this machine does not resolve {name}: the DNS part is not checked")
+            return
+        out = probe(fvm, box, apps, "lookup", name)
+        got = sorted({line.split()[1] for line in out.splitlines() if line.startswith("HOST ")})
+        assert got == want, out
+    finally:
+        fvm("rm", "--force", box)

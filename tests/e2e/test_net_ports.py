@@ -165,13 +165,13 @@ def test_a_box_cannot_touch_another_boxs_port_map(fvm, boxes):
     port = free_port()
     a, b = boxes.create(), boxes.create()
     assert boxes.serve(b, "tcp", "127.0.0.1", port, "beta") == f"LISTEN {port}"
-    out = boxes.probe(a, "forge", win_path(fvm.box_dir(b)))
+    out = boxes.probe(a, "forge", fvm.root_win + "\\boxes\\" + b)   # the path the box objects are named from
     fields = out.split()
     assert fields[0] == "FORGE", out
     assert fields[2] != "0" and fields[4] != "0" and fields[6] != "0", out
     # Box A's own pipe and map are as closed to the program itself (only the
     # runtime, bypassing its own hooks, reaches them).
-    fields = boxes.probe(a, "forge", win_path(fvm.box_dir(a))).split()
+    fields = boxes.probe(a, "forge", fvm.root_win + "\\boxes\\" + a).split()
     assert fields[2] != "0" and fields[6] != "0", fields
     assert boxes.probe(b, "connect", "tcp", "127.0.0.1", port) == "OK beta"
     assert boxes.probe(a, "connect", "tcp", "127.0.0.1", port) == "ERR connect 10061"
