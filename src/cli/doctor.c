@@ -300,8 +300,9 @@ static int64_t read_linux_number(const char *path)
 
 /* What a box's first process does (runtime/floor_ns.c), tried in a forked
  * child so nothing of it stays: a user and mount namespace, our uid and gid
- * mapped, a tmpfs mounted. 0 when all of it worked, else the step that
- * failed (1 unshare, 2 the maps, 3 the mount), or -1 when no child ran. */
+ * mapped, a tmpfs mounted, a network namespace with them. 0 when all of it
+ * worked, else the step that failed (1 unshare, 2 the maps, 3 the mount,
+ * 4 only the network namespace), or -1 when no child ran. */
 static int probe_namespace(void)
 {
     int64_t uid = LSYS(102 /* getuid */, 0, 0, 0), gid = LSYS(104 /* getgid */, 0, 0, 0);
@@ -314,7 +315,10 @@ static int probe_namespace(void)
     fflush(stdout);
     int64_t pid = LSYS(LNR_clone, 17 /* SIGCHLD */, 0, 0);
     if (pid == 0) {   /* only raw calls from here on */
-        if (LSYS(LNR_unshare, 0x10000000 | 0x00020000, 0, 0) != 0)
+        /* As the box's first process does (common/floor_namespace.c): the
+         * network namespace in the same step, or the rest without it. */
+        int network = LSYS(LNR_unshare, 0x10000000 | 0x00020000 | 0x40000000, 0, 0) == 0;
+        if (!network && LSYS(LNR_unshare, 0x10000000 | 0x00020000, 0, 0) != 0)
             LSYS(LNR_exit, 1, 0, 0);
         for (int i = 0; i < 3; i++) {
             int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, files[i], L_O_WRONLY);
@@ -324,7 +328,7 @@ static int probe_namespace(void)
         }
         if (linux_syscall6(165 /* mount */, (int64_t) "none", (int64_t) "/tmp", (int64_t) "tmpfs", 0, 0, 0) != 0)
             LSYS(LNR_exit, 3, 0, 0);
-        LSYS(LNR_exit, 0, 0, 0);
+        LSYS(LNR_exit, network ? 0 : 4, 0, 0);
     }
     if (pid < 0)
         return -1;
@@ -364,8 +368,12 @@ static void report_floor(void)
                                             "a mount in it was refused"};
     snprintf(detail, sizeof detail, "unavailable (%s): a box's raw client can reach the host's Wine server socket",
              ns > 0 && ns <= 3 ? ns_failed[ns] : "the probe did not run");
-    floor_line("user namespaces", ns == 0,
-               ns == 0 ? "hides the host's Wine servers (and other X displays) from boxes (probed)" : detail);
+    floor_line("user namespaces", ns == 0 || ns == 4,
+               ns == 0 || ns == 4 ? "hides the host's Wine servers (and other X displays) from boxes (probed)" : detail);
+    floor_line("network namespaces", ns == 0,
+               ns == 0 ? "box programs get an empty network: raw sockets and the host's abstract sockets out of "
+                         "reach; Winsock works, the broker resolves names (probed)"
+                       : "unavailable: a box's raw UDP and the host's abstract sockets stay reachable");
     BOOL xvfb = LSYS(21 /* access */, "/usr/bin/Xvfb", 1 /* X_OK */, 0) == 0;
     floor_line("own X display (--own-display)", xvfb,
                xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"

@@ -369,7 +369,7 @@ def test_a_foreign_seccomp_filter_is_not_taken_for_the_floor(fvm, box, apps, tmp
 
 def test_doctor_reports_the_floor(fvm):
     out = fvm("doctor", check=0).stdout
-    assert "Landlock" in out and "seccomp filter" in out and "user namespaces" in out
+    assert "Landlock" in out and "seccomp filter" in out and "user namespaces" in out and "network namespaces" in out
     assert re.search(r"own X display \(--own-display\) +available", out), out
     assert "active for new boxes: yes" in out
 
