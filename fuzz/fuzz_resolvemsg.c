@@ -1,6 +1,6 @@
 /* fuzz_resolvemsg.c - libFuzzer target for the name-resolution messages
- * (core/resolvemsg.c): the request a boxed program sends its broker and the
- * reply the runtime reads. Never crash; a decoded message encodes back to
+ * (core/resolvemsg.c): the requests a boxed program sends its broker and
+ * the replies the runtime reads, forward and reverse. Never crash; a decoded message encodes back to
  * the same bytes; a decoded reply lays out a list whose every pointer stays
  * inside the block; error messages are terminated. */
 #include <stddef.h>
@@ -58,6 +58,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             free(block);
         }
+    } else {
+        CHECK(memchr(err.message, 0, sizeof err.message) != NULL);
+    }
+    static resolve_reverse rev;
+    static resolve_names names;
+    if (resolve_reverse_decode(data, size, &rev, &err) == FVM_OK) {
+        CHECK(resolve_reverse_encode(&rev, again, sizeof again) == size && !memcmp(again, data, size));
+    } else {
+        CHECK(memchr(err.message, 0, sizeof err.message) != NULL);
+    }
+    if (resolve_names_decode(data, size, &names, &err) == FVM_OK) {
+        CHECK(resolve_names_encode(&names, again, sizeof again) == size && !memcmp(again, data, size));
+        CHECK(strlen(names.host) == names.host_len && strlen(names.serv) == names.serv_len);
     } else {
         CHECK(memchr(err.message, 0, sizeof err.message) != NULL);
     }

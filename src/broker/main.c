@@ -311,9 +311,9 @@ static DWORD WINAPI serve_connection(void *arg)
             broker_net_request(client_pid, buf, got, &reply);
             WriteFile(pipe, &reply, sizeof reply, &written, NULL);
             FlushFileBuffers(pipe);
-        } else if (resolve_is_request(buf, got)) {
+        } else if (resolve_is_request(buf, got) || resolve_is_reverse(buf, got)) {
             static const uint8_t refused[RESOLVE_REPLY_HEADER] = {1, 0, 0, 0, 0xfb, 0x2a};   /* version 1, WSANO_RECOVERY */
-            uint8_t reply[RESOLVE_REPLY_MAX];
+            uint8_t reply[RESOLVE_REPLY_MAX];   /* more than RESOLVE_NAMES_MAX */
             size_t n = broker_resolve_request(client_pid, buf, got, reply, sizeof reply);
             WriteFile(pipe, n ? reply : refused, n ? (DWORD)n : sizeof refused, &written, NULL);
         } else if (brokermsg_is_index(buf, got)) {

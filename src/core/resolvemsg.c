@@ -179,6 +179,90 @@ fvm_status resolve_reply_decode(const uint8_t *buf, size_t len, resolve_reply *o
     return FVM_OK;
 }
 
+/* An address as a reply entry carries it: family, length and the
+ * address's own family field agree. */
+static int address_valid(uint32_t addr_len, const uint8_t addr[28])
+{
+    resolve_entry e;
+    memset(&e, 0, sizeof e);
+    e.family = get16(addr);
+    e.addr_len = addr_len;
+    memcpy(e.addr, addr, 28);
+    return resolve_entry_valid(&e);
+}
+
+int resolve_is_reverse(const uint8_t *buf, size_t len)
+{
+    return len >= 8 && !memcmp(buf, RESOLVE_REVERSE_MAGIC, 8);
+}
+
+size_t resolve_reverse_encode(const resolve_reverse *r, uint8_t *out, size_t cap)
+{
+    if (cap < RESOLVE_REVERSE_SIZE || !address_valid(r->addr_len, r->addr))
+        return 0;
+    memcpy(out, RESOLVE_REVERSE_MAGIC, 8);
+    put32(out + 8, (uint32_t)r->flags);
+    put32(out + 12, r->addr_len);
+    memcpy(out + 16, r->addr, 28);
+    return RESOLVE_REVERSE_SIZE;
+}
+
+fvm_status resolve_reverse_decode(const uint8_t *buf, size_t len, resolve_reverse *out, fvm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len != RESOLVE_REVERSE_SIZE || !resolve_is_reverse(buf, len))
+        return fvm_error_set(err, FVM_E_INVALID, "reverse request: %u bytes, not %u with the magic", (unsigned)len,
+                             RESOLVE_REVERSE_SIZE);
+    out->flags = (int32_t)get32(buf + 8);
+    out->addr_len = get32(buf + 12);
+    memcpy(out->addr, buf + 16, 28);
+    if (!address_valid(out->addr_len, out->addr))
+        return fvm_error_set(err, FVM_E_INVALID, "reverse request at 12: no IPv4 or IPv6 address");
+    return FVM_OK;
+}
+
+size_t resolve_names_encode(const resolve_names *r, uint8_t *out, size_t cap)
+{
+    size_t size = RESOLVE_NAMES_HEADER + r->host_len + r->serv_len;
+    if (r->host_len > 255 || r->serv_len > RESOLVE_SERVICE_MAX || size > cap || !printable(r->host, r->host_len) ||
+        !printable(r->serv, r->serv_len) || (r->error && (r->host_len || r->serv_len)))
+        return 0;
+    put32(out, RESOLVE_VERSION);
+    put32(out + 4, (uint32_t)r->error);
+    put16(out + 8, (uint16_t)r->host_len);
+    put16(out + 10, (uint16_t)r->serv_len);
+    memcpy(out + RESOLVE_NAMES_HEADER, r->host, r->host_len);
+    memcpy(out + RESOLVE_NAMES_HEADER + r->host_len, r->serv, r->serv_len);
+    return size;
+}
+
+fvm_status resolve_names_decode(const uint8_t *buf, size_t len, resolve_names *out, fvm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len < RESOLVE_NAMES_HEADER)
+        return fvm_error_set(err, FVM_E_INVALID, "names reply: %u bytes, no header", (unsigned)len);
+    if (get32(buf) != RESOLVE_VERSION)
+        return fvm_error_set(err, FVM_E_INVALID, "names reply at 0: version %u", (unsigned)get32(buf));
+    out->error = (int32_t)get32(buf + 4);
+    out->host_len = get16(buf + 8);
+    out->serv_len = get16(buf + 10);
+    if (out->host_len > 255 || out->serv_len > RESOLVE_SERVICE_MAX)
+        return fvm_error_set(err, FVM_E_INVALID, "names reply at 8: names of %u and %u bytes", (unsigned)out->host_len,
+                             (unsigned)out->serv_len);
+    if (len != RESOLVE_NAMES_HEADER + out->host_len + out->serv_len)
+        return fvm_error_set(err, FVM_E_INVALID, "names reply: %u bytes, the header says %u", (unsigned)len,
+                             (unsigned)(RESOLVE_NAMES_HEADER + out->host_len + out->serv_len));
+    if (out->error && (out->host_len || out->serv_len))
+        return fvm_error_set(err, FVM_E_INVALID, "names reply at 4: an error with names");
+    const char *host = (const char *)buf + RESOLVE_NAMES_HEADER, *serv = host + out->host_len;
+    if (!printable(host, out->host_len) || !printable(serv, out->serv_len))
+        return fvm_error_set(err, FVM_E_INVALID, "names reply at %u: a name not printable ASCII",
+                             RESOLVE_NAMES_HEADER);
+    memcpy(out->host, host, out->host_len);
+    memcpy(out->serv, serv, out->serv_len);
+    return FVM_OK;
+}
+
 #define ADDR_SLOT 32
 
 size_t resolve_layout_size(const resolve_reply *r)

@@ -24,6 +24,11 @@
  *             uint32 addr_len (16 for AF_INET, 28 for AF_INET6);
  *             uint8 addr[28] (a SOCKADDR_IN or SOCKADDR_IN6, its family
  *             field the entry's) }
+ * Reverse lookups (getnameinfo, gethostbyaddr) the same way:
+ *   request "FVMRNI01", int32 flags (getnameinfo's NI_*), uint32 addr_len,
+ *           uint8 addr[28] (as in a reply entry)      44 bytes
+ *   reply   uint32 version = 1, int32 error, uint16 host_len (0..255),
+ *           uint16 serv_len (0..63), host, serv       printable ASCII
  * Both sides decode what they receive as outside input: the broker's
  * request comes from a boxed program, and the runtime trusts no size or
  * family of a reply it did not check. CRT-free (fvm.dll links it). */
@@ -89,6 +94,32 @@ fvm_status resolve_reply_decode(const uint8_t *buf, size_t len, resolve_reply *o
 
 /* Checks one entry (family, length, the address's own family field). */
 int resolve_entry_valid(const resolve_entry *e);
+
+/* ---- reverse lookups ---- */
+#define RESOLVE_REVERSE_MAGIC "FVMRNI01"
+#define RESOLVE_REVERSE_SIZE 44
+#define RESOLVE_NAMES_HEADER 12
+#define RESOLVE_NAMES_MAX (RESOLVE_NAMES_HEADER + 255 + RESOLVE_SERVICE_MAX)
+
+typedef struct resolve_reverse {
+    int32_t flags;
+    uint32_t addr_len;   /* 16 (IPv4) or 28 (IPv6) */
+    uint8_t addr[28];
+} resolve_reverse;
+
+typedef struct resolve_names {
+    int32_t error;
+    char host[256];      /* NUL-terminated */
+    char serv[RESOLVE_SERVICE_MAX + 1];
+    size_t host_len, serv_len;
+} resolve_names;
+
+int resolve_is_reverse(const uint8_t *buf, size_t len);
+/* RESOLVE_REVERSE_SIZE, or 0 for an address that is not IPv4 or IPv6. */
+size_t resolve_reverse_encode(const resolve_reverse *r, uint8_t *out, size_t cap);
+fvm_status resolve_reverse_decode(const uint8_t *buf, size_t len, resolve_reverse *out, fvm_error *err);
+size_t resolve_names_encode(const resolve_names *r, uint8_t *out, size_t cap);
+fvm_status resolve_names_decode(const uint8_t *buf, size_t len, resolve_names *out, fvm_error *err);
 
 /* ---- the ADDRINFOA list the program gets ----
  * Winsock's x64 layout: int flags, family, socktype, protocol; size_t

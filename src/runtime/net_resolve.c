@@ -23,8 +23,10 @@
  * getaddrinfo returns, allocated where Wine's freeaddrinfo frees it (the C
  * runtime ws2_32 imports free from). gethostbyname is answered from the
  * same list into a HOSTENT of the thread's own, valid until the thread's
- * next call, as Winsock's is. Reverse lookups (getnameinfo, gethostbyaddr)
- * and DnsQuery are not forwarded: in the box they see /etc/hosts only.
+ * next call, as Winsock's is (but for the machine's own name, which Wine
+ * answers from the host's adapters). Reverse lookups (getnameinfo, which
+ * GetNameInfoW calls on Wine, and gethostbyaddr) go the same way. DnsQuery
+ * (dnsapi) is not forwarded: in the box it finds nothing.
  * When the broker cannot be reached the program's own lookup runs, and
  * finds what the namespace has: the hosts file. */
 #include "runtime/runtime.h"
@@ -306,7 +308,7 @@ typedef struct net_hostent {
     hostent_any h;
     char *aliases[1];
     char *addr_list[RESOLVE_MAX_ENTRIES + 1];
-    uint8_t addrs[RESOLVE_MAX_ENTRIES][4];
+    uint8_t addrs[RESOLVE_MAX_ENTRIES][16];   /* gethostbyaddr's may be IPv6 */
     char name[256];
 } net_hostent;
 
@@ -367,6 +369,21 @@ static hostent_any *forwarded_gethostbyname(const char *name, size_t len, BOOL *
     return h;
 }
 
+/* The machine's own name (ws2_32's gethostname, which is not hooked): Wine
+ * answers gethostbyname for it from the host's adapters (through the
+ * network service, outside the box), not the resolver, so it is not
+ * forwarded. */
+static BOOL is_local_hostname(const char *name)
+{
+    typedef int (WINAPI *gethostname_fn)(char *, int);
+    gethostname_fn get = (gethostname_fn)(void *)GetProcAddress(GetModuleHandleW(L"ws2_32.dll"), "gethostname");
+    char local[256];
+    DWORD saved = GetLastError();
+    BOOL same = get && get(local, sizeof local) == 0 && same_name(local, name);
+    SetLastError(saved);
+    return same;
+}
+
 static hostent_any *WINAPI box_gethostbyname(const char *node)
 {
     char name[256];
@@ -376,7 +393,7 @@ static hostent_any *WINAPI box_gethostbyname(const char *node)
         return NULL;
     }
     BOOL answered = FALSE;
-    hostent_any *h = len ? forwarded_gethostbyname(name, len, &answered) : NULL;
+    hostent_any *h = len && !is_local_hostname(name) ? forwarded_gethostbyname(name, len, &answered) : NULL;
     if (!answered)
         h = real_gethostbyname(node);
     if (h && len && h->addrtype == RESOLVE_AF_INET && h->length == 4 && h->addr_list) {
@@ -448,11 +465,113 @@ static int WINAPI box_GetAddrInfoExW(const wchar_t *node, const wchar_t *service
     return ret;
 }
 
+/* ---- reverse lookups: getnameinfo (GetNameInfoW on Wine) and gethostbyaddr ----
+ * In the box's namespace the C library's PTR queries reach nothing, and
+ * glibc's getnameinfo then fails (EAI_AGAIN) even where it would fall back
+ * to the numeric form; so a lookup that wants a name is the broker's too. */
+#define WS_NI_NUMERICHOST 0x02
+#define WS_NI_NAMEREQD 0x04
+#define WSAEFAULT_CODE 10014
+
+/* Asks the broker for the names of the address in sa (a SOCKADDR_IN or
+ * SOCKADDR_IN6 of salen bytes). FALSE: not forwarded or no answer. */
+static BOOL broker_names(const void *sa, int salen, int flags, resolve_names *names)
+{
+    resolve_reverse req;
+    memset(&req, 0, sizeof req);
+    uint16_t family = 0;
+    if (!floor_ns_names_forwarded() || !sa || !guard_copy(&family, sa, 2))
+        return FALSE;
+    req.addr_len = family == RESOLVE_AF_INET ? 16 : family == RESOLVE_AF_INET6 ? 28 : 0;
+    if (!req.addr_len || salen < (int)req.addr_len || !guard_copy(req.addr, sa, req.addr_len))
+        return FALSE;
+    req.flags = flags;
+    uint8_t msg[RESOLVE_REVERSE_SIZE], answer[RESOLVE_NAMES_MAX];
+    DWORD got = 0;
+    fvm_error err;
+    size_t n = resolve_reverse_encode(&req, msg, sizeof msg);
+    return n && runtime_broker_call_alone(msg, (DWORD)n, answer, sizeof answer, &got) &&
+           resolve_names_decode(answer, got, names, &err) == FVM_OK;
+}
+
+/* Copies name (len bytes and its terminator) to the program's buffer of
+ * cap bytes; FALSE when it does not fit or cannot be written. */
+static BOOL put_name(char *out, DWORD cap, const char *name, size_t len)
+{
+    return out && cap > len && guard_copy(out, name, len + 1);
+}
+
+typedef int (WINAPI *getnameinfo_fn)(const void *, int, char *, DWORD, char *, DWORD, int);
+static getnameinfo_fn real_getnameinfo;
+
+static int WINAPI box_getnameinfo(const void *sa, int salen, char *host, DWORD hostlen, char *serv, DWORD servlen,
+                                  int flags)
+{
+    resolve_names *names = NULL;
+    if (host && hostlen && !(flags & WS_NI_NUMERICHOST) && !runtime_bypassed() &&
+        (names = HeapAlloc(GetProcessHeap(), 0, sizeof *names)) != NULL && broker_names(sa, salen, flags, names)) {
+        int ret = names->error;
+        if (!ret && (!put_name(host, hostlen, names->host, names->host_len) ||
+                     (serv && servlen && !put_name(serv, servlen, names->serv, names->serv_len))))
+            ret = WSAEFAULT_CODE;
+        HeapFree(GetProcessHeap(), 0, names);
+        SetLastError((DWORD)ret);
+        return ret;
+    }
+    if (names)
+        HeapFree(GetProcessHeap(), 0, names);
+    return real_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+}
+
+typedef hostent_any *(WINAPI *gethostbyaddr_fn)(const char *, int, int);
+static gethostbyaddr_fn real_gethostbyaddr;
+
+static hostent_any *WINAPI box_gethostbyaddr(const char *addr, int len, int type)
+{
+    uint8_t sa[28];
+    memset(sa, 0, sizeof sa);
+    int salen = type == RESOLVE_AF_INET && len == 4 ? 16 : type == RESOLVE_AF_INET6 && len == 16 ? 28 : 0;
+    resolve_names *names = NULL;
+    fvm_thread *t = NULL;
+    if (salen && !runtime_bypassed() && guard_copy(sa + (salen == 16 ? 4 : 8), addr, (size_t)len)) {
+        sa[0] = (uint8_t)type;
+        names = HeapAlloc(GetProcessHeap(), 0, sizeof *names);
+        t = fvm_thread_get();
+    }
+    if (names && t && (t->hostent || (t->hostent = HeapAlloc(GetProcessHeap(), 0, sizeof *t->hostent))) &&
+        broker_names(sa, salen, WS_NI_NAMEREQD, names)) {
+        hostent_any *h = NULL;
+        if (names->error) {
+            SetLastError((DWORD)names->error);
+        } else {
+            net_hostent *e = t->hostent;
+            memset(e, 0, sizeof *e);
+            memcpy(e->name, names->host, names->host_len);
+            memcpy(e->addrs[0], sa + (salen == 16 ? 4 : 8), (size_t)len);
+            e->addr_list[0] = (char *)e->addrs[0];
+            e->h.name = e->name;
+            e->h.aliases = e->aliases;
+            e->h.addrtype = (short)type;
+            e->h.length = (short)len;
+            e->h.addr_list = e->addr_list;
+            h = &e->h;
+            SetLastError(0);
+        }
+        HeapFree(GetProcessHeap(), 0, names);
+        return h;
+    }
+    if (names)
+        HeapFree(GetProcessHeap(), 0, names);
+    return real_gethostbyaddr(addr, len, type);
+}
+
 void net_resolve_hooks(hook_table *table)
 {
     FVM_HOOK(table, "ws2_32.dll", getaddrinfo);
     FVM_HOOK(table, "ws2_32.dll", GetAddrInfoW);
     FVM_HOOK(table, "ws2_32.dll", gethostbyname);
     FVM_HOOK_OPTIONAL(table, "ws2_32.dll", GetAddrInfoExW);
+    FVM_HOOK(table, "ws2_32.dll", getnameinfo);
+    FVM_HOOK(table, "ws2_32.dll", gethostbyaddr);
 }
 

@@ -25,6 +25,8 @@
  *   netprobe lookup NAME                 getaddrinfo (any family, canonical name) and
  *                                        gethostbyname: "CANON c", "ADDR a port"..., "HOSTNAME
  *                                        h", "HOST a"...
+ *   netprobe reverse IPV4                getnameinfo and gethostbyaddr: "NAMEINFO host serv"
+ *                                        (or "NAMEINFO ERR e"), "HOSTBYADDR name" (or ERR e)
  *   netprobe forge BOXPATH               (hostile) opens the port map section and the
  *                                        broker pipe of the box at BOXPATH by name:
  *                                        prints "FORGE write <error> read <error> pipe
@@ -275,6 +277,31 @@ static int do_lookup(const char *name)
     printf("HOSTNAME %s\n", h->h_name);
     for (int i = 0; h->h_addr_list[i]; i++)
         printf("HOST %s\n", inet_ntoa(*(struct in_addr *)h->h_addr_list[i]));
+    return 0;
+}
+
+/* getnameinfo (no flags, port 80) and gethostbyaddr of an IPv4 address:
+ * "NAMEINFO host serv" or "NAMEINFO ERR e", then "HOSTBYADDR name" or
+ * "HOSTBYADDR ERR e". */
+static int do_reverse(const char *ip)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(80);
+    if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+        return fail("address", 0);
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    int e = getnameinfo((struct sockaddr *)&sa, sizeof sa, host, sizeof host, serv, sizeof serv, 0);
+    if (e)
+        printf("NAMEINFO ERR %d\n", e);
+    else
+        printf("NAMEINFO %s %s\n", host, serv);
+    struct hostent *h = gethostbyaddr((const char *)&sa.sin_addr, 4, AF_INET);
+    if (h)
+        printf("HOSTBYADDR %s\n", h->h_name);
+    else
+        printf("HOSTBYADDR ERR %d\n", WSAGetLastError());
     return 0;
 }
 
@@ -865,6 +892,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_inherit(argv[0], argv[2], argv[3]);
     if (!strcmp(cmd, "child") && argc == 5)
         return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "reverse") && argc == 3)
+        return do_reverse(argv[2]);
     if (!strcmp(cmd, "lookup") && argc == 3)
         return do_lookup(argv[2]);
     if (!strcmp(cmd, "name") && argc == 4)

@@ -285,3 +285,20 @@ def test_host_names_are_resolved_by_the_broker(fvm, tmp_path, apps):
         assert got == want, out
     finally:
         fvm("rm", "--force", box)
+
+
+def test_reverse_lookups_in_a_box_answer_as_on_the_host(fvm, tmp_path, apps):
+    """getnameinfo and gethostbyaddr in a box (in its empty network
+    namespace glibc's getnameinfo fails with EAI_AGAIN where the host falls
+    back to the numeric form) are the broker's too: what the program gets is
+    what the same calls give unboxed, for an address in /etc/hosts and for
+    one that is not (a documentation address, TEST-NET-1)."""
+    box = make_box(fvm, tmp_path, "[net]\ndeny tcp:*:25\n")
+    try:
+        for address in ("127.0.0.1", "192.0.2.1"):
+            boxed = probe(fvm, box, apps, "reverse", address)
+            unboxed = run_unboxed(win_path(apps / "netprobe.exe"), "reverse", address).stdout.strip()
+            assert boxed == unboxed, (address, boxed, unboxed)
+        assert probe(fvm, box, apps, "reverse", "127.0.0.1").splitlines()[0] == "NAMEINFO localhost http"
+    finally:
+        fvm("rm", "--force", box)

@@ -191,6 +191,51 @@ static void test_layout_is_a_walkable_addrinfo_list(void **state)
     assert_int_equal(((const addrinfo64 *)block)->canonname, 0);
 }
 
+static void test_reverse_round_trip_and_refusals(void **state)
+{
+    resolve_reverse r, back;
+    memset(&r, 0, sizeof r);
+    resolve_entry e = v4(203, 0, 113, 80, 80);
+    r.flags = 4;   /* NI_NAMEREQD */
+    r.addr_len = e.addr_len;
+    memcpy(r.addr, e.addr, 28);
+    uint8_t buf[RESOLVE_REVERSE_SIZE + 1];
+    fvm_error err;
+    assert_int_equal(resolve_reverse_encode(&r, buf, sizeof buf), RESOLVE_REVERSE_SIZE);
+    assert_true(resolve_is_reverse(buf, RESOLVE_REVERSE_SIZE));
+    assert_false(resolve_is_request(buf, RESOLVE_REVERSE_SIZE));
+    assert_int_equal(resolve_reverse_decode(buf, RESOLVE_REVERSE_SIZE, &back, &err), FVM_OK);
+    assert_memory_equal(&back, &r, sizeof r);
+    assert_int_equal(resolve_reverse_decode(buf, RESOLVE_REVERSE_SIZE + 1, &back, &err), FVM_E_INVALID);
+    buf[12] = 28;   /* an IPv4 address said to be IPv6-long */
+    assert_int_equal(resolve_reverse_decode(buf, RESOLVE_REVERSE_SIZE, &back, &err), FVM_E_INVALID);
+    assert_non_null(strstr(err.message, "at 12"));
+    r.addr[0] = 99;
+    assert_int_equal(resolve_reverse_encode(&r, buf, sizeof buf), 0);
+
+    resolve_names n, got;
+    memset(&n, 0, sizeof n);
+    memcpy(n.host, "deb.debian.org", 14);
+    n.host_len = 14;
+    memcpy(n.serv, "http", 4);
+    n.serv_len = 4;
+    uint8_t reply[RESOLVE_NAMES_MAX];
+    size_t len = resolve_names_encode(&n, reply, sizeof reply);
+    assert_int_equal(len, RESOLVE_NAMES_HEADER + 18);
+    assert_int_equal(resolve_names_decode(reply, len, &got, &err), FVM_OK);
+    assert_string_equal(got.host, "deb.debian.org");
+    assert_string_equal(got.serv, "http");
+    reply[RESOLVE_NAMES_HEADER] = '\n';
+    assert_int_equal(resolve_names_decode(reply, len, &got, &err), FVM_E_INVALID);
+    assert_int_equal(resolve_names_decode(reply, len - 1, &got, &err), FVM_E_INVALID);
+    n.error = 11001;   /* an error with names is no reply */
+    assert_int_equal(resolve_names_encode(&n, reply, sizeof reply), 0);
+    n.host_len = n.serv_len = 0;
+    len = resolve_names_encode(&n, reply, sizeof reply);
+    assert_int_equal(resolve_names_decode(reply, len, &got, &err), FVM_OK);
+    assert_int_equal(got.error, 11001);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_reply_round_trip_and_refusals),
         cmocka_unit_test(test_layout_is_a_walkable_addrinfo_list),
+        cmocka_unit_test(test_reverse_round_trip_and_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
