@@ -48,10 +48,11 @@ WIN_CORE_OBJ    := $(CORE_SRC:%.c=$(B)/win/%.o)
 RT_CORE_OBJ     := $(CORE_SRC:%.c=$(B)/rt/%.o)
 WIN_COMMON_OBJ  := $(COMMON_SRC:%.c=$(B)/win/%.o)
 # boxlife.c (box create/stop/remove), blockprint.c (export's block
-# fingerprints), boxserver.c (a box's own Wine server) and xdisplay.c (a box's own X display) are for fvm.exe, the
-# SDK and the broker, never fvm.dll, which links no C runtime.
+# fingerprints), boxserver.c (a box's own Wine server), xdisplay.c (a box's own X display) and resolver.c
+# (names resolved for a box, with Winsock) are for fvm.exe, the SDK and the broker, never fvm.dll, which
+# links no C runtime.
 RT_COMMON_OBJ   := $(filter-out $(B)/rt/src/common/boxlife.o $(B)/rt/src/common/blockprint.o $(B)/rt/src/common/boxserver.o \
-                                $(B)/rt/src/common/xdisplay.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
+                                $(B)/rt/src/common/xdisplay.o $(B)/rt/src/common/resolver.o,$(COMMON_SRC:%.c=$(B)/rt/%.o))
 RT_OBJ          := $(RT_SRC:%.c=$(B)/rt/%.o)
 CLI_OBJ         := $(CLI_SRC:%.c=$(B)/win/%.o)
 BROKER_OBJ      := $(BROKER_SRC:%.c=$(B)/win/%.o)
@@ -109,7 +110,7 @@ $(B)/win/libfvmcommon.a: $(WIN_COMMON_OBJ)
 $(B)/win/fvm.dll: $(RT_OBJ) $(RT_COMMON_OBJ) $(RT_CORE_OBJ) src/runtime/fvm.def
 	$(MINGW) $(RT_LDFLAGS) -o $@ $(RT_OBJ) $(RT_COMMON_OBJ) $(RT_CORE_OBJ) src/runtime/fvm.def $(RT_LIBS)
 $(B)/win/fvm.exe: $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
-	$(MINGW) -municode -o $@ $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -lshlwapi
+	$(MINGW) -municode -o $@ $(CLI_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -lshlwapi -lws2_32
 $(B)/win/fvm-broker.exe: $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a
 	$(MINGW) -municode -mwindows -o $@ $(BROKER_OBJ) $(B)/win/libfvmcommon.a $(B)/win/libfvmcore.a -lntdll -ladvapi32 -lws2_32
 

@@ -151,11 +151,15 @@ void own_server_end_idle(const box *b);
 long own_server_tcp_denied(const box *b, uint8_t denied[8192]);
 /* Whether the box runs without network: 1, its programs (a box on the
  * host's server, whose Winsock sockets are that server's, and whose policy
- * lets nothing leave); 3, its programs too, their host names resolved by
- * the broker (a box on the host's server whose policy lets some traffic
- * out); 2, its programs and its own Wine server (its policy lets nothing
- * leave); 0, no. */
+ * lets nothing leave); 3, its programs, their host names resolved outside
+ * the box (by its broker, or with a server of its own by its relay; the
+ * policy lets some traffic out); 2, its programs and its own Wine server
+ * (its policy lets nothing leave). */
 int own_server_network_cut(const box *b);
+/* The box's compiled policy (loaded once per process), NULL when it has
+ * none or it does not load. */
+struct policy_view;
+const struct policy_view *own_server_policy_view(const box *b);
 int cmd_start_in_box(const wchar_t *raw_cmdline);   /* fvm run's boxed launcher */
 int cmd_ps(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
@@ -283,8 +287,9 @@ int cmd_stats(int argc, char **argv);
 /* stats.c: the running box's broker numbers (JSON), and one number of them. */
 BOOL stats_query(const box *b, char *out, size_t cap);
 int cmd_stats_json(int argc, char **argv);
-/* relay.c: fvm __provider-relay NAME, the decision provider for a box with its own server. */
-int cmd_provider_relay(int argc, char **argv);   /* fvm __stats-json NAME: stats_query's JSON */
+/* relay.c: fvm __box-relay NAME, the host's side of a box with its own server: the decision
+ * provider and host names. */
+int cmd_box_relay(int argc, char **argv);
 double stats_field(const char *json, const char *key);
 /* box.c: bytes stored under a folder (a box's delta weight). */
 ULONGLONG tree_size(const wchar_t *dir);

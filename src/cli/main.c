@@ -90,7 +90,7 @@ static const verb g_verbs[] = {
     {"doctor", cmd_doctor, "  doctor                        what this platform enforces, probed now\n"},
     {"__audit-append", cmd_audit_append, NULL},
     {"__stats-json", cmd_stats_json, NULL},   /* the broker's stats, asked from outside its own server */
-    {"__provider-relay", cmd_provider_relay, NULL},   /* a box's own server's way to the provider (relay.c) */
+    {"__box-relay", cmd_box_relay, NULL},   /* a box's own server's way to the provider and to names (relay.c) */
 };
 
 static void usage(FILE *to)

@@ -265,8 +265,8 @@ static void print_kernel_tcp(const box *b)
                "the policy lets nothing leave; raw sockets and their own DNS lookups reach nothing)\n");
     if (no_network == 3)
         printf("below the hooks: the box's programs have no network of their own (an empty network namespace: "
-               "raw sockets reach nothing; Winsock's sockets are the Wine server's, and the broker resolves "
-               "host names)\n");
+               "raw sockets reach nothing; Winsock's sockets are the Wine server's, and host names are "
+               "resolved outside the box)\n");
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "

@@ -356,6 +356,16 @@ static void runner_main(server_plan *p, int64_t conn)
         LSYS(LNR_close_range, 3, ~0u, 0);
         if (LSYS(LNR_chdir, cwd, 0, 0) != 0)
             LSYS(LNR_chdir, "/", 0, 0);
+        /* The run (fvm.exe, its broker, the box's programs) in an empty
+         * network namespace of its own, as in a box on the host's server
+         * (runtime/floor_ns.c): their raw sockets, UDP too, reach nothing.
+         * The server, whose sockets Winsock's are, stays in the init's
+         * network; names go to the relay (relay.c). A box whose policy
+         * lets nothing leave is in the init's empty one already. */
+        if (p->floor && !p->offline && LSYS(LNR_unshare, 0x40000000 /* CLONE_NEWNET */, 0, 0) != 0) {
+            say_to(2, "the kernel refused a network namespace for the box's programs (see fvm doctor)", NULL);
+            LSYS(LNR_exit, 1, 0, 0);
+        }
         /* fvm.exe and the broker get the floor's seccomp filter too (the
          * server, which they share the domain with, does not): a box
          * program that took one of them over through the server (its own
@@ -810,6 +820,12 @@ static const loaded_policy *box_policy(const box *b)
     return &cache;
 }
 
+const struct policy_view *own_server_policy_view(const box *b)
+{
+    const loaded_policy *lp = box_policy(b);
+    return lp->has_view ? &lp->view : NULL;
+}
+
 /* The kernel's ephemeral port range (net.ipv4.ip_local_port_range). */
 static void ephemeral_ports(uint32_t *lo, uint32_t *hi)
 {
@@ -1001,12 +1017,12 @@ static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d
 
 int own_server_network_cut(const box *b)
 {
-    if (fvm_box_own_server(b->path))
-        return box_offline(b) ? 2 : 0;
+    if (fvm_box_own_server(b->path))   /* the init's namespace, or each run's (runner_main) */
+        return box_offline(b) ? 2 : 3;
     /* A box on the host's server: its programs are in an empty network
      * namespace of their own in any case (runtime/floor_ns.c, which loads
-     * up to 256 rules); 3 when the policy lets some traffic out, so the
-     * broker resolves their names. */
+     * up to 256 rules); 3 when the policy lets some traffic out, so their
+     * host names are resolved outside the box. */
     const loaded_policy *lp = box_policy(b);
     static uint8_t scratch[8192];
     return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch) ? 1 : 3;
@@ -1202,18 +1218,19 @@ static BOOL policy_asks(const box *b)
     return asks;
 }
 
-/* The provider relay (relay.c) of a new init whose box's policy asks: a
+/* The relay (relay.c) of a new init whose box's policy asks or lets some
+ * traffic out (its programs' names are resolved there): a
  * process of the host's server, started from Linux as nobody's child here,
  * with /dev/null for its streams (a caller's pipe must end with its run). */
 static void start_relay(const box *b)
 {
-    if (!policy_asks(b))
-        return;
+    if (!policy_asks(b) && box_offline(b))
+        return;   /* nothing to ask, no name to resolve */
     run_again plan = {{NULL}, {"WINESERVERSOCKET=", MARKER}, NULL, NULL, NULL};
     char **argv, **envp;
     if (!cli_again_command(b, &plan, &argv, &envp))
         return;
-    argv[2] = "__provider-relay";   /* argv[0], argv[1]: Wine's loader and fvm.exe */
+    argv[2] = "__box-relay";   /* argv[0], argv[1]: Wine's loader and fvm.exe */
     argv[3] = (char *)b->name;
     argv[4] = NULL;
     fflush(stdout);

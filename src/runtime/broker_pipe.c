@@ -12,8 +12,17 @@
  * questions run side by side and hold nobody up. Callers that
  * talk to the broker on every file write keep connections of their own
  * (file_index.c, file_quota.c, ioquota.c), so they never wait behind a slow
- * question here. */
+ * question here.
+ *
+ * A box with a Wine server of its own has a pipe namespace of its own, and
+ * some questions are for the host's side: those go to the box's relay
+ * (cli/relay.c), a process of the host's server listening on unix sockets in
+ * the box's server directory (<root>\servers\<hash>\NAME), which the box's
+ * processes reach: one connection per question, the request written and the
+ * writing side shut, the answer read until the relay closes. */
 #include "runtime/runtime.h"
+
+#include "runtime/linux_syscall.h"
 
 static HANDLE g_pipe;
 static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
@@ -89,4 +98,48 @@ BOOL runtime_broker_call_alone(const void *request, DWORD len, void *reply, DWOR
     runtime_bypass_leave();
     SetLastError(saved);
     return ok;
+}
+
+int runtime_relay_call(const char *socket_name, const void *request, size_t len, void *reply, size_t cap,
+                       DWORD deadline)
+{
+    wchar_t dir[FVM_PATH_MAX];
+    if (!fvm_box_server_dir(g_fvm.config.box_path, dir, FVM_PATH_MAX))
+        return -1;
+    char *(CDECL * to_unix)(const wchar_t *) =
+        (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
+                                                                "wine_get_unix_file_name");
+    DWORD saved = GetLastError();
+    char *unix_dir = to_unix ? to_unix(dir) : NULL;
+    SetLastError(saved);
+    if (!unix_dir)
+        return -1;
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, unix_dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    HeapFree(GetProcessHeap(), 0, unix_dir);
+    if (dir_fd < 0)
+        return -1;
+    struct l_sockaddr_un addr;
+    l_unix_address_in(&addr, dir_fd, socket_name);
+    int got = -1;
+    int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
+    if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) == 0 && LSYS(LNR_write, s, request, len) == (int64_t)len) {
+        LSYS(48 /* shutdown */, s, 1 /* SHUT_WR */, 0);
+        size_t at = 0;
+        for (;;) {
+            struct l_pollfd pfd = {(int32_t)s, 1 /* POLLIN */, 0};
+            LONG left = (LONG)(deadline - GetTickCount());
+            if (left <= 0 || LSYS(LNR_poll, &pfd, 1, left) <= 0)
+                break;
+            int64_t n = at < cap ? LSYS(LNR_read, s, (char *)reply + at, cap - at) : -1;
+            if (n <= 0) {
+                got = n == 0 ? (int)at : -1;   /* the relay closed: the whole answer */
+                break;
+            }
+            at += (size_t)n;
+        }
+    }
+    if (s >= 0)
+        LSYS(LNR_close, s, 0, 0);
+    LSYS(LNR_close, dir_fd, 0, 0);
+    return got;
 }

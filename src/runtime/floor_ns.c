@@ -121,7 +121,12 @@ static void hide_policy_folders(const char *root)
 void floor_ns_apply(const char *box)
 {
     if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
+        /* fvm run's runner put this run in an empty network namespace
+         * (cli/ownserver.c) unless the policy lets nothing leave, where the
+         * init's namespace has no network at all: names go to the relay. */
         g_ns_state = FLOOR_NS_SERVER;
+        if (!box_offline())
+            g_fvm.config.flags |= FVM_BOX_FLAG_NAMES_FORWARDED;
         return;
     }
     BOOL offline = box_offline();

@@ -174,6 +174,21 @@ static BOOL CALLBACK find_crt_malloc(INIT_ONCE *once, void *param, void **ctx)
     return TRUE;
 }
 
+/* One message to whoever resolves outside the box: the broker, or in a box
+ * with a Wine server of its own (whose broker is in the box's namespace
+ * with its programs) the box's relay on the host's side (cli/relay.c). */
+#define RESOLVE_DEADLINE_MS 30000   /* a slow resolver's retries: glibc's 5 s times its attempts */
+
+static BOOL ask_outside(const uint8_t *msg, size_t n, uint8_t *answer, size_t cap, DWORD *got)
+{
+    if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
+        int r = runtime_relay_call("resolve", msg, n, answer, cap, GetTickCount() + RESOLVE_DEADLINE_MS);
+        *got = r > 0 ? (DWORD)r : 0;
+        return r > 0;
+    }
+    return runtime_broker_call_alone(msg, (DWORD)n, answer, (DWORD)cap, got);
+}
+
 /* Copies a service name (NULL: none) as printable ASCII; FALSE when it is
  * too long or not such a name (the program's own lookup then runs). */
 static BOOL service_copy(const char *service, char out[RESOLVE_SERVICE_MAX + 1], size_t *len)
@@ -217,7 +232,7 @@ static BOOL broker_resolve(const char *name, size_t len, const char *service, in
     uint8_t *answer = HeapAlloc(GetProcessHeap(), 0, RESOLVE_REPLY_MAX);
     DWORD got = 0;
     fvm_error err;
-    BOOL ok = n && answer && runtime_broker_call_alone(msg, (DWORD)n, answer, RESOLVE_REPLY_MAX, &got) &&
+    BOOL ok = n && answer && ask_outside(msg, n, answer, RESOLVE_REPLY_MAX, &got) &&
               resolve_reply_decode(answer, got, reply, &err) == FVM_OK;
     if (answer)
         HeapFree(GetProcessHeap(), 0, answer);
@@ -490,7 +505,7 @@ static BOOL broker_names(const void *sa, int salen, int flags, resolve_names *na
     DWORD got = 0;
     fvm_error err;
     size_t n = resolve_reverse_encode(&req, msg, sizeof msg);
-    return n && runtime_broker_call_alone(msg, (DWORD)n, answer, sizeof answer, &got) &&
+    return n && ask_outside(msg, n, answer, sizeof answer, &got) &&
            resolve_names_decode(answer, got, names, &err) == FVM_OK;
 }
 

@@ -102,41 +102,6 @@ static size_t provider_line(policy_type type, const uint16_t *name, size_t len, 
     return at;
 }
 
-/* In a box with a Wine server of its own the provider's pipe is not in
- * this server: the relay of the host's side (cli/relay.c) listens on the
- * unix socket <root>\servers\<hash>\provider and asks it. The answer's
- * length, or -1. */
-static int ask_relay(const char *line, size_t len, char *reply, size_t cap, DWORD deadline)
-{
-    wchar_t dir[FVM_PATH_MAX];
-    if (!fvm_box_server_dir(g_fvm.config.box_path, dir, FVM_PATH_MAX))
-        return -1;
-    char *(CDECL * to_unix)(const wchar_t *) =
-        (char *(CDECL *)(const wchar_t *))(void *)GetProcAddress(GetModuleHandleW(L"kernel32.dll"),
-                                                                "wine_get_unix_file_name");
-    char *unix_dir = to_unix ? to_unix(dir) : NULL;
-    if (!unix_dir)
-        return -1;
-    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, unix_dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
-    HeapFree(GetProcessHeap(), 0, unix_dir);
-    if (dir_fd < 0)
-        return -1;
-    struct l_sockaddr_un addr;
-    l_unix_address_in(&addr, dir_fd, "provider");
-    int got = -1;
-    int64_t s = LSYS(LNR_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | L_O_CLOEXEC, 0);
-    if (s >= 0 && LSYS(LNR_connect, s, &addr, sizeof addr) == 0 && LSYS(LNR_write, s, line, len) == (int64_t)len) {
-        struct l_pollfd pfd = {(int32_t)s, 1 /* POLLIN */, 0};
-        LONG left = (LONG)(deadline - GetTickCount());
-        if (left > 0 && LSYS(LNR_poll, &pfd, 1, left) > 0)
-            got = (int)LSYS(LNR_read, s, reply, cap);
-    }
-    if (s >= 0)
-        LSYS(LNR_close, s, 0, 0);
-    LSYS(LNR_close, dir_fd, 0, 0);
-    return got;
-}
-
 /* Asks the provider; the rule's default when it is absent, slow or unclear.
  * The whole exchange, connection included, stays within the timeout. */
 static policy_action ask_provider(policy_type type, const uint16_t *name, size_t len, const policy_decision *d)
@@ -147,7 +112,9 @@ static policy_action ask_provider(policy_type type, const uint16_t *name, size_t
     char reply[64];
     size_t at = provider_line(type, name, len, line, sizeof line);
     if (g_fvm.config.flags & FVM_BOX_FLAG_OWN_SERVER) {
-        int got = ask_relay(line, at, reply, sizeof reply, deadline);
+        /* The provider's pipe is not in this server: the host side's relay
+         * (cli/relay.c) asks it. */
+        int got = runtime_relay_call("provider", line, at, reply, sizeof reply, deadline);
         return got > 0 ? reply_action(reply, (size_t)got, fallback) : fallback;
     }
     wchar_t pipe_name[FVM_PATH_MAX];

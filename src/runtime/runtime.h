@@ -227,6 +227,11 @@ BOOL runtime_broker_call(const void *request, DWORD len, void *reply, DWORD cap,
 /* The same on a connection of its own, for a question that may take long
  * (net_resolve.c): it holds no other caller up. */
 BOOL runtime_broker_call_alone(const void *request, DWORD len, void *reply, DWORD cap, DWORD *got);
+/* In a box with a Wine server of its own: one question to the box's relay
+ * on the host's side (cli/relay.c), on its unix socket socket_name, within
+ * the deadline (a GetTickCount value); the answer's length, or -1. */
+int runtime_relay_call(const char *socket_name, const void *request, size_t len, void *reply, size_t cap,
+                       DWORD deadline);
 
 /* shared.c: what the broker publishes to the box (common/boxshare.h),
  * mapped read-only once at start, before the policy. Parts are NULL when

@@ -18,6 +18,8 @@
  *   hostile_floor raw-list DIR               raw open + getdents64: prints "entry NAME" for each, then
  *                                            "list: N" (the count) or the error
  *   hostile_floor raw-udp PORT               raw socket + sendto 127.0.0.1:PORT (UDP, which Landlock cannot hold)
+ *   hostile_floor raw-resolve DIR NAME       the relay's socket DIR/resolve asked for NAME by hand (raw calls):
+ *                                            "relay: ERROR COUNT"
  *   hostile_floor raw-bind-tcp               raw socket + bind to 127.0.0.1, any port, + listen
  *   hostile_floor raw-icmp-socket            raw socket(AF_INET, SOCK_RAW, ICMP) (forged traffic as root)
  *   hostile_floor stub-create NTPATH TEXT    NtCreateFile through an own stub, then write
@@ -134,6 +136,43 @@ static int raw_unix(const char *path)
     int64_t r = LSYS(LNR_connect, fd, &addr, 2 + n + 1);
     LSYS(LNR_close, fd, 0, 0);
     return outcome("connect", r);
+}
+
+/* The box's relay (a box with its own server, cli/relay.c) asked by hand
+ * to resolve NAME: an FVMRSV01 request (core/resolvemsg.h) written to the
+ * unix socket DIR/resolve with raw calls, without the hooks.
+ * "relay: <Winsock error> <addresses>". */
+static int raw_resolve(const char *dir, const char *node)
+{
+    size_t len = strlen(node);
+    if (!len || len > 255)
+        return outcome("name", -L_EINVAL);
+    int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
+    if (dir_fd < 0)
+        return outcome("open", dir_fd);
+    struct { uint16_t family; char path[108]; } addr = {1 /* AF_UNIX */, {0}};
+    snprintf(addr.path, sizeof addr.path, "/proc/self/fd/%d/resolve", (int)dir_fd);
+    int64_t fd = LSYS(LNR_socket, 1, 1 /* SOCK_STREAM */, 0);
+    int64_t r = fd < 0 ? fd : LSYS(LNR_connect, fd, &addr, sizeof addr);
+    if (r < 0)
+        return outcome("connect", r);
+    unsigned char msg[32 + 256], reply[4096];
+    memset(msg, 0, 32);
+    memcpy(msg, "FVMRSV01", 8);
+    msg[16] = 1;   /* SOCK_STREAM */
+    msg[24] = (unsigned char)len;
+    memcpy(msg + 32, node, len);
+    LSYS(LNR_write, fd, msg, 32 + len);
+    LSYS(48 /* shutdown */, fd, 1 /* SHUT_WR */, 0);
+    int64_t got = 0, n;
+    while ((n = LSYS(LNR_read, fd, reply + got, sizeof reply - (size_t)got)) > 0)
+        got += n;
+    LSYS(LNR_close, fd, 0, 0);
+    if (got < 12)
+        return outcome("read", n < 0 ? n : -L_EINVAL);
+    printf("relay: %d %u\n", reply[4] | reply[5] << 8 | reply[6] << 16 | reply[7] << 24,
+           (unsigned)(reply[8] | reply[9] << 8));
+    return 0;
 }
 
 /* struct sockaddr_in for 127.0.0.1:port (port 0: any). */
@@ -509,6 +548,8 @@ int wmain(int argc, wchar_t **argv)
         return raw_tcp((unsigned)_wtoi(argv[2]));
     if (!wcscmp(op, L"raw-list") && argc == 3)
         return raw_list(utf8(argv[2]));
+    if (!wcscmp(op, L"raw-resolve") && argc == 4)
+        return raw_resolve(utf8(argv[2]), utf8(argv[3]));
     if (!wcscmp(op, L"raw-udp") && argc == 3)
         return raw_udp((unsigned)_wtoi(argv[2]));
     if (!wcscmp(op, L"raw-icmp-socket") && argc == 2) {

@@ -266,14 +266,15 @@ def test_a_floored_run_does_not_join_a_server_started_without_its_floor(fvm, sbo
 
 def box_init_pids(name):
     """The box's init: a fork of the first fvm run (same command line), the
-    leader of a session of its own."""
+    leader of a session of its own (as the box's relay is, which is not)."""
     pids = []
     for proc in os.listdir("/proc"):
         if not proc.isdigit():
             continue
         try:
             cmd = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
-            if any(arg.endswith(b"fvm.exe") for arg in cmd) and name.encode() in cmd and os.getsid(int(proc)) == int(proc):
+            if any(arg.endswith(b"fvm.exe") for arg in cmd) and name.encode() in cmd and \
+                    b"__box-relay" not in cmd and os.getsid(int(proc)) == int(proc):
                 pids.append(int(proc))
         except OSError:
             continue
@@ -569,5 +570,52 @@ def test_own_display_and_own_server_together(fvm, apps, xvfb, tmp_path):
             assert title in windows.stdout, windows.stdout + windows.stderr
         fvm("stop", name, check=0)   # the lingering server, and its display with it
         assert fvm.wait_until(lambda: not box_display_server(number), timeout=30)
+    finally:
+        fvm("rm", "--force", name)
+
+
+def box_server_dir(fvm, name):
+    """<root>/servers/<hash of the box's path> (common/boxcfg.c,
+    fvm_box_server_dir: FNV-1a over the upcased UTF-16 path)."""
+    h = 0xcbf29ce484222325
+    for ch in (fvm.root_win + "\\boxes\\" + name).replace("/", "\\").upper():
+        for byte in (ord(ch) & 0xff, ord(ch) >> 8):
+            h = ((h ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+    return fvm.root / "servers" / f"{h:016x}"
+
+
+def test_a_box_servers_programs_have_no_network_of_their_own(fvm, apps, tmp_path):
+    """Each run of a box with its own server (fvm.exe, its broker, the
+    programs) is put in an empty network namespace by its runner
+    (src/cli/ownserver.c); the server, whose sockets Winsock's are, stays in
+    the init's network. So a raw UDP datagram goes nowhere while Winsock's
+    UDP reaches the same listener, and names are resolved by the box's relay
+    on the host's side (src/cli/relay.c): "vm" from /etc/hosts. A program
+    that asks the relay by hand for a name the rules deny to every program
+    gets nothing; an allowed one resolves."""
+    from test_floor import raw_udp_attack
+    out, got = raw_udp_attack(fvm, apps, tmp_path, "--own-server", "[net]\ndeny tcp:*:25\n")
+    assert "sendto: -101" in out and not got, out
+    policy = tmp_path / "names.ini"
+    policy.write_text("[net]\ndeny tcp:runs?\n")
+    name = "r" + uuid.uuid4().hex[:10]
+    fvm("create", name, "--own-server", "--policy", str(policy), check=0)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.settimeout(10)
+            proc = fvm("run", "--box", name, win_path(apps / "netprobe.exe"), "sendto", "127.0.0.1",
+                       str(listener.getsockname()[1]))
+            assert proc.stdout.strip() == "OK", proc.stdout + proc.stderr
+            assert listener.recvfrom(64)[0], "Winsock's datagram did not arrive"
+        out = fvm("run", "--box", name, win_path(apps / "netprobe.exe"), "lookup", "vm").stdout
+        assert out.splitlines() == ["CANON vm", "ADDR 127.0.0.1 80", "HOSTNAME vm", "HOST 127.0.0.1"], out
+        assert fvm("run", "--box", name, win_path(apps / "netprobe.exe"), "lookup", "runsc").stdout.strip() == \
+            "ERR getaddrinfo 11001"
+        relay = str(box_server_dir(fvm, name))
+        ask = lambda host: fvm("run", "--box", name, win_path(apps / "hostile_floor.exe"), "raw-resolve", relay,
+                               host).stdout.strip()
+        assert ask("runsc") == "relay: 11001 0"
+        assert ask("vm") == "relay: 0 1"
     finally:
         fvm("rm", "--force", name)
