@@ -122,6 +122,12 @@ static DWORD WINAPI serve(void *arg)
     return 0;
 }
 
+/* Lookups answered at once; a box that opens more connections than this
+ * (and leaves them hanging: each waits up to 5 s for its request) has the
+ * rest closed unanswered rather than a thread each. */
+#define RESOLVE_THREADS_MAX 32
+static volatile LONG g_resolve_threads;
+
 /* One name lookup: the request until the asker shuts its side, the answer. */
 static DWORD WINAPI serve_resolve(void *arg)
 {
@@ -146,6 +152,7 @@ static DWORD WINAPI serve_resolve(void *arg)
         got += (size_t)n;
     }
     LSYS(LNR_close, conn, 0, 0);
+    InterlockedDecrement(&g_resolve_threads);
     return 0;
 }
 
@@ -209,11 +216,19 @@ int cmd_box_relay(int argc, char **argv)
             int64_t conn = LSYS(LNR_accept4, listeners[i], 0, L_O_CLOEXEC);
             if (conn < 0)
                 continue;
-            HANDLE thread = CreateThread(NULL, 0, i == 0 ? serve : serve_resolve, (void *)(INT_PTR)conn, 0, NULL);
-            if (thread)
-                CloseHandle(thread);
-            else
+            if (i == 1 && InterlockedIncrement(&g_resolve_threads) > RESOLVE_THREADS_MAX) {
+                InterlockedDecrement(&g_resolve_threads);
                 LSYS(LNR_close, conn, 0, 0);
+                continue;
+            }
+            HANDLE thread = CreateThread(NULL, 0, i == 0 ? serve : serve_resolve, (void *)(INT_PTR)conn, 0, NULL);
+            if (thread) {
+                CloseHandle(thread);
+            } else {
+                if (i == 1)
+                    InterlockedDecrement(&g_resolve_threads);
+                LSYS(LNR_close, conn, 0, 0);
+            }
         }
     }
     for (int i = 0; i < 2; i++)

@@ -1,29 +1,8 @@
 /* brokermsg.c - see brokermsg.h. */
 #include "core/brokermsg.h"
+#include "core/bytes.h"
 
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 size_t brokermsg_audit_encode(const brokermsg_audit *msg, uint8_t *out, size_t cap)
 {
@@ -39,14 +18,14 @@ size_t brokermsg_audit_encode(const brokermsg_audit *msg, uint8_t *out, size_t c
     if (size > cap || size > BROKERMSG_MAX || msg->name.len > 0xffffffffu || msg->target.len > BROKERMSG_TARGET_MAX)
         return 0;
     memcpy(out, with_target ? BROKERMSG_AUDIT2_MAGIC : BROKERMSG_AUDIT_MAGIC, 8);
-    put32(out + 8, msg->type);
-    put32(out + 12, msg->pid);
+    put_le32(out + 8, msg->type);
+    put_le32(out + 12, msg->pid);
     for (int i = 0; i < 4; i++)
-        put16(out + 16 + 2 * i, (uint16_t)texts[i]->len);
-    put32(out + 24, (uint32_t)msg->name.len);
+        put_le16(out + 16 + 2 * i, (uint16_t)texts[i]->len);
+    put_le32(out + 24, (uint32_t)msg->name.len);
     if (with_target) {
-        put16(out + 28, (uint16_t)msg->target.len);
-        put16(out + 30, 0);
+        put_le16(out + 28, (uint16_t)msg->target.len);
+        put_le16(out + 30, 0);
     }
     size_t at = header;
     for (int i = 0; i < (with_target ? 6 : 5); i++) {
@@ -78,16 +57,16 @@ fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audi
         return fvm_error_set(err, FVM_E_INVALID, "audit message of %lu bytes is larger than %d",
                              (unsigned long)len, BROKERMSG_MAX);
     memset(out, 0, sizeof *out);
-    out->type = get32(buf + 8);
-    out->pid = get32(buf + 12);
+    out->type = get_le32(buf + 8);
+    out->pid = get_le32(buf + 12);
     brokermsg_text *texts[6] = {&out->op, &out->decision, &out->rule, &out->image, &out->name, &out->target};
     size_t lens[6] = {0};
     for (int i = 0; i < 4; i++)
-        lens[i] = get16(buf + 16 + 2 * i);
-    lens[4] = get32(buf + 24);
+        lens[i] = get_le16(buf + 16 + 2 * i);
+    lens[4] = get_le32(buf + 24);
     if (with_target) {
-        lens[5] = get16(buf + 28);
-        if (get16(buf + 30) != 0)
+        lens[5] = get_le16(buf + 28);
+        if (get_le16(buf + 30) != 0)
             return fvm_error_set(err, FVM_E_INVALID, "audit message: reserved bytes at offset 30 are not zero");
         if (lens[5] == 0 || lens[5] > BROKERMSG_TARGET_MAX)
             return fvm_error_set(err, FVM_E_INVALID, "audit message: target of %lu bytes at offset 28 (1 to %d)",
@@ -109,29 +88,15 @@ fvm_status brokermsg_audit_decode(const uint8_t *buf, size_t len, brokermsg_audi
     return FVM_OK;
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 size_t brokermsg_quota_encode(const brokermsg_quota *msg, uint8_t *out, size_t cap)
 {
     size_t size = msg->kind == BROKERMSG_RESERVE ? BROKERMSG_RESERVE_SIZE : BROKERMSG_FREED_SIZE;
     if ((msg->kind != BROKERMSG_RESERVE && msg->kind != BROKERMSG_FREED) || cap < size)
         return 0;
     memcpy(out, msg->kind == BROKERMSG_RESERVE ? BROKERMSG_RESERVE_MAGIC : BROKERMSG_FREED_MAGIC, 8);
-    put64(out + 8, msg->bytes);
+    put_le64(out + 8, msg->bytes);
     if (msg->kind == BROKERMSG_RESERVE)
-        put64(out + 16, msg->leftover);
+        put_le64(out + 16, msg->leftover);
     return size;
 }
 
@@ -150,9 +115,9 @@ fvm_status brokermsg_quota_decode(const uint8_t *buf, size_t len, brokermsg_quot
     if (len != want)
         return fvm_error_set(err, FVM_E_INVALID, "quota message of %lu bytes, expected %lu", (unsigned long)len,
                              (unsigned long)want);
-    out->bytes = get64(buf + 8);
+    out->bytes = get_le64(buf + 8);
     if (out->kind == BROKERMSG_RESERVE)
-        out->leftover = get64(buf + 16);
+        out->leftover = get_le64(buf + 16);
     if (out->bytes > ((uint64_t)1 << 62) || out->leftover > ((uint64_t)1 << 62))
         return fvm_error_set(err, FVM_E_INVALID, "quota message: %llu bytes at offset 8 is out of range",
                              (unsigned long long)(out->bytes > out->leftover ? out->bytes : out->leftover));
@@ -179,14 +144,14 @@ size_t brokermsg_index_encode(const brokermsg_index *msg, uint8_t *out, size_t c
     if (size > cap || size > BROKERMSG_MAX)
         return 0;
     memcpy(out, BROKERMSG_INDEX_MAGIC, 8);
-    put32(out + 8, msg->op);
-    put32(out + 12, msg->flags);
-    put64(out + 16, msg->base_size);
-    put64(out + 24, (uint64_t)msg->base_mtime);
+    put_le32(out + 8, msg->op);
+    put_le32(out + 12, msg->flags);
+    put_le64(out + 16, msg->base_size);
+    put_le64(out + 24, (uint64_t)msg->base_mtime);
     memcpy(out + 32, msg->base_hash, 32);
-    put16(out + 64, (uint16_t)msg->len);
-    put16(out + 66, (uint16_t)msg->to_len);
-    put32(out + 68, (msg->path ? 1u : 0u) | (msg->to_len && msg->to_path ? 2u : 0u));
+    put_le16(out + 64, (uint16_t)msg->len);
+    put_le16(out + 66, (uint16_t)msg->to_len);
+    put_le32(out + 68, (msg->path ? 1u : 0u) | (msg->to_len && msg->to_path ? 2u : 0u));
     size_t at = BROKERMSG_INDEX_HEADER;
     const uint16_t *parts[4] = {msg->key, msg->path, msg->to_key, msg->to_path};
     size_t lens[4] = {msg->len, msg->len, msg->to_len, msg->to_len};
@@ -194,7 +159,7 @@ size_t brokermsg_index_encode(const brokermsg_index *msg, uint8_t *out, size_t c
         if (!parts[i] || !lens[i])
             continue;
         for (size_t k = 0; k < lens[i]; k++)
-            put16(out + at + 2 * k, parts[i][k]);
+            put_le16(out + at + 2 * k, parts[i][k]);
         at += lens[i] * 2;
     }
     return size;
@@ -213,14 +178,14 @@ fvm_status brokermsg_index_decode(const uint8_t *buf, size_t len, brokermsg_inde
     if (len > BROKERMSG_MAX)
         return fvm_error_set(err, FVM_E_INVALID, "index message of %lu bytes is larger than %d", (unsigned long)len,
                              BROKERMSG_MAX);
-    out->op = get32(buf + 8);
-    out->flags = get32(buf + 12);
-    out->base_size = get64(buf + 16);
-    out->base_mtime = (int64_t)get64(buf + 24);
+    out->op = get_le32(buf + 8);
+    out->flags = get_le32(buf + 12);
+    out->base_size = get_le64(buf + 16);
+    out->base_mtime = (int64_t)get_le64(buf + 24);
     memcpy(out->base_hash, buf + 32, 32);
-    out->len = get16(buf + 64);
-    out->to_len = get16(buf + 66);
-    uint32_t paths = get32(buf + 68);
+    out->len = get_le16(buf + 64);
+    out->to_len = get_le16(buf + 66);
+    uint32_t paths = get_le32(buf + 68);
     if (!index_well_formed(out->op, out->len, out->to_len))
         return fvm_error_set(err, FVM_E_INVALID, "index message: op %lu with key %lu and target %lu units at offset 8",
                              (unsigned long)out->op, (unsigned long)out->len, (unsigned long)out->to_len);

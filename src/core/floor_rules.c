@@ -1,6 +1,7 @@
 /* floor_rules.c - the decisions of the floor, without system calls (see
  * floor_rules.h; runtime/floor.c makes the calls). */
 #include "core/floor_rules.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -169,25 +170,21 @@ size_t floor_seccomp_filter(floor_bpf_insn *f, size_t cap)
 
 /* ---- ELF ---------------------------------------------------------------- */
 
-static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const unsigned char *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
-static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
 fvm_status floor_elf_interpreter(const unsigned char *head, size_t n, char *out, size_t cap, fvm_error *err)
 {
     if (n < 64 || memcmp(head, "\177ELF\2\1", 6) != 0)
         return fvm_error_set(err, FVM_E_INVALID, "floor: not a little-endian ELF64 file");
-    uint64_t phoff = rd64(head + 32);
-    uint16_t phentsize = rd16(head + 54), phnum = rd16(head + 56);
+    uint64_t phoff = get_le64(head + 32);
+    uint16_t phentsize = get_le16(head + 54), phnum = get_le16(head + 56);
     if (phentsize < 56)
         return fvm_error_set(err, FVM_E_INVALID, "floor: program header entries of %u bytes", phentsize);
     for (uint16_t i = 0; i < phnum; i++) {
         if (phoff > n || (uint64_t)i * phentsize > n - phoff || n - phoff - (uint64_t)i * phentsize < 56)
             return fvm_error_set(err, FVM_E_INVALID, "floor: program headers beyond the first %lu bytes", (unsigned long)n);
         const unsigned char *ph = head + phoff + (uint64_t)i * phentsize;
-        if (rd32(ph) != 3 /* PT_INTERP */)
+        if (get_le32(ph) != 3 /* PT_INTERP */)
             continue;
-        uint64_t off = rd64(ph + 8), size = rd64(ph + 32);
+        uint64_t off = get_le64(ph + 8), size = get_le64(ph + 32);
         if (size == 0 || off > n || size > n - off || head[off + size - 1] != 0)
             return fvm_error_set(err, FVM_E_INVALID, "floor: PT_INTERP lies beyond the first %lu bytes", (unsigned long)n);
         if (size > cap)

@@ -1,6 +1,7 @@
 /* notifyrec.c - folder change records rewritten as the host would report
  * them (see notifyrec.h). */
 #include "core/notifyrec.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -11,26 +12,14 @@ typedef struct record {
     const uint8_t *name;
 } record;
 
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
 /* The record at offset at of in, or 0 when it is not well formed. */
 static int read_record(const uint8_t *in, size_t in_len, size_t at, record *r)
 {
     if (at > in_len || in_len - at < NOTIFYREC_HEAD_BYTES)
         return 0;
-    r->next = get32(in + at);
-    r->action = get32(in + at + 4);
-    r->name_bytes = get32(in + at + 8);
+    r->next = get_le32(in + at);
+    r->action = get_le32(in + at + 4);
+    r->name_bytes = get_le32(in + at + 8);
     r->name = in + at + NOTIFYREC_HEAD_BYTES;
     if (r->name_bytes % 2 || r->name_bytes > in_len - at - NOTIFYREC_HEAD_BYTES)
         return 0;
@@ -104,12 +93,12 @@ static notifyrec_result rewrite(const uint8_t *in, size_t in_len, uint32_t filte
             if (start > out_cap || out_cap - start < size)
                 return NOTIFYREC_OVERFLOW;
             if (last != (size_t)-1)
-                put32(out + last, (uint32_t)(start - last));
+                put_le32(out + last, (uint32_t)(start - last));
             if (start > written)
                 memset(out + written, 0, start - written);
-            put32(out + start, 0);
-            put32(out + start + 4, action);
-            put32(out + start + 8, r.name_bytes);
+            put_le32(out + start, 0);
+            put_le32(out + start + 4, action);
+            put_le32(out + start + 8, r.name_bytes);
             memcpy(out + start + NOTIFYREC_HEAD_BYTES, r.name, r.name_bytes);
             last = start;
             written = start + size;
@@ -150,7 +139,7 @@ notifyrec_result notifyrec_append(uint8_t *queue, size_t cap, size_t *queued, si
     while (read_record(recs, recs_len, at, &r) && r.next)
         at += r.next;
     if (*queued)
-        put32(queue + *last, (uint32_t)(start - *last));
+        put_le32(queue + *last, (uint32_t)(start - *last));
     if (start > *queued)
         memset(queue + *queued, 0, start - *queued);
     memcpy(queue + start, recs, recs_len);

@@ -5,6 +5,7 @@
  * to the visitor. Every length is checked against what is left before it
  * is used, so no input makes a read leave the buffer. */
 #include "core/pack.h"
+#include "core/bytes.h"
 
 #ifndef FVM_RUNTIME
 
@@ -12,36 +13,14 @@
 
 #include "core/sha256.h"
 
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* ---- writing helpers ---- */
 
 size_t pack_put_header(uint8_t *out, uint32_t flags, int64_t created, const char *name, size_t name_len)
 {
     memcpy(out, PACK_MAGIC, PACK_MAGIC_LEN);
-    put32(out + 8, PACK_VERSION);
-    put32(out + 12, flags);
-    put64(out + 16, (uint64_t)created);
+    put_le32(out + 8, PACK_VERSION);
+    put_le32(out + 12, flags);
+    put_le64(out + 16, (uint64_t)created);
     out[24] = (uint8_t)name_len;
     out[25] = 0;
     memcpy(out + PACK_HEADER_FIXED, name, name_len);
@@ -52,17 +31,17 @@ void pack_put_record_header(uint8_t out[PACK_RECORD_HEADER], pack_record_type ty
 {
     memset(out, 0, PACK_RECORD_HEADER);
     out[0] = (uint8_t)type;
-    put64(out + 8, payload_len);
+    put_le64(out + 8, payload_len);
 }
 
 size_t pack_put_file(uint8_t *out, const pack_file *f)
 {
-    put32(out, f->attributes);
-    put64(out + 4, (uint64_t)f->ctime);
-    put64(out + 12, (uint64_t)f->atime);
-    put64(out + 20, (uint64_t)f->mtime);
-    put64(out + 28, f->size);
-    put32(out + 36, (uint32_t)f->path_len);
+    put_le32(out, f->attributes);
+    put_le64(out + 4, (uint64_t)f->ctime);
+    put_le64(out + 12, (uint64_t)f->atime);
+    put_le64(out + 20, (uint64_t)f->mtime);
+    put_le64(out + 28, f->size);
+    put_le32(out + 36, (uint32_t)f->path_len);
     out[40] = out[41] = 0;
     for (size_t i = 0; i < f->path_len; i++) {
         out[PACK_FILE_FIXED + 2 * i] = (uint8_t)f->path[i];
@@ -73,8 +52,8 @@ size_t pack_put_file(uint8_t *out, const pack_file *f)
 
 void pack_put_base(uint8_t out[PACK_BASE_LEN], uint64_t size, int64_t mtime, const uint8_t hash[32])
 {
-    put64(out, size);
-    put64(out + 8, (uint64_t)mtime);
+    put_le64(out, size);
+    put_le64(out + 8, (uint64_t)mtime);
     memcpy(out + 16, hash, 32);
 }
 
@@ -82,11 +61,11 @@ size_t pack_put_op(uint8_t out[17], int copy, uint64_t offset, uint64_t length)
 {
     out[0] = copy ? 1 : 0;
     if (copy) {
-        put64(out + 1, offset);
-        put64(out + 9, length);
+        put_le64(out + 1, offset);
+        put_le64(out + 9, length);
         return 17;
     }
-    put64(out + 1, length);
+    put_le64(out + 1, length);
     return 9;
 }
 
@@ -103,7 +82,7 @@ size_t pack_squeeze(const uint8_t *in, size_t n, uint8_t *out)
      * bytes of lengths), except at the very end. Runs fit 32 bits: a longer
      * one is split by an empty literal. */
     size_t o = 8, i = 0;
-    put64(out, n);
+    put_le64(out, n);
     while (i < n) {
         size_t j = i, z = i;
         while (j < n) {
@@ -125,10 +104,10 @@ size_t pack_squeeze(const uint8_t *in, size_t n, uint8_t *out)
             lit = 0xFFFFFFF0u;
             j = z = i + lit;
         }
-        put32(out + o, (uint32_t)lit);
+        put_le32(out + o, (uint32_t)lit);
         memcpy(out + o + 4, in + i, lit);
         o += 4 + lit;
-        put32(out + o, (uint32_t)(z - j));
+        put_le32(out + o, (uint32_t)(z - j));
         o += 4;
         i = z;
     }
@@ -139,13 +118,13 @@ fvm_status pack_unsqueezed_size(const uint8_t *in, size_t n, uint64_t *size, fvm
 {
     if (n < 8)
         return fvm_error_set(err, FVM_E_INVALID, "squeezed blob shorter than its size field");
-    uint64_t total = get64(in), got = 0;
+    uint64_t total = get_le64(in), got = 0;
     size_t i = 8;
     while (i < n) {
         if (n - i < 4)
             return fvm_error_set(err, FVM_E_INVALID, "squeezed blob: literal length cut at byte %lu",
                                  (unsigned long)i);
-        uint32_t lit = get32(in + i);
+        uint32_t lit = get_le32(in + i);
         i += 4;
         if (lit > n - i)
             return fvm_error_set(err, FVM_E_INVALID, "squeezed blob: literal past the end at byte %lu",
@@ -153,7 +132,7 @@ fvm_status pack_unsqueezed_size(const uint8_t *in, size_t n, uint64_t *size, fvm
         i += lit;
         if (n - i < 4)
             return fvm_error_set(err, FVM_E_INVALID, "squeezed blob: zero run cut at byte %lu", (unsigned long)i);
-        uint32_t zeros = get32(in + i);
+        uint32_t zeros = get_le32(in + i);
         i += 4;
         got += (uint64_t)lit + zeros;
         if (got > total)
@@ -177,11 +156,11 @@ fvm_status pack_unsqueeze(const uint8_t *in, size_t n, uint8_t *out, size_t out_
                              (unsigned long long)total, (unsigned long)out_len);
     size_t i = 8, o = 0;
     while (i < n) {
-        uint32_t lit = get32(in + i);
+        uint32_t lit = get_le32(in + i);
         memcpy(out + o, in + i + 4, lit);
         i += 4 + lit;
         o += lit;
-        uint32_t zeros = get32(in + i);
+        uint32_t zeros = get_le32(in + i);
         memset(out + o, 0, zeros);
         i += 4;
         o += zeros;
@@ -198,13 +177,13 @@ int pack_delta_next(const pack_delta *d, size_t *pos, pack_op *op)
     const uint8_t *p = d->ops + *pos;
     op->copy = p[0] == 1;
     if (op->copy) {
-        op->offset = get64(p + 1);
-        op->length = get64(p + 9);
+        op->offset = get_le64(p + 1);
+        op->length = get_le64(p + 9);
         op->data = NULL;
         *pos += 17;
     } else {
         op->offset = 0;
-        op->length = get64(p + 1);
+        op->length = get_le64(p + 1);
         op->data = p + 9;
         *pos += 9 + (size_t)op->length;
     }
@@ -222,7 +201,7 @@ static fvm_status check_ops(const pack_delta *d, uint64_t size, size_t at, fvm_e
         if (p[0] == 1) {
             if (left < 17)
                 return fvm_error_set(err, FVM_E_INVALID, "byte %lu: copy op cut short", (unsigned long)(at + i));
-            uint64_t off = get64(p + 1), len = get64(p + 9);
+            uint64_t off = get_le64(p + 1), len = get_le64(p + 9);
             if (off > d->base_size || len > d->base_size - off || len == 0)
                 return fvm_error_set(err, FVM_E_INVALID, "byte %lu: copy op outside its base",
                                      (unsigned long)(at + i));
@@ -231,7 +210,7 @@ static fvm_status check_ops(const pack_delta *d, uint64_t size, size_t at, fvm_e
         } else if (p[0] == 0) {
             if (left < 9)
                 return fvm_error_set(err, FVM_E_INVALID, "byte %lu: data op cut short", (unsigned long)(at + i));
-            uint64_t len = get64(p + 1);
+            uint64_t len = get_le64(p + 1);
             if (len > left - 9 || len == 0)
                 return fvm_error_set(err, FVM_E_INVALID, "byte %lu: data op longer than its record",
                                      (unsigned long)(at + i));
@@ -255,12 +234,12 @@ static fvm_status read_file_part(const uint8_t *p, size_t n, size_t at, pack_fil
 {
     if (n < PACK_FILE_FIXED)
         return fvm_error_set(err, FVM_E_INVALID, "byte %lu: file record too short", (unsigned long)at);
-    f->attributes = get32(p);
-    f->ctime = (int64_t)get64(p + 4);
-    f->atime = (int64_t)get64(p + 12);
-    f->mtime = (int64_t)get64(p + 20);
-    f->size = get64(p + 28);
-    uint32_t units = get32(p + 36);
+    f->attributes = get_le32(p);
+    f->ctime = (int64_t)get_le64(p + 4);
+    f->atime = (int64_t)get_le64(p + 12);
+    f->mtime = (int64_t)get_le64(p + 20);
+    f->size = get_le64(p + 28);
+    uint32_t units = get_le32(p + 36);
     if (units == 0 || units > PACK_MAX_PATH_UNITS || (size_t)units * 2 > n - PACK_FILE_FIXED)
         return fvm_error_set(err, FVM_E_INVALID, "byte %lu: bad path length %lu", (unsigned long)at,
                              (unsigned long)units);
@@ -299,7 +278,7 @@ static fvm_status walk(const uint8_t *data, size_t len, const pack_visitor *v, f
     size_t name_len = data[24];
     size_t pos = PACK_HEADER_FIXED + name_len;
     if (v && v->header) {
-        pack_header h = {get32(data + 8), get32(data + 12), (int64_t)get64(data + 16), (const char *)data + 26,
+        pack_header h = {get_le32(data + 8), get_le32(data + 12), (int64_t)get_le64(data + 16), (const char *)data + 26,
                          name_len};
         fvm_status st = v->header(v->ctx, &h, err);
         if (st != FVM_OK)
@@ -315,7 +294,7 @@ static fvm_status walk(const uint8_t *data, size_t len, const pack_visitor *v, f
             if (r[i])
                 return fvm_error_set(err, FVM_E_INVALID, "byte %lu: reserved bytes of a record are not zero",
                                      (unsigned long)pos);
-        uint64_t plen = get64(r + 8);
+        uint64_t plen = get_le64(r + 8);
         size_t at = pos + PACK_RECORD_HEADER;
         if (plen > len - at)
             return fvm_error_set(err, FVM_E_INVALID, "byte %lu: record longer than the package (truncated?)",
@@ -372,8 +351,8 @@ static fvm_status walk(const uint8_t *data, size_t len, const pack_visitor *v, f
                                          (unsigned long)at);
                 pack_delta d;
                 const uint8_t *b = p + used;
-                d.base_size = get64(b);
-                d.base_mtime = (int64_t)get64(b + 8);
+                d.base_size = get_le64(b);
+                d.base_mtime = (int64_t)get_le64(b + 8);
                 memcpy(d.base_hash, b + 16, 32);
                 d.ops = b + PACK_BASE_LEN;
                 d.ops_len = n - used - PACK_BASE_LEN;
@@ -398,7 +377,7 @@ fvm_status pack_parse(const uint8_t *data, size_t len, const pack_visitor *v, fv
 {
     if (len < PACK_HEADER_FIXED || memcmp(data, PACK_MAGIC, PACK_MAGIC_LEN))
         return fvm_error_set(err, FVM_E_INVALID, "not an FVM package (bad magic)");
-    uint32_t version = get32(data + 8);
+    uint32_t version = get_le32(data + 8);
     if (version != PACK_VERSION)
         return fvm_error_set(err, FVM_E_UNSUPPORTED, "package format version %lu; this fvm reads version %u",
                              (unsigned long)version, PACK_VERSION);

@@ -8,6 +8,7 @@
  * stopped mid-write leaves seq odd: readers give up after a bounded number
  * of tries and answer "no mapping"). */
 #include "core/portmap.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -377,17 +378,6 @@ size_t portmap_publish_format(const portmap_publish *list, size_t count, char *o
 
 /* ---- the request ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 size_t portmap_request_encode(const portmap_request *r, uint8_t *out, size_t cap)
 {
     if (cap < PORTMAP_REQUEST_SIZE)
@@ -399,9 +389,9 @@ size_t portmap_request_encode(const portmap_request *r, uint8_t *out, size_t cap
     out[11] = (uint8_t)(r->op >> 24);
     out[12] = r->proto;
     out[13] = r->family;
-    put16(out + 14, r->vport);
-    put16(out + 16, r->real);
-    put16(out + 18, r->flags);
+    put_le16(out + 14, r->vport);
+    put_le16(out + 16, r->real);
+    put_le16(out + 18, r->flags);
     return PORTMAP_REQUEST_SIZE;
 }
 
@@ -419,9 +409,9 @@ fvm_status portmap_request_decode(const uint8_t *buf, size_t len, portmap_reques
     out->op = (uint32_t)buf[8] | (uint32_t)buf[9] << 8 | (uint32_t)buf[10] << 16 | (uint32_t)buf[11] << 24;
     out->proto = buf[12];
     out->family = buf[13];
-    out->vport = get16(buf + 14);
-    out->real = get16(buf + 16);
-    out->flags = get16(buf + 18);
+    out->vport = get_le16(buf + 14);
+    out->real = get_le16(buf + 16);
+    out->flags = get_le16(buf + 18);
     if (out->flags & ~PORTMAP_SHARED)
         return fvm_error_set(err, FVM_E_INVALID, "port request at 18: unknown flags %#x", out->flags);
     if (out->op < PORTMAP_OP_CLAIM || out->op > PORTMAP_OP_RELEASE)

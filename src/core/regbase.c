@@ -1,5 +1,6 @@
 /* regbase.c - fingerprints of a registry key's values (see regbase.h). */
 #include "core/regbase.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -10,20 +11,14 @@ void regbase_init(regbase_ctx *ctx)
     memset(ctx, 0, sizeof *ctx);
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void regbase_add_value(regbase_ctx *ctx, const uint16_t *name, size_t name_len, uint32_t type, const void *data,
                        size_t size)
 {
     sha256_ctx h;
     uint8_t head[12], digest[32];
-    put32(head, (uint32_t)name_len);
-    put32(head + 4, type);
-    put32(head + 8, (uint32_t)size);
+    put_le32(head, (uint32_t)name_len);
+    put_le32(head + 4, type);
+    put_le32(head + 8, (uint32_t)size);
     sha256_init(&h);
     sha256_update(&h, head, sizeof head);
     for (size_t i = 0; i < name_len; i++) {   /* little-endian whatever the host */

@@ -5,36 +5,9 @@
  * check bounds and ranges, and every string is copied NUL-terminated, so
  * neither side ever reads past what it received. */
 #include "core/resolvemsg.h"
+#include "core/bytes.h"
 
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Printable ASCII, the only characters a host name or service name here has
  * (an international name reaches getaddrinfo as punycode). */
@@ -58,13 +31,13 @@ size_t resolve_request_encode(const resolve_request *r, uint8_t *out, size_t cap
         !printable(r->node, r->node_len) || !printable(r->service, r->service_len))
         return 0;
     memcpy(out, RESOLVE_REQUEST_MAGIC, 8);
-    put32(out + 8, (uint32_t)r->flags);
-    put32(out + 12, (uint32_t)r->family);
-    put32(out + 16, (uint32_t)r->socktype);
-    put32(out + 20, (uint32_t)r->protocol);
-    put16(out + 24, (uint16_t)r->node_len);
-    put16(out + 26, (uint16_t)r->service_len);
-    put32(out + 28, 0);
+    put_le32(out + 8, (uint32_t)r->flags);
+    put_le32(out + 12, (uint32_t)r->family);
+    put_le32(out + 16, (uint32_t)r->socktype);
+    put_le32(out + 20, (uint32_t)r->protocol);
+    put_le16(out + 24, (uint16_t)r->node_len);
+    put_le16(out + 26, (uint16_t)r->service_len);
+    put_le32(out + 28, 0);
     memcpy(out + RESOLVE_REQUEST_HEADER, r->node, r->node_len);
     memcpy(out + RESOLVE_REQUEST_HEADER + r->node_len, r->service, r->service_len);
     return size;
@@ -75,13 +48,13 @@ fvm_status resolve_request_decode(const uint8_t *buf, size_t len, resolve_reques
     memset(out, 0, sizeof *out);
     if (len < RESOLVE_REQUEST_HEADER || !resolve_is_request(buf, len))
         return fvm_error_set(err, FVM_E_INVALID, "resolve request: %u bytes, no header", (unsigned)len);
-    out->flags = (int32_t)get32(buf + 8);
-    out->family = (int32_t)get32(buf + 12);
-    out->socktype = (int32_t)get32(buf + 16);
-    out->protocol = (int32_t)get32(buf + 20);
-    out->node_len = get16(buf + 24);
-    out->service_len = get16(buf + 26);
-    if (get32(buf + 28))
+    out->flags = (int32_t)get_le32(buf + 8);
+    out->family = (int32_t)get_le32(buf + 12);
+    out->socktype = (int32_t)get_le32(buf + 16);
+    out->protocol = (int32_t)get_le32(buf + 20);
+    out->node_len = get_le16(buf + 24);
+    out->service_len = get_le16(buf + 26);
+    if (get_le32(buf + 28))
         return fvm_error_set(err, FVM_E_INVALID, "resolve request at 28: reserved field not 0");
     if (!out->node_len || out->node_len > RESOLVE_NODE_MAX)
         return fvm_error_set(err, FVM_E_INVALID, "resolve request at 24: node of %u bytes", (unsigned)out->node_len);
@@ -106,7 +79,7 @@ fvm_status resolve_request_decode(const uint8_t *buf, size_t len, resolve_reques
 
 int resolve_entry_valid(const resolve_entry *e)
 {
-    uint16_t own = get16(e->addr);
+    uint16_t own = get_le16(e->addr);
     if (e->family == RESOLVE_AF_INET)
         return e->addr_len == 16 && own == RESOLVE_AF_INET;
     if (e->family == RESOLVE_AF_INET6)
@@ -122,19 +95,19 @@ size_t resolve_reply_encode(const resolve_reply *r, uint8_t *out, size_t cap)
     for (uint32_t i = 0; i < r->count; i++)
         if (!resolve_entry_valid(&r->entries[i]))
             return 0;
-    put32(out, RESOLVE_VERSION);
-    put32(out + 4, (uint32_t)r->error);
-    put16(out + 8, (uint16_t)r->count);
-    put16(out + 10, (uint16_t)r->canon_len);
+    put_le32(out, RESOLVE_VERSION);
+    put_le32(out + 4, (uint32_t)r->error);
+    put_le16(out + 8, (uint16_t)r->count);
+    put_le16(out + 10, (uint16_t)r->canon_len);
     memcpy(out + RESOLVE_REPLY_HEADER, r->canon, r->canon_len);
     uint8_t *p = out + RESOLVE_REPLY_HEADER + r->canon_len;
     for (uint32_t i = 0; i < r->count; i++, p += RESOLVE_ENTRY_SIZE) {
         const resolve_entry *e = &r->entries[i];
-        put32(p, (uint32_t)e->flags);
-        put32(p + 4, (uint32_t)e->family);
-        put32(p + 8, (uint32_t)e->socktype);
-        put32(p + 12, (uint32_t)e->protocol);
-        put32(p + 16, e->addr_len);
+        put_le32(p, (uint32_t)e->flags);
+        put_le32(p + 4, (uint32_t)e->family);
+        put_le32(p + 8, (uint32_t)e->socktype);
+        put_le32(p + 12, (uint32_t)e->protocol);
+        put_le32(p + 16, e->addr_len);
         memcpy(p + 20, e->addr, 28);
     }
     return size;
@@ -145,11 +118,11 @@ fvm_status resolve_reply_decode(const uint8_t *buf, size_t len, resolve_reply *o
     memset(out, 0, sizeof *out);
     if (len < RESOLVE_REPLY_HEADER)
         return fvm_error_set(err, FVM_E_INVALID, "resolve reply: %u bytes, no header", (unsigned)len);
-    if (get32(buf) != RESOLVE_VERSION)
-        return fvm_error_set(err, FVM_E_INVALID, "resolve reply at 0: version %u", (unsigned)get32(buf));
-    out->error = (int32_t)get32(buf + 4);
-    out->count = get16(buf + 8);
-    out->canon_len = get16(buf + 10);
+    if (get_le32(buf) != RESOLVE_VERSION)
+        return fvm_error_set(err, FVM_E_INVALID, "resolve reply at 0: version %u", (unsigned)get_le32(buf));
+    out->error = (int32_t)get_le32(buf + 4);
+    out->count = get_le16(buf + 8);
+    out->canon_len = get_le16(buf + 10);
     if (out->count > RESOLVE_MAX_ENTRIES)
         return fvm_error_set(err, FVM_E_INVALID, "resolve reply at 8: %u entries", (unsigned)out->count);
     if (out->canon_len > 255)
@@ -166,11 +139,11 @@ fvm_status resolve_reply_decode(const uint8_t *buf, size_t len, resolve_reply *o
     const uint8_t *p = buf + RESOLVE_REPLY_HEADER + out->canon_len;
     for (uint32_t i = 0; i < out->count; i++, p += RESOLVE_ENTRY_SIZE) {
         resolve_entry *e = &out->entries[i];
-        e->flags = (int32_t)get32(p);
-        e->family = (int32_t)get32(p + 4);
-        e->socktype = (int32_t)get32(p + 8);
-        e->protocol = (int32_t)get32(p + 12);
-        e->addr_len = get32(p + 16);
+        e->flags = (int32_t)get_le32(p);
+        e->family = (int32_t)get_le32(p + 4);
+        e->socktype = (int32_t)get_le32(p + 8);
+        e->protocol = (int32_t)get_le32(p + 12);
+        e->addr_len = get_le32(p + 16);
         memcpy(e->addr, p + 20, 28);
         if (!resolve_entry_valid(e))
             return fvm_error_set(err, FVM_E_INVALID, "resolve reply at %u: entry %u is no IPv4 or IPv6 address",
@@ -185,7 +158,7 @@ static int address_valid(uint32_t addr_len, const uint8_t addr[28])
 {
     resolve_entry e;
     memset(&e, 0, sizeof e);
-    e.family = get16(addr);
+    e.family = get_le16(addr);
     e.addr_len = addr_len;
     memcpy(e.addr, addr, 28);
     return resolve_entry_valid(&e);
@@ -201,8 +174,8 @@ size_t resolve_reverse_encode(const resolve_reverse *r, uint8_t *out, size_t cap
     if (cap < RESOLVE_REVERSE_SIZE || !address_valid(r->addr_len, r->addr))
         return 0;
     memcpy(out, RESOLVE_REVERSE_MAGIC, 8);
-    put32(out + 8, (uint32_t)r->flags);
-    put32(out + 12, r->addr_len);
+    put_le32(out + 8, (uint32_t)r->flags);
+    put_le32(out + 12, r->addr_len);
     memcpy(out + 16, r->addr, 28);
     return RESOLVE_REVERSE_SIZE;
 }
@@ -213,8 +186,8 @@ fvm_status resolve_reverse_decode(const uint8_t *buf, size_t len, resolve_revers
     if (len != RESOLVE_REVERSE_SIZE || !resolve_is_reverse(buf, len))
         return fvm_error_set(err, FVM_E_INVALID, "reverse request: %u bytes, not %u with the magic", (unsigned)len,
                              RESOLVE_REVERSE_SIZE);
-    out->flags = (int32_t)get32(buf + 8);
-    out->addr_len = get32(buf + 12);
+    out->flags = (int32_t)get_le32(buf + 8);
+    out->addr_len = get_le32(buf + 12);
     memcpy(out->addr, buf + 16, 28);
     if (!address_valid(out->addr_len, out->addr))
         return fvm_error_set(err, FVM_E_INVALID, "reverse request at 12: no IPv4 or IPv6 address");
@@ -227,10 +200,10 @@ size_t resolve_names_encode(const resolve_names *r, uint8_t *out, size_t cap)
     if (r->host_len > 255 || r->serv_len > RESOLVE_SERVICE_MAX || size > cap || !printable(r->host, r->host_len) ||
         !printable(r->serv, r->serv_len) || (r->error && (r->host_len || r->serv_len)))
         return 0;
-    put32(out, RESOLVE_VERSION);
-    put32(out + 4, (uint32_t)r->error);
-    put16(out + 8, (uint16_t)r->host_len);
-    put16(out + 10, (uint16_t)r->serv_len);
+    put_le32(out, RESOLVE_VERSION);
+    put_le32(out + 4, (uint32_t)r->error);
+    put_le16(out + 8, (uint16_t)r->host_len);
+    put_le16(out + 10, (uint16_t)r->serv_len);
     memcpy(out + RESOLVE_NAMES_HEADER, r->host, r->host_len);
     memcpy(out + RESOLVE_NAMES_HEADER + r->host_len, r->serv, r->serv_len);
     return size;
@@ -241,11 +214,11 @@ fvm_status resolve_names_decode(const uint8_t *buf, size_t len, resolve_names *o
     memset(out, 0, sizeof *out);
     if (len < RESOLVE_NAMES_HEADER)
         return fvm_error_set(err, FVM_E_INVALID, "names reply: %u bytes, no header", (unsigned)len);
-    if (get32(buf) != RESOLVE_VERSION)
-        return fvm_error_set(err, FVM_E_INVALID, "names reply at 0: version %u", (unsigned)get32(buf));
-    out->error = (int32_t)get32(buf + 4);
-    out->host_len = get16(buf + 8);
-    out->serv_len = get16(buf + 10);
+    if (get_le32(buf) != RESOLVE_VERSION)
+        return fvm_error_set(err, FVM_E_INVALID, "names reply at 0: version %u", (unsigned)get_le32(buf));
+    out->error = (int32_t)get_le32(buf + 4);
+    out->host_len = get_le16(buf + 8);
+    out->serv_len = get_le16(buf + 10);
     if (out->host_len > 255 || out->serv_len > RESOLVE_SERVICE_MAX)
         return fvm_error_set(err, FVM_E_INVALID, "names reply at 8: names of %u and %u bytes", (unsigned)out->host_len,
                              (unsigned)out->serv_len);
@@ -280,14 +253,14 @@ void resolve_layout(const resolve_reply *r, void *block, uint64_t base)
         const resolve_entry *e = &r->entries[i];
         uint8_t *ai = b + (size_t)i * RESOLVE_ADDRINFO_SIZE;
         size_t addr = addrs + (size_t)i * ADDR_SLOT;
-        put32(ai, (uint32_t)e->flags);
-        put32(ai + 4, (uint32_t)e->family);
-        put32(ai + 8, (uint32_t)e->socktype);
-        put32(ai + 12, (uint32_t)e->protocol);
-        put64(ai + 16, e->addr_len);
-        put64(ai + 24, i == 0 && r->canon_len ? base + canon : 0);
-        put64(ai + 32, base + addr);
-        put64(ai + 40, i + 1 < r->count ? base + (uint64_t)(i + 1) * RESOLVE_ADDRINFO_SIZE : 0);
+        put_le32(ai, (uint32_t)e->flags);
+        put_le32(ai + 4, (uint32_t)e->family);
+        put_le32(ai + 8, (uint32_t)e->socktype);
+        put_le32(ai + 12, (uint32_t)e->protocol);
+        put_le64(ai + 16, e->addr_len);
+        put_le64(ai + 24, i == 0 && r->canon_len ? base + canon : 0);
+        put_le64(ai + 32, base + addr);
+        put_le64(ai + 40, i + 1 < r->count ? base + (uint64_t)(i + 1) * RESOLVE_ADDRINFO_SIZE : 0);
         memcpy(b + addr, e->addr, e->addr_len);
     }
     if (r->canon_len)

@@ -80,20 +80,30 @@ size_t net_resolved_name(const net_addr *addr, char name[NET_NAME_MAX + 1])
     return len;
 }
 
+/* One address name resolved to (with g_resolved_lock held). */
+static void remember_address(const char *name, size_t len, const net_addr *a)
+{
+    unsigned slot = g_resolved_next++ % RESOLVED_MAX;
+    g_resolved[slot].addr = *a;
+    memcpy(g_resolved[slot].name, name, len);
+    g_resolved[slot].name[len] = 0;
+    g_resolved[slot].len = (uint8_t)len;
+}
+
+/* The same for a Winsock address of a list entry (NULL, or not IPv4/IPv6: none). */
+static void remember_sockaddr(const char *name, size_t len, const uint8_t *sa, size_t sa_len)
+{
+    net_addr a;
+    uint16_t port;
+    if (sa && net_read_sockaddr(sa, sa_len, &a, &port))
+        remember_address(name, len, &a);
+}
+
 static void remember(const char *name, size_t len, const addrinfo_any *list)
 {
     AcquireSRWLockExclusive(&g_resolved_lock);
-    for (const addrinfo_any *ai = list; ai; ai = ai->next) {
-        net_addr a;
-        uint16_t port;
-        if (!ai->addr || !net_read_sockaddr(ai->addr, ai->addrlen, &a, &port))
-            continue;
-        unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-        g_resolved[slot].addr = a;
-        memcpy(g_resolved[slot].name, name, len);
-        g_resolved[slot].name[len] = 0;
-        g_resolved[slot].len = (uint8_t)len;
-    }
+    for (const addrinfo_any *ai = list; ai; ai = ai->next)
+        remember_sockaddr(name, len, ai->addr, ai->addrlen);
     ReleaseSRWLockExclusive(&g_resolved_lock);
 }
 
@@ -415,13 +425,11 @@ static hostent_any *WINAPI box_gethostbyname(const char *node)
         DWORD saved = GetLastError();
         AcquireSRWLockExclusive(&g_resolved_lock);
         for (int i = 0; i < 35 && h->addr_list[i]; i++) {
-            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-            memset(&g_resolved[slot].addr, 0, sizeof g_resolved[slot].addr);
-            g_resolved[slot].addr.family = 4;
-            memcpy(g_resolved[slot].addr.bytes, h->addr_list[i], 4);
-            memcpy(g_resolved[slot].name, name, len);
-            g_resolved[slot].name[len] = 0;
-            g_resolved[slot].len = (uint8_t)len;
+            net_addr a;
+            memset(&a, 0, sizeof a);
+            a.family = 4;
+            memcpy(a.bytes, h->addr_list[i], 4);
+            remember_address(name, len, &a);
         }
         ReleaseSRWLockExclusive(&g_resolved_lock);
         SetLastError(saved);
@@ -463,17 +471,8 @@ static int WINAPI box_GetAddrInfoExW(const wchar_t *node, const wchar_t *service
     if (!ret && len && res && !overlapped) {
         DWORD saved = GetLastError();
         AcquireSRWLockExclusive(&g_resolved_lock);
-        for (const addrinfoex_any *ai = *res; ai; ai = ai->next) {
-            net_addr a;
-            uint16_t port;
-            if (!ai->addr || !net_read_sockaddr(ai->addr, ai->addrlen, &a, &port))
-                continue;
-            unsigned slot = g_resolved_next++ % RESOLVED_MAX;
-            g_resolved[slot].addr = a;
-            memcpy(g_resolved[slot].name, name, len);
-            g_resolved[slot].name[len] = 0;
-            g_resolved[slot].len = (uint8_t)len;
-        }
+        for (const addrinfoex_any *ai = *res; ai; ai = ai->next)
+            remember_sockaddr(name, len, ai->addr, ai->addrlen);
         ReleaseSRWLockExclusive(&g_resolved_lock);
         SetLastError(saved);
     }
