@@ -372,7 +372,7 @@ static void report_floor(void)
                ns == 0 || ns == 4 ? "hides the host's Wine servers (and other X displays) from boxes (probed)" : detail);
     floor_line("network namespaces", ns == 0,
                ns == 0 ? "box programs get an empty network: raw sockets and the host's abstract sockets out of "
-                         "reach; Winsock works, the broker resolves names (probed)"
+                         "reach; Winsock works, names are resolved outside the box (probed)"
                        : "unavailable: a box's raw UDP and the host's abstract sockets stay reachable");
     BOOL xvfb = LSYS(21 /* access */, "/usr/bin/Xvfb", 1 /* X_OK */, 0) == 0;
     floor_line("own X display (--own-display)", xvfb,
