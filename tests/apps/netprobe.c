@@ -25,6 +25,8 @@
  *   netprobe lookup NAME                 getaddrinfo (any family, canonical name) and
  *                                        gethostbyname: "CANON c", "ADDR a port"..., "HOSTNAME
  *                                        h", "HOST a"...
+ *   netprobe lookups THREADS NAME        THREADS threads resolve NAME 5 times each at once:
+ *                                        "LOOKUPS <answered> <failed>"
  *   netprobe reverse IPV4                getnameinfo and gethostbyaddr: "NAMEINFO host serv"
  *                                        (or "NAMEINFO ERR e"), "HOSTBYADDR name" (or ERR e)
  *   netprobe forge BOXPATH               (hostile) opens the port map section and the
@@ -302,6 +304,43 @@ static int do_reverse(const char *ip)
         printf("HOSTBYADDR %s\n", h->h_name);
     else
         printf("HOSTBYADDR ERR %d\n", WSAGetLastError());
+    return 0;
+}
+
+/* THREADS threads resolve NAME 5 times each, all at once (getaddrinfo):
+ * "LOOKUPS <answered> <failed>". */
+static const char *g_lookup_name;
+static volatile LONG g_lookups_ok, g_lookups_failed;
+
+static DWORD WINAPI lookup_thread(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 5; i++) {
+        ADDRINFOA hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(g_lookup_name, "80", &hints, &res) == 0 && res) {
+            InterlockedIncrement(&g_lookups_ok);
+            freeaddrinfo(res);
+        } else {
+            InterlockedIncrement(&g_lookups_failed);
+        }
+    }
+    return 0;
+}
+
+static int do_lookups(const char *threads, const char *name)
+{
+    int n = atoi(threads);
+    HANDLE t[64];
+    if (n < 1 || n > 64)
+        return fail("threads", n);
+    g_lookup_name = name;
+    for (int i = 0; i < n; i++)
+        t[i] = CreateThread(NULL, 0, lookup_thread, NULL, 0, NULL);
+    WaitForMultipleObjects((DWORD)n, t, TRUE, 60000);
+    printf("LOOKUPS %ld %ld\n", (long)g_lookups_ok, (long)g_lookups_failed);
     return 0;
 }
 
@@ -892,6 +931,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_inherit(argv[0], argv[2], argv[3]);
     if (!strcmp(cmd, "child") && argc == 5)
         return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "lookups") && argc == 4)
+        return do_lookups(argv[2], argv[3]);
     if (!strcmp(cmd, "reverse") && argc == 3)
         return do_reverse(argv[2]);
     if (!strcmp(cmd, "lookup") && argc == 3)
