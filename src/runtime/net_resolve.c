@@ -4,7 +4,9 @@
  * Hooks on ws2_32's resolvers (a late group: ws2_32 loads when a program
  * first needs it): getaddrinfo, GetAddrInfoW, GetAddrInfoExW and
  * gethostbyname. On Wine the W and Ex forms resolve through getaddrinfo,
- * so that one hook sees every lookup but gethostbyname's.
+ * so that one hook sees every lookup but gethostbyname's (which
+ * WSAAsyncGetHostByName's thread calls: the hook patches the function, so
+ * ws2_32's own calls meet it too).
  *
  * Rules. A name a rule denies for every port fails to resolve, as an
  * unknown host (WSAHOST_NOT_FOUND; net.c decides, net_name_denied). The

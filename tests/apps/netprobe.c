@@ -25,6 +25,8 @@
  *   netprobe lookup NAME                 getaddrinfo (any family, canonical name) and
  *                                        gethostbyname: "CANON c", "ADDR a port"..., "HOSTNAME
  *                                        h", "HOST a"...
+ *   netprobe asyncname NAME              WSAAsyncGetHostByName, answered to a message-only
+ *                                        window: "ASYNC <address>"
  *   netprobe lookups THREADS NAME        THREADS threads resolve NAME 5 times each at once:
  *                                        "LOOKUPS <answered> <failed>"
  *   netprobe reverse IPV4                getnameinfo and gethostbyaddr: "NAMEINFO host serv"
@@ -342,6 +344,35 @@ static int do_lookups(const char *threads, const char *name)
     WaitForMultipleObjects((DWORD)n, t, TRUE, 60000);
     printf("LOOKUPS %ld %ld\n", (long)g_lookups_ok, (long)g_lookups_failed);
     return 0;
+}
+
+/* WSAAsyncGetHostByName, its answer taken from a message-only window:
+ * "ASYNC <address>" or "ERR WSAAsyncGetHostByName <error>". */
+static int do_async_name(const char *name)
+{
+    HWND window = CreateWindowExW(0, L"STATIC", L"", 0, 0, 0, 0, 0, HWND_MESSAGE, NULL, NULL, NULL);
+    static char buf[MAXGETHOSTSTRUCT];
+    if (!window)
+        return fail("window", (int)GetLastError());
+    if (!WSAAsyncGetHostByName(window, WM_USER + 1, name, buf, sizeof buf))
+        return fail("WSAAsyncGetHostByName", WSAGetLastError());
+    MSG msg;
+    DWORD end = GetTickCount() + 30000;
+    while ((LONG)(end - GetTickCount()) > 0) {
+        if (!PeekMessageW(&msg, window, 0, 0, PM_REMOVE)) {
+            Sleep(10);
+            continue;
+        }
+        if (msg.message != WM_USER + 1)
+            continue;
+        int error = WSAGETASYNCERROR(msg.lParam);
+        if (error)
+            return fail("WSAAsyncGetHostByName", error);
+        struct hostent *h = (struct hostent *)buf;
+        printf("ASYNC %s\n", inet_ntoa(*(struct in_addr *)h->h_addr_list[0]));
+        return 0;
+    }
+    return fail("WSAAsyncGetHostByName", WAIT_TIMEOUT);
 }
 
 static int do_name(const char *name, const char *port)
@@ -931,6 +962,8 @@ int wmain(int argc, wchar_t **wargv)
         return do_inherit(argv[0], argv[2], argv[3]);
     if (!strcmp(cmd, "child") && argc == 5)
         return do_child(argv[2], argv[3], argv[4]);
+    if (!strcmp(cmd, "asyncname") && argc == 3)
+        return do_async_name(argv[2]);
     if (!strcmp(cmd, "lookups") && argc == 4)
         return do_lookups(argv[2], argv[3]);
     if (!strcmp(cmd, "reverse") && argc == 3)

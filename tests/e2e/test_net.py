@@ -337,3 +337,18 @@ def test_a_box_whose_policy_lets_nothing_leave_resolves_only_its_hosts_file(fvm,
         assert proc.stdout.strip() == "broker: 11001 0", proc.stdout + proc.stderr
     finally:
         fvm("rm", "--force", box)
+
+
+def test_wsaasyncgethostbyname_meets_the_name_rules(fvm, tmp_path, apps):
+    """WSAAsyncGetHostByName resolves on a thread of ws2_32's through
+    gethostbyname, whose hook sees it: a name denied for every port fails
+    as an unknown host, another resolves (through the broker, the box having
+    no network of its own)."""
+    box = make_box(fvm, tmp_path, "[net]\ndeny audit tcp:runs?\n")
+    try:
+        assert probe(fvm, box, apps, "asyncname", "runsc") == "ERR WSAAsyncGetHostByName 11001"
+        assert probe(fvm, box, apps, "asyncname", "vm") == "ASYNC 127.0.0.1"
+        names = [(r["op"], r["name"]) for r in records(fvm, box) if r["type"] == "net"]
+        assert names == [("resolve", "name:runsc")], names
+    finally:
+        fvm("rm", "--force", box)
