@@ -9,6 +9,9 @@
 #            port is one of the box's own, so each connect is also looked
 #            up in the box's port map and sent to the real port
 #            (target: <= 1.10)
+#   resolve  getaddrinfo("localhost") (RESOLVES per run, default 500): in a
+#            box the name goes to the broker (the box's programs have no
+#            network of their own); no target, reported for what it costs
 # The box has a policy with a few [net] rules, so every connect is decided.
 # Environment (optional): WINEPREFIX; FVM_ROOT (default C:\fvm-bench-net);
 # ROUNDS (default 5); N connects per run (default 2000); MB per bulk run
@@ -33,8 +36,9 @@ wine "$W/fvm.exe" rm --force "$BOX" >/dev/null 2>&1 || true
 wine "$W/fvm.exe" create "$BOX" --policy "Z:$(echo "$POLICY" | tr / '\\')" >/dev/null
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 PORT=${PORT:-47311}
-for what in connect bulk connect-port; do
+for what in connect bulk connect-port resolve; do
     arg=$N; [ $what = bulk ] && arg=$MB
+    [ $what = resolve ] && arg=${RESOLVES:-500}
     [ $what = connect-port ] && arg="$N $PORT"
     u=(); b=()
     for ((r = 1; r <= ROUNDS; r++)); do

@@ -4,6 +4,11 @@
  *                        process and close; prints "connect <us per op>"
  *   netbench bulk MB     sends MB megabytes over one loopback connection;
  *                        prints "bulk <MB per second>"
+ *   netbench resolve N [NAME]  N times getaddrinfo(NAME), by default
+ *                        "localhost", a name of the hosts file; prints
+ *                        "resolve <us per op>" (in a box a name the hosts
+ *                        file does not have goes to the broker: the box's
+ *                        network namespace has no resolver of its own)
  *   ... [PORT]           the server binds 127.0.0.1:PORT (default: any free
  *                        port); in an isolated box a fixed port is one of
  *                        the box's own, so every connect is looked up in
@@ -34,6 +39,25 @@ static DWORD WINAPI server(void *arg)
     }
 }
 
+static int resolve(long n, const char *name)
+{
+    LARGE_INTEGER f, t0, t1;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&t0);
+    for (long i = 0; i < n; i++) {
+        ADDRINFOA hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(name, "80", &hints, &res) || !res)
+            return 1;
+        freeaddrinfo(res);
+    }
+    QueryPerformanceCounter(&t1);
+    printf("resolve %.1f\n", (double)(t1.QuadPart - t0.QuadPart) * 1e6 / f.QuadPart / n);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     WSADATA wsa;
@@ -42,6 +66,12 @@ int wmain(int argc, wchar_t **argv)
         return 2;
     long n = wcstol(argv[2], NULL, 10);
     g_bulk = !wcscmp(argv[1], L"bulk");
+    if (!wcscmp(argv[1], L"resolve")) {
+        static char name[256] = "localhost";
+        if (argc == 4)
+            WideCharToMultiByte(CP_UTF8, 0, argv[3], -1, name, sizeof name, NULL, NULL);
+        return resolve(n, name);
+    }
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;

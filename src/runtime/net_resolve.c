@@ -17,8 +17,11 @@
  * The broker. A box's programs run in an empty network namespace
  * (floor_ns.c): Winsock's sockets are Wine's server's, made in the host's
  * network, but ws2_32's getaddrinfo runs the C library's resolver in the
- * program's own process, whose DNS queries reach nothing there. So a name
- * (not an address literal, not AI_NUMERICHOST) is sent to the box's broker,
+ * program's own process, whose DNS queries reach nothing there. So the
+ * program's own lookup runs first (a name of the hosts file is answered
+ * there in microseconds; anything else fails there at once), and a name it
+ * could not resolve (not an address literal, not AI_NUMERICHOST) is sent
+ * to the box's broker,
  * which resolves it in the host's network, decides the name rules again
  * for this process (broker/resolve.c), and answers with the list
  * (core/resolvemsg.h); the program gets it as the one block Wine's
@@ -41,6 +44,7 @@
 
 #define WSAHOST_NOT_FOUND_CODE 11001
 #define WSA_NOT_ENOUGH_MEMORY_CODE 8
+#define WSANO_RECOVERY_CODE 11003
 #define WS_AI_CANONNAME 0x2
 #define WS_AI_NUMERICHOST 0x4
 
@@ -186,6 +190,23 @@ static BOOL CALLBACK find_crt_malloc(INIT_ONCE *once, void *param, void **ctx)
     return TRUE;
 }
 
+/* FVM_NAMES_OUTSIDE=1 in the environment (for tests): getaddrinfo and
+ * gethostbyname ask outside only, even for a name of the hosts file, so
+ * that the way out is exercised on a machine without DNS (no answer from
+ * outside: WSANO_RECOVERY). A program that sets it changes only where its
+ * lookups are answered (both ways meet the same rules). */
+static BOOL names_outside_only(void)
+{
+    static LONG state = -1;   /* -1: not read yet */
+    if (state < 0) {
+        wchar_t value[4];
+        DWORD saved = GetLastError(), n = GetEnvironmentVariableW(L"FVM_NAMES_OUTSIDE", value, 4);
+        SetLastError(saved);
+        InterlockedExchange(&state, n == 1 && value[0] == L'1');
+    }
+    return state == 1;
+}
+
 /* One message to whoever resolves outside the box: the broker, or in a box
  * with a Wine server of its own (whose broker is in the box's namespace
  * with its programs) the box's relay on the host's side (cli/relay.c). */
@@ -281,18 +302,28 @@ static int WINAPI box_getaddrinfo(const char *node, const char *service, const v
         SetLastError(WSAHOST_NOT_FOUND_CODE);
         return WSAHOST_NOT_FOUND_CODE;
     }
-    int32_t hints4[4] = {0, 0, 0, 0};
-    resolve_reply *reply = len && res ? HeapAlloc(GetProcessHeap(), 0, sizeof *reply) : NULL;
-    int ret;
-    if (reply && (!hints || guard_copy(hints4, hints, sizeof hints4)) &&
-        broker_resolve(name, len, service, hints4, reply)) {
-        *res = NULL;
-        ret = forwarded_getaddrinfo(reply, res);
-    } else {
-        ret = real_getaddrinfo(node, service, hints, res);
+    /* The namespace's own lookup first: a name of the hosts file (and an
+     * address literal) is answered there at once; anything else fails
+     * there at once, having no network, and goes out. */
+    BOOL outside = len && res && floor_ns_names_forwarded() && names_outside_only(), answered = FALSE;
+    int ret = outside ? 0 : real_getaddrinfo(node, service, hints, res);
+    if ((outside || ret) && len && res && floor_ns_names_forwarded()) {
+        int32_t hints4[4] = {0, 0, 0, 0};
+        resolve_reply *reply = HeapAlloc(GetProcessHeap(), 0, sizeof *reply);
+        if (reply && (!hints || guard_copy(hints4, hints, sizeof hints4)) &&
+            broker_resolve(name, len, service, hints4, reply)) {
+            *res = NULL;
+            ret = forwarded_getaddrinfo(reply, res);
+            answered = TRUE;
+        }
+        if (reply)
+            HeapFree(GetProcessHeap(), 0, reply);
     }
-    if (reply)
-        HeapFree(GetProcessHeap(), 0, reply);
+    if (outside && !answered) {   /* the switch says out only: no answer from there is a failure */
+        *res = NULL;
+        ret = WSANO_RECOVERY_CODE;
+        SetLastError((DWORD)ret);
+    }
     if (!ret && len && res) {
         DWORD saved = GetLastError();
         remember(name, len, *res);
@@ -419,10 +450,14 @@ static hostent_any *WINAPI box_gethostbyname(const char *node)
         SetLastError(WSAHOST_NOT_FOUND_CODE);
         return NULL;
     }
-    BOOL answered = FALSE;
-    hostent_any *h = len && !is_local_hostname(name) ? forwarded_gethostbyname(name, len, &answered) : NULL;
-    if (!answered)
-        h = real_gethostbyname(node);
+    BOOL outside = len && floor_ns_names_forwarded() && names_outside_only();
+    hostent_any *h = outside ? NULL : real_gethostbyname(node);   /* the hosts file, as getaddrinfo's */
+    if (!h && len && floor_ns_names_forwarded() && !is_local_hostname(name)) {
+        BOOL answered = FALSE;
+        hostent_any *forwarded = forwarded_gethostbyname(name, len, &answered);
+        if (answered)
+            h = forwarded;
+    }
     if (h && len && h->addrtype == RESOLVE_AF_INET && h->length == 4 && h->addr_list) {
         DWORD saved = GetLastError();
         AcquireSRWLockExclusive(&g_resolved_lock);
@@ -523,9 +558,11 @@ static getnameinfo_fn real_getnameinfo;
 static int WINAPI box_getnameinfo(const void *sa, int salen, char *host, DWORD hostlen, char *serv, DWORD servlen,
                                   int flags)
 {
+    int local = real_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);   /* the hosts file first */
     resolve_names *names = NULL;
-    if (host && hostlen && !(flags & WS_NI_NUMERICHOST) && !runtime_bypassed() &&
-        (names = HeapAlloc(GetProcessHeap(), 0, sizeof *names)) != NULL && broker_names(sa, salen, flags, names)) {
+    if (local && host && hostlen && !(flags & WS_NI_NUMERICHOST) && !runtime_bypassed() &&
+        floor_ns_names_forwarded() && (names = HeapAlloc(GetProcessHeap(), 0, sizeof *names)) != NULL &&
+        broker_names(sa, salen, flags, names)) {
         int ret = names->error;
         if (!ret && (!put_name(host, hostlen, names->host, names->host_len) ||
                      (serv && servlen && !put_name(serv, servlen, names->serv, names->serv_len))))
@@ -536,7 +573,7 @@ static int WINAPI box_getnameinfo(const void *sa, int salen, char *host, DWORD h
     }
     if (names)
         HeapFree(GetProcessHeap(), 0, names);
-    return real_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+    return local;
 }
 
 typedef hostent_any *(WINAPI *gethostbyaddr_fn)(const char *, int, int);
@@ -544,6 +581,9 @@ static gethostbyaddr_fn real_gethostbyaddr;
 
 static hostent_any *WINAPI box_gethostbyaddr(const char *addr, int len, int type)
 {
+    hostent_any *local = real_gethostbyaddr(addr, len, type);   /* the hosts file first */
+    if (local || !floor_ns_names_forwarded())
+        return local;
     uint8_t sa[28];
     memset(sa, 0, sizeof sa);
     int salen = type == RESOLVE_AF_INET && len == 4 ? 16 : type == RESOLVE_AF_INET6 && len == 16 ? 28 : 0;
@@ -578,7 +618,7 @@ static hostent_any *WINAPI box_gethostbyaddr(const char *addr, int len, int type
     }
     if (names)
         HeapFree(GetProcessHeap(), 0, names);
-    return real_gethostbyaddr(addr, len, type);
+    return NULL;   /* LastError: the local lookup's */
 }
 
 void net_resolve_hooks(hook_table *table)

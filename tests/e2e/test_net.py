@@ -259,8 +259,9 @@ def test_host_names_are_resolved_by_the_broker(fvm, tmp_path, apps):
     """A box's programs run in an empty network namespace of their own
     (src/runtime/floor_ns.c), where the DNS queries the C library makes for
     ws2_32's getaddrinfo reach nothing; the runtime asks the box's broker
-    instead (src/runtime/net_resolve.c, src/broker/resolve.c), which
-    resolves in the host's network. The program gets what the host
+    for a name its own lookup (the hosts file) does not find
+    (src/runtime/net_resolve.c, src/broker/resolve.c), which resolves in
+    the host's network. The program gets what the host
     resolves: names from /etc/hosts ("vm" is 127.0.0.1 here) with their
     canonical name, by getaddrinfo and gethostbyname; and a DNS name when
     this machine resolves one (the program's own resolver could not: CI may
@@ -271,6 +272,16 @@ def test_host_names_are_resolved_by_the_broker(fvm, tmp_path, apps):
     try:
         out = probe(fvm, box, apps, "lookup", "vm")
         assert out.splitlines() == ["CANON vm", "ADDR 127.0.0.1 80", "HOSTNAME vm", "HOST 127.0.0.1"], out
+        # The same through the broker: the program's own lookup answers a
+        # name of the hosts file itself (in microseconds), so the test
+        # switch FVM_NAMES_OUTSIDE=1 sends it out, as a DNS name would go.
+        outside = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "lookup", "localhost",
+                      env={"FVM_NAMES_OUTSIDE": "1"}).stdout
+        assert outside.splitlines()[:2] == ["CANON localhost", "ADDR 127.0.0.1 80"], outside
+        assert "HOST 127.0.0.1" in outside.splitlines(), outside
+        denied = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "lookup", "runsc",
+                     env={"FVM_NAMES_OUTSIDE": "1"}).stdout.strip()
+        assert denied == "ERR getaddrinfo 11001", denied
         hostile = lambda name: fvm("run", "--box", box, win_path(apps / "hostile_floor.exe"), "stub-broker-resolve",
                                    fvm.root_win + "\\boxes\\" + box, name).stdout.strip()
         assert hostile("runsc") == "broker: 11001 0"
