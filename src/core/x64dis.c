@@ -10,6 +10,7 @@
  * The trampoline builder then copies whole instructions and re-encodes the
  * position-dependent ones for their new address. */
 #include "core/x64dis.h"
+#include "core/bytes.h"
 
 #include <string.h>
 
@@ -92,11 +93,6 @@ static fvm_status refuse_opcode(decoder *d, int invalid_in_64bit, const char *de
         return fvm_error_set(d->err, status, "%s opcode %02x at byte %u%s%s", what, op[0], (unsigned)at,
                              sep, detail);
     }
-}
-
-static int32_t read_le32(const uint8_t *p)
-{
-    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
 }
 
 static int is_legacy_prefix(uint8_t b)
@@ -190,7 +186,7 @@ static fvm_status decode_modrm(decoder *d)
     if (insn->cls == X64_INSN_RIP_RELATIVE) {
         insn->rel_offset = insn->disp_offset;
         insn->rel_size = 4;
-        insn->rel = read_le32(d->code + d->pos);
+        insn->rel = (int32_t)get_le32(d->code + d->pos);
     }
     d->pos += disp_size;
     return FVM_OK;
@@ -227,7 +223,7 @@ static fvm_status decode_operand(decoder *d, operand_kind kind)
     if (relative) {
         insn->rel_offset = (uint8_t)d->pos;
         insn->rel_size = (uint8_t)size;
-        insn->rel = size == 1 ? (int8_t)d->code[d->pos] : read_le32(d->code + d->pos);
+        insn->rel = size == 1 ? (int8_t)d->code[d->pos] : (int32_t)get_le32(d->code + d->pos);
     } else {
         insn->imm_offset = (uint8_t)d->pos;
         insn->imm_size = (uint8_t)size;
@@ -615,20 +611,6 @@ int x64_rel32_fits(uint64_t next_insn_addr, uint64_t target)
 {
     int64_t distance = (int64_t)(target - next_insn_addr);
     return distance >= INT32_MIN && distance <= INT32_MAX;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    put_le32(p, (uint32_t)v);
-    put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 static int32_t rel32_to(uint64_t next_insn_addr, uint64_t target)

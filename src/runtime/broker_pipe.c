@@ -11,8 +11,8 @@
  * the broker serves each connection on a thread of its own, so such
  * questions run side by side and hold nobody up. Callers that
  * talk to the broker on every file write keep connections of their own
- * (file_index.c, file_quota.c, ioquota.c), so they never wait behind a slow
- * question here.
+ * (file_index.c, file_quota.c, ioquota.c; made by runtime_broker_connect),
+ * so they never wait behind a slow question here.
  *
  * A box with a Wine server of its own has a pipe namespace of its own, and
  * some questions are for the host's side: those go to the box's relay
@@ -27,18 +27,20 @@
 static HANDLE g_pipe;
 static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
 
-/* A new connection to the broker (message mode), or NULL. */
-static HANDLE connect_broker(void)
+HANDLE runtime_broker_connect(void)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
-    for (int attempt = 0; attempt < 40; attempt++) {
-        HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    HANDLE pipe = NULL;
+    runtime_bypass_enter();   /* the broker's pipe, FVM's own */
+    for (int attempt = 0; attempt < 40 && !pipe; attempt++) {
+        pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
         if (pipe != INVALID_HANDLE_VALUE) {
             DWORD mode = PIPE_READMODE_MESSAGE;
             SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
-            return pipe;
+            break;
         }
+        pipe = NULL;
         if (GetLastError() == ERROR_PIPE_BUSY)
             WaitNamedPipeW(name, 200);
         else if (GetLastError() == ERROR_FILE_NOT_FOUND)
@@ -46,13 +48,14 @@ static HANDLE connect_broker(void)
         else
             break;
     }
-    return NULL;
+    runtime_bypass_leave();
+    return pipe;
 }
 
 static HANDLE connection(void)
 {
     if (!g_pipe)
-        g_pipe = connect_broker();
+        g_pipe = runtime_broker_connect();
     return g_pipe;
 }
 
@@ -91,7 +94,7 @@ BOOL runtime_broker_call_alone(const void *request, DWORD len, void *reply, DWOR
     DWORD saved = GetLastError();
     *got = 0;
     runtime_bypass_enter();
-    HANDLE pipe = connect_broker();
+    HANDLE pipe = runtime_broker_connect();
     BOOL ok = pipe && exchange(pipe, request, len, reply, cap, got);
     if (pipe)
         CloseHandle(pipe);

@@ -83,26 +83,10 @@ static BOOL counted(HANDLE handle)
 /* Connects once (g_lock held); a broken connection is retried next time. */
 static HANDLE broker_connection(void)
 {
-    if (g_broker != INVALID_HANDLE_VALUE)
-        return g_broker;
-    wchar_t name[FVM_OBJ_NAME_MAX];
-    fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
-    ipc_bypass_enter();   /* the broker's pipe, FVM's own */
-    for (int attempt = 0; attempt < 40 && g_broker == INVALID_HANDLE_VALUE; attempt++) {
-        HANDLE pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
-        if (pipe != INVALID_HANDLE_VALUE) {
-            DWORD mode = PIPE_READMODE_MESSAGE;
-            SetNamedPipeHandleState(pipe, &mode, NULL, NULL);
-            g_broker = pipe;
-        } else if (GetLastError() == ERROR_PIPE_BUSY) {
-            WaitNamedPipeW(name, 200);
-        } else if (GetLastError() == ERROR_FILE_NOT_FOUND) {
-            Sleep(10);   /* the broker's listeners are between two clients */
-        } else {
-            break;
-        }
+    if (g_broker == INVALID_HANDLE_VALUE) {
+        HANDLE pipe = runtime_broker_connect();
+        g_broker = pipe ? pipe : INVALID_HANDLE_VALUE;
     }
-    ipc_bypass_leave();
     return g_broker;
 }
 

@@ -154,13 +154,6 @@ typedef void *(__cdecl *malloc_fn)(size_t);
 static malloc_fn g_crt_malloc;
 static INIT_ONCE g_crt_once = INIT_ONCE_STATIC_INIT;
 
-static BOOL same_name(const char *a, const char *b)
-{
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
 /* The malloc of the C runtime ws2_32 imports free from (ucrtbase on Wine 8),
  * found in ws2_32's import table: freeaddrinfo frees our block with it. */
 static BOOL CALLBACK find_crt_malloc(INIT_ONCE *once, void *param, void **ctx)
@@ -180,7 +173,7 @@ static BOOL CALLBACK find_crt_malloc(INIT_ONCE *once, void *param, void **ctx)
             if (IMAGE_SNAP_BY_ORDINAL64(names->u1.Ordinal))
                 continue;
             const IMAGE_IMPORT_BY_NAME *by = (const IMAGE_IMPORT_BY_NAME *)(base + names->u1.AddressOfData);
-            if (same_name((const char *)by->Name, "free")) {
+            if (!strcmp((const char *)by->Name, "free")) {
                 HMODULE crt = GetModuleHandleA((const char *)(base + d->Name));
                 g_crt_malloc = crt ? (malloc_fn)(void *)GetProcAddress(crt, "malloc") : NULL;
                 return TRUE;
@@ -437,7 +430,7 @@ static BOOL is_local_hostname(const char *name)
     gethostname_fn get = (gethostname_fn)(void *)GetProcAddress(GetModuleHandleW(L"ws2_32.dll"), "gethostname");
     char local[256];
     DWORD saved = GetLastError();
-    BOOL same = get && get(local, sizeof local) == 0 && same_name(local, name);
+    BOOL same = get && get(local, sizeof local) == 0 && !strcmp(local, name);
     SetLastError(saved);
     return same;
 }

@@ -220,7 +220,11 @@ BOOL box_index_start(void);
 void box_index_give(HANDLE process, fvm_box_config *config);
 void io_tally_give(HANDLE process, fvm_box_config *config);
 
-/* broker_pipe.c: one request to the box's broker and its reply (at most
+/* broker_pipe.c: a new connection to the box's broker's control pipe
+ * (message mode, made with the bypass set, retried while the broker's
+ * listeners are busy), or NULL. */
+HANDLE runtime_broker_connect(void);
+/* One request to the box's broker and its reply (at most
  * cap bytes; a longer reply fails). FALSE when the broker cannot be
  * reached; LastError is left as it was. */
 BOOL runtime_broker_call(const void *request, DWORD len, void *reply, DWORD cap, DWORD *got);

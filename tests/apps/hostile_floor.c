@@ -138,14 +138,37 @@ static int raw_unix(const char *path)
     return outcome("connect", r);
 }
 
+/* An FVMRSV01 request for node (core/resolvemsg.h), built by hand as a
+ * program without the runtime would: its length, 0 for a bad name. */
+static size_t resolve_request(const char *node, unsigned char msg[32 + 256])
+{
+    size_t len = strlen(node);
+    if (!len || len > 255)
+        return 0;
+    memset(msg, 0, 32);
+    memcpy(msg, "FVMRSV01", 8);
+    msg[16] = 1;   /* SOCK_STREAM */
+    msg[24] = (unsigned char)len;
+    memcpy(msg + 32, node, len);
+    return 32 + len;
+}
+
+/* "WHO: <Winsock error> <addresses>" from a reply (12 bytes at least). */
+static void say_resolve_reply(const char *who, const unsigned char *reply)
+{
+    printf("%s: %d %u\n", who, reply[4] | reply[5] << 8 | reply[6] << 16 | reply[7] << 24,
+           (unsigned)(reply[8] | reply[9] << 8));
+}
+
 /* The box's relay (a box with its own server, cli/relay.c) asked by hand
  * to resolve NAME: an FVMRSV01 request (core/resolvemsg.h) written to the
  * unix socket DIR/resolve with raw calls, without the hooks.
  * "relay: <Winsock error> <addresses>". */
 static int raw_resolve(const char *dir, const char *node)
 {
-    size_t len = strlen(node);
-    if (!len || len > 255)
+    unsigned char msg[32 + 256], reply[4096];
+    size_t len = resolve_request(node, msg);
+    if (!len)
         return outcome("name", -L_EINVAL);
     int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
     if (dir_fd < 0)
@@ -156,13 +179,7 @@ static int raw_resolve(const char *dir, const char *node)
     int64_t r = fd < 0 ? fd : LSYS(LNR_connect, fd, &addr, sizeof addr);
     if (r < 0)
         return outcome("connect", r);
-    unsigned char msg[32 + 256], reply[4096];
-    memset(msg, 0, 32);
-    memcpy(msg, "FVMRSV01", 8);
-    msg[16] = 1;   /* SOCK_STREAM */
-    msg[24] = (unsigned char)len;
-    memcpy(msg + 32, node, len);
-    LSYS(LNR_write, fd, msg, 32 + len);
+    LSYS(LNR_write, fd, msg, len);
     LSYS(48 /* shutdown */, fd, 1 /* SHUT_WR */, 0);
     int64_t got = 0, n;
     while ((n = LSYS(LNR_read, fd, reply + got, sizeof reply - (size_t)got)) > 0)
@@ -170,8 +187,7 @@ static int raw_resolve(const char *dir, const char *node)
     LSYS(LNR_close, fd, 0, 0);
     if (got < 12)
         return outcome("read", n < 0 ? n : -L_EINVAL);
-    printf("relay: %d %u\n", reply[4] | reply[5] << 8 | reply[6] << 16 | reply[7] << 24,
-           (unsigned)(reply[8] | reply[9] << 8));
+    say_resolve_reply("relay", reply);
     return 0;
 }
 
@@ -346,6 +362,10 @@ static int stub_create(const wchar_t *ntpath, const wchar_t *text)
  * "broker: <Winsock error> <addresses>". */
 static int stub_broker_resolve(const wchar_t *box_path, const wchar_t *node_w)
 {
+    unsigned char msg[32 + 256], reply[4096];
+    size_t len = resolve_request(utf8(node_w), msg);
+    if (!len)
+        return outcome("name", -22);
     wchar_t name[FVM_OBJ_NAME_MAX], nt[FVM_OBJ_NAME_MAX + 8];
     fvm_box_object_name(box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
     swprintf(nt, FVM_OBJ_NAME_MAX + 8, L"\\??\\%ls", name + 4);   /* \\.\pipe\X -> \??\pipe\X */
@@ -355,23 +375,12 @@ static int stub_broker_resolve(const wchar_t *box_path, const wchar_t *node_w)
         return outcome("NtCreateFile", (int64_t)(int32_t)st);
     DWORD mode = PIPE_READMODE_MESSAGE;
     SetNamedPipeHandleState(h, &mode, NULL, NULL);
-    const char *node = utf8(node_w);
-    size_t len = strlen(node);
-    unsigned char msg[32 + 256], reply[4096];
-    if (!len || len > 255)
-        return outcome("name", -22);
-    memset(msg, 0, 32);
-    memcpy(msg, "FVMRSV01", 8);
-    msg[16] = 1;   /* SOCK_STREAM */
-    msg[24] = (unsigned char)len;
-    memcpy(msg + 32, node, len);
     DWORD put = 0, got = 0;
-    BOOL ok = WriteFile(h, msg, (DWORD)(32 + len), &put, NULL) && ReadFile(h, reply, sizeof reply, &got, NULL);
+    BOOL ok = WriteFile(h, msg, (DWORD)len, &put, NULL) && ReadFile(h, reply, sizeof reply, &got, NULL);
     CloseHandle(h);
     if (!ok || got < 12)
         return outcome("broker", -(int64_t)GetLastError());
-    printf("broker: %d %u\n", reply[4] | reply[5] << 8 | reply[6] << 16 | reply[7] << 24,
-           (unsigned)(reply[8] | reply[9] << 8));
+    say_resolve_reply("broker", reply);
     return 0;
 }
 
