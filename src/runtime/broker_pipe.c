@@ -27,13 +27,19 @@
 static HANDLE g_pipe;
 static SRWLOCK g_pipe_lock = SRWLOCK_INIT;
 
+/* How long a connect keeps trying while the broker's listeners are all
+ * taken (a burst of clients: each listener is between two clients for a
+ * moment); then the broker is taken to be gone. */
+#define CONNECT_PATIENCE_MS 2000
+
 HANDLE runtime_broker_connect(void)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
     HANDLE pipe = NULL;
+    DWORD deadline = GetTickCount() + CONNECT_PATIENCE_MS;
     runtime_bypass_enter();   /* the broker's pipe, FVM's own */
-    for (int attempt = 0; attempt < 40 && !pipe; attempt++) {
+    for (;;) {
         pipe = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
         if (pipe != INVALID_HANDLE_VALUE) {
             DWORD mode = PIPE_READMODE_MESSAGE;
@@ -41,12 +47,14 @@ HANDLE runtime_broker_connect(void)
             break;
         }
         pipe = NULL;
-        if (GetLastError() == ERROR_PIPE_BUSY)
-            WaitNamedPipeW(name, 200);
-        else if (GetLastError() == ERROR_FILE_NOT_FOUND)
-            Sleep(10);   /* the broker's listeners are between two clients */
-        else
+        DWORD error = GetLastError();
+        LONG left = (LONG)(deadline - GetTickCount());
+        if (left <= 0 || (error != ERROR_PIPE_BUSY && error != ERROR_FILE_NOT_FOUND))
             break;
+        if (error == ERROR_PIPE_BUSY)
+            WaitNamedPipeW(name, left < 200 ? (DWORD)left : 200);
+        else
+            Sleep(10);   /* the broker's listeners are between two clients */
     }
     runtime_bypass_leave();
     return pipe;

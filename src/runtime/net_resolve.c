@@ -183,8 +183,9 @@ static BOOL CALLBACK find_crt_malloc(INIT_ONCE *once, void *param, void **ctx)
     return TRUE;
 }
 
-/* FVM_NAMES_OUTSIDE=1 in the environment (for tests): getaddrinfo and
- * gethostbyname ask outside only, even for a name of the hosts file, so
+/* FVM_NAMES_OUTSIDE=1 in the environment (for tests): every lookup
+ * (getaddrinfo, gethostbyname, getnameinfo, gethostbyaddr) asks outside
+ * only, even for a name or address of the hosts file, so
  * that the way out is exercised on a machine without DNS (no answer from
  * outside: WSANO_RECOVERY). A program that sets it changes only where its
  * lookups are answered (both ways meet the same rules). */
@@ -443,13 +444,17 @@ static hostent_any *WINAPI box_gethostbyname(const char *node)
         SetLastError(WSAHOST_NOT_FOUND_CODE);
         return NULL;
     }
-    BOOL outside = len && floor_ns_names_forwarded() && names_outside_only();
+    /* The machine's own name is never forwarded, the test switch or not. */
+    BOOL may_forward = len && floor_ns_names_forwarded();
+    BOOL outside = may_forward && names_outside_only() && !is_local_hostname(name);
     hostent_any *h = outside ? NULL : real_gethostbyname(node);   /* the hosts file, as getaddrinfo's */
-    if (!h && len && floor_ns_names_forwarded() && !is_local_hostname(name)) {
+    if (!h && may_forward && (outside || !is_local_hostname(name))) {
         BOOL answered = FALSE;
         hostent_any *forwarded = forwarded_gethostbyname(name, len, &answered);
         if (answered)
             h = forwarded;
+        else if (outside)
+            SetLastError(WSANO_RECOVERY_CODE);   /* the switch says out only: no answer is a failure */
     }
     if (h && len && h->addrtype == RESOLVE_AF_INET && h->length == 4 && h->addr_list) {
         DWORD saved = GetLastError();
@@ -551,7 +556,9 @@ static getnameinfo_fn real_getnameinfo;
 static int WINAPI box_getnameinfo(const void *sa, int salen, char *host, DWORD hostlen, char *serv, DWORD servlen,
                                   int flags)
 {
-    int local = real_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);   /* the hosts file first */
+    BOOL outside = floor_ns_names_forwarded() && names_outside_only();
+    int local = outside ? WSANO_RECOVERY_CODE   /* the test switch: out only */
+                        : real_getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);   /* the hosts file first */
     resolve_names *names = NULL;
     if (local && host && hostlen && !(flags & WS_NI_NUMERICHOST) && !runtime_bypassed() &&
         floor_ns_names_forwarded() && (names = HeapAlloc(GetProcessHeap(), 0, sizeof *names)) != NULL &&
@@ -574,9 +581,12 @@ static gethostbyaddr_fn real_gethostbyaddr;
 
 static hostent_any *WINAPI box_gethostbyaddr(const char *addr, int len, int type)
 {
-    hostent_any *local = real_gethostbyaddr(addr, len, type);   /* the hosts file first */
+    BOOL outside = floor_ns_names_forwarded() && names_outside_only();
+    hostent_any *local = outside ? NULL : real_gethostbyaddr(addr, len, type);   /* the hosts file first */
     if (local || !floor_ns_names_forwarded())
         return local;
+    if (outside)
+        SetLastError(WSANO_RECOVERY_CODE);   /* what an unanswered lookup says under the switch */
     uint8_t sa[28];
     memset(sa, 0, sizeof sa);
     int salen = type == RESOLVE_AF_INET && len == 4 ? 16 : type == RESOLVE_AF_INET6 && len == 16 ? 28 : 0;

@@ -221,8 +221,8 @@ void box_index_give(HANDLE process, fvm_box_config *config);
 void io_tally_give(HANDLE process, fvm_box_config *config);
 
 /* broker_pipe.c: a new connection to the box's broker's control pipe
- * (message mode, made with the bypass set, retried while the broker's
- * listeners are busy), or NULL. */
+ * (message mode, made with the bypass set, retried for up to 2 s while the
+ * broker's listeners are all taken), or NULL. */
 HANDLE runtime_broker_connect(void);
 /* One request to the box's broker and its reply (at most
  * cap bytes; a longer reply fails). FALSE when the broker cannot be

@@ -160,8 +160,8 @@ class Fvm:
                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
         return proc
 
-    def popen(self, *args):
-        return Background(["wine", str(self.exe), *args], self.env())
+    def popen(self, *args, env=None):
+        return Background(["wine", str(self.exe), *args], self.env(env))
 
     def box_dir(self, name):
         return self.root / "boxes" / name

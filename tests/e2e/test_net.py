@@ -306,7 +306,9 @@ def test_reverse_lookups_in_a_box_answer_as_on_the_host(fvm, tmp_path, apps):
     namespace glibc's getnameinfo fails with EAI_AGAIN where the host falls
     back to the numeric form) are the broker's too: what the program gets is
     what the same calls give unboxed, for an address in /etc/hosts and for
-    one that is not (a documentation address, TEST-NET-1)."""
+    one that is not (a documentation address, TEST-NET-1; on a machine
+    without DNS both sides may fail alike, so the hosts-file address is
+    also asked through the broker, with the test switch)."""
     box = make_box(fvm, tmp_path, "[net]\ndeny tcp:*:25\n")
     try:
         for address in ("127.0.0.1", "192.0.2.1"):
@@ -314,6 +316,11 @@ def test_reverse_lookups_in_a_box_answer_as_on_the_host(fvm, tmp_path, apps):
             unboxed = run_unboxed(win_path(apps / "netprobe.exe"), "reverse", address).stdout.strip()
             assert boxed == unboxed, (address, boxed, unboxed)
         assert probe(fvm, box, apps, "reverse", "127.0.0.1").splitlines()[0] == "NAMEINFO localhost http"
+        # Through the broker (the program's own lookup answers an address of
+        # the hosts file itself; the test switch sends it out): the same.
+        outside = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "reverse", "127.0.0.1",
+                      env={"FVM_NAMES_OUTSIDE": "1"}).stdout.split("\n")
+        assert outside[:2] == ["NAMEINFO localhost http", "HOSTBYADDR localhost"], outside
     finally:
         fvm("rm", "--force", box)
 
@@ -322,11 +329,12 @@ def test_concurrent_lookups_in_processes_of_one_box(fvm, tmp_path, apps):
     """Many lookups at once through the broker: three processes of one box,
     16 threads each, 5 lookups a thread; each lookup has a connection of its
     own (runtime_broker_call_alone), so none waits behind another and every
-    one is answered."""
+    one is answered. FVM_NAMES_OUTSIDE=1 sends "vm", a name of the hosts
+    file, to the broker too (else the program's own lookup answers it)."""
     box = make_box(fvm, tmp_path, "[net]\ndeny tcp:*:25\n")
     try:
-        runs = [fvm.popen("run", "--box", box, win_path(apps / "netprobe.exe"), "lookups", "16", "vm")
-                for _ in range(3)]
+        runs = [fvm.popen("run", "--box", box, win_path(apps / "netprobe.exe"), "lookups", "16", "vm",
+                          env={"FVM_NAMES_OUTSIDE": "1"}) for _ in range(3)]
         for run in runs:
             assert fvm.wait_until(lambda: "LOOKUPS" in run.output(), timeout=120), run.output() + run.errors()
             assert run.output().split()[:3] == ["LOOKUPS", "80", "0"], run.output()
@@ -359,6 +367,9 @@ def test_wsaasyncgethostbyname_meets_the_name_rules(fvm, tmp_path, apps):
     try:
         assert probe(fvm, box, apps, "asyncname", "runsc") == "ERR WSAAsyncGetHostByName 11001"
         assert probe(fvm, box, apps, "asyncname", "vm") == "ASYNC 127.0.0.1"
+        outside = fvm("run", "--box", box, win_path(apps / "netprobe.exe"), "asyncname", "vm",
+                      env={"FVM_NAMES_OUTSIDE": "1"}).stdout.strip()   # the broker answers
+        assert outside == "ASYNC 127.0.0.1", outside
         names = [(r["op"], r["name"]) for r in records(fvm, box) if r["type"] == "net"]
         assert names == [("resolve", "name:runsc")], names
     finally:
