@@ -6,10 +6,11 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
+# python3-pytest-xdist runs the end-to-end tests on two workers (test.sh).
 # x11-utils (xwininfo) lists the windows of a box's own display (test_floor.py).
 # nsis (makensis) and wixl build the real NSIS installer and MSI package
 # that tests/e2e/test_installers.py installs in a box.
-packages=(make gcc gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev python3-pytest
+packages=(make gcc gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev python3-pytest python3-pytest-xdist
           xvfb x11-utils clang libclang-rt-14-dev nsis wixl)
 missing=()
 for p in "${packages[@]}"; do

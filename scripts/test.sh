@@ -40,8 +40,17 @@ if [ -x scripts/fuzz.sh ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
     done
 fi
 
-echo "== end-to-end tests under Wine"
-pytest-3 -q -p no:cacheprovider --junitxml="$results/e2e.xml" tests/e2e "$@"
+# The end-to-end tests wait on Wine far more than they compute (one worker
+# kept this 2-core machine 27 % busy), so they run on FVM_TEST_WORKERS
+# pytest-xdist workers (default 2), a test file per worker at a time, each
+# worker with its own copy of the Wine prefix (tests/e2e/conftest.py).
+workers=${FVM_TEST_WORKERS:-2}
+parallel=()
+if [ "$workers" -gt 1 ] && python3 -c "import xdist" 2>/dev/null; then
+    parallel=(-n "$workers" --dist loadfile)
+fi
+echo "== end-to-end tests under Wine (${workers} workers)"
+pytest-3 -q -p no:cacheprovider "${parallel[@]}" --junitxml="$results/e2e.xml" tests/e2e "$@"
 rc=$?
 if [ -f "$results/e2e.xml" ]; then
     read -r p f < <(python3 - "$results/e2e.xml" <<'PY'

@@ -17,10 +17,58 @@ import pytest
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
 BUILD = TOP / "build" / "win"
-PREFIX = pathlib.Path(os.environ.get("WINEPREFIX") or
-                      pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
-                      / "fvm" / "wineprefix")
+BASE_PREFIX = pathlib.Path(os.environ.get("WINEPREFIX") or
+                           pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+                           / "fvm" / "wineprefix")
+
+
+def worker_prefix(worker):
+    """The Wine prefix of a pytest-xdist worker (scripts/test.sh runs the
+    suite on several): gw0 uses the prefix itself, every other worker a copy
+    of it, so that each worker has its own Wine server, Xvfb, FVM root and C:
+    drive, and one worker's `wineserver -k` (the xvfb fixture) or killed
+    desktop never reaches another's programs."""
+    if not worker or worker == "gw0":
+        return BASE_PREFIX
+    return BASE_PREFIX.with_name(BASE_PREFIX.name + "-" + worker)
+
+
+PREFIX = worker_prefix(os.environ.get("PYTEST_XDIST_WORKER"))
+os.environ["WINEPREFIX"] = str(PREFIX)   # for every Wine process a test starts, whatever env it builds
 DRIVE_C = PREFIX / "drive_c"
+
+
+def copy_prefix(source, target):
+    """A fresh copy of a Wine prefix for a worker, without what earlier test
+    sessions and benchmarks left in its C: drive (fvm* folders) and without
+    the file naming its server's directory (Debian's wine makes a new one)."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name == "wineserver":
+            continue
+        if entry.name == "drive_c":
+            (target / "drive_c").mkdir()
+            for inner in entry.iterdir():
+                if inner.name.lower().startswith("fvm"):
+                    continue
+                subprocess.run(["cp", "-a", "--reflink=auto", str(inner), str(target / "drive_c")], check=True)
+            continue
+        subprocess.run(["cp", "-a", "--reflink=auto", str(entry), str(target)], check=True)
+
+
+def pytest_configure(config):
+    """With pytest-xdist (-n N), the controller makes each worker's prefix
+    before the workers start (worker_prefix)."""
+    if hasattr(config, "workerinput"):
+        return
+    workers = getattr(config.option, "numprocesses", None)
+    if not isinstance(workers, int) or workers < 2:
+        return
+    if not (BASE_PREFIX / ".fvm-prefix-ready").exists():
+        pytest.exit(f"the Wine prefix {BASE_PREFIX} is not ready: run scripts/setup.sh first", returncode=2)
+    for i in range(1, workers):
+        copy_prefix(BASE_PREFIX, worker_prefix(f"gw{i}"))
 
 
 def win_path(p):
