@@ -309,7 +309,7 @@ int cmd_create(int argc, char **argv)
                                     GetEnvironmentVariableW(L"FVM_CREATE_OWN_SERVER", every, 4) == 1 && every[0] == L'1');
     opt.host_server = host_server;
     if (own_display && (opt.display_number = own_display_pick()) < 0)
-        return cli_error("create: no free X display number from 100 on for --own-display (or not on Linux)");
+        return cli_error("create: no free X display number (100-999) for --own-display (or not on Linux)");
     opt.limits = &limits;
     opt.net_mode = net.mode[0] ? net.mode : NULL;
     opt.publish = net.publish_set && net.publish[0] ? net.publish : NULL;

@@ -34,7 +34,14 @@ int own_display_pick(void)
 {
     if (!cli_on_linux())
         return -1;
-    for (int n = FIRST_NUMBER; n <= LAST_NUMBER; n++) {
+    /* From a number of its own (the process and the time), not from 100:
+     * the number is taken when the box first runs, so two boxes made one
+     * after the other, or by two FVM roots at once (two test workers), would
+     * otherwise both pick the first free one. */
+    const int span = LAST_NUMBER - FIRST_NUMBER + 1;
+    int start = (int)(((uint32_t)GetCurrentProcessId() * 2654435761u ^ (uint32_t)GetTickCount()) % (uint32_t)span);
+    for (int i = 0; i < span; i++) {
+        int n = FIRST_NUMBER + (start + i) % span;
         char socket_path[48], lock_path[48];
         snprintf(socket_path, sizeof socket_path, "/tmp/.X11-unix/X%d", n);
         snprintf(lock_path, sizeof lock_path, "/tmp/.X%d-lock", n);
