@@ -288,9 +288,31 @@ static void start_keeper(const server_plan *p, char **argv, char **envp)
     LSYS(LNR_chdir, "/", 0, 0);
     if (p->floor && floor_domain_seccomp() != 0)
         LSYS(LNR_exit, 1, 0, 0);
+    /* Without winemenubuilder, which wineboot starts from RunServices: it
+     * writes the user's desktop menus, which the box's domain refuses
+     * anyway, and its start took a Wine process's CPU at every cold start.
+     * Only wineboot and Wine's services inherit this environment; the
+     * box's programs get the run's. */
+    static char overrides[2048];
+    static char *keeper_env[RUN_REQUEST_ENV_MAX + 2];
+    size_t n = 0;
+    BOOL said = FALSE;
+    for (; envp[n] && n < RUN_REQUEST_ENV_MAX; n++) {
+        keeper_env[n] = envp[n];
+        if (!strncmp(envp[n], "WINEDLLOVERRIDES=", 17) && strlen(envp[n]) + 32 < sizeof overrides) {
+            snprintf(overrides, sizeof overrides, "%s;winemenubuilder.exe=d", envp[n]);
+            keeper_env[n] = overrides;
+            said = TRUE;
+        } else if (!strncmp(envp[n], "WINEDLLOVERRIDES=", 17)) {
+            said = TRUE;   /* too long to add to: left as it is */
+        }
+    }
+    if (!said)
+        keeper_env[n++] = "WINEDLLOVERRIDES=winemenubuilder.exe=d";
+    keeper_env[n] = NULL;
     /* argv[0] is Wine's loader, argv[1] fvm.exe (cli_again_command). */
     char *keep[] = {argv[0], argv[1], "__sleep", "2000000000", NULL};
-    LSYS(LNR_execve, argv[0], keep, envp);
+    LSYS(LNR_execve, argv[0], keep, keeper_env);
     LSYS(LNR_exit, 127, 0, 0);
 }
 
@@ -689,6 +711,88 @@ static BOOL hive_copy_path(const box *b, const char *stage, int i, wchar_t *out)
     return TRUE;
 }
 
+static char *read_whole(const wchar_t *path, DWORD *len);
+
+/* The first line of text at or after `from` that starts, case aside, with
+ * `line`; NULL if none. */
+static char *find_line(char *text, char *from, const char *line)
+{
+    size_t n = strlen(line);
+    for (char *at = from; at && *at; at = strchr(at, '\n') ? strchr(at, '\n') + 1 : NULL)
+        if ((at == text || at[-1] == '\n') && !_strnicmp(at, line, n))
+            return at;
+    return NULL;
+}
+
+/* Every process of a new Wine server waits for wineboot, and wineboot for
+ * services.exe, which signals only when it has started every auto-start
+ * service. In the box's server PlugPlay (device notifications) and the
+ * event log (svchost) are made delayed auto-start services, started 1 ms
+ * after that signal (AutoStartDelay, which services.exe reads), while the
+ * box's first program starts; the drivers (mountmgr, nsiproxy, ndis) are
+ * still waited for, since programs need them from their first instruction.
+ * This edits the copy of the host's HKLM the box's server loads (the host's
+ * registry is not touched); the same edit of the same save gives the same
+ * text, so an unchanged host registry still compares equal (same_file).
+ * Measured: docs/design.md, "The default". */
+static void delay_optional_services(const wchar_t *path)
+{
+    static const char *const keys[] = {"[System\\\\CurrentControlSet\\\\Services\\\\PlugPlay]",
+                                       "[System\\\\CurrentControlSet\\\\Services\\\\Eventlog]"};
+    static const char delayed[] = "\"DelayedAutostart\"=dword:00000001\n";
+    static const char control[] = "\n[System\\\\CurrentControlSet\\\\Control]\n\"AutoStartDelay\"=dword:00000001\n";
+    DWORD len = 0;
+    char *text = read_whole(path, &len);
+    if (!text)
+        return;
+    text[len] = 0;
+    char *insert[2];
+    int inserts = 0;
+    for (int i = 0; i < 2; i++) {
+        char *key = find_line(text, text, keys[i]);
+        if (!key)
+            continue;
+        char *at = strchr(key, '\n');
+        at = at ? at + 1 : text + len;
+        while (*at == '#' && strchr(at, '\n'))   /* #time= and the like stay first */
+            at = strchr(at, '\n') + 1;
+        char *end = strstr(at, "\n\n");
+        BOOL has = FALSE;
+        for (char *v = at; v && *v && (!end || v < end); v = strchr(v, '\n') ? strchr(v, '\n') + 1 : NULL)
+            has |= !_strnicmp(v, "\"DelayedAutostart\"=", 19);
+        if (!has)
+            insert[inserts++] = at;
+    }
+    if (inserts == 2 && insert[1] < insert[0]) {
+        char *t = insert[0];
+        insert[0] = insert[1];
+        insert[1] = t;
+    }
+    BOOL add_control = !strstr(text, "\"AutoStartDelay\"=");
+    if (!inserts && !add_control) {
+        HeapFree(GetProcessHeap(), 0, text);
+        return;
+    }
+    HANDLE f = CreateFileW(path, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+    if (f != INVALID_HANDLE_VALUE) {
+        DWORD put;
+        char *from = text;
+        BOOL ok = TRUE;
+        for (int i = 0; i < inserts; i++) {
+            ok &= WriteFile(f, from, (DWORD)(insert[i] - from), &put, NULL) &&
+                  WriteFile(f, delayed, (DWORD)strlen(delayed), &put, NULL);
+            from = insert[i];
+        }
+        ok &= WriteFile(f, from, (DWORD)(text + len - from), &put, NULL);
+        if (add_control)
+            ok &= WriteFile(f, control, (DWORD)strlen(control), &put, NULL);
+        CloseHandle(f);
+        if (!ok)
+            DeleteFileW(path);   /* the box's server then loads the prefix's file, as when the save fails */
+    }
+    HeapFree(GetProcessHeap(), 0, text);
+}
+
 static void save_host_registry(const box *b)
 {
     /* SeBackupPrivilege, which RegSaveKey wants on Windows (Wine does not ask). */
@@ -710,6 +814,8 @@ static void save_host_registry(const box *b)
             r = RegOpenKeyExW(g_hives[i].root, g_hives[i].sub, 0, KEY_READ, &key);
         if (r == ERROR_SUCCESS)
             r = RegSaveKeyW(key, copy, NULL);
+        if (r == ERROR_SUCCESS && g_hives[i].root == HKEY_LOCAL_MACHINE)
+            delay_optional_services(copy);
         if (r != ERROR_SUCCESS) {
             /* Not fatal: the box's server then loads the prefix's file, as
              * the host's server last wrote it (up to ~30 s old). Said,
@@ -909,6 +1015,34 @@ static BOOL same_as_loaded(const box *b, const server_plan *p)
     return same;
 }
 
+/* A prefix whose host server has not written a hive yet (a new prefix:
+ * Wine's server writes the registry about every 30 s and at its end) has
+ * no file to bind the copy over, and the init failed. The copy is what that
+ * server would write (RegSaveKey of the hive's root is the same text), so
+ * it is put there, under a temporary name first and linked in only if
+ * the file is still missing: a save of the host's server wins. */
+static void give_prefix_its_hive(const char *copy, const char *target)
+{
+    if (LSYS(LNR_access_, target, 0, 0) == 0)
+        return;
+    static char tmp[FVM_PATH_MAX * 3 + 16], data[64 * 1024];
+    snprintf(tmp, sizeof tmp, "%s.fvm-new", target);
+    LSYS(LNR_unlink, tmp, 0, 0);
+    int64_t in = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)copy, L_O_RDONLY | L_O_CLOEXEC, 0, 0, 0);
+    int64_t out = in < 0 ? -1 : linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)tmp,
+                                               L_O_WRONLY | L_O_CREAT | 0200 /* O_EXCL */ | L_O_CLOEXEC, 0600, 0, 0);
+    BOOL ok = out >= 0;
+    for (int64_t n; ok && (n = LSYS(LNR_read, in, data, sizeof data)) != 0;)
+        ok = n > 0 && write_all(out, data, (size_t)n);
+    if (in >= 0)
+        LSYS(LNR_close, in, 0, 0);
+    if (out >= 0)
+        LSYS(LNR_close, out, 0, 0);
+    if (ok)
+        LSYS(LNR_link, tmp, target, 0);   /* EEXIST: the host's server wrote it meanwhile */
+    LSYS(LNR_unlink, tmp, 0, 0);
+}
+
 /* The fresh save becomes what the new init binds over the prefix's files. */
 static void promote_host_registry(const box *b, server_plan *p)
 {
@@ -933,6 +1067,7 @@ static void promote_host_registry(const box *b, server_plan *p)
         if (boxserver_linux_path(loaded, p->hive_copy[n], sizeof p->hive_copy[n]) &&
             LSYS(LNR_chmod, p->hive_copy[n], 0600, 0) == 0) {   /* the user's registry: theirs alone */
             snprintf(p->hive_file[n], sizeof p->hive_file[n], "%s/%s", prefix_dir, g_hives[i].file);
+            give_prefix_its_hive(p->hive_copy[n], p->hive_file[n]);
             p->hives++;
         }
     }
