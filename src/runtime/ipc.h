@@ -65,6 +65,12 @@ void pipe_hooks(hook_table *table);
  * is about to open the box's \pipe\svcctl); LastError is kept. */
 void scm_box_manager_ensure(void);
 
+/* scm.c: whether the registry value `name` does not exist for this process:
+ * DelayedAutostart in the box's service manager, so that a delayed
+ * auto-start service is an auto-start one there, whose start at the
+ * manager's start is refused like the others' (key_read.c asks). */
+BOOL scm_hides_value(const UNICODE_STRING *name);
+
 /* file.c's hand-off for client opens (and attribute queries) of a pipe
  * or mailslot, canonical name in path: fills out with the name to use
  * (*out_len 0: the caller's own), or returns the status to fail with. */

@@ -12,6 +12,7 @@
  * the handle for the calls that follow, so enumerating n entries costs O(n)
  * calls, not O(n^2). NtQueryKey reports the merged counts and the name the
  * program used, never the box's. */
+#include "runtime/ipc.h"
 #include "runtime/key.h"
 
 #include "core/listmerge.h"
@@ -307,6 +308,8 @@ static NTSTATUS NTAPI box_NtQueryValueKey(HANDLE key, PUNICODE_STRING name, ULON
 {
     key_handle *kh;
     key_view view;
+    if (scm_hides_value(name))
+        return STATUS_OBJECT_NAME_NOT_FOUND;
     /* The box first; a merged key's host key is opened only if need be. */
     NTSTATUS st = read_view_parts(key, &kh, &view, KEY_QUERY_VALUE, FALSE);
     if (!kh)

@@ -238,6 +238,26 @@ static BOOL scm_start(void)
     return TRUE;
 }
 
+BOOL scm_hides_value(const UNICODE_STRING *name)
+{
+    /* services.exe starts a delayed auto-start service from a threadpool
+     * timer, not its main thread, where the refusal above looks: PlugPlay
+     * and the event log, delayed in a box's own Wine server (the copy of
+     * HKLM it loads, cli/ownserver.c), started boxed 1 ms after the box's
+     * manager, and any service delayed on the host would have after 2 min.
+     * Without the value they are plain auto-start services: refused at the
+     * start, started when asked, as in any box. */
+    static const char delayed[] = "delayedautostart";
+    if (!g_box_scm || !name || !name->Buffer || name->Length != (sizeof delayed - 1) * sizeof(WCHAR))
+        return FALSE;
+    for (size_t i = 0; i < sizeof delayed - 1; i++) {
+        WCHAR c = name->Buffer[i];
+        if ((c >= L'A' && c <= L'Z' ? c + 32 : c) != (WCHAR)delayed[i])
+            return FALSE;
+    }
+    return TRUE;
+}
+
 static void scm_hooks(hook_table *table)
 {
     if (g_box_scm)
