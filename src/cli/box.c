@@ -302,11 +302,7 @@ int cmd_create(int argc, char **argv)
     opt.own_display = own_display;
     if (own_server && host_server)
         return cli_error("create: --own-server and --host-server exclude each other"), EXIT_USAGE;
-    /* FVM_CREATE_OWN_SERVER=1: every new box not said otherwise gets its
-     * own Wine server (a developer's switch, to run the whole suite that way). */
-    wchar_t every[4];
-    opt.own_server = own_server || (!own_display && !host_server &&
-                                    GetEnvironmentVariableW(L"FVM_CREATE_OWN_SERVER", every, 4) == 1 && every[0] == L'1');
+    opt.own_server = own_server;   /* neither: boxlife_wants_own_server decides */
     opt.host_server = host_server;
     if (own_display && (opt.display_number = own_display_pick()) < 0)
         return cli_error("create: no free X display number (100-999) for --own-display (or not on Linux)");

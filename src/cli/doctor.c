@@ -396,9 +396,13 @@ static void report_floor(void)
     printf("  active for new boxes: %s\n",
            abi >= 1 && mode >= 0 ? "yes (fvm run --no-floor disables it for one run, audited)"
                                  : "NO: boxes refuse to start unless fvm run --no-floor");
-    printf("  not covered in a box on the host's Wine server (the default): changes that server makes for\n"
-           "  a program (file opens, renames, deletes, registry, objects, other processes' memory) reached\n"
-           "  without the hooks; a box created with --own-server holds them (docs/design.md)\n");
+    if (!own_server)
+        printf("  NOTE: new boxes get a Wine server of their own by default, which this machine cannot give:\n"
+               "  create them with --host-server (weaker: see below)\n");
+    printf("  new boxes get a Wine server of their own (the default since session 18), which holds what\n"
+           "  that server does for a program too; not covered in a box created with --host-server: changes\n"
+           "  the host's server makes for a program (file opens, renames, deletes, registry, objects, other\n"
+           "  processes' memory) reached without the hooks (docs/design.md)\n");
 }
 
 /* Does the platform check a process's DACL when another program opens it?

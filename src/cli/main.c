@@ -36,11 +36,12 @@ static const verb g_verbs[] = {
      "                                a box port host clients reach on HOSTPORT (repeatable)\n"
      "         [--own-display]        an X display of its own (an Xvfb while the box runs): its\n"
      "                                windows are not on the user's display and it reaches none there\n"
-     "         [--own-server]         a Wine server of its own, inside the box's kernel floor: what the\n"
-     "                                server does for a program (files, registry, processes) is held\n"
-     "                                too; host programs and objects are out of its reach\n"
-     "         [--host-server]        the host's Wine server (the default): what needs it is listed in\n"
-     "                                docs/design.md (open rules for keys, objects, windows; providers)\n"},
+     "         [--own-server]         a Wine server of its own (the default under Wine), inside the box's\n"
+     "                                kernel floor: what the server does for a program (files, registry,\n"
+     "                                processes) is held too; host programs and objects are out of reach\n"
+     "         [--host-server]        the host's Wine server: weaker (what its server does for a program\n"
+     "                                that steps around the hooks is not held), for what needs it:\n"
+     "                                open rules for keys, objects, windows, clipboard (docs/design.md)\n"},
     {"set", cmd_set,
      "  set NAME [KEY=VALUE...]       change a box's limits (cpu, memory, process-memory, io-bandwidth,\n"
      "                                io-ops, procs; none clears one), running or not; alone: show them\n"},

@@ -270,7 +270,7 @@ static void print_kernel_tcp(const box *b)
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "
-               "a box created with --own-server has the policy's TCP denies in the kernel)\n");
+               "a box on its own server, the default, has the policy's TCP denies in the kernel)\n");
         return;
     }
     if (n == 0) {

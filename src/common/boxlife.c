@@ -294,6 +294,17 @@ static BOOL write_new_text_file(const wchar_t *path, const char *text)
 /* box.ini's text: the [box] section with every setting of opt. Written in
  * one piece (then nothing else writes box.ini during create), so the file
  * that makes the folder a box is complete when it appears. */
+BOOL boxlife_wants_own_server(const boxlife_options *opt)
+{
+    if (opt->own_server || opt->host_server)
+        return opt->own_server;
+    /* Only Wine has a server to give a box (no Windows has one to run). */
+    if (!GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version"))
+        return FALSE;
+    wchar_t host[4];
+    return !(GetEnvironmentVariableW(L"FVM_CREATE_HOST_SERVER", host, 4) == 1 && host[0] == L'1');
+}
+
 static fvm_status settings_text(const char *name, const boxlife_options *opt, char *out, size_t cap,
                                 boxlife_error *err)
 {
@@ -314,8 +325,8 @@ static fvm_status settings_text(const char *name, const boxlife_options *opt, ch
         n += snprintf(out + n, cap - (size_t)n, "confidential=yes\r\n");
     if (opt->own_display && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "display=own\r\ndisplay_number=%d\r\n", opt->display_number);
-    if ((opt->own_server || opt->host_server) && n > 0 && (size_t)n < cap)
-        n += snprintf(out + n, cap - (size_t)n, "server=%s\r\n", opt->own_server ? "own" : "host");
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(out + n, cap - (size_t)n, "server=%s\r\n", boxlife_wants_own_server(opt) ? "own" : "host");
     if (n < 0 || (size_t)n >= cap)
         return fail(err, FVM_E_RANGE, "box '%s': its settings do not fit box.ini", name);
     return FVM_OK;

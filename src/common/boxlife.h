@@ -37,7 +37,7 @@ typedef struct boxlife_options {
     BOOL own_display;            /* display=own: an X display of its own (broker/display.c) */
     int display_number;          /* its number (display_number=), with own_display */
     BOOL own_server;             /* server=own: a Wine server of its own (common/boxserver.h) */
-    BOOL host_server;            /* server=host, said: the host's Wine server (the default when unsaid) */
+    BOOL host_server;            /* server=host: the host's Wine server. Neither: boxlife_wants_own_server */
     const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */
     const char *net_mode;         /* "isolated" (NULL: the default) or "shared" (cli/net.c) */
     const char *publish;          /* published ports, "18080:8080,5353:53/udp" (NULL: none) */
@@ -45,6 +45,15 @@ typedef struct boxlife_options {
     void (*policy_diag)(void *ctx, const policy_diag *d);
     void *policy_diag_ctx;
 } boxlife_options;
+
+/* Whether a box made with these options gets a Wine server of its own:
+ * as asked, and when neither is asked, yes under Wine (since session 18 the
+ * default: what Wine's server does for a program is then held by the
+ * box's kernel floor too), unless FVM_CREATE_HOST_SERVER=1 (a developer's
+ * switch, to run the test suite with every box on the host's server).
+ * create writes the answer to box.ini (server=own|host); a box.ini without
+ * it, from before, means the host's server. */
+BOOL boxlife_wants_own_server(const boxlife_options *opt);
 
 /* <box_path>\box.ini exists. */
 BOOL boxlife_exists(const wchar_t *box_path);

@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "common/boxlife.h"
+#include "common/boxserver.h"
+#include "common/brokerproto.h"
 #include "common/policyload.h"
 #include "core/boxname.h"
 
@@ -250,6 +252,49 @@ fvm_result fvm_box_exists(fvm_sdk *sdk, const char *name, int *exists, fvm_sdk_e
     return sdk_ok(err);
 }
 
+/* The process count of a running box on its own Wine server, whose job and
+ * broker are out of this process's sight: fvm.exe asks its broker there
+ * (`fvm __stats-json NAME`, as fvm list and fvm stats do). 1 (it runs) if
+ * that answer does not come. */
+static unsigned long own_server_process_count(fvm_sdk *sdk, const char *name)
+{
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    HANDLE out_read, out_write;
+    if (!CreatePipe(&out_read, &out_write, &inherit, 0))
+        return 1;
+    SetHandleInformation(out_read, HANDLE_FLAG_INHERIT, 0);
+    wchar_t wname[FVM_BOX_NAME_MAX], line[FVM_PATH_MAX + FVM_BOX_NAME_MAX + 64];
+    sdk_wide(name, wname, FVM_BOX_NAME_MAX);
+    _snwprintf(line, sizeof line / sizeof *line, L"\"%ls\" __stats-json %ls", sdk->fvm_exe, wname);
+    line[sizeof line / sizeof *line - 1] = 0;
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = out_write;
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    PROCESS_INFORMATION pi;
+    BOOL started = CreateProcessW(sdk->fvm_exe, line, NULL, NULL, TRUE, CREATE_UNICODE_ENVIRONMENT,
+                                  sdk->child_env, NULL, &si, &pi);
+    CloseHandle(out_write);
+    char text[FVM_BROKER_STATS_MAX];   /* not static: the SDK may be called from several threads */
+    DWORD len = 0, got;
+    if (started) {
+        CloseHandle(pi.hThread);
+        while (len + 1 < sizeof text && ReadFile(out_read, text + len, (DWORD)(sizeof text - 1 - len), &got, NULL) &&
+               got)
+            len += got;
+        WaitForSingleObject(pi.hProcess, 15000);
+        CloseHandle(pi.hProcess);
+    }
+    CloseHandle(out_read);
+    text[len] = 0;
+    const char *at = strstr(text, "\"processes\":");
+    unsigned long n = at ? strtoul(at + strlen("\"processes\":"), NULL, 10) : 0;
+    return n ? n : 1;
+}
+
 fvm_result fvm_box_process_count(fvm_sdk *sdk, const char *name, unsigned long *count, fvm_sdk_error *err)
 {
     wchar_t path[FVM_PATH_MAX], job_name[FVM_OBJ_NAME_MAX];
@@ -262,6 +307,11 @@ fvm_result fvm_box_process_count(fvm_sdk *sdk, const char *name, unsigned long *
     /* The broker owns the job while the box runs; no job, no process. */
     fvm_box_object_name(path, FVM_OBJ_JOB, job_name, FVM_OBJ_NAME_MAX);
     HANDLE job = OpenJobObjectW(JOB_OBJECT_QUERY, FALSE, job_name);
+    if (!job && fvm_box_own_server(path) && boxserver_busy(path)) {
+        /* A box on its own Wine server: its job is that server's. */
+        *count = own_server_process_count(sdk, name);
+        return sdk_ok(err);
+    }
     if (!job)
         return sdk_ok(err);
     JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;

@@ -54,7 +54,7 @@ def holders(tmp_path):
         h = Holder(argv + [win_path(hold)], hold, env)
         made.append(h)
         out = h.wait_for(ready)
-        assert ready in out, out
+        assert ready in out, f"{out}{h.bg.errors()} (exit {h.bg.poll()})"
         return h
 
     yield start
