@@ -1124,6 +1124,27 @@ static BOOL inside(const char *child, const char *parent)
  * around them may write anywhere in such a folder (docs/design.md). A
  * folder that holds the FVM root, or lies in it, is never opened so: other
  * boxes and fvm's own storage stay out of reach. */
+/* An open rule for a key, an object, the screen or the clipboard reaches
+ * the host's thing through the host's Wine server; in a box with a server
+ * of its own it reaches that server's copy, if any (docs/design.md, "What
+ * only the host's server has"). Said once per rule when the box's server
+ * starts, so that a policy written for the host's server does not quietly
+ * do less. */
+static void say_open_rules_stay_in_the_box(const box *b)
+{
+    const policy *pol = box_policy(b)->pol;
+    for (size_t i = 0; pol && i < policy_rule_count(pol); i++) {
+        const policy_rule *r = policy_rule_at(pol, i);
+        if (r->action != POLICY_ACTION_OPEN ||
+            (r->type != POLICY_TYPE_KEY && r->type != POLICY_TYPE_OBJECT && r->type != POLICY_TYPE_SCREEN &&
+             r->type != POLICY_TYPE_DESKTOP))
+            continue;
+        fprintf(stderr, "fvm: box '%s': %s:%u: 'open %s' reaches the copy in the box's own Wine server, not the "
+                        "host's (a box created with --host-server reaches the host's)\n",
+                b->name, r->file, r->line, r->text ? r->text : policy_type_name(r->type));
+    }
+}
+
 static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d)
 {
     const policy *pol = box_policy(b)->pol;
@@ -1237,6 +1258,7 @@ static int plan_init(const box *b, server_plan *p)
     for (int i = 0; ok && i < p->hives; i++)
         ok = floor_domain_add(d, p->hive_copy[i], LL_READ_FILE, 1);
     ok = ok && add_open_folders(b, box_unix, d);
+    say_open_rules_stay_in_the_box(b);
     /* Every port but the denied ones (Landlock only allows). */
     for (uint32_t port = 1; ok && tcp_denied && d->abi >= 4 && port <= 65535; port++)
         if (!(denied[port / 8] & (1u << (port % 8))))

@@ -252,6 +252,22 @@ fvm_result fvm_box_exists(fvm_sdk *sdk, const char *name, int *exists, fvm_sdk_e
     return sdk_ok(err);
 }
 
+/* Starts fvm.exe with the command line `line` (its own path first), with
+ * this process's standard input and error, output to `out`, and the
+ * SDK's environment for it (FVM_ROOT). */
+static BOOL start_fvm_exe(fvm_sdk *sdk, wchar_t *line, HANDLE out, PROCESS_INFORMATION *pi)
+{
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = out;
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+    return CreateProcessW(sdk->fvm_exe, line, NULL, NULL, TRUE, CREATE_UNICODE_ENVIRONMENT, sdk->child_env, NULL,
+                          &si, pi);
+}
+
 /* The process count of a running box on its own Wine server, whose job and
  * broker are out of this process's sight: fvm.exe asks its broker there
  * (`fvm __stats-json NAME`, as fvm list and fvm stats do). 1 (it runs) if
@@ -267,16 +283,8 @@ static unsigned long own_server_process_count(fvm_sdk *sdk, const char *name)
     sdk_wide(name, wname, FVM_BOX_NAME_MAX);
     _snwprintf(line, sizeof line / sizeof *line, L"\"%ls\" __stats-json %ls", sdk->fvm_exe, wname);
     line[sizeof line / sizeof *line - 1] = 0;
-    STARTUPINFOW si;
-    memset(&si, 0, sizeof si);
-    si.cb = sizeof si;
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = out_write;
-    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
     PROCESS_INFORMATION pi;
-    BOOL started = CreateProcessW(sdk->fvm_exe, line, NULL, NULL, TRUE, CREATE_UNICODE_ENVIRONMENT,
-                                  sdk->child_env, NULL, &si, &pi);
+    BOOL started = start_fvm_exe(sdk, line, out_write, &pi);
     CloseHandle(out_write);
     char text[FVM_BROKER_STATS_MAX];   /* not static: the SDK may be called from several threads */
     DWORD len = 0, got;
@@ -642,16 +650,8 @@ fvm_result fvm_box_run(fvm_sdk *sdk, const char *name, const wchar_t *command_li
     wcscat(line, L" ");
     wcscat(line, command_line);
 
-    STARTUPINFOW si;
-    memset(&si, 0, sizeof si);
-    si.cb = sizeof si;
-    si.dwFlags = STARTF_USESTDHANDLES;
-    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
     PROCESS_INFORMATION pi;
-    BOOL started = CreateProcessW(sdk->fvm_exe, line, NULL, NULL, TRUE, CREATE_UNICODE_ENVIRONMENT,
-                                  sdk->child_env, NULL, &si, &pi);
+    BOOL started = start_fvm_exe(sdk, line, GetStdHandle(STD_OUTPUT_HANDLE), &pi);
     DWORD e = GetLastError();
     free(line);
     if (!started)

@@ -57,6 +57,21 @@ def copy_prefix(source, target):
         subprocess.run(["cp", "-a", "--reflink=auto", str(entry), str(target)], check=True)
 
 
+# The longest files first (seconds of a run, session 18): with several
+# workers taking a file at a time (test.sh), a long file started last is a
+# tail one worker runs alone. Within a file, and among the rest, the order
+# is kept (the sort is stable, and the same on every worker).
+LONGEST_FIRST = ["test_own_server.py", "test_sync.py", "test_registry.py", "test_process_isolation.py",
+                 "test_floor.py", "test_io_limits.py", "test_policy_cli.py", "test_files.py", "test_objects.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = pathlib.Path(str(item.fspath)).name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
+
+
 def pytest_configure(config):
     """With pytest-xdist (-n N), the controller makes each worker's prefix
     before the workers start (worker_prefix)."""

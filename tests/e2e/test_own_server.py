@@ -434,6 +434,28 @@ def test_open_rules_reach_the_host_through_the_box_server(fvm, apps, tmp_path):
         subprocess.run(["rm", "-rf", str(root)])
 
 
+def test_open_rules_for_host_keys_say_they_stay_in_a_default_box(fvm, tmp_path):
+    """A policy written for the host's server: its open rule for a key
+    reaches the box server's copy in a box as fvm create makes it now, and
+    the run says so, naming the rule and --host-server; a box created with
+    --host-server reaches the host's key and says nothing."""
+    key = "FvmOpen" + uuid.uuid4().hex[:8]
+    policy = tmp_path / "keys.ini"
+    policy.write_text(f"[key]\nopen HKEY_CURRENT_USER\\Software\\{key}\\**\n")
+    names = {"own": "k" + uuid.uuid4().hex[:10], "host": "k" + uuid.uuid4().hex[:10]}
+    try:
+        fvm("create", names["own"], "--policy", win_path(policy), check=0)
+        fvm("create", names["host"], "--host-server", "--policy", win_path(policy), check=0)
+        own = fvm("run", "--box", names["own"], "cmd", "/c", "exit", "0", check=0)
+        assert re.search(r":\d+: 'open HKEY_CURRENT_USER\\Software\\" + key, own.stderr), own.stderr
+        assert "--host-server" in own.stderr, own.stderr
+        host = fvm("run", "--box", names["host"], "cmd", "/c", "exit", "0", check=0)
+        assert "box's own Wine server" not in host.stderr, host.stderr
+    finally:
+        for n in names.values():
+            fvm("rm", "--force", n)
+
+
 def test_a_box_server_that_cannot_be_set_up_does_not_start(fvm, sbox, apps, tmp_path):
     """fvm run inside a Landlock domain (16 layers, the most): the box's
     init cannot mount, so nothing of the box runs, with or without the
