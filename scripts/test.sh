@@ -62,7 +62,9 @@ fi
 # worker with its own copy of the Wine prefix (tests/e2e/conftest.py).
 workers=${FVM_TEST_WORKERS:-2}
 parallel=()
-if [ "$workers" -gt 1 ] && python3 -c "import xdist" 2>/dev/null; then
+# Asked of pytest-3 itself: the python3 first in PATH may not be the one
+# it runs (a pyenv's, without Debian's python3-pytest-xdist).
+if [ "$workers" -gt 1 ] && pytest-3 --help 2>/dev/null | grep -q -- "--numprocesses"; then
     parallel=(-n "$workers" --dist loadfile)
 fi
 echo "== end-to-end tests under Wine (${workers} workers)"
