@@ -66,8 +66,10 @@ parallel=()
 # it runs (a pyenv's, without Debian's python3-pytest-xdist).
 if [ "$workers" -gt 1 ] && pytest-3 --help 2>/dev/null | grep -q -- "--numprocesses"; then
     parallel=(-n "$workers" --dist loadfile)
+else
+    workers=1
 fi
-echo "== end-to-end tests under Wine (${workers} workers)"
+echo "== end-to-end tests under Wine (${workers} worker(s))"
 pytest-3 -q -p no:cacheprovider "${parallel[@]}" --durations=15 --junitxml="$results/e2e.xml" tests/e2e "$@"
 rc=$?
 if [ -f "$results/e2e.xml" ]; then
