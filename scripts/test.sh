@@ -64,7 +64,10 @@ workers=${FVM_TEST_WORKERS:-2}
 parallel=()
 # Asked of pytest-3 itself: the python3 first in PATH may not be the one
 # it runs (a pyenv's, without Debian's python3-pytest-xdist).
-if [ "$workers" -gt 1 ] && pytest-3 --help 2>/dev/null | grep -q -- "--numprocesses"; then
+# (Its whole help first: grep -q would end the pipe early, and pipefail
+# would take pytest's SIGPIPE for a no.)
+help=$(pytest-3 --help 2>/dev/null)
+if [ "$workers" -gt 1 ] && grep -q -- "--numprocesses" <<<"$help"; then
     parallel=(-n "$workers" --dist loadfile)
 else
     workers=1
