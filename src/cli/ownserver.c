@@ -1124,20 +1124,22 @@ static BOOL inside(const char *child, const char *parent)
  * around them may write anywhere in such a folder (docs/design.md). A
  * folder that holds the FVM root, or lies in it, is never opened so: other
  * boxes and fvm's own storage stay out of reach. */
-/* An open rule for a key, an object, the screen or the clipboard reaches
- * the host's thing through the host's Wine server; in a box with a server
- * of its own it reaches that server's copy, if any (docs/design.md, "What
- * only the host's server has"). Said once per rule when the box's server
- * starts, so that a policy written for the host's server does not quietly
- * do less. */
+/* An open rule for a key, the screen or the clipboard reaches the host's
+ * thing through the host's Wine server; in a box with a server of its own
+ * it reaches that server's copy, if any (docs/design.md, "What only the
+ * host's server has"). Said once per rule when the box's server starts, so
+ * that a policy written for the host's server does not quietly do less.
+ * Not for [object] rules: the shipped policy's own (\RPC Control\**, the
+ * tray window's class) are meant for whatever server the box is on, where
+ * the box's RPC servers and windows are, and would be said at every start
+ * of every box. */
 static void say_open_rules_stay_in_the_box(const box *b)
 {
     const policy *pol = box_policy(b)->pol;
     for (size_t i = 0; pol && i < policy_rule_count(pol); i++) {
         const policy_rule *r = policy_rule_at(pol, i);
         if (r->action != POLICY_ACTION_OPEN ||
-            (r->type != POLICY_TYPE_KEY && r->type != POLICY_TYPE_OBJECT && r->type != POLICY_TYPE_SCREEN &&
-             r->type != POLICY_TYPE_DESKTOP))
+            (r->type != POLICY_TYPE_KEY && r->type != POLICY_TYPE_SCREEN && r->type != POLICY_TYPE_DESKTOP))
             continue;
         fprintf(stderr, "fvm: box '%s': %s:%u: 'open %s' reaches the copy in the box's own Wine server, not the "
                         "host's (a box created with --host-server reaches the host's)\n",
