@@ -8,10 +8,11 @@ set -euo pipefail
 
 # python3-pytest-xdist runs the end-to-end tests on two workers (test.sh).
 # x11-utils (xwininfo) lists the windows of a box's own display (test_floor.py).
+# xserver-xephyr shows a box's nested display (the default) on the user's display.
 # nsis (makensis) and wixl build the real NSIS installer and MSI package
 # that tests/e2e/test_installers.py installs in a box.
 packages=(make gcc gcc-mingw-w64-x86-64 wine wine64 libcmocka-dev python3-pytest python3-pytest-xdist
-          xvfb x11-utils clang libclang-rt-14-dev nsis wixl)
+          xvfb xserver-xephyr x11-utils clang libclang-rt-14-dev nsis wixl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -15,7 +15,9 @@
  * only checks that it is there.
  *
  * The number was chosen when the box was created (box.ini display_number,
- * cli/owndisplay.c), so fvm run knows it before the box starts. The broker
+ * cli/owndisplay.c), so fvm run knows it before the box starts. A nested
+ * display (display=nested) is the init's too, its number Xephyr's pick,
+ * given to the box in DISPLAY. The broker
  * writes ":N" to <box>\display while the box runs. The broker's main
  * thread calls start and stop, so Xvfb's parent-death signal follows the
  * broker's life. */
@@ -33,13 +35,25 @@ static wchar_t g_display_file[FVM_PATH_MAX];
 int broker_display_start(const wchar_t *box_path)
 {
     int number = fvm_box_display_number(box_path);
-    if (number == -1)
+    if (number == -1 && fvm_box_display_nested(box_path)) {
+        /* The init's nested display (cli/ownserver_display.c), which the
+         * runner named in DISPLAY; none when the box was started without a
+         * user's display. */
+        wchar_t value[16];
+        DWORD n = GetEnvironmentVariableW(L"DISPLAY", value, 16);
+        if (n < 2 || n >= 16 || value[0] != L':')
+            return 0;
+        number = _wtoi(value + 1);
+        if (number < 0)
+            return 0;
+    } else if (number == -1) {
         return 0;
+    }
     if (number < 0 || !GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version"))
         return 16;   /* no number, or no Linux underneath (real Windows): no X display to own */
     static char display[16];
     snprintf(display, sizeof display, ":%d", number);
-    if (fvm_box_own_server(box_path)) {
+    if (fvm_box_own_server(box_path) || fvm_box_display_nested(box_path)) {
         char socket_path[48];
         xdisplay_socket_path(number, socket_path, sizeof socket_path);
         if (LSYS(21 /* access */, socket_path, 0, 0) != 0)

@@ -233,7 +233,7 @@ int cmd_create(int argc, char **argv)
     const char *name = NULL, *policy = NULL;
     uint64_t quota = 0;
     unsigned long procs = 0;
-    BOOL confidential = FALSE, own_display = FALSE, own_server = FALSE, host_server = FALSE;
+    BOOL confidential = FALSE, own_display = FALSE, host_display = FALSE, own_server = FALSE, host_server = FALSE;
     box_limits limits = {{0}};
     net_settings net;
     memset(&net, 0, sizeof net);
@@ -270,6 +270,8 @@ int cmd_create(int argc, char **argv)
             confidential = TRUE;
         else if (!strcmp(argv[i], "--own-display"))
             own_display = TRUE;
+        else if (!strcmp(argv[i], "--host-display"))
+            host_display = TRUE;
         else if (!strcmp(argv[i], "--own-server"))
             own_server = TRUE;
         else if (!strcmp(argv[i], "--host-server"))
@@ -282,8 +284,8 @@ int cmd_create(int argc, char **argv)
             return cli_error("create: unexpected argument '%s'", argv[i]), EXIT_USAGE;
     }
     if (!name)
-        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential] [--own-display]\n"
-                         "                  [--own-server | --host-server]\n"
+        return cli_error("usage: fvm create NAME [--policy FILE] [--quota SIZE] [--procs N] [--confidential]\n"
+                         "                  [--own-server | --host-server] [--own-display | --host-display]\n"
                          "                  [--net isolated|shared] [--publish HOSTPORT:BOXPORT[/udp]]\n"
                          "                  [--cpu 25%%] [--memory SIZE] [--process-memory SIZE] [--io-bandwidth RATE] [--io-ops N]"),
                EXIT_USAGE;
@@ -300,6 +302,9 @@ int cmd_create(int argc, char **argv)
     opt.procs = procs;
     opt.confidential = confidential;
     opt.own_display = own_display;
+    opt.host_display = host_display;
+    if (own_display && host_display)
+        return cli_error("create: --own-display and --host-display exclude each other"), EXIT_USAGE;
     if (own_server && host_server)
         return cli_error("create: --own-server and --host-server exclude each other"), EXIT_USAGE;
     opt.own_server = own_server;   /* neither: boxlife_wants_own_server decides */

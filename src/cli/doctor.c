@@ -378,6 +378,12 @@ static void report_floor(void)
     floor_line("own X display (--own-display)", xvfb,
                xvfb ? "Xvfb found: such a box gets a display of its own and abstract-socket scoping"
                     : "no /usr/bin/Xvfb: boxes created with --own-display do not start (apt install xvfb)");
+    BOOL xephyr = LSYS(21 /* access */, "/usr/bin/Xephyr", 1 /* X_OK */, 0) == 0;
+    floor_line("nested X display (default)", xephyr,
+               xephyr ? "Xephyr found: a box on its own server sees a display of its own, shown as one window on "
+                        "the user's, and no other display"
+                      : "no /usr/bin/Xephyr: a box on its own server does not start where there is a DISPLAY "
+                        "(apt install xserver-xephyr, or create it with --host-display)");
     static char loader[4096], server[4200];
     BOOL own_server = FALSE;
     if (cli_wine_loader(loader, sizeof loader) && strrchr(loader, '/')) {

@@ -18,11 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xdisplay.h"
 #include "runtime/linux_syscall.h"
 
-#define FIRST_NUMBER 100
-#define LAST_NUMBER 999
-#define LNR_access 21
 
 int own_display_number(const box *b)
 {
@@ -38,17 +36,9 @@ int own_display_pick(void)
      * the number is taken when the box first runs, so two boxes made one
      * after the other, or by two FVM roots at once (two test workers), would
      * otherwise both pick the first free one. */
-    const int span = LAST_NUMBER - FIRST_NUMBER + 1;
+    const int span = XDISPLAY_LAST - XDISPLAY_FIRST + 1;
     int start = (int)(((uint32_t)GetCurrentProcessId() * 2654435761u ^ (uint32_t)GetTickCount()) % (uint32_t)span);
-    for (int i = 0; i < span; i++) {
-        int n = FIRST_NUMBER + (start + i) % span;
-        char socket_path[48], lock_path[48];
-        snprintf(socket_path, sizeof socket_path, "/tmp/.X11-unix/X%d", n);
-        snprintf(lock_path, sizeof lock_path, "/tmp/.X%d-lock", n);
-        if (LSYS(LNR_access, socket_path, 0, 0) < 0 && LSYS(LNR_access, lock_path, 0, 0) < 0)
-            return n;
-    }
-    return -1;
+    return xdisplay_free_number(XDISPLAY_FIRST + start);
 }
 
 int own_display_reexec(const box *b, int number, int *exit_code)

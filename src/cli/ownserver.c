@@ -52,6 +52,7 @@
  * verbs that talk to a running box's broker (stop, ps, stats) are sent to
  * the init the same way (own_server_join), and never start one. */
 #include "cli/cli.h"
+#include "cli/ownserver.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,27 +83,6 @@ enum {
  * services and devices, about 0.5 s (docs/design.md). */
 #define LINGER_MS 5000
 
-typedef struct server_plan {
-    char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
-    char lock_path[FVM_PATH_MAX * 3];    /* <dir>.lock */
-    char mount_point[FVM_PATH_MAX * 3];  /* where Wine looks for the prefix's server */
-    char wineserver[FVM_PATH_MAX * 3];
-    int display;                         /* the box's own display, -1 for none */
-    BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
-    char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
-    char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
-    char hidden[16][FVM_PATH_MAX];       /* folders the policy hides whole (policy_hidden_folders) */
-    int hidden_count;
-    BOOL floor;                          /* enter the box's domain (not with --no-floor) */
-    floor_domain domain;
-    int64_t log_fd;
-    int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
-    int64_t linger_ms;                   /* an idle server's time to live */
-    /* The host registry as the host's server has it now, saved for the
-     * box's server to load in place of the prefix's files, and those files. */
-    char hive_copy[3][FVM_PATH_MAX * 3], hive_file[3][FVM_PATH_MAX * 3];
-    int hives;
-} server_plan;
 
 typedef struct reply {
     uint32_t kind;
@@ -139,7 +119,7 @@ BOOL own_server_inside(void)
 
 /* ---- raw helpers (the init and runners run no C runtime code) ----------- */
 
-static void say_to(int fd, const char *a, const char *b)
+void own_server_say(int fd, const char *a, const char *b)
 {
     const char *parts[] = {"fvm: the box's own Wine server: ", a, b, "\n"};
     for (int i = 0; i < 4; i++)
@@ -241,7 +221,7 @@ static int start_server(server_plan *p, char **envp, int err_fd)
         LSYS(LNR_exit, 127, 0, 0);
     }
     if (pid < 0) {
-        say_to(err_fd, "cannot fork to start it", NULL);
+        own_server_say(err_fd, "cannot fork to start it", NULL);
         return 1;
     }
     for (int waited = 0; waited < SERVER_WAIT_MS; waited += 5) {
@@ -255,12 +235,12 @@ static int start_server(server_plan *p, char **envp, int err_fd)
                 sleep_ms(5);
             if (server_up(p))
                 return 0;
-            say_to(err_fd, "it ended at start; see its log next to ", p->dir);
+            own_server_say(err_fd, "it ended at start; see its log next to ", p->dir);
             return 1;
         }
         sleep_ms(5);
     }
-    say_to(err_fd, "it did not start within 15 s: ", p->dir);
+    own_server_say(err_fd, "it did not start within 15 s: ", p->dir);
     return 1;
 }
 
@@ -345,17 +325,18 @@ static void runner_main(server_plan *p, int64_t conn)
     if (n != (int64_t)sizeof h || run_request_check(&h, NULL) != FVM_OK || !read_all(conn, data, h.bytes) ||
         run_request_decode(&h, data, &cwd, argv, RUN_REQUEST_ARGS_MAX + 1, envp, RUN_REQUEST_ENV_MAX + 1, NULL) !=
             FVM_OK) {
-        say_to(cmsg.fds[2], "a malformed request was refused", NULL);
+        own_server_say(cmsg.fds[2], "a malformed request was refused", NULL);
         LSYS(LNR_exit, 2, 0, 0);
     }
     int err_fd = cmsg.fds[2];
     /* A run that wants the floor never joins a server started without it
      * (its first run had --no-floor); the other way round is safe. */
     BOOL wants_floor = FALSE;
-    for (uint32_t i = 0; i < h.envc; i++)
+    for (uint32_t i = 0; i < h.envc && envp[i]; i++)
         wants_floor |= !strcmp(envp[i], "FVM_OWN_SERVER_FLOOR=1");
+    own_display_set_env(p, envp, RUN_REQUEST_ENV_MAX + 2);   /* h.envc no longer counts envp after this */
     if (wants_floor && !p->floor) {
-        say_to(err_fd, "it runs without its kernel floor (the run that started it had --no-floor); "
+        own_server_say(err_fd, "it runs without its kernel floor (the run that started it had --no-floor); "
                        "stop the box (fvm stop) and run again", NULL);
         send_reply(conn, REPLY_STATUS, 1 << 8);
         LSYS(LNR_exit, 1, 0, 0);
@@ -385,7 +366,7 @@ static void runner_main(server_plan *p, int64_t conn)
          * network; names go to the relay (relay.c). A box whose policy
          * lets nothing leave is in the init's empty one already. */
         if (p->floor && !p->offline && LSYS(LNR_unshare, 0x40000000 /* CLONE_NEWNET */, 0, 0) != 0) {
-            say_to(2, "the kernel refused a network namespace for the box's programs (see fvm doctor)", NULL);
+            own_server_say(2, "the kernel refused a network namespace for the box's programs (see fvm doctor)", NULL);
             LSYS(LNR_exit, 1, 0, 0);
         }
         /* fvm.exe and the broker get the floor's seccomp filter too (the
@@ -393,11 +374,11 @@ static void runner_main(server_plan *p, int64_t conn)
          * program that took one of them over through the server (its own
          * NtWriteVirtualMemory stub) gets no ptrace, no namespace, no mount. */
         if (p->floor && floor_domain_seccomp() != 0) {
-            say_to(2, "cannot install the seccomp filter for fvm.exe", NULL);
+            own_server_say(2, "cannot install the seccomp filter for fvm.exe", NULL);
             LSYS(LNR_exit, 1, 0, 0);
         }
         LSYS(LNR_execve, argv[0], argv, envp);
-        say_to(2, "cannot start fvm.exe in it: ", argv[0]);
+        own_server_say(2, "cannot start fvm.exe in it: ", argv[0]);
         LSYS(LNR_exit, 127, 0, 0);
     }
     for (int i = 0; i < 3; i++)
@@ -453,6 +434,13 @@ static void end_server(const server_plan *p, struct l_pollfd *pfd)
     LSYS(LNR_close, lock, 0, 0);
 }
 
+/* The init's end before it serves: the display it started goes with it. */
+static void init_exit(server_plan *p, int code)
+{
+    own_display_end(p);
+    LSYS(LNR_exit, code, 0, 0);
+}
+
 static void init_main(server_plan *p)
 {
     set_signal_mask(TRUE);
@@ -476,39 +464,33 @@ static void init_main(server_plan *p)
     LSYS(LNR_dup2, null_fd, 1, 0);
     LSYS(LNR_close, null_fd, 0, 0);
     LSYS(LNR_chdir, "/", 0, 0);
+    /* A nested display first: its Xephyr is a client of the user's display,
+     * which the box's namespace hides. */
+    int display_failed = own_display_start_outside(p);
+    if (display_failed)
+        LSYS(LNR_exit, display_failed, 0, 0);
     int network_cut = 0;
     if (floor_namespace_enter(p->offline, &network_cut) != FLOOR_NS_APPLIED) {
-        say_to(2, "the kernel refused a user and mount namespace (see fvm doctor)", NULL);
-        LSYS(LNR_exit, 1, 0, 0);
+        own_server_say(2, "the kernel refused a user and mount namespace (see fvm doctor)", NULL);
+        init_exit(p, 1);
     }
     if (p->offline && !network_cut) {
-        say_to(2, "the kernel refused a network namespace for a box whose policy lets nothing leave", NULL);
-        LSYS(LNR_exit, 1, 0, 0);
+        own_server_say(2, "the kernel refused a network namespace for a box whose policy lets nothing leave", NULL);
+        init_exit(p, 1);
     }
     floor_namespace_hide_servers();
-    if (p->display >= 0) {
-        /* The box's own display, in the namespace only (xdisplay.h): started
-         * before the domain, which may not execute Xvfb. It ends with the
-         * init (its parent-death signal, and the init's end of the
-         * namespace). */
-        int64_t xvfb = floor_namespace_private_displays() == 0 ? xdisplay_spawn(p->display) : -1;
-        if (xvfb < 0 || !xdisplay_wait_ready(xvfb, p->display, 15000)) {
-            char socket_path[48];
-            xdisplay_socket_path(p->display, socket_path, sizeof socket_path);
-            say_to(2, "cannot start its own X display (/usr/bin/Xvfb; fvm doctor says whether it is there) at ",
-                   socket_path);
-            LSYS(LNR_exit, 16, 0, 0);
-        }
-    }
+    display_failed = own_display_start_inside(p);
+    if (display_failed)
+        init_exit(p, display_failed);
     if (floor_namespace_bind_dir(p->dir, p->mount_point) != 0) {
-        say_to(2, "cannot bind its directory (no mount here: fvm inside a Landlock domain or a container? "
+        own_server_say(2, "cannot bind its directory (no mount here: fvm inside a Landlock domain or a container? "
                   "fvm doctor says; a box on the host's server, --host-server, needs none) over ", p->mount_point);
-        LSYS(LNR_exit, 1, 0, 0);
+        init_exit(p, 1);
     }
     for (int i = 0; i < p->hives; i++)
         if (floor_namespace_bind_file(p->hive_copy[i], p->hive_file[i]) != 0) {
-            say_to(2, "cannot bind the host registry's copy over ", p->hive_file[i]);
-            LSYS(LNR_exit, 1, 0, 0);
+            own_server_say(2, "cannot bind the host registry's copy over ", p->hive_file[i]);
+            init_exit(p, 1);
         }
     if (p->root[0]) {
         /* Other boxes and fvm's storage out of sight, names too (the domain
@@ -516,15 +498,15 @@ static void init_main(server_plan *p)
         const char *keep[3] = {p->box_unix, p->dir, p->lock_path};
         const int keep_is_dir[3] = {1, 1, 0};
         if (floor_namespace_hide_root(p->root, keep, keep_is_dir, 3) != 0) {
-            say_to(2, "cannot hide the other boxes in ", p->root);
-            LSYS(LNR_exit, 1, 0, 0);
+            own_server_say(2, "cannot hide the other boxes in ", p->root);
+            init_exit(p, 1);
         }
     }
     for (int i = 0; i < p->hidden_count; i++)
         floor_namespace_hide_folder(p->hidden[i]);
     if (p->floor && !floor_domain_restrict(&p->domain)) {
-        say_to(2, "cannot enter the box's Landlock domain: ", p->domain.why);
-        LSYS(LNR_exit, 1, 0, 0);
+        own_server_say(2, "cannot enter the box's Landlock domain: ", p->domain.why);
+        init_exit(p, 1);
     }
     boxserver_hold_init(p->dir);   /* while this init lives (the provider relay looks: relay.c) */
     int64_t dir_fd = LSYS(LNR_openat, L_AT_FDCWD, p->dir, L_O_PATH | L_O_DIRECTORY | L_O_CLOEXEC);
@@ -534,8 +516,8 @@ static void init_main(server_plan *p)
     LSYS(LNR_unlink, addr.path, 0, 0);
     if (dir_fd < 0 || listener < 0 || LSYS(LNR_bind, listener, &addr, sizeof addr) != 0 ||
         LSYS(LNR_listen, listener, 64, 0) != 0) {
-        say_to(2, "cannot listen in ", p->dir);
-        LSYS(LNR_exit, 1, 0, 0);
+        own_server_say(2, "cannot listen in ", p->dir);
+        init_exit(p, 1);
     }
     LSYS(LNR_write, 3, "1", 1);
     LSYS(LNR_close, 3, 0, 0);
@@ -591,6 +573,7 @@ static void init_main(server_plan *p)
         /* Whatever of the box's namespace is left (Wine's own processes
          * of a server that ended) ends with its init. */
         boxserver_end((int)LSYS(39 /* getpid */, 0, 0, 0));
+        own_display_end(p);
         LSYS(LNR_close, lock, 0, 0);
         LSYS(LNR_exit, 0, 0, 0);
     }
@@ -656,6 +639,7 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
 {
     memset(p, 0, sizeof *p);
     p->display = display;
+    own_display_plan(b, p);
     p->floor = floor;
     p->log_fd = -1;
     p->domain.ruleset = -1;
@@ -993,8 +977,9 @@ static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap
 {
     /* The net mode too: the TCP ports of the domain depend on it. */
     const loaded_policy *lp = box_policy(b);
-    snprintf(out, cap, "floor=%d display=%d policy=%016llx isolated=%d offline=%d\n", p->floor ? 1 : 0, p->display,
-             (unsigned long long)lp->hash, lp->isolated ? 1 : 0, box_offline(b) ? 1 : 0);
+    snprintf(out, cap, "floor=%d display=%d nested=%d:%.64s policy=%016llx isolated=%d offline=%d\n", p->floor ? 1 : 0,
+             p->display, p->nested ? 1 : 0, p->nested ? p->host_display : "", (unsigned long long)lp->hash,
+             lp->isolated ? 1 : 0, box_offline(b) ? 1 : 0);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -1005,7 +990,7 @@ static BOOL same_as_loaded(const box *b, const server_plan *p)
     for (int i = 0; i < HIVES; i++)
         if (!hive_copy_path(b, "next.", i, next) || !hive_copy_path(b, "", i, loaded) || !same_file(next, loaded))
             return FALSE;
-    char want[96];
+    char want[192];
     stamp_text(b, p, want, sizeof want);
     DWORD len = 0;
     char *had = hive_copy_path(b, "", HIVES, loaded) ? read_whole(loaded, &len) : NULL;
@@ -1071,7 +1056,7 @@ static void promote_host_registry(const box *b, server_plan *p)
             p->hives++;
         }
     }
-    char text[96];
+    char text[192];
     stamp_text(b, p, text, sizeof text);
     HANDLE f = hive_copy_path(b, "", HIVES, loaded)
                    ? CreateFileW(loaded, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL)
@@ -1245,7 +1230,7 @@ static int plan_init(const box *b, server_plan *p)
         plan_hidden_folders(b, p);
     /* Abstract sockets as the floor has them (runtime/floor.c): scoped for a
      * box with a display of its own or none, else libxcb cannot reach X. */
-    BOOL scope_abstract = p->display >= 0 || !cli_linux_env("DISPLAY");
+    BOOL scope_abstract = p->display >= 0 || p->nested || !cli_linux_env("DISPLAY");
     static uint8_t denied[8192];
     size_t tcp_denied = tcp_connect_denied(b, denied);
     floor_domain *d = &p->domain;

@@ -126,6 +126,15 @@ int fvm_box_display_number(const wchar_t *box_path)
     return n >= 0 && n <= 65535 ? n : -2;
 }
 
+BOOL fvm_box_display_nested(const wchar_t *box_path)
+{
+    wchar_t ini[FVM_PATH_MAX], value[16];
+    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
+        return FALSE;
+    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
+    return !fvm_wcsicmp_n(value, L"nested", 7);
+}
+
 BOOL fvm_box_own_server(const wchar_t *box_path)
 {
     wchar_t ini[FVM_PATH_MAX], value[16];

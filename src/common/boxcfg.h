@@ -90,6 +90,11 @@ void fvm_box_object_name(const wchar_t *box_path, fvm_box_object which,
  * display=own without a valid number. One reader for the broker and fvm. */
 int fvm_box_display_number(const wchar_t *box_path);
 
+/* A box with a nested display (box.ini [box] display=nested, the default
+ * of a box on its own server under Wine): an X server of its own, shown as
+ * one window on the user's display (cli/ownserver_display.c). */
+BOOL fvm_box_display_nested(const wchar_t *box_path);
+
 /* A box with a Wine server of its own (box.ini [box] server=own;
  * common/boxserver.h). */
 BOOL fvm_box_own_server(const wchar_t *box_path);

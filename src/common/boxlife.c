@@ -323,10 +323,17 @@ static fvm_status settings_text(const char *name, const boxlife_options *opt, ch
         n += snprintf(out + n, cap - (size_t)n, "procs=%lu\r\n", opt->procs);
     if (opt->confidential && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "confidential=yes\r\n");
+    BOOL own_server = boxlife_wants_own_server(opt);
     if (opt->own_display && n > 0 && (size_t)n < cap)
         n += snprintf(out + n, cap - (size_t)n, "display=own\r\ndisplay_number=%d\r\n", opt->display_number);
+    else if (n > 0 && (size_t)n < cap)
+        /* A box on its own server sees a display of its own, shown in one
+         * window on the user's (cli/ownserver_display.c), unless told to
+         * share the user's; a box on the host's server shares it. */
+        n += snprintf(out + n, cap - (size_t)n, "display=%s\r\n",
+                      own_server && !opt->host_display ? "nested" : "host");
     if (n > 0 && (size_t)n < cap)
-        n += snprintf(out + n, cap - (size_t)n, "server=%s\r\n", boxlife_wants_own_server(opt) ? "own" : "host");
+        n += snprintf(out + n, cap - (size_t)n, "server=%s\r\n", own_server ? "own" : "host");
     if (n < 0 || (size_t)n >= cap)
         return fail(err, FVM_E_RANGE, "box '%s': its settings do not fit box.ini", name);
     return FVM_OK;

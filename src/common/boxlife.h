@@ -36,6 +36,8 @@ typedef struct boxlife_options {
     BOOL confidential;
     BOOL own_display;            /* display=own: an X display of its own (broker/display.c) */
     int display_number;          /* its number (display_number=), with own_display */
+    BOOL host_display;           /* display=host: the user's display, shared (the default on the host's server);
+                                  * neither: a box on its own server gets display=nested */
     BOOL own_server;             /* server=own: a Wine server of its own (common/boxserver.h) */
     BOOL host_server;            /* server=host: the host's Wine server. Neither: boxlife_wants_own_server */
     const box_limits *limits;     /* CPU, memory, I/O limits (NULL: none) */

@@ -94,25 +94,27 @@ void floor_namespace_hide_servers(void)
     LSYS(LNR_close, fd, 0, 0);
 }
 
-void floor_namespace_keep_display(int number)
+int floor_namespace_keep_display(int number)
 {
     char socket_path[64], via[40];
     raw_put_number(socket_path, sizeof socket_path, raw_put(socket_path, sizeof socket_path, 0, "/tmp/.X11-unix/X"),
                    (uint64_t)number);
     int64_t keep = LSYS(LNR_openat, L_AT_FDCWD, socket_path, L_O_PATH | L_O_CLOEXEC);
     if (keep < 0)
-        return;
-    if (linux_syscall6(LNR_mount, (int64_t) "none", (int64_t) "/tmp/.X11-unix", (int64_t) "tmpfs",
-                       L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=755", 0) == 0) {
+        return (int)keep;
+    int64_t done = linux_syscall6(LNR_mount, (int64_t) "none", (int64_t) "/tmp/.X11-unix", (int64_t) "tmpfs",
+                                  L_MS_NOSUID | L_MS_NODEV | L_MS_NOEXEC, (int64_t) "size=4k,mode=755", 0);
+    if (done == 0) {
         /* The same path, now in the new tmpfs. */
         int64_t made = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)socket_path, L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC,
                                       0666, 0, 0);
         if (made >= 0)
             LSYS(LNR_close, made, 0, 0);
         raw_put_number(via, sizeof via, raw_put(via, sizeof via, 0, "/proc/self/fd/"), (uint64_t)keep);
-        linux_syscall6(LNR_mount, (int64_t)via, (int64_t)socket_path, 0, L_MS_BIND, 0, 0);
+        done = linux_syscall6(LNR_mount, (int64_t)via, (int64_t)socket_path, 0, L_MS_BIND, 0, 0);
     }
     LSYS(LNR_close, keep, 0, 0);
+    return (int)done;
 }
 
 int floor_namespace_private_displays(void)

@@ -33,8 +33,8 @@ int floor_namespace_enter(int new_network, int *network_cut);
 void floor_namespace_hide_servers(void);
 
 /* /tmp/.X11-unix with only display N's socket (a tmpfs, the socket bound
- * back through an O_PATH descriptor). */
-void floor_namespace_keep_display(int number);
+ * back through an O_PATH descriptor). 0 or a negative errno. */
+int floor_namespace_keep_display(int number);
 
 /* An empty /tmp/.X11-unix of the namespace's own (a tmpfs): the displays
  * of the host are out of sight, and a display started in the namespace

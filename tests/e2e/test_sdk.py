@@ -119,6 +119,26 @@ def test_run_without_waiting_count_stop(sdk, fvm, name, apps):
     assert not fvm.box_dir(name).exists()
 
 
+def test_count_of_a_box_on_its_own_server_is_exact(sdk, fvm, name):
+    """The SDK counts a box on its own server by asking the broker there
+    (fvm __stats-json, as fvm list does): three processes running give
+    three, the figure of fvm stats, which a fallback of 1 (no answer) would
+    not give."""
+    fvm("create", name, check=0)
+    assert "server=own" in (fvm.box_dir(name) / "box.ini").read_text()
+    bg = fvm.popen("run", "--box", name, "cmd", "/c", "cmd /c ping -n 90 127.0.0.1 >nul")
+    try:
+        def processes():
+            proc = fvm("stats", name, "--json")
+            return json.loads(proc.stdout)["processes"] if proc.returncode == 0 and \
+                proc.stdout.startswith("{") else 0
+        assert fvm.wait_until(lambda: processes() == 3, timeout=60), fvm("stats", name, "--json").stdout
+        assert sdk("count", name, check=0).stdout.strip() == "count=3"
+    finally:
+        fvm("stop", name)
+        bg.wait(timeout=60)
+
+
 # ---- evaluation -------------------------------------------------------------------------------
 
 @pytest.fixture

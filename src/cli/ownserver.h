@@ -1,0 +1,67 @@
+/* ownserver.h - what cli/ownserver.c (a box's own Wine server: its init
+ * and runners) shares with cli/ownserver_display.c (the display the init
+ * gives the box). Private to those two files. */
+#ifndef FVM_CLI_OWNSERVER_H
+#define FVM_CLI_OWNSERVER_H
+
+#include "cli/cli.h"
+#include "common/floor_domain.h"
+
+typedef struct server_plan {
+    char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
+    char lock_path[FVM_PATH_MAX * 3];    /* <dir>.lock */
+    char mount_point[FVM_PATH_MAX * 3];  /* where Wine looks for the prefix's server */
+    char wineserver[FVM_PATH_MAX * 3];
+    int display;                         /* the box's own display (Xvfb or nested), -1 for none */
+    /* A nested display (box.ini display=nested, ownserver_display.c): the
+     * caller's DISPLAY it is shown on ("" for none: the box then sees no
+     * display at all), what Xephyr needs to open it, its window's title. */
+    BOOL nested;
+    int nested_from;                     /* the number to look for a free one from */
+    int64_t nested_pid, nested_life;     /* its Xephyr's guard, a child of the init (0: none), and the
+                                          * pipe whose end ends it (xdisplay.h) */
+    char host_display[256], xauthority[FVM_PATH_MAX * 3], home[FVM_PATH_MAX * 3], title[160];
+    BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
+    char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
+    char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
+    char hidden[16][FVM_PATH_MAX];       /* folders the policy hides whole (policy_hidden_folders) */
+    int hidden_count;
+    BOOL floor;                          /* enter the box's domain (not with --no-floor) */
+    floor_domain domain;
+    int64_t log_fd;
+    int32_t ready[2];                    /* init -> caller: listening (or, closed without a byte, failed) */
+    int64_t linger_ms;                   /* an idle server's time to live */
+    /* The host registry as the host's server has it now, saved for the
+     * box's server to load in place of the prefix's files, and those files. */
+    char hive_copy[3][FVM_PATH_MAX * 3], hive_file[3][FVM_PATH_MAX * 3];
+    int hives;
+} server_plan;
+
+/* Writes "fvm: the box's own Wine server: " a b to fd, with raw calls. */
+void own_server_say(int fd, const char *a, const char *b);
+
+/* The caller's part: what display the box gets (box.ini, the caller's
+ * DISPLAY), into p. */
+void own_display_plan(const box *b, server_plan *p);
+
+/* The init's part, before it enters the box's namespace: a nested
+ * display's Xephyr, on the user's display. 0, or an exit code after saying
+ * why. */
+int own_display_start_outside(server_plan *p);
+
+/* The init's part, in the box's namespace and before its domain: the box's
+ * /tmp/.X11-unix holds its own display's socket only (an Xvfb started
+ * there, or the nested display's), or nothing. 0, or an exit code. */
+int own_display_start_inside(server_plan *p);
+
+/* The init's end when it ends itself: a nested display's Xephyr, which is
+ * outside the namespace that ends with the init, ends now (its guard would
+ * end it anyway once the init is gone, by any end: xdisplay.h). */
+void own_display_end(server_plan *p);
+
+/* The runner's part: DISPLAY in a run's environment (envp, room for max
+ * entries and the NULL) names the box's display, or is taken out when the
+ * box has none. */
+void own_display_set_env(const server_plan *p, char **envp, size_t max);
+
+#endif
