@@ -777,6 +777,28 @@ static void delay_optional_services(const wchar_t *path)
     HeapFree(GetProcessHeap(), 0, text);
 }
 
+/* A box with a nested display (ownserver_display.c) shows its windows in
+ * one window of the user's display, where no window manager draws their
+ * frames: its server's desktop is made a Wine virtual desktop the size of
+ * the nested screen instead (Explorer\Desktop and Desktops, what winecfg's
+ * "Emulate a virtual desktop" writes), which draws them as Windows does, so
+ * they can be moved, sized and closed. Appended to the copy of the host's
+ * HKCU the box's server loads (a later section's values win): the host's
+ * registry is not touched, and the same save gives the same text. */
+static void nest_desktop(const wchar_t *path)
+{
+    static const char sections[] = "\n[Software\\\\Wine\\\\Explorer]\n\"Desktop\"=\"Default\"\n"
+                                   "\n[Software\\\\Wine\\\\Explorer\\\\Desktops]\n\"Default\"=\"" NESTED_SCREEN "\"\n";
+    HANDLE f = CreateFileW(path, FILE_APPEND_DATA, 0, NULL, OPEN_EXISTING, 0, NULL);
+    DWORD put = 0;
+    BOOL ok = f != INVALID_HANDLE_VALUE && WriteFile(f, sections, (DWORD)strlen(sections), &put, NULL) &&
+              put == strlen(sections);
+    if (f != INVALID_HANDLE_VALUE)
+        CloseHandle(f);
+    if (!ok)
+        DeleteFileW(path);   /* the box's server then loads the prefix's file, as when the save fails */
+}
+
 static void save_host_registry(const box *b)
 {
     /* SeBackupPrivilege, which RegSaveKey wants on Windows (Wine does not ask). */
@@ -800,6 +822,8 @@ static void save_host_registry(const box *b)
             r = RegSaveKeyW(key, copy, NULL);
         if (r == ERROR_SUCCESS && g_hives[i].root == HKEY_LOCAL_MACHINE)
             delay_optional_services(copy);
+        if (r == ERROR_SUCCESS && g_hives[i].root == HKEY_CURRENT_USER && fvm_box_display_nested(b->path))
+            nest_desktop(copy);
         if (r != ERROR_SUCCESS) {
             /* Not fatal: the box's server then loads the prefix's file, as
              * the host's server last wrote it (up to ~30 s old). Said,

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "common/floor_domain.h"
+#include "common/xdisplay.h"
 
 typedef struct server_plan {
     char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
@@ -36,6 +37,10 @@ typedef struct server_plan {
     char hive_copy[3][FVM_PATH_MAX * 3], hive_file[3][FVM_PATH_MAX * 3];
     int hives;
 } server_plan;
+
+/* The nested display's screen (xdisplay.c passes the same to Xephyr), and
+ * the box's virtual desktop on it (ownserver.c). */
+#define NESTED_SCREEN XDISPLAY_NESTED_SCREEN
 
 /* Writes "fvm: the box's own Wine server: " a b to fd, with raw calls. */
 void own_server_say(int fd, const char *a, const char *b);

@@ -77,12 +77,22 @@ int own_display_start_outside(server_plan *p)
             xdisplay_end_nested(pid, life);
         from = candidate + 1;
     }
-    if (number < 0) {
-        own_server_say(2, "cannot show the box's display on the user's display (/usr/bin/Xephyr, Debian's "
-                          "xserver-xephyr: fvm doctor says whether it is there; or create the box with "
-                          "--host-display to share the user's display) ",
+    if (number < 0 && LSYS(21 /* access */, "/usr/bin/Xephyr", 1 /* X_OK */, 0) != 0) {
+        own_server_say(2, "cannot show the box's display on the user's display: no /usr/bin/Xephyr (Debian's "
+                          "xserver-xephyr; fvm doctor says), or create the box with --host-display to share the "
+                          "user's display ",
                        p->host_display);
         return 16;
+    }
+    if (number < 0) {
+        /* Xephyr is there but could not open the user's display (a stale
+         * DISPLAY, a refused cookie): the box runs with no display at all,
+         * as a run without DISPLAY does, which is what its programs would
+         * have had from that display too. */
+        own_server_say(2, "Xephyr could not open the user's display, so the box has none (its windows cannot "
+                          "open): ",
+                       p->host_display);
+        return 0;
     }
     p->display = number;
     p->nested_pid = pid;

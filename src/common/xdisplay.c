@@ -131,8 +131,8 @@ int64_t xdisplay_spawn_nested(int number, const char *host_display, const char *
     }
     envp[n] = 0;
     /* -no-host-grab: Ctrl+Shift does not grab the user's keyboard and
-     * mouse for the box's window. -resizeable: the user sizes the box's
-     * screen by sizing its window (RandR tells the box's programs). */
+     * mouse for the box's window. Not -resizeable: the box's desktop is a
+     * Wine virtual desktop of the screen's size (cli/ownserver.c). */
     /* The number is given, not left to -displayfd's search: with only a
      * pathname socket to listen on, that search takes display 0's socket
      * path over from a running server (Xtrans unlinks a socket in the way),
@@ -142,9 +142,9 @@ int64_t xdisplay_spawn_nested(int number, const char *host_display, const char *
     raw_put_number(number_text, sizeof number_text, raw_put(number_text, sizeof number_text, 0, ":"),
                    (uint64_t)number);
     static char *argv[] = {"Xephyr", 0, "-displayfd", "3", "-nolisten", "tcp", "-nolisten", "local", "-screen",
-                           "1280x800", "-resizeable", "-no-host-grab", "-title", 0, 0};
+                           XDISPLAY_NESTED_SCREEN, "-no-host-grab", "-title", 0, 0};
     argv[1] = number_text;
-    argv[13] = (char *)title;
+    argv[sizeof argv / sizeof argv[0] - 2] = (char *)title;   /* after -title */
     int32_t display_pipe[2], life_pipe[2];
     if (LSYS(LNR_pipe2, display_pipe, L_O_CLOEXEC, 0) != 0)
         return -24;

@@ -43,6 +43,7 @@ int64_t xdisplay_spawn_nested(int number, const char *host_display, const char *
 
 /* The numbers a box's display takes (own or nested), and the first free
  * one from `from` on (wrapping): no socket and no lock file. -1: none. */
+#define XDISPLAY_NESTED_SCREEN "1280x800"
 #define XDISPLAY_FIRST 100
 #define XDISPLAY_LAST 999
 int xdisplay_free_number(int from);

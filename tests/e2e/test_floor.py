@@ -168,12 +168,31 @@ def test_raw_linux_attempt_is_refused(request, fvm, box, apps, name):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_abstract_socket_with_a_display(fvm, box, apps):
-    """A box on the host's display does not get Landlock's abstract-socket
-    scope (libxcb gives up on its EPERM instead of trying the display's
-    pathname socket), but abstract names belong to a network namespace, and
-    the box's programs have an empty one of their own: the host's listener
-    is not there to reach (was a strict xfail before every box got one)."""
+def test_abstract_socket_with_a_display(fvm, apps):
+    """A box on the host's display (--host-display) does not get Landlock's
+    abstract-socket scope (libxcb gives up on its EPERM instead of trying
+    the display's pathname socket), but abstract names belong to a network
+    namespace, and the box's programs have an empty one of their own: the
+    host's listener is not there to reach (was a strict xfail before every
+    box got one)."""
+    box = "x" + uuid.uuid4().hex[:10]
+    fvm("create", box, "--host-display", check=0)
+    try:
+        abstract_listener_out_of_reach(fvm, box, apps)
+    finally:
+        fvm("rm", "--force", box)
+
+
+def test_a_box_run_with_a_dead_display_runs_without_one(fvm, box, apps):
+    """A DISPLAY that names no X server (a stale one): Xephyr cannot open it,
+    so the box's nested display is not there, and the box runs with no
+    display, saying so, instead of refusing to run at all."""
+    proc = fvm("run", "--box", box, "cmd", "/c", "echo [%DISPLAY%]", env={"DISPLAY": ":1999"})
+    assert proc.returncode == 0 and "[%DISPLAY%]" in proc.stdout, proc.stdout + proc.stderr
+    assert "Xephyr could not open the user's display" in proc.stderr, proc.stderr
+
+
+def abstract_listener_out_of_reach(fvm, box, apps):
     name = "fvmfloor-" + uuid.uuid4().hex[:8]
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.bind("\0" + name)
@@ -686,7 +705,8 @@ def test_raw_connect_to_the_host_x_display_from_a_shared_display_box(fvm, apps, 
 def test_nested_display_shows_the_box_in_one_window(fvm, box, apps, xvfb, tmp_path):
     """The box's display is an Xephyr shown as one window ("FVM box NAME")
     on the user's display: the box's windows are made there, not on the
-    user's display; a run joining the box gets the same display, whatever
+    user's display, in a Wine virtual desktop of the nested screen's size
+    (which draws their frames); a run joining the box gets the same display, whatever
     its own DISPLAY; the display ends with the box's server (fvm stop),
     socket and window too."""
     ini = (fvm.box_dir(box) / "box.ini").read_text()
@@ -702,7 +722,14 @@ def test_nested_display_shows_the_box_in_one_window(fvm, box, apps, xvfb, tmp_pa
         assert f"@/tmp/.X11-unix/X{own[1:]}\n" not in pathlib.Path("/proc/net/unix").read_text()
         user = x_window_titles(xvfb)
         assert f'"FVM box {box}"' in user and title not in user, user[-3000:]
-        assert title in x_window_titles(own)
+        nested = x_window_titles(own)
+        assert title in nested, nested
+        # Frames drawn by Wine: the box's desktop is a virtual desktop of the
+        # nested screen's size (its server's copy of HKCU says so; the host's
+        # registry does not).
+        assert re.search(r'"Default - Wine desktop".*1280x800\+0\+0', nested), nested
+        assert run_unboxed("reg", "query", "HKCU\\Software\\Wine\\Explorer\\Desktops",
+                           "/v", "Default").returncode != 0
         out = fvm("run", "--box", box, "cmd", "/c", "echo [%DISPLAY%]", env={"DISPLAY": ""})
         assert f"[{own}]" in out.stdout, out.stdout + out.stderr
     finally:
