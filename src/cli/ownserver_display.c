@@ -35,6 +35,7 @@
 #include "runtime/linux_syscall.h"
 
 #define DISPLAY_WAIT_MS 15000
+#define NESTED_WAIT_MS 10000
 
 static void copy_env(const char *name, char *out, size_t cap)
 {
@@ -71,10 +72,16 @@ int own_display_start_outside(server_plan *p)
             break;
         int64_t ready = -1;
         pid = xdisplay_spawn_nested(candidate, p->host_display, p->xauthority, p->home, p->title, &ready, &life);
-        if (pid > 0 && xdisplay_wait_nested(pid, ready, DISPLAY_WAIT_MS) == candidate)
+        int got = pid > 0 ? xdisplay_wait_nested(pid, ready, NESTED_WAIT_MS) : -1;
+        if (got == candidate) {
             number = candidate;
-        else
-            xdisplay_end_nested(pid, life);
+            break;
+        }
+        xdisplay_end_nested(pid, life);
+        /* Only a number taken meanwhile is worth another try (Xephyr then
+         * ends at once); one that did not answer in time is not retried. */
+        if (got == -2)
+            break;
         from = candidate + 1;
     }
     if (number < 0 && LSYS(21 /* access */, "/usr/bin/Xephyr", 1 /* X_OK */, 0) != 0) {

@@ -81,7 +81,17 @@ static void guard_main(int64_t life, char *const *argv, char *const *envp, int32
         LSYS(LNR_execve, "/usr/bin/Xephyr", argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
     }
-    LSYS(LNR_close, display_fd, 0, 0);
+    /* Nothing of the caller's but the life pipe: its standard streams (a
+     * caller's pipe would not end while the display lives), the init's
+     * ready pipe (whose end tells fvm run the init failed), its log. */
+    int64_t null = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+    if (null >= 0)
+        for (int fd = 0; fd < 3; fd++)
+            LSYS(LNR_dup2, null, fd, 0);
+    if (life != 3)
+        LSYS(LNR_dup2, life, 3, 0);
+    life = 3;
+    linux_syscall6(LNR_close_range, 4, ~0u, 0, 0, 0, 0);
     for (;;) {
         if (xephyr < 0 || LSYS(LNR_wait4, xephyr, 0, L_WNOHANG) != 0)
             LSYS(LNR_exit, 0, 0, 0);
@@ -191,27 +201,33 @@ int xdisplay_wait_nested(int64_t pid, int64_t ready_fd, int timeout_ms)
 {
     char text[16];
     size_t len = 0;
-    int number = -1;
+    int number = -2;   /* the time ran out */
     for (int waited = 0; waited < timeout_ms && number < 0; waited += 10) {
         struct { int32_t fd; int16_t events, revents; } pfd = {(int32_t)ready_fd, 1 /* POLLIN */, 0};
         if (LSYS(LNR_poll, &pfd, 1, 10) > 0) {
             int64_t got = LSYS(LNR_read, ready_fd, text + len, sizeof text - 1 - len);
-            if (got <= 0)
-                break;   /* Xephyr ended without saying a number */
+            if (got <= 0) {
+                number = -1;   /* Xephyr ended without saying a number */
+                break;
+            }
             len += (size_t)got;
-            for (size_t i = 0; i < len; i++)
+            int line = 0;
+            for (size_t i = 0; i < len && !line; i++)
                 if (text[i] == '\n') {
-                    number = 0;
+                    line = 1;
+                    number = i ? 0 : -1;
                     for (size_t j = 0; j < i && number >= 0; j++)
                         number = text[j] >= '0' && text[j] <= '9' && number < 100000 ? number * 10 + (text[j] - '0')
                                                                                      : -1;
-                    if (i == 0)
-                        number = -1;
-                    break;
                 }
-            if (number < 0 && len >= sizeof text - 1)
+            if (line)
                 break;
+            if (len >= sizeof text - 1) {
+                number = -1;
+                break;
+            }
         } else if (LSYS(LNR_wait4, pid, 0, L_WNOHANG) != 0) {
+            number = -1;
             break;
         }
     }

@@ -52,8 +52,9 @@ int xdisplay_free_number(int from);
 void xdisplay_end_nested(int64_t guard, int64_t life_fd);
 
 /* Reads the nested display's number from ready_fd (closed after), waiting
- * up to timeout_ms: the number, or -1 when Xephyr ended first (not
- * installed, the user's display refused it) or the time ran out. */
+ * up to timeout_ms: the number, -1 when Xephyr ended first (not installed,
+ * the user's display refused it, the number taken) or said nonsense, -2
+ * when the time ran out. */
 int xdisplay_wait_nested(int64_t pid, int64_t ready_fd, int timeout_ms);
 
 /* SIGTERM, then SIGKILL after 2 s, and reaps it. */
