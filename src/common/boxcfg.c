@@ -114,13 +114,21 @@ BOOL fvm_box_server_dir(const wchar_t *box_path, wchar_t *out, size_t cap)
     return TRUE;
 }
 
+/* [box] key of the box's box.ini into value (def when missing); FALSE if
+ * the path is too long. */
+static BOOL box_ini_string(const wchar_t *box_path, const wchar_t *key, const wchar_t *def, wchar_t *value,
+                           DWORD cap, wchar_t *ini)
+{
+    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
+        return FALSE;
+    GetPrivateProfileStringW(L"box", key, def, value, cap, ini);
+    return TRUE;
+}
+
 int fvm_box_display_number(const wchar_t *box_path)
 {
     wchar_t ini[FVM_PATH_MAX], value[16];
-    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
-        return -1;
-    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
-    if (fvm_wcsicmp_n(value, L"own", 4))
+    if (!box_ini_string(box_path, L"display", L"host", value, 16, ini) || fvm_wcsicmp_n(value, L"own", 4))
         return -1;
     int n = (int)GetPrivateProfileIntW(L"box", L"display_number", -1, ini);
     return n >= 0 && n <= 65535 ? n : -2;
@@ -129,17 +137,11 @@ int fvm_box_display_number(const wchar_t *box_path)
 BOOL fvm_box_display_nested(const wchar_t *box_path)
 {
     wchar_t ini[FVM_PATH_MAX], value[16];
-    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
-        return FALSE;
-    GetPrivateProfileStringW(L"box", L"display", L"host", value, 16, ini);
-    return !fvm_wcsicmp_n(value, L"nested", 7);
+    return box_ini_string(box_path, L"display", L"host", value, 16, ini) && !fvm_wcsicmp_n(value, L"nested", 7);
 }
 
 BOOL fvm_box_own_server(const wchar_t *box_path)
 {
     wchar_t ini[FVM_PATH_MAX], value[16];
-    if (!fvm_wcscpy(ini, FVM_PATH_MAX, box_path) || !fvm_wcscat(ini, FVM_PATH_MAX, L"\\box.ini"))
-        return FALSE;
-    GetPrivateProfileStringW(L"box", L"server", L"host", value, 16, ini);
-    return !fvm_wcsicmp_n(value, L"own", 4);
+    return box_ini_string(box_path, L"server", L"host", value, 16, ini) && !fvm_wcsicmp_n(value, L"own", 4);
 }

@@ -188,47 +188,77 @@ static void user_namespace_of(const char *pid, char *out, size_t cap)
     out[n > 0 ? n : 0] = 0;
 }
 
+/* Each process (but the caller) of the user namespace `target` names
+ * ("user:[INODE]"): killed with `kill`, or looked at for `name_part` in its
+ * command line. How many were killed or matched. */
+static int scan_namespace(const char *target, int kill, const char *name_part)
+{
+    int64_t me = LSYS(39 /* getpid */, 0, 0, 0);
+    static char buf[8192], seen[64], path[64], cmdline[512];
+    int found = 0;
+    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/proc", L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int64_t n;
+    while ((n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0)
+        for (int64_t off = 0; off < n;) {
+            const char *name = buf + off + 19;
+            off += *(uint16_t *)(buf + off + 16);
+            if (name[0] < '1' || name[0] > '9')
+                continue;
+            int64_t pid = 0;
+            for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+                pid = pid * 10 + (*c - '0');
+            if (pid == me)
+                continue;
+            user_namespace_of(name, seen, sizeof seen);
+            if (!seen[0] || strcmp(seen, target))
+                continue;
+            if (kill) {
+                LSYS(LNR_kill, pid, 9 /* SIGKILL */, 0);
+                found++;
+                continue;
+            }
+            raw_put(path, sizeof path, raw_put(path, sizeof path, raw_put(path, sizeof path, 0, "/proc/"), name),
+                    "/cmdline");
+            int64_t cfd = LSYS(LNR_openat, L_AT_FDCWD, path, L_O_RDONLY | L_O_CLOEXEC);
+            int64_t len = cfd >= 0 ? LSYS(LNR_read, cfd, cmdline, sizeof cmdline - 1) : -1;
+            if (cfd >= 0)
+                LSYS(LNR_close, cfd, 0, 0);
+            for (int64_t i = 0; i < len; i++)
+                if (!cmdline[i])
+                    cmdline[i] = ' ';
+            cmdline[len > 0 ? len : 0] = 0;
+            found += strstr(cmdline, name_part) != NULL;
+        }
+    LSYS(LNR_close, fd, 0, 0);
+    return found;
+}
+
 int boxserver_end(int server_pid)
 {
-    char number[24], target[64], seen[64];
+    char number[24], target[64];
     raw_put_number(number, sizeof number, 0, (uint64_t)server_pid);
     user_namespace_of(number, target, sizeof target);
     if (!target[0])
         return 0;
-    int64_t me = LSYS(39 /* getpid */, 0, 0, 0);
-    static char buf[8192];
     int killed = 0;
     for (int round = 0; round < 20; round++) {
-        int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/proc", L_O_RDONLY | L_O_DIRECTORY | L_O_CLOEXEC);
-        if (fd < 0)
-            return killed;
-        int found = 0;
-        int64_t n;
-        while ((n = LSYS(LNR_getdents64, fd, buf, sizeof buf)) > 0)
-            for (int64_t off = 0; off < n;) {
-                const char *name = buf + off + 19;
-                off += *(uint16_t *)(buf + off + 16);
-                if (name[0] < '1' || name[0] > '9')
-                    continue;
-                int64_t pid = 0;
-                for (const char *c = name; *c >= '0' && *c <= '9'; c++)
-                    pid = pid * 10 + (*c - '0');
-                if (pid == me)
-                    continue;
-                user_namespace_of(name, seen, sizeof seen);
-                if (seen[0] && !strcmp(seen, target)) {
-                    LSYS(LNR_kill, pid, 9 /* SIGKILL */, 0);
-                    found++;
-                    killed++;
-                }
-            }
-        LSYS(LNR_close, fd, 0, 0);
+        int found = scan_namespace(target, 1, NULL);
+        killed += found;
         if (!found)
             break;
         int64_t ts[2] = {0, 10 * 1000000};
         LSYS(LNR_nanosleep, ts, 0, 0);
     }
     return killed;
+}
+
+int boxserver_namespace_runs(const char *name_part)
+{
+    char target[64];
+    user_namespace_of("self", target, sizeof target);
+    return target[0] ? scan_namespace(target, 0, name_part) : 0;
 }
 
 BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms)

@@ -68,6 +68,10 @@ int boxserver_holder(const char *dir);
  * system calls only. How many it killed. */
 int boxserver_end(int server_pid);
 
+/* How many processes of the caller's user namespace (but the caller) have
+ * name_part in their command line. Raw system calls only. */
+int boxserver_namespace_runs(const char *name_part);
+
 /* Ends the box's server and every process of the box (boxserver_end),
  * waiting up to wait_ms. TRUE when none runs afterwards. */
 BOOL boxserver_kill(const wchar_t *box_path, DWORD wait_ms);

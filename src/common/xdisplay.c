@@ -25,6 +25,19 @@ void xdisplay_socket_path(int number, char *out, size_t cap)
     raw_put_number(out, cap, raw_put(out, cap, 0, "/tmp/.X11-unix/X"), (uint64_t)number);
 }
 
+/* Standard streams on /dev/null, and every descriptor from first on
+ * closed (those between 2 and first are kept). */
+static void streams_to_null(int first)
+{
+    int64_t null = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
+    if (null >= 0)
+        for (int fd = 0; fd < 3; fd++)
+            LSYS(LNR_dup2, null, fd, 0);
+    if (null >= first)
+        LSYS(LNR_close, null, 0, 0);
+    linux_syscall6(LNR_close_range, first, ~0u, 0, 0, 0, 0);
+}
+
 static void nap_ms(int ms)
 {
     LSYS(LNR_poll, 0, 0, ms);
@@ -45,11 +58,7 @@ int64_t xdisplay_spawn(int number)
         LSYS(LNR_prctl, L_PR_SET_PDEATHSIG, L_SIGTERM, 0);
         /* Standard streams on /dev/null (a closed fd 2 would send Xvfb's
          * messages into whatever it opens next), nothing else of ours. */
-        int64_t null = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
-        if (null >= 0)
-            for (int fd = 0; fd < 3; fd++)
-                LSYS(LNR_dup2, null, fd, 0);
-        linux_syscall6(LNR_close_range, 3, ~0u, 0, 0, 0, 0);
+        streams_to_null(3);
         LSYS(LNR_execve, "/usr/bin/Xvfb", argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
     }
@@ -73,25 +82,17 @@ static void guard_main(int64_t life, char *const *argv, char *const *envp, int32
             LSYS(72 /* fcntl */, 3, 2 /* F_SETFD */, 0);
         else
             LSYS(LNR_dup2, display_fd, 3, 0);   /* dup2 clears close-on-exec */
-        int64_t null = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
-        if (null >= 0)
-            for (int fd = 0; fd < 3; fd++)
-                LSYS(LNR_dup2, null, fd, 0);
-        linux_syscall6(LNR_close_range, 4, ~0u, 0, 0, 0, 0);
+        streams_to_null(4);
         LSYS(LNR_execve, "/usr/bin/Xephyr", argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
     }
     /* Nothing of the caller's but the life pipe: its standard streams (a
      * caller's pipe would not end while the display lives), the init's
      * ready pipe (whose end tells fvm run the init failed), its log. */
-    int64_t null = LSYS(LNR_openat, L_AT_FDCWD, "/dev/null", L_O_RDWR);
-    if (null >= 0)
-        for (int fd = 0; fd < 3; fd++)
-            LSYS(LNR_dup2, null, fd, 0);
     if (life != 3)
         LSYS(LNR_dup2, life, 3, 0);
     life = 3;
-    linux_syscall6(LNR_close_range, 4, ~0u, 0, 0, 0, 0);
+    streams_to_null(4);
     for (;;) {
         if (xephyr < 0 || LSYS(LNR_wait4, xephyr, 0, L_WNOHANG) != 0)
             LSYS(LNR_exit, 0, 0, 0);

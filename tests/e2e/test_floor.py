@@ -212,6 +212,28 @@ def x_window_titles(display):
 
 
 @contextlib.contextmanager
+def box_window_elsewhere(fvm, name, apps, xvfb, tmp_path, prefix):
+    """A window of box name kept open while the with-block runs, on a display
+    of the box's own (not the user's, xvfb): yields (that display ":N", the
+    window's title), which the broker wrote to <box>\\display; the display
+    has no abstract socket, and the title is not on the user's display."""
+    stop = tmp_path / ("stop-" + uuid.uuid4().hex[:6])
+    title = prefix + uuid.uuid4().hex[:6]
+    bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", prefix + "Class", title,
+                   "--until", win_path(stop), "--timeout", "60")
+    try:
+        assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
+        own = (fvm.box_dir(name) / "display").read_text().strip()
+        assert own.startswith(":") and own != xvfb, own
+        assert f"@/tmp/.X11-unix/X{own[1:]}\n" not in pathlib.Path("/proc/net/unix").read_text()
+        yield own, title
+        assert title not in x_window_titles(xvfb)
+    finally:
+        stop.write_text("")
+        bg.wait(timeout=60)
+
+
+@contextlib.contextmanager
 def own_display_box_window(fvm, name, apps, xvfb, tmp_path):
     """In box name (created with --own-display): the host's abstract
     sockets and the user's display's pathname socket are refused; then a
@@ -228,20 +250,8 @@ def own_display_box_window(fvm, name, apps, xvfb, tmp_path):
     # /tmp/.X11-unix (src/runtime/floor_ns.c, or the init's for its own server).
     proc = fvm("run", "--box", name, str(apps / "hostile_floor.exe"), "raw-unix", f"/tmp/.X11-unix/X{xvfb[1:]}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    stop = tmp_path / "stop"
-    title = "FvmOwnDisplay" + uuid.uuid4().hex[:6]
-    bg = fvm.popen("run", "--box", name, str(apps / "wintool.exe"), "window", "FvmOwnClass", title,
-                   "--until", win_path(stop), "--timeout", "60")
-    try:
-        assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
-        own = (fvm.box_dir(name) / "display").read_text().strip()
-        assert own.startswith(":") and own != xvfb, own
-        assert f"@/tmp/.X11-unix/X{own[1:]}\n" not in pathlib.Path("/proc/net/unix").read_text()
+    with box_window_elsewhere(fvm, name, apps, xvfb, tmp_path, "FvmOwnDisplay") as (own, title):
         yield own, title
-        assert title not in x_window_titles(xvfb)
-    finally:
-        stop.write_text("")
-        bg.wait(timeout=60)
     # The box ended: its display file with it.
     assert fvm.wait_until(lambda: not (fvm.box_dir(name) / "display").exists(), timeout=30)
 
@@ -711,17 +721,9 @@ def test_nested_display_shows_the_box_in_one_window(fvm, box, apps, xvfb, tmp_pa
     socket and window too."""
     ini = (fvm.box_dir(box) / "box.ini").read_text()
     assert "display=nested" in ini and "server=own" in ini, ini
-    stop = tmp_path / "stop"
-    title = "FvmNested" + uuid.uuid4().hex[:6]
-    bg = fvm.popen("run", "--box", box, str(apps / "wintool.exe"), "window", "FvmNestedClass", title,
-                   "--until", win_path(stop), "--timeout", "60")
-    try:
-        assert fvm.wait_until(lambda: "ready" in bg.output(), timeout=60), bg.output() + bg.errors()
-        own = (fvm.box_dir(box) / "display").read_text().strip()
-        assert own.startswith(":") and own != xvfb, own
-        assert f"@/tmp/.X11-unix/X{own[1:]}\n" not in pathlib.Path("/proc/net/unix").read_text()
+    with box_window_elsewhere(fvm, box, apps, xvfb, tmp_path, "FvmNested") as (own, title):
         user = x_window_titles(xvfb)
-        assert f'"FVM box {box}"' in user and title not in user, user[-3000:]
+        assert f'"FVM box {box}"' in user, user[-3000:]
         nested = x_window_titles(own)
         assert title in nested, nested
         # Frames drawn by Wine: the box's desktop is a virtual desktop of the
@@ -732,9 +734,6 @@ def test_nested_display_shows_the_box_in_one_window(fvm, box, apps, xvfb, tmp_pa
                            "/v", "Default").returncode != 0
         out = fvm("run", "--box", box, "cmd", "/c", "echo [%DISPLAY%]", env={"DISPLAY": ""})
         assert f"[{own}]" in out.stdout, out.stdout + out.stderr
-    finally:
-        stop.write_text("")
-        bg.wait(timeout=60)
     fvm("stop", box, check=0)
     assert fvm.wait_until(lambda: not pathlib.Path(f"/tmp/.X11-unix/X{own[1:]}").exists(), timeout=30)
     assert fvm.wait_until(lambda: f'"FVM box {box}"' not in x_window_titles(xvfb), timeout=30)

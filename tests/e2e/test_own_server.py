@@ -644,3 +644,23 @@ def test_a_box_servers_programs_have_no_network_of_their_own(fvm, apps, tmp_path
         assert ask("vm") == "relay: 0 1"
     finally:
         fvm("rm", "--force", name)
+
+
+def test_a_run_through_a_pipe_ends_with_the_run_not_with_the_server(fvm, sbox):
+    """`fvm run ... | cat` on a cold box: the first process of the box's new
+    server starts wineboot, and wineboot Wine's services, with its standard
+    streams. The runner starts the box's program only once the keeper (with
+    /dev/null for its streams) has started wineboot, so the services do not
+    hold the caller's pipe for the server's life (they did: the pipe ended
+    with the server, 6 s later with the default linger). Here the server
+    lingers 60 s: the pipe must end long before."""
+    env = fvm.env({"FVM_SERVER_LINGER_MS": "60000"})
+    start = time.time()
+    proc = subprocess.run(["wine", str(fvm.exe), "run", "--box", sbox, "cmd", "/c", "echo piped"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          timeout=120)
+    took = time.time() - start
+    assert proc.returncode == 0 and b"piped" in proc.stdout, proc.stdout + proc.stderr
+    assert box_init_pids(sbox)   # the server lingers on, the pipe has ended
+    assert took < 40, f"the pipe ended after {took:.1f} s, with the server's linger (60 s)"
+    fvm("stop", sbox, check=0)
