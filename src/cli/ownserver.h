@@ -42,6 +42,18 @@ typedef struct server_plan {
  * the box's virtual desktop on it (ownserver.c). */
 #define NESTED_SCREEN XDISPLAY_NESTED_SCREEN
 
+/* The host registry the box's server loads (ownserver_registry.c): the
+ * three hives, each saved as <dir>.<stage><file> (i == OWN_HIVES: the
+ * stamp); own_save_host_registry saves them as "next."; own_read_whole reads
+ * a small file (up to 64 MiB) onto the heap (NULL if absent; HeapFree it);
+ * own_same_file: the same bytes, or both absent. */
+#define OWN_HIVES 3
+const char *own_hive_file(int i);
+BOOL own_hive_copy_path(const box *b, const char *stage, int i, wchar_t *out);
+void own_save_host_registry(const box *b);
+char *own_read_whole(const wchar_t *path, DWORD *len);
+BOOL own_same_file(const wchar_t *a, const wchar_t *b);
+
 /* Writes "fvm: the box's own Wine server: " a b to fd, with raw calls. */
 void own_server_say(int fd, const char *a, const char *b);
 

@@ -251,9 +251,30 @@ def wineserver():
         pytest.exit("build/win/fvm.exe is missing: run make first", returncode=2)
     server = subprocess.Popen(["wineserver", "-p", "-f"], env=wine_env(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_server_socket(server)
     yield
     subprocess.run(["wineserver", "-k"], env=wine_env())
     server.wait(timeout=30)
+
+
+def wait_for_server_socket(server, timeout=15):
+    """Until the server just started listens (its working directory is
+    Wine's server-DEV-INODE directory, with its socket), or has ended (one
+    was running already). A Wine program started before that, on a prefix
+    copy no server ran on yet, failed now and then with "wine: chdir to
+    /tmp/wine-XXXXXX/server-DEV-INODE : No such file or directory" (a
+    worker's first test, in a fresh-clone CI of session 19)."""
+    st = os.stat(wine_env()["WINEPREFIX"])
+    want = f"server-{st.st_dev:x}-{st.st_ino:x}"
+    end = time.time() + timeout
+    while time.time() < end and server.poll() is None:
+        try:
+            cwd = os.readlink(f"/proc/{server.pid}/cwd")
+            if os.path.basename(cwd) == want and os.path.exists(os.path.join(cwd, "socket")):
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
