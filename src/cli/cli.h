@@ -102,6 +102,8 @@ int cmd_run(int argc, char **argv, const wchar_t *raw_cmdline);
  * an error, printed). */
 int own_display_number(const box *b);
 int own_display_pick(void);
+/* Where a search for a free display number starts (owndisplay.c). */
+int own_display_start_point(void);
 int own_display_reexec(const box *b, int number, int *exit_code);
 
 /* runagain.c: fvm.exe runs itself again as a Linux program (Wine's loader,

@@ -28,17 +28,20 @@ int own_display_number(const box *b)
     return n >= 0 ? n : -1;
 }
 
+int own_display_start_point(void)
+{
+    /* The process and the time, not 100: the number is taken when the box
+     * first runs, so two boxes made one after the other, or by two FVM
+     * roots at once (two test workers), would otherwise both pick the
+     * first free one. */
+    const int span = XDISPLAY_LAST - XDISPLAY_FIRST + 1;
+    return XDISPLAY_FIRST +
+           (int)(((uint32_t)GetCurrentProcessId() * 2654435761u ^ (uint32_t)GetTickCount()) % (uint32_t)span);
+}
+
 int own_display_pick(void)
 {
-    if (!cli_on_linux())
-        return -1;
-    /* From a number of its own (the process and the time), not from 100:
-     * the number is taken when the box first runs, so two boxes made one
-     * after the other, or by two FVM roots at once (two test workers), would
-     * otherwise both pick the first free one. */
-    const int span = XDISPLAY_LAST - XDISPLAY_FIRST + 1;
-    int start = (int)(((uint32_t)GetCurrentProcessId() * 2654435761u ^ (uint32_t)GetTickCount()) % (uint32_t)span);
-    return xdisplay_free_number(XDISPLAY_FIRST + start);
+    return cli_on_linux() ? xdisplay_free_number(own_display_start_point()) : -1;
 }
 
 int own_display_reexec(const box *b, int number, int *exit_code)

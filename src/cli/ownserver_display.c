@@ -55,7 +55,9 @@ void own_display_plan(const box *b, server_plan *p)
     copy_env("XAUTHORITY", p->xauthority, sizeof p->xauthority);
     copy_env("HOME", p->home, sizeof p->home);
     snprintf(p->title, sizeof p->title, "FVM box %s", b->name);
-    p->nested_from = own_display_pick();
+    /* Where the init looks for a free number from (it looks itself, with
+     * raw calls, only when it starts: not at every request). */
+    p->nested_from = own_display_start_point();
 }
 
 int own_display_start_outside(server_plan *p)
