@@ -55,7 +55,11 @@ trap cleanup EXIT
 
 wineserver -k 2>/dev/null || true
 WINEDEBUG=-all wine "$W/bench/nop.exe" </dev/null >/dev/null 2>&1 || die "cannot run nop.exe under Wine"
-WINEDEBUG=-all wine "$W/fvm.exe" create "$BOX" >/dev/null 2>&1 || true
+# The box is on the host's server (--host-server): a box's own server traces
+# to its own stderr, which the runner does not pass on; the requests a start
+# makes are the same on either server (the runtime's, not the server's).
+WINEDEBUG=-all wine "$W/fvm.exe" rm --force "$BOX" >/dev/null 2>&1 || true
+WINEDEBUG=-all wine "$W/fvm.exe" create --host-server "$BOX" >/dev/null 2>&1 || die "cannot create the box"
 NOP=$(WINEDEBUG=-all winepath -w "$W/bench/nop.exe" | tr -d '\r')
 
 # One traced run: a fresh server started with the trace on, so that its
