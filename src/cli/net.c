@@ -250,7 +250,7 @@ static void print_sockets(const box *b, const portmap *map)
 
 /* What the kernel holds below the hooks for Winsock, which Wine's server
  * serves: the policy's TCP denies mirrored into a box's own server's domain
- * (ownserver.c), as port ranges. */
+ * (ownserver.c), as port ranges, and its UDP when the policy closes it. */
 static void print_kernel_tcp(const box *b)
 {
     static uint8_t denied[8192];
@@ -267,6 +267,8 @@ static void print_kernel_tcp(const box *b)
         printf("below the hooks: the box's programs have no network of their own (an empty network namespace: "
                "raw sockets reach nothing; Winsock's sockets are the Wine server's, and host names are "
                "resolved outside the box)\n");
+    if (own_server_udp_closed(b))
+        printf("below the hooks: the kernel refuses the box's Wine server UDP sockets (no program may use UDP)\n");
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "

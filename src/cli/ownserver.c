@@ -216,6 +216,10 @@ static int start_server(server_plan *p, char **envp, int err_fd)
             LSYS(LNR_dup2, p->log_fd, 2, 0);
         }
         LSYS(LNR_close_range, 3, ~0u, 0);
+        /* Winsock's sockets are the server's (box_udp_closed): a server
+         * without this filter would be a way around the policy's UDP deny. */
+        if (p->no_datagrams && floor_domain_seccomp_no_datagrams() != 0)
+            LSYS(LNR_exit, 126, 0, 0);
         char *argv[] = {p->wineserver, "-f", "-p0", NULL};
         LSYS(LNR_execve, p->wineserver, argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
@@ -819,6 +823,19 @@ static BOOL box_offline(const box *b)
            net_policy_offline(lp->net_rules, lp->net_count, scratch);
 }
 
+/* Whether the box's server is refused IPv4 and IPv6 datagram sockets: its
+ * policy lets no program use UDP (core/policy_net.h). Wine's server makes
+ * Winsock's sockets, in the host's network for a box that is not offline,
+ * so a program that gets around the hooks (its own NtDeviceIoControlFile)
+ * would otherwise send UDP the policy denies. A policy that denies UDP only
+ * to some hosts, ports or programs is the hooks' alone (design.md). */
+static BOOL box_udp_closed(const box *b)
+{
+    const loaded_policy *lp = box_policy(b);
+    static uint8_t scratch[8192];
+    return lp->net_count && net_policy_udp_closed(lp->net_rules, lp->net_count, scratch);
+}
+
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
     /* The net mode too: the TCP ports of the domain depend on it. */
@@ -846,25 +863,55 @@ static BOOL same_as_loaded(const box *b, const server_plan *p)
     return same;
 }
 
+/* The last bytes of what was copied, to find the nested desktop's sections
+ * at the end of a copy of HKCU. */
+typedef struct copy_tail {
+    char bytes[sizeof OWN_NESTED_DESKTOP_SECTIONS];
+    size_t len;
+    uint64_t total;
+} copy_tail;
+
+static void tail_keep(copy_tail *t, const char *data, size_t n)
+{
+    size_t cap = sizeof t->bytes, keep = n < cap ? n : cap;
+    size_t old = t->len + keep > cap ? cap - keep : t->len;   /* how much of the previous tail stays */
+    memmove(t->bytes, t->bytes + t->len - old, old);
+    memcpy(t->bytes + old, data + n - keep, keep);
+    t->len = old + keep;
+    t->total += n;
+}
+
 /* A prefix whose host server has not written a hive yet (a new prefix:
  * Wine's server writes the registry about every 30 s and at its end) has
  * no file to bind the copy over, and the init failed. The copy is what that
  * server would write (RegSaveKey of the hive's root is the same text), so
  * it is put there, under a temporary name first and linked in only if
- * the file is still missing: a save of the host's server wins. */
+ * the file is still missing: a save of the host's server wins. A nested
+ * box's copy of HKCU ends with the box's virtual desktop (nest_desktop),
+ * which is the box's, not the host's: the prefix's file is cut before it
+ * (a host whose registry had it got Wine's virtual desktop for every
+ * program, session 20). */
 static void give_prefix_its_hive(const char *copy, const char *target)
 {
     if (LSYS(LNR_access_, target, 0, 0) == 0)
         return;
     static char tmp[FVM_PATH_MAX * 3 + 16], data[64 * 1024];
+    static const char nested[] = OWN_NESTED_DESKTOP_SECTIONS;
     snprintf(tmp, sizeof tmp, "%s.fvm-new", target);
     LSYS(LNR_unlink, tmp, 0, 0);
     int64_t in = linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)copy, L_O_RDONLY | L_O_CLOEXEC, 0, 0, 0);
     int64_t out = in < 0 ? -1 : linux_syscall6(LNR_openat, L_AT_FDCWD, (int64_t)tmp,
                                                L_O_WRONLY | L_O_CREAT | 0200 /* O_EXCL */ | L_O_CLOEXEC, 0600, 0, 0);
     BOOL ok = out >= 0;
-    for (int64_t n; ok && (n = LSYS(LNR_read, in, data, sizeof data)) != 0;)
+    copy_tail tail = {{0}, 0, 0};
+    for (int64_t n; ok && (n = LSYS(LNR_read, in, data, sizeof data)) != 0;) {
         ok = n > 0 && write_all(out, data, (size_t)n);
+        if (ok)
+            tail_keep(&tail, data, (size_t)n);
+    }
+    size_t nested_len = sizeof nested - 1;
+    if (ok && tail.len >= nested_len && !memcmp(tail.bytes + tail.len - nested_len, nested, nested_len))
+        ok = LSYS(LNR_truncate, tmp, tail.total - nested_len, 0) == 0;
     if (in >= 0)
         LSYS(LNR_close, in, 0, 0);
     if (out >= 0)
@@ -1017,6 +1064,11 @@ int own_server_network_cut(const box *b)
     return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch) ? 1 : 3;
 }
 
+BOOL own_server_udp_closed(const box *b)
+{
+    return fvm_box_own_server(b->path) && box_udp_closed(b);
+}
+
 long own_server_tcp_denied(const box *b, uint8_t denied[8192])
 {
     if (!fvm_box_own_server(b->path))
@@ -1065,6 +1117,7 @@ static int plan_init(const box *b, server_plan *p)
     p->offline = box_offline(b);
     if (!p->floor)
         return 0;
+    p->no_datagrams = box_udp_closed(b);
     char *box_unix = p->box_unix;
     if (!boxserver_linux_path(b->path, box_unix, sizeof p->box_unix) ||
         !floor_domain_real_path(box_unix, sizeof p->box_unix))

@@ -23,6 +23,7 @@ typedef struct server_plan {
                                           * pipe whose end ends it (xdisplay.h) */
     char host_display[256], xauthority[FVM_PATH_MAX * 3], home[FVM_PATH_MAX * 3], title[160];
     BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
+    BOOL no_datagrams;                   /* the server refused UDP sockets (box_udp_closed) */
     char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
     char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
     char hidden[16][FVM_PATH_MAX];       /* folders the policy hides whole (policy_hidden_folders) */
@@ -41,6 +42,12 @@ typedef struct server_plan {
 /* The nested display's screen (xdisplay.c passes the same to Xephyr), and
  * the box's virtual desktop on it (ownserver.c). */
 #define NESTED_SCREEN XDISPLAY_NESTED_SCREEN
+/* What a nested box's copy of HKCU gets appended (ownserver_registry.c,
+ * nest_desktop): Wine's virtual desktop of the nested screen. Never the
+ * host's: a copy given to the prefix (ownserver.c) is cut before it. */
+#define OWN_NESTED_DESKTOP_SECTIONS                                                                                   \
+    "\n[Software\\\\Wine\\\\Explorer]\n\"Desktop\"=\"Default\"\n"                                                   \
+    "\n[Software\\\\Wine\\\\Explorer\\\\Desktops]\n\"Default\"=\"" NESTED_SCREEN "\"\n"
 
 /* The host registry the box's server loads (ownserver_registry.c): the
  * three hives, each saved as <dir>.<stage><file> (i == OWN_HIVES: the

@@ -128,8 +128,7 @@ static void delay_optional_services(const wchar_t *path)
  * registry is not touched, and the same save gives the same text. */
 static void nest_desktop(const wchar_t *path)
 {
-    static const char sections[] = "\n[Software\\\\Wine\\\\Explorer]\n\"Desktop\"=\"Default\"\n"
-                                   "\n[Software\\\\Wine\\\\Explorer\\\\Desktops]\n\"Default\"=\"" NESTED_SCREEN "\"\n";
+    static const char sections[] = OWN_NESTED_DESKTOP_SECTIONS;
     HANDLE f = CreateFileW(path, FILE_APPEND_DATA, 0, NULL, OPEN_EXISTING, 0, NULL);
     DWORD put = 0;
     BOOL ok = f != INVALID_HANDLE_VALUE && WriteFile(f, sections, (DWORD)strlen(sections), &put, NULL) &&

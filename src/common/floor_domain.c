@@ -275,3 +275,11 @@ int floor_domain_seccomp(void)
     struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_filter(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
     return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
 }
+
+int floor_domain_seccomp_no_datagrams(void)
+{
+    static floor_bpf_insn filter[FLOOR_BPF_MAX];
+    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_no_inet_datagrams(filter, FLOOR_BPF_MAX), {0, 0, 0},
+                                  filter};
+    return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
+}

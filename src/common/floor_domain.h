@@ -80,6 +80,12 @@ int floor_domain_restrict(floor_domain *fd);
  * (after no_new_privs): 0 or a negative errno. */
 int floor_domain_seccomp(void);
 
+/* The filter that refuses IPv4 and IPv6 datagram sockets (core/floor_rules.h,
+ * floor_seccomp_no_inet_datagrams), stacked on the calling process: for a
+ * box's Wine server when its policy lets no program use UDP. 0 or a
+ * negative errno. */
+int floor_domain_seccomp_no_datagrams(void);
+
 /* Closes the ruleset without entering it. */
 void floor_domain_drop(floor_domain *fd);
 

@@ -168,6 +168,39 @@ size_t floor_seccomp_filter(floor_bpf_insn *f, size_t cap)
     return n;
 }
 
+/* The box's Wine server makes Winsock's sockets for the box's programs
+ * (server/sock.c), in the host's network: a program that gets around the
+ * hooks has its datagrams sent where the server can. For a policy that
+ * lets no program use UDP (core/policy_net.h) the server is refused IPv4
+ * and IPv6 datagram sockets, EACCES as Landlock refuses a connect (Wine
+ * reports it as WSAEACCES). Stacked on the domain; not the programs' filter
+ * (their own UDP is in an empty network namespace already). */
+#define SOCK_DGRAM_ 2u
+#define ERRNO_EACCES 13u
+
+size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *f, size_t cap)
+{
+    size_t n = 0;
+    if (cap < 13)
+        return 0;
+#define EMIT(c, t, e, kk) (f[n].code = (c), f[n].jt = (uint8_t)(t), f[n].jf = (uint8_t)(e), f[n].k = (kk), n++)
+    EMIT(BPF_LD_ABS_W, 0, 0, 4);                               /* seccomp_data.arch */
+    EMIT(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64);
+    EMIT(BPF_RET_K, 0, 0, RET_ERRNO | ERRNO_EPERM);
+    EMIT(BPF_LD_ABS_W, 0, 0, 0);                               /* seccomp_data.nr */
+    EMIT(BPF_JEQ_K, 0, 6, NR_SOCKET);
+    EMIT(BPF_LD_ABS_W, 0, 0, 16);                              /* domain: low half of args[0] */
+    EMIT(BPF_JEQ_K, 1, 0, AF_INET_);
+    EMIT(BPF_JEQ_K, 0, 3, AF_INET6_);
+    EMIT(BPF_LD_ABS_W, 0, 0, 24);                              /* type: low half of args[1] */
+    EMIT(BPF_ALU_AND_K, 0, 0, 0xfu);                           /* without SOCK_NONBLOCK/CLOEXEC */
+    EMIT(BPF_JEQ_K, 1, 0, SOCK_DGRAM_);
+    EMIT(BPF_RET_K, 0, 0, RET_ALLOW);
+    EMIT(BPF_RET_K, 0, 0, RET_ERRNO | ERRNO_EACCES);
+#undef EMIT
+    return n;
+}
+
 /* ---- ELF ---------------------------------------------------------------- */
 
 fvm_status floor_elf_interpreter(const unsigned char *head, size_t n, char *out, size_t cap, fvm_error *err)

@@ -37,6 +37,12 @@ typedef struct floor_bpf_insn {
  * the instruction count, 0 if cap is too small. */
 size_t floor_seccomp_filter(floor_bpf_insn *out, size_t cap);
 
+/* The filter stacked on a box's Wine server when its policy lets no program
+ * use UDP (net_policy_udp_closed): socket(AF_INET or AF_INET6, SOCK_DGRAM)
+ * fails with EACCES, everything else is left to the other filters. Returns
+ * the instruction count, 0 if cap is too small. */
+size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *out, size_t cap);
+
 /* The PT_INTERP path in the first bytes of an ELF64 file. FVM_OK with the
  * path, FVM_E_NOTFOUND for a static binary, FVM_E_INVALID if head is not
  * ELF64 or the headers lie beyond it, FVM_E_RANGE if out is too small. */

@@ -108,11 +108,12 @@ void net_policy_decide_name(const policy_view *view, const net_policy_rule *rule
     fill(view, best, 0, out);
 }
 
-/* A rule that decides outgoing traffic of proto (TCP or UDP) to some port
- * (of any host, program). */
-static int decides_out(const net_rule *r, uint8_t proto)
+/* A rule that decides traffic of proto (TCP or UDP) in direction dir (out:
+ * to some port of any host; in: a bind of some local port), for some
+ * program. */
+static int decides(const net_rule *r, uint8_t dir, uint8_t proto)
 {
-    return (r->dir == NET_DIR_ANY || r->dir == NET_DIR_OUT) && (r->proto == NET_PROTO_ANY || r->proto == proto);
+    return (r->dir == NET_DIR_ANY || r->dir == dir) && (r->proto == NET_PROTO_ANY || r->proto == proto);
 }
 
 static int denies(uint8_t action)
@@ -126,17 +127,18 @@ static int denies(uint8_t action)
  * rule that denies every host for every program wins over each allowing
  * rule, or the run stays open; if the best one does not, no weaker deny
  * does either (precedence is a total order). */
-static size_t out_ports_denied(const net_policy_rule *rules, size_t count, uint8_t proto, uint8_t denied[8192])
+static size_t ports_denied(const net_policy_rule *rules, size_t count, uint8_t dir, uint8_t proto, uint32_t first,
+                           uint8_t denied[8192])
 {
     for (size_t i = 0; i < 8192; i++)
         denied[i] = 0;
     size_t total = 0;
-    uint32_t lo = 1;
+    uint32_t lo = first;
     while (lo <= 65535) {
         uint32_t next = 65536;   /* the first port past the run */
         for (size_t i = 0; i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (!decides_out(r, proto))
+            if (!decides(r, dir, proto))
                 continue;
             if (r->port_lo > lo && r->port_lo < next)
                 next = r->port_lo;
@@ -146,14 +148,14 @@ static size_t out_ports_denied(const net_policy_rule *rules, size_t count, uint8
         const net_policy_rule *best = NULL;
         for (size_t i = 0; i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (decides_out(r, proto) && denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL &&
+            if (decides(r, dir, proto) && denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL &&
                 r->host_kind == NET_HOST_ANY && r->port_lo <= lo && r->port_hi >= lo &&
                 (!best || beats(&rules[i], best)))
                 best = &rules[i];
         }
         for (size_t i = 0; best && i < count; i++) {
             const net_rule *r = &rules[i].rule;
-            if (decides_out(r, proto) && !denies(rules[i].action) && r->port_lo <= lo && r->port_hi >= lo &&
+            if (decides(r, dir, proto) && !denies(rules[i].action) && r->port_lo <= lo && r->port_hi >= lo &&
                 !beats(best, &rules[i]))
                 best = NULL;
         }
@@ -165,9 +167,23 @@ static size_t out_ports_denied(const net_policy_rule *rules, size_t count, uint8
     return total;
 }
 
+/* Outgoing: ports 1-65535 (port 0 is no destination). */
+static size_t out_ports_denied(const net_policy_rule *rules, size_t count, uint8_t proto, uint8_t denied[8192])
+{
+    return ports_denied(rules, count, NET_DIR_OUT, proto, 1, denied);
+}
+
 size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192])
 {
     return out_ports_denied(rules, count, NET_PROTO_TCP, denied);
+}
+
+/* A rule that lets some program have raw or ICMP sockets (ICMP echo is a
+ * datagram socket under Linux). */
+static int allows_raw_or_icmp(const net_policy_rule *r)
+{
+    return (r->rule.proto == NET_PROTO_RAW || r->rule.proto == NET_PROTO_ICMP) && !denies(r->action) &&
+           r->rule.dir != NET_DIR_ACCEPT;
 }
 
 int net_policy_offline(const net_policy_rule *rules, size_t count, uint8_t scratch[8192])
@@ -176,12 +192,26 @@ int net_policy_offline(const net_policy_rule *rules, size_t count, uint8_t scrat
         const net_rule *r = &rules[i].rule;
         if (r->dir == NET_DIR_PUBLISH)
             return 0;   /* a port the host reaches: it must live in the host's network */
-        if ((r->proto == NET_PROTO_RAW || r->proto == NET_PROTO_ICMP) && !denies(rules[i].action) &&
-            r->dir != NET_DIR_ACCEPT)
+        if (allows_raw_or_icmp(&rules[i]))
             return 0;   /* raw and ICMP sockets are allowed only by such a rule */
     }
     return out_ports_denied(rules, count, NET_PROTO_TCP, scratch) == 65535 &&
            out_ports_denied(rules, count, NET_PROTO_UDP, scratch) == 65535;
+}
+
+int net_policy_udp_closed(const net_policy_rule *rules, size_t count, uint8_t scratch[8192])
+{
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *r = &rules[i].rule;
+        if (r->dir == NET_DIR_PUBLISH && r->proto == NET_PROTO_UDP)
+            return 0;   /* host clients send to a box port */
+        if (allows_raw_or_icmp(&rules[i]))
+            return 0;
+    }
+    /* Every destination port out, and every local port to bind, 0 (the
+     * system's choice) included. */
+    return out_ports_denied(rules, count, NET_PROTO_UDP, scratch) == 65535 &&
+           ports_denied(rules, count, NET_DIR_IN, NET_PROTO_UDP, 0, scratch) == 65536;
 }
 
 size_t net_policy_published(const policy_view *view, net_publish *out, size_t cap)

@@ -65,6 +65,16 @@ size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count,
  * scratch: 8192 bytes of the caller's. */
 int net_policy_offline(const net_policy_rule *rules, size_t count, uint8_t scratch[8192]);
 
+/* Whether the policy lets no program use UDP at all: every port denied
+ * outgoing and for binds (port 0 too), to and on any host, for every
+ * program, as net_policy_tcp_connect_denied decides a port; no rule
+ * allowing raw or ICMP sockets (ICMP echo is a datagram socket); no
+ * publish:udp: rule. Then the box's Wine server, which makes Winsock's
+ * sockets, may be refused IPv4 and IPv6 datagram sockets by the kernel
+ * (core/floor_rules.h), which holds a program that gets around the hooks.
+ * scratch: 8192 bytes of the caller's. */
+int net_policy_udp_closed(const net_policy_rule *rules, size_t count, uint8_t scratch[8192]);
+
 /* The publish: rules of a compiled policy (core/netrules.h): box ports
  * host clients reach. Only open rules for every program count (the parser
  * refuses others). Up to cap written; returns how many there are. */

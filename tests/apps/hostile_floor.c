@@ -33,6 +33,9 @@
  *   hostile_floor unhook-connect PORT        restore ntdll!NtDeviceIoControlFile (the [net] hook) from
  *                                            disk, then Winsock connect to 127.0.0.1:PORT ("connect: 0",
  *                                            or minus the WSA error)
+ *   hostile_floor unhook-sendto PORT         the same restore, then a Winsock UDP socket and sendto
+ *                                            127.0.0.1:PORT ("sendto: 4", or "socket:"/"sendto:" minus
+ *                                            the WSA error)
  *
  * Paths of raw-* commands are Linux paths. Prints one line "<command>:
  * <result>" and exits 0 when the attempt was refused, 1 when it went
@@ -498,6 +501,26 @@ static int unhook_connect(const wchar_t *port)
     return outcome("connect", result);
 }
 
+/* Wine's server makes the socket, in the host's network, and the program's
+ * own process sends on it: only the server's floor can refuse it. */
+static int unhook_sendto(const wchar_t *port)
+{
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0 || !unhook("NtDeviceIoControlFile"))
+        return 2;
+    SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    if (s == INVALID_SOCKET)
+        return outcome("socket", -(int64_t)WSAGetLastError());
+    struct sockaddr_in to = {0};
+    to.sin_family = AF_INET;
+    to.sin_port = htons((u_short)_wtoi(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int r = sendto(s, "ping", 4, 0, (struct sockaddr *)&to, sizeof to);
+    int64_t result = r >= 0 ? r : -(int64_t)WSAGetLastError();
+    closesocket(s);
+    return outcome("sendto", result);
+}
+
 static int floor_state(void)
 {
     HMODULE fvm = GetModuleHandleW(L"fvm.dll");
@@ -587,6 +610,8 @@ int wmain(int argc, wchar_t **argv)
         return unhook_write(argv[2], argv[3]);
     if (!wcscmp(op, L"unhook-connect") && argc == 3)
         return unhook_connect(argv[2]);
+    if (!wcscmp(op, L"unhook-sendto") && argc == 3)
+        return unhook_sendto(argv[2]);
     fprintf(stderr, "hostile_floor: unknown command or wrong arguments\n");
     return 2;
 }

@@ -22,13 +22,14 @@ import pathlib
 import random
 import re
 import socket
+import stat
 import subprocess
 import tempfile
 import uuid
 
 import pytest
 
-from conftest import DRIVE_C, run_captured, run_unboxed, win_path, wine_env
+from conftest import DRIVE_C, PREFIX, run_captured, run_unboxed, win_path, wine_env
 
 HOST_ID = "fvmfloor" + uuid.uuid4().hex[:8]
 HOST = DRIVE_C / HOST_ID            # C:\fvmfloorXXXX: the host tree under attack
@@ -737,6 +738,32 @@ def test_nested_display_shows_the_box_in_one_window(fvm, box, apps, xvfb, tmp_pa
     fvm("stop", box, check=0)
     assert fvm.wait_until(lambda: not pathlib.Path(f"/tmp/.X11-unix/X{own[1:]}").exists(), timeout=30)
     assert fvm.wait_until(lambda: f'"FVM box {box}"' not in x_window_titles(xvfb), timeout=30)
+
+
+def test_a_prefix_given_the_host_registry_by_a_box_gets_no_nested_desktop(fvm, box):
+    """A prefix whose host server has not written user.reg yet (a new one)
+    is given the box's copy of the host registry, so that the box's server
+    has a file to bind it over (ownserver.c, give_prefix_its_hive). A
+    nested box's copy of HKCU ends with the box's virtual desktop, which is
+    the box's: it reached the host once (session 20: every host program
+    then ran in a 1280x800 virtual desktop, and three display tests
+    failed). The prefix gets the copy without it."""
+    user_reg = PREFIX / "user.reg"
+    run_unboxed("cmd", "/c", "exit")   # the host's server is up, its registry loaded
+    saved = user_reg.read_bytes()
+    try:
+        user_reg.unlink()
+        out = fvm("run", "--box", box, "cmd", "/c", "echo", "given")
+        assert "given" in out.stdout, out.stdout + out.stderr
+        if stat.S_IMODE(user_reg.stat().st_mode) != 0o600:
+            pytest.skip("the host's server wrote user.reg before the box's init did: the path was not taken")
+        given = user_reg.read_bytes()
+        assert b"[Software\\\\Wine\\\\Explorer\\\\Desktops]" not in given, given[-300:]
+        assert b'"Desktop"="Default"' not in given, given[-300:]
+        assert b"[Software\\\\Wine" in given, given[:300]   # the host's registry otherwise
+    finally:
+        fvm("stop", box, check=0)
+        user_reg.write_bytes(saved)
 
 
 def test_hostile_suite_is_large_enough():

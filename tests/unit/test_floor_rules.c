@@ -118,12 +118,12 @@ static void test_elf_interpreter(void **state)
 }
 
 /* In a forked child: load the filter, try calls, report errnos. */
-static int run_filtered(long (*attempt)(void))
+static int run_with(size_t (*make)(floor_bpf_insn *, size_t), long (*attempt)(void))
 {
     pid_t pid = fork();
     if (pid == 0) {
         floor_bpf_insn insns[FLOOR_BPF_MAX];
-        size_t n = floor_seccomp_filter(insns, FLOOR_BPF_MAX);
+        size_t n = make(insns, FLOOR_BPF_MAX);
         struct sock_fprog prog = {(unsigned short)n, (struct sock_filter *)insns};
         if (!n || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
             _exit(200);
@@ -133,6 +133,11 @@ static int run_filtered(long (*attempt)(void))
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_filtered(long (*attempt)(void))
+{
+    return run_with(floor_seccomp_filter, attempt);
 }
 
 static long try_ptrace(void) { return ptrace(PTRACE_ATTACH, getppid(), 0, 0); }
@@ -177,6 +182,27 @@ static void test_filter_refuses_escape_calls_and_allows_ordinary_ones(void **sta
     assert_int_equal(run_filtered(try_unix_socket), 100);    /* X11 */
 }
 
+static long try_udp6_socket(void) { long fd = syscall(SYS_socket, 10, 2 | 0x80000 /* CLOEXEC */, 17); return fd >= 0 ? 0 : -1; }
+static long try_tcp_socket(void) { long fd = syscall(SYS_socket, 2, 1 /* SOCK_STREAM */, 0); return fd >= 0 ? 0 : -1; }
+static long try_unix_dgram(void) { long fd = syscall(SYS_socket, 1, 2 /* SOCK_DGRAM */, 0); return fd >= 0 ? 0 : -1; }
+static long try_udp_nonblock(void) { long fd = syscall(SYS_socket, 2, 2 | 0x800 /* NONBLOCK */, 0); return fd >= 0 ? 0 : -1; }
+
+static void test_datagram_filter_refuses_inet_datagram_sockets_only(void **state)
+{
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_udp_socket), EACCES);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_udp6_socket), EACCES);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_udp_nonblock), EACCES);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_tcp_socket), 100);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_unix_dgram), 100);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_unix_socket), 100);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_open), 100);
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_fork), 100);
+    /* It leaves what the domain's filter refuses to that filter. */
+    assert_int_equal(run_with(floor_seccomp_no_inet_datagrams, try_getpid), 100);
+    floor_bpf_insn small[12];
+    assert_int_equal(floor_seccomp_no_inet_datagrams(small, 12), 0);
+}
+
 static void test_filter_needs_room(void **state)
 {
     floor_bpf_insn small[10];
@@ -194,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_walk_visits_each_ancestor_with_the_way_on),
         cmocka_unit_test(test_elf_interpreter),
         cmocka_unit_test(test_filter_refuses_escape_calls_and_allows_ordinary_ones),
+        cmocka_unit_test(test_datagram_filter_refuses_inet_datagram_sockets_only),
         cmocka_unit_test(test_filter_needs_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

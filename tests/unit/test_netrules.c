@@ -588,6 +588,43 @@ static void offline_only_when_nothing_may_leave(void **state)
     assert_false(offline("[net]\ndeny *\nopen publish:18080:8080\n"));
 }
 
+static int udp_closed(const char *text)
+{
+    compiled c;
+    compile_every(text, &c);
+    static uint8_t scratch[8192];
+    int result = net_policy_udp_closed(c.rules, c.count, scratch);
+    release(&c);
+    return result;
+}
+
+/* The box's server may be refused datagram sockets only when no program
+ * may send or receive UDP anywhere: never stricter than the policy. */
+static void udp_closed_only_when_no_program_may_use_udp(void **state)
+{
+    (void)state;
+    assert_true(udp_closed("[net]\ndeny *\n"));
+    assert_true(udp_closed("[net]\ndeny udp:*\n"));
+    assert_true(udp_closed("[net]\ndeny udp:*\nopen tcp:*:443\n"));        /* TCP stays open */
+    assert_true(udp_closed("[net]\ndeny out:udp:*\ndeny in:udp:*\n"));
+    assert_true(udp_closed("[net]\ndeny *\nopen accept:tcp:*:8080\n"));
+    assert_false(udp_closed("[net]\n"));                                    /* the default allows */
+    assert_false(udp_closed("[net]\ndeny tcp:*\n"));
+    assert_false(udp_closed("[net]\ndeny out:udp:*\n"));                   /* binds may receive */
+    assert_false(udp_closed("[net]\ndeny in:udp:*\n"));
+    assert_false(udp_closed("[net]\ndeny udp:*:1-65535\n"));               /* a bind of port 0 may */
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen udp:*:53\n"));
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen udp:10.0.0.1\n"));   /* one host */
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen in:udp:localhost:5353\n"));
+    assert_false(udp_closed("[net]\ndeny udp:*\ndns.exe: open udp:*:53\n"));   /* one program */
+    assert_false(udp_closed("[net]\ndeny udp:*\napp.exe: deny udp:*\nopen udp:*:53\n"));
+    assert_false(udp_closed("[net]\napp.exe: deny udp:*\n"));               /* others may */
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen icmp:*\n"));          /* echo is a datagram socket */
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen raw:*\n"));
+    assert_false(udp_closed("[net]\ndeny udp:*\nopen publish:udp:5353:53\n"));
+    assert_true(udp_closed("[net]\ndeny udp:*\nopen publish:18080:8080\n"));   /* TCP published */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +639,7 @@ int main(void)
         cmocka_unit_test(publish_rules_parse_publish_and_decide_nothing),
         cmocka_unit_test(tcp_connect_mirror_keeps_every_port_some_rule_may_allow),
         cmocka_unit_test(offline_only_when_nothing_may_leave),
+        cmocka_unit_test(udp_closed_only_when_no_program_may_use_udp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
