@@ -563,14 +563,23 @@ static void tcp_connect_mirror_keeps_every_port_some_rule_may_allow(void **state
     assert_int_equal(mirror("[net]\ndeny *\n", denied), 65535);
 }
 
-static int offline(const char *text)
+/* A whole-policy question (net_policy_offline, net_policy_udp_closed)
+ * asked of the policy text. */
+typedef int (*policy_question)(const net_policy_rule *rules, size_t count, uint8_t scratch[8192]);
+
+static int ask(policy_question question, const char *text)
 {
     compiled c;
     compile_every(text, &c);
     static uint8_t scratch[8192];
-    int result = net_policy_offline(c.rules, c.count, scratch);
+    int result = question(c.rules, c.count, scratch);
     release(&c);
     return result;
+}
+
+static int offline(const char *text)
+{
+    return ask(net_policy_offline, text);
 }
 
 static void offline_only_when_nothing_may_leave(void **state)
@@ -590,12 +599,7 @@ static void offline_only_when_nothing_may_leave(void **state)
 
 static int udp_closed(const char *text)
 {
-    compiled c;
-    compile_every(text, &c);
-    static uint8_t scratch[8192];
-    int result = net_policy_udp_closed(c.rules, c.count, scratch);
-    release(&c);
-    return result;
+    return ask(net_policy_udp_closed, text);
 }
 
 /* The box's server may be refused datagram sockets only when no program
