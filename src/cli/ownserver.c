@@ -218,8 +218,10 @@ static int start_server(server_plan *p, char **envp, int err_fd)
         LSYS(LNR_close_range, 3, ~0u, 0);
         /* Winsock's sockets are the server's (box_udp_closed): a server
          * without this filter would be a way around the policy's UDP deny. */
-        if (p->no_datagrams && floor_domain_seccomp_no_datagrams() != 0)
+        if (p->no_datagrams && floor_domain_seccomp_no_datagrams() != 0) {
+            own_server_say(2, "cannot install the filter that refuses the box's Wine server UDP sockets", NULL);
             LSYS(LNR_exit, 126, 0, 0);
+        }
         char *argv[] = {p->wineserver, "-f", "-p0", NULL};
         LSYS(LNR_execve, p->wineserver, argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
