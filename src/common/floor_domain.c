@@ -269,17 +269,21 @@ struct sock_fprog_x64 {
     const floor_bpf_insn *filter;
 };
 
-int floor_domain_seccomp(void)
+/* A filter from core/floor_rules.c on the calling process, stacked on any
+ * it has, for all its threads. */
+static int install_filter(size_t (*make)(floor_bpf_insn *, size_t))
 {
     static floor_bpf_insn filter[FLOOR_BPF_MAX];
-    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_filter(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
+    struct sock_fprog_x64 prog = {(uint16_t)make(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
     return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
+}
+
+int floor_domain_seccomp(void)
+{
+    return install_filter(floor_seccomp_filter);
 }
 
 int floor_domain_seccomp_no_datagrams(void)
 {
-    static floor_bpf_insn filter[FLOOR_BPF_MAX];
-    struct sock_fprog_x64 prog = {(uint16_t)floor_seccomp_no_inet_datagrams(filter, FLOOR_BPF_MAX), {0, 0, 0},
-                                  filter};
-    return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
+    return install_filter(floor_seccomp_no_inet_datagrams);
 }
