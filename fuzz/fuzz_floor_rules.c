@@ -4,8 +4,11 @@
  * may be named anything).
  *
  * Byte 0 picks the use of the rest:
- *  - even: the rest is the first bytes of an ELF file; an interpreter found
- *    must be NUL-terminated within the output;
+ *  - even, bit 1 clear: the rest is the first bytes of an ELF file; an
+ *    interpreter found must be NUL-terminated within the output;
+ *  - even, bit 1 set: the rest is a struct sockaddr as the connect
+ *    supervisor reads it from a box's Wine server (core/floor_supervise.h):
+ *    an address is IPv4 or (not mapped) IPv6, with the bytes' port;
  *  - odd: the rest (cut at the first NUL) is a path; the walk's directories
  *    must each be a prefix of it, and the FVM root a prefix of the box. */
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "core/floor_rules.h"
+#include "core/floor_supervise.h"
 
 #define CHECK(cond)           \
     do {                      \
@@ -37,6 +41,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     fvm_error err;
+    if (!(data[0] & 1) && (data[0] & 2)) {
+        net_addr addr;
+        uint16_t port = 0;
+        int kind = floor_sockaddr_parse(data + 1, size - 1, &addr, &port);
+        CHECK(kind >= -1 && kind <= 1);
+        if (kind == 1) {
+            CHECK(addr.family == 4 || addr.family == 6);
+            CHECK(port == (uint16_t)(data[3] << 8 | data[4]));
+            static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            CHECK(addr.family == 4 || memcmp(addr.bytes, mapped, 12) != 0);
+        }
+        return 0;
+    }
     if (!(data[0] & 1)) {
         char out[128];
         if (floor_elf_interpreter(data + 1, size - 1, out, sizeof out, &err) == FVM_OK)

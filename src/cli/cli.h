@@ -154,6 +154,10 @@ long own_server_tcp_denied(const box *b, uint8_t denied[8192]);
 /* Whether a box on its own server has that server refused UDP sockets
  * (its policy lets no program use UDP; ownserver.c box_udp_closed). */
 BOOL own_server_udp_closed(const box *b);
+/* Whether a box on its own server has that server's connect() calls
+ * decided by address (its policy denies an address, a CIDR or localhost,
+ * or UDP, to every program; ownserver.c supervise_connects). */
+BOOL own_server_connects_checked(const box *b);
 /* Whether the box runs without network: 1, its programs (a box on the
  * host's server, whose Winsock sockets are that server's, and whose policy
  * lets nothing leave); 3, its programs, their host names resolved outside

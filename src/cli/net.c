@@ -269,6 +269,9 @@ static void print_kernel_tcp(const box *b)
                "resolved outside the box)\n");
     if (own_server_udp_closed(b))
         printf("below the hooks: the kernel refuses the box's Wine server UDP sockets (no program may use UDP)\n");
+    if (own_server_connects_checked(b))
+        printf("below the hooks: the box's Wine server connections are decided one by one by address (the policy "
+               "denies addresses or UDP to every program; a datagram sent without connecting is the hooks' alone)\n");
     long n = own_server_tcp_denied(b, denied);
     if (n < 0) {
         printf("below the hooks: nothing for Winsock (its connections are the host's Wine server's; "

@@ -216,12 +216,14 @@ static int start_server(server_plan *p, char **envp, int err_fd)
             LSYS(LNR_dup2, p->log_fd, 2, 0);
         }
         LSYS(LNR_close_range, 3, ~0u, 0);
-        /* Winsock's sockets are the server's (box_udp_closed): a server
+        /* Winsock's sockets are the server's (own_box_udp_closed): a server
          * without this filter would be a way around the policy's UDP deny. */
         if (p->no_datagrams && floor_domain_seccomp_no_datagrams() != 0) {
             own_server_say(2, "cannot install the filter that refuses the box's Wine server UDP sockets", NULL);
             LSYS(LNR_exit, 126, 0, 0);
         }
+        if (p->check_connects)
+            own_supervise_connects(p);
         char *argv[] = {p->wineserver, "-f", "-p0", NULL};
         LSYS(LNR_execve, p->wineserver, argv, envp);
         LSYS(LNR_exit, 127, 0, 0);
@@ -698,25 +700,8 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
 
 /* ---- the host registry the box's server loads: ownserver_registry.c -------- */
 
-/* The box's policy, loaded once per fvm process: the stamp (twice), the
- * init's domain and the relay's start all ask it. NULL when it does not
- * load (the run's own load says what is wrong with it); the hash of its
- * compiled form (includes too) is 0 then, and so is has_view. */
-typedef struct {
-    BOOL loaded;
-    wchar_t owner[FVM_PATH_MAX];   /* the box's path */
-    policy *pol;
-    void *blob;                    /* compiled */
-    size_t blob_len;
-    policy_view view;
-    BOOL has_view;
-    uint64_t hash;
-    net_policy_rule *net_rules;    /* every [net] rule, whatever its scope */
-    size_t net_count;
-    BOOL isolated, published;      /* box.ini: net = isolated; publish = something */
-} loaded_policy;
 
-static const loaded_policy *box_policy(const box *b)
+const loaded_policy *own_box_policy(const box *b)
 {
     static loaded_policy cache;
     if (cache.loaded && !wcscmp(cache.owner, b->path))
@@ -764,87 +749,17 @@ static const loaded_policy *box_policy(const box *b)
 
 const struct policy_view *own_server_policy_view(const box *b)
 {
-    const loaded_policy *lp = box_policy(b);
+    const loaded_policy *lp = own_box_policy(b);
     return lp->has_view ? &lp->view : NULL;
-}
-
-/* The kernel's ephemeral port range (net.ipv4.ip_local_port_range). */
-static void ephemeral_ports(uint32_t *lo, uint32_t *hi)
-{
-    *lo = 32768;
-    *hi = 60999;
-    char text[64];
-    int64_t fd = LSYS(LNR_openat, L_AT_FDCWD, "/proc/sys/net/ipv4/ip_local_port_range", L_O_RDONLY | L_O_CLOEXEC);
-    int64_t n = fd >= 0 ? LSYS(LNR_read, fd, text, sizeof text - 1) : -1;
-    if (fd >= 0)
-        LSYS(LNR_close, fd, 0, 0);
-    unsigned a, z;
-    if (n > 0 && (text[n] = 0, sscanf(text, "%u %u", &a, &z) == 2) && a >= 1 && a <= z && z <= 65535) {
-        *lo = a;
-        *hi = z;
-    }
-}
-
-/* The TCP ports the kernel refuses the box's server to connect to: the
- * policy's denies that hold for every program and host (core/policy_net.h;
- * Landlock's connect rules name ports only). Wine's server makes
- * Winsock's connections, so a program that gets around the hooks (its own
- * NtDeviceIoControlFile) meets them here. In an isolated box the kernel's
- * ephemeral range stays open: the box's servers really listen there (a
- * box port is remapped, core/portmap.h), and the hooks decide by the box
- * port. Bit p of denied; returns how many. */
-static size_t tcp_connect_denied(const box *b, uint8_t denied[8192])
-{
-    const loaded_policy *lp = box_policy(b);
-    if (!lp->net_count)
-        return 0;
-    size_t n = net_policy_tcp_connect_denied(lp->net_rules, lp->net_count, denied);
-    if (n && lp->isolated) {
-        uint32_t lo, hi;
-        ephemeral_ports(&lo, &hi);
-        for (uint32_t port = lo; port <= hi; port++)
-            if (denied[port / 8] & (1u << (port % 8))) {
-                denied[port / 8] &= (uint8_t) ~(1u << (port % 8));
-                n--;
-            }
-    }
-    return n;
-}
-
-/* Whether the box's server runs in a network namespace of its own with no
- * network: its policy lets nothing leave (core/policy_net.h), and nothing
- * must come in either (an isolated box, no published port: a shared box's
- * servers are reached on the host's ports). Then Wine's server makes
- * Winsock's sockets where no packet goes, raw sockets and the programs'
- * own DNS lookups too (UDP, which Landlock cannot hold). */
-static BOOL box_offline(const box *b)
-{
-    const loaded_policy *lp = box_policy(b);
-    static uint8_t scratch[8192];
-    return lp->net_count && lp->isolated && !lp->published &&
-           net_policy_offline(lp->net_rules, lp->net_count, scratch);
-}
-
-/* Whether the box's server is refused IPv4 and IPv6 datagram sockets: its
- * policy lets no program use UDP (core/policy_net.h). Wine's server makes
- * Winsock's sockets, in the host's network for a box that is not offline,
- * so a program that gets around the hooks (its own NtDeviceIoControlFile)
- * would otherwise send UDP the policy denies. A policy that denies UDP only
- * to some hosts, ports or programs is the hooks' alone (design.md). */
-static BOOL box_udp_closed(const box *b)
-{
-    const loaded_policy *lp = box_policy(b);
-    static uint8_t scratch[8192];
-    return lp->net_count && net_policy_udp_closed(lp->net_rules, lp->net_count, scratch);
 }
 
 static void stamp_text(const box *b, const server_plan *p, char *out, size_t cap)
 {
     /* The net mode too: the TCP ports of the domain depend on it. */
-    const loaded_policy *lp = box_policy(b);
+    const loaded_policy *lp = own_box_policy(b);
     snprintf(out, cap, "floor=%d display=%d nested=%d:%.64s policy=%016llx isolated=%d offline=%d\n", p->floor ? 1 : 0,
              p->display, p->nested ? 1 : 0, p->nested ? p->host_display : "", (unsigned long long)lp->hash,
-             lp->isolated ? 1 : 0, box_offline(b) ? 1 : 0);
+             lp->isolated ? 1 : 0, own_box_offline(b) ? 1 : 0);
 }
 
 /* Whether the fresh save and the run's plan match what the box's init was
@@ -1015,7 +930,7 @@ static BOOL inside(const char *child, const char *parent)
  * of every box. */
 static void say_open_rules_stay_in_the_box(const box *b)
 {
-    const policy *pol = box_policy(b)->pol;
+    const policy *pol = own_box_policy(b)->pol;
     for (size_t i = 0; pol && i < policy_rule_count(pol); i++) {
         const policy_rule *r = policy_rule_at(pol, i);
         if (r->action != POLICY_ACTION_OPEN ||
@@ -1029,7 +944,7 @@ static void say_open_rules_stay_in_the_box(const box *b)
 
 static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d)
 {
-    const policy *pol = box_policy(b)->pol;
+    const policy *pol = own_box_policy(b)->pol;
     static char root[FVM_PATH_MAX * 3], folder[FVM_PATH_MAX * 3];
     fvm_error err;
     if (!pol)
@@ -1053,39 +968,13 @@ static BOOL add_open_folders(const box *b, const char *box_unix, floor_domain *d
     return ok;
 }
 
-int own_server_network_cut(const box *b)
-{
-    if (fvm_box_own_server(b->path))   /* the init's namespace, or each run's (runner_main) */
-        return box_offline(b) ? 2 : 3;
-    /* A box on the host's server: its programs are in an empty network
-     * namespace of their own in any case (runtime/floor_ns.c, which loads
-     * up to 256 rules); 3 when the policy lets some traffic out, so their
-     * host names are resolved outside the box. */
-    const loaded_policy *lp = box_policy(b);
-    static uint8_t scratch[8192];
-    return lp->net_count && lp->net_count <= 256 && net_policy_offline(lp->net_rules, lp->net_count, scratch) ? 1 : 3;
-}
-
-BOOL own_server_udp_closed(const box *b)
-{
-    return fvm_box_own_server(b->path) && box_udp_closed(b);
-}
-
-long own_server_tcp_denied(const box *b, uint8_t denied[8192])
-{
-    if (!fvm_box_own_server(b->path))
-        return -1;
-    memset(denied, 0, 8192);
-    return (long)tcp_connect_denied(b, denied);
-}
-
 /* The folders the box's policy hides or denies whole to every program
  * (core/policy_floor.c), for the init to lay an empty tmpfs over: the box's
  * server, which opens files for its programs, finds nothing there either.
  * Never one that holds or lies in the FVM root, nor a missing one. */
 static void plan_hidden_folders(const box *b, server_plan *p)
 {
-    const loaded_policy *lp = box_policy(b);
+    const loaded_policy *lp = own_box_policy(b);
     uint32_t rules[16];
     size_t n = lp->has_view ? policy_hidden_folders(&lp->view, rules, 16) : 0;
     p->hidden_count = 0;
@@ -1116,10 +1005,10 @@ static int plan_init(const box *b, server_plan *p)
                                L_O_WRONLY | L_O_CREAT | L_O_CLOEXEC | 02000 /* O_APPEND */, 0600, 0, 0);
     /* Even without the floor: a namespace is not Landlock, and --no-floor
      * says nothing about the policy's network. */
-    p->offline = box_offline(b);
+    p->offline = own_box_offline(b);
     if (!p->floor)
         return 0;
-    p->no_datagrams = box_udp_closed(b);
+    own_plan_network(b, p);
     char *box_unix = p->box_unix;
     if (!boxserver_linux_path(b->path, box_unix, sizeof p->box_unix) ||
         !floor_domain_real_path(box_unix, sizeof p->box_unix))
@@ -1133,7 +1022,7 @@ static int plan_init(const box *b, server_plan *p)
      * box with a display of its own or none, else libxcb cannot reach X. */
     BOOL scope_abstract = p->display >= 0 || p->nested || !cli_linux_env("DISPLAY");
     static uint8_t denied[8192];
-    size_t tcp_denied = tcp_connect_denied(b, denied);
+    size_t tcp_denied = own_tcp_connect_denied(b, denied);
     floor_domain *d = &p->domain;
     BOOL ok = floor_domain_begin(d, tcp_denied ? LL_NET_CONNECT_TCP : 0,
                                  LL_SCOPE_SIGNAL | (scope_abstract ? LL_SCOPE_ABSTRACT_UNIX : 0)) &&
@@ -1256,7 +1145,7 @@ static size_t drain(int64_t fd, char *buf, size_t cap)
 /* Whether the box's policy has a rule a decision provider answers. */
 static BOOL policy_asks(const box *b)
 {
-    const policy *pol = box_policy(b)->pol;
+    const policy *pol = own_box_policy(b)->pol;
     BOOL asks = FALSE;
     for (size_t i = 0; pol && !asks && i < policy_rule_count(pol); i++)
         asks = policy_rule_at(pol, i)->action == POLICY_ACTION_ASK;
@@ -1269,7 +1158,7 @@ static BOOL policy_asks(const box *b)
  * with /dev/null for its streams (a caller's pipe must end with its run). */
 static void start_relay(const box *b)
 {
-    if (!policy_asks(b) && box_offline(b))
+    if (!policy_asks(b) && own_box_offline(b))
         return;   /* nothing to ask, no name to resolve */
     run_again plan = {{NULL}, {"WINESERVERSOCKET=", MARKER}, NULL, NULL, NULL};
     char **argv, **envp;

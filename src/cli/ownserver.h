@@ -7,6 +7,8 @@
 #include "cli/cli.h"
 #include "common/floor_domain.h"
 #include "common/xdisplay.h"
+#include "core/policy.h"
+#include "core/policy_net.h"
 
 typedef struct server_plan {
     char dir[FVM_PATH_MAX * 3];          /* <root>/servers/<hash>, real Linux path */
@@ -24,6 +26,13 @@ typedef struct server_plan {
     char host_display[256], xauthority[FVM_PATH_MAX * 3], home[FVM_PATH_MAX * 3], title[160];
     BOOL offline;                        /* a network namespace of its own, empty (box_offline) */
     BOOL no_datagrams;                   /* the server refused UDP sockets (box_udp_closed) */
+    /* The server's connect() calls decided one by one, by address, by its
+     * parent (supervise_connects): the policy's [net] rules for every
+     * program, and an isolated box's ephemeral ports, which stay open. */
+    BOOL check_connects;
+    const net_policy_rule *connect_rules;
+    size_t connect_count;
+    uint32_t open_lo, open_hi;
     char root[FVM_PATH_MAX * 3];         /* the FVM root, hidden but for the box's own paths; "" not */
     char box_unix[FVM_PATH_MAX * 3];     /* the box folder, real Linux path */
     char hidden[16][FVM_PATH_MAX];       /* folders the policy hides whole (policy_hidden_folders) */
@@ -87,5 +96,48 @@ void own_display_end(server_plan *p);
  * entries and the NULL) names the box's display, or is taken out when the
  * box has none. */
 void own_display_set_env(const server_plan *p, char **envp, size_t max);
+
+/* The box's policy, loaded once per fvm process: the stamp (twice), the
+ * init's domain and the relay's start all ask it. NULL when it does not
+ * load (the run's own load says what is wrong with it); the hash of its
+ * compiled form (includes too) is 0 then, and so is has_view. */
+typedef struct {
+    BOOL loaded;
+    wchar_t owner[FVM_PATH_MAX];   /* the box's path */
+    policy *pol;
+    void *blob;                    /* compiled */
+    size_t blob_len;
+    policy_view view;
+    BOOL has_view;
+    uint64_t hash;
+    net_policy_rule *net_rules;    /* every [net] rule, whatever its scope */
+    size_t net_count;
+    BOOL isolated, published;      /* box.ini: net = isolated; publish = something */
+} loaded_policy;
+const loaded_policy *own_box_policy(const box *b);
+
+/* ---- ownserver_net.c: the server's network below the hooks ---------------- */
+
+/* The TCP ports the kernel refuses the box's server to connect to (the
+ * policy's denies for every program and host; Landlock's rules name ports
+ * only), an isolated box's ephemeral range left open: bit p of denied;
+ * returns how many. */
+size_t own_tcp_connect_denied(const box *b, uint8_t denied[8192]);
+/* Whether the box's server runs in an empty network namespace of its own
+ * (the policy lets nothing leave and nothing in). */
+BOOL own_box_offline(const box *b);
+/* Whether the box's server is refused IPv4 and IPv6 datagram sockets (no
+ * program may use UDP). */
+BOOL own_box_udp_closed(const box *b);
+/* Whether the box's server's connect() calls are decided by address. */
+BOOL own_box_connects_checked(const box *b);
+/* The caller's part: the network fields of the plan (no_datagrams,
+ * check_connects and what the supervisor decides from). */
+void own_plan_network(const box *b, server_plan *p);
+/* In the server's child before its exec, when p->check_connects: the
+ * filter that hands its connect() calls to this process, which forks the
+ * server, answers its calls until it ends, and exits with its status; the
+ * child returns. */
+void own_supervise_connects(server_plan *p);
 
 #endif

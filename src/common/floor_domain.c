@@ -270,20 +270,26 @@ struct sock_fprog_x64 {
 };
 
 /* A filter from core/floor_rules.c on the calling process, stacked on any
- * it has, for all its threads. */
-static int install_filter(size_t (*make)(floor_bpf_insn *, size_t))
+ * it has: for all its threads (SECCOMP_FILTER_FLAG_TSYNC), or with a
+ * listener (SECCOMP_FILTER_FLAG_NEW_LISTENER, a single-threaded caller). */
+static int64_t install_filter(size_t (*make)(floor_bpf_insn *, size_t), int64_t flags)
 {
     static floor_bpf_insn filter[FLOOR_BPF_MAX];
     struct sock_fprog_x64 prog = {(uint16_t)make(filter, FLOOR_BPF_MAX), {0, 0, 0}, filter};
-    return (int)LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 1 /* SECCOMP_FILTER_FLAG_TSYNC */, &prog);
+    return LSYS(LNR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog);
 }
 
 int floor_domain_seccomp(void)
 {
-    return install_filter(floor_seccomp_filter);
+    return (int)install_filter(floor_seccomp_filter, 1 /* TSYNC */);
 }
 
 int floor_domain_seccomp_no_datagrams(void)
 {
-    return install_filter(floor_seccomp_no_inet_datagrams);
+    return (int)install_filter(floor_seccomp_no_inet_datagrams, 1 /* TSYNC */);
+}
+
+int64_t floor_domain_seccomp_notify_connects(void)
+{
+    return install_filter(floor_seccomp_notify_connect, 8 /* NEW_LISTENER */);
 }

@@ -86,6 +86,13 @@ int floor_domain_seccomp(void);
  * negative errno. */
 int floor_domain_seccomp_no_datagrams(void);
 
+/* The filter that sends the calling process's connect() calls to a
+ * supervisor (floor_seccomp_notify_connect, core/floor_supervise.h), for a
+ * box's Wine server whose policy denies addresses to every program. For a
+ * single-threaded caller with no_new_privs set; returns the listener's
+ * descriptor, or minus errno. */
+int64_t floor_domain_seccomp_notify_connects(void);
+
 /* Closes the ruleset without entering it. */
 void floor_domain_drop(floor_domain *fd);
 

@@ -177,17 +177,26 @@ size_t floor_seccomp_filter(floor_bpf_insn *f, size_t cap)
  * (their own UDP is in an empty network namespace already). */
 #define SOCK_DGRAM_ 2u
 #define ERRNO_EACCES 13u
+#define EMIT(c, t, e, kk) (f[n].code = (c), f[n].jt = (uint8_t)(t), f[n].jf = (uint8_t)(e), f[n].k = (kk), n++)
 
-size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *f, size_t cap)
+/* The start of the small filters stacked on a box's Wine server: another
+ * ABI's calls (int 0x80's socketcall too) are refused, and the system
+ * call's number is loaded. Four instructions. */
+static size_t x86_64_only(floor_bpf_insn *f)
 {
     size_t n = 0;
-    if (cap < 13)
-        return 0;
-#define EMIT(c, t, e, kk) (f[n].code = (c), f[n].jt = (uint8_t)(t), f[n].jf = (uint8_t)(e), f[n].k = (kk), n++)
     EMIT(BPF_LD_ABS_W, 0, 0, 4);                               /* seccomp_data.arch */
     EMIT(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64);
     EMIT(BPF_RET_K, 0, 0, RET_ERRNO | ERRNO_EPERM);
     EMIT(BPF_LD_ABS_W, 0, 0, 0);                               /* seccomp_data.nr */
+    return n;
+}
+
+size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *f, size_t cap)
+{
+    if (cap < 13)
+        return 0;
+    size_t n = x86_64_only(f);
     EMIT(BPF_JEQ_K, 0, 6, NR_SOCKET);
     EMIT(BPF_LD_ABS_W, 0, 0, 16);                              /* domain: low half of args[0] */
     EMIT(BPF_JEQ_K, 1, 0, AF_INET_);
@@ -197,6 +206,24 @@ size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *f, size_t cap)
     EMIT(BPF_JEQ_K, 1, 0, SOCK_DGRAM_);
     EMIT(BPF_RET_K, 0, 0, RET_ALLOW);
     EMIT(BPF_RET_K, 0, 0, RET_ERRNO | ERRNO_EACCES);
+    return n;
+}
+
+/* A policy that denies some addresses (core/policy_net.h,
+ * net_policy_connect_checks_needed): the box's server's connect() calls go
+ * to a supervisor (core/floor_supervise.h), which reads the address and
+ * answers. Landlock's TCP rules name ports only and it has no UDP rule. */
+#define NR_CONNECT 42u
+#define RET_USER_NOTIF 0x7fc00000u
+
+size_t floor_seccomp_notify_connect(floor_bpf_insn *f, size_t cap)
+{
+    if (cap < 7)
+        return 0;
+    size_t n = x86_64_only(f);
+    EMIT(BPF_JEQ_K, 0, 1, NR_CONNECT);
+    EMIT(BPF_RET_K, 0, 0, RET_USER_NOTIF);
+    EMIT(BPF_RET_K, 0, 0, RET_ALLOW);
 #undef EMIT
     return n;
 }

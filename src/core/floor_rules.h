@@ -43,6 +43,14 @@ size_t floor_seccomp_filter(floor_bpf_insn *out, size_t cap);
  * the instruction count, 0 if cap is too small. */
 size_t floor_seccomp_no_inet_datagrams(floor_bpf_insn *out, size_t cap);
 
+/* The filter stacked on a box's Wine server when its policy denies some
+ * addresses to every program (net_policy_connect_checks_needed): each
+ * connect() is sent to a supervisor (SECCOMP_RET_USER_NOTIF; install it
+ * with SECCOMP_FILTER_FLAG_NEW_LISTENER, core/floor_supervise.h), other
+ * calls are left to the other filters. Returns the instruction count, 0
+ * if cap is too small. */
+size_t floor_seccomp_notify_connect(floor_bpf_insn *out, size_t cap);
+
 /* The PT_INTERP path in the first bytes of an ELF64 file. FVM_OK with the
  * path, FVM_E_NOTFOUND for a static binary, FVM_E_INVALID if head is not
  * ELF64 or the headers lie beyond it, FVM_E_RANGE if out is too small. */

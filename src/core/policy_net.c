@@ -178,6 +178,59 @@ size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count,
     return out_ports_denied(rules, count, NET_PROTO_TCP, denied);
 }
 
+/* Whether rule r could match q for some program, whatever name the
+ * address was resolved from (a name rule matches an address only through
+ * the name the program resolved, which the kernel's floor never sees). */
+static int may_match(const net_rule *r, const net_query *q)
+{
+    if (r->host_kind != NET_HOST_NAME)
+        return net_rule_matches(r, q);
+    net_rule any = *r;
+    any.host_kind = NET_HOST_ANY;
+    return net_rule_matches(&any, q);
+}
+
+/* As ports_denied decides a port, for one address: the best rule for
+ * every program that denies this destination by its address (not by a
+ * name) must win over each rule that could allow it for some program or
+ * name. */
+int net_policy_connect_held(const net_policy_rule *rules, size_t count, uint8_t proto, const net_addr *addr,
+                            uint16_t port)
+{
+    if (port == 0 || (proto != NET_PROTO_TCP && proto != NET_PROTO_UDP))
+        return 0;
+    net_query q;
+    memset(&q, 0, sizeof q);
+    q.dir = NET_DIR_OUT;
+    q.proto = (net_proto)proto;
+    q.addr = *addr;
+    q.port = port;
+    net_addr_normalize(&q.addr);
+    const net_policy_rule *best = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (denies(rules[i].action) && rules[i].scope == POLICY_SCOPE_ALL && rules[i].rule.host_kind != NET_HOST_NAME &&
+            net_rule_matches(&rules[i].rule, &q) && (!best || beats(&rules[i], best)))
+            best = &rules[i];
+    for (size_t i = 0; best && i < count; i++)
+        if (!denies(rules[i].action) && may_match(&rules[i].rule, &q) && !beats(best, &rules[i]))
+            best = NULL;
+    return best != NULL;
+}
+
+int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const net_rule *r = &rules[i].rule;
+        if (!denies(rules[i].action) || rules[i].scope != POLICY_SCOPE_ALL || r->host_kind == NET_HOST_NAME)
+            continue;
+        if (decides(r, NET_DIR_OUT, NET_PROTO_UDP))
+            return 1;   /* Landlock has no UDP rule at all */
+        if (decides(r, NET_DIR_OUT, NET_PROTO_TCP) && r->host_kind != NET_HOST_ANY)
+            return 1;   /* its TCP rules name ports only */
+    }
+    return 0;
+}
+
 /* A rule that lets some program have raw or ICMP sockets (ICMP echo is a
  * datagram socket under Linux). */
 static int allows_raw_or_icmp(const net_policy_rule *r)

@@ -57,6 +57,25 @@ size_t net_policy_load_every(const policy_view *view, net_policy_rule *out, size
  * for each such port 1-65535, clears the rest; returns how many. */
 size_t net_policy_tcp_connect_denied(const net_policy_rule *rules, size_t count, uint8_t denied[8192]);
 
+/* Whether an outgoing connection of proto (NET_PROTO_TCP or UDP) to addr
+ * and port is denied to every program, by a rule for every program that
+ * names the address (an address, a CIDR, localhost, or any host) and wins
+ * over every rule that could allow it for some program or through some
+ * host name (a name rule may match any address: the kernel's floor does
+ * not see names). What the box's Wine server may be refused below the
+ * hooks, which Landlock cannot do by address; never stricter than the
+ * policy. rules: net_policy_load_every's. */
+int net_policy_connect_held(const net_policy_rule *rules, size_t count, uint8_t proto, const net_addr *addr,
+                            uint16_t port);
+
+/* Whether the connections the box's server makes are worth deciding one
+ * by one (net_policy_connect_held): some rule for every program denies
+ * outgoing TCP to an address, a CIDR or localhost, or outgoing UDP (to
+ * any host: Landlock has no UDP rule; a datagram a program sends without
+ * connecting is still the hooks' alone). TCP denies for any host are
+ * Landlock's (net_policy_tcp_connect_denied). */
+int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count);
+
 /* Whether the policy lets no program send anything to any host: every TCP
  * and UDP port denied outgoing (as net_policy_tcp_connect_denied decides
  * it), no rule allowing raw or ICMP sockets, no publish: rule. Such a box

@@ -36,6 +36,9 @@
  *   hostile_floor unhook-sendto PORT         the same restore, then a Winsock UDP socket and sendto
  *                                            127.0.0.1:PORT ("sendto: 4", or "socket:"/"sendto:" minus
  *                                            the WSA error)
+ *   hostile_floor unhook-udp-connect PORT    the same restore, a Winsock UDP socket connected to
+ *                                            127.0.0.1:PORT (Wine's server connects it), then send
+ *                                            ("send: 4", or "socket:"/"connect:"/"send:" minus the error)
  *
  * Paths of raw-* commands are Linux paths. Prints one line "<command>:
  * <result>" and exits 0 when the attempt was refused, 1 when it went
@@ -501,24 +504,60 @@ static int unhook_connect(const wchar_t *port)
     return outcome("connect", result);
 }
 
+/* A Winsock UDP socket with the [net] hook undone, and 127.0.0.1:port in
+ * *to; INVALID_SOCKET with *result the exit code (after printing the
+ * outcome, or 2 for a usage error). */
+static SOCKET unhooked_udp_socket(const wchar_t *port, struct sockaddr_in *to, int *result)
+{
+    WSADATA wsa;
+    *result = 2;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0 || !unhook("NtDeviceIoControlFile"))
+        return INVALID_SOCKET;
+    SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    if (s == INVALID_SOCKET) {
+        *result = outcome("socket", -(int64_t)WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    memset(to, 0, sizeof *to);
+    to->sin_family = AF_INET;
+    to->sin_port = htons((u_short)_wtoi(port));
+    to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return s;
+}
+
 /* Wine's server makes the socket, in the host's network, and the program's
  * own process sends on it: only the server's floor can refuse it. */
 static int unhook_sendto(const wchar_t *port)
 {
-    WSADATA wsa;
-    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0 || !unhook("NtDeviceIoControlFile"))
-        return 2;
-    SOCKET s = socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+    struct sockaddr_in to;
+    int result;
+    SOCKET s = unhooked_udp_socket(port, &to, &result);
     if (s == INVALID_SOCKET)
-        return outcome("socket", -(int64_t)WSAGetLastError());
-    struct sockaddr_in to = {0};
-    to.sin_family = AF_INET;
-    to.sin_port = htons((u_short)_wtoi(port));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return result;
     int r = sendto(s, "ping", 4, 0, (struct sockaddr *)&to, sizeof to);
-    int64_t result = r >= 0 ? r : -(int64_t)WSAGetLastError();
+    int64_t sent = r >= 0 ? r : -(int64_t)WSAGetLastError();
     closesocket(s);
-    return outcome("sendto", result);
+    return outcome("sendto", sent);
+}
+
+/* A connected datagram socket: Wine's server makes the connect() call,
+ * the program's own process then sends on it. */
+static int unhook_udp_connect(const wchar_t *port)
+{
+    struct sockaddr_in to;
+    int result;
+    SOCKET s = unhooked_udp_socket(port, &to, &result);
+    if (s == INVALID_SOCKET)
+        return result;
+    if (connect(s, (struct sockaddr *)&to, sizeof to) != 0) {
+        int64_t e = -(int64_t)WSAGetLastError();
+        closesocket(s);
+        return outcome("connect", e);
+    }
+    int r = send(s, "ping", 4, 0);
+    int64_t sent = r >= 0 ? r : -(int64_t)WSAGetLastError();
+    closesocket(s);
+    return outcome("send", sent);
 }
 
 static int floor_state(void)
@@ -612,6 +651,8 @@ int wmain(int argc, wchar_t **argv)
         return unhook_connect(argv[2]);
     if (!wcscmp(op, L"unhook-sendto") && argc == 3)
         return unhook_sendto(argv[2]);
+    if (!wcscmp(op, L"unhook-udp-connect") && argc == 3)
+        return unhook_udp_connect(argv[2]);
     fprintf(stderr, "hostile_floor: unknown command or wrong arguments\n");
     return 2;
 }

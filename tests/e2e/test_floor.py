@@ -478,34 +478,37 @@ def test_server_side_registry_write_without_hooks(fvm, host_box, apps):
     assert query.returncode != 0, "the host registry changed"
 
 
-def tcp_listener_outside_ephemeral_ports():
-    """A host TCP listener on 127.0.0.1 at a port below the kernel's
-    ephemeral range (an isolated box's servers listen in that range, which
-    an own server's floor leaves open: docs/design.md)."""
+def listener_outside_ephemeral_ports(kind=socket.SOCK_STREAM):
+    """A host TCP listener (or a UDP socket, kind SOCK_DGRAM) on 127.0.0.1
+    at a port below the kernel's ephemeral range (an isolated box's servers
+    listen in that range, which an own server's floor leaves open:
+    docs/design.md)."""
     lo = int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
         port = random.randrange(10000, max(10001, lo))
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET, kind)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
             s.close()
             continue
-        s.listen(8)
+        if kind == socket.SOCK_STREAM:
+            s.listen(8)
         s.settimeout(1)
         return s, port
     pytest.fail("no free port")
 
 
-def unhooked_connect_attack(fvm, apps, tmp_path, server_opt):
-    """A box (created with server_opt) whose policy denies TCP to port P
-    for every program and host; the program undoes the [net] hook and
-    connects to a host listener on P through Winsock, and then to Q, which
-    the policy allows: {port: (the program's output, the listener saw it)}."""
-    denied, denied_port = tcp_listener_outside_ephemeral_ports()
-    allowed, allowed_port = tcp_listener_outside_ephemeral_ports()
+def unhooked_connect_attack(fvm, apps, tmp_path, server_opt, policy_text="[net]\ndeny tcp:*:{denied}\n"):
+    """A box (created with server_opt) whose policy (policy_text, {denied}
+    and {allowed} the ports) denies TCP to 127.0.0.1:P for every program;
+    the program undoes the [net] hook and connects to a host listener on P
+    through Winsock, and then to Q, which the policy allows: {port: (the
+    program's output, the listener saw it)}."""
+    denied, denied_port = listener_outside_ephemeral_ports()
+    allowed, allowed_port = listener_outside_ephemeral_ports()
     policy = tmp_path / "net.ini"
-    policy.write_text(f"[net]\ndeny tcp:*:{denied_port}\n")
+    policy.write_text(policy_text.format(denied=denied_port, allowed=allowed_port))
     name = "n" + uuid.uuid4().hex[:10]
     fvm("create", name, server_opt, "--policy", str(policy), check=0)
     seen = {}
@@ -518,6 +521,7 @@ def unhooked_connect_attack(fvm, apps, tmp_path, server_opt):
             except OSError:
                 reached = False
             seen[port] = (proc.stdout + proc.stderr, reached)
+        seen["net"] = fvm("net", name).stdout
     finally:
         denied.close()
         allowed.close()

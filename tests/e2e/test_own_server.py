@@ -511,22 +511,39 @@ def test_unhooked_connect_meets_the_policy_in_the_box_server_floor(fvm, apps, tm
     assert "connect: 0" in seen[allowed_port][0] and seen[allowed_port][1], seen
 
 
-def unhooked_udp_attack(fvm, apps, tmp_path, policy_text):
+@pytest.mark.parametrize("policy_text", ["[net]\ndeny tcp:127.0.0.1:{denied}\n",
+                                         "[net]\ndeny tcp:127.0.0.0/8\nopen tcp:127.0.0.1:{allowed}\n"],
+                         ids=["address-and-port", "cidr-with-an-open-address"])
+def test_unhooked_connect_meets_an_address_deny_in_the_box_server_floor(fvm, apps, tmp_path, policy_text):
+    """Landlock's TCP rules name ports only; when the policy denies an
+    address (or a CIDR) to every program, the box's server runs under a
+    seccomp filter that hands each of its connect() calls to its parent,
+    which decides it by address (core/floor_supervise.h). A program that
+    undoes the [net] hook gets WSAEACCES for the denied address and port,
+    and connects where the policy allows, a more specific open included;
+    fvm net says so."""
+    from test_floor import unhooked_connect_attack
+    seen, denied_port, allowed_port = unhooked_connect_attack(fvm, apps, tmp_path, "--own-server", policy_text)
+    assert "connect: -10013" in seen[denied_port][0] and not seen[denied_port][1], seen
+    assert "connect: 0" in seen[allowed_port][0] and seen[allowed_port][1], seen
+    assert "connections are decided one by one by address" in seen["net"], seen["net"]
+
+
+def unhooked_udp_attack(fvm, apps, tmp_path, policy_text, attack="unhook-sendto"):
     """A box on its own server whose policy is policy_text ({port}: the
-    listener's) runs hostile_floor unhook-sendto: the [net] hook undone,
-    a Winsock UDP socket (Wine's server makes it) and a datagram to a host
-    listener. (the program's output, the listener got it, fvm net's output)."""
-    from test_floor import hostile
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.settimeout(1)
-        port = listener.getsockname()[1]
+    listener's) runs hostile_floor unhook-sendto (or attack): the [net]
+    hook undone, a Winsock UDP socket (Wine's server makes it) and a
+    datagram to a host listener. (the program's output, the listener got
+    it, fvm net's output)."""
+    from test_floor import hostile, listener_outside_ephemeral_ports
+    listener, port = listener_outside_ephemeral_ports(socket.SOCK_DGRAM)
+    with listener:
         policy = tmp_path / "udp.ini"
         policy.write_text(policy_text.format(port=port))
         name = "d" + uuid.uuid4().hex[:10]
         fvm("create", name, "--own-server", "--policy", str(policy), check=0)
         try:
-            proc = hostile(fvm, name, apps, "unhook-sendto", str(port))
+            proc = hostile(fvm, name, apps, attack, str(port))
             try:
                 got = listener.recvfrom(64)[0] == b"ping"
             except OSError:
@@ -548,6 +565,16 @@ def test_unhooked_udp_meets_a_policy_that_closes_udp_in_the_box_server_floor(fvm
     out, got, net = unhooked_udp_attack(fvm, apps, tmp_path, "[net]\ndeny udp:*\nopen tcp:*:443\n")
     assert "socket: -10013" in out and not got, out
     assert "the kernel refuses the box's Wine server UDP sockets" in net, net
+
+
+def test_unhooked_connected_udp_meets_a_port_deny_in_the_box_server_floor(fvm, apps, tmp_path):
+    """A datagram socket connected by Wine's server: the server's connect()
+    is decided by address and port (core/floor_supervise.h), so a UDP deny
+    for one port holds for it, though not for a datagram sent without
+    connecting (the strict xfail below)."""
+    out, got, net = unhooked_udp_attack(fvm, apps, tmp_path, "[net]\ndeny udp:*:{port}\n", "unhook-udp-connect")
+    assert "connect: -10013" in out and not got, out
+    assert "connections are decided one by one by address" in net, net
 
 
 @pytest.mark.xfail(strict=True, reason="a UDP deny for some ports, hosts or programs is the hooks' alone: seccomp "

@@ -21,6 +21,11 @@
 #include <unistd.h>
 
 #include "core/floor_rules.h"
+#include "core/floor_supervise.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 static void root_is(const char *box, const char *expect)
 {
@@ -203,6 +208,138 @@ static void test_datagram_filter_refuses_inet_datagram_sockets_only(void **state
     assert_int_equal(floor_seccomp_no_inet_datagrams(small, 12), 0);
 }
 
+/* ---- the connect supervisor (core/floor_supervise.c) -------------------- */
+
+static int64_t raw_syscall(int64_t nr, int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f)
+{
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+}
+
+static uint16_t g_denied_port;
+
+/* Denies TCP (or a socket whose type is unknown) to g_denied_port on
+ * 127.0.0.1. */
+static int deny_one_port(void *ctx, const floor_connect *c)
+{
+    (void)ctx;
+    int loopback = c->addr.family == 4 && c->addr.bytes[0] == 127 && c->addr.bytes[3] == 1;
+    return loopback && c->port == g_denied_port && c->proto != NET_PROTO_UDP ? EACCES : 0;
+}
+
+static int tcp_listener(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* errno of a connect() of a new socket of type to 127.0.0.1:port (or of
+ * the IPv4-mapped form), 0 if it connected. */
+static int try_connect(int family, int type, uint16_t port)
+{
+    int fd = socket(family, type, 0), r;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 a = {0};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(port);
+        a.sin6_addr.s6_addr[10] = a.sin6_addr.s6_addr[11] = 0xff;
+        a.sin6_addr.s6_addr[12] = 127;
+        a.sin6_addr.s6_addr[15] = 1;
+        r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    } else {
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    }
+    int e = r ? errno : 0;
+    close(fd);
+    return e;
+}
+
+static int try_unix_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {0};
+    a.sun_family = AF_UNIX;
+    strcpy(a.sun_path, "/nonexistent/fvm-test-socket");
+    int r = connect(fd, (struct sockaddr *)&a, sizeof a), e = r ? errno : 0;
+    close(fd);
+    return e;
+}
+
+/* A child under the notify filter, its parent supervising: each connect
+ * gets the decision; exit bits say which outcomes were as expected. */
+static void test_supervisor_decides_each_connect_by_address_and_protocol(void **state)
+{
+    uint16_t denied, allowed;
+    int l1 = tcp_listener(&denied), l2 = tcp_listener(&allowed);
+    g_denied_port = denied;
+    pid_t supervisor = fork();
+    if (supervisor == 0) {
+        floor_bpf_insn insns[FLOOR_BPF_MAX];
+        size_t n = floor_seccomp_notify_connect(insns, FLOOR_BPF_MAX);
+        struct sock_fprog prog = {(unsigned short)n, (struct sock_filter *)insns};
+        long listener = n && !prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+                            ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog)
+                            : -1;
+        if (listener < 0)
+            _exit(200);
+        pid_t child = fork();
+        if (child == 0) {
+            int bits = 0;
+            bits |= (try_connect(AF_INET, SOCK_STREAM, denied) == EACCES) << 0;
+            bits |= (try_connect(AF_INET, SOCK_STREAM, allowed) == 0) << 1;
+            bits |= (try_connect(AF_INET6, SOCK_STREAM, denied) == EACCES) << 2;   /* mapped IPv4 */
+            bits |= (try_connect(AF_INET, SOCK_DGRAM, denied) == 0) << 3;          /* the type is read */
+            bits |= (try_unix_connect() == ENOENT) << 4;                          /* other families go on */
+            bits |= (syscall(SYS_connect, 0, (void *)8, 16) == -1 && errno == EACCES) << 5;   /* unreadable */
+            _exit(bits);
+        }
+        int status = floor_supervise_connects(raw_syscall, listener, child, deny_one_port, NULL);
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 201);
+    }
+    int status = 0;
+    waitpid(supervisor, &status, 0);
+    close(l1);
+    close(l2);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0x3f);
+}
+
+static void test_sockaddr_parse(void **state)
+{
+    net_addr a;
+    uint16_t port = 0;
+    const uint8_t v4[16] = {2, 0, 0x01, 0xbb, 10, 1, 2, 3};
+    assert_int_equal(floor_sockaddr_parse(v4, sizeof v4, &a, &port), 1);
+    assert_int_equal(a.family, 4);
+    assert_int_equal(port, 443);
+    assert_int_equal(a.bytes[0], 10);
+    assert_int_equal(a.bytes[3], 3);
+    assert_int_equal(floor_sockaddr_parse(v4, 7, &a, &port), -1);   /* cut short */
+    uint8_t v6[28] = {10, 0, 0, 80};
+    v6[8 + 15] = 1;   /* ::1 */
+    assert_int_equal(floor_sockaddr_parse(v6, sizeof v6, &a, &port), 1);
+    assert_int_equal(a.family, 6);
+    assert_int_equal(port, 80);
+    assert_int_equal(floor_sockaddr_parse(v6, 20, &a, &port), -1);
+    const uint8_t unix_sa[4] = {1, 0, '/', 0};
+    assert_int_equal(floor_sockaddr_parse(unix_sa, sizeof unix_sa, &a, &port), 0);
+    assert_int_equal(floor_sockaddr_parse(unix_sa, 1, &a, &port), -1);
+    floor_bpf_insn small[6];
+    assert_int_equal(floor_seccomp_notify_connect(small, 6), 0);
+}
+
 static void test_filter_needs_room(void **state)
 {
     floor_bpf_insn small[10];
@@ -222,6 +359,8 @@ int main(void)
         cmocka_unit_test(test_filter_refuses_escape_calls_and_allows_ordinary_ones),
         cmocka_unit_test(test_datagram_filter_refuses_inet_datagram_sockets_only),
         cmocka_unit_test(test_filter_needs_room),
+        cmocka_unit_test(test_supervisor_decides_each_connect_by_address_and_protocol),
+        cmocka_unit_test(test_sockaddr_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -629,6 +629,77 @@ static void udp_closed_only_when_no_program_may_use_udp(void **state)
     assert_true(udp_closed("[net]\ndeny udp:*\nopen publish:18080:8080\n"));   /* TCP published */
 }
 
+/* Whether the box's server may be refused an outgoing connection of proto
+ * to "ADDR" ("10.1.2.3", "[::1]") and port, under the policy text. */
+static int held(const char *text, uint8_t proto, const char *addr, uint16_t port)
+{
+    compiled c;
+    compile_every(text, &c);
+    net_addr a;
+    assert_true(net_addr_parse(addr, strlen(addr), &a));
+    int result = net_policy_connect_held(c.rules, c.count, proto, &a, port);
+    release(&c);
+    return result;
+}
+
+static int checks_needed(const char *text)
+{
+    compiled c;
+    compile_every(text, &c);
+    int result = net_policy_connect_checks_needed(c.rules, c.count);
+    release(&c);
+    return result;
+}
+
+/* The server's connections are refused by address only where every
+ * program is denied, whatever name an address came from. */
+static void connects_held_by_address_only_where_no_program_may(void **state)
+{
+    (void)state;
+    const uint8_t tcp = NET_PROTO_TCP, udp = NET_PROTO_UDP;
+    const char *cidr = "[net]\ndeny tcp:10.0.0.0/8\n";
+    assert_true(held(cidr, tcp, "10.1.2.3", 443));
+    assert_false(held(cidr, tcp, "11.1.2.3", 443));
+    assert_false(held(cidr, udp, "10.1.2.3", 53));                           /* TCP only */
+    assert_true(held(cidr, tcp, "[::ffff:10.1.2.3]", 80));                   /* mapped IPv4 is IPv4 */
+    assert_true(held("[net]\ndeny *:192.168.1.5:22\n", udp, "192.168.1.5", 22));
+    assert_false(held("[net]\ndeny *:192.168.1.5:22\n", tcp, "192.168.1.5", 23));
+    assert_true(held("[net]\ndeny tcp:[fe80::]/10\n", tcp, "[fe80::1]", 80));
+    assert_true(held("[net]\nhide tcp:localhost:5432\n", tcp, "127.0.0.1", 5432));
+    assert_true(held("[net]\ndeny udp:*:53\n", udp, "8.8.8.8", 53));         /* any host, UDP */
+    /* The default allows; in: and accept: rules decide no connection. */
+    assert_false(held("[net]\n", tcp, "10.1.2.3", 80));
+    assert_false(held("[net]\ndeny in:tcp:10.0.0.0/8\ndeny accept:tcp:*\n", tcp, "10.1.2.3", 80));
+    /* A more specific open, for every program or one, keeps it open. */
+    assert_false(held("[net]\ndeny tcp:10.0.0.0/8\nopen tcp:10.1.2.3:443\n", tcp, "10.1.2.3", 443));
+    assert_true(held("[net]\ndeny tcp:10.0.0.0/8\nopen tcp:10.1.2.3:443\n", tcp, "10.1.2.4", 443));
+    assert_false(held("[net]\ndeny tcp:10.0.0.0/8\nbrowser.exe: open tcp:*:443\n", tcp, "10.1.2.3", 443));
+    assert_false(held("[net]\ndeny tcp:10.0.0.0/8\nask tcp:10.1.0.0/16\n", tcp, "10.1.2.3", 443));
+    /* A literal name outranks a CIDR: it may have resolved to this address. */
+    assert_false(held("[net]\ndeny tcp:10.0.0.0/8\nopen tcp:intranet.corp\n", tcp, "10.1.2.3", 80));
+    /* ...but not an address rule, nor a name rule for other ports. */
+    assert_true(held("[net]\ndeny tcp:10.1.2.3\nopen tcp:intranet.corp\n", tcp, "10.1.2.3", 80));
+    assert_true(held("[net]\ndeny tcp:10.0.0.0/8\nopen tcp:intranet.corp:443\n", tcp, "10.1.2.3", 80));
+    /* A name deny is not held (no name is seen), nor a program's own. */
+    assert_false(held("[net]\ndeny tcp:*.tracker.net\n", tcp, "10.1.2.3", 80));
+    assert_false(held("[net]\napp.exe: deny tcp:10.0.0.0/8\n", tcp, "10.1.2.3", 80));
+    /* Port 0 is no destination; raw and ICMP are not asked. */
+    assert_false(held(cidr, tcp, "10.1.2.3", 0));
+    assert_false(held("[net]\ndeny raw:10.0.0.0/8\n", NET_PROTO_RAW, "10.1.2.3", 1));
+
+    /* Worth a check per connection: an address deny for every program, or
+     * any UDP deny; TCP for any host is Landlock's, names are not seen. */
+    assert_true(checks_needed(cidr));
+    assert_true(checks_needed("[net]\ndeny tcp:localhost:5432\n"));
+    assert_true(checks_needed("[net]\ndeny udp:*:53\n"));
+    assert_true(checks_needed("[net]\ndeny *\nopen tcp:*:443\n"));
+    assert_false(checks_needed("[net]\n"));
+    assert_false(checks_needed("[net]\ndeny tcp:*:25\n"));
+    assert_false(checks_needed("[net]\ndeny tcp:*.tracker.net\n"));
+    assert_false(checks_needed("[net]\napp.exe: deny tcp:10.0.0.0/8\n"));
+    assert_false(checks_needed("[net]\ndeny in:tcp:10.0.0.0/8\nopen tcp:10.0.0.0/8\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -644,6 +715,7 @@ int main(void)
         cmocka_unit_test(tcp_connect_mirror_keeps_every_port_some_rule_may_allow),
         cmocka_unit_test(offline_only_when_nothing_may_leave),
         cmocka_unit_test(udp_closed_only_when_no_program_may_use_udp),
+        cmocka_unit_test(connects_held_by_address_only_where_no_program_may),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
