@@ -79,6 +79,8 @@ HANDLE broker_procs_new(uint32_t pid);
 void broker_procs_exit(uint32_t pid);
 void broker_procs_poll(void);   /* reads the images of processes that have started running */
 uint32_t broker_procs_grant(void);
+/* A granted start failed: its grant is given back. */
+void broker_procs_ungrant(void);
 void broker_procs_stop(void);   /* the box ends: closes the process handles it keeps */
 void broker_procs_set_limit(uint32_t limit);              /* box.ini procs= changed */
 uint32_t broker_procs_list(uint32_t *pids, uint32_t max); /* live box processes */

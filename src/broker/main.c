@@ -269,6 +269,11 @@ static DWORD WINAPI serve_connection(void *arg)
             uint32_t reply[2] = {FVM_BROKER_PROTO_VERSION, broker_procs_grant()};
             WriteFile(pipe, reply, sizeof reply, &written, NULL);
             FlushFileBuffers(pipe);
+        } else if (got == strlen(FVM_BROKER_REQ_UNSTART) && !memcmp(buf, FVM_BROKER_REQ_UNSTART, got)) {
+            broker_procs_ungrant();
+            uint32_t reply[2] = {FVM_BROKER_PROTO_VERSION, 0};
+            WriteFile(pipe, reply, sizeof reply, &written, NULL);
+            FlushFileBuffers(pipe);
         } else if (brokermsg_is_quota(buf, got)) {
             brokermsg_quota q;
             fvm_error err;

@@ -8,8 +8,8 @@
  * answers under one lock from its own view: the live processes of the job
  * (each held by a handle, so liveness is a wait of zero, not a guess from
  * messages that may still be queued) plus the grants it gave that have not
- * shown up as a new process of the job yet (they expire after a few
- * seconds, for a start that failed after its grant). Two concurrent starts
+ * shown up as a new process of the job yet (a start that fails after its
+ * grant gives it back; one that dies without a word expires after 30 s). Two concurrent starts
  * cannot both take the last slot; children of children count, since every
  * start of the box asks. The (N+1)-th gets STATUS_QUOTA_EXCEEDED, what
  * Windows gives for a job's active-process limit (ERROR_NOT_ENOUGH_QUOTA).
@@ -28,7 +28,12 @@
 
 #define MAX_TRACKED 4096
 #define MAX_GRANTS 256
-#define GRANT_LIFETIME_MS 5000
+/* A grant lives until its process shows up as a new member of the job, its
+ * start says it failed ("unstart"), or this long: the fallback for a
+ * starting process that died without a word. Not shorter: under load a
+ * start takes seconds between the grant and the job's news (with 5 s, two
+ * busy test workers once let a box run 7 processes under `procs = 6`). */
+#define GRANT_LIFETIME_MS 30000
 
 typedef struct tracked {
     uint32_t pid;
@@ -270,6 +275,14 @@ uint32_t broker_procs_list(uint32_t *pids, uint32_t max)
             pids[n++] = g_tracked[i].pid;
     LeaveCriticalSection(&g_lock);
     return n;
+}
+
+void broker_procs_ungrant(void)
+{
+    EnterCriticalSection(&g_lock);
+    if (g_grant_count)
+        g_grant_count--;   /* the newest: grants are alike, only their count matters */
+    LeaveCriticalSection(&g_lock);
 }
 
 uint32_t broker_procs_grant(void)

@@ -553,10 +553,12 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     }
     if (status < 0) {
         image_release(&img);
+        process_start_failed();
         return status;
     }
     if (!*process || !*thread) {   /* Wine ran something that is not a Windows process */
         image_release(&img);
+        process_start_failed();
         fvm_report("the new process has no handles (not a Windows process?); refused");
         return STATUS_ACCESS_DENIED;
     }
@@ -566,6 +568,8 @@ static NTSTATUS NTAPI box_NtCreateUserProcess(PHANDLE process, PHANDLE thread,
     NTSTATUS boxed = box_new_process(*process, img.handle, child_flags);
     image_release(&img);
     if (boxed < 0) {
+        /* No process_start_failed: the child inherited the job at its
+         * creation, and the broker took its grant when it saw it. */
         NtTerminateProcess(*process, boxed);
         CloseHandle(*thread);
         CloseHandle(*process);

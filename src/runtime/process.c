@@ -875,7 +875,7 @@ static BOOL hash_file(const wchar_t *path, char hex[65])
 /* The broker's word on one more process (only for a box with a process
  * quota): it counts the box's live processes and the starts it granted that
  * have not appeared yet, under its lock. */
-static NTSTATUS quota_grant(void)
+static NTSTATUS quota_ask(const char *request)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
     fvm_box_object_name(g_fvm.config.box_path, FVM_OBJ_PIPE, name, FVM_OBJ_NAME_MAX);
@@ -885,8 +885,7 @@ static NTSTATUS quota_grant(void)
     ipc_bypass_enter();
     BOOL ok = FALSE;
     for (int attempt = 0; attempt < 20 && !ok; attempt++) {
-        ok = CallNamedPipeW(name, (void *)FVM_BROKER_REQ_START, (DWORD)strlen(FVM_BROKER_REQ_START), reply,
-                            sizeof reply, &got, 2000);
+        ok = CallNamedPipeW(name, (void *)request, (DWORD)strlen(request), reply, sizeof reply, &got, 2000);
         if (!ok)
             Sleep(10);
     }
@@ -895,6 +894,17 @@ static NTSTATUS quota_grant(void)
     if (!ok || got != sizeof reply || reply[0] != FVM_BROKER_PROTO_VERSION)
         return STATUS_QUOTA_EXCEEDED;   /* no answer: no grant */
     return (NTSTATUS)reply[1];
+}
+
+static NTSTATUS quota_grant(void)
+{
+    return quota_ask(FVM_BROKER_REQ_START);
+}
+
+void process_start_failed(void)
+{
+    if (g_fvm.active && (g_fvm.config.flags & FVM_BOX_FLAG_PROCS_LIMIT))
+        quota_ask(FVM_BROKER_REQ_UNSTART);
 }
 
 NTSTATUS process_start_check(const void *parameters)

@@ -277,6 +277,7 @@ NTSTATUS runtime_name_status(objname_problem problem);
 
 /* process.c: other processes and threads (the process virtualizer). */
 NTSTATUS process_start_check(const void *process_parameters);   /* [process] rules and quota, before a start */
+void process_start_failed(void);   /* a start process_start_check let through failed: its quota grant goes back */
 NTSTATUS process_duplicate_check(HANDLE source_process, HANDLE target_process);   /* NtDuplicateObject */
 const policy_view *runtime_policy_view(void);   /* NULL without a policy */
 const uint16_t *runtime_policy_program(void);   /* this process's image, and its length */

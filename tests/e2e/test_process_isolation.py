@@ -335,6 +335,24 @@ def test_process_quota_with_concurrent_starts(fvm):
         fvm("rm", "--force", name)
 
 
+def test_a_failed_start_gives_its_quota_grant_back(fvm):
+    """A start the broker granted but that then failed (here Wine's loader
+    failure, injected three times: FVM_INJECT_START_FAILURES) gives its
+    grant back at once ("unstart"), instead of holding a slot until the
+    grant expires (30 s). Under procs = 3: cmd, whose first start fails
+    (as the launcher's first three tries of cmd do), then a spawn.exe and
+    its child, three at once, which only fit if no failed grant is held."""
+    name = "q" + uuid.uuid4().hex[:8]
+    fvm("create", name, "--procs", "3", check=0)
+    spawn = win_path(BUILD / "apps" / "spawn.exe")
+    try:
+        script = f"{spawn} exit 1 & set FVM_INJECT_START_FAILURES=0& {spawn} create {spawn} exit 7"
+        proc = fvm("run", "--box", name, "cmd", "/c", script, env={"FVM_INJECT_START_FAILURES": "3"}, timeout=120)
+        assert "spawn: exit=7" in proc.stdout, proc.stdout + proc.stderr
+    finally:
+        fvm("rm", "--force", name)
+
+
 def test_bad_procs_value(fvm):
     assert fvm("create", "x" + uuid.uuid4().hex[:6], "--procs", "zero").returncode != 0
 
