@@ -698,8 +698,8 @@ static int plan_paths(const box *b, int display, BOOL floor, server_plan *p)
     return 0;
 }
 
-/* ---- the host registry the box's server loads: ownserver_registry.c -------- */
-
+/* ---- the box's policy (ownserver.h), and the host registry the box's server
+ *      loads (ownserver_registry.c) ------------------------------------------ */
 
 const loaded_policy *own_box_policy(const box *b)
 {
