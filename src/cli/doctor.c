@@ -399,6 +399,17 @@ static void report_floor(void)
     floor_line("own Wine server (--own-server)", own_server,
                own_server ? "the box's wineserver runs in its domain: server-side changes are held too"
                           : "needs Landlock, user namespaces and Wine's wineserver next to its loader");
+    /* SECCOMP_GET_NOTIF_SIZES: the kernel knows user notifications, and
+     * its struct seccomp_notif is the one core/floor_supervise.c reads. */
+    struct {
+        uint16_t notif, resp, data;
+    } sizes = {0, 0, 0};
+    BOOL notify = LSYS(LNR_seccomp, 3 /* SECCOMP_GET_NOTIF_SIZES */, 0, &sizes) == 0 && sizes.notif >= 80 &&
+                  sizes.resp >= 24 && sizes.data == 64;
+    floor_line("seccomp user notification", notify && own_server,
+               notify && own_server ? "a box server's connections are decided by address when the policy "
+                                      "denies addresses (or UDP) to every program"
+                                    : "unavailable: address denies are the hooks' alone");
     printf("  active for new boxes: %s\n",
            abi >= 1 && mode >= 0 ? "yes (fvm run --no-floor disables it for one run, audited)"
                                  : "NO: boxes refuse to start unless fvm run --no-floor");

@@ -185,6 +185,8 @@ def test_no_floor_runs_the_box_server_without_its_domain(fvm, sbox, apps):
 def test_doctor_reports_the_own_server(fvm):
     out = fvm("doctor").stdout
     assert re.search(r"own Wine server \(--own-server\) +available", out), out
+    assert re.search(r"seccomp user notification +available +a box server's connections are decided by address",
+                     out), out
 
 
 def test_host_processes_and_objects_cannot_be_named_from_the_box(fvm, sbox, apps, tmp_path):
