@@ -93,7 +93,7 @@ BOOL own_box_udp_closed(const box *b)
 BOOL own_box_connects_checked(const box *b)
 {
     const loaded_policy *lp = own_box_policy(b);
-    return lp->net_count && net_policy_connect_checks_needed(lp->net_rules, lp->net_count);
+    return lp->net_count && net_policy_connect_checks_needed(lp->net_rules, lp->net_count, own_box_udp_closed(b));
 }
 
 int own_server_network_cut(const box *b)

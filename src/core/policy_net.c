@@ -217,13 +217,13 @@ int net_policy_connect_held(const net_policy_rule *rules, size_t count, uint8_t 
     return best != NULL;
 }
 
-int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count)
+int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count, int udp_refused)
 {
     for (size_t i = 0; i < count; i++) {
         const net_rule *r = &rules[i].rule;
         if (!denies(rules[i].action) || rules[i].scope != POLICY_SCOPE_ALL || r->host_kind == NET_HOST_NAME)
             continue;
-        if (decides(r, NET_DIR_OUT, NET_PROTO_UDP))
+        if (decides(r, NET_DIR_OUT, NET_PROTO_UDP) && !udp_refused)
             return 1;   /* Landlock has no UDP rule at all */
         if (decides(r, NET_DIR_OUT, NET_PROTO_TCP) && r->host_kind != NET_HOST_ANY)
             return 1;   /* its TCP rules name ports only */

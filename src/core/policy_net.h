@@ -72,9 +72,10 @@ int net_policy_connect_held(const net_policy_rule *rules, size_t count, uint8_t 
  * by one (net_policy_connect_held): some rule for every program denies
  * outgoing TCP to an address, a CIDR or localhost, or outgoing UDP (to
  * any host: Landlock has no UDP rule; a datagram a program sends without
- * connecting is still the hooks' alone). TCP denies for any host are
- * Landlock's (net_policy_tcp_connect_denied). */
-int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count);
+ * connecting is still the hooks' alone) unless udp_refused (the server
+ * gets no datagram socket at all: net_policy_udp_closed). TCP denies for
+ * any host are Landlock's (net_policy_tcp_connect_denied). */
+int net_policy_connect_checks_needed(const net_policy_rule *rules, size_t count, int udp_refused);
 
 /* Whether the policy lets no program send anything to any host: every TCP
  * and UDP port denied outgoing (as net_policy_tcp_connect_denied decides

@@ -646,7 +646,8 @@ static int checks_needed(const char *text)
 {
     compiled c;
     compile_every(text, &c);
-    int result = net_policy_connect_checks_needed(c.rules, c.count);
+    static uint8_t scratch[8192];
+    int result = net_policy_connect_checks_needed(c.rules, c.count, net_policy_udp_closed(c.rules, c.count, scratch));
     release(&c);
     return result;
 }
@@ -692,7 +693,10 @@ static void connects_held_by_address_only_where_no_program_may(void **state)
     assert_true(checks_needed(cidr));
     assert_true(checks_needed("[net]\ndeny tcp:localhost:5432\n"));
     assert_true(checks_needed("[net]\ndeny udp:*:53\n"));
-    assert_true(checks_needed("[net]\ndeny *\nopen tcp:*:443\n"));
+    assert_true(checks_needed("[net]\ndeny udp:*:53\nopen tcp:*:443\n"));
+    /* UDP closed altogether: the server gets no datagram socket to connect. */
+    assert_false(checks_needed("[net]\ndeny *\nopen tcp:*:443\n"));
+    assert_true(checks_needed("[net]\ndeny *\nopen tcp:*:443\ndeny tcp:10.0.0.0/8\n"));
     assert_false(checks_needed("[net]\n"));
     assert_false(checks_needed("[net]\ndeny tcp:*:25\n"));
     assert_false(checks_needed("[net]\ndeny tcp:*.tracker.net\n"));
