@@ -9,9 +9,9 @@
  * (each held by a handle, so liveness is a wait of zero, not a guess from
  * messages that may still be queued) plus the grants it gave that have not
  * shown up as a new process of the job yet (a start that fails after its
- * grant gives it back; one that dies without a word expires after 30 s). Two concurrent starts
- * cannot both take the last slot; children of children count, since every
- * start of the box asks. The (N+1)-th gets STATUS_QUOTA_EXCEEDED, what
+ * grant gives it back; one that dies without a word expires after 30 s).
+ * Two concurrent starts cannot both take the last slot; children of
+ * children count, since every start of the box asks. The (N+1)-th gets STATUS_QUOTA_EXCEEDED, what
  * Windows gives for a job's active-process limit (ERROR_NOT_ENOUGH_QUOTA).
  *
  * Audit: when a [process] rule with `audit` matches a process's image, its

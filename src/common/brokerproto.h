@@ -24,9 +24,10 @@
  * process of the job, under its lock, so concurrent starts cannot both take
  * the last slot. */
 #define FVM_BROKER_REQ_START     "start"
-/* The start a grant was given for failed (the real creation, or boxing the
- * new process): the grant is given back at once instead of holding a slot
- * until it expires.
+/* The start a grant was given for failed before any process joined the
+ * job (the real creation failed, or Wine ran a program that is not a
+ * Windows process): the grant is given back at once instead of holding a
+ * slot until it expires.
  *   request  "unstart"
  *   reply    uint32 version = 1, uint32 0 */
 #define FVM_BROKER_REQ_UNSTART   "unstart"

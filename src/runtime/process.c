@@ -872,9 +872,10 @@ static BOOL hash_file(const wchar_t *path, char hex[65])
     return TRUE;
 }
 
-/* The broker's word on one more process (only for a box with a process
- * quota): it counts the box's live processes and the starts it granted that
- * have not appeared yet, under its lock. */
+/* A request to the broker about the box's process quota (only for a box
+ * with one): "start" asks for one more process, which it grants by
+ * counting the box's live processes and the starts it granted that have
+ * not appeared yet, under its lock; "unstart" gives a grant back. */
 static NTSTATUS quota_ask(const char *request)
 {
     wchar_t name[FVM_OBJ_NAME_MAX];
